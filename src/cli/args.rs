@@ -1,0 +1,216 @@
+//! Argument groups: one struct per subcommand, and the groups several subcommands share.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::parse::{parse_data_source, parse_duration, parse_seed};
+use crate::demo::Seed;
+
+/// How much load: users, spawn rate, run time and host (the flags Locust users know).
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// Number of virtual users to run at once
+    #[arg(short = 'u', long)]
+    pub users: Option<u64>,
+    /// Users started per second while ramping up (or stopped while ramping down)
+    #[arg(short = 'r', long = "spawn-rate")]
+    pub spawn_rate: Option<f64>,
+    /// Stop after this long, e.g. 30s, 10m, 1h30m (default: until Ctrl-C)
+    #[arg(short = 't', long = "run-time", value_parser = parse_duration)]
+    pub run_time: Option<Duration>,
+    /// Base URL of the system under test, overriding the scenario's host
+    #[arg(short = 'H', long)]
+    pub host: Option<String>,
+}
+
+/// Where the results go.
+#[derive(Debug, Clone, Default, Args)]
+pub struct OutputArgs {
+    /// Write Locust-compatible PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv
+    /// and PREFIX_exceptions.csv
+    #[arg(long, value_name = "PREFIX")]
+    pub csv: Option<PathBuf>,
+    /// Write the complete result (with serialized HDR histograms) as JSON
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write one self-contained HTML report with charts
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+}
+
+/// Where the web page listens.
+#[derive(Debug, Clone, Args)]
+pub struct WebArgs {
+    /// Address the web page binds
+    #[arg(long = "web-host", default_value = "127.0.0.1")]
+    pub web_host: String,
+    /// Port of the web page
+    #[arg(long = "web-port", default_value_t = 8089)]
+    pub web_port: u16,
+    /// Require HTTP basic authentication on the page, as USER:PASS
+    #[arg(long = "web-auth", value_name = "USER:PASS")]
+    pub web_auth: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RecordArgs {
+    /// Reverse mode: the application to record, e.g. http://127.0.0.1:8001
+    #[arg(long, conflicts_with = "forward", required_unless_present = "forward")]
+    pub target: Option<String>,
+    /// Forward mode: an ordinary HTTP proxy (absolute-form requests and CONNECT)
+    #[arg(long)]
+    pub forward: bool,
+    /// In forward mode, intercept HTTPS with a locally generated CA
+    #[arg(long, requires = "forward")]
+    pub mitm: bool,
+    /// Address the proxy listens on
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    pub listen: SocketAddr,
+    /// Folder (or .har file) the capture is written to
+    #[arg(short = 'o', long = "output", default_value = "captures")]
+    pub output: PathBuf,
+    /// Record only URLs matching this regular expression (everything is still forwarded)
+    #[arg(long)]
+    pub include: Vec<String>,
+    /// Do not record URLs matching this regular expression (everything is still forwarded)
+    #[arg(long)]
+    pub exclude: Vec<String>,
+    /// Bodies above this size are forwarded whole but recorded truncated
+    #[arg(long = "max-body", default_value_t = 10 * 1024 * 1024)]
+    pub max_body: u64,
+    /// Accept an invalid or self-signed certificate from an HTTPS target
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConvertArgs {
+    /// The HAR capture to convert
+    pub capture: PathBuf,
+    /// Where the scenario is written (default: standard output)
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    /// Keep requests for static assets (images, scripts, styles, fonts)
+    #[arg(long = "keep-static")]
+    pub keep_static: bool,
+    /// The host to keep (default: the host most requests went to)
+    #[arg(long)]
+    pub host: Option<String>,
+    /// The URL of the login request, when it is not detected
+    #[arg(long)]
+    pub login: Option<String>,
+    /// Multiply recorded think times by this factor
+    #[arg(long = "think-scale", default_value_t = 1.0)]
+    pub think_scale: f64,
+    /// Leave out think times
+    #[arg(long = "no-think")]
+    pub no_think: bool,
+    /// Start a new flow at each request whose URL matches this regular expression
+    #[arg(long = "split-on", value_name = "URL-REGEX")]
+    pub split_on: Option<String>,
+    /// Replace passwords, tokens and cookies in everything written
+    #[arg(long)]
+    pub redact: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProvisionArgs {
+    /// The provisioning scenario
+    pub file: PathBuf,
+    /// Base URL of the application
+    #[arg(short = 'H', long)]
+    pub host: Option<String>,
+    /// The CSV file the accounts are written to
+    #[arg(short = 'o', long = "output", default_value = "users.csv")]
+    pub output: PathBuf,
+    /// Requests in flight at once
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Set a variable of the provisioning file, e.g. --var classes=200
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The scenario file (YAML)
+    #[arg(required_unless_present = "url")]
+    pub scenario: Option<PathBuf>,
+    /// Run without a file: each iteration GETs these URLs in turn
+    #[arg(long, conflicts_with = "scenario")]
+    pub url: Vec<String>,
+    /// With --url: pause between iterations
+    #[arg(long, value_parser = parse_duration, requires = "url")]
+    pub think: Option<Duration>,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Run without the web page and start at once
+    #[arg(long)]
+    pub headless: bool,
+    /// Bind a CSV data source of the scenario to a file: --data users=users.csv
+    #[arg(long = "data", value_name = "NAME=FILE", value_parser = parse_data_source)]
+    pub data: Vec<(String, PathBuf)>,
+    /// Print only the final summary
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Ramp stages as DURATION:USERS, e.g. 30s:100,2m:100,30s:0
+    #[arg(long, conflicts_with = "arrival_rate")]
+    pub stages: Option<String>,
+    /// Open model: start iterations at this rate whatever the server does, e.g. 200/s
+    #[arg(long = "arrival-rate")]
+    pub arrival_rate: Option<String>,
+    /// Open model: the most users that may be busy at once
+    #[arg(long = "max-users", requires = "arrival_rate")]
+    pub max_users: Option<u64>,
+    /// Fail the run (exit status 1) when a threshold is crossed, e.g. 'p95<300ms', 'failures<1%'
+    #[arg(long = "threshold")]
+    pub thresholds: Vec<String>,
+    /// How long requests in flight may take to finish when the run stops
+    #[arg(long = "stop-timeout", value_parser = parse_duration, default_value = "10s")]
+    pub stop_timeout: Duration,
+    /// Run each step once with one user and print pass/fail per request
+    #[arg(long)]
+    pub check: bool,
+    /// With the web page: start at once with -u/-r/-t and keep the page up
+    #[arg(long)]
+    pub autostart: bool,
+    /// With the web page: exit this many seconds after the run ends
+    #[arg(long, value_name = "SECONDS")]
+    pub autoquit: Option<u64>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub web: WebArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Only serve the demo application
+    #[arg(long = "serve-only")]
+    pub serve_only: bool,
+    /// Address the demo application listens on
+    #[arg(long, default_value = "127.0.0.1:8001")]
+    pub listen: SocketAddr,
+    /// Create CLASSESxSTUDENTS accounts at start, e.g. 200x30
+    #[arg(long, value_parser = parse_seed, value_name = "CLASSESxSTUDENTS")]
+    pub seed: Option<Seed>,
+    /// Write the seeded students' credentials to this CSV (username,password,class)
+    #[arg(long = "users-csv", requires = "seed", value_name = "FILE")]
+    pub users_csv: Option<PathBuf>,
+    /// The eventsPeriodSecs the app tells game clients
+    #[arg(long = "events-period-secs", default_value_t = 2)]
+    pub events_period_secs: u32,
+    /// Run without the web page
+    #[arg(long)]
+    pub headless: bool,
+    /// Start the app and the recorder, to record your own session
+    #[arg(long, conflicts_with_all = ["serve_only", "headless"])]
+    pub record: bool,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}

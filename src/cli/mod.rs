@@ -1,0 +1,164 @@
+//! The command line: clap definitions and the mapping of each subcommand onto library calls.
+//! Nothing else lives here: no protocol, no measurement, no report format.
+
+mod args;
+mod convert;
+mod parse;
+mod provision;
+mod record;
+mod run;
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+pub use args::{
+    ConvertArgs, DemoArgs, LoadArgs, OutputArgs, ProvisionArgs, RecordArgs, RunArgs, WebArgs,
+};
+pub use parse::{parse_data_source, parse_duration, parse_seed};
+
+/// The run finished and nothing went wrong.
+pub const EXIT_OK: u8 = 0;
+/// The run finished but a threshold was crossed (or, for `demo --headless`, a request failed).
+pub const EXIT_THRESHOLDS: u8 = 1;
+/// chorus could not do what it was asked: bad input, a port in use, an unwritable file.
+pub const EXIT_ERROR: u8 = 2;
+
+/// Record real user sessions, turn them into readable scenarios, replay them with thousands of
+/// virtual users.
+#[derive(Debug, Parser)]
+#[command(name = "chorus", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Record what a browser does through a proxy into a HAR capture
+    Record(RecordArgs),
+    /// Turn a HAR capture into a readable, runnable scenario
+    Convert(ConvertArgs),
+    /// Create the test accounts a scenario needs by running a setup scenario once
+    Provision(ProvisionArgs),
+    /// Run a scenario with many virtual users (web page on 127.0.0.1:8089, or --headless)
+    Run(RunArgs),
+    /// The whole workflow against the built-in demo application
+    Demo(DemoArgs),
+}
+
+/// Runs one parsed command line and says which exit code it ends with.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    init_tracing();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")?;
+    runtime.block_on(dispatch(cli.command))
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Demo(args) => demo(args).await,
+        Command::Record(args) => record::record(args).await,
+        Command::Convert(args) => convert::convert(args).await,
+        Command::Provision(args) => provision::provision(args).await,
+        Command::Run(args) => run::run(args).await,
+    }
+}
+
+fn not_yet(name: &str) -> anyhow::Result<ExitCode> {
+    eprintln!("chorus {name}: not implemented yet in this version");
+    Ok(EXIT_ERROR.into())
+}
+
+async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let options = crate::demo::AppOptions {
+        events_period_secs: args.events_period_secs,
+        seed: args.seed,
+    };
+    let app = crate::demo::App::new(options);
+    if let Some(path) = &args.users_csv {
+        app.write_users_csv(path)
+            .with_context(|| format!("could not write the users CSV {}", path.display()))?;
+    }
+    let server = crate::demo::serve(&app, args.listen)
+        .await
+        .with_context(|| format!("could not serve the demo app on {}", args.listen))?;
+    let base = format!("http://{}", server.local_addr());
+    println!("chorus demo app listening on {base}");
+    println!(
+        "  teacher login: {} / {}",
+        crate::demo::TEACHER_USERNAME,
+        crate::demo::TEACHER_PASSWORD
+    );
+    if let Some(seed) = args.seed {
+        println!(
+            "  seeded {} classes x {} students",
+            seed.classes, seed.students
+        );
+        if let Some(path) = &args.users_csv {
+            println!("  student accounts written to {}", path.display());
+        }
+    }
+    println!("  open {base}/ in a browser; server statistics at {base}/__demo/stats");
+    if !args.serve_only {
+        println!(
+            "  (the full workflow of `chorus demo` arrives with the recorder, engine and page; serving the app only)"
+        );
+    }
+    println!("press Ctrl-C to stop");
+    tokio::signal::ctrl_c()
+        .await
+        .context("could not listen for Ctrl-C")?;
+    server.shutdown().await;
+    Ok(EXIT_OK.into())
+}
+
+fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_max_level(tracing::Level::WARN)
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn locust_style_command_line_parses() {
+        let cli = Cli::try_parse_from([
+            "chorus",
+            "run",
+            "scenario.yaml",
+            "--headless",
+            "-u",
+            "500",
+            "-r",
+            "50",
+            "-t",
+            "10m",
+            "--csv",
+            "out/run",
+            "--html",
+            "out/run.html",
+        ])
+        .unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("expected run")
+        };
+        assert!(run.headless);
+        assert_eq!(run.load.users, Some(500));
+        assert_eq!(run.load.spawn_rate, Some(50.0));
+        assert_eq!(run.load.run_time, Some(std::time::Duration::from_secs(600)));
+    }
+}

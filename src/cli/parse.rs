@@ -1,0 +1,84 @@
+//! Value parsers for the command line, each with an error that teaches the syntax.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::demo::Seed;
+
+/// `30s`, `10m`, `1h30m`, `250ms`; a bare number means seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<f64>() {
+        if seconds.is_finite() && seconds >= 0.0 {
+            return Ok(Duration::from_secs_f64(seconds));
+        }
+    }
+    humantime::parse_duration(text).map_err(|err| {
+        format!("expected a duration such as 30s, 10m or 1h30m, found {text:?} ({err})")
+    })
+}
+
+/// `users=users.csv`.
+pub fn parse_data_source(text: &str) -> Result<(String, PathBuf), String> {
+    match text.split_once('=') {
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => {
+            Ok((name.to_owned(), PathBuf::from(path)))
+        }
+        _ => Err(format!(
+            "expected NAME=FILE such as users=users.csv, found {text:?}"
+        )),
+    }
+}
+
+/// `200x30`: 200 classes of 30 students.
+pub fn parse_seed(text: &str) -> Result<Seed, String> {
+    let teach = || format!("expected CLASSESxSTUDENTS such as 200x30, found {text:?}");
+    let (classes, students) = text.split_once(['x', 'X']).ok_or_else(teach)?;
+    let classes = classes.trim().parse().map_err(|_| teach())?;
+    let students = students.trim().parse().map_err(|_| teach())?;
+    Ok(Seed { classes, students })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        let err = parse_duration("soon").unwrap_err();
+        assert!(
+            err.starts_with("expected a duration such as 30s, 10m or 1h30m, found \"soon\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn data_sources() {
+        assert_eq!(
+            parse_data_source("users=a.csv"),
+            Ok(("users".to_owned(), PathBuf::from("a.csv")))
+        );
+        assert_eq!(
+            parse_data_source("users"),
+            Err("expected NAME=FILE such as users=users.csv, found \"users\"".to_owned())
+        );
+    }
+
+    #[test]
+    fn seeds() {
+        assert_eq!(
+            parse_seed("200x30"),
+            Ok(Seed {
+                classes: 200,
+                students: 30
+            })
+        );
+        assert_eq!(
+            parse_seed("3x"),
+            Err("expected CLASSESxSTUDENTS such as 200x30, found \"3x\"".to_owned())
+        );
+    }
+}

@@ -1,0 +1,1 @@
+//! Test data from CSV files: `unique`, `cycle`, `random` and `shared` row sources.

@@ -1,0 +1,19 @@
+//! chorus records real user sessions through a proxy, turns a recording into a readable
+//! scenario, provisions the test accounts it needs, and replays it with thousands of virtual
+//! users while a web page shows live statistics.
+//!
+//! Data flows one way:
+//! `record -> har -> convert -> scenario -> engine -> stats -> (cli | web)`.
+//! `provision` is the engine running a setup scenario once.
+
+pub mod cli;
+pub mod convert;
+pub mod data;
+pub mod demo;
+pub mod engine;
+pub mod har;
+pub mod provision;
+pub mod record;
+pub mod scenario;
+pub mod stats;
+pub mod web;

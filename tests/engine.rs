@@ -1,0 +1,1 @@
+//! Integration tests for `engine` (see tests/integration.rs).

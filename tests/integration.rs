@@ -1,0 +1,9 @@
+//! The one integration-test binary: a module per part of chorus, helpers in `util`.
+
+mod util;
+
+mod demo_app;
+mod engine;
+mod record;
+mod scenario;
+mod stats;

@@ -1,0 +1,1 @@
+//! Integration tests for `record` (see tests/integration.rs).

@@ -1,0 +1,1 @@
+//! Integration tests for `scenario` (see tests/integration.rs).

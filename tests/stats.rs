@@ -1,0 +1,1 @@
+//! Integration tests for `stats` (see tests/integration.rs).

@@ -1,0 +1,53 @@
+//! Shared helpers for the integration tests: servers on 127.0.0.1:0, the chorus binary, a
+//! headless Chromium, temporary folders.
+
+#![allow(dead_code, unreachable_pub)]
+
+pub mod browser;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use chorus::demo::{App, AppOptions, Server};
+
+/// Starts the demo app on a free loopback port in the current runtime.
+pub async fn demo_app(options: AppOptions) -> (Server, App) {
+    let app = App::new(options);
+    let server = chorus::demo::serve(&app, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("demo app starts");
+    (server, app)
+}
+
+/// Runs the built `chorus` binary with these arguments and waits for it.
+pub fn chorus(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_chorus"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the chorus binary runs")
+}
+
+/// A folder for one test's files, kept under `target/test-output/NAME` so screenshots and
+/// reports can be looked at after a run.
+pub fn output_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("test-output")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Prints expected and got in full when they differ.
+#[macro_export]
+macro_rules! eqnice {
+    ($expected:expr, $got:expr) => {{
+        let expected = &$expected;
+        let got = &$got;
+        if expected != got {
+            panic!("\n\nexpected:\n{expected:#?}\n\ngot:\n{got:#?}\n");
+        }
+    }};
+}
