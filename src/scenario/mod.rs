@@ -1,3 +1,187 @@
 //! The scenario model: host, defaults, data sources, `on_start`, weighted `flows`, `on_stop`,
 //! steps, templates, extraction rules and checks. Loading validates everything once, with
 //! `file:line:column` errors, so nothing is parsed on the hot path.
+//!
+//! This module owns the model and its evaluation (plain functions over a user's variables);
+//! it does no network IO. `docs/scenario.md` is the user's reference; `docs/internals.md`
+//! the contract with the engine.
+
+mod check;
+mod error;
+mod extract;
+mod load;
+mod template;
+mod vars;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use check::Check;
+pub use error::{Problem, ScenarioError};
+pub use extract::{Extract, ExtractError, ResponseView};
+pub use load::load;
+pub use template::{Condition, Template, TemplateError};
+pub use vars::Vars;
+
+use crate::data::DataSource;
+
+/// Default time allowed to open a connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time allowed for a whole request, from sending to the end of the response body.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the command line adds to or changes in a scenario file.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `--data NAME=FILE`: read data source NAME from FILE instead of the file it names.
+    pub data_overrides: Vec<(String, PathBuf)>,
+    /// `-H/--host`: replaces the file's `host`.
+    pub host_override: Option<String>,
+    /// `--var NAME=VALUE`: sets (or adds) an entry of `vars:`.
+    pub vars: Vec<(String, String)>,
+}
+
+/// A loaded, validated scenario: everything compiled, nothing left to parse.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The file it came from, for messages.
+    pub source: PathBuf,
+    /// Base URL; relative request URLs resolve against it.
+    pub host: Option<url::Url>,
+    /// `host[:port]` a run may send to: the host plus the host of every absolute URL.
+    pub allowed_hosts: Vec<String>,
+    pub defaults: Defaults,
+    /// Loaded CSV tables.
+    pub data: Vec<DataSource>,
+    /// `vars:`: each user's initial variables, rendered once per user in this order.
+    pub vars: Vec<(String, Template)>,
+    pub on_start: Vec<Step>,
+    pub flows: Vec<Flow>,
+    pub on_stop: Vec<Step>,
+    /// Parsed by `stats::thresholds`.
+    pub thresholds: Vec<String>,
+}
+
+/// Settings that apply to every request.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    pub headers: Vec<(http::HeaderName, Template)>,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            headers: Vec::new(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+/// A sequence of steps picked at random, in proportion to its weight.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub name: String,
+    /// At least 1.
+    pub weight: u32,
+    pub steps: Vec<Step>,
+}
+
+/// One step, run only when its condition (if any) holds.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub when: Option<Condition>,
+    pub kind: StepKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum StepKind {
+    Request(Box<Request>),
+    Think(Think),
+    Repeat(Repeat),
+    /// Provisioning: append a row (column, value) to the output CSV.
+    Emit(Vec<(String, Template)>),
+}
+
+/// A pause.
+#[derive(Debug, Clone)]
+pub enum Think {
+    Fixed(Duration),
+    /// Uniformly random between the two, inclusive.
+    Range(Duration, Duration),
+    /// Renders to a number of seconds (fractions allowed).
+    Template(Template),
+}
+
+/// Steps run a number of times.
+#[derive(Debug, Clone)]
+pub struct Repeat {
+    pub count: Count,
+    pub steps: Vec<Step>,
+}
+
+/// How many times a `repeat` runs.
+#[derive(Debug, Clone)]
+pub enum Count {
+    Fixed(u64),
+    /// Uniformly random between the two, inclusive.
+    Range(u64, u64),
+    /// Renders to a whole number.
+    Template(Template),
+}
+
+/// One HTTP request, its extraction rules and checks.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// What stats count it under (default: the URL path with `[var]` for templated parts).
+    pub name: String,
+    pub method: http::Method,
+    pub url: Template,
+    pub headers: Vec<(http::HeaderName, Template)>,
+    pub body: Option<Body>,
+    /// Into the user's variables, in order.
+    pub extract: Vec<Extract>,
+    pub check: Vec<Check>,
+    /// Statuses that are not failures (default: any status below 400).
+    pub expect_status: Option<Vec<u16>>,
+}
+
+/// A request body. The engine sets `Content-Type` when the request's headers do not.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// Renders to JSON text (`application/json`).
+    Json(Template),
+    /// `application/x-www-form-urlencoded`; the engine encodes the pairs.
+    Form(Vec<(String, Template)>),
+    /// Sent as rendered.
+    Raw(Template),
+}
+
+impl Scenario {
+    /// A scenario of one flow that GETs each URL in turn, pausing `think` between them
+    /// (`chorus run --url`). The host of the first URL is the scenario's host.
+    pub fn from_urls(urls: &[url::Url], think: Option<Duration>) -> Scenario {
+        let _ = (urls, think);
+        Scenario {
+            source: PathBuf::from("(--url)"),
+            host: None,
+            allowed_hosts: Vec::new(),
+            defaults: Defaults::default(),
+            data: Vec::new(),
+            vars: Vec::new(),
+            on_start: Vec::new(),
+            flows: Vec::new(),
+            on_stop: Vec::new(),
+            thresholds: Vec::new(),
+        }
+    }
+
+    /// Refuses a run of `users` virtual users when a `unique` data source has fewer rows.
+    pub fn check_capacity(&self, users: u64) -> Result<(), crate::data::DataError> {
+        self.data
+            .iter()
+            .try_for_each(|source| source.check_capacity(users))
+    }
+}
