@@ -1,2 +1,111 @@
 //! Measurements: HDR histograms per request name, counters, failures by kind, the time series,
 //! exact merging, thresholds and the report writers (CSV, JSON, HTML, terminal summary).
+//!
+//! Data flows one way through this module:
+//!
+//! ```text
+//! engine worker: Recorder::record(..)  --take()-->  Snapshot  --absorb()-->  Aggregate
+//! Aggregate::tick(..) every second (history)  ...  Aggregate::finish(RunMeta) -> RunResult
+//! RunResult -> report::{csv, json, html, summary}; thresholds evaluate a RunResult
+//! ```
+//!
+//! Nothing here is shared per request: each worker owns a [`Recorder`], and merging two
+//! snapshots or two results is exact (the merged percentiles are those of one histogram
+//! holding every sample). Latencies are microseconds everywhere inside; reports show
+//! milliseconds like Locust.
+
+mod aggregate;
+mod entry;
+mod histogram;
+mod history;
+mod recorder;
+pub mod report;
+mod result;
+pub mod thresholds;
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::time::Duration;
+
+pub use aggregate::{Aggregate, LiveRow};
+pub use entry::{EntryStats, ErrorCount, FailureCount, MAX_DISTINCT_ERRORS, OTHER_ERRORS};
+pub use histogram::{Histogram, MAX_MICROS};
+pub use history::{COARSE_SPAN_SECONDS, FULL_RESOLUTION_SECONDS, HistoryPoint, PERCENTILES};
+pub use recorder::{Recorder, Snapshot};
+pub use result::{FORMAT, ResultError, RunMeta, RunResult, VERSION};
+pub use thresholds::{Threshold, ThresholdError, Verdict};
+
+/// Why a request failed: a small closed set, so failures are counted by kind and never keyed
+/// by a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The server refused the connection.
+    ConnectRefused,
+    /// Connecting took longer than the connect timeout.
+    ConnectTimeout,
+    /// Any other connect error (DNS, unreachable, ...).
+    Connect,
+    /// The TLS handshake failed.
+    Tls,
+    /// The response did not complete within the request timeout.
+    Timeout,
+    /// The server closed the connection before a complete response.
+    ConnectionClosed,
+    /// The response was not valid HTTP (or its body could not be decoded).
+    InvalidResponse,
+    /// The status was not one the step expects (by default: >= 400).
+    Status(u16),
+    /// A `check:` on the response failed.
+    CheckFailed,
+    /// An `extract:` found nothing to extract.
+    ExtractFailed,
+    /// A redirect pointed at a host the scenario does not name.
+    OffHostRedirect,
+    /// Rendering the request (URL, header, body) failed.
+    Template,
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FailureKind::ConnectRefused => f.write_str("connection refused"),
+            FailureKind::ConnectTimeout => f.write_str("connect timeout"),
+            FailureKind::Connect => f.write_str("connect error"),
+            FailureKind::Tls => f.write_str("TLS error"),
+            FailureKind::Timeout => f.write_str("timeout"),
+            FailureKind::ConnectionClosed => f.write_str("connection closed"),
+            FailureKind::InvalidResponse => f.write_str("invalid response"),
+            FailureKind::Status(code) => write!(f, "HTTP {code}"),
+            FailureKind::CheckFailed => f.write_str("check failed"),
+            FailureKind::ExtractFailed => f.write_str("extract failed"),
+            FailureKind::OffHostRedirect => f.write_str("off-host redirect"),
+            FailureKind::Template => f.write_str("template error"),
+        }
+    }
+}
+
+/// A failed request: its kind (what is counted) and a message (one sample is kept per
+/// (method, name, kind)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failure<'a> {
+    pub kind: FailureKind,
+    pub message: &'a str,
+}
+
+/// One request that was sent, as the engine saw it. Borrowed so that recording allocates
+/// nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestSample<'a> {
+    /// The HTTP method (Locust's "Type" column), e.g. `"GET"`.
+    pub method: &'a str,
+    /// The name the request is counted under, e.g. `"/api/course"`.
+    pub name: &'a str,
+    /// From just before the request is written to the end of the response body (open model:
+    /// from the intended start).
+    pub latency: Duration,
+    /// Response body length in bytes (Locust's content size).
+    pub response_bytes: u64,
+    /// `None` for a success.
+    pub failure: Option<Failure<'a>>,
+}

@@ -1,0 +1,331 @@
+//! The [`Aggregate`]: where worker snapshots meet. It merges them exactly, closes one history
+//! point per tick, answers the live table (per name: requests, failures, current rps, p50,
+//! p95, p99) and turns into the [`RunResult`] at the end.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::entry::{EntryStats, ErrorCount, add_error, sort_entries};
+use super::history::{History, HistoryPoint, PERCENTILES};
+use super::{Histogram, RunMeta, RunResult, Snapshot};
+
+/// The "current" rates of the live table are means over this many ticks (Locust uses a
+/// window of about ten seconds too).
+const CURRENT_WINDOW_TICKS: usize = 10;
+
+/// One row of the live table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveRow {
+    /// HTTP method; empty for the `Aggregated` row.
+    pub method: String,
+    pub name: String,
+    /// Requests since the start (or the last reset).
+    pub requests: u64,
+    pub failures: u64,
+    /// Requests per second over the last ten ticks.
+    pub current_rps: f64,
+    /// Failures per second over the last ten ticks.
+    pub current_failures_per_sec: f64,
+    /// Exact mean, ms.
+    pub avg_ms: f64,
+    /// Cumulative percentiles in µs.
+    pub p50_us: u64,
+    pub p95_us: u64,
+    pub p99_us: u64,
+    /// Exact max, µs.
+    pub max_us: u64,
+}
+
+#[derive(Debug, Clone)]
+struct LiveEntry {
+    stats: EntryStats,
+    interval_requests: u64,
+    interval_failures: u64,
+    recent: VecDeque<(u64, u64)>,
+}
+
+impl LiveEntry {
+    fn new(method: &str, name: &str) -> Self {
+        Self {
+            stats: EntryStats::new(method, name),
+            interval_requests: 0,
+            interval_failures: 0,
+            recent: VecDeque::with_capacity(CURRENT_WINDOW_TICKS),
+        }
+    }
+
+    fn absorb(&mut self, entry: &EntryStats) {
+        self.stats.merge(entry);
+        self.interval_requests += entry.requests;
+        self.interval_failures += entry.failures;
+    }
+
+    fn tick(&mut self) {
+        if self.recent.len() == CURRENT_WINDOW_TICKS {
+            self.recent.pop_front();
+        }
+        self.recent
+            .push_back((self.interval_requests, self.interval_failures));
+        self.interval_requests = 0;
+        self.interval_failures = 0;
+    }
+
+    fn row(&self) -> LiveRow {
+        let ticks = self.recent.len().max(1) as f64;
+        let (requests, failures) = self
+            .recent
+            .iter()
+            .fold((0, 0), |(r, f), (dr, df)| (r + dr, f + df));
+        let stats = &self.stats;
+        LiveRow {
+            method: stats.method.clone(),
+            name: stats.name.clone(),
+            requests: stats.requests,
+            failures: stats.failures,
+            current_rps: requests as f64 / ticks,
+            current_failures_per_sec: failures as f64 / ticks,
+            avg_ms: stats.avg_ms(),
+            p50_us: stats.percentile_us(50.0),
+            p95_us: stats.percentile_us(95.0),
+            p99_us: stats.percentile_us(99.0),
+            max_us: stats.max_us,
+        }
+    }
+}
+
+/// The run's measurements so far, fed by worker snapshots.
+#[derive(Debug, Clone)]
+pub struct Aggregate {
+    entries: Vec<LiveEntry>,
+    index: HashMap<(String, String), usize>,
+    total: LiveEntry,
+    /// Every latency since the last tick (all names): the percentiles of one history point.
+    interval: Histogram,
+    errors: Vec<ErrorCount>,
+    dropped_iterations: u64,
+    history: History,
+    last_tick: Option<u64>,
+    /// Unix seconds of the last reset, if any: the result's rates count from there.
+    reset_at: Option<u64>,
+}
+
+impl Default for Aggregate {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Aggregate {
+    /// Nothing measured yet.
+    pub fn new() -> Self {
+        Self {
+            entries: Vec::new(),
+            index: HashMap::new(),
+            total: LiveEntry::new("", "Aggregated"),
+            interval: Histogram::new(),
+            errors: Vec::new(),
+            dropped_iterations: 0,
+            history: History::default(),
+            last_tick: None,
+            reset_at: None,
+        }
+    }
+
+    /// Merges a worker's snapshot (exact).
+    pub fn absorb(&mut self, snapshot: Snapshot) {
+        for entry in &snapshot.entries {
+            let key = (entry.method.clone(), entry.name.clone());
+            let index = match self.index.get(&key) {
+                Some(i) => *i,
+                None => {
+                    self.entries
+                        .push(LiveEntry::new(&entry.method, &entry.name));
+                    self.index.insert(key, self.entries.len() - 1);
+                    self.entries.len() - 1
+                }
+            };
+            self.entries[index].absorb(entry);
+            self.total.absorb(entry);
+            self.interval.add(&entry.histogram);
+        }
+        for error in &snapshot.errors {
+            add_error(&mut self.errors, &error.message, error.count);
+        }
+        self.dropped_iterations += snapshot.dropped_iterations;
+    }
+
+    /// Closes one history point at `unix_seconds` with `users` running. Call it once a
+    /// second, after absorbing that second's snapshots.
+    pub fn tick(&mut self, unix_seconds: u64, users: usize) {
+        let elapsed = match self.last_tick {
+            Some(last) if unix_seconds > last => unix_seconds - last,
+            _ => 1,
+        };
+        self.last_tick = Some(unix_seconds);
+        let total = &self.total.stats;
+        let requests = self.total.interval_requests;
+        let percentiles_us = PERCENTILES
+            .iter()
+            .map(|p| self.interval.percentile_micros(*p))
+            .collect();
+        self.history.push(HistoryPoint {
+            unix_seconds,
+            span_seconds: 1,
+            users: users as u64,
+            rps: requests as f64 / elapsed as f64,
+            failures_per_sec: self.total.interval_failures as f64 / elapsed as f64,
+            requests,
+            percentiles_us,
+            total_requests: total.requests,
+            total_failures: total.failures,
+            total_median_us: total.percentile_us(50.0),
+            total_avg_ms: total.avg_ms(),
+            total_min_us: if total.requests == 0 { 0 } else { total.min_us },
+            total_max_us: total.max_us,
+            total_avg_content_bytes: total.avg_content_bytes(),
+        });
+        self.interval.reset();
+        for entry in &mut self.entries {
+            entry.tick();
+        }
+        self.total.tick();
+    }
+
+    /// "Reset stats": forgets every count, failure and exception (the history stays, so the
+    /// charts show the reset). Rates in the result count from the last tick before the reset.
+    pub fn reset(&mut self) {
+        self.entries.clear();
+        self.index.clear();
+        self.total = LiveEntry::new("", "Aggregated");
+        self.interval.reset();
+        self.errors.clear();
+        self.dropped_iterations = 0;
+        self.reset_at = self.last_tick;
+    }
+
+    /// The live table: one row per (method, name), by name then method.
+    pub fn rows(&self) -> Vec<LiveRow> {
+        let mut rows: Vec<LiveRow> = self.entries.iter().map(LiveEntry::row).collect();
+        rows.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.method.cmp(&b.method)));
+        rows
+    }
+
+    /// The `Aggregated` row of the live table.
+    pub fn total_row(&self) -> LiveRow {
+        self.total.row()
+    }
+
+    /// Cumulative counters of one (method, name), if it was seen.
+    pub fn entry(&self, method: &str, name: &str) -> Option<&EntryStats> {
+        self.index
+            .get(&(method.to_owned(), name.to_owned()))
+            .map(|i| &self.entries[*i].stats)
+    }
+
+    /// Cumulative counters of all requests.
+    pub fn total(&self) -> &EntryStats {
+        &self.total.stats
+    }
+
+    /// The time series so far (old points folded, see [`HistoryPoint`]).
+    pub fn history(&self) -> Vec<HistoryPoint> {
+        self.history.points()
+    }
+
+    /// The newest history point, if any tick happened.
+    pub fn last_point(&self) -> Option<&HistoryPoint> {
+        self.history.recent().last()
+    }
+
+    /// Exceptions so far.
+    pub fn errors(&self) -> &[ErrorCount] {
+        &self.errors
+    }
+
+    /// Iterations the open model dropped so far.
+    pub fn dropped_iterations(&self) -> u64 {
+        self.dropped_iterations
+    }
+
+    /// The result of the run: every count, the history and the thresholds' verdicts. If stats
+    /// were reset, the result's start time is the reset's.
+    pub fn finish(self, mut meta: RunMeta) -> RunResult {
+        if let Some(reset) = self.reset_at {
+            meta.start_unix_ms = meta.start_unix_ms.max(reset.saturating_mul(1000));
+        }
+        let mut entries: Vec<EntryStats> = self.entries.into_iter().map(|e| e.stats).collect();
+        sort_entries(&mut entries);
+        let mut result = RunResult {
+            meta,
+            entries,
+            total: self.total.stats,
+            history: self.history.points(),
+            errors: self.errors,
+            dropped_iterations: self.dropped_iterations,
+            verdicts: Vec::new(),
+        };
+        result.evaluate_thresholds();
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::stats::{Failure, FailureKind, Recorder, RequestSample};
+
+    fn get(recorder: &mut Recorder, name: &str, ms: u64, failed: bool) {
+        recorder.record(&RequestSample {
+            method: "GET",
+            name,
+            latency: Duration::from_millis(ms),
+            response_bytes: 100,
+            failure: failed.then_some(Failure {
+                kind: FailureKind::Status(503),
+                message: "HTTP 503",
+            }),
+        });
+    }
+
+    #[test]
+    fn ticks_make_history_and_live_rates() {
+        let mut aggregate = Aggregate::new();
+        let mut worker = Recorder::new();
+        for second in 0..3u64 {
+            for _ in 0..10 {
+                get(&mut worker, "/a", 10 + second, false);
+            }
+            get(&mut worker, "/b", 100, true);
+            aggregate.absorb(worker.take());
+            aggregate.tick(1_700_000_000 + second, 5);
+        }
+        let history = aggregate.history();
+        assert_eq!(history.len(), 3);
+        assert_eq!(history[2].rps, 11.0);
+        assert_eq!(history[2].failures_per_sec, 1.0);
+        assert_eq!(history[2].total_requests, 33);
+        assert_eq!(history[2].users, 5);
+        // 3 significant digits: within 0.1 % of 10 ms
+        assert!((10_000..=10_010).contains(&history[0].p50_us()));
+        let rows = aggregate.rows();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].name, "/a");
+        assert_eq!(rows[0].requests, 30);
+        assert_eq!(rows[0].current_rps, 10.0);
+        assert_eq!(rows[1].failures, 3);
+        assert_eq!(aggregate.total_row().requests, 33);
+
+        aggregate.reset();
+        assert_eq!(aggregate.total_row().requests, 0);
+        assert!(aggregate.rows().is_empty());
+        assert_eq!(aggregate.history().len(), 3);
+        let result = aggregate.finish(RunMeta {
+            start_unix_ms: 1_699_999_999_000,
+            end_unix_ms: 1_700_000_010_000,
+            ..RunMeta::default()
+        });
+        assert_eq!(result.meta.start_unix_ms, 1_700_000_002_000);
+        assert_eq!(result.total.requests, 0);
+    }
+}

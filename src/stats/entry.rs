@@ -1,0 +1,208 @@
+//! The counters of one (method, name) — or of the `Aggregated` row — and of exceptions: the
+//! unit that snapshots, aggregates and results are made of, with its exact merge.
+
+use serde::{Deserialize, Serialize};
+
+use super::{FailureKind, Histogram};
+
+/// At most this many distinct exception messages are kept; the rest are counted together
+/// under [`OTHER_ERRORS`] so a message with a varying part cannot grow memory without bound.
+pub const MAX_DISTINCT_ERRORS: usize = 100;
+/// The message under which exceptions beyond [`MAX_DISTINCT_ERRORS`] are counted.
+pub const OTHER_ERRORS: &str = "(other messages: more than 100 distinct exception messages)";
+
+/// Everything measured for one (method, name).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntryStats {
+    /// HTTP method; empty for the `Aggregated` row.
+    pub method: String,
+    /// Request name; `Aggregated` for the total row.
+    pub name: String,
+    /// Requests sent (failed ones included), exactly.
+    pub requests: u64,
+    /// Requests that failed.
+    pub failures: u64,
+    /// Sum of all latencies in µs (an exact average, not the histogram's).
+    pub latency_sum_us: u64,
+    /// Smallest latency in µs, exact; `u64::MAX` when there are no requests.
+    pub min_us: u64,
+    /// Largest latency in µs, exact.
+    pub max_us: u64,
+    /// Sum of response body sizes in bytes.
+    pub content_bytes: u64,
+    /// Every latency (µs).
+    pub histogram: Histogram,
+    /// Failures by kind, each with the first message seen.
+    pub failures_by_kind: Vec<FailureCount>,
+}
+
+/// How often one kind of failure happened to one (method, name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureCount {
+    pub kind: FailureKind,
+    pub count: u64,
+    /// One message of this kind (the first one seen).
+    pub message: String,
+}
+
+/// How often one exception message (an error not tied to a request) happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorCount {
+    pub message: String,
+    pub count: u64,
+}
+
+impl EntryStats {
+    /// An empty entry.
+    pub fn new(method: &str, name: &str) -> Self {
+        Self {
+            method: method.to_owned(),
+            name: name.to_owned(),
+            requests: 0,
+            failures: 0,
+            latency_sum_us: 0,
+            min_us: u64::MAX,
+            max_us: 0,
+            content_bytes: 0,
+            histogram: Histogram::new(),
+            failures_by_kind: Vec::new(),
+        }
+    }
+
+    /// Counts one request.
+    #[inline]
+    pub(crate) fn record(&mut self, micros: u64, bytes: u64) {
+        self.requests += 1;
+        self.latency_sum_us = self.latency_sum_us.saturating_add(micros);
+        self.min_us = self.min_us.min(micros);
+        self.max_us = self.max_us.max(micros);
+        self.content_bytes = self.content_bytes.saturating_add(bytes);
+        self.histogram.record_micros(micros);
+    }
+
+    /// Counts one failure of `kind`, keeping `message` if it is the first of its kind.
+    pub(crate) fn record_failure(&mut self, kind: FailureKind, count: u64, message: &str) {
+        self.failures += count;
+        match self.failures_by_kind.iter_mut().find(|f| f.kind == kind) {
+            Some(existing) => existing.count += count,
+            None => self.failures_by_kind.push(FailureCount {
+                kind,
+                count,
+                message: message.to_owned(),
+            }),
+        }
+    }
+
+    /// Adds every count of `other` (exact; names are not compared).
+    pub fn merge(&mut self, other: &EntryStats) {
+        self.requests += other.requests;
+        self.latency_sum_us = self.latency_sum_us.saturating_add(other.latency_sum_us);
+        self.min_us = self.min_us.min(other.min_us);
+        self.max_us = self.max_us.max(other.max_us);
+        self.content_bytes = self.content_bytes.saturating_add(other.content_bytes);
+        self.histogram.add(&other.histogram);
+        for failure in &other.failures_by_kind {
+            self.record_failure(failure.kind, failure.count, &failure.message);
+        }
+        // Failures are counted through `failures_by_kind`; keep any remainder a producer
+        // recorded without a kind.
+        let by_kind: u64 = other.failures_by_kind.iter().map(|f| f.count).sum();
+        self.failures += other.failures.saturating_sub(by_kind);
+    }
+
+    /// Mean latency in ms (exact), 0 without requests.
+    pub fn avg_ms(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.latency_sum_us as f64 / self.requests as f64 / 1000.0
+        }
+    }
+
+    /// Smallest latency in ms, 0 without requests.
+    pub fn min_ms(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.min_us as f64 / 1000.0
+        }
+    }
+
+    /// Largest latency in ms.
+    pub fn max_ms(&self) -> f64 {
+        self.max_us as f64 / 1000.0
+    }
+
+    /// Latency at `percentile` (0..=100) in µs from the histogram; the exact max for 100.
+    pub fn percentile_us(&self, percentile: f64) -> u64 {
+        if self.requests == 0 {
+            return 0;
+        }
+        if percentile >= 100.0 {
+            return self.max_us;
+        }
+        self.histogram.percentile_micros(percentile)
+    }
+
+    /// Mean response size in bytes, 0 without requests.
+    pub fn avg_content_bytes(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.content_bytes as f64 / self.requests as f64
+        }
+    }
+
+    /// Failed share of requests in percent.
+    pub fn failure_percent(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.failures as f64 * 100.0 / self.requests as f64
+        }
+    }
+}
+
+/// Adds `count` occurrences of `message` to `errors`, capping distinct messages.
+pub(crate) fn add_error(errors: &mut Vec<ErrorCount>, message: &str, count: u64) {
+    if let Some(existing) = errors.iter_mut().find(|e| e.message == message) {
+        existing.count += count;
+        return;
+    }
+    let distinct = errors.iter().filter(|e| e.message != OTHER_ERRORS).count();
+    let key = if distinct >= MAX_DISTINCT_ERRORS {
+        OTHER_ERRORS
+    } else {
+        message
+    };
+    match errors.iter_mut().find(|e| e.message == key) {
+        Some(existing) => existing.count += count,
+        None => errors.push(ErrorCount {
+            message: key.to_owned(),
+            count,
+        }),
+    }
+}
+
+/// Finds the entry for (method, name) in `entries`, adding an empty one if missing.
+pub(crate) fn entry_mut<'a>(
+    entries: &'a mut Vec<EntryStats>,
+    method: &str,
+    name: &str,
+) -> &'a mut EntryStats {
+    let position = entries
+        .iter()
+        .position(|e| e.method == method && e.name == name);
+    match position {
+        Some(i) => &mut entries[i],
+        None => {
+            entries.push(EntryStats::new(method, name));
+            entries.last_mut().expect("just pushed")
+        }
+    }
+}
+
+/// Locust's order: by name, then method.
+pub(crate) fn sort_entries(entries: &mut [EntryStats]) {
+    entries.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.method.cmp(&b.method)));
+}

@@ -1,0 +1,183 @@
+//! The time series: one point per second (tick) with users, requests/s, failures/s, the
+//! percentiles of that second and the cumulative totals Locust's `stats_history.csv` has.
+//!
+//! Long runs stay light: the last hour is kept at full resolution (one point per second);
+//! older points are folded into one point per minute. A folded point covers `span_seconds`;
+//! its rates are the means over the span, its users the maximum, its percentiles the
+//! maximum of the per-second percentiles (an upper bound: percentiles cannot be combined
+//! exactly without the histograms) and its totals those at the end of the span. A 24 h run
+//! holds 3,600 + 1,380 points.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+/// The percentiles Locust reports, in percent, in its column order.
+pub const PERCENTILES: [f64; 11] = [
+    50.0, 66.0, 75.0, 80.0, 90.0, 95.0, 98.0, 99.0, 99.9, 99.99, 100.0,
+];
+
+/// Seconds kept at full resolution.
+pub const FULL_RESOLUTION_SECONDS: usize = 3600;
+/// Seconds per point before that.
+pub const COARSE_SPAN_SECONDS: u32 = 60;
+
+/// One point of the time series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPoint {
+    /// Unix time (seconds) at the start of the point.
+    pub unix_seconds: u64,
+    /// Seconds this point covers (1, or more once folded).
+    pub span_seconds: u32,
+    /// Users running.
+    pub users: u64,
+    /// Requests completed per second in this point.
+    pub rps: f64,
+    /// Failures per second in this point.
+    pub failures_per_sec: f64,
+    /// Requests in this point (no requests: every percentile is 0 and reports say N/A).
+    pub requests: u64,
+    /// Latency percentiles of this point's requests in µs, one per [`PERCENTILES`].
+    pub percentiles_us: Vec<u64>,
+    /// Requests since the start (or the last reset).
+    pub total_requests: u64,
+    /// Failures since the start.
+    pub total_failures: u64,
+    /// Cumulative median latency, µs.
+    pub total_median_us: u64,
+    /// Cumulative mean latency, ms (exact).
+    pub total_avg_ms: f64,
+    /// Cumulative min latency, µs.
+    pub total_min_us: u64,
+    /// Cumulative max latency, µs.
+    pub total_max_us: u64,
+    /// Cumulative mean response size, bytes.
+    pub total_avg_content_bytes: f64,
+}
+
+impl HistoryPoint {
+    /// p50 of this point in µs.
+    pub fn p50_us(&self) -> u64 {
+        self.percentile_us(50.0)
+    }
+
+    /// p95 of this point in µs.
+    pub fn p95_us(&self) -> u64 {
+        self.percentile_us(95.0)
+    }
+
+    /// The point's value for one of [`PERCENTILES`]; 0 for others.
+    pub fn percentile_us(&self, percentile: f64) -> u64 {
+        PERCENTILES
+            .iter()
+            .position(|p| *p == percentile)
+            .and_then(|i| self.percentiles_us.get(i).copied())
+            .unwrap_or(0)
+    }
+
+    fn fold(&mut self, later: &HistoryPoint) {
+        let a = f64::from(self.span_seconds);
+        let b = f64::from(later.span_seconds);
+        self.rps = (self.rps * a + later.rps * b) / (a + b);
+        self.failures_per_sec = (self.failures_per_sec * a + later.failures_per_sec * b) / (a + b);
+        self.span_seconds += later.span_seconds;
+        self.users = self.users.max(later.users);
+        self.requests += later.requests;
+        if self.percentiles_us.len() < later.percentiles_us.len() {
+            self.percentiles_us.resize(later.percentiles_us.len(), 0);
+        }
+        for (mine, theirs) in self.percentiles_us.iter_mut().zip(&later.percentiles_us) {
+            *mine = (*mine).max(*theirs);
+        }
+        self.total_requests = later.total_requests;
+        self.total_failures = later.total_failures;
+        self.total_median_us = later.total_median_us;
+        self.total_avg_ms = later.total_avg_ms;
+        self.total_min_us = later.total_min_us;
+        self.total_max_us = later.total_max_us;
+        self.total_avg_content_bytes = later.total_avg_content_bytes;
+    }
+}
+
+/// The series, with old points folded (see the module documentation).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct History {
+    coarse: Vec<HistoryPoint>,
+    recent: VecDeque<HistoryPoint>,
+}
+
+impl History {
+    pub(crate) fn push(&mut self, point: HistoryPoint) {
+        self.recent.push_back(point);
+        while self.recent.len() > FULL_RESOLUTION_SECONDS {
+            let Some(old) = self.recent.pop_front() else {
+                break;
+            };
+            match self.coarse.last_mut() {
+                Some(last) if last.span_seconds + old.span_seconds <= COARSE_SPAN_SECONDS => {
+                    last.fold(&old)
+                }
+                _ => self.coarse.push(old),
+            }
+        }
+    }
+
+    pub(crate) fn points(&self) -> Vec<HistoryPoint> {
+        self.coarse.iter().chain(&self.recent).cloned().collect()
+    }
+
+    pub(crate) fn recent(&self) -> impl Iterator<Item = &HistoryPoint> {
+        self.coarse.iter().chain(&self.recent)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.coarse.len() + self.recent.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(t: u64, rps: f64, p95: u64) -> HistoryPoint {
+        HistoryPoint {
+            unix_seconds: t,
+            span_seconds: 1,
+            users: t % 7,
+            rps,
+            failures_per_sec: 0.0,
+            requests: rps as u64,
+            percentiles_us: vec![p95 / 2, 0, 0, 0, 0, p95, 0, 0, 0, 0, p95],
+            total_requests: t * 10,
+            total_failures: 0,
+            total_median_us: 1,
+            total_avg_ms: 1.0,
+            total_min_us: 1,
+            total_max_us: 1,
+            total_avg_content_bytes: 1.0,
+        }
+    }
+
+    #[test]
+    fn old_points_fold_into_minutes() {
+        let mut history = History::default();
+        let seconds = FULL_RESOLUTION_SECONDS as u64 + 120;
+        for t in 0..seconds {
+            history.push(point(t, 10.0, if t == 30 { 9_000 } else { 100 }));
+        }
+        assert_eq!(history.len(), FULL_RESOLUTION_SECONDS + 2);
+        let points = history.points();
+        assert_eq!(points[0].unix_seconds, 0);
+        assert_eq!(points[0].span_seconds, 60);
+        assert_eq!(points[0].rps, 10.0);
+        assert_eq!(points[0].requests, 600);
+        assert_eq!(points[0].p95_us(), 9_000, "folded percentiles are the max");
+        assert_eq!(points[0].total_requests, 590);
+        assert_eq!(points[1].unix_seconds, 60);
+        assert_eq!(points[2].unix_seconds, 120);
+        assert_eq!(points[2].span_seconds, 1);
+        let total_span: u64 = points.iter().map(|p| u64::from(p.span_seconds)).sum();
+        assert_eq!(total_span, seconds);
+    }
+}

@@ -1,0 +1,295 @@
+//! The per-worker [`Recorder`] (the hot path: no allocation per request once a name has been
+//! seen) and the [`Snapshot`] it hands to the aggregator, which merges exactly and travels
+//! as JSON (histograms as base64 HDR).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use serde::{Deserialize, Serialize};
+
+use super::RequestSample;
+use super::entry::{EntryStats, ErrorCount, add_error, entry_mut};
+use super::histogram::micros_of;
+
+/// FNV-1a: request names are short and trusted, so a cheap hash beats SipHash here.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for byte in bytes {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+}
+
+type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+
+/// What one engine worker measures. Owned by the worker, never shared: record into it, and
+/// every interval hand [`Recorder::take`] to the aggregator.
+#[derive(Default)]
+pub struct Recorder {
+    /// name -> [(method, index into `entries`)]; looked up by `&str`, so no key is built per
+    /// call.
+    index: FnvMap<Box<str>, Vec<(Box<str>, usize)>>,
+    entries: Vec<EntryStats>,
+    errors: Vec<ErrorCount>,
+    dropped_iterations: u64,
+}
+
+impl Recorder {
+    /// An empty recorder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Counts one request that was sent.
+    #[inline]
+    pub fn record(&mut self, sample: &RequestSample<'_>) {
+        let index = self.index_of(sample.method, sample.name);
+        let entry = &mut self.entries[index];
+        entry.record(micros_of(sample.latency), sample.response_bytes);
+        if let Some(failure) = &sample.failure {
+            entry.record_failure(failure.kind, 1, failure.message);
+        }
+    }
+
+    /// Counts one exception: an error not tied to a request that was sent (Locust's
+    /// "exceptions"), counted by message.
+    pub fn record_error(&mut self, message: &str) {
+        add_error(&mut self.errors, message, 1);
+    }
+
+    /// Counts one iteration the open model could not start in time.
+    pub fn record_dropped_iteration(&mut self) {
+        self.dropped_iterations += 1;
+    }
+
+    /// Everything recorded since the last take; the recorder starts over (keeping its names,
+    /// so the next interval allocates only the histograms).
+    pub fn take(&mut self) -> Snapshot {
+        let mut entries = Vec::new();
+        for entry in &mut self.entries {
+            if entry.requests == 0 && entry.failures == 0 {
+                continue;
+            }
+            let mut fresh = EntryStats::new(&entry.method, &entry.name);
+            std::mem::swap(entry, &mut fresh);
+            entries.push(fresh);
+        }
+        Snapshot {
+            entries,
+            errors: std::mem::take(&mut self.errors),
+            dropped_iterations: std::mem::take(&mut self.dropped_iterations),
+        }
+    }
+
+    #[inline]
+    fn index_of(&mut self, method: &str, name: &str) -> usize {
+        if let Some(methods) = self.index.get(name) {
+            for (m, i) in methods {
+                if &**m == method {
+                    return *i;
+                }
+            }
+        }
+        self.add_entry(method, name)
+    }
+
+    #[cold]
+    fn add_entry(&mut self, method: &str, name: &str) -> usize {
+        let index = self.entries.len();
+        self.entries.push(EntryStats::new(method, name));
+        self.index
+            .entry(name.into())
+            .or_default()
+            .push((method.into(), index));
+        index
+    }
+}
+
+/// The measurements of one interval (or of several merged): per (method, name) entries,
+/// exceptions and dropped iterations. Serialisable so workers can send it over the network.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub entries: Vec<EntryStats>,
+    pub errors: Vec<ErrorCount>,
+    pub dropped_iterations: u64,
+}
+
+impl Snapshot {
+    /// Adds `other` to `self`, exactly.
+    pub fn merge(&mut self, other: &Snapshot) {
+        for entry in &other.entries {
+            entry_mut(&mut self.entries, &entry.method, &entry.name).merge(entry);
+        }
+        for error in &other.errors {
+            add_error(&mut self.errors, &error.message, error.count);
+        }
+        self.dropped_iterations += other.dropped_iterations;
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty() && self.errors.is_empty() && self.dropped_iterations == 0
+    }
+
+    /// Requests in this snapshot.
+    pub fn requests(&self) -> u64 {
+        self.entries.iter().map(|e| e.requests).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::stats::{Failure, FailureKind};
+
+    fn sample<'a>(
+        method: &'a str,
+        name: &'a str,
+        micros: u64,
+        failure: Option<Failure<'a>>,
+    ) -> RequestSample<'a> {
+        RequestSample {
+            method,
+            name,
+            latency: Duration::from_micros(micros),
+            response_bytes: 10,
+            failure,
+        }
+    }
+
+    #[test]
+    fn every_request_is_counted_once_per_method_and_name() {
+        let mut recorder = Recorder::new();
+        recorder.record(&sample("GET", "/a", 100, None));
+        recorder.record(&sample("GET", "/a", 300, None));
+        recorder.record(&sample("POST", "/a", 200, None));
+        recorder.record(&sample("GET", "/b", 50, None));
+        let snapshot = recorder.take();
+        assert_eq!(snapshot.requests(), 4);
+        let get_a = snapshot
+            .entries
+            .iter()
+            .find(|e| e.method == "GET" && e.name == "/a")
+            .unwrap();
+        assert_eq!(get_a.requests, 2);
+        assert_eq!(get_a.latency_sum_us, 400);
+        assert_eq!((get_a.min_us, get_a.max_us), (100, 300));
+        assert_eq!(get_a.content_bytes, 20);
+        // take() starts over
+        assert!(recorder.take().is_empty());
+        recorder.record(&sample("GET", "/a", 1, None));
+        assert_eq!(recorder.take().requests(), 1);
+    }
+
+    #[test]
+    fn failures_are_counted_by_kind_with_the_first_message() {
+        let mut recorder = Recorder::new();
+        let f500 = |m| {
+            Some(Failure {
+                kind: FailureKind::Status(500),
+                message: m,
+            })
+        };
+        recorder.record(&sample("GET", "/a", 100, f500("HTTP 500: first")));
+        recorder.record(&sample("GET", "/a", 100, f500("HTTP 500: second")));
+        recorder.record(&sample(
+            "GET",
+            "/a",
+            100,
+            Some(Failure {
+                kind: FailureKind::Timeout,
+                message: "timed out after 30s",
+            }),
+        ));
+        recorder.record(&sample("GET", "/a", 100, None));
+        let snapshot = recorder.take();
+        let entry = &snapshot.entries[0];
+        assert_eq!(entry.requests, 4);
+        assert_eq!(entry.failures, 3);
+        assert_eq!(entry.failures_by_kind.len(), 2);
+        assert_eq!(entry.failures_by_kind[0].count, 2);
+        assert_eq!(entry.failures_by_kind[0].message, "HTTP 500: first");
+        assert_eq!(entry.failures_by_kind[1].kind, FailureKind::Timeout);
+
+        let mut merged = snapshot.clone();
+        merged.merge(&snapshot);
+        assert_eq!(merged.entries[0].failures, 6);
+        assert_eq!(merged.entries[0].failures_by_kind[0].count, 4);
+        assert_eq!(
+            merged.entries[0].failures_by_kind[0].message,
+            "HTTP 500: first"
+        );
+    }
+
+    #[test]
+    fn exceptions_are_counted_by_message_with_a_cap() {
+        let mut recorder = Recorder::new();
+        recorder.record_error("template error: x");
+        recorder.record_error("template error: x");
+        for i in 0..150 {
+            recorder.record_error(&format!("varying {i}"));
+        }
+        recorder.record_dropped_iteration();
+        let snapshot = recorder.take();
+        assert_eq!(
+            snapshot.errors.len(),
+            super::super::entry::MAX_DISTINCT_ERRORS + 1
+        );
+        assert_eq!(snapshot.errors[0].count, 2);
+        let other = snapshot.errors.last().unwrap();
+        assert_eq!(other.message, super::super::entry::OTHER_ERRORS);
+        assert_eq!(other.count, 51);
+        let total: u64 = snapshot.errors.iter().map(|e| e.count).sum();
+        assert_eq!(total, 152);
+        assert_eq!(snapshot.dropped_iterations, 1);
+    }
+
+    #[test]
+    fn merged_snapshots_have_the_percentiles_of_one_histogram() {
+        let mut a = Recorder::new();
+        let mut b = Recorder::new();
+        let mut all = crate::stats::Histogram::new();
+        let mut x: u64 = 12345;
+        for i in 0..20_000u64 {
+            // a cheap deterministic spread over 1 µs .. ~10 s
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let micros = 1 + (x >> 33) % 10_000_000;
+            let recorder = if i % 3 == 0 { &mut a } else { &mut b };
+            recorder.record(&sample("GET", "/x", micros, None));
+            all.record_micros(micros);
+        }
+        let mut merged = a.take();
+        merged.merge(&b.take());
+        let entry = &merged.entries[0];
+        assert_eq!(entry.requests, 20_000);
+        for q in [0.5, 0.66, 0.9, 0.95, 0.99, 0.999, 0.9999, 1.0] {
+            assert_eq!(
+                entry.histogram.quantile_micros(q),
+                all.quantile_micros(q),
+                "q={q}"
+            );
+        }
+        assert_eq!(entry.histogram, all);
+        // and through JSON, as a worker would send it
+        let json = serde_json::to_string(&merged).unwrap();
+        let back: Snapshot = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, merged);
+    }
+}

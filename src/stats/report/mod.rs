@@ -1,0 +1,10 @@
+//! The report writers: each takes a [`RunResult`](super::RunResult) and only formats it.
+//! `csv` writes Locust 2.x's four files, `json` the complete versioned result, `html` one
+//! self-contained page, `summary` the terminal tables.
+
+pub mod csv;
+pub mod html;
+pub mod json;
+pub mod summary;
+
+pub use summary::{live_table, summary};
