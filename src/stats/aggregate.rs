@@ -175,6 +175,10 @@ impl Aggregate {
             failures_per_sec: self.total.interval_failures as f64 / elapsed as f64,
             requests,
             percentiles_us,
+            total_percentiles_us: PERCENTILES
+                .iter()
+                .map(|p| total.percentile_us(*p))
+                .collect(),
             total_requests: total.requests,
             total_failures: total.failures,
             total_median_us: total.percentile_us(50.0),

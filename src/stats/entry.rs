@@ -43,6 +43,12 @@ pub struct FailureCount {
     pub count: u64,
     /// One message of this kind (the first one seen).
     pub message: String,
+    /// Unix ms of the first failure of this kind (0: unknown).
+    #[serde(default)]
+    pub first_seen_unix_ms: u64,
+    /// Unix ms of the last one, to the recorder's interval (0: unknown).
+    #[serde(default)]
+    pub last_seen_unix_ms: u64,
 }
 
 /// How often one exception message (an error not tied to a request) happened.
@@ -80,16 +86,41 @@ impl EntryStats {
         self.histogram.record_micros(micros);
     }
 
-    /// Counts one failure of `kind`, keeping `message` if it is the first of its kind.
-    pub(crate) fn record_failure(&mut self, kind: FailureKind, count: u64, message: &str) {
-        self.failures += count;
+    /// Counts one failure of `kind`, keeping `message` if it is the first of its kind (only
+    /// then is the clock read).
+    #[inline]
+    pub(crate) fn record_failure(&mut self, kind: FailureKind, message: &str) {
+        self.failures += 1;
         match self.failures_by_kind.iter_mut().find(|f| f.kind == kind) {
-            Some(existing) => existing.count += count,
-            None => self.failures_by_kind.push(FailureCount {
-                kind,
-                count,
-                message: message.to_owned(),
-            }),
+            Some(existing) => existing.count += 1,
+            None => {
+                let now = now_unix_ms();
+                self.failures_by_kind.push(FailureCount {
+                    kind,
+                    count: 1,
+                    message: message.to_owned(),
+                    first_seen_unix_ms: now,
+                    last_seen_unix_ms: now,
+                });
+            }
+        }
+    }
+
+    fn merge_failure(&mut self, other: &FailureCount) {
+        self.failures += other.count;
+        match self
+            .failures_by_kind
+            .iter_mut()
+            .find(|f| f.kind == other.kind)
+        {
+            Some(existing) => {
+                existing.count += other.count;
+                existing.first_seen_unix_ms =
+                    min_known(existing.first_seen_unix_ms, other.first_seen_unix_ms);
+                existing.last_seen_unix_ms =
+                    existing.last_seen_unix_ms.max(other.last_seen_unix_ms);
+            }
+            None => self.failures_by_kind.push(other.clone()),
         }
     }
 
@@ -102,7 +133,7 @@ impl EntryStats {
         self.content_bytes = self.content_bytes.saturating_add(other.content_bytes);
         self.histogram.add(&other.histogram);
         for failure in &other.failures_by_kind {
-            self.record_failure(failure.kind, failure.count, &failure.message);
+            self.merge_failure(failure);
         }
         // Failures are counted through `failures_by_kind`; keep any remainder a producer
         // recorded without a kind.
@@ -161,6 +192,22 @@ impl EntryStats {
             self.failures as f64 * 100.0 / self.requests as f64
         }
     }
+}
+
+/// The smaller of two timestamps where 0 means unknown.
+fn min_known(a: u64, b: u64) -> u64 {
+    match (a, b) {
+        (0, x) | (x, 0) => x,
+        (a, b) => a.min(b),
+    }
+}
+
+/// Now, in Unix milliseconds.
+pub(crate) fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 /// Adds `count` occurrences of `message` to `errors`, capping distinct messages.

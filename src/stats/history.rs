@@ -39,6 +39,9 @@ pub struct HistoryPoint {
     pub requests: u64,
     /// Latency percentiles of this point's requests in µs, one per [`PERCENTILES`].
     pub percentiles_us: Vec<u64>,
+    /// Cumulative latency percentiles in µs, one per [`PERCENTILES`] (what Locust's
+    /// `stats_history.csv` shows).
+    pub total_percentiles_us: Vec<u64>,
     /// Requests since the start (or the last reset).
     pub total_requests: u64,
     /// Failures since the start.
@@ -89,6 +92,8 @@ impl HistoryPoint {
         for (mine, theirs) in self.percentiles_us.iter_mut().zip(&later.percentiles_us) {
             *mine = (*mine).max(*theirs);
         }
+        self.total_percentiles_us
+            .clone_from(&later.total_percentiles_us);
         self.total_requests = later.total_requests;
         self.total_failures = later.total_failures;
         self.total_median_us = later.total_median_us;
@@ -149,6 +154,7 @@ mod tests {
             failures_per_sec: 0.0,
             requests: rps as u64,
             percentiles_us: vec![p95 / 2, 0, 0, 0, 0, p95, 0, 0, 0, 0, p95],
+            total_percentiles_us: vec![0; 11],
             total_requests: t * 10,
             total_failures: 0,
             total_median_us: 1,

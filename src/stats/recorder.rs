@@ -8,7 +8,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use serde::{Deserialize, Serialize};
 
 use super::RequestSample;
-use super::entry::{EntryStats, ErrorCount, add_error, entry_mut};
+use super::entry::{EntryStats, ErrorCount, add_error, entry_mut, now_unix_ms};
 use super::histogram::micros_of;
 
 /// FNV-1a: request names are short and trusted, so a cheap hash beats SipHash here.
@@ -60,7 +60,7 @@ impl Recorder {
         let entry = &mut self.entries[index];
         entry.record(micros_of(sample.latency), sample.response_bytes);
         if let Some(failure) = &sample.failure {
-            entry.record_failure(failure.kind, 1, failure.message);
+            entry.record_failure(failure.kind, failure.message);
         }
     }
 
@@ -79,12 +79,16 @@ impl Recorder {
     /// so the next interval allocates only the histograms).
     pub fn take(&mut self) -> Snapshot {
         let mut entries = Vec::new();
+        let now = now_unix_ms();
         for entry in &mut self.entries {
             if entry.requests == 0 && entry.failures == 0 {
                 continue;
             }
             let mut fresh = EntryStats::new(&entry.method, &entry.name);
             std::mem::swap(entry, &mut fresh);
+            for failure in &mut fresh.failures_by_kind {
+                failure.last_seen_unix_ms = now;
+            }
             entries.push(fresh);
         }
         Snapshot {

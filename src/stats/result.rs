@@ -262,6 +262,13 @@ fn merge_history(mine: &mut Vec<HistoryPoint>, theirs: &[HistoryPoint]) {
                 existing.total_requests += point.total_requests;
                 existing.total_failures += point.total_failures;
                 existing.total_median_us = existing.total_median_us.max(point.total_median_us);
+                for (a, b) in existing
+                    .total_percentiles_us
+                    .iter_mut()
+                    .zip(&point.total_percentiles_us)
+                {
+                    *a = (*a).max(*b);
+                }
                 existing.total_min_us = match (na, nb) {
                     (0, _) => point.total_min_us,
                     (_, 0) => existing.total_min_us,

@@ -1,16 +1,179 @@
-//! Terminal tables: the final [`summary`] (like Locust's) and the compact [`live_table`]
+//! Terminal tables: the final [`summary`] (laid out like Locust's closing stats: requests,
+//! percentiles, errors, then chorus's threshold verdicts) and the compact [`live_table`]
 //! printed every few seconds during a run.
 
-use crate::stats::{Aggregate, RunResult};
+use std::fmt::Write as _;
 
-/// The final report: statistics, percentiles, failures, thresholds.
+use crate::stats::{Aggregate, EntryStats, LiveRow, PERCENTILES, RunResult};
+
+/// The final report: statistics, percentiles, failures, exceptions, thresholds.
 pub fn summary(result: &RunResult) -> String {
-    let _ = result;
-    String::new()
+    let width = name_width(result.entries.iter().map(|e| e.name.as_str()));
+    let mut out = String::new();
+    let rule = format!(
+        "--------|{}|-------|-------------|-------|-------|-------|-------|--------|-----------",
+        "-".repeat(width + 2)
+    );
+    let _ = writeln!(
+        out,
+        "{:<8} {:<width$} {:>7} {:>12} | {:>7} {:>7} {:>7} {:>7} | {:>7} {:>11}",
+        "Type", "Name", "# reqs", "# fails", "Avg", "Min", "Max", "Med", "req/s", "failures/s"
+    );
+    let _ = writeln!(out, "{rule}");
+    let row = |out: &mut String, entry: &EntryStats| {
+        let fails = format!("{}({:.2}%)", entry.failures, entry.failure_percent());
+        let _ = writeln!(
+            out,
+            "{:<8} {:<width$} {:>7} {:>12} | {:>7} {:>7} {:>7} {:>7} | {:>7.2} {:>11.2}",
+            entry.method,
+            entry.name,
+            entry.requests,
+            fails,
+            ms(entry.avg_ms()),
+            ms(entry.min_ms()),
+            ms(entry.max_ms()),
+            ms(entry.percentile_us(50.0) as f64 / 1000.0),
+            result.rps(entry),
+            result.failures_per_sec(entry),
+        );
+    };
+    for entry in &result.entries {
+        row(&mut out, entry);
+    }
+    let _ = writeln!(out, "{rule}");
+    row(&mut out, &result.total);
+
+    let _ = writeln!(out, "\nResponse time percentiles (ms)");
+    let mut header = format!("{:<8} {:<width$}", "Type", "Name");
+    for p in PERCENTILES {
+        let _ = write!(header, " {:>7}", format!("{p}%"));
+    }
+    let _ = writeln!(out, "{header} {:>7}", "# reqs");
+    let rule = format!(
+        "--------|{}|{}",
+        "-".repeat(width + 1),
+        "--------".repeat(PERCENTILES.len() + 1)
+    );
+    let _ = writeln!(out, "{rule}");
+    let row = |out: &mut String, entry: &EntryStats| {
+        let mut line = format!("{:<8} {:<width$}", entry.method, entry.name);
+        for p in PERCENTILES {
+            let value = if entry.requests == 0 {
+                "N/A".to_owned()
+            } else {
+                ms(entry.percentile_us(p) as f64 / 1000.0)
+            };
+            let _ = write!(line, " {value:>7}");
+        }
+        let _ = writeln!(out, "{line} {:>7}", entry.requests);
+    };
+    for entry in &result.entries {
+        row(&mut out, entry);
+    }
+    let _ = writeln!(out, "{rule}");
+    row(&mut out, &result.total);
+
+    let mut failures: Vec<(u64, String)> = result
+        .entries
+        .iter()
+        .flat_map(|e| {
+            e.failures_by_kind.iter().map(move |f| {
+                (
+                    f.count,
+                    format!("{} {}: {} ({})", e.method, e.name, f.message, f.kind),
+                )
+            })
+        })
+        .collect();
+    if !failures.is_empty() {
+        failures.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        let _ = writeln!(out, "\nError report");
+        let _ = writeln!(out, "{:<18} Error", "# occurrences");
+        for (count, text) in failures {
+            let _ = writeln!(out, "{count:<18} {}", one_line(&text));
+        }
+    }
+    if !result.errors.is_empty() {
+        let _ = writeln!(out, "\nExceptions (errors not tied to a request)");
+        let _ = writeln!(out, "{:<18} Message", "# occurrences");
+        for error in &result.errors {
+            let _ = writeln!(out, "{:<18} {}", error.count, one_line(&error.message));
+        }
+    }
+    if result.dropped_iterations > 0 {
+        let _ = writeln!(
+            out,
+            "\n{} iterations were dropped: the open model could not start them in time",
+            result.dropped_iterations
+        );
+    }
+    if !result.verdicts.is_empty() {
+        let _ = writeln!(out, "\nThresholds");
+        for verdict in &result.verdicts {
+            let _ = writeln!(
+                out,
+                "{}  {}  (observed {})",
+                if verdict.passed { "PASS" } else { "FAIL" },
+                verdict.expression,
+                verdict.observed_text
+            );
+        }
+    }
+    out
 }
 
-/// A compact table of the run so far.
+/// A compact table of the run so far: per name requests, failures, current req/s, p50, p95,
+/// p99 (ms), then the `Aggregated` row.
 pub fn live_table(aggregate: &Aggregate) -> String {
-    let _ = aggregate;
-    String::new()
+    let rows = aggregate.rows();
+    let total = aggregate.total_row();
+    let width = name_width(rows.iter().map(|r| r.name.as_str()));
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<7} {:<width$} {:>8} {:>7} {:>8} {:>7} {:>7} {:>7}",
+        "Type", "Name", "reqs", "fails", "req/s", "p50", "p95", "p99"
+    );
+    let line = |out: &mut String, row: &LiveRow| {
+        let _ = writeln!(
+            out,
+            "{:<7} {:<width$} {:>8} {:>7} {:>8.1} {:>7} {:>7} {:>7}",
+            row.method,
+            row.name,
+            row.requests,
+            row.failures,
+            row.current_rps,
+            ms(row.p50_us as f64 / 1000.0),
+            ms(row.p95_us as f64 / 1000.0),
+            ms(row.p99_us as f64 / 1000.0),
+        );
+    };
+    for row in &rows {
+        line(&mut out, row);
+    }
+    line(&mut out, &total);
+    out
+}
+
+fn name_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
+    names
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(10, 80)
+}
+
+/// Milliseconds with about three significant digits: `0.42`, `2.31`, `37.5`, `412`.
+pub(crate) fn ms(value: f64) -> String {
+    if value < 10.0 {
+        format!("{value:.2}")
+    } else if value < 100.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.0}")
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.replace(['\r', '\n'], " ")
 }
