@@ -1,7 +1,9 @@
 //! Test data from CSV files with a header row: `unique`, `cycle`, `random` and `shared` row
-//! sources, handed out per virtual user.
+//! sources, handed out per virtual user. Loading checks the file once; handing out a row is
+//! an index, never IO.
 
-use std::path::PathBuf;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 /// How a source hands out rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +16,32 @@ pub enum Mode {
     Random,
     /// One row (the first) for every user.
     Shared,
+}
+
+impl Mode {
+    /// The names a scenario file uses.
+    pub const NAMES: &[&str] = &["unique", "cycle", "random", "shared"];
+
+    pub fn from_name(name: &str) -> Option<Mode> {
+        Some(match name {
+            "unique" => Mode::Unique,
+            "cycle" => Mode::Cycle,
+            "random" => Mode::Random,
+            "shared" => Mode::Shared,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Unique => "unique",
+            Mode::Cycle => "cycle",
+            Mode::Random => "random",
+            Mode::Shared => "shared",
+        })
+    }
 }
 
 /// One data row, values in the order of the source's columns.
@@ -32,23 +60,237 @@ pub struct DataSource {
     pub rows: Vec<Row>,
 }
 
-/// A data file that cannot be used.
+/// A data file that cannot be used, or a run it cannot serve.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct DataError {
     pub message: String,
 }
 
+impl DataError {
+    fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
 impl DataSource {
-    /// The row of user number `user_index` (from 0), per the source's mode.
+    /// Reads `file`: a header row naming the columns, then at least one row.
+    pub fn load(
+        name: &str,
+        as_name: &str,
+        mode: Mode,
+        file: &Path,
+    ) -> Result<DataSource, DataError> {
+        let shown = file.display();
+        let text = std::fs::read(file).map_err(|err| {
+            let advice = if err.kind() == std::io::ErrorKind::NotFound {
+                format!("; create it (chorus provision writes one) or pass --data {name}=FILE")
+            } else {
+                String::new()
+            };
+            DataError::new(format!("data file {shown} cannot be read: {err}{advice}"))
+        })?;
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .trim(csv::Trim::All)
+            .from_reader(text.as_slice());
+        let columns: Vec<String> = reader
+            .headers()
+            .map_err(|err| DataError::new(format!("data file {shown}: {}", csv_error(&err))))?
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        if columns.iter().all(String::is_empty) {
+            return Err(DataError::new(format!(
+                "data file {shown} is empty: its first line must name the columns, e.g. `username,password`"
+            )));
+        }
+        if let Some(at) = columns.iter().position(String::is_empty) {
+            return Err(DataError::new(format!(
+                "data file {shown}: column {} of the header row has no name",
+                at + 1
+            )));
+        }
+        for (i, column) in columns.iter().enumerate() {
+            if columns[..i].contains(column) {
+                return Err(DataError::new(format!(
+                    "data file {shown}: column `{column}` appears twice in the header row"
+                )));
+            }
+        }
+        let mut rows = Vec::new();
+        for record in reader.records() {
+            let record = record
+                .map_err(|err| DataError::new(format!("data file {shown}: {}", csv_error(&err))))?;
+            if record.len() == 1 && record.get(0) == Some("") && columns.len() > 1 {
+                continue;
+            }
+            rows.push(record.iter().map(str::to_owned).collect());
+        }
+        if rows.is_empty() {
+            return Err(DataError::new(format!(
+                "data file {shown} has a header row but no data rows"
+            )));
+        }
+        Ok(DataSource {
+            name: name.to_owned(),
+            as_name: as_name.to_owned(),
+            mode,
+            file: file.to_owned(),
+            columns,
+            rows,
+        })
+    }
+
+    /// The row of user number `user_index` (from 0), per the source's mode. `None` only for
+    /// a `unique` source asked for a user beyond its rows (which `check_capacity` refuses).
     pub fn row_for_user(&self, user_index: u64) -> Option<&Row> {
-        let _ = user_index;
-        self.rows.first()
+        let count = self.rows.len() as u64;
+        if count == 0 {
+            return None;
+        }
+        let index = match self.mode {
+            Mode::Unique => user_index,
+            Mode::Cycle => user_index % count,
+            Mode::Random => rand::random_range(0..count),
+            Mode::Shared => 0,
+        };
+        self.rows.get(usize::try_from(index).ok()?)
     }
 
     /// Refuses `users` users when a `unique` source has fewer rows.
     pub fn check_capacity(&self, users: u64) -> Result<(), DataError> {
-        let _ = users;
+        let rows = self.rows.len() as u64;
+        if self.mode == Mode::Unique && users > rows {
+            return Err(DataError::new(format!(
+                "data source `{}` ({}) has {rows} rows, one per user, but the run asks for {users} users; \
+                 add rows (chorus provision), lower -u, or set `mode: cycle` on the source to reuse rows",
+                self.name,
+                self.file.display()
+            )));
+        }
         Ok(())
+    }
+
+    /// The position of `column`, or an error naming the file and the columns it has.
+    pub fn column(&self, column: &str) -> Result<usize, DataError> {
+        self.columns
+            .iter()
+            .position(|c| c == column)
+            .ok_or_else(|| {
+                DataError::new(format!(
+                    "{} has no column `{column}` (its columns: {})",
+                    self.file.display(),
+                    self.columns.join(", ")
+                ))
+            })
+    }
+}
+
+fn csv_error(err: &csv::Error) -> String {
+    match err.kind() {
+        csv::ErrorKind::UnequalLengths {
+            pos,
+            expected_len,
+            len,
+        } => format!(
+            "line {}: {len} fields where the header row has {expected_len}",
+            pos.as_ref().map_or(0, csv::Position::line)
+        ),
+        csv::ErrorKind::Utf8 { pos, .. } => format!(
+            "line {}: not valid UTF-8",
+            pos.as_ref().map_or(0, csv::Position::line)
+        ),
+        _ => err.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(mode: Mode, rows: usize) -> DataSource {
+        DataSource {
+            name: "users".to_owned(),
+            as_name: "user".to_owned(),
+            mode,
+            file: PathBuf::from("users.csv"),
+            columns: vec!["username".to_owned()],
+            rows: (0..rows).map(|i| vec![format!("s{i}")]).collect(),
+        }
+    }
+
+    #[test]
+    fn rows_per_mode() {
+        let unique = source(Mode::Unique, 3);
+        assert_eq!(unique.row_for_user(2).unwrap()[0], "s2");
+        assert_eq!(unique.row_for_user(3), None);
+        let cycle = source(Mode::Cycle, 3);
+        assert_eq!(cycle.row_for_user(4).unwrap()[0], "s1");
+        let shared = source(Mode::Shared, 3);
+        assert_eq!(shared.row_for_user(9).unwrap()[0], "s0");
+        let random = source(Mode::Random, 3);
+        assert!(random.row_for_user(100).is_some());
+    }
+
+    #[test]
+    fn unique_sources_refuse_more_users_than_rows() {
+        assert!(source(Mode::Unique, 3).check_capacity(3).is_ok());
+        assert_eq!(
+            source(Mode::Unique, 3)
+                .check_capacity(4)
+                .unwrap_err()
+                .to_string(),
+            "data source `users` (users.csv) has 3 rows, one per user, but the run asks for 4 users; \
+             add rows (chorus provision), lower -u, or set `mode: cycle` on the source to reuse rows"
+        );
+        assert!(source(Mode::Cycle, 3).check_capacity(400).is_ok());
+    }
+
+    #[test]
+    fn loads_a_csv_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.csv");
+        std::fs::write(&path, "username, password,class\ns1,pw1,A\n\"s,2\",pw2,B\n").unwrap();
+        let source = DataSource::load("users", "user", Mode::Unique, &path).unwrap();
+        assert_eq!(source.columns, ["username", "password", "class"]);
+        assert_eq!(source.rows[1], ["s,2", "pw2", "B"]);
+        assert_eq!(source.column("class").unwrap(), 2);
+        let err = source.column("email").unwrap_err().to_string();
+        assert!(
+            err.ends_with("has no column `email` (its columns: username, password, class)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.csv");
+        let err = DataSource::load("users", "user", Mode::Unique, &missing)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nope.csv cannot be read"), "{err}");
+        assert!(
+            err.ends_with("; create it (chorus provision writes one) or pass --data users=FILE"),
+            "{err}"
+        );
+        let ragged = dir.path().join("ragged.csv");
+        std::fs::write(&ragged, "a,b\n1,2\n3\n").unwrap();
+        let err = DataSource::load("t", "t", Mode::Cycle, &ragged)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with("line 3: 1 fields where the header row has 2"),
+            "{err}"
+        );
+        let empty = dir.path().join("empty.csv");
+        std::fs::write(&empty, "a,b\n").unwrap();
+        let err = DataSource::load("t", "t", Mode::Cycle, &empty)
+            .unwrap_err()
+            .to_string();
+        assert!(err.ends_with("has a header row but no data rows"), "{err}");
     }
 }

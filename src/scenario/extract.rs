@@ -1,7 +1,12 @@
 //! Extraction rules: JSONPath, regex, header, cookie and HTML form field, from a response
-//! into a user's variables; and the view of a response they (and checks) read.
+//! into a user's variables; and the view of a response they (and checks) read. Plain
+//! functions over bytes: no IO.
 
 use std::cell::OnceCell;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde_json_path::JsonPath;
 
 use super::vars::Vars;
 
@@ -30,6 +35,56 @@ impl<'a> ResponseView<'a> {
             .get_or_init(|| serde_json::from_slice(self.body).ok())
             .as_ref()
     }
+
+    /// The body as text (invalid UTF-8 replaced).
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(self.body)
+    }
+
+    /// "a 43-byte JSON body" / "a 120-byte body that is not JSON (starts `<html>`)".
+    pub(crate) fn describe_body(&self) -> String {
+        if self.body.is_empty() {
+            return "an empty body".to_owned();
+        }
+        let size = self.body.len();
+        if self.json().is_some() {
+            format!("a {size}-byte JSON body")
+        } else {
+            format!(
+                "a {size}-byte body that is not JSON (starts `{}`)",
+                snippet(&self.text(), 40)
+            )
+        }
+    }
+}
+
+/// The first `max` characters of `text` on one line.
+pub(crate) fn snippet(text: &str, max: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// Where an extracted value comes from.
+#[derive(Debug, Clone)]
+pub enum ExtractKind {
+    /// The first value a JSONPath selects from a JSON body, with its JSON type.
+    JsonPath { path: JsonPath, source: String },
+    /// The first capture group of the first match in the body (the whole match if the
+    /// pattern has no group), as a string.
+    Regex(Regex),
+    /// A response header's value.
+    Header(http::HeaderName),
+    /// The value of a cookie this response sets (`Set-Cookie`).
+    Cookie(String),
+    /// The `value` of `<input name=X value=...>` in an HTML body.
+    FormField(String),
 }
 
 /// A value taken from a response into a variable.
@@ -37,6 +92,9 @@ impl<'a> ResponseView<'a> {
 pub struct Extract {
     /// The variable it sets.
     pub name: String,
+    pub kind: ExtractKind,
+    /// Set instead when nothing is found; without one, finding nothing is a failure.
+    pub default: Option<serde_json::Value>,
 }
 
 /// An extraction that found nothing; the engine counts it as a failure of the request.
@@ -48,8 +106,256 @@ pub struct ExtractError {
 }
 
 impl Extract {
+    /// Finds the value in `response` and sets it in `vars`.
     pub fn apply(&self, response: &ResponseView<'_>, vars: &mut Vars) -> Result<(), ExtractError> {
-        let _ = (response, vars);
-        Ok(())
+        match self.find(response) {
+            Ok(value) => {
+                vars.set(&self.name, value);
+                Ok(())
+            }
+            Err(message) => match &self.default {
+                Some(value) => {
+                    vars.set(&self.name, value.clone());
+                    Ok(())
+                }
+                None => Err(ExtractError {
+                    name: self.name.clone(),
+                    message,
+                }),
+            },
+        }
+    }
+
+    fn find(&self, response: &ResponseView<'_>) -> Result<serde_json::Value, String> {
+        match &self.kind {
+            ExtractKind::JsonPath { path, source } => {
+                let Some(json) = response.json() else {
+                    return Err(format!(
+                        "{source} needs a JSON body, got {}",
+                        response.describe_body()
+                    ));
+                };
+                path.query(json).first().cloned().ok_or_else(|| {
+                    format!("{source} found nothing in {}", response.describe_body())
+                })
+            }
+            ExtractKind::Regex(regex) => {
+                let text = response.text();
+                let captures = regex.captures(&text).ok_or_else(|| {
+                    format!(
+                        "regex `{}` matched nothing in {}",
+                        regex.as_str(),
+                        response.describe_body()
+                    )
+                })?;
+                let found = captures.get(1).or_else(|| captures.get(0));
+                Ok(serde_json::Value::String(
+                    found.map_or("", |m| m.as_str()).to_owned(),
+                ))
+            }
+            ExtractKind::Header(name) => {
+                let value = response
+                    .headers
+                    .get(name)
+                    .ok_or_else(|| format!("the response has no `{name}` header"))?;
+                Ok(serde_json::Value::String(
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                ))
+            }
+            ExtractKind::Cookie(name) => cookie(response.headers, name)
+                .map(serde_json::Value::String)
+                .ok_or_else(|| format!("the response sets no `{name}` cookie")),
+            ExtractKind::FormField(name) => form_field(&response.text(), name)
+                .map(serde_json::Value::String)
+                .ok_or_else(|| {
+                    format!(
+                        "no <input name=\"{name}\"> with a value in {}",
+                        response.describe_body()
+                    )
+                }),
+        }
+    }
+}
+
+/// The value of cookie `name` in the response's `Set-Cookie` headers.
+fn cookie(headers: &http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find_map(|value| {
+            let pair = value.split(';').next()?;
+            let (key, value) = pair.split_once('=')?;
+            (key.trim() == name).then(|| value.trim().trim_matches('"').to_owned())
+        })
+}
+
+static INPUT_TAG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?is)<input\b[^>]*>").expect("a valid pattern"));
+static ATTRIBUTE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?s)([^\s"'<>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?"#)
+        .expect("a valid pattern")
+});
+
+/// The `value` of the first `<input>` whose `name` is `name`.
+fn form_field(html: &str, name: &str) -> Option<String> {
+    INPUT_TAG.find_iter(html).find_map(|tag| {
+        let tag = tag.as_str();
+        let inner = &tag[6..tag.len() - 1];
+        let mut found_name = false;
+        let mut value = None;
+        for attribute in ATTRIBUTE.captures_iter(inner) {
+            let key = attribute.get(1).map_or("", |m| m.as_str());
+            let text = attribute
+                .get(2)
+                .or_else(|| attribute.get(3))
+                .or_else(|| attribute.get(4))
+                .map_or("", |m| m.as_str());
+            if key.eq_ignore_ascii_case("name") && unescape(text) == name {
+                found_name = true;
+            } else if key.eq_ignore_ascii_case("value") {
+                value = Some(unescape(text));
+            }
+        }
+        if found_name {
+            value.or(Some(String::new()))
+        } else {
+            None
+        }
+    })
+}
+
+/// The HTML entities form values commonly carry.
+fn unescape(text: &str) -> String {
+    if !text.contains('&') {
+        return text.to_owned();
+    }
+    text.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn extract(name: &str, kind: ExtractKind) -> Extract {
+        Extract {
+            name: name.to_owned(),
+            kind,
+            default: None,
+        }
+    }
+
+    fn jsonpath(source: &str) -> ExtractKind {
+        ExtractKind::JsonPath {
+            path: JsonPath::parse(source).unwrap(),
+            source: source.to_owned(),
+        }
+    }
+
+    #[test]
+    fn jsonpath_keeps_the_type() {
+        let headers = http::HeaderMap::new();
+        let body = br#"[{"id": 7, "title": "A"}]"#;
+        let response = ResponseView::new(200, &headers, body);
+        let mut vars = Vars::new();
+        extract("courseId", jsonpath("$[0].id"))
+            .apply(&response, &mut vars)
+            .unwrap();
+        assert_eq!(vars.get("courseId"), Some(json!(7)));
+    }
+
+    #[test]
+    fn jsonpath_failures_say_what_came() {
+        let headers = http::HeaderMap::new();
+        let body = br#"{"status":"ok","eventsPeriodSecs":30000}"#;
+        let response = ResponseView::new(200, &headers, body);
+        let err = extract("gameSessionId", jsonpath("$.gameSessionId"))
+            .apply(&response, &mut Vars::new())
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "extract gameSessionId: $.gameSessionId found nothing in a 40-byte JSON body"
+        );
+        let html = ResponseView::new(502, &headers, b"<html>Bad gateway</html>");
+        let err = extract("x", jsonpath("$.x"))
+            .apply(&html, &mut Vars::new())
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "extract x: $.x needs a JSON body, got a 24-byte body that is not JSON (starts `<html>Bad gateway</html>`)"
+        );
+    }
+
+    #[test]
+    fn defaults_stand_in_for_nothing_found() {
+        let headers = http::HeaderMap::new();
+        let response = ResponseView::new(200, &headers, b"{}");
+        let mut vars = Vars::new();
+        let mut rule = extract("level", jsonpath("$.level"));
+        rule.default = Some(json!(1));
+        rule.apply(&response, &mut vars).unwrap();
+        assert_eq!(vars.get("level"), Some(json!(1)));
+    }
+
+    #[test]
+    fn regex_takes_the_first_group() {
+        let headers = http::HeaderMap::new();
+        let response = ResponseView::new(200, &headers, b"token=abc123; next");
+        let mut vars = Vars::new();
+        extract("t", ExtractKind::Regex(Regex::new(r"token=(\w+)").unwrap()))
+            .apply(&response, &mut vars)
+            .unwrap();
+        assert_eq!(vars.get("t"), Some(json!("abc123")));
+        extract("w", ExtractKind::Regex(Regex::new(r"n\w+").unwrap()))
+            .apply(&response, &mut vars)
+            .unwrap();
+        assert_eq!(vars.get("w"), Some(json!("next")));
+    }
+
+    #[test]
+    fn headers_and_cookies() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-token", "T1".parse().unwrap());
+        headers.append(
+            http::header::SET_COOKIE,
+            "theme=dark; Path=/".parse().unwrap(),
+        );
+        headers.append(
+            http::header::SET_COOKIE,
+            "sid=s-42; Path=/; HttpOnly".parse().unwrap(),
+        );
+        let response = ResponseView::new(200, &headers, b"");
+        let mut vars = Vars::new();
+        extract("t", ExtractKind::Header("x-token".parse().unwrap()))
+            .apply(&response, &mut vars)
+            .unwrap();
+        extract("sid", ExtractKind::Cookie("sid".to_owned()))
+            .apply(&response, &mut vars)
+            .unwrap();
+        assert_eq!(vars.get("t"), Some(json!("T1")));
+        assert_eq!(vars.get("sid"), Some(json!("s-42")));
+        let err = extract("c", ExtractKind::Cookie("csrf".to_owned()))
+            .apply(&response, &mut vars)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "extract c: the response sets no `csrf` cookie"
+        );
+    }
+
+    #[test]
+    fn form_fields() {
+        let html = r#"<form><input type="hidden" name="csrf" value="a&amp;b">
+            <INPUT value='v2' NAME=other><input name="empty"></form>"#;
+        assert_eq!(form_field(html, "csrf").as_deref(), Some("a&b"));
+        assert_eq!(form_field(html, "other").as_deref(), Some("v2"));
+        assert_eq!(form_field(html, "empty").as_deref(), Some(""));
+        assert_eq!(form_field(html, "none"), None);
     }
 }

@@ -16,9 +16,9 @@ mod vars;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use check::Check;
+pub use check::{Check, CheckKind};
 pub use error::{Problem, ScenarioError};
-pub use extract::{Extract, ExtractError, ResponseView};
+pub use extract::{Extract, ExtractError, ExtractKind, ResponseView};
 pub use load::load;
 pub use template::{Condition, Template, TemplateError};
 pub use vars::Vars;

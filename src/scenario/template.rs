@@ -1,12 +1,76 @@
 //! Templates (`{{ expression }}` inserts in text) and conditions, compiled once at load and
 //! rendered per request over one user's variables.
+//!
+//! Expressions are minijinja expressions compiled against one immutable environment that
+//! holds the built-in functions. A template is cut into literal text and expressions at
+//! load, so rendering is a loop of pushes and evaluations; a template without `{{` is a
+//! static string and costs nothing. There are no `{% %}` blocks: `when:` and `repeat:` steps
+//! do that job and keep scenarios readable.
 
-use super::vars::Vars;
+use std::fmt::{self, Write as _};
+use std::sync::{Arc, LazyLock};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-/// A compiled template. One without `{{` is a static string and renders without work.
-#[derive(Debug, Clone)]
-pub struct Template {
-    source: String,
+use minijinja::{Environment, Expression, UndefinedBehavior, Value};
+
+use super::vars::{Vars, to_json};
+
+/// Names the environment defines; never reported as unknown variables.
+pub(crate) const FUNCTIONS: &[&str] = &["uuid", "random_int", "random_string", "now_ms", "now_s"];
+
+static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.add_function("uuid", uuid);
+    env.add_function("random_int", random_int);
+    env.add_function("random_string", random_string);
+    env.add_function("now_ms", || unix_time().as_millis() as u64);
+    env.add_function("now_s", || unix_time().as_secs());
+    env
+});
+
+fn unix_time() -> std::time::Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// A random version 4 UUID.
+fn uuid() -> String {
+    let bits: u128 = rand::random();
+    let bits = (bits & !(0xf000 << 64) | (0x4000 << 64)) & !(0xc << 60) | (0x8 << 60);
+    let hex = format!("{bits:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+fn random_int(low: i64, high: i64) -> Result<i64, minijinja::Error> {
+    if low > high {
+        return Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("random_int({low}, {high}): the first bound is above the second"),
+        ));
+    }
+    Ok(rand::random_range(low..=high))
+}
+
+fn random_string(length: usize) -> Result<String, minijinja::Error> {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    if length > 65_536 {
+        return Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("random_string({length}): at most 65536 characters"),
+        ));
+    }
+    Ok((0..length)
+        .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
+        .collect())
 }
 
 /// A template or condition that could not be compiled or rendered.
@@ -24,11 +88,193 @@ impl TemplateError {
     }
 }
 
+/// One compiled `{{ expression }}`.
+#[derive(Clone)]
+struct Expr {
+    source: Arc<str>,
+    compiled: Arc<Expression<'static, 'static>>,
+}
+
+impl fmt::Debug for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{{{{ {} }}}}", self.source)
+    }
+}
+
+impl Expr {
+    fn compile(source: &str) -> Result<Expr, TemplateError> {
+        let source = source.trim();
+        if source.is_empty() {
+            return Err(TemplateError::new(
+                "empty `{{ }}`: put a variable or expression inside",
+            ));
+        }
+        let compiled = ENV
+            .compile_expression_owned(source.to_owned())
+            .map_err(|err| TemplateError::new(describe(&err)))?;
+        Ok(Expr {
+            source: Arc::from(source),
+            compiled: Arc::new(compiled),
+        })
+    }
+
+    fn eval(&self, vars: &Vars) -> Result<Value, TemplateError> {
+        let value = self.compiled.eval(vars.context()).map_err(|err| {
+            TemplateError::new(format!("{{{{ {} }}}}: {}", self.source, describe(&err)))
+        })?;
+        if value.is_undefined() {
+            return Err(TemplateError::new(format!(
+                "{{{{ {} }}}}: undefined (no variable of that name has been set)",
+                self.source
+            )));
+        }
+        Ok(value)
+    }
+
+    /// Variables the expression reads, dotted (`user.username`), minus built-in functions.
+    fn variables(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .compiled
+            .undeclared_variables(true)
+            .into_iter()
+            .filter(|name| !FUNCTIONS.contains(&name.as_str()))
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// A minijinja error in one line, without its debug dump.
+fn describe(err: &minijinja::Error) -> String {
+    let mut text = match err.detail() {
+        Some(detail) => format!("{}: {detail}", err.kind()),
+        None => err.kind().to_string(),
+    };
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let _ = write!(text, ": {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+#[derive(Debug, Clone)]
+enum Part {
+    Text(String),
+    Expr(Expr),
+}
+
+/// A JSON value whose strings are templates.
+#[derive(Debug, Clone)]
+enum JsonNode {
+    /// A subtree without templates.
+    Static(serde_json::Value),
+    Template(Template),
+    Array(Vec<JsonNode>),
+    Object(Vec<(String, JsonNode)>),
+}
+
+impl JsonNode {
+    fn build(value: &serde_json::Value) -> Result<JsonNode, TemplateError> {
+        Ok(match value {
+            serde_json::Value::String(text) => {
+                let template = Template::parse(text)?;
+                if template.is_static() {
+                    JsonNode::Static(value.clone())
+                } else {
+                    JsonNode::Template(template)
+                }
+            }
+            serde_json::Value::Array(items) => {
+                let items = items
+                    .iter()
+                    .map(JsonNode::build)
+                    .collect::<Result<Vec<_>, _>>()?;
+                if items.iter().all(|item| matches!(item, JsonNode::Static(_))) {
+                    JsonNode::Static(value.clone())
+                } else {
+                    JsonNode::Array(items)
+                }
+            }
+            serde_json::Value::Object(map) => {
+                let mut fields = Vec::with_capacity(map.len());
+                for (key, item) in map {
+                    fields.push((key.clone(), JsonNode::build(item)?));
+                }
+                if fields
+                    .iter()
+                    .all(|(_, item)| matches!(item, JsonNode::Static(_)))
+                {
+                    JsonNode::Static(value.clone())
+                } else {
+                    JsonNode::Object(fields)
+                }
+            }
+            other => JsonNode::Static(other.clone()),
+        })
+    }
+
+    fn render(&self, vars: &Vars) -> Result<serde_json::Value, TemplateError> {
+        Ok(match self {
+            JsonNode::Static(value) => value.clone(),
+            JsonNode::Template(template) => template.render_value(vars)?,
+            JsonNode::Array(items) => serde_json::Value::Array(
+                items
+                    .iter()
+                    .map(|item| item.render(vars))
+                    .collect::<Result<_, _>>()?,
+            ),
+            JsonNode::Object(fields) => {
+                let mut map = serde_json::Map::with_capacity(fields.len());
+                for (key, item) in fields {
+                    map.insert(key.clone(), item.render(vars)?);
+                }
+                serde_json::Value::Object(map)
+            }
+        })
+    }
+
+    fn collect_variables(&self, names: &mut Vec<String>) {
+        match self {
+            JsonNode::Static(_) => {}
+            JsonNode::Template(template) => names.extend(template.variables()),
+            JsonNode::Array(items) => items.iter().for_each(|item| item.collect_variables(names)),
+            JsonNode::Object(fields) => fields
+                .iter()
+                .for_each(|(_, item)| item.collect_variables(names)),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Static,
+    /// Exactly one `{{ expression }}` and nothing else: keeps the value's type.
+    Single(Expr),
+    Parts(Arc<[Part]>),
+    Json(Arc<JsonNode>),
+}
+
+/// A compiled template. One without `{{` is a static string and renders without work.
+#[derive(Debug, Clone)]
+pub struct Template {
+    /// The source text; for a static template, also what it renders to.
+    source: String,
+    kind: Kind,
+}
+
 impl Template {
-    /// Compiles `source`.
+    /// Compiles `source`: literal text with `{{ expression }}` inserts.
     pub fn parse(source: &str) -> Result<Template, TemplateError> {
+        let parts = split(source)?;
+        let kind = match parts.as_slice() {
+            [] | [Part::Text(_)] => Kind::Static,
+            [Part::Expr(expr)] => Kind::Single(expr.clone()),
+            _ => Kind::Parts(parts.into()),
+        };
         Ok(Template {
             source: source.to_owned(),
+            kind,
         })
     }
 
@@ -36,54 +282,383 @@ impl Template {
     pub fn literal(text: &str) -> Template {
         Template {
             source: text.to_owned(),
+            kind: Kind::Static,
         }
     }
 
-    /// The text it was compiled from.
+    /// A JSON body: a JSON value whose strings are templates. Renders to JSON text; a string
+    /// that is exactly one `{{ expression }}` becomes the expression's value (a number stays
+    /// a number).
+    pub fn json(value: &serde_json::Value) -> Result<Template, TemplateError> {
+        let node = JsonNode::build(value)?;
+        let source = value.to_string();
+        Ok(match node {
+            JsonNode::Static(_) => Template {
+                source,
+                kind: Kind::Static,
+            },
+            node => Template {
+                source,
+                kind: Kind::Json(Arc::new(node)),
+            },
+        })
+    }
+
+    /// The text it was compiled from (for a JSON template, the JSON text with the
+    /// templates in its strings).
     pub fn source(&self) -> &str {
         &self.source
     }
 
     /// True when rendering needs no variables.
     pub fn is_static(&self) -> bool {
-        true
+        matches!(self.kind, Kind::Static)
     }
 
     /// Renders to text.
     pub fn render(&self, vars: &Vars) -> Result<String, TemplateError> {
-        let _ = vars;
-        Ok(self.source.clone())
+        match &self.kind {
+            Kind::Static => Ok(self.source.clone()),
+            Kind::Single(expr) => {
+                let value = expr.eval(vars)?;
+                Ok(match value.as_str() {
+                    Some(text) => text.to_owned(),
+                    None => value.to_string(),
+                })
+            }
+            Kind::Parts(parts) => {
+                let mut out = String::with_capacity(self.source.len() + 16);
+                for part in parts.iter() {
+                    match part {
+                        Part::Text(text) => out.push_str(text),
+                        Part::Expr(expr) => {
+                            let value = expr.eval(vars)?;
+                            let _ = write!(out, "{value}");
+                        }
+                    }
+                }
+                Ok(out)
+            }
+            Kind::Json(node) => Ok(node.render(vars)?.to_string()),
+        }
     }
 
     /// Renders to a JSON value: a template that is exactly one `{{ expression }}` keeps the
-    /// expression's type; any other renders to a string.
+    /// expression's type; a JSON template gives its value; any other renders to a string.
     pub fn render_value(&self, vars: &Vars) -> Result<serde_json::Value, TemplateError> {
-        self.render(vars).map(serde_json::Value::String)
+        match &self.kind {
+            Kind::Static => Ok(serde_json::Value::String(self.source.clone())),
+            Kind::Single(expr) => Ok(to_json(&expr.eval(vars)?)),
+            Kind::Parts(_) => self.render(vars).map(serde_json::Value::String),
+            Kind::Json(node) => node.render(vars),
+        }
     }
+
+    /// Variables the template reads, dotted (`user.username`), sorted, without duplicates.
+    pub fn variables(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        match &self.kind {
+            Kind::Static => {}
+            Kind::Single(expr) => names.extend(expr.variables()),
+            Kind::Parts(parts) => {
+                for part in parts.iter() {
+                    if let Part::Expr(expr) = part {
+                        names.extend(expr.variables());
+                    }
+                }
+            }
+            Kind::Json(node) => node.collect_variables(&mut names),
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// For a default request name: the text with each `{{ expression }}` shown as
+    /// `[name]` (the first variable the expression reads, e.g. `[gameId]`).
+    pub(crate) fn display_with_placeholders(&self) -> String {
+        let placeholder = |expr: &Expr| {
+            let name = expr
+                .variables()
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| "value".to_owned());
+            format!("[{name}]")
+        };
+        match &self.kind {
+            Kind::Static | Kind::Json(_) => self.source.clone(),
+            Kind::Single(expr) => placeholder(expr),
+            Kind::Parts(parts) => parts
+                .iter()
+                .map(|part| match part {
+                    Part::Text(text) => text.clone(),
+                    Part::Expr(expr) => placeholder(expr),
+                })
+                .collect(),
+        }
+    }
+
+    /// The literal text before the first `{{` (all of it for a static template).
+    pub(crate) fn static_prefix(&self) -> &str {
+        match self.source.find("{{") {
+            Some(at) if !self.is_static() => &self.source[..at],
+            _ => &self.source,
+        }
+    }
+}
+
+/// Cuts `source` into literal text and `{{ expression }}` parts.
+fn split(source: &str) -> Result<Vec<Part>, TemplateError> {
+    for block in ["{%", "{#"] {
+        if source.contains(block) {
+            return Err(TemplateError::new(format!(
+                "`{block}` blocks are not supported: templates only insert `{{{{ expression }}}}`; \
+                 use `when:` and `repeat:` steps for conditions and loops"
+            )));
+        }
+    }
+    let mut parts = Vec::new();
+    let mut rest = source;
+    while let Some(start) = rest.find("{{") {
+        if start > 0 {
+            parts.push(Part::Text(rest[..start].to_owned()));
+        }
+        let inner = &rest[start + 2..];
+        let end = closing_braces(inner).ok_or_else(|| {
+            TemplateError::new(format!(
+                "`{{{{` at character {} has no matching `}}}}`",
+                source.len() - rest.len() + start + 1
+            ))
+        })?;
+        parts.push(Part::Expr(Expr::compile(&inner[..end])?));
+        rest = &inner[end + 2..];
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Text(rest.to_owned()));
+    }
+    Ok(parts)
+}
+
+/// The byte offset of the `}}` that closes an expression, skipping quoted strings.
+fn closing_braces(inner: &str) -> Option<usize> {
+    let bytes = inner.as_bytes();
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = bytes[i];
+        match quote {
+            Some(_) if byte == b'\\' => i += 1,
+            Some(q) if byte == q => quote = None,
+            Some(_) => {}
+            None if byte == b'"' || byte == b'\'' => quote = Some(byte),
+            None if byte == b'}' && bytes.get(i + 1) == Some(&b'}') => return Some(i),
+            None => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// A `when:` condition: an expression such as `eventsDetailLevel != 1`.
 #[derive(Debug, Clone)]
 pub struct Condition {
-    source: String,
+    expr: Expr,
 }
 
 impl Condition {
-    /// Compiles an expression (without `{{ }}`).
+    /// Compiles an expression; surrounding `{{ }}` are allowed and ignored.
     pub fn parse(source: &str) -> Result<Condition, TemplateError> {
+        let trimmed = source.trim();
+        let inner = trimmed
+            .strip_prefix("{{")
+            .and_then(|rest| rest.strip_suffix("}}"))
+            .unwrap_or(trimmed);
         Ok(Condition {
-            source: source.to_owned(),
+            expr: Expr::compile(inner)?,
         })
     }
 
-    /// The text it was compiled from.
+    /// The expression it was compiled from.
     pub fn source(&self) -> &str {
-        &self.source
+        &self.expr.source
     }
 
     /// True when the expression is truthy for these variables.
     pub fn evaluate(&self, vars: &Vars) -> Result<bool, TemplateError> {
-        let _ = vars;
-        Ok(true)
+        Ok(self.expr.eval(vars)?.is_true())
+    }
+
+    /// Variables the condition reads.
+    pub fn variables(&self) -> Vec<String> {
+        self.expr.variables()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn vars() -> Vars {
+        let mut vars = Vars::new();
+        vars.set("courseId", json!(7));
+        vars.set("name", json!("ada"));
+        vars.set("user", json!({"username": "s1", "password": "pw"}));
+        vars.set("level", json!(1));
+        vars
+    }
+
+    #[test]
+    fn text_without_braces_is_static() {
+        let template = Template::parse("/api/v2/lms/courses").unwrap();
+        assert!(template.is_static());
+        assert_eq!(template.render(&vars()).unwrap(), "/api/v2/lms/courses");
+    }
+
+    #[test]
+    fn inserts_render_between_text() {
+        let template = Template::parse("/api/{{ courseId }}/x/{{ user.username }}").unwrap();
+        assert!(!template.is_static());
+        assert_eq!(template.render(&vars()).unwrap(), "/api/7/x/s1");
+        assert_eq!(template.variables(), ["courseId", "user.username"]);
+    }
+
+    #[test]
+    fn a_single_expression_keeps_its_type() {
+        let template = Template::parse("{{ courseId }}").unwrap();
+        assert_eq!(template.render_value(&vars()).unwrap(), json!(7));
+        assert_eq!(template.render(&vars()).unwrap(), "7");
+        let text = Template::parse("id {{ courseId }}").unwrap();
+        assert_eq!(text.render_value(&vars()).unwrap(), json!("id 7"));
+    }
+
+    #[test]
+    fn json_bodies_keep_types_and_order() {
+        let body = json!({"userSessionId": "{{ user.username }}", "courseId": "{{ courseId }}", "gameId": "AA-1", "n": [1, "{{ level + 1 }}"]});
+        let template = Template::json(&body).unwrap();
+        let text = template.render(&vars()).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            parsed,
+            json!({"userSessionId": "s1", "courseId": 7, "gameId": "AA-1", "n": [1, 2]})
+        );
+        assert!(Template::json(&json!({"a": [1, "b"]})).unwrap().is_static());
+    }
+
+    #[test]
+    fn undefined_variables_are_errors() {
+        let template = Template::parse("/x/{{ missing }}").unwrap();
+        let err = template.render(&vars()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "{{ missing }}: undefined (no variable of that name has been set)"
+        );
+        let err = Template::parse("{{ user.nope }}")
+            .unwrap()
+            .render(&vars())
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with("{{ user.nope }}: undefined"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_are_reported_at_parse() {
+        let err = Template::parse("/x/{{ user. }}").unwrap_err().to_string();
+        assert!(err.starts_with("syntax error"), "{err}");
+        let err = Template::parse("/x/{{ user").unwrap_err().to_string();
+        assert_eq!(err, "`{{` at character 4 has no matching `}}`");
+        let err = Template::parse("{% if x %}y{% endif %}")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("`{%` blocks are not supported"), "{err}");
+        assert!(Template::parse("{{ }}").is_err());
+    }
+
+    #[test]
+    fn braces_inside_strings_do_not_close() {
+        let template = Template::parse("{{ '}}' ~ name }}!").unwrap();
+        assert_eq!(template.render(&vars()).unwrap(), "}}ada!");
+    }
+
+    #[test]
+    fn functions_are_available() {
+        let vars = vars();
+        let id = Template::parse("{{ uuid() }}")
+            .unwrap()
+            .render(&vars)
+            .unwrap();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+        let n = Template::parse("{{ random_int(3, 5) }}")
+            .unwrap()
+            .render_value(&vars)
+            .unwrap();
+        assert!((3..=5).contains(&n.as_i64().unwrap()));
+        let s = Template::parse("{{ random_string(12) }}")
+            .unwrap()
+            .render(&vars)
+            .unwrap();
+        assert_eq!(s.len(), 12);
+        assert!(
+            Template::parse("{{ now_ms() }}")
+                .unwrap()
+                .render_value(&vars)
+                .unwrap()
+                .is_u64()
+        );
+        assert!(
+            Template::parse("{{ random_int(5, 3) }}")
+                .unwrap()
+                .render(&vars)
+                .is_err()
+        );
+        assert!(
+            Template::parse("{{ uuid() }}")
+                .unwrap()
+                .variables()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn conditions_evaluate_truthiness() {
+        let vars = vars();
+        assert!(
+            !Condition::parse("level != 1")
+                .unwrap()
+                .evaluate(&vars)
+                .unwrap()
+        );
+        assert!(
+            Condition::parse("{{ level == 1 }}")
+                .unwrap()
+                .evaluate(&vars)
+                .unwrap()
+        );
+        assert!(
+            Condition::parse("missing")
+                .unwrap()
+                .evaluate(&vars)
+                .is_err()
+        );
+        assert!(
+            !Condition::parse("missing is defined")
+                .unwrap()
+                .evaluate(&vars)
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn placeholders_name_the_variable() {
+        let template =
+            Template::parse("/api/v2/data/config/{{ gameId }}?u={{ user.username }}").unwrap();
+        assert_eq!(
+            template.display_with_placeholders(),
+            "/api/v2/data/config/[gameId]?u=[user.username]"
+        );
+        assert_eq!(template.static_prefix(), "/api/v2/data/config/");
     }
 }

@@ -1,15 +1,44 @@
 //! The variables of one virtual user, as templates see them: its data rows, `vars:`,
 //! values extracted so far and built-ins (`vu`, `iteration`).
+//!
+//! Values are kept as minijinja values behind one `Arc`, so a template reads them in place:
+//! rendering clones the `Arc`, never the map, and setting a variable copies the map only
+//! while a render still holds it (never, between requests).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use minijinja::Value;
+use minijinja::value::{Enumerator, Object, ObjectRepr};
 
 use super::Scenario;
 use super::template::TemplateError;
 
+#[derive(Debug, Clone, Default)]
+struct Map {
+    values: HashMap<Arc<str>, Value>,
+}
+
+impl Object for Map {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.values.get(key.as_str()?).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let mut keys: Vec<Value> = self.values.keys().map(|key| Value::from(&**key)).collect();
+        keys.sort();
+        Enumerator::Values(keys)
+    }
+}
+
 /// One user's variables. Cheap to read from templates; set by extraction.
 #[derive(Debug, Clone, Default)]
 pub struct Vars {
-    values: HashMap<String, serde_json::Value>,
+    map: Arc<Map>,
 }
 
 impl Vars {
@@ -21,22 +50,145 @@ impl Vars {
     /// The variables user number `vu` starts with: a row of each data source under its
     /// `as` name, `vu`, `iteration` 0, and the scenario's `vars:` rendered in order.
     pub fn for_user(scenario: &Scenario, vu: u64) -> Result<Vars, TemplateError> {
-        let _ = scenario;
         let mut vars = Vars::new();
-        vars.set("vu", serde_json::Value::from(vu));
+        vars.set_value("vu", Value::from(vu));
+        vars.set_value("iteration", Value::from(0));
+        for source in &scenario.data {
+            let Some(row) = source.row_for_user(vu) else {
+                return Err(TemplateError::new(format!(
+                    "data source `{}` ({}) has no row for user {vu}",
+                    source.name,
+                    source.file.display()
+                )));
+            };
+            let pairs = source
+                .columns
+                .iter()
+                .zip(row.iter())
+                .map(|(column, value)| (column.clone(), Value::from(value.as_str())));
+            vars.set_value(&source.as_name, Value::from(BTreeMap::from_iter(pairs)));
+        }
+        for (name, template) in &scenario.vars {
+            let value = template
+                .render_value(&vars)
+                .map_err(|err| TemplateError::new(format!("vars.{name}: {err}")))?;
+            vars.set(name, value);
+        }
         Ok(vars)
     }
 
     pub fn set(&mut self, name: &str, value: serde_json::Value) {
-        self.values.insert(name.to_owned(), value);
+        self.set_value(name, from_json(&value));
     }
 
     pub fn get(&self, name: &str) -> Option<serde_json::Value> {
-        self.values.get(name).cloned()
+        self.map.values.get(name).map(to_json)
     }
 
     /// Sets the built-in `iteration` (the engine counts a user's flow runs from 0).
     pub fn set_iteration(&mut self, iteration: u64) {
-        self.set("iteration", serde_json::Value::from(iteration));
+        self.set_value("iteration", Value::from(iteration));
+    }
+
+    pub(crate) fn set_value(&mut self, name: &str, value: Value) {
+        Arc::make_mut(&mut self.map)
+            .values
+            .insert(Arc::from(name), value);
+    }
+
+    /// The root value templates are evaluated against.
+    pub(crate) fn context(&self) -> Value {
+        Value::from_dyn_object(self.map.clone())
+    }
+}
+
+/// A JSON value as minijinja sees it.
+pub(crate) fn from_json(value: &serde_json::Value) -> Value {
+    match value {
+        serde_json::Value::Null => Value::from(()),
+        serde_json::Value::Bool(b) => Value::from(*b),
+        serde_json::Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else {
+                Value::from(n.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        serde_json::Value::String(s) => Value::from(s.as_str()),
+        serde_json::Value::Array(items) => items.iter().map(from_json).collect(),
+        serde_json::Value::Object(map) => Value::from(
+            map.iter()
+                .map(|(key, item)| (key.clone(), from_json(item)))
+                .collect::<BTreeMap<String, Value>>(),
+        ),
+    }
+}
+
+/// A minijinja value as JSON; values JSON cannot hold (functions, undefined) become null.
+pub(crate) fn to_json(value: &Value) -> serde_json::Value {
+    use minijinja::value::ValueKind;
+    match value.kind() {
+        ValueKind::Undefined | ValueKind::None => serde_json::Value::Null,
+        ValueKind::Bool => serde_json::Value::Bool(value.is_true()),
+        ValueKind::Number => {
+            if let Some(i) = value.as_i64() {
+                serde_json::Value::from(i)
+            } else if let Ok(u) = u64::try_from(value.clone()) {
+                serde_json::Value::from(u)
+            } else {
+                f64::try_from(value.clone())
+                    .ok()
+                    .and_then(serde_json::Number::from_f64)
+                    .map_or(serde_json::Value::Null, serde_json::Value::Number)
+            }
+        }
+        ValueKind::String => {
+            serde_json::Value::String(value.as_str().unwrap_or_default().to_owned())
+        }
+        ValueKind::Bytes => serde_json::Value::String(
+            String::from_utf8_lossy(value.as_bytes().unwrap_or_default()).into_owned(),
+        ),
+        ValueKind::Seq | ValueKind::Iterable => match value.try_iter() {
+            Ok(items) => serde_json::Value::Array(items.map(|item| to_json(&item)).collect()),
+            Err(_) => serde_json::Value::Null,
+        },
+        ValueKind::Map => {
+            let mut map = serde_json::Map::new();
+            if let Ok(keys) = value.try_iter() {
+                for key in keys {
+                    let item = value.get_item(&key).unwrap_or_default();
+                    let key = key.as_str().map_or_else(|| key.to_string(), str::to_owned);
+                    map.insert(key, to_json(&item));
+                }
+            }
+            serde_json::Value::Object(map)
+        }
+        _ => serde_json::Value::String(value.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_round_trips() {
+        let value =
+            json!({"a": [1, -2, 2.5, "x", null, true], "b": {"c": 18446744073709551615u64}});
+        assert_eq!(to_json(&from_json(&value)), value);
+    }
+
+    #[test]
+    fn set_and_get() {
+        let mut vars = Vars::new();
+        vars.set("gameSessionId", json!("g-1"));
+        let snapshot = vars.clone();
+        vars.set("gameSessionId", json!("g-2"));
+        assert_eq!(vars.get("gameSessionId"), Some(json!("g-2")));
+        assert_eq!(snapshot.get("gameSessionId"), Some(json!("g-1")));
+        assert_eq!(vars.get("missing"), None);
     }
 }
