@@ -162,18 +162,16 @@ impl Aggregate {
         };
         self.last_tick = Some(unix_seconds);
         let total = &self.total.stats;
-        let requests = self.total.interval_requests;
         let percentiles_us = PERCENTILES
             .iter()
             .map(|p| self.interval.percentile_micros(*p))
             .collect();
         self.history.push(HistoryPoint {
             unix_seconds,
-            span_seconds: 1,
+            span_seconds: u32::try_from(elapsed).unwrap_or(u32::MAX),
             users: users as u64,
-            rps: requests as f64 / elapsed as f64,
-            failures_per_sec: self.total.interval_failures as f64 / elapsed as f64,
-            requests,
+            requests: self.total.interval_requests,
+            failures: self.total.interval_failures,
             percentiles_us,
             total_percentiles_us: PERCENTILES
                 .iter()
@@ -181,11 +179,10 @@ impl Aggregate {
                 .collect(),
             total_requests: total.requests,
             total_failures: total.failures,
-            total_median_us: total.percentile_us(50.0),
-            total_avg_ms: total.avg_ms(),
+            total_latency_sum_us: total.latency_sum_us,
             total_min_us: if total.requests == 0 { 0 } else { total.min_us },
             total_max_us: total.max_us,
-            total_avg_content_bytes: total.avg_content_bytes(),
+            total_content_bytes: total.content_bytes,
         });
         self.interval.reset();
         for entry in &mut self.entries {
@@ -306,8 +303,8 @@ mod tests {
         }
         let history = aggregate.history();
         assert_eq!(history.len(), 3);
-        assert_eq!(history[2].rps, 11.0);
-        assert_eq!(history[2].failures_per_sec, 1.0);
+        assert_eq!(history[2].rps(), 11.0);
+        assert_eq!(history[2].failures_per_sec(), 1.0);
         assert_eq!(history[2].total_requests, 33);
         assert_eq!(history[2].users, 5);
         // 3 significant digits: within 0.1 % of 10 ms

@@ -3,7 +3,7 @@
 //!
 //! Long runs stay light: the last hour is kept at full resolution (one point per second);
 //! older points are folded into one point per minute. A folded point covers `span_seconds`;
-//! its rates are the means over the span, its users the maximum, its percentiles the
+//! its rates are the means over the span (counts add), its users the maximum, its percentiles the
 //! maximum of the per-second percentiles (an upper bound: percentiles cannot be combined
 //! exactly without the histograms) and its totals those at the end of the span. A 24 h run
 //! holds 3,600 + 1,380 points.
@@ -22,22 +22,22 @@ pub const FULL_RESOLUTION_SECONDS: usize = 3600;
 /// Seconds per point before that.
 pub const COARSE_SPAN_SECONDS: u32 = 60;
 
-/// One point of the time series.
+/// One point of the time series. It holds counts, sums and percentiles (integers, so a
+/// point survives JSON exactly); rates and means are methods.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryPoint {
-    /// Unix time (seconds) at the start of the point.
+    /// Unix time (seconds) at the end of the point's first second.
     pub unix_seconds: u64,
-    /// Seconds this point covers (1, or more once folded).
+    /// Seconds this point covers (1; more when ticks were late or once folded).
     pub span_seconds: u32,
-    /// Users running.
+    /// Users running (the maximum over the span).
     pub users: u64,
-    /// Requests completed per second in this point.
-    pub rps: f64,
-    /// Failures per second in this point.
-    pub failures_per_sec: f64,
-    /// Requests in this point (no requests: every percentile is 0 and reports say N/A).
+    /// Requests completed in this point.
     pub requests: u64,
-    /// Latency percentiles of this point's requests in µs, one per [`PERCENTILES`].
+    /// Failures in this point.
+    pub failures: u64,
+    /// Latency percentiles of this point's requests in µs, one per [`PERCENTILES`]; all 0
+    /// without requests.
     pub percentiles_us: Vec<u64>,
     /// Cumulative latency percentiles in µs, one per [`PERCENTILES`] (what Locust's
     /// `stats_history.csv` shows).
@@ -46,19 +46,27 @@ pub struct HistoryPoint {
     pub total_requests: u64,
     /// Failures since the start.
     pub total_failures: u64,
-    /// Cumulative median latency, µs.
-    pub total_median_us: u64,
-    /// Cumulative mean latency, ms (exact).
-    pub total_avg_ms: f64,
-    /// Cumulative min latency, µs.
+    /// Sum of every latency since the start, µs.
+    pub total_latency_sum_us: u64,
+    /// Cumulative min latency, µs (0 without requests).
     pub total_min_us: u64,
     /// Cumulative max latency, µs.
     pub total_max_us: u64,
-    /// Cumulative mean response size, bytes.
-    pub total_avg_content_bytes: f64,
+    /// Sum of response sizes since the start, bytes.
+    pub total_content_bytes: u64,
 }
 
 impl HistoryPoint {
+    /// Requests per second in this point.
+    pub fn rps(&self) -> f64 {
+        self.requests as f64 / f64::from(self.span_seconds.max(1))
+    }
+
+    /// Failures per second in this point.
+    pub fn failures_per_sec(&self) -> f64 {
+        self.failures as f64 / f64::from(self.span_seconds.max(1))
+    }
+
     /// p50 of this point in µs.
     pub fn p50_us(&self) -> u64 {
         self.percentile_us(50.0)
@@ -78,29 +86,53 @@ impl HistoryPoint {
             .unwrap_or(0)
     }
 
+    /// Cumulative median in µs.
+    pub fn total_median_us(&self) -> u64 {
+        self.total_percentiles_us.first().copied().unwrap_or(0)
+    }
+
+    /// Cumulative exact mean latency in ms (0 without requests).
+    pub fn total_avg_ms(&self) -> f64 {
+        if self.total_requests == 0 {
+            0.0
+        } else {
+            self.total_latency_sum_us as f64 / self.total_requests as f64 / 1000.0
+        }
+    }
+
+    /// Cumulative mean response size in bytes (0 without requests).
+    pub fn total_avg_content_bytes(&self) -> f64 {
+        if self.total_requests == 0 {
+            0.0
+        } else {
+            self.total_content_bytes as f64 / self.total_requests as f64
+        }
+    }
+
     fn fold(&mut self, later: &HistoryPoint) {
-        let a = f64::from(self.span_seconds);
-        let b = f64::from(later.span_seconds);
-        self.rps = (self.rps * a + later.rps * b) / (a + b);
-        self.failures_per_sec = (self.failures_per_sec * a + later.failures_per_sec * b) / (a + b);
         self.span_seconds += later.span_seconds;
         self.users = self.users.max(later.users);
         self.requests += later.requests;
-        if self.percentiles_us.len() < later.percentiles_us.len() {
-            self.percentiles_us.resize(later.percentiles_us.len(), 0);
-        }
-        for (mine, theirs) in self.percentiles_us.iter_mut().zip(&later.percentiles_us) {
-            *mine = (*mine).max(*theirs);
-        }
+        self.failures += later.failures;
+        max_each(&mut self.percentiles_us, &later.percentiles_us);
         self.total_percentiles_us
             .clone_from(&later.total_percentiles_us);
         self.total_requests = later.total_requests;
         self.total_failures = later.total_failures;
-        self.total_median_us = later.total_median_us;
-        self.total_avg_ms = later.total_avg_ms;
+        self.total_latency_sum_us = later.total_latency_sum_us;
         self.total_min_us = later.total_min_us;
         self.total_max_us = later.total_max_us;
-        self.total_avg_content_bytes = later.total_avg_content_bytes;
+        self.total_content_bytes = later.total_content_bytes;
+    }
+}
+
+/// `mine[i] = max(mine[i], theirs[i])`, growing `mine` if needed.
+pub(crate) fn max_each(mine: &mut Vec<u64>, theirs: &[u64]) {
+    if mine.len() < theirs.len() {
+        mine.resize(theirs.len(), 0);
+    }
+    for (a, b) in mine.iter_mut().zip(theirs) {
+        *a = (*a).max(*b);
     }
 }
 
@@ -150,18 +182,16 @@ mod tests {
             unix_seconds: t,
             span_seconds: 1,
             users: t % 7,
-            rps,
-            failures_per_sec: 0.0,
             requests: rps as u64,
+            failures: 0,
             percentiles_us: vec![p95 / 2, 0, 0, 0, 0, p95, 0, 0, 0, 0, p95],
             total_percentiles_us: vec![0; 11],
             total_requests: t * 10,
             total_failures: 0,
-            total_median_us: 1,
-            total_avg_ms: 1.0,
+            total_latency_sum_us: 1,
             total_min_us: 1,
             total_max_us: 1,
-            total_avg_content_bytes: 1.0,
+            total_content_bytes: 1,
         }
     }
 
@@ -176,7 +206,7 @@ mod tests {
         let points = history.points();
         assert_eq!(points[0].unix_seconds, 0);
         assert_eq!(points[0].span_seconds, 60);
-        assert_eq!(points[0].rps, 10.0);
+        assert_eq!(points[0].rps(), 10.0);
         assert_eq!(points[0].requests, 600);
         assert_eq!(points[0].p95_us(), 9_000, "folded percentiles are the max");
         assert_eq!(points[0].total_requests, 590);

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::entry::{EntryStats, ErrorCount, add_error, entry_mut, sort_entries};
-use super::history::HistoryPoint;
+use super::history::{HistoryPoint, max_each};
 use super::thresholds::{Threshold, Verdict};
 
 /// The `"format"` of a result file.
@@ -197,7 +197,7 @@ impl RunResult {
 
     /// Adds `other` as another part of the same run (e.g. a second load generator): counts and
     /// histograms add exactly, the time span is the union, users add, history points of the
-    /// same second add their rates and users (their percentiles take the larger: an upper
+    /// same second add their counts and users (their percentiles take the larger: an upper
     /// bound), and the thresholds of both are evaluated again on the sum.
     pub fn merge(&mut self, other: &RunResult) {
         for entry in &other.entries {
@@ -233,51 +233,142 @@ impl RunResult {
 
 fn merge_history(mine: &mut Vec<HistoryPoint>, theirs: &[HistoryPoint]) {
     for point in theirs {
-        match mine
+        let same = mine
             .iter_mut()
-            .find(|p| p.unix_seconds == point.unix_seconds && p.span_seconds == point.span_seconds)
-        {
-            Some(existing) => {
-                existing.users += point.users;
-                existing.rps += point.rps;
-                existing.failures_per_sec += point.failures_per_sec;
-                existing.requests += point.requests;
-                for (a, b) in existing
-                    .percentiles_us
-                    .iter_mut()
-                    .zip(&point.percentiles_us)
-                {
-                    *a = (*a).max(*b);
-                }
-                let (na, nb) = (existing.total_requests, point.total_requests);
-                if na + nb > 0 {
-                    existing.total_avg_ms = (existing.total_avg_ms * na as f64
-                        + point.total_avg_ms * nb as f64)
-                        / (na + nb) as f64;
-                    existing.total_avg_content_bytes = (existing.total_avg_content_bytes
-                        * na as f64
-                        + point.total_avg_content_bytes * nb as f64)
-                        / (na + nb) as f64;
-                }
-                existing.total_requests += point.total_requests;
-                existing.total_failures += point.total_failures;
-                existing.total_median_us = existing.total_median_us.max(point.total_median_us);
-                for (a, b) in existing
-                    .total_percentiles_us
-                    .iter_mut()
-                    .zip(&point.total_percentiles_us)
-                {
-                    *a = (*a).max(*b);
-                }
-                existing.total_min_us = match (na, nb) {
-                    (0, _) => point.total_min_us,
-                    (_, 0) => existing.total_min_us,
-                    _ => existing.total_min_us.min(point.total_min_us),
-                };
-                existing.total_max_us = existing.total_max_us.max(point.total_max_us);
-            }
-            None => mine.push(point.clone()),
-        }
+            .find(|p| p.unix_seconds == point.unix_seconds && p.span_seconds == point.span_seconds);
+        let Some(existing) = same else {
+            mine.push(point.clone());
+            continue;
+        };
+        existing.users += point.users;
+        existing.requests += point.requests;
+        existing.failures += point.failures;
+        max_each(&mut existing.percentiles_us, &point.percentiles_us);
+        max_each(
+            &mut existing.total_percentiles_us,
+            &point.total_percentiles_us,
+        );
+        existing.total_min_us = match (existing.total_requests, point.total_requests) {
+            (0, _) => point.total_min_us,
+            (_, 0) => existing.total_min_us,
+            _ => existing.total_min_us.min(point.total_min_us),
+        };
+        existing.total_requests += point.total_requests;
+        existing.total_failures += point.total_failures;
+        existing.total_latency_sum_us += point.total_latency_sum_us;
+        existing.total_max_us = existing.total_max_us.max(point.total_max_us);
+        existing.total_content_bytes += point.total_content_bytes;
     }
     mine.sort_by_key(|p| p.unix_seconds);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::stats::{Aggregate, Failure, FailureKind, Histogram, Recorder, RequestSample};
+
+    /// A run of `n` requests with latencies drawn from `seed`, plus the one histogram of all.
+    fn run(seed: u64, n: u64, start_s: u64, thresholds: &[&str]) -> (RunResult, Histogram) {
+        let mut recorder = Recorder::new();
+        let mut aggregate = Aggregate::new();
+        let mut all = Histogram::new();
+        let mut x = seed;
+        for i in 0..n {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let micros = 50 + (x >> 35) % 2_000_000;
+            recorder.record(&RequestSample {
+                method: if i % 4 == 0 { "POST" } else { "GET" },
+                name: if i % 3 == 0 { "/a" } else { "/b" },
+                latency: Duration::from_micros(micros),
+                response_bytes: i % 1000,
+                failure: (i % 50 == 0).then_some(Failure {
+                    kind: FailureKind::Timeout,
+                    message: "timed out",
+                }),
+            });
+            all.record_micros(micros);
+            if i % 1000 == 999 {
+                aggregate.absorb(recorder.take());
+                aggregate.tick(start_s + i / 1000, 10);
+            }
+        }
+        recorder.record_error("boom");
+        aggregate.absorb(recorder.take());
+        let result = aggregate.finish(RunMeta {
+            scenario: "s.yaml".to_owned(),
+            host: Some("http://127.0.0.1:1".to_owned()),
+            start_unix_ms: start_s * 1000,
+            end_unix_ms: (start_s + n / 1000) * 1000,
+            users: 10,
+            spawn_rate: Some(5.0),
+            thresholds: crate::stats::thresholds::parse_all(thresholds).unwrap(),
+        });
+        (result, all)
+    }
+
+    #[test]
+    fn json_round_trips_exactly() {
+        let (result, _) = run(1, 5_000, 1_700_000_000, &["p95<1s", "/a: failures<5%"]);
+        let text = result.to_json();
+        assert!(text.contains("\"format\": \"chorus-result\""));
+        assert!(text.contains("\"version\": 1"));
+        let back = RunResult::from_json(&text).unwrap();
+        assert_eq!(back, result);
+        assert_eq!(back.history.len(), 5);
+    }
+
+    #[test]
+    fn merged_results_have_the_percentiles_of_one_histogram() {
+        let (mut a, all_a) = run(7, 6_000, 1_700_000_000, &["p99<1500ms"]);
+        let (b, all_b) = run(99, 4_000, 1_700_000_002, &["rps>1"]);
+        let mut all = all_a;
+        all.add(&all_b);
+        let b = RunResult::from_json(&b.to_json()).unwrap();
+        a.merge(&b);
+        assert_eq!(a.total.requests, 10_000);
+        assert_eq!(a.total.failures, 200);
+        assert_eq!(a.total.histogram, all);
+        for p in [50.0, 66.0, 90.0, 95.0, 99.0, 99.9, 99.99] {
+            assert_eq!(a.total.percentile_us(p), all.percentile_micros(p), "p{p}");
+        }
+        let per_name: u64 = a.entries.iter().map(|e| e.requests).sum();
+        assert_eq!(per_name, 10_000);
+        assert_eq!(a.entries.len(), 4);
+        assert_eq!(a.errors[0].count, 2);
+        assert_eq!(a.meta.start_unix_ms, 1_700_000_000_000);
+        assert_eq!(a.meta.end_unix_ms, 1_700_000_006_000);
+        assert_eq!(a.meta.users, 20);
+        assert_eq!(a.verdicts.len(), 2);
+        // history: seconds 0..5 from a, 2..5 from b, overlapping seconds add
+        assert_eq!(a.history.len(), 6);
+        assert_eq!(a.history[2].rps(), 2000.0);
+    }
+
+    #[test]
+    fn foreign_files_are_refused_with_advice() {
+        let err = RunResult::from_json("{\"format\": \"k6\"}").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "this is not a chorus result: \"format\" is \"k6\", expected \"chorus-result\" (write one with `chorus run --json FILE`)"
+        );
+        let err =
+            RunResult::from_json("{\"format\": \"chorus-result\", \"version\": 2}").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "result format version 2 is not supported: this chorus reads version 1 (re-run with this chorus or use the chorus that wrote it)"
+        );
+        let err = RunResult::from_json("{\"format\": ").unwrap_err();
+        assert!(err.to_string().starts_with("line 1, column 11:"), "{err}");
+        let (result, _) = run(1, 10, 1, &[]);
+        let broken = result
+            .to_json()
+            .replacen("\"histogram\": \"", "\"histogram\": \"!!", 1);
+        let err = RunResult::from_json(&broken).unwrap_err().to_string();
+        assert!(err.contains("entries[0].histogram"), "{err}");
+        assert!(err.contains("base64"), "{err}");
+    }
 }

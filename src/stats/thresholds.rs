@@ -344,3 +344,171 @@ impl fmt::Display for Threshold {
         f.write_str(&self.expression)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::stats::{Aggregate, Failure, FailureKind, Recorder, RequestSample, RunMeta};
+
+    fn err(expression: &str) -> String {
+        Threshold::parse(expression).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parses_the_documented_forms() {
+        let t = Threshold::parse(" p95 < 300ms ").unwrap();
+        assert_eq!(
+            (t.metric, t.op, t.limit),
+            (Metric::Percentile(95.0), Op::Lt, 300_000.0)
+        );
+        assert_eq!(t.expression(), "p95 < 300ms");
+        let t = Threshold::parse("p99<=1s").unwrap();
+        assert_eq!((t.op, t.limit), (Op::Le, 1_000_000.0));
+        assert_eq!(
+            Threshold::parse("p99.9<2.5s").unwrap().metric,
+            Metric::Percentile(99.9)
+        );
+        assert_eq!(Threshold::parse("avg<200ms").unwrap().metric, Metric::Avg);
+        assert_eq!(Threshold::parse("med<250us").unwrap().limit, 250.0);
+        let t = Threshold::parse("failures<1%").unwrap();
+        assert_eq!((t.metric, t.limit), (Metric::FailureShare, 1.0));
+        let t = Threshold::parse("failures<10").unwrap();
+        assert_eq!((t.metric, t.limit), (Metric::FailureCount, 10.0));
+        let t = Threshold::parse("rps>50").unwrap();
+        assert_eq!((t.metric, t.op, t.limit), (Metric::Rps, Op::Gt, 50.0));
+        assert_eq!(Threshold::parse("rps>=50/s").unwrap().op, Op::Ge);
+        let t = Threshold::parse("/api/login: p95<300ms").unwrap();
+        assert_eq!(t.scope(), Some("/api/login"));
+        let t = Threshold::parse("http://h:8080/x: max<2m").unwrap();
+        assert_eq!(t.scope(), Some("http://h:8080/x"));
+        assert_eq!(t.limit, 120_000_000.0);
+    }
+
+    #[test]
+    fn errors_teach_the_syntax() {
+        let syntax = "a threshold reads [NAME:] METRIC OP VALUE, e.g. \"p95<300ms\", \"avg<200ms\", \"failures<1%\", \"rps>50\" or \"/api/login: p99<=1s\"";
+        assert_eq!(
+            err("p95<300"),
+            format!(
+                "threshold \"p95<300\": \"300\" has no unit (write it as 300ms, 1.5s, 250us or 2m); {syntax}"
+            )
+        );
+        assert_eq!(
+            err("p95 300ms"),
+            format!(
+                "threshold \"p95 300ms\": no comparison in \"p95 300ms\" (expected <, <=, > or >=); {syntax}"
+            )
+        );
+        assert_eq!(
+            err("latency<3s"),
+            format!(
+                "threshold \"latency<3s\": unknown metric \"latency\" (expected p50, p95, p99.9 or another pN, med, avg, min, max, failures, rps or requests); {syntax}"
+            )
+        );
+        assert_eq!(
+            err("p95==3s"),
+            format!(
+                "threshold \"p95==3s\": unknown comparison \"==\" (expected <, <=, > or >=); {syntax}"
+            )
+        );
+        assert_eq!(
+            err("p95<3 hours"),
+            format!(
+                "threshold \"p95<3 hours\": unknown unit \"hours\" in \"3 hours\" (expected us, ms, s or m); {syntax}"
+            )
+        );
+        assert_eq!(
+            err("rps>5%"),
+            format!("threshold \"rps>5%\": \"5%\": \"%\" only applies to failures; {syntax}")
+        );
+        assert_eq!(
+            err("p101<1s"),
+            format!(
+                "threshold \"p101<1s\": percentile \"p101\" is out of range (p0.1 to p100); {syntax}"
+            )
+        );
+        assert_eq!(
+            err("failures<lots"),
+            format!("threshold \"failures<lots\": \"lots\" is not a number; {syntax}")
+        );
+        assert_eq!(err(""), format!("threshold \"\": it is empty; {syntax}"));
+        assert_eq!(
+            err(": p95<1s"),
+            format!("threshold \": p95<1s\": the request name before \":\" is empty; {syntax}")
+        );
+        assert_eq!(
+            err("p95<"),
+            format!("threshold \"p95<\": nothing after the comparison in \"p95<\"; {syntax}")
+        );
+    }
+
+    fn result(thresholds: &[&str]) -> RunResult {
+        let mut recorder = Recorder::new();
+        for i in 1..=100u64 {
+            let failed = i > 98;
+            recorder.record(&RequestSample {
+                method: "GET",
+                name: if i % 2 == 0 { "/even" } else { "/odd" },
+                latency: Duration::from_millis(i),
+                response_bytes: 0,
+                failure: failed.then_some(Failure {
+                    kind: FailureKind::Status(500),
+                    message: "HTTP 500",
+                }),
+            });
+        }
+        let mut aggregate = Aggregate::new();
+        aggregate.absorb(recorder.take());
+        aggregate.finish(RunMeta {
+            start_unix_ms: 1_000_000,
+            end_unix_ms: 1_010_000,
+            thresholds: parse_all(thresholds).unwrap(),
+            ..RunMeta::default()
+        })
+    }
+
+    #[test]
+    fn evaluates_on_a_result() {
+        let r = result(&[
+            "p95<300ms",
+            "p50<40ms",
+            "avg<=50.5ms",
+            "max<100ms",
+            "failures<1%",
+            "failures<=2",
+            "rps>9",
+            "requests>=100",
+            "/even: min>=2ms",
+            "/missing: p95<1s",
+        ]);
+        let outcome: Vec<(&str, bool)> = r
+            .verdicts
+            .iter()
+            .map(|v| (v.expression.as_str(), v.passed))
+            .collect();
+        assert_eq!(
+            outcome,
+            [
+                ("p95<300ms", true),
+                ("p50<40ms", false),
+                ("avg<=50.5ms", true),
+                ("max<100ms", false),
+                ("failures<1%", false),
+                ("failures<=2", true),
+                ("rps>9", true),
+                ("requests>=100", true),
+                ("/even: min>=2ms", true),
+                ("/missing: p95<1s", false),
+            ]
+        );
+        assert_eq!(r.verdicts[1].observed_text, "50.0 ms");
+        assert_eq!(r.verdicts[4].observed_text, "2.00 %");
+        assert_eq!(r.verdicts[6].observed_text, "10.0 req/s");
+        assert_eq!(r.verdicts[9].observed_text, "no requests named /missing");
+        assert_eq!(r.verdicts[9].observed, None);
+        assert!(!r.passed());
+        assert!(result(&["p95<300ms"]).passed());
+    }
+}

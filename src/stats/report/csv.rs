@@ -119,8 +119,8 @@ pub fn stats_history_csv(result: &RunResult) -> String {
             point.users.to_string(),
             String::new(),
             "Aggregated".to_owned(),
-            format!("{:.6}", point.rps),
-            format!("{:.6}", point.failures_per_sec),
+            format!("{:.6}", point.rps()),
+            format!("{:.6}", point.failures_per_sec()),
         ];
         row.extend(
             (0..PERCENTILES.len())
@@ -129,11 +129,11 @@ pub fn stats_history_csv(result: &RunResult) -> String {
         row.extend([
             n.to_string(),
             point.total_failures.to_string(),
-            ms_int(point.total_median_us, n).replace("N/A", "0"),
-            py_float(point.total_avg_ms),
+            ms_int(point.total_median_us(), n).replace("N/A", "0"),
+            py_float(point.total_avg_ms()),
             or_zero(n, point.total_min_us as f64 / 1000.0),
             or_zero(n, point.total_max_us as f64 / 1000.0),
-            or_zero(n, point.total_avg_content_bytes),
+            or_zero(n, point.total_avg_content_bytes()),
         ]);
         rows.push(row);
     }
