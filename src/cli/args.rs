@@ -84,6 +84,10 @@ pub struct RecordArgs {
     /// Accept an invalid or self-signed certificate from an HTTPS target
     #[arg(long)]
     pub insecure: bool,
+    /// With --mitm: the folder holding the interception CA, created on first use
+    /// (default: ~/.config/chorus/ca)
+    #[arg(long = "ca-dir", value_name = "DIR", requires = "mitm")]
+    pub ca_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -171,6 +175,12 @@ pub struct RunArgs {
     /// How long requests in flight may take to finish when the run stops
     #[arg(long = "stop-timeout", value_parser = parse_duration, default_value = "10s")]
     pub stop_timeout: Duration,
+    /// Accept an invalid or self-signed certificate from an HTTPS system under test
+    #[arg(long)]
+    pub insecure: bool,
+    /// Worker threads running the users (default: one per core)
+    #[arg(long, default_value_t = 0, hide_default_value = true)]
+    pub workers: usize,
     /// Run each step once with one user and print pass/fail per request
     #[arg(long)]
     pub check: bool,

@@ -1,9 +1,144 @@
-//! `chorus run`: maps its arguments onto library calls.
+//! `chorus run`: maps its arguments onto library calls (scenario, plan, engine, reports) and
+//! the outcome onto an exit status. The first Ctrl-C stops gracefully, the second at once;
+//! the reports are written either way.
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
 
 use super::args::*;
+use super::{EXIT_OK, EXIT_THRESHOLDS};
+use crate::engine::{Engine, EngineOptions, Plan, RunState};
+use crate::scenario::{self, LoadOptions, Scenario};
+use crate::stats::{self, report};
 
-pub(super) async fn run(_args: RunArgs) -> anyhow::Result<ExitCode> {
-    super::not_yet("run")
+/// How often the live table is printed.
+const LIVE_EVERY: Duration = Duration::from_secs(5);
+/// `--arrival-rate` without `--max-users` or `-u`.
+const DEFAULT_MAX_USERS: u64 = 1000;
+
+pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    if !args.headless {
+        eprintln!(
+            "chorus run: the web page is coming in a later version; running headless (pass --headless to silence this)"
+        );
+    }
+    let scenario = Arc::new(load_scenario(&args)?);
+    let plan = plan(&args)?;
+    let mut expressions = args.thresholds.clone();
+    expressions.extend(scenario.thresholds.iter().cloned());
+    let thresholds = stats::thresholds::parse_all(&expressions).map_err(anyhow::Error::msg)?;
+    let options = EngineOptions {
+        workers: args.workers,
+        stop_timeout: args.stop_timeout,
+        accept_invalid_certs: args.insecure,
+        thresholds,
+        emit: None,
+    };
+    let handle = Engine::start(scenario.clone(), plan, options)?;
+    let control = handle.control();
+    let interrupts = tokio::spawn({
+        let control = control.clone();
+        async move {
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+            eprintln!("stopping: letting requests in flight finish (Ctrl-C again to stop at once)");
+            control.stop();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("stopping now");
+                control.stop_now();
+            }
+        }
+    });
+    let live = (!args.quiet).then(|| {
+        let control = control.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(LIVE_EVERY);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                if control.state() == RunState::Stopped {
+                    break;
+                }
+                let table = control.inspect(report::live_table);
+                println!("{} users, {:?}\n{table}", control.users(), control.state());
+            }
+        })
+    });
+    let result = handle.wait().await;
+    interrupts.abort();
+    if let Some(live) = live {
+        live.abort();
+    }
+    println!("{}", report::summary(&result));
+    let flows = control.latest().flows.clone();
+    if flows.len() > 1 {
+        for flow in &flows {
+            println!(
+                "flow {:?} (weight {}): {} iterations",
+                flow.name, flow.weight, flow.iterations
+            );
+        }
+    }
+    write_reports(&args.output, &result)?;
+    Ok(if result.passed() {
+        EXIT_OK.into()
+    } else {
+        EXIT_THRESHOLDS.into()
+    })
+}
+
+fn load_scenario(args: &RunArgs) -> anyhow::Result<Scenario> {
+    if let Some(path) = &args.scenario {
+        let options = LoadOptions {
+            data_overrides: args.data.clone(),
+            host_override: args.load.host.clone(),
+            vars: Vec::new(),
+        };
+        return Ok(scenario::load(path, &options)?);
+    }
+    let mut urls = Vec::with_capacity(args.url.len());
+    for text in &args.url {
+        let url = url::Url::parse(text).with_context(|| {
+            format!("--url {text:?}: expected an absolute URL such as http://127.0.0.1:8080/")
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            bail!("--url {text:?}: only http:// and https:// URLs can be run");
+        }
+        urls.push(url);
+    }
+    Ok(Scenario::from_urls(&urls, args.think))
+}
+
+fn plan(args: &RunArgs) -> anyhow::Result<Plan> {
+    let load = &args.load;
+    let plan = if let Some(stages) = &args.stages {
+        Plan::parse_stages(stages)?
+    } else if let Some(rate) = &args.arrival_rate {
+        let max_users = args.max_users.or(load.users).unwrap_or(DEFAULT_MAX_USERS);
+        Plan::arrivals(rate, max_users, load.run_time)?
+    } else {
+        Plan::users(load.users.unwrap_or(1), load.spawn_rate, load.run_time)?
+    };
+    Ok(plan)
+}
+
+fn write_reports(output: &OutputArgs, result: &stats::RunResult) -> anyhow::Result<()> {
+    if let Some(prefix) = &output.csv {
+        report::csv::write(result, prefix).with_context(|| {
+            format!("could not write the CSV reports {}_*.csv", prefix.display())
+        })?;
+    }
+    if let Some(path) = &output.json {
+        report::json::write(result, path)
+            .with_context(|| format!("could not write the JSON result {}", path.display()))?;
+    }
+    if let Some(path) = &output.html {
+        report::html::write(result, path)
+            .with_context(|| format!("could not write the HTML report {}", path.display()))?;
+    }
+    Ok(())
 }

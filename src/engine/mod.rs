@@ -1,2 +1,344 @@
 //! The load engine: virtual users, spawning and stopping them to a plan, the HTTP session of
 //! one user, executing steps. Measurements go to `stats`; nothing here prints.
+//!
+//! A run is `W` worker threads (each a current-thread tokio runtime with its own
+//! `stats::Recorder`) and one controller task on the caller's runtime that follows the
+//! [`Plan`], relays commands, merges the workers' snapshots every second and publishes a
+//! [`LiveUpdate`]. [`Engine::start`] returns an [`EngineHandle`] that the CLI and the web page
+//! drive the same way.
+
+mod http;
+pub mod plan;
+mod spawner;
+mod step;
+mod user;
+mod worker;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc};
+
+pub use plan::{Load, Plan, PlanError, Stage, parse_rate};
+
+use crate::scenario::Scenario;
+use crate::stats::{Aggregate, HistoryPoint, LiveRow, RunMeta, RunResult, Threshold};
+use spawner::{Control, Controller, Spawner};
+
+/// A row an `emit` step produced: `(column, value)` in the step's order.
+pub type EmitRow = Vec<(String, String)>;
+
+/// How a run is carried out (what it does is the scenario, how much is the plan).
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Worker threads; 0: one per available core.
+    pub workers: usize,
+    /// How long requests in flight may take to finish after a graceful stop.
+    pub stop_timeout: Duration,
+    /// Accept invalid or self-signed TLS certificates.
+    pub accept_invalid_certs: bool,
+    /// Evaluated on the result (the CLI's `--threshold` and the scenario's `thresholds:`).
+    pub thresholds: Vec<Threshold>,
+    /// Where `emit` steps send their rows (provisioning); without it they are ignored.
+    pub emit: Option<mpsc::UnboundedSender<EmitRow>>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            workers: 0,
+            stop_timeout: Duration::from_secs(10),
+            accept_invalid_certs: false,
+            thresholds: Vec::new(),
+            emit: None,
+        }
+    }
+}
+
+/// Why a run could not start. Nothing was sent.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    Data(#[from] crate::data::DataError),
+    #[error("{0}")]
+    Plan(#[from] PlanError),
+    #[error("could not set up TLS: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("could not start worker thread {number}: {source}")]
+    Worker {
+        number: usize,
+        source: std::io::Error,
+    },
+}
+
+/// Where a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// Users are being started or stopped towards the plan's count.
+    Spawning,
+    /// At the plan's count (or, in the open model, arrivals are flowing).
+    Running,
+    /// No new iterations; requests in flight are finishing.
+    Stopping,
+    /// Over; `EngineHandle::wait` has the result.
+    Stopped,
+}
+
+/// How often one flow ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FlowCount {
+    pub name: String,
+    pub weight: u32,
+    /// Iterations started since the run began (or since the last reset).
+    pub iterations: u64,
+}
+
+/// What the page shows each second.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveUpdate {
+    pub state: RunState,
+    pub users: u64,
+    pub unix_seconds: u64,
+    /// One row per (method, name), by name then method.
+    #[serde(skip)]
+    pub rows: Vec<LiveRow>,
+    /// The `Aggregated` row.
+    #[serde(skip)]
+    pub total: LiveRow,
+    /// The newest point of the time series.
+    pub point: Option<HistoryPoint>,
+    pub flows: Vec<FlowCount>,
+    /// Open model: iterations not started because every user was busy.
+    pub dropped_iterations: u64,
+    /// Errors that are not requests (template errors and the like), counted.
+    pub errors: u64,
+}
+
+/// The entry point: `Engine::start(scenario, plan, options)`.
+#[derive(Debug)]
+pub struct Engine;
+
+impl Engine {
+    /// Checks what can be checked before any traffic (unique data sources cover the plan's
+    /// peak users, TLS), starts the worker threads and the controller, and returns at once.
+    /// Call it inside a tokio runtime: the controller is a task of the caller's runtime.
+    pub fn start(
+        scenario: Arc<Scenario>,
+        plan: Plan,
+        options: EngineOptions,
+    ) -> Result<EngineHandle, EngineError> {
+        scenario.check_capacity(plan.peak_users())?;
+        let client = Arc::new(http::Client::new(
+            scenario.defaults.connect_timeout,
+            scenario.defaults.timeout,
+            options.accept_invalid_certs,
+        )?);
+        let workers = if options.workers == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            options.workers
+        };
+        let (report_sender, reports) = mpsc::unbounded_channel();
+        let mut senders = Vec::with_capacity(workers);
+        for number in 0..workers {
+            let (sender, commands) = mpsc::unbounded_channel();
+            let setup = worker::WorkerSetup {
+                scenario: scenario.clone(),
+                client: client.clone(),
+                emit: options.emit.clone(),
+                stop_timeout: options.stop_timeout,
+                commands,
+                reports: report_sender.clone(),
+            };
+            if let Err(source) = worker::spawn(number, setup) {
+                for sender in &senders {
+                    let _ = mpsc::UnboundedSender::send(sender, worker::Command::Abort);
+                }
+                return Err(EngineError::Worker { number, source });
+            }
+            senders.push(sender);
+        }
+        drop(report_sender);
+        let (updates, _) = broadcast::channel(16);
+        let flows: Vec<FlowCount> = scenario
+            .flows
+            .iter()
+            .map(|flow| FlowCount {
+                name: flow.name.clone(),
+                weight: flow.weight,
+                iterations: 0,
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(RunState::Spawning),
+            users: AtomicU64::new(0),
+            aggregate: Mutex::new(Aggregate::new()),
+            latest: Mutex::new(Arc::new(LiveUpdate {
+                state: RunState::Spawning,
+                users: 0,
+                unix_seconds: spawner::unix_ms() / 1000,
+                rows: Vec::new(),
+                total: Aggregate::new().total_row(),
+                point: None,
+                flows: flows.clone(),
+                dropped_iterations: 0,
+                errors: 0,
+            })),
+            updates,
+        });
+        let spawn_rate = match plan.stages().first().map(|stage| stage.load) {
+            Some(Load::Users { spawn_rate, .. }) => Some(spawn_rate),
+            _ => None,
+        };
+        let meta = RunMeta {
+            scenario: scenario.source.display().to_string(),
+            host: scenario.host.as_ref().map(|host| host.to_string()),
+            start_unix_ms: spawner::unix_ms(),
+            end_unix_ms: 0,
+            users: plan.peak_users(),
+            spawn_rate,
+            thresholds: options.thresholds.clone(),
+        };
+        let (control, control_receiver) = mpsc::unbounded_channel();
+        let controller = Controller {
+            spawner: Spawner::new(plan, senders, tokio::time::Instant::now()),
+            control: control_receiver,
+            reports,
+            shared: shared.clone(),
+            meta: meta.clone(),
+            flows,
+            one_pass: scenario.flows.is_empty(),
+        };
+        let task = tokio::spawn(controller.run());
+        Ok(EngineHandle {
+            control: EngineControl { control, shared },
+            task,
+            meta,
+        })
+    }
+}
+
+/// A running engine. Dropping it (and every [`EngineControl`]) stops the run gracefully.
+#[derive(Debug)]
+pub struct EngineHandle {
+    control: EngineControl,
+    task: tokio::task::JoinHandle<RunResult>,
+    meta: RunMeta,
+}
+
+impl std::ops::Deref for EngineHandle {
+    type Target = EngineControl;
+
+    fn deref(&self) -> &EngineControl {
+        &self.control
+    }
+}
+
+impl EngineHandle {
+    /// A cloneable remote control (the web page keeps one per connection).
+    pub fn control(&self) -> EngineControl {
+        self.control.clone()
+    }
+
+    /// Waits for the run to end (the plan is over, or `stop`/`stop_now` was called) and
+    /// returns everything it measured.
+    pub async fn wait(self) -> RunResult {
+        let EngineHandle {
+            control,
+            task,
+            meta,
+        } = self;
+        let result = task.await;
+        drop(control);
+        result.unwrap_or_else(|_| RunResult::empty(meta))
+    }
+}
+
+/// The control API (for the CLI and the web page). Every method returns at once.
+#[derive(Debug, Clone)]
+pub struct EngineControl {
+    control: mpsc::UnboundedSender<Control>,
+    shared: Arc<Shared>,
+}
+
+impl EngineControl {
+    /// Moves the user count to `users` at `spawn_rate` users per second and keeps it there
+    /// until the next call or a stop (replacing the rest of the plan). Refused in an
+    /// open-model run and for a non-positive rate.
+    pub fn set_users(&self, users: u64, spawn_rate: f64) -> Result<(), PlanError> {
+        Plan::users(users, Some(spawn_rate), None)?;
+        let _ = self.control.send(Control::SetUsers { users, spawn_rate });
+        Ok(())
+    }
+
+    /// Graceful stop: no new iterations; requests in flight get the stop timeout.
+    pub fn stop(&self) {
+        let _ = self.control.send(Control::Stop);
+    }
+
+    /// Stops at once; requests in flight are abandoned (and not counted).
+    pub fn stop_now(&self) {
+        let _ = self.control.send(Control::StopNow);
+    }
+
+    /// Forgets every count so far ("reset stats"); the history stays.
+    pub fn reset_stats(&self) {
+        let _ = self.control.send(Control::Reset);
+    }
+
+    pub fn state(&self) -> RunState {
+        self.shared.state()
+    }
+
+    /// Users alive now.
+    pub fn users(&self) -> u64 {
+        self.shared.users.load(Ordering::Relaxed)
+    }
+
+    /// One [`LiveUpdate`] per second, and a last one when the run has stopped.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveUpdate>> {
+        self.shared.updates.subscribe()
+    }
+
+    /// The newest update (for a page that just connected, or flow counts after the run).
+    pub fn latest(&self) -> Arc<LiveUpdate> {
+        self.shared
+            .latest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Reads the live measurements, e.g. for `stats::report::live_table`. Keep `f` short:
+    /// the controller waits for it.
+    pub fn inspect<R>(&self, f: impl FnOnce(&Aggregate) -> R) -> R {
+        f(&self.shared.aggregate())
+    }
+}
+
+/// What the controller publishes and the controls read.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    state: Mutex<RunState>,
+    users: AtomicU64,
+    aggregate: Mutex<Aggregate>,
+    latest: Mutex<Arc<LiveUpdate>>,
+    updates: broadcast::Sender<Arc<LiveUpdate>>,
+}
+
+impl Shared {
+    fn state(&self) -> RunState {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set_users(&self, users: u64) {
+        self.users.store(users, Ordering::Relaxed);
+    }
+
+    fn aggregate(&self) -> MutexGuard<'_, Aggregate> {
+        self.aggregate.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,431 @@
+//! The controller of a run: follows the plan (moving the user count at the spawn rate, or
+//! dispatching the open model's arrivals with their intended start times), relays the
+//! page's and the CLI's commands to the workers, merges the workers' reports into the
+//! `stats::Aggregate` and publishes a `LiveUpdate` every second.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::worker::{Command, Report};
+use super::{FlowCount, LiveUpdate, RunState, Shared};
+use crate::engine::plan::{Load, Plan, Stage};
+use crate::stats::{RunMeta, RunResult};
+
+/// What the handle asks of the controller.
+#[derive(Debug)]
+pub(super) enum Control {
+    SetUsers { users: u64, spawn_rate: f64 },
+    Stop,
+    StopNow,
+    Reset,
+}
+
+/// Where the plan stands.
+pub(super) struct Spawner {
+    plan: Plan,
+    stage: usize,
+    stage_started: Instant,
+    /// Users when the stage began.
+    from: u64,
+    /// Users started or stopped so far in this stage.
+    changes: u64,
+    /// Arrivals dispatched so far in this stage.
+    arrivals: u64,
+    /// Closed-model users, newest last: `(index, worker)`. Ramping down stops the newest, so
+    /// the users alive are always numbered from 0 and unique data rows are never shared.
+    running: Vec<(u64, usize)>,
+    next_worker: usize,
+    workers: Vec<mpsc::UnboundedSender<Command>>,
+    /// Workers that take arrivals (those with a share of `max_users`).
+    open_workers: Vec<usize>,
+    started_total: u64,
+}
+
+/// What the spawner wants next.
+enum Next {
+    /// Wake at this instant.
+    At(Instant),
+    /// Nothing to do until a command comes (an open-ended stage at its target).
+    Idle,
+    /// The plan is over.
+    Done,
+}
+
+impl Spawner {
+    pub(super) fn new(
+        plan: Plan,
+        workers: Vec<mpsc::UnboundedSender<Command>>,
+        now: Instant,
+    ) -> Spawner {
+        let mut spawner = Spawner {
+            plan,
+            stage: 0,
+            stage_started: now,
+            from: 0,
+            changes: 0,
+            arrivals: 0,
+            running: Vec::new(),
+            next_worker: 0,
+            workers,
+            open_workers: Vec::new(),
+            started_total: 0,
+        };
+        spawner.begin_stage(0, now);
+        spawner
+    }
+
+    fn current(&self) -> Stage {
+        self.plan.stages()[self.stage]
+    }
+
+    fn begin_stage(&mut self, stage: usize, at: Instant) {
+        self.stage = stage;
+        self.stage_started = at;
+        self.from = self.running.len() as u64;
+        self.changes = 0;
+        self.arrivals = 0;
+        if let Load::Arrivals { max_users, .. } = self.current().load {
+            let count = self.workers.len() as u64;
+            self.open_workers.clear();
+            for (number, worker) in self.workers.iter().enumerate() {
+                let number_u64 = number as u64;
+                let share = max_users / count + u64::from(number_u64 < max_users % count);
+                if share > 0 {
+                    self.open_workers.push(number);
+                }
+                let _ = worker.send(Command::Open {
+                    max_users: share,
+                    first_index: number_u64,
+                    stride: count,
+                });
+            }
+        }
+    }
+
+    /// Replaces the plan by one open-ended closed-model stage from now on.
+    fn set_users(&mut self, users: u64, spawn_rate: f64, now: Instant) -> Result<(), String> {
+        if matches!(self.current().load, Load::Arrivals { .. }) {
+            return Err("an open-model run (arrival rate) has no user count to set".to_owned());
+        }
+        self.plan = Plan::users(users, Some(spawn_rate), None).map_err(|e| e.to_string())?;
+        self.begin_stage(0, now);
+        Ok(())
+    }
+
+    fn ramping(&self) -> bool {
+        match self.current().load {
+            Load::Users { users, .. } => self.changes < users.abs_diff(self.from),
+            Load::Arrivals { .. } => false,
+        }
+    }
+
+    /// Does everything due by `now` and says when to come back.
+    fn advance(&mut self, now: Instant) -> Next {
+        loop {
+            let stage = self.current();
+            if let Some(duration) = stage.duration {
+                let end = self.stage_started + duration;
+                if now >= end {
+                    if self.stage + 1 < self.plan.stages().len() {
+                        self.begin_stage(self.stage + 1, end);
+                        continue;
+                    }
+                    return Next::Done;
+                }
+            }
+            let next = match stage.load {
+                Load::Users { users, spawn_rate } => {
+                    let total = users.abs_diff(self.from);
+                    let mut next = None;
+                    while self.changes < total {
+                        let at = self.stage_started
+                            + Duration::from_secs_f64(self.changes as f64 / spawn_rate);
+                        if at > now {
+                            next = Some(at);
+                            break;
+                        }
+                        if users > self.from {
+                            self.start_user();
+                        } else {
+                            self.stop_user();
+                        }
+                        self.changes += 1;
+                    }
+                    next
+                }
+                Load::Arrivals { per_second, .. } => loop {
+                    let at = self.stage_started
+                        + Duration::from_secs_f64(self.arrivals as f64 / per_second);
+                    if at > now {
+                        break Some(at);
+                    }
+                    self.dispatch_arrival(at);
+                    self.arrivals += 1;
+                },
+            };
+            let end = stage.duration.map(|duration| self.stage_started + duration);
+            return match (next, end) {
+                (Some(next), Some(end)) => Next::At(next.min(end)),
+                (Some(at), None) | (None, Some(at)) => Next::At(at),
+                (None, None) => Next::Idle,
+            };
+        }
+    }
+
+    fn start_user(&mut self) {
+        let index = self.running.len() as u64;
+        let worker = self.next_worker % self.workers.len();
+        self.next_worker = self.next_worker.wrapping_add(1);
+        let _ = self.workers[worker].send(Command::Start(index));
+        self.running.push((index, worker));
+        self.started_total += 1;
+    }
+
+    fn stop_user(&mut self) {
+        if let Some((index, worker)) = self.running.pop() {
+            let _ = self.workers[worker].send(Command::Stop(index));
+        }
+    }
+
+    fn dispatch_arrival(&mut self, intended: Instant) {
+        if self.open_workers.is_empty() {
+            return;
+        }
+        let worker = self.open_workers[self.next_worker % self.open_workers.len()];
+        self.next_worker = self.next_worker.wrapping_add(1);
+        let _ = self.workers[worker].send(Command::Arrival(intended));
+    }
+
+    fn broadcast(&self, command: impl Fn() -> Command) {
+        for worker in &self.workers {
+            let _ = worker.send(command());
+        }
+    }
+
+    fn is_open_model(&self) -> bool {
+        matches!(self.current().load, Load::Arrivals { .. })
+    }
+}
+
+/// Everything the controller task owns.
+pub(super) struct Controller {
+    pub(super) spawner: Spawner,
+    pub(super) control: mpsc::UnboundedReceiver<Control>,
+    pub(super) reports: mpsc::UnboundedReceiver<Report>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) meta: RunMeta,
+    pub(super) flows: Vec<FlowCount>,
+    /// A scenario without flows: the run ends when every user ran once.
+    pub(super) one_pass: bool,
+}
+
+impl Controller {
+    /// Runs the plan to its end (or until stopped) and returns the result.
+    pub(super) async fn run(mut self) -> RunResult {
+        let workers = self.spawner.workers.len();
+        let mut worker_users = vec![0u64; workers];
+        let mut finished = 0;
+        let mut exited = 0u64;
+        let mut stopping = false;
+        let mut next = self.spawner.advance(Instant::now());
+        let mut tick = tokio::time::interval_at(
+            Instant::now() + Duration::from_secs(1),
+            Duration::from_secs(1),
+        );
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let far = Instant::now() + Duration::from_secs(86_400 * 365);
+        self.set_state(if self.spawner.ramping() {
+            RunState::Spawning
+        } else {
+            RunState::Running
+        });
+        while finished < workers {
+            if !stopping && matches!(next, Next::Done) {
+                stopping = self.stop();
+            }
+            let wake = match next {
+                Next::At(at) if !stopping => at,
+                _ => far,
+            };
+            tokio::select! {
+                _ = tokio::time::sleep_until(wake) => {
+                    next = self.spawner.advance(Instant::now());
+                }
+                control = self.control.recv(), if !self.control.is_closed() => match control {
+                    Some(Control::SetUsers { users, spawn_rate }) if !stopping => {
+                        if let Err(message) = self.spawner.set_users(users, spawn_rate, Instant::now()) {
+                            tracing::warn!("{message}");
+                        }
+                        next = self.spawner.advance(Instant::now());
+                    }
+                    Some(Control::SetUsers { .. }) => {}
+                    Some(Control::Stop) | None => {
+                        if !stopping {
+                            stopping = self.stop();
+                        }
+                    }
+                    Some(Control::StopNow) => {
+                        stopping = true;
+                        self.set_state(RunState::Stopping);
+                        self.spawner.broadcast(|| Command::Abort);
+                    }
+                    Some(Control::Reset) => {
+                        self.spawner.broadcast(|| Command::Reset);
+                        self.shared.aggregate().reset();
+                        self.flows.iter_mut().for_each(|flow| flow.iterations = 0);
+                    }
+                },
+                report = self.reports.recv() => {
+                    // Every worker holds a sender until it ends, so `None` means all ended.
+                    let Some(report) = report else { break };
+                    for (flow, count) in self.flows.iter_mut().zip(&report.flow_iterations) {
+                        flow.iterations += count;
+                    }
+                    exited += report.exited;
+                    self.shared.aggregate().absorb(report.snapshot);
+                    if report.finished {
+                        finished += 1;
+                    }
+                    worker_users[report.worker] = report.users;
+                    let all_ran_once = self.one_pass
+                        && !self.spawner.ramping()
+                        && self.spawner.started_total > 0
+                        && exited >= self.spawner.started_total;
+                    if all_ran_once && !stopping {
+                        stopping = self.stop();
+                    }
+                }
+                _ = tick.tick() => {
+                    let users = self.users(&worker_users);
+                    if !stopping {
+                        self.set_state(if self.spawner.ramping() {
+                            RunState::Spawning
+                        } else {
+                            RunState::Running
+                        });
+                    }
+                    self.publish(users, true);
+                }
+            }
+        }
+        self.set_state(RunState::Stopped);
+        self.shared.set_users(0);
+        self.publish(0, true);
+        let mut meta = self.meta.clone();
+        meta.end_unix_ms = unix_ms();
+        let aggregate = std::mem::take(&mut *self.shared.aggregate());
+        aggregate.finish(meta)
+    }
+
+    /// Graceful stop: no new users or iterations; the workers give requests in flight the
+    /// stop timeout.
+    fn stop(&mut self) -> bool {
+        self.set_state(RunState::Stopping);
+        self.spawner.broadcast(|| Command::StopAll);
+        true
+    }
+
+    fn users(&self, worker_users: &[u64]) -> u64 {
+        if self.spawner.is_open_model() {
+            worker_users.iter().sum()
+        } else {
+            self.spawner.running.len() as u64
+        }
+    }
+
+    fn set_state(&self, state: RunState) {
+        *self.shared.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
+    }
+
+    /// Closes one history point and sends the live update.
+    fn publish(&self, users: u64, tick: bool) {
+        self.shared.set_users(users);
+        let unix_seconds = unix_ms() / 1000;
+        let update = {
+            let mut aggregate = self.shared.aggregate();
+            if tick {
+                aggregate.tick(unix_seconds, users as usize);
+            }
+            LiveUpdate {
+                state: self.shared.state(),
+                users,
+                unix_seconds,
+                rows: aggregate.rows(),
+                total: aggregate.total_row(),
+                point: aggregate.last_point().cloned(),
+                flows: self.flows.clone(),
+                dropped_iterations: aggregate.dropped_iterations(),
+                errors: aggregate.errors().iter().map(|e| e.count).sum(),
+            }
+        };
+        let update = Arc::new(update);
+        *self.shared.latest.lock().unwrap_or_else(|e| e.into_inner()) = update.clone();
+        let _ = self.shared.updates.send(update);
+    }
+}
+
+pub(super) fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commands(receiver: &mut mpsc::UnboundedReceiver<Command>) -> Vec<String> {
+        let mut seen = Vec::new();
+        while let Ok(command) = receiver.try_recv() {
+            seen.push(format!("{command:?}"));
+        }
+        seen
+    }
+
+    #[test]
+    fn users_start_at_the_spawn_rate_and_stop_newest_first() {
+        let (sender, mut receiver) = mpsc::unbounded_channel();
+        let start = Instant::now();
+        let plan = Plan::parse_stages("2s:4,1s:2").unwrap();
+        let mut spawner = Spawner::new(plan, vec![sender], start);
+        assert!(matches!(spawner.advance(start), Next::At(_)));
+        assert_eq!(commands(&mut receiver), ["Start(0)"]);
+        spawner.advance(start + Duration::from_millis(1600));
+        assert_eq!(
+            commands(&mut receiver),
+            ["Start(1)", "Start(2)", "Start(3)"]
+        );
+        spawner.advance(start + Duration::from_millis(2600));
+        assert_eq!(commands(&mut receiver), ["Stop(3)", "Stop(2)"]);
+        assert!(matches!(
+            spawner.advance(start + Duration::from_secs(3)),
+            Next::Done
+        ));
+    }
+
+    #[test]
+    fn arrivals_keep_their_intended_times() {
+        let (first, mut first_receiver) = mpsc::unbounded_channel();
+        let (second, mut second_receiver) = mpsc::unbounded_channel();
+        let start = Instant::now();
+        let plan = Plan::arrivals("10/s", 3, Some(Duration::from_secs(1))).unwrap();
+        let mut spawner = Spawner::new(plan, vec![first, second], start);
+        spawner.advance(start + Duration::from_millis(250));
+        let first_seen = commands(&mut first_receiver);
+        let second_seen = commands(&mut second_receiver);
+        assert_eq!(
+            first_seen[0],
+            "Open { max_users: 2, first_index: 0, stride: 2 }"
+        );
+        assert_eq!(
+            second_seen[0],
+            "Open { max_users: 1, first_index: 1, stride: 2 }"
+        );
+        // 0, 100 and 200 ms, alternating between the workers.
+        assert_eq!(first_seen.len() + second_seen.len() - 2, 3);
+    }
+}

@@ -1,0 +1,552 @@
+//! Executing steps for one user: render a request, send it (following redirects to the
+//! scenario's hosts), extract and check, and record one sample per exchange the server saw;
+//! thinks, repeats, conditions and emits. Problems map onto `stats::FailureKind`; nothing here
+//! stops the run.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE, USER_AGENT};
+use http::{HeaderMap, HeaderValue, Method};
+use rand::RngExt as _;
+
+use super::http::{Origin, Reply, TransportKind, decoded_body};
+use super::user::User;
+use crate::scenario::{Body, Count, Request, ResponseView, Step, StepKind, Think};
+use crate::stats::{Failure, FailureKind, RequestSample};
+
+/// Redirects followed for one request, as browsers do.
+const MAX_REDIRECTS: usize = 10;
+/// How much of a failed response's body a failure message quotes.
+const BODY_QUOTE: usize = 200;
+
+/// What the user does after a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Outcome {
+    /// Go on with the next step.
+    Continue,
+    /// Leave the rest of this sequence: an error made its later steps meaningless (a value
+    /// that was not extracted, a template that does not render).
+    Abandon,
+    /// The user was asked to stop.
+    Stopped,
+}
+
+/// Runs steps in order until one abandons or the user is stopped.
+pub(super) async fn run_steps(user: &mut User, steps: &[Step]) -> Outcome {
+    for (index, step) in steps.iter().enumerate() {
+        if user.stop_requested() {
+            return Outcome::Stopped;
+        }
+        user.path.push(index);
+        let outcome = run_step(user, step).await;
+        user.path.pop();
+        if outcome != Outcome::Continue {
+            return outcome;
+        }
+    }
+    Outcome::Continue
+}
+
+async fn run_step(user: &mut User, step: &Step) -> Outcome {
+    if let Some(condition) = &step.when {
+        match condition.evaluate(&user.vars) {
+            Ok(true) => {}
+            Ok(false) => return Outcome::Continue,
+            Err(err) => return user.error("when", &err),
+        }
+    }
+    match &step.kind {
+        StepKind::Request(request) => send(user, request).await,
+        StepKind::Think(think) => {
+            let pause = match think {
+                Think::Fixed(pause) => *pause,
+                Think::Range(low, high) => random_between(*low, *high),
+                Think::Template(template) => {
+                    let seconds = template.render(&user.vars).map_err(|e| e.to_string());
+                    match seconds.and_then(|text| parse_seconds(&text)) {
+                        Ok(pause) => pause,
+                        Err(err) => return user.error("think", &err),
+                    }
+                }
+            };
+            user.pause(pause).await
+        }
+        StepKind::Repeat(repeat) => {
+            let count = match &repeat.count {
+                Count::Fixed(count) => *count,
+                Count::Range(low, high) if low < high => rand::rng().random_range(*low..=*high),
+                Count::Range(low, _) => *low,
+                Count::Template(template) => {
+                    let count = template.render(&user.vars).map_err(|e| e.to_string());
+                    match count.and_then(|text| parse_count(&text)) {
+                        Ok(count) => count,
+                        Err(err) => return user.error("repeat", &err),
+                    }
+                }
+            };
+            for _ in 0..count {
+                match Box::pin(run_steps(user, &repeat.steps)).await {
+                    Outcome::Continue => {}
+                    other => return other,
+                }
+            }
+            Outcome::Continue
+        }
+        StepKind::Emit(columns) => {
+            let mut row = Vec::with_capacity(columns.len());
+            for (column, template) in columns {
+                match template.render(&user.vars) {
+                    Ok(value) => row.push((column.clone(), value)),
+                    Err(err) => return user.error(&format!("emit.{column}"), &err),
+                }
+            }
+            if let Some(sink) = &user.worker.emit {
+                let _ = sink.send(row);
+            }
+            Outcome::Continue
+        }
+    }
+}
+
+/// One request step: render, send, follow redirects, then status, checks and extracts.
+async fn send(user: &mut User, request: &Request) -> Outcome {
+    let scenario = user.worker.scenario.clone();
+    let url_text = match request.url.render(&user.vars) {
+        Ok(text) => text,
+        Err(err) => return user.error("url", &err),
+    };
+    let mut url = match resolve(scenario.host.as_ref(), &url_text) {
+        Ok(url) => url,
+        Err(err) => return user.error("url", &err),
+    };
+    let mut headers = HeaderMap::new();
+    for (name, template) in scenario.defaults.headers.iter().chain(&request.headers) {
+        let value = match template.render(&user.vars) {
+            Ok(value) => value,
+            Err(err) => return user.error(&format!("headers.{name}"), &err),
+        };
+        match HeaderValue::from_str(&value) {
+            Ok(value) => {
+                headers.insert(name.clone(), value);
+            }
+            Err(_) => {
+                return user.error(
+                    &format!("headers.{name}"),
+                    &format!("{value:?} is not a valid header value"),
+                );
+            }
+        }
+    }
+    if !headers.contains_key(USER_AGENT) {
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(concat!("chorus/", env!("CARGO_PKG_VERSION"))),
+        );
+    }
+    let (mut body, content_type) = match render_body(user, request.body.as_ref()) {
+        Ok(rendered) => rendered,
+        Err(err) => return user.error("body", &err),
+    };
+    if let Some(content_type) = content_type {
+        if !headers.contains_key(CONTENT_TYPE) {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        }
+    }
+    let explicit_cookie = headers.get(COOKIE).cloned();
+    let mut method = request.method.clone();
+    let mut origin = match Origin::of(&url) {
+        Some(origin) if host_allowed(user, &origin) => origin,
+        _ => {
+            return user.error(
+                "url",
+                &format!(
+                    "refusing to send to {url}: the scenario does not name this host (allowed: {})",
+                    allowed_list(user)
+                ),
+            );
+        }
+    };
+    let mut hops = 0;
+    loop {
+        set_cookie_header(user, &url, explicit_cookie.as_ref(), &mut headers);
+        let path = match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let reply = user
+            .session
+            .send(&origin, &method, &path, &headers, body.clone())
+            .await;
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(err) => {
+                let kind = failure_kind(err.kind);
+                user.record(
+                    &method,
+                    &request.name,
+                    err.latency,
+                    0,
+                    Some((kind, &err.message)),
+                );
+                return abandon_if_extracting(request);
+            }
+        };
+        store_cookies(user, &url, &reply.headers);
+        let redirect = matches!(reply.status, 301 | 302 | 303 | 307 | 308)
+            && !request
+                .expect_status
+                .as_ref()
+                .is_some_and(|expected| expected.contains(&reply.status));
+        let location = reply
+            .headers
+            .get(LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|location| url.join(location).ok());
+        let (true, Some(next)) = (redirect, location) else {
+            return finish(user, request, &method, reply);
+        };
+        let bytes = reply.body.len() as u64;
+        if hops == MAX_REDIRECTS {
+            let message = format!("more than {MAX_REDIRECTS} redirects; the last went to {next}");
+            let failure = Some((FailureKind::InvalidResponse, message.as_str()));
+            user.record(&method, &request.name, reply.latency, bytes, failure);
+            return abandon_if_extracting(request);
+        }
+        let next_origin = match Origin::of(&next) {
+            Some(next_origin) if host_allowed(user, &next_origin) => next_origin,
+            _ => {
+                let message = format!(
+                    "HTTP {} redirected to {next}, a host the scenario does not name (allowed: {}); not followed",
+                    reply.status,
+                    allowed_list(user)
+                );
+                let failure = Some((FailureKind::OffHostRedirect, message.as_str()));
+                user.record(&method, &request.name, reply.latency, bytes, failure);
+                return abandon_if_extracting(request);
+            }
+        };
+        // Each hop is an exchange the server saw, so each is counted (under the step's name).
+        user.record(&method, &request.name, reply.latency, bytes, None);
+        if reply.status == 303 || (matches!(reply.status, 301 | 302) && method == Method::POST) {
+            method = Method::GET;
+            body = Bytes::new();
+            headers.remove(CONTENT_TYPE);
+            headers.remove(CONTENT_LENGTH);
+        }
+        url = next;
+        origin = next_origin;
+        hops += 1;
+    }
+}
+
+/// The final response of a request: status, checks, extracts, then one sample.
+fn finish(user: &mut User, request: &Request, method: &Method, reply: Reply) -> Outcome {
+    let bytes = reply.body.len() as u64;
+    let body = match decoded_body(&reply.headers, &reply.body) {
+        Ok(body) => body,
+        Err(message) => {
+            let failure = Some((FailureKind::InvalidResponse, message.as_str()));
+            user.record(method, &request.name, reply.latency, bytes, failure);
+            return abandon_if_extracting(request);
+        }
+    };
+    let expected = match &request.expect_status {
+        Some(statuses) => statuses.contains(&reply.status),
+        None => reply.status < 400,
+    };
+    if !expected {
+        let message = format!("HTTP {}: {}", reply.status, quote(&body));
+        let failure = Some((FailureKind::Status(reply.status), message.as_str()));
+        user.record(method, &request.name, reply.latency, bytes, failure);
+        return abandon_if_extracting(request);
+    }
+    let view = ResponseView::new(reply.status, &reply.headers, &body);
+    for check in &request.check {
+        if let Err(message) = check.evaluate(&view) {
+            let failure = Some((FailureKind::CheckFailed, message.as_str()));
+            user.record(method, &request.name, reply.latency, bytes, failure);
+            return abandon_if_extracting(request);
+        }
+    }
+    for extract in &request.extract {
+        if let Err(err) = extract.apply(&view, &mut user.vars) {
+            let message = err.to_string();
+            let failure = Some((FailureKind::ExtractFailed, message.as_str()));
+            user.record(method, &request.name, reply.latency, bytes, failure);
+            return Outcome::Abandon;
+        }
+    }
+    user.record(method, &request.name, reply.latency, bytes, None);
+    Outcome::Continue
+}
+
+/// A failed request whose extracts did not run leaves variables unset: the rest of the
+/// sequence would only produce template errors.
+fn abandon_if_extracting(request: &Request) -> Outcome {
+    if request.extract.is_empty() {
+        Outcome::Continue
+    } else {
+        Outcome::Abandon
+    }
+}
+
+fn render_body(user: &User, body: Option<&Body>) -> Result<(Bytes, Option<&'static str>), String> {
+    Ok(match body {
+        None => (Bytes::new(), None),
+        Some(Body::Json(template)) => (
+            Bytes::from(template.render(&user.vars).map_err(|e| e.to_string())?),
+            Some("application/json"),
+        ),
+        Some(Body::Raw(template)) => (
+            Bytes::from(template.render(&user.vars).map_err(|e| e.to_string())?),
+            None,
+        ),
+        Some(Body::Form(pairs)) => {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            for (name, template) in pairs {
+                let value = template
+                    .render(&user.vars)
+                    .map_err(|e| format!("{name}: {e}"))?;
+                form.append_pair(name, &value);
+            }
+            (
+                Bytes::from(form.finish()),
+                Some("application/x-www-form-urlencoded"),
+            )
+        }
+    })
+}
+
+/// An absolute URL as it is, a relative one against the scenario's host.
+fn resolve(host: Option<&url::Url>, text: &str) -> Result<url::Url, String> {
+    match url::Url::parse(text) {
+        Ok(url) => Ok(url),
+        Err(url::ParseError::RelativeUrlWithoutBase) => match host {
+            Some(host) => host
+                .join(text)
+                .map_err(|err| format!("{text:?} does not resolve against {host}: {err}")),
+            None => Err(format!(
+                "{text:?} is relative and the scenario has no host; set `host:` or pass -H"
+            )),
+        },
+        Err(err) => Err(format!("{text:?} is not a valid URL: {err}")),
+    }
+}
+
+/// A host the scenario names: an entry `host` allows every port, `host:port` only that one.
+pub(super) fn host_allowed(user: &User, origin: &Origin) -> bool {
+    let scenario = &user.worker.scenario;
+    if scenario.allowed_hosts.is_empty() {
+        return scenario
+            .host
+            .as_ref()
+            .and_then(Origin::of)
+            .is_some_and(|host| host.host == origin.host && host.port == origin.port);
+    }
+    scenario
+        .allowed_hosts
+        .iter()
+        .any(|entry| entry_matches(entry, origin))
+}
+
+fn entry_matches(entry: &str, origin: &Origin) -> bool {
+    let entry = entry.trim();
+    let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((host, tail)) => (host, tail.strip_prefix(':').and_then(|p| p.parse().ok())),
+            None => (rest, None),
+        }
+    } else {
+        match entry.rsplit_once(':') {
+            Some((host, port)) if !host.contains(':') => match port.parse::<u16>() {
+                Ok(port) => (host, Some(port)),
+                Err(_) => (entry, None),
+            },
+            _ => (entry, None),
+        }
+    };
+    host.eq_ignore_ascii_case(&origin.host) && port.is_none_or(|port| port == origin.port)
+}
+
+fn allowed_list(user: &User) -> String {
+    let scenario = &user.worker.scenario;
+    if scenario.allowed_hosts.is_empty() {
+        scenario
+            .host
+            .as_ref()
+            .and_then(Origin::of)
+            .map(|origin| origin.authority())
+            .unwrap_or_else(|| "none".to_owned())
+    } else {
+        scenario.allowed_hosts.join(", ")
+    }
+}
+
+fn set_cookie_header(
+    user: &User,
+    url: &url::Url,
+    explicit: Option<&HeaderValue>,
+    headers: &mut HeaderMap,
+) {
+    let mut cookie = String::new();
+    if let Some(explicit) = explicit.and_then(|value| value.to_str().ok()) {
+        cookie.push_str(explicit);
+    }
+    for (name, value) in user.cookies.get_request_values(url) {
+        if !cookie.is_empty() {
+            cookie.push_str("; ");
+        }
+        cookie.push_str(name);
+        cookie.push('=');
+        cookie.push_str(value);
+    }
+    match HeaderValue::from_str(&cookie) {
+        Ok(value) if !cookie.is_empty() => {
+            headers.insert(COOKIE, value);
+        }
+        _ => {
+            headers.remove(COOKIE);
+        }
+    }
+}
+
+fn store_cookies(user: &mut User, url: &url::Url, headers: &HeaderMap) {
+    for value in headers.get_all(SET_COOKIE) {
+        if let Ok(text) = value.to_str() {
+            let _ = user.cookies.parse(text, url);
+        }
+    }
+}
+
+fn failure_kind(kind: TransportKind) -> FailureKind {
+    match kind {
+        TransportKind::ConnectRefused => FailureKind::ConnectRefused,
+        TransportKind::ConnectTimeout => FailureKind::ConnectTimeout,
+        TransportKind::Connect => FailureKind::Connect,
+        TransportKind::Tls => FailureKind::Tls,
+        TransportKind::Timeout => FailureKind::Timeout,
+        TransportKind::ConnectionClosed => FailureKind::ConnectionClosed,
+        TransportKind::InvalidResponse => FailureKind::InvalidResponse,
+    }
+}
+
+/// The start of a body, for a failure message.
+fn quote(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(BODY_QUOTE)]);
+    let text = text.trim();
+    if body.len() > BODY_QUOTE {
+        format!("{text}...")
+    } else if text.is_empty() {
+        "(empty body)".to_owned()
+    } else {
+        text.to_owned()
+    }
+}
+
+fn random_between(low: Duration, high: Duration) -> Duration {
+    if high <= low {
+        return low;
+    }
+    let micros = rand::rng().random_range(low.as_micros() as u64..=high.as_micros() as u64);
+    Duration::from_micros(micros)
+}
+
+/// A think template's text: seconds, fractions allowed.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    trimmed
+        .parse::<f64>()
+        .ok()
+        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("expected a number of seconds, the template gave {trimmed:?}"))
+}
+
+/// A repeat template's text: a whole number.
+fn parse_count(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    match trimmed.parse::<f64>() {
+        Ok(count) if count >= 0.0 && count.fract() == 0.0 && count <= u32::MAX as f64 => {
+            Ok(count as u64)
+        }
+        _ => Err(format!(
+            "expected a whole number of times, the template gave {trimmed:?}"
+        )),
+    }
+}
+
+impl User {
+    /// Records one exchange. In the open model the latency includes how late the iteration
+    /// started, so a stalled server shows in the percentiles (no coordinated omission).
+    pub(super) fn record(
+        &self,
+        method: &Method,
+        name: &str,
+        latency: Duration,
+        response_bytes: u64,
+        failure: Option<(FailureKind, &str)>,
+    ) {
+        let sample = RequestSample {
+            method: method.as_str(),
+            name,
+            latency: latency + self.lag,
+            response_bytes,
+            failure: failure.map(|(kind, message)| Failure { kind, message }),
+        };
+        self.worker.recorder.borrow_mut().record(&sample);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin(host: &str, port: u16) -> Origin {
+        Origin {
+            https: false,
+            host: host.to_owned(),
+            port,
+        }
+    }
+
+    #[test]
+    fn allowed_host_entries() {
+        assert!(entry_matches("127.0.0.1:8001", &origin("127.0.0.1", 8001)));
+        assert!(!entry_matches("127.0.0.1:8001", &origin("127.0.0.1", 8002)));
+        assert!(entry_matches("Example.org", &origin("example.org", 443)));
+        assert!(!entry_matches("example.org", &origin("evil.example", 443)));
+        assert!(entry_matches("[::1]:80", &origin("::1", 80)));
+    }
+
+    #[test]
+    fn relative_urls_resolve_against_the_host() {
+        let host = url::Url::parse("http://127.0.0.1:8001/").unwrap();
+        assert_eq!(
+            resolve(Some(&host), "/api/course?x=1").unwrap().as_str(),
+            "http://127.0.0.1:8001/api/course?x=1"
+        );
+        assert_eq!(
+            resolve(None, "/api").unwrap_err(),
+            "\"/api\" is relative and the scenario has no host; set `host:` or pass -H"
+        );
+    }
+
+    #[test]
+    fn template_numbers() {
+        assert_eq!(parse_seconds(" 1.5 "), Ok(Duration::from_millis(1500)));
+        assert!(parse_seconds("soon").is_err());
+        assert_eq!(parse_count("3"), Ok(3));
+        assert_eq!(parse_count("3.0"), Ok(3));
+        assert_eq!(
+            parse_count("2.5"),
+            Err("expected a whole number of times, the template gave \"2.5\"".to_owned())
+        );
+    }
+
+    #[test]
+    fn failure_quotes_are_short() {
+        assert_eq!(quote(b""), "(empty body)");
+        assert_eq!(quote(&[b'a'; 300]).len(), BODY_QUOTE + 3);
+    }
+}

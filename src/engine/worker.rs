@@ -1,0 +1,323 @@
+//! One worker thread: a current-thread tokio runtime running its share of the users, its own
+//! `stats::Recorder` (nothing shared per request), and every second a report to the
+//! controller. It starts and stops users when told, and in the open model hands arrivals to
+//! idle users.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::EmitRow;
+use super::http::Client;
+use super::user::{self, Iterations, User, pick_weighted};
+use crate::scenario::Scenario;
+use crate::stats::{Recorder, Snapshot};
+
+/// What the controller tells a worker.
+#[derive(Debug)]
+pub(super) enum Command {
+    /// Start user number `index` (closed model).
+    Start(u64),
+    /// Stop user number `index` gracefully.
+    Stop(u64),
+    /// Open model: this worker may run at most `max_users` users, numbered
+    /// `first_index + k * stride`.
+    Open {
+        max_users: u64,
+        first_index: u64,
+        stride: u64,
+    },
+    /// Open model: an iteration meant to start at this instant.
+    Arrival(Instant),
+    /// Forget what was recorded so far ("reset stats").
+    Reset,
+    /// Stop every user gracefully (at most `stop_timeout`), report, and end.
+    StopAll,
+    /// Stop every user at once, report, and end.
+    Abort,
+}
+
+/// What a worker tells the controller every second, and once more when it ends.
+#[derive(Debug)]
+pub(super) struct Report {
+    pub(super) worker: usize,
+    pub(super) snapshot: Snapshot,
+    /// Iterations started per flow since the last report.
+    pub(super) flow_iterations: Vec<u64>,
+    /// Users alive on this worker now.
+    pub(super) users: u64,
+    /// Users that ended on their own (a scenario without flows) since the last report.
+    pub(super) exited: u64,
+    /// The last report of this worker.
+    pub(super) finished: bool,
+}
+
+/// What a worker's users share: read-mostly, and never across threads.
+pub(super) struct WorkerShared {
+    pub(super) scenario: Arc<Scenario>,
+    pub(super) client: Arc<Client>,
+    pub(super) recorder: RefCell<Recorder>,
+    pub(super) flow_iterations: RefCell<Vec<u64>>,
+    pub(super) emit: Option<mpsc::UnboundedSender<EmitRow>>,
+    cumulative_weights: Vec<u64>,
+}
+
+impl WorkerShared {
+    pub(super) fn pick_flow(&self) -> Option<usize> {
+        pick_weighted(&self.cumulative_weights)
+    }
+}
+
+/// Everything a worker thread needs.
+pub(super) struct WorkerSetup {
+    pub(super) scenario: Arc<Scenario>,
+    pub(super) client: Arc<Client>,
+    pub(super) emit: Option<mpsc::UnboundedSender<EmitRow>>,
+    pub(super) stop_timeout: Duration,
+    pub(super) commands: mpsc::UnboundedReceiver<Command>,
+    pub(super) reports: mpsc::UnboundedSender<Report>,
+}
+
+/// Starts a worker thread.
+pub(super) fn spawn(number: usize, setup: WorkerSetup) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name(format!("chorus-worker-{number}"))
+        .spawn(move || {
+            let reports = setup.reports.clone();
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(err) => {
+                    let mut recorder = Recorder::new();
+                    recorder.record_error(&format!("worker {number} could not start: {err}"));
+                    let _ = reports.send(Report {
+                        worker: number,
+                        snapshot: recorder.take(),
+                        flow_iterations: Vec::new(),
+                        users: 0,
+                        exited: 0,
+                        finished: true,
+                    });
+                    return;
+                }
+            };
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&runtime, work(number, setup));
+        })
+        .map(drop)
+}
+
+/// The users of one worker, by index.
+#[derive(Default)]
+struct Users {
+    running: RefCell<HashMap<u64, (CancellationToken, JoinHandle<()>)>>,
+    exited: Cell<u64>,
+    empty: Notify,
+}
+
+async fn work(number: usize, setup: WorkerSetup) {
+    let WorkerSetup {
+        scenario,
+        client,
+        emit,
+        stop_timeout,
+        mut commands,
+        reports,
+    } = setup;
+    let cumulative_weights = scenario
+        .flows
+        .iter()
+        .scan(0u64, |sum, flow| {
+            *sum += u64::from(flow.weight);
+            Some(*sum)
+        })
+        .collect();
+    let shared = Rc::new(WorkerShared {
+        flow_iterations: RefCell::new(vec![0; scenario.flows.len()]),
+        scenario,
+        client,
+        recorder: RefCell::new(Recorder::new()),
+        emit,
+        cumulative_weights,
+    });
+    let users = Rc::new(Users::default());
+    let pool = Rc::new(RefCell::new(OpenPool::default()));
+    let report = |finished: bool| {
+        let flow_iterations = std::mem::replace(
+            &mut *shared.flow_iterations.borrow_mut(),
+            vec![0; shared.scenario.flows.len()],
+        );
+        let _ = reports.send(Report {
+            worker: number,
+            snapshot: shared.recorder.borrow_mut().take(),
+            flow_iterations,
+            users: users.running.borrow().len() as u64,
+            exited: users.exited.replace(0),
+            finished,
+        });
+    };
+    let mut tick = tokio::time::interval_at(
+        Instant::now() + Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let graceful = loop {
+        tokio::select! {
+            command = commands.recv() => match command {
+                Some(Command::Start(index)) => {
+                    start_user(&shared, &users, index, Iterations::Closed);
+                }
+                Some(Command::Stop(index)) => {
+                    if let Some((token, _)) = users.running.borrow().get(&index) {
+                        token.cancel();
+                    }
+                }
+                Some(Command::Open { max_users, first_index, stride }) => {
+                    let mut pool = pool.borrow_mut();
+                    pool.max_users = max_users;
+                    pool.first_index = first_index;
+                    pool.stride = stride.max(1);
+                }
+                Some(Command::Arrival(intended)) => {
+                    let spawn = pool.borrow_mut().arrive(intended, &shared);
+                    if let Some(index) = spawn {
+                        let iterations = Iterations::Open { pool: pool.clone(), first: intended };
+                        start_user(&shared, &users, index, iterations);
+                    }
+                }
+                Some(Command::Reset) => {
+                    shared.recorder.borrow_mut().take();
+                    shared.flow_iterations.borrow_mut().iter_mut().for_each(|n| *n = 0);
+                }
+                Some(Command::StopAll) => break true,
+                Some(Command::Abort) | None => break false,
+            },
+            _ = tick.tick() => report(false),
+        }
+    };
+    pool.borrow_mut().close();
+    for (token, _) in users.running.borrow().values() {
+        token.cancel();
+    }
+    if graceful {
+        let deadline = Instant::now() + stop_timeout;
+        loop {
+            if users.running.borrow().is_empty() {
+                break;
+            }
+            tokio::select! {
+                _ = users.empty.notified() => {}
+                _ = tokio::time::sleep_until(deadline) => break,
+                command = commands.recv() => {
+                    if matches!(command, Some(Command::Abort) | None) {
+                        break;
+                    }
+                }
+                _ = tick.tick() => report(false),
+            }
+        }
+    }
+    for (_, (_, handle)) in users.running.borrow_mut().drain() {
+        handle.abort();
+    }
+    report(true);
+}
+
+fn start_user(shared: &Rc<WorkerShared>, users: &Rc<Users>, index: u64, iterations: Iterations) {
+    let stop = CancellationToken::new();
+    let user = User::new(index, shared.clone(), stop.clone());
+    let done = users.clone();
+    let handle = tokio::task::spawn_local(async move {
+        user::run(user, iterations).await;
+        let mut running = done.running.borrow_mut();
+        if let Some((token, _)) = running.remove(&index) {
+            if !token.is_cancelled() {
+                done.exited.set(done.exited.get() + 1);
+            }
+        }
+        if running.is_empty() {
+            done.empty.notify_one();
+        }
+    });
+    users.running.borrow_mut().insert(index, (stop, handle));
+}
+
+/// The open model's users on one worker: who is idle, which arrivals wait for a user.
+#[derive(Default)]
+pub(super) struct OpenPool {
+    max_users: u64,
+    first_index: u64,
+    stride: u64,
+    spawned: u64,
+    idle: Vec<oneshot::Sender<Instant>>,
+    /// Arrivals no user was free for yet, oldest first; at most `max_users` wait.
+    waiting: VecDeque<Instant>,
+    closed: bool,
+}
+
+impl OpenPool {
+    /// Hands an arrival to an idle user, or says which new user to start for it, or lets it
+    /// wait for a busy user, or drops it when that backlog is full.
+    fn arrive(&mut self, intended: Instant, shared: &WorkerShared) -> Option<u64> {
+        if self.closed {
+            return None;
+        }
+        let mut intended = intended;
+        while let Some(user) = self.idle.pop() {
+            match user.send(intended) {
+                Ok(()) => return None,
+                Err(returned) => intended = returned,
+            }
+        }
+        if self.spawned < self.max_users {
+            let index = self.first_index + self.spawned * self.stride;
+            self.spawned += 1;
+            return Some(index);
+        }
+        if (self.waiting.len() as u64) < self.max_users {
+            self.waiting.push_back(intended);
+        } else {
+            shared.recorder.borrow_mut().record_dropped_iteration();
+        }
+        None
+    }
+
+    /// The next iteration for a user that finished one; `None` when the run stops.
+    pub(super) async fn next_arrival(
+        pool: &RefCell<OpenPool>,
+        _index: u64,
+        stop: &CancellationToken,
+    ) -> Option<Instant> {
+        let receiver = {
+            let mut pool = pool.borrow_mut();
+            if pool.closed {
+                return None;
+            }
+            if let Some(intended) = pool.waiting.pop_front() {
+                return Some(intended);
+            }
+            let (sender, receiver) = oneshot::channel();
+            pool.idle.push(sender);
+            receiver
+        };
+        tokio::select! {
+            intended = receiver => intended.ok(),
+            _ = stop.cancelled() => None,
+        }
+    }
+
+    fn close(&mut self) {
+        self.closed = true;
+        self.idle.clear();
+        self.waiting.clear();
+    }
+}
