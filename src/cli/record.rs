@@ -2,8 +2,115 @@
 
 use std::process::ExitCode;
 
-use super::args::*;
+use anyhow::Context as _;
+use tokio::sync::broadcast::error::RecvError;
 
-pub(super) async fn record(_args: RecordArgs) -> anyhow::Result<ExitCode> {
-    super::not_yet("record")
+use super::args::*;
+use super::{EXIT_ERROR, EXIT_OK};
+use crate::record::{self, Event, Mode, RecordConfig, RecordOptions};
+
+pub(super) async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
+    let config = RecordConfig::new(RecordOptions {
+        target: args.target,
+        mitm: args.mitm,
+        listen: args.listen,
+        output: args.output,
+        include: args.include,
+        exclude: args.exclude,
+        max_body: args.max_body,
+        insecure: args.insecure,
+        ca_dir: args.ca_dir,
+    })?;
+    let mode = config.mode.clone();
+    let recorder = record::start(config).await?;
+    let mut events = recorder.subscribe();
+    match &mode {
+        Mode::Reverse { target } => {
+            println!(
+                "chorus record: recording {target} through {}",
+                recorder.url()
+            );
+            println!(
+                "  open {}/ in your browser and use the application",
+                recorder.url()
+            );
+        }
+        Mode::Forward { mitm, .. } => {
+            println!("chorus record: forward proxy on {}", recorder.url());
+            println!(
+                "  set your browser's HTTP and HTTPS proxy to {}{}",
+                recorder.local_addr(),
+                if *mitm {
+                    ""
+                } else {
+                    " (HTTPS passes through unrecorded; add --mitm to record it)"
+                }
+            );
+        }
+    }
+    if let Some(ca) = recorder.ca() {
+        if ca.created() {
+            println!("  created a new CA for HTTPS interception");
+        }
+        println!("  {}", ca.trust_instructions());
+    }
+    println!("  writing {}", recorder.capture_path().display());
+    println!("  press Ctrl-C to finish the capture");
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(Event::Exchange { line }) => println!("{line}"),
+                Ok(Event::RecordingStopped { reason }) => loud(&reason, recorder.capture_path()),
+                Err(RecvError::Lagged(n)) => println!("({n} exchanges not shown)"),
+                Err(RecvError::Closed) => break,
+            },
+            result = &mut ctrl_c => {
+                result.context("could not listen for Ctrl-C")?;
+                break;
+            }
+        }
+    }
+    let summary = recorder.shutdown().await;
+    // Events that arrived while finishing.
+    while let Ok(event) = events.try_recv() {
+        match event {
+            Event::Exchange { line } => println!("{line}"),
+            Event::RecordingStopped { reason } => loud(&reason, &summary.path),
+        }
+    }
+    println!();
+    println!(
+        "recorded {} exchanges with {} host{} ({}), {} of bodies, in {}",
+        summary.exchanges,
+        summary.hosts.len(),
+        if summary.hosts.len() == 1 { "" } else { "s" },
+        summary.hosts.join(", "),
+        record::capture::human_bytes(summary.bytes),
+        summary.path.display()
+    );
+    if !summary.tunnelled_hosts.is_empty() {
+        println!(
+            "HTTPS passed through unrecorded for: {} (record it with --mitm)",
+            summary.tunnelled_hosts.join(", ")
+        );
+    }
+    match summary.recording_error {
+        Some(reason) => {
+            eprintln!("error: the capture is incomplete: recording stopped early: {reason}");
+            Ok(EXIT_ERROR.into())
+        }
+        None => Ok(EXIT_OK.into()),
+    }
+}
+
+fn loud(reason: &str, path: &std::path::Path) {
+    eprintln!();
+    eprintln!("!!! RECORDING STOPPED: {reason}");
+    eprintln!(
+        "!!! the proxy keeps forwarding, but nothing more is written to {}",
+        path.display()
+    );
+    eprintln!();
 }

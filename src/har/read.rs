@@ -1,0 +1,408 @@
+//! The tolerant HAR reader: what Chromium, Firefox, mitmproxy, Charles and Fiddler write, and
+//! what a recorder that was killed left behind.
+//!
+//! ```no_run
+//! let (har, warnings) = chorus::har::read::read_file("captures/session.har".as_ref())?;
+//! for warning in &warnings {
+//!     eprintln!("warning: {warning}");
+//! }
+//! println!("{} entries", har.log.entries.len());
+//! # Ok::<(), chorus::har::read::HarError>(())
+//! ```
+//!
+//! Tolerated: a UTF-8 byte-order mark (Fiddler, Charles), `null` wherever a value may be
+//! missing, missing arrays and numbers, numbers written as strings and the reverse (see the
+//! types in [`crate::har`]), unknown fields (Chromium's `_initiator`, Firefox's `_securityState`,
+//! ...), and a file that ends early: the reader keeps every complete entry, drops the
+//! incomplete tail and says so in a [`Warning`]. Anything else is a [`HarError`] naming
+//! `file:line:column`, the JSON path and what was expected.
+//!
+//! Memory: a well-formed file is deserialized straight from a buffered reader, so only the
+//! resulting [`Har`] is held. Only a damaged file is read whole (to find where to cut it).
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use super::Har;
+
+/// Something the reader accepted but the caller may want to tell the user about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Why a HAR file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum HarError {
+    #[error("{}: could not read the file: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The text is not a HAR document; `json_path` is where in the document (e.g.
+    /// `log.entries[3].request.url`), empty for a syntax error before any field.
+    #[error("{}:{line}:{column}: {}{message}", source_name, if json_path.is_empty() || json_path == "." { String::new() } else { format!("{json_path}: ") })]
+    Invalid {
+        source_name: String,
+        line: usize,
+        column: usize,
+        json_path: String,
+        message: String,
+    },
+}
+
+/// Reads a HAR file. See the module documentation for what is tolerated.
+pub fn read_file(path: &Path) -> Result<(Har, Vec<Warning>), HarError> {
+    let io_error = |source| HarError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let name = path.display().to_string();
+    let file = File::open(path).map_err(io_error)?;
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    skip_bom(&mut reader).map_err(io_error)?;
+    let mut deserializer = serde_json::Deserializer::from_reader(reader);
+    match parse(&mut deserializer) {
+        Ok(har) => Ok(finish(har, Vec::new())),
+        Err(err) if is_damage(err.inner()) => {
+            let mut text = String::new();
+            File::open(path)
+                .and_then(|mut file| file.read_to_string(&mut text))
+                .map_err(io_error)?;
+            let start = if text.starts_with('\u{feff}') { 3 } else { 0 };
+            repair_and_read(&text[start..], &name, &err)
+        }
+        Err(err) => Err(invalid(&name, &err)),
+    }
+}
+
+/// Reads HAR text held in memory; `source_name` is what error messages call it.
+pub fn read_str(text: &str, source_name: &str) -> Result<(Har, Vec<Warning>), HarError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    match parse(&mut deserializer) {
+        Ok(har) => Ok(finish(har, Vec::new())),
+        Err(err) if is_damage(err.inner()) => repair_and_read(text, source_name, &err),
+        Err(err) => Err(invalid(source_name, &err)),
+    }
+}
+
+/// A deserialization failure and where in the document it happened.
+struct PathError {
+    path: String,
+    inner: serde_json::Error,
+}
+
+impl PathError {
+    fn inner(&self) -> &serde_json::Error {
+        &self.inner
+    }
+}
+
+impl From<serde_path_to_error::Error<serde_json::Error>> for PathError {
+    fn from(err: serde_path_to_error::Error<serde_json::Error>) -> Self {
+        PathError {
+            path: err.path().to_string(),
+            inner: err.into_inner(),
+        }
+    }
+}
+
+fn plain(err: serde_json::Error) -> PathError {
+    PathError {
+        path: String::new(),
+        inner: err,
+    }
+}
+
+fn parse<'de, R: serde_json::de::Read<'de>>(
+    deserializer: &mut serde_json::Deserializer<R>,
+) -> Result<Har, PathError> {
+    let har = serde_path_to_error::deserialize::<_, Har>(&mut *deserializer)?;
+    deserializer.end().map_err(plain)?;
+    Ok(har)
+}
+
+/// A syntax error or an early end: what a killed writer leaves, worth an attempt at repair.
+fn is_damage(err: &serde_json::Error) -> bool {
+    matches!(
+        err.classify(),
+        serde_json::error::Category::Eof | serde_json::error::Category::Syntax
+    )
+}
+
+fn invalid(source_name: &str, err: &PathError) -> HarError {
+    let inner = err.inner();
+    let mut message = inner.to_string();
+    // serde_json appends " at line L column C"; the location leads the message instead.
+    if let Some(at) = message.rfind(" at line ") {
+        message.truncate(at);
+    }
+    HarError::Invalid {
+        source_name: source_name.to_owned(),
+        line: inner.line(),
+        column: inner.column(),
+        json_path: err.path.clone(),
+        message,
+    }
+}
+
+fn skip_bom(reader: &mut BufReader<File>) -> io::Result<()> {
+    let buffer = reader.fill_buf()?;
+    if buffer.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        reader.consume(3);
+    }
+    Ok(())
+}
+
+fn repair_and_read(
+    text: &str,
+    source_name: &str,
+    original: &PathError,
+) -> Result<(Har, Vec<Warning>), HarError> {
+    let Some(repaired) = repair(text) else {
+        return Err(invalid(source_name, original));
+    };
+    let mut deserializer = serde_json::Deserializer::from_str(&repaired.text);
+    let har = parse(&mut deserializer).map_err(|_| invalid(source_name, original))?;
+    let (line, column) = line_column(text, repaired.cut);
+    let warning = Warning {
+        message: format!(
+            "{source_name}:{line}:{column}: the file ends early or is damaged here \
+             (a recorder that was stopped abruptly leaves this); kept the {} complete entries \
+             before it and dropped {} bytes after",
+            har.log.entries.len(),
+            text.len() - repaired.cut
+        ),
+    };
+    Ok(finish(har, vec![warning]))
+}
+
+fn finish(har: Har, mut warnings: Vec<Warning>) -> (Har, Vec<Warning>) {
+    if !matches!(har.log.version.as_str(), "1.1" | "1.2" | "") {
+        warnings.push(Warning {
+            message: format!(
+                "HAR version {:?}: read as 1.2, which may not be right",
+                har.log.version
+            ),
+        });
+    }
+    (har, warnings)
+}
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text.as_bytes()[..offset];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let column = offset
+        - before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |p| p + 1)
+        + 1;
+    (line, column)
+}
+
+/// A damaged document cut back to its last complete entry and closed.
+#[derive(Debug)]
+struct Repaired {
+    text: String,
+    /// Byte offset in the original text where it was cut.
+    cut: usize,
+}
+
+/// How deep a cut may be: inside the root object (1), the `log` object (2) and the `entries`
+/// array (3), so that an entry is either kept whole or dropped whole.
+const MAX_CUT_DEPTH: usize = 3;
+
+/// Walks the JSON text up to where it ends or stops making sense, remembering the last
+/// place at depth <= [`MAX_CUT_DEPTH`] where a value had just completed (or a container had
+/// just opened); cuts there and appends the closing brackets.
+fn repair(text: &str) -> Option<Repaired> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Frame {
+        Array,
+        /// An object; `true` while a key is expected next.
+        Object(bool),
+    }
+    let bytes = text.as_bytes();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut safe: Option<(usize, Vec<Frame>)> = None;
+    let mut i = 0;
+    let mut remember = |i: usize, stack: &Vec<Frame>| {
+        if !stack.is_empty() && stack.len() <= MAX_CUT_DEPTH {
+            safe = Some((i, stack.clone()));
+        }
+    };
+    // After a value completes inside an object, a key is expected after the next comma.
+    while i < bytes.len() {
+        match bytes[i] {
+            b' ' | b'\t' | b'\r' | b'\n' => i += 1,
+            b'{' => {
+                stack.push(Frame::Object(true));
+                i += 1;
+                remember(i, &stack);
+            }
+            b'[' => {
+                stack.push(Frame::Array);
+                i += 1;
+                remember(i, &stack);
+            }
+            b'}' | b']' => {
+                let expected = if bytes[i] == b'}' {
+                    matches!(stack.last(), Some(Frame::Object(_)))
+                } else {
+                    matches!(stack.last(), Some(Frame::Array))
+                };
+                if !expected {
+                    break;
+                }
+                stack.pop();
+                i += 1;
+                if stack.is_empty() {
+                    break;
+                }
+                remember(i, &stack);
+            }
+            b',' => {
+                if let Some(Frame::Object(expect_key)) = stack.last_mut() {
+                    *expect_key = true;
+                }
+                i += 1;
+            }
+            b':' => {
+                if let Some(Frame::Object(expect_key)) = stack.last_mut() {
+                    *expect_key = false;
+                }
+                i += 1;
+            }
+            b'"' => {
+                let mut j = i + 1;
+                let mut closed = false;
+                while j < bytes.len() {
+                    match bytes[j] {
+                        b'\\' => j += 2,
+                        b'"' => {
+                            closed = true;
+                            j += 1;
+                            break;
+                        }
+                        _ => j += 1,
+                    }
+                }
+                if !closed {
+                    break;
+                }
+                i = j;
+                let is_key = matches!(stack.last(), Some(Frame::Object(true)));
+                if !is_key {
+                    remember(i, &stack);
+                }
+            }
+            b if b.is_ascii_alphanumeric() || b == b'-' || b == b'+' || b == b'.' => {
+                let mut j = i;
+                while j < bytes.len()
+                    && (bytes[j].is_ascii_alphanumeric() || matches!(bytes[j], b'-' | b'+' | b'.'))
+                {
+                    j += 1;
+                }
+                if j == bytes.len() {
+                    // A number may have been cut short.
+                    break;
+                }
+                i = j;
+                remember(i, &stack);
+            }
+            _ => break,
+        }
+    }
+    let (cut, stack) = safe?;
+    let mut repaired = String::with_capacity(cut + stack.len());
+    repaired.push_str(text[..cut].trim_end());
+    // A comma left dangling before the cut would make the closed text invalid.
+    if repaired.ends_with(',') {
+        repaired.pop();
+    }
+    for frame in stack.iter().rev() {
+        repaired.push(if *frame == Frame::Array { ']' } else { '}' });
+    }
+    Some(Repaired {
+        text: repaired,
+        cut,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ENTRY: &str = r#"{"startedDateTime":"2026-01-01T00:00:00.000Z","time":1,"request":{"method":"GET","url":"http://a/","httpVersion":"HTTP/1.1","cookies":[],"headers":[],"queryString":[],"headersSize":-1,"bodySize":0},"response":{"status":200,"statusText":"OK","httpVersion":"HTTP/1.1","cookies":[],"headers":[],"content":{"size":0,"mimeType":""},"redirectURL":"","headersSize":-1,"bodySize":0},"cache":{},"timings":{"send":0,"wait":1,"receive":0}}"#;
+
+    fn document(entries: usize) -> String {
+        let list = vec![ENTRY; entries].join(",\n");
+        format!(
+            "{{\"log\":{{\"version\":\"1.2\",\"creator\":{{\"name\":\"t\",\"version\":\"1\"}},\"entries\":[\n{list}\n]}}}}"
+        )
+    }
+
+    #[test]
+    fn every_truncation_of_a_document_keeps_the_complete_entries() {
+        let full = document(3);
+        let entry_ends: Vec<usize> = full
+            .match_indices("\"receive\":0}}")
+            .map(|(i, m)| i + m.len())
+            .collect();
+        for cut in 60..full.len() {
+            let (har, warnings) =
+                read_str(&full[..cut], "t.har").unwrap_or_else(|err| panic!("cut at {cut}: {err}"));
+            let complete = entry_ends.iter().filter(|end| **end <= cut).count();
+            assert_eq!(har.log.entries.len(), complete, "cut at {cut}");
+            assert_eq!(warnings.len(), 1, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_half_overwritten_closing_is_repaired() {
+        // The writer seeks back over `\n]}}` and was killed after writing ",\n" of the next entry.
+        let full = document(2);
+        let damaged = format!("{},\n}}}}", &full[..full.len() - 4]);
+        let (har, warnings) = read_str(&damaged, "t.har").unwrap();
+        assert_eq!(har.log.entries.len(), 2);
+        assert!(warnings[0].message.contains("dropped"), "{warnings:?}");
+    }
+
+    #[test]
+    fn a_wrong_type_names_line_column_and_path() {
+        let text = document(2).replacen("\"status\":200", "\"status\":\"two hundred\"", 2);
+        let err = read_str(&text, "t.har").unwrap_err().to_string();
+        assert!(
+            err.starts_with("t.har:2:") && err.contains("log.entries[0].response.status: "),
+            "{err}"
+        );
+        assert!(err.contains("expected a number"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_url_is_an_error_with_its_path() {
+        let text = document(1).replace("\"url\":\"http://a/\",", "");
+        let err = read_str(&text, "t.har").unwrap_err().to_string();
+        assert!(
+            err.contains("log.entries[0].request: missing field `url`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn not_json_at_all_is_an_error() {
+        let err = read_str("<html>", "t.har").unwrap_err().to_string();
+        assert!(err.starts_with("t.har:1:1: expected value"), "{err}");
+    }
+}
