@@ -23,7 +23,8 @@ pub const FULL_RESOLUTION_SECONDS: usize = 3600;
 pub const COARSE_SPAN_SECONDS: u32 = 60;
 
 /// One point of the time series. It holds counts, sums and percentiles (integers, so a
-/// point survives JSON exactly); rates and means are methods.
+/// point survives JSON exactly); `rps` and `failures_per_sec` are derived from them (and
+/// derived again when a result is read back); means are methods.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryPoint {
     /// Unix time (seconds) at the end of the point's first second.
@@ -36,6 +37,12 @@ pub struct HistoryPoint {
     pub requests: u64,
     /// Failures in this point.
     pub failures: u64,
+    /// Requests per second in this point (`requests / span_seconds`).
+    #[serde(default)]
+    pub rps: f64,
+    /// Failures per second in this point (`failures / span_seconds`).
+    #[serde(default)]
+    pub failures_per_sec: f64,
     /// Latency percentiles of this point's requests in µs, one per [`PERCENTILES`]; all 0
     /// without requests.
     pub percentiles_us: Vec<u64>,
@@ -57,14 +64,20 @@ pub struct HistoryPoint {
 }
 
 impl HistoryPoint {
-    /// Requests per second in this point.
+    /// Requests per second in this point (the same as the `rps` field).
     pub fn rps(&self) -> f64 {
         self.requests as f64 / f64::from(self.span_seconds.max(1))
     }
 
-    /// Failures per second in this point.
+    /// Failures per second in this point (the same as the `failures_per_sec` field).
     pub fn failures_per_sec(&self) -> f64 {
         self.failures as f64 / f64::from(self.span_seconds.max(1))
+    }
+
+    /// Sets `rps` and `failures_per_sec` from the counts and the span.
+    pub fn derive_rates(&mut self) {
+        self.rps = self.rps();
+        self.failures_per_sec = self.failures_per_sec();
     }
 
     /// p50 of this point in µs.
@@ -123,6 +136,7 @@ impl HistoryPoint {
         self.total_min_us = later.total_min_us;
         self.total_max_us = later.total_max_us;
         self.total_content_bytes = later.total_content_bytes;
+        self.derive_rates();
     }
 }
 
@@ -184,6 +198,8 @@ mod tests {
             users: t % 7,
             requests: rps as u64,
             failures: 0,
+            rps,
+            failures_per_sec: 0.0,
             percentiles_us: vec![p95 / 2, 0, 0, 0, 0, p95, 0, 0, 0, 0, p95],
             total_percentiles_us: vec![0; 11],
             total_requests: t * 10,
@@ -206,7 +222,7 @@ mod tests {
         let points = history.points();
         assert_eq!(points[0].unix_seconds, 0);
         assert_eq!(points[0].span_seconds, 60);
-        assert_eq!(points[0].rps(), 10.0);
+        assert_eq!(points[0].rps, 10.0);
         assert_eq!(points[0].requests, 600);
         assert_eq!(points[0].p95_us(), 9_000, "folded percentiles are the max");
         assert_eq!(points[0].total_requests, 590);

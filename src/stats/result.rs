@@ -258,6 +258,7 @@ fn merge_history(mine: &mut Vec<HistoryPoint>, theirs: &[HistoryPoint]) {
         existing.total_latency_sum_us += point.total_latency_sum_us;
         existing.total_max_us = existing.total_max_us.max(point.total_max_us);
         existing.total_content_bytes += point.total_content_bytes;
+        existing.derive_rates();
     }
     mine.sort_by_key(|p| p.unix_seconds);
 }
@@ -345,7 +346,7 @@ mod tests {
         assert_eq!(a.verdicts.len(), 2);
         // history: seconds 0..5 from a, 2..5 from b, overlapping seconds add
         assert_eq!(a.history.len(), 6);
-        assert_eq!(a.history[2].rps(), 2000.0);
+        assert_eq!(a.history[2].rps, 2000.0);
     }
 
     #[test]

@@ -119,8 +119,8 @@ pub fn stats_history_csv(result: &RunResult) -> String {
             point.users.to_string(),
             String::new(),
             "Aggregated".to_owned(),
-            format!("{:.6}", point.rps()),
-            format!("{:.6}", point.failures_per_sec()),
+            format!("{:.6}", point.rps),
+            format!("{:.6}", point.failures_per_sec),
         ];
         row.extend(
             (0..PERCENTILES.len())

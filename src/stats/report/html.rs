@@ -234,8 +234,8 @@ fn charts(page: &mut String, history: &[HistoryPoint]) {
         "Requests and failures per second",
         "/s",
         &[
-            ("requests/s", "#2f6fb0", series(&|p| p.rps())),
-            ("failures/s", "#c0262d", series(&|p| p.failures_per_sec())),
+            ("requests/s", "#2f6fb0", series(&|p| p.rps)),
+            ("failures/s", "#c0262d", series(&|p| p.failures_per_sec)),
         ],
     ));
     page.push_str(&line_chart(
