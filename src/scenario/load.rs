@@ -1,21 +1,677 @@
-//! Loading: YAML text -> raw model (serde, unknown fields refused) -> validated, compiled
-//! `Scenario`, collecting every problem with its place in the file.
+//! Loading: YAML text -> tree with places -> raw model (serde, unknown fields refused) ->
+//! validated, compiled `Scenario`. Every problem found is collected with its
+//! `file:line:column` and field path; a file with any problem yields no scenario.
 
-use std::path::Path;
+use std::collections::{BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
 
 use super::error::{Problem, ScenarioError};
-use super::{LoadOptions, Scenario};
+use super::raw::{RawMode, RawScenario};
+use super::template::{Condition, Template};
+use super::yaml::{self, Node, join};
+use super::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Defaults, Flow, LoadOptions, Scenario};
+use crate::data::{DataSource, Mode};
 
 /// Reads, validates and compiles a scenario file.
 pub fn load(path: &Path, options: &LoadOptions) -> Result<Scenario, ScenarioError> {
-    let _ = options;
-    Err(ScenarioError {
+    let text = std::fs::read_to_string(path).map_err(|err| ScenarioError {
         problems: vec![Problem {
             file: path.to_owned(),
             line: 0,
             column: 0,
             path: String::new(),
-            message: "scenario loading is not implemented yet".to_owned(),
+            message: format!("cannot read the scenario file: {err}"),
         }],
-    })
+    })?;
+    load_str(&text, path, options)
+}
+
+/// Validates and compiles scenario text; `path` names it in messages and anchors relative
+/// data file paths.
+pub(crate) fn load_str(
+    text: &str,
+    path: &Path,
+    options: &LoadOptions,
+) -> Result<Scenario, ScenarioError> {
+    let (root, yaml_problems) = match yaml::parse(text) {
+        Ok(parsed) => parsed,
+        Err(problem) => {
+            return Err(ScenarioError {
+                problems: vec![Problem {
+                    file: path.to_owned(),
+                    line: problem.mark.line,
+                    column: problem.mark.column,
+                    path: problem.path,
+                    message: problem.message,
+                }],
+            });
+        }
+    };
+    let mut cx = Context::new(path, &root);
+    for problem in yaml_problems {
+        cx.problems.push(Problem {
+            file: path.to_owned(),
+            line: problem.mark.line,
+            column: problem.mark.column,
+            path: problem.path,
+            message: problem.message,
+        });
+    }
+    let scenario = cx.scenario(options);
+    if cx.problems.is_empty() {
+        Ok(scenario)
+    } else {
+        cx.problems
+            .sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+        cx.problems.dedup();
+        Err(ScenarioError {
+            problems: cx.problems,
+        })
+    }
+}
+
+/// What loading knows so far, and every problem found.
+pub(super) struct Context<'a> {
+    pub(super) file: PathBuf,
+    pub(super) root: &'a Node,
+    pub(super) problems: Vec<Problem>,
+    pub(super) host: Option<url::Url>,
+    pub(super) allowed_hosts: BTreeSet<String>,
+    pub(super) data: Vec<DataSource>,
+    /// Names set by `vars:`, `--var` and every `extract` in the file.
+    pub(super) defined: HashSet<String>,
+    /// (path, variable) for every variable a template reads.
+    pub(super) uses: Vec<(String, String)>,
+}
+
+impl<'a> Context<'a> {
+    fn new(file: &Path, root: &'a Node) -> Self {
+        Self {
+            file: file.to_owned(),
+            root,
+            problems: Vec::new(),
+            host: None,
+            allowed_hosts: BTreeSet::new(),
+            data: Vec::new(),
+            defined: ["vu", "iteration"].into_iter().map(str::to_owned).collect(),
+            uses: Vec::new(),
+        }
+    }
+
+    /// Records a problem at `path` (the key's place when `at_key`, else the value's).
+    pub(super) fn problem(&mut self, path: &str, at_key: bool, message: impl Into<String>) {
+        let mark = self.root.locate(path, at_key);
+        self.problems.push(Problem {
+            file: self.file.clone(),
+            line: mark.line,
+            column: mark.column,
+            path: path.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    /// A problem that has no place in the file (from the command line).
+    fn problem_without_place(&mut self, message: impl Into<String>) {
+        self.problems.push(Problem {
+            file: self.file.clone(),
+            line: 0,
+            column: 0,
+            path: String::new(),
+            message: message.into(),
+        });
+    }
+
+    /// Reads `node` (at `path`) as `T`, recording the first problem serde finds.
+    pub(super) fn read<T: DeserializeOwned>(&mut self, node: &Node, path: &str) -> Option<T> {
+        match serde_path_to_error::deserialize::<_, T>(node) {
+            Ok(value) => Some(value),
+            Err(err) => {
+                let inner = join(path, &err.path().to_string());
+                let message = &err.inner().0;
+                let unknown =
+                    message.starts_with("unknown field") || message.starts_with("unknown variant");
+                self.problem(
+                    &inner,
+                    unknown && message.starts_with("unknown field"),
+                    rewrite(message),
+                );
+                None
+            }
+        }
+    }
+
+    /// Compiles a template, recording a syntax problem and the variables it reads.
+    pub(super) fn template(&mut self, path: &str, source: &str) -> Option<Template> {
+        match Template::parse(source) {
+            Ok(template) => {
+                self.note_uses(path, template.variables());
+                Some(template)
+            }
+            Err(err) => {
+                self.problem(path, false, format!("bad template {source:?}: {err}"));
+                None
+            }
+        }
+    }
+
+    pub(super) fn condition(&mut self, path: &str, source: &str) -> Option<Condition> {
+        match Condition::parse(source) {
+            Ok(condition) => {
+                self.note_uses(path, condition.variables());
+                Some(condition)
+            }
+            Err(err) => {
+                self.problem(path, false, format!("bad condition {source:?}: {err}"));
+                None
+            }
+        }
+    }
+
+    pub(super) fn note_uses(&mut self, path: &str, variables: Vec<String>) {
+        self.uses
+            .extend(variables.into_iter().map(|name| (path.to_owned(), name)));
+    }
+
+    fn scenario(&mut self, options: &LoadOptions) -> Scenario {
+        let root = self.root;
+        let mut scenario = Scenario {
+            source: self.file.clone(),
+            host: None,
+            allowed_hosts: Vec::new(),
+            defaults: Defaults::default(),
+            data: Vec::new(),
+            vars: Vec::new(),
+            on_start: Vec::new(),
+            flows: Vec::new(),
+            on_stop: Vec::new(),
+            thresholds: Vec::new(),
+        };
+        if !matches!(root.value, yaml::Value::Map(_)) {
+            self.problem(
+                "",
+                false,
+                format!(
+                    "a scenario is a map with `host`, `data`, `on_start`, `flows` ...; found {}",
+                    root.describe()
+                ),
+            );
+            return scenario;
+        }
+        let Some(raw) = self.read::<RawScenario>(root, "") else {
+            // Still look at the steps: their problems are independent of the top level.
+            self.collect_extract_names(root);
+            self.sections(root, &mut scenario);
+            return scenario;
+        };
+        self.host(raw.host.as_deref(), options.host_override.as_deref());
+        if let Some(headers) = raw.headers {
+            scenario.defaults.headers = self.headers(headers.0, "headers");
+        }
+        if let Some(timeouts) = raw.timeouts {
+            scenario.defaults.connect_timeout = self
+                .duration(timeouts.connect.as_deref(), "timeouts.connect")
+                .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+            scenario.defaults.timeout = self
+                .duration(timeouts.request.as_deref(), "timeouts.request")
+                .unwrap_or(DEFAULT_TIMEOUT);
+        }
+        self.data(raw.data.map(|d| d.0).unwrap_or_default(), options);
+        scenario.vars = self.vars(options);
+        self.collect_extract_names(root);
+        self.sections(root, &mut scenario);
+        scenario.thresholds = raw.thresholds.unwrap_or_default();
+        self.check_variables();
+        scenario.host = self.host.clone();
+        scenario.allowed_hosts = self.allowed_hosts.iter().cloned().collect();
+        scenario.data = std::mem::take(&mut self.data);
+        if scenario.on_start.is_empty() && scenario.flows.is_empty() && scenario.on_stop.is_empty()
+        {
+            self.problem(
+                "",
+                false,
+                "the scenario has no steps: add `flows:` (or `on_start:`) with at least one step",
+            );
+        }
+        scenario
+    }
+
+    fn sections(&mut self, root: &Node, scenario: &mut Scenario) {
+        scenario.on_start = self.steps(root.get("on_start"), "on_start");
+        scenario.flows = self.flows(root.get("flows"));
+        scenario.on_stop = self.steps(root.get("on_stop"), "on_stop");
+    }
+
+    fn host(&mut self, host: Option<&str>, host_override: Option<&str>) {
+        let (text, from_flag) = match (host_override, host) {
+            (Some(text), _) => (text, true),
+            (None, Some(text)) => (text, false),
+            (None, None) => return,
+        };
+        let parsed = url::Url::parse(text)
+            .map_err(|err| err.to_string())
+            .and_then(|url| match url.scheme() {
+                "http" | "https" if url.host_str().is_some() => Ok(url),
+                _ => Err("expected an http:// or https:// URL with a host".to_owned()),
+            });
+        match parsed {
+            Ok(url) => {
+                if let Some(authority) = authority(&url) {
+                    self.allowed_hosts.insert(authority);
+                }
+                self.host = Some(url);
+            }
+            Err(err) if from_flag => {
+                self.problem_without_place(format!(
+                    "-H/--host {text:?}: {err}, e.g. http://127.0.0.1:8001"
+                ));
+            }
+            Err(err) => self.problem(
+                "host",
+                false,
+                format!(
+                    "{text:?} is not a usable base URL ({err}); write e.g. http://127.0.0.1:8001"
+                ),
+            ),
+        }
+    }
+
+    pub(super) fn headers(
+        &mut self,
+        headers: Vec<(String, String)>,
+        path: &str,
+    ) -> Vec<(http::HeaderName, Template)> {
+        let mut out = Vec::new();
+        for (name, value) in headers {
+            let here = join(path, &name);
+            let Ok(header) = http::HeaderName::from_bytes(name.as_bytes()) else {
+                self.problem(&here, true, format!("`{name}` is not a valid header name"));
+                continue;
+            };
+            if let Some(template) = self.template(&here, &value) {
+                if template.is_static() && http::HeaderValue::from_str(&value).is_err() {
+                    self.problem(
+                        &here,
+                        false,
+                        "not a valid header value (control characters?)",
+                    );
+                    continue;
+                }
+                out.push((header, template));
+            }
+        }
+        out
+    }
+
+    fn duration(&mut self, text: Option<&str>, path: &str) -> Option<Duration> {
+        let text = text?;
+        match parse_duration(text) {
+            Some(duration) if !duration.is_zero() => Some(duration),
+            _ => {
+                self.problem(
+                    path,
+                    false,
+                    format!("expected a duration such as 10s, 500ms or 1m, found {text:?}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn data(&mut self, sources: Vec<(String, super::raw::RawData)>, options: &LoadOptions) {
+        for (name, _) in &options.data_overrides {
+            if !sources.iter().any(|(source, _)| source == name) {
+                let known: Vec<&str> = sources.iter().map(|(name, _)| name.as_str()).collect();
+                self.problem_without_place(format!(
+                    "--data {name}=...: the scenario has no data source `{name}` (it has: {})",
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ));
+            }
+        }
+        let base = self.file.parent().map(Path::to_owned).unwrap_or_default();
+        for (name, raw) in sources {
+            let path = join("data", &name);
+            let as_name = raw.as_name.clone().unwrap_or_else(|| name.clone());
+            if !is_identifier(&as_name) {
+                let at = if raw.as_name.is_some() {
+                    join(&path, "as")
+                } else {
+                    path.clone()
+                };
+                self.problem(
+                    &at,
+                    raw.as_name.is_none(),
+                    format!("`{as_name}` cannot be a variable name: use letters, digits and _ (set `as:`)"),
+                );
+                continue;
+            }
+            let mode = match raw.mode.unwrap_or(RawMode::Unique) {
+                RawMode::Unique => Mode::Unique,
+                RawMode::Cycle => Mode::Cycle,
+                RawMode::Random => Mode::Random,
+                RawMode::Shared => Mode::Shared,
+            };
+            let file = match options
+                .data_overrides
+                .iter()
+                .rev()
+                .find(|(n, _)| *n == name)
+            {
+                Some((_, file)) => file.clone(),
+                None => base.join(&raw.file),
+            };
+            match DataSource::load(&name, &as_name, mode, &file) {
+                Ok(source) => {
+                    self.defined.insert(as_name);
+                    self.data.push(source);
+                }
+                Err(err) => {
+                    // Defined all the same, so its uses are not reported a second time.
+                    self.defined.insert(as_name);
+                    self.problem(&join(&path, "file"), false, err.message);
+                }
+            }
+        }
+    }
+
+    /// `vars:` in file order, then `--var` (replacing or adding).
+    fn vars(&mut self, options: &LoadOptions) -> Vec<(String, Template)> {
+        let mut vars: Vec<(String, Template)> = Vec::new();
+        if let Some(node) = self.root.get("vars") {
+            match &node.value {
+                yaml::Value::Map(entries) => {
+                    for (key, value) in entries {
+                        let path = join("vars", &key.text);
+                        if !is_identifier(&key.text) {
+                            self.problem(&path, true, "a variable name is letters, digits and _");
+                            continue;
+                        }
+                        let template = match value.as_text() {
+                            Some(text) if matches!(value.value, yaml::Value::Str(_)) => {
+                                self.template(&path, text)
+                            }
+                            _ => match Template::json(&value.to_json()) {
+                                Ok(template) => {
+                                    self.note_uses(&path, template.variables());
+                                    Some(template)
+                                }
+                                Err(err) => {
+                                    self.problem(&path, false, format!("bad template: {err}"));
+                                    None
+                                }
+                            },
+                        };
+                        // Defined before its template is checked, so later entries may use it.
+                        self.defined.insert(key.text.clone());
+                        if let Some(template) = template {
+                            vars.push((key.text.clone(), template));
+                        }
+                    }
+                }
+                yaml::Value::Null => {}
+                _ => self.problem(
+                    "vars",
+                    false,
+                    format!("expected a map of name: value, found {}", node.describe()),
+                ),
+            }
+        }
+        for (name, value) in &options.vars {
+            if !is_identifier(name) {
+                self.problem_without_place(format!(
+                    "--var {name}=...: a variable name is letters, digits and _"
+                ));
+                continue;
+            }
+            self.defined.insert(name.clone());
+            let template = Template::literal(value);
+            match vars.iter_mut().find(|(n, _)| n == name) {
+                Some(entry) => entry.1 = template,
+                None => vars.push((name.clone(), template)),
+            }
+        }
+        vars
+    }
+
+    fn flows(&mut self, node: Option<&Node>) -> Vec<Flow> {
+        let Some(node) = node else { return Vec::new() };
+        let items = match &node.value {
+            yaml::Value::Seq(items) => items,
+            yaml::Value::Null => return Vec::new(),
+            _ => {
+                self.problem(
+                    "flows",
+                    false,
+                    format!(
+                        "expected a list of flows (`- name: ...`), found {}",
+                        node.describe()
+                    ),
+                );
+                return Vec::new();
+            }
+        };
+        let mut flows = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("flows[{i}]");
+            let raw = self.read::<super::raw::RawFlow>(item, &path);
+            let steps = self.steps(item.get("steps"), &join(&path, "steps"));
+            let Some(raw) = raw else { continue };
+            if raw.steps.is_none() {
+                self.problem(&path, false, "a flow needs `steps:`");
+            }
+            flows.push(Flow {
+                name: raw.name.unwrap_or_else(|| format!("flow {}", i + 1)),
+                weight: raw.weight.map_or(1, |w| w.0),
+                steps,
+            });
+        }
+        flows
+    }
+
+    /// Every name an `extract` sets, anywhere in the file: a flow may read what `on_start`
+    /// or an earlier step extracted.
+    fn collect_extract_names(&mut self, node: &Node) {
+        match &node.value {
+            yaml::Value::Map(entries) => {
+                for (key, value) in entries {
+                    if key.text == "extract" {
+                        if let yaml::Value::Map(names) = &value.value {
+                            self.defined
+                                .extend(names.iter().map(|(name, _)| name.text.clone()));
+                        }
+                    } else {
+                        self.collect_extract_names(value);
+                    }
+                }
+            }
+            yaml::Value::Seq(items) => items
+                .iter()
+                .for_each(|item| self.collect_extract_names(item)),
+            _ => {}
+        }
+    }
+
+    /// Every variable a template reads must be set somewhere; `user.x` must be a column.
+    fn check_variables(&mut self) {
+        let uses = std::mem::take(&mut self.uses);
+        for (path, variable) in uses {
+            let mut segments = variable.split('.');
+            let root = segments.next().unwrap_or_default();
+            if let Some(source) = self.data.iter().find(|source| source.as_name == root) {
+                if let Some(column) = segments.next() {
+                    if let Err(err) = source.column(column) {
+                        let message = format!("`{variable}`: {err}");
+                        self.problem(&path, false, message);
+                    }
+                }
+                continue;
+            }
+            if !self.defined.contains(root) && !super::template::FUNCTIONS.contains(&root) {
+                self.problem(
+                    &path,
+                    false,
+                    format!(
+                        "unknown variable `{root}`: not a data source, a `vars:` entry, an extracted value or a built-in (vu, iteration)"
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// `host:port` (port always written) of an http(s) URL.
+pub(super) fn authority(url: &url::Url) -> Option<String> {
+    Some(format!(
+        "{}:{}",
+        url.host_str()?,
+        url.port_or_known_default()?
+    ))
+}
+
+pub(super) fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `10s`, `500ms`, `1m30s`, or a bare number of seconds (`2`, `0.5`).
+pub(super) fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<f64>() {
+        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
+    }
+    humantime::parse_duration(text).ok()
+}
+
+/// serde's messages in the words of this file: `expected X, found Y`.
+fn rewrite(message: &str) -> String {
+    let found_expected = ["invalid type: ", "invalid value: "]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|rest| rest.split_once(", expected "));
+    if let Some((found, expected)) = found_expected {
+        return format!(
+            "expected {}, found {}",
+            expected_words(expected),
+            found_words(found)
+        );
+    }
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        if let Some((field, expected)) = rest.split_once("`, expected ") {
+            let options: Vec<&str> = expected
+                .trim_start_matches("one of ")
+                .split(", ")
+                .map(|option| option.trim_matches('`'))
+                .collect();
+            if let Some(close) = options.iter().find(|option| similar(field, option)) {
+                return format!("unknown field `{field}`; did you mean `{close}`?");
+            }
+            return format!(
+                "unknown field `{field}`; expected one of {}",
+                expected.trim_start_matches("one of ")
+            );
+        }
+        if let Some(field) = rest.strip_suffix("`, there are no fields") {
+            return format!("unknown field `{field}`; this map takes no fields");
+        }
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        if let Some((variant, expected)) = rest.split_once("`, expected ") {
+            return format!("unknown value `{variant}`; expected {expected}");
+        }
+    }
+    message.to_owned()
+}
+
+fn expected_words(expected: &str) -> String {
+    match expected {
+        "a sequence" => "a list".to_owned(),
+        "a string" => "text".to_owned(),
+        "u16" | "u32" | "u64" | "i64" => "a whole number".to_owned(),
+        "f64" => "a number".to_owned(),
+        other if other.starts_with("struct ") => "a map".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+fn found_words(found: &str) -> String {
+    if let Some(text) = found.strip_prefix("string ") {
+        return text.to_owned();
+    }
+    for prefix in ["integer ", "floating point ", "boolean "] {
+        if let Some(value) = found.strip_prefix(prefix) {
+            return value.trim_matches('`').to_owned();
+        }
+    }
+    match found {
+        "unit value" => "nothing".to_owned(),
+        "sequence" => "a list".to_owned(),
+        "map" => "a map".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// A likely typo: edit distance at most 2 (and less than half the word).
+fn similar(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            current.push(
+                (previous[j] + cost)
+                    .min(previous[j + 1] + 1)
+                    .min(current[j] + 1),
+            );
+        }
+        previous = current;
+    }
+    let distance = previous[b.len()];
+    distance <= 2 && distance * 2 < b.len().max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_messages_are_rewritten() {
+        assert_eq!(
+            rewrite("invalid type: string \"high\", expected a positive integer"),
+            "expected a positive integer, found \"high\""
+        );
+        assert_eq!(
+            rewrite("invalid value: integer `0`, expected a positive integer"),
+            "expected a positive integer, found 0"
+        );
+        assert_eq!(
+            rewrite("unknown field `wieght`, expected one of `name`, `weight`, `steps`"),
+            "unknown field `wieght`; did you mean `weight`?"
+        );
+        assert_eq!(
+            rewrite("unknown field `colour`, expected one of `name`, `weight`, `steps`"),
+            "unknown field `colour`; expected one of `name`, `weight`, `steps`"
+        );
+        assert_eq!(
+            rewrite("invalid type: map, expected a string"),
+            "expected text, found a map"
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("0.5"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("fast"), None);
+    }
 }

@@ -10,8 +10,11 @@ mod check;
 mod error;
 mod extract;
 mod load;
+mod raw;
+mod steps;
 mod template;
 mod vars;
+mod yaml;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -163,16 +166,62 @@ impl Scenario {
     /// A scenario of one flow that GETs each URL in turn, pausing `think` between them
     /// (`chorus run --url`). The host of the first URL is the scenario's host.
     pub fn from_urls(urls: &[url::Url], think: Option<Duration>) -> Scenario {
-        let _ = (urls, think);
+        let host = urls.first().map(|url| {
+            let mut base = url.clone();
+            base.set_path("/");
+            base.set_query(None);
+            base.set_fragment(None);
+            base
+        });
+        let mut allowed_hosts: Vec<String> = urls.iter().filter_map(load::authority).collect();
+        allowed_hosts.sort();
+        allowed_hosts.dedup();
+        let mut steps = Vec::new();
+        for url in urls {
+            let same_origin = host
+                .as_ref()
+                .is_some_and(|host| host.origin() == url.origin());
+            let name = if same_origin {
+                match url.query() {
+                    Some(query) => format!("{}?{query}", url.path()),
+                    None => url.path().to_owned(),
+                }
+            } else {
+                url.as_str().to_owned()
+            };
+            steps.push(Step {
+                when: None,
+                kind: StepKind::Request(Box::new(Request {
+                    name,
+                    method: http::Method::GET,
+                    url: Template::literal(url.as_str()),
+                    headers: Vec::new(),
+                    body: None,
+                    extract: Vec::new(),
+                    check: Vec::new(),
+                    expect_status: None,
+                })),
+            });
+            if let Some(pause) = think {
+                steps.push(Step {
+                    when: None,
+                    kind: StepKind::Think(Think::Fixed(pause)),
+                });
+            }
+        }
         Scenario {
             source: PathBuf::from("(--url)"),
-            host: None,
-            allowed_hosts: Vec::new(),
+            host,
+            allowed_hosts,
             defaults: Defaults::default(),
             data: Vec::new(),
             vars: Vec::new(),
             on_start: Vec::new(),
-            flows: Vec::new(),
+            flows: vec![Flow {
+                name: "urls".to_owned(),
+                weight: 1,
+                steps,
+            }],
             on_stop: Vec::new(),
             thresholds: Vec::new(),
         }

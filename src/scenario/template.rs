@@ -249,6 +249,8 @@ impl JsonNode {
 #[derive(Debug, Clone)]
 enum Kind {
     Static,
+    /// A JSON value without templates; `source` is its JSON text.
+    StaticJson(Arc<serde_json::Value>),
     /// Exactly one `{{ expression }}` and nothing else: keeps the value's type.
     Single(Expr),
     Parts(Arc<[Part]>),
@@ -293,9 +295,9 @@ impl Template {
         let node = JsonNode::build(value)?;
         let source = value.to_string();
         Ok(match node {
-            JsonNode::Static(_) => Template {
+            JsonNode::Static(value) => Template {
                 source,
-                kind: Kind::Static,
+                kind: Kind::StaticJson(Arc::new(value)),
             },
             node => Template {
                 source,
@@ -312,13 +314,13 @@ impl Template {
 
     /// True when rendering needs no variables.
     pub fn is_static(&self) -> bool {
-        matches!(self.kind, Kind::Static)
+        matches!(self.kind, Kind::Static | Kind::StaticJson(_))
     }
 
     /// Renders to text.
     pub fn render(&self, vars: &Vars) -> Result<String, TemplateError> {
         match &self.kind {
-            Kind::Static => Ok(self.source.clone()),
+            Kind::Static | Kind::StaticJson(_) => Ok(self.source.clone()),
             Kind::Single(expr) => {
                 let value = expr.eval(vars)?;
                 Ok(match value.as_str() {
@@ -348,6 +350,7 @@ impl Template {
     pub fn render_value(&self, vars: &Vars) -> Result<serde_json::Value, TemplateError> {
         match &self.kind {
             Kind::Static => Ok(serde_json::Value::String(self.source.clone())),
+            Kind::StaticJson(value) => Ok((**value).clone()),
             Kind::Single(expr) => Ok(to_json(&expr.eval(vars)?)),
             Kind::Parts(_) => self.render(vars).map(serde_json::Value::String),
             Kind::Json(node) => node.render(vars),
@@ -358,7 +361,7 @@ impl Template {
     pub fn variables(&self) -> Vec<String> {
         let mut names = Vec::new();
         match &self.kind {
-            Kind::Static => {}
+            Kind::Static | Kind::StaticJson(_) => {}
             Kind::Single(expr) => names.extend(expr.variables()),
             Kind::Parts(parts) => {
                 for part in parts.iter() {
@@ -386,7 +389,7 @@ impl Template {
             format!("[{name}]")
         };
         match &self.kind {
-            Kind::Static | Kind::Json(_) => self.source.clone(),
+            Kind::Static | Kind::StaticJson(_) | Kind::Json(_) => self.source.clone(),
             Kind::Single(expr) => placeholder(expr),
             Kind::Parts(parts) => parts
                 .iter()
@@ -542,7 +545,16 @@ mod tests {
             parsed,
             json!({"userSessionId": "s1", "courseId": 7, "gameId": "AA-1", "n": [1, 2]})
         );
-        assert!(Template::json(&json!({"a": [1, "b"]})).unwrap().is_static());
+        let fixed = Template::json(&json!({"a": [1, "b"]})).unwrap();
+        assert!(fixed.is_static());
+        assert_eq!(fixed.render_value(&vars()).unwrap(), json!({"a": [1, "b"]}));
+        assert_eq!(
+            Template::json(&json!(3))
+                .unwrap()
+                .render_value(&vars())
+                .unwrap(),
+            json!(3)
+        );
     }
 
     #[test]

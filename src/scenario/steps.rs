@@ -1,0 +1,522 @@
+//! Compiling steps: requests (method shorthand or `request:`), `think`, `repeat`, `emit`,
+//! `when`; extraction rules and checks. Part of loading; problems go to the `Context`.
+
+use regex::Regex;
+use serde_json_path::JsonPath;
+
+use super::check::{Check, CheckKind};
+use super::extract::{Extract, ExtractKind};
+use super::load::{Context, authority, is_identifier, parse_duration};
+use super::raw::{METHOD_KEYS, RawCheck, RawExtract, RawStep};
+use super::template::Template;
+use super::yaml::{self, Node, join};
+use super::{Body, Count, Repeat, Request, Step, StepKind, Think};
+
+const STEP_KINDS: &str = "get/post/put/patch/delete/head/options, request, think, repeat or emit";
+
+impl Context<'_> {
+    pub(super) fn steps(&mut self, node: Option<&Node>, path: &str) -> Vec<Step> {
+        let Some(node) = node else { return Vec::new() };
+        let items = match &node.value {
+            yaml::Value::Seq(items) => items,
+            yaml::Value::Null => return Vec::new(),
+            _ => {
+                self.problem(
+                    path,
+                    false,
+                    format!(
+                        "expected a list of steps (`- get: /path`, `- think: 2s` ...), found {}",
+                        node.describe()
+                    ),
+                );
+                return Vec::new();
+            }
+        };
+        items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| self.step(item, &format!("{path}[{i}]")))
+            .collect()
+    }
+
+    fn step(&mut self, node: &Node, path: &str) -> Option<Step> {
+        if !matches!(node.value, yaml::Value::Map(_)) {
+            self.problem(
+                path,
+                false,
+                format!(
+                    "expected a step (a map with one of {STEP_KINDS}), found {}",
+                    node.describe()
+                ),
+            );
+            return None;
+        }
+        let raw: RawStep = self.read(node, path)?;
+        let when = match &raw.when {
+            Some(source) => Some(self.condition(&join(path, "when"), source)?),
+            None => None,
+        };
+        let methods = raw.methods();
+        let mut kinds: Vec<&str> = methods.iter().map(|(key, _)| *key).collect();
+        for (key, here) in [
+            ("request", raw.request.is_some()),
+            ("think", raw.think.is_some()),
+            ("repeat", raw.repeat.is_some()),
+            ("emit", raw.emit.is_some()),
+        ] {
+            if here {
+                kinds.push(key);
+            }
+        }
+        let kind = match kinds.as_slice() {
+            [] => {
+                self.problem(path, false, format!("a step needs one of {STEP_KINDS}"));
+                return None;
+            }
+            [_, second, ..] => {
+                self.problem(
+                    &join(path, second),
+                    true,
+                    format!("a step is one thing: `{}` and `{second}` are both here; split them into two steps", kinds[0]),
+                );
+                return None;
+            }
+            [kind] => *kind,
+        };
+        let is_request = METHOD_KEYS.contains(&kind) || kind == "request";
+        if !is_request {
+            if let Some(field) = raw.request_fields().first() {
+                self.problem(
+                    &join(path, field),
+                    true,
+                    format!("`{field}` belongs to a request, not to a `{kind}` step"),
+                );
+                return None;
+            }
+        }
+        if raw.steps.is_some() && kind != "repeat" {
+            self.problem(
+                &join(path, "steps"),
+                true,
+                "`steps` belongs to a `repeat` step",
+            );
+            return None;
+        }
+        let kind = match kind {
+            "think" => StepKind::Think(self.think(node.get("think")?, &join(path, "think"))?),
+            "repeat" => {
+                let count = self.count(node.get("repeat")?, &join(path, "repeat"));
+                let steps_path = join(path, "steps");
+                if raw.steps.is_none() {
+                    self.problem(path, false, "a `repeat` step needs `steps:` to repeat");
+                }
+                let steps = self.steps(node.get("steps"), &steps_path);
+                StepKind::Repeat(Repeat {
+                    count: count?,
+                    steps,
+                })
+            }
+            "emit" => {
+                let mut columns = Vec::new();
+                for (column, source) in raw.emit.map(|e| e.0).unwrap_or_default() {
+                    let here = join(&join(path, "emit"), &column);
+                    if let Some(template) = self.template(&here, &source) {
+                        columns.push((column, template));
+                    }
+                }
+                if columns.is_empty() {
+                    self.problem(
+                        &join(path, "emit"),
+                        false,
+                        "`emit` needs at least one column: value",
+                    );
+                    return None;
+                }
+                StepKind::Emit(columns)
+            }
+            _ => StepKind::Request(Box::new(self.request(node, raw, path)?)),
+        };
+        Some(Step { when, kind })
+    }
+
+    fn request(&mut self, node: &Node, raw: RawStep, path: &str) -> Option<Request> {
+        let (method, url, url_path) = match (&raw.request, raw.methods().first()) {
+            (Some(line), _) => {
+                let method_path = join(path, "request.method");
+                let method = match http::Method::from_bytes(
+                    line.method.trim().to_ascii_uppercase().as_bytes(),
+                ) {
+                    Ok(method) => method,
+                    Err(_) => {
+                        self.problem(
+                            &method_path,
+                            false,
+                            format!("{:?} is not an HTTP method", line.method),
+                        );
+                        return None;
+                    }
+                };
+                (method, line.url.clone(), join(path, "request.url"))
+            }
+            (None, Some((key, url))) => {
+                let method = http::Method::from_bytes(key.to_ascii_uppercase().as_bytes()).ok()?;
+                (method, (*url).to_owned(), join(path, key))
+            }
+            (None, None) => return None,
+        };
+        let url_template = self.template(&url_path, &url);
+        let url_template = url_template.and_then(|template| self.check_url(template, &url_path));
+        let headers = raw
+            .headers
+            .map(|headers| self.headers(headers.0, &join(path, "headers")))
+            .unwrap_or_default();
+        let bodies: Vec<&str> = [
+            ("json", raw.json.is_some()),
+            ("form", raw.form.is_some()),
+            ("body", raw.body.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, here)| here.then_some(key))
+        .collect();
+        if bodies.len() > 1 {
+            self.problem(
+                &join(path, bodies[1]),
+                true,
+                format!(
+                    "a request has one body: `{}` and `{}` are both here",
+                    bodies[0], bodies[1]
+                ),
+            );
+        }
+        let body = if let Some(json) = node.get("json").filter(|_| raw.json.is_some()) {
+            let here = join(path, "json");
+            match Template::json(&json.to_json()) {
+                Ok(template) => {
+                    self.note_uses(&here, template.variables());
+                    Some(Body::Json(template))
+                }
+                Err(err) => {
+                    self.problem(
+                        &here,
+                        false,
+                        format!("bad template in the JSON body: {err}"),
+                    );
+                    None
+                }
+            }
+        } else if let Some(form) = raw.form {
+            let mut fields = Vec::new();
+            for (name, source) in form.0 {
+                let here = join(&join(path, "form"), &name);
+                if let Some(template) = self.template(&here, &source) {
+                    fields.push((name, template));
+                }
+            }
+            Some(Body::Form(fields))
+        } else if let Some(source) = raw.body {
+            self.template(&join(path, "body"), &source).map(Body::Raw)
+        } else {
+            None
+        };
+        let mut extract = Vec::new();
+        for (name, rule) in raw.extract.map(|e| e.0).unwrap_or_default() {
+            let here = join(&join(path, "extract"), &name);
+            if let Some(rule) = self.extract(&name, rule, &here) {
+                extract.push(rule);
+            }
+        }
+        let mut check = Vec::new();
+        for (i, rule) in raw.check.unwrap_or_default().into_iter().enumerate() {
+            if let Some(rule) = self.check(rule, &format!("{}[{i}]", join(path, "check"))) {
+                check.push(rule);
+            }
+        }
+        let url = url_template?;
+        let name = match raw.name {
+            Some(name) if !name.trim().is_empty() => name,
+            _ => self.default_name(&url),
+        };
+        Some(Request {
+            name,
+            method,
+            url,
+            headers,
+            body,
+            extract,
+            check,
+            expect_status: raw.expect_status.map(|s| s.0),
+        })
+    }
+
+    /// A relative URL needs a host; an absolute one adds its host to the allowed hosts.
+    fn check_url(&mut self, template: Template, path: &str) -> Option<Template> {
+        let source = template.source();
+        let prefix = template.static_prefix();
+        let scheme_end = prefix.find("://").filter(|_| {
+            let lower = prefix.to_ascii_lowercase();
+            lower.starts_with("http://") || lower.starts_with("https://")
+        });
+        if let Some(at) = scheme_end {
+            let rest = &prefix[at + 3..];
+            // The host is known when it is written out: up to a `/` or the end of a static URL.
+            let authority_end = rest
+                .find(['/', '?', '#'])
+                .or(template.is_static().then_some(rest.len()));
+            if let Some(end) = authority_end {
+                let base = format!("{}{}/", &prefix[..at + 3], &rest[..end]);
+                match url::Url::parse(&base).ok().as_ref().and_then(authority) {
+                    Some(host) => {
+                        self.allowed_hosts.insert(host);
+                    }
+                    None => {
+                        self.problem(path, false, format!("{source:?} is not a valid URL"));
+                        return None;
+                    }
+                }
+            }
+        } else if source.starts_with('/') {
+            if self.host.is_none() {
+                self.problem(
+                    path,
+                    false,
+                    format!("{source:?} is relative but the scenario has no `host:`; add `host: http://...` or pass -H"),
+                );
+                return None;
+            }
+        } else if !source.starts_with("{{") {
+            self.problem(
+                path,
+                false,
+                format!("{source:?} is neither a path (/...) nor an http:// or https:// URL"),
+            );
+            return None;
+        }
+        Some(template)
+    }
+
+    /// The URL without this scenario's scheme and host, templated parts as `[name]`.
+    fn default_name(&self, url: &Template) -> String {
+        let shown = url.display_with_placeholders();
+        if let (Some(host), Ok(parsed)) = (&self.host, url::Url::parse(url.static_prefix())) {
+            if parsed.origin() == host.origin() {
+                let origin = host.origin().ascii_serialization();
+                if shown.len() >= origin.len()
+                    && shown[..origin.len()].eq_ignore_ascii_case(&origin)
+                {
+                    let rest = &shown[origin.len()..];
+                    return if rest.is_empty() {
+                        "/".to_owned()
+                    } else {
+                        rest.to_owned()
+                    };
+                }
+            }
+        }
+        shown
+    }
+
+    fn think(&mut self, node: &Node, path: &str) -> Option<Think> {
+        let explain = "expected a duration (2s), a range (10s..30s) or a template (\"{{ eventsPeriodSecs }}\", in seconds)";
+        let Some(text) = node.as_text() else {
+            self.problem(path, false, format!("{explain}, found {}", node.describe()));
+            return None;
+        };
+        if text.contains("{{") {
+            return self.template(path, text).map(Think::Template);
+        }
+        if let Some((low, high)) = text.split_once("..") {
+            return match (parse_duration(low), parse_duration(high)) {
+                (Some(low), Some(high)) if low <= high => Some(Think::Range(low, high)),
+                (Some(_), Some(_)) => {
+                    self.problem(
+                        path,
+                        false,
+                        format!("the range {text:?} ends before it starts"),
+                    );
+                    None
+                }
+                _ => {
+                    self.problem(path, false, format!("{explain}, found {}", node.describe()));
+                    None
+                }
+            };
+        }
+        match parse_duration(text) {
+            Some(duration) => Some(Think::Fixed(duration)),
+            None => {
+                self.problem(path, false, format!("{explain}, found {}", node.describe()));
+                None
+            }
+        }
+    }
+
+    fn count(&mut self, node: &Node, path: &str) -> Option<Count> {
+        let explain = "expected a count (3), a range (3..8) or a template (\"{{ n }}\")";
+        let Some(text) = node.as_text() else {
+            self.problem(path, false, format!("{explain}, found {}", node.describe()));
+            return None;
+        };
+        if text.contains("{{") {
+            return self.template(path, text).map(Count::Template);
+        }
+        let parse = |s: &str| s.trim().parse::<u64>().ok();
+        let count = match text.split_once("..") {
+            Some((low, high)) => match (parse(low), parse(high)) {
+                (Some(low), Some(high)) if low <= high => Some(Count::Range(low, high)),
+                _ => None,
+            },
+            None => parse(text).map(Count::Fixed),
+        };
+        if count.is_none() {
+            self.problem(path, false, format!("{explain}, found {}", node.describe()));
+        }
+        count
+    }
+
+    fn extract(&mut self, name: &str, rule: RawExtract, path: &str) -> Option<Extract> {
+        if !is_identifier(name) {
+            self.problem(
+                path,
+                true,
+                format!("`{name}` cannot be a variable name: use letters, digits and _"),
+            );
+            return None;
+        }
+        let (kind, default) = match rule {
+            RawExtract::Short(source) => (self.jsonpath_kind(&source, path)?, None),
+            RawExtract::Full(full) => {
+                let given: Vec<(&str, String)> = [
+                    ("jsonpath", full.jsonpath),
+                    ("regex", full.regex),
+                    ("header", full.header),
+                    ("cookie", full.cookie),
+                    ("form_field", full.form_field),
+                ]
+                .into_iter()
+                .filter_map(|(key, value)| value.map(|value| (key, value)))
+                .collect();
+                let (key, source) = match given.as_slice() {
+                    [one] => one.clone(),
+                    [] => {
+                        self.problem(path, false, "say where the value comes from: jsonpath, regex, header, cookie or form_field");
+                        return None;
+                    }
+                    [first, second, ..] => {
+                        self.problem(
+                            &join(path, second.0),
+                            true,
+                            format!(
+                                "one source per value: `{}` and `{}` are both here",
+                                first.0, second.0
+                            ),
+                        );
+                        return None;
+                    }
+                };
+                let here = join(path, key);
+                let kind = match key {
+                    "jsonpath" => self.jsonpath_kind(&source, &here)?,
+                    "regex" => match Regex::new(&source) {
+                        Ok(regex) => ExtractKind::Regex(regex),
+                        Err(err) => {
+                            self.problem(
+                                &here,
+                                false,
+                                format!("bad regex: {}", one_line(&err.to_string())),
+                            );
+                            return None;
+                        }
+                    },
+                    "header" => match http::HeaderName::from_bytes(source.as_bytes()) {
+                        Ok(header) => ExtractKind::Header(header),
+                        Err(_) => {
+                            self.problem(
+                                &here,
+                                false,
+                                format!("`{source}` is not a valid header name"),
+                            );
+                            return None;
+                        }
+                    },
+                    "cookie" => ExtractKind::Cookie(source),
+                    _ => ExtractKind::FormField(source),
+                };
+                (kind, full.default)
+            }
+        };
+        Some(Extract {
+            name: name.to_owned(),
+            kind,
+            default,
+        })
+    }
+
+    fn jsonpath(&mut self, source: &str, path: &str) -> Option<JsonPath> {
+        match JsonPath::parse(source) {
+            Ok(compiled) => Some(compiled),
+            Err(err) => {
+                self.problem(
+                    path,
+                    false,
+                    format!("bad JSONPath {source:?}: {}", one_line(&err.to_string())),
+                );
+                None
+            }
+        }
+    }
+
+    fn jsonpath_kind(&mut self, source: &str, path: &str) -> Option<ExtractKind> {
+        let path_compiled = self.jsonpath(source, path)?;
+        Some(ExtractKind::JsonPath {
+            path: path_compiled,
+            source: source.to_owned(),
+        })
+    }
+
+    fn check(&mut self, raw: RawCheck, path: &str) -> Option<Check> {
+        let given: Vec<&str> = [
+            ("status", raw.status.is_some()),
+            ("jsonpath", raw.jsonpath.is_some()),
+            ("body_contains", raw.body_contains.is_some()),
+            ("body_not_contains", raw.body_not_contains.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, here)| here.then_some(key))
+        .collect();
+        if given.len() != 1 {
+            let message = if given.is_empty() {
+                "a check needs one of status, jsonpath, body_contains, body_not_contains".to_owned()
+            } else {
+                format!(
+                    "one check per item: `{}` and `{}` are both here; use two items",
+                    given[0], given[1]
+                )
+            };
+            self.problem(path, false, message);
+            return None;
+        }
+        if raw.equals.is_some() && raw.jsonpath.is_none() {
+            self.problem(&join(path, "equals"), true, "`equals` goes with `jsonpath`");
+            return None;
+        }
+        let kind = if let Some(statuses) = raw.status {
+            CheckKind::Status(statuses.0)
+        } else if let Some(source) = raw.jsonpath {
+            let compiled = self.jsonpath(&source, &join(path, "jsonpath"))?;
+            CheckKind::JsonPath {
+                path: compiled,
+                source,
+                equals: raw.equals,
+            }
+        } else if let Some(text) = raw.body_contains {
+            CheckKind::BodyContains(text)
+        } else {
+            CheckKind::BodyNotContains(raw.body_not_contains.unwrap_or_default())
+        };
+        Some(Check { kind })
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
