@@ -1,0 +1,63 @@
+//! Memory: 10,000 users that each GET an nginx endpoint once a second (`chorus run --url
+//! --think 1s`); once they are all running, prints chorus's resident memory per user from
+//! /proc, absolute and marginal (against a run of 100 users). Target: <= 30 KiB per user.
+//!
+//! `cargo bench --bench memory` (CHORUS_BENCH_USERS=10000 by default).
+
+#[path = "../tests/util/nginx.rs"]
+#[allow(dead_code)]
+mod nginx;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Resident memory of a `chorus run` of `users` users, measured after they all started.
+fn resident_kib(url: &str, users: u64) -> (u64, u64) {
+    let spawn_rate = 2000;
+    let settle = users / spawn_rate + 6;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chorus"))
+        .args(["run", "--headless", "-q", "--url", url, "--think", "1s"])
+        .args(["-u", &users.to_string(), "-r", &spawn_rate.to_string()])
+        .args(["-t", &format!("{}s", settle + 4)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("chorus runs");
+    std::thread::sleep(Duration::from_secs(settle));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+        .expect("chorus is still running");
+    let kib = |field: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let rss = kib("VmRSS:");
+    let threads = kib("Threads:");
+    let _ = child.wait();
+    (rss, threads)
+}
+
+fn main() {
+    let users: u64 = std::env::var("CHORUS_BENCH_USERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let server = nginx::Nginx::start(&dir.path().join("nginx"), false, None);
+    let url = server.url("/");
+    let (small, _) = resident_kib(&url, 100);
+    let (large, threads) = resident_kib(&url, users);
+    println!("{users} users, each one GET a second ({threads} threads)");
+    println!("resident memory      {large:>8} KiB");
+    println!(
+        "per user (absolute)  {:>8.1} KiB",
+        large as f64 / users as f64
+    );
+    println!(
+        "per user (marginal)  {:>8.1} KiB (against 100 users: {small} KiB; target <= 30 KiB)",
+        (large.saturating_sub(small)) as f64 / (users - 100) as f64
+    );
+}

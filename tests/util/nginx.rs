@@ -1,0 +1,123 @@
+//! Debian's nginx on a free loopback port, configured in a temporary folder, with its access
+//! log on; killed when dropped. Shared by the engine tests and the benchmarks (which include
+//! this file with `#[path]`), so it uses the standard library only.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const NGINX: &str = "/usr/sbin/nginx";
+
+/// A running nginx. `/` and every other path answer `200 ok`; `/big` answers 1 KiB.
+pub struct Nginx {
+    child: Child,
+    dir: PathBuf,
+    addr: SocketAddr,
+}
+
+impl Nginx {
+    /// Starts nginx in `dir` (created if needed). `access_log: false` turns the log off (for
+    /// benchmarks, where the disk would be measured instead of the generator). `cpu`: pin it
+    /// to this core with `taskset`.
+    pub fn start(dir: &Path, access_log: bool, cpu: Option<usize>) -> Nginx {
+        std::fs::create_dir_all(dir.join("tmp")).expect("nginx folder");
+        let port = free_port();
+        let dir = dir.canonicalize().expect("nginx folder path");
+        let log = if access_log {
+            format!("access_log {}/access.log;", dir.display())
+        } else {
+            "access_log off;".to_owned()
+        };
+        let big = "x".repeat(1024);
+        let config = format!(
+            "daemon off;\n\
+             master_process off;\n\
+             worker_processes 1;\n\
+             worker_rlimit_nofile 65536;\n\
+             pid {dir}/nginx.pid;\n\
+             error_log {dir}/error.log warn;\n\
+             events {{ worker_connections 30000; }}\n\
+             http {{\n\
+             {log}\n\
+             client_body_temp_path {dir}/tmp/body;\n\
+             proxy_temp_path {dir}/tmp/proxy;\n\
+             fastcgi_temp_path {dir}/tmp/fastcgi;\n\
+             uwsgi_temp_path {dir}/tmp/uwsgi;\n\
+             scgi_temp_path {dir}/tmp/scgi;\n\
+             keepalive_requests 100000;\n\
+             server {{\n\
+             listen 127.0.0.1:{port} backlog=4096;\n\
+             location = /big {{ default_type text/plain; return 200 \"{big}\"; }}\n\
+             location / {{ default_type text/plain; return 200 \"ok\\n\"; }}\n\
+             }}\n\
+             }}\n",
+            dir = dir.display(),
+        );
+        let config_path = dir.join("nginx.conf");
+        std::fs::write(&config_path, config).expect("nginx config");
+        let mut command = match cpu {
+            Some(cpu) => {
+                let mut command = Command::new("taskset");
+                command.args(["-c", &cpu.to_string(), NGINX]);
+                command
+            }
+            None => Command::new(NGINX),
+        };
+        let child = command
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(&config_path)
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("nginx starts (Debian package nginx)");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let nginx = Nginx { child, dir, addr };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nginx did not listen on {addr}; see {}",
+                nginx.dir.join("error.log").display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        nginx
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The request lines of the access log: `GET /a HTTP/1.1`, one per request served.
+    pub fn requests(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(self.dir.join("access.log")).unwrap_or_default();
+        log.lines()
+            .filter_map(|line| line.split('"').nth(1).map(str::to_owned))
+            .collect()
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free loopback port")
+}
