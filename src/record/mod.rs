@@ -183,6 +183,9 @@ fn parse_target(value: &str) -> Result<url::Url, RecordError> {
         value: value.to_owned(),
         reason,
     };
+    if !value.contains("://") {
+        return Err(invalid("it does not start with http:// or https://".to_owned()));
+    }
     let url = url::Url::parse(value).map_err(|err| invalid(format!("not a URL ({err})")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(invalid(format!(
@@ -497,8 +500,8 @@ mod tests {
     #[test]
     fn a_bad_target_is_refused_with_advice() {
         for (target, reason) in [
-            ("127.0.0.1:8001", "the scheme is \"127.0.0.1\""),
-            ("localhost", "not a URL (relative URL without a base)"),
+            ("127.0.0.1:8001", "it does not start with http:// or https://"),
+            ("localhost", "it does not start with http:// or https://"),
             ("ftp://host/", "the scheme is \"ftp\""),
             ("http://", "not a URL (empty host)"),
         ] {
