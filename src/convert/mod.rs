@@ -1,2 +1,249 @@
 //! HAR -> scenario: filtering, login detection, correlation, think times, loops and pacing.
-//! A pipeline of passes over data; no IO.
+//! A pipeline of passes over data; no IO. `convert` takes a read HAR and returns the
+//! scenario's YAML text with comments saying where each extracted value came from.
+
+mod correlate;
+mod filter;
+mod from_har;
+mod login;
+mod model;
+mod pacing;
+mod request;
+mod structure;
+#[cfg(test)]
+mod testing;
+mod write;
+
+use std::collections::HashSet;
+
+use regex::Regex;
+
+use crate::har::Har;
+use model::{Draft, DraftFlow, DraftStep};
+
+/// How to convert (the `chorus convert` flags).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Keep requests for images, scripts, styles and fonts.
+    pub keep_static: bool,
+    /// The host to keep (`host` or `host:port`); default: the host most requests went to.
+    pub host: Option<String>,
+    /// The login request's URL, when it is not detected.
+    pub login: Option<String>,
+    pub think_scale: f64,
+    pub no_think: bool,
+    /// Start a new flow at each request whose path matches.
+    pub split_on: Option<Regex>,
+    /// Replace passwords, tokens and cookies in everything written.
+    pub redact: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            keep_static: false,
+            host: None,
+            login: None,
+            think_scale: 1.0,
+            no_think: false,
+            split_on: None,
+            redact: false,
+        }
+    }
+}
+
+/// The converted scenario and what the user should know about it.
+#[derive(Debug, Clone)]
+pub struct Conversion {
+    pub yaml: String,
+    /// Entries left out because they could not be replayed, each naming the entry.
+    pub warnings: Vec<String>,
+    pub requests: usize,
+    pub extracted_values: usize,
+    pub generated_values: usize,
+    /// The CSV columns the `users` data must have; empty when no login was found.
+    pub user_columns: Vec<String>,
+    pub flows: usize,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConvertError {
+    #[error("the capture holds no requests that can be replayed")]
+    Empty,
+    #[error(
+        "no request in the capture went to {wanted}; it has {available} (choose one with --host)"
+    )]
+    HostNotFound { wanted: String, available: String },
+    #[error("--login {0}: no request in the capture has that URL")]
+    LoginNotFound(String),
+}
+
+/// Converts a capture. `source` names it in the scenario's comments.
+pub fn convert(har: &Har, source: &str, options: &Options) -> Result<Conversion, ConvertError> {
+    let (exchanges, warnings) = from_har::exchanges(har);
+    if exchanges.is_empty() {
+        return Err(ConvertError::Empty);
+    }
+    let host = match &options.host {
+        Some(wanted) => {
+            let wanted = wanted
+                .trim_start_matches("http://")
+                .trim_start_matches("https://")
+                .trim_end_matches('/');
+            if !exchanges.iter().any(|e| e.host_key() == wanted) {
+                let mut hosts: Vec<String> =
+                    exchanges.iter().map(model::Exchange::host_key).collect();
+                hosts.sort();
+                hosts.dedup();
+                return Err(ConvertError::HostNotFound {
+                    wanted: wanted.to_owned(),
+                    available: hosts.join(", "),
+                });
+            }
+            wanted.to_owned()
+        }
+        None => filter::main_host(&exchanges).ok_or(ConvertError::Empty)?,
+    };
+    let base = exchanges
+        .iter()
+        .find(|e| e.host_key() == host)
+        .map(|e| format!("{}://{host}", e.url.scheme()));
+    let (exchanges, dropped) = filter::filter(exchanges, &host, options.keep_static);
+    if exchanges.is_empty() {
+        return Err(ConvertError::Empty);
+    }
+
+    let mut requests: Vec<_> = exchanges.iter().map(request::draft_request).collect();
+    // The engine's cookie jar sends what servers set; cookies set by the page's scripts must
+    // be sent by the scenario.
+    let mut set_by_server: Vec<String> = Vec::new();
+    for (request, exchange) in requests.iter_mut().zip(&exchanges) {
+        let own = request::cookies_not_from_server(exchange, &set_by_server);
+        if !own.is_empty() {
+            let pairs: Vec<String> = own
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect();
+            request
+                .headers
+                .push(("Cookie".to_owned(), pairs.join("; ")));
+        }
+        for (name, value) in &exchange.response_headers {
+            if name.eq_ignore_ascii_case("set-cookie") {
+                if let Some((cookie, _)) = value.split_once('=') {
+                    set_by_server.push(cookie.trim().to_owned());
+                }
+            }
+        }
+    }
+    let login_index = login::find(&requests, options.login.as_deref());
+    if let (Some(wanted), None) = (&options.login, login_index) {
+        return Err(ConvertError::LoginNotFound(wanted.clone()));
+    }
+    let login = login_index.map(|index| login::template_credentials(&mut requests, index));
+    let fixed: HashSet<String> = login
+        .iter()
+        .flat_map(|l| l.replaced.iter().map(|(value, _)| value.clone()))
+        .collect();
+    let correlation = correlate::correlate(&mut requests, &exchanges, &fixed);
+
+    let layout = structure::layout(&requests, login_index, options.split_on.as_ref());
+    let pacing = pacing::Pacing {
+        think_scale: options.think_scale,
+        no_think: options.no_think,
+    };
+    // Pacing may add extracts to earlier requests: plan every part first, then copy the
+    // requests, with all their extracts, into the steps.
+    let on_start_plan = pacing::plan(&layout.on_start, &mut requests, &exchanges, pacing);
+    let flow_plans: Vec<_> = layout
+        .flows
+        .iter()
+        .map(|(_, positions, _)| pacing::plan(positions, &mut requests, &exchanges, pacing))
+        .collect();
+    let on_start = pacing::materialize(&on_start_plan, &requests);
+    let flows: Vec<DraftFlow> = layout
+        .flows
+        .iter()
+        .zip(&flow_plans)
+        .map(|((name, _, count), plan)| DraftFlow {
+            name: name.clone(),
+            weight: *count,
+            comment: (*count > 1).then(|| format!("seen {count} times in the recording")),
+            steps: pacing::materialize(plan, &requests),
+        })
+        .collect();
+
+    let mut header_comments = vec![
+        format!(
+            "converted by chorus {} from {source}",
+            env!("CARGO_PKG_VERSION")
+        ),
+        format!(
+            "{} request(s) kept of {} recorded",
+            requests.len(),
+            har.log.entries.len()
+        ),
+    ];
+    header_comments.extend(dropped.comments());
+    match &login {
+        Some(login) => header_comments.push(format!(
+            "login: {} /{} (entry {}); each virtual user logs in with its own row of the users CSV, columns: {}",
+            requests[login.index].method,
+            requests[login.index].path.join("/"),
+            requests[login.index].entry + 1,
+            login.columns.join(", ")
+        )),
+        None => header_comments.push("no login found (no request body with a password field; --login URL names one)".to_owned()),
+    }
+    let extracted_values = requests.iter().map(|r| r.extracts.len()).sum();
+    let mut draft = Draft {
+        host: base.unwrap_or_else(|| format!("http://{host}")),
+        header_comments,
+        user_columns: login
+            .as_ref()
+            .map(|l| l.columns.clone())
+            .unwrap_or_default(),
+        vars: correlation.generators.clone(),
+        on_start,
+        flows,
+    };
+    annotate_uses(&mut draft, &correlation.uses);
+    if options.redact {
+        write::redact(&mut draft);
+    }
+    let yaml = write::yaml(&draft);
+    Ok(Conversion {
+        yaml,
+        warnings,
+        requests: requests.len(),
+        extracted_values,
+        generated_values: correlation.generators.len(),
+        user_columns: draft.user_columns.clone(),
+        flows: draft.flows.len(),
+    })
+}
+
+/// Adds "used by N request(s)" to each extract's comment.
+fn annotate_uses(draft: &mut Draft, uses: &std::collections::BTreeMap<String, usize>) {
+    fn visit(steps: &mut [DraftStep], uses: &std::collections::BTreeMap<String, usize>) {
+        for step in steps {
+            match step {
+                DraftStep::Request(request) => {
+                    for extract in &mut request.extracts {
+                        if let Some(count) = uses.get(&extract.var) {
+                            extract
+                                .comment
+                                .push_str(&format!("; used by {count} request(s)"));
+                        }
+                    }
+                }
+                DraftStep::Repeat { steps, .. } => visit(steps, uses),
+                DraftStep::Think(_) => {}
+            }
+        }
+    }
+    visit(&mut draft.on_start, uses);
+    for flow in &mut draft.flows {
+        visit(&mut flow.steps, uses);
+    }
+}

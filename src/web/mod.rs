@@ -1,1 +1,82 @@
-//! The web page on 127.0.0.1:8089: the control API, the live stream and the embedded page.
+//! The web page on 127.0.0.1:8089: the control API (`api`), the live stream of updates
+//! (server-sent events) and the page itself, embedded in the binary (`assets`). The runs it
+//! starts are the engine's, through `Runs`; nothing here measures anything.
+
+mod api;
+mod assets;
+mod form;
+mod runs;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use runs::Runs;
+
+/// Where the page listens and who may use it.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    pub addr: SocketAddr,
+    /// `--web-auth USER:PASS`: HTTP basic authentication on every route.
+    pub auth: Option<(String, String)>,
+}
+
+/// A serving page; `shutdown` stops it.
+#[derive(Debug)]
+pub struct WebServer {
+    addr: SocketAddr,
+    stop: CancellationToken,
+    task: JoinHandle<io::Result<()>>,
+}
+
+impl WebServer {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// Binds `config.addr` and serves the page for `runs` on the current runtime.
+pub async fn serve(config: WebConfig, runs: Arc<Runs>) -> io::Result<WebServer> {
+    let listener = TcpListener::bind(config.addr).await.map_err(|err| {
+        let hint = if err.kind() == io::ErrorKind::AddrInUse {
+            " (another program uses that port: choose another with --web-port)"
+        } else {
+            ""
+        };
+        io::Error::new(
+            err.kind(),
+            format!(
+                "could not serve the web page on {}: {err}{hint}",
+                config.addr
+            ),
+        )
+    })?;
+    let addr = listener.local_addr()?;
+    let stop = CancellationToken::new();
+    let router = api::router(runs, config.auth, stop.clone());
+    let stopped = stop.clone();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stopped.cancelled().await })
+            .await
+    });
+    Ok(WebServer { addr, stop, task })
+}
+
+/// True when `addr` is reachable only from this machine.
+pub fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}

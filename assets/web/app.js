@@ -1,0 +1,309 @@
+// The chorus page: reads the run's state over server-sent events and drives it through the
+// JSON API documented in docs/web-api.md. No framework, no network beyond this server.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+
+const view = {
+  state: "ready",
+  rows: new Map(),          // "METHOD name" -> row
+  aggregated: null,
+  failures: [],
+  exceptions: [],
+  flows: [],
+  history: [],              // {t, users, rps, fps, p50, p95}
+  sort: { key: "name", dir: 1 },
+  tab: "stats",
+  info: {},
+};
+
+// ---------- formatting ----------
+function fmtInt(n) { return n == null ? "" : Math.round(n).toLocaleString("en-US"); }
+function fmtMs(n) { return n == null ? "" : (n >= 100 ? Math.round(n).toString() : (Math.round(n * 10) / 10).toString()); }
+function fmtRate(n) { return n == null ? "" : (Math.round(n * 10) / 10).toFixed(1); }
+function esc(text) { const d = document.createElement("span"); d.textContent = text == null ? "" : String(text); return d.innerHTML; }
+
+// ---------- API ----------
+async function api(method, path, body) {
+  const init = { method, headers: {} };
+  if (body !== undefined) { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
+  const response = await fetch(path, init);
+  let answer = {};
+  try { answer = await response.json(); } catch (_) { /* empty body */ }
+  if (!response.ok) throw new Error(answer.error || ("the server answered " + response.status));
+  return answer;
+}
+
+// ---------- state and header ----------
+function applyState(info) {
+  Object.assign(view.info, info);
+  const state = view.info.state || "ready";
+  view.state = state;
+  $("state").textContent = state;
+  $("state").dataset.state = state;
+  $("users").textContent = fmtInt(view.info.users || 0) +
+    (view.info.target_users != null && view.info.target_users !== view.info.users && (state === "spawning")
+      ? " → " + fmtInt(view.info.target_users) : "");
+  $("host-shown").textContent = view.info.host || "(scenario host)";
+  if (view.info.flows) { view.flows = view.info.flows; renderFlows(); }
+  const running = state === "spawning" || state === "running";
+  const idle = state === "ready" || state === "stopped";
+  $("stop-button").hidden = !running;
+  $("edit-button").hidden = !running;
+  $("new-button").hidden = state !== "stopped";
+  if (!running) $("edit-panel").hidden = true;
+  if (state === "ready") $("start-panel").hidden = false;
+  if (running) $("start-panel").hidden = true;
+  if (!$("start-host").value && view.info.host) $("start-host").value = view.info.host;
+  if (!idle && $("edit-users").value === "") {
+    $("edit-users").value = view.info.target_users ?? view.info.users ?? "";
+    $("edit-spawn-rate").value = view.info.spawn_rate ?? "";
+  }
+}
+
+// ---------- statistics table ----------
+function rowKey(row) { return row.method + " " + row.name; }
+
+function applyRows(rows, replace) {
+  if (replace) view.rows.clear();
+  for (const row of rows || []) view.rows.set(rowKey(row), row);
+}
+
+const COLUMNS = [
+  ["method", (r) => esc(r.method), ""],
+  ["name", (r) => esc(r.name), "name"],
+  ["requests", (r) => fmtInt(r.requests), "num"],
+  ["failures", (r) => fmtInt(r.failures), "num fails"],
+  ["median_ms", (r) => fmtMs(r.median_ms), "num"],
+  ["p90_ms", (r) => fmtMs(r.p90_ms), "num"],
+  ["p95_ms", (r) => fmtMs(r.p95_ms), "num"],
+  ["p99_ms", (r) => fmtMs(r.p99_ms), "num"],
+  ["avg_ms", (r) => fmtMs(r.avg_ms), "num"],
+  ["min_ms", (r) => fmtMs(r.min_ms), "num"],
+  ["max_ms", (r) => fmtMs(r.max_ms), "num"],
+  ["avg_size", (r) => fmtInt(r.avg_size), "num"],
+  ["current_rps", (r) => fmtRate(r.current_rps), "num"],
+  ["current_fps", (r) => fmtRate(r.current_fps), "num"],
+];
+
+function rowHtml(row) {
+  const cells = COLUMNS.map(([, render, cls]) => `<td class="${cls}">${render(row)}</td>`).join("");
+  return `<tr class="${row.failures > 0 ? "failing" : ""}" data-key="${esc(rowKey(row))}">${cells}</tr>`;
+}
+
+let renderQueued = false;
+function renderStats() {
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(() => {
+    renderQueued = false;
+    const { key, dir } = view.sort;
+    const rows = Array.from(view.rows.values());
+    rows.sort((a, b) => {
+      const x = a[key], y = b[key];
+      if (typeof x === "number" && typeof y === "number") return (x - y) * dir;
+      return String(x ?? "").localeCompare(String(y ?? "")) * dir;
+    });
+    $("stats-body").innerHTML = rows.map(rowHtml).join("");
+    $("stats-total").innerHTML = view.aggregated ? rowHtml({ ...view.aggregated, method: "", name: "Aggregated" }) : "";
+    for (const th of document.querySelectorAll("#stats-table th")) {
+      th.classList.toggle("sorted-asc", th.dataset.key === key && dir === 1);
+      th.classList.toggle("sorted-desc", th.dataset.key === key && dir === -1);
+    }
+    const agg = view.aggregated;
+    $("rps").textContent = agg ? fmtRate(agg.current_rps) : "0";
+    $("fail-ratio").textContent = agg && agg.requests ? (Math.round(1000 * agg.failures / agg.requests) / 10) + " %" : "0 %";
+  });
+}
+
+for (const th of document.querySelectorAll("#stats-table th")) {
+  th.addEventListener("click", () => {
+    const key = th.dataset.key;
+    view.sort = { key, dir: view.sort.key === key ? -view.sort.dir : (key === "name" || key === "method" ? 1 : -1) };
+    renderStats();
+  });
+}
+
+// ---------- failures, exceptions, flows ----------
+function renderFailures() {
+  $("failures-body").innerHTML = view.failures.map((f) =>
+    `<tr><td>${esc(f.method)}</td><td class="name">${esc(f.name)}</td><td>${esc(f.kind)}</td><td class="num">${fmtInt(f.occurrences)}</td><td class="name">${esc(f.message)}</td></tr>`).join("");
+  $("failures-count").textContent = view.failures.length ? "(" + view.failures.length + ")" : "";
+}
+function renderExceptions() {
+  $("exceptions-body").innerHTML = view.exceptions.map((e) =>
+    `<tr><td class="num">${fmtInt(e.count)}</td><td class="name">${esc(e.message)}</td></tr>`).join("");
+  $("exceptions-count").textContent = view.exceptions.length ? "(" + view.exceptions.length + ")" : "";
+}
+function renderFlows() {
+  const weights = view.flows.reduce((s, f) => s + (f.weight || 0), 0) || 1;
+  const runs = view.flows.reduce((s, f) => s + (f.iterations || 0), 0) || 1;
+  $("flows-body").innerHTML = view.flows.map((f) =>
+    `<tr><td>${esc(f.name)}</td><td class="num">${fmtInt(f.weight)}</td><td class="num">${(100 * f.weight / weights).toFixed(1)} %</td>` +
+    `<td class="num">${fmtInt(f.iterations || 0)}</td><td class="num">${(100 * (f.iterations || 0) / runs).toFixed(1)} %</td></tr>`).join("");
+}
+
+// ---------- history and charts ----------
+const MAX_POINTS = 1800;
+
+// Keeps long runs light: when the series grows past MAX_POINTS, the older half is merged
+// pairwise (rates and latencies averaged, users kept at the later value).
+function downsample(points) {
+  if (points.length <= MAX_POINTS) return points;
+  const half = Math.floor(points.length / 2);
+  const merged = [];
+  for (let i = 0; i + 1 < half; i += 2) {
+    const a = points[i], b = points[i + 1];
+    merged.push({ t: b.t, users: b.users, rps: (a.rps + b.rps) / 2, fps: (a.fps + b.fps) / 2,
+      p50: Math.max(a.p50 || 0, b.p50 || 0), p95: Math.max(a.p95 || 0, b.p95 || 0) });
+  }
+  return merged.concat(points.slice(half - (half % 2)));
+}
+
+function addPoint(point) {
+  if (!point) return;
+  const last = view.history[view.history.length - 1];
+  if (last && last.t === point.t) view.history[view.history.length - 1] = point;
+  else view.history.push(point);
+  view.history = downsample(view.history);
+}
+
+function drawChart(canvas, series, unit) {
+  const ctx = canvas.getContext("2d");
+  const w = canvas.width, h = canvas.height, left = 56, right = 12, top = 10, bottom = 24;
+  ctx.clearRect(0, 0, w, h);
+  const pts = view.history;
+  ctx.font = "12px system-ui, sans-serif";
+  ctx.fillStyle = "#667085";
+  if (pts.length < 1) { ctx.fillText("waiting for data…", left, h / 2); canvas.dataset.points = "0"; return; }
+  const t0 = pts[0].t, t1 = Math.max(pts[pts.length - 1].t, t0 + 1);
+  let max = 0;
+  for (const s of series) for (const p of pts) max = Math.max(max, p[s.key] || 0);
+  max = max > 0 ? max * 1.1 : 1;
+  const x = (t) => left + (w - left - right) * (t - t0) / (t1 - t0);
+  const y = (v) => h - bottom - (h - top - bottom) * v / max;
+  ctx.strokeStyle = "#e4e7ec"; ctx.lineWidth = 1;
+  for (let i = 0; i <= 4; i++) {
+    const v = max * i / 4, yy = y(v);
+    ctx.beginPath(); ctx.moveTo(left, yy); ctx.lineTo(w - right, yy); ctx.stroke();
+    ctx.fillText((v >= 100 ? Math.round(v) : v.toFixed(1)) + unit, 4, yy + 4);
+  }
+  const span = t1 - t0;
+  ctx.fillText(new Date(t0 * 1000).toLocaleTimeString(), left, h - 6);
+  ctx.fillText(new Date(t1 * 1000).toLocaleTimeString() + " (" + Math.round(span) + " s)", w - right - 150, h - 6);
+  let legendX = left + 8;
+  for (const s of series) {
+    ctx.strokeStyle = s.color; ctx.lineWidth = 2; ctx.beginPath();
+    pts.forEach((p, i) => { const xx = x(p.t), yy = y(p[s.key] || 0); if (i === 0) ctx.moveTo(xx, yy); else ctx.lineTo(xx, yy); });
+    ctx.stroke();
+    ctx.fillStyle = s.color; ctx.fillRect(legendX, top, 10, 10);
+    ctx.fillStyle = "#1d2330"; ctx.fillText(s.label, legendX + 14, top + 9);
+    legendX += ctx.measureText(s.label).width + 34;
+  }
+  canvas.dataset.points = String(pts.length);
+}
+
+let chartsQueued = false;
+function renderCharts() {
+  if (view.tab !== "charts" || chartsQueued) return;
+  chartsQueued = true;
+  requestAnimationFrame(() => {
+    chartsQueued = false;
+    drawChart($("chart-rps"), [{ key: "rps", label: "requests/s", color: "#2a7d5b" }, { key: "fps", label: "failures/s", color: "#b42318" }], "");
+    drawChart($("chart-latency"), [{ key: "p50", label: "median", color: "#1f6feb" }, { key: "p95", label: "95th percentile", color: "#d97706" }], " ms");
+    drawChart($("chart-users"), [{ key: "users", label: "users", color: "#6941c6" }], "");
+  });
+}
+
+// ---------- tabs ----------
+for (const button of document.querySelectorAll(".tabs button")) {
+  button.addEventListener("click", () => {
+    view.tab = button.dataset.tab;
+    for (const b of document.querySelectorAll(".tabs button")) b.classList.toggle("active", b === button);
+    for (const section of document.querySelectorAll(".tab")) section.hidden = section.id !== "tab-" + view.tab;
+    renderCharts();
+  });
+}
+
+// ---------- forms ----------
+document.querySelectorAll('input[name="model"]').forEach((radio) => radio.addEventListener("change", () => {
+  const open = document.querySelector('input[name="model"]:checked').value === "open";
+  document.querySelector(".closed-only").hidden = open;
+  document.querySelector(".open-only").hidden = !open;
+}));
+
+// Numbers are sent as typed: the server validates them once and its message is shown here.
+function typed(text) {
+  const trimmed = text.trim();
+  return trimmed !== "" && !Number.isNaN(Number(trimmed)) ? Number(trimmed) : trimmed;
+}
+
+$("start-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("start-error").textContent = "";
+  const open = document.querySelector('input[name="model"]:checked').value === "open";
+  const body = {};
+  if (open) {
+    body.arrival_rate = typed($("start-arrival-rate").value);
+    body.max_users = typed($("start-max-users").value);
+  } else {
+    body.users = typed($("start-users").value);
+    body.spawn_rate = typed($("start-spawn-rate").value);
+  }
+  if ($("start-host").value.trim()) body.host = $("start-host").value.trim();
+  if ($("start-run-time").value.trim()) body.run_time = $("start-run-time").value.trim();
+  try {
+    const answer = await api("POST", "api/start", body);
+    view.history = [];
+    applyState(answer);
+    $("start-panel").hidden = true;
+  } catch (err) { $("start-error").textContent = err.message; }
+});
+
+$("edit-button").addEventListener("click", () => {
+  $("edit-users").value = view.info.target_users ?? view.info.users ?? "";
+  $("edit-spawn-rate").value = view.info.spawn_rate ?? "";
+  $("edit-error").textContent = "";
+  $("edit-panel").hidden = false;
+});
+$("edit-cancel").addEventListener("click", () => { $("edit-panel").hidden = true; });
+$("edit-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("edit-error").textContent = "";
+  const body = { users: typed($("edit-users").value) };
+  if ($("edit-spawn-rate").value.trim()) body.spawn_rate = typed($("edit-spawn-rate").value);
+  try {
+    applyState(await api("POST", "api/users", body));
+    $("edit-panel").hidden = true;
+  } catch (err) { $("edit-error").textContent = err.message; }
+});
+$("stop-button").addEventListener("click", async () => {
+  try { applyState(await api("POST", "api/stop")); } catch (err) { alert(err.message); }
+});
+$("reset-button").addEventListener("click", async () => {
+  try { await api("POST", "api/reset"); view.history = []; } catch (err) { alert(err.message); }
+});
+$("new-button").addEventListener("click", () => { $("start-panel").hidden = false; });
+
+// ---------- live stream ----------
+function applyUpdate(update, full) {
+  if (update.info) applyState(update.info);
+  if (update.rows) applyRows(update.rows, full);
+  if (update.aggregated) view.aggregated = update.aggregated;
+  if (update.failures) { view.failures = update.failures; renderFailures(); }
+  if (update.exceptions) { view.exceptions = update.exceptions; renderExceptions(); }
+  if (full && update.history) view.history = downsample(update.history);
+  if (update.point) addPoint(update.point);
+  renderStats();
+  renderCharts();
+}
+
+function connect() {
+  const source = new EventSource("api/stream");
+  source.addEventListener("full", (event) => { applyUpdate(JSON.parse(event.data), true); });
+  source.addEventListener("update", (event) => { applyUpdate(JSON.parse(event.data), false); });
+  source.onopen = () => { $("connection").textContent = "live"; };
+  source.onerror = () => { $("connection").textContent = "reconnecting…"; };
+}
+
+connect();

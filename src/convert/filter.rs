@@ -1,0 +1,156 @@
+//! Which recorded exchanges become steps: static assets, other hosts, CORS preflights and
+//! exchanges that never got an answer are left out, and the scenario says so.
+
+use std::collections::BTreeMap;
+
+use super::model::Exchange;
+
+const STATIC_EXTENSIONS: &[&str] = &[
+    "css", "js", "mjs", "map", "png", "jpg", "jpeg", "gif", "svg", "ico", "webp", "avif", "bmp",
+    "woff", "woff2", "ttf", "otf", "eot", "mp4", "webm", "mp3", "ogg", "wav", "wasm",
+];
+
+/// What the filter left out, for the comments at the top of the scenario.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct Dropped {
+    pub(crate) static_assets: usize,
+    pub(crate) other_hosts: BTreeMap<String, usize>,
+    pub(crate) preflights: usize,
+    pub(crate) unanswered: usize,
+}
+
+impl Dropped {
+    pub(crate) fn comments(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if self.static_assets > 0 {
+            lines.push(format!(
+                "left out {} static asset request(s) (images, scripts, styles, fonts; --keep-static keeps them)",
+                self.static_assets
+            ));
+        }
+        for (host, count) in &self.other_hosts {
+            lines.push(format!(
+                "left out {count} request(s) to {host} (another host; --host chooses)"
+            ));
+        }
+        if self.preflights > 0 {
+            lines.push(format!(
+                "left out {} CORS preflight request(s) (browsers send them, not users)",
+                self.preflights
+            ));
+        }
+        if self.unanswered > 0 {
+            lines.push(format!(
+                "left out {} request(s) that got no response in the capture",
+                self.unanswered
+            ));
+        }
+        lines
+    }
+}
+
+/// True for images, scripts, styles, fonts and media, by content type or by extension.
+pub(crate) fn is_static(exchange: &Exchange) -> bool {
+    let mime = exchange.response_mime.to_ascii_lowercase();
+    let static_mime = mime.starts_with("image/")
+        || mime.starts_with("font/")
+        || mime.starts_with("video/")
+        || mime.starts_with("audio/")
+        || mime.starts_with("text/css")
+        || mime.contains("javascript")
+        || mime.starts_with("application/wasm")
+        || mime.starts_with("application/font");
+    let extension = exchange
+        .url
+        .path_segments()
+        .and_then(|mut segments| segments.next_back())
+        .and_then(|last| last.rsplit_once('.'))
+        .map(|(_, ext)| ext.to_ascii_lowercase());
+    let static_extension = extension.is_some_and(|ext| STATIC_EXTENSIONS.contains(&ext.as_str()));
+    exchange.method == "GET" && (static_mime || static_extension)
+}
+
+fn is_preflight(exchange: &Exchange) -> bool {
+    exchange.method == "OPTIONS"
+        && exchange
+            .request_header("access-control-request-method")
+            .is_some()
+}
+
+/// The host most non-static requests went to.
+pub(crate) fn main_host(exchanges: &[Exchange]) -> Option<String> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for exchange in exchanges
+        .iter()
+        .filter(|e| !is_static(e) && !is_preflight(e))
+    {
+        *counts.entry(exchange.host_key()).or_default() += 1;
+    }
+    // Ties go to the host seen first, so the choice does not depend on map order.
+    let best = counts.values().copied().max()?;
+    exchanges
+        .iter()
+        .map(Exchange::host_key)
+        .find(|host| counts.get(host) == Some(&best))
+}
+
+/// Keeps the exchanges a scenario should replay.
+pub(crate) fn filter(
+    exchanges: Vec<Exchange>,
+    host: &str,
+    keep_static: bool,
+) -> (Vec<Exchange>, Dropped) {
+    let mut dropped = Dropped::default();
+    let mut kept = Vec::with_capacity(exchanges.len());
+    for exchange in exchanges {
+        if exchange.host_key() != host {
+            *dropped.other_hosts.entry(exchange.host_key()).or_default() += 1;
+        } else if exchange.status == 0 {
+            dropped.unanswered += 1;
+        } else if is_preflight(&exchange) {
+            dropped.preflights += 1;
+        } else if !keep_static && is_static(&exchange) {
+            dropped.static_assets += 1;
+        } else {
+            kept.push(exchange);
+        }
+    }
+    (kept, dropped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::convert::testing::exchange;
+
+    #[test]
+    fn static_assets_by_type_and_extension() {
+        let mut css = exchange("GET", "http://app/site.css", 200, "", "");
+        css.response_mime = "text/css".to_owned();
+        assert!(is_static(&css));
+        let logo = exchange("GET", "http://app/img/logo.PNG", 200, "", "");
+        assert!(is_static(&logo));
+        let api = exchange("GET", "http://app/api/v2/lms/courses", 200, "", "[]");
+        assert!(!is_static(&api));
+    }
+
+    #[test]
+    fn other_hosts_and_assets_are_counted() {
+        let list = vec![
+            exchange("GET", "http://app:8001/api/a", 200, "", "{}"),
+            exchange("GET", "http://app:8001/api/b", 200, "", "{}"),
+            exchange("GET", "http://cdn.example/lib.js", 200, "", ""),
+            exchange("GET", "http://app:8001/x.js", 200, "", ""),
+        ];
+        let host = main_host(&list).unwrap();
+        assert_eq!(host, "app:8001");
+        let (kept, dropped) = filter(list, &host, false);
+        assert_eq!(kept.len(), 2);
+        assert_eq!(dropped.static_assets, 1);
+        assert_eq!(dropped.other_hosts.get("cdn.example"), Some(&1));
+        assert_eq!(
+            dropped.comments()[1],
+            "left out 1 request(s) to cdn.example (another host; --host chooses)"
+        );
+    }
+}

@@ -1,0 +1,170 @@
+//! HAR entries -> exchanges: the one place convert reads the HAR types. Entries that cannot be
+//! replayed (no URL, an unparsable URL) become warnings naming the entry, never a panic.
+
+use base64::Engine as _;
+
+use super::model::{Exchange, RecordedBody};
+use crate::har::{Entry, Har};
+
+/// Exchanges in recorded order (by start time; HAR files are usually but not always sorted),
+/// and a warning per entry that was left out.
+pub(crate) fn exchanges(har: &Har) -> (Vec<Exchange>, Vec<String>) {
+    let mut warnings = Vec::new();
+    let mut list: Vec<(f64, Exchange)> = Vec::new();
+    for (index, entry) in har.log.entries.iter().enumerate() {
+        match exchange(index, entry) {
+            Ok(exchange) => list.push((exchange.wall_ms, exchange)),
+            Err(problem) => warnings.push(format!(
+                "entry {} ({} {}): {problem}; left out",
+                index + 1,
+                entry.request.method,
+                entry.request.url
+            )),
+        }
+    }
+    list.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let first = list.first().map_or(0.0, |(wall, _)| *wall);
+    let exchanges = list
+        .into_iter()
+        .map(|(wall, mut exchange)| {
+            exchange.started_ms = wall - first;
+            exchange
+        })
+        .collect();
+    (exchanges, warnings)
+}
+
+fn exchange(index: usize, entry: &Entry) -> Result<Exchange, String> {
+    if entry.request.method.is_empty() {
+        return Err("the request has no method".to_owned());
+    }
+    let url: url::Url = entry
+        .request
+        .url
+        .parse()
+        .map_err(|err| format!("the URL is not valid ({err})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{} URLs are not replayed", url.scheme()));
+    }
+    let wall_ms = parse_date_ms(&entry.started_date_time).ok_or_else(|| {
+        format!(
+            "startedDateTime {:?} is not an ISO 8601 date",
+            entry.started_date_time
+        )
+    })?;
+    let request_body = entry.request.post_data.as_ref().map(|post| {
+        let text = if !post.text.is_empty() {
+            decode_text(&post.text, post.encoding.as_deref())
+        } else {
+            // Some tools write only `params` for a form.
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            for param in &post.params {
+                form.append_pair(&param.name, param.value.as_deref().unwrap_or(""));
+            }
+            form.finish()
+        };
+        RecordedBody {
+            mime: post.mime_type.clone(),
+            text,
+        }
+    });
+    let content = &entry.response.content;
+    let response_body = content
+        .text
+        .as_ref()
+        .map(|text| decode_text(text, content.encoding.as_deref()));
+    Ok(Exchange {
+        entry: index,
+        started_ms: 0.0,
+        wall_ms,
+        duration_ms: entry.time.max(0.0),
+        method: entry.request.method.to_ascii_uppercase(),
+        url,
+        request_headers: entry
+            .request
+            .headers
+            .iter()
+            .map(|h| (h.name.clone(), h.value.clone()))
+            .collect(),
+        request_body,
+        status: entry.response.status,
+        response_headers: entry
+            .response
+            .headers
+            .iter()
+            .map(|h| (h.name.clone(), h.value.clone()))
+            .collect(),
+        response_mime: content.mime_type.clone(),
+        response_body,
+    })
+}
+
+/// Base64 bodies that are UTF-8 text are treated as text; others as their base64 form.
+fn decode_text(text: &str, encoding: Option<&str>) -> String {
+    if encoding == Some("base64") {
+        if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(text.trim()) {
+            if let Ok(text) = String::from_utf8(bytes) {
+                return text;
+            }
+        }
+    }
+    text.to_owned()
+}
+
+/// `2026-11-25T06:31:14.123Z`, `2026-11-25T07:31:14.123+01:00`, with or without fractions.
+pub(crate) fn parse_date_ms(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let (date, rest) = text.split_once(['T', ' '])?;
+    let mut parts = date.split('-');
+    let year: i64 = parts.next()?.parse().ok()?;
+    let month: i64 = parts.next()?.parse().ok()?;
+    let day: i64 = parts.next()?.parse().ok()?;
+    let (time, offset_minutes) =
+        if let Some(time) = rest.strip_suffix('Z').or_else(|| rest.strip_suffix('z')) {
+            (time, 0)
+        } else if let Some(position) = rest.rfind(['+', '-']) {
+            let (time, offset) = rest.split_at(position);
+            let sign = if offset.starts_with('-') { -1 } else { 1 };
+            let (hours, minutes) = offset[1..]
+                .split_once(':')
+                .unwrap_or((&offset[1..3.min(offset.len())], "0"));
+            (
+                time,
+                sign * (hours.parse::<i64>().ok()? * 60 + minutes.parse::<i64>().ok()?),
+            )
+        } else {
+            (rest, 0)
+        };
+    let mut clock = time.split(':');
+    let hour: i64 = clock.next()?.parse().ok()?;
+    let minute: i64 = clock.next()?.parse().ok()?;
+    let second: f64 = clock.next().unwrap_or("0").parse().ok()?;
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 - offset_minutes * 60;
+    Some(seconds as f64 * 1000.0 + second * 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_with_zones_and_fractions() {
+        assert_eq!(parse_date_ms("1970-01-01T00:00:01.500Z"), Some(1500.0));
+        assert_eq!(
+            parse_date_ms("2026-11-25T06:31:14.123Z"),
+            Some(1_795_588_274_123.0)
+        );
+        assert_eq!(
+            parse_date_ms("2026-11-25T07:31:14.123+01:00"),
+            Some(1_795_588_274_123.0)
+        );
+        assert_eq!(parse_date_ms("yesterday"), None);
+    }
+}

@@ -1,0 +1,153 @@
+//! The two shapes convert works on: `Exchange`, one recorded request and its response in the
+//! form the passes need, and `Draft`, the scenario being built, which `write` renders as YAML.
+
+use serde_json::Value;
+use url::Url;
+
+/// One recorded request and response, as the passes see them.
+#[derive(Debug, Clone)]
+pub(crate) struct Exchange {
+    /// Position of the entry in the capture (0-based), for comments and warnings.
+    pub(crate) entry: usize,
+    /// When the request started, in milliseconds after the first entry.
+    pub(crate) started_ms: f64,
+    /// When the request started, in milliseconds since the Unix epoch (for recognising
+    /// timestamps the client made up).
+    pub(crate) wall_ms: f64,
+    /// How long the exchange took, in milliseconds.
+    pub(crate) duration_ms: f64,
+    pub(crate) method: String,
+    pub(crate) url: Url,
+    pub(crate) request_headers: Vec<(String, String)>,
+    pub(crate) request_body: Option<RecordedBody>,
+    pub(crate) status: u16,
+    pub(crate) response_headers: Vec<(String, String)>,
+    pub(crate) response_mime: String,
+    /// The response body as text, when it is text.
+    pub(crate) response_body: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RecordedBody {
+    pub(crate) mime: String,
+    pub(crate) text: String,
+}
+
+impl Exchange {
+    pub(crate) fn request_header(&self, name: &str) -> Option<&str> {
+        header(&self.request_headers, name)
+    }
+
+    /// `host` or `host:port` when the port is not the scheme's default.
+    pub(crate) fn host_key(&self) -> String {
+        host_key(&self.url)
+    }
+
+    pub(crate) fn ended_ms(&self) -> f64 {
+        self.started_ms + self.duration_ms
+    }
+}
+
+pub(crate) fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.as_str())
+}
+
+pub(crate) fn host_key(url: &Url) -> String {
+    match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_owned(),
+        _ => String::new(),
+    }
+}
+
+/// The scenario being built. Strings may hold `{{ templates }}` already.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Draft {
+    pub(crate) host: String,
+    /// Lines for the comment at the top of the file.
+    pub(crate) header_comments: Vec<String>,
+    /// The CSV columns the `users` source must have, when a login was found.
+    pub(crate) user_columns: Vec<String>,
+    /// Per-user generated variables: name, template, comment.
+    pub(crate) vars: Vec<(String, String, String)>,
+    pub(crate) on_start: Vec<DraftStep>,
+    pub(crate) flows: Vec<DraftFlow>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct DraftFlow {
+    pub(crate) name: String,
+    pub(crate) weight: u32,
+    pub(crate) comment: Option<String>,
+    pub(crate) steps: Vec<DraftStep>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum DraftStep {
+    Request(Box<DraftRequest>),
+    /// Seconds, or a template giving seconds.
+    Think(Think),
+    Repeat {
+        count: u64,
+        comment: String,
+        steps: Vec<DraftStep>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Think {
+    Seconds(f64),
+    Template { template: String, comment: String },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct DraftRequest {
+    pub(crate) entry: usize,
+    pub(crate) method: String,
+    /// Path segments as recorded (percent-encoded), possibly templated.
+    pub(crate) path: Vec<String>,
+    /// Query pairs, decoded, possibly templated.
+    pub(crate) query: Vec<(String, String)>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: DraftBody,
+    pub(crate) extracts: Vec<DraftExtract>,
+    pub(crate) status: u16,
+    pub(crate) comments: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum DraftBody {
+    None,
+    /// JSON; a string leaf that is exactly `{{ var }}` keeps the variable's type.
+    Json(Value),
+    Form(Vec<(String, String)>),
+    Raw {
+        mime: String,
+        text: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DraftExtract {
+    pub(crate) var: String,
+    pub(crate) source: ExtractSource,
+    pub(crate) comment: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ExtractSource {
+    JsonPath(String),
+    Header(String),
+    /// A regular expression over the body whose first group is the value.
+    Regex(String),
+    /// A regular expression over a response header whose first group is the value.
+    HeaderRegex {
+        header: String,
+        pattern: String,
+    },
+    /// The value of the HTML form field with this name.
+    FormField(String),
+}

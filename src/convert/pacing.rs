@@ -1,0 +1,352 @@
+//! Time: think times from the gaps in the recording, loops from requests repeated at a steady
+//! interval, and server-directed pacing — a loop whose interval matches a number an earlier
+//! response returned (like `eventsPeriodSecs`) waits for that number, not a constant.
+
+use super::correlate::offers;
+use super::model::{DraftExtract, DraftRequest, DraftStep, Exchange, ExtractSource, Think};
+
+/// Gaps shorter than this are the browser's own pace (parallel fetches, rendering), not a
+/// person thinking.
+const MIN_THINK_MS: f64 = 500.0;
+/// A loop needs this many repetitions in a row.
+const MIN_LOOP: usize = 3;
+/// Intervals within this fraction of their median count as steady.
+const STEADY: f64 = 0.2;
+/// A response number matches an interval within this fraction.
+const MATCH: f64 = 0.15;
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pacing {
+    pub(crate) think_scale: f64,
+    pub(crate) no_think: bool,
+}
+
+fn signature(request: &DraftRequest) -> String {
+    let keys: Vec<&str> = request.query.iter().map(|(k, _)| k.as_str()).collect();
+    format!(
+        "{} /{}?{}",
+        request.method,
+        request.path.join("/"),
+        keys.join("&")
+    )
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+fn round_secs(ms: f64) -> f64 {
+    (ms / 100.0).round() / 10.0
+}
+
+/// A step that refers to a request by its position; `materialize` makes it a `DraftStep`
+/// once every pass has added its extracts.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Planned {
+    Request(usize),
+    Think(Think),
+    Repeat {
+        count: u64,
+        comment: String,
+        steps: Vec<Planned>,
+    },
+}
+
+pub(crate) fn materialize(planned: &[Planned], requests: &[DraftRequest]) -> Vec<DraftStep> {
+    planned
+        .iter()
+        .map(|step| match step {
+            Planned::Request(index) => DraftStep::Request(Box::new(requests[*index].clone())),
+            Planned::Think(think) => DraftStep::Think(think.clone()),
+            Planned::Repeat {
+                count,
+                comment,
+                steps,
+            } => DraftStep::Repeat {
+                count: *count,
+                comment: comment.clone(),
+                steps: materialize(steps, requests),
+            },
+        })
+        .collect()
+}
+
+/// The steps for `indices` (positions in `requests`/`exchanges`, in recorded order).
+/// May add extracts to earlier requests for server-directed pacing.
+pub(crate) fn plan(
+    indices: &[usize],
+    requests: &mut [DraftRequest],
+    exchanges: &[Exchange],
+    pacing: Pacing,
+) -> Vec<Planned> {
+    let mut steps = Vec::new();
+    let mut k = 0;
+    while k < indices.len() {
+        let first = indices[k];
+        let sig = signature(&requests[first]);
+        let mut end = k + 1;
+        while end < indices.len() && signature(&requests[indices[end]]) == sig {
+            end += 1;
+        }
+        let run = &indices[k..end];
+        if run.len() >= MIN_LOOP {
+            if let Some(interval) = steady_interval(run, exchanges) {
+                let gap_before = first
+                    .checked_sub(1)
+                    .map(|prev| exchanges[first].started_ms - exchanges[prev].ended_ms());
+                let leading =
+                    gap_before.is_some_and(|gap| (gap - interval).abs() <= interval * 0.25);
+                if !leading {
+                    push_think(&mut steps, gap_before, pacing);
+                }
+                let think = server_directed(first, interval, requests, exchanges)
+                    .unwrap_or(Think::Seconds(round_secs(interval * pacing.think_scale)));
+                let think_step = if pacing.no_think && matches!(think, Think::Seconds(_)) {
+                    None
+                } else {
+                    Some(Planned::Think(think))
+                };
+                let request = Planned::Request(first);
+                let body = match (leading, think_step) {
+                    (true, Some(think)) => vec![think, request],
+                    (false, Some(think)) => vec![request, think],
+                    (_, None) => vec![request],
+                };
+                steps.push(Planned::Repeat {
+                    count: run.len() as u64,
+                    comment: format!(
+                        "recorded {} times in a row, every {:.1} s (entries {}-{})",
+                        run.len(),
+                        interval / 1000.0,
+                        requests[first].entry + 1,
+                        requests[*run.last().expect("non-empty")].entry + 1
+                    ),
+                    steps: body,
+                });
+                k = end;
+                continue;
+            }
+        }
+        let gap = first
+            .checked_sub(1)
+            .map(|prev| exchanges[first].started_ms - exchanges[prev].ended_ms());
+        if k > 0 || first > 0 {
+            push_think(&mut steps, gap, pacing);
+        }
+        steps.push(Planned::Request(first));
+        k += 1;
+    }
+    steps
+}
+
+fn push_think(steps: &mut Vec<Planned>, gap_ms: Option<f64>, pacing: Pacing) {
+    let Some(gap) = gap_ms else { return };
+    if pacing.no_think || gap < MIN_THINK_MS {
+        return;
+    }
+    let seconds = round_secs(gap * pacing.think_scale);
+    if seconds > 0.0 {
+        steps.push(Planned::Think(Think::Seconds(seconds)));
+    }
+}
+
+/// The median start-to-start interval of a run, when every interval is within 20 % of it.
+fn steady_interval(run: &[usize], exchanges: &[Exchange]) -> Option<f64> {
+    let mut intervals: Vec<f64> = run
+        .windows(2)
+        .map(|w| exchanges[w[1]].started_ms - exchanges[w[0]].started_ms)
+        .collect();
+    let median = median(&mut intervals);
+    (median >= MIN_THINK_MS
+        && intervals
+            .iter()
+            .all(|i| (i - median).abs() <= median * STEADY))
+    .then_some(median)
+}
+
+/// A number an earlier response returned that matches the interval, in seconds or in
+/// milliseconds; the newest such response wins, and names that say "period", "interval",
+/// "delay" or "wait" win within a response.
+fn server_directed(
+    before: usize,
+    interval_ms: f64,
+    requests: &mut [DraftRequest],
+    exchanges: &[Exchange],
+) -> Option<Think> {
+    for i in (0..before).rev() {
+        let mut candidates: Vec<(String, String, f64)> = Vec::new();
+        for offer in offers(&exchanges[i]) {
+            let ExtractSource::JsonPath(path) = &offer.source else {
+                continue;
+            };
+            let Ok(number) = offer.value.parse::<f64>() else {
+                continue;
+            };
+            if number <= 0.0 {
+                continue;
+            }
+            let key = offer.key.clone().unwrap_or_else(|| "period".to_owned());
+            if (number * 1000.0 - interval_ms).abs() <= interval_ms * MATCH {
+                candidates.push((key, path.clone(), 1.0));
+            } else if (number - interval_ms).abs() <= interval_ms * MATCH {
+                candidates.push((key, path.clone(), 1000.0));
+            }
+        }
+        let named = |key: &str| {
+            let lower = key.to_ascii_lowercase();
+            [
+                "period", "interval", "delay", "wait", "poll", "secs", "seconds",
+            ]
+            .iter()
+            .any(|word| lower.contains(word))
+        };
+        candidates.sort_by_key(|(key, _, _)| !named(key));
+        let Some((key, path, divisor)) = candidates.into_iter().next() else {
+            continue;
+        };
+        let source = ExtractSource::JsonPath(path);
+        let var = match requests[i].extracts.iter().find(|e| e.source == source) {
+            Some(existing) => existing.var.clone(),
+            None => {
+                let var: String = key
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                    .collect();
+                let (method, path) = (requests[i].method.clone(), requests[i].path.join("/"));
+                requests[i].extracts.push(DraftExtract {
+                    var: var.clone(),
+                    source,
+                    comment: format!(
+                        "from the response to {method} /{path} (entry {}); paces the loop below",
+                        requests[i].entry + 1
+                    ),
+                });
+                var
+            }
+        };
+        let template = if divisor == 1.0 {
+            format!("{{{{ {var} }}}}")
+        } else {
+            format!("{{{{ {var} / 1000 }}}}")
+        };
+        let comment = format!(
+            "the server's {var} (entry {}): the recording waited {:.1} s between these requests",
+            requests[i].entry + 1,
+            interval_ms / 1000.0
+        );
+        return Some(Think::Template { template, comment });
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::convert::request::draft_request;
+    use crate::convert::testing::exchange;
+
+    fn timed(list: Vec<(f64, Exchange)>) -> Vec<Exchange> {
+        list.into_iter()
+            .enumerate()
+            .map(|(entry, (at, mut ex))| {
+                ex.entry = entry;
+                ex.started_ms = at;
+                ex
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_steady_repeat_paced_by_the_server_becomes_a_loop_with_a_template_think() {
+        let list = timed(vec![
+            (
+                0.0,
+                exchange(
+                    "POST",
+                    "http://app/start",
+                    200,
+                    "{}",
+                    r#"{"gameSessionId":"g","eventsPeriodSecs":2}"#,
+                ),
+            ),
+            (
+                2005.0,
+                exchange("POST", "http://app/events", 200, "[]", "{}"),
+            ),
+            (
+                4010.0,
+                exchange("POST", "http://app/events", 200, "[]", "{}"),
+            ),
+            (
+                6020.0,
+                exchange("POST", "http://app/events", 200, "[]", "{}"),
+            ),
+            (9000.0, exchange("POST", "http://app/end", 200, "{}", "{}")),
+        ]);
+        let mut requests: Vec<_> = list.iter().map(draft_request).collect();
+        let steps = plan(
+            &[0, 1, 2, 3, 4],
+            &mut requests,
+            &list,
+            Pacing {
+                think_scale: 1.0,
+                no_think: false,
+            },
+        );
+        assert_eq!(requests[0].extracts[0].var, "eventsPeriodSecs");
+        let Planned::Repeat {
+            count, steps: body, ..
+        } = &steps[1]
+        else {
+            panic!("expected a loop: {steps:#?}")
+        };
+        assert_eq!(*count, 3);
+        let Planned::Think(Think::Template { template, .. }) = &body[0] else {
+            panic!("{body:#?}")
+        };
+        assert_eq!(template, "{{ eventsPeriodSecs }}");
+        assert_eq!(body[1], Planned::Request(1));
+        assert!(
+            matches!(&steps[2], Planned::Think(Think::Seconds(s)) if (*s - 3.0).abs() < 0.01),
+            "{:?}",
+            steps[2]
+        );
+        assert_eq!(steps[3], Planned::Request(4));
+    }
+
+    #[test]
+    fn gaps_become_scaled_think_times_and_short_gaps_none() {
+        let list = timed(vec![
+            (0.0, exchange("GET", "http://app/a", 200, "", "{}")),
+            (100.0, exchange("GET", "http://app/b", 200, "", "{}")),
+            (3105.0, exchange("GET", "http://app/c", 200, "", "{}")),
+        ]);
+        let mut requests: Vec<_> = list.iter().map(draft_request).collect();
+        let steps = plan(
+            &[0, 1, 2],
+            &mut requests,
+            &list,
+            Pacing {
+                think_scale: 0.5,
+                no_think: false,
+            },
+        );
+        assert_eq!(steps.len(), 4);
+        assert!(
+            matches!(&steps[2], Planned::Think(Think::Seconds(s)) if (*s - 1.5).abs() < 0.01),
+            "{:?}",
+            steps[2]
+        );
+        let none = plan(
+            &[0, 1, 2],
+            &mut requests,
+            &list,
+            Pacing {
+                think_scale: 1.0,
+                no_think: true,
+            },
+        );
+        assert_eq!(none.len(), 3);
+    }
+}

@@ -1,0 +1,339 @@
+//! From a recorded exchange to a draft request, and the "slots" of a request: every place a
+//! value can be replaced by a template (a path segment, a query value, a JSON leaf, a form
+//! field, a header, a bearer token).
+
+use serde_json::Value;
+
+use super::model::{DraftBody, DraftRequest, Exchange, header};
+
+/// Headers a replay must not copy: the transport's own, the browser's fingerprint, caching
+/// validators (a replay would get 304s) and addresses of the recording proxy.
+const DROPPED_HEADERS: &[&str] = &[
+    "host",
+    "connection",
+    "content-length",
+    "accept-encoding",
+    "user-agent",
+    "referer",
+    "origin",
+    "cookie",
+    "accept-language",
+    "cache-control",
+    "pragma",
+    "if-none-match",
+    "if-modified-since",
+    "upgrade-insecure-requests",
+    "keep-alive",
+    "te",
+    "transfer-encoding",
+    "priority",
+    "dnt",
+    "proxy-connection",
+    "proxy-authorization",
+];
+
+fn keep_header(name: &str, body: &DraftBody) -> bool {
+    let lower = name.to_ascii_lowercase();
+    if lower.starts_with(':')
+        || lower.starts_with("sec-")
+        || DROPPED_HEADERS.contains(&lower.as_str())
+    {
+        return false;
+    }
+    // The body kind sets its own content type; a raw body keeps the recorded one.
+    if lower == "content-type" {
+        return matches!(body, DraftBody::Raw { .. });
+    }
+    if lower == "accept" {
+        return false;
+    }
+    true
+}
+
+fn parse_body(exchange: &Exchange) -> DraftBody {
+    let Some(body) = &exchange.request_body else {
+        return DraftBody::None;
+    };
+    if body.text.is_empty() {
+        return DraftBody::None;
+    }
+    let mime = body.mime.to_ascii_lowercase();
+    if mime.starts_with("application/x-www-form-urlencoded") {
+        let pairs = url::form_urlencoded::parse(body.text.as_bytes())
+            .into_owned()
+            .collect();
+        return DraftBody::Form(pairs);
+    }
+    let looks_json = mime.contains("json") || body.text.trim_start().starts_with(['{', '[']);
+    if looks_json {
+        if let Ok(value) = serde_json::from_str::<Value>(&body.text) {
+            return DraftBody::Json(value);
+        }
+    }
+    DraftBody::Raw {
+        mime: body.mime.clone(),
+        text: body.text.clone(),
+    }
+}
+
+pub(crate) fn draft_request(exchange: &Exchange) -> DraftRequest {
+    let body = parse_body(exchange);
+    let headers = exchange
+        .request_headers
+        .iter()
+        .filter(|(name, _)| keep_header(name, &body))
+        .cloned()
+        .collect();
+    let path = exchange
+        .url
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .map(str::to_owned)
+        .collect();
+    let query = exchange.url.query_pairs().into_owned().collect();
+    DraftRequest {
+        entry: exchange.entry,
+        method: exchange.method.clone(),
+        path,
+        query,
+        headers,
+        body,
+        extracts: Vec::new(),
+        status: exchange.status,
+        comments: Vec::new(),
+    }
+}
+
+/// Cookies the request sent that no earlier response set: the engine's cookie jar sends the
+/// others by itself, so only these need a `Cookie` header.
+pub(crate) fn cookies_not_from_server(
+    exchange: &Exchange,
+    set_before: &[String],
+) -> Vec<(String, String)> {
+    let Some(cookie) = header(&exchange.request_headers, "cookie") else {
+        return Vec::new();
+    };
+    cookie
+        .split(';')
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(name, _)| !set_before.iter().any(|set| set == name))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
+}
+
+/// A place in a request that holds one value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Slot {
+    PathSegment(usize),
+    Query(usize),
+    Json(Vec<JsonStep>),
+    Form(usize),
+    Header(usize),
+    /// The token after `Bearer ` in a header.
+    Bearer(usize),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum JsonStep {
+    Key(String),
+    Index(usize),
+}
+
+/// A slot, its current value, and the name it goes by (a field or parameter name), if any.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SlotValue {
+    pub(crate) slot: Slot,
+    pub(crate) value: String,
+    pub(crate) key: Option<String>,
+    /// For JSON leaves: whether the value is a number (kept as a number when templated).
+    pub(crate) number: bool,
+}
+
+pub(crate) fn slots(request: &DraftRequest) -> Vec<SlotValue> {
+    let mut out = Vec::new();
+    for (index, segment) in request.path.iter().enumerate() {
+        let decoded = percent_decode(segment);
+        if !decoded.is_empty() {
+            let key = index
+                .checked_sub(1)
+                .and_then(|prev| request.path.get(prev))
+                .cloned();
+            out.push(SlotValue {
+                slot: Slot::PathSegment(index),
+                value: decoded,
+                key,
+                number: false,
+            });
+        }
+    }
+    for (index, (name, value)) in request.query.iter().enumerate() {
+        out.push(SlotValue {
+            slot: Slot::Query(index),
+            value: value.clone(),
+            key: Some(name.clone()),
+            number: false,
+        });
+    }
+    for (index, (name, value)) in request.headers.iter().enumerate() {
+        if let Some(token) = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+        {
+            out.push(SlotValue {
+                slot: Slot::Bearer(index),
+                value: token.to_owned(),
+                key: Some(name.clone()),
+                number: false,
+            });
+        } else {
+            out.push(SlotValue {
+                slot: Slot::Header(index),
+                value: value.clone(),
+                key: Some(name.clone()),
+                number: false,
+            });
+        }
+    }
+    match &request.body {
+        DraftBody::Json(value) => json_leaves(value, &mut Vec::new(), None, &mut out),
+        DraftBody::Form(pairs) => {
+            for (index, (name, value)) in pairs.iter().enumerate() {
+                out.push(SlotValue {
+                    slot: Slot::Form(index),
+                    value: value.clone(),
+                    key: Some(name.clone()),
+                    number: false,
+                });
+            }
+        }
+        DraftBody::None | DraftBody::Raw { .. } => {}
+    }
+    out
+}
+
+fn json_leaves(
+    value: &Value,
+    path: &mut Vec<JsonStep>,
+    key: Option<&str>,
+    out: &mut Vec<SlotValue>,
+) {
+    match value {
+        Value::Object(map) => {
+            for (name, child) in map {
+                path.push(JsonStep::Key(name.clone()));
+                json_leaves(child, path, Some(name), out);
+                path.pop();
+            }
+        }
+        Value::Array(items) => {
+            for (index, child) in items.iter().enumerate() {
+                path.push(JsonStep::Index(index));
+                json_leaves(child, path, key, out);
+                path.pop();
+            }
+        }
+        Value::String(text) => out.push(SlotValue {
+            slot: Slot::Json(path.clone()),
+            value: text.clone(),
+            key: key.map(str::to_owned),
+            number: false,
+        }),
+        Value::Number(number) => out.push(SlotValue {
+            slot: Slot::Json(path.clone()),
+            value: number.to_string(),
+            key: key.map(str::to_owned),
+            number: true,
+        }),
+        Value::Bool(_) | Value::Null => {}
+    }
+}
+
+/// Replaces the value in `slot` by `template`.
+pub(crate) fn set_slot(request: &mut DraftRequest, slot: &Slot, template: &str) {
+    match slot {
+        Slot::PathSegment(index) => request.path[*index] = template.to_owned(),
+        Slot::Query(index) => request.query[*index].1 = template.to_owned(),
+        Slot::Form(index) => {
+            if let DraftBody::Form(pairs) = &mut request.body {
+                pairs[*index].1 = template.to_owned();
+            }
+        }
+        Slot::Header(index) => request.headers[*index].1 = template.to_owned(),
+        Slot::Bearer(index) => request.headers[*index].1 = format!("Bearer {template}"),
+        Slot::Json(path) => {
+            if let DraftBody::Json(value) = &mut request.body {
+                if let Some(leaf) = json_at(value, path) {
+                    *leaf = Value::String(template.to_owned());
+                }
+            }
+        }
+    }
+}
+
+fn json_at<'a>(value: &'a mut Value, path: &[JsonStep]) -> Option<&'a mut Value> {
+    let mut current = value;
+    for step in path {
+        current = match step {
+            JsonStep::Key(key) => current.get_mut(key)?,
+            JsonStep::Index(index) => current.get_mut(*index)?,
+        };
+    }
+    Some(current)
+}
+
+pub(crate) fn percent_decode(text: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", text.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::convert::testing::exchange;
+
+    #[test]
+    fn slots_cover_path_query_json_and_bearer() {
+        let mut ex = exchange(
+            "POST",
+            "http://app/api/items/42?cb=1382584603667",
+            200,
+            r#"{"gameSessionId":"g1","n":[3]}"#,
+            "{}",
+        );
+        ex.request_headers
+            .push(("Authorization".to_owned(), "Bearer tok123".to_owned()));
+        let mut request = draft_request(&ex);
+        let found = slots(&request);
+        let values: Vec<&str> = found.iter().map(|s| s.value.as_str()).collect();
+        assert_eq!(
+            values,
+            ["api", "items", "42", "1382584603667", "tok123", "g1", "3"]
+        );
+        assert_eq!(found[2].key.as_deref(), Some("items"));
+        assert!(found[6].number);
+        set_slot(&mut request, &found[5].slot, "{{ gameSessionId }}");
+        set_slot(&mut request, &found[4].slot, "{{ token }}");
+        assert_eq!(
+            request.body,
+            DraftBody::Json(serde_json::json!({"gameSessionId": "{{ gameSessionId }}", "n": [3]}))
+        );
+        assert_eq!(request.headers.last().unwrap().1, "Bearer {{ token }}");
+    }
+
+    #[test]
+    fn browser_headers_are_dropped() {
+        let mut ex = exchange("GET", "http://app/api", 200, "", "{}");
+        ex.request_headers = vec![
+            ("User-Agent".to_owned(), "Chrome".to_owned()),
+            ("sec-ch-ua".to_owned(), "x".to_owned()),
+            ("X-Api-Key".to_owned(), "k".to_owned()),
+        ];
+        assert_eq!(
+            draft_request(&ex).headers,
+            vec![("X-Api-Key".to_owned(), "k".to_owned())]
+        );
+    }
+}

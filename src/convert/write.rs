@@ -1,0 +1,443 @@
+//! The draft as scenario YAML, for a person to read: comments say where every extracted value
+//! came from and what was left out. Also `--redact`.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use super::model::{Draft, DraftBody, DraftExtract, DraftRequest, DraftStep, ExtractSource, Think};
+
+const REDACTED: &str = "REDACTED";
+
+/// A YAML scalar: plain when that reads the same, else double-quoted (JSON escaping is valid
+/// YAML).
+pub(crate) fn scalar(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | '-' | ' ' | '@'))
+        && !text.starts_with(['-', ' ', '.', '@'])
+        && !text.ends_with(' ')
+        && !matches!(
+            text.to_ascii_lowercase().as_str(),
+            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n" | "~"
+        )
+        && text.parse::<f64>().is_err();
+    if plain {
+        text.to_owned()
+    } else {
+        Value::String(text.to_owned()).to_string()
+    }
+}
+
+fn comment(out: &mut String, indent: usize, text: &str) {
+    for line in text.lines() {
+        let _ = writeln!(out, "{:indent$}# {line}", "");
+    }
+}
+
+/// JSON as YAML block structure; a string that is exactly one `{{ var }}` is written as it
+/// is, and the scenario keeps the variable's type when rendering it.
+fn json_value(out: &mut String, indent: usize, value: &Value) {
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            for (key, child) in map {
+                let _ = write!(out, "{:indent$}{}:", "", scalar(key));
+                json_child(out, indent, child);
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            for item in items {
+                let _ = write!(out, "{:indent$}-", "");
+                match item {
+                    Value::Object(map) if !map.is_empty() => {
+                        // The first key goes on the dash's line.
+                        let mut first = true;
+                        for (key, child) in map {
+                            if first {
+                                let _ = write!(out, " {}:", scalar(key));
+                                first = false;
+                            } else {
+                                let _ = write!(
+                                    out,
+                                    "{:width$}{}:",
+                                    "",
+                                    scalar(key),
+                                    width = indent + 2
+                                );
+                            }
+                            json_child(out, indent + 2, child);
+                        }
+                    }
+                    other => json_child(out, indent, other),
+                }
+            }
+        }
+        other => {
+            let _ = writeln!(out, "{:indent$}{}", "", inline(other));
+        }
+    }
+}
+
+fn json_child(out: &mut String, indent: usize, child: &Value) {
+    match child {
+        Value::Object(map) if !map.is_empty() => {
+            out.push('\n');
+            json_value(out, indent + 2, child);
+        }
+        Value::Array(items) if !items.is_empty() => {
+            out.push('\n');
+            json_value(out, indent + 2, child);
+        }
+        other => {
+            let _ = writeln!(out, " {}", inline(other));
+        }
+    }
+}
+
+fn inline(value: &Value) -> String {
+    match value {
+        Value::String(text) => scalar(text),
+        Value::Object(_) => "{}".to_owned(),
+        Value::Array(_) => "[]".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+fn url_of(request: &DraftRequest) -> String {
+    let mut url = format!("/{}", request.path.join("/"));
+    if !request.query.is_empty() {
+        url.push('?');
+        let pairs: Vec<String> = request
+            .query
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
+        url.push_str(&pairs.join("&"));
+    }
+    url
+}
+
+/// Percent-encodes a query part, leaving `{{ templates }}` readable.
+fn encode(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let end = rest[start..]
+            .find("}}")
+            .map_or(rest.len(), |e| start + e + 2);
+        out.extend(url::form_urlencoded::byte_serialize(
+            &rest.as_bytes()[..start],
+        ));
+        out.push_str(&rest[start..end]);
+        rest = &rest[end..];
+    }
+    out.extend(url::form_urlencoded::byte_serialize(rest.as_bytes()));
+    out
+}
+
+fn extract_line(extract: &DraftExtract) -> String {
+    match &extract.source {
+        ExtractSource::JsonPath(path) => format!("{{ jsonpath: {} }}", scalar(path)),
+        ExtractSource::Header(name) => format!("{{ header: {} }}", scalar(name)),
+        ExtractSource::Regex(pattern) => format!("{{ regex: {} }}", scalar(pattern)),
+        ExtractSource::HeaderRegex { header, pattern } => {
+            format!(
+                "{{ header: {}, regex: {} }}",
+                scalar(header),
+                scalar(pattern)
+            )
+        }
+        ExtractSource::FormField(name) => format!("{{ form_field: {} }}", scalar(name)),
+    }
+}
+
+fn request(out: &mut String, indent: usize, request: &DraftRequest) {
+    for line in &request.comments {
+        comment(out, indent, line);
+    }
+    let method = request.method.to_ascii_lowercase();
+    let standard = matches!(
+        method.as_str(),
+        "get" | "post" | "put" | "patch" | "delete" | "head" | "options"
+    );
+    if standard {
+        let _ = writeln!(
+            out,
+            "{:indent$}- {method}: {}",
+            "",
+            scalar(&url_of(request))
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "{:indent$}- request: {{ method: {}, url: {} }}",
+            "",
+            scalar(&request.method),
+            scalar(&url_of(request))
+        );
+    }
+    let inner = indent + 2;
+    if !request.headers.is_empty() {
+        let _ = writeln!(out, "{:inner$}headers:", "");
+        for (name, value) in &request.headers {
+            let _ = writeln!(
+                out,
+                "{:width$}{}: {}",
+                "",
+                scalar(name),
+                scalar(value),
+                width = inner + 2
+            );
+        }
+    }
+    match &request.body {
+        DraftBody::None => {}
+        DraftBody::Json(value) => {
+            let _ = write!(out, "{:inner$}json:", "");
+            json_child(out, inner, value);
+        }
+        DraftBody::Form(pairs) => {
+            let _ = writeln!(out, "{:inner$}form:", "");
+            for (name, value) in pairs {
+                let _ = writeln!(
+                    out,
+                    "{:width$}{}: {}",
+                    "",
+                    scalar(name),
+                    scalar(value),
+                    width = inner + 2
+                );
+            }
+        }
+        DraftBody::Raw { mime, text } => {
+            if !request
+                .headers
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+                && !mime.is_empty()
+            {
+                let _ = writeln!(out, "{:inner$}headers:", "");
+                let _ = writeln!(
+                    out,
+                    "{:width$}Content-Type: {}",
+                    "",
+                    scalar(mime),
+                    width = inner + 2
+                );
+            }
+            let _ = writeln!(out, "{:inner$}body: {}", "", scalar(text));
+        }
+    }
+    if !request.extracts.is_empty() {
+        let _ = writeln!(out, "{:inner$}extract:", "");
+        for extract in &request.extracts {
+            comment(out, inner + 2, &extract.comment);
+            let _ = writeln!(
+                out,
+                "{:width$}{}: {}",
+                "",
+                extract.var,
+                extract_line(extract),
+                width = inner + 2
+            );
+        }
+    }
+    let _ = writeln!(out, "{:inner$}check: {{ status: {} }}", "", request.status);
+}
+
+fn steps(out: &mut String, indent: usize, list: &[DraftStep]) {
+    for step in list {
+        match step {
+            DraftStep::Request(r) => request(out, indent, r),
+            DraftStep::Think(Think::Seconds(seconds)) => {
+                let _ = writeln!(out, "{:indent$}- think: {seconds}s", "");
+            }
+            DraftStep::Think(Think::Template {
+                template,
+                comment: why,
+            }) => {
+                comment(out, indent, why);
+                let _ = writeln!(out, "{:indent$}- think: {}", "", scalar(template));
+            }
+            DraftStep::Repeat {
+                count,
+                comment: why,
+                steps: body,
+            } => {
+                comment(out, indent, why);
+                let _ = writeln!(out, "{:indent$}- repeat: {count}", "");
+                let _ = writeln!(out, "{:width$}steps:", "", width = indent + 2);
+                steps(out, indent + 4, body);
+            }
+        }
+    }
+}
+
+/// The scenario file's text.
+pub(crate) fn yaml(draft: &Draft) -> String {
+    let mut out = String::new();
+    for line in &draft.header_comments {
+        comment(&mut out, 0, line);
+    }
+    out.push('\n');
+    let _ = writeln!(out, "host: {}", scalar(&draft.host));
+    if !draft.user_columns.is_empty() {
+        out.push('\n');
+        comment(
+            &mut out,
+            0,
+            &format!(
+                "one row per virtual user; the CSV needs the columns: {}",
+                draft.user_columns.join(", ")
+            ),
+        );
+        comment(&mut out, 0, "bind another file with --data users=FILE");
+        let _ = writeln!(
+            out,
+            "data:\n  users: {{ file: users.csv, mode: unique, as: user }}"
+        );
+    }
+    if !draft.vars.is_empty() {
+        out.push('\n');
+        let _ = writeln!(out, "vars:");
+        for (name, template, why) in &draft.vars {
+            comment(&mut out, 2, why);
+            let _ = writeln!(out, "  {name}: {}", scalar(template));
+        }
+    }
+    if !draft.on_start.is_empty() {
+        out.push('\n');
+        comment(&mut out, 0, "once per virtual user");
+        let _ = writeln!(out, "on_start:");
+        steps(&mut out, 2, &draft.on_start);
+    }
+    out.push('\n');
+    comment(
+        &mut out,
+        0,
+        "then, over and over, a flow picked at random by weight",
+    );
+    let _ = writeln!(out, "flows:");
+    for flow in &draft.flows {
+        if let Some(why) = &flow.comment {
+            comment(&mut out, 2, why);
+        }
+        let _ = writeln!(out, "  - name: {}", scalar(&flow.name));
+        let _ = writeln!(out, "    weight: {}", flow.weight);
+        let _ = writeln!(out, "    steps:");
+        steps(&mut out, 6, &flow.steps);
+    }
+    out
+}
+
+/// Replaces secrets the templates did not already replace: authorization headers, cookies,
+/// and body fields named like passwords, tokens or secrets; and recorded values quoted in
+/// comments.
+pub(crate) fn redact(draft: &mut Draft) {
+    fn secret_key(key: &str) -> bool {
+        let lower = key.to_ascii_lowercase();
+        [
+            "password",
+            "passwd",
+            "pwd",
+            "token",
+            "secret",
+            "authorization",
+            "cookie",
+            "session",
+            "api_key",
+            "apikey",
+        ]
+        .iter()
+        .any(|word| lower.contains(word))
+    }
+    fn scrub(value: &mut String) {
+        if !value.contains("{{") {
+            *value = REDACTED.to_owned();
+        }
+    }
+    fn json(value: &mut Value, secret: bool) {
+        match value {
+            Value::Object(map) => map
+                .iter_mut()
+                .for_each(|(key, child)| json(child, secret || secret_key(key))),
+            Value::Array(items) => items.iter_mut().for_each(|child| json(child, secret)),
+            Value::String(text) if secret && !text.contains("{{") => *text = REDACTED.to_owned(),
+            _ => {}
+        }
+    }
+    fn visit(steps: &mut [DraftStep]) {
+        for step in steps {
+            match step {
+                DraftStep::Request(request) => {
+                    for (name, value) in &mut request.headers {
+                        if secret_key(name) {
+                            scrub(value);
+                        }
+                    }
+                    for (name, value) in &mut request.query {
+                        if secret_key(name) {
+                            scrub(value);
+                        }
+                    }
+                    match &mut request.body {
+                        DraftBody::Json(value) => json(value, false),
+                        DraftBody::Form(pairs) => pairs
+                            .iter_mut()
+                            .filter(|(k, _)| secret_key(k))
+                            .for_each(|(_, v)| scrub(v)),
+                        DraftBody::Raw { .. } | DraftBody::None => {}
+                    }
+                }
+                DraftStep::Repeat { steps, .. } => visit(steps),
+                DraftStep::Think(_) => {}
+            }
+        }
+    }
+    visit(&mut draft.on_start);
+    for flow in &mut draft.flows {
+        visit(&mut flow.steps);
+    }
+    for (_, _, why) in &mut draft.vars {
+        if let Some(start) = why.find("(recorded ") {
+            if let Some(end) = why[start..].find(')') {
+                why.replace_range(start..start + end + 1, "(recorded value redacted)");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalars_are_quoted_only_when_needed() {
+        assert_eq!(scalar("/api/v2/lms/courses"), "/api/v2/lms/courses");
+        assert_eq!(scalar("{{ user.username }}"), "\"{{ user.username }}\"");
+        assert_eq!(scalar("true"), "\"true\"");
+        assert_eq!(scalar("12"), "\"12\"");
+        assert_eq!(scalar("a: b"), "\"a: b\"");
+        assert_eq!(scalar(""), "\"\"");
+    }
+
+    #[test]
+    fn json_bodies_become_block_yaml() {
+        let mut out = String::new();
+        json_child(
+            &mut out,
+            4,
+            &serde_json::json!({"a": 1, "list": [{"x": "{{ v }}", "z": [1, 2]}], "empty": {}}),
+        );
+        assert_eq!(
+            out,
+            "\n      a: 1\n      empty: {}\n      list:\n        - x: \"{{ v }}\"\n          z:\n            - 1\n            - 2\n"
+        );
+    }
+
+    #[test]
+    fn query_templates_stay_readable() {
+        assert_eq!(encode("a b{{ now_ms() }}&"), "a+b{{ now_ms() }}%26");
+    }
+}

@@ -1,0 +1,282 @@
+//! What the page and scripts send to start or change a run, validated once into plain values.
+//! Numbers may arrive as JSON numbers or as the text a person typed; every refusal says which
+//! field, what was expected and what came.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+/// A validated start request.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StartRequest {
+    pub(crate) load: Load,
+    pub(crate) host: Option<String>,
+    pub(crate) run_time: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Load {
+    /// A fixed number of users, started at `spawn_rate` per second.
+    Users { users: u64, spawn_rate: f64 },
+    /// Iterations started at `rate` per second by at most `max_users` users.
+    Arrivals { rate: f64, max_users: u64 },
+}
+
+/// A validated change of the user count.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct UsersChange {
+    pub(crate) users: u64,
+    pub(crate) spawn_rate: Option<f64>,
+}
+
+fn field<'a>(body: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    body.get(name).filter(|value| {
+        !value.is_null() && value.as_str().is_none_or(|text| !text.trim().is_empty())
+    })
+}
+
+fn shown(value: &Value) -> String {
+    match value {
+        Value::String(text) => format!("{text:?}"),
+        other => other.to_string(),
+    }
+}
+
+fn whole_number(body: &Map<String, Value>, name: &str, what: &str) -> Result<u64, String> {
+    let Some(value) = field(body, name) else {
+        return Err(format!(
+            "{name}: enter the {what} (a whole number of at least 1)"
+        ));
+    };
+    let number = match value {
+        Value::Number(number) => number.as_f64(),
+        Value::String(text) => text.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    match number {
+        None => Err(format!(
+            "{name} must be a whole number, got {}",
+            shown(value)
+        )),
+        Some(n) if n.fract() != 0.0 => Err(format!(
+            "{name} must be a whole number, got {}",
+            shown(value)
+        )),
+        Some(n) if n < 1.0 => Err(format!("{name} must be at least 1, got {}", shown(value))),
+        Some(n) if n > 10_000_000.0 => Err(format!(
+            "{name} must be at most 10000000, got {}",
+            shown(value)
+        )),
+        Some(n) => Ok(n as u64),
+    }
+}
+
+fn positive_rate(body: &Map<String, Value>, name: &str, unit: &str) -> Result<Option<f64>, String> {
+    let Some(value) = field(body, name) else {
+        return Ok(None);
+    };
+    let number = match value {
+        Value::Number(number) => number.as_f64(),
+        Value::String(text) => text.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    match number {
+        Some(n) if n.is_finite() && n > 0.0 => Ok(Some(n)),
+        Some(_) => Err(format!(
+            "{name} must be more than 0 {unit}, got {}",
+            shown(value)
+        )),
+        None => Err(format!(
+            "{name} must be a number of {unit}, got {}",
+            shown(value)
+        )),
+    }
+}
+
+fn object(body: &Value) -> Result<&Map<String, Value>, String> {
+    body.as_object().ok_or_else(|| {
+        "expected a JSON object such as {\"users\": 10, \"spawn_rate\": 2}".to_owned()
+    })
+}
+
+pub(crate) fn start_request(body: &Value) -> Result<StartRequest, String> {
+    let body = object(body)?;
+    let load = if field(body, "arrival_rate").is_some() {
+        let rate =
+            positive_rate(body, "arrival_rate", "iterations per second")?.expect("checked above");
+        let max_users = whole_number(body, "max_users", "most users that may be busy at once")?;
+        Load::Arrivals { rate, max_users }
+    } else {
+        let users = whole_number(body, "users", "number of users")?;
+        let spawn_rate =
+            positive_rate(body, "spawn_rate", "users per second")?.ok_or_else(|| {
+                "spawn_rate: enter how many users to start per second (more than 0)".to_owned()
+            })?;
+        Load::Users { users, spawn_rate }
+    };
+    let host = match field(body, "host") {
+        None => None,
+        Some(Value::String(text)) => {
+            let text = text.trim();
+            let parsed = url::Url::parse(text).map_err(|_| {
+                format!("host must be a URL such as http://127.0.0.1:8001, got {text:?}")
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+                return Err(format!(
+                    "host must be an http:// or https:// URL, got {text:?}"
+                ));
+            }
+            Some(text.trim_end_matches('/').to_owned())
+        }
+        Some(other) => {
+            return Err(format!(
+                "host must be a URL such as http://127.0.0.1:8001, got {}",
+                shown(other)
+            ));
+        }
+    };
+    let run_time = match field(body, "run_time") {
+        None => None,
+        Some(Value::Number(n)) if n.as_f64().is_some_and(|s| s > 0.0) => {
+            Some(Duration::from_secs_f64(n.as_f64().unwrap_or(0.0)))
+        }
+        Some(Value::String(text)) => match crate::cli::parse_duration(text) {
+            Ok(duration) if !duration.is_zero() => Some(duration),
+            _ => {
+                return Err(format!(
+                    "run_time must be a duration such as 90s, 10m or 1h30m, got {text:?}"
+                ));
+            }
+        },
+        Some(other) => {
+            return Err(format!(
+                "run_time must be a duration such as 90s, 10m or 1h30m, got {}",
+                shown(other)
+            ));
+        }
+    };
+    Ok(StartRequest {
+        load,
+        host,
+        run_time,
+    })
+}
+
+pub(crate) fn users_change(body: &Value) -> Result<UsersChange, String> {
+    let body = object(body)?;
+    Ok(UsersChange {
+        users: whole_number(body, "users", "number of users")?,
+        spawn_rate: positive_rate(body, "spawn_rate", "users per second")?,
+    })
+}
+
+/// Locust's form-encoded `/swarm` fields as the JSON `start_request` takes.
+pub(crate) fn from_locust_form(pairs: &[(String, String)]) -> Value {
+    let mut body = Map::new();
+    for (name, value) in pairs {
+        let key = match name.as_str() {
+            "user_count" => "users",
+            "spawn_rate" => "spawn_rate",
+            "host" => "host",
+            "run_time" => "run_time",
+            _ => continue,
+        };
+        body.insert(key.to_owned(), Value::String(value.clone()));
+    }
+    Value::Object(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn numbers_as_typed_or_as_json() {
+        let request = start_request(&json!({"users": "50", "spawn_rate": 5, "run_time": "2m", "host": "http://127.0.0.1:9/"})).unwrap();
+        assert_eq!(
+            request,
+            StartRequest {
+                load: Load::Users {
+                    users: 50,
+                    spawn_rate: 5.0
+                },
+                host: Some("http://127.0.0.1:9".to_owned()),
+                run_time: Some(Duration::from_secs(120)),
+            }
+        );
+        let open = start_request(&json!({"arrival_rate": 20, "max_users": "100"})).unwrap();
+        assert_eq!(
+            open.load,
+            Load::Arrivals {
+                rate: 20.0,
+                max_users: 100
+            }
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_field_and_what_came() {
+        let cases = [
+            (
+                json!({"users": 0, "spawn_rate": 1}),
+                "users must be at least 1, got 0",
+            ),
+            (
+                json!({"users": "-3", "spawn_rate": 1}),
+                "users must be at least 1, got \"-3\"",
+            ),
+            (
+                json!({"users": "ten", "spawn_rate": 1}),
+                "users must be a whole number, got \"ten\"",
+            ),
+            (
+                json!({"users": 2.5, "spawn_rate": 1}),
+                "users must be a whole number, got 2.5",
+            ),
+            (
+                json!({"spawn_rate": 1}),
+                "users: enter the number of users (a whole number of at least 1)",
+            ),
+            (
+                json!({"users": 5, "spawn_rate": 0}),
+                "spawn_rate must be more than 0 users per second, got 0",
+            ),
+            (
+                json!({"users": 5, "spawn_rate": "fast"}),
+                "spawn_rate must be a number of users per second, got \"fast\"",
+            ),
+            (
+                json!({"users": 5, "spawn_rate": 1, "run_time": "soon"}),
+                "run_time must be a duration such as 90s, 10m or 1h30m, got \"soon\"",
+            ),
+            (
+                json!({"users": 5, "spawn_rate": 1, "host": "localhost"}),
+                "host must be a URL such as http://127.0.0.1:8001, got \"localhost\"",
+            ),
+            (
+                json!([1]),
+                "expected a JSON object such as {\"users\": 10, \"spawn_rate\": 2}",
+            ),
+        ];
+        for (body, message) in cases {
+            assert_eq!(start_request(&body).unwrap_err(), message, "{body}");
+        }
+    }
+
+    #[test]
+    fn locust_swarm_form() {
+        let pairs = vec![
+            ("user_count".to_owned(), "7".to_owned()),
+            ("spawn_rate".to_owned(), "2".to_owned()),
+        ];
+        let request = start_request(&from_locust_form(&pairs)).unwrap();
+        assert_eq!(
+            request.load,
+            Load::Users {
+                users: 7,
+                spawn_rate: 2.0
+            }
+        );
+    }
+}

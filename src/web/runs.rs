@@ -1,0 +1,638 @@
+//! The page's run controller: starts runs on the engine, relays the engine's one-per-second
+//! updates to every open page as JSON, and keeps the last result for downloads. The page and
+//! the CLI's `--autostart` both go through it, so they share every check.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, watch};
+
+use super::form::{Load, StartRequest, UsersChange};
+use crate::engine::{
+    self, Engine, EngineControl, EngineOptions, LiveUpdate, Plan, RunState, Stage,
+};
+use crate::scenario::Scenario;
+use crate::stats::{Aggregate, EntryStats, HistoryPoint, RunMeta, RunResult};
+
+/// At most this many history points go to a page that connects; older ones are thinned.
+const MAX_FULL_HISTORY: usize = 1800;
+
+/// A refusal of the control API: the status to answer and a sentence for the page.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Refusal {
+    pub(crate) status: u16,
+    pub(crate) message: String,
+}
+
+impl Refusal {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self {
+            status: 400,
+            message: message.into(),
+        }
+    }
+
+    fn conflict(message: impl Into<String>) -> Self {
+        Self {
+            status: 409,
+            message: message.into(),
+        }
+    }
+}
+
+/// One message for the pages: an SSE event name and its JSON data.
+#[derive(Debug, Clone)]
+pub(crate) struct PageEvent {
+    pub(crate) name: &'static str,
+    pub(crate) data: String,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    control: Option<EngineControl>,
+    /// The result of the last finished run.
+    result: Option<RunResult>,
+    meta: Option<RunMeta>,
+    host: Option<String>,
+    target_users: Option<u64>,
+    spawn_rate: Option<f64>,
+    arrival_rate: Option<f64>,
+    run_time: Option<Duration>,
+    exit_code: Option<u8>,
+    runs: u64,
+}
+
+/// The web page's view of runs: at most one at a time, any number one after another.
+pub struct Runs {
+    scenario: Arc<Scenario>,
+    options: EngineOptions,
+    inner: Mutex<Inner>,
+    events: broadcast::Sender<Arc<PageEvent>>,
+    finished: watch::Sender<Option<u8>>,
+}
+
+impl std::fmt::Debug for Runs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runs")
+            .field("scenario", &self.scenario.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runs {
+    /// Runs of `scenario` with `options` (thresholds, stop timeout, TLS).
+    pub fn new(scenario: Arc<Scenario>, options: EngineOptions) -> Arc<Self> {
+        let (events, _) = broadcast::channel(64);
+        let (finished, _) = watch::channel(None);
+        Arc::new(Self {
+            scenario,
+            options,
+            inner: Mutex::new(Inner::default()),
+            events,
+            finished,
+        })
+    }
+
+    fn inner(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<PageEvent>> {
+        self.events.subscribe()
+    }
+
+    /// Waits until a run has ended and returns its exit code (0: thresholds held, 1: crossed).
+    pub async fn wait_finished(&self) -> u8 {
+        let mut finished = self.finished.subscribe();
+        loop {
+            if let Some(code) = *finished.borrow_and_update() {
+                return code;
+            }
+            if finished.changed().await.is_err() {
+                return crate::cli::EXIT_ERROR;
+            }
+        }
+    }
+
+    /// The last finished run's result, if any.
+    pub fn last_result(&self) -> Option<RunResult> {
+        self.inner().result.clone()
+    }
+
+    /// Starts a run; refused while one is going.
+    pub(crate) fn start(self: &Arc<Self>, request: StartRequest) -> Result<Value, Refusal> {
+        let mut inner = self.inner();
+        if inner
+            .control
+            .as_ref()
+            .is_some_and(|control| control.state() != RunState::Stopped)
+        {
+            return Err(Refusal::conflict(
+                "a run is already going: stop it first, or change its user count with \"Change users\"",
+            ));
+        }
+        let plan = match &request.load {
+            Load::Users { users, spawn_rate } => {
+                Plan::users(*users, Some(*spawn_rate), request.run_time)
+            }
+            Load::Arrivals { rate, max_users } => Plan::new(vec![Stage {
+                load: engine::Load::Arrivals {
+                    per_second: *rate,
+                    max_users: *max_users,
+                },
+                duration: request.run_time,
+            }]),
+        }
+        .map_err(|err| Refusal::bad_request(err.to_string()))?;
+        let scenario = match &request.host {
+            Some(host) => Arc::new(with_host(&self.scenario, host).map_err(Refusal::bad_request)?),
+            None => self.scenario.clone(),
+        };
+        let handle = Engine::start(scenario.clone(), plan, self.options.clone())
+            .map_err(|err| Refusal::bad_request(err.to_string()))?;
+        let control = handle.control();
+        inner.control = Some(control.clone());
+        inner.result = None;
+        inner.exit_code = None;
+        inner.host = scenario
+            .host
+            .as_ref()
+            .map(|h| h.as_str().trim_end_matches('/').to_owned());
+        inner.run_time = request.run_time;
+        inner.runs += 1;
+        match request.load {
+            Load::Users { users, spawn_rate } => {
+                inner.target_users = Some(users);
+                inner.spawn_rate = Some(spawn_rate);
+                inner.arrival_rate = None;
+            }
+            Load::Arrivals { rate, max_users } => {
+                inner.target_users = Some(max_users);
+                inner.spawn_rate = None;
+                inner.arrival_rate = Some(rate);
+            }
+        }
+        inner.meta = Some(RunMeta {
+            scenario: scenario.source.display().to_string(),
+            host: inner.host.clone(),
+            start_unix_ms: now_ms(),
+            end_unix_ms: 0,
+            users: inner.target_users.unwrap_or(0),
+            spawn_rate: inner.spawn_rate,
+            thresholds: self.options.thresholds.clone(),
+        });
+        let _ = self.finished.send(None);
+        drop(inner);
+
+        let runs = self.clone();
+        let mut updates = control.subscribe();
+        tokio::spawn(async move {
+            let mut sent = SentRows::default();
+            loop {
+                match updates.recv().await {
+                    Ok(update) => {
+                        runs.publish("update", runs.update_json(&control, &update, &mut sent))
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        let runs = self.clone();
+        tokio::spawn(async move {
+            let mut result = handle.wait().await;
+            result.evaluate_thresholds();
+            let code = if result.passed() {
+                crate::cli::EXIT_OK
+            } else {
+                crate::cli::EXIT_THRESHOLDS
+            };
+            {
+                let mut inner = runs.inner();
+                inner.result = Some(result);
+                inner.exit_code = Some(code);
+            }
+            runs.publish("full", runs.full_json());
+            let _ = runs.finished.send(Some(code));
+        });
+        Ok(self.state_json())
+    }
+
+    pub(crate) fn set_users(&self, change: &UsersChange) -> Result<Value, Refusal> {
+        let mut inner = self.inner();
+        let Some(control) = inner
+            .control
+            .clone()
+            .filter(|c| !matches!(c.state(), RunState::Stopped | RunState::Stopping))
+        else {
+            return Err(Refusal::conflict("no run is going: start one first"));
+        };
+        if inner.arrival_rate.is_some() {
+            return Err(Refusal::bad_request(
+                "this run has a fixed arrival rate; the user count follows it",
+            ));
+        }
+        let spawn_rate = change.spawn_rate.or(inner.spawn_rate).unwrap_or(1.0);
+        control
+            .set_users(change.users, spawn_rate)
+            .map_err(|err| Refusal::bad_request(err.to_string()))?;
+        inner.target_users = Some(change.users);
+        inner.spawn_rate = Some(spawn_rate);
+        drop(inner);
+        let state = self.state_json();
+        self.publish("update", json!({ "info": state }));
+        Ok(state)
+    }
+
+    pub(crate) fn stop(&self) -> Result<Value, Refusal> {
+        let control = self.inner().control.clone();
+        match control {
+            Some(control) if control.state() != RunState::Stopped => {
+                control.stop();
+                Ok(json!({ "state": "stopping" }))
+            }
+            _ => Err(Refusal::conflict("no run is going")),
+        }
+    }
+
+    /// Stops at once (a second Ctrl-C).
+    pub fn stop_now(&self) {
+        if let Some(control) = self.inner().control.clone() {
+            control.stop_now();
+        }
+    }
+
+    /// Stops gracefully, if a run is going (Ctrl-C).
+    pub fn stop_gracefully(&self) {
+        let _ = self.stop();
+    }
+
+    pub(crate) fn reset(&self) -> Value {
+        if let Some(control) = self.inner().control.clone() {
+            control.reset_stats();
+        }
+        json!({ "status": "reset" })
+    }
+
+    fn publish(&self, name: &'static str, data: Value) {
+        let _ = self.events.send(Arc::new(PageEvent {
+            name,
+            data: data.to_string(),
+        }));
+    }
+
+    /// `GET /api/state`.
+    pub(crate) fn state_json(&self) -> Value {
+        let inner = self.inner();
+        let (state, users, flows) = match &inner.control {
+            Some(control) => {
+                let latest = control.latest();
+                let state = control.state();
+                (
+                    state_name(state),
+                    control.users(),
+                    serde_json::to_value(&latest.flows).unwrap_or_default(),
+                )
+            }
+            None => (
+                "ready",
+                0,
+                Value::Array(
+                    self.scenario
+                        .flows
+                        .iter()
+                        .map(|f| json!({ "name": f.name, "weight": f.weight, "iterations": 0 }))
+                        .collect(),
+                ),
+            ),
+        };
+        let state = if inner.result.is_some() {
+            "stopped"
+        } else {
+            state
+        };
+        json!({
+            "state": state,
+            "users": users,
+            "target_users": inner.target_users,
+            "spawn_rate": inner.spawn_rate,
+            "arrival_rate": inner.arrival_rate,
+            "run_time": inner.run_time.map(|d| humantime::format_duration(d).to_string()),
+            "host": inner.host.clone().or_else(|| self.scenario.host.as_ref().map(|h| h.as_str().trim_end_matches('/').to_owned())),
+            "scenario": self.scenario.source.display().to_string(),
+            "flows": flows,
+            "started_at": inner.meta.as_ref().map(|m| m.start_unix_ms),
+            "exit_code": inner.exit_code,
+            "runs": inner.runs,
+        })
+    }
+
+    /// What the page needs each second: the state, changed rows, the newest point.
+    fn update_json(
+        &self,
+        control: &EngineControl,
+        update: &LiveUpdate,
+        sent: &mut SentRows,
+    ) -> Value {
+        let (rows, aggregated, failures, exceptions) = control.inspect(|aggregate| {
+            let rows: Vec<Value> = update
+                .rows
+                .iter()
+                .filter(|row| {
+                    sent.changed(
+                        &row.method,
+                        &row.name,
+                        row.requests,
+                        row.failures,
+                        row.current_rps,
+                    )
+                })
+                .map(|row| {
+                    page_row(
+                        aggregate,
+                        &row.method,
+                        &row.name,
+                        row.current_rps,
+                        row.current_failures_per_sec,
+                    )
+                })
+                .collect();
+            let total = &update.total;
+            let aggregated = page_row(
+                aggregate,
+                "",
+                "",
+                total.current_rps,
+                total.current_failures_per_sec,
+            );
+            let failures = sent
+                .failures_changed(aggregate)
+                .then(|| failures_json(aggregate));
+            let exceptions = sent
+                .exceptions_changed(aggregate)
+                .then(|| exceptions_json(aggregate));
+            (rows, aggregated, failures, exceptions)
+        });
+        let mut body = json!({
+            "info": self.state_json(),
+            "rows": rows,
+            "aggregated": aggregated,
+            "point": update.point.as_ref().map(point_json),
+        });
+        if let Some(failures) = failures {
+            body["failures"] = failures;
+        }
+        if let Some(exceptions) = exceptions {
+            body["exceptions"] = exceptions;
+        }
+        body
+    }
+
+    /// Everything, for a page that just connected and after a run ends.
+    pub(crate) fn full_json(&self) -> Value {
+        let info = self.state_json();
+        let (control, result) = {
+            let inner = self.inner();
+            (inner.control.clone(), inner.result.clone())
+        };
+        let body = |aggregate: &Aggregate| {
+            let rows: Vec<Value> = aggregate
+                .rows()
+                .iter()
+                .map(|row| {
+                    page_row(
+                        aggregate,
+                        &row.method,
+                        &row.name,
+                        row.current_rps,
+                        row.current_failures_per_sec,
+                    )
+                })
+                .collect();
+            let total = aggregate.total_row();
+            json!({
+                "rows": rows,
+                "aggregated": page_row(aggregate, "", "", total.current_rps, total.current_failures_per_sec),
+                "failures": failures_json(aggregate),
+                "exceptions": exceptions_json(aggregate),
+                "history": thin(&aggregate.history()).iter().map(point_json).collect::<Vec<_>>(),
+            })
+        };
+        let mut full = match (result, control) {
+            (Some(result), _) => result_json(&result),
+            (None, Some(control)) => control.inspect(body),
+            (None, None) => body(&Aggregate::new()),
+        };
+        full["info"] = info;
+        full
+    }
+
+    /// The current run's result so far, or the last run's (downloads).
+    pub(crate) fn result_so_far(&self) -> RunResult {
+        let inner = self.inner();
+        if let Some(result) = &inner.result {
+            return result.clone();
+        }
+        let meta = inner.meta.clone().unwrap_or_else(|| RunMeta {
+            scenario: self.scenario.source.display().to_string(),
+            host: self.scenario.host.as_ref().map(|h| h.to_string()),
+            start_unix_ms: now_ms(),
+            end_unix_ms: 0,
+            users: 0,
+            spawn_rate: None,
+            thresholds: self.options.thresholds.clone(),
+        });
+        let mut result = match &inner.control {
+            Some(control) => control.inspect(|aggregate| aggregate.clone().finish(meta)),
+            None => RunResult::empty(meta),
+        };
+        result.evaluate_thresholds();
+        result
+    }
+}
+
+/// What was last sent per row, so each update carries only rows that changed.
+#[derive(Debug, Default)]
+struct SentRows {
+    rows: HashMap<(String, String), (u64, u64, u64)>,
+    failures: u64,
+    exceptions: u64,
+}
+
+impl SentRows {
+    fn changed(
+        &mut self,
+        method: &str,
+        name: &str,
+        requests: u64,
+        failures: u64,
+        rps: f64,
+    ) -> bool {
+        let now = (requests, failures, (rps * 100.0) as u64);
+        let key = (method.to_owned(), name.to_owned());
+        self.rows.insert(key, now) != Some(now)
+    }
+
+    fn failures_changed(&mut self, aggregate: &Aggregate) -> bool {
+        let now = aggregate.total().failures;
+        std::mem::replace(&mut self.failures, now) != now
+    }
+
+    fn exceptions_changed(&mut self, aggregate: &Aggregate) -> bool {
+        let now: u64 = aggregate.errors().iter().map(|e| e.count).sum();
+        std::mem::replace(&mut self.exceptions, now) != now
+    }
+}
+
+fn state_name(state: RunState) -> &'static str {
+    match state {
+        RunState::Spawning => "spawning",
+        RunState::Running => "running",
+        RunState::Stopping => "stopping",
+        RunState::Stopped => "stopped",
+    }
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+fn entry_row(entry: &EntryStats, current_rps: f64, current_fps: f64) -> Value {
+    let empty = entry.requests == 0;
+    json!({
+        "method": entry.method,
+        "name": if entry.name.is_empty() { "Aggregated" } else { entry.name.as_str() },
+        "requests": entry.requests,
+        "failures": entry.failures,
+        "median_ms": (!empty).then(|| ms(entry.percentile_us(50.0))),
+        "p90_ms": (!empty).then(|| ms(entry.percentile_us(90.0))),
+        "p95_ms": (!empty).then(|| ms(entry.percentile_us(95.0))),
+        "p99_ms": (!empty).then(|| ms(entry.percentile_us(99.0))),
+        "avg_ms": (!empty).then(|| entry.avg_ms()),
+        "min_ms": (!empty).then(|| entry.min_ms()),
+        "max_ms": (!empty).then(|| entry.max_ms()),
+        "avg_size": (!empty).then(|| entry.avg_content_bytes()),
+        "current_rps": current_rps,
+        "current_fps": current_fps,
+    })
+}
+
+fn page_row(
+    aggregate: &Aggregate,
+    method: &str,
+    name: &str,
+    current_rps: f64,
+    current_fps: f64,
+) -> Value {
+    if method.is_empty() && name.is_empty() {
+        return entry_row(aggregate.total(), current_rps, current_fps);
+    }
+    match aggregate.entry(method, name) {
+        Some(entry) => entry_row(entry, current_rps, current_fps),
+        None => entry_row(&EntryStats::new(method, name), current_rps, current_fps),
+    }
+}
+
+fn failures_of<'a>(entries: impl Iterator<Item = &'a EntryStats>) -> Value {
+    let mut list = Vec::new();
+    for entry in entries {
+        for failure in &entry.failures_by_kind {
+            list.push(json!({
+                "method": entry.method,
+                "name": entry.name,
+                "kind": failure.kind.to_string(),
+                "occurrences": failure.count,
+                "message": failure.message,
+            }));
+        }
+    }
+    Value::Array(list)
+}
+
+fn failures_json(aggregate: &Aggregate) -> Value {
+    let rows = aggregate.rows();
+    failures_of(
+        rows.iter()
+            .filter_map(|row| aggregate.entry(&row.method, &row.name)),
+    )
+}
+
+fn exceptions_json(aggregate: &Aggregate) -> Value {
+    Value::Array(
+        aggregate
+            .errors()
+            .iter()
+            .map(|e| json!({ "count": e.count, "message": e.message }))
+            .collect(),
+    )
+}
+
+fn point_json(point: &HistoryPoint) -> Value {
+    json!({
+        "t": point.unix_seconds,
+        "users": point.users,
+        "rps": point.rps,
+        "fps": point.failures_per_sec,
+        "p50": ms(point.p50_us()),
+        "p95": ms(point.p95_us()),
+    })
+}
+
+fn thin(points: &[HistoryPoint]) -> Vec<HistoryPoint> {
+    if points.len() <= MAX_FULL_HISTORY {
+        return points.to_vec();
+    }
+    let step = points.len().div_ceil(MAX_FULL_HISTORY);
+    points.iter().step_by(step).cloned().collect()
+}
+
+fn result_json(result: &RunResult) -> Value {
+    let duration = result.duration_secs().max(1e-9);
+    let rows: Vec<Value> = result
+        .entries
+        .iter()
+        .map(|e| {
+            entry_row(
+                e,
+                e.requests as f64 / duration,
+                e.failures as f64 / duration,
+            )
+        })
+        .collect();
+    json!({
+        "rows": rows,
+        "aggregated": entry_row(&result.total, result.total.requests as f64 / duration, result.total.failures as f64 / duration),
+        "failures": failures_of(result.entries.iter()),
+        "exceptions": Value::Array(result.errors.iter().map(|e| json!({ "count": e.count, "message": e.message })).collect()),
+        "history": thin(&result.history).iter().map(point_json).collect::<Vec<_>>(),
+    })
+}
+
+/// The scenario with another base URL; requests to the old host now go to the new one.
+fn with_host(scenario: &Scenario, host: &str) -> Result<Scenario, String> {
+    let url: url::Url = host
+        .parse()
+        .map_err(|_| format!("host must be a URL such as http://127.0.0.1:8001, got {host:?}"))?;
+    let mut changed = scenario.clone();
+    let key = |u: &url::Url| match u.port() {
+        Some(port) => format!("{}:{port}", u.host_str().unwrap_or_default()),
+        None => u.host_str().unwrap_or_default().to_owned(),
+    };
+    if let Some(old) = &scenario.host {
+        let old_key = key(old);
+        changed.allowed_hosts.retain(|h| *h != old_key);
+    }
+    changed.allowed_hosts.push(key(&url));
+    changed.host = Some(url);
+    Ok(changed)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
