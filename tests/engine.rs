@@ -456,3 +456,117 @@ async fn emit_steps_send_their_rows_and_a_run_without_flows_ends_by_itself() {
     seen.sort();
     crate::eqnice!(vec!["u0", "u1", "u2"], seen);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_scenario_runs_50_users_without_failures_at_the_servers_event_period() {
+    let dir = output_dir("the_demo_scenario_runs_50_users");
+    let options = AppOptions {
+        events_period_secs: 1,
+        seed: Some(chorus::demo::Seed {
+            classes: 10,
+            students: 10,
+        }),
+    };
+    let (server, app) = demo_app(options).await;
+    let users_csv = dir.join("users.csv");
+    app.write_users_csv(&users_csv).unwrap();
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/scenario.yaml");
+    let load_options = chorus::scenario::LoadOptions {
+        data_overrides: vec![("users".to_owned(), users_csv)],
+        host_override: Some(server.url()),
+        vars: Vec::new(),
+    };
+    let scenario = chorus::scenario::load(&path, &load_options).expect("the demo scenario loads");
+    let plan = Plan::users(50, Some(50.0), Some(Duration::from_secs(30))).unwrap();
+    let result = run(scenario, plan).await;
+
+    let failures: Vec<_> = result
+        .entries
+        .iter()
+        .flat_map(|entry| &entry.failures_by_kind)
+        .collect();
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(result.errors.is_empty(), "{:#?}", result.errors);
+    let stats: serde_json::Value = reqwest::get(format!("{}/__demo/stats", server.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["requests_total"], result.total.requests);
+    // 50 accounts logged in and none was logged out by a second login of the same account.
+    assert_eq!(stats["live_sessions"], 50, "{}", stats["live_sessions"]);
+    let games = stats["game_sessions"].as_array().unwrap();
+    assert!(games.len() >= 30, "only {} game sessions", games.len());
+    let mut gaps = 0;
+    for game in games {
+        let times: Vec<u64> = game["event_times_ms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t.as_u64())
+            .collect();
+        for pair in times.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(
+                (800..=1200).contains(&gap),
+                "events of {} arrived {gap} ms apart (period 1 s): {times:?}",
+                game["id"]
+            );
+            gaps += 1;
+        }
+    }
+    assert!(gaps >= 30, "only {gaps} periodic event posts");
+    server.shutdown().await;
+}
+
+#[test]
+fn the_binary_runs_headless_writes_csv_and_exits_by_thresholds() {
+    let dir = output_dir("the_binary_runs_headless");
+    let nginx = Nginx::start(&dir.join("nginx"), true, None);
+    let url = nginx.url("/hello");
+    let common = [
+        "run",
+        "--url",
+        &url,
+        "--headless",
+        "-u",
+        "3",
+        "-r",
+        "10",
+        "-t",
+        "2s",
+    ];
+
+    let mut args = common.to_vec();
+    args.extend(["--csv", "pass", "--threshold", "failures<1%", "-q"]);
+    let output = crate::util::chorus(&args, &dir);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    for file in ["stats", "stats_history", "failures", "exceptions"] {
+        assert!(
+            dir.join(format!("pass_{file}.csv")).exists(),
+            "pass_{file}.csv is missing"
+        );
+    }
+    let stats = std::fs::read_to_string(dir.join("pass_stats.csv")).unwrap();
+    let aggregated = stats
+        .lines()
+        .find(|line| line.contains("Aggregated"))
+        .expect("an Aggregated row");
+    let requests: u64 = aggregated.split(',').nth(2).unwrap().parse().unwrap();
+    assert_eq!(requests as usize, nginx.requests().len(), "{stats}");
+
+    let mut args = common.to_vec();
+    args.extend(["--csv", "fail", "--threshold", "p50<1us"]);
+    let output = crate::util::chorus(&args, &dir);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(dir.join("fail_stats.csv").exists());
+
+    let output = crate::util::chorus(&["run", "--url", "nowhere", "--headless"], &dir);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("expected an absolute URL"), "{stderr}");
+}
