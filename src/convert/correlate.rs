@@ -512,8 +512,7 @@ fn pick_offer(
 ) -> Option<(usize, Offer)> {
     let newest = candidates
         .iter()
-        .filter(|(_, offer)| !trivial || offer.key.as_deref().is_some_and(is_id_like))
-        .next_back()?;
+        .rfind(|(_, offer)| !trivial || offer.key.as_deref().is_some_and(is_id_like))?;
     let response = newest.0;
     let same_response = candidates.iter().filter(|(i, offer)| {
         *i == response && (!trivial || offer.key.as_deref().is_some_and(is_id_like))
