@@ -164,7 +164,9 @@ impl EntryStats {
         self.max_us as f64 / 1000.0
     }
 
-    /// Latency at `percentile` (0..=100) in µs from the histogram; the exact max for 100.
+    /// Latency at `percentile` (0..=100) in µs from the histogram, kept within the exact min
+    /// and max (a histogram bucket's upper end can pass the largest sample); the exact max for
+    /// 100.
     pub fn percentile_us(&self, percentile: f64) -> u64 {
         if self.requests == 0 {
             return 0;
@@ -172,7 +174,12 @@ impl EntryStats {
         if percentile >= 100.0 {
             return self.max_us;
         }
-        self.histogram.percentile_micros(percentile)
+        let value = self.histogram.percentile_micros(percentile);
+        if self.min_us <= self.max_us {
+            value.clamp(self.min_us, self.max_us)
+        } else {
+            value
+        }
     }
 
     /// Mean response size in bytes, 0 without requests.

@@ -1,6 +1,10 @@
 //! The latency histogram every part of `stats` shares: HDR, microseconds, 1 µs to 1 h at three
 //! significant digits, serialised as base64 of the HDR V2 deflate format. It owns the bounds
 //! so that every histogram in a run (and in a merged run) adds exactly.
+//!
+//! Memory: a histogram starts covering 1 µs to about 1 s (11 × 1,024 counters, 88 KiB) and
+//! grows 8 KiB per doubling of its largest latency, up to 1 h (23 × 1,024 counters, 184 KiB).
+//! There is one per request name per worker, plus one per name in the aggregate.
 
 use std::fmt;
 use std::time::Duration;
@@ -12,26 +16,42 @@ use serde::{Deserialize, Serialize};
 /// The highest latency a histogram tracks: one hour, in microseconds. Longer latencies are
 /// recorded as one hour (the exact maximum is kept beside the histogram).
 pub const MAX_MICROS: u64 = 3_600_000_000;
+/// What a new histogram covers before it grows.
+const INITIAL_MAX_MICROS: u64 = 1_000_000;
 const SIGFIG: u8 = 3;
 
 /// An HDR histogram of latencies in microseconds.
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 pub struct Histogram(hdrhistogram::Histogram<u64>);
 
 impl Histogram {
     /// An empty histogram with chorus's bounds.
     pub fn new() -> Self {
-        // The bounds are constants that hdrhistogram accepts; a failure here is a bug.
-        Self(
-            hdrhistogram::Histogram::new_with_bounds(1, MAX_MICROS, SIGFIG)
-                .expect("constant histogram bounds are valid"),
-        )
+        Self::covering(INITIAL_MAX_MICROS)
+    }
+
+    /// An empty histogram already as large as `self` (so refilling it does not grow it).
+    pub fn empty_like(&self) -> Self {
+        Self::covering(self.0.high())
+    }
+
+    fn covering(high: u64) -> Self {
+        // The bounds are within what hdrhistogram accepts; a failure here is a bug.
+        let mut histogram =
+            hdrhistogram::Histogram::new_with_bounds(1, high.clamp(2, MAX_MICROS), SIGFIG)
+                .expect("histogram bounds are valid");
+        histogram.auto(true);
+        Self(histogram)
     }
 
     /// Records one latency in microseconds (clamped to one hour).
     #[inline]
     pub fn record_micros(&mut self, micros: u64) {
-        self.0.saturating_record(micros.min(MAX_MICROS));
+        let micros = micros.min(MAX_MICROS);
+        // `record` grows the histogram (auto-resize); `saturating_record` would not.
+        if self.0.record(micros).is_err() {
+            self.0.saturating_record(micros);
+        }
     }
 
     /// Records one latency.
@@ -40,9 +60,10 @@ impl Histogram {
         self.record_micros(micros_of(latency));
     }
 
-    /// Adds every sample of `other`: exact, since both have the same bounds.
+    /// Adds every sample of `other`: exact, since both have the same precision (this one
+    /// grows if `other` holds larger values).
     pub fn add(&mut self, other: &Histogram) {
-        // Same bounds and precision on both sides, so `add` cannot fail on range.
+        // Same precision on both sides and auto-resize on, so `add` cannot fail on range.
         let _ = self.0.add(&other.0);
     }
 
@@ -113,6 +134,21 @@ impl Default for Histogram {
     }
 }
 
+/// Equal when they hold the same samples (whatever their current size).
+impl PartialEq for Histogram {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .iter_recorded()
+                .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                .eq(other
+                    .0
+                    .iter_recorded()
+                    .map(|v| (v.value_iterated_to(), v.count_at_value())))
+    }
+}
+
 impl fmt::Debug for Histogram {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Histogram")
@@ -156,6 +192,26 @@ mod tests {
         assert_eq!(back, h);
         assert_eq!(back.len(), 8);
         assert_eq!(back.quantile_micros(1.0), h.quantile_micros(1.0));
+    }
+
+    #[test]
+    fn grows_to_one_hour_and_compares_by_samples() {
+        let mut small = Histogram::new();
+        let mut large = Histogram::new();
+        large.record_micros(MAX_MICROS);
+        assert!(large.inner().high() >= MAX_MICROS);
+        large.reset();
+        small.record_micros(1_234);
+        large.record_micros(1_234);
+        assert_eq!(small, large);
+        assert_ne!(small.inner().high(), large.inner().high());
+        large.record_micros(7);
+        assert_ne!(small, large);
+        let refill = large.empty_like();
+        assert_eq!(
+            refill.inner().distinct_values(),
+            large.inner().distinct_values()
+        );
     }
 
     #[test]

@@ -122,6 +122,7 @@ impl Recorder {
                 continue;
             }
             let mut fresh = EntryStats::new(&entry.method, &entry.name);
+            fresh.histogram = entry.histogram.empty_like();
             std::mem::swap(entry, &mut fresh);
             for failure in &mut fresh.failures_by_kind {
                 failure.last_seen_unix_ms = now;

@@ -17,7 +17,7 @@ h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #dd
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
 th,td{padding:3px 8px;border-bottom:1px solid #eee;text-align:right}
 th:nth-child(-n+2),td:nth-child(-n+2){text-align:left}
-tr.total td{font-weight:bold;border-top:2px solid #999}
+tr.total td{font-weight:bold;border-top:2px solid #999}\n.scroll{overflow-x:auto}td:nth-child(2){word-break:break-all;min-width:12em}
 .pass{color:#17823b}.fail{color:#c0262d}
 dl{display:grid;grid-template-columns:max-content auto;gap:2px 1em}dt{color:#666}dd{margin:0}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:1em}
@@ -93,7 +93,7 @@ fn thresholds(page: &mut String, result: &RunResult) {
     if result.verdicts.is_empty() {
         return;
     }
-    page.push_str("<h2>Thresholds</h2>\n<table>\n<tr><th>Result</th><th>Threshold</th><th>Observed</th></tr>\n");
+    page.push_str("<h2>Thresholds</h2>\n<div class=\"scroll\"><table>\n<tr><th>Result</th><th>Threshold</th><th>Observed</th></tr>\n");
     for v in &result.verdicts {
         let (class, word) = if v.passed {
             ("pass", "PASS")
@@ -107,12 +107,12 @@ fn thresholds(page: &mut String, result: &RunResult) {
             esc(&v.observed_text)
         );
     }
-    page.push_str("</table>\n");
+    page.push_str("</table></div>\n");
 }
 
 fn statistics(page: &mut String, result: &RunResult) {
     page.push_str(
-        "<h2>Request statistics</h2>\n<table>\n<tr><th>Type</th><th>Name</th><th># Requests</th>\
+        "<h2>Request statistics</h2>\n<div class=\"scroll\"><table>\n<tr><th>Type</th><th>Name</th><th># Requests</th>\
          <th># Fails</th><th>Average (ms)</th><th>Min (ms)</th><th>Max (ms)</th>\
          <th>Median (ms)</th><th>95%ile (ms)</th><th>99%ile (ms)</th><th>Average size (bytes)</th>\
          <th>RPS</th><th>Failures/s</th></tr>\n",
@@ -141,12 +141,12 @@ fn statistics(page: &mut String, result: &RunResult) {
         row(page, entry, "");
     }
     row(page, &result.total, " class=\"total\"");
-    page.push_str("</table>\n");
+    page.push_str("</table></div>\n");
 }
 
 fn percentiles(page: &mut String, result: &RunResult) {
     page.push_str(
-        "<h2>Response time percentiles (ms)</h2>\n<table>\n<tr><th>Type</th><th>Name</th>",
+        "<h2>Response time percentiles (ms)</h2>\n<div class=\"scroll\"><table>\n<tr><th>Type</th><th>Name</th>",
     );
     for p in PERCENTILES {
         let _ = write!(page, "<th>{p}%</th>");
@@ -168,7 +168,7 @@ fn percentiles(page: &mut String, result: &RunResult) {
         row(page, entry, "");
     }
     row(page, &result.total, " class=\"total\"");
-    page.push_str("</table>\n");
+    page.push_str("</table></div>\n");
 }
 
 fn failures(page: &mut String, result: &RunResult) {
@@ -181,7 +181,7 @@ fn failures(page: &mut String, result: &RunResult) {
         page.push_str("<p>No failures.</p>\n");
         return;
     }
-    page.push_str("<table>\n<tr><th>Type</th><th>Name</th><th>Kind</th><th># Occurrences</th><th>Sample message</th></tr>\n");
+    page.push_str("<div class=\"scroll\"><table>\n<tr><th>Type</th><th>Name</th><th>Kind</th><th># Occurrences</th><th>Sample message</th></tr>\n");
     for entry in &result.entries {
         for f in &entry.failures_by_kind {
             let _ = writeln!(
@@ -195,7 +195,7 @@ fn failures(page: &mut String, result: &RunResult) {
             );
         }
     }
-    page.push_str("</table>\n");
+    page.push_str("</table></div>\n");
 }
 
 fn exceptions(page: &mut String, result: &RunResult) {
@@ -205,7 +205,7 @@ fn exceptions(page: &mut String, result: &RunResult) {
         return;
     }
     page.push_str(
-        "<table>\n<tr><th># Occurrences</th><th style=\"text-align:left\">Message</th></tr>\n",
+        "<div class=\"scroll\"><table>\n<tr><th># Occurrences</th><th style=\"text-align:left\">Message</th></tr>\n",
     );
     for error in &result.errors {
         let _ = writeln!(
@@ -215,7 +215,7 @@ fn exceptions(page: &mut String, result: &RunResult) {
             esc(&error.message)
         );
     }
-    page.push_str("</table>\n");
+    page.push_str("</table></div>\n");
 }
 
 fn charts(page: &mut String, history: &[HistoryPoint]) {
@@ -228,6 +228,14 @@ fn charts(page: &mut String, history: &[HistoryPoint]) {
     let t = |p: &HistoryPoint| (p.unix_seconds - start) as f64;
     let series = |f: &dyn Fn(&HistoryPoint) -> f64| -> Vec<(f64, f64)> {
         history.iter().map(|p| (t(p), f(p))).collect()
+    };
+    // Seconds without requests have no latency: leave them out rather than draw a 0.
+    let busy = |f: &dyn Fn(&HistoryPoint) -> f64| -> Vec<(f64, f64)> {
+        history
+            .iter()
+            .filter(|p| p.requests > 0)
+            .map(|p| (t(p), f(p)))
+            .collect()
     };
     page.push_str("<div class=\"charts\">\n");
     page.push_str(&line_chart(
@@ -242,8 +250,8 @@ fn charts(page: &mut String, history: &[HistoryPoint]) {
         "Response time of each second (ms)",
         " ms",
         &[
-            ("p50", "#17823b", series(&|p| p.p50_us() as f64 / 1000.0)),
-            ("p95", "#b06a2f", series(&|p| p.p95_us() as f64 / 1000.0)),
+            ("p50", "#17823b", busy(&|p| p.p50_us() as f64 / 1000.0)),
+            ("p95", "#b06a2f", busy(&|p| p.p95_us() as f64 / 1000.0)),
         ],
     ));
     page.push_str(&line_chart(
@@ -265,16 +273,18 @@ fn line_chart(title: &str, unit: &str, series: &[Series<'_>]) -> String {
     const RIGHT: f64 = 12.0;
     const TOP: f64 = 28.0;
     const BOTTOM: f64 = 30.0;
-    let x_max = series
+    let x_data = series
         .iter()
         .flat_map(|s| s.2.iter().map(|p| p.0))
-        .fold(1.0_f64, f64::max);
-    let y_max = nice_ceiling(
-        series
-            .iter()
-            .flat_map(|s| s.2.iter().map(|p| p.1))
-            .fold(0.0_f64, f64::max),
-    );
+        .fold(0.0_f64, f64::max);
+    let y_data = series
+        .iter()
+        .flat_map(|s| s.2.iter().map(|p| p.1))
+        .fold(0.0_f64, f64::max);
+    let x_step = time_step(x_data);
+    let x_max = (x_data / x_step).ceil().max(1.0) * x_step;
+    let y_step = nice_step(y_data / 4.0);
+    let y_max = (y_data / y_step).ceil().max(1.0) * y_step;
     let x = |v: f64| LEFT + v / x_max * (W - LEFT - RIGHT);
     let y = |v: f64| H - BOTTOM - v / y_max * (H - TOP - BOTTOM);
     let mut svg = String::new();
@@ -289,8 +299,9 @@ fn line_chart(title: &str, unit: &str, series: &[Series<'_>]) -> String {
         "<text x=\"{LEFT}\" y=\"16\" style=\"font-weight:bold\">{}</text>",
         esc(title)
     );
-    for i in 0..=4 {
-        let value = y_max * f64::from(i) / 4.0;
+    let y_ticks = (y_max / y_step).round() as u32;
+    for i in 0..=y_ticks {
+        let value = y_step * f64::from(i);
         let yy = y(value);
         let _ = writeln!(
             svg,
@@ -303,8 +314,9 @@ fn line_chart(title: &str, unit: &str, series: &[Series<'_>]) -> String {
             esc(unit)
         );
     }
-    for i in 0..=4 {
-        let value = x_max * f64::from(i) / 4.0;
+    let x_ticks = (x_max / x_step).round() as u32;
+    for i in 0..=x_ticks {
+        let value = x_step * f64::from(i);
         let _ = writeln!(
             svg,
             "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
@@ -320,7 +332,12 @@ fn line_chart(title: &str, unit: &str, series: &[Series<'_>]) -> String {
         }
         let _ = writeln!(
             svg,
-            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"><title>{}</title></polyline>",
+            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\"{} points=\"{}\"><title>{}</title></polyline>",
+            if i > 0 {
+                " stroke-dasharray=\"5 3\""
+            } else {
+                ""
+            },
             path.trim_end(),
             esc(label)
         );
@@ -337,18 +354,30 @@ fn line_chart(title: &str, unit: &str, series: &[Series<'_>]) -> String {
     svg
 }
 
-/// 1, 2 or 5 times a power of ten, at least `value` (and at least 1).
-fn nice_ceiling(value: f64) -> f64 {
-    if value <= 1.0 || !value.is_finite() {
-        return 1.0;
+/// 1, 2 or 5 times a power of ten, at least `value` (and at least 0.001).
+fn nice_step(value: f64) -> f64 {
+    if value <= 0.001 || !value.is_finite() {
+        return if value > 0.0 { 0.001 } else { 1.0 };
     }
     let power = 10f64.powf(value.log10().floor());
-    for step in [1.0, 2.0, 5.0, 10.0] {
+    for step in [1.0, 2.0, 5.0] {
         if step * power >= value {
             return step * power;
         }
     }
     10.0 * power
+}
+
+/// A step for a time axis of `seconds` with at most about six ticks, in round units.
+fn time_step(seconds: f64) -> f64 {
+    const STEPS: [f64; 16] = [
+        1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
+        21600.0, 43200.0,
+    ];
+    STEPS
+        .into_iter()
+        .find(|step| seconds / step <= 6.0)
+        .unwrap_or(86_400.0)
 }
 
 fn short(value: f64) -> String {
@@ -410,10 +439,14 @@ mod tests {
 
     #[test]
     fn chart_scales_are_round() {
-        assert_eq!(nice_ceiling(0.0), 1.0);
-        assert_eq!(nice_ceiling(3.2), 5.0);
-        assert_eq!(nice_ceiling(120.0), 200.0);
-        assert_eq!(nice_ceiling(1000.0), 1000.0);
+        assert_eq!(nice_step(0.0), 1.0);
+        assert_eq!(nice_step(0.8), 1.0);
+        assert_eq!(nice_step(3.2), 5.0);
+        assert_eq!(nice_step(120.0), 200.0);
+        assert_eq!(nice_step(1000.0), 1000.0);
+        assert_eq!(time_step(3.0), 1.0);
+        assert_eq!(time_step(40.0), 10.0);
+        assert_eq!(time_step(600.0), 120.0);
         assert_eq!(duration_label(75.0), "1m15s");
     }
 }
