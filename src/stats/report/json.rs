@@ -1,5 +1,29 @@
-//! `--json FILE`: the complete result, versioned (`"format": "chorus-result", "version": 1`),
-//! with every histogram serialised (base64 HDR V2 deflate). [`RunResult::from_json`] reads it.
+//! `--json FILE`: the complete result, versioned, with every histogram serialised, so results
+//! read back ([`RunResult::from_json`]) and merge ([`RunResult::merge`]) exactly.
+//!
+//! # Format (version 1)
+//!
+//! One JSON object:
+//!
+//! - `"format": "chorus-result"`, `"version": 1` — readers refuse anything else.
+//! - `meta`: `scenario`, `host`, `start_unix_ms`, `end_unix_ms`, `users`, `spawn_rate`,
+//!   `thresholds` (the expressions as written).
+//! - `entries`: one per (method, name), by name then method, and `total` (the `Aggregated`
+//!   row, `method` empty). Each has `requests` (failed ones included), `failures`,
+//!   `latency_sum_us`, `min_us`, `max_us`, `content_bytes`, `histogram` and
+//!   `failures_by_kind` (`kind` — `"timeout"`, `{"status": 503}`, … — `count`, one sample
+//!   `message`, `first_seen_unix_ms`, `last_seen_unix_ms`).
+//! - `histogram`: base64 of the HDR histogram's V2 deflate serialisation (the format of
+//!   HdrHistogram's `HistogramLogProcessor`), values in microseconds, 1 µs to 1 h, three
+//!   significant digits.
+//! - `history`: one point per second (older than an hour: per minute, see
+//!   [`HistoryPoint`](crate::stats::HistoryPoint)) with `unix_seconds`, `span_seconds`,
+//!   `users`, `requests`, `failures`, `rps`, `failures_per_sec`, `percentiles_us` (of that
+//!   point, at 50, 66, 75, 80, 90, 95, 98, 99, 99.9, 99.99, 100 %), `total_percentiles_us`
+//!   and the cumulative `total_*` counters.
+//! - `errors`: exceptions, `message` and `count`.
+//! - `dropped_iterations`, and `verdicts` (`expression`, `observed`, `observed_text`,
+//!   `passed`) — derived data, computed again when a file is read.
 
 use std::io;
 use std::path::Path;
@@ -13,5 +37,10 @@ pub fn to_string(result: &RunResult) -> String {
 
 /// Writes `result` as JSON to `path`.
 pub fn write(result: &RunResult, path: &Path) -> io::Result<()> {
-    std::fs::write(path, to_string(result))
+    std::fs::write(path, to_string(result)).map_err(|err| {
+        io::Error::new(
+            err.kind(),
+            format!("cannot write {}: {err}", path.display()),
+        )
+    })
 }
