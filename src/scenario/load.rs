@@ -65,7 +65,7 @@ pub(crate) fn load_str(
         Ok(scenario)
     } else {
         cx.problems
-            .sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+            .sort_by_key(|problem| (problem.line, problem.column));
         cx.problems.dedup();
         Err(ScenarioError {
             problems: cx.problems,
@@ -157,6 +157,42 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// A JSON value written as YAML whose strings are templates: each string is checked
+    /// at its own place, then the whole compiles into one template.
+    pub(super) fn json_template(&mut self, node: &Node, path: &str) -> Option<Template> {
+        let before = self.problems.len();
+        self.check_json_strings(node, path);
+        if self.problems.len() > before {
+            return None;
+        }
+        match Template::json(&node.to_json()) {
+            Ok(template) => Some(template),
+            Err(err) => {
+                self.problem(path, false, format!("bad template: {err}"));
+                None
+            }
+        }
+    }
+
+    fn check_json_strings(&mut self, node: &Node, path: &str) {
+        match &node.value {
+            yaml::Value::Str(text) if text.contains("{{") => {
+                self.template(path, text);
+            }
+            yaml::Value::Seq(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    self.check_json_strings(item, &format!("{path}[{i}]"));
+                }
+            }
+            yaml::Value::Map(entries) => {
+                for (key, item) in entries {
+                    self.check_json_strings(item, &join(path, &key.text));
+                }
+            }
+            _ => {}
+        }
+    }
+
     pub(super) fn condition(&mut self, path: &str, source: &str) -> Option<Condition> {
         match Condition::parse(source) {
             Ok(condition) => {
@@ -227,8 +263,11 @@ impl<'a> Context<'a> {
         scenario.host = self.host.clone();
         scenario.allowed_hosts = self.allowed_hosts.iter().cloned().collect();
         scenario.data = std::mem::take(&mut self.data);
-        if scenario.on_start.is_empty() && scenario.flows.is_empty() && scenario.on_stop.is_empty()
-        {
+        let has_steps = ["on_start", "flows", "on_stop"].iter().any(|key| {
+            root.get(key)
+                .is_some_and(|node| !matches!(node.value, yaml::Value::Null))
+        });
+        if !has_steps {
             self.problem(
                 "",
                 false,
@@ -396,16 +435,7 @@ impl<'a> Context<'a> {
                             Some(text) if matches!(value.value, yaml::Value::Str(_)) => {
                                 self.template(&path, text)
                             }
-                            _ => match Template::json(&value.to_json()) {
-                                Ok(template) => {
-                                    self.note_uses(&path, template.variables());
-                                    Some(template)
-                                }
-                                Err(err) => {
-                                    self.problem(&path, false, format!("bad template: {err}"));
-                                    None
-                                }
-                            },
+                            _ => self.json_template(value, &path),
                         };
                         // Defined before its template is checked, so later entries may use it.
                         self.defined.insert(key.text.clone());

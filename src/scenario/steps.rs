@@ -52,10 +52,11 @@ impl Context<'_> {
             return None;
         }
         let raw: RawStep = self.read(node, path)?;
-        let when = match &raw.when {
-            Some(source) => Some(self.condition(&join(path, "when"), source)?),
-            None => None,
-        };
+        // A bad condition does not stop the rest of the step from being checked.
+        let when = raw
+            .when
+            .as_ref()
+            .map(|source| self.condition(&join(path, "when"), source));
         let methods = raw.methods();
         let mut kinds: Vec<&str> = methods.iter().map(|(key, _)| *key).collect();
         for (key, here) in [
@@ -136,6 +137,10 @@ impl Context<'_> {
             }
             _ => StepKind::Request(Box::new(self.request(node, raw, path)?)),
         };
+        let when = match when {
+            Some(condition) => Some(condition?),
+            None => None,
+        };
         Some(Step { when, kind })
     }
 
@@ -189,21 +194,8 @@ impl Context<'_> {
             );
         }
         let body = if let Some(json) = node.get("json").filter(|_| raw.json.is_some()) {
-            let here = join(path, "json");
-            match Template::json(&json.to_json()) {
-                Ok(template) => {
-                    self.note_uses(&here, template.variables());
-                    Some(Body::Json(template))
-                }
-                Err(err) => {
-                    self.problem(
-                        &here,
-                        false,
-                        format!("bad template in the JSON body: {err}"),
-                    );
-                    None
-                }
-            }
+            self.json_template(json, &join(path, "json"))
+                .map(Body::Json)
         } else if let Some(form) = raw.form {
             let mut fields = Vec::new();
             for (name, source) in form.0 {
@@ -458,7 +450,11 @@ impl Context<'_> {
                 self.problem(
                     path,
                     false,
-                    format!("bad JSONPath {source:?}: {}", one_line(&err.to_string())),
+                    format!(
+                        "bad JSONPath {source:?}: {} at character {}",
+                        one_line(err.message()),
+                        err.position() + 1
+                    ),
                 );
                 None
             }

@@ -200,32 +200,38 @@ pub(super) fn parse(text: &str) -> Result<(Node, Vec<YamlProblem>), YamlProblem>
         value: Value::Null,
         raw: None,
     });
+    let mut root = root;
     let mut problems = builder.problems;
-    check_keys(&root, "", &mut problems);
+    check_keys(&mut root, "", &mut problems);
     Ok((root, problems))
 }
 
-/// Duplicate keys in one mapping.
-fn check_keys(node: &Node, path: &str, problems: &mut Vec<YamlProblem>) {
-    match &node.value {
+/// Reports duplicate keys in one mapping and keeps only the first, so nothing later
+/// reports the same mistake again.
+fn check_keys(node: &mut Node, path: &str, problems: &mut Vec<YamlProblem>) {
+    match &mut node.value {
         Value::Map(entries) => {
-            for (i, (key, child)) in entries.iter().enumerate() {
+            let mut kept: Vec<(Key, Node)> = Vec::with_capacity(entries.len());
+            for (key, mut child) in std::mem::take(entries) {
                 let child_path = join(path, &key.text);
-                if let Some((first, _)) = entries[..i].iter().find(|(k, _)| k.text == key.text) {
+                if let Some((first, _)) = kept.iter().find(|(k, _)| k.text == key.text) {
                     problems.push(YamlProblem {
                         mark: key.mark,
-                        path: child_path.clone(),
+                        path: child_path,
                         message: format!(
                             "duplicate key `{}` (first at line {}); keep one",
                             key.text, first.mark.line
                         ),
                     });
+                    continue;
                 }
-                check_keys(child, &child_path, problems);
+                check_keys(&mut child, &child_path, problems);
+                kept.push((key, child));
             }
+            *entries = kept;
         }
         Value::Seq(items) => {
-            for (i, item) in items.iter().enumerate() {
+            for (i, item) in items.iter_mut().enumerate() {
                 check_keys(item, &format!("{path}[{i}]"), problems);
             }
         }
