@@ -25,6 +25,9 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             "chorus run: the web page is coming in a later version; running headless (pass --headless to silence this)"
         );
     }
+    if args.check {
+        bail!("--check is not implemented yet in this version; run with -u 1 -t 30s instead");
+    }
     let scenario = Arc::new(load_scenario(&args)?);
     let plan = plan(&args)?;
     let mut expressions = args.thresholds.clone();

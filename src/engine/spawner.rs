@@ -230,6 +230,7 @@ impl Controller {
         let mut finished = 0;
         let mut exited = 0u64;
         let mut stopping = false;
+        let mut control_open = true;
         let mut next = self.spawner.advance(Instant::now());
         let mut tick = tokio::time::interval_at(
             Instant::now() + Duration::from_secs(1),
@@ -254,7 +255,7 @@ impl Controller {
                 _ = tokio::time::sleep_until(wake) => {
                     next = self.spawner.advance(Instant::now());
                 }
-                control = self.control.recv(), if !self.control.is_closed() => match control {
+                control = self.control.recv(), if control_open => match control {
                     Some(Control::SetUsers { users, spawn_rate }) if !stopping => {
                         if let Err(message) = self.spawner.set_users(users, spawn_rate, Instant::now()) {
                             tracing::warn!("{message}");
@@ -263,6 +264,8 @@ impl Controller {
                     }
                     Some(Control::SetUsers { .. }) => {}
                     Some(Control::Stop) | None => {
+                        // Every handle gone counts as a stop: nobody could stop the run later.
+                        control_open = control.is_some();
                         if !stopping {
                             stopping = self.stop();
                         }
