@@ -1,9 +1,77 @@
-//! `chorus convert`: maps its arguments onto library calls.
+//! `chorus convert`: reads a capture, converts it, writes the scenario and says what the user
+//! needs next (the users CSV columns, the command to check it).
 
 use std::process::ExitCode;
 
-use super::args::*;
+use anyhow::Context as _;
 
-pub(super) async fn convert(_args: ConvertArgs) -> anyhow::Result<ExitCode> {
-    super::not_yet("convert")
+use super::args::ConvertArgs;
+use crate::convert::{self, Options};
+
+pub(super) async fn convert(args: ConvertArgs) -> anyhow::Result<ExitCode> {
+    let split_on = args
+        .split_on
+        .as_deref()
+        .map(regex::Regex::new)
+        .transpose()
+        .context("--split-on is not a valid regular expression")?;
+    if !(args.think_scale.is_finite() && args.think_scale >= 0.0) {
+        anyhow::bail!(
+            "--think-scale must be a number of at least 0, got {}",
+            args.think_scale
+        );
+    }
+    let options = Options {
+        keep_static: args.keep_static,
+        host: args.host.clone(),
+        login: args.login.clone(),
+        think_scale: args.think_scale,
+        no_think: args.no_think,
+        split_on,
+        redact: args.redact,
+    };
+    let capture = args.capture.clone();
+    let (har, warnings) =
+        tokio::task::spawn_blocking(move || crate::har::read::read_file(&capture))
+            .await
+            .context("the HAR reader stopped")??;
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
+    let source = args.capture.display().to_string();
+    let conversion = convert::convert(&har, &source, &options)
+        .with_context(|| format!("could not convert {source}"))?;
+    for warning in &conversion.warnings {
+        eprintln!("warning: {warning}");
+    }
+    match &args.output {
+        Some(path) => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("could not create {}", parent.display()))?;
+            }
+            std::fs::write(path, &conversion.yaml)
+                .with_context(|| format!("could not write {}", path.display()))?;
+            eprintln!(
+                "wrote {}: {} request(s) in {} flow(s), {} value(s) extracted from responses, {} generated per user",
+                path.display(),
+                conversion.requests,
+                conversion.flows,
+                conversion.extracted_values,
+                conversion.generated_values
+            );
+            if !conversion.user_columns.is_empty() {
+                eprintln!(
+                    "it logs each virtual user in with its own row of a users CSV with the columns: {}",
+                    conversion.user_columns.join(", ")
+                );
+            }
+            eprintln!(
+                "check it with one user:  chorus run {} --check --data users=users.csv",
+                path.display()
+            );
+        }
+        None => print!("{}", conversion.yaml),
+    }
+    Ok(ExitCode::from(super::EXIT_OK))
 }

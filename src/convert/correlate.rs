@@ -380,6 +380,8 @@ pub(crate) fn correlate(
         taken: HashSet::new(),
     };
     let mut generated: HashMap<String, String> = HashMap::new();
+    // What each extracted variable holds at this point of the recording.
+    let mut holding: BTreeMap<String, String> = BTreeMap::new();
 
     for j in 0..requests.len() {
         let mut counted: HashSet<String> = HashSet::new();
@@ -400,6 +402,19 @@ pub(crate) fn correlate(
             };
             let trivial = is_trivial(&value);
             if trivial && !slot_id_like {
+                continue;
+            }
+            // A variable that already holds this value (nothing re-set it since) serves again:
+            // a constant the server returned twice is extracted once.
+            if let Some(var) = holding
+                .iter()
+                .find(|(_, held)| **held == value)
+                .map(|(var, _)| var.clone())
+            {
+                set_slot(&mut requests[j], &slot, &format!("{{{{ {var} }}}}"));
+                if counted.insert(var.clone()) {
+                    *result.uses.entry(var).or_default() += 1;
+                }
                 continue;
             }
             let candidates = seen.get(&value).map(Vec::as_slice).unwrap_or(&[]);
@@ -438,6 +453,7 @@ pub(crate) fn correlate(
                         };
                         let var = names.name_for(origin, &wanted);
                         bound.insert((i, source_text), var.clone());
+                        holding.insert(var.clone(), value.clone());
                         let (method, path) =
                             (requests[i].method.clone(), requests[i].path.join("/"));
                         requests[i].extracts.push(DraftExtract {

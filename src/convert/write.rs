@@ -138,7 +138,7 @@ fn encode(text: &str) -> String {
 
 fn extract_line(extract: &DraftExtract) -> String {
     match &extract.source {
-        ExtractSource::JsonPath(path) => format!("{{ jsonpath: {} }}", scalar(path)),
+        ExtractSource::JsonPath(path) => scalar(path),
         ExtractSource::Header(name) => format!("{{ header: {} }}", scalar(name)),
         ExtractSource::Regex(pattern) => format!("{{ regex: {} }}", scalar(pattern)),
         ExtractSource::HeaderRegex { header, pattern } => {
@@ -243,7 +243,19 @@ fn request(out: &mut String, indent: usize, request: &DraftRequest) {
             );
         }
     }
-    let _ = writeln!(out, "{:inner$}check: {{ status: {} }}", "", request.status);
+    if request.status >= 400 {
+        // The recording got this error status: the replay expects it too.
+        let _ = writeln!(out, "{:inner$}expect_status: {}", "", request.status);
+    } else {
+        let _ = writeln!(out, "{:inner$}check:", "");
+        let _ = writeln!(
+            out,
+            "{:width$}- status: {}",
+            "",
+            request.status,
+            width = inner + 2
+        );
+    }
 }
 
 fn steps(out: &mut String, indent: usize, list: &[DraftStep]) {
@@ -432,7 +444,7 @@ mod tests {
         );
         assert_eq!(
             out,
-            "\n      a: 1\n      empty: {}\n      list:\n        - x: \"{{ v }}\"\n          z:\n            - 1\n            - 2\n"
+            "\n      a: 1\n      list:\n        - x: \"{{ v }}\"\n          z:\n            - 1\n            - 2\n      empty: {}\n"
         );
     }
 
