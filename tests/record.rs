@@ -1,1 +1,915 @@
-//! Integration tests for `record` (see tests/integration.rs).
+//! Integration tests for `record` (see tests/integration.rs): the recorder between real
+//! sockets on 127.0.0.1, Chromium browsing through it, and the capture it leaves.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use chorus::demo::{App, AppOptions, Seed};
+use chorus::har::{self, Har};
+use chorus::record::{self, RecordConfig, RecordOptions, Recorder};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::util::{self, browser::Browser, json_schema};
+
+/// What the application received: method, path and query, body bytes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Seen {
+    method: String,
+    path: String,
+    body: Vec<u8>,
+}
+
+type SeenLog = Arc<Mutex<Vec<Seen>>>;
+
+/// The demo app's router behind a layer that notes every request body it receives.
+fn recording_router(app: &App, log: SeenLog) -> axum::Router {
+    app.router().layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let log = log.clone();
+            async move {
+                let (parts, body) = request.into_parts();
+                let bytes = axum::body::to_bytes(body, usize::MAX)
+                    .await
+                    .unwrap_or_default();
+                log.lock().unwrap().push(Seen {
+                    method: parts.method.to_string(),
+                    path: parts
+                        .uri
+                        .path_and_query()
+                        .map_or("/".to_owned(), |p| p.to_string()),
+                    body: bytes.to_vec(),
+                });
+                next.run(axum::extract::Request::from_parts(
+                    parts,
+                    axum::body::Body::from(bytes),
+                ))
+                .await
+            }
+        },
+    ))
+}
+
+fn student_app() -> App {
+    App::new(AppOptions {
+        events_period_secs: 1,
+        seed: Some(Seed {
+            classes: 1,
+            students: 2,
+        }),
+    })
+}
+
+/// Serves `router` over plain HTTP on a free port.
+async fn serve_http(router: axum::Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
+
+/// Serves `router` over HTTPS (a self-signed certificate for 127.0.0.1) on a free port.
+async fn serve_https(router: axum::Router) -> SocketAddr {
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![certified.cert.der().clone()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            let router = router.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let service = hyper_util::service::TowerToHyperService::new(router);
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tls), service)
+                .await;
+            });
+        }
+    });
+    addr
+}
+
+async fn start(options: RecordOptions) -> Recorder {
+    record::start(RecordConfig::new(options).unwrap())
+        .await
+        .unwrap()
+}
+
+fn reverse(target: &str, output: &Path) -> RecordOptions {
+    RecordOptions {
+        target: Some(target.to_owned()),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        output: output.to_owned(),
+        ..RecordOptions::default()
+    }
+}
+
+/// Reads the capture with the tolerant reader and checks it against the HAR 1.2 schema.
+fn read_valid(path: &Path) -> Har {
+    let schema: Value = serde_json::from_str(include_str!("fixtures/har/har-1.2.schema.json"))
+        .expect("the schema fixture is JSON");
+    let text = std::fs::read_to_string(path).unwrap();
+    let value: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|err| panic!("{} is not JSON: {err}", path.display()));
+    let errors = json_schema::validate(&schema, &value);
+    assert!(
+        errors.is_empty(),
+        "{} breaks the HAR 1.2 schema:\n{}",
+        path.display(),
+        errors.join("\n")
+    );
+    let (har, warnings) = har::read::read_file(path).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    har
+}
+
+/// The recorded requests to `base`, as the application would have seen them.
+fn recorded(har: &Har, base: &str) -> Vec<Seen> {
+    let mut seen: Vec<Seen> = har
+        .log
+        .entries
+        .iter()
+        .filter_map(|entry| {
+            let path = entry.request.url.strip_prefix(base)?;
+            Some(Seen {
+                method: entry.request.method.clone(),
+                path: path.to_owned(),
+                body: entry
+                    .request
+                    .post_data
+                    .as_ref()
+                    .map(|p| p.bytes().expect("postData decodes"))
+                    .unwrap_or_default(),
+            })
+        })
+        .collect();
+    seen.sort();
+    seen
+}
+
+fn sorted(log: &SeenLog) -> Vec<Seen> {
+    let mut seen = log.lock().unwrap().clone();
+    seen.sort();
+    seen
+}
+
+/// Logs in as a student and plays `periods` event periods on the student page.
+async fn play_as_student(browser: &mut Browser, base: &str, app: &App, periods: u32) {
+    let (username, password, _) = app.seeded_users()[1].clone();
+    browser.goto(&format!("{base}/")).await;
+    browser.select("#role", "student").await;
+    browser.fill("#username", &username).await;
+    browser.fill("#password", &password).await;
+    browser.click("#submit").await;
+    browser
+        .wait_text("#status", Duration::from_secs(15), |s| s == "ready")
+        .await;
+    browser.fill("#periods", &periods.to_string()).await;
+    browser.click("#play").await;
+    browser
+        .wait_text("#status", Duration::from_secs(30), |s| {
+            s == "ended" || s == "failed"
+        })
+        .await;
+    browser.screenshot("ended").await;
+    assert_eq!(
+        browser.text("#status").await,
+        "ended",
+        "page said: {}",
+        browser.text("#message").await
+    );
+}
+
+/// Polls `done` (the recorder's own state) until it holds, for at most 10 s.
+async fn until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_records_a_student_session_in_reverse_mode() {
+    let app = student_app();
+    let log = SeenLog::default();
+    let app_addr = serve_http(recording_router(&app, log.clone())).await;
+    let out = util::output_dir("record_reverse_chromium");
+    let target = format!("http://{app_addr}");
+    let recorder = start(reverse(&target, &out.join("capture.har"))).await;
+    let mut browser = Browser::start(&[], &out).await;
+    play_as_student(&mut browser, &recorder.url(), &app, 2).await;
+    browser.close().await;
+    until("every exchange to be written", || {
+        recorder.summary().exchanges >= log.lock().unwrap().len() as u64
+    })
+    .await;
+    let summary = recorder.shutdown().await;
+    let har = read_valid(&summary.path);
+
+    let seen = sorted(&log);
+    let paths: Vec<&str> = seen.iter().map(|s| s.path.as_str()).collect();
+    for expected in [
+        "/",
+        "/api/v2/auth/login/glasslab",
+        "/student",
+        "/api/v2/data/session/start",
+        "/api/v2/data/events",
+        "/api/v2/data/session/end",
+    ] {
+        assert!(
+            paths.contains(&expected),
+            "the app never saw {expected}: {paths:?}"
+        );
+    }
+    crate::eqnice!(seen, recorded(&har, &target));
+    assert_eq!(summary.hosts, vec![app_addr.to_string()]);
+    assert_eq!(summary.exchanges as usize, har.log.entries.len());
+    let login = har
+        .log
+        .entries
+        .iter()
+        .find(|e| e.request.url.ends_with("/api/v2/auth/login/glasslab"))
+        .unwrap();
+    assert_eq!(login.response.status, 200);
+    assert!(login.response.cookies.iter().any(|c| c.name == "sid"));
+    assert!(
+        login
+            .response
+            .content
+            .text
+            .as_deref()
+            .unwrap()
+            .contains("sessionId")
+    );
+    assert!(
+        login
+            .request
+            .headers
+            .iter()
+            .any(|h| h.name == "host" && h.value == app_addr.to_string()),
+        "Host is rewritten to the target"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_records_https_through_the_forward_mitm_proxy() {
+    let app = student_app();
+    let log = SeenLog::default();
+    let app_addr = serve_https(recording_router(&app, log.clone())).await;
+    let out = util::output_dir("record_forward_mitm_chromium");
+    let base = format!("https://{app_addr}");
+    let ca_dir = out.join("ca");
+    let recorder = start(RecordOptions {
+        target: None,
+        mitm: true,
+        ca_dir: Some(ca_dir.clone()),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        output: out.join("capture.har"),
+        // The test server's certificate is self-signed.
+        insecure: true,
+        // Only the application: Chromium may try to reach other hosts through the proxy.
+        include: vec![format!("^{}", regex::escape(&base))],
+        ..RecordOptions::default()
+    })
+    .await;
+    let ca = recorder.ca().expect("a CA in --mitm mode");
+    assert!(ca.created());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(ca_dir.join("chorus-ca-key.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "the CA's private key is the owner's only"
+        );
+    }
+    let args = vec![
+        format!("--proxy-server=http://{}", recorder.local_addr()),
+        // Chromium bypasses proxies for loopback unless told otherwise.
+        "--proxy-bypass-list=<-loopback>".to_owned(),
+        format!("--ignore-certificate-errors-spki-list={}", ca.spki_list()),
+    ];
+    let mut browser = Browser::start(&args, &out).await;
+    play_as_student(&mut browser, &base, &app, 1).await;
+    browser.close().await;
+    until("every exchange to be written", || {
+        recorder.summary().exchanges >= log.lock().unwrap().len() as u64
+    })
+    .await;
+    let summary = recorder.shutdown().await;
+    let har = read_valid(&summary.path);
+    let seen = sorted(&log);
+    assert!(
+        seen.iter().any(|s| s.path == "/api/v2/data/events"),
+        "{seen:?}"
+    );
+    crate::eqnice!(seen, recorded(&har, &base));
+    assert!(summary.tunnelled_hosts.is_empty());
+}
+
+#[tokio::test]
+async fn a_target_that_is_down_gets_a_502_page_and_is_recorded() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = start(reverse(&target, dir.path())).await;
+    let response = reqwest::get(format!("{}/api/course?x=1", recorder.url()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    let page = response.text().await.unwrap();
+    assert!(page.contains(&target), "{page}");
+    assert!(page.contains("Connection refused"), "{page}");
+    until("the entry", || recorder.summary().exchanges == 1).await;
+    let summary = recorder.shutdown().await;
+    assert!(summary.path.starts_with(dir.path()));
+    assert!(summary.path.extension().is_some_and(|e| e == "har"));
+    let har = read_valid(&summary.path);
+    let entry = &har.log.entries[0];
+    assert_eq!(entry.request.url, format!("{target}/api/course?x=1"));
+    assert_eq!(entry.request.query_string[0].value, "1");
+    assert_eq!(entry.response.status, 502);
+    assert!(
+        entry
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("Connection refused"),
+        "{:?}",
+        entry.error
+    );
+}
+
+#[tokio::test]
+async fn a_browser_that_disconnects_mid_body_is_recorded_and_the_proxy_goes_on() {
+    let app = student_app();
+    let log = SeenLog::default();
+    let app_addr = serve_http(recording_router(&app, log.clone())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let target = format!("http://{app_addr}");
+    let recorder = start(reverse(&target, &dir.path().join("c.har"))).await;
+
+    let mut client = TcpStream::connect(recorder.local_addr()).await.unwrap();
+    client
+        .write_all(
+            b"POST /api/v2/data/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              Content-Length: 1000\r\n\r\n[{\"gameSessionId\":",
+        )
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    drop(client);
+    until("the aborted exchange", || recorder.summary().exchanges == 1).await;
+
+    let response = reqwest::get(format!("{}/__demo/stats", recorder.url()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap();
+    until("the second exchange", || recorder.summary().exchanges == 2).await;
+    let summary = recorder.shutdown().await;
+    let har = read_valid(&summary.path);
+    let aborted = &har.log.entries[0];
+    assert!(aborted.request.url.ends_with("/api/v2/data/events"));
+    let error = aborted
+        .error
+        .as_deref()
+        .expect("an _error on the aborted exchange");
+    assert!(error.contains("ended early"), "{error}");
+    assert_eq!(
+        aborted.request.post_data.as_ref().unwrap().text,
+        "[{\"gameSessionId\":"
+    );
+    assert_eq!(har.log.entries[1].response.status, 200);
+}
+
+#[tokio::test]
+async fn an_application_that_closes_mid_response_is_recorded_with_what_came() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buffer = [0u8; 4096];
+            let _ = stream.read(&mut buffer).await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nonly ten b")
+                .await;
+            // Closing here leaves 90 promised bytes unsent.
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = start(reverse(
+        &format!("http://{addr}"),
+        &dir.path().join("c.har"),
+    ))
+    .await;
+    let response = reqwest::get(format!("{}/file.txt", recorder.url()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.bytes().await.is_err(),
+        "the browser sees the cut too"
+    );
+    until("the entry", || recorder.summary().exchanges == 1).await;
+    let summary = recorder.shutdown().await;
+    let har = read_valid(&summary.path);
+    let entry = &har.log.entries[0];
+    assert_eq!(entry.response.status, 200);
+    assert_eq!(entry.response.content.text.as_deref(), Some("only ten b"));
+    let error = entry.error.as_deref().expect("an _error");
+    assert!(
+        error.contains("closed the connection mid-response"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn filters_and_the_body_limit_decide_what_is_recorded_not_what_is_forwarded() {
+    let app = student_app();
+    let log = SeenLog::default();
+    let app_addr = serve_http(recording_router(&app, log.clone())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = start(RecordOptions {
+        exclude: vec!["/__demo/".to_owned()],
+        max_body: 16,
+        ..reverse(&format!("http://{app_addr}"), &dir.path().join("c.har"))
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let stats = http
+        .get(format!("{}/__demo/stats", recorder.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stats.status(), 200);
+    let body = format!("{{\"code\":\"{}\"}}", "X".repeat(100));
+    let answer = http
+        .post(format!("{}/api/code/valid", recorder.url()))
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 404);
+    answer.text().await.unwrap();
+    until("the entry", || recorder.summary().exchanges == 1).await;
+    let summary = recorder.shutdown().await;
+    assert_eq!(summary.forwarded, 2);
+    let har = read_valid(&summary.path);
+    assert_eq!(
+        har.log.entries.len(),
+        1,
+        "the excluded request is not recorded"
+    );
+    let entry = &har.log.entries[0];
+    assert!(entry.truncated);
+    assert!(
+        entry
+            .comment
+            .as_deref()
+            .unwrap()
+            .contains("request body truncated"),
+        "{:?}",
+        entry.comment
+    );
+    assert_eq!(entry.request.post_data.as_ref().unwrap().text, &body[..16]);
+    assert_eq!(entry.request.body_size, body.len() as i64);
+    // The application got the whole body.
+    assert_eq!(log.lock().unwrap()[1].body, body.as_bytes());
+}
+
+#[tokio::test]
+async fn websocket_messages_pass_through_and_are_recorded() {
+    use axum::extract::ws::{Message, WebSocketUpgrade};
+    let router = axum::Router::new().route(
+        "/ws",
+        axum::routing::get(|upgrade: WebSocketUpgrade| async move {
+            upgrade.on_upgrade(|mut socket| async move {
+                while let Some(Ok(message)) = socket.recv().await {
+                    if let Message::Text(text) = message {
+                        let _ = socket
+                            .send(Message::Text(format!("echo {text}").into()))
+                            .await;
+                    }
+                }
+            })
+        }),
+    );
+    let app_addr = serve_http(router).await;
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = start(reverse(
+        &format!("http://{app_addr}"),
+        &dir.path().join("c.har"),
+    ))
+    .await;
+
+    let mut socket = TcpStream::connect(recorder.local_addr()).await.unwrap();
+    socket
+        .write_all(
+            b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        socket.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    // A masked text frame "hi", then a close frame.
+    let mask = [1u8, 2, 3, 4];
+    let mut frame = vec![0x81, 0x80 | 2];
+    frame.extend_from_slice(&mask);
+    frame.extend(b"hi".iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    socket.write_all(&frame).await.unwrap();
+    let mut reply = [0u8; 9];
+    socket.read_exact(&mut reply).await.unwrap();
+    assert_eq!(&reply[..2], &[0x81, 7]);
+    assert_eq!(&reply[2..], b"echo hi");
+    socket.write_all(&[0x88, 0x80, 0, 0, 0, 0]).await.unwrap();
+    let mut rest = Vec::new();
+    let _ = socket.read_to_end(&mut rest).await;
+    drop(socket);
+    until("the WebSocket entry", || recorder.summary().exchanges == 1).await;
+    let summary = recorder.shutdown().await;
+    let har = read_valid(&summary.path);
+    let entry = &har.log.entries[0];
+    assert_eq!(entry.response.status, 101);
+    assert_eq!(entry.resource_type.as_deref(), Some("websocket"));
+    let messages: Vec<(&str, u16, &str)> = entry
+        .web_socket_messages
+        .iter()
+        .map(|m| (m.kind.as_str(), m.opcode, m.data.as_str()))
+        .collect();
+    assert_eq!(
+        &messages[..2],
+        &[("send", 1, "hi"), ("receive", 1, "echo hi")],
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.0 == "send" && m.1 == 8),
+        "{messages:?}"
+    );
+}
+
+#[tokio::test]
+async fn forward_mode_records_plain_http_and_lists_tunnels_it_cannot_see_into() {
+    let app = student_app();
+    let log = SeenLog::default();
+    let app_addr = serve_http(recording_router(&app, log.clone())).await;
+    // A TCP echo server stands for an HTTPS site: without --mitm the bytes pass untouched.
+    let echo = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let echo_addr = echo.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = echo.accept().await {
+            tokio::spawn(async move {
+                let (mut read, mut write) = stream.split();
+                let _ = tokio::io::copy(&mut read, &mut write).await;
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = start(RecordOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        output: dir.path().join("c.har"),
+        ..RecordOptions::default()
+    })
+    .await;
+    let http = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::http(recorder.url()).unwrap())
+        .build()
+        .unwrap();
+    let config = http
+        .get(format!("http://{app_addr}/__demo/stats"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(config.status(), 200);
+    config.text().await.unwrap();
+
+    let mut tunnel = TcpStream::connect(recorder.local_addr()).await.unwrap();
+    tunnel
+        .write_all(format!("CONNECT {echo_addr} HTTP/1.1\r\nHost: {echo_addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        tunnel.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 200"));
+    tunnel
+        .write_all(b"\x16\x03\x01 not really TLS")
+        .await
+        .unwrap();
+    let mut echoed = [0u8; 18];
+    tunnel.read_exact(&mut echoed).await.unwrap();
+    assert_eq!(&echoed, b"\x16\x03\x01 not really TLS");
+    drop(tunnel);
+
+    until("the tunnel to be noted", || {
+        recorder.summary().tunnelled_hosts.len() == 1
+    })
+    .await;
+    let summary = recorder.shutdown().await;
+    let har = read_valid(&summary.path);
+    assert_eq!(har.log.entries.len(), 1);
+    assert_eq!(
+        har.log.entries[0].request.url,
+        format!("http://{app_addr}/__demo/stats")
+    );
+    assert_eq!(har.log.tunnelled_hosts, vec![echo_addr.to_string()]);
+}
+
+/// `chorus record` as a user runs it: the port it printed, and its output lines.
+struct RecorderProcess {
+    child: Child,
+    url: String,
+    stdout: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<String>,
+}
+
+fn lines(reader: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(reader).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+impl RecorderProcess {
+    fn spawn(args: &[&str], dir: &Path) -> RecorderProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chorus"))
+            .arg("record")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = lines(child.stdout.take().unwrap());
+        let stderr = lines(child.stderr.take().unwrap());
+        let first = stdout
+            .recv_timeout(Duration::from_secs(20))
+            .expect("chorus record prints where it listens");
+        let url = first
+            .split_whitespace()
+            .find(|word| word.starts_with("http://127.0.0.1:") && !word.ends_with('/'))
+            .filter(|_| first.contains(" through "))
+            .unwrap_or_else(|| panic!("no proxy address in {first:?}"))
+            .to_owned();
+        RecorderProcess {
+            child,
+            url,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Waits for a line of `stream` containing `text`; returns every line read.
+    fn wait_for(stream: &mpsc::Receiver<String>, text: &str) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match stream.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(text);
+                    seen.push(line);
+                    if found {
+                        return seen;
+                    }
+                }
+                Err(_) => panic!("never saw {text:?}; saw {seen:#?}"),
+            }
+        }
+    }
+
+    fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for RecorderProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn capture_in(dir: &Path) -> PathBuf {
+    let files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "har"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].clone()
+}
+
+#[tokio::test]
+async fn a_killed_recorder_leaves_every_completed_exchange_readable() {
+    let app = student_app();
+    let app_addr = serve_http(recording_router(&app, SeenLog::default())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let target = format!("http://{app_addr}");
+    let mut recorder = RecorderProcess::spawn(
+        &[
+            "--target",
+            &target,
+            "--listen",
+            "127.0.0.1:0",
+            "-o",
+            "captures",
+        ],
+        dir.path(),
+    );
+    for n in 0..3 {
+        let response = reqwest::get(format!("{}/api/v2/data/config/AA-{n}", recorder.url))
+            .await
+            .unwrap();
+        response.bytes().await.unwrap();
+        // The line is printed once the entry is on disk.
+        RecorderProcess::wait_for(&recorder.stdout, &format!("/api/v2/data/config/AA-{n} "));
+    }
+    recorder.child.kill().unwrap(); // SIGKILL: no chance to finish the file
+    recorder.child.wait().unwrap();
+    let path = capture_in(&dir.path().join("captures"));
+    let (har, _warnings) = har::read::read_file(&path).unwrap();
+    assert_eq!(har.log.entries.len(), 3);
+    assert_eq!(
+        har.log.entries[2].request.url,
+        format!("{target}/api/v2/data/config/AA-2")
+    );
+}
+
+#[tokio::test]
+async fn ctrl_c_finishes_the_file_and_prints_a_summary() {
+    let app = student_app();
+    let app_addr = serve_http(recording_router(&app, SeenLog::default())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let target = format!("http://{app_addr}");
+    let recorder = RecorderProcess::spawn(
+        &[
+            "--target",
+            &target,
+            "--listen",
+            "127.0.0.1:0",
+            "-o",
+            "session.har",
+        ],
+        dir.path(),
+    );
+    for path in ["/", "/student"] {
+        let response = reqwest::get(format!("{}{path}", recorder.url))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.bytes().await.unwrap();
+    }
+    let lines = RecorderProcess::wait_for(&recorder.stdout, "/student 200");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("GET     / 200 ") && l.contains(" ms ")),
+        "{lines:#?}"
+    );
+    recorder.interrupt();
+    let lines = RecorderProcess::wait_for(&recorder.stdout, "recorded 2 exchanges");
+    let summary = lines.last().unwrap();
+    assert!(
+        summary.contains(&format!("with 1 host ({app_addr})")) && summary.ends_with("session.har"),
+        "{summary}"
+    );
+    let har = read_valid(&dir.path().join("session.har"));
+    assert_eq!(har.log.entries.len(), 2);
+}
+
+#[tokio::test]
+async fn an_unwritable_capture_stops_recording_loudly_but_not_forwarding() {
+    let app = student_app();
+    let app_addr = serve_http(recording_router(&app, SeenLog::default())).await;
+    let dir = tempfile::tempdir().unwrap();
+    // /dev/full opens, and every write fails with "No space left on device".
+    let mut recorder = RecorderProcess::spawn(
+        &[
+            "--target",
+            &format!("http://{app_addr}"),
+            "--listen",
+            "127.0.0.1:0",
+            "-o",
+            "/dev/full",
+        ],
+        dir.path(),
+    );
+    RecorderProcess::wait_for(&recorder.stderr, "RECORDING STOPPED");
+    let response = reqwest::get(format!("{}/", recorder.url)).await.unwrap();
+    assert_eq!(response.status(), 200, "the proxy still forwards");
+    response.bytes().await.unwrap();
+    recorder.interrupt();
+    let lines = RecorderProcess::wait_for(&recorder.stderr, "the capture is incomplete");
+    assert!(
+        lines.last().unwrap().contains("No space left on device"),
+        "{lines:#?}"
+    );
+    assert_eq!(recorder.child.wait().unwrap().code(), Some(2));
+}
+
+#[test]
+fn an_invalid_target_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = util::chorus(&["record", "--target", "127.0.0.1:8001"], dir.path());
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        "error: --target \"127.0.0.1:8001\": it does not start with http:// or https://; \
+         write the application's address as http://HOST:PORT or https://HOST:PORT, e.g. http://127.0.0.1:8001"
+    );
+}
+
+#[test]
+fn a_port_in_use_is_refused_with_a_clear_message() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let output = util::chorus(
+        &[
+            "record",
+            "--target",
+            "http://127.0.0.1:9",
+            "--listen",
+            &addr,
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "error: could not listen on {addr}: Address already in use"
+        )) && stderr.contains("pick another with --listen"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn captures_from_other_tools_read() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/har");
+    let mut read = 0;
+    for file in std::fs::read_dir(&dir).unwrap() {
+        let path = file.unwrap().path();
+        if !path.to_string_lossy().ends_with(".har") {
+            continue;
+        }
+        let (har, _) =
+            har::read::read_file(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+        assert!(!har.log.entries.is_empty(), "{}", path.display());
+        for entry in &har.log.entries {
+            assert!(entry.request.url.starts_with("http"), "{}", path.display());
+        }
+        read += 1;
+    }
+    assert!(read >= 5, "fixtures read: {read}");
+}

@@ -56,13 +56,23 @@ pub(super) async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
     }
     println!("  writing {}", recorder.capture_path().display());
     println!("  press Ctrl-C to finish the capture");
+    // Writing may have failed before anyone listened for events.
+    let mut stop_shown = false;
+    if let Some(reason) = recorder.summary().recording_error {
+        loud(&reason, recorder.capture_path());
+        stop_shown = true;
+    }
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
         tokio::select! {
             event = events.recv() => match event {
                 Ok(Event::Exchange { line }) => println!("{line}"),
-                Ok(Event::RecordingStopped { reason }) => loud(&reason, recorder.capture_path()),
+                Ok(Event::RecordingStopped { reason }) => {
+                    if !std::mem::replace(&mut stop_shown, true) {
+                        loud(&reason, recorder.capture_path());
+                    }
+                }
                 Err(RecvError::Lagged(n)) => println!("({n} exchanges not shown)"),
                 Err(RecvError::Closed) => break,
             },
@@ -77,7 +87,11 @@ pub(super) async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
     while let Ok(event) = events.try_recv() {
         match event {
             Event::Exchange { line } => println!("{line}"),
-            Event::RecordingStopped { reason } => loud(&reason, &summary.path),
+            Event::RecordingStopped { reason } => {
+                if !std::mem::replace(&mut stop_shown, true) {
+                    loud(&reason, &summary.path);
+                }
+            }
         }
     }
     println!();

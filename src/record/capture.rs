@@ -151,7 +151,7 @@ pub fn entry(
     Entry {
         pageref: None,
         started_date_time: humantime::format_rfc3339_millis(timing.started).to_string(),
-        time: timings.total(),
+        time: (timings.total() * 1000.0).round() / 1000.0,
         request: har_request,
         response: har_response,
         cache: har::Cache::default(),

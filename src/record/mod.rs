@@ -184,7 +184,9 @@ fn parse_target(value: &str) -> Result<url::Url, RecordError> {
         reason,
     };
     if !value.contains("://") {
-        return Err(invalid("it does not start with http:// or https://".to_owned()));
+        return Err(invalid(
+            "it does not start with http:// or https://".to_owned(),
+        ));
     }
     let url = url::Url::parse(value).map_err(|err| invalid(format!("not a URL ({err})")))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -500,7 +502,10 @@ mod tests {
     #[test]
     fn a_bad_target_is_refused_with_advice() {
         for (target, reason) in [
-            ("127.0.0.1:8001", "it does not start with http:// or https://"),
+            (
+                "127.0.0.1:8001",
+                "it does not start with http:// or https://",
+            ),
             ("localhost", "it does not start with http:// or https://"),
             ("ftp://host/", "the scheme is \"ftp\""),
             ("http://", "not a URL (empty host)"),

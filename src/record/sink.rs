@@ -142,10 +142,11 @@ impl State {
             entry.resource_type = Some("websocket".to_owned());
             entry.web_socket_messages = messages;
         }
-        let _ = self.events.send(Event::Exchange {
-            line: capture::summary_line(&entry),
-        });
+        // The line is shown once the entry is on disk, so what the terminal lists survives
+        // the recorder being killed.
+        let line = capture::summary_line(&entry);
         let Some(writer) = self.writer.as_mut() else {
+            let _ = self.events.send(Event::Exchange { line });
             return;
         };
         match writer.append(&entry) {
@@ -162,6 +163,7 @@ impl State {
             }
             Err(err) => self.stop(format!("could not write to {}: {err}", self.path.display())),
         }
+        let _ = self.events.send(Event::Exchange { line });
     }
 
     fn tunnel(&mut self, host: String) {

@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod browser;
+pub mod json_schema;
 pub mod nginx;
 
 use std::path::{Path, PathBuf};
