@@ -333,4 +333,39 @@ mod tests {
         assert_eq!(result.meta.start_unix_ms, 1_700_000_002_000);
         assert_eq!(result.total.requests, 0);
     }
+
+    #[test]
+    fn interleaved_takes_count_every_request_once() {
+        let mut workers: Vec<Recorder> = (0..4).map(|_| Recorder::new()).collect();
+        let mut aggregate = Aggregate::new();
+        let mut x: u64 = 42;
+        let mut sent = 0u64;
+        let names = ["/a", "/b", "/c"];
+        for step in 0..20_000u64 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            let worker = (x >> 60) as usize % workers.len();
+            get(
+                &mut workers[worker],
+                names[(x >> 40) as usize % 3],
+                1 + (x >> 50) % 50,
+                x % 7 == 0,
+            );
+            sent += 1;
+            if (x >> 20) % 97 == 0 {
+                aggregate.absorb(workers[worker].take());
+            }
+            if step % 1000 == 999 {
+                aggregate.tick(step / 1000, 4);
+            }
+        }
+        for worker in &mut workers {
+            aggregate.absorb(worker.take());
+        }
+        let rows = aggregate.rows();
+        assert_eq!(rows.iter().map(|r| r.requests).sum::<u64>(), sent);
+        assert_eq!(aggregate.total_row().requests, sent);
+        assert_eq!(aggregate.total().histogram.len(), sent);
+        let failures: u64 = rows.iter().map(|r| r.failures).sum();
+        assert_eq!(aggregate.total_row().failures, failures);
+    }
 }

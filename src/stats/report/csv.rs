@@ -337,6 +337,22 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_run_writes_locusts_zero_row() {
+        let result = RunResult::empty(crate::stats::RunMeta::default());
+        let text = stats_csv(&result);
+        let last = text.lines().last().unwrap();
+        assert_eq!(
+            last,
+            ",Aggregated,0,0,0,0.0,0,0,0,0.0,0.0,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A"
+        );
+        assert_eq!(
+            failures_csv(&result),
+            "Method,Name,Error,Occurrences,First Seen,Last Seen\r\n"
+        );
+        assert_eq!(exceptions_csv(&result), "Count,Message,Traceback,Nodes\r\n");
+    }
+
+    #[test]
     fn fields_are_quoted_like_python_csv() {
         let text = to_csv(&[vec![
             "a,b".to_owned(),
