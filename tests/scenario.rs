@@ -357,6 +357,7 @@ on_start:
       sid: {cookie: sid, default: none}
       csrf: {form_field: csrf}
       word: {regex: "w=(\\w+)"}
+      itemId: {header: Location, regex: '/items/(\d+)'}
 flows:
   - steps:
       - think: 1.5
@@ -388,7 +389,7 @@ flows:
     assert_eq!(delete.method, http::Method::DELETE);
     assert_eq!(delete.name, "/things/1");
     let extracted: Vec<&str> = delete.extract.iter().map(|e| e.name.as_str()).collect();
-    assert_eq!(extracted, ["token", "sid", "csrf", "word"]);
+    assert_eq!(extracted, ["token", "sid", "csrf", "word", "itemId"]);
     let steps = &scenario.flows[0].steps;
     assert!(matches!(steps[0].kind, StepKind::Think(Think::Fixed(d)) if d.as_millis() == 1500));
     let StepKind::Repeat(repeat) = &steps[1].kind else {
@@ -399,4 +400,15 @@ flows:
     };
     let columns: Vec<&str> = columns.iter().map(|(c, _)| c.as_str()).collect();
     assert_eq!(columns, ["username", "password"]);
+}
+
+#[test]
+fn thresholds_are_checked_at_load() {
+    let text = "host: http://127.0.0.1:1\nflows:\n  - steps:\n      - get: /\nthresholds:\n  - p95<300ms\n  - p95 fast\n";
+    let err = load_text(text, &LoadOptions::default()).unwrap_err();
+    assert!(
+        err.starts_with("scenario.yaml:7:5: thresholds[1]: threshold \"p95 fast\": "),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
 }

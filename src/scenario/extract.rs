@@ -81,6 +81,11 @@ pub enum ExtractKind {
     Regex(Regex),
     /// A response header's value.
     Header(http::HeaderName),
+    /// The first capture group of a regex over a response header's value.
+    HeaderRegex {
+        header: http::HeaderName,
+        regex: Regex,
+    },
     /// The value of a cookie this response sets (`Set-Cookie`).
     Cookie(String),
     /// The `value` of `<input name=X value=...>` in an HTML body.
@@ -160,6 +165,24 @@ impl Extract {
                     .ok_or_else(|| format!("the response has no `{name}` header"))?;
                 Ok(serde_json::Value::String(
                     String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                ))
+            }
+            ExtractKind::HeaderRegex { header, regex } => {
+                let value = response
+                    .headers
+                    .get(header)
+                    .ok_or_else(|| format!("the response has no `{header}` header"))?;
+                let text = String::from_utf8_lossy(value.as_bytes());
+                let captures = regex.captures(&text).ok_or_else(|| {
+                    format!(
+                        "regex `{}` matched nothing in the `{header}` header ({})",
+                        regex.as_str(),
+                        snippet(&text, 60)
+                    )
+                })?;
+                let found = captures.get(1).or_else(|| captures.get(0));
+                Ok(serde_json::Value::String(
+                    found.map_or("", |m| m.as_str()).to_owned(),
                 ))
             }
             ExtractKind::Cookie(name) => cookie(response.headers, name)
@@ -340,6 +363,7 @@ mod tests {
             .unwrap();
         assert_eq!(vars.get("t"), Some(json!("T1")));
         assert_eq!(vars.get("sid"), Some(json!("s-42")));
+        headers_regex(&response, &mut vars);
         let err = extract("c", ExtractKind::Cookie("csrf".to_owned()))
             .apply(&response, &mut vars)
             .unwrap_err();
@@ -347,6 +371,18 @@ mod tests {
             err.to_string(),
             "extract c: the response sets no `csrf` cookie"
         );
+    }
+
+    fn headers_regex(response: &ResponseView<'_>, vars: &mut Vars) {
+        let rule = extract(
+            "n",
+            ExtractKind::HeaderRegex {
+                header: http::header::SET_COOKIE,
+                regex: Regex::new(r"theme=(\w+)").unwrap(),
+            },
+        );
+        rule.apply(response, vars).unwrap();
+        assert_eq!(vars.get("n"), Some(json!("dark")));
     }
 
     #[test]

@@ -259,6 +259,11 @@ impl<'a> Context<'a> {
         self.collect_extract_names(root);
         self.sections(root, &mut scenario);
         scenario.thresholds = raw.thresholds.unwrap_or_default();
+        for (i, expression) in scenario.thresholds.iter().enumerate() {
+            if let Err(err) = crate::stats::thresholds::Threshold::parse(expression) {
+                self.problem(&format!("thresholds[{i}]"), false, err.to_string());
+            }
+        }
         self.check_variables();
         scenario.host = self.host.clone();
         scenario.allowed_hosts = self.allowed_hosts.iter().cloned().collect();

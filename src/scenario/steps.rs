@@ -377,9 +377,14 @@ impl Context<'_> {
         let (kind, default) = match rule {
             RawExtract::Short(source) => (self.jsonpath_kind(&source, path)?, None),
             RawExtract::Full(full) => {
+                // A regex may refine a header: `{header: Location, regex: "id=(\\d+)"}`.
+                let header_regex = match (&full.header, &full.regex) {
+                    (Some(header), Some(regex)) => Some((header.clone(), regex.clone())),
+                    _ => None,
+                };
                 let given: Vec<(&str, String)> = [
                     ("jsonpath", full.jsonpath),
-                    ("regex", full.regex),
+                    ("regex", full.regex.filter(|_| header_regex.is_none())),
                     ("header", full.header),
                     ("cookie", full.cookie),
                     ("form_field", full.form_field),
@@ -390,7 +395,11 @@ impl Context<'_> {
                 let (key, source) = match given.as_slice() {
                     [one] => one.clone(),
                     [] => {
-                        self.problem(path, false, "say where the value comes from: jsonpath, regex, header, cookie or form_field");
+                        self.problem(
+                            path,
+                            false,
+                            "say where the value comes from: jsonpath, regex, header, cookie or form_field",
+                        );
                         return None;
                     }
                     [first, second, ..] => {
@@ -420,7 +429,20 @@ impl Context<'_> {
                         }
                     },
                     "header" => match http::HeaderName::from_bytes(source.as_bytes()) {
-                        Ok(header) => ExtractKind::Header(header),
+                        Ok(header) => match header_regex {
+                            None => ExtractKind::Header(header),
+                            Some((_, pattern)) => match Regex::new(&pattern) {
+                                Ok(regex) => ExtractKind::HeaderRegex { header, regex },
+                                Err(err) => {
+                                    self.problem(
+                                        &join(path, "regex"),
+                                        false,
+                                        format!("bad regex: {}", one_line(&err.to_string())),
+                                    );
+                                    return None;
+                                }
+                            },
+                        },
                         Err(_) => {
                             self.problem(
                                 &here,
