@@ -238,20 +238,22 @@ pub(crate) fn add_error(errors: &mut Vec<ErrorCount>, message: &str, count: u64)
     }
 }
 
-/// Finds the entry for (method, name) in `entries`, adding an empty one if missing.
-pub(crate) fn entry_mut<'a>(
-    entries: &'a mut Vec<EntryStats>,
-    method: &str,
-    name: &str,
-) -> &'a mut EntryStats {
-    let position = entries
+/// Merges every entry of `theirs` into the entry of the same (method, name) in `mine`,
+/// adding entries `mine` lacks. Linear in the number of entries.
+pub(crate) fn merge_entries(mine: &mut Vec<EntryStats>, theirs: &[EntryStats]) {
+    let mut index: std::collections::HashMap<(String, String), usize> = mine
         .iter()
-        .position(|e| e.method == method && e.name == name);
-    match position {
-        Some(i) => &mut entries[i],
-        None => {
-            entries.push(EntryStats::new(method, name));
-            entries.last_mut().expect("just pushed")
+        .enumerate()
+        .map(|(i, e)| ((e.method.clone(), e.name.clone()), i))
+        .collect();
+    for entry in theirs {
+        let key = (entry.method.clone(), entry.name.clone());
+        match index.get(&key) {
+            Some(i) => mine[*i].merge(entry),
+            None => {
+                index.insert(key, mine.len());
+                mine.push(entry.clone());
+            }
         }
     }
 }

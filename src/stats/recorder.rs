@@ -8,7 +8,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use serde::{Deserialize, Serialize};
 
 use super::RequestSample;
-use super::entry::{EntryStats, ErrorCount, add_error, entry_mut, now_unix_ms};
+use super::entry::{EntryStats, ErrorCount, add_error, merge_entries, now_unix_ms};
 use super::histogram::micros_of;
 
 /// The Fx hash (rustc's): request names are short and come from the scenario, not from an
@@ -188,9 +188,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// Adds `other` to `self`, exactly.
     pub fn merge(&mut self, other: &Snapshot) {
-        for entry in &other.entries {
-            entry_mut(&mut self.entries, &entry.method, &entry.name).merge(entry);
-        }
+        merge_entries(&mut self.entries, &other.entries);
         for error in &other.errors {
             add_error(&mut self.errors, &error.message, error.count);
         }

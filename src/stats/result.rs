@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::entry::{EntryStats, ErrorCount, add_error, entry_mut, sort_entries};
+use super::entry::{EntryStats, ErrorCount, add_error, merge_entries, sort_entries};
 use super::history::{HistoryPoint, max_each};
 use super::thresholds::{Threshold, Verdict};
 
@@ -200,9 +200,7 @@ impl RunResult {
     /// same second add their counts and users (their percentiles take the larger: an upper
     /// bound), and the thresholds of both are evaluated again on the sum.
     pub fn merge(&mut self, other: &RunResult) {
-        for entry in &other.entries {
-            entry_mut(&mut self.entries, &entry.method, &entry.name).merge(entry);
-        }
+        merge_entries(&mut self.entries, &other.entries);
         sort_entries(&mut self.entries);
         self.total.merge(&other.total);
         for error in &other.errors {

@@ -7,7 +7,11 @@
 //! Where chorus knows more than Locust the CSV still says what Locust would: the history's
 //! percentiles are cumulative (as Locust writes them for the `Aggregated` row), the failures'
 //! `Error` is the one sample message of a (method, name, kind), and exceptions have no
-//! traceback (`Nodes` is `local`).
+//! traceback (`Nodes` is `local`). Two differences in meaning, not in form: a history row's
+//! `Requests/s` and `Failures/s` are those of its own second (Locust smooths over ~10 s),
+//! and `Requests/s` in `stats.csv` divides by the run's duration (Locust: by the time from
+//! the start to the last request). Percentiles are whole milliseconds from chorus's HDR
+//! histograms (Locust rounds samples to two significant digits first).
 
 use std::io;
 use std::path::{Path, PathBuf};
