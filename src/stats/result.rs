@@ -98,13 +98,14 @@ impl RunResult {
         result
     }
 
-    /// Seconds between start and end (at least one millisecond, so rates stay finite).
+    /// Seconds between start and end (at least one millisecond, so rates stay finite). A run
+    /// still going (`end_unix_ms` 0, e.g. a report taken from the live page) counts until now.
     pub fn duration_secs(&self) -> f64 {
-        let ms = self
-            .meta
-            .end_unix_ms
-            .saturating_sub(self.meta.start_unix_ms)
-            .max(1);
+        let end = match self.meta.end_unix_ms {
+            0 => super::entry::now_unix_ms(),
+            end => end,
+        };
+        let ms = end.saturating_sub(self.meta.start_unix_ms).max(1);
         ms as f64 / 1000.0
     }
 
