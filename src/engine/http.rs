@@ -4,12 +4,13 @@
 //! or statistics; the latency it reports runs from just before the request is written to the
 //! end of the response body.
 
+use std::cell::Cell;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Request};
+use http::{HeaderMap, HeaderValue, Request};
 use http_body_util::{BodyExt as _, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
@@ -130,62 +131,80 @@ impl Session {
         }
     }
 
-    /// Sends one request (`path_and_query` in origin form) and reads the whole response.
+    /// Sends one request (its URI in origin form: path and query) and reads the whole
+    /// response, all within the client's timeout.
     pub(crate) async fn send(
         &mut self,
         origin: &Origin,
-        method: &Method,
-        path_and_query: &str,
-        headers: &HeaderMap,
-        body: Bytes,
+        mut request: Request<Full<Bytes>>,
     ) -> Result<Reply, TransportError> {
+        if !request.headers().contains_key(http::header::HOST) {
+            if let Ok(host) = HeaderValue::from_str(&origin.authority()) {
+                request.headers_mut().insert(http::header::HOST, host);
+            }
+        }
         let began = Instant::now();
-        let deadline = began + self.client.timeout;
+        // Just before the request is written; until then, when connecting began.
+        let written = Cell::new(began);
         let timeout = self.client.timeout;
-        let timed_out = move |latency| TransportError {
-            kind: TransportKind::Timeout,
-            message: format!(
-                "no complete response within the timeout of {}",
-                humantime::format_duration(timeout)
-            ),
-            latency,
-        };
+        let exchange = self.exchange(origin, request, began, &written);
+        match tokio::time::timeout_at(began + timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(TransportError {
+                kind: TransportKind::Timeout,
+                message: format!(
+                    "no complete response within the timeout of {}",
+                    humantime::format_duration(timeout)
+                ),
+                latency: written.get().elapsed(),
+            }),
+        }
+    }
+
+    async fn exchange(
+        &mut self,
+        origin: &Origin,
+        mut request: Request<Full<Bytes>>,
+        began: Instant,
+        written: &Cell<Instant>,
+    ) -> Result<Reply, TransportError> {
         for attempt in 0..2 {
             let (mut sender, reused) = match self.take(origin) {
-                Some(mut sender) => match tokio::time::timeout_at(deadline, sender.ready()).await {
-                    Ok(Ok(())) => (sender, true),
-                    Ok(Err(_)) => (self.connect(origin, deadline, began).await?, false),
-                    Err(_) => return Err(timed_out(began.elapsed())),
+                Some(mut sender) => match sender.ready().await {
+                    Ok(()) => (sender, true),
+                    Err(_) => (self.connect(origin, began).await?, false),
                 },
-                None => (self.connect(origin, deadline, began).await?, false),
+                None => (self.connect(origin, began).await?, false),
             };
-            let request = build_request(origin, method, path_and_query, headers, body.clone())?;
             let start = Instant::now();
-            let exchange = async {
-                let response = sender.send_request(request).await?;
-                let (parts, incoming) = response.into_parts();
-                let body = incoming.collect().await?.to_bytes();
-                Ok::<_, hyper::Error>((parts, body))
-            };
-            match tokio::time::timeout_at(deadline, exchange).await {
-                Ok(Ok((parts, body))) => {
-                    let latency = start.elapsed();
-                    if !sender.is_closed() {
-                        self.connections.push((origin.clone(), sender));
+            written.set(start);
+            let response = match sender.try_send_request(request).await {
+                Ok(response) => response,
+                Err(mut err) => match err.take_message() {
+                    // Never written (the server closed the idle connection first): the server
+                    // saw nothing, so one retry on a fresh connection is honest.
+                    Some(unsent) if reused && attempt == 0 => {
+                        request = unsent;
+                        continue;
                     }
-                    return Ok(Reply {
-                        status: parts.status.as_u16(),
-                        headers: parts.headers,
-                        body,
-                        latency,
-                    });
-                }
-                // The request was never written (the server closed the idle connection
-                // first): the server saw nothing, so one retry on a fresh connection is honest.
-                Ok(Err(err)) if reused && attempt == 0 && err.is_canceled() => continue,
-                Ok(Err(err)) => return Err(classify(&err, origin, start.elapsed())),
-                Err(_) => return Err(timed_out(start.elapsed())),
+                    _ => return Err(classify(err.error(), origin, start.elapsed())),
+                },
+            };
+            let (parts, incoming) = response.into_parts();
+            let body = match incoming.collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(err) => return Err(classify(&err, origin, start.elapsed())),
+            };
+            let latency = start.elapsed();
+            if !sender.is_closed() {
+                self.connections.push((origin.clone(), sender));
             }
+            return Ok(Reply {
+                status: parts.status.as_u16(),
+                headers: parts.headers,
+                body,
+                latency,
+            });
         }
         Err(TransportError {
             kind: TransportKind::ConnectionClosed,
@@ -206,10 +225,9 @@ impl Session {
     async fn connect(
         &self,
         origin: &Origin,
-        deadline: Instant,
         began: Instant,
     ) -> Result<SendRequest<Full<Bytes>>, TransportError> {
-        let connect_deadline = deadline.min(Instant::now() + self.client.connect_timeout);
+        let connect_deadline = Instant::now() + self.client.connect_timeout;
         let fail = |kind, message| TransportError {
             kind,
             message,
@@ -318,31 +336,6 @@ async fn tcp_connect(origin: &Origin) -> io::Result<TcpStream> {
             format!("{} has no address", origin.host),
         )
     }))
-}
-
-fn build_request(
-    origin: &Origin,
-    method: &Method,
-    path_and_query: &str,
-    headers: &HeaderMap,
-    body: Bytes,
-) -> Result<Request<Full<Bytes>>, TransportError> {
-    let mut request = Request::builder()
-        .method(method.clone())
-        .uri(path_and_query)
-        .body(Full::new(body))
-        .map_err(|err| TransportError {
-            kind: TransportKind::Connect,
-            message: format!("cannot build the request for {path_and_query:?}: {err}"),
-            latency: Duration::ZERO,
-        })?;
-    *request.headers_mut() = headers.clone();
-    if !request.headers().contains_key(http::header::HOST) {
-        if let Ok(host) = HeaderValue::from_str(&origin.authority()) {
-            request.headers_mut().insert(http::header::HOST, host);
-        }
-    }
-    Ok(request)
 }
 
 /// Maps a hyper error onto a kind and a sentence a person can act on.

@@ -3,11 +3,13 @@
 //! thinks, repeats, conditions and emits. Problems map onto `stats::FailureKind`; nothing here
 //! stops the run.
 
+use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE, USER_AGENT};
+use http::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE, USER_AGENT};
 use http::{HeaderMap, HeaderValue, Method};
+use http_body_util::Full;
 use rand::RngExt as _;
 
 use super::http::{Origin, Reply, TransportKind, decoded_body};
@@ -17,6 +19,7 @@ use crate::stats::{Failure, FailureKind, RequestSample};
 
 /// Redirects followed for one request, as browsers do.
 const MAX_REDIRECTS: usize = 10;
+const USER_AGENT_VALUE: &str = concat!("chorus/", env!("CARGO_PKG_VERSION"));
 /// How much of a failed response's body a failure message quotes.
 const BODY_QUOTE: usize = 200;
 
@@ -109,76 +112,106 @@ async fn run_step(user: &mut User, step: &Step) -> Outcome {
     }
 }
 
-/// One request step: render, send, follow redirects, then status, checks and extracts.
-async fn send(user: &mut User, request: &Request) -> Outcome {
-    let scenario = user.worker.scenario.clone();
-    let url_text = match request.url.render(&user.vars) {
-        Ok(text) => text,
-        Err(err) => return user.error("url", &err),
-    };
-    let mut url = match resolve(scenario.host.as_ref(), &url_text) {
-        Ok(url) => url,
-        Err(err) => return user.error("url", &err),
-    };
-    let mut headers = HeaderMap::new();
-    for (name, template) in scenario.defaults.headers.iter().chain(&request.headers) {
-        let value = match template.render(&user.vars) {
-            Ok(value) => value,
-            Err(err) => return user.error(&format!("headers.{name}"), &err),
+/// Where a request goes, resolved and checked against the scenario's hosts.
+pub(super) struct Target {
+    url: url::Url,
+    origin: Origin,
+    uri: http::Uri,
+}
+
+impl Target {
+    fn new(user: &User, url: url::Url) -> Result<Target, String> {
+        let origin = match Origin::of(&url) {
+            Some(origin) if host_allowed(user, &origin) => origin,
+            _ => {
+                return Err(format!(
+                    "refusing to send to {url}: the scenario does not name this host (allowed: {})",
+                    allowed_list(user)
+                ));
+            }
         };
-        match HeaderValue::from_str(&value) {
-            Ok(value) => {
-                headers.insert(name.clone(), value);
-            }
-            Err(_) => {
-                return user.error(
-                    &format!("headers.{name}"),
-                    &format!("{value:?} is not a valid header value"),
-                );
-            }
-        }
+        let path = match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let uri = http::Uri::try_from(path.as_str())
+            .map_err(|err| format!("{url} has no valid request path: {err}"))?;
+        Ok(Target { url, origin, uri })
+    }
+}
+
+/// The request's target: resolved once per worker when its URL has no template.
+fn target(user: &User, request: &Request) -> Result<Rc<Target>, String> {
+    let key = request as *const Request as usize;
+    if let Some(target) = user.worker.targets.borrow().get(&key) {
+        return Ok(target.clone());
+    }
+    let text = request.url.render(&user.vars).map_err(|e| e.to_string())?;
+    let url = resolve(user.worker.scenario.host.as_ref(), &text)?;
+    let target = Rc::new(Target::new(user, url)?);
+    if request.url.is_static() {
+        user.worker.targets.borrow_mut().insert(key, target.clone());
+    }
+    Ok(target)
+}
+
+/// The headers of one exchange: the scenario's defaults, the request's own, a body's
+/// content type and the user's cookies for this URL.
+fn headers(
+    user: &User,
+    request: &Request,
+    content_type: Option<&'static str>,
+    url: &url::Url,
+) -> Result<HeaderMap, Outcome> {
+    let scenario = &user.worker.scenario;
+    let mut headers =
+        HeaderMap::with_capacity(scenario.defaults.headers.len() + request.headers.len() + 3);
+    for (name, template) in scenario.defaults.headers.iter().chain(&request.headers) {
+        let value = template
+            .render(&user.vars)
+            .map_err(|err| user.error(&format!("headers.{name}"), &err))?;
+        let value = HeaderValue::from_str(&value).map_err(|_| {
+            user.error(
+                &format!("headers.{name}"),
+                &format!("{value:?} is not a valid header value"),
+            )
+        })?;
+        headers.insert(name.clone(), value);
     }
     if !headers.contains_key(USER_AGENT) {
-        headers.insert(
-            USER_AGENT,
-            HeaderValue::from_static(concat!("chorus/", env!("CARGO_PKG_VERSION"))),
-        );
+        headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
     }
-    let (mut body, content_type) = match render_body(user, request.body.as_ref()) {
-        Ok(rendered) => rendered,
-        Err(err) => return user.error("body", &err),
-    };
     if let Some(content_type) = content_type {
         if !headers.contains_key(CONTENT_TYPE) {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         }
     }
-    let explicit_cookie = headers.get(COOKIE).cloned();
-    let mut method = request.method.clone();
-    let mut origin = match Origin::of(&url) {
-        Some(origin) if host_allowed(user, &origin) => origin,
-        _ => {
-            return user.error(
-                "url",
-                &format!(
-                    "refusing to send to {url}: the scenario does not name this host (allowed: {})",
-                    allowed_list(user)
-                ),
-            );
-        }
+    add_cookies(user, url, &mut headers);
+    Ok(headers)
+}
+
+/// One request step: render, send, follow redirects, then status, checks and extracts.
+async fn send(user: &mut User, request: &Request) -> Outcome {
+    let mut target = match target(user, request) {
+        Ok(target) => target,
+        Err(err) => return user.error("url", &err),
     };
+    let (mut body, mut content_type) = match render_body(user, request.body.as_ref()) {
+        Ok(rendered) => rendered,
+        Err(err) => return user.error("body", &err),
+    };
+    let mut method = request.method.clone();
     let mut hops = 0;
     loop {
-        set_cookie_header(user, &url, explicit_cookie.as_ref(), &mut headers);
-        let path = match url.query() {
-            Some(query) => format!("{}?{query}", url.path()),
-            None => url.path().to_owned(),
+        let headers = match headers(user, request, content_type, &target.url) {
+            Ok(headers) => headers,
+            Err(outcome) => return outcome,
         };
-        let reply = user
-            .session
-            .send(&origin, &method, &path, &headers, body.clone())
-            .await;
-        let reply = match reply {
+        let mut exchange = http::Request::new(Full::new(body.clone()));
+        *exchange.method_mut() = method.clone();
+        *exchange.uri_mut() = target.uri.clone();
+        *exchange.headers_mut() = headers;
+        let reply = match user.session.send(&target.origin, exchange).await {
             Ok(reply) => reply,
             Err(err) => {
                 let kind = failure_kind(err.kind);
@@ -192,7 +225,7 @@ async fn send(user: &mut User, request: &Request) -> Outcome {
                 return abandon_if_extracting(request);
             }
         };
-        store_cookies(user, &url, &reply.headers);
+        store_cookies(user, &target.url, &reply.headers);
         let redirect = matches!(reply.status, 301 | 302 | 303 | 307 | 308)
             && !request
                 .expect_status
@@ -202,7 +235,7 @@ async fn send(user: &mut User, request: &Request) -> Outcome {
             .headers
             .get(LOCATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|location| url.join(location).ok());
+            .and_then(|location| target.url.join(location).ok());
         let (true, Some(next)) = (redirect, location) else {
             return finish(user, request, &method, reply);
         };
@@ -213,9 +246,9 @@ async fn send(user: &mut User, request: &Request) -> Outcome {
             user.record(&method, &request.name, reply.latency, bytes, failure);
             return abandon_if_extracting(request);
         }
-        let next_origin = match Origin::of(&next) {
-            Some(next_origin) if host_allowed(user, &next_origin) => next_origin,
-            _ => {
+        let next_target = match Target::new(user, next.clone()) {
+            Ok(next_target) => next_target,
+            Err(_) => {
                 let message = format!(
                     "HTTP {} redirected to {next}, a host the scenario does not name (allowed: {}); not followed",
                     reply.status,
@@ -231,11 +264,9 @@ async fn send(user: &mut User, request: &Request) -> Outcome {
         if reply.status == 303 || (matches!(reply.status, 301 | 302) && method == Method::POST) {
             method = Method::GET;
             body = Bytes::new();
-            headers.remove(CONTENT_TYPE);
-            headers.remove(CONTENT_LENGTH);
+            content_type = None;
         }
-        url = next;
-        origin = next_origin;
+        target = Rc::new(next_target);
         hops += 1;
     }
 }
@@ -383,17 +414,16 @@ fn allowed_list(user: &User) -> String {
     }
 }
 
-fn set_cookie_header(
-    user: &User,
-    url: &url::Url,
-    explicit: Option<&HeaderValue>,
-    headers: &mut HeaderMap,
-) {
+fn add_cookies(user: &User, url: &url::Url, headers: &mut HeaderMap) {
+    let mut cookies = user.cookies.get_request_values(url).peekable();
+    if cookies.peek().is_none() {
+        return;
+    }
     let mut cookie = String::new();
-    if let Some(explicit) = explicit.and_then(|value| value.to_str().ok()) {
+    if let Some(explicit) = headers.get(COOKIE).and_then(|value| value.to_str().ok()) {
         cookie.push_str(explicit);
     }
-    for (name, value) in user.cookies.get_request_values(url) {
+    for (name, value) in cookies {
         if !cookie.is_empty() {
             cookie.push_str("; ");
         }
@@ -401,13 +431,8 @@ fn set_cookie_header(
         cookie.push('=');
         cookie.push_str(value);
     }
-    match HeaderValue::from_str(&cookie) {
-        Ok(value) if !cookie.is_empty() => {
-            headers.insert(COOKIE, value);
-        }
-        _ => {
-            headers.remove(COOKIE);
-        }
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        headers.insert(COOKIE, value);
     }
 }
 

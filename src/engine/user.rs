@@ -3,14 +3,15 @@
 //! model), then `on_stop`. A graceful stop lets the request in flight finish and starts no new
 //! iteration.
 
+use std::cell::Cell;
 use std::fmt::Display;
 use std::rc::Rc;
 use std::time::Duration;
 
 use cookie_store::CookieStore;
 use rand::RngExt as _;
+use tokio::sync::Notify;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use super::http::Session;
 use super::step::{Outcome, run_steps};
@@ -35,7 +36,7 @@ pub(super) struct User {
     pub(super) session: Session,
     pub(super) cookies: CookieStore,
     pub(super) vars: Vars,
-    pub(super) stop: CancellationToken,
+    pub(super) stop: Rc<StopSignal>,
     /// False while `on_stop` runs: it runs whole even though the user was asked to stop.
     pub(super) interruptible: bool,
     /// Open model: how late the current iteration started; added to every latency.
@@ -43,6 +44,37 @@ pub(super) struct User {
     pub(super) section: Section,
     /// Step indexes below the section, for error messages.
     pub(super) path: Vec<usize>,
+}
+
+/// A user's "stop gracefully" flag; cheap to test between steps, awaitable during thinks.
+#[derive(Debug, Default)]
+pub(super) struct StopSignal {
+    stopped: Cell<bool>,
+    notify: Notify,
+}
+
+impl StopSignal {
+    pub(super) fn stop(&self) {
+        self.stopped.set(true);
+        self.notify.notify_waiters();
+    }
+
+    pub(super) fn is_stopped(&self) -> bool {
+        self.stopped.get()
+    }
+
+    /// Resolves once `stop` was called (at once if it was already).
+    pub(super) async fn stopped(&self) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_stopped() {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 /// Where a user's iterations come from.
@@ -57,7 +89,7 @@ pub(super) enum Iterations {
 }
 
 impl User {
-    pub(super) fn new(index: u64, worker: Rc<WorkerShared>, stop: CancellationToken) -> User {
+    pub(super) fn new(index: u64, worker: Rc<WorkerShared>, stop: Rc<StopSignal>) -> User {
         User {
             index,
             session: Session::new(worker.client.clone()),
@@ -73,7 +105,7 @@ impl User {
     }
 
     pub(super) fn stop_requested(&self) -> bool {
-        self.interruptible && self.stop.is_cancelled()
+        self.interruptible && self.stop.is_stopped()
     }
 
     /// Waits, unless the user is asked to stop first.
@@ -84,7 +116,7 @@ impl User {
         }
         tokio::select! {
             _ = tokio::time::sleep(pause) => Outcome::Continue,
-            _ = self.stop.cancelled() => Outcome::Stopped,
+            _ = self.stop.stopped() => Outcome::Stopped,
         }
     }
 
@@ -148,7 +180,7 @@ pub(super) async fn run(mut user: User, iterations: Iterations) {
     let mut number = 0;
     match iterations {
         Iterations::Closed => {
-            while !stopped && !user.stop.is_cancelled() && !scenario.flows.is_empty() {
+            while !stopped && !user.stop.is_stopped() && !scenario.flows.is_empty() {
                 stopped = user.iteration(number).await == Outcome::Stopped;
                 number += 1;
             }
@@ -156,7 +188,7 @@ pub(super) async fn run(mut user: User, iterations: Iterations) {
         Iterations::Open { pool, first } => {
             let mut intended = Some(first);
             while let Some(start) = intended {
-                if stopped || user.stop.is_cancelled() {
+                if stopped || user.stop.is_stopped() {
                     break;
                 }
                 user.lag = Instant::now().saturating_duration_since(start);

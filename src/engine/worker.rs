@@ -12,11 +12,11 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use super::EmitRow;
 use super::http::Client;
-use super::user::{self, Iterations, User, pick_weighted};
+use super::step::Target;
+use super::user::{self, Iterations, StopSignal, User, pick_weighted};
 use crate::scenario::Scenario;
 use crate::stats::{Recorder, Snapshot};
 
@@ -66,6 +66,8 @@ pub(super) struct WorkerShared {
     pub(super) recorder: RefCell<Recorder>,
     pub(super) flow_iterations: RefCell<Vec<u64>>,
     pub(super) emit: Option<mpsc::UnboundedSender<EmitRow>>,
+    /// Resolved targets of requests whose URL has no template, by the request's address.
+    pub(super) targets: RefCell<HashMap<usize, Rc<Target>>>,
     cumulative_weights: Vec<u64>,
 }
 
@@ -119,7 +121,7 @@ pub(super) fn spawn(number: usize, setup: WorkerSetup) -> std::io::Result<()> {
 /// The users of one worker, by index.
 #[derive(Default)]
 struct Users {
-    running: RefCell<HashMap<u64, (CancellationToken, JoinHandle<()>)>>,
+    running: RefCell<HashMap<u64, (Rc<StopSignal>, JoinHandle<()>)>>,
     exited: Cell<u64>,
     empty: Notify,
 }
@@ -147,6 +149,7 @@ async fn work(number: usize, setup: WorkerSetup) {
         client,
         recorder: RefCell::new(Recorder::new()),
         emit,
+        targets: RefCell::new(HashMap::new()),
         cumulative_weights,
     });
     let users = Rc::new(Users::default());
@@ -178,7 +181,7 @@ async fn work(number: usize, setup: WorkerSetup) {
                 }
                 Some(Command::Stop(index)) => {
                     if let Some((token, _)) = users.running.borrow().get(&index) {
-                        token.cancel();
+                        token.stop();
                     }
                 }
                 Some(Command::Open { max_users, first_index, stride }) => {
@@ -206,7 +209,7 @@ async fn work(number: usize, setup: WorkerSetup) {
     };
     pool.borrow_mut().close();
     for (token, _) in users.running.borrow().values() {
-        token.cancel();
+        token.stop();
     }
     if graceful {
         let deadline = Instant::now() + stop_timeout;
@@ -233,14 +236,14 @@ async fn work(number: usize, setup: WorkerSetup) {
 }
 
 fn start_user(shared: &Rc<WorkerShared>, users: &Rc<Users>, index: u64, iterations: Iterations) {
-    let stop = CancellationToken::new();
+    let stop = Rc::new(StopSignal::default());
     let user = User::new(index, shared.clone(), stop.clone());
     let done = users.clone();
     let handle = tokio::task::spawn_local(async move {
         user::run(user, iterations).await;
         let mut running = done.running.borrow_mut();
         if let Some((token, _)) = running.remove(&index) {
-            if !token.is_cancelled() {
+            if !token.is_stopped() {
                 done.exited.set(done.exited.get() + 1);
             }
         }
@@ -295,7 +298,7 @@ impl OpenPool {
     pub(super) async fn next_arrival(
         pool: &RefCell<OpenPool>,
         _index: u64,
-        stop: &CancellationToken,
+        stop: &StopSignal,
     ) -> Option<Instant> {
         let receiver = {
             let mut pool = pool.borrow_mut();
@@ -311,7 +314,7 @@ impl OpenPool {
         };
         tokio::select! {
             intended = receiver => intended.ok(),
-            _ = stop.cancelled() => None,
+            _ = stop.stopped() => None,
         }
     }
 
