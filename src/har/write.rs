@@ -10,7 +10,7 @@
 //! The writer does file IO only; it never decides what an entry holds.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -74,14 +74,26 @@ impl Writer {
 
     /// Appends one entry; when this returns `Ok` the entry survives the process being killed.
     pub fn append(&mut self, entry: &Entry) -> io::Result<()> {
-        let mut bytes = Vec::with_capacity(1024);
-        bytes.extend_from_slice(if self.entries == 0 { b"\n" } else { b",\n" });
-        serde_json::to_writer(&mut bytes, entry).map_err(io::Error::other)?;
+        self.append_all(std::slice::from_ref(entry))
+    }
+
+    /// Appends several entries in one write; when this returns `Ok` they survive the process
+    /// being killed (a write cut short leaves whole entries and a tail the reader drops).
+    pub fn append_all(&mut self, entries: &[Entry]) -> io::Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut bytes = Vec::with_capacity(1024 * entries.len());
+        for (i, entry) in entries.iter().enumerate() {
+            let first = self.entries == 0 && i == 0;
+            bytes.extend_from_slice(if first { b"\n" } else { b",\n" });
+            serde_json::to_writer(&mut bytes, entry).map_err(io::Error::other)?;
+        }
         let advance = bytes.len() as u64;
         bytes.extend_from_slice(self.closing().as_bytes());
         self.write_at_position(&bytes)?;
         self.position += advance;
-        self.entries += 1;
+        self.entries += entries.len() as u64;
         self.maybe_sync()
     }
 
@@ -117,9 +129,18 @@ impl Writer {
     }
 
     fn write_at_position(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.file.seek(SeekFrom::Start(self.position))?;
         // One write call: the kernel holds the bytes once it returns, so `kill -9` loses nothing.
-        self.file.write_all(bytes)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileExt as _;
+            self.file.write_all_at(bytes, self.position)?;
+        }
+        #[cfg(not(unix))]
+        {
+            use std::io::{Seek as _, SeekFrom};
+            self.file.seek(SeekFrom::Start(self.position))?;
+            self.file.write_all(bytes)?;
+        }
         self.unsynced = true;
         Ok(())
     }

@@ -390,18 +390,11 @@ pub async fn start(config: RecordConfig) -> Result<Recorder, RecordError> {
         ..Summary::default()
     }));
     let (events, _) = broadcast::channel(4096);
-    let (event_tx, mut event_rx) = tokio::sync::mpsc::unbounded_channel();
-    let relay = events.clone();
-    tokio::spawn(async move {
-        while let Some(event) = event_rx.recv().await {
-            let _ = relay.send(event);
-        }
-    });
     let sink = sink::spawn(
         writer,
         path.clone(),
         config.max_body,
-        event_tx,
+        events.clone(),
         summary.clone(),
     )
     .map_err(RecordError::Writer)?;

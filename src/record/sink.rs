@@ -25,6 +25,21 @@ pub(crate) struct Exchange {
     pub(crate) websocket: Option<Vec<WebSocketMessage>>,
 }
 
+/// At most this many exchanges go to the file in one write.
+const BATCH: usize = 256;
+
+fn host_of(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|url| {
+            Some(match url.port() {
+                Some(port) => format!("{}:{port}", url.host_str()?),
+                None => url.host_str()?.to_owned(),
+            })
+        })
+        .unwrap_or_default()
+}
+
 enum Message {
     Exchange(Box<Exchange>),
     Tunnel(String),
@@ -60,7 +75,7 @@ pub(crate) fn spawn(
     writer: Result<Writer, String>,
     path: PathBuf,
     max_body: usize,
-    events: tokio::sync::mpsc::UnboundedSender<Event>,
+    events: tokio::sync::broadcast::Sender<Event>,
     summary: Arc<Mutex<Summary>>,
 ) -> std::io::Result<Sink> {
     let (tx, rx) = mpsc::channel();
@@ -86,16 +101,42 @@ struct State {
     writer: Option<Writer>,
     path: PathBuf,
     max_body: usize,
-    events: tokio::sync::mpsc::UnboundedSender<Event>,
+    events: tokio::sync::broadcast::Sender<Event>,
     summary: Arc<Mutex<Summary>>,
     hosts: BTreeSet<String>,
 }
 
 impl State {
     fn run(mut self, rx: &mpsc::Receiver<Message>) {
-        while let Ok(message) = rx.recv() {
+        let mut batch = Vec::new();
+        while let Ok(first) = rx.recv() {
+            // Under load several exchanges wait: they go to the file in one write.
+            let mut next = Some(first);
+            while let Some(message) = next.take() {
+                match message {
+                    Message::Exchange(exchange) => {
+                        batch.push(*exchange);
+                        if batch.len() < BATCH {
+                            next = rx.try_recv().ok();
+                        }
+                    }
+                    other => {
+                        self.exchanges(std::mem::take(&mut batch));
+                        if !self.control(other) {
+                            return;
+                        }
+                    }
+                }
+            }
+            self.exchanges(std::mem::take(&mut batch));
+        }
+    }
+
+    /// Handles a message other than an exchange; `false` when the sink is finished.
+    fn control(&mut self, message: Message) -> bool {
+        {
             match message {
-                Message::Exchange(exchange) => self.exchange(*exchange),
+                Message::Exchange(exchange) => self.exchanges(vec![*exchange]),
                 Message::Tunnel(host) => self.tunnel(host),
                 Message::Finish(reply) => {
                     if let Some(writer) = self.writer.take() {
@@ -104,10 +145,11 @@ impl State {
                         }
                     }
                     let _ = reply.send(self.snapshot());
-                    return;
+                    return false;
                 }
             }
         }
+        true
     }
 
     fn snapshot(&self) -> Summary {
@@ -121,49 +163,61 @@ impl State {
         change(&mut self.summary.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
-    fn exchange(&mut self, exchange: Exchange) {
-        let host = url::Url::parse(&exchange.request.url)
-            .ok()
-            .and_then(|url| {
-                Some(match url.port() {
-                    Some(port) => format!("{}:{port}", url.host_str()?),
-                    None => url.host_str()?.to_owned(),
-                })
-            })
-            .unwrap_or_default();
-        let mut entry = capture::entry(
-            &exchange.request,
-            exchange.response.as_ref(),
-            &exchange.timing,
-            exchange.error,
-            self.max_body,
-        );
-        if let Some(messages) = exchange.websocket {
-            entry.resource_type = Some("websocket".to_owned());
-            entry.web_socket_messages = messages;
-        }
-        // The line is shown once the entry is on disk, so what the terminal lists survives
-        // the recorder being killed.
-        let line = capture::summary_line(&entry);
-        let Some(writer) = self.writer.as_mut() else {
-            let _ = self.events.send(Event::Exchange { line });
+    fn exchanges(&mut self, batch: Vec<Exchange>) {
+        if batch.is_empty() {
             return;
-        };
-        match writer.append(&entry) {
-            Ok(()) => {
-                let bytes = entry.request.body_size.max(0) + entry.response.body_size.max(0);
-                let new_host = self.hosts.insert(host.clone());
-                self.update(|summary| {
-                    summary.exchanges += 1;
-                    summary.bytes += bytes as u64;
-                    if new_host {
-                        summary.hosts.push(host);
+        }
+        let mut entries = Vec::with_capacity(batch.len());
+        let mut hosts = Vec::with_capacity(batch.len());
+        for exchange in batch {
+            hosts.push(host_of(&exchange.request.url));
+            let mut entry = capture::entry(
+                &exchange.request,
+                exchange.response.as_ref(),
+                &exchange.timing,
+                exchange.error,
+                self.max_body,
+            );
+            if let Some(messages) = exchange.websocket {
+                entry.resource_type = Some("websocket".to_owned());
+                entry.web_socket_messages = messages;
+            }
+            entries.push(entry);
+        }
+        if let Some(writer) = self.writer.as_mut() {
+            // The lines are shown once the entries are on disk, so what the terminal lists
+            // survives the recorder being killed.
+            match writer.append_all(&entries) {
+                Ok(()) => {
+                    let mut new_hosts = Vec::new();
+                    for host in hosts {
+                        if self.hosts.insert(host.clone()) {
+                            new_hosts.push(host);
+                        }
                     }
+                    let bytes: i64 = entries
+                        .iter()
+                        .map(|e| e.request.body_size.max(0) + e.response.body_size.max(0))
+                        .sum();
+                    let count = entries.len() as u64;
+                    self.update(|summary| {
+                        summary.exchanges += count;
+                        summary.bytes += bytes as u64;
+                        summary.hosts.extend(new_hosts);
+                    });
+                }
+                Err(err) => {
+                    self.stop(format!("could not write to {}: {err}", self.path.display()));
+                }
+            }
+        }
+        if self.events.receiver_count() > 0 {
+            for entry in &entries {
+                let _ = self.events.send(Event::Exchange {
+                    line: capture::summary_line(entry),
                 });
             }
-            Err(err) => self.stop(format!("could not write to {}: {err}", self.path.display())),
         }
-        let _ = self.events.send(Event::Exchange { line });
     }
 
     fn tunnel(&mut self, host: String) {

@@ -1,0 +1,175 @@
+//! The recorder's overhead on loopback, measured against the same server reached directly in
+//! the same run: the latency it adds at p50 (one keep-alive connection, one request at a time)
+//! and the throughput through it (several connections, as fast as they go) as a share of
+//! direct. Targets: at most 0.3 ms added, at least 50 % of direct.
+//!
+//! Run with `cargo bench --bench record` (release profile). Everything is bounded: a fixed
+//! number of latency samples and a fixed time per throughput run.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Empty, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+
+const LATENCY_SAMPLES: usize = 3_000;
+const WARMUP: usize = 300;
+const CONNECTIONS: usize = 8;
+const THROUGHPUT_TIME: Duration = Duration::from_secs(3);
+/// A small JSON answer, like the demo app's API.
+const BODY: &[u8] = br#"{"gameSessionId":"g1","eventsPeriodSecs":2,"eventsDetailLevel":1}"#;
+
+/// A tiny hyper server answering every request with `BODY`.
+async fn origin() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let service = service_fn(|_request: Request<hyper::body::Incoming>| async {
+                    let mut response = Response::new(Full::new(Bytes::from_static(BODY)));
+                    response
+                        .headers_mut()
+                        .insert("content-type", "application/json".parse().unwrap());
+                    Ok::<_, Infallible>(response)
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
+
+async fn connect(addr: SocketAddr) -> Sender {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    sender
+}
+
+async fn one(sender: &mut Sender, addr: SocketAddr) {
+    sender.ready().await.unwrap();
+    let request = Request::builder()
+        .uri("/api/v2/data/session/start")
+        .header("host", addr.to_string())
+        .body(Empty::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body.len(), BODY.len());
+}
+
+/// p50 of `samples` sequential requests, in microseconds, after a warm-up.
+async fn latency_p50(addr: SocketAddr) -> f64 {
+    let mut sender = connect(addr).await;
+    for _ in 0..WARMUP {
+        one(&mut sender, addr).await;
+    }
+    let mut times = Vec::with_capacity(LATENCY_SAMPLES);
+    for _ in 0..LATENCY_SAMPLES {
+        let start = Instant::now();
+        one(&mut sender, addr).await;
+        times.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// Requests per second over `CONNECTIONS` keep-alive connections for `THROUGHPUT_TIME`.
+async fn throughput(addr: SocketAddr) -> f64 {
+    let deadline = Instant::now() + THROUGHPUT_TIME;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..CONNECTIONS {
+        tasks.push(tokio::spawn(async move {
+            let mut sender = connect(addr).await;
+            let mut count = 0u64;
+            while Instant::now() < deadline {
+                one(&mut sender, addr).await;
+                count += 1;
+            }
+            count
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let origin = origin().await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = chorus::record::RecordConfig::new(chorus::record::RecordOptions {
+            target: Some(format!("http://{origin}")),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            output: dir.path().join("bench.har"),
+            ..chorus::record::RecordOptions::default()
+        })
+        .unwrap();
+        let recorder = chorus::record::start(config).await.unwrap();
+        let proxy = recorder.local_addr();
+
+        // Alternate direct and proxied runs so that drift on the machine hits both.
+        let direct_p50 = latency_p50(origin).await;
+        let proxy_p50 = latency_p50(proxy).await;
+        let direct_p50 = direct_p50.min(latency_p50(origin).await);
+        let proxy_p50 = proxy_p50.min(latency_p50(proxy).await);
+        let added_ms = (proxy_p50 - direct_p50) / 1000.0;
+        println!("latency p50 ({LATENCY_SAMPLES} sequential requests, one keep-alive connection):");
+        println!("  direct          {direct_p50:>8.1} µs");
+        println!("  through record  {proxy_p50:>8.1} µs");
+        println!(
+            "  added           {added_ms:>8.3} ms   (target <= 0.300 ms: {})",
+            if added_ms <= 0.3 { "met" } else { "NOT MET" }
+        );
+
+        let direct_rps = throughput(origin).await;
+        let proxy_rps = throughput(proxy).await;
+        let ratio = proxy_rps / direct_rps;
+        println!(
+            "throughput ({CONNECTIONS} connections, {} s each):",
+            THROUGHPUT_TIME.as_secs()
+        );
+        println!("  direct          {direct_rps:>10.0} req/s");
+        println!("  through record  {proxy_rps:>10.0} req/s");
+        println!(
+            "  ratio           {:>9.1} %   (target >= 50 %: {})",
+            ratio * 100.0,
+            if ratio >= 0.5 { "met" } else { "NOT MET" }
+        );
+
+        let summary = recorder.shutdown().await;
+        println!(
+            "recorded {} exchanges ({} forwarded) to {}",
+            summary.exchanges,
+            summary.forwarded,
+            summary.path.display()
+        );
+    });
+}
