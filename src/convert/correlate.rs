@@ -5,51 +5,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use regex::Regex;
-use serde_json::Value;
-
 use super::model::{DraftExtract, DraftRequest, Exchange, ExtractSource};
+use super::offers::{Offer, offers, raw_offer};
 use super::request::{Slot, SlotValue, set_slot, slots};
-
-/// Response headers that never carry a value worth correlating.
-const PLAIN_RESPONSE_HEADERS: &[&str] = &[
-    "date",
-    "content-length",
-    "content-type",
-    "server",
-    "connection",
-    "keep-alive",
-    "transfer-encoding",
-    "vary",
-    "set-cookie",
-    "cache-control",
-    "expires",
-    "last-modified",
-    "etag",
-    "age",
-    "content-encoding",
-    "accept-ranges",
-    "access-control-allow-origin",
-    "access-control-allow-credentials",
-    "access-control-allow-headers",
-    "access-control-allow-methods",
-    "access-control-expose-headers",
-    "x-powered-by",
-    "strict-transport-security",
-    "x-content-type-options",
-    "x-frame-options",
-    "x-xss-protection",
-    "referrer-policy",
-    "content-security-policy",
-];
-
-/// A value a response offers, and how to extract it.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Offer {
-    pub(crate) value: String,
-    pub(crate) source: ExtractSource,
-    pub(crate) key: Option<String>,
-}
 
 /// What correlation found besides the templates it wrote into the requests.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -58,185 +16,6 @@ pub(crate) struct Correlation {
     pub(crate) generators: Vec<(String, String, String)>,
     /// How many requests use each extracted variable.
     pub(crate) uses: BTreeMap<String, usize>,
-}
-
-/// Every value `exchange`'s response offers: JSON leaves, headers, HTML form fields.
-pub(crate) fn offers(exchange: &Exchange) -> Vec<Offer> {
-    let mut out = Vec::new();
-    for (name, value) in &exchange.response_headers {
-        let lower = name.to_ascii_lowercase();
-        if PLAIN_RESPONSE_HEADERS.contains(&lower.as_str()) || value.is_empty() {
-            continue;
-        }
-        if lower == "location" {
-            location_offers(value, &mut out);
-        } else {
-            out.push(Offer {
-                value: value.clone(),
-                source: ExtractSource::Header(name.clone()),
-                key: Some(name.clone()),
-            });
-        }
-    }
-    let Some(body) = &exchange.response_body else {
-        return out;
-    };
-    let mime = exchange.response_mime.to_ascii_lowercase();
-    if mime.contains("json") || body.trim_start().starts_with(['{', '[']) {
-        if let Ok(value) = serde_json::from_str::<Value>(body) {
-            json_offers(&value, "$".to_owned(), None, &mut out);
-            return out;
-        }
-    }
-    if mime.contains("html") {
-        html_offers(body, &mut out);
-    }
-    out
-}
-
-fn json_offers(value: &Value, path: String, key: Option<&str>, out: &mut Vec<Offer>) {
-    match value {
-        Value::Object(map) => {
-            for (name, child) in map {
-                json_offers(child, json_child_path(&path, name), Some(name), out);
-            }
-        }
-        Value::Array(items) => {
-            for (index, child) in items.iter().enumerate() {
-                json_offers(child, format!("{path}[{index}]"), key, out);
-            }
-        }
-        Value::String(text) => out.push(Offer {
-            value: text.clone(),
-            source: ExtractSource::JsonPath(path),
-            key: key.map(str::to_owned),
-        }),
-        Value::Number(number) => out.push(Offer {
-            value: number.to_string(),
-            source: ExtractSource::JsonPath(path),
-            key: key.map(str::to_owned),
-        }),
-        Value::Bool(_) | Value::Null => {}
-    }
-}
-
-fn json_child_path(parent: &str, name: &str) -> String {
-    let plain = !name.is_empty()
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if plain {
-        format!("{parent}.{name}")
-    } else {
-        format!(
-            "{parent}['{}']",
-            name.replace('\\', "\\\\").replace('\'', "\\'")
-        )
-    }
-}
-
-/// `Location: /items/42?tab=x`: each path segment and query value, by a regular expression.
-fn location_offers(location: &str, out: &mut Vec<Offer>) {
-    let (path, query) = location.split_once('?').unwrap_or((location, ""));
-    let segments: Vec<&str> = path.split('/').collect();
-    for (index, segment) in segments.iter().enumerate() {
-        // Skip the empty root and a scheme such as `https:`.
-        if segment.is_empty() || (index == 0 && segment.ends_with(':')) {
-            continue;
-        }
-        let before = segments[..index].join("/");
-        out.push(Offer {
-            value: (*segment).to_owned(),
-            source: ExtractSource::HeaderRegex {
-                header: "Location".to_owned(),
-                pattern: format!("{}/([^/?#]+)", regex::escape(&before)),
-            },
-            key: index.checked_sub(1).map(|prev| segments[prev].to_owned()),
-        });
-    }
-    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-        out.push(Offer {
-            value: value.into_owned(),
-            source: ExtractSource::HeaderRegex {
-                header: "Location".to_owned(),
-                pattern: format!("[?&]{}=([^&#]+)", regex::escape(&name)),
-            },
-            key: Some(name.into_owned()),
-        });
-    }
-}
-
-fn html_offers(body: &str, out: &mut Vec<Offer>) {
-    static INPUT: std::sync::OnceLock<(Regex, Regex)> = std::sync::OnceLock::new();
-    let (input, attribute) = INPUT.get_or_init(|| {
-        (
-            Regex::new(r"(?is)<input\b[^>]*>").expect("valid regex"),
-            Regex::new(r#"(?is)\b(name|value)\s*=\s*(?:"([^"]*)"|'([^']*)')"#)
-                .expect("valid regex"),
-        )
-    });
-    for tag in input.find_iter(body) {
-        let mut name = None;
-        let mut value = None;
-        for captures in attribute.captures_iter(tag.as_str()) {
-            let text = captures
-                .get(2)
-                .or_else(|| captures.get(3))
-                .map_or("", |m| m.as_str());
-            match captures[1].to_ascii_lowercase().as_str() {
-                "name" => name = Some(text.to_owned()),
-                _ => value = Some(decode_entities(text)),
-            }
-        }
-        if let (Some(name), Some(value)) = (name, value) {
-            if !value.is_empty() {
-                out.push(Offer {
-                    value,
-                    source: ExtractSource::FormField(name.clone()),
-                    key: Some(name),
-                });
-            }
-        }
-    }
-}
-
-/// A value found in the raw text of a response (an HTML link, a script, plain text): a regex
-/// with the ten characters before it as the left boundary and the character after it (or the
-/// end) as the right one.
-fn raw_offer(exchange: &Exchange, value: &str) -> Option<Offer> {
-    let body = exchange.response_body.as_deref()?;
-    let at = body.find(value)?;
-    let mut left_start = at.saturating_sub(10);
-    while !body.is_char_boundary(left_start) {
-        left_start += 1;
-    }
-    let left = &body[left_start..at];
-    if left.is_empty() {
-        return None;
-    }
-    let right = body[at + value.len()..].chars().next();
-    let capture = match right {
-        Some(stop) => format!(
-            "([^{}]+)",
-            regex::escape(&stop.to_string()).replace(']', "\\]")
-        ),
-        None => "(.+)$".to_owned(),
-    };
-    Some(Offer {
-        value: value.to_owned(),
-        source: ExtractSource::Regex(format!("{}{capture}", regex::escape(left))),
-        key: None,
-    })
-}
-
-fn decode_entities(text: &str) -> String {
-    text.replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
 }
 
 /// Values correlated only with evidence from both sides: booleans, numbers below 1000, and
@@ -382,6 +161,8 @@ pub(crate) fn correlate(
     let mut generated: HashMap<String, String> = HashMap::new();
     // What each extracted variable holds at this point of the recording.
     let mut holding: BTreeMap<String, String> = BTreeMap::new();
+    // Variables extracted from a field named as an id: evidence enough for a short word.
+    let mut id_vars: HashSet<String> = HashSet::new();
 
     for j in 0..requests.len() {
         let mut counted: HashSet<String> = HashSet::new();
@@ -395,8 +176,13 @@ pub(crate) fn correlate(
             if value.contains("{{") || fixed.contains(&value) || value.is_empty() {
                 continue;
             }
+            let numeric_segment =
+                matches!(slot, Slot::PathSegment(_)) && value.chars().all(|c| c.is_ascii_digit());
+            // A short word in a path (`/posts/abcd`) may be an id too, but only an offer
+            // named as an id (`"id": "abcd"`) is evidence enough: `pick_offer` asks for one.
+            let word_segment = matches!(slot, Slot::PathSegment(_)) && !numeric_segment;
             let slot_id_like = match (&slot, &key) {
-                (Slot::PathSegment(_), _) => value.chars().all(|c| c.is_ascii_digit()),
+                (Slot::PathSegment(_), _) => true,
                 (_, Some(key)) => is_id_like(key),
                 _ => false,
             };
@@ -408,7 +194,9 @@ pub(crate) fn correlate(
             // a constant the server returned twice is extracted once.
             if let Some(var) = holding
                 .iter()
-                .find(|(_, held)| **held == value)
+                .find(|(var, held)| {
+                    **held == value && (!(trivial && word_segment) || id_vars.contains(*var))
+                })
                 .map(|(var, _)| var.clone())
             {
                 set_slot(&mut requests[j], &slot, &format!("{{{{ {var} }}}}"));
@@ -435,11 +223,13 @@ pub(crate) fn correlate(
                     Some(var) => var.clone(),
                     None => {
                         let wanted = match (&slot, &key) {
-                            (Slot::Json(_) | Slot::Form(_) | Slot::Query(_), Some(key))
-                                if !is_generic(key) =>
-                            {
-                                key.clone()
-                            }
+                            (
+                                Slot::Json(_)
+                                | Slot::Form(_)
+                                | Slot::Query(_)
+                                | Slot::Cookie { .. },
+                                Some(key),
+                            ) if !is_generic(key) => key.clone(),
                             _ => match offer.key.as_deref() {
                                 Some(k) if !is_generic(k) => k.to_owned(),
                                 Some(k) => format!("{}_{k}", last_word(&requests[i])),
@@ -454,6 +244,9 @@ pub(crate) fn correlate(
                         let var = names.name_for(origin, &wanted);
                         bound.insert((i, source_text), var.clone());
                         holding.insert(var.clone(), value.clone());
+                        if offer.key.as_deref().is_some_and(is_id_like) {
+                            id_vars.insert(var.clone());
+                        }
                         let (method, path) =
                             (requests[i].method.clone(), requests[i].path.join("/"));
                         requests[i].extracts.push(DraftExtract {
@@ -533,9 +326,16 @@ fn pick_offer(
     let same_response = candidates.iter().filter(|(i, offer)| {
         *i == response && (!trivial || offer.key.as_deref().is_some_and(is_id_like))
     });
+    // A body field reads better and survives more than a regex over a Location header.
+    let from_body =
+        |(_, offer): &&(usize, Offer)| !matches!(offer.source, ExtractSource::HeaderRegex { .. });
+    let same_key =
+        |(_, offer): &&(usize, Offer)| offer.key.as_deref().is_some_and(|k| Some(k) == slot_key);
     let best = same_response
         .clone()
-        .find(|(_, offer)| offer.key.as_deref().is_some_and(|k| Some(k) == slot_key))
+        .find(|candidate| from_body(candidate) && same_key(candidate))
+        .or_else(|| same_response.clone().find(from_body))
+        .or_else(|| same_response.clone().find(same_key))
         .or_else(|| same_response.clone().next())
         .unwrap_or(newest);
     Some(best.clone())
@@ -702,19 +502,93 @@ mod tests {
     }
 
     #[test]
-    fn html_hidden_inputs_are_offered() {
-        let mut page = exchange("GET", "http://app/form", 200, "", "");
-        page.response_mime = "text/html".to_owned();
-        page.response_body =
-            Some(r#"<form><input type="hidden" name="csrf" value="t0k3nXYZ99"></form>"#.to_owned());
-        let offered = offers(&page);
+    fn a_cookie_a_script_set_from_a_response_is_correlated() {
+        let page = exchange("GET", "http://app/api/data", 200, "", "{}");
+        let login = exchange(
+            "POST",
+            "http://app/api/session",
+            200,
+            "{}",
+            r#"{"xsrf":"Q9w8E7r6T5y4"}"#,
+        );
+        let list = sequence(vec![login, page], 1000.0);
+        let mut requests: Vec<DraftRequest> = list.iter().map(draft_request).collect();
+        // `convert` writes the cookies no server set as a Cookie header before correlating.
+        requests[1].headers.push((
+            "Cookie".to_owned(),
+            "theme=dark; xsrf=Q9w8E7r6T5y4".to_owned(),
+        ));
+        correlate(&mut requests, &list, &HashSet::new());
+        assert_eq!(requests[0].extracts[0].var, "xsrf");
+        assert_eq!(requests[1].headers[0].1, "theme=dark; xsrf={{ xsrf }}");
+    }
+
+    #[test]
+    fn a_short_word_in_a_path_is_an_id_only_when_a_response_named_it_so() {
+        let (requests, _) = run(vec![
+            exchange(
+                "POST",
+                "http://app/posts",
+                201,
+                r#"{"title":"hello"}"#,
+                r#"{"title":"hello","id":"beef"}"#,
+            ),
+            exchange("GET", "http://app/posts/beef", 200, "", r#"{"id":"beef"}"#),
+            exchange("DELETE", "http://app/posts/beef", 200, "", "{}"),
+            exchange("GET", "http://app/hello", 200, "", "{}"),
+        ]);
+        assert_eq!(requests[0].extracts.len(), 1, "{:?}", requests[0].extracts);
+        assert_eq!(requests[0].extracts[0].var, "posts_id");
+        assert_eq!(requests[1].path, ["posts", "{{ posts_id }}"]);
+        assert_eq!(requests[2].path, ["posts", "{{ posts_id }}"]);
+        // "hello" came back as a title, not as an id: a coincidence, left alone.
+        assert_eq!(requests[3].path, ["hello"]);
+    }
+
+    #[test]
+    fn a_body_field_is_preferred_to_a_regex_over_the_location_header() {
+        let mut created = exchange(
+            "POST",
+            "http://app/items",
+            201,
+            r#"{"name":"x"}"#,
+            r#"{"itemId":"i-7a6b5c4d3e"}"#,
+        );
+        created
+            .response_headers
+            .push(("Location".to_owned(), "/items/i-7a6b5c4d3e".to_owned()));
+        let mut redirected = exchange("POST", "http://app/orders", 302, r#"{"n":1}"#, "");
+        redirected.response_headers.push((
+            "Location".to_owned(),
+            "/orders/o-1a2b3c4d5e?tab=new".to_owned(),
+        ));
+        let (requests, _) = run(vec![
+            created,
+            exchange("GET", "http://app/items/i-7a6b5c4d3e", 200, "", "{}"),
+            redirected,
+            exchange(
+                "GET",
+                "http://app/orders/o-1a2b3c4d5e?tab=new",
+                200,
+                "",
+                "{}",
+            ),
+        ]);
         assert_eq!(
-            offered,
-            vec![Offer {
-                value: "t0k3nXYZ99".to_owned(),
-                source: ExtractSource::FormField("csrf".to_owned()),
-                key: Some("csrf".to_owned())
-            }]
+            requests[0].extracts[0].source,
+            ExtractSource::JsonPath("$.itemId".to_owned())
+        );
+        // Only the Location header has the order's id: a regex over it is needed there.
+        assert_eq!(
+            requests[2].extracts[0].source,
+            ExtractSource::HeaderRegex {
+                header: "Location".to_owned(),
+                pattern: "/orders/([^/?#]+)".to_owned()
+            }
+        );
+        assert_eq!(
+            requests[3].path[1],
+            format!("{{{{ {} }}}}", requests[2].extracts[0].var)
         );
     }
 }

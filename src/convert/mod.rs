@@ -7,7 +7,9 @@ mod filter;
 mod from_har;
 mod login;
 mod model;
+mod offers;
 mod pacing;
+mod redact;
 mod request;
 mod structure;
 #[cfg(test)]
@@ -209,9 +211,17 @@ pub fn convert(har: &Har, source: &str, options: &Options) -> Result<Conversion,
     };
     annotate_uses(&mut draft, &correlation.uses);
     if options.redact {
-        write::redact(&mut draft);
+        redact::redact(&mut draft);
+        draft.header_comments.push(format!(
+            "--redact: passwords, tokens and cookies of the capture are written as {}; a request that needs one fails until you template it or fill it in",
+            redact::REDACTED
+        ));
     }
-    let yaml = write::yaml(&draft);
+    let mut yaml = write::yaml(&draft);
+    if options.redact {
+        // Whatever the by-name pass missed (a token quoted in a URL, a comment, a raw body).
+        yaml = redact::scrub_text(&yaml, &redact::secret_values(&exchanges)).0;
+    }
     Ok(Conversion {
         yaml,
         warnings,

@@ -2,8 +2,8 @@
 //! interval, and server-directed pacing — a loop whose interval matches a number an earlier
 //! response returned (like `eventsPeriodSecs`) waits for that number, not a constant.
 
-use super::correlate::offers;
 use super::model::{DraftExtract, DraftRequest, DraftStep, Exchange, ExtractSource, Think};
+use super::offers::offers;
 
 /// Gaps shorter than this are the browser's own pace (parallel fetches, rendering), not a
 /// person thinking.

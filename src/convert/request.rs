@@ -114,12 +114,18 @@ pub(crate) fn cookies_not_from_server(
     let Some(cookie) = header(&exchange.request_headers, "cookie") else {
         return Vec::new();
     };
-    cookie
-        .split(';')
-        .filter_map(|pair| pair.trim().split_once('='))
+    cookie_pairs(cookie)
         .filter(|(name, _)| !set_before.iter().any(|set| set == name))
         .map(|(name, value)| (name.to_owned(), value.to_owned()))
         .collect()
+}
+
+/// The `name=value` pairs of a `Cookie` header.
+pub(crate) fn cookie_pairs(header: &str) -> impl Iterator<Item = (&str, &str)> {
+    header
+        .split(';')
+        .filter_map(|pair| pair.trim().split_once('='))
+        .map(|(name, value)| (name.trim(), value.trim()))
 }
 
 /// A place in a request that holds one value.
@@ -132,6 +138,11 @@ pub(crate) enum Slot {
     Header(usize),
     /// The token after `Bearer ` in a header.
     Bearer(usize),
+    /// The value of the cookie `name` inside the `Cookie` header at `header`.
+    Cookie {
+        header: usize,
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -176,7 +187,20 @@ pub(crate) fn slots(request: &DraftRequest) -> Vec<SlotValue> {
         });
     }
     for (index, (name, value)) in request.headers.iter().enumerate() {
-        if let Some(token) = value
+        if name.eq_ignore_ascii_case("cookie") {
+            // Each cookie is a value of its own: a token a script copied from a response.
+            for (cookie, value) in cookie_pairs(value) {
+                out.push(SlotValue {
+                    slot: Slot::Cookie {
+                        header: index,
+                        name: cookie.to_owned(),
+                    },
+                    value: value.to_owned(),
+                    key: Some(cookie.to_owned()),
+                    number: false,
+                });
+            }
+        } else if let Some(token) = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
         {
@@ -261,6 +285,15 @@ pub(crate) fn set_slot(request: &mut DraftRequest, slot: &Slot, template: &str) 
         }
         Slot::Header(index) => request.headers[*index].1 = template.to_owned(),
         Slot::Bearer(index) => request.headers[*index].1 = format!("Bearer {template}"),
+        Slot::Cookie { header, name } => {
+            let pairs: Vec<String> = cookie_pairs(&request.headers[*header].1)
+                .map(|(cookie, value)| {
+                    let value = if cookie == name { template } else { value };
+                    format!("{cookie}={value}")
+                })
+                .collect();
+            request.headers[*header].1 = pairs.join("; ");
+        }
         Slot::Json(path) => {
             if let DraftBody::Json(value) = &mut request.body {
                 if let Some(leaf) = json_at(value, path) {
@@ -321,6 +354,24 @@ mod tests {
             DraftBody::Json(serde_json::json!({"gameSessionId": "{{ gameSessionId }}", "n": [3]}))
         );
         assert_eq!(request.headers.last().unwrap().1, "Bearer {{ token }}");
+    }
+
+    #[test]
+    fn each_cookie_of_a_cookie_header_is_a_slot() {
+        let mut request = draft_request(&exchange("GET", "http://app/a", 200, "", "{}"));
+        request.headers.push((
+            "Cookie".to_owned(),
+            "theme=dark; csrf=Xy12ab34Cd".to_owned(),
+        ));
+        let found = slots(&request);
+        let cookies: Vec<(&str, &str)> = found
+            .iter()
+            .filter(|s| matches!(s.slot, Slot::Cookie { .. }))
+            .map(|s| (s.key.as_deref().unwrap(), s.value.as_str()))
+            .collect();
+        assert_eq!(cookies, [("theme", "dark"), ("csrf", "Xy12ab34Cd")]);
+        set_slot(&mut request, &found[2].slot, "{{ csrf }}");
+        assert_eq!(request.headers[0].1, "theme=dark; csrf={{ csrf }}");
     }
 
     #[test]

@@ -1,13 +1,11 @@
 //! The draft as scenario YAML, for a person to read: comments say where every extracted value
-//! came from and what was left out. Also `--redact`.
+//! came from and what was left out.
 
 use std::fmt::Write as _;
 
 use serde_json::Value;
 
 use super::model::{Draft, DraftBody, DraftExtract, DraftRequest, DraftStep, ExtractSource, Think};
-
-const REDACTED: &str = "REDACTED";
 
 /// A YAML scalar: plain when that reads the same, else double-quoted (JSON escaping is valid
 /// YAML).
@@ -243,8 +241,14 @@ fn request(out: &mut String, indent: usize, request: &DraftRequest) {
             );
         }
     }
-    if request.status >= 400 {
-        // The recording got this error status: the replay expects it too.
+    if request.status == 304 {
+        // The browser asked "has it changed?"; the replay sends no validators, so it gets
+        // the whole answer.
+        let _ = writeln!(out, "{:inner$}expect_status: [200, 304]", "");
+    } else if request.status >= 400 || (300..400).contains(&request.status) {
+        // The recording got this error status: the replay expects it too. A redirect is
+        // expected rather than followed, so the step extracts from its `Location` and the
+        // browser's next request (recorded as the following step) is the one that follows it.
         let _ = writeln!(out, "{:inner$}expect_status: {}", "", request.status);
     } else {
         let _ = writeln!(out, "{:inner$}check:", "");
@@ -341,83 +345,6 @@ pub(crate) fn yaml(draft: &Draft) -> String {
         steps(&mut out, 6, &flow.steps);
     }
     out
-}
-
-/// Replaces secrets the templates did not already replace: authorization headers, cookies,
-/// and body fields named like passwords, tokens or secrets; and recorded values quoted in
-/// comments.
-pub(crate) fn redact(draft: &mut Draft) {
-    fn secret_key(key: &str) -> bool {
-        let lower = key.to_ascii_lowercase();
-        [
-            "password",
-            "passwd",
-            "pwd",
-            "token",
-            "secret",
-            "authorization",
-            "cookie",
-            "session",
-            "api_key",
-            "apikey",
-        ]
-        .iter()
-        .any(|word| lower.contains(word))
-    }
-    fn scrub(value: &mut String) {
-        if !value.contains("{{") {
-            *value = REDACTED.to_owned();
-        }
-    }
-    fn json(value: &mut Value, secret: bool) {
-        match value {
-            Value::Object(map) => map
-                .iter_mut()
-                .for_each(|(key, child)| json(child, secret || secret_key(key))),
-            Value::Array(items) => items.iter_mut().for_each(|child| json(child, secret)),
-            Value::String(text) if secret && !text.contains("{{") => *text = REDACTED.to_owned(),
-            _ => {}
-        }
-    }
-    fn visit(steps: &mut [DraftStep]) {
-        for step in steps {
-            match step {
-                DraftStep::Request(request) => {
-                    for (name, value) in &mut request.headers {
-                        if secret_key(name) {
-                            scrub(value);
-                        }
-                    }
-                    for (name, value) in &mut request.query {
-                        if secret_key(name) {
-                            scrub(value);
-                        }
-                    }
-                    match &mut request.body {
-                        DraftBody::Json(value) => json(value, false),
-                        DraftBody::Form(pairs) => pairs
-                            .iter_mut()
-                            .filter(|(k, _)| secret_key(k))
-                            .for_each(|(_, v)| scrub(v)),
-                        DraftBody::Raw { .. } | DraftBody::None => {}
-                    }
-                }
-                DraftStep::Repeat { steps, .. } => visit(steps),
-                DraftStep::Think(_) => {}
-            }
-        }
-    }
-    visit(&mut draft.on_start);
-    for flow in &mut draft.flows {
-        visit(&mut flow.steps);
-    }
-    for (_, _, why) in &mut draft.vars {
-        if let Some(start) = why.find("(recorded ") {
-            if let Some(end) = why[start..].find(')') {
-                why.replace_range(start..start + end + 1, "(recorded value redacted)");
-            }
-        }
-    }
 }
 
 #[cfg(test)]
