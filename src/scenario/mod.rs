@@ -10,6 +10,7 @@ mod check;
 mod error;
 mod extract;
 mod load;
+mod messages;
 mod raw;
 mod steps;
 mod template;
