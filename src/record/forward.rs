@@ -84,7 +84,12 @@ async fn connect(
                             .path_and_query()
                             .map_or("/", |p| p.as_str())
                             .to_owned();
-                        let response = match format!("https://{host_port}{path}").parse::<Uri>() {
+                        // The default port stays implicit, as browsers write the URL.
+                        let origin = match host_port.strip_suffix(":443") {
+                            Some(host) => format!("https://{host}"),
+                            None => format!("https://{host_port}"),
+                        };
+                        let response = match format!("{origin}{path}").parse::<Uri>() {
                             Ok(upstream) => proxy::exchange(shared, request, upstream, None).await,
                             Err(err) => proxy::plain(StatusCode::BAD_REQUEST, &err.to_string()),
                         };

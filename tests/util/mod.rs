@@ -6,6 +6,8 @@
 pub mod browser;
 pub mod json_schema;
 pub mod nginx;
+pub mod record;
+pub mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

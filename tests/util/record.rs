@@ -1,0 +1,306 @@
+//! Helpers for the recorder's integration tests: the demo app behind a layer that notes what
+//! it received, HTTP and HTTPS servers on free ports, the recorder in-process or as the
+//! `chorus record` binary, and the capture checked against the HAR 1.2 schema.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use chorus::demo::{App, AppOptions, Seed};
+use chorus::har::{self, Har};
+use chorus::record::{self, RecordConfig, RecordOptions, Recorder};
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+use super::{browser::Browser, json_schema};
+
+/// What the application received: method, path and query, body bytes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub body: Vec<u8>,
+}
+
+pub type SeenLog = Arc<Mutex<Vec<Seen>>>;
+
+/// The demo app's router behind a layer that notes every request body it receives.
+pub fn recording_router(app: &App, log: SeenLog) -> axum::Router {
+    app.router().layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let log = log.clone();
+            async move {
+                let (parts, body) = request.into_parts();
+                let bytes = axum::body::to_bytes(body, usize::MAX)
+                    .await
+                    .unwrap_or_default();
+                log.lock().unwrap().push(Seen {
+                    method: parts.method.to_string(),
+                    path: parts
+                        .uri
+                        .path_and_query()
+                        .map_or("/".to_owned(), |p| p.to_string()),
+                    body: bytes.to_vec(),
+                });
+                next.run(axum::extract::Request::from_parts(
+                    parts,
+                    axum::body::Body::from(bytes),
+                ))
+                .await
+            }
+        },
+    ))
+}
+
+pub fn student_app() -> App {
+    App::new(AppOptions {
+        events_period_secs: 1,
+        seed: Some(Seed {
+            classes: 1,
+            students: 2,
+        }),
+    })
+}
+
+/// Serves `router` over plain HTTP on a free port.
+pub async fn serve_http(router: axum::Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
+
+/// Serves `router` over HTTPS (a self-signed certificate for 127.0.0.1) on a free port.
+pub async fn serve_https(router: axum::Router) -> SocketAddr {
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![certified.cert.der().clone()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            let router = router.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let service = hyper_util::service::TowerToHyperService::new(router);
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tls), service)
+                .await;
+            });
+        }
+    });
+    addr
+}
+
+pub async fn start(options: RecordOptions) -> Recorder {
+    record::start(RecordConfig::new(options).unwrap())
+        .await
+        .unwrap()
+}
+
+pub fn reverse(target: &str, output: &Path) -> RecordOptions {
+    RecordOptions {
+        target: Some(target.to_owned()),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        output: output.to_owned(),
+        ..RecordOptions::default()
+    }
+}
+
+/// Reads the capture with the tolerant reader and checks it against the HAR 1.2 schema.
+pub fn read_valid(path: &Path) -> Har {
+    let schema: Value = serde_json::from_str(include_str!("../fixtures/har/har-1.2.schema.json"))
+        .expect("the schema fixture is JSON");
+    let text = std::fs::read_to_string(path).unwrap();
+    let value: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|err| panic!("{} is not JSON: {err}", path.display()));
+    let errors = json_schema::validate(&schema, &value);
+    assert!(
+        errors.is_empty(),
+        "{} breaks the HAR 1.2 schema:\n{}",
+        path.display(),
+        errors.join("\n")
+    );
+    let (har, warnings) = har::read::read_file(path).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    har
+}
+
+/// The recorded requests to `base`, as the application would have seen them.
+pub fn recorded(har: &Har, base: &str) -> Vec<Seen> {
+    let mut seen: Vec<Seen> = har
+        .log
+        .entries
+        .iter()
+        .filter_map(|entry| {
+            let path = entry.request.url.strip_prefix(base)?;
+            Some(Seen {
+                method: entry.request.method.clone(),
+                path: path.to_owned(),
+                body: entry
+                    .request
+                    .post_data
+                    .as_ref()
+                    .map(|p| p.bytes().expect("postData decodes"))
+                    .unwrap_or_default(),
+            })
+        })
+        .collect();
+    seen.sort();
+    seen
+}
+
+pub fn sorted(log: &SeenLog) -> Vec<Seen> {
+    let mut seen = log.lock().unwrap().clone();
+    seen.sort();
+    seen
+}
+
+/// Logs in as a student and plays `periods` event periods on the student page.
+pub async fn play_as_student(browser: &mut Browser, base: &str, app: &App, periods: u32) {
+    let (username, password, _) = app.seeded_users()[1].clone();
+    browser.goto(&format!("{base}/")).await;
+    browser.select("#role", "student").await;
+    browser.fill("#username", &username).await;
+    browser.fill("#password", &password).await;
+    browser.click("#submit").await;
+    browser
+        .wait_text("#status", Duration::from_secs(15), |s| s == "ready")
+        .await;
+    browser.fill("#periods", &periods.to_string()).await;
+    browser.click("#play").await;
+    browser
+        .wait_text("#status", Duration::from_secs(30), |s| {
+            s == "ended" || s == "failed"
+        })
+        .await;
+    browser.screenshot("ended").await;
+    assert_eq!(
+        browser.text("#status").await,
+        "ended",
+        "page said: {}",
+        browser.text("#message").await
+    );
+}
+
+/// Polls `done` (the recorder's own state) until it holds, for at most 10 s.
+pub async fn until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `chorus record` as a user runs it: the port it printed, and its output lines.
+pub struct RecorderProcess {
+    pub child: Child,
+    pub url: String,
+    pub stdout: mpsc::Receiver<String>,
+    pub stderr: mpsc::Receiver<String>,
+}
+
+pub fn lines(reader: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(reader).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+impl RecorderProcess {
+    pub fn spawn(args: &[&str], dir: &Path) -> RecorderProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chorus"))
+            .arg("record")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = lines(child.stdout.take().unwrap());
+        let stderr = lines(child.stderr.take().unwrap());
+        let first = stdout
+            .recv_timeout(Duration::from_secs(20))
+            .expect("chorus record prints where it listens");
+        let url = first
+            .split_whitespace()
+            .find(|word| word.starts_with("http://127.0.0.1:") && !word.ends_with('/'))
+            .filter(|_| first.contains(" through "))
+            .unwrap_or_else(|| panic!("no proxy address in {first:?}"))
+            .to_owned();
+        RecorderProcess {
+            child,
+            url,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Waits for a line of `stream` containing `text`; returns every line read.
+    pub fn wait_for(stream: &mpsc::Receiver<String>, text: &str) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match stream.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(text);
+                    seen.push(line);
+                    if found {
+                        return seen;
+                    }
+                }
+                Err(_) => panic!("never saw {text:?}; saw {seen:#?}"),
+            }
+        }
+    }
+
+    pub fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for RecorderProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn capture_in(dir: &Path) -> PathBuf {
+    let files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "har"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].clone()
+}
