@@ -2,6 +2,7 @@
 
 mod util;
 
+mod convert;
 mod demo_app;
 mod engine;
 mod record;

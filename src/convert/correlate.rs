@@ -9,6 +9,11 @@ use super::model::{DraftExtract, DraftRequest, Exchange, ExtractSource};
 use super::offers::{Offer, offers, raw_offer};
 use super::request::{Slot, SlotValue, set_slot, slots};
 
+/// How many earlier responses are searched as raw text for a value no field offered: values
+/// are used soon after they are returned, and searching every response of a large capture
+/// for every value would be quadratic.
+const RAW_TEXT_WINDOW: usize = 64;
+
 /// What correlation found besides the templates it wrote into the requests.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub(crate) struct Correlation {
@@ -213,6 +218,7 @@ pub(crate) fn correlate(
                     .then(|| {
                         (0..j)
                             .rev()
+                            .take(RAW_TEXT_WINDOW)
                             .find_map(|i| raw_offer(&exchanges[i], &value).map(|offer| (i, offer)))
                     })
                     .flatten()
