@@ -88,12 +88,16 @@ fn chorus_eq(expected: &str, got: &str) {
     }
 }
 
+/// Every unknown key is reported, and the rest of the file is still checked.
 #[test]
 fn unknown_fields_are_named_with_a_suggestion() {
     eq_lines(
         &[
-            "unknown_field.yaml:4:5: flows[0].wieght: unknown field `wieght`; did you mean `weight`?",
-            "unknown_field.yaml:7:9: flows[0].steps[0].jsn: unknown field `jsn`; did you mean `json`?",
+            "unknown_field.yaml:2:1: header: unknown field `header`; did you mean `headers`?",
+            "unknown_field.yaml:6:5: flows[0].wieght: unknown field `wieght`; did you mean `weight`?",
+            "unknown_field.yaml:9:9: flows[0].steps[0].jsn: unknown field `jsn`; did you mean `json`?",
+            "unknown_field.yaml:12:9: flows[0].steps[0].chekc: unknown field `chekc`; did you mean `check`?",
+            "unknown_field.yaml:14:16: flows[0].steps[1].think: unknown variable `missing`: not a data source, a `vars:` entry, a --var, an extracted value or a built-in (vu, iteration)",
         ],
         &problems("unknown_field.yaml"),
     );

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 use super::error::{Problem, ScenarioError};
-use super::messages::rewrite;
+use super::messages::{rewrite, unknown_field};
 use super::raw::{RawMode, RawScenario};
 use super::template::{Condition, Template};
 use super::yaml::{self, Node, join};
@@ -125,8 +125,19 @@ impl<'a> Context<'a> {
         });
     }
 
-    /// Reads `node` (at `path`) as `T`, recording the first problem serde finds.
+    /// Reads `node` (at `path`) as `T`, recording every unknown key of a struct and then
+    /// the first other problem serde finds.
     pub(super) fn read<T: DeserializeOwned>(&mut self, node: &Node, path: &str) -> Option<T> {
+        let fields = yaml::fields_of::<T>();
+        let (unknown, known) = node.split_unknown(fields);
+        if !fields.is_empty() && !unknown.is_empty() {
+            for key in unknown {
+                let message = unknown_field(&key.text, fields);
+                self.problem(&join(path, &key.text), true, message);
+            }
+            // Go on with the known keys, for their own problems; the file already failed.
+            return self.read::<T>(&known, path);
+        }
         match serde_path_to_error::deserialize::<_, T>(node) {
             Ok(value) => Some(value),
             Err(err) => {

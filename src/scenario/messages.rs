@@ -21,13 +21,7 @@ pub(super) fn rewrite(message: &str) -> String {
                 .split(", ")
                 .map(|option| option.trim_matches('`'))
                 .collect();
-            if let Some(close) = options.iter().find(|option| similar(field, option)) {
-                return format!("unknown field `{field}`; did you mean `{close}`?");
-            }
-            return format!(
-                "unknown field `{field}`; expected one of {}",
-                expected.trim_start_matches("one of ")
-            );
+            return unknown_field(field, &options);
         }
         if let Some(field) = rest.strip_suffix("`, there are no fields") {
             return format!("unknown field `{field}`; this map takes no fields");
@@ -39,6 +33,18 @@ pub(super) fn rewrite(message: &str) -> String {
         }
     }
     message.to_owned()
+}
+
+/// `unknown field `x`; did you mean `y`?` or `...; expected one of `a`, `b``.
+pub(super) fn unknown_field(field: &str, options: &[&str]) -> String {
+    if let Some(close) = options.iter().find(|option| similar(field, option)) {
+        return format!("unknown field `{field}`; did you mean `{close}`?");
+    }
+    let listed: Vec<String> = options.iter().map(|option| format!("`{option}`")).collect();
+    format!(
+        "unknown field `{field}`; expected one of {}",
+        listed.join(", ")
+    )
 }
 
 fn expected_words(expected: &str) -> String {

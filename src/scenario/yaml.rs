@@ -72,6 +72,29 @@ impl Node {
         }
     }
 
+    /// The keys of a mapping that are not in `known`, and the mapping without them.
+    pub(super) fn split_unknown(&self, known: &[&str]) -> (Vec<&Key>, Node) {
+        let Value::Map(entries) = &self.value else {
+            return (Vec::new(), self.clone());
+        };
+        let unknown = entries
+            .iter()
+            .filter(|(key, _)| !known.contains(&key.text.as_str()))
+            .map(|(key, _)| key)
+            .collect();
+        let kept = entries
+            .iter()
+            .filter(|(key, _)| known.contains(&key.text.as_str()))
+            .cloned()
+            .collect();
+        let node = Node {
+            mark: self.mark,
+            value: Value::Map(kept),
+            raw: None,
+        };
+        (unknown, node)
+    }
+
     /// The node at `path` (`flows[0].steps[2].url`, relative to this node), or the deepest
     /// node on the way there; with `key` true, the place of the last key rather than its
     /// value.
@@ -414,6 +437,42 @@ fn parse_float(text: &str) -> Option<f64> {
     if numeric { text.parse().ok() } else { None }
 }
 
+/// The field names serde's derive gives a struct (empty for anything else), so unknown keys
+/// can be reported all at once and left out before serde reads the rest.
+pub(super) fn fields_of<'de, T: de::Deserialize<'de>>() -> &'static [&'static str] {
+    let mut probe = Probe { fields: &[] };
+    let _ = T::deserialize(&mut probe);
+    probe.fields
+}
+
+struct Probe {
+    fields: &'static [&'static str],
+}
+
+impl<'de> de::Deserializer<'de> for &mut Probe {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Error> {
+        Err(de::Error::custom("probe"))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.fields = fields;
+        Err(de::Error::custom("probe"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map enum identifier ignored_any
+    }
+}
+
 /// The deserializer's error: a message (serde_path_to_error adds the path).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Error(pub(super) String);
@@ -602,6 +661,19 @@ mod tests {
         assert_eq!(problems[0].mark, Mark { line: 4, column: 3 });
         let err = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(err.message.starts_with("YAML syntax: "), "{err:?}");
+    }
+
+    #[test]
+    fn struct_fields_are_known_before_reading() {
+        #[derive(serde::Deserialize)]
+        #[expect(dead_code, reason = "only its field names matter")]
+        struct Flow {
+            name: String,
+            #[serde(rename = "as")]
+            as_name: u32,
+        }
+        assert_eq!(fields_of::<Flow>(), ["name", "as"]);
+        assert!(fields_of::<String>().is_empty());
     }
 
     #[test]
