@@ -412,12 +412,13 @@ impl Template {
 
 /// Cuts `source` into literal text and `{{ expression }}` parts.
 fn split(source: &str) -> Result<Vec<Part>, TemplateError> {
-    for block in ["{%", "{#"] {
-        if source.contains(block) {
-            return Err(TemplateError::new(format!(
-                "`{block}` blocks are not supported: templates only insert `{{{{ expression }}}}`; \
-                 use `when:` and `repeat:` steps for conditions and loops"
-            )));
+    // `{% ... %}` is a Jinja block, which chorus does not run: say so rather than send it.
+    if let Some(at) = source.find("{%") {
+        if source[at + 2..].starts_with([' ', '-']) && source[at..].contains("%}") {
+            return Err(TemplateError::new(
+                "`{%` blocks are not supported: templates only insert `{{ expression }}`; \
+                 use `when:` and `repeat:` steps for conditions and loops",
+            ));
         }
     }
     let mut parts = Vec::new();
@@ -581,6 +582,7 @@ mod tests {
         assert!(err.starts_with("syntax error"), "{err}");
         let err = Template::parse("/x/{{ user").unwrap_err().to_string();
         assert_eq!(err, "`{{` at character 4 has no matching `}}`");
+        assert!(Template::parse("a{#b}{%c").unwrap().is_static());
         let err = Template::parse("{% if x %}y{% endif %}")
             .unwrap_err()
             .to_string();
