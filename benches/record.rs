@@ -134,6 +134,19 @@ fn main() {
         .unwrap();
         let recorder = chorus::record::start(config).await.unwrap();
         let proxy = recorder.local_addr();
+        // The same proxy recording nothing: what forwarding alone costs.
+        let forward_only = chorus::record::start(
+            chorus::record::RecordConfig::new(chorus::record::RecordOptions {
+                target: Some(format!("http://{origin}")),
+                listen: "127.0.0.1:0".parse().unwrap(),
+                output: dir.path().join("nothing.har"),
+                exclude: vec![String::new()],
+                ..chorus::record::RecordOptions::default()
+            })
+            .unwrap(),
+        )
+        .await
+        .unwrap();
 
         // Alternate direct and proxied runs so that drift on the machine hits both.
         let direct_p50 = latency_p50(origin).await;
@@ -151,6 +164,7 @@ fn main() {
 
         let direct_rps = throughput(origin).await;
         let proxy_rps = throughput(proxy).await;
+        let forward_rps = throughput(forward_only.local_addr()).await;
         let ratio = proxy_rps / direct_rps;
         println!(
             "throughput ({CONNECTIONS} connections, {} s each):",
@@ -159,11 +173,16 @@ fn main() {
         println!("  direct          {direct_rps:>10.0} req/s");
         println!("  through record  {proxy_rps:>10.0} req/s");
         println!(
+            "  forwarding only {forward_rps:>10.0} req/s   ({:.1} % of direct; nothing recorded)",
+            forward_rps / direct_rps * 100.0
+        );
+        println!(
             "  ratio           {:>9.1} %   (target >= 50 %: {})",
             ratio * 100.0,
             if ratio >= 0.5 { "met" } else { "NOT MET" }
         );
 
+        forward_only.shutdown().await;
         let summary = recorder.shutdown().await;
         println!(
             "recorded {} exchanges ({} forwarded) to {}",

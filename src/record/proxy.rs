@@ -118,7 +118,7 @@ pub(crate) async fn exchange(
     let mut response = match shared.client.request(forward).await {
         Ok(response) => response,
         Err(err) => {
-            let reason = error_chain(&err);
+            let reason = err.to_string();
             let page = bad_gateway_page(&url, &reason);
             if let Some(mut request) = recorded_request {
                 let (body, done, request_error) = {
