@@ -37,12 +37,15 @@ impl std::fmt::Display for UpstreamError {
 
 impl std::error::Error for UpstreamError {}
 
+/// (HTTPS, `host:port`) of an application.
+type Origin = (bool, String);
+
 /// A pool of HTTP/1.1 connections per origin, built on hyper's connection API: a request
 /// takes an idle connection that is ready (its previous response fully read) or opens one.
 /// Nothing is spawned per request, which matters on a loaded machine.
 pub(crate) struct UpstreamClient {
     tls: TlsConnector,
-    idle: Mutex<HashMap<(bool, String), Vec<SendRequest<ProxyBody>>>>,
+    idle: Mutex<HashMap<Origin, Vec<SendRequest<ProxyBody>>>>,
 }
 
 /// Builds the client; `insecure` accepts any certificate.
@@ -96,7 +99,7 @@ impl UpstreamClient {
         ))
     }
 
-    fn checkout(&self, key: &(bool, String)) -> Option<SendRequest<ProxyBody>> {
+    fn checkout(&self, key: &Origin) -> Option<SendRequest<ProxyBody>> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let list = idle.get_mut(key)?;
         list.retain(|sender| !sender.is_closed());
@@ -104,7 +107,7 @@ impl UpstreamClient {
         Some(list.swap_remove(ready))
     }
 
-    fn checkin(&self, key: (bool, String), sender: SendRequest<ProxyBody>) {
+    fn checkin(&self, key: Origin, sender: SendRequest<ProxyBody>) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let list = idle.entry(key).or_default();
         if list.len() < MAX_IDLE {
