@@ -93,6 +93,8 @@ impl TemplateError {
 struct Expr {
     source: Arc<str>,
     compiled: Arc<Expression<'static, 'static>>,
+    /// For a plain variable (`gameId`, `user.username`), its segments: read without the VM.
+    path: Option<Arc<[Arc<str>]>>,
 }
 
 impl fmt::Debug for Expr {
@@ -112,13 +114,29 @@ impl Expr {
         let compiled = ENV
             .compile_expression_owned(source.to_owned())
             .map_err(|err| TemplateError::new(describe(&err)))?;
+        let plain = source.split('.').all(|segment| {
+            let mut chars = segment.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+        let keywords = ["true", "false", "none", "True", "False", "None", "loop"];
+        let path = (plain && !keywords.contains(&source))
+            .then(|| source.split('.').map(Arc::from).collect());
         Ok(Expr {
             source: Arc::from(source),
             compiled: Arc::new(compiled),
+            path,
         })
     }
 
     fn eval(&self, vars: &Vars) -> Result<Value, TemplateError> {
+        if let Some(path) = &self.path {
+            if let Some(value) = lookup(vars, path) {
+                return Ok(value);
+            }
+        }
         let value = self.compiled.eval(vars.context()).map_err(|err| {
             TemplateError::new(format!("{{{{ {} }}}}: {}", self.source, describe(&err)))
         })?;
@@ -142,6 +160,20 @@ impl Expr {
         names.sort();
         names
     }
+}
+
+/// A plain variable read directly; `None` sends the expression to the VM (which also
+/// produces the error message when something is missing).
+fn lookup(vars: &Vars, path: &[Arc<str>]) -> Option<Value> {
+    let (first, rest) = path.split_first()?;
+    let mut value = vars.lookup(first)?.clone();
+    for segment in rest {
+        value = value.get_attr(segment).ok()?;
+        if value.is_undefined() {
+            return None;
+        }
+    }
+    Some(value)
 }
 
 /// A minijinja error in one line, without its debug dump.
@@ -323,20 +355,21 @@ impl Template {
             Kind::Static | Kind::StaticJson(_) => Ok(self.source.clone()),
             Kind::Single(expr) => {
                 let value = expr.eval(vars)?;
-                Ok(match value.as_str() {
-                    Some(text) => text.to_owned(),
-                    None => value.to_string(),
-                })
+                match value.as_str() {
+                    Some(text) => Ok(text.to_owned()),
+                    None => {
+                        let mut out = String::new();
+                        push_value(&mut out, &value);
+                        Ok(out)
+                    }
+                }
             }
             Kind::Parts(parts) => {
                 let mut out = String::with_capacity(self.source.len() + 16);
                 for part in parts.iter() {
                     match part {
                         Part::Text(text) => out.push_str(text),
-                        Part::Expr(expr) => {
-                            let value = expr.eval(vars)?;
-                            let _ = write!(out, "{value}");
-                        }
+                        Part::Expr(expr) => push_value(&mut out, &expr.eval(vars)?),
                     }
                 }
                 Ok(out)
@@ -406,6 +439,20 @@ impl Template {
         match self.source.find("{{") {
             Some(at) if !self.is_static() => &self.source[..at],
             _ => &self.source,
+        }
+    }
+}
+
+/// A value as text: strings as they are, booleans and none as JSON writes them (`true`,
+/// `null`, not Python's `True`, `None`), anything else as minijinja shows it.
+fn push_value(out: &mut String, value: &Value) {
+    use minijinja::value::ValueKind;
+    match value.kind() {
+        ValueKind::String => out.push_str(value.as_str().unwrap_or_default()),
+        ValueKind::Bool => out.push_str(if value.is_true() { "true" } else { "false" }),
+        ValueKind::None => out.push_str("null"),
+        _ => {
+            let _ = write!(out, "{value}");
         }
     }
 }
@@ -588,6 +635,26 @@ mod tests {
             .to_string();
         assert!(err.starts_with("`{%` blocks are not supported"), "{err}");
         assert!(Template::parse("{{ }}").is_err());
+    }
+
+    #[test]
+    fn plain_variables_take_the_short_path() {
+        let vars = vars();
+        let template =
+            Template::parse("{{ user.username }}/{{ courseId }}/{{ true }}/{{ none }}").unwrap();
+        assert_eq!(template.render(&vars).unwrap(), "s1/7/true/null");
+        assert_eq!(
+            Template::parse("{{ 1 == 1 }}")
+                .unwrap()
+                .render(&vars)
+                .unwrap(),
+            "true"
+        );
+        let expr = Expr::compile("user.password").unwrap();
+        assert!(expr.path.is_some());
+        assert_eq!(expr.eval(&vars).unwrap().as_str(), Some("pw"));
+        assert!(Expr::compile("user.nope").unwrap().eval(&vars).is_err());
+        assert!(Expr::compile("courseId + 1").unwrap().path.is_none());
     }
 
     #[test]

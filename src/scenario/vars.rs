@@ -96,6 +96,11 @@ impl Vars {
             .insert(Arc::from(name), value);
     }
 
+    /// A variable as templates see it.
+    pub(crate) fn lookup(&self, name: &str) -> Option<&Value> {
+        self.map.values.get(name)
+    }
+
     /// The root value templates are evaluated against.
     pub(crate) fn context(&self) -> Value {
         Value::from_dyn_object(self.map.clone())
