@@ -11,14 +11,18 @@ mod nginx;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// Resident memory of a `chorus run` of `users` users, measured after they all started.
-fn resident_kib(url: &str, users: u64) -> (u64, u64) {
+/// Resident memory of a `chorus run` of `users` users, measured after they all started, its
+/// thread count, and the requests and failures the run reported.
+fn resident_kib(url: &str, users: u64, dir: &std::path::Path) -> (u64, u64, u64, u64) {
+    let json = dir.join(format!("memory-{users}.json"));
     let spawn_rate = 2000;
     let settle = users / spawn_rate + 6;
     let mut child = Command::new(env!("CARGO_BIN_EXE_chorus"))
         .args(["run", "--headless", "-q", "--url", url, "--think", "1s"])
         .args(["-u", &users.to_string(), "-r", &spawn_rate.to_string()])
         .args(["-t", &format!("{}s", settle + 4)])
+        .arg("--json")
+        .arg(&json)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -37,7 +41,11 @@ fn resident_kib(url: &str, users: u64) -> (u64, u64) {
     let rss = kib("VmRSS:");
     let threads = kib("Threads:");
     let _ = child.wait();
-    (rss, threads)
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap_or_default())
+            .unwrap_or_default();
+    let count = |field: &str| result["total"][field].as_u64().unwrap_or(0);
+    (rss, threads, count("requests"), count("failures"))
 }
 
 fn main() {
@@ -48,9 +56,11 @@ fn main() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let server = nginx::Nginx::start(&dir.path().join("nginx"), false, None);
     let url = server.url("/");
-    let (small, _) = resident_kib(&url, 100);
-    let (large, threads) = resident_kib(&url, users);
-    println!("{users} users, each one GET a second ({threads} threads)");
+    let (small, _, _, _) = resident_kib(&url, 100, dir.path());
+    let (large, threads, requests, failures) = resident_kib(&url, users, dir.path());
+    println!(
+        "{users} users, each one GET a second ({threads} threads; {requests} requests, {failures} failures)"
+    );
     println!("resident memory      {large:>8} KiB");
     println!(
         "per user (absolute)  {:>8.1} KiB",
