@@ -212,7 +212,7 @@ pub(super) fn parse(text: &str) -> Result<(Node, Vec<YamlProblem>), YamlProblem>
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
     parser
-        .load(&mut builder, false)
+        .load(&mut builder, true)
         .map_err(|err| YamlProblem {
             mark: Mark::from(*err.marker()),
             path: String::new(),
@@ -274,6 +274,7 @@ struct Builder {
     root: Option<Node>,
     anchors: HashMap<usize, Node>,
     problems: Vec<YamlProblem>,
+    documents: usize,
 }
 
 impl Builder {
@@ -357,6 +358,17 @@ impl MarkedEventReceiver for Builder {
                     None => return,
                 };
                 self.finish(node, anchor);
+            }
+            Event::DocumentStart => {
+                self.documents += 1;
+                if self.documents == 2 {
+                    self.problems.push(YamlProblem {
+                        mark,
+                        path: String::new(),
+                        message: "a second YAML document (`---`): a scenario file holds one"
+                            .to_owned(),
+                    });
+                }
             }
             Event::Alias(anchor) => {
                 let node = match self.anchors.get(&anchor) {
@@ -674,6 +686,16 @@ mod tests {
         }
         assert_eq!(fields_of::<Flow>(), ["name", "as"]);
         assert!(fields_of::<String>().is_empty());
+    }
+
+    #[test]
+    fn one_document_per_file() {
+        let (root, problems) = parse("a: 1\n---\nb: 2\n").unwrap();
+        assert_eq!(root.to_json(), serde_json::json!({"a": 1}));
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].mark.line, 2);
+        let (_, problems) = parse("---\na: 1\n").unwrap();
+        assert!(problems.is_empty());
     }
 
     #[test]
