@@ -337,7 +337,11 @@ fn from_urls_gets_each_url_in_turn() {
     assert_eq!(scenario.allowed_hosts, ["127.0.0.1:8001"]);
     assert_eq!(scenario.flows.len(), 1);
     assert_eq!(request_names(&scenario.flows[0].steps), ["/a?x=1", "/b"]);
-    assert_eq!(scenario.flows[0].steps.len(), 4);
+    assert_eq!(scenario.flows[0].steps.len(), 3);
+    assert!(matches!(
+        scenario.flows[0].steps[2].kind,
+        StepKind::Think(Think::Fixed(pause)) if pause.as_secs() == 1
+    ));
 }
 
 #[test]

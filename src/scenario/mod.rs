@@ -164,8 +164,9 @@ pub enum Body {
 }
 
 impl Scenario {
-    /// A scenario of one flow that GETs each URL in turn, pausing `think` between them
-    /// (`chorus run --url`). The host of the first URL is the scenario's host.
+    /// A scenario of one flow that GETs each URL in turn and then pauses `think`
+    /// (`chorus run --url --think`: a pause between iterations). The first URL's origin is
+    /// the scenario's host; each request is counted under its path (and query).
     pub fn from_urls(urls: &[url::Url], think: Option<Duration>) -> Scenario {
         let host = urls.first().map(|url| {
             let mut base = url.clone();
@@ -203,12 +204,12 @@ impl Scenario {
                     expect_status: None,
                 })),
             });
-            if let Some(pause) = think {
-                steps.push(Step {
-                    when: None,
-                    kind: StepKind::Think(Think::Fixed(pause)),
-                });
-            }
+        }
+        if let Some(pause) = think {
+            steps.push(Step {
+                when: None,
+                kind: StepKind::Think(Think::Fixed(pause)),
+            });
         }
         Scenario {
             source: PathBuf::from("(--url)"),
