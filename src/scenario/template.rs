@@ -150,7 +150,19 @@ impl Expr {
     }
 
     /// Variables the expression reads, dotted (`user.username`), minus built-in functions.
+    /// An expression that allows for a missing variable (`| default(..)`, `is defined`)
+    /// reports none, so loading does not call its optional variables unknown.
     fn variables(&self) -> Vec<String> {
+        let optional = [
+            "default(",
+            "| d(",
+            "is defined",
+            "is undefined",
+            "is not defined",
+        ];
+        if optional.iter().any(|marker| self.source.contains(marker)) {
+            return Vec::new();
+        }
         let mut names: Vec<String> = self
             .compiled
             .undeclared_variables(true)

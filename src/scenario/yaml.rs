@@ -211,13 +211,11 @@ pub(super) fn join(path: &str, child: &str) -> String {
 pub(super) fn parse(text: &str) -> Result<(Node, Vec<YamlProblem>), YamlProblem> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    parser
-        .load(&mut builder, true)
-        .map_err(|err| YamlProblem {
-            mark: Mark::from(*err.marker()),
-            path: String::new(),
-            message: format!("YAML syntax: {}", err.info()),
-        })?;
+    parser.load(&mut builder, true).map_err(|err| YamlProblem {
+        mark: Mark::from(*err.marker()),
+        path: String::new(),
+        message: format!("YAML syntax: {}", err.info()),
+    })?;
     let root = builder.root.unwrap_or(Node {
         mark: Mark { line: 1, column: 1 },
         value: Value::Null,
