@@ -8,3 +8,4 @@ mod engine;
 mod record;
 mod scenario;
 mod stats;
+mod web;

@@ -47,7 +47,6 @@ function applyState(info) {
   $("host-shown").textContent = view.info.host || "(scenario host)";
   if (view.info.flows) { view.flows = view.info.flows; renderFlows(); }
   const running = state === "spawning" || state === "running";
-  const idle = state === "ready" || state === "stopped";
   $("stop-button").hidden = !running;
   $("edit-button").hidden = !running;
   $("new-button").hidden = state !== "stopped";
@@ -55,10 +54,6 @@ function applyState(info) {
   if (state === "ready") $("start-panel").hidden = false;
   if (running) $("start-panel").hidden = true;
   if (!$("start-host").value && view.info.host) $("start-host").value = view.info.host;
-  if (!idle && $("edit-users").value === "") {
-    $("edit-users").value = view.info.target_users ?? view.info.users ?? "";
-    $("edit-spawn-rate").value = view.info.spawn_rate ?? "";
-  }
 }
 
 // ---------- statistics table ----------

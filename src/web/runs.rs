@@ -185,7 +185,7 @@ impl Runs {
             spawn_rate: inner.spawn_rate,
             thresholds: self.options.thresholds.clone(),
         });
-        let _ = self.finished.send(None);
+        self.finished.send_replace(None);
         drop(inner);
 
         let runs = self.clone();
@@ -217,7 +217,7 @@ impl Runs {
                 inner.exit_code = Some(code);
             }
             runs.publish("full", runs.full_json());
-            let _ = runs.finished.send(Some(code));
+            runs.finished.send_replace(Some(code));
         });
         Ok(self.state_json())
     }
@@ -236,6 +236,9 @@ impl Runs {
                 "this run has a fixed arrival rate; the user count follows it",
             ));
         }
+        self.scenario
+            .check_capacity(change.users)
+            .map_err(|err| Refusal::bad_request(err.to_string()))?;
         let spawn_rate = change.spawn_rate.or(inner.spawn_rate).unwrap_or(1.0);
         control
             .set_users(change.users, spawn_rate)

@@ -1,0 +1,308 @@
+//! The live page in real Chromium: start a run of the demo scenario, watch it, steer it, stop
+//! it, download its reports; and the API's refusals, on the page and as JSON.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chorus::demo::{AppOptions, Seed};
+use chorus::engine::EngineOptions;
+use chorus::scenario::{self, LoadOptions};
+use chorus::web::{self, Runs, WebConfig};
+use serde_json::{Value, json};
+
+use crate::util::{self, browser::Browser};
+
+struct Setup {
+    demo: chorus::demo::Server,
+    page: web::WebServer,
+    runs: Arc<Runs>,
+    _dir: tempfile::TempDir,
+}
+
+/// The demo app with 60 students, the demo scenario bound to them, and the page serving it.
+async fn setup() -> Setup {
+    let (demo, app) = util::demo_app(AppOptions {
+        events_period_secs: 1,
+        seed: Some(Seed {
+            classes: 6,
+            students: 10,
+        }),
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.csv");
+    app.write_users_csv(&users).unwrap();
+    let options = LoadOptions {
+        data_overrides: vec![("users".to_owned(), users)],
+        host_override: Some(demo.url()),
+        vars: Vec::new(),
+    };
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/scenario.yaml");
+    let scenario = scenario::load(&path, &options).unwrap_or_else(|err| panic!("{err}"));
+    let engine = EngineOptions {
+        workers: 1,
+        stop_timeout: Duration::from_secs(2),
+        ..EngineOptions::default()
+    };
+    let runs = Runs::new(Arc::new(scenario), engine);
+    let page = web::serve(
+        WebConfig {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            auth: None,
+        },
+        runs.clone(),
+    )
+    .await
+    .unwrap();
+    Setup {
+        demo,
+        page,
+        runs,
+        _dir: dir,
+    }
+}
+
+/// Waits until `read` returns something, polling the page's own state (the signal we have).
+async fn until<T>(what: &str, timeout: Duration, mut read: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = read().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn cell_number(browser: &Browser, name: &str, column: usize) -> Option<u64> {
+    let script = format!(
+        "const row = Array.from(document.querySelectorAll('#stats-body tr')).find(r => r.children[1].textContent === {name:?});
+         return row ? row.children[{column}].textContent : null;"
+    );
+    let text = browser.script(&script).await;
+    text.as_str().and_then(|t| t.replace(',', "").parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_is_started_watched_steered_stopped_and_downloaded_in_chromium() {
+    let setup = setup().await;
+    let url = setup.page.url();
+    let mut browser = Browser::start(&[], &util::output_dir("web_page_run")).await;
+    browser.goto(&format!("{url}/")).await;
+    browser
+        .wait_text("#state", Duration::from_secs(10), |s| s == "ready")
+        .await;
+    assert_eq!(
+        browser
+            .script("return document.getElementById('start-host').value")
+            .await,
+        json!(setup.demo.url())
+    );
+    browser.screenshot("ready").await;
+
+    browser.fill("#start-users", "10").await;
+    browser.fill("#start-spawn-rate", "10").await;
+    browser.click("#start-button").await;
+    browser
+        .wait_text("#state", Duration::from_secs(10), |s| {
+            s == "spawning" || s == "running"
+        })
+        .await;
+
+    // The demo scenario's request names appear with counts that rise.
+    let login = "/api/v2/auth/login/glasslab";
+    let first = until("the login row", Duration::from_secs(20), async || {
+        cell_number(&browser, login, 2).await.filter(|n| *n > 0)
+    })
+    .await;
+    let courses = "/api/v2/lms/courses";
+    until("the courses row", Duration::from_secs(20), async || {
+        cell_number(&browser, courses, 2).await.filter(|n| *n > 0)
+    })
+    .await;
+    let total = async |browser: &Browser| {
+        browser
+            .script("return document.querySelector('#stats-total td:nth-child(3)').textContent")
+            .await
+            .as_str()
+            .and_then(|t| t.replace(',', "").parse::<u64>().ok())
+    };
+    let before = until("an aggregated count", Duration::from_secs(10), async || {
+        total(&browser).await
+    })
+    .await;
+    until(
+        "the aggregated count to rise",
+        Duration::from_secs(30),
+        async || total(&browser).await.filter(|n| *n > before),
+    )
+    .await;
+    assert!(first >= 1);
+    browser.screenshot("running").await;
+
+    // Change the user count and see the figure follow.
+    browser.click("#edit-button").await;
+    browser.fill("#edit-users", "20").await;
+    browser.click("#edit-submit").await;
+    browser
+        .wait_text("#users", Duration::from_secs(20), |s| s.trim() == "20")
+        .await;
+    // Each of the 20 users logs in once (the table follows within a second or two).
+    until("20 logins", Duration::from_secs(20), async || {
+        cell_number(&browser, login, 2).await.filter(|n| *n == 20)
+    })
+    .await;
+    browser.screenshot("twenty-users").await;
+
+    // The charts are drawn with data.
+    browser.click("#charts-tab").await;
+    until("charts with points", Duration::from_secs(20), async || {
+        let points = browser
+            .script("return Number(document.getElementById('chart-rps').dataset.points || 0)")
+            .await;
+        points.as_u64().filter(|n| *n >= 3)
+    })
+    .await;
+    browser.screenshot("charts").await;
+
+    // Stop, then download the stats CSV and check it against the JSON result.
+    browser.click("#stop-button").await;
+    browser
+        .wait_text("#state", Duration::from_secs(30), |s| s == "stopped")
+        .await;
+    browser.screenshot("stopped").await;
+    let csv_href = browser
+        .script("return document.getElementById('dl-stats').href")
+        .await;
+    let csv = reqwest::get(csv_href.as_str().unwrap())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let result: Value = reqwest::get(format!("{url}/api/report/result.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let name_at = header.iter().position(|h| *h == "Name").unwrap();
+    let count_at = header.iter().position(|h| *h == "Request Count").unwrap();
+    let entries = result["entries"].as_array().unwrap();
+    let mut checked = 0;
+    for line in lines {
+        let fields: Vec<&str> = line.split(',').collect();
+        if fields[name_at] == "Aggregated" {
+            assert_eq!(
+                fields[count_at].parse::<u64>().unwrap(),
+                result["total"]["requests"].as_u64().unwrap()
+            );
+            continue;
+        }
+        let entry = entries
+            .iter()
+            .find(|e| e["name"] == fields[name_at])
+            .unwrap_or_else(|| panic!("{} not in the JSON", fields[name_at]));
+        assert_eq!(
+            fields[count_at].parse::<u64>().unwrap(),
+            entry["requests"].as_u64().unwrap(),
+            "{}",
+            fields[name_at]
+        );
+        checked += 1;
+    }
+    assert!(checked >= 4, "the CSV had {checked} request rows:\n{csv}");
+    browser.close().await;
+    assert_eq!(setup.runs.wait_finished().await, 0);
+    setup.page.shutdown().await;
+    setup.demo.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_clear_message_on_the_page_and_400_from_the_api() {
+    let setup = setup().await;
+    let url = setup.page.url();
+    let mut browser = Browser::start(&[], &util::output_dir("web_page_bad_input")).await;
+    browser.goto(&format!("{url}/")).await;
+    browser
+        .wait_text("#state", Duration::from_secs(10), |s| s == "ready")
+        .await;
+    let cases = [
+        ("0", "2", "users must be at least 1, got 0"),
+        ("-5", "2", "users must be at least 1, got -5"),
+        ("ten", "2", "users must be a whole number, got \"ten\""),
+        (
+            "5",
+            "0",
+            "spawn_rate must be more than 0 users per second, got 0",
+        ),
+        (
+            "5",
+            "fast",
+            "spawn_rate must be a number of users per second, got \"fast\"",
+        ),
+    ];
+    for (users, rate, message) in cases {
+        browser.fill("#start-users", users).await;
+        browser.fill("#start-spawn-rate", rate).await;
+        browser.click("#start-button").await;
+        browser
+            .wait_text("#start-error", Duration::from_secs(5), |s| s == message)
+            .await;
+    }
+    browser.screenshot("refused").await;
+    assert_eq!(browser.text("#state").await, "ready", "nothing started");
+
+    let http = reqwest::Client::new();
+    let refused = http
+        .post(format!("{url}/api/start"))
+        .json(&json!({"users": 0, "spawn_rate": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "users must be at least 1, got 0");
+
+    // A second start while running: 409 from the API, and the page says so too.
+    let started = http
+        .post(format!("{url}/api/start"))
+        .json(&json!({"users": 2, "spawn_rate": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 200);
+    let again = http
+        .post(format!("{url}/api/start"))
+        .json(&json!({"users": 2, "spawn_rate": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409);
+    browser
+        .wait_text("#state", Duration::from_secs(10), |s| {
+            s == "spawning" || s == "running"
+        })
+        .await;
+    browser
+        .script("document.getElementById('start-panel').hidden = false; return null")
+        .await;
+    browser.fill("#start-users", "3").await;
+    browser.fill("#start-spawn-rate", "1").await;
+    browser.click("#start-button").await;
+    browser
+        .wait_text("#start-error", Duration::from_secs(5), |s| {
+            s.starts_with("a run is already going")
+        })
+        .await;
+    browser.screenshot("second-start").await;
+    let stop = http.post(format!("{url}/api/stop")).send().await.unwrap();
+    assert_eq!(stop.status(), 200);
+    browser.close().await;
+    setup.runs.wait_finished().await;
+    setup.page.shutdown().await;
+    setup.demo.shutdown().await;
+}
