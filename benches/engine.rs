@@ -5,7 +5,7 @@
 //! `cargo bench --bench engine` (CHORUS_BENCH_SECS=15 by default).
 
 #[path = "../tests/util/nginx.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unreachable_pub)]
 mod nginx;
 
 use std::process::Command;

@@ -5,7 +5,7 @@
 //! `cargo bench --bench memory` (CHORUS_BENCH_USERS=10000 by default).
 
 #[path = "../tests/util/nginx.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unreachable_pub)]
 mod nginx;
 
 use std::process::{Command, Stdio};

@@ -303,7 +303,7 @@ async fn misbehave(mut stream: TcpStream) {
     };
     let reply = match path.as_str() {
         "/reset" => {
-            let _ = stream.set_linger(Some(Duration::ZERO));
+            let _ = stream.set_zero_linger();
             return;
         }
         "/not-http" => "SSH-2.0-OpenSSH_9.2\r\n".to_owned(),

@@ -118,10 +118,13 @@ pub(super) fn spawn(number: usize, setup: WorkerSetup) -> std::io::Result<()> {
         .map(drop)
 }
 
+/// A running user: how to stop it gracefully, and how to abort it.
+type Running = (Rc<StopSignal>, JoinHandle<()>);
+
 /// The users of one worker, by index.
 #[derive(Default)]
 struct Users {
-    running: RefCell<HashMap<u64, (Rc<StopSignal>, JoinHandle<()>)>>,
+    running: RefCell<HashMap<u64, Running>>,
     exited: Cell<u64>,
     empty: Notify,
 }
