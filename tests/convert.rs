@@ -17,6 +17,8 @@ use chorus::scenario::{LoadOptions, Scenario};
 use chorus::stats::RunResult;
 use serde_json::Value;
 
+mod inputs;
+
 use crate::util::browser::{Browser, CHROMIUM_FLAGS};
 use crate::util::tools::{self, Process};
 use crate::util::{chorus, demo_app, output_dir};

@@ -66,8 +66,13 @@ pub(super) async fn convert(args: ConvertArgs) -> anyhow::Result<ExitCode> {
                     conversion.user_columns.join(", ")
                 );
             }
+            let data = if conversion.user_columns.is_empty() {
+                ""
+            } else {
+                " --data users=users.csv"
+            };
             eprintln!(
-                "check it with one user:  chorus run {} --check --data users=users.csv",
+                "try it with one user:  chorus run {} --headless -u 1 -t 30s{data}",
                 path.display()
             );
         }

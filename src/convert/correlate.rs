@@ -276,6 +276,14 @@ pub(crate) fn correlate(
                 set_slot(&mut requests[j], &slot, &template);
                 continue;
             }
+            // A credential no response returned (an API key, a bearer token, a cookie a
+            // script set from elsewhere) is not made up per user: it stays as recorded, for
+            // the user to template (and `--redact` replaces it).
+            let credential = matches!(slot, Slot::Bearer(_))
+                || key.as_deref().is_some_and(super::redact::secret_key);
+            if credential {
+                continue;
+            }
             if let Some(template) = random_looking(&value) {
                 let var = match generated.get(&value) {
                     Some(var) => var.clone(),

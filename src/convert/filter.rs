@@ -16,7 +16,8 @@ pub(crate) struct Dropped {
     pub(crate) static_assets: usize,
     pub(crate) other_hosts: BTreeMap<String, usize>,
     pub(crate) preflights: usize,
-    pub(crate) unanswered: usize,
+    /// "entry N (METHOD URL)" of each exchange that got no response, for warnings.
+    pub(crate) unanswered: Vec<String>,
 }
 
 impl Dropped {
@@ -39,10 +40,10 @@ impl Dropped {
                 self.preflights
             ));
         }
-        if self.unanswered > 0 {
+        if !self.unanswered.is_empty() {
             lines.push(format!(
                 "left out {} request(s) that got no response in the capture",
-                self.unanswered
+                self.unanswered.len()
             ));
         }
         lines
@@ -106,7 +107,12 @@ pub(crate) fn filter(
         if exchange.host_key() != host {
             *dropped.other_hosts.entry(exchange.host_key()).or_default() += 1;
         } else if exchange.status == 0 {
-            dropped.unanswered += 1;
+            dropped.unanswered.push(format!(
+                "entry {} ({} {})",
+                exchange.entry + 1,
+                exchange.method,
+                exchange.url
+            ));
         } else if is_preflight(&exchange) {
             dropped.preflights += 1;
         } else if !keep_static && is_static(&exchange) {

@@ -111,6 +111,13 @@ pub fn convert(har: &Har, source: &str, options: &Options) -> Result<Conversion,
         .find(|e| e.host_key() == host)
         .map(|e| format!("{}://{host}", e.url.scheme()));
     let (exchanges, dropped) = filter::filter(exchanges, &host, options.keep_static);
+    let mut warnings = warnings;
+    warnings.extend(
+        dropped
+            .unanswered
+            .iter()
+            .map(|entry| format!("{entry}: the capture has no response to it; left out")),
+    );
     if exchanges.is_empty() {
         return Err(ConvertError::Empty);
     }

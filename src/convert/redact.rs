@@ -12,7 +12,7 @@ use super::request::cookie_pairs;
 pub(crate) const REDACTED: &str = "REDACTED";
 
 /// Names that say a value is a secret.
-fn secret_key(key: &str) -> bool {
+pub(crate) fn secret_key(key: &str) -> bool {
     let lower = key.to_ascii_lowercase();
     [
         "password",
