@@ -3,6 +3,7 @@
 
 mod args;
 mod convert;
+mod page;
 mod parse;
 mod provision;
 mod record;

@@ -20,11 +20,6 @@ const LIVE_EVERY: Duration = Duration::from_secs(5);
 const DEFAULT_MAX_USERS: u64 = 1000;
 
 pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    if !args.headless {
-        eprintln!(
-            "chorus run: the web page is coming in a later version; running headless (pass --headless to silence this)"
-        );
-    }
     if args.check {
         bail!("--check is not implemented yet in this version; run with -u 1 -t 30s instead");
     }
@@ -40,6 +35,16 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         thresholds,
         emit: None,
     };
+    if !args.headless {
+        let plan =
+            (args.load.users.is_some() || args.stages.is_some() || args.arrival_rate.is_some())
+                .then_some(plan);
+        let (code, result) = super::page::run_with_page(&args, scenario, options, plan).await?;
+        if let Some(result) = &result {
+            write_reports(&args.output, result)?;
+        }
+        return Ok(code);
+    }
     let handle = Engine::start(scenario.clone(), plan, options)?;
     let control = handle.control();
     let interrupts = tokio::spawn({

@@ -118,23 +118,44 @@ impl Runs {
         }
     }
 
+    /// True while a run is going (spawning, running or stopping).
+    pub fn is_running(&self) -> bool {
+        self.inner()
+            .control
+            .as_ref()
+            .is_some_and(|control| control.state() != RunState::Stopped)
+    }
+
     /// The last finished run's result, if any.
     pub fn last_result(&self) -> Option<RunResult> {
         self.inner().result.clone()
     }
 
+    /// Starts a run of `plan` at once (`--autostart`, which may give `--stages` too).
+    pub fn start_plan(self: &Arc<Self>, plan: Plan) -> Result<(), String> {
+        let load = match plan.stages().first().map(|stage| stage.load) {
+            Some(engine::Load::Arrivals {
+                per_second,
+                max_users,
+            }) => Load::Arrivals {
+                rate: per_second,
+                max_users,
+            },
+            Some(engine::Load::Users { users, spawn_rate }) => Load::Users { users, spawn_rate },
+            None => return Err("the plan has no stage".to_owned()),
+        };
+        let request = StartRequest {
+            load,
+            host: None,
+            run_time: plan.duration(),
+        };
+        self.start_with(request, plan)
+            .map(|_| ())
+            .map_err(|refusal| refusal.message)
+    }
+
     /// Starts a run; refused while one is going.
     pub(crate) fn start(self: &Arc<Self>, request: StartRequest) -> Result<Value, Refusal> {
-        let mut inner = self.inner();
-        if inner
-            .control
-            .as_ref()
-            .is_some_and(|control| control.state() != RunState::Stopped)
-        {
-            return Err(Refusal::conflict(
-                "a run is already going: stop it first, or change its user count with \"Change users\"",
-            ));
-        }
         let plan = match &request.load {
             Load::Users { users, spawn_rate } => {
                 Plan::users(*users, Some(*spawn_rate), request.run_time)
@@ -148,6 +169,20 @@ impl Runs {
             }]),
         }
         .map_err(|err| Refusal::bad_request(err.to_string()))?;
+        self.start_with(request, plan)
+    }
+
+    fn start_with(self: &Arc<Self>, request: StartRequest, plan: Plan) -> Result<Value, Refusal> {
+        let mut inner = self.inner();
+        if inner
+            .control
+            .as_ref()
+            .is_some_and(|control| control.state() != RunState::Stopped)
+        {
+            return Err(Refusal::conflict(
+                "a run is already going: stop it first, or change its user count with \"Change users\"",
+            ));
+        }
         let scenario = match &request.host {
             Some(host) => Arc::new(with_host(&self.scenario, host).map_err(Refusal::bad_request)?),
             None => self.scenario.clone(),
