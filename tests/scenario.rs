@@ -420,3 +420,48 @@ fn thresholds_are_checked_at_load() {
     );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// Odd files get problems, never a panic or an empty report.
+#[test]
+fn odd_input_is_reported_not_fatal() {
+    let inputs = [
+        "",
+        "- 1",
+        "[",
+        "host: 5",
+        ": :",
+        "flows: {a: 1}",
+        "flows:\n  - 5",
+        "flows:\n  - steps: 7",
+        "on_start: [{get: {a: 1}}]",
+        "on_start: [{think: [1]}]",
+        "on_start: [{repeat: 2}]",
+        "on_start: [{emit: {}}]",
+        "on_start: [{get: 'http://'}]",
+        "host: http://h\non_start: [{get: /, json: {a: '{{'}}]",
+        "host: http://h\non_start: [{get: /, extract: {x: {}}}]",
+        "host: http://h\non_start: [{get: /, check: [{}]}]",
+        "host: http://h\non_start: [{get: /, headers: {'bad header': x}}]",
+        "host: http://h\ndata: {u: {file: '', mode: sometimes}}\non_start: [{get: /}]",
+        "host: http://h\nvars: [1]\non_start: [{get: /}]",
+        "host: http://h\non_start: [{get: /, expect_status: 99}]",
+        "\u{0}\u{1}binary",
+    ];
+    for input in inputs {
+        match load_text(input, &LoadOptions::default()) {
+            Ok(_) => panic!("{input:?} loaded"),
+            Err(err) => assert!(!err.trim().is_empty(), "{input:?}: an empty report"),
+        }
+    }
+}
+
+/// A mistake inside one data source does not hide the rest of the file.
+#[test]
+fn a_bad_data_source_does_not_hide_the_host() {
+    let text =
+        "host: http://h\ndata: {u: {file: users.csv, mode: sometimes}}\non_start: [{get: /}]\n";
+    chorus_eq(
+        "scenario.yaml:2:35: data.u.mode: unknown value `sometimes`; expected one of `unique`, `cycle`, `random`, `shared`",
+        &load_text(text, &LoadOptions::default()).unwrap_err(),
+    );
+}

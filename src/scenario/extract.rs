@@ -224,7 +224,7 @@ static ATTRIBUTE: LazyLock<Regex> = LazyLock::new(|| {
 fn form_field(html: &str, name: &str) -> Option<String> {
     INPUT_TAG.find_iter(html).find_map(|tag| {
         let tag = tag.as_str();
-        let inner = &tag[6..tag.len() - 1];
+        let inner = tag.get(6..tag.len() - 1).unwrap_or_default();
         let mut found_name = false;
         let mut value = None;
         for attribute in ATTRIBUTE.captures_iter(inner) {

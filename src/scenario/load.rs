@@ -262,7 +262,8 @@ impl<'a> Context<'a> {
                 .duration(timeouts.request.as_deref(), "timeouts.request")
                 .unwrap_or(DEFAULT_TIMEOUT);
         }
-        self.data(raw.data.map(|d| d.0).unwrap_or_default(), options);
+        let sources = self.data_sources();
+        self.data(sources, options);
         scenario.vars = self.vars(options);
         self.collect_extract_names(root);
         self.sections(root, &mut scenario);
@@ -368,6 +369,34 @@ impl<'a> Context<'a> {
                     format!("expected a duration such as 10s, 500ms or 1m, found {text:?}"),
                 );
                 None
+            }
+        }
+    }
+
+    /// Each data source read on its own, so a mistake in one does not hide the others.
+    fn data_sources(&mut self) -> Vec<(String, super::raw::RawData)> {
+        let Some(node) = self.root.get("data") else {
+            return Vec::new();
+        };
+        match &node.value {
+            yaml::Value::Map(entries) => entries
+                .iter()
+                .filter_map(|(key, value)| {
+                    let raw = self.read(value, &join("data", &key.text))?;
+                    Some((key.text.clone(), raw))
+                })
+                .collect(),
+            yaml::Value::Null => Vec::new(),
+            _ => {
+                let found = node.describe();
+                self.problem(
+                    "data",
+                    false,
+                    format!(
+                        "expected a map of sources (`users: {{file: users.csv}}`), found {found}"
+                    ),
+                );
+                Vec::new()
             }
         }
     }

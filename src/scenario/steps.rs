@@ -292,10 +292,9 @@ impl Context<'_> {
         if let (Some(host), Ok(parsed)) = (&self.host, url::Url::parse(url.static_prefix())) {
             if parsed.origin() == host.origin() {
                 let origin = host.origin().ascii_serialization();
-                if shown.len() >= origin.len()
-                    && shown[..origin.len()].eq_ignore_ascii_case(&origin)
-                {
-                    let rest = &shown[origin.len()..];
+                let head = shown.get(..origin.len());
+                if head.is_some_and(|head| head.eq_ignore_ascii_case(&origin)) {
+                    let rest = shown.get(origin.len()..).unwrap_or_default();
                     return if rest.is_empty() {
                         "/".to_owned()
                     } else {
