@@ -39,7 +39,7 @@ pub(super) async fn convert(args: ConvertArgs) -> anyhow::Result<ExitCode> {
         eprintln!("warning: {warning}");
     }
     let source = args.capture.display().to_string();
-    let conversion = convert::convert(&har, &source, &options)
+    let conversion = convert::convert_owned(har, &source, &options)
         .with_context(|| format!("could not convert {source}"))?;
     for warning in &conversion.warnings {
         eprintln!("warning: {warning}");

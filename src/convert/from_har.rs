@@ -4,22 +4,24 @@
 use base64::Engine as _;
 
 use super::model::{Exchange, RecordedBody};
-use crate::har::{Entry, Har};
+use crate::har::Entry;
 
 /// Exchanges in recorded order (by start time; HAR files are usually but not always sorted),
-/// and a warning per entry that was left out.
-pub(crate) fn exchanges(har: &Har) -> (Vec<Exchange>, Vec<String>) {
+/// and a warning per entry that was left out. Takes the entries so that their bodies move
+/// into the exchanges instead of being copied: a large capture is held once, not twice.
+pub(crate) fn exchanges(entries: Vec<Entry>) -> (Vec<Exchange>, Vec<String>) {
     let mut warnings = Vec::new();
     let mut list: Vec<(f64, Exchange)> = Vec::new();
-    for (index, entry) in har.log.entries.iter().enumerate() {
+    for (index, entry) in entries.into_iter().enumerate() {
+        let described = format!(
+            "entry {} ({} {})",
+            index + 1,
+            entry.request.method,
+            entry.request.url
+        );
         match exchange(index, entry) {
             Ok(exchange) => list.push((exchange.wall_ms, exchange)),
-            Err(problem) => warnings.push(format!(
-                "entry {} ({} {}): {problem}; left out",
-                index + 1,
-                entry.request.method,
-                entry.request.url
-            )),
+            Err(problem) => warnings.push(format!("{described}: {problem}; left out")),
         }
     }
     list.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -34,7 +36,7 @@ pub(crate) fn exchanges(har: &Har) -> (Vec<Exchange>, Vec<String>) {
     (exchanges, warnings)
 }
 
-fn exchange(index: usize, entry: &Entry) -> Result<Exchange, String> {
+fn exchange(index: usize, entry: Entry) -> Result<Exchange, String> {
     if entry.request.method.is_empty() {
         return Err("the request has no method".to_owned());
     }
@@ -52,9 +54,9 @@ fn exchange(index: usize, entry: &Entry) -> Result<Exchange, String> {
             entry.started_date_time
         )
     })?;
-    let request_body = entry.request.post_data.as_ref().map(|post| {
+    let request_body = entry.request.post_data.map(|post| {
         let text = if !post.text.is_empty() {
-            decode_text(&post.text, post.encoding.as_deref())
+            decode_text(post.text, post.encoding.as_deref())
         } else {
             // Some tools write only `params` for a form.
             let mut form = url::form_urlencoded::Serializer::new(String::new());
@@ -64,15 +66,15 @@ fn exchange(index: usize, entry: &Entry) -> Result<Exchange, String> {
             form.finish()
         };
         RecordedBody {
-            mime: post.mime_type.clone(),
+            mime: post.mime_type,
             text,
         }
     });
-    let content = &entry.response.content;
+    let content = entry.response.content;
+    let encoding = content.encoding;
     let response_body = content
         .text
-        .as_ref()
-        .map(|text| decode_text(text, content.encoding.as_deref()));
+        .map(|text| decode_text(text, encoding.as_deref()));
     Ok(Exchange {
         entry: index,
         started_ms: 0.0,
@@ -83,24 +85,24 @@ fn exchange(index: usize, entry: &Entry) -> Result<Exchange, String> {
         request_headers: entry
             .request
             .headers
-            .iter()
-            .map(|h| (h.name.clone(), h.value.clone()))
+            .into_iter()
+            .map(|h| (h.name, h.value))
             .collect(),
         request_body,
         status: entry.response.status,
         response_headers: entry
             .response
             .headers
-            .iter()
-            .map(|h| (h.name.clone(), h.value.clone()))
+            .into_iter()
+            .map(|h| (h.name, h.value))
             .collect(),
-        response_mime: content.mime_type.clone(),
+        response_mime: content.mime_type,
         response_body,
     })
 }
 
 /// Base64 bodies that are UTF-8 text are treated as text; others as their base64 form.
-fn decode_text(text: &str, encoding: Option<&str>) -> String {
+fn decode_text(text: String, encoding: Option<&str>) -> String {
     if encoding == Some("base64") {
         if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(text.trim()) {
             if let Ok(text) = String::from_utf8(bytes) {
@@ -108,7 +110,7 @@ fn decode_text(text: &str, encoding: Option<&str>) -> String {
             }
         }
     }
-    text.to_owned()
+    text
 }
 
 /// `2026-11-25T06:31:14.123Z`, `2026-11-25T07:31:14.123+01:00`, with or without fractions.

@@ -82,7 +82,18 @@ pub enum ConvertError {
 
 /// Converts a capture. `source` names it in the scenario's comments.
 pub fn convert(har: &Har, source: &str, options: &Options) -> Result<Conversion, ConvertError> {
-    let (exchanges, warnings) = from_har::exchanges(har);
+    convert_owned(har.clone(), source, options)
+}
+
+/// [`convert`] for a capture the caller no longer needs: its bodies move into the conversion
+/// instead of being copied, so a large capture is held in memory once.
+pub fn convert_owned(
+    har: Har,
+    source: &str,
+    options: &Options,
+) -> Result<Conversion, ConvertError> {
+    let recorded = har.log.entries.len();
+    let (exchanges, warnings) = from_har::exchanges(har.log.entries);
     if exchanges.is_empty() {
         return Err(ConvertError::Empty);
     }
@@ -190,7 +201,7 @@ pub fn convert(har: &Har, source: &str, options: &Options) -> Result<Conversion,
         format!(
             "{} request(s) kept of {} recorded",
             requests.len(),
-            har.log.entries.len()
+            recorded
         ),
     ];
     header_comments.extend(dropped.comments());
