@@ -455,6 +455,16 @@ fn odd_input_is_reported_not_fatal() {
     }
 }
 
+/// A host that cannot be read is one problem, not one per relative URL.
+#[test]
+fn a_bad_host_is_one_problem() {
+    let text = "host: [1]\non_start: [{get: /a}, {get: /b}]\n";
+    chorus_eq(
+        "scenario.yaml:1:7: host: expected text, found a list",
+        &load_text(text, &LoadOptions::default()).unwrap_err(),
+    );
+}
+
 /// A mistake inside one data source does not hide the rest of the file.
 #[test]
 fn a_bad_data_source_does_not_hide_the_host() {

@@ -80,6 +80,8 @@ pub(super) struct Context<'a> {
     pub(super) root: &'a Node,
     pub(super) problems: Vec<Problem>,
     pub(super) host: Option<url::Url>,
+    /// The top level could not be read: do not report a missing host.
+    pub(super) host_unknown: bool,
     pub(super) allowed_hosts: BTreeSet<String>,
     pub(super) data: Vec<DataSource>,
     /// Names set by `vars:`, `--var` and every `extract` in the file.
@@ -95,6 +97,7 @@ impl<'a> Context<'a> {
             root,
             problems: Vec::new(),
             host: None,
+            host_unknown: false,
             allowed_hosts: BTreeSet::new(),
             data: Vec::new(),
             defined: ["vu", "iteration"].into_iter().map(str::to_owned).collect(),
@@ -245,7 +248,9 @@ impl<'a> Context<'a> {
             return scenario;
         }
         let Some(raw) = self.read::<RawScenario>(root, "") else {
-            // Still look at the steps: their problems are independent of the top level.
+            // Still look at the steps: their problems are independent of the top level. The
+            // host is unknown, so relative URLs are not held against it.
+            self.host_unknown = true;
             self.collect_extract_names(root);
             self.sections(root, &mut scenario);
             return scenario;

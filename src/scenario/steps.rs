@@ -267,7 +267,7 @@ impl Context<'_> {
                 }
             }
         } else if source.starts_with('/') {
-            if self.host.is_none() {
+            if self.host.is_none() && !self.host_unknown {
                 self.problem(
                     path,
                     false,
