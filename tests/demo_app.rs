@@ -480,3 +480,30 @@ async fn a_student_plays_in_chromium() {
     }
     server.shutdown().await;
 }
+
+/// The README's first command, headless: the whole run against the built-in app, clean.
+#[test]
+fn chorus_demo_headless_runs_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = util::chorus(
+        &["demo", "--headless", "-t", "20s", "--json", "result.json"],
+        dir.path(),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "chorus demo failed:\n{stdout}\n{stderr}"
+    );
+    assert!(dir.path().join("chorus-demo/scenario.yaml").exists());
+    assert!(dir.path().join("chorus-demo/users.csv").exists());
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("result.json")).unwrap())
+            .unwrap();
+    let requests = result["total"]["requests"].as_u64().unwrap();
+    assert_eq!(result["total"]["failures"], 0, "{stdout}");
+    assert!(
+        requests >= 200,
+        "only {requests} requests in 20 s:\n{stdout}"
+    );
+}

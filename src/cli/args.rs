@@ -201,9 +201,13 @@ pub struct DemoArgs {
     /// Only serve the demo application
     #[arg(long = "serve-only")]
     pub serve_only: bool,
-    /// Address the demo application listens on
-    #[arg(long, default_value = "127.0.0.1:8001")]
-    pub listen: SocketAddr,
+    /// Address the demo application listens on (default: 127.0.0.1:8001 with --serve-only, a
+    /// free port otherwise)
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Folder the demo writes its users, scenario and captures to
+    #[arg(long, default_value = "chorus-demo")]
+    pub dir: PathBuf,
     /// Create CLASSESxSTUDENTS accounts at start, e.g. 200x30
     #[arg(long, value_parser = parse_seed, value_name = "CLASSESxSTUDENTS")]
     pub seed: Option<Seed>,

@@ -3,6 +3,7 @@
 
 mod args;
 mod convert;
+mod demo;
 mod page;
 mod parse;
 mod provision;
@@ -61,7 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Demo(args) => demo(args).await,
+        Command::Demo(args) => demo::demo(args).await,
         Command::Record(args) => record::record(args).await,
         Command::Convert(args) => convert::convert(args).await,
         Command::Provision(args) => provision::provision(args).await,
@@ -72,49 +73,6 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
 fn not_yet(name: &str) -> anyhow::Result<ExitCode> {
     eprintln!("chorus {name}: not implemented yet in this version");
     Ok(EXIT_ERROR.into())
-}
-
-async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let options = crate::demo::AppOptions {
-        events_period_secs: args.events_period_secs,
-        seed: args.seed,
-    };
-    let app = crate::demo::App::new(options);
-    if let Some(path) = &args.users_csv {
-        app.write_users_csv(path)
-            .with_context(|| format!("could not write the users CSV {}", path.display()))?;
-    }
-    let server = crate::demo::serve(&app, args.listen)
-        .await
-        .with_context(|| format!("could not serve the demo app on {}", args.listen))?;
-    let base = format!("http://{}", server.local_addr());
-    println!("chorus demo app listening on {base}");
-    println!(
-        "  teacher login: {} / {}",
-        crate::demo::TEACHER_USERNAME,
-        crate::demo::TEACHER_PASSWORD
-    );
-    if let Some(seed) = args.seed {
-        println!(
-            "  seeded {} classes x {} students",
-            seed.classes, seed.students
-        );
-        if let Some(path) = &args.users_csv {
-            println!("  student accounts written to {}", path.display());
-        }
-    }
-    println!("  open {base}/ in a browser; server statistics at {base}/__demo/stats");
-    if !args.serve_only {
-        println!(
-            "  (the full workflow of `chorus demo` arrives with the recorder, engine and page; serving the app only)"
-        );
-    }
-    println!("press Ctrl-C to stop");
-    tokio::signal::ctrl_c()
-        .await
-        .context("could not listen for Ctrl-C")?;
-    server.shutdown().await;
-    Ok(EXIT_OK.into())
 }
 
 fn init_tracing() {
