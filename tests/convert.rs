@@ -656,6 +656,8 @@ async fn a_playwright_capture_of_json_server_replays_with_the_ids_of_the_replay(
 
     // Ids of the replay start far from the recorded one, so a replay that sent the recorded
     // id would read and delete nothing.
+    let logged = || json_server_log(&std::fs::read_to_string(&log_path).unwrap());
+    let until_marker = logged().len() + 1;
     reqwest::Client::new()
         .post(format!("{base}/posts"))
         .json(&serde_json::json!({"id": 100, "title": "marker"}))
@@ -664,12 +666,31 @@ async fn a_playwright_capture_of_json_server_replays_with_the_ids_of_the_replay(
         .unwrap()
         .error_for_status()
         .unwrap();
-    let before = json_server_log(&std::fs::read_to_string(&log_path).unwrap()).len();
+    // json-server logs a request once its answer is sent: wait for the marker's line.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while logged().len() < until_marker {
+        assert!(
+            Instant::now() < deadline,
+            "json-server never logged the marker"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = until_marker;
     let scenario = load(&scenario_path, None, &base);
     let result = run_engine(scenario, 5, 3).await;
     assert_no_failures(&result, &scenario_path);
 
-    let log = json_server_log(&std::fs::read_to_string(&log_path).unwrap());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ((logged().len() - before) as u64) < result.total.requests {
+        assert!(
+            Instant::now() < deadline,
+            "json-server logged {} of the replay's {} requests",
+            logged().len() - before,
+            result.total.requests
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let log = logged();
     let replay = &log[before..];
     let ids = |method: &str| -> Vec<u64> {
         replay
