@@ -376,6 +376,24 @@ mod tests {
     }
 
     #[test]
+    fn redirects_and_errors_are_expected_and_a_304_accepts_a_200() {
+        let written = |status: u16| {
+            let mut out = String::new();
+            let exchange = crate::convert::testing::exchange("GET", "http://app/a", status, "", "");
+            request(
+                &mut out,
+                0,
+                &crate::convert::request::draft_request(&exchange),
+            );
+            out
+        };
+        assert_eq!(written(200), "- get: /a\n  check:\n    - status: 200\n");
+        assert_eq!(written(302), "- get: /a\n  expect_status: 302\n");
+        assert_eq!(written(404), "- get: /a\n  expect_status: 404\n");
+        assert_eq!(written(304), "- get: /a\n  expect_status: [200, 304]\n");
+    }
+
+    #[test]
     fn query_templates_stay_readable() {
         assert_eq!(encode("a b{{ now_ms() }}&"), "a+b{{ now_ms() }}%26");
     }
