@@ -5,11 +5,8 @@
 //! end of the response body.
 
 use std::cell::Cell;
-use std::future::Future;
 use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,7 +15,6 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -121,106 +117,10 @@ impl Client {
     }
 }
 
-/// A plain or TLS stream, so one connection type serves both.
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
-            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
-            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
-            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            Stream::Plain(stream) => stream.is_write_vectored(),
-            Stream::Tls(stream) => stream.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(stream) => Pin::new(stream).poll_flush(cx),
-            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
-            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
-
-/// One keep-alive connection. Its hyper state machine is polled by the user's own task, and
-/// only while the user waits on it: no task per connection, one wake-up per response.
-struct Connection {
-    origin: Origin,
-    sender: SendRequest<Full<Bytes>>,
-    driver: Driver,
-}
-
-type Driver = Option<Pin<Box<http1::Connection<TokioIo<Stream>, Full<Bytes>>>>>;
-
-/// Runs `work` while driving the connection; if the connection ends first (closed, or
-/// failed), `work` sees the outcome through hyper's channels.
-async fn drive<T>(driver: &mut Driver, work: impl Future<Output = T>) -> T {
-    tokio::pin!(work);
-    loop {
-        let Some(connection) = driver.as_mut() else {
-            return work.await;
-        };
-        tokio::select! {
-            biased;
-            output = &mut work => return output,
-            _ = connection => *driver = None,
-        }
-    }
-}
-
-impl Connection {
-    fn is_open(&self) -> bool {
-        self.driver.is_some() && !self.sender.is_closed()
-    }
-}
-
 /// One user's connections: at most one keep-alive connection per origin.
 pub(crate) struct Session {
     client: Arc<Client>,
-    connections: Vec<Connection>,
+    connections: Vec<(Origin, SendRequest<Full<Bytes>>)>,
 }
 
 impl Session {
@@ -271,20 +171,16 @@ impl Session {
         for attempt in 0..2 {
             // Connecting (with a TLS handshake inline) is large and rare: boxed, so the future
             // every request moves around stays small.
-            let (mut connection, reused) = match self.take(origin) {
-                Some(mut connection) => {
-                    let ready = connection.sender.ready();
-                    match drive(&mut connection.driver, ready).await {
-                        Ok(()) => (connection, true),
-                        Err(_) => (Box::pin(self.connect(origin, began)).await?, false),
-                    }
-                }
+            let (mut sender, reused) = match self.take(origin) {
+                Some(mut sender) => match sender.ready().await {
+                    Ok(()) => (sender, true),
+                    Err(_) => (Box::pin(self.connect(origin, began)).await?, false),
+                },
                 None => (Box::pin(self.connect(origin, began)).await?, false),
             };
             let start = Instant::now();
             written.set(start);
-            let sent = connection.sender.try_send_request(request);
-            let response = match drive(&mut connection.driver, sent).await {
+            let response = match sender.try_send_request(request).await {
                 Ok(response) => response,
                 Err(mut err) => match err.take_message() {
                     // Never written (the server closed the idle connection first): the server
@@ -297,13 +193,13 @@ impl Session {
                 },
             };
             let (parts, incoming) = response.into_parts();
-            let body = match drive(&mut connection.driver, incoming.collect()).await {
+            let body = match incoming.collect().await {
                 Ok(collected) => collected.to_bytes(),
                 Err(err) => return Err(classify(&err, origin, start.elapsed())),
             };
             let latency = start.elapsed();
-            if connection.is_open() {
-                self.connections.push(connection);
+            if !sender.is_closed() {
+                self.connections.push((origin.clone(), sender));
             }
             return Ok(Reply {
                 status: parts.status.as_u16(),
@@ -322,16 +218,17 @@ impl Session {
         })
     }
 
-    fn take(&mut self, origin: &Origin) -> Option<Connection> {
-        let index = self
-            .connections
-            .iter()
-            .position(|connection| connection.origin == *origin)?;
-        let connection = self.connections.swap_remove(index);
-        connection.is_open().then_some(connection)
+    fn take(&mut self, origin: &Origin) -> Option<SendRequest<Full<Bytes>>> {
+        let index = self.connections.iter().position(|(o, _)| o == origin)?;
+        let (_, sender) = self.connections.swap_remove(index);
+        (!sender.is_closed()).then_some(sender)
     }
 
-    async fn connect(&self, origin: &Origin, began: Instant) -> Result<Connection, TransportError> {
+    async fn connect(
+        &self,
+        origin: &Origin,
+        began: Instant,
+    ) -> Result<SendRequest<Full<Bytes>>, TransportError> {
         let connect_deadline = Instant::now() + self.client.connect_timeout;
         let fail = |kind, message| TransportError {
             kind,
@@ -372,17 +269,20 @@ impl Session {
                 format!("HTTP/1.1 handshake with {target} failed: {err}"),
             )
         };
-        let stream = if origin.https {
+        if origin.https {
             let name = ServerName::try_from(origin.host.clone()).map_err(|err| {
                 fail(
                     TransportKind::Tls,
                     format!("{:?} is not a valid TLS server name: {err}", origin.host),
                 )
             })?;
-            match tokio::time::timeout_at(connect_deadline, self.client.tls.connect(name, stream))
-                .await
+            let tls = match tokio::time::timeout_at(
+                connect_deadline,
+                self.client.tls.connect(name, stream),
+            )
+            .await
             {
-                Ok(Ok(tls)) => Stream::Tls(Box::new(tls)),
+                Ok(Ok(tls)) => tls,
                 Ok(Err(err)) => {
                     return Err(fail(
                         TransportKind::Tls,
@@ -398,21 +298,29 @@ impl Session {
                         ),
                     ));
                 }
-            }
+            };
+            let (sender, connection) = self
+                .client
+                .builder
+                .handshake(TokioIo::new(tls))
+                .await
+                .map_err(handshake_failed)?;
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            Ok(sender)
         } else {
-            Stream::Plain(stream)
-        };
-        let (sender, driver) = self
-            .client
-            .builder
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(handshake_failed)?;
-        Ok(Connection {
-            origin: origin.clone(),
-            sender,
-            driver: Some(Box::pin(driver)),
-        })
+            let (sender, connection) = self
+                .client
+                .builder
+                .handshake(TokioIo::new(stream))
+                .await
+                .map_err(handshake_failed)?;
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            Ok(sender)
+        }
     }
 }
 
