@@ -7,7 +7,6 @@
 //! `provision` is the engine running a setup scenario once.
 
 pub mod cli;
-mod tls;
 pub mod convert;
 pub mod data;
 pub mod demo;
@@ -17,4 +16,5 @@ pub mod provision;
 pub mod record;
 pub mod scenario;
 pub mod stats;
+mod tls;
 pub mod web;
