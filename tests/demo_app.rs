@@ -507,3 +507,60 @@ fn chorus_demo_headless_runs_clean() {
         "only {requests} requests in 20 s:\n{stdout}"
     );
 }
+
+/// `chorus run --check`: one user, each step once, a line per request with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_check_says_what_passed_and_why_a_request_failed() {
+    let (server, app) = util::demo_app(AppOptions {
+        events_period_secs: 1,
+        seed: Some(Seed {
+            classes: 1,
+            students: 2,
+        }),
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    app.write_users_csv(&dir.path().join("users.csv")).unwrap();
+    std::fs::write(
+        dir.path().join("bad.csv"),
+        "username,password,class\nstudent-001-001,wrong,x\n",
+    )
+    .unwrap();
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/demo/scenario.yaml");
+    let base = server.url();
+    let run = |users: &'static str| {
+        let dir = dir.path().to_owned();
+        let base = base.clone();
+        tokio::task::spawn_blocking(move || {
+            util::chorus(
+                &["run", scenario, "--check", "--data", users, "-H", &base],
+                &dir,
+            )
+        })
+    };
+    let good = run("users=users.csv").await.unwrap();
+    let stdout = String::from_utf8_lossy(&good.stdout);
+    assert!(
+        good.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    for name in [
+        "POST /api/v2/auth/login/glasslab",
+        "POST /api/v2/data/session/start",
+        "POST /api/v2/data/events",
+    ] {
+        assert!(
+            stdout.contains(&format!("PASS  {name}\n")),
+            "no PASS line for {name}:\n{stdout}"
+        );
+    }
+    let bad = run("users=bad.csv").await.unwrap();
+    let stdout = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  POST /api/v2/auth/login/glasslab: HTTP 401: {\"error\":\"wrong username or password\"}"),
+        "{stdout}"
+    );
+    server.shutdown().await;
+}

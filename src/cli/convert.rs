@@ -72,7 +72,7 @@ pub(super) async fn convert(args: ConvertArgs) -> anyhow::Result<ExitCode> {
                 " --data users=users.csv"
             };
             eprintln!(
-                "try it with one user:  chorus run {} --headless -u 1 -t 30s{data}",
+                "check it with one user, each step once:  chorus run {} --check{data}",
                 path.display()
             );
         }

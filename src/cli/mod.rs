@@ -2,6 +2,7 @@
 //! Nothing else lives here: no protocol, no measurement, no report format.
 
 mod args;
+mod check;
 mod convert;
 mod demo;
 mod page;

@@ -20,9 +20,6 @@ const LIVE_EVERY: Duration = Duration::from_secs(5);
 const DEFAULT_MAX_USERS: u64 = 1000;
 
 pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    if args.check {
-        bail!("--check is not implemented yet in this version; run with -u 1 -t 30s instead");
-    }
     let scenario = Arc::new(load_scenario(&args)?);
     let plan = plan(&args)?;
     let mut expressions = args.thresholds.clone();
@@ -35,6 +32,9 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         thresholds,
         emit: None,
     };
+    if args.check {
+        return super::check::check(&scenario, options).await;
+    }
     if !args.headless {
         let plan =
             (args.load.users.is_some() || args.stages.is_some() || args.arrival_rate.is_some())
