@@ -15,6 +15,7 @@ pub mod har;
 pub mod provision;
 pub mod record;
 pub mod scenario;
+mod server;
 pub mod stats;
 mod tls;
 pub mod web;

@@ -239,29 +239,10 @@ fn assert_no_secret(text: &str, secrets: &BTreeSet<String>) {
 
 /// Logs in as the app's first seeded student and plays `periods` event periods.
 async fn play_as_student(browser: &mut Browser, base: &str, app: &App, periods: u32) {
-    let (username, password, _) = app.seeded_users()[0].clone();
-    browser.goto(&format!("{base}/")).await;
-    browser.select("#role", "student").await;
-    browser.fill("#username", &username).await;
-    browser.fill("#password", &password).await;
-    browser.click("#submit").await;
+    let (username, password, _) = &app.seeded_users()[0];
     browser
-        .wait_text("#status", Duration::from_secs(15), |s| s == "ready")
+        .play_as_student(base, username, password, periods)
         .await;
-    browser.fill("#periods", &periods.to_string()).await;
-    browser.click("#play").await;
-    let status = browser
-        .wait_text("#status", Duration::from_secs(30), |s| {
-            s == "ended" || s == "failed"
-        })
-        .await;
-    browser.screenshot("played").await;
-    assert_eq!(
-        status,
-        "ended",
-        "the page said: {}",
-        browser.text("#message").await
-    );
 }
 
 /// Records a student playing three periods through the recorder, in reverse mode.

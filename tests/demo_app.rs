@@ -432,29 +432,9 @@ async fn a_student_plays_in_chromium() {
     let (username, password, _) = app.seeded_users()[1].clone();
     let mut browser = Browser::start(&[], &util::output_dir("demo_app_student_plays")).await;
 
-    browser.goto(&format!("{base}/")).await;
-    browser.select("#role", "student").await;
-    browser.fill("#username", &username).await;
-    browser.fill("#password", &password).await;
-    browser.screenshot("login").await;
-    browser.click("#submit").await;
     browser
-        .wait_text("#status", Duration::from_secs(10), |s| s == "ready")
+        .play_as_student(&base, &username, &password, 3)
         .await;
-    browser.fill("#periods", "3").await;
-    browser.click("#play").await;
-    browser
-        .wait_text("#status", Duration::from_secs(20), |s| {
-            s == "ended" || s == "failed"
-        })
-        .await;
-    browser.screenshot("ended").await;
-    assert_eq!(
-        browser.text("#status").await,
-        "ended",
-        "page said: {}",
-        browser.text("#message").await
-    );
     browser.close().await;
 
     let stats = server_stats(&base).await;

@@ -15,9 +15,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::server::Server;
 pub use routes::SESSION_COOKIE;
 pub use state::{GAME_ID, TEACHER_PASSWORD, TEACHER_USERNAME};
 
@@ -85,43 +85,10 @@ impl App {
     }
 }
 
-/// A running demo app; dropping it does not stop it, `shutdown` does.
-pub struct Server {
-    addr: SocketAddr,
-    stop: CancellationToken,
-    task: JoinHandle<io::Result<()>>,
-}
-
-impl Server {
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// `http://127.0.0.1:PORT`
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Stops accepting, lets requests in flight finish, and waits for the server to end.
-    pub async fn shutdown(self) {
-        self.stop.cancel();
-        let _ = self.task.await;
-    }
-}
-
 /// Binds `addr` (port 0 picks a free port) and serves the app on the current runtime.
 pub async fn serve(app: &App, addr: SocketAddr) -> io::Result<Server> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|err| io::Error::new(err.kind(), format!("could not listen on {addr}: {err}")))?;
-    let addr = listener.local_addr()?;
-    let stop = CancellationToken::new();
-    let router = app.router();
-    let stopped = stop.clone();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stopped.cancelled().await })
-            .await
-    });
-    Ok(Server { addr, stop, task })
+    Server::spawn(listener, app.router(), CancellationToken::new())
 }

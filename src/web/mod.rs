@@ -12,7 +12,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use runs::Runs;
@@ -26,27 +25,7 @@ pub struct WebConfig {
 }
 
 /// A serving page; `shutdown` stops it.
-#[derive(Debug)]
-pub struct WebServer {
-    addr: SocketAddr,
-    stop: CancellationToken,
-    task: JoinHandle<io::Result<()>>,
-}
-
-impl WebServer {
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    pub async fn shutdown(self) {
-        self.stop.cancel();
-        let _ = self.task.await;
-    }
-}
+pub use crate::server::Server as WebServer;
 
 /// Binds `config.addr` and serves the page for `runs` on the current runtime.
 pub async fn serve(config: WebConfig, runs: Arc<Runs>) -> io::Result<WebServer> {
@@ -64,16 +43,9 @@ pub async fn serve(config: WebConfig, runs: Arc<Runs>) -> io::Result<WebServer> 
             ),
         )
     })?;
-    let addr = listener.local_addr()?;
     let stop = CancellationToken::new();
     let router = api::router(runs, config.auth, stop.clone());
-    let stopped = stop.clone();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stopped.cancelled().await })
-            .await
-    });
-    Ok(WebServer { addr, stop, task })
+    WebServer::spawn(listener, router, stop)
 }
 
 /// True when `addr` is reachable only from this machine.

@@ -171,6 +171,40 @@ impl Browser {
         path
     }
 
+    /// On the demo app's pages at `base`: logs in as the student `username` and plays
+    /// `periods` event periods, screenshotting the login and the end; panics with the page's
+    /// message unless the session ended.
+    pub async fn play_as_student(
+        &mut self,
+        base: &str,
+        username: &str,
+        password: &str,
+        periods: u32,
+    ) {
+        self.goto(&format!("{base}/")).await;
+        self.select("#role", "student").await;
+        self.fill("#username", username).await;
+        self.fill("#password", password).await;
+        self.screenshot("login").await;
+        self.click("#submit").await;
+        self.wait_text("#status", Duration::from_secs(15), |s| s == "ready")
+            .await;
+        self.fill("#periods", &periods.to_string()).await;
+        self.click("#play").await;
+        let status = self
+            .wait_text("#status", Duration::from_secs(30), |s| {
+                s == "ended" || s == "failed"
+            })
+            .await;
+        self.screenshot("ended").await;
+        assert_eq!(
+            status,
+            "ended",
+            "the page said: {}",
+            self.text("#message").await
+        );
+    }
+
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill();

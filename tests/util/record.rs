@@ -175,31 +175,12 @@ pub fn sorted(log: &SeenLog) -> Vec<Seen> {
     seen
 }
 
-/// Logs in as a student and plays `periods` event periods on the student page.
+/// Logs in as the app's second seeded student and plays `periods` event periods.
 pub async fn play_as_student(browser: &mut Browser, base: &str, app: &App, periods: u32) {
-    let (username, password, _) = app.seeded_users()[1].clone();
-    browser.goto(&format!("{base}/")).await;
-    browser.select("#role", "student").await;
-    browser.fill("#username", &username).await;
-    browser.fill("#password", &password).await;
-    browser.click("#submit").await;
+    let (username, password, _) = &app.seeded_users()[1];
     browser
-        .wait_text("#status", Duration::from_secs(15), |s| s == "ready")
+        .play_as_student(base, username, password, periods)
         .await;
-    browser.fill("#periods", &periods.to_string()).await;
-    browser.click("#play").await;
-    browser
-        .wait_text("#status", Duration::from_secs(30), |s| {
-            s == "ended" || s == "failed"
-        })
-        .await;
-    browser.screenshot("ended").await;
-    assert_eq!(
-        browser.text("#status").await,
-        "ended",
-        "page said: {}",
-        browser.text("#message").await
-    );
 }
 
 /// Polls `done` (the recorder's own state) until it holds, for at most 10 s.
