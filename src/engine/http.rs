@@ -18,6 +18,8 @@ use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use crate::stats::FailureKind;
+
 /// Where a connection goes: scheme, host and port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Origin {
@@ -60,21 +62,10 @@ impl Origin {
     }
 }
 
-/// The closed set of ways a request can fail below HTTP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TransportKind {
-    ConnectRefused,
-    ConnectTimeout,
-    Connect,
-    Tls,
-    Timeout,
-    ConnectionClosed,
-    InvalidResponse,
-}
-
 #[derive(Debug)]
 pub(crate) struct TransportError {
-    pub(crate) kind: TransportKind,
+    /// One of the transport kinds (connect, TLS, timeout, closed, invalid response).
+    pub(crate) kind: FailureKind,
     pub(crate) message: String,
     /// Time spent before the failure was known.
     pub(crate) latency: Duration,
@@ -151,7 +142,7 @@ impl Session {
         match tokio::time::timeout_at(began + timeout, exchange).await {
             Ok(result) => result,
             Err(_) => Err(TransportError {
-                kind: TransportKind::Timeout,
+                kind: FailureKind::Timeout,
                 message: format!(
                     "no complete response within the timeout of {}",
                     humantime::format_duration(timeout)
@@ -209,7 +200,7 @@ impl Session {
             });
         }
         Err(TransportError {
-            kind: TransportKind::ConnectionClosed,
+            kind: FailureKind::ConnectionClosed,
             message: format!(
                 "{} closed the connection twice before the request was written",
                 origin.authority()
@@ -240,12 +231,12 @@ impl Session {
             Ok(Ok(stream)) => stream,
             Ok(Err(err)) => {
                 let kind = match err.kind() {
-                    io::ErrorKind::ConnectionRefused => TransportKind::ConnectRefused,
-                    io::ErrorKind::TimedOut => TransportKind::ConnectTimeout,
-                    _ => TransportKind::Connect,
+                    io::ErrorKind::ConnectionRefused => FailureKind::ConnectRefused,
+                    io::ErrorKind::TimedOut => FailureKind::ConnectTimeout,
+                    _ => FailureKind::Connect,
                 };
                 let message = match kind {
-                    TransportKind::ConnectRefused => {
+                    FailureKind::ConnectRefused => {
                         format!("{target} refused the connection (is the server running?)")
                     }
                     _ => format!("could not connect to {target}: {err}"),
@@ -254,7 +245,7 @@ impl Session {
             }
             Err(_) => {
                 return Err(fail(
-                    TransportKind::ConnectTimeout,
+                    FailureKind::ConnectTimeout,
                     format!(
                         "no connection to {target} within the connect timeout of {}",
                         humantime::format_duration(self.client.connect_timeout)
@@ -265,14 +256,14 @@ impl Session {
         let _ = stream.set_nodelay(true);
         let handshake_failed = |err: hyper::Error| {
             fail(
-                TransportKind::Connect,
+                FailureKind::Connect,
                 format!("HTTP/1.1 handshake with {target} failed: {err}"),
             )
         };
         if origin.https {
             let name = ServerName::try_from(origin.host.clone()).map_err(|err| {
                 fail(
-                    TransportKind::Tls,
+                    FailureKind::Tls,
                     format!("{:?} is not a valid TLS server name: {err}", origin.host),
                 )
             })?;
@@ -285,13 +276,13 @@ impl Session {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(err)) => {
                     return Err(fail(
-                        TransportKind::Tls,
+                        FailureKind::Tls,
                         format!("TLS handshake with {target} failed: {err}"),
                     ));
                 }
                 Err(_) => {
                     return Err(fail(
-                        TransportKind::ConnectTimeout,
+                        FailureKind::ConnectTimeout,
                         format!(
                             "TLS handshake with {target} did not finish within the connect timeout of {}",
                             humantime::format_duration(self.client.connect_timeout)
@@ -346,27 +337,27 @@ fn classify(err: &hyper::Error, origin: &Origin, latency: Duration) -> Transport
     let io_kind = source_io_kind(err);
     let (kind, message) = if err.is_parse() || err.is_parse_status() || err.is_parse_too_large() {
         (
-            TransportKind::InvalidResponse,
+            FailureKind::InvalidResponse,
             format!("{target} answered something that is not an HTTP/1.1 response: {err}"),
         )
     } else if err.is_timeout() {
         (
-            TransportKind::Timeout,
+            FailureKind::Timeout,
             format!("{target} did not answer in time: {err}"),
         )
     } else if io_kind == Some(io::ErrorKind::ConnectionReset) {
         (
-            TransportKind::ConnectionClosed,
+            FailureKind::ConnectionClosed,
             format!("{target} reset the connection before the response was complete"),
         )
     } else if err.is_incomplete_message() || err.is_canceled() || err.is_closed() {
         (
-            TransportKind::ConnectionClosed,
+            FailureKind::ConnectionClosed,
             format!("{target} closed the connection before the response was complete"),
         )
     } else {
         (
-            TransportKind::ConnectionClosed,
+            FailureKind::ConnectionClosed,
             format!("the exchange with {target} failed: {}", error_chain(err)),
         )
     };

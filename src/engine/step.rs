@@ -12,7 +12,7 @@ use http::{HeaderMap, HeaderValue, Method};
 use http_body_util::Full;
 use rand::RngExt as _;
 
-use super::http::{Origin, Reply, TransportKind, decoded_body};
+use super::http::{Origin, Reply, decoded_body};
 use super::user::User;
 use crate::scenario::{Body, Count, Request, ResponseView, Step, StepKind, Think};
 use crate::stats::{Failure, FailureKind, RequestSample};
@@ -214,7 +214,7 @@ async fn send(user: &mut User, request: &Request) -> Outcome {
         let reply = match user.session.send(&target.origin, exchange).await {
             Ok(reply) => reply,
             Err(err) => {
-                let kind = failure_kind(err.kind);
+                let kind = err.kind;
                 user.record(
                     &method,
                     &request.name,
@@ -441,18 +441,6 @@ fn store_cookies(user: &mut User, url: &url::Url, headers: &HeaderMap) {
         if let Ok(text) = value.to_str() {
             let _ = user.cookies.parse(text, url);
         }
-    }
-}
-
-fn failure_kind(kind: TransportKind) -> FailureKind {
-    match kind {
-        TransportKind::ConnectRefused => FailureKind::ConnectRefused,
-        TransportKind::ConnectTimeout => FailureKind::ConnectTimeout,
-        TransportKind::Connect => FailureKind::Connect,
-        TransportKind::Tls => FailureKind::Tls,
-        TransportKind::Timeout => FailureKind::Timeout,
-        TransportKind::ConnectionClosed => FailureKind::ConnectionClosed,
-        TransportKind::InvalidResponse => FailureKind::InvalidResponse,
     }
 }
 
