@@ -173,6 +173,7 @@ impl Engine {
             })
             .collect();
         let shared = Arc::new(Shared {
+            scenario: scenario.clone(),
             state: Mutex::new(RunState::Spawning),
             users: AtomicU64::new(0),
             aggregate: Mutex::new(Aggregate::new()),
@@ -268,8 +269,10 @@ impl EngineControl {
     /// Moves the user count to `users` at `spawn_rate` users per second and keeps it there
     /// until the next call or a stop (replacing the rest of the plan). Refused in an
     /// open-model run and for a non-positive rate.
-    pub fn set_users(&self, users: u64, spawn_rate: f64) -> Result<(), PlanError> {
+    /// Refused, before anything changes, when a `unique` data source has fewer rows.
+    pub fn set_users(&self, users: u64, spawn_rate: f64) -> Result<(), EngineError> {
         Plan::users(users, Some(spawn_rate), None)?;
+        self.shared.scenario.check_capacity(users)?;
         let _ = self.control.send(Control::SetUsers { users, spawn_rate });
         Ok(())
     }
@@ -322,6 +325,8 @@ impl EngineControl {
 /// What the controller publishes and the controls read.
 #[derive(Debug)]
 pub(crate) struct Shared {
+    /// What the run runs, for checks on a change of plan.
+    scenario: Arc<Scenario>,
     state: Mutex<RunState>,
     users: AtomicU64,
     aggregate: Mutex<Aggregate>,

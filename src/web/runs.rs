@@ -271,9 +271,6 @@ impl Runs {
                 "this run has a fixed arrival rate; the user count follows it",
             ));
         }
-        self.scenario
-            .check_capacity(change.users)
-            .map_err(|err| Refusal::bad_request(err.to_string()))?;
         let spawn_rate = change.spawn_rate.or(inner.spawn_rate).unwrap_or(1.0);
         control
             .set_users(change.users, spawn_rate)
