@@ -245,6 +245,46 @@ async fn play_as_student(browser: &mut Browser, base: &str, app: &App, periods: 
         .await;
 }
 
+/// `chorus run SCENARIO --headless` with the binary; its JSON result.
+fn run_binary(
+    scenario: &Path,
+    host: &str,
+    users_csv: &Path,
+    users: u64,
+    spawn_rate: u64,
+    run_time: &str,
+    dir: &Path,
+) -> RunResult {
+    let json = dir.join(format!("run-{users}-users.json"));
+    let output = chorus(
+        &[
+            "run",
+            scenario.to_str().unwrap(),
+            "--headless",
+            "-q",
+            "-u",
+            &users.to_string(),
+            "-r",
+            &spawn_rate.to_string(),
+            "-t",
+            run_time,
+            "-H",
+            host,
+            "--data",
+            &format!("users={}", users_csv.display()),
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        dir,
+    );
+    assert!(
+        output.status.code().is_some(),
+        "chorus run was killed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    RunResult::from_json(&std::fs::read_to_string(&json).unwrap()).unwrap()
+}
+
 /// Records a student playing three periods through the recorder, in reverse mode.
 async fn record_student_session(out: &Path) -> PathBuf {
     let (server, app) = demo_app(AppOptions {
@@ -284,23 +324,53 @@ async fn record_student_session(out: &Path) -> PathBuf {
     summary.path
 }
 
-/// A demo app with other students (4 classes of 6) and this event period; its users CSV.
-async fn replay_target(period_secs: u32, dir: &Path) -> (chorus::demo::Server, PathBuf) {
-    let (server, app) = demo_app(AppOptions {
+/// A demo app with this event period and no students, given `classes` x `students` by
+/// `chorus provision demo/provision.yaml`; the users CSV it wrote.
+async fn replay_target(
+    period_secs: u32,
+    classes: u32,
+    students: u32,
+    dir: &Path,
+) -> (chorus::demo::Server, PathBuf) {
+    let (server, _app) = demo_app(AppOptions {
         events_period_secs: period_secs,
-        seed: Some(Seed {
-            classes: 4,
-            students: 6,
-        }),
+        seed: None,
     })
     .await;
     let csv = dir.join(format!("users-{period_secs}s.csv"));
-    app.write_users_csv(&csv).unwrap();
+    let provision_file = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/provision.yaml");
+    let output = chorus(
+        &[
+            "provision",
+            provision_file.to_str().unwrap(),
+            "-H",
+            &server.url(),
+            "--var",
+            &format!("classes={classes}"),
+            "--var",
+            &format!("students={students}"),
+            "-o",
+            csv.to_str().unwrap(),
+        ],
+        dir,
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let accounts = classes * students;
+    assert!(
+        stdout.contains(&format!("{accounts} row(s): {accounts} created, 0 already there, 0 failed")),
+        "{stdout}"
+    );
     (server, csv)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_recorded_student_session_replays_as_20_distinct_students_at_the_servers_period() {
+async fn the_2013_workflow_recorded_converted_provisioned_replays_100_students_at_the_servers_period() {
     let out = output_dir("convert_chromium_workflow");
     let capture = record_student_session(&out).await;
 
@@ -327,49 +397,29 @@ async fn a_recorded_student_session_replays_as_20_distinct_students_at_the_serve
         assert!(yaml.contains(expected), "no {expected:?} in:\n{yaml}");
     }
 
-    // 20 users against other students, period 1 s, with the library.
-    let users = 20;
-    let (server, csv) = replay_target(1, &out).await;
-    let scenario = load(&scenario_path, Some(&csv), &server.url());
-    let result = run_engine(scenario, users, 9).await;
+    // The 2013 workflow: accounts from `chorus provision` (20 classes of 10), then 100
+    // users for 30 s with the binary, period 1 s.
+    let users = 100;
+    let (server, csv) = replay_target(1, 20, 10, &out).await;
+    let before = demo_stats(&server.url()).await["requests_total"]
+        .as_u64()
+        .unwrap();
+    let result = run_binary(&scenario_path, &server.url(), &csv, users, 50, "30s", &out);
     assert_no_failures(&result, &scenario_path);
     let stats = demo_stats(&server.url()).await;
-    assert_eq!(stats["requests_total"], result.total.requests);
+    assert_eq!(
+        stats["requests_total"].as_u64().unwrap() - before,
+        result.total.requests
+    );
     assert_distinct_students(&stats, users as usize);
     assert_paced(&stats, 1000, 2 * users as usize);
     server.shutdown().await;
 
-    // The same file against an app that says 2 s, with the binary: the loop follows it.
-    let (server, csv) = replay_target(2, &out).await;
-    let json = out.join("run-2s.json");
-    let output = chorus(
-        &[
-            "run",
-            scenario_path.to_str().unwrap(),
-            "--headless",
-            "-q",
-            "-u",
-            &users.to_string(),
-            "-r",
-            &users.to_string(),
-            "-t",
-            "9s",
-            "-H",
-            &server.url(),
-            "--data",
-            &format!("users={}", csv.display()),
-            "--json",
-            json.to_str().unwrap(),
-        ],
-        &out,
-    );
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let result = RunResult::from_json(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    // The same file against an app that says 2 s, with the library: the loop follows it.
+    let users = 20;
+    let (server, csv) = replay_target(2, 4, 6, &out).await;
+    let scenario = load(&scenario_path, Some(&csv), &server.url());
+    let result = run_engine(scenario, users, 9).await;
     assert_no_failures(&result, &scenario_path);
     let stats = demo_stats(&server.url()).await;
     assert_distinct_students(&stats, users as usize);
@@ -513,7 +563,7 @@ async fn a_mitmproxy_capture_converts_and_replays_without_failures() {
     }
 
     let users = 10;
-    let (server, csv) = replay_target(1, &out).await;
+    let (server, csv) = replay_target(1, 2, 6, &out).await;
     let scenario = load(&scenario_path, Some(&csv), &server.url());
     let result = run_engine(scenario, users, 6).await;
     assert_no_failures(&result, &scenario_path);

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use chorus::data::{DataSource, Mode};
 use chorus::demo::AppOptions;
-use chorus::engine::{Engine, EngineOptions, Plan};
+use chorus::engine::{Engine, EngineOptions, Plan, SetupMode};
 use chorus::scenario::{
-    Defaults, Extract, ExtractKind, Flow, Request, Scenario, Step, StepKind, Template,
+    Defaults, Emit, Extract, ExtractKind, Flow, Request, Scenario, Step, StepKind, Template,
 };
 use chorus::stats::{FailureKind, RunResult};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -454,15 +454,18 @@ async fn emit_steps_send_their_rows_and_a_run_without_flows_ends_by_itself() {
     let mut scenario = scenario("http://127.0.0.1:9/", Vec::new());
     scenario.on_start.push(Step {
         when: None,
-        kind: StepKind::Emit(vec![(
-            "user".to_owned(),
-            Template::parse("u{{ vu }}").unwrap(),
-        )]),
+        kind: StepKind::Emit(Emit {
+            columns: vec![("user".to_owned(), Template::parse("u{{ vu }}").unwrap())],
+            outcome: None,
+        }),
     });
     let (sender, mut rows) = tokio::sync::mpsc::unbounded_channel();
     let options = EngineOptions {
         workers: 2,
-        emit: Some(sender),
+        setup: SetupMode {
+            emit: Some(sender),
+            ..SetupMode::default()
+        },
         ..EngineOptions::default()
     };
     let plan = Plan::users(3, None, None).unwrap();
@@ -473,7 +476,7 @@ async fn emit_steps_send_their_rows_and_a_run_without_flows_ends_by_itself() {
     assert_eq!(result.total.requests, 0);
     let mut seen = Vec::new();
     while let Ok(row) = rows.try_recv() {
-        seen.push(row[0].1.clone());
+        seen.push(row.columns[0].1.clone());
     }
     seen.sort();
     crate::eqnice!(vec!["u0", "u1", "u2"], seen);

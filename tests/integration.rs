@@ -5,6 +5,7 @@ mod util;
 mod convert;
 mod demo_app;
 mod engine;
+mod provision;
 mod record;
 mod scenario;
 mod stats;

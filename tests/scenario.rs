@@ -403,10 +403,10 @@ flows:
     let StepKind::Repeat(repeat) = &steps[1].kind else {
         panic!()
     };
-    let StepKind::Emit(columns) = &repeat.steps[0].kind else {
+    let StepKind::Emit(emit) = &repeat.steps[0].kind else {
         panic!()
     };
-    let columns: Vec<&str> = columns.iter().map(|(c, _)| c.as_str()).collect();
+    let columns: Vec<&str> = emit.columns.iter().map(|(c, _)| c.as_str()).collect();
     assert_eq!(columns, ["username", "password"]);
 }
 
@@ -474,4 +474,47 @@ fn a_bad_data_source_does_not_hide_the_host() {
         "scenario.yaml:2:35: data.u.mode: unknown value `sometimes`; expected one of `unique`, `cycle`, `random`, `shared`",
         &load_text(text, &LoadOptions::default()).unwrap_err(),
     );
+}
+
+#[test]
+fn repeat_as_parallel_and_emit_outcome() {
+    let text = r#"host: http://127.0.0.1:1
+on_start:
+  - repeat: 3
+    as: c
+    parallel: "{{ workers | default(2) }}"
+    steps:
+      - post: "/classes/{{ c }}"
+      - emit: {class: "{{ c }}"}
+        outcome: "{{ 'created' if last_status == 200 else 'already there' }}"
+"#;
+    let scenario = load_text(text, &LoadOptions::default()).unwrap();
+    let StepKind::Repeat(repeat) = &scenario.on_start[0].kind else {
+        panic!()
+    };
+    assert_eq!(repeat.index_as.as_deref(), Some("c"));
+    assert!(repeat.parallel.is_some());
+    let StepKind::Emit(emit) = &repeat.steps[1].kind else {
+        panic!()
+    };
+    assert!(emit.outcome.is_some());
+
+    let misplaced = "on_start:\n  - get: http://127.0.0.1:1/\n    as: c\n  - emit: {a: b}\n    parallel: 2\n  - think: 1\n    outcome: x\n";
+    let err = load_text(misplaced, &LoadOptions::default()).unwrap_err();
+    for expected in [
+        "scenario.yaml:3:5: on_start[0].as: `as` belongs to a `repeat` step",
+        "scenario.yaml:5:5: on_start[1].parallel: `parallel` belongs to a `repeat` step",
+        "scenario.yaml:7:5: on_start[2].outcome: `outcome` belongs to an `emit` step",
+    ] {
+        assert!(err.contains(expected), "no {expected:?} in:\n{err}");
+    }
+    let bad = "on_start:\n  - repeat: 2\n    as: 2c\n    parallel: 0\n    steps: [{emit: {a: \"{{ d }}\"}}]\n";
+    let err = load_text(bad, &LoadOptions::default()).unwrap_err();
+    for expected in [
+        "scenario.yaml:3:9: on_start[0].as: `2c` cannot be a variable name",
+        "scenario.yaml:4:15: on_start[0].parallel: `parallel` must be at least 1",
+        "unknown variable `d`",
+    ] {
+        assert!(err.contains(expected), "no {expected:?} in:\n{err}");
+    }
 }

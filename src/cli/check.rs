@@ -33,6 +33,8 @@ fn quick(steps: &[Step]) -> Vec<Step> {
                 kind: StepKind::Repeat(Repeat {
                     count: Count::Fixed(1),
                     steps: quick(&repeat.steps),
+                    index_as: repeat.index_as.clone(),
+                    parallel: None,
                 }),
             },
             _ => step.clone(),

@@ -1,9 +1,92 @@
-//! `chorus provision`: maps its arguments onto library calls.
+//! `chorus provision`: maps its arguments onto library calls, shows the progress and writes
+//! the CSV.
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use indicatif::{ProgressBar, ProgressStyle};
 
 use super::args::*;
+use super::{EXIT_OK, EXIT_THRESHOLDS};
+use crate::provision::{self, Provisioning};
+use crate::scenario::{self, LoadOptions};
 
-pub(super) async fn provision(_args: ProvisionArgs) -> anyhow::Result<ExitCode> {
-    super::not_yet("provision")
+pub(super) async fn provision(args: ProvisionArgs) -> anyhow::Result<ExitCode> {
+    if args.concurrency == 0 {
+        bail!("--concurrency 0: give at least 1 (requests in flight at once)");
+    }
+    let mut vars = vec![("concurrency".to_owned(), args.concurrency.to_string())];
+    for text in &args.vars {
+        let Some((name, value)) = text.split_once('=') else {
+            bail!("--var {text:?}: expected NAME=VALUE, e.g. --var classes=200");
+        };
+        vars.retain(|(known, _)| known != name.trim());
+        vars.push((name.trim().to_owned(), value.to_owned()));
+    }
+    let options = LoadOptions {
+        data_overrides: Vec::new(),
+        host_override: args.host.clone(),
+        vars,
+    };
+    let scenario = scenario::load(&args.file, &options)?;
+    provision::check_setup_file(&scenario).map_err(anyhow::Error::msg)?;
+    let provisioning = Provisioning::start(Arc::new(scenario), args.insecure)?;
+    let control = provisioning.control();
+    let interrupts = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("stopping: requests in flight finish, then the rows so far are written");
+            control.stop();
+        }
+    });
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let provisioned = provisioning
+        .finish(|tally, requests, failed| {
+            bar.set_message(format!("{} · {requests} request(s)", tally.summary(failed)));
+        })
+        .await;
+    bar.finish_and_clear();
+    interrupts.abort();
+
+    let failed = provisioned.failed();
+    for line in super::check::lines(&provisioned.result) {
+        if !line.starts_with("PASS") {
+            eprintln!("{line}");
+        }
+    }
+    println!("{}", provisioned.tally.summary(failed));
+    let requests = provisioned.result.total.requests;
+    let seconds = provisioned.result.duration_secs();
+    if provisioned.rows.is_empty() {
+        // An earlier, good CSV is worth more than an empty one.
+        println!(
+            "{requests} request(s) in {seconds:.1} s; no rows, so {} was left as it was",
+            args.output.display()
+        );
+    } else {
+        let text = provision::csv_text(&provisioned.rows).context("could not format the CSV")?;
+        provision::write_atomically(&args.output, &text).with_context(|| {
+            format!(
+                "could not write {} (is the disk full, or the folder missing?); the accounts are made: running the same command again finds them and writes the file",
+                args.output.display()
+            )
+        })?;
+        println!(
+            "{requests} request(s) in {seconds:.1} s; wrote {}",
+            args.output.display()
+        );
+    }
+    if failed > 0 {
+        println!(
+            "Something failed (above); fix it and run the same command again: what exists is found, not created twice."
+        );
+        return Ok(EXIT_THRESHOLDS.into());
+    }
+    Ok(EXIT_OK.into())
 }

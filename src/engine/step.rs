@@ -13,13 +13,19 @@ use http_body_util::Full;
 use rand::RngExt as _;
 
 use super::http::{Origin, Reply, decoded_body};
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
+
+use super::EmitRow;
 use super::user::User;
-use crate::scenario::{Body, Count, Request, ResponseView, Step, StepKind, Think};
+use crate::scenario::{Body, Count, Repeat, Request, ResponseView, Step, StepKind, Think};
 use crate::stats::{Failure, FailureKind, RequestSample};
 
 /// Redirects followed for one request, as browsers do.
 const MAX_REDIRECTS: usize = 10;
 const USER_AGENT_VALUE: &str = concat!("chorus/", env!("CARGO_PKG_VERSION"));
+/// Setup runs: the first wait before a transport error is retried (then doubled each try).
+const RETRY_BACKOFF: Duration = Duration::from_millis(200);
 /// How much of a failed response's body a failure message quotes.
 const BODY_QUOTE: usize = 200;
 
@@ -76,38 +82,93 @@ async fn run_step(user: &mut User, step: &Step) -> Outcome {
             user.pause(pause).await
         }
         StepKind::Repeat(repeat) => {
-            let count = match &repeat.count {
-                Count::Fixed(count) => *count,
-                Count::Range(low, high) if low < high => rand::rng().random_range(*low..=*high),
-                Count::Range(low, _) => *low,
-                Count::Template(template) => {
-                    let count = template.render(&user.vars).map_err(|e| e.to_string());
-                    match count.and_then(|text| parse_count(&text)) {
-                        Ok(count) => count,
-                        Err(err) => return user.error("repeat", &err),
-                    }
-                }
+            let count = match evaluate_count(user, &repeat.count) {
+                Ok(count) => count,
+                Err(err) => return user.error("repeat", &err),
             };
-            for _ in 0..count {
+            let parallel = match &repeat.parallel {
+                Some(parallel) => match evaluate_count(user, parallel) {
+                    Ok(parallel) => parallel.max(1),
+                    Err(err) => return user.error("parallel", &err),
+                },
+                None => 1,
+            };
+            if parallel > 1 {
+                return run_parallel(user, repeat, count, parallel).await;
+            }
+            for index in 0..count {
+                if let Some(name) = &repeat.index_as {
+                    user.vars.set(name, index.into());
+                }
                 match Box::pin(run_steps(user, &repeat.steps)).await {
                     Outcome::Continue => {}
+                    Outcome::Abandon if user.worker.setup.failure_ends_sequence => {}
                     other => return other,
                 }
             }
             Outcome::Continue
         }
-        StepKind::Emit(columns) => {
-            let mut row = Vec::with_capacity(columns.len());
-            for (column, template) in columns {
+        StepKind::Emit(emit) => {
+            let mut columns = Vec::with_capacity(emit.columns.len());
+            for (column, template) in &emit.columns {
                 match template.render(&user.vars) {
-                    Ok(value) => row.push((column.clone(), value)),
+                    Ok(value) => columns.push((column.clone(), value)),
                     Err(err) => return user.error(&format!("emit.{column}"), &err),
                 }
             }
-            if let Some(sink) = &user.worker.emit {
-                let _ = sink.send(row);
+            let outcome = match emit.outcome.as_ref().map(|t| t.render(&user.vars)) {
+                Some(Ok(outcome)) => Some(outcome),
+                Some(Err(err)) => return user.error("outcome", &err),
+                None => None,
+            };
+            if let Some(sink) = &user.worker.setup.emit {
+                let _ = sink.send(EmitRow { columns, outcome });
             }
             Outcome::Continue
+        }
+    }
+}
+
+/// How many times: a `repeat`'s count or its `parallel`.
+fn evaluate_count(user: &User, count: &Count) -> Result<u64, String> {
+    Ok(match count {
+        Count::Fixed(count) => *count,
+        Count::Range(low, high) if low < high => rand::rng().random_range(*low..=*high),
+        Count::Range(low, _) => *low,
+        Count::Template(template) => {
+            let text = template.render(&user.vars).map_err(|e| e.to_string())?;
+            parse_count(&text)?
+        }
+    })
+}
+
+/// A `repeat` with `parallel: N`: up to N iterations at once, each on a copy of the user
+/// (variables, cookies; its own connections). Ends when all have ended.
+async fn run_parallel(user: &mut User, repeat: &Repeat, count: u64, parallel: u64) -> Outcome {
+    let ends_sequence = user.worker.setup.failure_ends_sequence;
+    let mut pending = (0..count).map(|index| {
+        let mut copy = user.fork();
+        if let Some(name) = &repeat.index_as {
+            copy.vars.set(name, index.into());
+        }
+        async move { Box::pin(run_steps(&mut copy, &repeat.steps)).await }
+    });
+    let mut running = FuturesUnordered::new();
+    let mut outcome = Outcome::Continue;
+    loop {
+        while outcome == Outcome::Continue && (running.len() as u64) < parallel {
+            match pending.next() {
+                Some(iteration) => running.push(iteration),
+                None => break,
+            }
+        }
+        match running.next().await {
+            None => return outcome,
+            Some(Outcome::Stopped) => outcome = Outcome::Stopped,
+            Some(Outcome::Abandon) if !ends_sequence && outcome == Outcome::Continue => {
+                outcome = Outcome::Abandon
+            }
+            Some(_) => {}
         }
     }
 }
@@ -202,6 +263,7 @@ async fn send(user: &mut User, request: &Request) -> Outcome {
     };
     let mut method = request.method.clone();
     let mut hops = 0;
+    let mut tries = 0;
     loop {
         let headers = match headers(user, request, content_type, &target.url) {
             Ok(headers) => headers,
@@ -213,6 +275,14 @@ async fn send(user: &mut User, request: &Request) -> Outcome {
         *exchange.headers_mut() = headers;
         let reply = match user.session.send(&target.origin, exchange).await {
             Ok(reply) => reply,
+            Err(_) if tries < user.worker.setup.transport_retries => {
+                let backoff = RETRY_BACKOFF * 2u32.saturating_pow(tries.min(10));
+                tries += 1;
+                if user.pause(backoff).await == Outcome::Stopped {
+                    return Outcome::Stopped;
+                }
+                continue;
+            }
             Err(err) => {
                 let kind = err.kind;
                 user.record(
@@ -222,7 +292,7 @@ async fn send(user: &mut User, request: &Request) -> Outcome {
                     0,
                     Some((kind, &err.message)),
                 );
-                return abandon_if_extracting(request);
+                return after_failure(user, request);
             }
         };
         store_cookies(user, &target.url, &reply.headers);
@@ -244,7 +314,7 @@ async fn send(user: &mut User, request: &Request) -> Outcome {
             let message = format!("more than {MAX_REDIRECTS} redirects; the last went to {next}");
             let failure = Some((FailureKind::InvalidResponse, message.as_str()));
             user.record(&method, &request.name, reply.latency, bytes, failure);
-            return abandon_if_extracting(request);
+            return after_failure(user, request);
         }
         let next_target = match Target::new(user, next.clone()) {
             Ok(next_target) => next_target,
@@ -256,7 +326,7 @@ async fn send(user: &mut User, request: &Request) -> Outcome {
                 );
                 let failure = Some((FailureKind::OffHostRedirect, message.as_str()));
                 user.record(&method, &request.name, reply.latency, bytes, failure);
-                return abandon_if_extracting(request);
+                return after_failure(user, request);
             }
         };
         // Each hop is an exchange the server saw, so each is counted (under the step's name).
@@ -273,13 +343,14 @@ async fn send(user: &mut User, request: &Request) -> Outcome {
 
 /// The final response of a request: status, checks, extracts, then one sample.
 fn finish(user: &mut User, request: &Request, method: &Method, reply: Reply) -> Outcome {
+    user.vars.set_last_status(reply.status);
     let bytes = reply.body.len() as u64;
     let body = match decoded_body(&reply.headers, &reply.body) {
         Ok(body) => body,
         Err(message) => {
             let failure = Some((FailureKind::InvalidResponse, message.as_str()));
             user.record(method, &request.name, reply.latency, bytes, failure);
-            return abandon_if_extracting(request);
+            return after_failure(user, request);
         }
     };
     let expected = match &request.expect_status {
@@ -290,14 +361,14 @@ fn finish(user: &mut User, request: &Request, method: &Method, reply: Reply) -> 
         let message = format!("HTTP {}: {}", reply.status, quote(&body));
         let failure = Some((FailureKind::Status(reply.status), message.as_str()));
         user.record(method, &request.name, reply.latency, bytes, failure);
-        return abandon_if_extracting(request);
+        return after_failure(user, request);
     }
     let view = ResponseView::new(reply.status, &reply.headers, &body);
     for check in &request.check {
         if let Err(message) = check.evaluate(&view) {
             let failure = Some((FailureKind::CheckFailed, message.as_str()));
             user.record(method, &request.name, reply.latency, bytes, failure);
-            return abandon_if_extracting(request);
+            return after_failure(user, request);
         }
     }
     for extract in &request.extract {
@@ -312,10 +383,11 @@ fn finish(user: &mut User, request: &Request, method: &Method, reply: Reply) -> 
     Outcome::Continue
 }
 
-/// A failed request whose extracts did not run leaves variables unset: the rest of the
-/// sequence would only produce template errors.
-fn abandon_if_extracting(request: &Request) -> Outcome {
-    if request.extract.is_empty() {
+/// What follows a failed request. One whose extracts did not run leaves variables unset: the
+/// rest of the sequence would only produce template errors. In a setup run every failure
+/// ends the sequence.
+fn after_failure(user: &User, request: &Request) -> Outcome {
+    if request.extract.is_empty() && !user.worker.setup.failure_ends_sequence {
         Outcome::Continue
     } else {
         Outcome::Abandon

@@ -104,6 +104,23 @@ impl User {
         }
     }
 
+    /// A copy for one iteration of a parallel `repeat`: the same variables and cookies, its
+    /// own connections.
+    pub(super) fn fork(&self) -> User {
+        User {
+            index: self.index,
+            worker: self.worker.clone(),
+            session: Session::new(self.worker.client.clone()),
+            cookies: self.cookies.clone(),
+            vars: self.vars.clone(),
+            stop: self.stop.clone(),
+            interruptible: self.interruptible,
+            lag: self.lag,
+            section: self.section,
+            path: self.path.clone(),
+        }
+    }
+
     pub(super) fn stop_requested(&self) -> bool {
         self.interruptible && self.stop.is_stopped()
     }

@@ -12,6 +12,7 @@ use super::error::{Problem, ScenarioError};
 use super::messages::{rewrite, unknown_field};
 use super::raw::{RawMode, RawScenario};
 use super::template::{Condition, Template};
+use super::vars::BUILT_INS;
 use super::yaml::{self, Node, join};
 use super::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Defaults, Flow, LoadOptions, Scenario};
 use crate::data::{DataSource, Mode};
@@ -100,7 +101,7 @@ impl<'a> Context<'a> {
             host_unknown: false,
             allowed_hosts: BTreeSet::new(),
             data: Vec::new(),
-            defined: ["vu", "iteration"].into_iter().map(str::to_owned).collect(),
+            defined: BUILT_INS.iter().map(|name| (*name).to_owned()).collect(),
             uses: Vec::new(),
         }
     }
@@ -507,7 +508,7 @@ impl<'a> Context<'a> {
                 continue;
             }
             self.defined.insert(name.clone());
-            let template = Template::literal(value);
+            let template = var_value(value);
             match vars.iter_mut().find(|(n, _)| n == name) {
                 Some(entry) => entry.1 = template,
                 None => vars.push((name.clone(), template)),
@@ -562,6 +563,12 @@ impl<'a> Context<'a> {
                             self.defined
                                 .extend(names.iter().map(|(name, _)| name.text.clone()));
                         }
+                    } else if key.text == "as" {
+                        // A `repeat`'s iteration number (a data source's `as` is defined
+                        // with the source).
+                        if let Some(name) = value.as_text() {
+                            self.defined.insert(name.to_owned());
+                        }
                     } else {
                         self.collect_extract_names(value);
                     }
@@ -594,12 +601,24 @@ impl<'a> Context<'a> {
                     &path,
                     false,
                     format!(
-                        "unknown variable `{root}`: not a data source, a `vars:` entry, a --var, an extracted value or a built-in (vu, iteration)"
+                        "unknown variable `{root}`: not a data source, a `vars:` entry, a --var, an extracted value, a `repeat`'s `as` or a built-in (vu, iteration, last_status)"
                     ),
                 );
             }
         }
     }
+}
+
+/// A `--var` value: a number or `true`/`false` keeps its type (so `{{ classes * students }}`
+/// works); anything else is text, taken as it is (even with `{{`).
+fn var_value(text: &str) -> Template {
+    let typed = match serde_json::from_str::<serde_json::Value>(text.trim()) {
+        Ok(value @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => Some(value),
+        _ => None,
+    };
+    typed
+        .and_then(|value| Template::json(&value).ok())
+        .unwrap_or_else(|| Template::literal(text))
 }
 
 /// `host:port` (port always written) of an http(s) URL.

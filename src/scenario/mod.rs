@@ -105,8 +105,17 @@ pub enum StepKind {
     Request(Box<Request>),
     Think(Think),
     Repeat(Repeat),
-    /// Provisioning: append a row (column, value) to the output CSV.
-    Emit(Vec<(String, Template)>),
+    /// Provisioning: append a row to the output CSV.
+    Emit(Emit),
+}
+
+/// A row for `chorus provision`'s CSV.
+#[derive(Debug, Clone)]
+pub struct Emit {
+    /// (column, value), in the order written.
+    pub columns: Vec<(String, Template)>,
+    /// What the row counts as in the summary (`created`, `already there`, ...).
+    pub outcome: Option<Template>,
 }
 
 /// A pause.
@@ -124,6 +133,11 @@ pub enum Think {
 pub struct Repeat {
     pub count: Count,
     pub steps: Vec<Step>,
+    /// `as:` the variable holding the iteration number, from 0.
+    pub index_as: Option<String>,
+    /// `parallel:` iterations that may run at once, each on a copy of the user's variables
+    /// and cookies (what one extracts stays in it). Absent: one after the other.
+    pub parallel: Option<Count>,
 }
 
 /// How many times a `repeat` runs.

@@ -198,7 +198,11 @@ pub(super) struct RawStep {
     pub(super) think: Option<IgnoredAny>,
     pub(super) repeat: Option<IgnoredAny>,
     pub(super) steps: Option<IgnoredAny>,
+    #[serde(rename = "as")]
+    pub(super) index_as: Option<String>,
+    pub(super) parallel: Option<IgnoredAny>,
     pub(super) emit: Option<Ordered<String>>,
+    pub(super) outcome: Option<String>,
     pub(super) when: Option<String>,
 }
 

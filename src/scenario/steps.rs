@@ -10,7 +10,7 @@ use super::load::{Context, authority, is_identifier, parse_duration};
 use super::raw::{METHOD_KEYS, RawCheck, RawExtract, RawStep};
 use super::template::Template;
 use super::yaml::{self, Node, join};
-use super::{Body, Count, Repeat, Request, Step, StepKind, Think};
+use super::{Body, Count, Emit, Repeat, Request, Step, StepKind, Think};
 
 const STEP_KINDS: &str = "get/post/put/patch/delete/head/options, request, think, repeat or emit";
 
@@ -95,13 +95,20 @@ impl Context<'_> {
                 return None;
             }
         }
-        if raw.steps.is_some() && kind != "repeat" {
-            self.problem(
-                &join(path, "steps"),
-                true,
-                "`steps` belongs to a `repeat` step",
-            );
-            return None;
+        for (key, here, owner, article) in [
+            ("steps", raw.steps.is_some(), "repeat", "a"),
+            ("as", raw.index_as.is_some(), "repeat", "a"),
+            ("parallel", raw.parallel.is_some(), "repeat", "a"),
+            ("outcome", raw.outcome.is_some(), "emit", "an"),
+        ] {
+            if here && kind != owner {
+                self.problem(
+                    &join(path, key),
+                    true,
+                    format!("`{key}` belongs to {article} `{owner}` step"),
+                );
+                return None;
+            }
         }
         let kind = match kind {
             "think" => StepKind::Think(self.think(node.get("think")?, &join(path, "think"))?),
@@ -112,9 +119,32 @@ impl Context<'_> {
                     self.problem(path, false, "a `repeat` step needs `steps:` to repeat");
                 }
                 let steps = self.steps(node.get("steps"), &steps_path);
+                let index_as = raw.index_as.filter(|name| {
+                    let good = is_identifier(name);
+                    if !good {
+                        let message = format!(
+                            "`{name}` cannot be a variable name: use letters, digits and _"
+                        );
+                        self.problem(&join(path, "as"), false, message);
+                    }
+                    good
+                });
+                let parallel = match node.get("parallel") {
+                    Some(parallel) => Some(self.count(parallel, &join(path, "parallel"))?),
+                    None => None,
+                };
+                if let Some(Count::Fixed(0) | Count::Range(0, _)) = parallel {
+                    self.problem(
+                        &join(path, "parallel"),
+                        false,
+                        "`parallel` must be at least 1",
+                    );
+                }
                 StepKind::Repeat(Repeat {
                     count: count?,
                     steps,
+                    index_as,
+                    parallel,
                 })
             }
             "emit" => {
@@ -133,7 +163,11 @@ impl Context<'_> {
                     );
                     return None;
                 }
-                StepKind::Emit(columns)
+                let outcome = match &raw.outcome {
+                    Some(source) => Some(self.template(&join(path, "outcome"), source)?),
+                    None => None,
+                };
+                StepKind::Emit(Emit { columns, outcome })
             }
             _ => StepKind::Request(Box::new(self.request(node, raw, path)?)),
         };

@@ -1,5 +1,5 @@
 //! The variables of one virtual user, as templates see them: its data rows, `vars:`,
-//! values extracted so far and built-ins (`vu`, `iteration`).
+//! values extracted so far and built-ins (`vu`, `iteration`, `last_status`).
 //!
 //! Values are kept as minijinja values behind one `Arc`, so a template reads them in place:
 //! rendering clones the `Arc`, never the map, and setting a variable copies the map only
@@ -13,6 +13,9 @@ use minijinja::value::{Enumerator, Object, ObjectRepr};
 
 use super::Scenario;
 use super::template::TemplateError;
+
+/// Variables every user has without the file setting them.
+pub(crate) const BUILT_INS: &[&str] = &["vu", "iteration", "last_status"];
 
 #[derive(Debug, Clone, Default)]
 struct Map {
@@ -90,10 +93,20 @@ impl Vars {
         self.set_value("iteration", Value::from(iteration));
     }
 
+    /// Sets the built-in `last_status`: the status of the user's latest response.
+    pub fn set_last_status(&mut self, status: u16) {
+        self.set_value("last_status", Value::from(status));
+    }
+
     pub(crate) fn set_value(&mut self, name: &str, value: Value) {
-        Arc::make_mut(&mut self.map)
-            .values
-            .insert(Arc::from(name), value);
+        let values = &mut Arc::make_mut(&mut self.map).values;
+        // Replacing in place keeps the key: no allocation for a variable set again.
+        match values.get_mut(name) {
+            Some(slot) => *slot = value,
+            None => {
+                values.insert(Arc::from(name), value);
+            }
+        }
     }
 
     /// A variable as templates see it.
