@@ -363,14 +363,17 @@ async fn replay_target(
     );
     let accounts = classes * students;
     assert!(
-        stdout.contains(&format!("{accounts} row(s): {accounts} created, 0 already there, 0 failed")),
+        stdout.contains(&format!(
+            "{accounts} row(s): {accounts} created, 0 already there, 0 failed"
+        )),
         "{stdout}"
     );
     (server, csv)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_2013_workflow_recorded_converted_provisioned_replays_100_students_at_the_servers_period() {
+async fn the_2013_workflow_recorded_converted_provisioned_replays_100_students_at_the_servers_period()
+ {
     let out = output_dir("convert_chromium_workflow");
     let capture = record_student_session(&out).await;
 
@@ -431,6 +434,45 @@ async fn the_2013_workflow_recorded_converted_provisioned_replays_100_students_a
     let redacted = convert_with_binary(&capture, &redacted_path, &["--redact"]);
     assert_no_secret(&redacted, &secrets_of(&har));
     load(&redacted_path, Some(&csv), "http://127.0.0.1:9");
+}
+
+/// `demo/capture.har` is the capture `chorus demo` converts: a recording of this kind,
+/// remade by this test with `CHORUS_REMAKE_DEMO_CAPTURE=1 cargo test shipped_demo_capture`
+/// (the README says so). Otherwise it checks that the shipped file is one: a student's
+/// session through the recorder, every API call answered, events posted at a steady pace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_demo_capture_is_a_recorded_student_session() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/capture.har");
+    if std::env::var_os("CHORUS_REMAKE_DEMO_CAPTURE").is_some() {
+        let out = output_dir("remake_demo_capture");
+        let capture = record_student_session(&out).await;
+        std::fs::copy(&capture, &shipped).unwrap();
+    }
+    let har = read_har(&shipped);
+    assert_eq!(har.log.creator.name, "chorus");
+    let calls: Vec<(String, String, u16)> = har
+        .log
+        .entries
+        .iter()
+        .map(|entry| {
+            let url = url::Url::parse(&entry.request.url).unwrap();
+            (
+                entry.request.method.clone(),
+                url.path().to_owned(),
+                entry.response.status,
+            )
+        })
+        .filter(|(_, path, _)| path.starts_with("/api/"))
+        .collect();
+    let count = |path: &str| calls.iter().filter(|(_, p, _)| p == path).count();
+    assert_eq!(count("/api/v2/auth/login/glasslab"), 1, "{calls:?}");
+    assert_eq!(count("/api/v2/data/session/start"), 1, "{calls:?}");
+    assert!(count("/api/v2/data/events") >= 2, "{calls:?}");
+    assert_eq!(count("/api/v2/data/session/end"), 1, "{calls:?}");
+    assert!(
+        calls.iter().all(|(_, _, status)| *status == 200),
+        "{calls:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

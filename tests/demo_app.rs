@@ -461,7 +461,8 @@ async fn a_student_plays_in_chromium() {
     server.shutdown().await;
 }
 
-/// The README's first command, headless: the whole run against the built-in app, clean.
+/// The README's first command, headless: accounts provisioned, the shipped capture
+/// converted, the run against the built-in app clean.
 #[test]
 fn chorus_demo_headless_runs_clean() {
     let dir = tempfile::tempdir().unwrap();
@@ -475,8 +476,24 @@ fn chorus_demo_headless_runs_clean() {
         output.status.success(),
         "chorus demo failed:\n{stdout}\n{stderr}"
     );
-    assert!(dir.path().join("chorus-demo/scenario.yaml").exists());
-    assert!(dir.path().join("chorus-demo/users.csv").exists());
+    assert!(
+        stdout.contains("100 row(s): 100 created, 0 already there, 0 failed"),
+        "{stdout}"
+    );
+    // What the demo did is on disk for the user to read, edit and run again.
+    let demo = dir.path().join("chorus-demo");
+    let users = std::fs::read_to_string(demo.join("users.csv")).unwrap();
+    assert_eq!(users.lines().next(), Some("username,password,class"));
+    assert_eq!(users.lines().count(), 101);
+    let scenario = std::fs::read_to_string(demo.join("scenario.yaml")).unwrap();
+    assert!(
+        scenario.starts_with("# converted by chorus")
+            && scenario.contains("chorus-demo/capture.har"),
+        "{scenario}"
+    );
+    for file in ["capture.har", "provision.yaml", "hand-written.yaml"] {
+        assert!(demo.join(file).exists(), "no {file}");
+    }
     let result: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("result.json")).unwrap())
             .unwrap();

@@ -306,3 +306,61 @@ async fn bad_input_gets_a_clear_message_on_the_page_and_400_from_the_api() {
     setup.page.shutdown().await;
     setup.demo.shutdown().await;
 }
+
+/// The README's first command with the page: `chorus demo` serves it with the run going.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chorus_demo_serves_the_page_with_the_run_going() {
+    let dir = util::output_dir("web_chorus_demo");
+    let port = util::nginx::free_port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chorus"))
+        .args(["demo", "--web-port", &port.to_string(), "-t", "2m"])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = util::record::lines(child.stdout.take().unwrap());
+    let _stderr = util::record::lines(child.stderr.take().unwrap());
+    let printed = util::record::RecorderProcess::wait_for(&stdout, "the page is on");
+    let url = format!("http://127.0.0.1:{port}");
+    assert!(printed.last().unwrap().contains(&url), "{printed:#?}");
+
+    let mut browser = Browser::start(&[], &dir).await;
+    browser.goto(&format!("{url}/")).await;
+    browser
+        .wait_text("#state", Duration::from_secs(20), |s| {
+            s == "spawning" || s == "running"
+        })
+        .await;
+    // The converted sample capture's requests, counted as the run goes.
+    let events = "/api/v2/data/events";
+    let first = until("event posts", Duration::from_secs(30), async || {
+        cell_number(&browser, events, 2).await.filter(|n| *n > 0)
+    })
+    .await;
+    until("more event posts", Duration::from_secs(30), async || {
+        cell_number(&browser, events, 2).await.filter(|n| *n > first)
+    })
+    .await;
+    browser
+        .wait_text("#users", Duration::from_secs(30), |s| s.trim() == "50")
+        .await;
+    browser.screenshot("demo-running").await;
+    browser.close().await;
+
+    // Ctrl-C: the run stops gracefully and the demo exits cleanly.
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        assert!(Instant::now() < deadline, "chorus demo did not stop");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(code, Some(0));
+}

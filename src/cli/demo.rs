@@ -1,21 +1,28 @@
 //! `chorus demo`: the built-in demo application, and the workflow against it. `--serve-only`
-//! serves the app; `--record` adds the recorder in front of it; otherwise the app is seeded,
-//! its users and the demo scenario are written to `./chorus-demo/` for the user to read and
-//! edit, and `chorus run` runs them (with the page, or `--headless`).
+//! serves the app; otherwise the app starts empty, `demo/provision.yaml` creates its
+//! accounts (`chorus provision`), and everything is written to `./chorus-demo/` for the user
+//! to read and edit. Then `--record` puts the recorder in front of the app, and the default
+//! converts the sample capture shipped in the binary (`chorus convert`) and runs it
+//! (`chorus run`, with the page or `--headless`).
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use clap::Parser as _;
 
-use super::args::{DemoArgs, RecordArgs};
+use super::args::{DemoArgs, ProvisionArgs, RecordArgs};
 use super::{Cli, Command, EXIT_OK};
 use crate::demo::{App, AppOptions, Seed, Server, TEACHER_PASSWORD, TEACHER_USERNAME};
 
 /// The hand-written 2013 playback, shipped in the binary.
-const DEMO_SCENARIO: &str = include_str!("../../demo/scenario.yaml");
+const HAND_WRITTEN_SCENARIO: &str = include_str!("../../demo/scenario.yaml");
+/// The 2013 create_users.js for the demo app.
+const PROVISION_FILE: &str = include_str!("../../demo/provision.yaml");
+/// A student's session on the demo app recorded with `chorus record` and Chromium (the test
+/// `the_shipped_demo_capture_is_a_recorded_student_session` remakes it).
+const SAMPLE_CAPTURE: &str = include_str!("../../demo/capture.har");
 const DEFAULT_SEED: Seed = Seed {
     classes: 10,
     students: 10,
@@ -28,35 +35,73 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let seed = args.seed.unwrap_or(DEFAULT_SEED);
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("could not create {}", args.dir.display()))?;
-    let users_csv = args
-        .users_csv
-        .clone()
-        .unwrap_or_else(|| args.dir.join("users.csv"));
     let app = App::new(AppOptions {
         events_period_secs: args.events_period_secs,
-        seed: Some(seed),
+        seed: None,
     });
-    app.write_users_csv(&users_csv)
-        .with_context(|| format!("could not write {}", users_csv.display()))?;
     let listen = args.listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
     let server = serve(&app, listen).await?;
     println!(
         "chorus demo: the demo app (a classroom game platform) is on {}",
         server.url()
     );
-    println!(
-        "  {} classes x {} students; their accounts are in {}",
-        seed.classes,
-        seed.students,
-        users_csv.display()
-    );
+    let users_csv = provision(&args, &server, seed).await?;
     let code = if args.record {
         record(&args, &server, &users_csv).await
     } else {
-        replay(&args, &server, &users_csv, seed).await
+        replay(&args, &server, &users_csv).await
     };
     server.shutdown().await;
     code
+}
+
+/// `chorus provision chorus-demo/provision.yaml`: the teacher creates the classes and
+/// registers the students; their accounts go to the users CSV.
+async fn provision(args: &DemoArgs, server: &Server, seed: Seed) -> anyhow::Result<PathBuf> {
+    let file = args.dir.join("provision.yaml");
+    std::fs::write(&file, PROVISION_FILE)
+        .with_context(|| format!("could not write {}", file.display()))?;
+    let users_csv = args
+        .users_csv
+        .clone()
+        .unwrap_or_else(|| args.dir.join("users.csv"));
+    let provision = ProvisionArgs {
+        file: file.clone(),
+        host: Some(server.url()),
+        output: users_csv.clone(),
+        concurrency: 8,
+        vars: vec![
+            format!("classes={}", seed.classes),
+            format!("students={}", seed.students),
+        ],
+        insecure: false,
+    };
+    println!(
+        "provisioning {} classes x {} students: {}",
+        seed.classes,
+        seed.students,
+        provision_command(&provision)
+    );
+    let failed = super::provision::provision_file(&provision).await?;
+    if failed > 0 {
+        bail!(
+            "the demo app's accounts could not all be created ({failed} failed, above); this is a bug in chorus demo"
+        );
+    }
+    Ok(users_csv)
+}
+
+fn provision_command(args: &ProvisionArgs) -> String {
+    let mut words = vec![
+        "chorus provision".to_owned(),
+        args.file.display().to_string(),
+    ];
+    if let Some(host) = &args.host {
+        words.push(format!("-H {host}"));
+    }
+    words.extend(args.vars.iter().map(|var| format!("--var {var}")));
+    words.push(format!("-o {}", args.output.display()));
+    words.join(" ")
 }
 
 async fn serve(app: &App, listen: SocketAddr) -> anyhow::Result<Server> {
@@ -66,6 +111,11 @@ async fn serve(app: &App, listen: SocketAddr) -> anyhow::Result<Server> {
 }
 
 async fn serve_only(args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    if args.users_csv.is_some() && args.seed.is_none() {
+        bail!(
+            "--users-csv with --serve-only writes the accounts --seed creates: add --seed CLASSESxSTUDENTS, e.g. --seed 10x10"
+        );
+    }
     let app = App::new(AppOptions {
         events_period_secs: args.events_period_secs,
         seed: args.seed,
@@ -101,21 +151,18 @@ async fn serve_only(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     Ok(EXIT_OK.into())
 }
 
-/// Writes the demo scenario next to the users and runs it through `chorus run`.
-async fn replay(
-    args: &DemoArgs,
-    server: &Server,
-    users_csv: &Path,
-    seed: Seed,
-) -> anyhow::Result<ExitCode> {
-    let scenario = args.dir.join("scenario.yaml");
-    std::fs::write(&scenario, DEMO_SCENARIO)
-        .with_context(|| format!("could not write {}", scenario.display()))?;
+/// Converts the sample capture, writes it and its scenario next to the users, and runs the
+/// scenario through `chorus run`.
+async fn replay(args: &DemoArgs, server: &Server, users_csv: &Path) -> anyhow::Result<ExitCode> {
+    let scenario = convert_sample(&args.dir)?;
+    let hand_written = args.dir.join("hand-written.yaml");
+    std::fs::write(&hand_written, HAND_WRITTEN_SCENARIO)
+        .with_context(|| format!("could not write {}", hand_written.display()))?;
     println!(
-        "  the scenario (the 2013 playback, written by hand) is {}: read it, edit it, run it again",
-        scenario.display()
+        "  {} is the same session written by hand (the 2013 playback), to compare",
+        hand_written.display()
     );
-    let students = u64::from(seed.classes) * u64::from(seed.students);
+    let students = count_rows(users_csv)?;
     let users = args.load.users.unwrap_or(students.min(50));
     let spawn_rate = args.load.spawn_rate.unwrap_or(10.0);
     let mut argv: Vec<String> = vec![
@@ -146,6 +193,15 @@ async fn replay(
         ]);
     } else {
         argv.push("--autostart".into());
+        argv.extend([
+            "--web-host".into(),
+            args.web.web_host.clone(),
+            "--web-port".into(),
+            args.web.web_port.to_string(),
+        ]);
+        if let Some(auth) = &args.web.web_auth {
+            argv.extend(["--web-auth".into(), auth.clone()]);
+        }
         println!(
             "  on the page: watch the statistics and charts, change the user count, stop, download the reports"
         );
@@ -198,9 +254,8 @@ async fn record(args: &DemoArgs, server: &Server, users_csv: &Path) -> anyhow::R
         "  chorus convert {}/<capture>.har -o {dir}/my-scenario.yaml",
         captures.display()
     );
-    println!(
-        "  chorus demo --serve-only --seed 10x10 --users-csv {dir}/users.csv --listen 127.0.0.1:8001"
-    );
+    println!("  chorus demo --serve-only --listen 127.0.0.1:8001        # in another terminal");
+    println!("  chorus provision {dir}/provision.yaml -H http://127.0.0.1:8001 -o {dir}/users.csv");
     println!(
         "  chorus run {dir}/my-scenario.yaml --data users={dir}/users.csv -H http://127.0.0.1:8001 --check"
     );
@@ -208,6 +263,36 @@ async fn record(args: &DemoArgs, server: &Server, users_csv: &Path) -> anyhow::R
         "  chorus run {dir}/my-scenario.yaml --data users={dir}/users.csv -H http://127.0.0.1:8001"
     );
     Ok(code)
+}
+
+/// `chorus convert chorus-demo/capture.har -o chorus-demo/scenario.yaml` with the capture
+/// shipped in the binary; returns the scenario's path.
+fn convert_sample(dir: &Path) -> anyhow::Result<PathBuf> {
+    let capture = dir.join("capture.har");
+    std::fs::write(&capture, SAMPLE_CAPTURE)
+        .with_context(|| format!("could not write {}", capture.display()))?;
+    let source = capture.display().to_string();
+    let (har, _) = crate::har::read::read_str(SAMPLE_CAPTURE, &source)?;
+    let conversion = crate::convert::convert_owned(har, &source, &Default::default())?;
+    let scenario = dir.join("scenario.yaml");
+    std::fs::write(&scenario, &conversion.yaml)
+        .with_context(|| format!("could not write {}", scenario.display()))?;
+    println!(
+        "converted the sample capture: chorus convert {source} -o {}",
+        scenario.display()
+    );
+    println!(
+        "  (a student's session recorded with chorus record and Chromium) {} request(s), {} value(s) carried from response to request, {} generated per user; each user logs in with its own row of the users CSV",
+        conversion.requests, conversion.extracted_values, conversion.generated_values
+    );
+    Ok(scenario)
+}
+
+/// Data rows of a CSV with a header.
+fn count_rows(path: &Path) -> anyhow::Result<u64> {
+    let mut reader = csv::Reader::from_path(path)
+        .with_context(|| format!("could not read {}", path.display()))?;
+    Ok(reader.records().count() as u64)
 }
 
 fn first_student(users_csv: &Path) -> anyhow::Result<(String, String, String)> {

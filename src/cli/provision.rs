@@ -14,6 +14,16 @@ use crate::provision::{self, Provisioning};
 use crate::scenario::{self, LoadOptions};
 
 pub(super) async fn provision(args: ProvisionArgs) -> anyhow::Result<ExitCode> {
+    Ok(if provision_file(&args).await? == 0 {
+        EXIT_OK.into()
+    } else {
+        EXIT_THRESHOLDS.into()
+    })
+}
+
+/// Runs the file, prints the progress, the failures and the counts, writes the CSV; returns
+/// how many requests (and errors outside requests) failed.
+pub(super) async fn provision_file(args: &ProvisionArgs) -> anyhow::Result<u64> {
     if args.concurrency == 0 {
         bail!("--concurrency 0: give at least 1 (requests in flight at once)");
     }
