@@ -27,8 +27,29 @@ use crate::scenario::Scenario;
 use crate::stats::{Aggregate, HistoryPoint, LiveRow, RunMeta, RunResult, Threshold};
 use spawner::{Control, Controller, Spawner};
 
-/// A row an `emit` step produced: `(column, value)` in the step's order.
-pub type EmitRow = Vec<(String, String)>;
+/// A row an `emit` step produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmitRow {
+    /// `(column, value)` in the step's order.
+    pub columns: Vec<(String, String)>,
+    /// The step's `outcome:`, rendered (`created`, `already there`, ...).
+    pub outcome: Option<String>,
+}
+
+/// What changes when a run sets an application up (`chorus provision`) rather than loads
+/// it. The default is a load test: every failure is a measurement and nothing is retried.
+#[derive(Debug, Clone, Default)]
+pub struct SetupMode {
+    /// Where `emit` steps send their rows; without it they are ignored.
+    pub emit: Option<mpsc::UnboundedSender<EmitRow>>,
+    /// Transport errors (refused, reset, timed out) are retried this many times, after
+    /// 200 ms, 400 ms, 800 ms, ... Only the last try is counted.
+    pub transport_retries: u32,
+    /// A failed request ends the step list it is in, and a `repeat` goes on with its next
+    /// iteration: one account that cannot be created does not stop the others, a login that
+    /// fails stops everything after it.
+    pub failure_ends_sequence: bool,
+}
 
 /// How a run is carried out (what it does is the scenario, how much is the plan).
 #[derive(Debug, Clone)]
@@ -41,8 +62,8 @@ pub struct EngineOptions {
     pub accept_invalid_certs: bool,
     /// Evaluated on the result (the CLI's `--threshold` and the scenario's `thresholds:`).
     pub thresholds: Vec<Threshold>,
-    /// Where `emit` steps send their rows (provisioning); without it they are ignored.
-    pub emit: Option<mpsc::UnboundedSender<EmitRow>>,
+    /// Setup runs (`chorus provision`): rows, retries, failures that end a sequence.
+    pub setup: SetupMode,
 }
 
 impl Default for EngineOptions {
@@ -52,7 +73,7 @@ impl Default for EngineOptions {
             stop_timeout: Duration::from_secs(10),
             accept_invalid_certs: false,
             thresholds: Vec::new(),
-            emit: None,
+            setup: SetupMode::default(),
         }
     }
 }
@@ -148,7 +169,7 @@ impl Engine {
             let setup = worker::WorkerSetup {
                 scenario: scenario.clone(),
                 client: client.clone(),
-                emit: options.emit.clone(),
+                setup: options.setup.clone(),
                 stop_timeout: options.stop_timeout,
                 commands,
                 reports: report_sender.clone(),
@@ -313,6 +334,13 @@ impl EngineControl {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// From now on (and including everything measured so far) the run's measurements are
+    /// also merged into `tap`; take deltas out of it with `std::mem::take` under its lock.
+    /// It keeps receiving until the run's last report, after the result is made.
+    pub fn tap(&self, tap: Arc<Mutex<crate::stats::Snapshot>>) {
+        self.shared.aggregate().set_tap(tap);
     }
 
     /// Reads the live measurements, e.g. for `stats::report::live_table`. Keep `f` short:

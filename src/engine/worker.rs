@@ -13,7 +13,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::EmitRow;
+use super::SetupMode;
 use super::http::Client;
 use super::step::Target;
 use super::user::{self, Iterations, StopSignal, User, pick_weighted};
@@ -65,7 +65,7 @@ pub(super) struct WorkerShared {
     pub(super) client: Arc<Client>,
     pub(super) recorder: RefCell<Recorder>,
     pub(super) flow_iterations: RefCell<Vec<u64>>,
-    pub(super) emit: Option<mpsc::UnboundedSender<EmitRow>>,
+    pub(super) setup: SetupMode,
     /// Resolved targets of requests whose URL has no template, by the request's address.
     pub(super) targets: RefCell<HashMap<usize, Rc<Target>>>,
     cumulative_weights: Vec<u64>,
@@ -81,7 +81,7 @@ impl WorkerShared {
 pub(super) struct WorkerSetup {
     pub(super) scenario: Arc<Scenario>,
     pub(super) client: Arc<Client>,
-    pub(super) emit: Option<mpsc::UnboundedSender<EmitRow>>,
+    pub(super) setup: SetupMode,
     pub(super) stop_timeout: Duration,
     pub(super) commands: mpsc::UnboundedReceiver<Command>,
     pub(super) reports: mpsc::UnboundedSender<Report>,
@@ -133,7 +133,7 @@ async fn work(number: usize, setup: WorkerSetup) {
     let WorkerSetup {
         scenario,
         client,
-        emit,
+        setup,
         stop_timeout,
         mut commands,
         reports,
@@ -151,7 +151,7 @@ async fn work(number: usize, setup: WorkerSetup) {
         scenario,
         client,
         recorder: RefCell::new(Recorder::new()),
-        emit,
+        setup,
         targets: RefCell::new(HashMap::new()),
         cumulative_weights,
     });
