@@ -7,6 +7,7 @@
 //! `provision` is the engine running a setup scenario once.
 
 pub mod cli;
+pub mod cluster;
 pub mod convert;
 pub mod data;
 pub mod demo;

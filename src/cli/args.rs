@@ -197,6 +197,52 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+    #[command(flatten)]
+    pub cluster: Box<MasterArgs>,
+}
+
+/// `chorus run --master`: run the scenario on workers (`chorus worker`) instead of here.
+#[derive(Debug, Clone, Args)]
+pub struct MasterArgs {
+    /// Be the master of a distributed run: workers run the users, this process merges their
+    /// statistics and writes the reports
+    #[arg(long, conflicts_with_all = ["check", "arrival_rate"])]
+    pub master: bool,
+    /// With --master: start when this many workers have joined
+    #[arg(long = "expect-workers", value_name = "N", default_value_t = 1, requires = "master")]
+    pub expect_workers: usize,
+    /// With --master: the address workers connect to (anything but loopback needs a token)
+    #[arg(long = "master-bind", value_name = "ADDR", default_value = "127.0.0.1:5557")]
+    pub master_bind: SocketAddr,
+    /// The shared secret of the master and its workers (better: the environment variable)
+    #[arg(long = "cluster-token", env = "CHORUS_CLUSTER_TOKEN", hide_env_values = true)]
+    pub cluster_token: Option<String>,
+}
+
+/// `chorus worker`: run users for a master.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// The master's worker address, HOST:PORT (e.g. chorus-master:5557)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub master: String,
+    /// The shared secret of the master and its workers (better: the environment variable)
+    #[arg(long = "cluster-token", env = "CHORUS_CLUSTER_TOKEN", hide_env_values = true)]
+    pub cluster_token: Option<String>,
+    /// How the master names this worker (default: host name and process id)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Threads running the users (default: one per core)
+    #[arg(long, default_value_t = 0, hide_default_value = true)]
+    pub threads: usize,
+    /// Join only a master running this scenario file (compared by SHA-256)
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// Write this worker's own result (with its HDR histograms) as JSON after each run
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Print only problems
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
 pub struct DemoArgs {
     /// Only serve the demo application
     #[arg(long = "serve-only")]

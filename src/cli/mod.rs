@@ -3,6 +3,7 @@
 
 mod args;
 mod check;
+mod cluster_run;
 mod convert;
 mod demo;
 mod page;
@@ -10,6 +11,7 @@ mod parse;
 mod provision;
 mod record;
 mod run;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -19,6 +21,7 @@ use clap::{Parser, Subcommand};
 pub use args::{
     ConvertArgs, DemoArgs, LoadArgs, OutputArgs, ProvisionArgs, RecordArgs, RunArgs, WebArgs,
 };
+pub use args::{MasterArgs, WorkerArgs};
 pub use parse::{parse_data_source, parse_duration, parse_seed};
 
 /// The run finished and nothing went wrong.
@@ -49,6 +52,8 @@ pub enum Command {
     Run(RunArgs),
     /// The whole workflow against the built-in demo application
     Demo(DemoArgs),
+    /// Run users for a master (`chorus run --master`); needs nothing but this binary
+    Worker(WorkerArgs),
 }
 
 /// Runs one parsed command line and says which exit code it ends with.
@@ -68,6 +73,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Convert(args) => convert::convert(args).await,
         Command::Provision(args) => provision::provision(args).await,
         Command::Run(args) => run::run(args).await,
+        Command::Worker(args) => worker::worker(args).await,
     }
 }
 

@@ -22,6 +22,9 @@ const DEFAULT_MAX_USERS: u64 = 1000;
 pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let scenario = Arc::new(load_scenario(&args)?);
     let plan = plan(&args)?;
+    if args.cluster.master {
+        return super::cluster_run::run_master(&args, &scenario, plan).await;
+    }
     let mut expressions = args.thresholds.clone();
     expressions.extend(scenario.thresholds.iter().cloned());
     let thresholds = stats::thresholds::parse_all(&expressions).map_err(anyhow::Error::msg)?;
@@ -30,7 +33,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         stop_timeout: args.stop_timeout,
         accept_invalid_certs: args.insecure,
         thresholds,
-        emit: None,
+        setup: Default::default(),
     };
     if args.check {
         return super::check::check(&scenario, options).await;
@@ -134,7 +137,7 @@ fn plan(args: &RunArgs) -> anyhow::Result<Plan> {
     Ok(plan)
 }
 
-fn write_reports(output: &OutputArgs, result: &stats::RunResult) -> anyhow::Result<()> {
+pub(super) fn write_reports(output: &OutputArgs, result: &stats::RunResult) -> anyhow::Result<()> {
     if let Some(prefix) = &output.csv {
         report::csv::write(result, prefix).with_context(|| {
             format!("could not write the CSV reports {}_*.csv", prefix.display())

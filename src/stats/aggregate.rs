@@ -3,6 +3,7 @@
 //! p95, p99) and turns into the [`RunResult`] at the end.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 
 use super::entry::{EntryStats, ErrorCount, add_error, sort_entries};
 use super::history::{History, HistoryPoint, PERCENTILES};
@@ -106,6 +107,9 @@ pub struct Aggregate {
     last_tick: Option<u64>,
     /// Unix seconds of the last reset, if any: the result's rates count from there.
     reset_at: Option<u64>,
+    /// A copy of everything absorbed since the tap's owner last emptied it (see
+    /// [`Aggregate::set_tap`]).
+    tap: Option<Arc<Mutex<Snapshot>>>,
 }
 
 impl Default for Aggregate {
@@ -127,11 +131,31 @@ impl Aggregate {
             history: History::default(),
             last_tick: None,
             reset_at: None,
+            tap: None,
         }
+    }
+
+    /// From now on every snapshot absorbed is also merged into `tap`, which starts with
+    /// everything absorbed so far; its owner takes deltas out of it (a cluster worker sends
+    /// them to the master). The tap outlives [`Aggregate::finish`], so nothing absorbed last
+    /// is missed.
+    pub fn set_tap(&mut self, tap: Arc<Mutex<Snapshot>>) {
+        let so_far = Snapshot {
+            entries: self.entries.iter().map(|e| e.stats.clone()).collect(),
+            errors: self.errors.clone(),
+            dropped_iterations: self.dropped_iterations,
+        };
+        if !so_far.is_empty() {
+            tap.lock().unwrap_or_else(|e| e.into_inner()).merge(&so_far);
+        }
+        self.tap = Some(tap);
     }
 
     /// Merges a worker's snapshot (exact).
     pub fn absorb(&mut self, snapshot: Snapshot) {
+        if let Some(tap) = &self.tap {
+            tap.lock().unwrap_or_else(|e| e.into_inner()).merge(&snapshot);
+        }
         for entry in &snapshot.entries {
             let key = (entry.method.clone(), entry.name.clone());
             let index = match self.index.get(&key) {

@@ -1,0 +1,74 @@
+//! `chorus worker`: maps its arguments onto `cluster::run_worker` and the outcome onto an
+//! exit status (0 when the master ended the run, 2 when it refused this worker). Ctrl-C stops
+//! the users and exits.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use super::args::WorkerArgs;
+use super::{EXIT_ERROR, EXIT_OK};
+use crate::cluster::auth;
+use crate::cluster::protocol::ScenarioPin;
+use crate::cluster::{WorkerConfig, run_worker};
+
+pub(super) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    let pin = match &args.scenario {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--scenario {}: cannot read it", path.display()))?;
+            Some(ScenarioPin {
+                sha256: auth::scenario_digest(&text),
+                name: path.file_name().map_or_else(
+                    || path.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                ),
+            })
+        }
+        None => None,
+    };
+    let name = args.name.clone().unwrap_or_else(default_name);
+    let quiet = args.quiet;
+    let config = WorkerConfig {
+        master: args.master.clone(),
+        token: args.cluster_token.clone().filter(|t| !t.is_empty()),
+        name,
+        threads: args.threads,
+        pin,
+        json: args.json.clone(),
+        notify: Arc::new(move |line: &str| {
+            if !quiet {
+                eprintln!("chorus worker: {line}");
+            }
+        }),
+    };
+    tokio::select! {
+        outcome = run_worker(config) => match outcome {
+            Ok(()) => Ok(EXIT_OK.into()),
+            Err(err) => {
+                eprintln!("error: {err}");
+                Ok(EXIT_ERROR.into())
+            }
+        },
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("chorus worker: interrupted; stopping the users");
+            Ok(EXIT_OK.into())
+        }
+    }
+}
+
+/// The host name and the process id, e.g. `chorus-worker-7d9f-4121`.
+fn default_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".to_owned());
+    format!("{host}-{}", std::process::id())
+}

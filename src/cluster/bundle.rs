@@ -1,0 +1,272 @@
+//! What a master sends its workers so that they need only the binary: the scenario's text (or
+//! the `--url` list), the `-H` override and the text of every data file. A worker loads it
+//! the same way `chorus run` loads a file, and before each start keeps of every `unique` data
+//! source only the rows the master gave it, so no account is used by two workers.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::Mode;
+use crate::scenario::{self, LoadOptions, Scenario};
+
+/// The scenario as it travels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bundle {
+    /// The master's name for it (the file name), for messages and reports.
+    pub name: String,
+    pub source: Source,
+    /// `-H/--host` on the master.
+    pub host_override: Option<String>,
+    /// Every data source's file: (source name, file name, text).
+    pub data: Vec<DataFile>,
+}
+
+/// A scenario file, or `chorus run --url`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Source {
+    Yaml {
+        text: String,
+    },
+    Urls {
+        urls: Vec<String>,
+        think_ms: Option<u64>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataFile {
+    pub source: String,
+    pub file_name: String,
+    pub text: String,
+}
+
+impl Bundle {
+    /// Packs the scenario file at `path` and the data files the master loaded for it.
+    pub fn from_file(
+        path: &Path,
+        loaded: &Scenario,
+        host_override: Option<String>,
+    ) -> Result<Bundle, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| format!("{}: cannot read the scenario: {err}", path.display()))?;
+        let mut data = Vec::with_capacity(loaded.data.len());
+        for source in &loaded.data {
+            let text = std::fs::read_to_string(&source.file).map_err(|err| {
+                format!(
+                    "data file {} (source `{}`) cannot be sent to the workers: {err}",
+                    source.file.display(),
+                    source.name
+                )
+            })?;
+            data.push(DataFile {
+                source: source.name.clone(),
+                file_name: file_name(&source.file),
+                text,
+            });
+        }
+        Ok(Bundle {
+            name: file_name(path),
+            source: Source::Yaml { text },
+            host_override,
+            data,
+        })
+    }
+
+    /// `chorus run --url ...`.
+    pub fn from_urls(urls: &[String], think: Option<Duration>) -> Bundle {
+        Bundle {
+            name: "(--url)".to_owned(),
+            source: Source::Urls {
+                urls: urls.to_vec(),
+                think_ms: think.map(|t| t.as_millis() as u64),
+            },
+            host_override: None,
+            data: Vec::new(),
+        }
+    }
+
+    /// What the scenario pin of a worker is compared with.
+    pub fn text(&self) -> String {
+        match &self.source {
+            Source::Yaml { text } => text.clone(),
+            Source::Urls { urls, .. } => urls.join("\n"),
+        }
+    }
+
+    /// Loads the scenario on a worker: the files go to a private temporary folder (removed
+    /// afterwards) and load as `chorus run` would load them.
+    pub fn load(&self) -> Result<Scenario, String> {
+        if let Source::Urls { urls, think_ms } = &self.source {
+            let mut parsed = Vec::with_capacity(urls.len());
+            for text in urls {
+                parsed.push(url::Url::parse(text).map_err(|err| format!("--url {text:?}: {err}"))?);
+            }
+            return Ok(Scenario::from_urls(
+                &parsed,
+                think_ms.map(Duration::from_millis),
+            ));
+        }
+        let Source::Yaml { text } = &self.source else {
+            return Err("unknown scenario source".to_owned());
+        };
+        let dir =
+            TempDir::new().map_err(|err| format!("cannot create a temporary folder: {err}"))?;
+        let mut overrides = Vec::with_capacity(self.data.len());
+        for (index, file) in self.data.iter().enumerate() {
+            let path = dir.0.join(format!("{index}-{}", safe(&file.file_name)));
+            std::fs::write(&path, &file.text)
+                .map_err(|err| format!("cannot write {}: {err}", path.display()))?;
+            overrides.push((file.source.clone(), path));
+        }
+        let path = dir.0.join(safe(&self.name));
+        std::fs::write(&path, text)
+            .map_err(|err| format!("cannot write {}: {err}", path.display()))?;
+        let options = LoadOptions {
+            data_overrides: overrides,
+            host_override: self.host_override.clone(),
+            vars: Vec::new(),
+        };
+        let mut loaded = scenario::load(&path, &options).map_err(|err| err.to_string())?;
+        loaded.source = PathBuf::from(&self.name);
+        for source in &mut loaded.data {
+            if let Some(file) = self.data.iter().find(|f| f.source == source.name) {
+                source.file = PathBuf::from(&file.file_name);
+            }
+        }
+        Ok(loaded)
+    }
+}
+
+/// Rows every `unique` source has (the users a whole cluster can run); `None` without such
+/// a source.
+pub fn unique_rows(scenario: &Scenario) -> Option<u64> {
+    scenario
+        .data
+        .iter()
+        .filter(|source| source.mode == Mode::Unique)
+        .map(|source| source.rows.len() as u64)
+        .min()
+}
+
+/// The scenario a worker runs: of every `unique` source, only `rows` (in that order), so its
+/// user `k` logs in with row `rows[k]`.
+pub fn with_rows(scenario: &Scenario, rows: &[u32]) -> Scenario {
+    let mut sliced = scenario.clone();
+    for source in &mut sliced.data {
+        if source.mode == Mode::Unique {
+            source.rows = rows
+                .iter()
+                .filter_map(|i| source.rows.get(*i as usize).cloned())
+                .collect();
+        }
+    }
+    sliced
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// A name that stays inside the temporary folder.
+fn safe(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if cleaned.is_empty() || cleaned.starts_with('.') {
+        format!("f{cleaned}")
+    } else {
+        cleaned
+    }
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> std::io::Result<TempDir> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "chorus-worker-{}-{}-{:08x}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir(&path)?;
+        Ok(TempDir(path))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bundle_loads_on_a_worker_and_unique_rows_are_sliced() {
+        let bundle = Bundle {
+            name: "s.yaml".to_owned(),
+            source: Source::Yaml {
+                text: "host: http://127.0.0.1:1\n\
+                       data:\n  users: { file: users.csv, mode: unique }\n  \
+                       words: { file: words.csv, mode: cycle }\n\
+                       flows:\n  - name: a\n    steps:\n      - get: /{{ users.name }}/{{ words.w }}\n"
+                    .to_owned(),
+            },
+            host_override: None,
+            data: vec![
+                DataFile {
+                    source: "users".to_owned(),
+                    file_name: "users.csv".to_owned(),
+                    text: "name\nu0\nu1\nu2\nu3\n".to_owned(),
+                },
+                DataFile {
+                    source: "words".to_owned(),
+                    file_name: "../../words.csv".to_owned(),
+                    text: "w\nx\ny\n".to_owned(),
+                },
+            ],
+        };
+        let scenario = bundle.load().unwrap();
+        assert_eq!(scenario.source, PathBuf::from("s.yaml"));
+        assert_eq!(unique_rows(&scenario), Some(4));
+        let mine = with_rows(&scenario, &[3, 1]);
+        assert_eq!(
+            mine.data[0].rows,
+            vec![vec!["u3".to_owned()], vec!["u1".to_owned()]]
+        );
+        assert_eq!(mine.data[1].rows.len(), 2, "cycle sources are whole");
+        assert_eq!(safe("../x y"), "f.._x_y");
+    }
+
+    #[test]
+    fn a_broken_scenario_says_where() {
+        let bundle = Bundle {
+            name: "s.yaml".to_owned(),
+            source: Source::Yaml {
+                text: "flows: 3\n".to_owned(),
+            },
+            host_override: None,
+            data: Vec::new(),
+        };
+        let err = bundle.load().unwrap_err();
+        assert!(err.contains("s.yaml"), "{err}");
+    }
+}

@@ -1,0 +1,212 @@
+//! The messages between a master and its workers, and how they travel: one JSON document per
+//! frame, each frame a 4-byte big-endian length then the document. Statistics travel as
+//! `stats::Snapshot`s, whose HDR histograms are serialized with hdrhistogram's V2 deflate
+//! format (base64), so the master merges them exactly.
+//!
+//! The first three messages (`Challenge`, `Hello`, `Refused`) keep their shape across
+//! versions: a worker of another version can always be told why it is refused.
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+
+use crate::stats::Snapshot;
+
+/// The version of this protocol; a worker and a master of different chorus versions refuse
+/// each other anyway, this names what changed on the wire.
+pub const PROTOCOL: u32 = 1;
+
+/// The largest frame either side accepts (a scenario with its data files travels in one).
+pub const MAX_FRAME: usize = 256 * 1024 * 1024;
+
+/// Master -> worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToWorker {
+    /// The first frame on every connection.
+    Challenge {
+        protocol: u32,
+        version: String,
+        /// The worker proves it knows the cluster token by signing this.
+        nonce: String,
+    },
+    /// The worker was not accepted; `message` says why and what to do.
+    Refused { message: String },
+    /// The worker was accepted: what to run, and the master's proof that it knows the token.
+    Welcome {
+        id: u32,
+        /// HMAC of the worker's nonce; `None` when the cluster has no token.
+        proof: Option<String>,
+        bundle: Box<super::bundle::Bundle>,
+    },
+    /// Start users: `users` of them at `spawn_rate`, each with its own row of `rows` (indexes
+    /// into every `unique` data source) in order.
+    Start {
+        users: u64,
+        spawn_rate: f64,
+        rows: Vec<u32>,
+        stop_timeout_ms: u64,
+        accept_invalid_certs: bool,
+    },
+    /// Move to this many users.
+    SetUsers { users: u64, spawn_rate: f64 },
+    /// Stop the users: gracefully (in-flight requests get the stop timeout) or at once.
+    Stop { now: bool },
+    /// Forget the measurements not sent yet ("reset stats").
+    Reset,
+    /// The master is still there.
+    Heartbeat,
+    /// The master is exiting: stop and exit.
+    Quit { message: String },
+}
+
+/// Worker -> master.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToMaster {
+    /// The answer to `Challenge`.
+    Hello {
+        protocol: u32,
+        version: String,
+        name: String,
+        cores: u32,
+        /// HMAC of the master's nonce; `None` when the worker has no token.
+        proof: Option<String>,
+        /// The master proves it knows the token by signing this.
+        nonce: String,
+        /// `chorus worker --scenario FILE`: the SHA-256 of the scenario it expects, and its name.
+        scenario: Option<ScenarioPin>,
+    },
+    /// The scenario loaded; the worker waits for `Start`.
+    Ready,
+    /// The scenario could not be used on the worker.
+    Failed { message: String },
+    /// Every second while users run: what was measured since the last `Stats`.
+    Stats { users: u64, snapshot: Snapshot },
+    /// The users stopped after `Stop`; `snapshot` is the rest of the measurements.
+    Finished { snapshot: Snapshot },
+    /// The worker is still there (when it has no stats to send).
+    Heartbeat,
+}
+
+/// The scenario a worker insists on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScenarioPin {
+    pub sha256: String,
+    pub name: String,
+}
+
+/// Why a frame could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("the connection closed")]
+    Closed,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("a frame of {0} bytes is larger than the {MAX_FRAME} bytes allowed")]
+    TooLarge(usize),
+    #[error("a message could not be read: {0} (is the other side a chorus of another version?)")]
+    Json(#[from] serde_json::Error),
+}
+
+/// The bytes of one frame holding `message`.
+pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
+    // Every message is plain data (strings, numbers, base64 histograms): it serialises.
+    let body = serde_json::to_vec(message).unwrap_or_default();
+    let mut frame = Vec::with_capacity(body.len() + 4);
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    frame
+}
+
+/// Reads one message from the body of a frame.
+pub fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, FrameError> {
+    Ok(serde_json::from_slice(body)?)
+}
+
+/// Writes one frame.
+pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
+    writer: &mut W,
+    message: &T,
+) -> std::io::Result<()> {
+    writer.write_all(&encode(message)).await?;
+    writer.flush().await
+}
+
+/// Reads one frame; `Closed` at a clean end of stream between frames.
+pub async fn read_frame<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(
+    reader: &mut R,
+) -> Result<T, FrameError> {
+    let mut length = [0u8; 4];
+    match reader.read_exact(&mut length).await {
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err(FrameError::Closed);
+        }
+        Err(err) => return Err(err.into()),
+    }
+    let length = u32::from_be_bytes(length) as usize;
+    if length > MAX_FRAME {
+        return Err(FrameError::TooLarge(length));
+    }
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body).await?;
+    decode(&body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::{Recorder, RequestSample};
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn frames_round_trip_with_exact_histograms() {
+        let mut recorder = Recorder::new();
+        for ms in [1, 2, 3, 250] {
+            recorder.record(&RequestSample {
+                method: "GET",
+                name: "/a",
+                latency: Duration::from_millis(ms),
+                response_bytes: 10,
+                failure: None,
+            });
+        }
+        let snapshot = recorder.take();
+        let message = ToMaster::Stats {
+            users: 3,
+            snapshot: snapshot.clone(),
+        };
+        let mut bytes = encode(&message);
+        bytes.extend(encode(&ToMaster::Heartbeat));
+        let mut reader = bytes.as_slice();
+        let back: ToMaster = read_frame(&mut reader).await.unwrap();
+        assert_eq!(back, message);
+        let ToMaster::Stats { snapshot: back, .. } = back else {
+            panic!("stats")
+        };
+        assert_eq!(
+            back.entries[0].histogram.inner(),
+            snapshot.entries[0].histogram.inner()
+        );
+        let next: ToMaster = read_frame(&mut reader).await.unwrap();
+        assert_eq!(next, ToMaster::Heartbeat);
+        assert!(matches!(
+            read_frame::<_, ToMaster>(&mut reader).await,
+            Err(FrameError::Closed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn oversized_and_garbled_frames_are_errors_not_panics() {
+        let mut reader: &[u8] = &[0xff, 0xff, 0xff, 0xff];
+        assert!(matches!(
+            read_frame::<_, ToMaster>(&mut reader).await,
+            Err(FrameError::TooLarge(_))
+        ));
+        let mut bytes = 5u32.to_be_bytes().to_vec();
+        bytes.extend_from_slice(b"{nope");
+        let mut reader = bytes.as_slice();
+        let err = read_frame::<_, ToMaster>(&mut reader).await.unwrap_err();
+        assert!(err.to_string().contains("another version"), "{err}");
+    }
+}

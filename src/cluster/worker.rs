@@ -1,0 +1,358 @@
+//! The worker: connects to the master (retrying until it answers), proves the token, loads
+//! the scenario it is sent, runs its share of the users on an ordinary `Engine` and sends
+//! what they measured every second as an HDR delta. When the master goes silent it stops its
+//! users and waits to join again; when the master says quit, it exits.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::auth;
+use super::bundle;
+use super::protocol::{PROTOCOL, ScenarioPin, ToMaster, ToWorker, read_frame, write_frame};
+use super::{ClusterError, HEARTBEAT_EVERY, MISSING_AFTER, Notify};
+use crate::engine::{Engine, EngineControl, EngineOptions, Plan};
+use crate::scenario::Scenario;
+use crate::stats::{RunResult, Snapshot, report};
+
+/// How long to wait between attempts to reach the master.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// How long the master may take to answer a hello (the scenario comes with the answer).
+const WELCOME_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Everything a worker needs.
+#[derive(Clone)]
+pub struct WorkerConfig {
+    /// `HOST:PORT` of the master.
+    pub master: String,
+    pub token: Option<String>,
+    /// How the master shows this worker.
+    pub name: String,
+    /// Engine threads (0: one per core).
+    pub threads: usize,
+    /// `--scenario FILE`: refuse any other scenario.
+    pub pin: Option<ScenarioPin>,
+    /// `--json FILE`: this worker's own result after each run (its raw histograms).
+    pub json: Option<PathBuf>,
+    pub notify: Notify,
+}
+
+/// How a connection to the master ended.
+enum End {
+    /// The master said the run is over.
+    Quit(String),
+    /// Lost (closed, silent, unreadable): join again.
+    Lost(String),
+}
+
+/// Serves masters until one says quit (`Ok`) or refuses this worker (`Err`: retrying with the
+/// same settings would be refused again).
+pub async fn run_worker(config: WorkerConfig) -> Result<(), ClusterError> {
+    let mut waiting_said = false;
+    loop {
+        let stream = match TcpStream::connect(&config.master).await {
+            Ok(stream) => stream,
+            Err(err) => {
+                if !waiting_said {
+                    (config.notify)(&format!(
+                        "waiting for the master at {} ({err}); retrying every second",
+                        config.master
+                    ));
+                    waiting_said = true;
+                }
+                tokio::time::sleep(RETRY_EVERY).await;
+                continue;
+            }
+        };
+        waiting_said = false;
+        match session(&config, stream).await? {
+            End::Quit(message) => {
+                (config.notify)(&format!("the master ended the run ({message}); exiting"));
+                return Ok(());
+            }
+            End::Lost(why) => {
+                (config.notify)(&format!(
+                    "lost the master at {}: {why}; stopped the users, waiting to join again",
+                    config.master
+                ));
+                tokio::time::sleep(RETRY_EVERY).await;
+            }
+        }
+    }
+}
+
+/// The users this worker runs now.
+struct Running {
+    control: EngineControl,
+    tap: Arc<Mutex<Snapshot>>,
+    result: tokio::task::JoinHandle<RunResult>,
+}
+
+async fn session(config: &WorkerConfig, stream: TcpStream) -> Result<End, ClusterError> {
+    let _ = stream.set_nodelay(true);
+    let (mut reader, mut writer) = stream.into_split();
+    let master = &config.master;
+    let challenge = match tokio::time::timeout(WELCOME_TIMEOUT, read_frame(&mut reader)).await {
+        Ok(Ok(ToWorker::Challenge {
+            protocol,
+            version,
+            nonce,
+        })) => {
+            if protocol != PROTOCOL || version != auth::VERSION {
+                (config.notify)(&format!(
+                    "the master at {master} runs chorus {version} (cluster protocol {protocol}); \
+                     this worker runs chorus {} (protocol {PROTOCOL}): it will refuse this worker",
+                    auth::VERSION
+                ));
+            }
+            nonce
+        }
+        Ok(Ok(other)) => return Ok(End::Lost(format!("it opened with {other:?}"))),
+        Ok(Err(err)) => return Ok(End::Lost(err.to_string())),
+        Err(_) => return Ok(End::Lost("no challenge from it".to_owned())),
+    };
+    let nonce = auth::nonce();
+    let hello = ToMaster::Hello {
+        protocol: PROTOCOL,
+        version: auth::VERSION.to_owned(),
+        name: config.name.clone(),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+        proof: config
+            .token
+            .as_deref()
+            .map(|token| auth::proof(token, "worker", &challenge)),
+        nonce: nonce.clone(),
+        scenario: config.pin.clone(),
+    };
+    if let Err(err) = write_frame(&mut writer, &hello).await {
+        return Ok(End::Lost(err.to_string()));
+    }
+    let (id, bundle) = match tokio::time::timeout(WELCOME_TIMEOUT, read_frame(&mut reader)).await {
+        Ok(Ok(ToWorker::Welcome { id, proof, bundle })) => {
+            if let Some(token) = &config.token {
+                let proven = proof
+                    .as_deref()
+                    .is_some_and(|proof| auth::verify(token, "master", &nonce, proof));
+                if !proven {
+                    return Err(ClusterError::Refused(format!(
+                        "the master at {master} did not prove it knows the cluster token; \
+                         not running its scenario (check --cluster-token / {} on both sides)",
+                        auth::TOKEN_ENV
+                    )));
+                }
+            }
+            (id, bundle)
+        }
+        Ok(Ok(ToWorker::Refused { message })) => {
+            return Err(ClusterError::Refused(format!(
+                "the master at {master} refused this worker: {message}"
+            )));
+        }
+        Ok(Ok(other)) => return Ok(End::Lost(format!("unexpected {other:?}"))),
+        Ok(Err(err)) => return Ok(End::Lost(err.to_string())),
+        Err(_) => return Ok(End::Lost("no answer to hello".to_owned())),
+    };
+    let scenario = match bundle.load() {
+        Ok(scenario) => scenario,
+        Err(message) => {
+            let _ = write_frame(
+                &mut writer,
+                &ToMaster::Failed {
+                    message: message.clone(),
+                },
+            )
+            .await;
+            return Err(ClusterError::Refused(format!(
+                "the scenario {} from the master cannot run here: {message}",
+                bundle.name
+            )));
+        }
+    };
+    (config.notify)(&format!(
+        "joined the master at {master} as worker {id} ({:?}): scenario {}",
+        config.name, bundle.name
+    ));
+    let (outgoing, mut to_send) = mpsc::unbounded_channel::<ToMaster>();
+    let write = tokio::spawn(async move {
+        while let Some(message) = to_send.recv().await {
+            if write_frame(&mut writer, &message).await.is_err() {
+                break;
+            }
+        }
+    });
+    let (incoming_sender, mut incoming) = mpsc::unbounded_channel();
+    let read = tokio::spawn(async move {
+        loop {
+            let frame = read_frame::<_, ToWorker>(&mut reader).await;
+            let end = frame.is_err();
+            if incoming_sender.send(frame).is_err() || end {
+                break;
+            }
+        }
+    });
+    let _ = outgoing.send(ToMaster::Ready);
+    let end = serve(config, &scenario, &outgoing, &mut incoming).await;
+    read.abort();
+    // Let the last frames (statistics) go out before the connection closes.
+    drop(outgoing);
+    let _ = tokio::time::timeout(Duration::from_secs(2), write).await;
+    Ok(end)
+}
+
+async fn serve(
+    config: &WorkerConfig,
+    scenario: &Scenario,
+    outgoing: &mpsc::UnboundedSender<ToMaster>,
+    incoming: &mut mpsc::UnboundedReceiver<Result<ToWorker, super::protocol::FrameError>>,
+) -> End {
+    let mut running: Option<Running> = None;
+    let mut last_heard = Instant::now();
+    let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            frame = incoming.recv() => {
+                let message = match frame {
+                    Some(Ok(message)) => message,
+                    Some(Err(err)) => return lose(running, err.to_string()).await,
+                    None => return lose(running, "the connection closed".to_owned()).await,
+                };
+                last_heard = Instant::now();
+                match message {
+                    ToWorker::Start { users, spawn_rate, rows, stop_timeout_ms, accept_invalid_certs } => {
+                        if running.is_some() {
+                            continue;
+                        }
+                        let mine = if bundle::unique_rows(scenario).is_some() {
+                            bundle::with_rows(scenario, &rows)
+                        } else {
+                            scenario.clone()
+                        };
+                        let options = EngineOptions {
+                            workers: config.threads,
+                            stop_timeout: Duration::from_millis(stop_timeout_ms),
+                            accept_invalid_certs,
+                            ..EngineOptions::default()
+                        };
+                        match start(mine, users, spawn_rate, options) {
+                            Ok(started) => {
+                                (config.notify)(&format!("running {users} user(s)"));
+                                running = Some(started);
+                            }
+                            Err(message) => {
+                                (config.notify)(&format!("cannot start the users: {message}"));
+                                let _ = outgoing.send(ToMaster::Failed { message });
+                            }
+                        }
+                    }
+                    ToWorker::SetUsers { users, spawn_rate } => {
+                        if let Some(run) = &running {
+                            match run.control.set_users(users, spawn_rate) {
+                                Ok(()) => (config.notify)(&format!("moving to {users} user(s)")),
+                                Err(err) => (config.notify)(&format!("cannot run {users} user(s): {err}")),
+                            }
+                        }
+                    }
+                    ToWorker::Stop { now } => {
+                        if let Some(run) = &running {
+                            if now { run.control.stop_now() } else { run.control.stop() }
+                        }
+                    }
+                    ToWorker::Reset => {
+                        if let Some(run) = &running {
+                            run.control.reset_stats();
+                            take(&run.tap);
+                        }
+                    }
+                    ToWorker::Quit { message } => {
+                        if let Some(run) = running.take() {
+                            run.control.stop_now();
+                            finish(config, outgoing, run).await;
+                        }
+                        return End::Quit(message);
+                    }
+                    ToWorker::Heartbeat
+                    | ToWorker::Challenge { .. }
+                    | ToWorker::Refused { .. }
+                    | ToWorker::Welcome { .. } => {}
+                }
+            }
+            result = async { (&mut running.as_mut()?.result).await.ok() }, if running.is_some() => {
+                if let Some(run) = running.take() {
+                    let snapshot = take(&run.tap);
+                    let _ = outgoing.send(ToMaster::Finished { snapshot });
+                    if let Some(result) = result {
+                        write_json(config, &result);
+                    }
+                    (config.notify)("users stopped; waiting for the master");
+                }
+            }
+            _ = tick.tick() => {
+                if last_heard.elapsed() >= MISSING_AFTER {
+                    let why = format!("no word from it for {:.1} s", MISSING_AFTER.as_secs_f64());
+                    return lose(running, why).await;
+                }
+                let message = match &running {
+                    Some(run) => ToMaster::Stats { users: run.control.users(), snapshot: take(&run.tap) },
+                    None => ToMaster::Heartbeat,
+                };
+                let _ = outgoing.send(message);
+            }
+        }
+    }
+}
+
+fn start(
+    scenario: Scenario,
+    users: u64,
+    spawn_rate: f64,
+    options: EngineOptions,
+) -> Result<Running, String> {
+    let plan = Plan::users(users, Some(spawn_rate), None).map_err(|e| e.to_string())?;
+    let handle = Engine::start(Arc::new(scenario), plan, options).map_err(|e| e.to_string())?;
+    let tap = Arc::new(Mutex::new(Snapshot::default()));
+    handle.tap(tap.clone());
+    let control = handle.control();
+    let result = tokio::spawn(handle.wait());
+    Ok(Running {
+        control,
+        tap,
+        result,
+    })
+}
+
+/// Stops the users at once after the master was lost (their statistics have nowhere to go).
+async fn lose(running: Option<Running>, why: String) -> End {
+    if let Some(run) = running {
+        run.control.stop_now();
+        let _ = tokio::time::timeout(Duration::from_secs(5), run.result).await;
+    }
+    End::Lost(why)
+}
+
+/// Waits for the users to stop and sends the rest of the statistics.
+async fn finish(config: &WorkerConfig, outgoing: &mpsc::UnboundedSender<ToMaster>, run: Running) {
+    let result = tokio::time::timeout(Duration::from_secs(5), run.result).await;
+    let _ = outgoing.send(ToMaster::Finished {
+        snapshot: take(&run.tap),
+    });
+    if let Ok(Ok(result)) = result {
+        write_json(config, &result);
+    }
+}
+
+fn take(tap: &Mutex<Snapshot>) -> Snapshot {
+    std::mem::take(&mut *tap.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+fn write_json(config: &WorkerConfig, result: &RunResult) {
+    if let Some(path) = &config.json {
+        if let Err(err) = report::json::write(result, path) {
+            (config.notify)(&format!("could not write {}: {err}", path.display()));
+        }
+    }
+}
