@@ -2,6 +2,7 @@
 
 mod util;
 
+mod cluster;
 mod convert;
 mod demo_app;
 mod engine;

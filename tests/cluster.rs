@@ -1,0 +1,508 @@
+//! Integration tests for `cluster` (see tests/integration.rs): a master and workers as real
+//! `chorus` processes on 127.0.0.1 (the master on port 0, its address read from what it
+//! prints) against the demo app in this process, which reports what it saw.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use chorus::demo::{AppOptions, Seed};
+use chorus::stats::RunResult;
+
+use crate::util::{demo_app, output_dir};
+
+const DEMO_SCENARIO: &str = include_str!("../demo/scenario.yaml");
+
+/// Longest any of these runs may take before the test gives up (a bound, not a measurement).
+const PATIENCE: Duration = Duration::from_secs(90);
+
+/// A `chorus` process whose output lines (stdout and stderr) the test reads as they come.
+struct Process {
+    name: String,
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Process {
+    fn start(name: &str, args: &[&str], dir: &Path) -> Process {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chorus"))
+            .args(args)
+            .current_dir(dir)
+            .env("NO_COLOR", "1")
+            .env_remove("CHORUS_CLUSTER_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the chorus binary starts");
+        let (sender, lines) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        for stream in [
+            Box::new(stdout) as Box<dyn std::io::Read + Send>,
+            Box::new(stderr),
+        ] {
+            let sender = sender.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if sender.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Process {
+            name: name.to_owned(),
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a line for which `wanted` holds, and returns it.
+    fn wait_for(&mut self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if wanted(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "{} never printed {what}; it printed:\n{}",
+                    self.name,
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Waits for the process to exit and returns its status and everything it printed.
+    fn finish(mut self) -> (ExitStatus, String) {
+        let deadline = Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "{} did not exit; it printed:\n{}",
+                    self.name,
+                    self.seen.join("\n")
+                );
+            }
+            match self.lines.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => {}
+            }
+        };
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+            self.seen.push(line);
+        }
+        (status, self.seen.join("\n"))
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The master's address from its "workers join with" line.
+fn master_address(master: &mut Process) -> String {
+    let line = master.wait_for("the address workers join", |l| {
+        l.contains("workers join with: chorus worker --master ")
+    });
+    line.rsplit(' ').next().unwrap().to_owned()
+}
+
+fn worker(dir: &Path, master: &str, name: &str, extra: &[&str]) -> Process {
+    let json = format!("{name}.json");
+    let mut args = vec![
+        "worker", "--master", master, "--name", name, "--json", &json,
+    ];
+    args.extend_from_slice(extra);
+    Process::start(name, &args, dir)
+}
+
+fn read_result(path: &Path) -> RunResult {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+    RunResult::from_json(&text).unwrap()
+}
+
+/// Writes the demo scenario and the seeded users into `dir`.
+fn demo_files(dir: &Path, app: &chorus::demo::App) -> (PathBuf, PathBuf) {
+    let scenario = dir.join("scenario.yaml");
+    std::fs::write(&scenario, DEMO_SCENARIO).unwrap();
+    let users = dir.join("users.csv");
+    app.write_users_csv(&users).unwrap();
+    (scenario, users)
+}
+
+async fn demo_stats(base: &str) -> serde_json::Value {
+    reqwest::get(format!("{base}/__demo/stats"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// (requests, p50, p99) per request name, and for `Aggregated`.
+fn percentiles(result: &RunResult) -> BTreeMap<String, (u64, u64, u64)> {
+    let mut rows: BTreeMap<String, (u64, u64, u64)> = result
+        .entries
+        .iter()
+        .map(|e| {
+            (
+                format!("{} {}", e.method, e.name),
+                (e.requests, e.percentile_us(50.0), e.percentile_us(99.0)),
+            )
+        })
+        .collect();
+    let total = &result.total;
+    rows.insert(
+        "Aggregated".to_owned(),
+        (
+            total.requests,
+            total.percentile_us(50.0),
+            total.percentile_us(99.0),
+        ),
+    );
+    rows
+}
+
+/// The app's request count per endpoint, keyed like the scenario's request names.
+fn app_counts(stats: &serde_json::Value) -> BTreeMap<String, u64> {
+    stats["endpoints"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(key, statuses)| {
+            let name = key.replace("{game_id}", "[gameId]");
+            let count = statuses
+                .as_object()
+                .unwrap()
+                .values()
+                .filter_map(|n| n.as_u64())
+                .sum();
+            (name, count)
+        })
+        .collect()
+}
+
+fn result_counts(result: &RunResult) -> BTreeMap<String, u64> {
+    result
+        .entries
+        .iter()
+        .map(|e| (format!("{} {}", e.method, e.name), e.requests))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_and_three_workers_count_what_the_app_saw_and_merge_exactly() {
+    let dir = output_dir("cluster_three_workers");
+    let (server, app) = demo_app(AppOptions {
+        events_period_secs: 1,
+        seed: Some(Seed {
+            classes: 5,
+            students: 20,
+        }),
+    })
+    .await;
+    let (scenario, users) = demo_files(&dir, &app);
+    let (scenario, users, host) = (
+        scenario.display().to_string(),
+        format!("users={}", users.display()),
+        server.url(),
+    );
+    let mut master = Process::start(
+        "master",
+        &[
+            "run",
+            &scenario,
+            "--data",
+            &users,
+            "-H",
+            &host,
+            "--headless",
+            "-u",
+            "30",
+            "-r",
+            "30",
+            "-t",
+            "6s",
+            "--master",
+            "--expect-workers",
+            "3",
+            "--master-bind",
+            "127.0.0.1:0",
+            "--json",
+            "run.json",
+            "--csv",
+            "out/run",
+            "--html",
+            "run.html",
+            "-q",
+        ],
+        &dir,
+    );
+    let address = master_address(&mut master);
+    let workers: Vec<Process> = (1..=3)
+        .map(|i| worker(&dir, &address, &format!("w{i}"), &[]))
+        .collect();
+    let (status, output) = master.finish();
+    assert_eq!(status.code(), Some(0), "{output}");
+    for worker in workers {
+        let (status, output) = worker.finish();
+        assert_eq!(status.code(), Some(0), "{output}");
+        assert!(output.contains("running 10 user(s)"), "{output}");
+    }
+
+    let result = read_result(&dir.join("run.json"));
+    assert_eq!(result.total.failures, 0, "{output}");
+    assert!(result.errors.is_empty(), "{:#?}", result.errors);
+    assert!(result.total.requests >= 120, "{}", result.total.requests);
+    for file in [
+        "out/run_stats.csv",
+        "out/run_stats_history.csv",
+        "out/run_failures.csv",
+        "run.html",
+    ] {
+        assert!(dir.join(file).is_file(), "{file} was not written");
+    }
+
+    // What the app saw, endpoint by endpoint.
+    let stats = demo_stats(&host).await;
+    assert_eq!(stats["requests_total"], result.total.requests);
+    crate::eqnice!(app_counts(&stats), result_counts(&result));
+    // 30 accounts logged in, none logged out by a second login of the same account: no
+    // account was used by two workers (or two users).
+    assert_eq!(stats["live_sessions"], 30, "{}", stats["live_sessions"]);
+
+    // The merge is exact: the same percentiles as one histogram of every worker's samples.
+    let mut union: Option<RunResult> = None;
+    for i in 1..=3 {
+        let own = read_result(&dir.join(format!("w{i}.json")));
+        assert!(own.total.requests > 0);
+        match &mut union {
+            None => union = Some(own),
+            Some(union) => union.merge(&own),
+        }
+    }
+    let union = union.unwrap();
+    crate::eqnice!(percentiles(&union), percentiles(&result));
+    assert_eq!(union.total.histogram, result.total.histogram);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_is_reported_and_its_users_move_to_the_others() {
+    let dir = output_dir("cluster_killed_worker");
+    let (server, app) = demo_app(AppOptions {
+        events_period_secs: 1,
+        seed: Some(Seed {
+            classes: 5,
+            students: 20,
+        }),
+    })
+    .await;
+    let (scenario, users) = demo_files(&dir, &app);
+    let (scenario, users, host) = (
+        scenario.display().to_string(),
+        format!("users={}", users.display()),
+        server.url(),
+    );
+    let mut master = Process::start(
+        "master",
+        &[
+            "run",
+            &scenario,
+            "--data",
+            &users,
+            "-H",
+            &host,
+            "--headless",
+            "-u",
+            "30",
+            "-r",
+            "30",
+            "-t",
+            "16s",
+            "--master",
+            "--expect-workers",
+            "3",
+            "--master-bind",
+            "127.0.0.1:0",
+            "--json",
+            "run.json",
+            "--csv",
+            "out/run",
+        ],
+        &dir,
+    );
+    let address = master_address(&mut master);
+    let mut workers: Vec<Process> = (1..=3)
+        .map(|i| worker(&dir, &address, &format!("w{i}"), &[]))
+        .collect();
+    master.wait_for("every worker at 10 users", |l| {
+        l.starts_with("30 users on ") && l.matches("running (10 users)").count() == 3
+    });
+    let mut killed = workers.pop().unwrap();
+    killed.kill();
+    let missing = master.wait_for("that w3 went missing", |l| l.contains("\"w3\""));
+    assert!(missing.contains("went missing"), "{missing}");
+    // The next status line has the 30 users on the two others.
+    master.wait_for("30 users on the two workers left", |l| {
+        l.starts_with("30 users on ")
+            && l.matches("running (15 users)").count() == 2
+            && l.contains("w3 missing (0 users)")
+    });
+    let (status, output) = master.finish();
+    assert_eq!(status.code(), Some(0), "{output}");
+    let mut survivors = Vec::new();
+    for (i, worker) in workers.into_iter().enumerate() {
+        let (status, output) = worker.finish();
+        assert_eq!(status.code(), Some(0), "{output}");
+        survivors.push(read_result(&dir.join(format!("w{}.json", i + 1))));
+    }
+
+    // The report says so: an exception naming the worker and what it had reported.
+    let result = read_result(&dir.join("run.json"));
+    let lost = result
+        .errors
+        .iter()
+        .find(|e| e.message.contains("\"w3\"") && e.message.contains("went missing"))
+        .unwrap_or_else(|| panic!("no exception about w3: {:#?}", result.errors));
+    let exceptions = std::fs::read_to_string(dir.join("out/run_exceptions.csv")).unwrap();
+    assert!(exceptions.contains("went missing"), "{exceptions}");
+    // Nothing w3 reported before the kill is lost: the total is what the survivors counted
+    // (their own results) plus what w3 had reported.
+    let reported: u64 = lost
+        .message
+        .split("; the ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no request count in {:?}", lost.message));
+    assert!(reported > 0, "{}", lost.message);
+    let survivors_total: u64 = survivors.iter().map(|r| r.total.requests).sum();
+    assert_eq!(result.total.requests, survivors_total + reported);
+    // The app saw at least that (w3's last, unreported moment is the only difference).
+    let stats = demo_stats(&host).await;
+    assert!(stats["requests_total"].as_u64().unwrap() >= result.total.requests);
+    assert_eq!(result.total.failures, 0, "{output}");
+    server.shutdown().await;
+}
+
+#[test]
+fn wrong_tokens_and_open_binds_are_refused_on_both_sides() {
+    let dir = output_dir("cluster_refusals");
+    std::fs::write(
+        dir.join("s.yaml"),
+        "host: http://127.0.0.1:9\nflows:\n  - name: a\n    steps:\n      - get: /\n",
+    )
+    .unwrap();
+    let mut master = Process::start(
+        "master",
+        &[
+            "run",
+            "s.yaml",
+            "--headless",
+            "-u",
+            "1",
+            "-t",
+            "1s",
+            "--master",
+            "--master-bind",
+            "127.0.0.1:0",
+            "--cluster-token",
+            "right",
+        ],
+        &dir,
+    );
+    let address = master_address(&mut master);
+    let wrong = worker(&dir, &address, "wrong", &["--cluster-token", "wrong"]);
+    let (status, output) = wrong.finish();
+    assert_eq!(status.code(), Some(2), "{output}");
+    assert!(
+        output.contains(&format!(
+            "error: the master at {address} refused this worker: worker \"wrong\" has a wrong \
+             cluster token; give the master and every worker the same --cluster-token (or CHORUS_CLUSTER_TOKEN)"
+        )),
+        "{output}"
+    );
+    let line = master.wait_for("the refusal", |l| l.contains("refused worker"));
+    assert!(line.contains("has a wrong cluster token"), "{line}");
+    let none = worker(&dir, &address, "none", &[]);
+    let (status, output) = none.finish();
+    assert_eq!(status.code(), Some(2), "{output}");
+    assert!(
+        output.contains("has no cluster token but the master requires one"),
+        "{output}"
+    );
+    master.kill();
+
+    let other = dir.join("other.yaml");
+    std::fs::write(&other, "host: http://127.0.0.1:9\nflows: []\n").unwrap();
+    let mut master = Process::start(
+        "master",
+        &[
+            "run",
+            "s.yaml",
+            "--headless",
+            "-u",
+            "1",
+            "-t",
+            "1s",
+            "--master",
+            "--master-bind",
+            "127.0.0.1:0",
+        ],
+        &dir,
+    );
+    let address = master_address(&mut master);
+    let pinned = worker(&dir, &address, "pinned", &["--scenario", "other.yaml"]);
+    let (status, output) = pinned.finish();
+    assert_eq!(status.code(), Some(2), "{output}");
+    assert!(
+        output.contains("expects the scenario other.yaml"),
+        "{output}"
+    );
+    master.kill();
+
+    let (status, output) = Process::start(
+        "open master",
+        &[
+            "run",
+            "s.yaml",
+            "--headless",
+            "--master",
+            "--master-bind",
+            "0.0.0.0:0",
+        ],
+        &dir,
+    )
+    .finish();
+    assert_eq!(status.code(), Some(2), "{output}");
+    assert!(
+        output.contains("--master-bind 0.0.0.0:0 is not a loopback address"),
+        "{output}"
+    );
+}
