@@ -313,7 +313,7 @@ async fn a_master_and_three_workers_count_what_the_app_saw_and_merge_exactly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_worker_is_reported_and_its_users_move_to_the_others() {
+async fn a_killed_worker_is_reported_its_users_move_and_a_new_worker_gets_a_share() {
     let dir = output_dir("cluster_killed_worker");
     let (server, app) = demo_app(AppOptions {
         events_period_secs: 1,
@@ -344,7 +344,7 @@ async fn a_killed_worker_is_reported_and_its_users_move_to_the_others() {
             "-r",
             "30",
             "-t",
-            "16s",
+            "24s",
             "--master",
             "--expect-workers",
             "3",
@@ -374,13 +374,20 @@ async fn a_killed_worker_is_reported_and_its_users_move_to_the_others() {
             && l.matches("running (15 users)").count() == 2
             && l.contains("w3 missing (0 users)")
     });
+    // A worker that joins mid-run gets its share.
+    workers.push(worker(&dir, &address, "w4", &[]));
+    master.wait_for("w4 with a third of the users", |l| {
+        l.starts_with("30 users on ")
+            && l.matches("running (10 users)").count() == 3
+            && l.contains("w4 running (10 users)")
+    });
     let (status, output) = master.finish();
     assert_eq!(status.code(), Some(0), "{output}");
     let mut survivors = Vec::new();
-    for (i, worker) in workers.into_iter().enumerate() {
+    for (worker, name) in workers.into_iter().zip(["w1", "w2", "w4"]) {
         let (status, output) = worker.finish();
         assert_eq!(status.code(), Some(0), "{output}");
-        survivors.push(read_result(&dir.join(format!("w{}.json", i + 1))));
+        survivors.push(read_result(&dir.join(format!("{name}.json"))));
     }
 
     // The report says so: an exception naming the worker and what it had reported.
@@ -505,4 +512,67 @@ fn wrong_tokens_and_open_binds_are_refused_on_both_sides() {
         output.contains("--master-bind 0.0.0.0:0 is not a loopback address"),
         "{output}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_loses_its_master_stops_and_joins_the_next_one() {
+    let dir = output_dir("cluster_master_lost");
+    let (server, _app) = demo_app(AppOptions::default()).await;
+    let host = server.url();
+    std::fs::write(
+        dir.join("s.yaml"),
+        format!(
+            "host: {host}\nflows:\n  - name: a\n    steps:\n      - get: /api/course\n        \
+             expect_status: [401]\n      - think: 100ms\n"
+        ),
+    )
+    .unwrap();
+    let master_args = |bind: &str, run_time: &str| -> Vec<String> {
+        [
+            "run",
+            "s.yaml",
+            "--headless",
+            "-u",
+            "2",
+            "-r",
+            "10",
+            "-t",
+            run_time,
+            "--master",
+            "--master-bind",
+            bind,
+            "--json",
+            "run.json",
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+    let args = master_args("127.0.0.1:0", "60s");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut first = Process::start("first master", &args, &dir);
+    let address = master_address(&mut first);
+    let mut worker = worker(&dir, &address, "w1", &[]);
+    worker.wait_for("its users running", |l| l.contains("running 2 user(s)"));
+    first.kill();
+    let lost = worker.wait_for("that it lost the master", |l| l.contains("lost the master"));
+    assert!(
+        lost.contains("stopped the users, waiting to join again"),
+        "{lost}"
+    );
+    let stopped_at = demo_stats(&host).await["requests_total"].as_u64().unwrap();
+
+    let args = master_args(&address, "3s");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let second = Process::start("second master", &args, &dir);
+    worker.wait_for("that it joined again", |l| l.contains("joined the master"));
+    let (status, output) = second.finish();
+    assert_eq!(status.code(), Some(0), "{output}");
+    let (status, output) = worker.finish();
+    assert_eq!(status.code(), Some(0), "{output}");
+    let result = read_result(&dir.join("run.json"));
+    assert!(result.total.requests > 0, "{output}");
+    // The second run's requests are all the app saw after the worker stopped its users.
+    let total = demo_stats(&host).await["requests_total"].as_u64().unwrap();
+    assert_eq!(total - stopped_at, result.total.requests);
+    server.shutdown().await;
 }
