@@ -99,9 +99,8 @@ impl Process {
                     self.seen.join("\n")
                 );
             }
-            match self.lines.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) => self.seen.push(line),
-                Err(_) => {}
+            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(100)) {
+                self.seen.push(line);
             }
         };
         while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
