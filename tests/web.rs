@@ -11,7 +11,7 @@ use chorus::scenario::{self, LoadOptions};
 use chorus::web::{self, Runs, WebConfig};
 use serde_json::{Value, json};
 
-use crate::util::{self, browser::Browser};
+use crate::util::{self, browser::Browser, firefox::Firefox};
 
 struct Setup {
     demo: chorus::demo::Server,
@@ -339,7 +339,9 @@ async fn chorus_demo_serves_the_page_with_the_run_going() {
     })
     .await;
     until("more event posts", Duration::from_secs(30), async || {
-        cell_number(&browser, events, 2).await.filter(|n| *n > first)
+        cell_number(&browser, events, 2)
+            .await
+            .filter(|n| *n > first)
     })
     .await;
     browser
@@ -363,4 +365,123 @@ async fn chorus_demo_serves_the_page_with_the_run_going() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(code, Some(0));
+}
+
+async fn firefox_cell(firefox: &mut Firefox, name: &str, column: usize) -> Option<u64> {
+    let script = format!(
+        "const row = Array.from(document.querySelectorAll('#stats-body tr')).find(r => r.children[1].textContent === {name:?});
+         return row ? row.children[{column}].textContent : null;"
+    );
+    let text = firefox.script(&script).await;
+    text.as_str().and_then(|t| t.replace(',', "").parse().ok())
+}
+
+/// The same page in Firefox (Debian's firefox-esr over Marionette): start, watch the demo
+/// scenario's requests rise, change users, draw the charts, stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_is_started_watched_steered_and_stopped_in_firefox() {
+    let setup = setup().await;
+    let url = setup.page.url();
+    let mut firefox = Firefox::start(&util::output_dir("web_page_run_firefox")).await;
+    firefox.goto(&format!("{url}/")).await;
+    firefox
+        .wait_text("#state", Duration::from_secs(10), |s| s == "ready")
+        .await;
+    assert_eq!(
+        firefox
+            .script("return document.getElementById('start-host').value")
+            .await,
+        json!(setup.demo.url())
+    );
+    firefox.screenshot("ready").await;
+
+    firefox.fill("#start-users", "10").await;
+    firefox.fill("#start-spawn-rate", "10").await;
+    firefox.click("#start-button").await;
+    firefox
+        .wait_text("#state", Duration::from_secs(10), |s| {
+            s == "spawning" || s == "running"
+        })
+        .await;
+
+    let login = "/api/v2/auth/login/glasslab";
+    let courses = "/api/v2/lms/courses";
+    until("the login row", Duration::from_secs(20), async || {
+        firefox_cell(&mut firefox, login, 2)
+            .await
+            .filter(|n| *n > 0)
+    })
+    .await;
+    until("the courses row", Duration::from_secs(20), async || {
+        firefox_cell(&mut firefox, courses, 2)
+            .await
+            .filter(|n| *n > 0)
+    })
+    .await;
+    let total = "return document.querySelector('#stats-total td:nth-child(3)').textContent";
+    let before = until("an aggregated count", Duration::from_secs(10), async || {
+        let text = firefox.script(total).await;
+        text.as_str()
+            .and_then(|t| t.replace(',', "").parse::<u64>().ok())
+    })
+    .await;
+    until(
+        "the aggregated count to rise",
+        Duration::from_secs(30),
+        async || {
+            let text = firefox.script(total).await;
+            text.as_str()
+                .and_then(|t| t.replace(',', "").parse::<u64>().ok())
+                .filter(|n| *n > before)
+        },
+    )
+    .await;
+    firefox.screenshot("running").await;
+
+    firefox.click("#edit-button").await;
+    firefox.fill("#edit-users", "20").await;
+    firefox.click("#edit-submit").await;
+    firefox
+        .wait_text("#users", Duration::from_secs(20), |s| s.trim() == "20")
+        .await;
+    until("20 logins", Duration::from_secs(20), async || {
+        firefox_cell(&mut firefox, login, 2)
+            .await
+            .filter(|n| *n == 20)
+    })
+    .await;
+    firefox.screenshot("twenty-users").await;
+
+    firefox.click("#charts-tab").await;
+    until("charts with points", Duration::from_secs(20), async || {
+        let points = firefox
+            .script("return Number(document.getElementById('chart-rps').dataset.points || 0)")
+            .await;
+        points.as_u64().filter(|n| *n >= 3)
+    })
+    .await;
+    // Drawn: the canvas has painted pixels, not only a blank background.
+    let painted = firefox
+        .script(
+            "const c = document.getElementById('chart-rps');
+             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+             let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+             return n;",
+        )
+        .await;
+    assert!(
+        painted.as_u64().unwrap_or(0) > 500,
+        "the requests/s chart has {painted} painted pixels"
+    );
+    firefox.screenshot("charts").await;
+
+    firefox.click("#stop-button").await;
+    firefox
+        .wait_text("#state", Duration::from_secs(30), |s| s == "stopped")
+        .await;
+    firefox.screenshot("stopped").await;
+    firefox.close().await;
+    assert_eq!(setup.runs.wait_finished().await, 0);
+    setup.page.shutdown().await;
+    setup.demo.shutdown().await;
 }

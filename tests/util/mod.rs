@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod browser;
+pub mod firefox;
 pub mod json_schema;
 pub mod nginx;
 pub mod record;
