@@ -401,9 +401,9 @@ async fn the_2013_workflow_recorded_converted_provisioned_replays_100_students_a
     }
 
     // The 2013 workflow: accounts from `chorus provision` (20 classes of 10), then 100
-    // users for 30 s with the binary, period 1 s.
+    // users for 30 s with the binary, period 2 s.
     let users = 100;
-    let (server, csv) = replay_target(1, 20, 10, &out).await;
+    let (server, csv) = replay_target(2, 20, 10, &out).await;
     let before = demo_stats(&server.url()).await["requests_total"]
         .as_u64()
         .unwrap();
@@ -415,18 +415,18 @@ async fn the_2013_workflow_recorded_converted_provisioned_replays_100_students_a
         result.total.requests
     );
     assert_distinct_students(&stats, users as usize);
-    assert_paced(&stats, 1000, 2 * users as usize);
+    assert_paced(&stats, 2000, 2 * users as usize);
     server.shutdown().await;
 
-    // The same file against an app that says 2 s, with the library: the loop follows it.
+    // The same file against an app that says 1 s, with the library: the loop follows it.
     let users = 20;
-    let (server, csv) = replay_target(2, 4, 6, &out).await;
+    let (server, csv) = replay_target(1, 4, 6, &out).await;
     let scenario = load(&scenario_path, Some(&csv), &server.url());
     let result = run_engine(scenario, users, 9).await;
     assert_no_failures(&result, &scenario_path);
     let stats = demo_stats(&server.url()).await;
     assert_distinct_students(&stats, users as usize);
-    assert_paced(&stats, 2000, users as usize);
+    assert_paced(&stats, 1000, 2 * users as usize);
     server.shutdown().await;
 
     // --redact: nothing secret of the capture is left, and the scenario still loads.

@@ -97,7 +97,7 @@ fn unknown_fields_are_named_with_a_suggestion() {
             "unknown_field.yaml:6:5: flows[0].wieght: unknown field `wieght`; did you mean `weight`?",
             "unknown_field.yaml:9:9: flows[0].steps[0].jsn: unknown field `jsn`; did you mean `json`?",
             "unknown_field.yaml:12:9: flows[0].steps[0].chekc: unknown field `chekc`; did you mean `check`?",
-            "unknown_field.yaml:14:16: flows[0].steps[1].think: unknown variable `missing`: not a data source, a `vars:` entry, a --var, an extracted value or a built-in (vu, iteration)",
+            "unknown_field.yaml:14:16: flows[0].steps[1].think: unknown variable `missing`: not a data source, a `vars:` entry, a --var, an extracted value, a `repeat`'s `as` or a built-in (vu, iteration, last_status)",
         ],
         &problems("unknown_field.yaml"),
     );
@@ -168,7 +168,7 @@ fn every_problem_is_reported_in_file_order() {
             "many_problems.yaml:8:16: flows[0].steps[0].think: expected a duration (2s), a range (10s..30s) or a template (\"{{ eventsPeriodSecs }}\", in seconds), found \"fast\"",
             "many_problems.yaml:9:17: flows[0].steps[1].repeat: expected a count (3), a range (3..8) or a template (\"{{ n }}\"), found \"3..x\"",
             "many_problems.yaml:13:9: flows[0].steps[2].think: a step is one thing: `get` and `think` are both here; split them into two steps",
-            "many_problems.yaml:16:14: flows[1].steps[0].get: unknown variable `nobody`: not a data source, a `vars:` entry, a --var, an extracted value or a built-in (vu, iteration)",
+            "many_problems.yaml:16:14: flows[1].steps[0].get: unknown variable `nobody`: not a data source, a `vars:` entry, a --var, an extracted value, a `repeat`'s `as` or a built-in (vu, iteration, last_status)",
             "many_problems.yaml:17:15: flows[1].steps[0].when: bad condition \"level >\": syntax error: unexpected end of input, expected expression",
         ],
         &problems("many_problems.yaml"),
