@@ -240,6 +240,9 @@ pub struct WorkerArgs {
     /// Write this worker's own result (with its HDR histograms) as JSON after each run
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// After a run, wait for the next master instead of exiting (a standing pool)
+    #[arg(long)]
+    pub stay: bool,
     /// Print only problems
     #[arg(short = 'q', long)]
     pub quiet: bool,

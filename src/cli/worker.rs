@@ -37,6 +37,7 @@ pub(super) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         threads: args.threads,
         pin,
         json: args.json.clone(),
+        stay: args.stay,
         notify: Arc::new(move |line: &str| {
             if !quiet {
                 eprintln!("chorus worker: {line}");

@@ -38,6 +38,8 @@ pub struct WorkerConfig {
     pub pin: Option<ScenarioPin>,
     /// `--json FILE`: this worker's own result after each run (its raw histograms).
     pub json: Option<PathBuf>,
+    /// `--stay`: after a run, wait for the next master instead of exiting.
+    pub stay: bool,
     pub notify: Notify,
 }
 
@@ -49,7 +51,7 @@ enum End {
     Lost(String),
 }
 
-/// Serves masters until one says quit (`Ok`) or refuses this worker (`Err`: retrying with the
+/// Serves masters until one says quit (`Ok`; never with `stay`) or refuses this worker (`Err`: retrying with the
 /// same settings would be refused again).
 pub async fn run_worker(config: WorkerConfig) -> Result<(), ClusterError> {
     let mut waiting_said = false;
@@ -70,6 +72,12 @@ pub async fn run_worker(config: WorkerConfig) -> Result<(), ClusterError> {
         };
         waiting_said = false;
         match session(&config, stream).await? {
+            End::Quit(message) if config.stay => {
+                (config.notify)(&format!(
+                    "the master ended the run ({message}); waiting for the next one"
+                ));
+                tokio::time::sleep(RETRY_EVERY).await;
+            }
             End::Quit(message) => {
                 (config.notify)(&format!("the master ended the run ({message}); exiting"));
                 return Ok(());
