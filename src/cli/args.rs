@@ -130,12 +130,15 @@ pub struct ProvisionArgs {
     /// The CSV file the accounts are written to
     #[arg(short = 'o', long = "output", default_value = "users.csv")]
     pub output: PathBuf,
-    /// Requests in flight at once
+    /// Requests in flight at once: the file's `parallel: "{{ concurrency }}"` repeats
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
     /// Set a variable of the provisioning file, e.g. --var classes=200
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
+    /// Accept invalid or self-signed TLS certificates
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -194,9 +197,6 @@ pub struct RunArgs {
     pub output: OutputArgs,
     #[command(flatten)]
     pub web: WebArgs,
-}
-
-#[derive(Debug, Clone, Args)]
     #[command(flatten)]
     pub cluster: Box<MasterArgs>,
 }
@@ -246,6 +246,9 @@ pub struct WorkerArgs {
     /// Print only problems
     #[arg(short = 'q', long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
     /// Only serve the demo application
     #[arg(long = "serve-only")]
@@ -257,11 +260,13 @@ pub struct DemoArgs {
     /// Folder the demo writes its users, scenario and captures to
     #[arg(long, default_value = "chorus-demo")]
     pub dir: PathBuf,
-    /// Create CLASSESxSTUDENTS accounts at start, e.g. 200x30
+    /// Student accounts, CLASSESxSTUDENTS, e.g. 200x30: created by demo/provision.yaml
+    /// (default 10x10), or with --serve-only made at start without HTTP (default none)
     #[arg(long, value_parser = parse_seed, value_name = "CLASSESxSTUDENTS")]
     pub seed: Option<Seed>,
-    /// Write the seeded students' credentials to this CSV (username,password,class)
-    #[arg(long = "users-csv", requires = "seed", value_name = "FILE")]
+    /// The CSV the students' credentials go to (username,password,class); default
+    /// chorus-demo/users.csv, and with --serve-only it needs --seed
+    #[arg(long = "users-csv", value_name = "FILE")]
     pub users_csv: Option<PathBuf>,
     /// The eventsPeriodSecs the app tells game clients
     #[arg(long = "events-period-secs", default_value_t = 2)]
@@ -276,4 +281,6 @@ pub struct DemoArgs {
     pub load: LoadArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub web: WebArgs,
 }

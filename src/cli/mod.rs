@@ -77,11 +77,6 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn not_yet(name: &str) -> anyhow::Result<ExitCode> {
-    eprintln!("chorus {name}: not implemented yet in this version");
-    Ok(EXIT_ERROR.into())
-}
-
 fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
