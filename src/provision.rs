@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::engine::{EmitRow, Engine, EngineControl, EngineError, EngineOptions, Plan, SetupMode};
-use crate::scenario::{Scenario, StepKind};
+use crate::scenario::{Count, Scenario, Step, StepKind, Vars};
 use crate::stats::RunResult;
 
 /// Transport errors are retried this many times (after 0.2, 0.4, 0.8, 1.6, 3.2 s).
@@ -149,6 +149,36 @@ impl Provisioning {
     }
 }
 
+/// How many rows the file will emit, when that follows from its `repeat` counts and the
+/// variables it starts with (`{{ classes }}` x `{{ students }}`); `None` when a count depends
+/// on a response or on chance. An `emit` under a `when` is counted as if it ran.
+pub fn expected_rows(scenario: &Scenario) -> Option<u64> {
+    fn rows(steps: &[Step], vars: &Vars) -> Option<u64> {
+        let mut total = 0u64;
+        for step in steps {
+            total = total.checked_add(match &step.kind {
+                StepKind::Emit(_) => 1,
+                StepKind::Repeat(repeat) => {
+                    let count = match &repeat.count {
+                        Count::Fixed(count) => *count,
+                        Count::Range(low, high) if low == high => *low,
+                        Count::Range(..) => return None,
+                        Count::Template(template) => {
+                            template.render(vars).ok()?.trim().parse().ok()?
+                        }
+                    };
+                    count.checked_mul(rows(&repeat.steps, vars)?)?
+                }
+                _ => 0,
+            })?;
+        }
+        Some(total)
+    }
+    let vars = Vars::for_user(scenario, 0).ok()?;
+    let total = rows(&scenario.on_start, &vars)?.checked_add(rows(&scenario.on_stop, &vars)?)?;
+    (total > 0).then_some(total)
+}
+
 /// Why a file cannot be used for provisioning. Nothing was sent.
 pub fn check_setup_file(scenario: &Scenario) -> Result<(), String> {
     let file = scenario.source.display();
@@ -229,6 +259,31 @@ mod tests {
                 .collect(),
             outcome: outcome.map(str::to_owned),
         }
+    }
+
+    fn load(text: &str, vars: &[(&str, &str)]) -> Scenario {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("setup.yaml");
+        fs::write(&path, text).unwrap();
+        let options = crate::scenario::LoadOptions {
+            vars: vars
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..Default::default()
+        };
+        crate::scenario::load(&path, &options).unwrap()
+    }
+
+    #[test]
+    fn expected_rows_follow_the_repeat_counts() {
+        let nested = "host: http://127.0.0.1:1\nvars: {classes: 3, students: 4}\non_start:\n  - repeat: \"{{ classes }}\"\n    steps:\n      - repeat: \"{{ students }}\"\n        parallel: 2\n        steps:\n          - emit: {a: b}\n  - emit: {a: c}\n";
+        assert_eq!(expected_rows(&load(nested, &[])), Some(13));
+        assert_eq!(expected_rows(&load(nested, &[("classes", "10")])), Some(41));
+        let random = "host: http://127.0.0.1:1\non_start:\n  - repeat: 2..5\n    steps: [{emit: {a: b}}]\n";
+        assert_eq!(expected_rows(&load(random, &[])), None);
+        let from_a_response = "host: http://127.0.0.1:1\non_start:\n  - get: /n\n    extract: {n: $.n}\n  - repeat: \"{{ n }}\"\n    steps: [{emit: {a: b}}]\n";
+        assert_eq!(expected_rows(&load(from_a_response, &[])), None);
     }
 
     #[test]

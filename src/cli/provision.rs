@@ -42,6 +42,7 @@ pub(super) async fn provision_file(args: &ProvisionArgs) -> anyhow::Result<u64> 
     };
     let scenario = scenario::load(&args.file, &options)?;
     provision::check_setup_file(&scenario).map_err(anyhow::Error::msg)?;
+    let bar = progress_bar(provision::expected_rows(&scenario));
     let provisioning = Provisioning::start(Arc::new(scenario), args.insecure)?;
     let control = provisioning.control();
     let interrupts = tokio::spawn(async move {
@@ -50,14 +51,9 @@ pub(super) async fn provision_file(args: &ProvisionArgs) -> anyhow::Result<u64> 
             control.stop();
         }
     });
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {elapsed} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    bar.enable_steady_tick(Duration::from_millis(120));
     let provisioned = provisioning
         .finish(|tally, requests, failed| {
+            bar.set_position(tally.rows);
             bar.set_message(format!("{} · {requests} request(s)", tally.summary(failed)));
         })
         .await;
@@ -99,4 +95,24 @@ pub(super) async fn provision_file(args: &ProvisionArgs) -> anyhow::Result<u64> 
         return Ok(EXIT_THRESHOLDS.into());
     }
     Ok(EXIT_OK.into())
+}
+
+/// A bar towards the rows the file will emit when that is known, else a spinner; both with
+/// the counts so far. (indicatif draws nothing when stderr is not a terminal.)
+fn progress_bar(expected_rows: Option<u64>) -> ProgressBar {
+    let (bar, template) = match expected_rows {
+        Some(rows) => (
+            ProgressBar::new(rows),
+            "{elapsed_precise} [{wide_bar}] {pos}/{len} rows, eta {eta} · {msg}",
+        ),
+        None => (
+            ProgressBar::new_spinner(),
+            "{spinner} {elapsed_precise} {msg}",
+        ),
+    };
+    bar.set_style(
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
 }
