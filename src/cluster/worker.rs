@@ -21,6 +21,8 @@ use crate::stats::{RunResult, Snapshot, report};
 
 /// How long to wait between attempts to reach the master.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// How long one attempt to connect may take (a cut link drops the attempt silently).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long the master may take to answer a hello (the scenario comes with the answer).
 const WELCOME_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -51,17 +53,22 @@ enum End {
     Lost(String),
 }
 
-/// Serves masters until one says quit (`Ok`; never with `stay`) or refuses this worker (`Err`: retrying with the
-/// same settings would be refused again).
+/// Serves masters until one says quit (`Ok`; never with `stay`) or refuses this worker
+/// (`Err`: retrying with the same settings would be refused again).
 pub async fn run_worker(config: WorkerConfig) -> Result<(), ClusterError> {
     let mut waiting_said = false;
     loop {
-        let stream = match TcpStream::connect(&config.master).await {
-            Ok(stream) => stream,
-            Err(err) => {
+        let connect = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&config.master));
+        let stream = match connect.await {
+            Ok(Ok(stream)) => stream,
+            failed => {
                 if !waiting_said {
+                    let why = match failed {
+                        Ok(Err(err)) => err.to_string(),
+                        _ => format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+                    };
                     (config.notify)(&format!(
-                        "waiting for the master at {} ({err}); retrying every second",
+                        "waiting for the master at {} ({why}); retrying every second",
                         config.master
                     ));
                     waiting_said = true;
