@@ -901,3 +901,53 @@ async fn a_worker_behind_a_cut_link_is_missed_and_rejoins_when_it_is_restored() 
     );
     server.shutdown().await;
 }
+
+/// Thresholds are evaluated on the merged result, and the master's exit status says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_threshold_crossed_on_the_merged_result_fails_the_master() {
+    let dir = output_dir("cluster_thresholds");
+    let (server, _app) = demo_app(AppOptions::default()).await;
+    // Without a login the course list answers 401: every request fails.
+    std::fs::write(
+        dir.join("s.yaml"),
+        format!(
+            "host: {}\nflows:\n  - name: a\n    steps:\n      - get: /api/course\n      - think: 100ms\n",
+            server.url()
+        ),
+    )
+    .unwrap();
+    let mut master = Process::start(
+        "master",
+        &[
+            "run",
+            "s.yaml",
+            "--headless",
+            "-q",
+            "-u",
+            "2",
+            "-t",
+            "2s",
+            "--master",
+            "--master-bind",
+            "127.0.0.1:0",
+            "--expect-workers",
+            "2",
+            "--threshold",
+            "failures<1%",
+            "--json",
+            "run.json",
+        ],
+        &dir,
+    );
+    let address = master_address(&mut master);
+    let _workers: Vec<Process> = ["w1", "w2"]
+        .iter()
+        .map(|name| worker(&dir, &address, name, &[]))
+        .collect();
+    let (status, output) = master.finish();
+    assert_eq!(status.code(), Some(1), "{output}");
+    let result = read_result(&dir.join("run.json"));
+    assert!(!result.passed());
+    assert_eq!(result.total.failures, result.total.requests);
+    server.shutdown().await;
+}
