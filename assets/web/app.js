@@ -18,10 +18,13 @@ const view = {
 };
 
 // ---------- formatting ----------
-function fmtInt(n) { return n == null ? "" : Math.round(n).toLocaleString("en-US"); }
+// One formatter for the page: toLocaleString would build one per call (500 rows a second).
+const INT = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+function fmtInt(n) { return n == null ? "" : INT.format(Math.round(n)); }
 function fmtMs(n) { return n == null ? "" : (n >= 100 ? Math.round(n).toString() : (Math.round(n * 10) / 10).toString()); }
 function fmtRate(n) { return n == null ? "" : (Math.round(n * 10) / 10).toFixed(1); }
-function esc(text) { const d = document.createElement("span"); d.textContent = text == null ? "" : String(text); return d.innerHTML; }
+const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+function esc(text) { return text == null ? "" : String(text).replace(/[&<>"']/g, (c) => ESCAPES[c]); }
 
 // ---------- API ----------
 async function api(method, path, body) {
@@ -57,16 +60,33 @@ function applyState(info) {
 }
 
 // ---------- statistics table ----------
+// Each row is built once and kept; an update rewrites only the cells whose text changed, and
+// rows are reordered only when the order can have changed (new rows, another sort, or a
+// sort by a figure that moved). The table is left alone while another tab is shown.
 function rowKey(row) { return row.method + " " + row.name; }
 
+const table = {
+  rows: new Map(),        // key -> { tr, cells, texts, row }
+  order: [],              // keys in the order shown
+  orderDirty: true,
+  dirty: true,
+};
+
 function applyRows(rows, replace) {
-  if (replace) view.rows.clear();
-  for (const row of rows || []) view.rows.set(rowKey(row), row);
+  if (replace) { view.rows.clear(); table.orderDirty = true; }
+  for (const row of rows || []) {
+    const key = rowKey(row);
+    if (!view.rows.has(key)) table.orderDirty = true;
+    view.rows.set(key, row);
+  }
+  const key = view.sort.key;
+  if (key !== "name" && key !== "method" && rows && rows.length) table.orderDirty = true;
+  table.dirty = true;
 }
 
 const COLUMNS = [
-  ["method", (r) => esc(r.method), ""],
-  ["name", (r) => esc(r.name), "name"],
+  ["method", (r) => r.method, ""],
+  ["name", (r) => r.name, "name"],
   ["requests", (r) => fmtInt(r.requests), "num"],
   ["failures", (r) => fmtInt(r.failures), "num fails"],
   ["median_ms", (r) => fmtMs(r.median_ms), "num"],
@@ -81,9 +101,65 @@ const COLUMNS = [
   ["current_fps", (r) => fmtRate(r.current_fps), "num"],
 ];
 
-function rowHtml(row) {
-  const cells = COLUMNS.map(([, render, cls]) => `<td class="${cls}">${render(row)}</td>`).join("");
-  return `<tr class="${row.failures > 0 ? "failing" : ""}" data-key="${esc(rowKey(row))}">${cells}</tr>`;
+function newRow() {
+  const tr = document.createElement("tr");
+  const cells = COLUMNS.map(([, , cls]) => {
+    const td = document.createElement("td");
+    if (cls) td.className = cls;
+    tr.appendChild(td);
+    return td;
+  });
+  return { tr, cells, texts: new Array(COLUMNS.length).fill(null), row: null };
+}
+
+function fillRow(shown, row) {
+  shown.row = row;
+  for (let i = 0; i < COLUMNS.length; i++) {
+    const text = COLUMNS[i][1](row);
+    if (text !== shown.texts[i]) { shown.texts[i] = text; shown.cells[i].textContent = text; }
+  }
+  const failing = row.failures > 0;
+  if (failing !== shown.tr.classList.contains("failing")) shown.tr.classList.toggle("failing", failing);
+}
+
+const COLLATOR = new Intl.Collator("en");
+function compareRows(a, b) {
+  const { key, dir } = view.sort;
+  const x = a[key], y = b[key];
+  if (typeof x === "number" && typeof y === "number") return (x - y) * dir;
+  return COLLATOR.compare(String(x ?? ""), String(y ?? "")) * dir;
+}
+
+let totalShown = null;
+function renderTable() {
+  table.dirty = false;
+  const body = $("stats-body");
+  for (const [key, shown] of table.rows) {
+    if (!view.rows.has(key)) { shown.tr.remove(); table.rows.delete(key); }
+  }
+  for (const [key, row] of view.rows) {
+    let shown = table.rows.get(key);
+    if (!shown) { shown = newRow(); table.rows.set(key, shown); }
+    if (shown.row !== row) fillRow(shown, row);
+  }
+  if (table.orderDirty) {
+    table.orderDirty = false;
+    const order = Array.from(view.rows.values()).sort(compareRows).map(rowKey);
+    const same = order.length === table.order.length && order.every((k, i) => k === table.order[i]);
+    if (!same || body.children.length !== order.length) {
+      const fragment = document.createDocumentFragment();
+      for (const key of order) fragment.appendChild(table.rows.get(key).tr);
+      body.appendChild(fragment);
+      table.order = order;
+    }
+  }
+  if (view.aggregated) {
+    if (!totalShown) { totalShown = newRow(); $("stats-total").replaceChildren(totalShown.tr); }
+    fillRow(totalShown, { ...view.aggregated, method: "", name: "Aggregated" });
+  } else if (totalShown) {
+    $("stats-total").replaceChildren();
+    totalShown = null;
+  }
 }
 
 let renderQueued = false;
@@ -92,29 +168,29 @@ function renderStats() {
   renderQueued = true;
   requestAnimationFrame(() => {
     renderQueued = false;
-    const { key, dir } = view.sort;
-    const rows = Array.from(view.rows.values());
-    rows.sort((a, b) => {
-      const x = a[key], y = b[key];
-      if (typeof x === "number" && typeof y === "number") return (x - y) * dir;
-      return String(x ?? "").localeCompare(String(y ?? "")) * dir;
-    });
-    $("stats-body").innerHTML = rows.map(rowHtml).join("");
-    $("stats-total").innerHTML = view.aggregated ? rowHtml({ ...view.aggregated, method: "", name: "Aggregated" }) : "";
-    for (const th of document.querySelectorAll("#stats-table th")) {
-      th.classList.toggle("sorted-asc", th.dataset.key === key && dir === 1);
-      th.classList.toggle("sorted-desc", th.dataset.key === key && dir === -1);
-    }
+    if (view.tab === "stats" && table.dirty) renderTable();
     const agg = view.aggregated;
     $("rps").textContent = agg ? fmtRate(agg.current_rps) : "0";
     $("fail-ratio").textContent = agg && agg.requests ? (Math.round(1000 * agg.failures / agg.requests) / 10) + " %" : "0 %";
   });
 }
 
+function showSort() {
+  const { key, dir } = view.sort;
+  for (const th of document.querySelectorAll("#stats-table th")) {
+    th.classList.toggle("sorted-asc", th.dataset.key === key && dir === 1);
+    th.classList.toggle("sorted-desc", th.dataset.key === key && dir === -1);
+  }
+}
+showSort();
+
 for (const th of document.querySelectorAll("#stats-table th")) {
   th.addEventListener("click", () => {
     const key = th.dataset.key;
     view.sort = { key, dir: view.sort.key === key ? -view.sort.dir : (key === "name" || key === "method" ? 1 : -1) };
+    showSort();
+    table.orderDirty = true;
+    table.dirty = true;
     renderStats();
   });
 }
@@ -216,6 +292,7 @@ for (const button of document.querySelectorAll(".tabs button")) {
     view.tab = button.dataset.tab;
     for (const b of document.querySelectorAll(".tabs button")) b.classList.toggle("active", b === button);
     for (const section of document.querySelectorAll(".tab")) section.hidden = section.id !== "tab-" + view.tab;
+    renderStats();
     renderCharts();
   });
 }
@@ -284,7 +361,7 @@ $("new-button").addEventListener("click", () => { $("start-panel").hidden = fals
 function applyUpdate(update, full) {
   if (update.info) applyState(update.info);
   if (update.rows) applyRows(update.rows, full);
-  if (update.aggregated) view.aggregated = update.aggregated;
+  if (update.aggregated) { view.aggregated = update.aggregated; table.dirty = true; }
   if (update.failures) { view.failures = update.failures; renderFailures(); }
   if (update.exceptions) { view.exceptions = update.exceptions; renderExceptions(); }
   if (full && update.history) view.history = downsample(update.history);

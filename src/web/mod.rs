@@ -48,6 +48,15 @@ pub async fn serve(config: WebConfig, runs: Arc<Runs>) -> io::Result<WebServer> 
     WebServer::spawn(listener, router, stop)
 }
 
+/// The `full` event a page receives on connecting while a run has measured `aggregate`
+/// (the body of `GET /api/stats` less the run's `info`). The page benchmark
+/// (`benches/page.rs`) feeds it a four-hour history this way instead of waiting four hours;
+/// the server itself goes through `Runs`.
+#[doc(hidden)]
+pub fn page_payload(aggregate: &crate::stats::Aggregate) -> String {
+    runs::live_json(aggregate).to_string()
+}
+
 /// True when `addr` is reachable only from this machine.
 pub fn is_loopback(addr: &SocketAddr) -> bool {
     addr.ip().is_loopback()

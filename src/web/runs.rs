@@ -434,33 +434,10 @@ impl Runs {
             let inner = self.inner();
             (inner.control.clone(), inner.result.clone())
         };
-        let body = |aggregate: &Aggregate| {
-            let rows: Vec<Value> = aggregate
-                .rows()
-                .iter()
-                .map(|row| {
-                    page_row(
-                        aggregate,
-                        &row.method,
-                        &row.name,
-                        row.current_rps,
-                        row.current_failures_per_sec,
-                    )
-                })
-                .collect();
-            let total = aggregate.total_row();
-            json!({
-                "rows": rows,
-                "aggregated": page_row(aggregate, "", "", total.current_rps, total.current_failures_per_sec),
-                "failures": failures_json(aggregate),
-                "exceptions": exceptions_json(aggregate),
-                "history": thin(&aggregate.history()).iter().map(point_json).collect::<Vec<_>>(),
-            })
-        };
         let mut full = match (result, control) {
             (Some(result), _) => result_json(&result),
-            (None, Some(control)) => control.inspect(body),
-            (None, None) => body(&Aggregate::new()),
+            (None, Some(control)) => control.inspect(live_json),
+            (None, None) => live_json(&Aggregate::new()),
         };
         full["info"] = info;
         full
@@ -488,6 +465,32 @@ impl Runs {
         result.evaluate_thresholds();
         result
     }
+}
+
+/// Everything a page shows of a run in progress, from its aggregate: every row, the
+/// failures, the exceptions and the history (thinned).
+pub(super) fn live_json(aggregate: &Aggregate) -> Value {
+    let rows: Vec<Value> = aggregate
+        .rows()
+        .iter()
+        .map(|row| {
+            page_row(
+                aggregate,
+                &row.method,
+                &row.name,
+                row.current_rps,
+                row.current_failures_per_sec,
+            )
+        })
+        .collect();
+    let total = aggregate.total_row();
+    json!({
+        "rows": rows,
+        "aggregated": page_row(aggregate, "", "", total.current_rps, total.current_failures_per_sec),
+        "failures": failures_json(aggregate),
+        "exceptions": exceptions_json(aggregate),
+        "history": thin(&aggregate.history()).iter().map(point_json).collect::<Vec<_>>(),
+    })
 }
 
 /// What was last sent per row, so each update carries only rows that changed.
