@@ -351,10 +351,14 @@ impl Run {
             }
             ToMaster::Failed { message } => {
                 let name = member.name.clone();
+                let had_users = member.state == MemberState::Running;
                 self.members.remove(&id);
                 self.notify(&format!(
                     "worker {name:?} cannot run the scenario: {message}"
                 ));
+                if had_users && self.phase == Phase::Running {
+                    self.rebalance();
+                }
             }
             ToMaster::Stats { users, snapshot } => {
                 member.users = users;
@@ -394,9 +398,20 @@ impl Run {
         }
         member.state = MemberState::Missing;
         member.users = 0;
+        let others = self
+            .members
+            .values()
+            .any(|m| matches!(m.state, MemberState::Ready | MemberState::Running));
+        let moved = if self.phase != Phase::Running {
+            "the run was stopping".to_owned()
+        } else if others {
+            format!("its {users} user(s) were moved to the other workers")
+        } else {
+            format!("no other worker can take its {users} user(s) until one joins")
+        };
         let message = format!(
             "worker {name:?} ({peer}) went missing: {why}; the {requests} requests it reported are \
-             counted, its {users} user(s) were moved to the other workers"
+             counted, {moved}"
         );
         self.notify(&message);
         self.aggregate.absorb(Snapshot {

@@ -51,6 +51,8 @@ enum End {
     Quit(String),
     /// Lost (closed, silent, unreadable): join again.
     Lost(String),
+    /// The users cannot run here (told to the master): exit with an error.
+    Failed(String),
 }
 
 /// Serves masters until one says quit (`Ok`; never with `stay`) or refuses this worker
@@ -89,6 +91,7 @@ pub async fn run_worker(config: WorkerConfig) -> Result<(), ClusterError> {
                 (config.notify)(&format!("the master ended the run ({message}); exiting"));
                 return Ok(());
             }
+            End::Failed(message) => return Err(ClusterError::Refused(message)),
             End::Lost(why) => {
                 (config.notify)(&format!(
                     "lost the master at {}: {why}; stopped the users, waiting to join again",
@@ -259,8 +262,8 @@ async fn serve(
                                 running = Some(started);
                             }
                             Err(message) => {
-                                (config.notify)(&format!("cannot start the users: {message}"));
-                                let _ = outgoing.send(ToMaster::Failed { message });
+                                let _ = outgoing.send(ToMaster::Failed { message: message.clone() });
+                                return End::Failed(format!("cannot start the users: {message}"));
                             }
                         }
                     }
