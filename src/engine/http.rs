@@ -1,24 +1,31 @@
 //! The client edge: the HTTP/1.1 session of one virtual user (one keep-alive connection per
-//! origin, plain TCP or rustls), connect and whole-request timeouts, and the classification of
-//! transport problems into a small closed set of kinds. It knows nothing of scenarios, cookies
+//! origin, plain TCP or rustls, spoken in the user's own task), connect and whole-request
+//! timeouts, and the classification of transport problems into a small closed set of kinds. It knows nothing of scenarios, cookies
 //! or statistics; the latency it reports runs from just before the request is written to the
 //! end of the response body.
 
 use std::cell::Cell;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Request};
-use http_body_util::{BodyExt as _, Full};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, Method, Request};
+use http_body_util::Full;
+use hyper::body::Body as _;
 use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use self::wire::{
+    Chunk, Framing, ReadError, decode_chunks, framing, keep_alive, parse_head, write_request,
+};
 use crate::stats::FailureKind;
+
+mod wire;
 
 /// Where a connection goes: scheme, host and port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +93,6 @@ pub(crate) struct Client {
     connect_timeout: Duration,
     timeout: Duration,
     tls: tokio_rustls::TlsConnector,
-    builder: http1::Builder,
 }
 
 impl Client {
@@ -95,23 +101,79 @@ impl Client {
         timeout: Duration,
         accept_invalid_certs: bool,
     ) -> Result<Client, rustls::Error> {
-        let mut builder = http1::Builder::new();
-        // The default read buffer grows to 400 KiB; a user mostly idles between requests, and a
-        // small buffer keeps thousands of them within the memory target.
-        builder.max_buf_size(64 * 1024);
         Ok(Client {
             connect_timeout,
             timeout,
             tls: tokio_rustls::TlsConnector::from(tls_config(accept_invalid_certs)?),
-            builder,
         })
     }
 }
 
+/// A socket, plain or TLS.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
+            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
+            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(stream) => Pin::new(stream).poll_flush(cx),
+            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
+            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// One keep-alive connection and the bytes read from it that no response used yet.
+struct Connection {
+    origin: Origin,
+    stream: Stream,
+    buffer: BytesMut,
+}
+
 /// One user's connections: at most one keep-alive connection per origin.
+///
+/// HTTP/1.1 is spoken here directly, in the user's own task, rather than through hyper's
+/// client: hyper runs each connection as a task of its own and hands every request and
+/// response across channels between the two, which cost about half of the engine's own time
+/// per request on one core. Here a request is one write, and its response is read, framed
+/// (`Content-Length`, chunked, or to the end) and parsed (`httparse`) in the same task.
 pub(crate) struct Session {
     client: Arc<Client>,
-    connections: Vec<(Origin, SendRequest<Full<Bytes>>)>,
+    connections: Vec<Connection>,
+    /// The request being written; kept, so that writing one allocates nothing.
+    out: Vec<u8>,
 }
 
 impl Session {
@@ -119,6 +181,7 @@ impl Session {
         Session {
             client,
             connections: Vec::new(),
+            out: Vec::new(),
         }
     }
 
@@ -127,18 +190,21 @@ impl Session {
     pub(crate) async fn send(
         &mut self,
         origin: &Origin,
-        mut request: Request<Full<Bytes>>,
+        request: Request<Full<Bytes>>,
     ) -> Result<Reply, TransportError> {
-        if !request.headers().contains_key(http::header::HOST) {
-            if let Ok(host) = HeaderValue::from_str(&origin.authority()) {
-                request.headers_mut().insert(http::header::HOST, host);
-            }
+        let (parts, body) = request.into_parts();
+        let body = full_bytes(body);
+        self.out.clear();
+        if self.out.capacity() > MAX_KEPT_BUFFER {
+            self.out = Vec::new();
         }
+        write_request(&mut self.out, origin, &parts, &body);
+        let head_only = parts.method == Method::HEAD;
         let began = Instant::now();
         // Just before the request is written; until then, when connecting began.
         let written = Cell::new(began);
         let timeout = self.client.timeout;
-        let exchange = self.exchange(origin, request, began, &written);
+        let exchange = self.exchange(origin, head_only, began, &written);
         match tokio::time::timeout_at(began + timeout, exchange).await {
             Ok(result) => result,
             Err(_) => Err(TransportError {
@@ -155,46 +221,52 @@ impl Session {
     async fn exchange(
         &mut self,
         origin: &Origin,
-        mut request: Request<Full<Bytes>>,
+        head_only: bool,
         began: Instant,
         written: &Cell<Instant>,
     ) -> Result<Reply, TransportError> {
         for attempt in 0..2 {
             // Connecting (with a TLS handshake inline) is large and rare: boxed, so the future
             // every request moves around stays small.
-            let (mut sender, reused) = match self.take(origin) {
-                Some(mut sender) => match sender.ready().await {
-                    Ok(()) => (sender, true),
-                    Err(_) => (Box::pin(self.connect(origin, began)).await?, false),
-                },
+            let (mut connection, reused) = match self.take(origin).await {
+                Some(connection) => (connection, true),
                 None => (Box::pin(self.connect(origin, began)).await?, false),
             };
             let start = Instant::now();
             written.set(start);
-            let response = match sender.try_send_request(request).await {
-                Ok(response) => response,
-                Err(mut err) => match err.take_message() {
-                    // Never written (the server closed the idle connection first): the server
-                    // saw nothing, so one retry on a fresh connection is honest.
-                    Some(unsent) if reused && attempt == 0 => {
-                        request = unsent;
-                        continue;
-                    }
-                    _ => return Err(classify(err.error(), origin, start.elapsed())),
-                },
-            };
-            let (parts, incoming) = response.into_parts();
-            let body = match incoming.collect().await {
-                Ok(collected) => collected.to_bytes(),
-                Err(err) => return Err(classify(&err, origin, start.elapsed())),
-            };
+            if let Err(err) = write_all(&mut connection.stream, &self.out).await {
+                // A write that fails did not reach the server: on a connection the server
+                // closed while it was idle, one retry on a fresh connection is honest.
+                if reused && attempt == 0 {
+                    continue;
+                }
+                let target = origin.authority();
+                return Err(TransportError {
+                    kind: FailureKind::ConnectionClosed,
+                    message: match err.kind() {
+                        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => {
+                            format!("{target} closed the connection before the request was written")
+                        }
+                        _ => format!("writing the request to {target} failed: {err}"),
+                    },
+                    latency: start.elapsed(),
+                });
+            }
+            let (status, headers, body, keep_alive) =
+                match read_response(&mut connection, head_only).await {
+                    Ok(response) => response,
+                    Err(err) => return Err(read_failure(err, origin, start.elapsed())),
+                };
             let latency = start.elapsed();
-            if !sender.is_closed() {
-                self.connections.push((origin.clone(), sender));
+            if keep_alive {
+                if connection.buffer.capacity() > MAX_KEPT_BUFFER {
+                    connection.buffer = BytesMut::new();
+                }
+                self.connections.push(connection);
             }
             return Ok(Reply {
-                status: parts.status.as_u16(),
-                headers: parts.headers,
+                status,
+                headers,
                 body,
                 latency,
             });
@@ -209,17 +281,29 @@ impl Session {
         })
     }
 
-    fn take(&mut self, origin: &Origin) -> Option<SendRequest<Full<Bytes>>> {
-        let index = self.connections.iter().position(|(o, _)| o == origin)?;
-        let (_, sender) = self.connections.swap_remove(index);
-        (!sender.is_closed()).then_some(sender)
+    /// The kept connection to `origin`, unless the server closed it (or sent something
+    /// unasked) while it was idle.
+    async fn take(&mut self, origin: &Origin) -> Option<Connection> {
+        let index = self.connections.iter().position(|c| &c.origin == origin)?;
+        let mut connection = self.connections.swap_remove(index);
+        if !connection.buffer.is_empty() {
+            return None;
+        }
+        let mut probe = [0u8; 1];
+        let idle = std::future::poll_fn(|cx| {
+            let mut probe = ReadBuf::new(&mut probe);
+            match Pin::new(&mut connection.stream).poll_read(cx, &mut probe) {
+                // Nothing to read: still open. (The waker it registered is this task's.)
+                Poll::Pending => Poll::Ready(true),
+                // End of stream, bytes nobody asked for, or an error.
+                Poll::Ready(_) => Poll::Ready(false),
+            }
+        })
+        .await;
+        idle.then_some(connection)
     }
 
-    async fn connect(
-        &self,
-        origin: &Origin,
-        began: Instant,
-    ) -> Result<SendRequest<Full<Bytes>>, TransportError> {
+    async fn connect(&self, origin: &Origin, began: Instant) -> Result<Connection, TransportError> {
         let connect_deadline = Instant::now() + self.client.connect_timeout;
         let fail = |kind, message| TransportError {
             kind,
@@ -254,26 +338,17 @@ impl Session {
             }
         };
         let _ = stream.set_nodelay(true);
-        let handshake_failed = |err: hyper::Error| {
-            fail(
-                FailureKind::Connect,
-                format!("HTTP/1.1 handshake with {target} failed: {err}"),
-            )
-        };
-        if origin.https {
+        let stream = if origin.https {
             let name = ServerName::try_from(origin.host.clone()).map_err(|err| {
                 fail(
                     FailureKind::Tls,
                     format!("{:?} is not a valid TLS server name: {err}", origin.host),
                 )
             })?;
-            let tls = match tokio::time::timeout_at(
-                connect_deadline,
-                self.client.tls.connect(name, stream),
-            )
-            .await
+            match tokio::time::timeout_at(connect_deadline, self.client.tls.connect(name, stream))
+                .await
             {
-                Ok(Ok(tls)) => tls,
+                Ok(Ok(tls)) => Stream::Tls(Box::new(tls)),
                 Ok(Err(err)) => {
                     return Err(fail(
                         FailureKind::Tls,
@@ -289,30 +364,95 @@ impl Session {
                         ),
                     ));
                 }
-            };
-            let (sender, connection) = self
-                .client
-                .builder
-                .handshake(TokioIo::new(tls))
-                .await
-                .map_err(handshake_failed)?;
-            tokio::spawn(async move {
-                let _ = connection.await;
-            });
-            Ok(sender)
+            }
         } else {
-            let (sender, connection) = self
-                .client
-                .builder
-                .handshake(TokioIo::new(stream))
-                .await
-                .map_err(handshake_failed)?;
-            tokio::spawn(async move {
-                let _ = connection.await;
-            });
-            Ok(sender)
-        }
+            Stream::Plain(stream)
+        };
+        Ok(Connection {
+            origin: origin.clone(),
+            stream,
+            buffer: BytesMut::new(),
+        })
     }
+}
+
+/// Buffers past this size are not kept between requests (a large body once must not cost
+/// every idle user that much memory).
+const MAX_KEPT_BUFFER: usize = 64 * 1024;
+/// Room made for each read.
+const READ_SIZE: usize = 4 * 1024;
+async fn write_all(stream: &mut Stream, bytes: &[u8]) -> io::Result<()> {
+    stream.write_all(bytes).await?;
+    // TLS keeps what was written until flushed; a plain socket has nothing to flush.
+    if let Stream::Tls(_) = stream {
+        stream.flush().await?;
+    }
+    Ok(())
+}
+
+/// A `Full` body's bytes (it is ready at once, so no waker is ever woken).
+fn full_bytes(mut body: Full<Bytes>) -> Bytes {
+    let mut context = Context::from_waker(std::task::Waker::noop());
+    match Pin::new(&mut body).poll_frame(&mut context) {
+        Poll::Ready(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
+        _ => Bytes::new(),
+    }
+}
+
+/// Reads more bytes into the connection's buffer; `Ok(false)` at the end of the stream.
+async fn fill(connection: &mut Connection, want: usize) -> io::Result<bool> {
+    let spare = connection.buffer.capacity() - connection.buffer.len();
+    if spare < want.clamp(1, READ_SIZE) {
+        connection.buffer.reserve(want.max(READ_SIZE));
+    }
+    Ok(connection.stream.read_buf(&mut connection.buffer).await? > 0)
+}
+
+/// Reads one response: its head (skipping `100 Continue` and the like), then its body as the
+/// head frames it. Returns the status, headers, body and whether the connection can be kept.
+async fn read_response(
+    connection: &mut Connection,
+    head_only: bool,
+) -> Result<(u16, HeaderMap, Bytes, bool), ReadError> {
+    let head = loop {
+        match parse_head(&mut connection.buffer)? {
+            Some(head) if (100..200).contains(&head.status) && head.status != 101 => continue,
+            Some(head) => break head,
+            None => {
+                if !fill(connection, READ_SIZE).await? {
+                    return Err(ReadError::Closed);
+                }
+            }
+        }
+    };
+    let framing = framing(&head, head_only)?;
+    let body = match framing {
+        Framing::Length(length) => {
+            while connection.buffer.len() < length {
+                let missing = length - connection.buffer.len();
+                if !fill(connection, missing).await? {
+                    return Err(ReadError::Closed);
+                }
+            }
+            connection.buffer.split_to(length).freeze()
+        }
+        Framing::Chunked => {
+            let mut body = Vec::new();
+            let mut state = Chunk::Size;
+            while !decode_chunks(&mut connection.buffer, &mut state, &mut body)? {
+                if !fill(connection, READ_SIZE).await? {
+                    return Err(ReadError::Closed);
+                }
+            }
+            Bytes::from(body)
+        }
+        Framing::Close => {
+            while fill(connection, READ_SIZE).await? {}
+            connection.buffer.split().freeze()
+        }
+    };
+    let keep = keep_alive(&head, framing);
+    Ok((head.status, head.headers, body, keep))
 }
 
 async fn tcp_connect(origin: &Origin) -> io::Result<TcpStream> {
@@ -331,63 +471,37 @@ async fn tcp_connect(origin: &Origin) -> io::Result<TcpStream> {
     }))
 }
 
-/// Maps a hyper error onto a kind and a sentence a person can act on.
-fn classify(err: &hyper::Error, origin: &Origin, latency: Duration) -> TransportError {
+/// Maps what went wrong while reading a response onto a kind and a sentence a person can act
+/// on.
+fn read_failure(err: ReadError, origin: &Origin, latency: Duration) -> TransportError {
     let target = origin.authority();
-    let io_kind = source_io_kind(err);
-    let (kind, message) = if err.is_parse() || err.is_parse_status() || err.is_parse_too_large() {
-        (
+    let (kind, message) = match err {
+        ReadError::Invalid(detail) => (
             FailureKind::InvalidResponse,
-            format!("{target} answered something that is not an HTTP/1.1 response: {err}"),
-        )
-    } else if err.is_timeout() {
-        (
-            FailureKind::Timeout,
-            format!("{target} did not answer in time: {err}"),
-        )
-    } else if io_kind == Some(io::ErrorKind::ConnectionReset) {
-        (
-            FailureKind::ConnectionClosed,
-            format!("{target} reset the connection before the response was complete"),
-        )
-    } else if err.is_incomplete_message() || err.is_canceled() || err.is_closed() {
-        (
+            format!("{target} answered something that is not an HTTP/1.1 response: {detail}"),
+        ),
+        ReadError::Closed => (
             FailureKind::ConnectionClosed,
             format!("{target} closed the connection before the response was complete"),
-        )
-    } else {
-        (
+        ),
+        ReadError::Io(err) if err.kind() == io::ErrorKind::ConnectionReset => (
             FailureKind::ConnectionClosed,
-            format!("the exchange with {target} failed: {}", error_chain(err)),
-        )
+            format!("{target} reset the connection before the response was complete"),
+        ),
+        ReadError::Io(err) if err.kind() == io::ErrorKind::UnexpectedEof => (
+            FailureKind::ConnectionClosed,
+            format!("{target} closed the connection before the response was complete"),
+        ),
+        ReadError::Io(err) => (
+            FailureKind::ConnectionClosed,
+            format!("reading the response from {target} failed: {err}"),
+        ),
     };
     TransportError {
         kind,
         message,
         latency,
     }
-}
-
-fn source_io_kind(err: &(dyn std::error::Error + 'static)) -> Option<io::ErrorKind> {
-    let mut source = err.source();
-    while let Some(inner) = source {
-        if let Some(io) = inner.downcast_ref::<io::Error>() {
-            return Some(io.kind());
-        }
-        source = inner.source();
-    }
-    None
-}
-
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
 }
 
 /// The body as the application meant it: gzip, deflate and brotli bodies decoded.
@@ -420,6 +534,8 @@ fn tls_config(accept_invalid_certs: bool) -> Result<Arc<rustls::ClientConfig>, r
 
 #[cfg(test)]
 mod tests {
+    use http::HeaderValue;
+
     use super::*;
 
     #[test]

@@ -1,0 +1,414 @@
+//! The HTTP/1.1 wire format as the engine's client speaks it: a request written out as bytes,
+//! a response head parsed (`httparse`) into a `HeaderMap` that shares the read buffer's bytes,
+//! how a body is framed and whether the connection stays open, and chunked decoding. Plain
+//! functions over buffers, no IO: `super` reads and writes the socket.
+
+use std::io;
+
+use bytes::{Buf as _, BytesMut};
+use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+
+use super::Origin;
+
+/// What reading a response can run into.
+#[derive(Debug)]
+pub(super) enum ReadError {
+    Io(io::Error),
+    /// The server closed the connection before the response was complete.
+    Closed,
+    /// What came is not an HTTP/1.1 response.
+    Invalid(String),
+}
+
+impl From<io::Error> for ReadError {
+    fn from(err: io::Error) -> Self {
+        ReadError::Io(err)
+    }
+}
+
+/// The largest response head accepted (status line and headers).
+const MAX_HEAD: usize = 64 * 1024;
+/// The most response headers accepted.
+const MAX_HEADERS: usize = 100;
+/// Response headers parsed without the room for `MAX_HEADERS`.
+const FEW_HEADERS: usize = 24;
+
+/// The request as HTTP/1.1 bytes: request line, `Host` (unless given), the headers,
+/// `Content-Length` when there is a body (or the method expects one), the body.
+pub(super) fn write_request(
+    out: &mut Vec<u8>,
+    origin: &Origin,
+    parts: &http::request::Parts,
+    body: &[u8],
+) {
+    use std::io::Write as _;
+    out.extend_from_slice(parts.method.as_str().as_bytes());
+    out.push(b' ');
+    match parts.uri.path_and_query().map(|target| target.as_str()) {
+        Some(target) if !target.is_empty() => out.extend_from_slice(target.as_bytes()),
+        _ => out.push(b'/'),
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    if !parts.headers.contains_key(HOST) {
+        out.extend_from_slice(b"host: ");
+        if origin.host.contains(':') {
+            let _ = write!(out, "[{}]", origin.host);
+        } else {
+            out.extend_from_slice(origin.host.as_bytes());
+        }
+        if origin.port != if origin.https { 443 } else { 80 } {
+            let _ = write!(out, ":{}", origin.port);
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    let mut chunked = false;
+    for (name, value) in &parts.headers {
+        if name == CONTENT_LENGTH {
+            // Written below from the body itself, so it cannot disagree with it.
+            continue;
+        }
+        if name == TRANSFER_ENCODING {
+            chunked = true;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if chunked {
+        out.extend_from_slice(b"\r\n");
+        if !body.is_empty() {
+            let _ = write!(out, "{:x}\r\n", body.len());
+            out.extend_from_slice(body);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"0\r\n\r\n");
+        return;
+    }
+    let expects_body = matches!(parts.method, Method::POST | Method::PUT | Method::PATCH);
+    if !body.is_empty() || expects_body {
+        let _ = write!(out, "content-length: {}\r\n", body.len());
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+}
+
+/// A response head: status, version (0 for HTTP/1.0, 1 for HTTP/1.1) and headers.
+pub(super) struct Head {
+    pub(super) status: u16,
+    pub(super) version: u8,
+    pub(super) headers: HeaderMap,
+}
+
+/// Parses a response head at the start of `buffer`; when it is complete, takes it out of the
+/// buffer (header values share its bytes; nothing is copied).
+pub(super) fn parse_head(buffer: &mut BytesMut) -> Result<Option<Head>, ReadError> {
+    // Most responses have a handful of headers: room for a few on the stack is cheaper to
+    // set up per response than room for the most accepted.
+    parse_head_with::<FEW_HEADERS>(buffer)
+}
+
+fn parse_head_with<const N: usize>(buffer: &mut BytesMut) -> Result<Option<Head>, ReadError> {
+    let mut storage = [httparse::EMPTY_HEADER; N];
+    let mut response = httparse::Response::new(&mut storage);
+    let length = match response.parse(buffer) {
+        Ok(httparse::Status::Complete(length)) => length,
+        Ok(httparse::Status::Partial) if buffer.len() > MAX_HEAD => {
+            return Err(ReadError::Invalid(format!(
+                "the response head is longer than {} KiB",
+                MAX_HEAD / 1024
+            )));
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) if N < MAX_HEADERS => {
+            return parse_head_with::<MAX_HEADERS>(buffer);
+        }
+        Err(err) => return Err(ReadError::Invalid(err.to_string())),
+    };
+    let status = response.code.unwrap_or(0);
+    let version = response.version.unwrap_or(1);
+    let base = buffer.as_ptr() as usize;
+    let mut ranges = [(0usize, 0usize, 0usize, 0usize); N];
+    let count = response.headers.len();
+    for (range, header) in ranges.iter_mut().zip(response.headers.iter()) {
+        let name = header.name.as_ptr() as usize - base;
+        let value = header.value.as_ptr() as usize - base;
+        *range = (
+            name,
+            name + header.name.len(),
+            value,
+            value + header.value.len(),
+        );
+    }
+    let head = buffer.split_to(length).freeze();
+    let mut headers = HeaderMap::with_capacity(count);
+    for &(name_start, name_end, value_start, value_end) in &ranges[..count] {
+        let name = HeaderName::from_bytes(&head[name_start..name_end])
+            .map_err(|_| ReadError::Invalid("a header name is not valid".to_owned()))?;
+        let value = HeaderValue::from_maybe_shared(head.slice(value_start..value_end))
+            .map_err(|_| ReadError::Invalid(format!("the {name} header's value is not valid")))?;
+        headers.append(name, value);
+    }
+    Ok(Some(Head {
+        status,
+        version,
+        headers,
+    }))
+}
+
+/// How a response's body ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Framing {
+    Length(usize),
+    Chunked,
+    /// When the server closes the connection.
+    Close,
+}
+
+pub(super) fn framing(head: &Head, head_only: bool) -> Result<Framing, ReadError> {
+    let status = head.status;
+    if head_only || status == 204 || status == 304 || (100..200).contains(&status) {
+        return Ok(Framing::Length(0));
+    }
+    if head.headers.contains_key(TRANSFER_ENCODING) {
+        let chunked = head
+            .headers
+            .get_all(TRANSFER_ENCODING)
+            .iter()
+            .next_back()
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.rsplit(',').next())
+            .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
+        return Ok(if chunked {
+            Framing::Chunked
+        } else {
+            Framing::Close
+        });
+    }
+    let mut length = None;
+    for value in head.headers.get_all(CONTENT_LENGTH) {
+        let parsed = value
+            .to_str()
+            .ok()
+            .and_then(|text| text.trim().parse::<usize>().ok())
+            .ok_or_else(|| {
+                ReadError::Invalid(format!("Content-Length {value:?} is not a number"))
+            })?;
+        if length.is_some_and(|known| known != parsed) {
+            return Err(ReadError::Invalid(
+                "two Content-Length headers disagree".to_owned(),
+            ));
+        }
+        length = Some(parsed);
+    }
+    Ok(length.map_or(Framing::Close, Framing::Length))
+}
+
+/// Whether the connection stays open after this response.
+pub(super) fn keep_alive(head: &Head, framing: Framing) -> bool {
+    if framing == Framing::Close || head.status == 101 {
+        return false;
+    }
+    let mut close = false;
+    let mut keep = false;
+    for value in head.headers.get_all(CONNECTION) {
+        for token in value.to_str().unwrap_or("").split(',') {
+            let token = token.trim();
+            close |= token.eq_ignore_ascii_case("close");
+            keep |= token.eq_ignore_ascii_case("keep-alive");
+        }
+    }
+    if head.version >= 1 {
+        !close
+    } else {
+        keep && !close
+    }
+}
+
+/// Where a chunked body's decoding stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Chunk {
+    /// Expecting a chunk-size line.
+    Size,
+    /// This many bytes of chunk data to go.
+    Data(usize),
+    /// Expecting the line end after a chunk's data.
+    DataEnd,
+    /// After the last chunk: trailer lines until an empty one.
+    Trailers,
+}
+
+/// Decodes what `buffer` holds of a chunked body into `body`; `Ok(true)` once the body is
+/// complete. What it consumed leaves the buffer.
+pub(super) fn decode_chunks(
+    buffer: &mut BytesMut,
+    state: &mut Chunk,
+    body: &mut Vec<u8>,
+) -> Result<bool, ReadError> {
+    let invalid = |what: &str| ReadError::Invalid(format!("the chunked body has {what}"));
+    loop {
+        match *state {
+            Chunk::Size | Chunk::Trailers => {
+                let Some(end) = buffer.iter().position(|&byte| byte == b'\n') else {
+                    if buffer.len() > MAX_HEAD {
+                        return Err(invalid("a line that never ends"));
+                    }
+                    return Ok(false);
+                };
+                let line = std::str::from_utf8(&buffer[..end])
+                    .map_err(|_| invalid("a line that is not text"))?
+                    .trim_end_matches('\r');
+                if *state == Chunk::Trailers {
+                    let last = line.is_empty();
+                    buffer.advance(end + 1);
+                    if last {
+                        return Ok(true);
+                    }
+                    continue;
+                }
+                let digits = line.split(';').next().unwrap_or("").trim();
+                let size = usize::from_str_radix(digits, 16)
+                    .map_err(|_| invalid(&format!("an invalid chunk size {digits:?}")))?;
+                buffer.advance(end + 1);
+                *state = if size == 0 {
+                    Chunk::Trailers
+                } else {
+                    Chunk::Data(size)
+                };
+            }
+            Chunk::Data(left) => {
+                if buffer.is_empty() {
+                    return Ok(false);
+                }
+                let take = left.min(buffer.len());
+                body.extend_from_slice(&buffer[..take]);
+                buffer.advance(take);
+                *state = if take == left {
+                    Chunk::DataEnd
+                } else {
+                    Chunk::Data(left - take)
+                };
+            }
+            Chunk::DataEnd => {
+                if buffer.starts_with(b"\r\n") {
+                    buffer.advance(2);
+                } else if buffer.starts_with(b"\n") {
+                    buffer.advance(1);
+                } else if buffer.len() < 2 && buffer.first().is_none_or(|&byte| byte == b'\r') {
+                    return Ok(false);
+                } else {
+                    return Err(invalid("chunk data longer than its size"));
+                }
+                *state = Chunk::Size;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::Request;
+
+    use super::*;
+
+    fn request(method: Method, uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
+        let mut builder = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn requests_are_written_as_http_1_1() {
+        let origin = Origin::of(&url::Url::parse("http://127.0.0.1:8001/").unwrap()).unwrap();
+        let mut out = Vec::new();
+        let parts = request(Method::GET, "/a?b=1", &[("user-agent", "chorus")]);
+        write_request(&mut out, &origin, &parts, b"");
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            "GET /a?b=1 HTTP/1.1\r\nhost: 127.0.0.1:8001\r\nuser-agent: chorus\r\n\r\n"
+        );
+        out.clear();
+        let parts = request(
+            Method::POST,
+            "/p",
+            &[("host", "x"), ("content-length", "99")],
+        );
+        write_request(&mut out, &origin, &parts, b"{}");
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            "POST /p HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}"
+        );
+        out.clear();
+        let https = Origin::of(&url::Url::parse("https://[::1]/").unwrap()).unwrap();
+        write_request(&mut out, &https, &request(Method::PUT, "/", &[]), b"");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "PUT / HTTP/1.1\r\nhost: [::1]\r\ncontent-length: 0\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn heads_are_parsed_once_complete_and_frame_the_body() {
+        let mut buffer = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-A: "[..]);
+        assert!(parse_head(&mut buffer).unwrap().is_none());
+        buffer.extend_from_slice(b"1\r\nX-A: 2\r\n\r\nok\n");
+        let head = parse_head(&mut buffer).unwrap().unwrap();
+        assert_eq!((head.status, head.version), (200, 1));
+        assert_eq!(head.headers.get_all("x-a").iter().count(), 2);
+        assert_eq!(&buffer[..], b"ok\n");
+        assert_eq!(framing(&head, false).unwrap(), Framing::Length(3));
+        assert_eq!(framing(&head, true).unwrap(), Framing::Length(0));
+        assert!(keep_alive(&head, Framing::Length(3)));
+
+        let mut buffer = BytesMut::from(&b"HTTP/1.0 200 OK\r\n\r\nrest"[..]);
+        let head = parse_head(&mut buffer).unwrap().unwrap();
+        assert_eq!(framing(&head, false).unwrap(), Framing::Close);
+        assert!(!keep_alive(&head, Framing::Length(0)));
+
+        let mut buffer = BytesMut::from(
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n"[..],
+        );
+        let head = parse_head(&mut buffer).unwrap().unwrap();
+        assert_eq!(framing(&head, false).unwrap(), Framing::Chunked);
+        assert!(!keep_alive(&head, Framing::Chunked));
+
+        let mut buffer = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"[..]);
+        let head = parse_head(&mut buffer).unwrap().unwrap();
+        assert!(matches!(framing(&head, false), Err(ReadError::Invalid(_))));
+        let mut many = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for n in 0..FEW_HEADERS + 5 {
+            many.extend_from_slice(format!("x-{n}: {n}\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\n");
+        let head = parse_head(&mut BytesMut::from(&many[..])).unwrap().unwrap();
+        assert_eq!(head.headers.len(), FEW_HEADERS + 5);
+        let mut buffer = BytesMut::from(&b"SSH-2.0-OpenSSH_9.2\r\n"[..]);
+        assert!(matches!(
+            parse_head(&mut buffer),
+            Err(ReadError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn chunked_bodies_decode_across_reads() {
+        let wire = b"4;ext=1\r\nWiki\r\n5\r\npedia\r\n0\r\nTrailer: x\r\n\r\nNEXT";
+        for split in 0..wire.len() {
+            let mut buffer = BytesMut::from(&wire[..split]);
+            let mut state = Chunk::Size;
+            let mut body = Vec::new();
+            let done = decode_chunks(&mut buffer, &mut state, &mut body).unwrap();
+            buffer.extend_from_slice(&wire[split..]);
+            if !done {
+                assert!(decode_chunks(&mut buffer, &mut state, &mut body).unwrap());
+            }
+            assert_eq!(body, b"Wikipedia", "split at {split}");
+            assert_eq!(&buffer[..], b"NEXT", "split at {split}");
+        }
+        let mut buffer = BytesMut::from(&b"zz\r\n"[..]);
+        let result = decode_chunks(&mut buffer, &mut Chunk::Size, &mut Vec::new());
+        assert!(matches!(result, Err(ReadError::Invalid(_))));
+    }
+}
