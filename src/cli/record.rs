@@ -67,7 +67,13 @@ pub(super) async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
     loop {
         tokio::select! {
             event = events.recv() => match event {
-                Ok(Event::Exchange { line }) => println!("{line}"),
+                Ok(Event::Exchange { line }) => {
+                    if let Some(reason) = print_lines(line, &mut events) {
+                        if !std::mem::replace(&mut stop_shown, true) {
+                            loud(&reason, recorder.capture_path());
+                        }
+                    }
+                }
                 Ok(Event::RecordingStopped { reason }) => {
                     if !std::mem::replace(&mut stop_shown, true) {
                         loud(&reason, recorder.capture_path());
@@ -117,6 +123,36 @@ pub(super) async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
         }
         None => Ok(EXIT_OK.into()),
     }
+}
+
+/// Prints an exchange's line and those already waiting behind it in one write: under load,
+/// a write per line would cost the proxy a system call per exchange. Stops at a "recording
+/// stopped" event and returns its reason.
+fn print_lines(
+    first: String,
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+) -> Option<String> {
+    use std::io::Write as _;
+    let mut text = first;
+    text.push('\n');
+    let mut stopped = None;
+    for _ in 0..1000 {
+        match events.try_recv() {
+            Ok(Event::Exchange { line }) => {
+                text.push_str(&line);
+                text.push('\n');
+            }
+            Ok(Event::RecordingStopped { reason }) => {
+                stopped = Some(reason);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+    stopped
 }
 
 fn loud(reason: &str, path: &std::path::Path) {
