@@ -245,15 +245,13 @@ async fn record(args: &DemoArgs, server: &Server, users_csv: &Path) -> anyhow::R
     );
     let code = super::record::record(record).await?;
     let dir = args.dir.display();
+    let capture = newest_capture(&captures).map_or_else(
+        || format!("{}/<capture>.har", captures.display()),
+        |path| path.display().to_string(),
+    );
     println!();
-    println!(
-        "next, with your capture (the newest file in {}):",
-        captures.display()
-    );
-    println!(
-        "  chorus convert {}/<capture>.har -o {dir}/my-scenario.yaml",
-        captures.display()
-    );
+    println!("next, with your capture:");
+    println!("  chorus convert {capture} -o {dir}/my-scenario.yaml");
     println!("  chorus demo --serve-only --listen 127.0.0.1:8001        # in another terminal");
     println!("  chorus provision {dir}/provision.yaml -H http://127.0.0.1:8001 -o {dir}/users.csv");
     println!(
@@ -286,6 +284,17 @@ fn convert_sample(dir: &Path) -> anyhow::Result<PathBuf> {
         conversion.requests, conversion.extracted_values, conversion.generated_values
     );
     Ok(scenario)
+}
+
+/// The capture the recorder just wrote: the newest `.har` in the folder.
+fn newest_capture(folder: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(folder)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "har"))
+        .filter_map(|entry| Some((entry.metadata().ok()?.modified().ok()?, entry.path())))
+        .max()
+        .map(|(_, path)| path)
 }
 
 /// Data rows of a CSV with a header.
