@@ -17,6 +17,7 @@ pub mod bundle;
 mod link;
 pub mod master;
 pub mod protocol;
+mod run;
 pub mod share;
 pub mod worker;
 

@@ -1,0 +1,716 @@
+//! The master's state: which workers are there and what each was told, where the plan
+//! stands, and the merged measurements. Driven by events (joins, messages, losses), the stage
+//! timer and the one-second tick; its only IO is sending on the workers' channels, so it is
+//! tested without sockets.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::link::Event;
+use super::master::{MasterConfig, Status, WorkerStatus};
+use super::protocol::{ToMaster, ToWorker};
+use super::share::{RowPool, rows_to_give, split_rate, split_users};
+use crate::engine::{Load, RunState};
+use crate::stats::{Aggregate, ErrorCount, RunResult, Snapshot};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Waiting,
+    Running,
+    Stopping,
+    Done,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MemberState {
+    /// Joined; loading the scenario.
+    Loading,
+    Ready,
+    Running,
+    Stopping,
+    Finished,
+    Missing,
+}
+
+impl MemberState {
+    fn name(self) -> &'static str {
+        match self {
+            MemberState::Loading => "loading",
+            MemberState::Ready => "ready",
+            MemberState::Running => "running",
+            MemberState::Stopping => "stopping",
+            MemberState::Finished => "finished",
+            MemberState::Missing => "missing",
+        }
+    }
+}
+
+struct Member {
+    name: String,
+    peer: SocketAddr,
+    sender: mpsc::UnboundedSender<ToWorker>,
+    state: MemberState,
+    /// Indexes of `unique` rows given to it (for the rest of the run).
+    rows: Vec<u32>,
+    /// Users it was told to run.
+    share: u64,
+    /// Users it said it runs.
+    users: u64,
+    requests: u64,
+}
+
+/// The master's state, driven by events, timers and ticks (no IO but channel sends).
+pub(super) struct Run {
+    config: MasterConfig,
+    status: Arc<Mutex<Status>>,
+    phase: Phase,
+    members: BTreeMap<u32, Member>,
+    aggregate: Aggregate,
+    rows: Option<RowPool>,
+    stage: usize,
+    stage_started: Instant,
+    /// When the stopping workers are given up on.
+    stop_deadline: Option<Instant>,
+    start_unix_ms: u64,
+    short_warned: bool,
+}
+
+impl Run {
+    pub(super) fn new(config: MasterConfig, status: Arc<Mutex<Status>>) -> Run {
+        let rows = config.unique_rows.map(RowPool::new);
+        Run {
+            config,
+            status,
+            phase: Phase::Waiting,
+            members: BTreeMap::new(),
+            aggregate: Aggregate::new(),
+            rows,
+            stage: 0,
+            stage_started: Instant::now(),
+            stop_deadline: None,
+            start_unix_ms: 0,
+            short_warned: false,
+        }
+    }
+
+    pub(super) fn notify(&self, line: &str) {
+        (self.config.notify)(line);
+    }
+
+    pub(super) fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    pub(super) fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Joined {
+                id,
+                name,
+                peer,
+                cores,
+                sender,
+            } => {
+                self.notify(&format!(
+                    "worker {name:?} joined from {peer} ({cores} core(s))"
+                ));
+                self.members.insert(
+                    id,
+                    Member {
+                        name,
+                        peer,
+                        sender,
+                        state: MemberState::Loading,
+                        rows: Vec::new(),
+                        share: 0,
+                        users: 0,
+                        requests: 0,
+                    },
+                );
+            }
+            Event::Message { id, message } => self.on_message(id, message),
+            Event::Gone { id, why } => self.on_gone(id, &why),
+        }
+        self.publish_status();
+    }
+
+    fn on_message(&mut self, id: u32, message: ToMaster) {
+        let Some(member) = self.members.get_mut(&id) else {
+            return;
+        };
+        match message {
+            ToMaster::Ready => {
+                member.state = MemberState::Ready;
+                match self.phase {
+                    Phase::Waiting => {
+                        let ready = self.count(MemberState::Ready);
+                        if ready >= self.config.expect_workers.max(1) {
+                            self.begin();
+                        } else {
+                            self.notify(&format!(
+                                "{ready} of {} worker(s) ready",
+                                self.config.expect_workers
+                            ));
+                        }
+                    }
+                    Phase::Running => self.rebalance(),
+                    Phase::Stopping | Phase::Done => {}
+                }
+            }
+            ToMaster::Failed { message } => {
+                let name = member.name.clone();
+                let had_users = member.state == MemberState::Running;
+                self.members.remove(&id);
+                self.notify(&format!(
+                    "worker {name:?} cannot run the scenario: {message}"
+                ));
+                if had_users && self.phase == Phase::Running {
+                    self.rebalance();
+                }
+            }
+            ToMaster::Stats { users, snapshot } => {
+                member.users = users;
+                member.requests += snapshot.requests();
+                self.aggregate.absorb(snapshot);
+            }
+            ToMaster::Finished { snapshot } => {
+                member.users = 0;
+                member.requests += snapshot.requests();
+                member.state = MemberState::Finished;
+                self.aggregate.absorb(snapshot);
+                self.check_stopped();
+            }
+            ToMaster::Heartbeat | ToMaster::Hello { .. } => {}
+        }
+    }
+
+    fn on_gone(&mut self, id: u32, why: &str) {
+        let Some(member) = self.members.get_mut(&id) else {
+            return;
+        };
+        let was = member.state;
+        if matches!(was, MemberState::Finished | MemberState::Missing) {
+            return;
+        }
+        let (name, peer, users, requests) = (
+            member.name.clone(),
+            member.peer,
+            member.share,
+            member.requests,
+        );
+        let counted = matches!(was, MemberState::Running | MemberState::Stopping);
+        if !counted {
+            self.members.remove(&id);
+            self.notify(&format!("worker {name:?} ({peer}) left: {why}"));
+            return;
+        }
+        member.state = MemberState::Missing;
+        member.users = 0;
+        let others = self
+            .members
+            .values()
+            .any(|m| matches!(m.state, MemberState::Ready | MemberState::Running));
+        let moved = if self.phase != Phase::Running {
+            "the run was stopping".to_owned()
+        } else if others {
+            format!("its {users} user(s) were moved to the other workers")
+        } else {
+            format!("no other worker can take its {users} user(s) until one joins")
+        };
+        let message = format!(
+            "worker {name:?} ({peer}) went missing: {why}; the {requests} requests it reported are \
+             counted, {moved}"
+        );
+        self.notify(&message);
+        self.aggregate.absorb(Snapshot {
+            entries: Vec::new(),
+            errors: vec![ErrorCount { message, count: 1 }],
+            dropped_iterations: 0,
+        });
+        match self.phase {
+            Phase::Running => self.rebalance(),
+            Phase::Stopping => self.check_stopped(),
+            Phase::Waiting | Phase::Done => {}
+        }
+    }
+
+    fn count(&self, state: MemberState) -> usize {
+        self.members.values().filter(|m| m.state == state).count()
+    }
+
+    /// Starts the run with the ready workers.
+    fn begin(&mut self) {
+        self.phase = Phase::Running;
+        self.stage = 0;
+        self.stage_started = Instant::now();
+        self.start_unix_ms = unix_ms();
+        self.notify(&format!(
+            "starting with {} worker(s)",
+            self.count(MemberState::Ready)
+        ));
+        self.rebalance();
+    }
+
+    fn stage_target(&self) -> (u64, f64) {
+        match self.config.plan.stages()[self.stage].load {
+            Load::Users { users, spawn_rate } => (users, spawn_rate),
+            Load::Arrivals { .. } => (0, 1.0),
+        }
+    }
+
+    /// Gives ready workers their rows and every live worker its share of the current stage.
+    fn rebalance(&mut self) {
+        let (target, rate) = self.stage_target();
+        let peak = self.config.plan.peak_users();
+        let live: Vec<u32> = self
+            .members
+            .iter()
+            .filter(|(_, m)| matches!(m.state, MemberState::Ready | MemberState::Running))
+            .map(|(id, _)| *id)
+            .collect();
+        let starting: Vec<u32> = live
+            .iter()
+            .copied()
+            .filter(|id| self.members[id].state == MemberState::Ready)
+            .collect();
+        if let Some(pool) = &mut self.rows {
+            if !starting.is_empty() {
+                // Shares of the peak: the running keep what their rows allow.
+                let peak_caps: Vec<u64> = live
+                    .iter()
+                    .map(|id| match self.members[id].state {
+                        MemberState::Running => self.members[id].rows.len() as u64,
+                        _ => u64::MAX,
+                    })
+                    .collect();
+                let peak_shares = split_users(peak, &peak_caps);
+                let starting_shares: Vec<u64> = live
+                    .iter()
+                    .zip(&peak_shares)
+                    .filter(|(id, _)| starting.contains(id))
+                    .map(|(_, share)| *share)
+                    .collect();
+                let running = live.len() - starting.len();
+                let give = rows_to_give(&starting_shares, running, pool.free());
+                for (id, count) in starting.iter().zip(give) {
+                    if let Some(member) = self.members.get_mut(id) {
+                        member.rows = pool.take(count);
+                    }
+                }
+            }
+        }
+        let all_caps: Vec<u64> = live
+            .iter()
+            .map(|id| {
+                if self.rows.is_some() {
+                    self.members[id].rows.len() as u64
+                } else {
+                    u64::MAX
+                }
+            })
+            .collect();
+        let shares = split_users(target, &all_caps);
+        let rates = split_rate(rate, &shares);
+        let placed: u64 = shares.iter().sum();
+        if placed < target && !self.short_warned {
+            self.short_warned = true;
+            self.notify(&format!(
+                "only {placed} of {target} users can run: the workers hold too few `unique` data \
+                 rows between them (rows are never given to two workers); add rows to the data file"
+            ));
+        }
+        for ((id, share), spawn_rate) in live.iter().zip(shares).zip(rates) {
+            let Some(member) = self.members.get_mut(id) else {
+                continue;
+            };
+            if member.state == MemberState::Ready {
+                member.state = MemberState::Running;
+                member.share = share;
+                let _ = member.sender.send(ToWorker::Start {
+                    users: share,
+                    spawn_rate,
+                    rows: member.rows.clone(),
+                    stop_timeout_ms: self.config.stop_timeout.as_millis() as u64,
+                    accept_invalid_certs: self.config.accept_invalid_certs,
+                });
+            } else if member.share != share {
+                member.share = share;
+                let _ = member.sender.send(ToWorker::SetUsers {
+                    users: share,
+                    spawn_rate,
+                });
+            }
+        }
+        self.publish_status();
+    }
+
+    /// When the current stage ends, or the stopping workers are given up on.
+    pub(super) fn wake_at(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Running => self.config.plan.stages()[self.stage]
+                .duration
+                .map(|duration| self.stage_started + duration),
+            Phase::Stopping => self.stop_deadline,
+            Phase::Waiting | Phase::Done => None,
+        }
+    }
+
+    pub(super) fn on_timer(&mut self, now: Instant) {
+        match self.phase {
+            Phase::Running => {
+                let Some(end) = self.wake_at() else { return };
+                if now < end {
+                    return;
+                }
+                if self.stage + 1 < self.config.plan.stages().len() {
+                    self.stage += 1;
+                    self.stage_started = end;
+                    let (users, _) = self.stage_target();
+                    for member in self.members.values_mut() {
+                        // A new stage always sends the new rate.
+                        member.share = u64::MAX;
+                    }
+                    self.notify(&format!("stage {}: {users} users", self.stage + 1));
+                    self.rebalance();
+                } else {
+                    self.stop(false);
+                }
+            }
+            Phase::Stopping => {
+                if self.stop_deadline.is_some_and(|deadline| now >= deadline) {
+                    let late: Vec<String> = self
+                        .members
+                        .values()
+                        .filter(|m| m.state == MemberState::Stopping)
+                        .map(|m| m.name.clone())
+                        .collect();
+                    self.notify(&format!(
+                        "gave up waiting for the last statistics of {late:?}"
+                    ));
+                    self.phase = Phase::Done;
+                }
+            }
+            Phase::Waiting | Phase::Done => {}
+        }
+    }
+
+    /// Tells every running worker to stop; the run ends when each has sent its last
+    /// statistics (or is lost, or the stop timeout and 5 s more have passed).
+    pub(super) fn stop(&mut self, now: bool) {
+        match self.phase {
+            Phase::Waiting => {
+                self.phase = Phase::Done;
+                return;
+            }
+            Phase::Done => return,
+            Phase::Running | Phase::Stopping => {}
+        }
+        if self.phase == Phase::Running || now {
+            for member in self.members.values_mut() {
+                if matches!(member.state, MemberState::Running | MemberState::Stopping) {
+                    member.state = MemberState::Stopping;
+                    let _ = member.sender.send(ToWorker::Stop { now });
+                }
+            }
+        }
+        self.phase = Phase::Stopping;
+        let grace = if now {
+            Duration::from_secs(5)
+        } else {
+            self.config.stop_timeout + Duration::from_secs(5)
+        };
+        self.stop_deadline = Some(Instant::now() + grace);
+        self.check_stopped();
+    }
+
+    fn check_stopped(&mut self) {
+        if self.phase == Phase::Stopping && self.count(MemberState::Stopping) == 0 {
+            self.phase = Phase::Done;
+        }
+    }
+
+    /// Closes one history point, says the master is there, and updates the status.
+    pub(super) fn on_tick(&mut self) {
+        for member in self.members.values() {
+            if member.state != MemberState::Missing {
+                let _ = member.sender.send(ToWorker::Heartbeat);
+            }
+        }
+        if matches!(self.phase, Phase::Running | Phase::Stopping) {
+            let users = self.users();
+            self.aggregate.tick(unix_ms() / 1000, users as usize);
+        }
+        self.publish_status();
+    }
+
+    fn users(&self) -> u64 {
+        self.members.values().map(|m| m.users).sum()
+    }
+
+    fn publish_status(&self) {
+        let state = match self.phase {
+            Phase::Waiting => None,
+            Phase::Running => Some(RunState::Running),
+            Phase::Stopping => Some(RunState::Stopping),
+            Phase::Done => Some(RunState::Stopped),
+        };
+        let status = Status {
+            state,
+            users: self.users(),
+            workers: self
+                .members
+                .iter()
+                .map(|(id, m)| WorkerStatus {
+                    id: *id,
+                    name: m.name.clone(),
+                    peer: m.peer,
+                    state: m.state.name(),
+                    users: m.users,
+                    requests: m.requests,
+                })
+                .collect(),
+        };
+        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status;
+    }
+
+    /// Tells every worker to quit and makes the result.
+    pub(super) fn finish(mut self) -> RunResult {
+        for member in self.members.values() {
+            let _ = member.sender.send(ToWorker::Quit {
+                message: "the run is over".to_owned(),
+            });
+        }
+        self.phase = Phase::Done;
+        self.publish_status();
+        let mut meta = self.config.meta.clone();
+        meta.start_unix_ms = if self.start_unix_ms == 0 {
+            unix_ms()
+        } else {
+            self.start_unix_ms
+        };
+        meta.end_unix_ms = unix_ms();
+        let aggregate = std::mem::take(&mut self.aggregate);
+        aggregate.finish(meta)
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::cluster::bundle::Bundle;
+    use crate::engine::Plan;
+    use crate::stats::{Recorder, RequestSample, RunMeta};
+
+    struct Fixture {
+        run: Run,
+        said: Arc<Mutex<Vec<String>>>,
+        inboxes: BTreeMap<u32, mpsc::UnboundedReceiver<ToWorker>>,
+    }
+
+    impl Fixture {
+        fn new(users: u64, rows: Option<u64>, expect: usize) -> Fixture {
+            let said = Arc::new(Mutex::new(Vec::new()));
+            let log = said.clone();
+            let config = MasterConfig {
+                bind: "127.0.0.1:0".parse().unwrap(),
+                token: None,
+                expect_workers: expect,
+                bundle: Bundle::from_urls(&["http://127.0.0.1:9/".to_owned()], None),
+                plan: Plan::users(users, Some(100.0), Some(Duration::from_secs(60))).unwrap(),
+                unique_rows: rows,
+                stop_timeout: Duration::from_secs(1),
+                accept_invalid_certs: false,
+                meta: RunMeta::default(),
+                notify: Arc::new(move |line: &str| log.lock().unwrap().push(line.to_owned())),
+            };
+            Fixture {
+                run: Run::new(config, Arc::new(Mutex::new(Status::default()))),
+                said,
+                inboxes: BTreeMap::new(),
+            }
+        }
+
+        fn join(&mut self, id: u32) {
+            let (sender, inbox) = mpsc::unbounded_channel();
+            self.inboxes.insert(id, inbox);
+            self.run.on_event(Event::Joined {
+                id,
+                name: format!("w{id}"),
+                peer: "127.0.0.1:1".parse().unwrap(),
+                cores: 2,
+                sender,
+            });
+            self.run.on_event(Event::Message {
+                id,
+                message: ToMaster::Ready,
+            });
+        }
+
+        fn told(&mut self, id: u32) -> Vec<ToWorker> {
+            let inbox = self.inboxes.get_mut(&id).unwrap();
+            std::iter::from_fn(|| inbox.try_recv().ok())
+                .filter(|m| !matches!(m, ToWorker::Heartbeat))
+                .collect()
+        }
+
+        fn said(&self) -> String {
+            self.said.lock().unwrap().join("\n")
+        }
+    }
+
+    fn started(messages: &[ToWorker]) -> (u64, Vec<u32>) {
+        match messages {
+            [ToWorker::Start { users, rows, .. }] => (*users, rows.clone()),
+            other => panic!("expected one start, got {other:?}"),
+        }
+    }
+
+    fn set_to(messages: &[ToWorker]) -> u64 {
+        match messages {
+            [ToWorker::SetUsers { users, .. }] => *users,
+            other => panic!("expected one set_users, got {other:?}"),
+        }
+    }
+
+    fn stats(requests: usize) -> ToMaster {
+        let mut recorder = Recorder::new();
+        for _ in 0..requests {
+            recorder.record(&RequestSample {
+                method: "GET",
+                name: "/a",
+                latency: Duration::from_millis(3),
+                response_bytes: 1,
+                failure: None,
+            });
+        }
+        ToMaster::Stats {
+            users: 10,
+            snapshot: recorder.take(),
+        }
+    }
+
+    #[test]
+    fn shares_move_on_loss_and_join_and_rows_are_never_given_twice() {
+        let mut fixture = Fixture::new(30, Some(100), 3);
+        fixture.join(1);
+        fixture.join(2);
+        assert!(
+            fixture.told(1).is_empty(),
+            "nothing starts before 3 are ready"
+        );
+        fixture.join(3);
+        let mut given = BTreeSet::new();
+        for id in 1..=3 {
+            let (users, rows) = started(&fixture.told(id));
+            assert_eq!(users, 10);
+            assert!(rows.len() >= 10, "{rows:?}");
+            for row in rows {
+                assert!(given.insert(row), "row {row} given twice");
+            }
+        }
+        fixture.run.on_event(Event::Message {
+            id: 3,
+            message: stats(7),
+        });
+        fixture.run.on_event(Event::Gone {
+            id: 3,
+            why: "the connection closed".to_owned(),
+        });
+        assert_eq!(set_to(&fixture.told(1)), 15);
+        assert_eq!(set_to(&fixture.told(2)), 15);
+        assert!(
+            fixture.said().contains(
+                "went missing: the connection closed; the 7 requests it reported are counted, \
+                 its 10 user(s) were moved to the other workers"
+            ),
+            "{}",
+            fixture.said()
+        );
+        fixture.join(4);
+        let (users, rows) = started(&fixture.told(4));
+        assert_eq!(users, 10);
+        for row in rows {
+            assert!(given.insert(row), "row {row} given twice (to a joiner)");
+        }
+        assert_eq!(set_to(&fixture.told(1)), 10);
+        assert_eq!(set_to(&fixture.told(2)), 10);
+
+        fixture.run.stop(false);
+        for id in [1, 2, 4] {
+            assert_eq!(fixture.told(id), [ToWorker::Stop { now: false }]);
+        }
+        for id in [1, 2] {
+            fixture.run.on_event(Event::Message {
+                id,
+                message: ToMaster::Finished {
+                    snapshot: Snapshot::default(),
+                },
+            });
+        }
+        assert!(!fixture.run.is_done(), "w4 has not finished");
+        fixture.run.on_event(Event::Message {
+            id: 4,
+            message: stats(5),
+        });
+        fixture.run.on_event(Event::Message {
+            id: 4,
+            message: ToMaster::Finished {
+                snapshot: Snapshot::default(),
+            },
+        });
+        assert!(fixture.run.is_done());
+        let mut inbox = fixture.inboxes.remove(&1).unwrap();
+        let result = fixture.run.finish();
+        assert_eq!(result.total.requests, 12);
+        assert_eq!(result.errors.len(), 1, "{:?}", result.errors);
+        assert!(matches!(inbox.try_recv(), Ok(ToWorker::Quit { .. })));
+    }
+
+    #[test]
+    fn too_few_rows_cap_the_users_and_say_so() {
+        let mut fixture = Fixture::new(30, Some(30), 2);
+        fixture.join(1);
+        fixture.join(2);
+        assert_eq!(started(&fixture.told(1)).0, 15);
+        assert_eq!(started(&fixture.told(2)).0, 15);
+        fixture.run.on_event(Event::Gone {
+            id: 2,
+            why: "gone".to_owned(),
+        });
+        // w1 holds 15 rows: it cannot take w2's users, whose rows are not given again.
+        assert!(fixture.told(1).is_empty());
+        assert!(
+            fixture.said().contains("only 15 of 30 users can run"),
+            "{}",
+            fixture.said()
+        );
+    }
+
+    #[test]
+    fn without_unique_data_any_worker_takes_any_share() {
+        let mut fixture = Fixture::new(7, None, 2);
+        fixture.join(1);
+        fixture.join(2);
+        assert_eq!(started(&fixture.told(1)), (4, Vec::new()));
+        assert_eq!(started(&fixture.told(2)), (3, Vec::new()));
+        fixture.run.on_event(Event::Gone {
+            id: 1,
+            why: "gone".to_owned(),
+        });
+        assert_eq!(set_to(&fixture.told(2)), 7);
+    }
+}
