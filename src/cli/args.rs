@@ -209,13 +209,26 @@ pub struct MasterArgs {
     #[arg(long, conflicts_with_all = ["check", "arrival_rate"])]
     pub master: bool,
     /// With --master: start when this many workers have joined
-    #[arg(long = "expect-workers", value_name = "N", default_value_t = 1, requires = "master")]
+    #[arg(
+        long = "expect-workers",
+        value_name = "N",
+        default_value_t = 1,
+        requires = "master"
+    )]
     pub expect_workers: usize,
     /// With --master: the address workers connect to (anything but loopback needs a token)
-    #[arg(long = "master-bind", value_name = "ADDR", default_value = "127.0.0.1:5557")]
+    #[arg(
+        long = "master-bind",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:5557"
+    )]
     pub master_bind: SocketAddr,
     /// The shared secret of the master and its workers (better: the environment variable)
-    #[arg(long = "cluster-token", env = "CHORUS_CLUSTER_TOKEN", hide_env_values = true)]
+    #[arg(
+        long = "cluster-token",
+        env = "CHORUS_CLUSTER_TOKEN",
+        hide_env_values = true
+    )]
     pub cluster_token: Option<String>,
 }
 
@@ -226,7 +239,11 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "HOST:PORT")]
     pub master: String,
     /// The shared secret of the master and its workers (better: the environment variable)
-    #[arg(long = "cluster-token", env = "CHORUS_CLUSTER_TOKEN", hide_env_values = true)]
+    #[arg(
+        long = "cluster-token",
+        env = "CHORUS_CLUSTER_TOKEN",
+        hide_env_values = true
+    )]
     pub cluster_token: Option<String>,
     /// How the master names this worker (default: host name and process id)
     #[arg(long)]

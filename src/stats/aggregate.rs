@@ -154,7 +154,9 @@ impl Aggregate {
     /// Merges a worker's snapshot (exact).
     pub fn absorb(&mut self, snapshot: Snapshot) {
         if let Some(tap) = &self.tap {
-            tap.lock().unwrap_or_else(|e| e.into_inner()).merge(&snapshot);
+            tap.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .merge(&snapshot);
         }
         for entry in &snapshot.entries {
             let key = (entry.method.clone(), entry.name.clone());
