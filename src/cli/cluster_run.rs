@@ -106,6 +106,9 @@ pub(super) async fn run_master(
                     .map(|w| format!("{} {} ({} users)", w.name, w.state, w.users))
                     .collect();
                 println!("{} users on {}", status.users, workers.join(", "));
+                if !status.table.is_empty() {
+                    println!("{}", status.table);
+                }
             }
         })
     });

@@ -59,6 +59,8 @@ pub struct Status {
     pub state: Option<RunState>,
     pub workers: Vec<WorkerStatus>,
     pub users: u64,
+    /// The merged live table (`stats::report::live_table`), as of the last second.
+    pub table: String,
 }
 
 /// One worker as the master sees it.

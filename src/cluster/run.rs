@@ -16,7 +16,7 @@ use super::master::{MasterConfig, Status, WorkerStatus};
 use super::protocol::{ToMaster, ToWorker};
 use super::share::{RowPool, rows_to_give, split_rate, split_users};
 use crate::engine::{Load, RunState};
-use crate::stats::{Aggregate, ErrorCount, RunResult, Snapshot};
+use crate::stats::{Aggregate, ErrorCount, RunResult, Snapshot, report};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -78,6 +78,8 @@ pub(super) struct Run {
     stop_deadline: Option<Instant>,
     start_unix_ms: u64,
     short_warned: bool,
+    /// The live table as of the last tick.
+    table: String,
 }
 
 impl Run {
@@ -95,6 +97,7 @@ impl Run {
             stop_deadline: None,
             start_unix_ms: 0,
             short_warned: false,
+            table: String::new(),
         }
     }
 
@@ -443,6 +446,7 @@ impl Run {
         if matches!(self.phase, Phase::Running | Phase::Stopping) {
             let users = self.users();
             self.aggregate.tick(unix_ms() / 1000, users as usize);
+            self.table = report::live_table(&self.aggregate);
         }
         self.publish_status();
     }
@@ -461,6 +465,7 @@ impl Run {
         let status = Status {
             state,
             users: self.users(),
+            table: self.table.clone(),
             workers: self
                 .members
                 .iter()
@@ -523,6 +528,11 @@ mod tests {
 
     impl Fixture {
         fn new(users: u64, rows: Option<u64>, expect: usize) -> Fixture {
+            let plan = Plan::users(users, Some(100.0), Some(Duration::from_secs(60))).unwrap();
+            Fixture::with_plan(plan, rows, expect)
+        }
+
+        fn with_plan(plan: Plan, rows: Option<u64>, expect: usize) -> Fixture {
             let said = Arc::new(Mutex::new(Vec::new()));
             let log = said.clone();
             let config = MasterConfig {
@@ -530,7 +540,7 @@ mod tests {
                 token: None,
                 expect_workers: expect,
                 bundle: Bundle::from_urls(&["http://127.0.0.1:9/".to_owned()], None),
-                plan: Plan::users(users, Some(100.0), Some(Duration::from_secs(60))).unwrap(),
+                plan,
                 unique_rows: rows,
                 stop_timeout: Duration::from_secs(1),
                 accept_invalid_certs: false,
@@ -712,5 +722,33 @@ mod tests {
             why: "gone".to_owned(),
         });
         assert_eq!(set_to(&fixture.told(2)), 7);
+    }
+
+    #[test]
+    fn each_stage_sends_the_new_shares_and_the_last_one_stops() {
+        let plan = Plan::parse_stages("10s:20,10s:20,10s:0").unwrap();
+        let mut fixture = Fixture::with_plan(plan, None, 2);
+        fixture.join(1);
+        fixture.join(2);
+        let start = Instant::now();
+        let rate = |messages: &[ToWorker]| match messages {
+            [ToWorker::Start { spawn_rate, .. } | ToWorker::SetUsers { spawn_rate, .. }] => {
+                *spawn_rate
+            }
+            other => panic!("{other:?}"),
+        };
+        let told = fixture.told(1);
+        assert_eq!(started(&told).0, 10);
+        // 20 users in 10 s, half of them on each worker.
+        assert_eq!(rate(&told), 1.0);
+        fixture.told(2);
+        fixture.run.on_timer(start + Duration::from_secs(11));
+        assert_eq!(set_to(&fixture.told(1)), 10);
+        assert_eq!(set_to(&fixture.told(2)), 10);
+        fixture.run.on_timer(start + Duration::from_secs(21));
+        assert_eq!(set_to(&fixture.told(1)), 0);
+        assert_eq!(set_to(&fixture.told(2)), 0);
+        fixture.run.on_timer(start + Duration::from_secs(31));
+        assert_eq!(fixture.told(1), [ToWorker::Stop { now: false }]);
     }
 }
