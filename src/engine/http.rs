@@ -425,7 +425,7 @@ async fn read_response(
             }
         }
     };
-    let framing = framing(&head, head_only)?;
+    let framing = framing(&head, head_only);
     let body = match framing {
         Framing::Length(length) => {
             while connection.buffer.len() < length {

@@ -5,6 +5,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,8 +68,35 @@ pub(super) struct WorkerShared {
     pub(super) flow_iterations: RefCell<Vec<u64>>,
     pub(super) setup: SetupMode,
     /// Resolved targets of requests whose URL has no template, by the request's address.
-    pub(super) targets: RefCell<HashMap<usize, Rc<Target>>>,
+    pub(super) targets: RefCell<HashMap<usize, Rc<Target>, BuildHasherDefault<AddressHasher>>>,
     cumulative_weights: Vec<u64>,
+}
+
+/// Hashes a request's address (the key of `WorkerShared::targets`, looked up for every
+/// request): it is unique already, so a multiply spreads it, where SipHash would cost more
+/// than the rest of the lookup.
+#[derive(Default)]
+pub(super) struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(self.0.rotate_left(8) ^ u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        let mixed = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = mixed ^ (mixed >> 29);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
 }
 
 impl WorkerShared {
@@ -152,7 +180,7 @@ async fn work(number: usize, setup: WorkerSetup) {
         client,
         recorder: RefCell::new(Recorder::new()),
         setup,
-        targets: RefCell::new(HashMap::new()),
+        targets: RefCell::new(HashMap::default()),
         cumulative_weights,
     });
     let users = Rc::new(Users::default());

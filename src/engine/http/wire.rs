@@ -94,25 +94,39 @@ pub(super) fn write_request(
     out.extend_from_slice(body);
 }
 
-/// A response head: status, version (0 for HTTP/1.0, 1 for HTTP/1.1) and headers.
+/// A response head: status, version (0 for HTTP/1.0, 1 for HTTP/1.1) and headers, and what
+/// its framing headers said (noted while parsing, so framing needs no lookups).
 pub(super) struct Head {
     pub(super) status: u16,
     pub(super) version: u8,
     pub(super) headers: HeaderMap,
+    content_length: Option<usize>,
+    /// Whether there was a `Transfer-Encoding`, and whether its last coding is chunked.
+    transfer_encoding: Option<bool>,
+    connection_close: bool,
+    connection_keep_alive: bool,
 }
 
 /// Parses a response head at the start of `buffer`; when it is complete, takes it out of the
 /// buffer (header values share its bytes; nothing is copied).
 pub(super) fn parse_head(buffer: &mut BytesMut) -> Result<Option<Head>, ReadError> {
+    if buffer.is_empty() {
+        return Ok(None);
+    }
     // Most responses have a handful of headers: room for a few on the stack is cheaper to
     // set up per response than room for the most accepted.
     parse_head_with::<FEW_HEADERS>(buffer)
 }
 
 fn parse_head_with<const N: usize>(buffer: &mut BytesMut) -> Result<Option<Head>, ReadError> {
-    let mut storage = [httparse::EMPTY_HEADER; N];
-    let mut response = httparse::Response::new(&mut storage);
-    let length = match response.parse(buffer) {
+    let mut storage = [const { std::mem::MaybeUninit::uninit() }; N];
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buffer,
+        &mut storage,
+    );
+    let length = match parsed {
         Ok(httparse::Status::Complete(length)) => length,
         Ok(httparse::Status::Partial) if buffer.len() > MAX_HEAD => {
             return Err(ReadError::Invalid(format!(
@@ -129,32 +143,63 @@ fn parse_head_with<const N: usize>(buffer: &mut BytesMut) -> Result<Option<Head>
     let status = response.code.unwrap_or(0);
     let version = response.version.unwrap_or(1);
     let base = buffer.as_ptr() as usize;
-    let mut ranges = [(0usize, 0usize, 0usize, 0usize); N];
+    let mut ranges = [(0u32, 0u32, 0u32, 0u32); N];
     let count = response.headers.len();
     for (range, header) in ranges.iter_mut().zip(response.headers.iter()) {
-        let name = header.name.as_ptr() as usize - base;
-        let value = header.value.as_ptr() as usize - base;
+        let offset = |part: &[u8]| (part.as_ptr() as usize - base) as u32;
+        let (name, value) = (offset(header.name.as_bytes()), offset(header.value));
         *range = (
             name,
-            name + header.name.len(),
+            name + header.name.len() as u32,
             value,
-            value + header.value.len(),
+            value + header.value.len() as u32,
         );
     }
-    let head = buffer.split_to(length).freeze();
-    let mut headers = HeaderMap::with_capacity(count);
-    for &(name_start, name_end, value_start, value_end) in &ranges[..count] {
-        let name = HeaderName::from_bytes(&head[name_start..name_end])
-            .map_err(|_| ReadError::Invalid("a header name is not valid".to_owned()))?;
-        let value = HeaderValue::from_maybe_shared(head.slice(value_start..value_end))
-            .map_err(|_| ReadError::Invalid(format!("the {name} header's value is not valid")))?;
-        headers.append(name, value);
-    }
-    Ok(Some(Head {
+    let bytes = buffer.split_to(length).freeze();
+    let mut head = Head {
         status,
         version,
-        headers,
-    }))
+        headers: HeaderMap::with_capacity(count),
+        content_length: None,
+        transfer_encoding: None,
+        connection_close: false,
+        connection_keep_alive: false,
+    };
+    for &(name_start, name_end, value_start, value_end) in &ranges[..count] {
+        let name = HeaderName::from_bytes(&bytes[name_start as usize..name_end as usize])
+            .map_err(|_| ReadError::Invalid("a header name is not valid".to_owned()))?;
+        let value = bytes.slice(value_start as usize..value_end as usize);
+        if name == CONTENT_LENGTH {
+            let length = std::str::from_utf8(&value)
+                .ok()
+                .and_then(|text| text.trim().parse::<usize>().ok())
+                .ok_or_else(|| {
+                    ReadError::Invalid(format!(
+                        "Content-Length {:?} is not a number",
+                        String::from_utf8_lossy(&value)
+                    ))
+                })?;
+            if head.content_length.is_some_and(|known| known != length) {
+                return Err(ReadError::Invalid(
+                    "two Content-Length headers disagree".to_owned(),
+                ));
+            }
+            head.content_length = Some(length);
+        } else if name == TRANSFER_ENCODING {
+            let last = value.rsplit(|&byte| byte == b',').next().unwrap_or(&[]);
+            head.transfer_encoding = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        } else if name == CONNECTION {
+            for token in value.split(|&byte| byte == b',') {
+                let token = token.trim_ascii();
+                head.connection_close |= token.eq_ignore_ascii_case(b"close");
+                head.connection_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        }
+        let value = HeaderValue::from_maybe_shared(value)
+            .map_err(|_| ReadError::Invalid(format!("the {name} header's value is not valid")))?;
+        head.headers.append(name, value);
+    }
+    Ok(Some(head))
 }
 
 /// How a response's body ends.
@@ -166,64 +211,24 @@ pub(super) enum Framing {
     Close,
 }
 
-pub(super) fn framing(head: &Head, head_only: bool) -> Result<Framing, ReadError> {
+pub(super) fn framing(head: &Head, head_only: bool) -> Framing {
     let status = head.status;
     if head_only || status == 204 || status == 304 || (100..200).contains(&status) {
-        return Ok(Framing::Length(0));
+        return Framing::Length(0);
     }
-    if head.headers.contains_key(TRANSFER_ENCODING) {
-        let chunked = head
-            .headers
-            .get_all(TRANSFER_ENCODING)
-            .iter()
-            .next_back()
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.rsplit(',').next())
-            .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
-        return Ok(if chunked {
-            Framing::Chunked
-        } else {
-            Framing::Close
-        });
+    match head.transfer_encoding {
+        Some(true) => Framing::Chunked,
+        Some(false) => Framing::Close,
+        None => head.content_length.map_or(Framing::Close, Framing::Length),
     }
-    let mut length = None;
-    for value in head.headers.get_all(CONTENT_LENGTH) {
-        let parsed = value
-            .to_str()
-            .ok()
-            .and_then(|text| text.trim().parse::<usize>().ok())
-            .ok_or_else(|| {
-                ReadError::Invalid(format!("Content-Length {value:?} is not a number"))
-            })?;
-        if length.is_some_and(|known| known != parsed) {
-            return Err(ReadError::Invalid(
-                "two Content-Length headers disagree".to_owned(),
-            ));
-        }
-        length = Some(parsed);
-    }
-    Ok(length.map_or(Framing::Close, Framing::Length))
 }
 
 /// Whether the connection stays open after this response.
 pub(super) fn keep_alive(head: &Head, framing: Framing) -> bool {
-    if framing == Framing::Close || head.status == 101 {
+    if framing == Framing::Close || head.status == 101 || head.connection_close {
         return false;
     }
-    let mut close = false;
-    let mut keep = false;
-    for value in head.headers.get_all(CONNECTION) {
-        for token in value.to_str().unwrap_or("").split(',') {
-            let token = token.trim();
-            close |= token.eq_ignore_ascii_case("close");
-            keep |= token.eq_ignore_ascii_case("keep-alive");
-        }
-    }
-    if head.version >= 1 {
-        !close
-    } else {
-        keep && !close
-    }
+    head.version >= 1 || head.connection_keep_alive
 }
 
 /// Where a chunked body's decoding stands.
@@ -359,25 +364,27 @@ mod tests {
         assert_eq!((head.status, head.version), (200, 1));
         assert_eq!(head.headers.get_all("x-a").iter().count(), 2);
         assert_eq!(&buffer[..], b"ok\n");
-        assert_eq!(framing(&head, false).unwrap(), Framing::Length(3));
-        assert_eq!(framing(&head, true).unwrap(), Framing::Length(0));
+        assert_eq!(framing(&head, false), Framing::Length(3));
+        assert_eq!(framing(&head, true), Framing::Length(0));
         assert!(keep_alive(&head, Framing::Length(3)));
 
         let mut buffer = BytesMut::from(&b"HTTP/1.0 200 OK\r\n\r\nrest"[..]);
         let head = parse_head(&mut buffer).unwrap().unwrap();
-        assert_eq!(framing(&head, false).unwrap(), Framing::Close);
+        assert_eq!(framing(&head, false), Framing::Close);
         assert!(!keep_alive(&head, Framing::Length(0)));
 
         let mut buffer = BytesMut::from(
             &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n"[..],
         );
         let head = parse_head(&mut buffer).unwrap().unwrap();
-        assert_eq!(framing(&head, false).unwrap(), Framing::Chunked);
+        assert_eq!(framing(&head, false), Framing::Chunked);
         assert!(!keep_alive(&head, Framing::Chunked));
 
         let mut buffer = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"[..]);
-        let head = parse_head(&mut buffer).unwrap().unwrap();
-        assert!(matches!(framing(&head, false), Err(ReadError::Invalid(_))));
+        assert!(matches!(
+            parse_head(&mut buffer),
+            Err(ReadError::Invalid(_))
+        ));
         let mut many = b"HTTP/1.1 200 OK\r\n".to_vec();
         for n in 0..FEW_HEADERS + 5 {
             many.extend_from_slice(format!("x-{n}: {n}\r\n").as_bytes());
