@@ -16,6 +16,8 @@ use super::protocol::ScenarioPin;
 use super::protocol::{PROTOCOL, ToMaster, ToWorker, read_frame, write_frame};
 use super::{MISSING_AFTER, Notify};
 
+/// How long a worker may take to load the scenario it was sent.
+const LOAD_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a connection may take to say hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -138,9 +140,12 @@ pub(super) async fn serve(stream: TcpStream, peer: SocketAddr, id: u32, setup: A
             }
         }
     });
+    // Loading a scenario with large data files may take a while before the first word.
+    let mut patience = LOAD_TIMEOUT;
     let why = loop {
-        match tokio::time::timeout(MISSING_AFTER, read_frame::<_, ToMaster>(&mut reader)).await {
+        match tokio::time::timeout(patience, read_frame::<_, ToMaster>(&mut reader)).await {
             Ok(Ok(message)) => {
+                patience = MISSING_AFTER;
                 let _ = setup.events.send(Event::Message { id, message });
             }
             Ok(Err(err)) => break err.to_string(),
