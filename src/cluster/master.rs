@@ -201,6 +201,16 @@ impl Master {
             }
         }
         accept.abort();
-        run.finish()
+        let links = run.links();
+        let result = run.finish();
+        // Let each connection write its quit before this process goes on (and exits): a
+        // worker that only saw the connection close would wait for a master to come back.
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            for link in links {
+                link.closed().await;
+            }
+        })
+        .await;
+        result
     }
 }

@@ -482,6 +482,12 @@ impl Run {
         *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status;
     }
 
+    /// The channels to every connected worker (closed once its connection wrote its last
+    /// message).
+    pub(super) fn links(&self) -> Vec<mpsc::UnboundedSender<ToWorker>> {
+        self.members.values().map(|m| m.sender.clone()).collect()
+    }
+
     /// Tells every worker to quit and makes the result.
     pub(super) fn finish(mut self) -> RunResult {
         for member in self.members.values() {
