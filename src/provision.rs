@@ -280,7 +280,8 @@ mod tests {
         let nested = "host: http://127.0.0.1:1\nvars: {classes: 3, students: 4}\non_start:\n  - repeat: \"{{ classes }}\"\n    steps:\n      - repeat: \"{{ students }}\"\n        parallel: 2\n        steps:\n          - emit: {a: b}\n  - emit: {a: c}\n";
         assert_eq!(expected_rows(&load(nested, &[])), Some(13));
         assert_eq!(expected_rows(&load(nested, &[("classes", "10")])), Some(41));
-        let random = "host: http://127.0.0.1:1\non_start:\n  - repeat: 2..5\n    steps: [{emit: {a: b}}]\n";
+        let random =
+            "host: http://127.0.0.1:1\non_start:\n  - repeat: 2..5\n    steps: [{emit: {a: b}}]\n";
         assert_eq!(expected_rows(&load(random, &[])), None);
         let from_a_response = "host: http://127.0.0.1:1\non_start:\n  - get: /n\n    extract: {n: $.n}\n  - repeat: \"{{ n }}\"\n    steps: [{emit: {a: b}}]\n";
         assert_eq!(expected_rows(&load(from_a_response, &[])), None);
