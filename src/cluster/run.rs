@@ -18,6 +18,10 @@ use super::share::{RowPool, rows_to_give, split_rate, split_users};
 use crate::engine::{Load, RunState};
 use crate::stats::{Aggregate, ErrorCount, RunResult, Snapshot, report};
 
+/// A lost worker's users are started on the others within about this long, whatever the
+/// spawn rate (the page and the terminal show the count back within a few seconds).
+const TAKE_OVER: Duration = Duration::from_secs(2);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Waiting,
@@ -80,6 +84,8 @@ pub(super) struct Run {
     short_warned: bool,
     /// The live table as of the last tick.
     table: String,
+    /// A rebalance after a loss (see [`Run::take_over`]).
+    taking_over: bool,
 }
 
 impl Run {
@@ -98,6 +104,7 @@ impl Run {
             start_unix_ms: 0,
             short_warned: false,
             table: String::new(),
+            taking_over: false,
         }
     }
 
@@ -172,7 +179,7 @@ impl Run {
                     "worker {name:?} cannot run the scenario: {message}"
                 ));
                 if had_users && self.phase == Phase::Running {
-                    self.rebalance();
+                    self.take_over();
                 }
             }
             ToMaster::Stats { users, snapshot } => {
@@ -235,7 +242,7 @@ impl Run {
             dropped_iterations: 0,
         });
         match self.phase {
-            Phase::Running => self.rebalance(),
+            Phase::Running => self.take_over(),
             Phase::Stopping => self.check_stopped(),
             Phase::Waiting | Phase::Done => {}
         }
@@ -266,6 +273,14 @@ impl Run {
     }
 
     /// Gives ready workers their rows and every live worker its share of the current stage.
+    /// Moves a lost worker's users to the others within about [`TAKE_OVER`], even when the
+    /// spawn rate is slower.
+    fn take_over(&mut self) {
+        self.taking_over = true;
+        self.rebalance();
+        self.taking_over = false;
+    }
+
     fn rebalance(&mut self) {
         let (target, rate) = self.stage_target();
         let peak = self.config.plan.peak_users();
@@ -341,6 +356,12 @@ impl Run {
                     accept_invalid_certs: self.config.accept_invalid_certs,
                 });
             } else if member.share != share {
+                let spawn_rate = if self.taking_over && share > member.share {
+                    let extra = (share - member.share) as f64;
+                    spawn_rate.max(extra / TAKE_OVER.as_secs_f64())
+                } else {
+                    spawn_rate
+                };
                 member.share = share;
                 let _ = member.sender.send(ToWorker::SetUsers {
                     users: share,
@@ -756,5 +777,29 @@ mod tests {
         assert_eq!(set_to(&fixture.told(2)), 0);
         fixture.run.on_timer(start + Duration::from_secs(31));
         assert_eq!(fixture.told(1), [ToWorker::Stop { now: false }]);
+    }
+
+    #[test]
+    fn a_lost_workers_users_are_taken_over_faster_than_a_slow_spawn_rate() {
+        let plan = Plan::users(30, Some(1.0), None).unwrap();
+        let mut fixture = Fixture::with_plan(plan, None, 3);
+        for id in 1..=3 {
+            fixture.join(id);
+        }
+        for id in 1..=3 {
+            fixture.told(id);
+        }
+        fixture.run.on_event(Event::Gone {
+            id: 3,
+            why: "gone".to_owned(),
+        });
+        match fixture.told(1).as_slice() {
+            [ToWorker::SetUsers { users, spawn_rate }] => {
+                assert_eq!(*users, 15);
+                // 5 more users within 2 s, not at the plan's 1/3 user per second.
+                assert_eq!(*spawn_rate, 2.5);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
