@@ -232,7 +232,12 @@ impl Session {
                 Some(connection) => (connection, true),
                 None => (Box::pin(self.connect(origin, began)).await?, false),
             };
-            let start = Instant::now();
+            // A kept connection is ready at once: the clock read as `send` began will do.
+            let start = if reused && attempt == 0 {
+                began
+            } else {
+                Instant::now()
+            };
             written.set(start);
             if let Err(err) = write_all(&mut connection.stream, &self.out).await {
                 // A write that fails did not reach the server: on a connection the server
@@ -290,6 +295,14 @@ impl Session {
             return None;
         }
         let mut probe = [0u8; 1];
+        if let Stream::Plain(stream) = &connection.stream {
+            // Without a syscall while tokio saw nothing arrive on the socket.
+            return match stream.try_read(&mut probe) {
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => Some(connection),
+                // End of stream, bytes nobody asked for, or an error.
+                _ => None,
+            };
+        }
         let idle = std::future::poll_fn(|cx| {
             let mut probe = ReadBuf::new(&mut probe);
             match Pin::new(&mut connection.stream).poll_read(cx, &mut probe) {

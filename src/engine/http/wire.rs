@@ -58,7 +58,8 @@ pub(super) fn write_request(
             out.extend_from_slice(origin.host.as_bytes());
         }
         if origin.port != if origin.https { 443 } else { 80 } {
-            let _ = write!(out, ":{}", origin.port);
+            out.push(b':');
+            push_decimal(out, origin.port.into());
         }
         out.extend_from_slice(b"\r\n");
     }
@@ -88,10 +89,27 @@ pub(super) fn write_request(
     }
     let expects_body = matches!(parts.method, Method::POST | Method::PUT | Method::PATCH);
     if !body.is_empty() || expects_body {
-        let _ = write!(out, "content-length: {}\r\n", body.len());
+        out.extend_from_slice(b"content-length: ");
+        push_decimal(out, body.len() as u64);
+        out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
+}
+
+/// Writes `n` in decimal (`write!` goes through the formatting machinery for every request).
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
 }
 
 /// A response head: status, version (0 for HTTP/1.0, 1 for HTTP/1.1) and headers, and what
