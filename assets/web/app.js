@@ -49,6 +49,7 @@ function applyState(info) {
       ? " → " + fmtInt(view.info.target_users) : "");
   $("host-shown").textContent = view.info.host || "(scenario host)";
   if (view.info.flows) { view.flows = view.info.flows; renderFlows(); }
+  if ("workers" in info) renderWorkers(info.workers);
   const running = state === "spawning" || state === "running";
   $("stop-button").hidden = !running;
   $("edit-button").hidden = !running;
@@ -57,6 +58,20 @@ function applyState(info) {
   if (state === "ready") $("start-panel").hidden = false;
   if (running) $("start-panel").hidden = true;
   if (!$("start-host").value && view.info.host) $("start-host").value = view.info.host;
+}
+
+// ---------- workers (a cluster master's page) ----------
+// `workers` is null on one machine: the panel stays hidden.
+function renderWorkers(workers) {
+  const panel = $("workers-panel");
+  if (!Array.isArray(workers)) { panel.hidden = true; return; }
+  panel.hidden = false;
+  const missing = workers.filter((w) => w.state === "missing").length;
+  $("workers-count").textContent = "(" + workers.length + (missing ? ", " + missing + " missing" : "") + ")";
+  $("workers-table").tBodies[0].innerHTML = workers.map((w) =>
+    `<tr class="worker worker-${esc(w.state)}" data-worker="${esc(w.name)}"><td>${esc(w.name)}</td>` +
+    `<td>${esc(w.address)}</td><td class="worker-state">${esc(w.state)}</td>` +
+    `<td class="num">${fmtInt(w.users)}</td><td class="num">${fmtInt(w.requests)}</td></tr>`).join("");
 }
 
 // ---------- statistics table ----------
@@ -401,6 +416,7 @@ function connect() {
   const source = new EventSource("api/stream");
   source.addEventListener("full", (event) => { applyUpdate(JSON.parse(event.data), true); });
   source.addEventListener("update", (event) => { applyUpdate(JSON.parse(event.data), false); });
+  source.addEventListener("workers", (event) => { renderWorkers(JSON.parse(event.data).workers); });
   source.onopen = () => { $("connection").textContent = "live"; };
   source.onerror = () => { $("connection").textContent = "reconnecting…"; };
 }

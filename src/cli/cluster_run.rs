@@ -6,16 +6,18 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 
 use super::args::RunArgs;
+use super::page;
 use super::run::write_reports;
 use super::{EXIT_OK, EXIT_THRESHOLDS};
 use crate::cluster::bundle::{self, Bundle};
 use crate::cluster::{Master, MasterConfig};
-use crate::engine::{Load, Plan};
+use crate::engine::{EngineOptions, Load, Plan};
 use crate::scenario::Scenario;
-use crate::stats::{self, RunMeta, report};
+use crate::stats::{self, RunMeta, Threshold, report};
+use crate::web::Runs;
 
 /// How often the live table is printed.
 const LIVE_EVERY: Duration = Duration::from_secs(5);
@@ -25,12 +27,6 @@ pub(super) async fn run_master(
     scenario: &Arc<Scenario>,
     plan: Plan,
 ) -> anyhow::Result<ExitCode> {
-    if !args.headless {
-        bail!(
-            "chorus run --master serves no web page yet: add --headless (with -u/-r/-t or --stages \
-             and --expect-workers N)"
-        );
-    }
     let cluster = &args.cluster;
     scenario.check_capacity(plan.peak_users())?;
     let bundle = match &args.scenario {
@@ -39,9 +35,7 @@ pub(super) async fn run_master(
         }
         None => Bundle::from_urls(&args.url, args.think),
     };
-    let mut expressions = args.thresholds.clone();
-    expressions.extend(scenario.thresholds.iter().cloned());
-    let thresholds = stats::thresholds::parse_all(&expressions).map_err(anyhow::Error::msg)?;
+    let thresholds = thresholds_of(args, scenario)?;
     let spawn_rate = match plan.stages().first().map(|stage| stage.load) {
         Some(Load::Users { spawn_rate, .. }) => Some(spawn_rate),
         _ => None,
@@ -64,9 +58,10 @@ pub(super) async fn run_master(
             spawn_rate,
             thresholds,
         },
-        plan,
+        plan: plan.clone(),
         notify: Arc::new(|line: &str| eprintln!("chorus master: {line}")),
     };
+    let page_plan = plan;
     let master = Master::bind(config)
         .await
         .context("could not start the master")?;
@@ -74,6 +69,16 @@ pub(super) async fn run_master(
         "chorus master: workers join with: chorus worker --master {}",
         master.local_addr()
     );
+    if !args.headless {
+        return with_page(
+            args,
+            scenario,
+            master,
+            thresholds_of(args, scenario)?,
+            page_plan,
+        )
+        .await;
+    }
     let control = master.control();
     let interrupts = tokio::spawn({
         let control = control.clone();
@@ -124,4 +129,60 @@ pub(super) async fn run_master(
     } else {
         EXIT_THRESHOLDS.into()
     })
+}
+
+fn thresholds_of(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<Vec<Threshold>> {
+    let mut expressions = args.thresholds.clone();
+    expressions.extend(scenario.thresholds.iter().cloned());
+    stats::thresholds::parse_all(&expressions).map_err(anyhow::Error::msg)
+}
+
+/// `chorus run --master` without `--headless`: the page starts, steers and stops runs on the
+/// workers; the reports of the last run are written on the way out, and the workers are told
+/// to quit.
+async fn with_page(
+    args: &RunArgs,
+    scenario: &Arc<Scenario>,
+    master: Master,
+    thresholds: Vec<Threshold>,
+    plan: Plan,
+) -> anyhow::Result<ExitCode> {
+    let control = master.control();
+    let serving = tokio::spawn(master.serve());
+    let options = EngineOptions {
+        workers: args.workers,
+        stop_timeout: args.stop_timeout,
+        accept_invalid_certs: args.insecure,
+        thresholds,
+        setup: Default::default(),
+    };
+    let runs = Runs::on_cluster(scenario.clone(), options, control.clone());
+    let plan = (args.load.users.is_some() || args.stages.is_some()).then_some(plan);
+    let expect = args.cluster.expect_workers.max(1);
+    let ready = {
+        let control = control.clone();
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(200));
+            loop {
+                tick.tick().await;
+                let status = control.status();
+                let ready = status
+                    .workers
+                    .iter()
+                    .filter(|w| matches!(w.state, "ready" | "finished"))
+                    .count();
+                if ready >= expect {
+                    break;
+                }
+            }
+        }
+    };
+    let served = page::serve_runs(args, scenario, runs, plan, ready).await;
+    control.quit();
+    let _ = serving.await;
+    let (code, result) = served?;
+    if let Some(result) = &result {
+        write_reports(&args.output, result)?;
+    }
+    Ok(code)
 }

@@ -1,7 +1,7 @@
 //! `chorus run` without `--headless`: serve the page, optionally start at once
 //! (`--autostart`) and quit after the run (`--autoquit`), and write the reports of the last run
-//! on the way out. Ctrl-C stops a run gracefully, a second Ctrl-C at once; with no run going,
-//! Ctrl-C closes the page.
+//! on the way out. Ctrl-C (or SIGTERM) stops a run gracefully, a second one at once; with no
+//! run going, it closes the page.
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
@@ -21,6 +21,19 @@ pub(super) async fn run_with_page(
     scenario: Arc<Scenario>,
     options: EngineOptions,
     plan: Option<Plan>,
+) -> anyhow::Result<(ExitCode, Option<crate::stats::RunResult>)> {
+    let runs = Runs::new(scenario.clone(), options);
+    serve_runs(args, &scenario, runs, plan, std::future::ready(())).await
+}
+
+/// Serves the page for `runs` (on this machine's engine or a cluster's workers) until the
+/// user is done; `--autostart` starts `plan` once `ready` has completed.
+pub(super) async fn serve_runs(
+    args: &RunArgs,
+    scenario: &Arc<Scenario>,
+    runs: Arc<Runs>,
+    plan: Option<Plan>,
+    ready: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<(ExitCode, Option<crate::stats::RunResult>)> {
     let ip: IpAddr = match args.web.web_host.as_str() {
         "localhost" => IpAddr::from([127, 0, 0, 1]),
@@ -42,7 +55,6 @@ pub(super) async fn run_with_page(
              anyone who can reach it can start load from this machine (add --web-auth USER:PASS)"
         );
     }
-    let runs = Runs::new(scenario.clone(), options);
     let server = web::serve(WebConfig { addr, auth }, runs.clone()).await?;
     println!("chorus: the page is on {}", server.url());
     println!(
@@ -53,6 +65,7 @@ pub(super) async fn run_with_page(
     if args.autostart {
         let plan =
             plan.context("--autostart needs the load: -u and -r (or --stages, or --arrival-rate)")?;
+        ready.await;
         runs.start_plan(plan).map_err(anyhow::Error::msg)?;
         println!("  started at once (--autostart)");
     }
@@ -74,14 +87,14 @@ pub(super) async fn run_with_page(
                     }
                 }
             }
-            interrupted = tokio::signal::ctrl_c() => {
-                interrupted.context("could not listen for Ctrl-C")?;
+            signalled = interrupted() => {
+                signalled.context("could not listen for Ctrl-C")?;
                 if runs.is_running() {
                     eprintln!("stopping: letting requests in flight finish (Ctrl-C again to stop at once)");
                     runs.stop_gracefully();
                     tokio::select! {
                         code = runs.wait_finished() => break code,
-                        _ = tokio::signal::ctrl_c() => {
+                        _ = interrupted() => {
                             eprintln!("stopping now");
                             runs.stop_now();
                             break runs.wait_finished().await;
@@ -100,7 +113,7 @@ pub(super) async fn run_with_page(
 /// user asked to quit with no run going.
 async fn wait_for_ctrl_c(runs: &Arc<Runs>) -> bool {
     loop {
-        if tokio::signal::ctrl_c().await.is_err() {
+        if interrupted().await.is_err() {
             return true;
         }
         if !runs.is_running() {
@@ -108,5 +121,22 @@ async fn wait_for_ctrl_c(runs: &Arc<Runs>) -> bool {
         }
         eprintln!("stopping: letting requests in flight finish (Ctrl-C again to stop at once)");
         runs.stop_gracefully();
+    }
+}
+
+/// Ctrl-C, or (on Unix) SIGTERM: what `kubectl delete` and `docker stop` send.
+async fn interrupted() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate())?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result,
+            _ = terminate.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
     }
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::auth;
@@ -17,7 +17,8 @@ use super::link::{self, LinkSetup};
 use super::protocol::ScenarioPin;
 use super::run::Run;
 use super::{ClusterError, HEARTBEAT_EVERY, Notify};
-use crate::engine::{Load, Plan, RunState};
+use crate::engine::{Engine, EngineHandle, Load, Plan, RemoteCommand, RemoteRun, RunState};
+use crate::scenario::Scenario;
 use crate::stats::{RunMeta, RunResult};
 
 /// Everything a master needs.
@@ -45,12 +46,22 @@ pub struct MasterConfig {
 pub struct MasterControl {
     commands: mpsc::UnboundedSender<Command>,
     status: Arc<Mutex<Status>>,
+    expect_workers: usize,
 }
 
 #[derive(Debug)]
 enum Command {
     Stop,
     StopNow,
+    /// A page's run (see [`MasterControl::start_run`]).
+    Start {
+        plan: Plan,
+        meta: RunMeta,
+        remote: RemoteRun,
+        done: oneshot::Sender<RunResult>,
+    },
+    /// A page's master closes: the workers are told to quit.
+    Quit,
 }
 
 /// What the master shows about its workers.
@@ -84,6 +95,78 @@ impl MasterControl {
     /// Stops every worker at once.
     pub fn stop_now(&self) {
         let _ = self.commands.send(Command::StopNow);
+    }
+
+    /// Starts a run of `plan` on the workers of a master that serves the page
+    /// ([`Master::serve`]): the handle is driven like a local engine's, its users and spawn
+    /// rate are split over the workers and its measurements are the merged ones. Refused
+    /// (with a sentence for the page) for an open-model plan and while fewer workers than
+    /// expected are ready.
+    pub fn start_run(
+        &self,
+        scenario: Arc<Scenario>,
+        plan: Plan,
+        meta: RunMeta,
+    ) -> Result<EngineHandle, String> {
+        if plan
+            .stages()
+            .iter()
+            .any(|stage| matches!(stage.load, Load::Arrivals { .. }))
+        {
+            return Err(
+                "a fixed arrival rate is not supported on a cluster yet: give users and a spawn rate"
+                    .to_owned(),
+            );
+        }
+        scenario
+            .check_capacity(plan.peak_users())
+            .map_err(|err| err.to_string())?;
+        let status = self.status();
+        let ready = status
+            .workers
+            .iter()
+            .filter(|w| matches!(w.state, "ready" | "finished"))
+            .count();
+        if status.state.is_some_and(|state| state != RunState::Stopped) {
+            return Err(
+                "the workers are still stopping the last run: try again in a few seconds"
+                    .to_owned(),
+            );
+        }
+        if ready < self.expect_workers.max(1) {
+            return Err(format!(
+                "{ready} of {} expected worker(s) ready: start more with `chorus worker --master                  HOST:PORT`, or wait for them to join (the workers panel lists them)",
+                self.expect_workers.max(1)
+            ));
+        }
+        let commands = self.commands.clone();
+        let empty_meta = meta.clone();
+        Ok(Engine::start_remote(
+            scenario,
+            meta.clone(),
+            move |remote| {
+                let (done, result) = oneshot::channel();
+                let sent = commands.send(Command::Start {
+                    plan,
+                    meta,
+                    remote,
+                    done,
+                });
+                async move {
+                    if sent.is_err() {
+                        return RunResult::empty(empty_meta);
+                    }
+                    result
+                        .await
+                        .unwrap_or_else(|_| RunResult::empty(empty_meta))
+                }
+            },
+        ))
+    }
+
+    /// Tells the workers to quit and ends [`Master::serve`].
+    pub fn quit(&self) {
+        let _ = self.commands.send(Command::Quit);
     }
 
     /// The workers and users now.
@@ -126,6 +209,7 @@ impl Master {
                     source,
                 })?;
         let (commands_sender, commands) = mpsc::unbounded_channel();
+        let expect_workers = config.expect_workers;
         Ok(Master {
             listener,
             config,
@@ -133,6 +217,7 @@ impl Master {
             control: MasterControl {
                 commands: commands_sender,
                 status: Arc::new(Mutex::new(Status::default())),
+                expect_workers,
             },
         })
     }
@@ -155,28 +240,7 @@ impl Master {
             mut commands,
             control,
         } = self;
-        let (events_sender, mut events) = mpsc::unbounded_channel();
-        let setup = Arc::new(LinkSetup {
-            token: config.token.clone(),
-            bundle: Arc::new(config.bundle.clone()),
-            pin: ScenarioPin {
-                sha256: auth::scenario_digest(&config.bundle.text()),
-                name: config.bundle.name.clone(),
-            },
-            events: events_sender,
-            notify: config.notify.clone(),
-        });
-        let accept = tokio::spawn(async move {
-            let mut next_id = 1u32;
-            loop {
-                let Ok((stream, peer)) = listener.accept().await else {
-                    continue;
-                };
-                let id = next_id;
-                next_id += 1;
-                tokio::spawn(link::serve(stream, peer, id, setup.clone()));
-            }
-        });
+        let (accept, mut events) = accept_workers(listener, &config);
         let expect = config.expect_workers;
         let mut run = Run::new(config, control.status.clone());
         run.notify(&format!("waiting for {expect} worker(s) to join"));
@@ -194,6 +258,8 @@ impl Master {
                 command = commands.recv(), if commands_open => match command {
                     Some(Command::Stop) => run.stop(false),
                     Some(Command::StopNow) => run.stop(true),
+                    Some(Command::Quit) => run.stop(true),
+                    Some(Command::Start { .. }) => {}
                     None => commands_open = false,
                 },
                 _ = tokio::time::sleep_until(wake) => run.on_timer(Instant::now()),
@@ -213,4 +279,123 @@ impl Master {
         .await;
         result
     }
+
+    /// Serves the page's runs ([`MasterControl::start_run`]) one after another on the
+    /// workers that join, until [`MasterControl::quit`]; then tells the workers to quit.
+    pub async fn serve(self) {
+        let Master {
+            listener,
+            config,
+            mut commands,
+            control,
+        } = self;
+        let (accept, mut events) = accept_workers(listener, &config);
+        let mut run = Run::new(config, control.status.clone()).for_page();
+        let mut current: Option<(RemoteRun, oneshot::Sender<RunResult>)> = None;
+        let mut remote_open = false;
+        let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let far = Instant::now() + Duration::from_secs(86_400 * 365);
+        loop {
+            let wake = run.wake_at().unwrap_or(far);
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(event) => run.on_event(event),
+                    None => break,
+                },
+                command = commands.recv() => match command {
+                    Some(Command::Start { plan, meta, remote, done }) => {
+                        if current.is_some() || !run.is_idle() {
+                            drop(done);
+                        } else {
+                            run.start(plan, meta, remote.aggregate());
+                            remote.set_state(run.page_state());
+                            remote.publish(run.users_now());
+                            current = Some((remote, done));
+                            remote_open = true;
+                        }
+                    }
+                    Some(Command::Stop) if current.is_some() => run.stop(false),
+                    Some(Command::StopNow) if current.is_some() => run.stop(true),
+                    Some(Command::Stop | Command::StopNow) => {}
+                    Some(Command::Quit) | None => break,
+                },
+                command = async { current.as_mut()?.0.command().await }, if remote_open => match command {
+                    Some(RemoteCommand::SetUsers { users, spawn_rate }) => run.set_users(users, spawn_rate),
+                    Some(RemoteCommand::Stop) => run.stop(false),
+                    Some(RemoteCommand::StopNow) => run.stop(true),
+                    Some(RemoteCommand::Reset) => run.reset(),
+                    None => remote_open = false,
+                },
+                _ = tokio::time::sleep_until(wake) => run.on_timer(Instant::now()),
+                _ = tick.tick() => {
+                    run.on_tick();
+                    if let Some((remote, _)) = &current {
+                        remote.set_state(run.page_state());
+                        remote.publish(run.users_now());
+                    }
+                }
+            }
+            if run.is_done() {
+                let result = run.end_run();
+                if let Some((remote, done)) = current.take() {
+                    remote.set_state(RunState::Stopped);
+                    remote.publish(0);
+                    let _ = done.send(result);
+                }
+                remote_open = false;
+            }
+        }
+        if let Some((remote, _)) = &current {
+            remote.set_state(RunState::Stopped);
+            remote.publish(0);
+        }
+        run.stop(true);
+        accept.abort();
+        let links = run.links();
+        let result = run.finish();
+        if let Some((_, done)) = current.take() {
+            let _ = done.send(result);
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            for link in links {
+                link.closed().await;
+            }
+        })
+        .await;
+    }
+}
+
+/// Accepts workers' connections; each one's events (joined, messages, gone) come out of the
+/// receiver.
+fn accept_workers(
+    listener: TcpListener,
+    config: &MasterConfig,
+) -> (
+    tokio::task::JoinHandle<()>,
+    mpsc::UnboundedReceiver<link::Event>,
+) {
+    let (events_sender, events) = mpsc::unbounded_channel();
+    let setup = Arc::new(LinkSetup {
+        token: config.token.clone(),
+        bundle: Arc::new(config.bundle.clone()),
+        pin: ScenarioPin {
+            sha256: auth::scenario_digest(&config.bundle.text()),
+            name: config.bundle.name.clone(),
+        },
+        events: events_sender,
+        notify: config.notify.clone(),
+    });
+    let accept = tokio::spawn(async move {
+        let mut next_id = 1u32;
+        loop {
+            let Ok((stream, peer)) = listener.accept().await else {
+                continue;
+            };
+            let id = next_id;
+            next_id += 1;
+            tokio::spawn(link::serve(stream, peer, id, setup.clone()));
+        }
+    });
+    (accept, events)
 }

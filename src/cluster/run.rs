@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
@@ -17,6 +17,8 @@ use super::protocol::{ToMaster, ToWorker};
 use super::share::{RowPool, rows_to_give, split_rate, split_users};
 use crate::engine::{Load, RunState};
 use crate::stats::{Aggregate, ErrorCount, RunResult, Snapshot, report};
+
+mod page;
 
 /// A lost worker's users are started on the others within about this long, whatever the
 /// spawn rate (the page and the terminal show the count back within a few seconds).
@@ -74,7 +76,8 @@ pub(super) struct Run {
     status: Arc<Mutex<Status>>,
     phase: Phase,
     members: BTreeMap<u32, Member>,
-    aggregate: Aggregate,
+    /// The merged measurements; a page's run shares it with the engine's handle.
+    aggregate: Arc<Mutex<Aggregate>>,
     rows: Option<RowPool>,
     stage: usize,
     stage_started: Instant,
@@ -86,6 +89,9 @@ pub(super) struct Run {
     table: String,
     /// A rebalance after a loss (see [`Run::take_over`]).
     taking_over: bool,
+    /// Begin as soon as the expected workers are ready (headless); a page's master waits for
+    /// [`Run::start`] instead.
+    autostart: bool,
 }
 
 impl Run {
@@ -96,7 +102,7 @@ impl Run {
             status,
             phase: Phase::Waiting,
             members: BTreeMap::new(),
-            aggregate: Aggregate::new(),
+            aggregate: Arc::new(Mutex::new(Aggregate::new())),
             rows,
             stage: 0,
             stage_started: Instant::now(),
@@ -105,7 +111,12 @@ impl Run {
             short_warned: false,
             table: String::new(),
             taking_over: false,
+            autostart: true,
         }
+    }
+
+    fn aggregate(&self) -> MutexGuard<'_, Aggregate> {
+        self.aggregate.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(super) fn notify(&self, line: &str) {
@@ -158,7 +169,7 @@ impl Run {
                 match self.phase {
                     Phase::Waiting => {
                         let ready = self.count(MemberState::Ready);
-                        if ready >= self.config.expect_workers.max(1) {
+                        if self.autostart && ready >= self.config.expect_workers.max(1) {
                             self.begin();
                         } else {
                             self.notify(&format!(
@@ -185,13 +196,13 @@ impl Run {
             ToMaster::Stats { users, snapshot } => {
                 member.users = users;
                 member.requests += snapshot.requests();
-                self.aggregate.absorb(snapshot);
+                self.aggregate().absorb(snapshot);
             }
             ToMaster::Finished { snapshot } => {
                 member.users = 0;
                 member.requests += snapshot.requests();
                 member.state = MemberState::Finished;
-                self.aggregate.absorb(snapshot);
+                self.aggregate().absorb(snapshot);
                 self.check_stopped();
             }
             ToMaster::Heartbeat | ToMaster::Hello { .. } => {}
@@ -236,7 +247,7 @@ impl Run {
              counted, {moved}"
         );
         self.notify(&message);
-        self.aggregate.absorb(Snapshot {
+        self.aggregate().absorb(Snapshot {
             entries: Vec::new(),
             errors: vec![ErrorCount { message, count: 1 }],
             dropped_iterations: 0,
@@ -283,7 +294,11 @@ impl Run {
 
     fn rebalance(&mut self) {
         let (target, rate) = self.stage_target();
-        let peak = self.config.plan.peak_users();
+        // A page's run may be moved to any count later: its workers get every row.
+        let peak = match (self.autostart, self.config.unique_rows) {
+            (false, Some(rows)) => rows,
+            _ => self.config.plan.peak_users(),
+        };
         let live: Vec<u32> = self
             .members
             .iter()
@@ -466,8 +481,11 @@ impl Run {
         }
         if matches!(self.phase, Phase::Running | Phase::Stopping) {
             let users = self.users();
-            self.aggregate.tick(unix_ms() / 1000, users as usize);
-            self.table = report::live_table(&self.aggregate);
+            let mut aggregate = self.aggregate();
+            aggregate.tick(unix_ms() / 1000, users as usize);
+            let table = report::live_table(&aggregate);
+            drop(aggregate);
+            self.table = table;
         }
         self.publish_status();
     }
@@ -518,6 +536,11 @@ impl Run {
         }
         self.phase = Phase::Done;
         self.publish_status();
+        self.result()
+    }
+
+    /// The merged result of the run (the aggregate is emptied).
+    fn result(&mut self) -> RunResult {
         let mut meta = self.config.meta.clone();
         meta.start_unix_ms = if self.start_unix_ms == 0 {
             unix_ms()
@@ -525,7 +548,7 @@ impl Run {
             self.start_unix_ms
         };
         meta.end_unix_ms = unix_ms();
-        let aggregate = std::mem::take(&mut self.aggregate);
+        let aggregate = std::mem::take(&mut *self.aggregate());
         aggregate.finish(meta)
     }
 }

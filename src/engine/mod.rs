@@ -197,7 +197,7 @@ impl Engine {
             scenario: scenario.clone(),
             state: Mutex::new(RunState::Spawning),
             users: AtomicU64::new(0),
-            aggregate: Mutex::new(Aggregate::new()),
+            aggregate: Arc::new(Mutex::new(Aggregate::new())),
             latest: Mutex::new(Arc::new(LiveUpdate {
                 state: RunState::Spawning,
                 users: 0,
@@ -240,6 +240,121 @@ impl Engine {
             task,
             meta,
         })
+    }
+}
+
+impl Engine {
+    /// A run carried out elsewhere (a cluster master's workers) behind the same
+    /// [`EngineHandle`]: `drive` receives the [`RemoteRun`] (the handle's commands, and where
+    /// to publish state, users and updates) and returns the result. Nothing is checked and no
+    /// thread is started here; `drive` runs as a task of the caller's runtime.
+    pub fn start_remote<F, Fut>(scenario: Arc<Scenario>, meta: RunMeta, drive: F) -> EngineHandle
+    where
+        F: FnOnce(RemoteRun) -> Fut,
+        Fut: std::future::Future<Output = RunResult> + Send + 'static,
+    {
+        let flows: Vec<FlowCount> = scenario
+            .flows
+            .iter()
+            .map(|flow| FlowCount {
+                name: flow.name.clone(),
+                weight: flow.weight,
+                iterations: 0,
+            })
+            .collect();
+        let (updates, _) = broadcast::channel(16);
+        let shared = Arc::new(Shared {
+            scenario,
+            state: Mutex::new(RunState::Spawning),
+            users: AtomicU64::new(0),
+            aggregate: Arc::new(Mutex::new(Aggregate::new())),
+            latest: Mutex::new(Arc::new(LiveUpdate {
+                state: RunState::Spawning,
+                users: 0,
+                unix_seconds: spawner::unix_ms() / 1000,
+                rows: Vec::new(),
+                total: Aggregate::new().total_row(),
+                point: None,
+                flows: flows.clone(),
+                dropped_iterations: 0,
+                errors: 0,
+            })),
+            updates,
+        });
+        let (control, commands) = mpsc::unbounded_channel();
+        let remote = RemoteRun {
+            commands,
+            shared: shared.clone(),
+            flows,
+        };
+        let task = tokio::spawn(drive(remote));
+        EngineHandle {
+            control: EngineControl { control, shared },
+            task,
+            meta,
+        }
+    }
+}
+
+/// What an [`EngineControl`] asks of a run carried out elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RemoteCommand {
+    SetUsers { users: u64, spawn_rate: f64 },
+    Stop,
+    StopNow,
+    Reset,
+}
+
+/// The driver's side of [`Engine::start_remote`]: the commands of the handle, and where the
+/// state, the users and the one-per-second [`LiveUpdate`] go.
+#[derive(Debug)]
+pub struct RemoteRun {
+    commands: mpsc::UnboundedReceiver<Control>,
+    shared: Arc<Shared>,
+    flows: Vec<FlowCount>,
+}
+
+impl RemoteRun {
+    /// The next command; `None` once every control is dropped.
+    pub async fn command(&mut self) -> Option<RemoteCommand> {
+        Some(match self.commands.recv().await? {
+            Control::SetUsers { users, spawn_rate } => RemoteCommand::SetUsers { users, spawn_rate },
+            Control::Stop => RemoteCommand::Stop,
+            Control::StopNow => RemoteCommand::StopNow,
+            Control::Reset => RemoteCommand::Reset,
+        })
+    }
+
+    /// The run's measurements, read by `EngineControl::inspect`: merge into it here.
+    pub fn aggregate(&self) -> Arc<Mutex<Aggregate>> {
+        self.shared.aggregate.clone()
+    }
+
+    pub fn set_state(&self, state: RunState) {
+        *self.shared.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
+    }
+
+    /// Sets the users and sends a [`LiveUpdate`] of the aggregate as it is (the driver
+    /// closes history points itself with `Aggregate::tick`).
+    pub fn publish(&self, users: u64) {
+        self.shared.set_users(users);
+        let update = {
+            let aggregate = self.shared.aggregate();
+            LiveUpdate {
+                state: self.shared.state(),
+                users,
+                unix_seconds: spawner::unix_ms() / 1000,
+                rows: aggregate.rows(),
+                total: aggregate.total_row(),
+                point: aggregate.last_point().cloned(),
+                flows: self.flows.clone(),
+                dropped_iterations: aggregate.dropped_iterations(),
+                errors: aggregate.errors().iter().map(|e| e.count).sum(),
+            }
+        };
+        let update = Arc::new(update);
+        *self.shared.latest.lock().unwrap_or_else(|e| e.into_inner()) = update.clone();
+        let _ = self.shared.updates.send(update);
     }
 }
 
@@ -357,7 +472,8 @@ pub(crate) struct Shared {
     scenario: Arc<Scenario>,
     state: Mutex<RunState>,
     users: AtomicU64,
-    aggregate: Mutex<Aggregate>,
+    /// Shared with a [`RemoteRun`]'s driver, which merges its measurements there.
+    aggregate: Arc<Mutex<Aggregate>>,
     latest: Mutex<Arc<LiveUpdate>>,
     updates: broadcast::Sender<Arc<LiveUpdate>>,
 }

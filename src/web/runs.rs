@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
 
 use super::form::{Load, StartRequest, UsersChange};
+use crate::cluster::MasterControl;
 use crate::engine::{
     self, Engine, EngineControl, EngineOptions, LiveUpdate, Plan, RunState, Stage,
 };
@@ -18,6 +19,9 @@ use crate::stats::{Aggregate, EntryStats, HistoryPoint, RunMeta, RunResult};
 
 /// At most this many history points go to a page that connects; older ones are thinned.
 const MAX_FULL_HISTORY: usize = 1800;
+
+/// How often a cluster's workers are looked at for the page's workers panel.
+const WORKERS_EVERY: Duration = Duration::from_millis(500);
 
 /// A refusal of the control API: the status to answer and a sentence for the page.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,9 +68,18 @@ struct Inner {
     runs: u64,
 }
 
+/// How a run is started: on this machine's engine, or on a cluster master's workers. The page,
+/// the API and the downloads see the same `EngineHandle` either way.
+#[derive(Debug, Clone)]
+enum Starter {
+    Local,
+    Cluster(MasterControl),
+}
+
 /// The web page's view of runs: at most one at a time, any number one after another.
 pub struct Runs {
     scenario: Arc<Scenario>,
+    starter: Starter,
     options: EngineOptions,
     inner: Mutex<Inner>,
     events: broadcast::Sender<Arc<PageEvent>>,
@@ -84,10 +97,46 @@ impl std::fmt::Debug for Runs {
 impl Runs {
     /// Runs of `scenario` with `options` (thresholds, stop timeout, TLS).
     pub fn new(scenario: Arc<Scenario>, options: EngineOptions) -> Arc<Self> {
+        Self::with_starter(scenario, options, Starter::Local)
+    }
+
+    /// Runs of `scenario` on the workers of a master that serves the page
+    /// (`cluster::Master::serve`). The pages get a `workers` event whenever a worker joins,
+    /// leaves, goes missing or changes its user count (checked twice a second). Call it inside
+    /// a tokio runtime.
+    pub fn on_cluster(
+        scenario: Arc<Scenario>,
+        options: EngineOptions,
+        master: MasterControl,
+    ) -> Arc<Self> {
+        let runs = Self::with_starter(scenario, options, Starter::Cluster(master));
+        let weak = Arc::downgrade(&runs);
+        tokio::spawn(async move {
+            let mut last = Value::Null;
+            let mut tick = tokio::time::interval(WORKERS_EVERY);
+            loop {
+                tick.tick().await;
+                let Some(runs) = weak.upgrade() else { break };
+                let workers = runs.workers_json();
+                if workers != last {
+                    runs.publish("workers", json!({ "workers": workers }));
+                    last = workers;
+                }
+            }
+        });
+        runs
+    }
+
+    fn with_starter(
+        scenario: Arc<Scenario>,
+        options: EngineOptions,
+        starter: Starter,
+    ) -> Arc<Self> {
         let (events, _) = broadcast::channel(64);
         let (finished, _) = watch::channel(None);
         Arc::new(Self {
             scenario,
+            starter,
             options,
             inner: Mutex::new(Inner::default()),
             events,
@@ -187,8 +236,43 @@ impl Runs {
             Some(host) => Arc::new(with_host(&self.scenario, host).map_err(Refusal::bad_request)?),
             None => self.scenario.clone(),
         };
-        let handle = Engine::start(scenario.clone(), plan, self.options.clone())
-            .map_err(|err| Refusal::bad_request(err.to_string()))?;
+        let handle = match &self.starter {
+            Starter::Local => Engine::start(scenario.clone(), plan, self.options.clone())
+                .map_err(|err| Refusal::bad_request(err.to_string()))?,
+            Starter::Cluster(master) => {
+                let shown = |s: &Scenario| {
+                    s.host
+                        .as_ref()
+                        .map(|h| h.as_str().trim_end_matches('/').to_owned())
+                };
+                if let Load::Arrivals { .. } = request.load {
+                    return Err(Refusal::bad_request(
+                        "a fixed arrival rate is not supported on a cluster yet: give users and a \
+                         spawn rate",
+                    ));
+                }
+                if shown(&scenario) != shown(&self.scenario) {
+                    return Err(Refusal::bad_request(
+                        "the workers were sent the scenario with its host: give another host to                          the master with --host (and restart it), not on the page",
+                    ));
+                }
+                let meta = RunMeta {
+                    scenario: scenario.source.display().to_string(),
+                    host: scenario.host.as_ref().map(|host| host.to_string()),
+                    start_unix_ms: now_ms(),
+                    end_unix_ms: 0,
+                    users: plan.peak_users(),
+                    spawn_rate: match request.load {
+                        Load::Users { spawn_rate, .. } => Some(spawn_rate),
+                        Load::Arrivals { .. } => None,
+                    },
+                    thresholds: self.options.thresholds.clone(),
+                };
+                master
+                    .start_run(scenario.clone(), plan, meta)
+                    .map_err(Refusal::conflict)?
+            }
+        };
         let control = handle.control();
         inner.control = Some(control.clone());
         inner.result = None;
@@ -363,7 +447,31 @@ impl Runs {
             "started_at": inner.meta.as_ref().map(|m| m.start_unix_ms),
             "exit_code": inner.exit_code,
             "runs": inner.runs,
+            "workers": self.workers_json(),
         })
+    }
+
+    /// A cluster's workers (name, address, state, users, requests); `null` on one machine.
+    fn workers_json(&self) -> Value {
+        let Starter::Cluster(master) = &self.starter else {
+            return Value::Null;
+        };
+        Value::Array(
+            master
+                .status()
+                .workers
+                .iter()
+                .map(|w| {
+                    json!({
+                        "name": w.name,
+                        "address": w.peer.to_string(),
+                        "state": w.state,
+                        "users": w.users,
+                        "requests": w.requests,
+                    })
+                })
+                .collect(),
+        )
     }
 
     /// What the page needs each second: the state, changed rows, the newest point.
