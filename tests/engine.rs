@@ -596,3 +596,69 @@ fn the_binary_runs_headless_writes_csv_and_exits_by_thresholds() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("expected an absolute URL"), "{stderr}");
 }
+
+/// HTTPS through the engine's own HTTP/1.1 client: every request reaches the server over
+/// rustls, keep-alive connections are reused, chunked and fixed-length bodies both read; a
+/// self-signed certificate is refused unless the run accepts invalid certificates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_targets_are_counted_like_plain_ones_and_bad_certificates_refused() {
+    use axum::routing::get;
+    let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = seen.clone();
+    let router = axum::Router::new()
+        .route(
+            "/fixed",
+            get(move || {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async { "a body of known length" }
+            }),
+        )
+        .route(
+            "/chunked",
+            get(|| async {
+                let parts = ["chunk one, ", "chunk two"].map(|part| {
+                    Ok::<_, std::io::Error>(bytes::Bytes::from_static(part.as_bytes()))
+                });
+                axum::body::Body::from_stream(futures_util::stream::iter(parts))
+            }),
+        );
+    let addr = crate::util::record::serve_https(router).await;
+    let url =
+        |path: &str| url::Url::parse(&format!("https://127.0.0.1:{}{path}", addr.port())).unwrap();
+    let scenario = Scenario::from_urls(&[url("/fixed"), url("/chunked")], None);
+    let plan = Plan::users(2, Some(10.0), Some(Duration::from_secs(2))).unwrap();
+    let options = EngineOptions {
+        workers: 1,
+        accept_invalid_certs: true,
+        ..EngineOptions::default()
+    };
+    let result = Engine::start(Arc::new(scenario.clone()), plan, options)
+        .unwrap()
+        .wait()
+        .await;
+    assert_eq!(result.total.failures, 0, "{:#?}", result.entries);
+    let fixed = result.entries.iter().find(|e| e.name == "/fixed").unwrap();
+    let chunked = result
+        .entries
+        .iter()
+        .find(|e| e.name == "/chunked")
+        .unwrap();
+    assert!(fixed.requests > 10, "{}", fixed.requests);
+    assert_eq!(
+        fixed.requests,
+        seen.load(std::sync::atomic::Ordering::SeqCst)
+    );
+    assert!(chunked.requests + 1 >= fixed.requests);
+    assert_eq!(chunked.content_bytes, 20 * chunked.requests);
+    assert_eq!(fixed.content_bytes, 22 * fixed.requests);
+
+    // Without accepting invalid certificates the self-signed one is a failure, counted.
+    let plan = Plan::users(1, Some(1.0), Some(Duration::from_secs(1))).unwrap();
+    let result = Engine::start(Arc::new(scenario), plan, EngineOptions::default())
+        .unwrap()
+        .wait()
+        .await;
+    assert!(result.total.failures > 0 && result.total.failures == result.total.requests);
+    let message = &result.entries[0].failures_by_kind[0].message;
+    assert!(message.to_lowercase().contains("certificate"), "{message}");
+}
