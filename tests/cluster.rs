@@ -994,7 +994,6 @@ async fn the_master_serves_the_page_that_starts_steers_and_stops_the_workers_run
         format!("users={}", users.display()),
         server.url(),
     );
-    let port = crate::util::nginx::free_port().to_string();
     let mut master = Process::start(
         "master",
         &[
@@ -1010,15 +1009,37 @@ async fn the_master_serves_the_page_that_starts_steers_and_stops_the_workers_run
             "--master-bind",
             "127.0.0.1:0",
             "--web-port",
-            &port,
+            "0",
             "--json",
             "run.json",
         ],
         &dir,
     );
-    let address = master_address(&mut master);
-    let url = format!("http://127.0.0.1:{port}");
-    master.wait_for("the page's address", |l| l.contains("the page is on"));
+    // Both addresses, in either order (stdout and stderr are read apart).
+    let (mut url, mut address) = (String::new(), String::new());
+    while url.is_empty() || address.is_empty() {
+        let line = master.wait_for("the page's and the workers' addresses", |l| {
+            l.contains("the page is on ")
+                || l.contains("workers join with: chorus worker --master ")
+        });
+        let last = line.rsplit(' ').next().unwrap().to_owned();
+        if line.contains("the page is on ") {
+            url = last;
+        } else {
+            address = last;
+        }
+    }
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    // Before the expected workers are there, Start is refused with what to do.
+    let refused = reqwest::Client::new()
+        .post(format!("{url}/api/start"))
+        .json(&serde_json::json!({ "users": 2, "spawn_rate": 2 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 409);
+    let why = refused.text().await.unwrap();
+    assert!(why.contains("0 of 2 expected worker(s) ready"), "{why}");
     let w1 = worker(&dir, &address, "w1", &[]);
     let mut w2 = worker(&dir, &address, "w2", &[]);
 
