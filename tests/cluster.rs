@@ -1145,22 +1145,103 @@ async fn the_master_serves_the_page_that_starts_steers_and_stops_the_workers_run
     assert!(csv.contains(login), "{csv}");
     browser.close().await;
 
-    // The master closes on Ctrl-C, writes the last run's report and lets w1 go.
+    // A second run on the same master: refused while only w1 of the two is there, then on w1
+    // and a new worker w3.
+    let http = reqwest::Client::new();
+    let start = async || {
+        http.post(format!("{url}/api/start"))
+            .json(&serde_json::json!({ "users": 4, "spawn_rate": 4 }))
+            .send()
+            .await
+            .unwrap()
+    };
+    let refused = start().await;
+    assert_eq!(refused.status(), 409);
+    let why = refused.text().await.unwrap();
+    assert!(why.contains("1 of 2 expected worker(s) ready"), "{why}");
+    let w3 = worker(&dir, &address, "w3", &[]);
+    let state = async || -> serde_json::Value {
+        http.get(format!("{url}/api/state"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+    let worker_state = |state: &serde_json::Value, name: &str| {
+        state["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["name"] == name)
+            .map(|w| {
+                (
+                    w["state"].as_str().unwrap().to_owned(),
+                    w["users"].as_u64().unwrap(),
+                )
+            })
+    };
+    let deadline = Instant::now() + PATIENCE;
+    while worker_state(&state().await, "w3").is_none_or(|(s, _)| s != "ready") {
+        assert!(
+            Instant::now() < deadline,
+            "w3 never ready: {}",
+            state().await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(start().await.status(), 200);
+    loop {
+        let now = state().await;
+        let w1 = worker_state(&now, "w1");
+        let w3 = worker_state(&now, "w3");
+        if now["users"] == 4
+            && w1 == Some(("running".to_owned(), 2))
+            && w3 == Some(("running".to_owned(), 2))
+        {
+            // The missing w2 of the first run is forgotten.
+            assert!(worker_state(&now, "w2").is_none(), "{now}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the second run never had 2 + 2 users: {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stopped = http.post(format!("{url}/api/stop")).send().await.unwrap();
+    assert_eq!(stopped.status(), 200);
+    while state().await["state"] != "stopped" {
+        assert!(Instant::now() < deadline, "the second run never stopped");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let second: serde_json::Value = http
+        .get(format!("{url}/api/report/result.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let second_requests = second["total"]["requests"].as_u64().unwrap();
+    assert!(second_requests > 0, "{second:#}");
+    assert!(
+        !second["errors"].to_string().contains("went missing"),
+        "{second:#}"
+    );
+
+    // The master closes on Ctrl-C, writes the last run's report and lets w1 and w3 go.
     let pid = master.child.id().to_string();
     let interrupted = Command::new("kill").args(["-INT", &pid]).status().unwrap();
     assert!(interrupted.success());
     let (status, printed) = master.finish();
     assert!(status.success(), "{status:?}\n{printed}");
     let written = read_result(&dir.join("run.json"));
-    assert_eq!(
-        written.total.requests,
-        result["total"]["requests"].as_u64().unwrap(),
-        "{printed}"
-    );
-    let (_, said) = w1.finish();
-    assert!(
-        said.contains("the run is over") || said.contains("quit"),
-        "{said}"
-    );
+    assert_eq!(written.total.requests, second_requests, "{printed}");
+    for worker in [w1, w3] {
+        let (_, said) = worker.finish();
+        assert!(said.contains("the run is over"), "{said}");
+    }
     drop(server);
 }
