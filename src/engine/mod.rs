@@ -6,6 +6,8 @@
 //! [`Plan`], relays commands, merges the workers' snapshots every second and publishes a
 //! [`LiveUpdate`]. [`Engine::start`] returns an [`EngineHandle`] that the CLI and the web page
 //! drive the same way.
+//! [`Engine::start_remote`] gives the same handle for a run carried out elsewhere (a cluster
+//! master's workers): its driver, a [`RemoteRun`], receives the commands and publishes.
 
 mod http;
 pub mod plan;
