@@ -168,12 +168,8 @@ pub fn entry(
 
 /// The terminal line for one exchange: method, path, status, milliseconds, size.
 pub fn summary_line(entry: &Entry) -> String {
-    let path = url::Url::parse(&entry.request.url)
-        .map(|url| match url.query() {
-            Some(query) => format!("{}?{query}", url.path()),
-            None => url.path().to_owned(),
-        })
-        .unwrap_or_else(|_| entry.request.url.clone());
+    let path =
+        split_url(&entry.request.url).map_or(entry.request.url.as_str(), |(_, _, path)| path);
     let status = match (&entry.error, entry.response.status) {
         (Some(_), 0) => "ERR".to_owned(),
         (_, status) => status.to_string(),
@@ -275,13 +271,22 @@ fn response_cookies(headers: &HeaderMap) -> Vec<Cookie> {
 }
 
 fn query_string(url: &str) -> Vec<Header> {
-    match url::Url::parse(url) {
-        Ok(url) => url
-            .query_pairs()
-            .map(|(name, value)| Header::new(name, value))
-            .collect(),
-        Err(_) => Vec::new(),
-    }
+    let Some((_, query)) = url.split_once('?') else {
+        return Vec::new();
+    };
+    let query = query.split_once('#').map_or(query, |(query, _)| query);
+    url::form_urlencoded::parse(query.as_bytes())
+        .map(|(name, value)| Header::new(name, value))
+        .collect()
+}
+
+/// `(scheme, authority, path?query)` of an absolute URL as the proxy writes them
+/// (`http://host:port/path?query`), without a full parse: this runs for every exchange.
+pub(crate) fn split_url(url: &str) -> Option<(&str, &str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    Some((scheme, authority, if path.is_empty() { "/" } else { path }))
 }
 
 fn mime_type(headers: &HeaderMap) -> String {
@@ -424,6 +429,32 @@ mod tests {
     use std::io::Write as _;
 
     use super::*;
+
+    #[test]
+    fn urls_are_split_and_queries_read_without_a_full_parse() {
+        assert_eq!(
+            split_url("http://127.0.0.1:8001/api/x?a=1&b=two%20words#frag"),
+            Some(("http", "127.0.0.1:8001", "/api/x?a=1&b=two%20words#frag"))
+        );
+        assert_eq!(
+            split_url("https://example.org"),
+            Some(("https", "example.org", "/"))
+        );
+        assert_eq!(
+            split_url("https://example.org?q=1"),
+            Some(("https", "example.org", "?q=1"))
+        );
+        assert_eq!(split_url("not a url"), None);
+        let pairs: Vec<(String, String)> = query_string("http://h/p?a=1&b=two%20words&c#frag")
+            .into_iter()
+            .map(|h| (h.name, h.value))
+            .collect();
+        assert_eq!(
+            pairs,
+            [("a", "1"), ("b", "two words"), ("c", "")].map(|(n, v)| (n.to_owned(), v.to_owned()))
+        );
+        assert!(query_string("http://h/p").is_empty());
+    }
 
     fn body(bytes: &[u8]) -> CapturedBody {
         let mut body = CapturedBody::default();

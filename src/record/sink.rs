@@ -28,16 +28,23 @@ pub(crate) struct Exchange {
 /// At most this many exchanges go to the file in one write.
 const BATCH: usize = 256;
 
+/// `host` or `host:port` (a scheme's default port left out), as the summary lists hosts.
 fn host_of(url: &str) -> String {
-    url::Url::parse(url)
-        .ok()
-        .and_then(|url| {
-            Some(match url.port() {
-                Some(port) => format!("{}:{port}", url.host_str()?),
-                None => url.host_str()?.to_owned(),
-            })
-        })
-        .unwrap_or_default()
+    let Some((scheme, authority, _)) = capture::split_url(url) else {
+        return String::new();
+    };
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let default_port = match scheme {
+        "http" | "ws" => ":80",
+        "https" | "wss" => ":443",
+        _ => "",
+    };
+    match authority.strip_suffix(default_port) {
+        Some(host) if !default_port.is_empty() => host.to_ascii_lowercase(),
+        _ => authority.to_ascii_lowercase(),
+    }
 }
 
 enum Message {
@@ -236,5 +243,19 @@ impl State {
         self.writer = None;
         self.update(|summary| summary.recording_error = Some(reason.clone()));
         let _ = self.events.send(Event::RecordingStopped { reason });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_of;
+
+    #[test]
+    fn hosts_leave_out_default_ports_as_url_parsing_did() {
+        assert_eq!(host_of("http://Example.org:80/x?y"), "example.org");
+        assert_eq!(host_of("https://example.org:443"), "example.org");
+        assert_eq!(host_of("https://127.0.0.1:8443/"), "127.0.0.1:8443");
+        assert_eq!(host_of("http://user@[::1]:8001/"), "[::1]:8001");
+        assert_eq!(host_of("garbage"), "");
     }
 }
