@@ -120,3 +120,109 @@ impl Run {
         result
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use tokio::sync::mpsc;
+
+    use super::super::{Event, MasterConfig, Status, ToMaster, ToWorker};
+    use super::*;
+    use crate::cluster::bundle::Bundle;
+    use crate::stats::Snapshot;
+
+    fn page_run() -> Run {
+        let config = MasterConfig {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            token: None,
+            expect_workers: 2,
+            bundle: Bundle::from_urls(&["http://127.0.0.1:9/".to_owned()], None),
+            plan: Plan::users(1, Some(1.0), None).unwrap(),
+            unique_rows: None,
+            stop_timeout: Duration::from_secs(1),
+            accept_invalid_certs: false,
+            meta: RunMeta::default(),
+            notify: Arc::new(|_: &str| {}),
+        };
+        Run::new(config, Arc::new(Mutex::new(Status::default()))).for_page()
+    }
+
+    fn join(run: &mut Run, id: u32) -> mpsc::UnboundedReceiver<ToWorker> {
+        let (sender, inbox) = mpsc::unbounded_channel();
+        run.on_event(Event::Joined {
+            id,
+            name: format!("w{id}"),
+            peer: "127.0.0.1:1".parse().unwrap(),
+            cores: 2,
+            sender,
+        });
+        run.on_event(Event::Message {
+            id,
+            message: ToMaster::Ready,
+        });
+        inbox
+    }
+
+    fn told(inbox: &mut mpsc::UnboundedReceiver<ToWorker>) -> Vec<ToWorker> {
+        std::iter::from_fn(|| inbox.try_recv().ok()).collect()
+    }
+
+    fn start(run: &mut Run, users: u64) -> Arc<Mutex<Aggregate>> {
+        let aggregate = Arc::new(Mutex::new(Aggregate::new()));
+        let plan = Plan::users(users, Some(users as f64), None).unwrap();
+        run.start(plan, RunMeta::default(), aggregate.clone());
+        aggregate
+    }
+
+    #[test]
+    fn page_runs_follow_one_another_on_the_same_workers() {
+        let mut run = page_run();
+        let mut inboxes: BTreeMap<u32, _> = (1..=2).map(|id| (id, join(&mut run, id))).collect();
+        // Ready workers wait for the page.
+        assert!(run.is_idle());
+        assert!(inboxes.values_mut().all(|inbox| told(inbox).is_empty()));
+
+        for round in 0..2 {
+            start(&mut run, 10);
+            for inbox in inboxes.values_mut() {
+                assert!(
+                    matches!(told(inbox)[..], [ToWorker::Start { users: 5, .. }]),
+                    "round {round}"
+                );
+            }
+            assert_eq!(run.page_state(), RunState::Spawning);
+            run.set_users(20, 4.0);
+            for inbox in inboxes.values_mut() {
+                assert_eq!(
+                    told(inbox),
+                    [ToWorker::SetUsers {
+                        users: 10,
+                        spawn_rate: 2.0
+                    }]
+                );
+            }
+            run.reset();
+            for inbox in inboxes.values_mut() {
+                assert_eq!(told(inbox), [ToWorker::Reset]);
+            }
+            run.stop(false);
+            for (id, inbox) in &mut inboxes {
+                assert_eq!(told(inbox), [ToWorker::Stop { now: false }]);
+                run.on_event(Event::Message {
+                    id: *id,
+                    message: ToMaster::Finished {
+                        snapshot: Snapshot::default(),
+                    },
+                });
+            }
+            assert!(run.is_done());
+            run.end_run();
+            assert!(run.is_idle());
+            assert_eq!(run.page_state(), RunState::Stopped);
+            // The workers are not let go between runs.
+            assert!(inboxes.values_mut().all(|inbox| told(inbox).is_empty()));
+        }
+    }
+}
