@@ -648,7 +648,8 @@ async fn https_targets_are_counted_like_plain_ones_and_bad_certificates_refused(
         fixed.requests,
         seen.load(std::sync::atomic::Ordering::SeqCst)
     );
-    assert!(chunked.requests + 1 >= fixed.requests);
+    // A graceful stop ends each of the 2 users between steps: at most one /fixed more each.
+    assert!(chunked.requests + 2 >= fixed.requests);
     assert_eq!(chunked.content_bytes, 20 * chunked.requests);
     assert_eq!(fixed.content_bytes, 22 * fixed.requests);
 

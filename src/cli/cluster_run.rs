@@ -80,20 +80,16 @@ pub(super) async fn run_master(
         .await;
     }
     let control = master.control();
-    let interrupts = tokio::spawn({
-        let control = control.clone();
-        async move {
-            if tokio::signal::ctrl_c().await.is_err() {
-                return;
-            }
-            eprintln!("stopping: letting requests in flight finish (Ctrl-C again to stop at once)");
-            control.stop();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("stopping now");
-                control.stop_now();
-            }
-        }
-    });
+    let interrupts = super::run::stop_on_ctrl_c(
+        {
+            let control = control.clone();
+            move || control.stop()
+        },
+        {
+            let control = control.clone();
+            move || control.stop_now()
+        },
+    );
     let live = (!quiet).then(|| {
         let control = control.clone();
         tokio::spawn(async move {

@@ -50,20 +50,16 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let handle = Engine::start(scenario.clone(), plan, options)?;
     let control = handle.control();
-    let interrupts = tokio::spawn({
-        let control = control.clone();
-        async move {
-            if tokio::signal::ctrl_c().await.is_err() {
-                return;
-            }
-            eprintln!("stopping: letting requests in flight finish (Ctrl-C again to stop at once)");
-            control.stop();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("stopping now");
-                control.stop_now();
-            }
-        }
-    });
+    let interrupts = stop_on_ctrl_c(
+        {
+            let control = control.clone();
+            move || control.stop()
+        },
+        {
+            let control = control.clone();
+            move || control.stop_now()
+        },
+    );
     let live = (!args.quiet).then(|| {
         let control = control.clone();
         tokio::spawn(async move {
@@ -99,6 +95,24 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         EXIT_OK.into()
     } else {
         EXIT_THRESHOLDS.into()
+    })
+}
+
+/// Ctrl-C stops gracefully (requests in flight finish); a second Ctrl-C stops at once.
+pub(super) fn stop_on_ctrl_c(
+    stop: impl FnOnce() + Send + 'static,
+    stop_now: impl FnOnce() + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        eprintln!("stopping: letting requests in flight finish (Ctrl-C again to stop at once)");
+        stop();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("stopping now");
+            stop_now();
+        }
     })
 }
 

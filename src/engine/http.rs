@@ -16,7 +16,7 @@ use http::{HeaderMap, Method, Request};
 use http_body_util::Full;
 use hyper::body::Body as _;
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -24,6 +24,7 @@ use self::wire::{
     Chunk, Framing, ReadError, decode_chunks, framing, keep_alive, parse_head, write_request,
 };
 use crate::stats::FailureKind;
+use crate::tls::ClientStream;
 
 mod wire;
 
@@ -109,56 +110,10 @@ impl Client {
     }
 }
 
-/// A socket, plain or TLS.
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
-            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
-            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(stream) => Pin::new(stream).poll_flush(cx),
-            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
-            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
-
 /// One keep-alive connection and the bytes read from it that no response used yet.
 struct Connection {
     origin: Origin,
-    stream: Stream,
+    stream: ClientStream,
     buffer: BytesMut,
 }
 
@@ -295,7 +250,7 @@ impl Session {
             return None;
         }
         let mut probe = [0u8; 1];
-        if let Stream::Plain(stream) = &connection.stream {
+        if let ClientStream::Plain(stream) = &connection.stream {
             // Without a syscall while tokio saw nothing arrive on the socket.
             return match stream.try_read(&mut probe) {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => Some(connection),
@@ -361,7 +316,7 @@ impl Session {
             match tokio::time::timeout_at(connect_deadline, self.client.tls.connect(name, stream))
                 .await
             {
-                Ok(Ok(tls)) => Stream::Tls(Box::new(tls)),
+                Ok(Ok(tls)) => ClientStream::Tls(Box::new(tls)),
                 Ok(Err(err)) => {
                     return Err(fail(
                         FailureKind::Tls,
@@ -379,7 +334,7 @@ impl Session {
                 }
             }
         } else {
-            Stream::Plain(stream)
+            ClientStream::Plain(stream)
         };
         Ok(Connection {
             origin: origin.clone(),
@@ -394,10 +349,10 @@ impl Session {
 const MAX_KEPT_BUFFER: usize = 64 * 1024;
 /// Room made for each read.
 const READ_SIZE: usize = 4 * 1024;
-async fn write_all(stream: &mut Stream, bytes: &[u8]) -> io::Result<()> {
+async fn write_all(stream: &mut ClientStream, bytes: &[u8]) -> io::Result<()> {
     stream.write_all(bytes).await?;
     // TLS keeps what was written until flushed; a plain socket has nothing to flush.
-    if let Stream::Tls(_) = stream {
+    if let ClientStream::Tls(_) = stream {
         stream.flush().await?;
     }
     Ok(())

@@ -119,6 +119,21 @@ pub struct FlowCount {
     pub iterations: u64,
 }
 
+impl FlowCount {
+    /// Each flow of the scenario, not run yet.
+    fn zeroed(scenario: &Scenario) -> Vec<FlowCount> {
+        scenario
+            .flows
+            .iter()
+            .map(|flow| FlowCount {
+                name: flow.name.clone(),
+                weight: flow.weight,
+                iterations: 0,
+            })
+            .collect()
+    }
+}
+
 /// What the page shows each second.
 #[derive(Debug, Clone, Serialize)]
 pub struct LiveUpdate {
@@ -186,33 +201,8 @@ impl Engine {
         }
         drop(report_sender);
         let (updates, _) = broadcast::channel(16);
-        let flows: Vec<FlowCount> = scenario
-            .flows
-            .iter()
-            .map(|flow| FlowCount {
-                name: flow.name.clone(),
-                weight: flow.weight,
-                iterations: 0,
-            })
-            .collect();
-        let shared = Arc::new(Shared {
-            scenario: scenario.clone(),
-            state: Mutex::new(RunState::Spawning),
-            users: AtomicU64::new(0),
-            aggregate: Arc::new(Mutex::new(Aggregate::new())),
-            latest: Mutex::new(Arc::new(LiveUpdate {
-                state: RunState::Spawning,
-                users: 0,
-                unix_seconds: spawner::unix_ms() / 1000,
-                rows: Vec::new(),
-                total: Aggregate::new().total_row(),
-                point: None,
-                flows: flows.clone(),
-                dropped_iterations: 0,
-                errors: 0,
-            })),
-            updates,
-        });
+        let flows = FlowCount::zeroed(&scenario);
+        let shared = Shared::new(scenario.clone(), flows.clone(), updates);
         let spawn_rate = match plan.stages().first().map(|stage| stage.load) {
             Some(Load::Users { spawn_rate, .. }) => Some(spawn_rate),
             _ => None,
@@ -255,34 +245,9 @@ impl Engine {
         F: FnOnce(RemoteRun) -> Fut,
         Fut: std::future::Future<Output = RunResult> + Send + 'static,
     {
-        let flows: Vec<FlowCount> = scenario
-            .flows
-            .iter()
-            .map(|flow| FlowCount {
-                name: flow.name.clone(),
-                weight: flow.weight,
-                iterations: 0,
-            })
-            .collect();
+        let flows = FlowCount::zeroed(&scenario);
         let (updates, _) = broadcast::channel(16);
-        let shared = Arc::new(Shared {
-            scenario,
-            state: Mutex::new(RunState::Spawning),
-            users: AtomicU64::new(0),
-            aggregate: Arc::new(Mutex::new(Aggregate::new())),
-            latest: Mutex::new(Arc::new(LiveUpdate {
-                state: RunState::Spawning,
-                users: 0,
-                unix_seconds: spawner::unix_ms() / 1000,
-                rows: Vec::new(),
-                total: Aggregate::new().total_row(),
-                point: None,
-                flows: flows.clone(),
-                dropped_iterations: 0,
-                errors: 0,
-            })),
-            updates,
-        });
+        let shared = Shared::new(scenario, flows.clone(), updates);
         let (control, commands) = mpsc::unbounded_channel();
         let remote = RemoteRun {
             commands,
@@ -320,7 +285,9 @@ impl RemoteRun {
     /// The next command; `None` once every control is dropped.
     pub async fn command(&mut self) -> Option<RemoteCommand> {
         Some(match self.commands.recv().await? {
-            Control::SetUsers { users, spawn_rate } => RemoteCommand::SetUsers { users, spawn_rate },
+            Control::SetUsers { users, spawn_rate } => {
+                RemoteCommand::SetUsers { users, spawn_rate }
+            }
             Control::Stop => RemoteCommand::Stop,
             Control::StopNow => RemoteCommand::StopNow,
             Control::Reset => RemoteCommand::Reset,
@@ -481,6 +448,32 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// A run about to start: spawning, no users, an empty aggregate and a first update.
+    fn new(
+        scenario: Arc<Scenario>,
+        flows: Vec<FlowCount>,
+        updates: broadcast::Sender<Arc<LiveUpdate>>,
+    ) -> Arc<Shared> {
+        Arc::new(Shared {
+            scenario,
+            state: Mutex::new(RunState::Spawning),
+            users: AtomicU64::new(0),
+            aggregate: Arc::new(Mutex::new(Aggregate::new())),
+            latest: Mutex::new(Arc::new(LiveUpdate {
+                state: RunState::Spawning,
+                users: 0,
+                unix_seconds: spawner::unix_ms() / 1000,
+                rows: Vec::new(),
+                total: Aggregate::new().total_row(),
+                point: None,
+                flows,
+                dropped_iterations: 0,
+                errors: 0,
+            })),
+            updates,
+        })
+    }
+
     fn state(&self) -> RunState {
         *self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
