@@ -561,3 +561,65 @@ async fn run_check_says_what_passed_and_why_a_request_failed() {
     );
     server.shutdown().await;
 }
+
+/// `chorus demo --record`: the recorder in front of the provisioned app, a student's session
+/// in Chromium through it, and on Ctrl-C the next commands naming the capture just written;
+/// the printed `chorus convert` command works as printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chorus_demo_record_prints_the_next_commands_with_the_capture() {
+    use util::record::{RecorderProcess, lines};
+    let dir = util::output_dir("demo_record");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chorus"))
+        .args(["demo", "--record", "--record-listen", "127.0.0.1:0"])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = lines(child.stdout.take().unwrap());
+    let _stderr = lines(child.stderr.take().unwrap());
+    let printed = RecorderProcess::wait_for(&stdout, " through http://127.0.0.1:");
+    let hint = printed
+        .iter()
+        .find_map(|line| line.split_once("as a student, e.g. "))
+        .map(|(_, rest)| rest.split(", ").next().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("no account suggested: {printed:#?}"));
+    let (username, password) = hint.split_once(" / ").unwrap();
+    let proxy = printed
+        .last()
+        .unwrap()
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_owned();
+
+    let mut browser = Browser::start(&[], &dir).await;
+    browser.play_as_student(&proxy, username, password, 2).await;
+    browser.close().await;
+    // The recorder prints a line per exchange once it is on disk.
+    RecorderProcess::wait_for(&stdout, "/api/v2/data/session/end");
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let after = RecorderProcess::wait_for(&stdout, "--check");
+    let convert = after
+        .iter()
+        .find_map(|line| line.trim().strip_prefix("chorus convert "))
+        .unwrap_or_else(|| panic!("no convert command: {after:#?}"));
+    assert!(!convert.contains('<'), "the capture is named: {convert}");
+    let args: Vec<&str> = std::iter::once("convert")
+        .chain(convert.split_whitespace())
+        .collect();
+    let output = util::chorus(&args, &dir);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let scenario = std::fs::read_to_string(dir.join("chorus-demo/my-scenario.yaml")).unwrap();
+    assert!(scenario.contains("{{ user.password }}"), "{scenario}");
+    assert!(scenario.contains("/api/v2/data/events"), "{scenario}");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}

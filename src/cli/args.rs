@@ -294,6 +294,13 @@ pub struct DemoArgs {
     /// Start the app and the recorder, to record your own session
     #[arg(long, conflicts_with_all = ["serve_only", "headless"])]
     pub record: bool,
+    /// With --record: where the recorder listens (port 0: a free one, printed)
+    #[arg(
+        long = "record-listen",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:9090"
+    )]
+    pub record_listen: SocketAddr,
     #[command(flatten)]
     pub load: LoadArgs,
     #[command(flatten)]

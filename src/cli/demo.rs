@@ -231,7 +231,7 @@ async fn record(args: &DemoArgs, server: &Server, users_csv: &Path) -> anyhow::R
         target: Some(server.url()),
         forward: false,
         mitm: false,
-        listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+        listen: args.record_listen,
         output: captures.clone(),
         include: Vec::new(),
         exclude: Vec::new(),
@@ -241,7 +241,7 @@ async fn record(args: &DemoArgs, server: &Server, users_csv: &Path) -> anyhow::R
     };
     let (username, password, _) = first_student(users_csv)?;
     println!(
-        "  log in at http://127.0.0.1:9090/ as a student, e.g. {username} / {password}, and play a game session"
+        "  log in through the recorder (the address below) as a student, e.g. {username} / {password}, and play a game session"
     );
     let code = super::record::record(record).await?;
     let dir = args.dir.display();
