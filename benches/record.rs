@@ -158,26 +158,22 @@ fn wrk(url: &str, seconds: u64) -> (f64, u64) {
     (rate, count)
 }
 
-/// wrk and nginx on core 0, direct and then through `chorus record` on core 1.
-fn process_throughput(seconds: u64) {
+/// `chorus record --target TARGET EXTRA` on core 1 with wrk (core 0) through it: (requests
+/// per second, requests wrk counted, exchanges the recorder says it recorded).
+fn through_recorder(target: &str, extra: &[&str], seconds: u64) -> (f64, u64, u64) {
     let dir = tempfile::tempdir().unwrap();
-    let server = nginx::Nginx::start(&dir.path().join("nginx"), false, Some(0));
-    let target = server.url("");
-    let (direct_rps, _) = wrk(&server.url("/"), seconds);
-
     let port = nginx::free_port();
-    let captures = dir.path().join("captures");
     let mut recorder = std::process::Command::new("taskset")
+        .args(["-c", "1", env!("CARGO_BIN_EXE_chorus"), "record"])
         .args([
-            "-c",
-            "1",
-            env!("CARGO_BIN_EXE_chorus"),
-            "record",
             "--target",
-            &target,
+            target,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "-o",
         ])
-        .args(["--listen", &format!("127.0.0.1:{port}"), "-o"])
-        .arg(&captures)
+        .arg(dir.path().join("captures"))
+        .args(extra)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -197,7 +193,7 @@ fn process_throughput(seconds: u64) {
         assert!(Instant::now() < deadline, "chorus record did not listen");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let (proxy_rps, sent) = wrk(&format!("http://127.0.0.1:{port}/"), seconds);
+    let (rate, sent) = wrk(&format!("http://127.0.0.1:{port}/"), seconds);
     let _ = std::process::Command::new("kill")
         .args(["-INT", &recorder.id().to_string()])
         .status();
@@ -209,6 +205,19 @@ fn process_throughput(seconds: u64) {
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|count| count.parse::<u64>().ok())
         .unwrap_or_else(|| panic!("no summary from chorus record:\n{output}"));
+    (rate, sent, recorded)
+}
+
+/// wrk and nginx on core 0, direct, then through `chorus record` on core 1, recording
+/// everything and (to show what recording costs) nothing.
+fn process_throughput(seconds: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = nginx::Nginx::start(&dir.path().join("nginx"), false, Some(0));
+    let target = server.url("");
+    let (direct_rps, _) = wrk(&server.url("/"), seconds);
+    let (proxy_rps, sent, recorded) = through_recorder(&target, &[], seconds);
+    let (forward_rps, _, nothing) = through_recorder(&target, &["--exclude", ""], seconds);
+    assert_eq!(nothing, 0, "--exclude '' records nothing");
     let ratio = proxy_rps / direct_rps;
     println!(
         "throughput with processes (wrk and nginx on core 0, chorus record on core 1; {CONNECTIONS} connections, {seconds} s each):"
@@ -216,6 +225,10 @@ fn process_throughput(seconds: u64) {
     println!("  direct          {direct_rps:>10.0} req/s");
     println!(
         "  through record  {proxy_rps:>10.0} req/s   ({recorded} of {sent} exchanges recorded)"
+    );
+    println!(
+        "  forwarding only {forward_rps:>10.0} req/s   ({:.1} % of direct; nothing recorded)",
+        forward_rps / direct_rps * 100.0
     );
     println!(
         "  ratio           {:>9.1} %   (target >= 50 %: {})",
