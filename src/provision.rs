@@ -78,7 +78,7 @@ pub struct Provisioned {
 impl Provisioned {
     /// Failed requests and errors outside requests (a template that did not render).
     pub fn failed(&self) -> u64 {
-        self.result.total.failures + self.result.errors.iter().map(|e| e.count).sum::<u64>()
+        self.result.failures_and_errors()
     }
 }
 

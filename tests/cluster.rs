@@ -164,15 +164,6 @@ fn demo_files(dir: &Path, app: &chorus::demo::App) -> (PathBuf, PathBuf) {
     (scenario, users)
 }
 
-async fn demo_stats(base: &str) -> serde_json::Value {
-    reqwest::get(format!("{base}/__demo/stats"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 /// (requests, p50, p99) per request name, and for `Aggregated`.
 fn percentiles(result: &RunResult) -> BTreeMap<String, (u64, u64, u64)> {
     let mut rows: BTreeMap<String, (u64, u64, u64)> = result
@@ -298,7 +289,7 @@ async fn a_master_and_three_workers_count_what_the_app_saw_and_merge_exactly() {
     }
 
     // What the app saw, endpoint by endpoint.
-    let stats = demo_stats(&host).await;
+    let stats = crate::util::demo_stats(&host).await;
     assert_eq!(stats["requests_total"], result.total.requests);
     crate::eqnice!(app_counts(&stats), result_counts(&result));
     // 30 accounts logged in, none logged out by a second login of the same account: no
@@ -421,7 +412,7 @@ async fn a_killed_worker_is_reported_its_users_move_and_a_new_worker_gets_a_shar
     let survivors_total: u64 = survivors.iter().map(|r| r.total.requests).sum();
     assert_eq!(result.total.requests, survivors_total + reported);
     // The app saw at least that (w3's last, unreported moment is the only difference).
-    let stats = demo_stats(&host).await;
+    let stats = crate::util::demo_stats(&host).await;
     assert!(stats["requests_total"].as_u64().unwrap() >= result.total.requests);
     assert_eq!(result.total.failures, 0, "{output}");
     server.shutdown().await;
@@ -568,7 +559,9 @@ async fn a_worker_that_loses_its_master_stops_and_joins_the_next_one() {
         lost.contains("stopped the users, waiting to join again"),
         "{lost}"
     );
-    let stopped_at = demo_stats(&host).await["requests_total"].as_u64().unwrap();
+    let stopped_at = crate::util::demo_stats(&host).await["requests_total"]
+        .as_u64()
+        .unwrap();
 
     let args = master_args(&address, "3s");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -581,7 +574,9 @@ async fn a_worker_that_loses_its_master_stops_and_joins_the_next_one() {
     let result = read_result(&dir.join("run.json"));
     assert!(result.total.requests > 0, "{output}");
     // The second run's requests are all the app saw after the worker stopped its users.
-    let total = demo_stats(&host).await["requests_total"].as_u64().unwrap();
+    let total = crate::util::demo_stats(&host).await["requests_total"]
+        .as_u64()
+        .unwrap();
     assert_eq!(total - stopped_at, result.total.requests);
     server.shutdown().await;
 }

@@ -104,15 +104,6 @@ fn assert_no_failures(result: &RunResult, scenario: &Path) {
     assert!(result.total.requests > 0, "the replay sent no request");
 }
 
-async fn demo_stats(base: &str) -> Value {
-    reqwest::get(format!("{base}/__demo/stats"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 /// The gaps between the event posts of each game session, as the app saw them arrive.
 fn event_gaps(stats: &Value) -> Vec<u64> {
     let mut gaps = Vec::new();
@@ -306,7 +297,7 @@ async fn record_student_session(out: &Path) -> PathBuf {
     let mut browser = Browser::start(&[], out).await;
     play_as_student(&mut browser, &recorder.url(), &app, 3).await;
     browser.close().await;
-    let seen = demo_stats(&server.url()).await["requests_total"]
+    let seen = crate::util::demo_stats(&server.url()).await["requests_total"]
         .as_u64()
         .unwrap();
     // The recorder writes each exchange after forwarding it: wait for its own count.
@@ -404,12 +395,12 @@ async fn the_2013_workflow_recorded_converted_provisioned_replays_100_students_a
     // users for 30 s with the binary, period 2 s.
     let users = 100;
     let (server, csv) = replay_target(2, 20, 10, &out).await;
-    let before = demo_stats(&server.url()).await["requests_total"]
+    let before = crate::util::demo_stats(&server.url()).await["requests_total"]
         .as_u64()
         .unwrap();
     let result = run_binary(&scenario_path, &server.url(), &csv, users, 50, "30s", &out);
     assert_no_failures(&result, &scenario_path);
-    let stats = demo_stats(&server.url()).await;
+    let stats = crate::util::demo_stats(&server.url()).await;
     assert_eq!(
         stats["requests_total"].as_u64().unwrap() - before,
         result.total.requests
@@ -424,7 +415,7 @@ async fn the_2013_workflow_recorded_converted_provisioned_replays_100_students_a
     let scenario = load(&scenario_path, Some(&csv), &server.url());
     let result = run_engine(scenario, users, 9).await;
     assert_no_failures(&result, &scenario_path);
-    let stats = demo_stats(&server.url()).await;
+    let stats = crate::util::demo_stats(&server.url()).await;
     assert_distinct_students(&stats, users as usize);
     assert_paced(&stats, 1000, 2 * users as usize);
     server.shutdown().await;
@@ -609,7 +600,7 @@ async fn a_mitmproxy_capture_converts_and_replays_without_failures() {
     let scenario = load(&scenario_path, Some(&csv), &server.url());
     let result = run_engine(scenario, users, 6).await;
     assert_no_failures(&result, &scenario_path);
-    let stats = demo_stats(&server.url()).await;
+    let stats = crate::util::demo_stats(&server.url()).await;
     assert_distinct_students(&stats, users as usize);
     assert_paced(&stats, 1000, users as usize);
     server.shutdown().await;

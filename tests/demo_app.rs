@@ -38,15 +38,6 @@ async fn error_of(response: Response) -> (u16, String) {
     (status.as_u16(), message)
 }
 
-async fn server_stats(base: &str) -> Value {
-    reqwest::get(format!("{base}/__demo/stats"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn the_whole_api_from_teacher_to_game_session() {
     let (server, _app) = util::demo_app(AppOptions {
@@ -252,7 +243,7 @@ async fn the_whole_api_from_teacher_to_game_session() {
     assert_eq!(end.status(), 200);
 
     // The server saw exactly those requests, and the game session's two event posts.
-    let stats = server_stats(&base).await;
+    let stats = crate::util::demo_stats(&base).await;
     assert_eq!(stats["requests_total"], 19, "{stats:#}");
     assert_eq!(stats["endpoints"]["POST /api/v2/data/events"]["200"], 2);
     assert_eq!(stats["endpoints"]["POST /api/v2/data/events"]["400"], 1);
@@ -437,7 +428,7 @@ async fn a_student_plays_in_chromium() {
         .await;
     browser.close().await;
 
-    let stats = server_stats(&base).await;
+    let stats = crate::util::demo_stats(&base).await;
     let sessions = stats["game_sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 1, "{stats:#}");
     assert_eq!(sessions[0]["user"], username.as_str());

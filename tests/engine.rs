@@ -147,12 +147,7 @@ async fn request_counts_equal_what_the_demo_app_counted() {
     let plan = Plan::users(6, Some(100.0), Some(Duration::from_secs(2))).unwrap();
     let result = run(scenario, plan).await;
 
-    let stats: serde_json::Value = reqwest::get(format!("{base}/__demo/stats"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: serde_json::Value = crate::util::demo_stats(&base).await;
     assert_eq!(stats["requests_total"], result.total.requests);
     let endpoint = |key: &str| -> u64 {
         stats["endpoints"][key]
@@ -513,12 +508,7 @@ async fn the_demo_scenario_runs_50_users_without_failures_at_the_servers_event_p
         .collect();
     assert!(failures.is_empty(), "{failures:#?}");
     assert!(result.errors.is_empty(), "{:#?}", result.errors);
-    let stats: serde_json::Value = reqwest::get(format!("{}/__demo/stats", server.url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: serde_json::Value = crate::util::demo_stats(&server.url()).await;
     assert_eq!(stats["requests_total"], result.total.requests);
     // 50 accounts logged in and none was logged out by a second login of the same account.
     assert_eq!(stats["live_sessions"], 50, "{}", stats["live_sessions"]);

@@ -112,12 +112,7 @@ async fn demo_provisioning_creates_each_account_once_and_a_rerun_lists_them_all(
     student_can_log_in(&base, username, password).await;
 
     // Four classes, not four plus three: nothing was created twice.
-    let stats: Value = reqwest::get(format!("{base}/__demo/stats"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = crate::util::demo_stats(&base).await;
     let creates = &stats["endpoints"]["POST /api/course/create"];
     assert_eq!(creates["200"], 4, "{stats:#}");
     assert_eq!(creates["409"], 3, "{stats:#}");
@@ -154,12 +149,7 @@ async fn a_login_that_fails_stops_at_once_with_the_servers_answer() {
         std::fs::read_to_string(dir.join("users.csv")).unwrap(),
         "username,password,class\nkept,kept,kept\n"
     );
-    let stats: Value = reqwest::get(format!("{}/__demo/stats", server.url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = crate::util::demo_stats(&server.url()).await;
     let paths: BTreeSet<&str> = stats["endpoints"]
         .as_object()
         .unwrap()

@@ -73,7 +73,7 @@ pub(super) async fn check(scenario: &Scenario, options: EngineOptions) -> anyhow
     for line in lines(&result) {
         println!("{line}");
     }
-    let failed = result.total.failures + result.errors.iter().map(|e| e.count).sum::<u64>();
+    let failed = result.failures_and_errors();
     println!(
         "{} request(s), {} failed{}",
         result.total.requests,

@@ -15,6 +15,7 @@ use clap::Parser as _;
 use super::args::{DemoArgs, ProvisionArgs, RecordArgs};
 use super::{Cli, Command, EXIT_OK};
 use crate::demo::{App, AppOptions, Seed, Server, TEACHER_PASSWORD, TEACHER_USERNAME};
+use crate::engine::EmitRow;
 
 /// The hand-written 2013 playback, shipped in the binary.
 const HAND_WRITTEN_SCENARIO: &str = include_str!("../../demo/scenario.yaml");
@@ -45,19 +46,35 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "chorus demo: the demo app (a classroom game platform) is on {}",
         server.url()
     );
-    let users_csv = provision(&args, &server, seed).await?;
+    let accounts = provision(&args, &server, seed).await?;
     let code = if args.record {
-        record(&args, &server, &users_csv).await
+        record(&args, &server, &accounts).await
     } else {
-        replay(&args, &server, &users_csv).await
+        replay(&args, &server, &accounts).await
     };
     server.shutdown().await;
     code
 }
 
+/// The users CSV and the accounts in it.
+struct Accounts {
+    csv: PathBuf,
+    rows: Vec<EmitRow>,
+}
+
+impl Accounts {
+    /// A column of the first account (`username`, `password`), for the login hint.
+    fn first(&self, column: &str) -> &str {
+        self.rows
+            .first()
+            .and_then(|row| row.columns.iter().find(|(name, _)| name == column))
+            .map_or("", |(_, value)| value.as_str())
+    }
+}
+
 /// `chorus provision chorus-demo/provision.yaml`: the teacher creates the classes and
 /// registers the students; their accounts go to the users CSV.
-async fn provision(args: &DemoArgs, server: &Server, seed: Seed) -> anyhow::Result<PathBuf> {
+async fn provision(args: &DemoArgs, server: &Server, seed: Seed) -> anyhow::Result<Accounts> {
     let file = args.dir.join("provision.yaml");
     std::fs::write(&file, PROVISION_FILE)
         .with_context(|| format!("could not write {}", file.display()))?;
@@ -82,13 +99,17 @@ async fn provision(args: &DemoArgs, server: &Server, seed: Seed) -> anyhow::Resu
         seed.students,
         provision_command(&provision)
     );
-    let failed = super::provision::provision_file(&provision).await?;
-    if failed > 0 {
+    let provisioned = super::provision::provision_file(&provision).await?;
+    let failed = provisioned.failed();
+    if failed > 0 || provisioned.rows.is_empty() {
         bail!(
             "the demo app's accounts could not all be created ({failed} failed, above); this is a bug in chorus demo"
         );
     }
-    Ok(users_csv)
+    Ok(Accounts {
+        csv: users_csv,
+        rows: provisioned.rows,
+    })
 }
 
 fn provision_command(args: &ProvisionArgs) -> String {
@@ -153,7 +174,7 @@ async fn serve_only(args: &DemoArgs) -> anyhow::Result<ExitCode> {
 
 /// Converts the sample capture, writes it and its scenario next to the users, and runs the
 /// scenario through `chorus run`.
-async fn replay(args: &DemoArgs, server: &Server, users_csv: &Path) -> anyhow::Result<ExitCode> {
+async fn replay(args: &DemoArgs, server: &Server, accounts: &Accounts) -> anyhow::Result<ExitCode> {
     let scenario = convert_sample(&args.dir)?;
     let hand_written = args.dir.join("hand-written.yaml");
     std::fs::write(&hand_written, HAND_WRITTEN_SCENARIO)
@@ -162,7 +183,7 @@ async fn replay(args: &DemoArgs, server: &Server, users_csv: &Path) -> anyhow::R
         "  {} is the same session written by hand (the 2013 playback), to compare",
         hand_written.display()
     );
-    let students = count_rows(users_csv)?;
+    let students = accounts.rows.len() as u64;
     let users = args.load.users.unwrap_or(students.min(50));
     let spawn_rate = args.load.spawn_rate.unwrap_or(10.0);
     let mut argv: Vec<String> = vec![
@@ -170,7 +191,7 @@ async fn replay(args: &DemoArgs, server: &Server, users_csv: &Path) -> anyhow::R
         "run".into(),
         scenario.display().to_string(),
     ];
-    argv.extend(["--data".into(), format!("users={}", users_csv.display())]);
+    argv.extend(["--data".into(), format!("users={}", accounts.csv.display())]);
     argv.extend([
         "-H".into(),
         args.load.host.clone().unwrap_or_else(|| server.url()),
@@ -225,7 +246,7 @@ async fn replay(args: &DemoArgs, server: &Server, users_csv: &Path) -> anyhow::R
 
 /// The app behind the recorder: the user clicks through the proxy, and gets the commands that
 /// turn their capture into a load test.
-async fn record(args: &DemoArgs, server: &Server, users_csv: &Path) -> anyhow::Result<ExitCode> {
+async fn record(args: &DemoArgs, server: &Server, accounts: &Accounts) -> anyhow::Result<ExitCode> {
     let captures = args.dir.join("captures");
     let record = RecordArgs {
         target: Some(server.url()),
@@ -239,7 +260,7 @@ async fn record(args: &DemoArgs, server: &Server, users_csv: &Path) -> anyhow::R
         insecure: false,
         ca_dir: None,
     };
-    let (username, password, _) = first_student(users_csv)?;
+    let (username, password) = (accounts.first("username"), accounts.first("password"));
     println!(
         "  log in through the recorder (the address below) as a student, e.g. {username} / {password}, and play a game session"
     );
@@ -295,26 +316,4 @@ fn newest_capture(folder: &Path) -> Option<PathBuf> {
         .filter_map(|entry| Some((entry.metadata().ok()?.modified().ok()?, entry.path())))
         .max()
         .map(|(_, path)| path)
-}
-
-/// Data rows of a CSV with a header.
-fn count_rows(path: &Path) -> anyhow::Result<u64> {
-    let mut reader = csv::Reader::from_path(path)
-        .with_context(|| format!("could not read {}", path.display()))?;
-    Ok(reader.records().count() as u64)
-}
-
-fn first_student(users_csv: &Path) -> anyhow::Result<(String, String, String)> {
-    let mut reader = csv::Reader::from_path(users_csv)
-        .with_context(|| format!("could not read {}", users_csv.display()))?;
-    let row = reader
-        .records()
-        .next()
-        .context("the users CSV is empty")?
-        .with_context(|| format!("could not read {}", users_csv.display()))?;
-    Ok((
-        row[0].to_owned(),
-        row[1].to_owned(),
-        row.get(2).unwrap_or_default().to_owned(),
-    ))
 }

@@ -10,11 +10,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::args::*;
 use super::{EXIT_OK, EXIT_THRESHOLDS};
-use crate::provision::{self, Provisioning};
+use crate::provision::{self, Provisioned, Provisioning};
 use crate::scenario::{self, LoadOptions};
 
 pub(super) async fn provision(args: ProvisionArgs) -> anyhow::Result<ExitCode> {
-    Ok(if provision_file(&args).await? == 0 {
+    Ok(if provision_file(&args).await?.failed() == 0 {
         EXIT_OK.into()
     } else {
         EXIT_THRESHOLDS.into()
@@ -22,8 +22,8 @@ pub(super) async fn provision(args: ProvisionArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs the file, prints the progress, the failures and the counts, writes the CSV; returns
-/// how many requests (and errors outside requests) failed.
-pub(super) async fn provision_file(args: &ProvisionArgs) -> anyhow::Result<u64> {
+/// what the run produced.
+pub(super) async fn provision_file(args: &ProvisionArgs) -> anyhow::Result<Provisioned> {
     if args.concurrency == 0 {
         bail!("--concurrency 0: give at least 1 (requests in flight at once)");
     }
@@ -92,9 +92,8 @@ pub(super) async fn provision_file(args: &ProvisionArgs) -> anyhow::Result<u64> 
         println!(
             "Something failed (above); fix it and run the same command again: what exists is found, not created twice."
         );
-        return Ok(EXIT_THRESHOLDS.into());
     }
-    Ok(EXIT_OK.into())
+    Ok(provisioned)
 }
 
 /// A bar towards the rows the file will emit when that is known, else a spinner; both with

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -16,6 +16,7 @@ use super::master::{MasterConfig, Status, WorkerStatus};
 use super::protocol::{ToMaster, ToWorker};
 use super::share::{RowPool, rows_to_give, split_rate, split_users};
 use crate::engine::{Load, RunState};
+use crate::stats::now_unix_ms as unix_ms;
 use crate::stats::{Aggregate, ErrorCount, RunResult, Snapshot, report};
 
 mod page;
@@ -551,13 +552,6 @@ impl Run {
         let aggregate = std::mem::take(&mut *self.aggregate());
         aggregate.finish(meta)
     }
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

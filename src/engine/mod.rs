@@ -306,24 +306,7 @@ impl RemoteRun {
     /// Sets the users and sends a [`LiveUpdate`] of the aggregate as it is (the driver
     /// closes history points itself with `Aggregate::tick`).
     pub fn publish(&self, users: u64) {
-        self.shared.set_users(users);
-        let update = {
-            let aggregate = self.shared.aggregate();
-            LiveUpdate {
-                state: self.shared.state(),
-                users,
-                unix_seconds: spawner::unix_ms() / 1000,
-                rows: aggregate.rows(),
-                total: aggregate.total_row(),
-                point: aggregate.last_point().cloned(),
-                flows: self.flows.clone(),
-                dropped_iterations: aggregate.dropped_iterations(),
-                errors: aggregate.errors().iter().map(|e| e.count).sum(),
-            }
-        };
-        let update = Arc::new(update);
-        *self.shared.latest.lock().unwrap_or_else(|e| e.into_inner()) = update.clone();
-        let _ = self.shared.updates.send(update);
+        self.shared.publish(users, &self.flows, false);
     }
 }
 
@@ -472,6 +455,33 @@ impl Shared {
             })),
             updates,
         })
+    }
+
+    /// Sets the users and sends a [`LiveUpdate`] of the aggregate (closing a history point
+    /// first when `tick`).
+    fn publish(&self, users: u64, flows: &[FlowCount], tick: bool) {
+        self.set_users(users);
+        let unix_seconds = spawner::unix_ms() / 1000;
+        let update = {
+            let mut aggregate = self.aggregate();
+            if tick {
+                aggregate.tick(unix_seconds, users as usize);
+            }
+            LiveUpdate {
+                state: self.state(),
+                users,
+                unix_seconds,
+                rows: aggregate.rows(),
+                total: aggregate.total_row(),
+                point: aggregate.last_point().cloned(),
+                flows: flows.to_vec(),
+                dropped_iterations: aggregate.dropped_iterations(),
+                errors: aggregate.errors().iter().map(|e| e.count).sum(),
+            }
+        };
+        let update = Arc::new(update);
+        *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = update.clone();
+        let _ = self.updates.send(update);
     }
 
     fn state(&self) -> RunState {

@@ -4,14 +4,15 @@
 //! `stats::Aggregate` and publishes a `LiveUpdate` every second.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::worker::{Command, Report};
-use super::{FlowCount, LiveUpdate, RunState, Shared};
+use super::{FlowCount, RunState, Shared};
 use crate::engine::plan::{Load, Plan, Stage};
+pub(super) use crate::stats::now_unix_ms as unix_ms;
 use crate::stats::{RunMeta, RunResult};
 
 /// What the handle asks of the controller.
@@ -343,38 +344,10 @@ impl Controller {
         *self.shared.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
     }
 
-    /// Closes one history point and sends the live update.
+    /// Closes one history point (when `tick`) and sends the live update.
     fn publish(&self, users: u64, tick: bool) {
-        self.shared.set_users(users);
-        let unix_seconds = unix_ms() / 1000;
-        let update = {
-            let mut aggregate = self.shared.aggregate();
-            if tick {
-                aggregate.tick(unix_seconds, users as usize);
-            }
-            LiveUpdate {
-                state: self.shared.state(),
-                users,
-                unix_seconds,
-                rows: aggregate.rows(),
-                total: aggregate.total_row(),
-                point: aggregate.last_point().cloned(),
-                flows: self.flows.clone(),
-                dropped_iterations: aggregate.dropped_iterations(),
-                errors: aggregate.errors().iter().map(|e| e.count).sum(),
-            }
-        };
-        let update = Arc::new(update);
-        *self.shared.latest.lock().unwrap_or_else(|e| e.into_inner()) = update.clone();
-        let _ = self.shared.updates.send(update);
+        self.shared.publish(users, &self.flows, tick);
     }
-}
-
-pub(super) fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

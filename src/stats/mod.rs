@@ -28,6 +28,7 @@ use std::fmt;
 use std::time::Duration;
 
 pub use aggregate::{Aggregate, LiveRow};
+pub(crate) use entry::now_unix_ms;
 pub use entry::{EntryStats, ErrorCount, FailureCount, MAX_DISTINCT_ERRORS, OTHER_ERRORS};
 pub use histogram::{Histogram, MAX_MICROS};
 pub use history::{COARSE_SPAN_SECONDS, FULL_RESOLUTION_SECONDS, HistoryPoint, PERCENTILES};

@@ -119,6 +119,11 @@ impl RunResult {
         entry.failures as f64 / self.duration_secs()
     }
 
+    /// Failed requests plus errors outside requests (Locust's exceptions).
+    pub fn failures_and_errors(&self) -> u64 {
+        self.total.failures + self.errors.iter().map(|e| e.count).sum::<u64>()
+    }
+
     /// Whether every threshold held.
     pub fn passed(&self) -> bool {
         self.verdicts.iter().all(|v| v.passed)

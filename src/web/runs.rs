@@ -15,6 +15,7 @@ use crate::engine::{
     self, Engine, EngineControl, EngineOptions, LiveUpdate, Plan, RunState, Stage,
 };
 use crate::scenario::Scenario;
+use crate::stats::now_unix_ms as now_ms;
 use crate::stats::{Aggregate, EntryStats, HistoryPoint, RunMeta, RunResult};
 
 /// At most this many history points go to a page that connects; older ones are thinned.
@@ -775,10 +776,4 @@ fn with_host(scenario: &Scenario, host: &str) -> Result<Scenario, String> {
     changed.allowed_hosts.push(key(&url));
     changed.host = Some(url);
     Ok(changed)
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -24,6 +24,16 @@ pub async fn demo_app(options: AppOptions) -> (Server, App) {
     (server, app)
 }
 
+/// The demo app's own count of what it saw (`GET /__demo/stats`).
+pub async fn demo_stats(base: &str) -> serde_json::Value {
+    reqwest::get(format!("{base}/__demo/stats"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Runs the built `chorus` binary with these arguments and waits for it.
 pub fn chorus(args: &[&str], dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_chorus"))
