@@ -9,12 +9,16 @@
 //!
 //! The writer does file IO only; it never decides what an entry holds.
 
+use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{Creator, Entry};
+
+/// What precedes each entry in [`Writer::append_serialized`]'s buffer.
+const SEPARATOR: &[u8] = b",\n";
 
 /// How often written entries are also forced to the disk.
 const SYNC_EVERY: Duration = Duration::from_secs(1);
@@ -80,20 +84,41 @@ impl Writer {
     /// Appends several entries in one write; when this returns `Ok` they survive the process
     /// being killed (a write cut short leaves whole entries and a tail the reader drops).
     pub fn append_all(&mut self, entries: &[Entry]) -> io::Result<()> {
-        if entries.is_empty() {
-            return Ok(());
-        }
         let mut bytes = Vec::with_capacity(1024 * entries.len());
-        for (i, entry) in entries.iter().enumerate() {
-            let first = self.entries == 0 && i == 0;
-            bytes.extend_from_slice(if first { b"\n" } else { b",\n" });
+        for entry in entries {
+            bytes.extend_from_slice(SEPARATOR);
             serde_json::to_writer(&mut bytes, entry).map_err(io::Error::other)?;
         }
-        let advance = bytes.len() as u64;
-        bytes.extend_from_slice(self.closing().as_bytes());
-        self.write_at_position(&bytes)?;
-        self.position += advance;
-        self.entries += entries.len() as u64;
+        self.append_serialized(&mut bytes, entries.len() as u64)
+    }
+
+    /// Appends `count` entries that are already JSON, in one write, with the guarantee of
+    /// [`Writer::append_all`]. `buffer` holds each entry as `,\n` followed by one JSON object
+    /// (`,\n{...},\n{...}`), which the writer does not check beyond the first separator:
+    /// the caller vouches for the objects. The closing is added to `buffer` for the write and
+    /// taken off again, so `buffer` comes back as it was given, ready to be cleared and reused.
+    pub fn append_serialized(&mut self, buffer: &mut Vec<u8>, count: u64) -> io::Result<()> {
+        if count == 0 {
+            return Ok(());
+        }
+        if !buffer.starts_with(SEPARATOR) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{}: serialized entries must each start with \",\\n\" (nothing was written)",
+                    self.path.display()
+                ),
+            ));
+        }
+        // The file's first entry follows `[` directly: its comma is left out.
+        let skip = usize::from(self.entries == 0);
+        let length = buffer.len();
+        buffer.extend_from_slice(self.closing().as_bytes());
+        let written = self.write_at_position(&buffer[skip..]);
+        buffer.truncate(length);
+        written?;
+        self.position += (length - skip) as u64;
+        self.entries += count;
         self.maybe_sync()
     }
 
@@ -117,14 +142,14 @@ impl Writer {
         Ok(self.path.clone())
     }
 
-    fn closing(&self) -> String {
+    fn closing(&self) -> Cow<'static, str> {
         if self.tunnelled_hosts.is_empty() {
-            "\n]}}\n".to_owned()
+            Cow::Borrowed("\n]}}\n")
         } else {
-            format!(
+            Cow::Owned(format!(
                 "\n],\"_tunnelledHosts\":{}}}}}\n",
                 serde_json::to_string(&self.tunnelled_hosts).unwrap_or_else(|_| "[]".to_owned())
-            )
+            ))
         }
     }
 
@@ -202,5 +227,47 @@ mod tests {
         assert!(warnings.is_empty());
         assert_eq!(har.log.tunnelled_hosts, vec!["example.org:443".to_owned()]);
         assert_eq!(har.log.comment.as_deref(), Some("test"));
+    }
+
+    #[test]
+    fn serialized_entries_append_in_one_write_and_the_buffer_comes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.har");
+        let mut writer = Writer::create(&path, &Creator::default(), None).unwrap();
+        let mut buffer = Vec::new();
+        for n in 1..=2 {
+            buffer.extend_from_slice(b",\n");
+            serde_json::to_writer(&mut buffer, &entry(&format!("http://a/{n}"))).unwrap();
+        }
+        let given = buffer.clone();
+        writer.append_serialized(&mut buffer, 2).unwrap();
+        assert_eq!(buffer, given);
+        writer.append(&entry("http://a/3")).unwrap();
+        writer.append_serialized(&mut buffer, 2).unwrap();
+        writer.append_serialized(&mut Vec::new(), 0).unwrap();
+        let err = writer
+            .append_serialized(&mut b"{}".to_vec(), 1)
+            .unwrap_err();
+        assert!(err.to_string().contains("must each start with"), "{err}");
+        assert_eq!(writer.entries(), 5);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"entries\":[\n{"), "{text}");
+        let har: crate::har::Har = serde_json::from_str(&text).unwrap();
+        let urls: Vec<&str> = har
+            .log
+            .entries
+            .iter()
+            .map(|e| e.request.url.as_str())
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                "http://a/1",
+                "http://a/2",
+                "http://a/3",
+                "http://a/1",
+                "http://a/2"
+            ]
+        );
     }
 }

@@ -1,15 +1,25 @@
-//! Turning one exchange (request and response parts, captured bodies, timings) into a
-//! [`har::Entry`]: cookies, query string, form parameters, body decoding as browsers write it
-//! (gzip, deflate, br), base64 for binary, truncation marks. Plain functions, no IO.
+//! Turning one exchange (the raw request and response heads, captured bodies, timings) into
+//! the JSON of its HAR entry, written straight into the caller's buffer: cookies, query
+//! string, form parameters, body decoding as browsers write it (gzip, deflate, br), base64
+//! for binary, truncation marks. Plain functions, no IO.
+//!
+//! This runs on the recorder's capture thread once per exchange, so it borrows from the heads
+//! instead of building an owned [`crate::har::Entry`]: `head` reads the heads with
+//! `httparse`, `json` writes serde views over them. What it writes reads back as the same
+//! `har::Entry` the owned path wrote.
 
+mod head;
+mod json;
+#[cfg(test)]
+mod tests;
+
+use std::borrow::Cow;
 use std::io::Read;
 use std::time::{Duration, SystemTime};
 
-use base64::Engine as _;
-use http::{HeaderMap, Method, StatusCode, Version, header};
 use regex::Regex;
 
-use crate::har::{self, Content, Cookie, Entry, Header, Param, PostData, Timings};
+use crate::har::{self, WebSocketMessage};
 
 /// What was kept of a body: its first bytes (at most the `--max-body` limit) and how many
 /// bytes went through in all.
@@ -34,23 +44,23 @@ impl CapturedBody {
     }
 }
 
-/// The request as it was forwarded to the application.
+/// The request as forwarded to the application.
 #[derive(Debug, Clone)]
 pub struct RequestParts {
-    pub method: Method,
-    /// The absolute URL the application was asked for.
+    /// The absolute URL the application was asked for, e.g. `http://127.0.0.1:8001/api/x?y=1`.
     pub url: String,
-    pub version: Version,
-    pub headers: HeaderMap,
+    /// The request line and header lines exactly as sent to the application, through the
+    /// blank line: `POST /api/x?y=1 HTTP/1.1\r\nhost: 127.0.0.1:8001\r\ncontent-type: …\r\n\r\n`.
+    pub head: bytes::Bytes,
     pub body: CapturedBody,
 }
 
-/// The response as the application sent it (before any rewriting for the browser).
+/// The response as the application sent it.
 #[derive(Debug, Clone)]
 pub struct ResponseParts {
-    pub status: StatusCode,
-    pub version: Version,
-    pub headers: HeaderMap,
+    /// The status line and header lines as received, through the blank line:
+    /// `HTTP/1.1 200 OK\r\n…\r\n\r\n`.
+    pub head: bytes::Bytes,
     pub body: CapturedBody,
 }
 
@@ -80,106 +90,49 @@ impl Filter {
     }
 }
 
-/// Builds the HAR entry of one exchange. `response` is `None` when no response head came;
-/// `error` says what went wrong, if anything. Decoded bodies are capped at `max_body` too.
-pub fn entry(
-    request: &RequestParts,
-    response: Option<&ResponseParts>,
-    timing: &Timing,
-    error: Option<String>,
-    max_body: usize,
-) -> Entry {
-    let mut notes = Vec::new();
-    let har_request = har::Request {
-        method: request.method.as_str().to_owned(),
-        url: request.url.clone(),
-        http_version: version_text(request.version),
-        cookies: request_cookies(&request.headers),
-        headers: headers(&request.headers),
-        query_string: query_string(&request.url),
-        post_data: post_data(&request.headers, &request.body),
-        headers_size: -1,
-        body_size: request.body.total as i64,
-        comment: None,
-    };
-    if request.body.truncated {
-        notes.push(format!(
-            "request body truncated: recorded {} of {} bytes (--max-body)",
-            request.body.bytes.len(),
-            request.body.total
-        ));
+/// What the terminal line and the summary need of an entry, read while writing it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outline<'a> {
+    pub method: &'a str,
+    pub url: &'a str,
+    /// 0 when no response head came.
+    pub status: u16,
+    /// The exchange did not complete (the entry has an `_error`).
+    pub failed: bool,
+    /// The entry's `time` in milliseconds.
+    pub time: f64,
+    /// Request body bytes forwarded.
+    pub request_bytes: u64,
+    /// Response body bytes forwarded (as sent, before decoding).
+    pub response_bytes: u64,
+}
+
+impl Outline<'_> {
+    /// The path and query, e.g. `/a?b=1`.
+    pub fn path(&self) -> &str {
+        split_url(self.url).map_or(self.url, |(_, _, path)| path)
     }
-    let har_response = match response {
-        Some(response) => {
-            let (content, note) = content(&response.headers, &response.body, max_body);
-            notes.extend(note);
-            har::Response {
-                status: response.status.as_u16(),
-                status_text: response
-                    .status
-                    .canonical_reason()
-                    .unwrap_or_default()
-                    .to_owned(),
-                http_version: version_text(response.version),
-                cookies: response_cookies(&response.headers),
-                headers: headers(&response.headers),
-                content,
-                redirect_url: header_text(&response.headers, header::LOCATION).unwrap_or_default(),
-                headers_size: -1,
-                body_size: response.body.total as i64,
-                comment: None,
-            }
-        }
-        None => har::Response::default(),
-    };
-    let timings = Timings {
-        blocked: -1.0,
-        dns: -1.0,
-        connect: -1.0,
-        send: millis(timing.send),
-        wait: millis(timing.wait),
-        receive: millis(timing.receive),
-        ssl: -1.0,
-        comment: None,
-    };
-    let truncated = request.body.truncated
-        || response.is_some_and(|r| r.body.truncated)
-        || notes.iter().any(|n| n.contains("truncated"));
-    if let Some(error) = &error {
-        notes.push(error.clone());
-    }
-    Entry {
-        pageref: None,
-        started_date_time: humantime::format_rfc3339_millis(timing.started).to_string(),
-        time: (timings.total() * 1000.0).round() / 1000.0,
-        request: har_request,
-        response: har_response,
-        cache: har::Cache::default(),
-        timings,
-        server_ip_address: None,
-        connection: None,
-        comment: (!notes.is_empty()).then(|| notes.join("; ")),
-        truncated,
-        error,
-        resource_type: None,
-        web_socket_messages: Vec::new(),
+
+    /// `host` or `host:port`, lower case, a scheme's default port left out.
+    pub fn host(&self) -> Cow<'_, str> {
+        host_of(self.url)
     }
 }
 
-/// The terminal line for one exchange: method, path, status, milliseconds, size.
-pub fn summary_line(entry: &Entry) -> String {
-    let path =
-        split_url(&entry.request.url).map_or(entry.request.url.as_str(), |(_, _, path)| path);
-    let status = match (&entry.error, entry.response.status) {
-        (Some(_), 0) => "ERR".to_owned(),
-        (_, status) => status.to_string(),
+/// The terminal line for one exchange: method, path, status, milliseconds, size, e.g.
+/// `GET     /a?b=1 ERR 5 ms 0 B`.
+pub fn summary_line(outline: &Outline<'_>) -> String {
+    let status: Cow<'_, str> = if outline.failed && outline.status == 0 {
+        "ERR".into()
+    } else {
+        outline.status.to_string().into()
     };
-    let size = entry.response.body_size.max(0) as u64;
     format!(
-        "{:<7} {path} {status} {:.0} ms {}",
-        entry.request.method,
-        entry.time,
-        human_bytes(size)
+        "{:<7} {} {status} {:.0} ms {}",
+        outline.method,
+        outline.path(),
+        outline.time,
+        human_bytes(outline.response_bytes)
     )
 }
 
@@ -191,93 +144,201 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
+/// One exchange as the capture thread got it, by reference.
+#[derive(Debug, Clone, Copy)]
+pub struct ExchangeRef<'a> {
+    pub request: &'a RequestParts,
+    /// `None` when no response head came.
+    pub response: Option<&'a ResponseParts>,
+    pub timing: &'a Timing,
+    /// What went wrong, if anything.
+    pub error: Option<&'a str>,
+    /// The messages of a WebSocket connection, for an upgraded exchange.
+    pub websocket: Option<&'a [WebSocketMessage]>,
+}
+
+/// Appends the HAR entry of one exchange to `out` as one JSON object, and returns what the
+/// terminal and the summary need of it. Decoded bodies are capped at `max_body` too. Never
+/// fails: a head that does not parse gives an entry with what could be read and a comment
+/// saying so.
+pub fn write_entry<'a>(
+    out: &mut Vec<u8>,
+    exchange: ExchangeRef<'a>,
+    max_body: usize,
+) -> Outline<'a> {
+    let ExchangeRef {
+        request,
+        response,
+        timing,
+        error,
+        websocket,
+    } = exchange;
+    let mut request_storage = head::storage();
+    let request_head = head::request(&request.head, &mut request_storage);
+    let mut response_storage = head::storage();
+    let response_head = response.map(|r| (r, head::response(&r.head, &mut response_storage)));
+
+    let mut notes = Notes::default();
+    let mut truncated = request.body.truncated;
+    if request.body.truncated {
+        notes.push(&format!(
+            "request body truncated: recorded {} of {} bytes (--max-body)",
+            request.body.bytes.len(),
+            request.body.total
+        ));
+    }
+    let request_headers = request_head.headers.all();
+    let post_data = (request.body.total > 0).then(|| {
+        let mime_type = request_head
+            .headers
+            .first("content-type")
+            .unwrap_or_default();
+        json::PostData {
+            mime_type,
+            text: json::BodyText::of(&request.body.bytes),
+            form: starts_with_ignore_case(mime_type, b"application/x-www-form-urlencoded"),
+        }
+    });
+    let send = millis(timing.send);
+    let wait = millis(timing.wait);
+    let receive = millis(timing.receive);
+    let time = ((send + wait + receive) * 1000.0).round() / 1000.0;
+    let har_request = json::Request {
+        method: request_head.method,
+        url: &request.url,
+        version: request_head.version,
+        headers: request_headers,
+        post_data,
+        body_size: request.body.total,
+    };
+
+    let decoded;
+    let har_response = match &response_head {
+        Some((response, head)) => {
+            decoded = decode_content(&head.headers, &response.body, max_body);
+            if let Some(note) = &decoded.note {
+                notes.push(note);
+            }
+            truncated |= response.body.truncated || decoded.truncated;
+            let content = json::Content {
+                size: decoded.bytes.len(),
+                compression: decoded
+                    .encoded
+                    .then(|| decoded.bytes.len() as i64 - response.body.total as i64),
+                mime_type: head.headers.first("content-type").unwrap_or_default(),
+                text: (response.body.total > 0).then(|| json::BodyText::of(&decoded.bytes)),
+            };
+            let status_text = match head.reason {
+                "" => http::StatusCode::from_u16(head.status)
+                    .ok()
+                    .and_then(|status| status.canonical_reason())
+                    .unwrap_or_default(),
+                reason => reason,
+            };
+            Some(json::Response {
+                status: head.status,
+                status_text,
+                version: head.version,
+                headers: head.headers.all(),
+                content,
+                redirect_url: head.headers.first("location").unwrap_or_default(),
+                body_size: response.body.total,
+            })
+        }
+        None => None,
+    };
+    if let Some(problem) = &request_head.problem {
+        notes.push(problem);
+    }
+    if let Some(problem) = response_head
+        .as_ref()
+        .and_then(|(_, head)| head.problem.as_ref())
+    {
+        notes.push(problem);
+    }
+    if let Some(error) = error {
+        notes.push(error);
+    }
+    let entry = json::Entry {
+        started: timing.started,
+        time,
+        request: har_request,
+        response: har_response,
+        timings: [send, wait, receive],
+        comment: notes.text(),
+        truncated,
+        error,
+        websocket,
+    };
+    let start = out.len();
+    if let Err(err) = serde_json::to_writer(&mut *out, &entry) {
+        // Not expected (every view serializes into a buffer), but the exchange stays in the
+        // file with what went wrong.
+        out.truncate(start);
+        write_fallback(out, &entry, &err.to_string());
+    }
+    Outline {
+        method: request_head.method,
+        url: &request.url,
+        status: response_head.as_ref().map_or(0, |(_, head)| head.status),
+        failed: error.is_some(),
+        time,
+        request_bytes: request.body.total,
+        response_bytes: response.map_or(0, |r| r.body.total),
+    }
+}
+
+/// An entry with the method, URL and time of `entry`, and the reason its full form could not
+/// be written.
+fn write_fallback(out: &mut Vec<u8>, entry: &json::Entry<'_>, reason: &str) {
+    let fallback = har::Entry {
+        started_date_time: humantime::format_rfc3339_millis(entry.started).to_string(),
+        time: entry.time,
+        request: har::Request {
+            method: entry.request.method.to_owned(),
+            url: entry.request.url.to_owned(),
+            headers_size: -1,
+            body_size: entry.request.body_size as i64,
+            ..har::Request::default()
+        },
+        error: Some(format!(
+            "chorus could not write this exchange's entry: {reason}"
+        )),
+        ..har::Entry::default()
+    };
+    let start = out.len();
+    if serde_json::to_writer(&mut *out, &fallback).is_err() {
+        out.truncate(start);
+        out.extend_from_slice(
+            br#"{"startedDateTime":"1970-01-01T00:00:00.000Z","time":0,"request":{"method":"","url":"","httpVersion":"","cookies":[],"headers":[],"queryString":[],"headersSize":-1,"bodySize":-1},"response":{"status":0,"statusText":"","httpVersion":"","cookies":[],"headers":[],"content":{"size":0,"mimeType":""},"redirectURL":"","headersSize":-1,"bodySize":-1},"cache":{},"timings":{"send":0,"wait":0,"receive":0},"_error":"chorus could not write this exchange's entry"}"#,
+        );
+    }
+}
+
+/// The entry's comment: notes joined with `; `, allocated only when there is one.
+#[derive(Default)]
+struct Notes(String);
+
+impl Notes {
+    fn push(&mut self, note: &str) {
+        if !self.0.is_empty() {
+            self.0.push_str("; ");
+        }
+        self.0.push_str(note);
+    }
+
+    fn text(&self) -> Option<&str> {
+        (!self.0.is_empty()).then_some(self.0.as_str())
+    }
+}
+
+fn starts_with_ignore_case(text: &[u8], prefix: &[u8]) -> bool {
+    text.get(..prefix.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+}
+
 fn millis(duration: Duration) -> f64 {
     (duration.as_secs_f64() * 1_000_000.0).round() / 1000.0
-}
-
-fn version_text(version: Version) -> String {
-    format!("{version:?}")
-}
-
-fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
-    headers
-        .get(name)
-        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
-}
-
-fn headers(map: &HeaderMap) -> Vec<Header> {
-    map.iter()
-        .map(|(name, value)| {
-            Header::new(
-                name.as_str(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
-        .collect()
-}
-
-fn request_cookies(headers: &HeaderMap) -> Vec<Cookie> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .flat_map(|value| {
-            String::from_utf8_lossy(value.as_bytes())
-                .split(';')
-                .filter_map(|pair| {
-                    let (name, value) = pair.split_once('=')?;
-                    Some(Cookie {
-                        name: name.trim().to_owned(),
-                        value: value.trim().to_owned(),
-                        ..Cookie::default()
-                    })
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
-/// Parses one `Set-Cookie` value: `name=value; Path=/; Domain=x; Expires=...; HttpOnly; Secure`.
-pub fn parse_set_cookie(text: &str) -> Option<Cookie> {
-    let mut parts = text.split(';');
-    let (name, value) = parts.next()?.split_once('=')?;
-    let mut cookie = Cookie {
-        name: name.trim().to_owned(),
-        value: value.trim().to_owned(),
-        ..Cookie::default()
-    };
-    for attribute in parts {
-        let (key, value) = match attribute.split_once('=') {
-            Some((key, value)) => (key.trim(), Some(value.trim().to_owned())),
-            None => (attribute.trim(), None),
-        };
-        match key.to_ascii_lowercase().as_str() {
-            "path" => cookie.path = value,
-            "domain" => cookie.domain = value,
-            "expires" => cookie.expires = value,
-            "httponly" => cookie.http_only = Some(true),
-            "secure" => cookie.secure = Some(true),
-            _ => {}
-        }
-    }
-    Some(cookie)
-}
-
-fn response_cookies(headers: &HeaderMap) -> Vec<Cookie> {
-    headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|value| parse_set_cookie(&String::from_utf8_lossy(value.as_bytes())))
-        .collect()
-}
-
-fn query_string(url: &str) -> Vec<Header> {
-    let Some((_, query)) = url.split_once('?') else {
-        return Vec::new();
-    };
-    let query = query.split_once('#').map_or(query, |(query, _)| query);
-    url::form_urlencoded::parse(query.as_bytes())
-        .map(|(name, value)| Header::new(name, value))
-        .collect()
 }
 
 /// `(scheme, authority, path?query)` of an absolute URL as the proxy writes them
@@ -289,108 +350,97 @@ pub(crate) fn split_url(url: &str) -> Option<(&str, &str, &str)> {
     Some((scheme, authority, if path.is_empty() { "/" } else { path }))
 }
 
-fn mime_type(headers: &HeaderMap) -> String {
-    header_text(headers, header::CONTENT_TYPE).unwrap_or_default()
-}
-
-fn post_data(headers: &HeaderMap, body: &CapturedBody) -> Option<PostData> {
-    if body.total == 0 {
-        return None;
-    }
-    let mime_type = mime_type(headers);
-    let (text, encoding) = text_or_base64(&body.bytes);
-    let params = if encoding.is_none()
-        && mime_type
-            .to_ascii_lowercase()
-            .starts_with("application/x-www-form-urlencoded")
-    {
-        url::form_urlencoded::parse(text.as_bytes())
-            .map(|(name, value)| Param {
-                name: name.into_owned(),
-                value: Some(value.into_owned()),
-                file_name: None,
-                content_type: None,
-            })
-            .collect()
-    } else {
-        Vec::new()
+/// `host` or `host:port` (a scheme's default port left out, lower case), as the summary lists
+/// hosts; empty for something that is not an absolute URL.
+pub(crate) fn host_of(url: &str) -> Cow<'_, str> {
+    let Some((scheme, authority, _)) = split_url(url) else {
+        return Cow::Borrowed("");
     };
-    Some(PostData {
-        mime_type,
-        text,
-        encoding,
-        params,
-        comment: None,
-    })
-}
-
-fn text_or_base64(bytes: &[u8]) -> (String, Option<String>) {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => (text.to_owned(), None),
-        Err(_) => (
-            base64::engine::general_purpose::STANDARD.encode(bytes),
-            Some("base64".to_owned()),
-        ),
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let default_port = match scheme {
+        "http" | "ws" => ":80",
+        "https" | "wss" => ":443",
+        _ => "",
+    };
+    let host = match authority.strip_suffix(default_port) {
+        Some(host) if !default_port.is_empty() => host,
+        _ => authority,
+    };
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
     }
 }
 
-/// The response content as a browser writes it: decoded, text or base64; plus a note when
-/// decoding was partial or impossible.
-fn content(headers: &HeaderMap, body: &CapturedBody, max_body: usize) -> (Content, Option<String>) {
-    let encodings: Vec<String> = headers
-        .get_all(header::CONTENT_ENCODING)
-        .iter()
-        .flat_map(|value| {
-            String::from_utf8_lossy(value.as_bytes())
-                .split(',')
-                .map(|e| e.trim().to_ascii_lowercase())
-                .filter(|e| !e.is_empty() && e != "identity")
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let mut note = None;
-    let mut bytes = body.bytes.clone();
-    // Encodings apply in the order listed, so they come off in reverse.
-    for encoding in encodings.iter().rev() {
-        match decode(encoding, &bytes, max_body) {
-            Ok((decoded, complete)) => {
+/// A response body as a browser writes it.
+struct Decoded<'a> {
+    bytes: Cow<'a, [u8]>,
+    /// A `Content-Encoding` other than `identity` was listed.
+    encoded: bool,
+    note: Option<String>,
+    /// The note is about truncation.
+    truncated: bool,
+}
+
+/// Decodes the response content (codings come off in reverse order); the note says when
+/// decoding was partial or impossible, or the body was cut at `--max-body`.
+fn decode_content<'a>(
+    headers: &head::Fields<'_, '_>,
+    body: &'a CapturedBody,
+    max_body: usize,
+) -> Decoded<'a> {
+    let mut codings: Vec<Cow<'_, str>> = Vec::new();
+    for value in headers.values("content-encoding") {
+        match std::str::from_utf8(value) {
+            Ok(text) => codings.extend(
+                text.split(',')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"))
+                    .map(Cow::Borrowed),
+            ),
+            Err(_) => codings.push(String::from_utf8_lossy(value).into_owned().into()),
+        }
+    }
+    let mut decoded = Decoded {
+        bytes: Cow::Borrowed(&body.bytes),
+        encoded: !codings.is_empty(),
+        note: None,
+        truncated: false,
+    };
+    for coding in codings.iter().rev() {
+        let coding = coding.to_ascii_lowercase();
+        match decode(&coding, &decoded.bytes, max_body) {
+            Ok((bytes, complete)) => {
                 if !complete && !body.truncated {
-                    note = Some(format!(
+                    decoded.note = Some(format!(
                         "response body truncated: decoded {} bytes (--max-body)",
-                        decoded.len()
+                        bytes.len()
                     ));
+                    decoded.truncated = true;
                 }
-                bytes = decoded;
+                decoded.bytes = Cow::Owned(bytes);
             }
             Err(reason) => {
-                note = Some(format!(
-                    "response body recorded as sent ({encoding}): {reason}"
+                decoded.note = Some(format!(
+                    "response body recorded as sent ({coding}): {reason}"
                 ));
+                decoded.truncated = false;
                 break;
             }
         }
     }
     if body.truncated {
-        note = Some(format!(
+        decoded.note = Some(format!(
             "response body truncated: recorded {} of {} bytes (--max-body)",
             body.bytes.len(),
             body.total
         ));
+        decoded.truncated = true;
     }
-    let size = bytes.len() as i64;
-    let (text, encoding) = text_or_base64(&bytes);
-    let compression = (!encodings.is_empty()).then(|| size - body.total as i64);
-    (
-        Content {
-            size,
-            compression,
-            mime_type: mime_type(headers),
-            text: (body.total > 0).then_some(text),
-            encoding,
-            comment: None,
-        },
-        note,
-    )
+    decoded
 }
 
 /// Decodes one content coding; returns the decoded bytes and whether the stream ended
@@ -422,207 +472,4 @@ fn decode(encoding: &str, bytes: &[u8], limit: usize) -> Result<(Vec<u8>, bool),
         return Ok((out, false));
     }
     Ok((out, complete))
-}
-
-#[cfg(test)]
-mod tests {
-    use std::io::Write as _;
-
-    use super::*;
-
-    #[test]
-    fn urls_are_split_and_queries_read_without_a_full_parse() {
-        assert_eq!(
-            split_url("http://127.0.0.1:8001/api/x?a=1&b=two%20words#frag"),
-            Some(("http", "127.0.0.1:8001", "/api/x?a=1&b=two%20words#frag"))
-        );
-        assert_eq!(
-            split_url("https://example.org"),
-            Some(("https", "example.org", "/"))
-        );
-        assert_eq!(
-            split_url("https://example.org?q=1"),
-            Some(("https", "example.org", "?q=1"))
-        );
-        assert_eq!(split_url("not a url"), None);
-        let pairs: Vec<(String, String)> = query_string("http://h/p?a=1&b=two%20words&c#frag")
-            .into_iter()
-            .map(|h| (h.name, h.value))
-            .collect();
-        assert_eq!(
-            pairs,
-            [("a", "1"), ("b", "two words"), ("c", "")].map(|(n, v)| (n.to_owned(), v.to_owned()))
-        );
-        assert!(query_string("http://h/p").is_empty());
-    }
-
-    fn body(bytes: &[u8]) -> CapturedBody {
-        let mut body = CapturedBody::default();
-        body.push(bytes, 1 << 20);
-        body
-    }
-
-    fn timing() -> Timing {
-        Timing {
-            started: SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
-            send: Duration::from_micros(500),
-            wait: Duration::from_millis(3),
-            receive: Duration::from_micros(1250),
-        }
-    }
-
-    fn request(method: Method, url: &str, headers: &[(&str, &str)], bytes: &[u8]) -> RequestParts {
-        let mut map = HeaderMap::new();
-        for (name, value) in headers {
-            map.append(
-                header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                value.parse().unwrap(),
-            );
-        }
-        RequestParts {
-            method,
-            url: url.to_owned(),
-            version: Version::HTTP_11,
-            headers: map,
-            body: body(bytes),
-        }
-    }
-
-    fn response(headers: &[(&str, &str)], bytes: &[u8]) -> ResponseParts {
-        let request = request(Method::GET, "http://x/", headers, bytes);
-        ResponseParts {
-            status: StatusCode::OK,
-            version: Version::HTTP_11,
-            headers: request.headers,
-            body: request.body,
-        }
-    }
-
-    #[test]
-    fn a_form_post_has_params_cookies_and_query() {
-        let req = request(
-            Method::POST,
-            "http://app/api/events?b=2&name=a%20b",
-            &[
-                ("content-type", "application/x-www-form-urlencoded"),
-                ("cookie", "sid=abc; theme=dark"),
-            ],
-            b"gameSessionId=g1&events=%5B%5D",
-        );
-        let resp = response(
-            &[
-                ("content-type", "application/json"),
-                ("set-cookie", "sid=new; Path=/; HttpOnly"),
-            ],
-            b"{\"ok\":true}",
-        );
-        let entry = entry(&req, Some(&resp), &timing(), None, 1 << 20);
-        assert_eq!(entry.started_date_time, "2023-11-14T22:13:20.123Z");
-        assert_eq!(entry.time, 4.75);
-        let post = entry.request.post_data.as_ref().unwrap();
-        assert_eq!(post.text, "gameSessionId=g1&events=%5B%5D");
-        assert_eq!(post.params[1].value.as_deref(), Some("[]"));
-        assert_eq!(entry.request.cookies.len(), 2);
-        assert_eq!(entry.request.cookies[1].value, "dark");
-        assert_eq!(entry.request.query_string[1].value, "a b");
-        assert_eq!(entry.response.cookies[0].http_only, Some(true));
-        assert_eq!(
-            entry.response.content.text.as_deref(),
-            Some("{\"ok\":true}")
-        );
-        assert_eq!(entry.response.content.size, 11);
-        assert!(!entry.truncated);
-    }
-
-    #[test]
-    fn gzip_and_brotli_bodies_are_decoded() {
-        let plain = b"hello hello hello hello".repeat(10);
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gz.write_all(&plain).unwrap();
-        let gz = gz.finish().unwrap();
-        let mut br = Vec::new();
-        brotli::CompressorWriter::new(&mut br, 4096, 5, 22)
-            .write_all(&plain)
-            .unwrap();
-        for (coding, bytes) in [("gzip", gz), ("br", br)] {
-            let resp = response(&[("content-encoding", coding)], &bytes);
-            let req = request(Method::GET, "http://x/", &[], b"");
-            let entry = entry(&req, Some(&resp), &timing(), None, 1 << 20);
-            let content = &entry.response.content;
-            assert_eq!(
-                content.text.as_deref().unwrap().as_bytes(),
-                &plain[..],
-                "{coding}"
-            );
-            assert_eq!(content.size, plain.len() as i64);
-            assert_eq!(entry.response.body_size, bytes.len() as i64);
-            assert!(entry.request.post_data.is_none());
-        }
-    }
-
-    #[test]
-    fn binary_is_base64_and_big_bodies_are_truncated() {
-        let req = request(
-            Method::PUT,
-            "http://x/upload",
-            &[],
-            &[0xff, 0xfe, 0x00, 0x01],
-        );
-        let post = entry(&req, None, &timing(), None, 10)
-            .request
-            .post_data
-            .unwrap();
-        assert_eq!(post.encoding.as_deref(), Some("base64"));
-        assert_eq!(post.text, "//4AAQ==");
-
-        let mut big = CapturedBody::default();
-        for _ in 0..5 {
-            big.push(b"0123456789", 25);
-        }
-        assert_eq!((big.bytes.len(), big.total, big.truncated), (25, 50, true));
-        let resp = ResponseParts {
-            body: big,
-            ..response(&[("content-type", "text/plain")], b"")
-        };
-        let entry = entry(&req, Some(&resp), &timing(), None, 25);
-        assert!(entry.truncated);
-        assert_eq!(entry.response.content.size, 25);
-        assert_eq!(entry.response.body_size, 50);
-        assert!(
-            entry
-                .comment
-                .as_deref()
-                .unwrap()
-                .contains("recorded 25 of 50 bytes"),
-            "{:?}",
-            entry.comment
-        );
-    }
-
-    #[test]
-    fn a_failed_exchange_keeps_its_error() {
-        let req = request(Method::GET, "http://x/a?b=1", &[], b"");
-        let entry = entry(
-            &req,
-            None,
-            &timing(),
-            Some("connection refused".to_owned()),
-            10,
-        );
-        assert_eq!(entry.response.status, 0);
-        assert_eq!(entry.error.as_deref(), Some("connection refused"));
-        assert_eq!(summary_line(&entry), "GET     /a?b=1 ERR 5 ms 0 B");
-    }
-
-    #[test]
-    fn filters_include_then_exclude() {
-        let filter = Filter {
-            include: vec![Regex::new("/api/").unwrap()],
-            exclude: vec![Regex::new(r"\.png$").unwrap()],
-        };
-        assert!(filter.records("http://a/api/x"));
-        assert!(!filter.records("http://a/api/x.png"));
-        assert!(!filter.records("http://a/index.html"));
-        assert!(Filter::default().records("http://a/anything"));
-    }
 }

@@ -104,10 +104,8 @@ pub(crate) async fn exchange(
         body::passthrough(incoming)
     };
     let recorded_request = record.then(|| RequestParts {
-        method: parts.method.clone(),
         url: url.clone(),
-        version: Version::HTTP_11,
-        headers: headers.clone(),
+        head: request_head(&parts.method, &upstream, &headers),
         body: CapturedBody::default(),
     });
     let mut forward = Request::new(body);
@@ -136,9 +134,11 @@ pub(crate) async fn exchange(
                 shared.sink.send(Exchange {
                     request,
                     response: Some(ResponseParts {
-                        status: StatusCode::BAD_GATEWAY,
-                        version: Version::HTTP_11,
-                        headers: text_headers(),
+                        head: response_head(
+                            StatusCode::BAD_GATEWAY,
+                            Version::HTTP_11,
+                            &text_headers(),
+                        ),
                         body: page_body,
                     }),
                     timing: body::timing(started, start, done, now, now),
@@ -164,9 +164,7 @@ pub(crate) async fn exchange(
                 (
                     request,
                     ResponseParts {
-                        status: parts.status,
-                        version: parts.version,
-                        headers: parts.headers.clone(),
+                        head: response_head(parts.status, parts.version, &parts.headers),
                         body: CapturedBody::default(),
                     },
                 )
@@ -224,9 +222,7 @@ pub(crate) async fn exchange(
                 request,
                 request_capture: capture,
                 response: ResponseParts {
-                    status: parts.status,
-                    version: parts.version,
-                    headers: headers.clone(),
+                    head: response_head(parts.status, parts.version, &headers),
                     body: CapturedBody::default(),
                 },
                 started,
@@ -245,6 +241,46 @@ pub(crate) async fn exchange(
     *to_browser.status_mut() = parts.status;
     *to_browser.headers_mut() = headers;
     to_browser
+}
+
+/// Bridge until the relay hands over the bytes it wrote: the request head as forwarded
+/// (origin-form target, the forwarded headers).
+fn request_head(method: &http::Method, upstream: &Uri, headers: &HeaderMap) -> bytes::Bytes {
+    let target = upstream
+        .path_and_query()
+        .map_or("/", |target| target.as_str());
+    let mut head = Vec::with_capacity(64 + target.len() + 48 * headers.len());
+    head.extend_from_slice(method.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(target.as_bytes());
+    head.extend_from_slice(b" HTTP/1.1\r\n");
+    header_lines(&mut head, headers);
+    head.into()
+}
+
+/// Bridge until the relay hands over the bytes it read: the application's response head.
+fn response_head(status: StatusCode, version: Version, headers: &HeaderMap) -> bytes::Bytes {
+    let mut head = Vec::with_capacity(64 + 48 * headers.len());
+    head.extend_from_slice(match version {
+        Version::HTTP_10 => b"HTTP/1.0 ",
+        _ => b"HTTP/1.1 ",
+    });
+    head.extend_from_slice(status.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(status.canonical_reason().unwrap_or_default().as_bytes());
+    head.extend_from_slice(b"\r\n");
+    header_lines(&mut head, headers);
+    head.into()
+}
+
+fn header_lines(head: &mut Vec<u8>, headers: &HeaderMap) {
+    for (name, value) in headers {
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
 }
 
 fn text_headers() -> HeaderMap {

@@ -1,7 +1,8 @@
-//! The capture's single writer: a thread that turns finished exchanges into HAR entries
-//! (via [`super::capture`]), appends them with the crash-safe writer, keeps the summary and
-//! tells the terminal. Forwarding never waits for it; when writing fails, recording stops
-//! and forwarding goes on.
+//! The capture's single writer: a thread that writes finished exchanges as HAR entries
+//! (JSON straight from the raw heads, via [`super::capture::write_entry`]) into one buffer per
+//! batch, appends the batch with the crash-safe writer, keeps the summary and tells the
+//! terminal. Forwarding never waits for it; when writing fails, recording stops and
+//! forwarding goes on.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-use super::capture::{self, RequestParts, ResponseParts, Timing};
+use super::capture::{self, ExchangeRef, RequestParts, ResponseParts, Timing};
 use super::{Event, Summary};
 use crate::har::WebSocketMessage;
 use crate::har::write::Writer;
@@ -28,24 +29,8 @@ pub(crate) struct Exchange {
 /// At most this many exchanges go to the file in one write.
 const BATCH: usize = 256;
 
-/// `host` or `host:port` (a scheme's default port left out), as the summary lists hosts.
-fn host_of(url: &str) -> String {
-    let Some((scheme, authority, _)) = capture::split_url(url) else {
-        return String::new();
-    };
-    let authority = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    let default_port = match scheme {
-        "http" | "ws" => ":80",
-        "https" | "wss" => ":443",
-        _ => "",
-    };
-    match authority.strip_suffix(default_port) {
-        Some(host) if !default_port.is_empty() => host.to_ascii_lowercase(),
-        _ => authority.to_ascii_lowercase(),
-    }
-}
+/// A batch buffer larger than this is not kept for the next batch (bodies can be big).
+const KEEP_BUFFER: usize = 4 << 20;
 
 enum Message {
     Exchange(Box<Exchange>),
@@ -93,6 +78,7 @@ pub(crate) fn spawn(
         events,
         summary,
         hosts: BTreeSet::new(),
+        buffer: Vec::new(),
     };
     match writer {
         Ok(writer) => state.writer = Some(writer),
@@ -111,6 +97,8 @@ struct State {
     events: tokio::sync::broadcast::Sender<Event>,
     summary: Arc<Mutex<Summary>>,
     hosts: BTreeSet<String>,
+    /// The batch's entries, kept between batches.
+    buffer: Vec<u8>,
 }
 
 impl State {
@@ -174,42 +162,45 @@ impl State {
         if batch.is_empty() {
             return;
         }
-        let mut entries = Vec::with_capacity(batch.len());
-        let mut hosts = Vec::with_capacity(batch.len());
-        for exchange in batch {
-            hosts.push(host_of(&exchange.request.url));
-            let mut entry = capture::entry(
-                &exchange.request,
-                exchange.response.as_ref(),
-                &exchange.timing,
-                exchange.error,
+        let mut buffer = std::mem::take(&mut self.buffer);
+        buffer.clear();
+        let mut outlines = Vec::with_capacity(batch.len());
+        for exchange in &batch {
+            // The writer's format: each entry preceded by `,\n`.
+            buffer.extend_from_slice(b",\n");
+            outlines.push(capture::write_entry(
+                &mut buffer,
+                ExchangeRef {
+                    request: &exchange.request,
+                    response: exchange.response.as_ref(),
+                    timing: &exchange.timing,
+                    error: exchange.error.as_deref(),
+                    websocket: exchange.websocket.as_deref(),
+                },
                 self.max_body,
-            );
-            if let Some(messages) = exchange.websocket {
-                entry.resource_type = Some("websocket".to_owned());
-                entry.web_socket_messages = messages;
-            }
-            entries.push(entry);
+            ));
         }
         if let Some(writer) = self.writer.as_mut() {
             // The lines are shown once the entries are on disk, so what the terminal lists
             // survives the recorder being killed.
-            match writer.append_all(&entries) {
+            match writer.append_serialized(&mut buffer, outlines.len() as u64) {
                 Ok(()) => {
                     let mut new_hosts = Vec::new();
-                    for host in hosts {
-                        if self.hosts.insert(host.clone()) {
-                            new_hosts.push(host);
+                    for outline in &outlines {
+                        let host = outline.host();
+                        if !self.hosts.contains(host.as_ref()) {
+                            self.hosts.insert(host.clone().into_owned());
+                            new_hosts.push(host.into_owned());
                         }
                     }
-                    let bytes: i64 = entries
+                    let bytes: u64 = outlines
                         .iter()
-                        .map(|e| e.request.body_size.max(0) + e.response.body_size.max(0))
+                        .map(|o| o.request_bytes + o.response_bytes)
                         .sum();
-                    let count = entries.len() as u64;
+                    let count = outlines.len() as u64;
                     self.update(|summary| {
                         summary.exchanges += count;
-                        summary.bytes += bytes as u64;
+                        summary.bytes += bytes;
                         summary.hosts.extend(new_hosts);
                     });
                 }
@@ -219,11 +210,15 @@ impl State {
             }
         }
         if self.events.receiver_count() > 0 {
-            for entry in &entries {
+            for outline in &outlines {
                 let _ = self.events.send(Event::Exchange {
-                    line: capture::summary_line(entry),
+                    line: capture::summary_line(outline),
                 });
             }
+        }
+        drop(outlines);
+        if buffer.capacity() <= KEEP_BUFFER {
+            self.buffer = buffer;
         }
     }
 
@@ -243,19 +238,5 @@ impl State {
         self.writer = None;
         self.update(|summary| summary.recording_error = Some(reason.clone()));
         let _ = self.events.send(Event::RecordingStopped { reason });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::host_of;
-
-    #[test]
-    fn hosts_leave_out_default_ports_as_url_parsing_did() {
-        assert_eq!(host_of("http://Example.org:80/x?y"), "example.org");
-        assert_eq!(host_of("https://example.org:443"), "example.org");
-        assert_eq!(host_of("https://127.0.0.1:8443/"), "127.0.0.1:8443");
-        assert_eq!(host_of("http://user@[::1]:8001/"), "[::1]:8001");
-        assert_eq!(host_of("garbage"), "");
     }
 }

@@ -1,0 +1,217 @@
+//! Reading a raw HTTP/1.x message head (start line and header lines) for the capture:
+//! `httparse` first; when that refuses the head, a lenient line reader, so a malformed head
+//! still gives an entry with what could be read and a note saying so. Borrows everything
+//! from the head's bytes; allocates only for heads with more than [`INLINE`] headers or
+//! that `httparse` refused.
+
+use httparse::{EMPTY_HEADER, Header};
+
+/// Headers read without allocating; a head with more is read into a vector.
+pub(super) const INLINE: usize = 64;
+
+/// Where `httparse` puts the headers of a head; lives on the caller's stack.
+pub(super) type Storage<'b> = [Header<'b>; INLINE];
+
+pub(super) fn storage<'b>() -> Storage<'b> {
+    [EMPTY_HEADER; INLINE]
+}
+
+/// The headers of a head, in order, repeated ones repeated.
+pub(super) enum Fields<'b, 'h> {
+    Inline(&'h [Header<'b>]),
+    Owned(Vec<Header<'b>>),
+}
+
+impl<'b> Fields<'b, '_> {
+    pub(super) fn all(&self) -> &[Header<'b>] {
+        match self {
+            Fields::Inline(headers) => headers,
+            Fields::Owned(headers) => headers,
+        }
+    }
+
+    /// Every value of the header `name` (case-insensitive).
+    pub(super) fn values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'b [u8]> + 's {
+        self.all()
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
+
+    /// The first value of the header `name`.
+    pub(super) fn first(&self, name: &str) -> Option<&'b [u8]> {
+        self.values(name).next()
+    }
+}
+
+/// One parsed head. For a request `status` is 0 and `reason` empty; for a response `method`
+/// is empty.
+pub(super) struct Head<'b, 'h> {
+    pub(super) method: &'b str,
+    pub(super) status: u16,
+    pub(super) reason: &'b str,
+    /// `HTTP/1.1`, `HTTP/1.0`, or what the start line said when the head did not parse.
+    pub(super) version: &'b str,
+    pub(super) headers: Fields<'b, 'h>,
+    /// Why the head did not parse, when it did not (then the rest is what could be read).
+    pub(super) problem: Option<String>,
+}
+
+fn version_text(version: Option<u8>) -> &'static str {
+    match version {
+        Some(0) => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+fn lines_in(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|b| **b == b'\n').count() + 1
+}
+
+/// Reads a request head: `GET /x HTTP/1.1\r\nhost: a\r\n\r\n`.
+pub(super) fn request<'b, 'h>(bytes: &'b [u8], storage: &'h mut Storage<'b>) -> Head<'b, 'h> {
+    let mut parsed = httparse::Request::new(storage);
+    let error = match parsed.parse(bytes) {
+        Ok(httparse::Status::Complete(_)) => {
+            return Head {
+                method: parsed.method.unwrap_or_default(),
+                status: 0,
+                reason: "",
+                version: version_text(parsed.version),
+                headers: Fields::Inline(parsed.headers),
+                problem: None,
+            };
+        }
+        Ok(httparse::Status::Partial) => "the head ends before its blank line".to_owned(),
+        Err(httparse::Error::TooManyHeaders) => {
+            let mut headers = vec![EMPTY_HEADER; lines_in(bytes)];
+            let mut parsed = httparse::Request::new(&mut headers);
+            match parsed.parse(bytes) {
+                Ok(httparse::Status::Complete(_)) => {
+                    let (method, version) = (parsed.method, parsed.version);
+                    let count = parsed.headers.len();
+                    headers.truncate(count);
+                    return Head {
+                        method: method.unwrap_or_default(),
+                        status: 0,
+                        reason: "",
+                        version: version_text(version),
+                        headers: Fields::Owned(headers),
+                        problem: None,
+                    };
+                }
+                Ok(httparse::Status::Partial) => "the head ends before its blank line".to_owned(),
+                Err(err) => err.to_string(),
+            }
+        }
+        Err(err) => err.to_string(),
+    };
+    lenient(bytes, Kind::Request, &error)
+}
+
+/// Reads a response head: `HTTP/1.1 200 OK\r\ncontent-type: x\r\n\r\n`.
+pub(super) fn response<'b, 'h>(bytes: &'b [u8], storage: &'h mut Storage<'b>) -> Head<'b, 'h> {
+    let mut parsed = httparse::Response::new(storage);
+    let error = match parsed.parse(bytes) {
+        Ok(httparse::Status::Complete(_)) => {
+            return Head {
+                method: "",
+                status: parsed.code.unwrap_or_default(),
+                reason: parsed.reason.unwrap_or_default(),
+                version: version_text(parsed.version),
+                headers: Fields::Inline(parsed.headers),
+                problem: None,
+            };
+        }
+        Ok(httparse::Status::Partial) => "the head ends before its blank line".to_owned(),
+        Err(httparse::Error::TooManyHeaders) => {
+            let mut headers = vec![EMPTY_HEADER; lines_in(bytes)];
+            let mut parsed = httparse::Response::new(&mut headers);
+            match parsed.parse(bytes) {
+                Ok(httparse::Status::Complete(_)) => {
+                    let (code, reason, version) = (parsed.code, parsed.reason, parsed.version);
+                    let count = parsed.headers.len();
+                    headers.truncate(count);
+                    return Head {
+                        method: "",
+                        status: code.unwrap_or_default(),
+                        reason: reason.unwrap_or_default(),
+                        version: version_text(version),
+                        headers: Fields::Owned(headers),
+                        problem: None,
+                    };
+                }
+                Ok(httparse::Status::Partial) => "the head ends before its blank line".to_owned(),
+                Err(err) => err.to_string(),
+            }
+        }
+        Err(err) => err.to_string(),
+    };
+    lenient(bytes, Kind::Response, &error)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Request,
+    Response,
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    bytes.trim_ascii()
+}
+
+/// Reads what it can: the start line's words, then `name: value` lines up to the first
+/// empty line; lines it cannot read are counted in the note.
+fn lenient<'b, 'h>(bytes: &'b [u8], kind: Kind, error: &str) -> Head<'b, 'h> {
+    let mut lines = bytes
+        .split(|b| *b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line));
+    let start = lines.next().unwrap_or_default();
+    let mut words = start
+        .splitn(3, |b| *b == b' ')
+        .map(|w| std::str::from_utf8(w).ok());
+    let (first, second, third) = (
+        words.next().flatten().unwrap_or_default(),
+        words.next().flatten().unwrap_or_default(),
+        words.next().flatten().unwrap_or_default(),
+    );
+    let mut headers = Vec::new();
+    let mut skipped = 0;
+    for line in lines {
+        if line.is_empty() {
+            break;
+        }
+        let field = line.iter().position(|b| *b == b':').and_then(|colon| {
+            let name = std::str::from_utf8(trim(&line[..colon])).ok()?;
+            (!name.is_empty()).then(|| Header {
+                name,
+                value: trim(&line[colon + 1..]),
+            })
+        });
+        match field {
+            Some(header) => headers.push(header),
+            None => skipped += 1,
+        }
+    }
+    let what = match kind {
+        Kind::Request => "request",
+        Kind::Response => "response",
+    };
+    let mut problem =
+        format!("the {what} head did not parse as HTTP/1.1 ({error}); recorded what could be read");
+    if skipped > 0 {
+        problem.push_str(&format!(", {skipped} header lines left out"));
+    }
+    let (method, version, status, reason) = match kind {
+        Kind::Request => (first, third, 0, ""),
+        Kind::Response => ("", first, second.parse().unwrap_or_default(), third.trim()),
+    };
+    Head {
+        method,
+        status,
+        reason,
+        version,
+        headers: Fields::Owned(headers),
+        problem: Some(problem),
+    }
+}
