@@ -646,3 +646,215 @@ fn captures_from_other_tools_read() {
     }
     assert!(read >= 5, "fixtures read: {read}");
 }
+
+/// Reads one response head and its body as the framing says, from a raw connection.
+async fn read_raw_response(
+    stream: &mut TcpStream,
+    buffer: &mut Vec<u8>,
+    head_request: bool,
+) -> String {
+    let head_end = loop {
+        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(
+            n > 0,
+            "the connection closed mid-head: {:?}",
+            String::from_utf8_lossy(buffer)
+        );
+        buffer.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buffer[..head_end]).to_lowercase();
+    let body_end = |buffer: &[u8]| -> Option<usize> {
+        let body = &buffer[head_end..];
+        if head_request {
+            Some(head_end)
+        } else if head.contains("transfer-encoding: chunked") {
+            body.windows(5)
+                .position(|w| w == b"0\r\n\r\n")
+                .map(|at| head_end + at + 5)
+        } else {
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .map_or(0, |n| n.trim().parse().unwrap());
+            (body.len() >= length).then_some(head_end + length)
+        }
+    };
+    let end = loop {
+        if let Some(end) = body_end(buffer) {
+            break end;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the connection closed mid-body");
+        buffer.extend_from_slice(&chunk[..n]);
+    };
+    let text = String::from_utf8_lossy(&buffer[..end]).into_owned();
+    buffer.drain(..end);
+    text
+}
+
+#[tokio::test]
+async fn bodies_keep_their_framing_through_pipelined_requests_and_are_recorded_decoded() {
+    let echo = axum::Router::new()
+        .route(
+            "/echo",
+            axum::routing::post(|body: axum::body::Body| async move {
+                // A streamed body of unknown length: hyper answers it chunked.
+                axum::response::Response::new(body)
+            }),
+        )
+        .route("/length", axum::routing::get(|| async { "hello" }));
+    let app_addr = serve_http(echo).await;
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = start(reverse(
+        &format!("http://{app_addr}"),
+        &dir.path().join("c.har"),
+    ))
+    .await;
+
+    let mut browser = TcpStream::connect(recorder.local_addr()).await.unwrap();
+    // Three requests in one write; the first asks for 100-continue and sends its body chunked.
+    browser
+        .write_all(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n\
+              3\r\nhel\r\n2;note=1\r\nlo\r\n0\r\n\r\n\
+              HEAD /length HTTP/1.1\r\nHost: x\r\n\r\n\
+              GET /length HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut buffer = Vec::new();
+    let continued = read_raw_response(&mut browser, &mut buffer, true).await;
+    assert!(
+        continued.starts_with("HTTP/1.1 100 Continue"),
+        "{continued}"
+    );
+    let echoed = read_raw_response(&mut browser, &mut buffer, false).await;
+    assert!(echoed.starts_with("HTTP/1.1 200 OK"), "{echoed}");
+    assert!(
+        echoed.to_lowercase().contains("transfer-encoding: chunked"),
+        "{echoed}"
+    );
+    assert!(
+        echoed.ends_with("\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n"),
+        "{echoed}"
+    );
+    let head_only = read_raw_response(&mut browser, &mut buffer, true).await;
+    assert!(
+        head_only.to_lowercase().contains("content-length: 5"),
+        "{head_only}"
+    );
+    let got = read_raw_response(&mut browser, &mut buffer, false).await;
+    assert!(got.ends_with("\r\n\r\nhello"), "{got}");
+    assert!(buffer.is_empty(), "nothing more came: {buffer:?}");
+
+    // An HTTP/1.0 application that ends its body by closing the connection.
+    let old = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let old_addr = old.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = old.accept().await {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request).await;
+            let _ = stream
+                .write_all(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end")
+                .await;
+        }
+    });
+    let old_recorder = start(reverse(
+        &format!("http://{old_addr}"),
+        &dir.path().join("old.har"),
+    ))
+    .await;
+    let mut browser = TcpStream::connect(old_recorder.local_addr()).await.unwrap();
+    browser
+        .write_all(b"GET /old HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    browser.read_to_string(&mut answer).await.unwrap();
+    assert!(
+        answer.to_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+    assert!(answer.ends_with("\r\n\r\nuntil the end"), "{answer}");
+
+    until("three exchanges", || recorder.summary().exchanges == 3).await;
+    until("the HTTP/1.0 exchange", || {
+        old_recorder.summary().exchanges == 1
+    })
+    .await;
+    let har = read_valid(&recorder.shutdown().await.path);
+    let entries = &har.log.entries;
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[0].request.post_data.as_ref().unwrap().text, "hello");
+    assert_eq!(entries[0].response.content.text.as_deref(), Some("hello"));
+    assert_eq!(entries[1].request.method, "HEAD");
+    assert_eq!(entries[1].response.content.text, None);
+    assert_eq!(entries[2].response.content.text.as_deref(), Some("hello"));
+    assert!(entries.iter().all(|e| e.error.is_none()), "{entries:?}");
+    let har = read_valid(&old_recorder.shutdown().await.path);
+    let entry = &har.log.entries[0];
+    assert_eq!(
+        entry.response.content.text.as_deref(),
+        Some("until the end")
+    );
+    assert!(entry.error.is_none(), "{:?}", entry.error);
+}
+
+#[tokio::test]
+async fn an_application_that_closes_kept_connections_gets_each_request_once() {
+    // Says nothing about closing, then closes after every answer: the recorder finds out
+    // when it reuses the connection, and must neither fail nor send a request twice.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                while !request.ends_with(b"\r\n\r\n") {
+                    let mut byte = [0u8; 1];
+                    if stream.read_exact(&mut byte).await.is_err() {
+                        return;
+                    }
+                    request.push(byte[0]);
+                }
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .await;
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = start(reverse(
+        &format!("http://{addr}"),
+        &dir.path().join("c.har"),
+    ))
+    .await;
+    let client = reqwest::Client::new();
+    for n in 0..20 {
+        let response = client
+            .get(format!("{}/n/{n}", recorder.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "request {n}");
+        assert_eq!(response.text().await.unwrap(), "ok");
+    }
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 20);
+    until("twenty exchanges", || recorder.summary().exchanges == 20).await;
+    let har = read_valid(&recorder.shutdown().await.path);
+    assert!(
+        har.log
+            .entries
+            .iter()
+            .all(|e| e.error.is_none() && e.response.status == 200)
+    );
+}

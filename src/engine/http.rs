@@ -396,6 +396,7 @@ async fn read_response(
     let framing = framing(&head, head_only);
     let body = match framing {
         Framing::Length(length) => {
+            let length = length as usize;
             while connection.buffer.len() < length {
                 let missing = length - connection.buffer.len();
                 if !fill(connection, missing).await? {

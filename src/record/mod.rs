@@ -8,17 +8,16 @@
 //! The proxy never prints: the CLI decides what the terminal shows.
 //!
 //! Layout: `capture` builds entries (pure), `rewrite` adjusts reverse-mode headers (pure),
-//! `websocket` parses frames (pure); `proxy` runs one exchange, `body` tees bodies,
+//! `websocket` parses frames (pure); `relay` runs a browser connection's exchanges (its `wire`
+//! part is the pure HTTP/1.1 framing),
 //! `sink` writes the file on its own thread, `upstream` connects to the application,
-//! `reverse` and `forward` accept browsers, `mitm` issues certificates.
+//! `forward` answers CONNECT, `mitm` issues certificates.
 
 pub mod capture;
 pub mod mitm;
 
-mod body;
 mod forward;
-mod proxy;
-mod reverse;
+mod relay;
 mod rewrite;
 mod sink;
 mod upstream;
@@ -31,9 +30,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use regex::Regex;
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
@@ -44,7 +40,7 @@ use tokio_util::task::TaskTracker;
 use crate::har;
 use capture::Filter;
 use mitm::{Ca, CaError};
-use proxy::Shared;
+use relay::{Route, Shared};
 
 /// The default `--max-body`: 10 MiB.
 pub const DEFAULT_MAX_BODY: u64 = 10 * 1024 * 1024;
@@ -399,7 +395,7 @@ pub async fn start(config: RecordConfig) -> Result<Recorder, RecordError> {
     )
     .map_err(RecordError::Writer)?;
     let shared = Arc::new(Shared {
-        client: upstream::client(config.insecure),
+        pool: upstream::Pool::new(config.insecure),
         sink,
         filter: config.filter.clone(),
         max_body: config.max_body,
@@ -433,7 +429,10 @@ async fn accept_loop(
     stop: CancellationToken,
 ) {
     let tracker = TaskTracker::new();
-    let mode = Arc::new(mode);
+    let route = Arc::new(match &mode {
+        Mode::Reverse { target } => Route::reverse(target),
+        Mode::Forward { .. } => Route::Forward,
+    });
     loop {
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -445,35 +444,14 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
-        let mode = mode.clone();
+        let route = route.clone();
         let ca = ca.clone();
         let stop = stop.clone();
         let local = stream.local_addr().ok();
         tracker.spawn(async move {
-            let service = service_fn(move |request| {
-                let shared = shared.clone();
-                let mode = mode.clone();
-                let ca = ca.clone();
-                async move {
-                    Ok::<_, std::convert::Infallible>(match &*mode {
-                        Mode::Reverse { target } => {
-                            reverse::handle(shared, target, local, request).await
-                        }
-                        Mode::Forward { .. } => forward::handle(shared, ca, request).await,
-                    })
-                }
-            });
-            let connection = http1::Builder::new()
-                .preserve_header_case(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            tokio::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                () = stop.cancelled() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
-                }
+            let ended = relay::serve(shared.clone(), stream, &route, local, stop.clone()).await;
+            if let relay::Ended::Connect { browser, head } = ended {
+                forward::connect(shared, ca, browser, head, stop).await;
             }
         });
     }

@@ -1,8 +1,6 @@
 //! Reverse mode's header rewriting, so the browser stays on the proxy: `Origin` and `Referer`
 //! on the way in; `Location`, and the `Domain` and `Secure` of `Set-Cookie`, on the way out.
-//! Plain functions over header maps.
-
-use http::header::{self, HeaderMap, HeaderValue};
+//! Plain functions over header values.
 
 /// The two origins of one reverse-mode exchange.
 #[derive(Debug, Clone)]
@@ -18,49 +16,35 @@ pub(crate) struct ReverseRewrite {
     pub(crate) strip_secure: bool,
 }
 
-fn replace_prefix(value: &HeaderValue, from: &str, to: &str) -> Option<HeaderValue> {
-    let text = value.to_str().ok()?;
+fn replace_prefix(value: &[u8], from: &str, to: &str) -> Option<String> {
+    let text = std::str::from_utf8(value).ok()?;
     let rest = text.strip_prefix(from)?;
     if !(rest.is_empty() || rest.starts_with('/') || rest.starts_with('?')) {
         return None;
     }
-    HeaderValue::from_str(&format!("{to}{rest}")).ok()
+    Some(format!("{to}{rest}"))
 }
 
 impl ReverseRewrite {
-    pub(crate) fn request_headers(&self, headers: &mut HeaderMap) {
-        for name in [header::ORIGIN, header::REFERER] {
-            if let Some(value) = headers.get(&name) {
-                if let Some(new) = replace_prefix(value, &self.browser_origin, &self.target_origin)
-                {
-                    headers.insert(name, new);
-                }
-            }
+    /// The new value of a request header going to the application, if it changes.
+    pub(crate) fn request_value(&self, name: &[u8], value: &[u8]) -> Option<String> {
+        if name.eq_ignore_ascii_case(b"origin") || name.eq_ignore_ascii_case(b"referer") {
+            return replace_prefix(value, &self.browser_origin, &self.target_origin);
         }
+        None
     }
 
-    pub(crate) fn response_headers(&self, headers: &mut HeaderMap) {
-        if let Some(value) = headers.get(header::LOCATION) {
-            if let Some(new) = replace_prefix(value, &self.target_origin, &self.browser_origin) {
-                headers.insert(header::LOCATION, new);
-            }
+    /// The new value of a response header going to the browser, if it changes.
+    pub(crate) fn response_value(&self, name: &[u8], value: &[u8]) -> Option<String> {
+        if name.eq_ignore_ascii_case(b"location") {
+            return replace_prefix(value, &self.target_origin, &self.browser_origin);
         }
-        let cookies: Vec<HeaderValue> = headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .map(|value| match value.to_str() {
-                Ok(text) => {
-                    HeaderValue::from_str(&self.set_cookie(text)).unwrap_or_else(|_| value.clone())
-                }
-                Err(_) => value.clone(),
-            })
-            .collect();
-        if !cookies.is_empty() {
-            headers.remove(header::SET_COOKIE);
-            for cookie in cookies {
-                headers.append(header::SET_COOKIE, cookie);
-            }
+        if name.eq_ignore_ascii_case(b"set-cookie") {
+            let text = std::str::from_utf8(value).ok()?;
+            let new = self.set_cookie(text);
+            return (new != text).then_some(new);
         }
+        None
     }
 
     fn set_cookie(&self, text: &str) -> String {
@@ -109,55 +93,40 @@ mod tests {
 
     #[test]
     fn location_and_cookies_point_back_at_the_proxy() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::LOCATION,
-            "https://app.example.org/student?x=1".parse().unwrap(),
-        );
-        headers.append(
-            header::SET_COOKIE,
-            "sid=1; Domain=.example.org; Path=/; Secure; HttpOnly"
-                .parse()
-                .unwrap(),
-        );
-        headers.append(
-            header::SET_COOKIE,
-            "other=2; Domain=elsewhere.com".parse().unwrap(),
-        );
-        rewrite().response_headers(&mut headers);
+        let rewrite = rewrite();
+        let changed =
+            |name: &str, value: &str| rewrite.response_value(name.as_bytes(), value.as_bytes());
         assert_eq!(
-            headers[header::LOCATION],
-            "http://127.0.0.1:9090/student?x=1"
+            changed("Location", "https://app.example.org/student?x=1").as_deref(),
+            Some("http://127.0.0.1:9090/student?x=1")
         );
-        let cookies: Vec<&str> = headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .map(|v| v.to_str().unwrap())
-            .collect();
         assert_eq!(
-            cookies,
-            vec!["sid=1; Path=/; HttpOnly", "other=2; Domain=elsewhere.com"]
+            changed(
+                "set-cookie",
+                "sid=1; Domain=.example.org; Path=/; Secure; HttpOnly"
+            )
+            .as_deref(),
+            Some("sid=1; Path=/; HttpOnly")
         );
+        assert_eq!(changed("Set-Cookie", "other=2; Domain=elsewhere.com"), None);
+        // A location elsewhere is left alone.
+        assert_eq!(changed("location", "https://app.example.org.evil/"), None);
+        assert_eq!(changed("content-type", "https://app.example.org/"), None);
     }
 
     #[test]
     fn origin_and_referer_point_at_the_target() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::ORIGIN, "http://127.0.0.1:9090".parse().unwrap());
-        headers.insert(
-            header::REFERER,
-            "http://127.0.0.1:9090/login".parse().unwrap(),
+        let rewrite = rewrite();
+        let changed =
+            |name: &str, value: &str| rewrite.request_value(name.as_bytes(), value.as_bytes());
+        assert_eq!(
+            changed("Origin", "http://127.0.0.1:9090").as_deref(),
+            Some("https://app.example.org")
         );
-        rewrite().request_headers(&mut headers);
-        assert_eq!(headers[header::ORIGIN], "https://app.example.org");
-        assert_eq!(headers[header::REFERER], "https://app.example.org/login");
-        // A location elsewhere is left alone.
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::LOCATION,
-            "https://app.example.org.evil/".parse().unwrap(),
+        assert_eq!(
+            changed("referer", "http://127.0.0.1:9090/login").as_deref(),
+            Some("https://app.example.org/login")
         );
-        rewrite().response_headers(&mut headers);
-        assert_eq!(headers[header::LOCATION], "https://app.example.org.evil/");
+        assert_eq!(changed("referer", "http://127.0.0.1:90901/login"), None);
     }
 }

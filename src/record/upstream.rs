@@ -1,20 +1,16 @@
-//! The proxy's side towards the application: pooled HTTP/1.1 connections over plain TCP or
-//! rustls (verified against the system's roots, or not at all with `--insecure`).
+//! The proxy's side towards the application: pooled connections over plain TCP or rustls
+//! (verified against the system's roots, or not at all with `--insecure`), on which the relay
+//! speaks HTTP/1.1.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http::{Request, Response, Uri};
-use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use super::body::ProxyBody;
 use crate::tls::ClientStream;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,127 +28,6 @@ impl std::fmt::Display for UpstreamError {
 }
 
 impl std::error::Error for UpstreamError {}
-
-/// (HTTPS, `host:port`) of an application.
-type Origin = (bool, String);
-
-/// A pool of HTTP/1.1 connections per origin, built on hyper's connection API: a request
-/// takes an idle connection that is ready (its previous response fully read) or opens one.
-/// Nothing is spawned per request, which matters on a loaded machine.
-pub(crate) struct UpstreamClient {
-    tls: TlsConnector,
-    idle: Mutex<HashMap<Origin, Vec<SendRequest<ProxyBody>>>>,
-}
-
-/// Builds the client; `insecure` accepts any certificate.
-pub(crate) fn client(insecure: bool) -> UpstreamClient {
-    UpstreamClient {
-        tls: TlsConnector::from(Arc::new(tls_config(insecure))),
-        idle: Mutex::new(HashMap::new()),
-    }
-}
-
-impl UpstreamClient {
-    /// Sends `request` (its URI absolute) and returns the response head; the body streams.
-    pub(crate) async fn request(
-        &self,
-        mut request: Request<ProxyBody>,
-    ) -> Result<Response<Incoming>, UpstreamError> {
-        let uri = request.uri().clone();
-        let https = uri.scheme_str() == Some("https");
-        let authority = uri
-            .authority()
-            .map(|a| a.as_str().to_owned())
-            .ok_or_else(|| UpstreamError(format!("{uri} has no host")))?;
-        let key = (https, authority);
-        // HTTP/1.1 to an origin server takes the path, not the absolute URL.
-        *request.uri_mut() = uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .parse()
-            .unwrap_or_else(|_| Uri::from_static("/"));
-        let mut request = request;
-        // A pooled connection may have been closed by the server in the meantime; hyper
-        // hands the request back when it was not sent, and a fresh connection takes it.
-        for attempt in 0..2 {
-            let mut sender = match (attempt, self.checkout(&key)) {
-                (0, Some(sender)) => sender,
-                _ => self.connect(&uri, https).await?,
-            };
-            match sender.try_send_request(request).await {
-                Ok(response) => {
-                    self.checkin(key, sender);
-                    return Ok(response);
-                }
-                Err(mut err) => match err.take_message() {
-                    Some(unsent) if attempt == 0 => request = unsent,
-                    _ => return Err(UpstreamError(chain(err.error()))),
-                },
-            }
-        }
-        Err(UpstreamError(
-            "the application closed every connection".to_owned(),
-        ))
-    }
-
-    fn checkout(&self, key: &Origin) -> Option<SendRequest<ProxyBody>> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let list = idle.get_mut(key)?;
-        list.retain(|sender| !sender.is_closed());
-        let ready = list.iter().position(SendRequest::is_ready)?;
-        Some(list.swap_remove(ready))
-    }
-
-    fn checkin(&self, key: Origin, sender: SendRequest<ProxyBody>) {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let list = idle.entry(key).or_default();
-        if list.len() < MAX_IDLE {
-            list.push(sender);
-        }
-    }
-
-    async fn connect(
-        &self,
-        uri: &Uri,
-        https: bool,
-    ) -> Result<SendRequest<ProxyBody>, UpstreamError> {
-        let host = uri.host().unwrap_or_default();
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port)))
-            .await
-            .map_err(|_| {
-                UpstreamError(format!(
-                    "could not connect to {host}:{port} within {} s",
-                    CONNECT_TIMEOUT.as_secs()
-                ))
-            })?
-            .map_err(|err| UpstreamError(format!("could not connect to {host}:{port}: {err}")))?;
-        let _ = tcp.set_nodelay(true);
-        let stream = if https {
-            let name = ServerName::try_from(host.to_owned())
-                .map_err(|err| UpstreamError(format!("{host}: {err}")))?;
-            let tls = self.tls.connect(name, tcp).await.map_err(|err| {
-                UpstreamError(format!("TLS handshake failed with {host}:{port}: {err}"))
-            })?;
-            ClientStream::Tls(Box::new(tls))
-        } else {
-            ClientStream::Plain(tcp)
-        };
-        let (sender, connection) = http1::Builder::new()
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(|err| UpstreamError(chain(&err)))?;
-        tokio::spawn(async move {
-            let _ = connection.with_upgrades().await;
-        });
-        Ok(sender)
-    }
-}
-
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    super::proxy::error_chain(err)
-}
 
 fn tls_config(insecure: bool) -> ClientConfig {
     crate::tls::client_config(insecure, system_roots)
@@ -182,4 +57,140 @@ fn system_roots() -> rustls::RootCertStore {
         }
     }
     roots
+}
+
+/// Where the relay's connections go: scheme, host and port, and the `Host` header that
+/// names them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Origin {
+    pub(crate) https: bool,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    /// `host` or `host:port`, as in the URL.
+    pub(crate) authority: String,
+}
+
+impl Origin {
+    /// From a URL's scheme and authority (`host`, `host:port`, `[::1]:8001`).
+    pub(crate) fn new(https: bool, authority: &str) -> Result<Origin, String> {
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+        let uri: http::uri::Authority = authority
+            .parse()
+            .map_err(|err| format!("{authority:?} is not a host[:port] ({err})"))?;
+        let host = uri.host().trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(format!("{authority:?} has no host"));
+        }
+        let default_port = if https { 443 } else { 80 };
+        let port = uri.port_u16().unwrap_or(default_port);
+        Ok(Origin {
+            https,
+            host: host.to_owned(),
+            port,
+            // The default port stays implicit, as browsers write URLs.
+            authority: if port == default_port {
+                uri.host().to_owned()
+            } else {
+                uri.as_str().to_owned()
+            },
+        })
+    }
+
+    /// `http://authority` or `https://authority`.
+    pub(crate) fn url_prefix(&self) -> String {
+        format!(
+            "{}://{}",
+            if self.https { "https" } else { "http" },
+            self.authority
+        )
+    }
+}
+
+/// One connection to an application and what has been read from it but not yet used.
+pub(crate) struct Upstream {
+    pub(crate) stream: ClientStream,
+    pub(crate) buffer: bytes::BytesMut,
+}
+
+impl Upstream {
+    /// Whether the application closed this idle connection (or sent something unasked).
+    fn is_stale(&mut self) -> bool {
+        use tokio::io::AsyncRead as _;
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut byte = [0u8; 1];
+        let mut probe = tokio::io::ReadBuf::new(&mut byte);
+        !self.buffer.is_empty()
+            || !matches!(
+                std::pin::Pin::new(&mut self.stream).poll_read(&mut context, &mut probe),
+                std::task::Poll::Pending
+            )
+    }
+}
+
+/// Idle connections per origin, shared by every browser connection; a request takes one or
+/// opens one, and gives it back once its response has been read to the end.
+pub(crate) struct Pool {
+    tls: TlsConnector,
+    idle: Mutex<HashMap<Origin, Vec<Upstream>>>,
+}
+
+impl Pool {
+    /// `insecure` accepts any certificate.
+    pub(crate) fn new(insecure: bool) -> Pool {
+        Pool {
+            tls: TlsConnector::from(Arc::new(tls_config(insecure))),
+            idle: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// An idle connection that is still open, if there is one.
+    pub(crate) fn checkout(&self, origin: &Origin) -> Option<Upstream> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let list = idle.get_mut(origin)?;
+        while let Some(mut upstream) = list.pop() {
+            if !upstream.is_stale() {
+                return Some(upstream);
+            }
+        }
+        None
+    }
+
+    pub(crate) fn checkin(&self, origin: &Origin, upstream: Upstream) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        match idle.get_mut(origin) {
+            Some(list) if list.len() < MAX_IDLE => list.push(upstream),
+            Some(_) => {}
+            None => {
+                idle.insert(origin.clone(), vec![upstream]);
+            }
+        }
+    }
+
+    pub(crate) async fn connect(&self, origin: &Origin) -> Result<Upstream, UpstreamError> {
+        let (host, port) = (origin.host.as_str(), origin.port);
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port)))
+            .await
+            .map_err(|_| {
+                UpstreamError(format!(
+                    "could not connect to {host}:{port} within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                ))
+            })?
+            .map_err(|err| UpstreamError(format!("could not connect to {host}:{port}: {err}")))?;
+        let _ = tcp.set_nodelay(true);
+        let stream = if origin.https {
+            let name = ServerName::try_from(host.to_owned())
+                .map_err(|err| UpstreamError(format!("{host}: {err}")))?;
+            let tls = self.tls.connect(name, tcp).await.map_err(|err| {
+                UpstreamError(format!("TLS handshake failed with {host}:{port}: {err}"))
+            })?;
+            ClientStream::Tls(Box::new(tls))
+        } else {
+            ClientStream::Plain(tcp)
+        };
+        Ok(Upstream {
+            stream,
+            buffer: bytes::BytesMut::with_capacity(8 * 1024),
+        })
+    }
 }

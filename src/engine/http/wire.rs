@@ -10,6 +10,8 @@ use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use super::Origin;
+pub(super) use crate::http1::{Chunk, Framing};
+use crate::http1::{push_decimal, scan_chunks};
 
 /// What reading a response can run into.
 #[derive(Debug)]
@@ -95,21 +97,6 @@ pub(super) fn write_request(
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
-}
-
-/// Writes `n` in decimal (`write!` goes through the formatting machinery for every request).
-fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[start..]);
 }
 
 /// A response head: status, version (0 for HTTP/1.0, 1 for HTTP/1.1) and headers, and what
@@ -220,15 +207,6 @@ fn parse_head_with<const N: usize>(buffer: &mut BytesMut) -> Result<Option<Head>
     Ok(Some(head))
 }
 
-/// How a response's body ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Framing {
-    Length(usize),
-    Chunked,
-    /// When the server closes the connection.
-    Close,
-}
-
 pub(super) fn framing(head: &Head, head_only: bool) -> Framing {
     let status = head.status;
     if head_only || status == 204 || status == 304 || (100..200).contains(&status) {
@@ -237,7 +215,9 @@ pub(super) fn framing(head: &Head, head_only: bool) -> Framing {
     match head.transfer_encoding {
         Some(true) => Framing::Chunked,
         Some(false) => Framing::Close,
-        None => head.content_length.map_or(Framing::Close, Framing::Length),
+        None => head
+            .content_length
+            .map_or(Framing::Close, |length| Framing::Length(length as u64)),
     }
 }
 
@@ -249,19 +229,6 @@ pub(super) fn keep_alive(head: &Head, framing: Framing) -> bool {
     head.version >= 1 || head.connection_keep_alive
 }
 
-/// Where a chunked body's decoding stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Chunk {
-    /// Expecting a chunk-size line.
-    Size,
-    /// This many bytes of chunk data to go.
-    Data(usize),
-    /// Expecting the line end after a chunk's data.
-    DataEnd,
-    /// After the last chunk: trailer lines until an empty one.
-    Trailers,
-}
-
 /// Decodes what `buffer` holds of a chunked body into `body`; `Ok(true)` once the body is
 /// complete. What it consumed leaves the buffer.
 pub(super) fn decode_chunks(
@@ -269,64 +236,10 @@ pub(super) fn decode_chunks(
     state: &mut Chunk,
     body: &mut Vec<u8>,
 ) -> Result<bool, ReadError> {
-    let invalid = |what: &str| ReadError::Invalid(format!("the chunked body has {what}"));
-    loop {
-        match *state {
-            Chunk::Size | Chunk::Trailers => {
-                let Some(end) = buffer.iter().position(|&byte| byte == b'\n') else {
-                    if buffer.len() > MAX_HEAD {
-                        return Err(invalid("a line that never ends"));
-                    }
-                    return Ok(false);
-                };
-                let line = std::str::from_utf8(&buffer[..end])
-                    .map_err(|_| invalid("a line that is not text"))?
-                    .trim_end_matches('\r');
-                if *state == Chunk::Trailers {
-                    let last = line.is_empty();
-                    buffer.advance(end + 1);
-                    if last {
-                        return Ok(true);
-                    }
-                    continue;
-                }
-                let digits = line.split(';').next().unwrap_or("").trim();
-                let size = usize::from_str_radix(digits, 16)
-                    .map_err(|_| invalid(&format!("an invalid chunk size {digits:?}")))?;
-                buffer.advance(end + 1);
-                *state = if size == 0 {
-                    Chunk::Trailers
-                } else {
-                    Chunk::Data(size)
-                };
-            }
-            Chunk::Data(left) => {
-                if buffer.is_empty() {
-                    return Ok(false);
-                }
-                let take = left.min(buffer.len());
-                body.extend_from_slice(&buffer[..take]);
-                buffer.advance(take);
-                *state = if take == left {
-                    Chunk::DataEnd
-                } else {
-                    Chunk::Data(left - take)
-                };
-            }
-            Chunk::DataEnd => {
-                if buffer.starts_with(b"\r\n") {
-                    buffer.advance(2);
-                } else if buffer.starts_with(b"\n") {
-                    buffer.advance(1);
-                } else if buffer.len() < 2 && buffer.first().is_none_or(|&byte| byte == b'\r') {
-                    return Ok(false);
-                } else {
-                    return Err(invalid("chunk data longer than its size"));
-                }
-                *state = Chunk::Size;
-            }
-        }
-    }
+    let (used, done) = scan_chunks(buffer, state, |data| body.extend_from_slice(data))
+        .map_err(ReadError::Invalid)?;
+    buffer.advance(used);
+    Ok(done)
 }
 
 #[cfg(test)]

@@ -1,0 +1,522 @@
+//! HTTP/1.1 as the relay passes it through: request and response heads parsed (`httparse`)
+//! into offsets over the bytes that came, how each body is framed (bodies pass unchanged;
+//! [`crate::http1`] finds where a chunked one ends), and the heads the relay writes on
+//! either side (hop-by-hop headers dropped, `Host` and reverse-mode headers rewritten). Plain
+//! functions over buffers, no IO: `super` reads and writes the sockets.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::http1::push_decimal;
+pub(crate) use crate::http1::{Chunk, Framing, scan_chunks};
+use crate::record::rewrite::ReverseRewrite;
+
+/// The largest head accepted (request or status line and headers).
+pub(crate) const MAX_HEAD: usize = 64 * 1024;
+/// The most headers accepted in one head.
+const MAX_HEADERS: usize = 128;
+
+/// Where a header's name and value are in its head's bytes.
+#[derive(Debug, Clone, Copy)]
+struct HeaderAt {
+    name: (u32, u32),
+    value: (u32, u32),
+}
+
+/// A parsed head: the bytes as they came (through the blank line) and where things are.
+#[derive(Debug, Clone)]
+pub(crate) struct Head {
+    pub(crate) bytes: Bytes,
+    headers: Vec<HeaderAt>,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub(crate) version: u8,
+    /// The method and request target of a request; the reason phrase of a response (first
+    /// range).
+    first: (u32, u32),
+    second: (u32, u32),
+    /// A response's status; 0 for a request.
+    pub(crate) status: u16,
+    pub(crate) content_length: Option<u64>,
+    /// `Some(true)` when the last transfer coding is chunked.
+    pub(crate) transfer_encoding: Option<bool>,
+    pub(crate) connection_close: bool,
+    pub(crate) connection_keep_alive: bool,
+    pub(crate) connection_upgrade: bool,
+    pub(crate) upgrade_websocket: bool,
+    pub(crate) expect_continue: bool,
+}
+
+/// Why a head could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HeadError(pub(crate) String);
+
+impl std::fmt::Display for HeadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Head {
+    fn range(&self, (start, end): (u32, u32)) -> &[u8] {
+        &self.bytes[start as usize..end as usize]
+    }
+
+    /// A request's method, e.g. `GET`.
+    pub(crate) fn method(&self) -> &str {
+        std::str::from_utf8(self.range(self.first)).unwrap_or_default()
+    }
+
+    /// A request's target: a path (origin form), an absolute URL (forward proxies) or
+    /// `host:port` (CONNECT).
+    pub(crate) fn target(&self) -> &str {
+        std::str::from_utf8(self.range(self.second)).unwrap_or_default()
+    }
+
+    /// A response's reason phrase.
+    pub(crate) fn reason(&self) -> &[u8] {
+        self.range(self.first)
+    }
+
+    /// The headers in order, names as they came.
+    pub(crate) fn headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.headers
+            .iter()
+            .map(|at| (self.range(at.name), self.range(at.value)))
+    }
+
+    pub(crate) fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
+    }
+
+    pub(crate) fn is_head_request(&self) -> bool {
+        self.method() == "HEAD"
+    }
+}
+
+/// Parses a request head at the start of `buffer`; once complete, takes it out.
+pub(crate) fn parse_request(buffer: &mut BytesMut) -> Result<Option<Head>, HeadError> {
+    let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut storage);
+    let length = match request.parse(buffer) {
+        Ok(httparse::Status::Complete(length)) => length,
+        Ok(httparse::Status::Partial) => return partial(buffer),
+        Err(err) => return Err(HeadError(format!("not an HTTP/1.1 request ({err})"))),
+    };
+    let base = buffer.as_ptr() as usize;
+    let at = |part: &[u8]| {
+        let start = (part.as_ptr() as usize - base) as u32;
+        (start, start + part.len() as u32)
+    };
+    let method = at(request.method.unwrap_or_default().as_bytes());
+    let target = at(request.path.unwrap_or_default().as_bytes());
+    let version = request.version.unwrap_or(1);
+    let headers = offsets(request.headers, &at);
+    let bytes = buffer.split_to(length).freeze();
+    finish(bytes, headers, version, method, target, 0)
+}
+
+/// Parses a response head at the start of `buffer`; once complete, takes it out.
+pub(crate) fn parse_response(buffer: &mut BytesMut) -> Result<Option<Head>, HeadError> {
+    let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut storage);
+    let length = match response.parse(buffer) {
+        Ok(httparse::Status::Complete(length)) => length,
+        Ok(httparse::Status::Partial) => return partial(buffer),
+        Err(err) => return Err(HeadError(format!("not an HTTP/1.1 response ({err})"))),
+    };
+    let base = buffer.as_ptr() as usize;
+    let at = |part: &[u8]| {
+        let start = (part.as_ptr() as usize - base) as u32;
+        (start, start + part.len() as u32)
+    };
+    let reason = at(response.reason.unwrap_or_default().as_bytes());
+    let status = response.code.unwrap_or(0);
+    let version = response.version.unwrap_or(1);
+    let headers = offsets(response.headers, &at);
+    let bytes = buffer.split_to(length).freeze();
+    finish(bytes, headers, version, reason, (0, 0), status)
+}
+
+fn partial(buffer: &BytesMut) -> Result<Option<Head>, HeadError> {
+    if buffer.len() > MAX_HEAD {
+        return Err(HeadError(format!(
+            "a head longer than {} KiB",
+            MAX_HEAD / 1024
+        )));
+    }
+    Ok(None)
+}
+
+fn offsets(headers: &[httparse::Header<'_>], at: &impl Fn(&[u8]) -> (u32, u32)) -> Vec<HeaderAt> {
+    headers
+        .iter()
+        .map(|header| HeaderAt {
+            name: at(header.name.as_bytes()),
+            value: at(header.value),
+        })
+        .collect()
+}
+
+/// What the headers of a head said, noted while parsing.
+#[derive(Default)]
+struct Flags {
+    connection_close: bool,
+    connection_keep_alive: bool,
+    connection_upgrade: bool,
+    upgrade_websocket: bool,
+    expect_continue: bool,
+}
+
+fn finish(
+    bytes: Bytes,
+    headers: Vec<HeaderAt>,
+    version: u8,
+    first: (u32, u32),
+    second: (u32, u32),
+    status: u16,
+) -> Result<Option<Head>, HeadError> {
+    let mut head = Head {
+        bytes,
+        headers,
+        version,
+        first,
+        second,
+        status,
+        content_length: None,
+        transfer_encoding: None,
+        connection_close: false,
+        connection_keep_alive: false,
+        connection_upgrade: false,
+        upgrade_websocket: false,
+        expect_continue: false,
+    };
+    let mut content_length = None;
+    let mut transfer_encoding = None;
+    let mut flags = Flags::default();
+    for (name, value) in head.headers() {
+        if name.eq_ignore_ascii_case(b"content-length") {
+            let length = std::str::from_utf8(value)
+                .ok()
+                .and_then(|text| text.trim().parse::<u64>().ok())
+                .ok_or_else(|| {
+                    HeadError(format!(
+                        "Content-Length {:?} is not a number",
+                        String::from_utf8_lossy(value)
+                    ))
+                })?;
+            if content_length.is_some_and(|known| known != length) {
+                return Err(HeadError("two Content-Length headers disagree".to_owned()));
+            }
+            content_length = Some(length);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            let last = value.rsplit(|&byte| byte == b',').next().unwrap_or(&[]);
+            transfer_encoding = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for token in value.split(|&byte| byte == b',') {
+                let token = token.trim_ascii();
+                flags.connection_close |= token.eq_ignore_ascii_case(b"close");
+                flags.connection_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                flags.connection_upgrade |= token.eq_ignore_ascii_case(b"upgrade");
+            }
+        } else if name.eq_ignore_ascii_case(b"upgrade") {
+            flags.upgrade_websocket |= value.trim_ascii().eq_ignore_ascii_case(b"websocket");
+        } else if name.eq_ignore_ascii_case(b"expect") {
+            flags.expect_continue |= value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
+        }
+    }
+    if content_length.is_some() && transfer_encoding.is_some() {
+        return Err(HeadError(
+            "both Content-Length and Transfer-Encoding (refused: the two could disagree on where the body ends)"
+                .to_owned(),
+        ));
+    }
+    head.content_length = content_length;
+    head.transfer_encoding = transfer_encoding;
+    head.connection_close = flags.connection_close;
+    head.connection_keep_alive = flags.connection_keep_alive;
+    head.connection_upgrade = flags.connection_upgrade;
+    head.upgrade_websocket = flags.upgrade_websocket;
+    head.expect_continue = flags.expect_continue;
+    Ok(Some(head))
+}
+
+/// A request body's framing; a transfer coding other than chunked cannot be framed.
+pub(crate) fn request_framing(head: &Head) -> Result<Framing, HeadError> {
+    match (head.transfer_encoding, head.content_length) {
+        (Some(true), _) => Ok(Framing::Chunked),
+        (Some(false), _) => Err(HeadError(
+            "a Transfer-Encoding that does not end in chunked".to_owned(),
+        )),
+        (None, length) => Ok(Framing::Length(length.unwrap_or(0))),
+    }
+}
+
+/// A response body's framing; `head_request` when it answers a HEAD.
+pub(crate) fn response_framing(head: &Head, head_request: bool) -> Framing {
+    let status = head.status;
+    if head_request || status == 204 || status == 304 || (100..200).contains(&status) {
+        return Framing::Length(0);
+    }
+    match (head.transfer_encoding, head.content_length) {
+        (Some(true), _) => Framing::Chunked,
+        (Some(false), _) => Framing::Close,
+        (None, Some(length)) => Framing::Length(length),
+        (None, None) => Framing::Close,
+    }
+}
+
+/// Whether the connection that carried `head` stays open after its message.
+pub(crate) fn keep_alive(head: &Head, framing: Framing) -> bool {
+    if framing == Framing::Close || head.connection_close {
+        return false;
+    }
+    head.version >= 1 || head.connection_keep_alive
+}
+
+/// Headers that belong to one connection, never passed on (`Transfer-Encoding` is, because
+/// bodies pass through with their framing).
+const HOP_BY_HOP: [&[u8]; 7] = [
+    b"connection",
+    b"keep-alive",
+    b"proxy-connection",
+    b"proxy-authenticate",
+    b"proxy-authorization",
+    b"te",
+    b"trailer",
+];
+
+/// The names a `Connection` header lists, which are hop-by-hop too (`Upgrade` is decided
+/// apart).
+fn connection_listed(head: &Head) -> Vec<&[u8]> {
+    head.headers()
+        .filter(|(name, _)| name.eq_ignore_ascii_case(b"connection"))
+        .flat_map(|(_, value)| value.split(|&byte| byte == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|token| !token.is_empty() && !token.eq_ignore_ascii_case(b"upgrade"))
+        .collect()
+}
+
+fn is_hop_by_hop(name: &[u8], listed: &[&[u8]], upgrade: bool) -> bool {
+    HOP_BY_HOP.iter().any(|hop| name.eq_ignore_ascii_case(hop))
+        || (!upgrade && name.eq_ignore_ascii_case(b"upgrade"))
+        || listed.iter().any(|token| name.eq_ignore_ascii_case(token))
+}
+
+fn push_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The head sent to the application: `METHOD path HTTP/1.1`, `Host: authority`, the
+/// browser's end-to-end headers (reverse mode: `Origin` and `Referer` pointed at the
+/// target), `Connection: upgrade` for a WebSocket upgrade. `Expect` is answered by the relay
+/// itself, and a WebSocket's compression extensions are refused so its frames can be read.
+pub(crate) fn upstream_request_head(
+    out: &mut Vec<u8>,
+    head: &Head,
+    path: &str,
+    authority: &str,
+    rewrite: Option<&ReverseRewrite>,
+) {
+    let upgrade = head.upgrade_websocket && head.connection_upgrade;
+    let listed = connection_listed(head);
+    out.extend_from_slice(head.method().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(path.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    push_header(out, b"host", authority.as_bytes());
+    for (name, value) in head.headers() {
+        if name.eq_ignore_ascii_case(b"host")
+            || name.eq_ignore_ascii_case(b"expect")
+            || (upgrade && name.eq_ignore_ascii_case(b"sec-websocket-extensions"))
+            || is_hop_by_hop(name, &listed, upgrade)
+        {
+            continue;
+        }
+        match rewrite.and_then(|rewrite| rewrite.request_value(name, value)) {
+            Some(new) => push_header(out, name, new.as_bytes()),
+            None => push_header(out, name, value),
+        }
+    }
+    if upgrade {
+        push_header(out, b"connection", b"upgrade");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The head sent to the browser: `HTTP/1.1 STATUS REASON`, the application's end-to-end
+/// headers (reverse mode: `Location` and cookies pointed back at the proxy), `Connection:
+/// upgrade` for a 101, else `connection` when given (`close` when the connection ends after
+/// the response, `keep-alive` for an HTTP/1.0 browser that keeps it).
+pub(crate) fn browser_response_head(
+    out: &mut Vec<u8>,
+    head: &Head,
+    connection: Option<&str>,
+    rewrite: Option<&ReverseRewrite>,
+) {
+    let upgrade = head.status == 101;
+    let listed = connection_listed(head);
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_decimal(out, head.status.into());
+    out.push(b' ');
+    out.extend_from_slice(head.reason());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in head.headers() {
+        if is_hop_by_hop(name, &listed, upgrade) {
+            continue;
+        }
+        match rewrite.and_then(|rewrite| rewrite.response_value(name, value)) {
+            Some(new) => push_header(out, name, new.as_bytes()),
+            None => push_header(out, name, value),
+        }
+    }
+    match (upgrade, connection) {
+        (true, _) => push_header(out, b"connection", b"upgrade"),
+        (false, Some(value)) => push_header(out, b"connection", value.as_bytes()),
+        (false, None) => {}
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A complete answer from the proxy itself (a 502 page, a refusal).
+pub(crate) fn answer(status: u16, reason: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128 + body.len());
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_decimal(&mut out, status.into());
+    out.push(b' ');
+    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    push_header(&mut out, b"content-type", content_type.as_bytes());
+    out.extend_from_slice(b"content-length: ");
+    push_decimal(&mut out, body.len() as u64);
+    out.extend_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(body);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(text: &str) -> Head {
+        parse_request(&mut BytesMut::from(text.as_bytes()))
+            .unwrap()
+            .unwrap()
+    }
+
+    fn response(text: &str) -> Head {
+        parse_response(&mut BytesMut::from(text.as_bytes()))
+            .unwrap()
+            .unwrap()
+    }
+
+    #[test]
+    fn requests_are_parsed_once_complete_and_leave_the_body() {
+        let mut buffer = BytesMut::from(&b"POST /api/x?y=1 HTTP/1.1\r\nHost: a\r\nContent-Le"[..]);
+        assert!(parse_request(&mut buffer).unwrap().is_none());
+        buffer.extend_from_slice(b"ngth: 2\r\nCookie: s=1\r\n\r\n{}");
+        let head = parse_request(&mut buffer).unwrap().unwrap();
+        assert_eq!((head.method(), head.target()), ("POST", "/api/x?y=1"));
+        assert_eq!(head.header("cookie"), Some(&b"s=1"[..]));
+        assert_eq!(&buffer[..], b"{}");
+        assert_eq!(request_framing(&head), Ok(Framing::Length(2)));
+        assert!(keep_alive(&head, Framing::Length(2)));
+
+        let head = request("GET / HTTP/1.0\r\n\r\n");
+        assert_eq!(request_framing(&head), Ok(Framing::Length(0)));
+        assert!(!keep_alive(&head, Framing::Length(0)));
+        let head = request("PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert_eq!(request_framing(&head), Ok(Framing::Chunked));
+
+        for bad in [
+            "GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+            "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            "GET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET\x01/ HTTP/1.1\r\n\r\n",
+        ] {
+            assert!(
+                parse_request(&mut BytesMut::from(bad.as_bytes())).is_err(),
+                "{bad:?}"
+            );
+        }
+        let mut endless = BytesMut::from(&b"GET / HTTP/1.1\r\nX: "[..]);
+        endless.extend_from_slice(&vec![b'a'; MAX_HEAD + 1]);
+        assert!(parse_request(&mut endless).is_err());
+    }
+
+    #[test]
+    fn responses_frame_their_bodies() {
+        let head = response("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n");
+        assert_eq!(response_framing(&head, false), Framing::Length(3));
+        assert_eq!(response_framing(&head, true), Framing::Length(0));
+        let head = response("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+        assert_eq!(response_framing(&head, false), Framing::Chunked);
+        let head = response("HTTP/1.0 200 OK\r\n\r\n");
+        assert_eq!(response_framing(&head, false), Framing::Close);
+        assert!(!keep_alive(&head, Framing::Close));
+        let head = response("HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n");
+        assert_eq!(response_framing(&head, false), Framing::Length(0));
+        let head = response("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+        assert!(!keep_alive(&head, Framing::Length(0)));
+    }
+
+    #[test]
+    fn heads_drop_hop_by_hop_headers_and_point_at_the_right_place() {
+        let head = request(
+            "POST /login HTTP/1.1\r\nHost: 127.0.0.1:9090\r\nConnection: keep-alive, X-Private\r\n\
+             X-Private: 1\r\nOrigin: http://127.0.0.1:9090\r\nExpect: 100-continue\r\n\
+             Content-Length: 0\r\nProxy-Authorization: x\r\n\r\n",
+        );
+        assert!(head.expect_continue);
+        let rewrite = ReverseRewrite {
+            target_origin: "http://127.0.0.1:8001".to_owned(),
+            target_host: "127.0.0.1".to_owned(),
+            browser_origin: "http://127.0.0.1:9090".to_owned(),
+            strip_secure: false,
+        };
+        let mut out = Vec::new();
+        upstream_request_head(
+            &mut out,
+            &head,
+            "/app/login",
+            "127.0.0.1:8001",
+            Some(&rewrite),
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "POST /app/login HTTP/1.1\r\nhost: 127.0.0.1:8001\r\nOrigin: http://127.0.0.1:8001\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+
+        let head = request(
+            "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Extensions: permessage-deflate\r\nSec-WebSocket-Key: k\r\n\r\n",
+        );
+        let mut out = Vec::new();
+        upstream_request_head(&mut out, &head, "/ws", "b", None);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "GET /ws HTTP/1.1\r\nhost: b\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\n\
+             connection: upgrade\r\n\r\n"
+        );
+
+        let head = response(
+            "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:8001/student\r\n\
+             Transfer-Encoding: chunked\r\nKeep-Alive: timeout=5\r\n\r\n",
+        );
+        let mut out = Vec::new();
+        browser_response_head(&mut out, &head, Some("close"), Some(&rewrite));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9090/student\r\n\
+             Transfer-Encoding: chunked\r\nconnection: close\r\n\r\n"
+        );
+        assert_eq!(
+            answer(502, "Bad Gateway", "text/plain", b"no"),
+            b"HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nno"
+        );
+    }
+}
