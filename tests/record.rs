@@ -858,3 +858,46 @@ async fn an_application_that_closes_kept_connections_gets_each_request_once() {
             .all(|e| e.error.is_none() && e.response.status == 200)
     );
 }
+
+#[tokio::test]
+async fn an_application_that_answers_garbage_gets_a_502_page_and_is_recorded() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request).await;
+            let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.2\r\n\r\n").await;
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = start(reverse(
+        &format!("http://{addr}"),
+        &dir.path().join("c.har"),
+    ))
+    .await;
+    let client = reqwest::Client::new();
+    let response = client
+        .post(format!("{}/api/login", recorder.url()))
+        .body("user=a")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("not an HTTP/1.1 response"), "{page}");
+    // The browser's connection is still good for the next request.
+    let again = client
+        .get(format!("{}/again", recorder.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 502);
+    until("the entries", || recorder.summary().exchanges == 2).await;
+    let har = read_valid(&recorder.shutdown().await.path);
+    let entry = &har.log.entries[0];
+    assert_eq!(entry.request.post_data.as_ref().unwrap().text, "user=a");
+    assert_eq!(entry.response.status, 502);
+    let error = entry.error.as_deref().unwrap();
+    assert!(error.contains("not an HTTP/1.1 response"), "{error}");
+}

@@ -8,27 +8,29 @@
 //! answer and writes it back: no task or channel per request, no header maps, and the
 //! recorded heads are the bytes that went over the wire.
 
+mod body;
+mod route;
+mod upgrade;
 pub(crate) mod wire;
 
-use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
 
-use bytes::{Buf as _, Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt as _};
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio_util::sync::CancellationToken;
 
 use super::capture::{CapturedBody, Filter, RequestParts, ResponseParts, Timing};
 use super::rewrite::ReverseRewrite;
 use super::sink::{Exchange, Sink};
 use super::upstream::{Origin, Pool, Upstream};
-use super::websocket::{self, FrameParser};
-use wire::{Chunk, Framing, Head, HeadError};
-
-/// How much is read from a socket at a time.
-const READ_SIZE: usize = 16 * 1024;
+use body::{BodyReader, READ_SIZE, RelayError, relay_body, write_flush};
+pub(crate) use route::Route;
+use route::{Destination, destination};
+use upgrade::Upgrade;
+use wire::{Framing, Head, HeadError};
 
 /// What every connection task shares.
 pub(crate) struct Shared {
@@ -39,30 +41,6 @@ pub(crate) struct Shared {
     pub(crate) forwarded: AtomicU64,
 }
 
-/// Where a browser connection's requests go.
-pub(crate) enum Route {
-    /// Reverse mode: every request to the target, whose path prefix (no trailing slash) goes
-    /// before the request's path.
-    Reverse { origin: Origin, prefix: String },
-    /// Forward mode: each request names its URL; CONNECT ends the relay.
-    Forward,
-    /// Inside an intercepted CONNECT tunnel: every request to this HTTPS origin.
-    Intercepted { origin: Origin },
-}
-
-impl Route {
-    /// Reverse mode's route to `target` (validated: http or https, with a host).
-    pub(crate) fn reverse(target: &url::Url) -> Route {
-        let authority = &target[url::Position::BeforeHost..url::Position::AfterPort];
-        let origin = Origin::new(target.scheme() == "https", authority)
-            .expect("a validated target has a host");
-        Route::Reverse {
-            origin,
-            prefix: target.path().trim_end_matches('/').to_owned(),
-        }
-    }
-}
-
 /// How a browser connection's relay ended.
 pub(crate) enum Ended<S> {
     Closed,
@@ -71,15 +49,6 @@ pub(crate) enum Ended<S> {
         browser: S,
         head: Head,
     },
-}
-
-/// Where one request goes.
-struct Destination<'a> {
-    origin: Cow<'a, Origin>,
-    /// The absolute URL, as recorded.
-    url: String,
-    /// The request target sent to the application.
-    path: String,
 }
 
 /// Relays the browser connection's requests until it closes, `stop` is cancelled between
@@ -245,6 +214,39 @@ fn timing(
     }
 }
 
+/// The application's answer head and what responding to it depends on.
+struct Answer {
+    response: Head,
+    head_request: bool,
+    /// 0 for an HTTP/1.0 browser.
+    browser_version: u8,
+    browser_keeps: bool,
+    head_at: Instant,
+}
+
+/// Why an exchange ended without the application's answer.
+enum Failed {
+    /// The browser sent something that cannot be relayed: a 400 and the connection closes.
+    BadRequest(String),
+    /// The application could not be reached or did not answer: a 502 page saying why;
+    /// `keep` when the browser's connection can carry on.
+    Unreachable { reason: String, keep: bool },
+    /// The browser went away in the middle of its request body.
+    BrowserGone(RelayError),
+}
+
+/// One request on its way: what is sent, how its body ends, what is recorded.
+struct Outgoing<'a> {
+    destination: Destination<'a>,
+    /// The head (and as much of the body as came with it) for the application.
+    bytes: Vec<u8>,
+    body: BodyReader,
+    /// Whether `bytes` holds the whole request, so that it can be sent again.
+    whole: bool,
+    browser_keeps: bool,
+    recording: Option<Recording>,
+}
+
 impl Connection {
     async fn exchange<S>(
         &mut self,
@@ -260,34 +262,15 @@ impl Connection {
         let started = SystemTime::now();
         let start = Instant::now();
         shared.forwarded.fetch_add(1, Ordering::Relaxed);
-        let framing = match wire::request_framing(&head) {
-            Ok(framing) => framing,
-            Err(err) => {
-                let _ = write_flush(
-                    browser,
-                    &plain(
-                        400,
-                        "Bad Request",
-                        &format!("chorus record: the browser sent {err}"),
-                    ),
-                )
-                .await;
-                return Next::Close;
-            }
-        };
-        let browser_keeps = wire::keep_alive(&head, framing);
-        let destination = match destination(route, &head) {
-            Ok(destination) => destination,
-            Err(message) => {
-                let _ = write_flush(browser, &plain(400, "Bad Request", &message)).await;
-                return Next::Close;
-            }
-        };
         let rewrite = match route {
             Route::Reverse { origin, .. } => Some(self.rewrite_for(&head, origin, local)),
             _ => None,
         };
-        let record = shared.filter.records(&destination.url);
+        let began = (started, start);
+        let mut outgoing = match self.outgoing(shared, &head, route, rewrite.as_deref(), began) {
+            Ok(outgoing) => outgoing,
+            Err(failed) => return self.failed(shared, browser, None, "", failed).await,
+        };
         if head.expect_continue
             && write_flush(browser, b"HTTP/1.1 100 Continue\r\n\r\n")
                 .await
@@ -295,155 +278,25 @@ impl Connection {
         {
             return Next::Close;
         }
-        let upgrade = head.upgrade_websocket && head.connection_upgrade;
-        let mut request = std::mem::take(&mut self.out);
-        request.clear();
-        wire::upstream_request_head(
-            &mut request,
-            &head,
-            &destination.path,
-            &destination.origin.authority,
-            rewrite.as_deref(),
-        );
-        let mut recording = record.then(|| Recording {
-            url: destination.url.clone(),
-            head: Bytes::copy_from_slice(&request),
-            body: CapturedBody::default(),
-            started,
-            start,
-            sent: None,
-        });
-        let mut body = BodyReader::new(framing, shared.max_body);
-        let capture = recording.as_mut().map(|r| &mut r.body);
-        let whole = match body.take(&mut self.buffer, &mut request, capture) {
-            Ok(whole) => whole,
-            Err(err) => {
-                self.out = request;
-                let _ = write_flush(
-                    browser,
-                    &plain(
-                        400,
-                        "Bad Request",
-                        &format!("chorus record: the browser sent {err}"),
-                    ),
-                )
-                .await;
-                return Next::Close;
-            }
-        };
-        let origin = &destination.origin;
-        let mut retried = false;
-        let (mut upstream, response) = loop {
-            let (mut upstream, reused) = match shared.pool.checkout(origin) {
-                Some(upstream) => (upstream, true),
-                None => match shared.pool.connect(origin).await {
-                    Ok(upstream) => (upstream, false),
-                    Err(err) => {
-                        self.out = request;
-                        return self
-                            .bad_gateway(
-                                shared,
-                                browser,
-                                recording,
-                                &destination.url,
-                                &err.to_string(),
-                                whole && browser_keeps,
-                            )
-                            .await;
-                    }
-                },
-            };
-            let retry = reused && !retried;
-            if let Err(err) = write_flush(&mut upstream.stream, &request).await {
-                if retry {
-                    retried = true;
-                    continue;
-                }
-                self.out = request;
-                let reason = format!("the application closed the connection: {err}");
+        let sent = self.send(shared, browser, &mut outgoing).await;
+        let Outgoing {
+            destination,
+            bytes,
+            browser_keeps,
+            recording,
+            ..
+        } = outgoing;
+        self.out = bytes;
+        let (upstream, response) = match sent {
+            Ok(sent) => sent,
+            Err(failed) => {
                 return self
-                    .bad_gateway(
-                        shared,
-                        browser,
-                        recording,
-                        &destination.url,
-                        &reason,
-                        whole && browser_keeps,
-                    )
+                    .failed(shared, browser, recording, &destination.url, failed)
                     .await;
-            }
-            if !whole {
-                let capture = recording.as_mut().map(|r| &mut r.body);
-                request.clear();
-                match relay_body(
-                    browser,
-                    &mut self.buffer,
-                    &mut upstream.stream,
-                    &mut request,
-                    &mut body,
-                    capture,
-                )
-                .await
-                {
-                    Ok(()) => {}
-                    Err(RelayError::Write(err)) => {
-                        self.out = request;
-                        let reason =
-                            format!("the application stopped reading the request body: {err}");
-                        return self
-                            .bad_gateway(
-                                shared,
-                                browser,
-                                recording,
-                                &destination.url,
-                                &reason,
-                                false,
-                            )
-                            .await;
-                    }
-                    Err(err) => {
-                        self.out = request;
-                        if let Some(recording) = recording {
-                            let error = format!(
-                                "the browser's request body ended early: {}",
-                                err.text("the connection closed")
-                            );
-                            recording.send(&shared.sink, None, Instant::now(), Some(error));
-                        }
-                        return Next::Close;
-                    }
-                }
-            }
-            if let Some(recording) = recording.as_mut() {
-                recording.sent = Some(Instant::now());
-            }
-            match read_response(&mut upstream, browser).await {
-                Ok(response) => break (upstream, response),
-                Err(ResponseError::Closed) if retry && whole => {
-                    retried = true;
-                    continue;
-                }
-                Err(err) => {
-                    self.out = request;
-                    let reason = err.to_string();
-                    return self
-                        .bad_gateway(
-                            shared,
-                            browser,
-                            recording,
-                            &destination.url,
-                            &reason,
-                            browser_keeps,
-                        )
-                        .await;
-                }
             }
         };
         let head_at = Instant::now();
-        request.clear();
-        self.out = request;
-
-        if response.status == 101 && upgrade {
+        if response.status == 101 && head.upgrade_websocket && head.connection_upgrade {
             self.out.clear();
             wire::browser_response_head(&mut self.out, &response, None, rewrite.as_deref());
             return Next::Upgrade(Box::new(Upgrade {
@@ -454,17 +307,177 @@ impl Connection {
                 limit: shared.max_body,
             }));
         }
-        let framing = wire::response_framing(&response, head.is_head_request());
+        let answer = Answer {
+            response,
+            head_request: head.is_head_request(),
+            browser_version: head.version,
+            browser_keeps,
+            head_at,
+        };
+        self.respond(
+            shared,
+            browser,
+            upstream,
+            &destination.origin,
+            answer,
+            rewrite.as_deref(),
+            recording,
+        )
+        .await
+    }
+
+    /// The request's destination, the head for the application and what is recorded.
+    fn outgoing<'a>(
+        &mut self,
+        shared: &Shared,
+        head: &Head,
+        route: &'a Route,
+        rewrite: Option<&ReverseRewrite>,
+        (started, start): (SystemTime, Instant),
+    ) -> Result<Outgoing<'a>, Failed> {
+        let sent =
+            |err: HeadError| Failed::BadRequest(format!("chorus record: the browser sent {err}"));
+        let framing = wire::request_framing(head).map_err(sent)?;
+        let destination = destination(route, head).map_err(Failed::BadRequest)?;
+        let mut bytes = std::mem::take(&mut self.out);
+        bytes.clear();
+        wire::upstream_request_head(
+            &mut bytes,
+            head,
+            &destination.path,
+            &destination.origin.authority,
+            rewrite,
+        );
+        let mut recording = shared.filter.records(&destination.url).then(|| Recording {
+            url: destination.url.clone(),
+            head: Bytes::copy_from_slice(&bytes),
+            body: CapturedBody::default(),
+            started,
+            start,
+            sent: None,
+        });
+        let mut body = BodyReader::new(framing, shared.max_body);
+        let capture = recording.as_mut().map(|r| &mut r.body);
+        let whole = body.take(&mut self.buffer, &mut bytes, capture);
+        let whole = match whole {
+            Ok(whole) => whole,
+            Err(err) => {
+                self.out = bytes;
+                return Err(sent(err));
+            }
+        };
+        Ok(Outgoing {
+            destination,
+            bytes,
+            body,
+            whole,
+            browser_keeps: wire::keep_alive(head, framing),
+            recording,
+        })
+    }
+
+    /// Sends the request on a pooled or new connection and reads the answer's head; a request
+    /// sent whole that finds a reused connection closed goes once more on a fresh one.
+    async fn send<S>(
+        &mut self,
+        shared: &Shared,
+        browser: &mut S,
+        outgoing: &mut Outgoing<'_>,
+    ) -> Result<(Upstream, Head), Failed>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let origin = outgoing.destination.origin.as_ref();
+        let whole = outgoing.whole;
+        let unreachable = |reason: String, keep: bool| Failed::Unreachable {
+            reason,
+            keep: keep && outgoing.browser_keeps,
+        };
+        let mut retried = false;
+        loop {
+            let (mut upstream, reused) = match shared.pool.checkout(origin) {
+                Some(upstream) => (upstream, true),
+                None => match shared.pool.connect(origin).await {
+                    Ok(upstream) => (upstream, false),
+                    Err(err) => return Err(unreachable(err.to_string(), whole)),
+                },
+            };
+            let retry = reused && !retried;
+            retried |= retry;
+            if let Err(err) = write_flush(&mut upstream.stream, &outgoing.bytes).await {
+                if retry {
+                    continue;
+                }
+                let reason = format!("the application closed the connection: {err}");
+                return Err(unreachable(reason, whole));
+            }
+            if !whole {
+                let capture = outgoing.recording.as_mut().map(|r| &mut r.body);
+                let mut scratch = Vec::new();
+                let relayed = relay_body(
+                    browser,
+                    &mut self.buffer,
+                    &mut upstream.stream,
+                    &mut scratch,
+                    &mut outgoing.body,
+                    capture,
+                )
+                .await;
+                match relayed {
+                    Ok(()) => {}
+                    Err(RelayError::Write(err)) => {
+                        let reason =
+                            format!("the application stopped reading the request body: {err}");
+                        return Err(unreachable(reason, false));
+                    }
+                    Err(err) => return Err(Failed::BrowserGone(err)),
+                }
+            }
+            if let Some(recording) = outgoing.recording.as_mut() {
+                recording.sent = Some(Instant::now());
+            }
+            match read_response(&mut upstream, browser).await {
+                Ok(response) => return Ok((upstream, response)),
+                Err(ResponseError::Closed) if retry && whole => continue,
+                Err(err) => return Err(unreachable(err.to_string(), true)),
+            }
+        }
+    }
+
+    /// Streams the answer's body to the browser, gives the connection back to the pool when
+    /// it can carry on, and records the exchange.
+    #[allow(clippy::too_many_arguments)]
+    async fn respond<S>(
+        &mut self,
+        shared: &Shared,
+        browser: &mut S,
+        mut upstream: Upstream,
+        origin: &Origin,
+        answer: Answer,
+        rewrite: Option<&ReverseRewrite>,
+        recording: Option<Recording>,
+    ) -> Next
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let Answer {
+            response,
+            head_request,
+            browser_version,
+            browser_keeps,
+            head_at,
+        } = answer;
+        let framing = wire::response_framing(&response, head_request);
         let upstream_keeps = wire::keep_alive(&response, framing) && response.status != 101;
         let close = !browser_keeps || framing == Framing::Close || response.status == 101;
-        let mut out = std::mem::take(&mut self.out);
-        out.clear();
-        let connection = match (close, head.version) {
+        let connection = match (close, browser_version) {
             (true, _) => Some("close"),
             (false, 0) => Some("keep-alive"),
             (false, _) => None,
         };
-        wire::browser_response_head(&mut out, &response, connection, rewrite.as_deref());
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        wire::browser_response_head(&mut out, &response, connection, rewrite);
         let mut body = BodyReader::new(framing, shared.max_body);
         let mut captured = CapturedBody::default();
         let capture = recording.is_some().then_some(&mut captured);
@@ -497,6 +510,37 @@ impl Connection {
             return Next::Close;
         }
         Next::Request
+    }
+
+    /// Tells the browser (and the capture) why there is no answer from the application.
+    async fn failed<S: AsyncWrite + Unpin>(
+        &mut self,
+        shared: &Shared,
+        browser: &mut S,
+        recording: Option<Recording>,
+        url: &str,
+        failed: Failed,
+    ) -> Next {
+        match failed {
+            Failed::BadRequest(message) => {
+                let _ = write_flush(browser, &plain(400, "Bad Request", &message)).await;
+                Next::Close
+            }
+            Failed::Unreachable { reason, keep } => {
+                self.bad_gateway(shared, browser, recording, url, &reason, keep)
+                    .await
+            }
+            Failed::BrowserGone(err) => {
+                if let Some(recording) = recording {
+                    let error = format!(
+                        "the browser's request body ended early: {}",
+                        err.text("the connection closed")
+                    );
+                    recording.send(&shared.sink, None, Instant::now(), Some(error));
+                }
+                Next::Close
+            }
+        }
     }
 
     /// Reverse mode's rewriting for the `Host` this request names, kept while it stays the
@@ -566,55 +610,6 @@ impl Connection {
     }
 }
 
-fn destination<'a>(route: &'a Route, head: &Head) -> Result<Destination<'a>, String> {
-    let target = head.target();
-    match route {
-        Route::Reverse { origin, prefix } => {
-            let path = if prefix.is_empty() {
-                target.to_owned()
-            } else {
-                format!("{prefix}{target}")
-            };
-            Ok(Destination {
-                url: format!("{}{path}", origin.url_prefix()),
-                origin: Cow::Borrowed(origin),
-                path,
-            })
-        }
-        Route::Intercepted { origin } => Ok(Destination {
-            url: format!("{}{target}", origin.url_prefix()),
-            origin: Cow::Borrowed(origin),
-            path: target.to_owned(),
-        }),
-        Route::Forward => {
-            let not_a_proxy_request = || {
-                "this is chorus record --forward, an HTTP proxy: set it as the browser's HTTP and HTTPS proxy \
-                 instead of opening it as a page (or record with --target URL for reverse mode)"
-                    .to_owned()
-            };
-            let (scheme, rest) = target.split_once("://").ok_or_else(not_a_proxy_request)?;
-            let https = match scheme.to_ascii_lowercase().as_str() {
-                "http" => false,
-                "https" => true,
-                _ => return Err(not_a_proxy_request()),
-            };
-            let end = rest.find(['/', '?']).unwrap_or(rest.len());
-            let (authority, path) = rest.split_at(end);
-            let origin = Origin::new(https, authority)?;
-            let path = match path {
-                "" => "/".to_owned(),
-                query if query.starts_with('?') => format!("/{query}"),
-                path => path.to_owned(),
-            };
-            Ok(Destination {
-                url: format!("{}{path}", origin.url_prefix()),
-                origin: Cow::Owned(origin),
-                path,
-            })
-        }
-    }
-}
-
 /// Why a response head did not come.
 #[derive(Debug)]
 enum ResponseError {
@@ -678,125 +673,6 @@ async fn read_response<B: AsyncWrite + Unpin>(
     }
 }
 
-/// Why a body could not be relayed to its end.
-#[derive(Debug)]
-enum RelayError {
-    /// The sending side closed before the body's end.
-    Closed,
-    Read(std::io::Error),
-    Write(std::io::Error),
-    Invalid(HeadError),
-}
-
-impl RelayError {
-    /// What went wrong on the reading side, `closed` when it just closed.
-    fn text(&self, closed: &str) -> String {
-        match self {
-            RelayError::Closed => closed.to_owned(),
-            RelayError::Read(err) | RelayError::Write(err) => err.to_string(),
-            RelayError::Invalid(err) => err.to_string(),
-        }
-    }
-}
-
-/// Follows a body's framing, moving the bytes that belong to it from a read buffer to the
-/// bytes to write, and keeping a copy (up to the limit) when recording.
-struct BodyReader {
-    framing: Framing,
-    left: u64,
-    chunk: Chunk,
-    limit: usize,
-}
-
-impl BodyReader {
-    fn new(framing: Framing, limit: usize) -> BodyReader {
-        BodyReader {
-            framing,
-            left: match framing {
-                Framing::Length(length) => length,
-                _ => 0,
-            },
-            chunk: Chunk::default(),
-            limit,
-        }
-    }
-
-    /// Moves what `buffer` holds of the body to `out`; `true` once the body is complete.
-    fn take(
-        &mut self,
-        buffer: &mut BytesMut,
-        out: &mut Vec<u8>,
-        capture: Option<&mut CapturedBody>,
-    ) -> Result<bool, HeadError> {
-        let limit = self.limit;
-        let (used, done) = match self.framing {
-            Framing::Length(_) => {
-                let used = self.left.min(buffer.len() as u64) as usize;
-                self.left -= used as u64;
-                if let Some(capture) = capture {
-                    capture.push(&buffer[..used], limit);
-                }
-                (used, self.left == 0)
-            }
-            Framing::Close => {
-                if let Some(capture) = capture {
-                    capture.push(buffer, limit);
-                }
-                (buffer.len(), false)
-            }
-            Framing::Chunked => match capture {
-                Some(capture) => {
-                    wire::scan_chunks(buffer, &mut self.chunk, |data| capture.push(data, limit))
-                        .map_err(HeadError)?
-                }
-                None => wire::scan_chunks(buffer, &mut self.chunk, |_| {}).map_err(HeadError)?,
-            },
-        };
-        out.extend_from_slice(&buffer[..used]);
-        buffer.advance(used);
-        Ok(done)
-    }
-}
-
-/// Writes `out` and then the rest of the body, reading it from `from` as it comes.
-async fn relay_body<R, W>(
-    from: &mut R,
-    buffer: &mut BytesMut,
-    to: &mut W,
-    out: &mut Vec<u8>,
-    body: &mut BodyReader,
-    mut capture: Option<&mut CapturedBody>,
-) -> Result<(), RelayError>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    loop {
-        let done = body
-            .take(buffer, out, capture.as_deref_mut())
-            .map_err(RelayError::Invalid)?;
-        if !out.is_empty() {
-            write_flush(to, out).await.map_err(RelayError::Write)?;
-            out.clear();
-        }
-        if done {
-            return Ok(());
-        }
-        buffer.reserve(READ_SIZE);
-        match from.read_buf(buffer).await {
-            Ok(0) if body.framing == Framing::Close => return Ok(()),
-            Ok(0) => return Err(RelayError::Closed),
-            Ok(_) => {}
-            Err(err) => return Err(RelayError::Read(err)),
-        }
-    }
-}
-
-async fn write_flush<W: AsyncWrite + Unpin>(to: &mut W, bytes: &[u8]) -> std::io::Result<()> {
-    to.write_all(bytes).await?;
-    to.flush().await
-}
-
 /// A plain-text answer from the proxy itself.
 fn plain(status: u16, reason: &str, text: &str) -> Vec<u8> {
     wire::answer(
@@ -805,73 +681,6 @@ fn plain(status: u16, reason: &str, text: &str) -> Vec<u8> {
         "text/plain; charset=utf-8",
         format!("{text}\n").as_bytes(),
     )
-}
-
-/// A WebSocket connection after its `101`: both sides pumped until either ends, the
-/// messages recorded with the exchange.
-struct Upgrade {
-    browser_head: Vec<u8>,
-    upstream: Upstream,
-    recording: Option<(Recording, Bytes)>,
-    head_at: Instant,
-    limit: usize,
-}
-
-impl Upgrade {
-    async fn pump<S>(self, shared: &Shared, mut browser: S, browser_buffer: BytesMut)
-    where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
-        if write_flush(&mut browser, &self.browser_head).await.is_err() {
-            return;
-        }
-        let Upstream { stream, buffer } = self.upstream;
-        let messages = websocket::Messages::default();
-        let (browser_read, browser_write) = tokio::io::split(browser);
-        let (app_read, app_write) = tokio::io::split(stream);
-        // Bytes that came right behind the heads are the first of each direction.
-        let browser_read =
-            AsyncReadExt::chain(std::io::Cursor::new(browser_buffer.freeze()), browser_read);
-        let app_read = AsyncReadExt::chain(std::io::Cursor::new(buffer.freeze()), app_read);
-        tokio::join!(
-            websocket::pump(
-                browser_read,
-                app_write,
-                FrameParser::new("send", self.limit),
-                messages.clone()
-            ),
-            websocket::pump(
-                app_read,
-                browser_write,
-                FrameParser::new("receive", self.limit),
-                messages.clone()
-            ),
-        );
-        if let Some((recording, head)) = self.recording {
-            let messages = std::mem::take(&mut *messages.lock().unwrap_or_else(|e| e.into_inner()));
-            let timing = timing(
-                recording.started,
-                recording.start,
-                recording.sent,
-                self.head_at,
-                Instant::now(),
-            );
-            shared.sink.send(Exchange {
-                request: RequestParts {
-                    url: recording.url,
-                    head: recording.head,
-                    body: recording.body,
-                },
-                response: Some(ResponseParts {
-                    head,
-                    body: CapturedBody::default(),
-                }),
-                timing,
-                error: None,
-                websocket: Some(messages),
-            });
-        }
-    }
 }
 
 fn escape(text: &str) -> String {
@@ -894,68 +703,4 @@ pub(crate) fn bad_gateway_page(url: &str, reason: &str) -> String {
         url = escape(url),
         reason = escape(reason),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn destination_of(route: &Route, request: &str) -> Result<(String, String, String), String> {
-        let head = wire::parse_request(&mut BytesMut::from(request.as_bytes()))
-            .unwrap()
-            .unwrap();
-        destination(route, &head).map(|d| (d.url, d.path, d.origin.authority.clone()))
-    }
-
-    #[test]
-    fn requests_go_where_the_mode_says() {
-        let target = url::Url::parse("http://127.0.0.1:8001/app/").unwrap();
-        assert_eq!(
-            destination_of(&Route::reverse(&target), "GET /api/x?y=1 HTTP/1.1\r\n\r\n"),
-            Ok((
-                "http://127.0.0.1:8001/app/api/x?y=1".to_owned(),
-                "/app/api/x?y=1".to_owned(),
-                "127.0.0.1:8001".to_owned()
-            ))
-        );
-        let target = url::Url::parse("https://example.org").unwrap();
-        assert_eq!(
-            destination_of(&Route::reverse(&target), "GET / HTTP/1.1\r\n\r\n")
-                .unwrap()
-                .0,
-            "https://example.org/"
-        );
-        assert_eq!(
-            destination_of(
-                &Route::Forward,
-                "GET http://[::1]:8080?q=1 HTTP/1.1\r\n\r\n"
-            ),
-            Ok((
-                "http://[::1]:8080/?q=1".to_owned(),
-                "/?q=1".to_owned(),
-                "[::1]:8080".to_owned()
-            ))
-        );
-        assert_eq!(
-            destination_of(
-                &Route::Forward,
-                "GET http://example.org:80/a HTTP/1.1\r\n\r\n"
-            )
-            .unwrap()
-            .0,
-            "http://example.org/a"
-        );
-        let refused = destination_of(&Route::Forward, "GET /a HTTP/1.1\r\n\r\n").unwrap_err();
-        assert!(
-            refused.contains("set it as the browser's HTTP and HTTPS proxy"),
-            "{refused}"
-        );
-        let origin = Origin::new(true, "example.org:443").unwrap();
-        assert_eq!(
-            destination_of(&Route::Intercepted { origin }, "GET /p HTTP/1.1\r\n\r\n")
-                .unwrap()
-                .0,
-            "https://example.org/p"
-        );
-    }
 }
