@@ -10,7 +10,8 @@
 //! (copying the heads on the proxy side and dropping them on the capture side) in either
 //! shape, and how much of the new path is `httparse`.
 //!
-//! Run with `cargo bench --bench capture` (`CHORUS_BENCH_ENTRIES` sets the entries per pass).
+//! Run with `cargo bench --bench capture` (`CHORUS_BENCH_ENTRIES` sets the entries per pass;
+//! `CHORUS_BENCH_PROFILE=1` runs only the new path, for a profiler).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant, SystemTime};
@@ -264,7 +265,7 @@ fn main() {
     }
 
     let mut buffer = Vec::new();
-    let new_time = time(entries, || {
+    let write_new = |buffer: &mut Vec<u8>| {
         for i in 0..entries {
             if i % BATCH == 0 {
                 buffer.clear();
@@ -272,7 +273,7 @@ fn main() {
             let (request, response) = &new[i % new.len()];
             buffer.extend_from_slice(b",\n");
             black_box(capture::write_entry(
-                &mut buffer,
+                buffer,
                 ExchangeRef {
                     request,
                     response: Some(response),
@@ -283,7 +284,15 @@ fn main() {
                 MAX_BODY,
             ));
         }
-    });
+    };
+    if std::env::var_os("CHORUS_BENCH_PROFILE").is_some() {
+        // Only the new path, for a profiler: `perf record` this run.
+        for _ in 0..20 {
+            write_new(&mut buffer);
+        }
+        return;
+    }
+    let new_time = time(entries, || write_new(&mut buffer));
     let old_time = time(entries, || {
         for i in 0..entries {
             if i % BATCH == 0 {

@@ -5,8 +5,8 @@
 //!
 //! This runs on the recorder's capture thread once per exchange, so it borrows from the heads
 //! instead of building an owned [`crate::har::Entry`]: `head` reads the heads with
-//! `httparse`, `json` writes serde views over them. What it writes reads back as the same
-//! `har::Entry` the owned path wrote.
+//! `httparse`, `json` writes views over them as JSON by hand. What it writes reads back as
+//! the same `har::Entry` the owned path wrote, byte for byte as `serde_json` writes it.
 
 mod head;
 mod json;
@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use regex::Regex;
 
-use crate::har::{self, WebSocketMessage};
+use crate::har::WebSocketMessage;
 
 /// What was kept of a body: its first bytes (at most the `--max-body` limit) and how many
 /// bytes went through in all.
@@ -270,13 +270,7 @@ pub fn write_entry<'a>(
         error,
         websocket,
     };
-    let start = out.len();
-    if let Err(err) = serde_json::to_writer(&mut *out, &entry) {
-        // Not expected (every view serializes into a buffer), but the exchange stays in the
-        // file with what went wrong.
-        out.truncate(start);
-        write_fallback(out, &entry, &err.to_string());
-    }
+    entry.write(&mut json::Out(out));
     Outline {
         method: request_head.method,
         url: &request.url,
@@ -285,33 +279,6 @@ pub fn write_entry<'a>(
         time,
         request_bytes: request.body.total,
         response_bytes: response.map_or(0, |r| r.body.total),
-    }
-}
-
-/// An entry with the method, URL and time of `entry`, and the reason its full form could not
-/// be written.
-fn write_fallback(out: &mut Vec<u8>, entry: &json::Entry<'_>, reason: &str) {
-    let fallback = har::Entry {
-        started_date_time: humantime::format_rfc3339_millis(entry.started).to_string(),
-        time: entry.time,
-        request: har::Request {
-            method: entry.request.method.to_owned(),
-            url: entry.request.url.to_owned(),
-            headers_size: -1,
-            body_size: entry.request.body_size as i64,
-            ..har::Request::default()
-        },
-        error: Some(format!(
-            "chorus could not write this exchange's entry: {reason}"
-        )),
-        ..har::Entry::default()
-    };
-    let start = out.len();
-    if serde_json::to_writer(&mut *out, &fallback).is_err() {
-        out.truncate(start);
-        out.extend_from_slice(
-            br#"{"startedDateTime":"1970-01-01T00:00:00.000Z","time":0,"request":{"method":"","url":"","httpVersion":"","cookies":[],"headers":[],"queryString":[],"headersSize":-1,"bodySize":-1},"response":{"status":0,"statusText":"","httpVersion":"","cookies":[],"headers":[],"content":{"size":0,"mimeType":""},"redirectURL":"","headersSize":-1,"bodySize":-1},"cache":{},"timings":{"send":0,"wait":0,"receive":0},"_error":"chorus could not write this exchange's entry"}"#,
-        );
     }
 }
 

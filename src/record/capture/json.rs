@@ -1,26 +1,156 @@
-//! The HAR entry as serde views over borrowed data: the parsed heads, the captured bodies,
-//! the URL. Serialized with `serde_json` straight into the capture's buffer, they write the
-//! same fields, in the same order and with the same values, as [`crate::har::Entry`] does,
-//! without building one. Header names, values, cookies and parameters are never copied;
-//! bytes that are not UTF-8 are written lossily (U+FFFD), as the owned entry did.
+//! The HAR entry written by hand as JSON, from views over borrowed data: the parsed heads,
+//! the captured bodies, the URL. It writes the same fields, in the same order and with the
+//! same values and number formats, as `serde_json` writes [`crate::har::Entry`] (a unit test
+//! compares the bytes), without building one: header names, values, cookies and parameters
+//! are never copied but into the output, and keys are literals instead of escaped strings
+//! (with `serde_json` the escaping of keys and short values was most of the capture's time).
+//! Bytes that are not UTF-8 are written lossily (U+FFFD), as the owned entry did.
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 use httparse::Header;
-use serde::ser::{Serialize, SerializeSeq, SerializeStruct, Serializer};
 
 use crate::har::WebSocketMessage;
 
-/// Bytes written as a JSON string; invalid UTF-8 replaced.
-pub(super) struct Lossy<'a>(pub(super) &'a [u8]);
+/// The output buffer, with JSON's value writers.
+pub(super) struct Out<'o>(pub(super) &'o mut Vec<u8>);
 
-impl Serialize for Lossy<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match std::str::from_utf8(self.0) {
-            Ok(text) => serializer.serialize_str(text),
-            Err(_) => serializer.serialize_str(&String::from_utf8_lossy(self.0)),
+impl Out<'_> {
+    fn raw(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+
+    /// A JSON string from UTF-8 text, escaped as `serde_json` escapes it.
+    fn str(&mut self, text: &str) {
+        self.0.push(b'"');
+        escape_into(self.0, text.as_bytes());
+        self.0.push(b'"');
+    }
+
+    /// A JSON string from bytes: as they are when UTF-8, else with U+FFFD for what is not.
+    fn lossy(&mut self, bytes: &[u8]) {
+        self.0.push(b'"');
+        let start = self.0.len();
+        if !escape_into(self.0, bytes) && std::str::from_utf8(bytes).is_err() {
+            self.0.truncate(start);
+            escape_into(self.0, String::from_utf8_lossy(bytes).as_bytes());
+        }
+        self.0.push(b'"');
+    }
+
+    fn uint(&mut self, mut n: u64) {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.0.extend_from_slice(&digits[at..]);
+    }
+
+    fn int(&mut self, n: i64) {
+        if n < 0 {
+            self.0.push(b'-');
+        }
+        self.uint(n.unsigned_abs());
+    }
+
+    /// A float as `serde_json` writes it (`3.0`, `4.75`), so entries read back equal.
+    fn float(&mut self, n: f64) {
+        if serde_json::to_writer(&mut *self.0, &n).is_err() {
+            self.0.push(b'0');
         }
     }
+
+    /// `"name":"value"` pairs in an object: `{"name":...,"value":...}`.
+    fn pair(&mut self, first: bool, name: &str, value: &str) {
+        self.raw(if first { b"{\"name\":" } else { b",{\"name\":" });
+        self.str(name);
+        self.raw(b",\"value\":");
+        self.str(value);
+        self.raw(b"}");
+    }
+}
+
+/// What each byte becomes in a JSON string: 0 itself, else the letter after `\` (`u` for
+/// `\u00XX`). The same table as `serde_json`'s.
+static ESCAPE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = b'u';
+        b += 1;
+    }
+    table[0x08] = b'b';
+    table[0x09] = b't';
+    table[0x0a] = b'n';
+    table[0x0c] = b'f';
+    table[0x0d] = b'r';
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table
+};
+
+/// Appends `bytes` escaped for the inside of a JSON string; `true` when they were all ASCII.
+/// One pass counts what needs escaping (the compiler makes it vector code); most header
+/// values need nothing and are copied whole. Otherwise a second pass writes without a branch
+/// per `"` or `\\` (JSON bodies are full of quotes, and a mispredicted branch per quote was
+/// the capture's largest cost); only control characters take a branch.
+fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
+    let mut escapes = 0usize;
+    let mut high = 0u8;
+    // Counted in bytes per block: a wider counter per byte made the vector code slow.
+    for block in bytes.chunks(128) {
+        let mut in_block = 0u8;
+        for &b in block {
+            in_block += u8::from((b < 0x20) | (b == b'"') | (b == b'\\'));
+            high |= b;
+        }
+        escapes += usize::from(in_block);
+    }
+    let ascii = high < 0x80;
+    if escapes == 0 {
+        out.extend_from_slice(bytes);
+        return ascii;
+    }
+    let start = out.len();
+    // Room for the worst case, `\u00XX` for each escape; cut back after.
+    out.resize(start + bytes.len() + 5 * escapes, 0);
+    let dst = &mut out[start..];
+    let mut at = 0;
+    for &b in bytes {
+        if b < 0x20 {
+            let escape = ESCAPE[usize::from(b)];
+            if escape == b'u' {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                dst[at..at + 6].copy_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[usize::from(b >> 4)],
+                    HEX[usize::from(b & 0xf)],
+                ]);
+                at += 6;
+            } else {
+                dst[at..at + 2].copy_from_slice(&[b'\\', escape]);
+                at += 2;
+            }
+        } else {
+            // `\\` then the byte over it, or after it when it must be escaped.
+            let quoted = usize::from((b == b'"') | (b == b'\\'));
+            dst[at] = b'\\';
+            dst[at + quoted] = b;
+            at += 1 + quoted;
+        }
+    }
+    out.truncate(start + at);
+    ascii
 }
 
 /// A body as HAR writes it: text when it is UTF-8, else base64 (with `encoding`).
@@ -38,17 +168,15 @@ impl<'a> BodyText<'a> {
         }
     }
 
-    fn text(&self) -> &str {
+    /// `"text":...` and, for base64, `,"encoding":"base64"`.
+    fn write(&self, out: &mut Out<'_>) {
+        out.raw(b"\"text\":");
         match self {
-            BodyText::Text(text) => text,
-            BodyText::Base64(text) => text,
-        }
-    }
-
-    fn encoding(&self) -> Option<&'static str> {
-        match self {
-            BodyText::Text(_) => None,
-            BodyText::Base64(_) => Some("base64"),
+            BodyText::Text(text) => out.str(text),
+            BodyText::Base64(text) => {
+                out.str(text);
+                out.raw(b",\"encoding\":\"base64\"");
+            }
         }
     }
 }
@@ -66,71 +194,57 @@ pub(super) struct Entry<'a> {
     pub(super) websocket: Option<&'a [WebSocketMessage]>,
 }
 
-impl Serialize for Entry<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut entry = serializer.serialize_struct("Entry", 12)?;
-        entry.serialize_field(
-            "startedDateTime",
-            &Rfc3339(humantime::format_rfc3339_millis(self.started)),
-        )?;
-        entry.serialize_field("time", &self.time)?;
-        entry.serialize_field("request", &self.request)?;
+impl Entry<'_> {
+    pub(super) fn write(&self, out: &mut Out<'_>) {
+        use std::io::Write as _;
+        out.raw(b"{\"startedDateTime\":\"");
+        // Digits, dashes, colons and a dot: nothing to escape.
+        let _ = write!(out.0, "{}", humantime::format_rfc3339_millis(self.started));
+        out.raw(b"\",\"time\":");
+        out.float(self.time);
+        out.raw(b",\"request\":");
+        self.request.write(out);
+        out.raw(b",\"response\":");
         match &self.response {
-            Some(response) => entry.serialize_field("response", response)?,
-            None => entry.serialize_field("response", &NoResponse)?,
+            Some(response) => response.write(out),
+            None => out.raw(
+                b"{\"status\":0,\"statusText\":\"\",\"httpVersion\":\"\",\"cookies\":[],\
+                  \"headers\":[],\"content\":{\"size\":0,\"mimeType\":\"\"},\"redirectURL\":\"\",\
+                  \"headersSize\":-1,\"bodySize\":-1}",
+            ),
         }
-        entry.serialize_field("cache", &Empty)?;
-        entry.serialize_field("timings", &Timings(self.timings))?;
+        let [send, wait, receive] = self.timings;
+        out.raw(
+            b",\"cache\":{},\"timings\":{\"blocked\":-1.0,\"dns\":-1.0,\"connect\":-1.0,\"send\":",
+        );
+        out.float(send);
+        out.raw(b",\"wait\":");
+        out.float(wait);
+        out.raw(b",\"receive\":");
+        out.float(receive);
+        out.raw(b",\"ssl\":-1.0}");
         if let Some(comment) = self.comment {
-            entry.serialize_field("comment", comment)?;
+            out.raw(b",\"comment\":");
+            out.str(comment);
         }
         if self.truncated {
-            entry.serialize_field("_truncated", &true)?;
+            out.raw(b",\"_truncated\":true");
         }
         if let Some(error) = self.error {
-            entry.serialize_field("_error", error)?;
+            out.raw(b",\"_error\":");
+            out.str(error);
         }
         if let Some(messages) = self.websocket {
-            entry.serialize_field("_resourceType", "websocket")?;
+            out.raw(b",\"_resourceType\":\"websocket\"");
             if !messages.is_empty() {
-                entry.serialize_field("_webSocketMessages", messages)?;
+                out.raw(b",\"_webSocketMessages\":");
+                // Rare and already owned: serde does it.
+                if serde_json::to_writer(&mut *out.0, messages).is_err() {
+                    out.raw(b"[]");
+                }
             }
         }
-        entry.end()
-    }
-}
-
-struct Rfc3339(humantime::Rfc3339Timestamp);
-
-impl Serialize for Rfc3339 {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&self.0)
-    }
-}
-
-/// `{}`: a proxy never sees the browser's cache.
-struct Empty;
-
-impl Serialize for Empty {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_struct("Cache", 0)?.end()
-    }
-}
-
-struct Timings([f64; 3]);
-
-impl Serialize for Timings {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let [send, wait, receive] = self.0;
-        let mut timings = serializer.serialize_struct("Timings", 7)?;
-        timings.serialize_field("blocked", &-1.0)?;
-        timings.serialize_field("dns", &-1.0)?;
-        timings.serialize_field("connect", &-1.0)?;
-        timings.serialize_field("send", &send)?;
-        timings.serialize_field("wait", &wait)?;
-        timings.serialize_field("receive", &receive)?;
-        timings.serialize_field("ssl", &-1.0)?;
-        timings.end()
+        out.raw(b"}");
     }
 }
 
@@ -143,81 +257,82 @@ pub(super) struct Request<'a> {
     pub(super) body_size: u64,
 }
 
-impl Serialize for Request<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut request = serializer.serialize_struct("Request", 9)?;
-        request.serialize_field("method", self.method)?;
-        request.serialize_field("url", self.url)?;
-        request.serialize_field("httpVersion", self.version)?;
-        request.serialize_field("cookies", &RequestCookies(self.headers))?;
-        request.serialize_field("headers", &Headers(self.headers))?;
-        request.serialize_field("queryString", &QueryString(self.url))?;
+impl Request<'_> {
+    fn write(&self, out: &mut Out<'_>) {
+        out.raw(b"{\"method\":");
+        out.str(self.method);
+        out.raw(b",\"url\":");
+        out.str(self.url);
+        out.raw(b",\"httpVersion\":");
+        out.str(self.version);
+        out.raw(b",\"cookies\":[");
+        request_cookies(out, self.headers);
+        out.raw(b"],\"headers\":[");
+        headers(out, self.headers);
+        out.raw(b"],\"queryString\":[");
+        query_string(out, self.url);
+        out.raw(b"]");
         if let Some(post_data) = &self.post_data {
-            request.serialize_field("postData", post_data)?;
+            out.raw(b",\"postData\":");
+            post_data.write(out);
         }
-        request.serialize_field("headersSize", &-1)?;
-        request.serialize_field("bodySize", &self.body_size)?;
-        request.end()
+        out.raw(b",\"headersSize\":-1,\"bodySize\":");
+        out.uint(self.body_size);
+        out.raw(b"}");
     }
 }
 
-/// `{"name": ..., "value": ...}`: a header, a query parameter, a request cookie, a form field.
-struct Pair<N, V>(N, V);
-
-impl<N: Serialize, V: Serialize> Serialize for Pair<N, V> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut pair = serializer.serialize_struct("Header", 2)?;
-        pair.serialize_field("name", &self.0)?;
-        pair.serialize_field("value", &self.1)?;
-        pair.end()
+fn headers(out: &mut Out<'_>, headers: &[Header<'_>]) {
+    for (i, header) in headers.iter().enumerate() {
+        out.raw(if i == 0 {
+            b"{\"name\":"
+        } else {
+            b",{\"name\":"
+        });
+        out.str(header.name);
+        out.raw(b",\"value\":");
+        out.lossy(header.value);
+        out.raw(b"}");
     }
 }
 
-struct Headers<'a>(&'a [Header<'a>]);
-
-impl Serialize for Headers<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(|h| Pair(h.name, Lossy(h.value))))
+/// A header value as text, copied only when it is not UTF-8.
+fn text(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
     }
 }
 
 /// The `Cookie` headers' `name=value` pairs.
-struct RequestCookies<'a>(&'a [Header<'a>]);
-
-impl Serialize for RequestCookies<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut cookies = serializer.serialize_seq(None)?;
-        for header in self.0 {
-            if !header.name.eq_ignore_ascii_case("cookie") {
-                continue;
-            }
-            let text = String::from_utf8_lossy(header.value);
-            for pair in text.split(';') {
-                if let Some((name, value)) = pair.split_once('=') {
-                    cookies.serialize_element(&Pair(name.trim(), value.trim()))?;
-                }
+fn request_cookies(out: &mut Out<'_>, headers: &[Header<'_>]) {
+    let mut first = true;
+    for header in headers {
+        if !header.name.eq_ignore_ascii_case("cookie") {
+            continue;
+        }
+        let text = text(header.value);
+        for pair in text.split(';') {
+            if let Some((name, value)) = pair.split_once('=') {
+                out.pair(first, name.trim(), value.trim());
+                first = false;
             }
         }
-        cookies.end()
     }
 }
 
 /// The URL's query, percent-decoded (the fragment left out).
-struct QueryString<'a>(&'a str);
+fn query_string(out: &mut Out<'_>, url: &str) {
+    let Some((_, query)) = url.split_once('?') else {
+        return;
+    };
+    let query = query.split_once('#').map_or(query, |(query, _)| query);
+    form_fields(out, query);
+}
 
-impl Serialize for QueryString<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let query = self
-            .0
-            .split_once('?')
-            .map(|(_, query)| query.split_once('#').map_or(query, |(query, _)| query));
-        let mut params = serializer.serialize_seq(None)?;
-        if let Some(query) = query {
-            for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-                params.serialize_element(&Pair(name, value))?;
-            }
-        }
-        params.end()
+fn form_fields(out: &mut Out<'_>, text: &str) {
+    for (i, (name, value)) in url::form_urlencoded::parse(text.as_bytes()).enumerate() {
+        out.pair(i == 0, &name, &value);
     }
 }
 
@@ -228,30 +343,23 @@ pub(super) struct PostData<'a> {
     pub(super) form: bool,
 }
 
-impl Serialize for PostData<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut post = serializer.serialize_struct("PostData", 4)?;
-        post.serialize_field("mimeType", &Lossy(self.mime_type))?;
-        post.serialize_field("text", self.text.text())?;
-        if let Some(encoding) = self.text.encoding() {
-            post.serialize_field("encoding", encoding)?;
-        }
+impl PostData<'_> {
+    fn write(&self, out: &mut Out<'_>) {
+        out.raw(b"{\"mimeType\":");
+        out.lossy(self.mime_type);
+        out.raw(b",");
+        self.text.write(out);
         if let (true, BodyText::Text(text)) = (self.form, &self.text) {
-            let mut fields = url::form_urlencoded::parse(text.as_bytes()).peekable();
-            if fields.peek().is_some() {
-                post.serialize_field("params", &FormFields(text))?;
+            if url::form_urlencoded::parse(text.as_bytes())
+                .next()
+                .is_some()
+            {
+                out.raw(b",\"params\":[");
+                form_fields(out, text);
+                out.raw(b"]");
             }
         }
-        post.end()
-    }
-}
-
-struct FormFields<'a>(&'a str);
-
-impl Serialize for FormFields<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer
-            .collect_seq(url::form_urlencoded::parse(self.0.as_bytes()).map(|(n, v)| Pair(n, v)))
+        out.raw(b"}");
     }
 }
 
@@ -265,72 +373,47 @@ pub(super) struct Response<'a> {
     pub(super) body_size: u64,
 }
 
-impl Serialize for Response<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut response = serializer.serialize_struct("Response", 9)?;
-        response.serialize_field("status", &self.status)?;
-        response.serialize_field("statusText", self.status_text)?;
-        response.serialize_field("httpVersion", self.version)?;
-        response.serialize_field("cookies", &ResponseCookies(self.headers))?;
-        response.serialize_field("headers", &Headers(self.headers))?;
-        response.serialize_field("content", &self.content)?;
-        response.serialize_field("redirectURL", &Lossy(self.redirect_url))?;
-        response.serialize_field("headersSize", &-1)?;
-        response.serialize_field("bodySize", &self.body_size)?;
-        response.end()
+impl Response<'_> {
+    fn write(&self, out: &mut Out<'_>) {
+        out.raw(b"{\"status\":");
+        out.uint(u64::from(self.status));
+        out.raw(b",\"statusText\":");
+        out.str(self.status_text);
+        out.raw(b",\"httpVersion\":");
+        out.str(self.version);
+        out.raw(b",\"cookies\":[");
+        response_cookies(out, self.headers);
+        out.raw(b"],\"headers\":[");
+        headers(out, self.headers);
+        out.raw(b"],\"content\":");
+        self.content.write(out);
+        out.raw(b",\"redirectURL\":");
+        out.lossy(self.redirect_url);
+        out.raw(b",\"headersSize\":-1,\"bodySize\":");
+        out.uint(self.body_size);
+        out.raw(b"}");
     }
 }
 
-/// What `har::Response::default()` writes: no response head came.
-struct NoResponse;
-
-impl Serialize for NoResponse {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut response = serializer.serialize_struct("Response", 9)?;
-        response.serialize_field("status", &0)?;
-        response.serialize_field("statusText", "")?;
-        response.serialize_field("httpVersion", "")?;
-        response.serialize_field("cookies", &[(); 0])?;
-        response.serialize_field("headers", &[(); 0])?;
-        response.serialize_field("content", &NoContent)?;
-        response.serialize_field("redirectURL", "")?;
-        response.serialize_field("headersSize", &-1)?;
-        response.serialize_field("bodySize", &-1)?;
-        response.end()
-    }
-}
-
-struct NoContent;
-
-impl Serialize for NoContent {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut content = serializer.serialize_struct("Content", 2)?;
-        content.serialize_field("size", &0)?;
-        content.serialize_field("mimeType", "")?;
-        content.end()
-    }
-}
-
-/// The `Set-Cookie` headers, each read as `name=value; Path=/; Domain=x; Expires=...;
-/// HttpOnly; Secure`.
-struct ResponseCookies<'a>(&'a [Header<'a>]);
-
-impl Serialize for ResponseCookies<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut cookies = serializer.serialize_seq(None)?;
-        for header in self.0 {
-            if !header.name.eq_ignore_ascii_case("set-cookie") {
-                continue;
-            }
-            let text = String::from_utf8_lossy(header.value);
-            if let Some(cookie) = SetCookie::parse(&text) {
-                cookies.serialize_element(&cookie)?;
-            }
+/// The `Set-Cookie` headers, one cookie each.
+fn response_cookies(out: &mut Out<'_>, headers: &[Header<'_>]) {
+    let mut first = true;
+    for header in headers {
+        if !header.name.eq_ignore_ascii_case("set-cookie") {
+            continue;
         }
-        cookies.end()
+        let text = text(header.value);
+        if let Some(cookie) = SetCookie::parse(&text) {
+            if !first {
+                out.raw(b",");
+            }
+            cookie.write(out);
+            first = false;
+        }
     }
 }
 
+/// One `Set-Cookie` value: `name=value; Path=/; Domain=x; Expires=...; HttpOnly; Secure`.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(super) struct SetCookie<'a> {
     pub(super) name: &'a str,
@@ -370,29 +453,29 @@ impl<'a> SetCookie<'a> {
         }
         Some(cookie)
     }
-}
 
-impl Serialize for SetCookie<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut cookie = serializer.serialize_struct("Cookie", 7)?;
-        cookie.serialize_field("name", self.name)?;
-        cookie.serialize_field("value", self.value)?;
-        if let Some(path) = self.path {
-            cookie.serialize_field("path", path)?;
-        }
-        if let Some(domain) = self.domain {
-            cookie.serialize_field("domain", domain)?;
-        }
-        if let Some(expires) = self.expires {
-            cookie.serialize_field("expires", expires)?;
+    fn write(&self, out: &mut Out<'_>) {
+        out.raw(b"{\"name\":");
+        out.str(self.name);
+        out.raw(b",\"value\":");
+        out.str(self.value);
+        for (key, value) in [
+            (&b",\"path\":"[..], self.path),
+            (b",\"domain\":", self.domain),
+            (b",\"expires\":", self.expires),
+        ] {
+            if let Some(value) = value {
+                out.raw(key);
+                out.str(value);
+            }
         }
         if self.http_only {
-            cookie.serialize_field("httpOnly", &true)?;
+            out.raw(b",\"httpOnly\":true");
         }
         if self.secure {
-            cookie.serialize_field("secure", &true)?;
+            out.raw(b",\"secure\":true");
         }
-        cookie.end()
+        out.raw(b"}");
     }
 }
 
@@ -404,20 +487,72 @@ pub(super) struct Content<'a> {
     pub(super) text: Option<BodyText<'a>>,
 }
 
-impl Serialize for Content<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut content = serializer.serialize_struct("Content", 5)?;
-        content.serialize_field("size", &self.size)?;
+impl Content<'_> {
+    fn write(&self, out: &mut Out<'_>) {
+        out.raw(b"{\"size\":");
+        out.uint(self.size as u64);
         if let Some(compression) = self.compression {
-            content.serialize_field("compression", &compression)?;
+            out.raw(b",\"compression\":");
+            out.int(compression);
         }
-        content.serialize_field("mimeType", &Lossy(self.mime_type))?;
+        out.raw(b",\"mimeType\":");
+        out.lossy(self.mime_type);
         if let Some(text) = &self.text {
-            content.serialize_field("text", text.text())?;
-            if let Some(encoding) = text.encoding() {
-                content.serialize_field("encoding", encoding)?;
-            }
+            out.raw(b",");
+            text.write(out);
         }
-        content.end()
+        out.raw(b"}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let mut samples: Vec<String> = vec![
+            String::new(),
+            "plain ascii header value, longer than one chunk of sixteen".to_owned(),
+            "\"quoted\" \\ back\tslash\r\n\u{8}\u{c}".to_owned(),
+            "caf\u{e9} \u{1f600} \u{7f}".to_owned(),
+        ];
+        samples.push((0u8..0x80).map(char::from).collect());
+        samples.push("x\"".repeat(40));
+        for sample in &samples {
+            let mut out = Vec::new();
+            Out(&mut out).str(sample);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(sample).unwrap()
+            );
+        }
+        for sample in &samples {
+            let mut out = Vec::new();
+            Out(&mut out).lossy(sample.as_bytes());
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(sample).unwrap()
+            );
+        }
+        let long = b"0123456789abcdef0123\xff456789abcdef\"0123456789\xe9";
+        for bytes in [&b"a\xffb\""[..], long] {
+            let mut out = Vec::new();
+            Out(&mut out).lossy(bytes);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(&String::from_utf8_lossy(bytes)).unwrap()
+            );
+        }
+        for n in [0, 7, 10, 99, 1234567890, u64::MAX] {
+            let mut out = Vec::new();
+            Out(&mut out).uint(n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+        for n in [i64::MIN, -1, 0, 42] {
+            let mut out = Vec::new();
+            Out(&mut out).int(n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
     }
 }

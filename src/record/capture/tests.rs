@@ -477,48 +477,106 @@ fn a_websocket_entry_has_its_messages() {
 #[test]
 fn the_json_has_the_fields_and_order_of_har_entry() {
     // The owned `har::Entry` re-serialized from what was written gives the same bytes: no
-    // field is missing, extra, renamed or moved.
-    let req = request(
+    // field is missing, extra, renamed or moved, and numbers and escapes look the same.
+    let form = request(
         "POST",
-        "http://app/api?q=1",
+        "http://app/api?q=1&w=a%20b#frag",
         &[
             ("content-type", b"application/x-www-form-urlencoded"),
-            ("cookie", b"a=b"),
+            ("cookie", b"a=b; c = d "),
+            ("x-odd", b"\"q\" \\ \t caf\xe9"),
         ],
-        b"k=v",
+        b"k=v&e=%5B%5D",
     );
-    let resp = response(
-        &[
-            ("set-cookie", b"s=1; HttpOnly"),
-            ("content-encoding", b"identity"),
-        ],
-        b"\x00\x01",
-    );
-    let messages = [WebSocketMessage::default()];
-    for (response, error, websocket) in [
-        (Some(&resp), None, None),
-        (None, Some("refused"), None),
-        (Some(&resp), None, Some(&messages[..])),
-    ] {
-        let mut out = Vec::new();
-        let timing = timing();
-        write_entry(
-            &mut out,
-            ExchangeRef {
-                request: &req,
-                response,
-                timing: &timing,
-                error,
-                websocket,
-            },
-            10,
-        );
-        let entry: Entry = serde_json::from_slice(&out).unwrap();
-        let again = serde_json::to_vec(&entry).unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&out),
-            String::from_utf8_lossy(&again)
-        );
+    let binary = request("PUT", "http://app/bin", &[], b"\xff\x00\"");
+    let mut cut = CapturedBody::default();
+    cut.push(b"0123456789", 4);
+    let truncated = RequestParts {
+        body: cut.clone(),
+        ..request(
+            "POST",
+            "http://app/cut",
+            &[("content-type", b"text/plain")],
+            b"",
+        )
+    };
+    let control = request("GET", "http://app/", &[("x-c", b"\x01\x7f")], b"");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all("{\"text\": \"h\u{e9}llo\\n\"}".as_bytes())
+        .unwrap();
+    let gz = gz.finish().unwrap();
+    let responses = [
+        response(
+            &[
+                ("set-cookie", b"s=1; HttpOnly"),
+                (
+                    "Set-Cookie",
+                    b"t=2; path=/p; DOMAIN=d; expires=Thu, 01 Jan 2026 00:00:00 GMT; secure",
+                ),
+                ("content-encoding", b"identity"),
+            ],
+            b"\x00\x01",
+        ),
+        response(
+            &[
+                ("content-type", b"application/json"),
+                ("content-encoding", b"gzip"),
+            ],
+            &gz,
+        ),
+        ResponseParts {
+            head: head(
+                "HTTP/1.1 307 Temporary Redirect",
+                &[("location", b"/x?y=\"1\"")],
+            ),
+            body: cut,
+        },
+        ResponseParts {
+            head: bytes::Bytes::from_static(b"HTTP/1.1 299 \r\n\r\n"),
+            body: body(b"x"),
+        },
+    ];
+    let messages = [
+        WebSocketMessage::default(),
+        WebSocketMessage {
+            kind: "send".to_owned(),
+            time: 1_700_000_000.123_456,
+            opcode: 1,
+            data: "{\"a\":\"\u{1}\"}".to_owned(),
+        },
+    ];
+    let mut cases = Vec::new();
+    for request in [&form, &binary, &truncated, &control] {
+        for response in &responses {
+            cases.push((request, Some(response), None, None));
+        }
+        cases.push((request, None, Some("refused: \"x\"\n"), None));
+        cases.push((request, Some(&responses[0]), None, Some(&messages[..])));
+        cases.push((request, Some(&responses[0]), None, Some(&[][..])));
+    }
+    for (request, response, error, websocket) in cases {
+        for max_body in [4, 1 << 20] {
+            let mut out = Vec::new();
+            let timing = timing();
+            write_entry(
+                &mut out,
+                ExchangeRef {
+                    request,
+                    response,
+                    timing: &timing,
+                    error,
+                    websocket,
+                },
+                max_body,
+            );
+            let entry: Entry = serde_json::from_slice(&out)
+                .unwrap_or_else(|err| panic!("{err}: {}", String::from_utf8_lossy(&out)));
+            let again = serde_json::to_vec(&entry).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&again)
+            );
+        }
     }
 }
 
