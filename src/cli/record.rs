@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use tokio::sync::broadcast::error::RecvError;
 
 use super::args::*;
 use super::{EXIT_ERROR, EXIT_OK};
@@ -64,24 +63,23 @@ pub(super) async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
     }
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
+    // Lines are printed a few times a second, each time all that came: waking up for every
+    // exchange would cost the proxy's core a context switch per exchange.
+    let mut tick = tokio::time::interval(PRINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
-            event = events.recv() => match event {
-                Ok(Event::Exchange { line }) => {
-                    if let Some(reason) = print_lines(line, &mut events) {
-                        if !std::mem::replace(&mut stop_shown, true) {
-                            loud(&reason, recorder.capture_path());
-                        }
-                    }
-                }
-                Ok(Event::RecordingStopped { reason }) => {
+            _ = tick.tick() => {
+                let printed = print_waiting(&mut events);
+                if let Some(reason) = printed.stopped {
                     if !std::mem::replace(&mut stop_shown, true) {
                         loud(&reason, recorder.capture_path());
                     }
                 }
-                Err(RecvError::Lagged(n)) => println!("({n} exchanges not shown)"),
-                Err(RecvError::Closed) => break,
-            },
+                if printed.closed {
+                    break;
+                }
+            }
             result = &mut ctrl_c => {
                 result.context("could not listen for Ctrl-C")?;
                 break;
@@ -125,34 +123,49 @@ pub(super) async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Prints an exchange's line and those already waiting behind it in one write: under load,
-/// a write per line would cost the proxy a system call per exchange. Stops at a "recording
-/// stopped" event and returns its reason.
-fn print_lines(
-    first: String,
-    events: &mut tokio::sync::broadcast::Receiver<Event>,
-) -> Option<String> {
+/// How often the terminal shows the exchanges that finished.
+const PRINT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// What [`print_waiting`] met besides lines.
+struct Printed {
+    /// Recording stopped, for this reason.
+    stopped: Option<String>,
+    /// The recorder is gone.
+    closed: bool,
+}
+
+/// Prints the lines of the exchanges waiting, in one write.
+fn print_waiting(events: &mut tokio::sync::broadcast::Receiver<Event>) -> Printed {
     use std::io::Write as _;
-    let mut text = first;
-    text.push('\n');
-    let mut stopped = None;
-    for _ in 0..1000 {
+    use tokio::sync::broadcast::error::TryRecvError;
+    let mut text = String::new();
+    let mut printed = Printed {
+        stopped: None,
+        closed: false,
+    };
+    loop {
         match events.try_recv() {
             Ok(Event::Exchange { line }) => {
                 text.push_str(&line);
                 text.push('\n');
             }
-            Ok(Event::RecordingStopped { reason }) => {
-                stopped = Some(reason);
+            Ok(Event::RecordingStopped { reason }) => printed.stopped = Some(reason),
+            Err(TryRecvError::Lagged(n)) => {
+                text.push_str(&format!("({n} exchanges not shown)\n"));
+            }
+            Err(TryRecvError::Closed) => {
+                printed.closed = true;
                 break;
             }
-            Err(_) => break,
+            Err(TryRecvError::Empty) => break,
         }
     }
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes());
-    let _ = stdout.flush();
-    stopped
+    if !text.is_empty() {
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(text.as_bytes());
+        let _ = stdout.flush();
+    }
+    printed
 }
 
 fn loud(reason: &str, path: &std::path::Path) {

@@ -385,7 +385,8 @@ pub async fn start(config: RecordConfig) -> Result<Recorder, RecordError> {
         path: path.clone(),
         ..Summary::default()
     }));
-    let (events, _) = broadcast::channel(4096);
+    // Room for what the terminal shows a few times a second, at the fastest the proxy goes.
+    let (events, _) = broadcast::channel(1 << 15);
     let sink = sink::spawn(
         writer,
         path.clone(),

@@ -28,6 +28,9 @@ pub(crate) struct Exchange {
 
 /// At most this many exchanges go to the file in one write.
 const BATCH: usize = 256;
+/// How long the writer lets exchanges gather after a write; an exchange is on disk at most
+/// about this long after it ended (plus the writing itself).
+const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// A batch buffer larger than this is not kept for the next batch (bodies can be big).
 const KEEP_BUFFER: usize = 4 << 20;
@@ -124,6 +127,10 @@ impl State {
                 }
             }
             self.exchanges(std::mem::take(&mut batch));
+            // Exchanges that finish meanwhile wait in the channel: sending to a thread that
+            // sleeps wakes nothing, where one blocked in `recv` would be woken (a context
+            // switch on the proxy's core) for every exchange.
+            std::thread::sleep(GATHER);
         }
     }
 
