@@ -117,6 +117,30 @@ pub async fn start(options: RecordOptions) -> Recorder {
         .unwrap()
 }
 
+/// A recorder in reverse mode in front of the application at `app`, writing `c.har` in a new
+/// temporary folder (which lives as long as the returned guard).
+pub async fn record_in_front_of(app: SocketAddr) -> (tempfile::TempDir, Recorder) {
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = start(reverse(&format!("http://{app}"), &dir.path().join("c.har"))).await;
+    (dir, recorder)
+}
+
+/// An application that reads a request on each connection, writes `answer` as it is and
+/// closes the connection.
+pub async fn serve_raw(answer: &'static [u8]) -> SocketAddr {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request).await;
+            let _ = stream.write_all(answer).await;
+        }
+    });
+    addr
+}
+
 pub fn reverse(target: &str, output: &Path) -> RecordOptions {
     RecordOptions {
         target: Some(target.to_owned()),
