@@ -6,9 +6,9 @@
 //! Two throughput measurements:
 //!
 //! - in one process (a hyper client, the proxy and a hyper origin on one 2-thread runtime):
-//!   the proxy is a server and a client at once, so it costs about what the client and the
-//!   origin cost together, and on a machine this small the share of direct it can reach is
-//!   bounded near 50 % before anything is recorded;
+//!   the proxy does about the work of the client and the origin together, so on a machine
+//!   this small the share of direct it can reach is bounded near 50 % before anything is
+//!   recorded;
 //! - with real processes, as a person uses the recorder: wrk and nginx share core 0 in both
 //!   runs, and in the second `chorus record --target NGINX`, on core 1, stands between them.
 //!   This is the figure the target is about: how much slower traffic gets when it goes

@@ -1,7 +1,7 @@
 //! HTTP/1.1 framing that chorus's two HTTP speakers share, the engine's client and the
 //! recorder's relay: how a body ends, a chunked-body scanner that finds the end without
-//! changing the bytes, and decimal numbers written without the formatting machinery. Plain
-//! functions over buffers.
+//! changing the bytes, and decimal numbers written without the formatting machinery (the
+//! capture's JSON writer uses those too). Plain functions over buffers.
 
 /// The longest chunk-size or trailer line accepted.
 const MAX_LINE: usize = 64 * 1024;

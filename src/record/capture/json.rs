@@ -39,18 +39,8 @@ impl Out<'_> {
         self.0.push(b'"');
     }
 
-    fn uint(&mut self, mut n: u64) {
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.0.extend_from_slice(&digits[at..]);
+    fn uint(&mut self, n: u64) {
+        crate::http1::push_decimal(self.0, n);
     }
 
     fn int(&mut self, n: i64) {
