@@ -3,6 +3,9 @@
 //! changing the bytes, and decimal numbers written without the formatting machinery (the
 //! capture's JSON writer uses those too). Plain functions over buffers.
 
+/// The most headers a message head may have.
+pub(crate) const MAX_HEADERS: usize = 128;
+
 /// The longest chunk-size or trailer line accepted.
 const MAX_LINE: usize = 64 * 1024;
 

@@ -1,18 +1,18 @@
 //! Reading a raw HTTP/1.x message head (start line and header lines) for the capture:
 //! `httparse` first; when that refuses the head, a lenient line reader, so a malformed head
 //! still gives an entry with what could be read and a note saying so. Borrows everything
-//! from the head's bytes; allocates only for heads with more than [`INLINE`] headers or
-//! that `httparse` refused.
+//! from the head's bytes; allocates only for a head that `httparse` refused.
 
 use std::mem::MaybeUninit;
 
-use httparse::{EMPTY_HEADER, Header, ParserConfig};
+use httparse::{Header, ParserConfig};
 
-/// Headers read without allocating; a head with more is read into a vector.
-pub(super) const INLINE: usize = 64;
+/// Headers read without allocating: as many as the relay lets through, so a head with more
+/// (which the relay refuses) only reaches the lenient reader.
+pub(super) const INLINE: usize = crate::http1::MAX_HEADERS;
 
 /// Where `httparse` puts the headers of a head; lives on the caller's stack, left
-/// uninitialized (writing 64 empty headers twice per exchange was measurable).
+/// uninitialized (writing empty headers twice per exchange was measurable).
 pub(super) type Storage<'b> = [MaybeUninit<Header<'b>>; INLINE];
 
 pub(super) fn storage<'b>() -> Storage<'b> {
@@ -67,10 +67,6 @@ fn version_text(version: Option<u8>) -> &'static str {
     }
 }
 
-fn lines_in(bytes: &[u8]) -> usize {
-    bytes.iter().filter(|b| **b == b'\n').count() + 1
-}
-
 /// Reads a request head: `GET /x HTTP/1.1\r\nhost: a\r\n\r\n`.
 pub(super) fn request<'b, 'h>(bytes: &'b [u8], storage: &'h mut Storage<'b>) -> Head<'b, 'h> {
     let mut parsed = httparse::Request::new(&mut []);
@@ -90,27 +86,6 @@ pub(super) fn request<'b, 'h>(bytes: &'b [u8], storage: &'h mut Storage<'b>) -> 
             };
         }
         Ok(httparse::Status::Partial) => "the head ends before its blank line".to_owned(),
-        Err(httparse::Error::TooManyHeaders) => {
-            let mut headers = vec![EMPTY_HEADER; lines_in(bytes)];
-            let mut parsed = httparse::Request::new(&mut headers);
-            match parsed.parse(bytes) {
-                Ok(httparse::Status::Complete(_)) => {
-                    let (method, version) = (parsed.method, parsed.version);
-                    let count = parsed.headers.len();
-                    headers.truncate(count);
-                    return Head {
-                        method: method.unwrap_or_default(),
-                        status: 0,
-                        reason: "",
-                        version: version_text(version),
-                        headers: Fields::Owned(headers),
-                        problem: None,
-                    };
-                }
-                Ok(httparse::Status::Partial) => "the head ends before its blank line".to_owned(),
-                Err(err) => err.to_string(),
-            }
-        }
         Err(err) => err.to_string(),
     };
     lenient(bytes, Kind::Request, &error)
@@ -135,27 +110,6 @@ pub(super) fn response<'b, 'h>(bytes: &'b [u8], storage: &'h mut Storage<'b>) ->
             };
         }
         Ok(httparse::Status::Partial) => "the head ends before its blank line".to_owned(),
-        Err(httparse::Error::TooManyHeaders) => {
-            let mut headers = vec![EMPTY_HEADER; lines_in(bytes)];
-            let mut parsed = httparse::Response::new(&mut headers);
-            match parsed.parse(bytes) {
-                Ok(httparse::Status::Complete(_)) => {
-                    let (code, reason, version) = (parsed.code, parsed.reason, parsed.version);
-                    let count = parsed.headers.len();
-                    headers.truncate(count);
-                    return Head {
-                        method: "",
-                        status: code.unwrap_or_default(),
-                        reason: reason.unwrap_or_default(),
-                        version: version_text(version),
-                        headers: Fields::Owned(headers),
-                        problem: None,
-                    };
-                }
-                Ok(httparse::Status::Partial) => "the head ends before its blank line".to_owned(),
-                Err(err) => err.to_string(),
-            }
-        }
         Err(err) => err.to_string(),
     };
     lenient(bytes, Kind::Response, &error)

@@ -6,14 +6,12 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::http1::push_decimal;
 pub(crate) use crate::http1::{Chunk, Framing, scan_chunks};
+use crate::http1::{MAX_HEADERS, push_decimal};
 use crate::record::rewrite::ReverseRewrite;
 
 /// The largest head accepted (request or status line and headers).
 pub(crate) const MAX_HEAD: usize = 64 * 1024;
-/// The most headers accepted in one head.
-const MAX_HEADERS: usize = 128;
 
 /// Where a header's name and value are in its head's bytes.
 #[derive(Debug, Clone, Copy)]
@@ -96,9 +94,14 @@ impl Head {
 
 /// Parses a request head at the start of `buffer`; once complete, takes it out.
 pub(crate) fn parse_request(buffer: &mut BytesMut) -> Result<Option<Head>, HeadError> {
-    let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut storage);
-    let length = match request.parse(buffer) {
+    let mut storage = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_request_with_uninit_headers(
+        &mut request,
+        buffer,
+        &mut storage,
+    );
+    let length = match parsed {
         Ok(httparse::Status::Complete(length)) => length,
         Ok(httparse::Status::Partial) => return partial(buffer),
         Err(err) => return Err(HeadError(format!("not an HTTP/1.1 request ({err})"))),
@@ -118,9 +121,14 @@ pub(crate) fn parse_request(buffer: &mut BytesMut) -> Result<Option<Head>, HeadE
 
 /// Parses a response head at the start of `buffer`; once complete, takes it out.
 pub(crate) fn parse_response(buffer: &mut BytesMut) -> Result<Option<Head>, HeadError> {
-    let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut storage);
-    let length = match response.parse(buffer) {
+    let mut storage = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buffer,
+        &mut storage,
+    );
+    let length = match parsed {
         Ok(httparse::Status::Complete(length)) => length,
         Ok(httparse::Status::Partial) => return partial(buffer),
         Err(err) => return Err(HeadError(format!("not an HTTP/1.1 response ({err})"))),
