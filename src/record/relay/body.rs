@@ -132,3 +132,67 @@ pub(super) async fn write_flush<W: AsyncWrite + Unpin>(
     to.write_all(bytes).await?;
     to.flush().await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `wire` in pieces of `step` bytes; returns what was passed on, what was kept and
+    /// after how many bytes the body was complete.
+    fn follow(
+        framing: Framing,
+        wire: &[u8],
+        step: usize,
+        limit: usize,
+    ) -> (Vec<u8>, CapturedBody, Option<usize>) {
+        let mut body = BodyReader::new(framing, limit);
+        let mut buffer = BytesMut::new();
+        let mut out = Vec::new();
+        let mut captured = CapturedBody::default();
+        for (n, piece) in wire.chunks(step).enumerate() {
+            buffer.extend_from_slice(piece);
+            if body
+                .take(&mut buffer, &mut out, Some(&mut captured))
+                .unwrap()
+            {
+                return (out, captured, Some(n * step + piece.len() - buffer.len()));
+            }
+        }
+        (out, captured, None)
+    }
+
+    #[test]
+    fn bodies_end_where_their_framing_says_and_pass_unchanged() {
+        let next = b"GET /next HTTP/1.1\r\n\r\n";
+        for step in [1, 3, 64] {
+            let mut wire = b"hello world".to_vec();
+            wire.extend_from_slice(next);
+            let (out, captured, end) = follow(Framing::Length(11), &wire, step, 5);
+            assert_eq!(out, b"hello world", "step {step}");
+            assert_eq!(
+                (&captured.bytes[..], captured.total, captured.truncated),
+                (&b"hello"[..], 11, true)
+            );
+            assert_eq!(end, Some(11));
+
+            let mut wire = b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n".to_vec();
+            let length = wire.len();
+            wire.extend_from_slice(next);
+            let (out, captured, end) = follow(Framing::Chunked, &wire, step, 100);
+            assert_eq!(out, &wire[..length], "step {step}");
+            assert_eq!(captured.bytes, b"hello world");
+            assert_eq!(end, Some(length));
+
+            let (out, captured, end) = follow(Framing::Close, b"until the end", step, 100);
+            assert_eq!(
+                (out, captured.bytes, end),
+                (b"until the end".to_vec(), b"until the end".to_vec(), None)
+            );
+        }
+        let (out, _, end) = follow(Framing::Length(0), b"GET", 64, 100);
+        assert_eq!((out, end), (Vec::new(), Some(0)));
+        let mut body = BodyReader::new(Framing::Chunked, 10);
+        let mut bad = BytesMut::from(&b"xyz\r\n"[..]);
+        assert!(body.take(&mut bad, &mut Vec::new(), None).is_err());
+    }
+}
