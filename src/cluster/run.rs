@@ -463,7 +463,12 @@ impl Run {
         } else {
             self.config.stop_timeout + Duration::from_secs(5)
         };
-        self.stop_deadline = Some(Instant::now() + grace);
+        // A second stop never moves the deadline later (only "stop now" brings it closer).
+        let deadline = Instant::now() + grace;
+        self.stop_deadline = Some(
+            self.stop_deadline
+                .map_or(deadline, |known| known.min(deadline)),
+        );
         self.check_stopped();
     }
 
@@ -766,6 +771,22 @@ mod tests {
             why: "gone".to_owned(),
         });
         assert_eq!(set_to(&fixture.told(2)), 7);
+    }
+
+    #[test]
+    fn stopping_again_never_puts_the_end_later() {
+        let mut fixture = Fixture::new(4, None, 2);
+        fixture.join(1);
+        fixture.join(2);
+        fixture.run.stop(false);
+        let first = fixture.run.wake_at().expect("a deadline while stopping");
+        fixture.run.stop(false);
+        assert_eq!(fixture.run.wake_at(), Some(first));
+        fixture.run.stop(true);
+        let now_deadline = fixture.run.wake_at().unwrap();
+        assert!(now_deadline < first, "stop now brings the end closer");
+        fixture.run.on_timer(now_deadline);
+        assert!(fixture.run.is_done());
     }
 
     #[test]
