@@ -855,3 +855,74 @@ async fn an_application_that_answers_garbage_gets_a_502_page_and_is_recorded() {
     let error = entry.error.as_deref().unwrap();
     assert!(error.contains("not an HTTP/1.1 response"), "{error}");
 }
+
+#[tokio::test]
+async fn an_application_that_answers_before_the_upload_ends_is_heard() {
+    // Reads the head, refuses at once and keeps the connection open without reading on.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                while !head.ends_with(b"\r\n\r\n") {
+                    let mut byte = [0u8; 1];
+                    if stream.read_exact(&mut byte).await.is_err() {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let _ = stream
+                    .write_all(
+                        b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\n\r\ntoo large",
+                    )
+                    .await;
+                let mut rest = Vec::new();
+                let _ = stream.read_to_end(&mut rest).await;
+            });
+        }
+    });
+    let (_dir, recorder) = record_in_front_of(addr).await;
+    let mut browser = TcpStream::connect(recorder.local_addr()).await.unwrap();
+    // A 1 MB upload of which only the first bytes are sent: the browser waits for the answer.
+    browser
+        .write_all(
+            b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nfirst bytes",
+        )
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        browser.read_to_string(&mut answer),
+    )
+    .await
+    .expect("the early answer reaches the browser, and the connection closes")
+    .unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 413 Payload Too Large"),
+        "{answer}"
+    );
+    assert!(
+        answer.to_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+    assert!(answer.ends_with("\r\n\r\ntoo large"), "{answer}");
+    until("the entry", || recorder.summary().exchanges == 1).await;
+    let har = read_valid(&recorder.shutdown().await.path);
+    let entry = &har.log.entries[0];
+    assert_eq!(entry.response.status, 413);
+    assert_eq!(
+        entry.request.post_data.as_ref().unwrap().text,
+        "first bytes"
+    );
+    assert!(
+        entry
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("answered before the request body was all sent"),
+        "{:?}",
+        entry.error
+    );
+}

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf as _, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio_util::sync::CancellationToken;
 
@@ -221,6 +221,10 @@ struct Answer {
     /// 0 for an HTTP/1.0 browser.
     browser_version: u8,
     browser_keeps: bool,
+    /// Whether the application's connection may go back to the pool afterwards.
+    reuse_upstream: bool,
+    /// What the record says about an exchange that otherwise went well.
+    note: Option<String>,
     head_at: Instant,
 }
 
@@ -287,7 +291,7 @@ impl Connection {
             ..
         } = outgoing;
         self.out = bytes;
-        let (upstream, response) = match sent {
+        let (upstream, response, early) = match sent {
             Ok(sent) => sent,
             Err(failed) => {
                 return self
@@ -311,7 +315,14 @@ impl Connection {
             response,
             head_request: head.is_head_request(),
             browser_version: head.version,
-            browser_keeps,
+            // After an early answer the rest of the request body is still on its way: neither
+            // connection can carry another exchange.
+            browser_keeps: browser_keeps && !early,
+            reuse_upstream: !early,
+            note: early.then(|| {
+                "the application answered before the request body was all sent; the rest was not forwarded"
+                    .to_owned()
+            }),
             head_at,
         };
         self.respond(
@@ -376,14 +387,15 @@ impl Connection {
         })
     }
 
-    /// Sends the request on a pooled or new connection and reads the answer's head; a request
-    /// sent whole that finds a reused connection closed goes once more on a fresh one.
+    /// Sends the request on a pooled or new connection and reads the answer's head (and
+    /// whether it came before the whole body was sent); a request sent whole that finds a
+    /// reused connection closed goes once more on a fresh one.
     async fn send<S>(
         &mut self,
         shared: &Shared,
         browser: &mut S,
         outgoing: &mut Outgoing<'_>,
-    ) -> Result<(Upstream, Head), Failed>
+    ) -> Result<(Upstream, Head, bool), Failed>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -411,35 +423,80 @@ impl Connection {
                 let reason = format!("the application closed the connection: {err}");
                 return Err(unreachable(reason, whole));
             }
+            let mut early = false;
             if !whole {
                 let capture = outgoing.recording.as_mut().map(|r| &mut r.body);
-                let mut scratch = Vec::new();
-                let relayed = relay_body(
-                    browser,
-                    &mut self.buffer,
-                    &mut upstream.stream,
-                    &mut scratch,
-                    &mut outgoing.body,
-                    capture,
-                )
-                .await;
-                match relayed {
-                    Ok(()) => {}
-                    Err(RelayError::Write(err)) => {
-                        let reason =
-                            format!("the application stopped reading the request body: {err}");
-                        return Err(unreachable(reason, false));
-                    }
-                    Err(err) => return Err(Failed::BrowserGone(err)),
-                }
+                early = self
+                    .upload(browser, &mut upstream, &mut outgoing.body, capture)
+                    .await?;
             }
             if let Some(recording) = outgoing.recording.as_mut() {
                 recording.sent = Some(Instant::now());
             }
             match read_response(&mut upstream, browser).await {
-                Ok(response) => return Ok((upstream, response)),
+                Ok(response) => return Ok((upstream, response, early)),
                 Err(ResponseError::Closed) if retry && whole => continue,
                 Err(err) => return Err(unreachable(err.to_string(), true)),
+            }
+        }
+    }
+
+    /// Streams the rest of the request body to the application while watching for an early
+    /// answer (a `413` before a big upload ends): `Ok(true)` when the final answer began
+    /// before the body was all sent, and then the rest of the body is not forwarded. Interim
+    /// answers that come meanwhile are dropped.
+    async fn upload<S>(
+        &mut self,
+        browser: &mut S,
+        upstream: &mut Upstream,
+        body: &mut BodyReader,
+        capture: Option<&mut CapturedBody>,
+    ) -> Result<bool, Failed>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let unreachable = |reason: String| Failed::Unreachable {
+            reason,
+            keep: false,
+        };
+        let Upstream { stream, buffer } = upstream;
+        let (mut app_read, mut app_write) = tokio::io::split(stream);
+        let mut scratch = Vec::new();
+        let relay = relay_body(
+            browser,
+            &mut self.buffer,
+            &mut app_write,
+            &mut scratch,
+            body,
+            capture,
+        );
+        tokio::pin!(relay);
+        loop {
+            buffer.reserve(READ_SIZE);
+            tokio::select! {
+                relayed = &mut relay => return match relayed {
+                    Ok(()) => Ok(false),
+                    Err(RelayError::Write(err)) => Err(unreachable(format!(
+                        "the application stopped reading the request body: {err}"
+                    ))),
+                    Err(err) => Err(Failed::BrowserGone(err)),
+                },
+                read = app_read.read_buf(buffer) => match read {
+                    Ok(0) => {
+                        return Err(unreachable(
+                            "the application closed the connection before the request body was sent"
+                                .to_owned(),
+                        ));
+                    }
+                    Err(err) => return Err(unreachable(format!("reading the answer failed: {err}"))),
+                    Ok(_) => loop {
+                        match wire::peek_response(buffer) {
+                            wire::Peek::Interim(length) => buffer.advance(length),
+                            wire::Peek::Incomplete => break,
+                            wire::Peek::Final => return Ok(true),
+                        }
+                    },
+                },
             }
         }
     }
@@ -465,10 +522,13 @@ impl Connection {
             head_request,
             browser_version,
             browser_keeps,
+            reuse_upstream,
+            note,
             head_at,
         } = answer;
         let framing = wire::response_framing(&response, head_request);
-        let upstream_keeps = wire::keep_alive(&response, framing) && response.status != 101;
+        let upstream_keeps =
+            reuse_upstream && wire::keep_alive(&response, framing) && response.status != 101;
         let close = !browser_keeps || framing == Framing::Close || response.status == 101;
         let connection = match (close, browser_version) {
             (true, _) => Some("close"),
@@ -486,7 +546,7 @@ impl Connection {
         out.clear();
         self.out = out;
         let error = match &relayed {
-            Ok(()) => None,
+            Ok(()) => note,
             Err(RelayError::Write(_)) => {
                 Some("the browser disconnected before the response ended".to_owned())
             }

@@ -249,6 +249,36 @@ fn finish(
     Ok(Some(head))
 }
 
+/// What the start of an answer that came during an upload is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Peek {
+    /// Not a whole head yet.
+    Incomplete,
+    /// A whole interim (1xx, not 101) head of this many bytes.
+    Interim(usize),
+    /// The final answer (or something that is not HTTP: reading it says so).
+    Final,
+}
+
+/// Looks at the head at the start of `buffer` without taking it out.
+pub(crate) fn peek_response(buffer: &[u8]) -> Peek {
+    let mut storage = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buffer,
+        &mut storage,
+    );
+    match parsed {
+        Ok(httparse::Status::Complete(length)) => match response.code {
+            Some(code) if (100..200).contains(&code) && code != 101 => Peek::Interim(length),
+            _ => Peek::Final,
+        },
+        Ok(httparse::Status::Partial) if buffer.len() <= MAX_HEAD => Peek::Incomplete,
+        _ => Peek::Final,
+    }
+}
+
 /// A request body's framing; a transfer coding other than chunked cannot be framed.
 pub(crate) fn request_framing(head: &Head) -> Result<Framing, HeadError> {
     match (head.transfer_encoding, head.content_length) {
@@ -453,6 +483,23 @@ mod tests {
         let mut endless = BytesMut::from(&b"GET / HTTP/1.1\r\nX: "[..]);
         endless.extend_from_slice(&vec![b'a'; MAX_HEAD + 1]);
         assert!(parse_request(&mut endless).is_err());
+    }
+
+    #[test]
+    fn answers_during_an_upload_are_told_apart() {
+        assert_eq!(
+            peek_response(b"HTTP/1.1 413 Payload Too Large\r\n"),
+            Peek::Incomplete
+        );
+        assert_eq!(
+            peek_response(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 2"),
+            Peek::Interim(25)
+        );
+        assert_eq!(
+            peek_response(b"HTTP/1.1 413 Too Large\r\n\r\n"),
+            Peek::Final
+        );
+        assert_eq!(peek_response(b"SSH-2.0-OpenSSH_9.2\r\n"), Peek::Final);
     }
 
     #[test]
