@@ -350,12 +350,7 @@ async fn websocket_messages_pass_through_and_are_recorded() {
         )
         .await
         .unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        socket.read_exact(&mut byte).await.unwrap();
-        head.push(byte[0]);
-    }
+    let head = read_head(&mut socket).await.unwrap();
     let head = String::from_utf8(head).unwrap();
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     // A masked text frame "hi", then a close frame.
@@ -434,12 +429,7 @@ async fn forward_mode_records_plain_http_and_lists_tunnels_it_cannot_see_into() 
         .write_all(format!("CONNECT {echo_addr} HTTP/1.1\r\nHost: {echo_addr}\r\n\r\n").as_bytes())
         .await
         .unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        tunnel.read_exact(&mut byte).await.unwrap();
-        head.push(byte[0]);
-    }
+    let head = read_head(&mut tunnel).await.unwrap();
     assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 200"));
     tunnel
         .write_all(b"\x16\x03\x01 not really TLS")
@@ -789,13 +779,8 @@ async fn an_application_that_closes_kept_connections_gets_each_request_once() {
         while let Ok((mut stream, _)) = listener.accept().await {
             let counter = counter.clone();
             tokio::spawn(async move {
-                let mut request = Vec::new();
-                while !request.ends_with(b"\r\n\r\n") {
-                    let mut byte = [0u8; 1];
-                    if stream.read_exact(&mut byte).await.is_err() {
-                        return;
-                    }
-                    request.push(byte[0]);
+                if read_head(&mut stream).await.is_none() {
+                    return;
                 }
                 counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let _ = stream
@@ -864,13 +849,8 @@ async fn an_application_that_answers_before_the_upload_ends_is_heard() {
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                while !head.ends_with(b"\r\n\r\n") {
-                    let mut byte = [0u8; 1];
-                    if stream.read_exact(&mut byte).await.is_err() {
-                        return;
-                    }
-                    head.push(byte[0]);
+                if read_head(&mut stream).await.is_none() {
+                    return;
                 }
                 let _ = stream
                     .write_all(

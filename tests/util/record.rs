@@ -141,6 +141,19 @@ pub async fn serve_raw(answer: &'static [u8]) -> SocketAddr {
     addr
 }
 
+/// Reads a message head byte by byte (so nothing after it is consumed); `None` when the
+/// connection closes first.
+pub async fn read_head(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt as _;
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.ok()?;
+        head.push(byte[0]);
+    }
+    Some(head)
+}
+
 pub fn reverse(target: &str, output: &Path) -> RecordOptions {
     RecordOptions {
         target: Some(target.to_owned()),
