@@ -1,6 +1,6 @@
 //! HTTP/1.1 framing that chorus's two HTTP speakers share, the engine's client and the
-//! recorder's relay: how a body ends, a chunked-body scanner that finds the end without
-//! changing the bytes, and decimal numbers written without the formatting machinery (the
+//! recorder's relay: what a head's headers say about its body and its connection, how a body
+//! ends, a chunked-body scanner that finds the end without changing the bytes, and decimal numbers written without the formatting machinery (the
 //! capture's JSON writer uses those too). Plain functions over buffers.
 
 /// The most headers a message head may have.
@@ -16,6 +16,72 @@ pub(crate) enum Framing {
     Chunked,
     /// When the sender closes the connection (responses only).
     Close,
+}
+
+/// What a head's headers say about its body and its connection, noted header by header
+/// while the head is read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct HeadFacts {
+    pub(crate) content_length: Option<u64>,
+    /// `Some(true)` when the last transfer coding is chunked.
+    pub(crate) transfer_encoding: Option<bool>,
+    pub(crate) connection_close: bool,
+    pub(crate) connection_keep_alive: bool,
+    pub(crate) connection_upgrade: bool,
+}
+
+impl HeadFacts {
+    /// Notes one header; a `Content-Length` that is not a number, or disagrees with an
+    /// earlier one, is refused.
+    pub(crate) fn note(&mut self, name: &[u8], value: &[u8]) -> Result<(), String> {
+        if name.eq_ignore_ascii_case(b"content-length") {
+            let length = std::str::from_utf8(value)
+                .ok()
+                .and_then(|text| text.trim().parse::<u64>().ok())
+                .ok_or_else(|| {
+                    format!(
+                        "Content-Length {:?} is not a number",
+                        String::from_utf8_lossy(value)
+                    )
+                })?;
+            if self.content_length.is_some_and(|known| known != length) {
+                return Err("two Content-Length headers disagree".to_owned());
+            }
+            self.content_length = Some(length);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            let last = value.rsplit(|&byte| byte == b',').next().unwrap_or(&[]);
+            self.transfer_encoding = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for token in value.split(|&byte| byte == b',') {
+                let token = token.trim_ascii();
+                self.connection_close |= token.eq_ignore_ascii_case(b"close");
+                self.connection_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                self.connection_upgrade |= token.eq_ignore_ascii_case(b"upgrade");
+            }
+        }
+        Ok(())
+    }
+
+    /// A response body's framing, for `status`; `head_request` when it answers a HEAD.
+    pub(crate) fn response_framing(&self, status: u16, head_request: bool) -> Framing {
+        if head_request || status == 204 || status == 304 || (100..200).contains(&status) {
+            return Framing::Length(0);
+        }
+        match (self.transfer_encoding, self.content_length) {
+            (Some(true), _) => Framing::Chunked,
+            (Some(false), _) | (None, None) => Framing::Close,
+            (None, Some(length)) => Framing::Length(length),
+        }
+    }
+
+    /// Whether the connection stays open after this message (`version` 0 for HTTP/1.0;
+    /// `status` 0 for a request). After a `101` it belongs to the new protocol.
+    pub(crate) fn keep_alive(&self, version: u8, status: u16, framing: Framing) -> bool {
+        if framing == Framing::Close || status == 101 || self.connection_close {
+            return false;
+        }
+        version >= 1 || self.connection_keep_alive
+    }
 }
 
 /// Where a chunked body stands.
@@ -152,6 +218,33 @@ mod tests {
         assert!(scan_chunks(b"zz\r\n", &mut state, |_| {}).is_err());
         let mut state = Chunk::default();
         assert!(scan_chunks(b"1\r\nab\r\n", &mut state, |_| {}).is_err());
+    }
+
+    #[test]
+    fn heads_say_how_their_bodies_end_and_whether_the_connection_stays() {
+        let facts = |headers: &[(&str, &str)]| {
+            let mut facts = HeadFacts::default();
+            for (name, value) in headers {
+                facts.note(name.as_bytes(), value.as_bytes())?;
+            }
+            Ok::<_, String>(facts)
+        };
+        let length = facts(&[("Content-Length", "3"), ("content-length", " 3 ")]).unwrap();
+        assert_eq!(length.response_framing(200, false), Framing::Length(3));
+        assert_eq!(length.response_framing(200, true), Framing::Length(0));
+        assert_eq!(length.response_framing(304, false), Framing::Length(0));
+        assert!(length.keep_alive(1, 200, Framing::Length(3)));
+        assert!(!length.keep_alive(0, 200, Framing::Length(3)));
+        assert!(!length.keep_alive(1, 101, Framing::Length(0)));
+        let chunked = facts(&[("Transfer-Encoding", "gzip, chunked")]).unwrap();
+        assert_eq!(chunked.response_framing(200, false), Framing::Chunked);
+        let none = facts(&[("Connection", "Keep-Alive, Upgrade")]).unwrap();
+        assert_eq!(none.response_framing(200, false), Framing::Close);
+        assert!(none.connection_upgrade && none.keep_alive(0, 0, Framing::Length(0)));
+        let close = facts(&[("Connection", "close")]).unwrap();
+        assert!(!close.keep_alive(1, 200, Framing::Length(0)));
+        assert!(facts(&[("Content-Length", "x")]).is_err());
+        assert!(facts(&[("Content-Length", "1"), ("Content-Length", "2")]).is_err());
     }
 
     #[test]

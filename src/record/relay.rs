@@ -173,16 +173,15 @@ struct Recording {
 }
 
 impl Recording {
-    fn send(
+    /// The finished exchange, ending now.
+    fn exchange(
         self,
-        sink: &Sink,
         response: Option<ResponseParts>,
         head_at: Instant,
         error: Option<String>,
-    ) {
-        let end = Instant::now();
-        let timing = timing(self.started, self.start, self.sent, head_at, end);
-        sink.send(Exchange {
+    ) -> Exchange {
+        let timing = timing(self.started, self.start, self.sent, head_at, Instant::now());
+        Exchange {
             request: RequestParts {
                 url: self.url,
                 head: self.head,
@@ -192,7 +191,17 @@ impl Recording {
             timing,
             error,
             websocket: None,
-        });
+        }
+    }
+
+    fn send(
+        self,
+        sink: &Sink,
+        response: Option<ResponseParts>,
+        head_at: Instant,
+        error: Option<String>,
+    ) {
+        sink.send(self.exchange(response, head_at, error));
     }
 }
 
@@ -300,7 +309,7 @@ impl Connection {
             }
         };
         let head_at = Instant::now();
-        if response.status == 101 && head.upgrade_websocket && head.connection_upgrade {
+        if response.status == 101 && head.upgrade_websocket && head.facts.connection_upgrade {
             self.out.clear();
             wire::browser_response_head(&mut self.out, &response, None, rewrite.as_deref());
             return Next::Upgrade(Box::new(Upgrade {
@@ -356,7 +365,7 @@ impl Connection {
             &mut bytes,
             head,
             &destination.path,
-            &destination.origin.authority,
+            destination.origin.authority(),
             rewrite,
         );
         let mut recording = shared.filter.records(&destination.url).then(|| Recording {
@@ -527,8 +536,7 @@ impl Connection {
             head_at,
         } = answer;
         let framing = wire::response_framing(&response, head_request);
-        let upstream_keeps =
-            reuse_upstream && wire::keep_alive(&response, framing) && response.status != 101;
+        let upstream_keeps = reuse_upstream && wire::keep_alive(&response, framing);
         let close = !browser_keeps || framing == Framing::Close || response.status == 101;
         let connection = match (close, browser_version) {
             (true, _) => Some("close"),
@@ -624,7 +632,7 @@ impl Connection {
             .or_else(|| local.map(|a| a.to_string()))
             .unwrap_or_default();
         let rewrite = Arc::new(ReverseRewrite {
-            target_origin: origin.url_prefix(),
+            target_origin: origin.url_prefix().to_owned(),
             target_host: origin.host.clone(),
             browser_origin: format!("http://{host}"),
             strip_secure: origin.https,

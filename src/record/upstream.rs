@@ -66,8 +66,9 @@ pub(crate) struct Origin {
     pub(crate) https: bool,
     pub(crate) host: String,
     pub(crate) port: u16,
-    /// `host` or `host:port`, as in the URL.
-    pub(crate) authority: String,
+    /// `http://authority` or `https://authority`, where the authority is `host` or
+    /// `host:port` as in the URL.
+    url_prefix: String,
 }
 
 impl Origin {
@@ -88,21 +89,27 @@ impl Origin {
             host: host.to_owned(),
             port,
             // The default port stays implicit, as browsers write URLs.
-            authority: if port == default_port {
-                uri.host().to_owned()
-            } else {
-                uri.as_str().to_owned()
-            },
+            url_prefix: format!(
+                "{}://{}",
+                if https { "https" } else { "http" },
+                if port == default_port {
+                    uri.host()
+                } else {
+                    uri.as_str()
+                }
+            ),
         })
     }
 
     /// `http://authority` or `https://authority`.
-    pub(crate) fn url_prefix(&self) -> String {
-        format!(
-            "{}://{}",
-            if self.https { "https" } else { "http" },
-            self.authority
-        )
+    pub(crate) fn url_prefix(&self) -> &str {
+        &self.url_prefix
+    }
+
+    /// `host` or `host:port`, as in the URL (and the `Host` header).
+    pub(crate) fn authority(&self) -> &str {
+        let scheme = if self.https { "https://" } else { "http://" };
+        &self.url_prefix[scheme.len()..]
     }
 }
 

@@ -6,10 +6,11 @@
 use std::io;
 
 use bytes::{Buf as _, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use super::Origin;
+use crate::http1::HeadFacts;
 pub(super) use crate::http1::{Chunk, Framing};
 use crate::http1::{push_decimal, scan_chunks};
 
@@ -105,11 +106,7 @@ pub(super) struct Head {
     pub(super) status: u16,
     pub(super) version: u8,
     pub(super) headers: HeaderMap,
-    content_length: Option<usize>,
-    /// Whether there was a `Transfer-Encoding`, and whether its last coding is chunked.
-    transfer_encoding: Option<bool>,
-    connection_close: bool,
-    connection_keep_alive: bool,
+    facts: HeadFacts,
 }
 
 /// Parses a response head at the start of `buffer`; when it is complete, takes it out of the
@@ -165,41 +162,15 @@ fn parse_head_with<const N: usize>(buffer: &mut BytesMut) -> Result<Option<Head>
         status,
         version,
         headers: HeaderMap::with_capacity(count),
-        content_length: None,
-        transfer_encoding: None,
-        connection_close: false,
-        connection_keep_alive: false,
+        facts: HeadFacts::default(),
     };
     for &(name_start, name_end, value_start, value_end) in &ranges[..count] {
         let name = HeaderName::from_bytes(&bytes[name_start as usize..name_end as usize])
             .map_err(|_| ReadError::Invalid("a header name is not valid".to_owned()))?;
         let value = bytes.slice(value_start as usize..value_end as usize);
-        if name == CONTENT_LENGTH {
-            let length = std::str::from_utf8(&value)
-                .ok()
-                .and_then(|text| text.trim().parse::<usize>().ok())
-                .ok_or_else(|| {
-                    ReadError::Invalid(format!(
-                        "Content-Length {:?} is not a number",
-                        String::from_utf8_lossy(&value)
-                    ))
-                })?;
-            if head.content_length.is_some_and(|known| known != length) {
-                return Err(ReadError::Invalid(
-                    "two Content-Length headers disagree".to_owned(),
-                ));
-            }
-            head.content_length = Some(length);
-        } else if name == TRANSFER_ENCODING {
-            let last = value.rsplit(|&byte| byte == b',').next().unwrap_or(&[]);
-            head.transfer_encoding = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        } else if name == CONNECTION {
-            for token in value.split(|&byte| byte == b',') {
-                let token = token.trim_ascii();
-                head.connection_close |= token.eq_ignore_ascii_case(b"close");
-                head.connection_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
-            }
-        }
+        head.facts
+            .note(name.as_str().as_bytes(), &value)
+            .map_err(ReadError::Invalid)?;
         let value = HeaderValue::from_maybe_shared(value)
             .map_err(|_| ReadError::Invalid(format!("the {name} header's value is not valid")))?;
         head.headers.append(name, value);
@@ -208,25 +179,12 @@ fn parse_head_with<const N: usize>(buffer: &mut BytesMut) -> Result<Option<Head>
 }
 
 pub(super) fn framing(head: &Head, head_only: bool) -> Framing {
-    let status = head.status;
-    if head_only || status == 204 || status == 304 || (100..200).contains(&status) {
-        return Framing::Length(0);
-    }
-    match head.transfer_encoding {
-        Some(true) => Framing::Chunked,
-        Some(false) => Framing::Close,
-        None => head
-            .content_length
-            .map_or(Framing::Close, |length| Framing::Length(length as u64)),
-    }
+    head.facts.response_framing(head.status, head_only)
 }
 
 /// Whether the connection stays open after this response.
 pub(super) fn keep_alive(head: &Head, framing: Framing) -> bool {
-    if framing == Framing::Close || head.status == 101 || head.connection_close {
-        return false;
-    }
-    head.version >= 1 || head.connection_keep_alive
+    head.facts.keep_alive(head.version, head.status, framing)
 }
 
 /// Decodes what `buffer` holds of a chunked body into `body`; `Ok(true)` once the body is

@@ -99,7 +99,7 @@ mod tests {
         let head = wire::parse_request(&mut BytesMut::from(request.as_bytes()))
             .unwrap()
             .unwrap();
-        destination(route, &head).map(|d| (d.url, d.path, d.origin.authority.clone()))
+        destination(route, &head).map(|d| (d.url, d.path, d.origin.authority().to_owned()))
     }
 
     #[test]

@@ -5,9 +5,8 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use super::body::write_flush;
-use super::{Recording, Shared, timing};
-use crate::record::capture::{CapturedBody, RequestParts, ResponseParts};
-use crate::record::sink::Exchange;
+use super::{Recording, Shared};
+use crate::record::capture::{CapturedBody, ResponseParts};
 use crate::record::upstream::Upstream;
 use crate::record::websocket::{self, FrameParser};
 
@@ -53,27 +52,13 @@ impl Upgrade {
         );
         if let Some((recording, head)) = self.recording {
             let messages = std::mem::take(&mut *messages.lock().unwrap_or_else(|e| e.into_inner()));
-            let timing = timing(
-                recording.started,
-                recording.start,
-                recording.sent,
-                self.head_at,
-                std::time::Instant::now(),
-            );
-            shared.sink.send(Exchange {
-                request: RequestParts {
-                    url: recording.url,
-                    head: recording.head,
-                    body: recording.body,
-                },
-                response: Some(ResponseParts {
-                    head,
-                    body: CapturedBody::default(),
-                }),
-                timing,
-                error: None,
-                websocket: Some(messages),
-            });
+            let response = ResponseParts {
+                head,
+                body: CapturedBody::default(),
+            };
+            let mut exchange = recording.exchange(Some(response), self.head_at, None);
+            exchange.websocket = Some(messages);
+            shared.sink.send(exchange);
         }
     }
 }

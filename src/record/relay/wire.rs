@@ -6,6 +6,7 @@
 
 use bytes::{Bytes, BytesMut};
 
+use crate::http1::HeadFacts;
 pub(crate) use crate::http1::{Chunk, Framing, scan_chunks};
 use crate::http1::{MAX_HEADERS, push_decimal};
 use crate::record::rewrite::ReverseRewrite;
@@ -33,12 +34,8 @@ pub(crate) struct Head {
     second: (u32, u32),
     /// A response's status; 0 for a request.
     pub(crate) status: u16,
-    pub(crate) content_length: Option<u64>,
-    /// `Some(true)` when the last transfer coding is chunked.
-    pub(crate) transfer_encoding: Option<bool>,
-    pub(crate) connection_close: bool,
-    pub(crate) connection_keep_alive: bool,
-    pub(crate) connection_upgrade: bool,
+    pub(crate) facts: HeadFacts,
+    /// A request's `Upgrade: websocket`.
     pub(crate) upgrade_websocket: bool,
     pub(crate) expect_continue: bool,
 }
@@ -101,20 +98,14 @@ pub(crate) fn parse_request(buffer: &mut BytesMut) -> Result<Option<Head>, HeadE
         buffer,
         &mut storage,
     );
-    let length = match parsed {
-        Ok(httparse::Status::Complete(length)) => length,
-        Ok(httparse::Status::Partial) => return partial(buffer),
-        Err(err) => return Err(HeadError(format!("not an HTTP/1.1 request ({err})"))),
+    let Some(length) = complete(parsed, buffer, "request")? else {
+        return Ok(None);
     };
-    let base = buffer.as_ptr() as usize;
-    let at = |part: &[u8]| {
-        let start = (part.as_ptr() as usize - base) as u32;
-        (start, start + part.len() as u32)
-    };
+    let at = |part: &[u8]| span(buffer, part);
     let method = at(request.method.unwrap_or_default().as_bytes());
     let target = at(request.path.unwrap_or_default().as_bytes());
-    let version = request.version.unwrap_or(1);
     let headers = offsets(request.headers, &at);
+    let version = request.version.unwrap_or(1);
     let bytes = buffer.split_to(length).freeze();
     finish(bytes, headers, version, method, target, 0)
 }
@@ -128,32 +119,38 @@ pub(crate) fn parse_response(buffer: &mut BytesMut) -> Result<Option<Head>, Head
         buffer,
         &mut storage,
     );
-    let length = match parsed {
-        Ok(httparse::Status::Complete(length)) => length,
-        Ok(httparse::Status::Partial) => return partial(buffer),
-        Err(err) => return Err(HeadError(format!("not an HTTP/1.1 response ({err})"))),
+    let Some(length) = complete(parsed, buffer, "response")? else {
+        return Ok(None);
     };
-    let base = buffer.as_ptr() as usize;
-    let at = |part: &[u8]| {
-        let start = (part.as_ptr() as usize - base) as u32;
-        (start, start + part.len() as u32)
-    };
+    let at = |part: &[u8]| span(buffer, part);
     let reason = at(response.reason.unwrap_or_default().as_bytes());
-    let status = response.code.unwrap_or(0);
-    let version = response.version.unwrap_or(1);
     let headers = offsets(response.headers, &at);
+    let (version, status) = (response.version.unwrap_or(1), response.code.unwrap_or(0));
     let bytes = buffer.split_to(length).freeze();
     finish(bytes, headers, version, reason, (0, 0), status)
 }
 
-fn partial(buffer: &BytesMut) -> Result<Option<Head>, HeadError> {
-    if buffer.len() > MAX_HEAD {
-        return Err(HeadError(format!(
+/// The head's length once `httparse` found it whole; `None` while it is still coming.
+fn complete(
+    parsed: httparse::Result<usize>,
+    buffer: &BytesMut,
+    what: &str,
+) -> Result<Option<usize>, HeadError> {
+    match parsed {
+        Ok(httparse::Status::Complete(length)) => Ok(Some(length)),
+        Ok(httparse::Status::Partial) if buffer.len() > MAX_HEAD => Err(HeadError(format!(
             "a head longer than {} KiB",
             MAX_HEAD / 1024
-        )));
+        ))),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(err) => Err(HeadError(format!("not an HTTP/1.1 {what} ({err})"))),
     }
-    Ok(None)
+}
+
+/// Where `part`, a slice of `buffer`, is in it.
+fn span(buffer: &[u8], part: &[u8]) -> (u32, u32) {
+    let start = (part.as_ptr() as usize - buffer.as_ptr() as usize) as u32;
+    (start, start + part.len() as u32)
 }
 
 fn offsets(headers: &[httparse::Header<'_>], at: &impl Fn(&[u8]) -> (u32, u32)) -> Vec<HeaderAt> {
@@ -164,16 +161,6 @@ fn offsets(headers: &[httparse::Header<'_>], at: &impl Fn(&[u8]) -> (u32, u32)) 
             value: at(header.value),
         })
         .collect()
-}
-
-/// What the headers of a head said, noted while parsing.
-#[derive(Default)]
-struct Flags {
-    connection_close: bool,
-    connection_keep_alive: bool,
-    connection_upgrade: bool,
-    upgrade_websocket: bool,
-    expect_continue: bool,
 }
 
 fn finish(
@@ -191,61 +178,28 @@ fn finish(
         first,
         second,
         status,
-        content_length: None,
-        transfer_encoding: None,
-        connection_close: false,
-        connection_keep_alive: false,
-        connection_upgrade: false,
+        facts: HeadFacts::default(),
         upgrade_websocket: false,
         expect_continue: false,
     };
-    let mut content_length = None;
-    let mut transfer_encoding = None;
-    let mut flags = Flags::default();
+    let (mut facts, mut upgrade_websocket, mut expect_continue) =
+        (HeadFacts::default(), false, false);
     for (name, value) in head.headers() {
-        if name.eq_ignore_ascii_case(b"content-length") {
-            let length = std::str::from_utf8(value)
-                .ok()
-                .and_then(|text| text.trim().parse::<u64>().ok())
-                .ok_or_else(|| {
-                    HeadError(format!(
-                        "Content-Length {:?} is not a number",
-                        String::from_utf8_lossy(value)
-                    ))
-                })?;
-            if content_length.is_some_and(|known| known != length) {
-                return Err(HeadError("two Content-Length headers disagree".to_owned()));
-            }
-            content_length = Some(length);
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            let last = value.rsplit(|&byte| byte == b',').next().unwrap_or(&[]);
-            transfer_encoding = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            for token in value.split(|&byte| byte == b',') {
-                let token = token.trim_ascii();
-                flags.connection_close |= token.eq_ignore_ascii_case(b"close");
-                flags.connection_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
-                flags.connection_upgrade |= token.eq_ignore_ascii_case(b"upgrade");
-            }
-        } else if name.eq_ignore_ascii_case(b"upgrade") {
-            flags.upgrade_websocket |= value.trim_ascii().eq_ignore_ascii_case(b"websocket");
+        facts.note(name, value).map_err(HeadError)?;
+        if name.eq_ignore_ascii_case(b"upgrade") {
+            upgrade_websocket |= value.trim_ascii().eq_ignore_ascii_case(b"websocket");
         } else if name.eq_ignore_ascii_case(b"expect") {
-            flags.expect_continue |= value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
+            expect_continue |= value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
         }
     }
-    if content_length.is_some() && transfer_encoding.is_some() {
+    if facts.content_length.is_some() && facts.transfer_encoding.is_some() {
         return Err(HeadError(
             "both Content-Length and Transfer-Encoding (refused: the two could disagree on where the body ends)"
                 .to_owned(),
         ));
     }
-    head.content_length = content_length;
-    head.transfer_encoding = transfer_encoding;
-    head.connection_close = flags.connection_close;
-    head.connection_keep_alive = flags.connection_keep_alive;
-    head.connection_upgrade = flags.connection_upgrade;
-    head.upgrade_websocket = flags.upgrade_websocket;
-    head.expect_continue = flags.expect_continue;
+    (head.facts, head.upgrade_websocket, head.expect_continue) =
+        (facts, upgrade_websocket, expect_continue);
     Ok(Some(head))
 }
 
@@ -281,7 +235,7 @@ pub(crate) fn peek_response(buffer: &[u8]) -> Peek {
 
 /// A request body's framing; a transfer coding other than chunked cannot be framed.
 pub(crate) fn request_framing(head: &Head) -> Result<Framing, HeadError> {
-    match (head.transfer_encoding, head.content_length) {
+    match (head.facts.transfer_encoding, head.facts.content_length) {
         (Some(true), _) => Ok(Framing::Chunked),
         (Some(false), _) => Err(HeadError(
             "a Transfer-Encoding that does not end in chunked".to_owned(),
@@ -292,24 +246,12 @@ pub(crate) fn request_framing(head: &Head) -> Result<Framing, HeadError> {
 
 /// A response body's framing; `head_request` when it answers a HEAD.
 pub(crate) fn response_framing(head: &Head, head_request: bool) -> Framing {
-    let status = head.status;
-    if head_request || status == 204 || status == 304 || (100..200).contains(&status) {
-        return Framing::Length(0);
-    }
-    match (head.transfer_encoding, head.content_length) {
-        (Some(true), _) => Framing::Chunked,
-        (Some(false), _) => Framing::Close,
-        (None, Some(length)) => Framing::Length(length),
-        (None, None) => Framing::Close,
-    }
+    head.facts.response_framing(head.status, head_request)
 }
 
 /// Whether the connection that carried `head` stays open after its message.
 pub(crate) fn keep_alive(head: &Head, framing: Framing) -> bool {
-    if framing == Framing::Close || head.connection_close {
-        return false;
-    }
-    head.version >= 1 || head.connection_keep_alive
+    head.facts.keep_alive(head.version, head.status, framing)
 }
 
 /// Headers that belong to one connection, never passed on (`Transfer-Encoding` is, because
@@ -359,7 +301,7 @@ pub(crate) fn upstream_request_head(
     authority: &str,
     rewrite: Option<&ReverseRewrite>,
 ) {
-    let upgrade = head.upgrade_websocket && head.connection_upgrade;
+    let upgrade = head.upgrade_websocket && head.facts.connection_upgrade;
     let listed = connection_listed(head);
     out.extend_from_slice(head.method().as_bytes());
     out.push(b' ');
