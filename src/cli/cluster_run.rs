@@ -14,9 +14,9 @@ use super::run::write_reports;
 use super::{EXIT_OK, EXIT_THRESHOLDS};
 use crate::cluster::bundle::{self, Bundle};
 use crate::cluster::{Master, MasterConfig};
-use crate::engine::{EngineOptions, Load, Plan};
+use crate::engine::{Load, Plan};
 use crate::scenario::Scenario;
-use crate::stats::{self, RunMeta, Threshold, report};
+use crate::stats::{RunMeta, Threshold, report};
 use crate::web::Runs;
 
 /// How often the live table is printed.
@@ -35,7 +35,7 @@ pub(super) async fn run_master(
         }
         None => Bundle::from_urls(&args.url, args.think),
     };
-    let thresholds = thresholds_of(args, scenario)?;
+    let thresholds = super::run::thresholds_of(args, scenario)?;
     let spawn_rate = match plan.stages().first().map(|stage| stage.load) {
         Some(Load::Users { spawn_rate, .. }) => Some(spawn_rate),
         _ => None,
@@ -74,7 +74,7 @@ pub(super) async fn run_master(
             args,
             scenario,
             master,
-            thresholds_of(args, scenario)?,
+            super::run::thresholds_of(args, scenario)?,
             page_plan,
         )
         .await;
@@ -127,12 +127,6 @@ pub(super) async fn run_master(
     })
 }
 
-fn thresholds_of(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<Vec<Threshold>> {
-    let mut expressions = args.thresholds.clone();
-    expressions.extend(scenario.thresholds.iter().cloned());
-    stats::thresholds::parse_all(&expressions).map_err(anyhow::Error::msg)
-}
-
 /// `chorus run --master` without `--headless`: the page starts, steers and stops runs on the
 /// workers; the reports of the last run are written on the way out, and the workers are told
 /// to quit.
@@ -145,13 +139,7 @@ async fn with_page(
 ) -> anyhow::Result<ExitCode> {
     let control = master.control();
     let serving = tokio::spawn(master.serve());
-    let options = EngineOptions {
-        workers: args.workers,
-        stop_timeout: args.stop_timeout,
-        accept_invalid_certs: args.insecure,
-        thresholds,
-        setup: Default::default(),
-    };
+    let options = super::run::engine_options(args, thresholds);
     let runs = Runs::on_cluster(scenario.clone(), options, control.clone());
     let plan = (args.load.users.is_some() || args.stages.is_some()).then_some(plan);
     let expect = args.cluster.expect_workers.max(1);
@@ -161,13 +149,7 @@ async fn with_page(
             let mut tick = tokio::time::interval(Duration::from_millis(200));
             loop {
                 tick.tick().await;
-                let status = control.status();
-                let ready = status
-                    .workers
-                    .iter()
-                    .filter(|w| matches!(w.state, "ready" | "finished"))
-                    .count();
-                if ready >= expect {
+                if control.status().ready_workers() >= expect {
                     break;
                 }
             }

@@ -12,12 +12,30 @@ use super::args::*;
 use super::{EXIT_OK, EXIT_THRESHOLDS};
 use crate::engine::{Engine, EngineOptions, Plan, RunState};
 use crate::scenario::{self, LoadOptions, Scenario};
-use crate::stats::{self, report};
+use crate::stats::{self, Threshold, report};
 
 /// How often the live table is printed.
 const LIVE_EVERY: Duration = Duration::from_secs(5);
 /// `--arrival-rate` without `--max-users` or `-u`.
 const DEFAULT_MAX_USERS: u64 = 1000;
+
+/// The `--threshold`s and the scenario's own thresholds, parsed.
+pub(super) fn thresholds_of(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<Vec<Threshold>> {
+    let mut expressions = args.thresholds.clone();
+    expressions.extend(scenario.thresholds.iter().cloned());
+    stats::thresholds::parse_all(&expressions).map_err(anyhow::Error::msg)
+}
+
+/// What the engine is told for a run of `chorus run`, local or distributed.
+pub(super) fn engine_options(args: &RunArgs, thresholds: Vec<Threshold>) -> EngineOptions {
+    EngineOptions {
+        workers: args.workers,
+        stop_timeout: args.stop_timeout,
+        accept_invalid_certs: args.insecure,
+        thresholds,
+        setup: Default::default(),
+    }
+}
 
 pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let scenario = Arc::new(load_scenario(&args)?);
@@ -25,16 +43,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.cluster.master {
         return super::cluster_run::run_master(&args, &scenario, plan).await;
     }
-    let mut expressions = args.thresholds.clone();
-    expressions.extend(scenario.thresholds.iter().cloned());
-    let thresholds = stats::thresholds::parse_all(&expressions).map_err(anyhow::Error::msg)?;
-    let options = EngineOptions {
-        workers: args.workers,
-        stop_timeout: args.stop_timeout,
-        accept_invalid_certs: args.insecure,
-        thresholds,
-        setup: Default::default(),
-    };
+    let options = engine_options(&args, thresholds_of(&args, &scenario)?);
     if args.check {
         return super::check::check(&scenario, options).await;
     }

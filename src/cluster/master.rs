@@ -74,6 +74,16 @@ pub struct Status {
     pub table: String,
 }
 
+impl Status {
+    /// The workers that can take a run: ready, or finished with the last one.
+    pub fn ready_workers(&self) -> usize {
+        self.workers
+            .iter()
+            .filter(|w| matches!(w.state, "ready" | "finished"))
+            .count()
+    }
+}
+
 /// One worker as the master sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkerStatus {
@@ -122,11 +132,7 @@ impl MasterControl {
             .check_capacity(plan.peak_users())
             .map_err(|err| err.to_string())?;
         let status = self.status();
-        let ready = status
-            .workers
-            .iter()
-            .filter(|w| matches!(w.state, "ready" | "finished"))
-            .count();
+        let ready = status.ready_workers();
         if status.state.is_some_and(|state| state != RunState::Stopped) {
             return Err(
                 "the workers are still stopping the last run: try again in a few seconds"
