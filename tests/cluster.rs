@@ -155,13 +155,39 @@ fn read_result(path: &Path) -> RunResult {
     RunResult::from_json(&text).unwrap()
 }
 
-/// Writes the demo scenario and the seeded users into `dir`.
-fn demo_files(dir: &Path, app: &chorus::demo::App) -> (PathBuf, PathBuf) {
+/// The demo app (5 classes of `students`, events every second) with the demo scenario and
+/// its users written into `dir`: the server, the app, and `chorus run`'s scenario, `--data`
+/// and `-H` arguments.
+async fn demo_cluster(
+    dir: &Path,
+    students: u32,
+) -> (
+    chorus::demo::Server,
+    chorus::demo::App,
+    String,
+    String,
+    String,
+) {
+    let (server, app) = demo_app(AppOptions {
+        events_period_secs: 1,
+        seed: Some(Seed {
+            classes: 5,
+            students,
+        }),
+    })
+    .await;
     let scenario = dir.join("scenario.yaml");
     std::fs::write(&scenario, DEMO_SCENARIO).unwrap();
     let users = dir.join("users.csv");
     app.write_users_csv(&users).unwrap();
-    (scenario, users)
+    let host = server.url();
+    (
+        server,
+        app,
+        scenario.display().to_string(),
+        format!("users={}", users.display()),
+        host,
+    )
 }
 
 /// (requests, p50, p99) per request name, and for `Aggregated`.
@@ -218,20 +244,7 @@ fn result_counts(result: &RunResult) -> BTreeMap<String, u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_master_and_three_workers_count_what_the_app_saw_and_merge_exactly() {
     let dir = output_dir("cluster_three_workers");
-    let (server, app) = demo_app(AppOptions {
-        events_period_secs: 1,
-        seed: Some(Seed {
-            classes: 5,
-            students: 20,
-        }),
-    })
-    .await;
-    let (scenario, users) = demo_files(&dir, &app);
-    let (scenario, users, host) = (
-        scenario.display().to_string(),
-        format!("users={}", users.display()),
-        server.url(),
-    );
+    let (server, _app, scenario, users, host) = demo_cluster(&dir, 20).await;
     let mut master = Process::start(
         "master",
         &[
@@ -315,20 +328,7 @@ async fn a_master_and_three_workers_count_what_the_app_saw_and_merge_exactly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_worker_is_reported_its_users_move_and_a_new_worker_gets_a_share() {
     let dir = output_dir("cluster_killed_worker");
-    let (server, app) = demo_app(AppOptions {
-        events_period_secs: 1,
-        seed: Some(Seed {
-            classes: 5,
-            students: 20,
-        }),
-    })
-    .await;
-    let (scenario, users) = demo_files(&dir, &app);
-    let (scenario, users, host) = (
-        scenario.display().to_string(),
-        format!("users={}", users.display()),
-        server.url(),
-    );
+    let (server, _app, scenario, users, host) = demo_cluster(&dir, 20).await;
     let mut master = Process::start(
         "master",
         &[

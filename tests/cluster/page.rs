@@ -30,20 +30,7 @@ async fn page_waits(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_master_serves_the_page_that_starts_steers_and_stops_the_workers_run() {
     let dir = output_dir("cluster_page");
-    let (server, app) = demo_app(AppOptions {
-        events_period_secs: 1,
-        seed: Some(Seed {
-            classes: 5,
-            students: 60,
-        }),
-    })
-    .await;
-    let (scenario, users) = demo_files(&dir, &app);
-    let (scenario, users, host) = (
-        scenario.display().to_string(),
-        format!("users={}", users.display()),
-        server.url(),
-    );
+    let (server, _app, scenario, users, host) = demo_cluster(&dir, 60).await;
     let mut master = Process::start(
         "master",
         &[
