@@ -230,10 +230,9 @@ struct Answer {
     /// 0 for an HTTP/1.0 browser.
     browser_version: u8,
     browser_keeps: bool,
-    /// Whether the application's connection may go back to the pool afterwards.
-    reuse_upstream: bool,
-    /// What the record says about an exchange that otherwise went well.
-    note: Option<String>,
+    /// The answer came before the request body was all sent: the rest of the body is still
+    /// on its way, so neither connection can carry another exchange.
+    answered_early: bool,
     head_at: Instant,
 }
 
@@ -324,14 +323,8 @@ impl Connection {
             response,
             head_request: head.is_head_request(),
             browser_version: head.version,
-            // After an early answer the rest of the request body is still on its way: neither
-            // connection can carry another exchange.
-            browser_keeps: browser_keeps && !early,
-            reuse_upstream: !early,
-            note: early.then(|| {
-                "the application answered before the request body was all sent; the rest was not forwarded"
-                    .to_owned()
-            }),
+            browser_keeps,
+            answered_early: early,
             head_at,
         };
         self.respond(
@@ -531,13 +524,13 @@ impl Connection {
             head_request,
             browser_version,
             browser_keeps,
-            reuse_upstream,
-            note,
+            answered_early,
             head_at,
         } = answer;
         let framing = wire::response_framing(&response, head_request);
-        let upstream_keeps = reuse_upstream && wire::keep_alive(&response, framing);
-        let close = !browser_keeps || framing == Framing::Close || response.status == 101;
+        let upstream_keeps = !answered_early && wire::keep_alive(&response, framing);
+        let close =
+            !browser_keeps || answered_early || framing == Framing::Close || response.status == 101;
         let connection = match (close, browser_version) {
             (true, _) => Some("close"),
             (false, 0) => Some("keep-alive"),
@@ -554,7 +547,10 @@ impl Connection {
         out.clear();
         self.out = out;
         let error = match &relayed {
-            Ok(()) => note,
+            Ok(()) => answered_early.then(|| {
+                "the application answered before the request body was all sent; the rest was not forwarded"
+                    .to_owned()
+            }),
             Err(RelayError::Write(_)) => {
                 Some("the browser disconnected before the response ended".to_owned())
             }
