@@ -2,6 +2,7 @@
 
 mod util;
 
+mod apps;
 mod cluster;
 mod convert;
 mod demo_app;

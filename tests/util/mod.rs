@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod apps;
 pub mod browser;
 pub mod firefox;
 pub mod json_schema;

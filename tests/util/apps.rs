@@ -1,0 +1,180 @@
+//! The real third-party applications of the faithfulness tests (issue 13, tests/apps/): where
+//! they are installed (`tests/apps/<app>/install.sh` puts each under `target/apps/<app>`, and
+//! `.ci/run` runs every install script), and the steps every application's test shares:
+//! record a session in a real Chromium through chorus's recorder, convert it with no options,
+//! check it, run it, read the run's JSON result.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use chorus::record::{self, RecordConfig, RecordOptions};
+
+use super::browser::Browser;
+
+/// One account of an application under test.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Account {
+    pub username: String,
+    pub password: String,
+}
+
+impl Account {
+    /// `user01`, `user02`, ... with a password of its own.
+    pub fn numbered(count: usize) -> Vec<Account> {
+        (1..=count)
+            .map(|n| Account {
+                username: format!("user{n:02}"),
+                password: format!("pw-{n:02}-Secret!"),
+            })
+            .collect()
+    }
+}
+
+/// Where the install scripts put the applications: `target/apps`.
+pub fn apps_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("CHORUS_TEST_APPS") {
+        return PathBuf::from(dir);
+    }
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("CARGO_TARGET_TMPDIR is inside the target folder")
+        .join("apps")
+}
+
+/// The install folder of one application; fails the test with the command that installs it
+/// when the install script has not run.
+pub fn installed(app: &str) -> PathBuf {
+    let dir = apps_dir().join(app);
+    assert!(
+        dir.join(".installed").is_file(),
+        "this test needs {app}, which is not installed: bash tests/apps/{app}/install.sh \
+         (bash .ci/run installs every application)"
+    );
+    dir
+}
+
+/// Records what `session` does in a real headless Chromium that uses chorus's recorder as its
+/// forward proxy (loopback included), and returns the capture's path (`out/capture.har`).
+/// Screenshots go to `out` too.
+pub async fn record_in_chromium(out: &Path, session: impl AsyncFnOnce(&mut Browser)) -> PathBuf {
+    let recorder = record::start(
+        RecordConfig::new(RecordOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            output: out.join("capture.har"),
+            ..RecordOptions::default()
+        })
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let proxy: SocketAddr = recorder.local_addr();
+    let mut browser = Browser::start(
+        &[
+            format!("--proxy-server=http://{proxy}"),
+            // Chromium sends loopback addresses past any proxy unless told not to.
+            "--proxy-bypass-list=<-loopback>".to_owned(),
+        ],
+        out,
+    )
+    .await;
+    session(&mut browser).await;
+    browser.close().await;
+    recorder.shutdown().await.path
+}
+
+/// Writes a users CSV (`username,password`) for these accounts.
+pub fn users_csv(accounts: &[Account], path: &Path) {
+    let mut text = String::from("username,password\n");
+    for account in accounts {
+        text.push_str(&format!("{},{}\n", account.username, account.password));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// `chorus convert CAPTURE -o scenario.yaml` with no options, in the capture's folder;
+/// panics with what chorus said unless it succeeded.
+pub fn convert(capture: &Path) -> PathBuf {
+    let dir = capture.parent().unwrap();
+    let scenario = dir.join("scenario.yaml");
+    let output = super::chorus(
+        &[
+            "convert",
+            capture.to_str().unwrap(),
+            "-o",
+            scenario.to_str().unwrap(),
+        ],
+        dir,
+    );
+    assert_success("chorus convert", &output);
+    scenario
+}
+
+/// `chorus run SCENARIO --check --data users=CSV -H BASE`; the output, whatever it says.
+pub fn check(scenario: &Path, users: &Path, base: &str) -> Output {
+    super::chorus(
+        &[
+            "run",
+            scenario.to_str().unwrap(),
+            "--check",
+            "--data",
+            &format!("users={}", users.display()),
+            "-H",
+            base,
+        ],
+        scenario.parent().unwrap(),
+    )
+}
+
+/// A headless load run of `users` users for `seconds` seconds (all spawned in the first
+/// two); returns the JSON result (`run.json` beside the scenario) and the output.
+pub fn run(
+    scenario: &Path,
+    users_file: &Path,
+    base: &str,
+    users: u32,
+    seconds: u32,
+) -> (serde_json::Value, Output) {
+    let dir = scenario.parent().unwrap();
+    let json = dir.join("run.json");
+    let output = super::chorus(
+        &[
+            "run",
+            scenario.to_str().unwrap(),
+            "--headless",
+            "--data",
+            &format!("users={}", users_file.display()),
+            "-H",
+            base,
+            "-u",
+            &users.to_string(),
+            "-r",
+            &(users / 2).max(1).to_string(),
+            "-t",
+            &format!("{seconds}s"),
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        dir,
+    );
+    let text = std::fs::read_to_string(&json).unwrap_or_else(|err| {
+        panic!(
+            "the run wrote no {}: {err}\nstdout:\n{}\nstderr:\n{}",
+            json.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (serde_json::from_str(&text).unwrap(), output)
+}
+
+/// Panics with the command's output unless it exited 0.
+pub fn assert_success(what: &str, output: &Output) {
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
