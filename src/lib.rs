@@ -13,6 +13,7 @@ pub mod data;
 pub mod demo;
 pub mod engine;
 pub mod har;
+pub mod html;
 mod http1;
 pub mod provision;
 pub mod record;

@@ -262,6 +262,8 @@ async fn send(user: &mut User, request: &Request) -> Outcome {
         Err(err) => return user.error("body", &err),
     };
     let mut method = request.method.clone();
+    // The first exchange counts under the step's name; each redirect hop under its own URL.
+    let mut name = std::borrow::Cow::Borrowed(request.name.as_str());
     let mut hops = 0;
     let mut tries = 0;
     loop {
@@ -285,13 +287,7 @@ async fn send(user: &mut User, request: &Request) -> Outcome {
             }
             Err(err) => {
                 let kind = err.kind;
-                user.record(
-                    &method,
-                    &request.name,
-                    err.latency,
-                    0,
-                    Some((kind, &err.message)),
-                );
+                user.record(&method, &name, err.latency, 0, Some((kind, &err.message)));
                 return after_failure(user, request);
             }
         };
@@ -307,13 +303,13 @@ async fn send(user: &mut User, request: &Request) -> Outcome {
             .and_then(|value| value.to_str().ok())
             .and_then(|location| target.url.join(location).ok());
         let (true, Some(next)) = (redirect, location) else {
-            return finish(user, request, &method, reply);
+            return finish(user, request, &method, &name, &target.url, reply);
         };
         let bytes = reply.body.len() as u64;
         if hops == MAX_REDIRECTS {
             let message = format!("more than {MAX_REDIRECTS} redirects; the last went to {next}");
             let failure = Some((FailureKind::InvalidResponse, message.as_str()));
-            user.record(&method, &request.name, reply.latency, bytes, failure);
+            user.record(&method, &name, reply.latency, bytes, failure);
             return after_failure(user, request);
         }
         let next_target = match Target::new(user, next.clone()) {
@@ -325,31 +321,69 @@ async fn send(user: &mut User, request: &Request) -> Outcome {
                     allowed_list(user)
                 );
                 let failure = Some((FailureKind::OffHostRedirect, message.as_str()));
-                user.record(&method, &request.name, reply.latency, bytes, failure);
+                user.record(&method, &name, reply.latency, bytes, failure);
                 return after_failure(user, request);
             }
         };
-        // Each hop is an exchange the server saw, so each is counted (under the step's name).
-        user.record(&method, &request.name, reply.latency, bytes, None);
+        // Each hop is an exchange the server saw, so each is counted, under the method and
+        // URL it was sent with.
+        user.record(&method, &name, reply.latency, bytes, None);
         if reply.status == 303 || (matches!(reply.status, 301 | 302) && method == Method::POST) {
             method = Method::GET;
             body = Bytes::new();
             content_type = None;
         }
+        name = std::borrow::Cow::Owned(hop_name(&next_target.url));
         target = Rc::new(next_target);
         hops += 1;
     }
 }
 
+/// The name a redirect hop is counted under: its path, with the segments that look like ids
+/// (digits, UUIDs, long mixes of letters and digits) shown as `[id]`, so that one endpoint is
+/// one line however many ids it sees.
+fn hop_name(url: &url::Url) -> String {
+    let segments: Vec<&str> = url
+        .path()
+        .split('/')
+        .map(|segment| {
+            if looks_like_id(segment) {
+                "[id]"
+            } else {
+                segment
+            }
+        })
+        .collect();
+    segments.join("/")
+}
+
+fn looks_like_id(segment: &str) -> bool {
+    let digits = segment.chars().filter(char::is_ascii_digit).count();
+    !segment.is_empty()
+        && (digits == segment.len()
+            || (segment.len() >= 8
+                && digits > 0
+                && segment
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')))
+}
+
 /// The final response of a request: status, checks, extracts, then one sample.
-fn finish(user: &mut User, request: &Request, method: &Method, reply: Reply) -> Outcome {
+fn finish(
+    user: &mut User,
+    request: &Request,
+    method: &Method,
+    name: &str,
+    url: &url::Url,
+    reply: Reply,
+) -> Outcome {
     user.vars.set_last_status(reply.status);
     let bytes = reply.body.len() as u64;
     let body = match decoded_body(&reply.headers, &reply.body) {
         Ok(body) => body,
         Err(message) => {
             let failure = Some((FailureKind::InvalidResponse, message.as_str()));
-            user.record(method, &request.name, reply.latency, bytes, failure);
+            user.record(method, name, reply.latency, bytes, failure);
             return after_failure(user, request);
         }
     };
@@ -360,14 +394,14 @@ fn finish(user: &mut User, request: &Request, method: &Method, reply: Reply) -> 
     if !expected {
         let message = format!("HTTP {}: {}", reply.status, quote(&body));
         let failure = Some((FailureKind::Status(reply.status), message.as_str()));
-        user.record(method, &request.name, reply.latency, bytes, failure);
+        user.record(method, name, reply.latency, bytes, failure);
         return after_failure(user, request);
     }
-    let view = ResponseView::new(reply.status, &reply.headers, &body);
+    let view = ResponseView::new(reply.status, &reply.headers, &body).at(url);
     for check in &request.check {
-        if let Err(message) = check.evaluate(&view) {
+        if let Err(message) = check.evaluate(&view, &user.vars) {
             let failure = Some((FailureKind::CheckFailed, message.as_str()));
-            user.record(method, &request.name, reply.latency, bytes, failure);
+            user.record(method, name, reply.latency, bytes, failure);
             return after_failure(user, request);
         }
     }
@@ -375,11 +409,11 @@ fn finish(user: &mut User, request: &Request, method: &Method, reply: Reply) -> 
         if let Err(err) = extract.apply(&view, &mut user.vars) {
             let message = err.to_string();
             let failure = Some((FailureKind::ExtractFailed, message.as_str()));
-            user.record(method, &request.name, reply.latency, bytes, failure);
+            user.record(method, name, reply.latency, bytes, failure);
             return Outcome::Abandon;
         }
     }
-    user.record(method, &request.name, reply.latency, bytes, None);
+    user.record(method, name, reply.latency, bytes, None);
     Outcome::Continue
 }
 
@@ -627,6 +661,18 @@ mod tests {
             parse_count("2.5"),
             Err("expected a whole number of times, the template gave \"2.5\"".to_owned())
         );
+    }
+
+    #[test]
+    fn redirect_hops_are_named_by_their_path_with_ids_generalised() {
+        let name = |url: &str| hop_name(&url::Url::parse(url).unwrap());
+        assert_eq!(name("http://h/ticket/6?x=1"), "/ticket/[id]");
+        assert_eq!(name("http://h/admin/login/"), "/admin/login/");
+        assert_eq!(
+            name("http://h/o/4f1c2a9e-77aa-4b51-9f3e-0c1d2e3f4a5b/items/a1b2c3d4e5"),
+            "/o/[id]/items/[id]"
+        );
+        assert_eq!(name("http://h/posts/hello-world"), "/posts/hello-world");
     }
 
     #[test]

@@ -2,21 +2,24 @@
 //! into a user's variables; and the view of a response they (and checks) read. Plain
 //! functions over bytes: no IO.
 
-use std::cell::OnceCell;
-use std::sync::LazyLock;
-
 use regex::Regex;
 use serde_json_path::JsonPath;
+use std::cell::OnceCell;
 
 use super::vars::Vars;
+use crate::html::Page;
 
-/// A response as extraction and checks see it. The body is parsed as JSON at most once.
+/// A response as extraction and checks see it. The body is parsed as JSON, and read as an
+/// HTML page, at most once each.
 #[derive(Debug)]
 pub struct ResponseView<'a> {
     pub status: u16,
     pub headers: &'a http::HeaderMap,
     pub body: &'a [u8],
+    /// The URL that was requested (after any redirects the engine followed), when known.
+    pub url: Option<&'a url::Url>,
     json: OnceCell<Option<serde_json::Value>>,
+    page: OnceCell<Page>,
 }
 
 impl<'a> ResponseView<'a> {
@@ -25,8 +28,21 @@ impl<'a> ResponseView<'a> {
             status,
             headers,
             body,
+            url: None,
             json: OnceCell::new(),
+            page: OnceCell::new(),
         }
+    }
+
+    /// The same view, knowing the URL it answered.
+    pub fn at(mut self, url: &'a url::Url) -> Self {
+        self.url = Some(url);
+        self
+    }
+
+    /// The body read as an HTML page (an empty page when it is not HTML).
+    pub fn page(&self) -> &Page {
+        self.page.get_or_init(|| Page::parse(&self.text()))
     }
 
     /// The body as JSON, or `None` when it is not JSON.
@@ -88,7 +104,8 @@ pub enum ExtractKind {
     },
     /// The value of a cookie this response sets (`Set-Cookie`).
     Cookie(String),
-    /// The `value` of `<input name=X value=...>` in an HTML body.
+    /// The value a browser would submit for the form field with this name (an `<input>`,
+    /// the selected `<option>` of a `<select>`, a `<textarea>`), read by [`crate::html`].
     FormField(String),
 }
 
@@ -188,11 +205,14 @@ impl Extract {
             ExtractKind::Cookie(name) => cookie(response.headers, name)
                 .map(serde_json::Value::String)
                 .ok_or_else(|| format!("the response sets no `{name}` cookie")),
-            ExtractKind::FormField(name) => form_field(&response.text(), name)
+            ExtractKind::FormField(name) => response
+                .page()
+                .field(name)
+                .and_then(|field| field.value.clone())
                 .map(serde_json::Value::String)
                 .ok_or_else(|| {
                     format!(
-                        "no <input name=\"{name}\"> with a value in {}",
+                        "no form field `{name}` with a value in {}",
                         response.describe_body()
                     )
                 }),
@@ -211,54 +231,6 @@ fn cookie(headers: &http::HeaderMap, name: &str) -> Option<String> {
             let (key, value) = pair.split_once('=')?;
             (key.trim() == name).then(|| value.trim().trim_matches('"').to_owned())
         })
-}
-
-static INPUT_TAG: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?is)<input\b[^>]*>").expect("a valid pattern"));
-static ATTRIBUTE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?s)([^\s"'<>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?"#)
-        .expect("a valid pattern")
-});
-
-/// The `value` of the first `<input>` whose `name` is `name`.
-fn form_field(html: &str, name: &str) -> Option<String> {
-    INPUT_TAG.find_iter(html).find_map(|tag| {
-        let tag = tag.as_str();
-        let inner = tag.get(6..tag.len() - 1).unwrap_or_default();
-        let mut found_name = false;
-        let mut value = None;
-        for attribute in ATTRIBUTE.captures_iter(inner) {
-            let key = attribute.get(1).map_or("", |m| m.as_str());
-            let text = attribute
-                .get(2)
-                .or_else(|| attribute.get(3))
-                .or_else(|| attribute.get(4))
-                .map_or("", |m| m.as_str());
-            if key.eq_ignore_ascii_case("name") && unescape(text) == name {
-                found_name = true;
-            } else if key.eq_ignore_ascii_case("value") {
-                value = Some(unescape(text));
-            }
-        }
-        if found_name {
-            value.or(Some(String::new()))
-        } else {
-            None
-        }
-    })
-}
-
-/// The HTML entities form values commonly carry.
-fn unescape(text: &str) -> String {
-    if !text.contains('&') {
-        return text.to_owned();
-    }
-    text.replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&#x27;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
 }
 
 #[cfg(test)]
@@ -387,11 +359,24 @@ mod tests {
 
     #[test]
     fn form_fields() {
-        let html = r#"<form><input type="hidden" name="csrf" value="a&amp;b">
-            <INPUT value='v2' NAME=other><input name="empty"></form>"#;
-        assert_eq!(form_field(html, "csrf").as_deref(), Some("a&b"));
-        assert_eq!(form_field(html, "other").as_deref(), Some("v2"));
-        assert_eq!(form_field(html, "empty").as_deref(), Some(""));
-        assert_eq!(form_field(html, "none"), None);
+        let headers = http::HeaderMap::new();
+        let html = br#"<form><input type="hidden" name="csrf" value="a&amp;b">
+            <select name="site"><option value="1">a</option><option value="2" selected>b</option></select>
+            <input name="empty"></form>"#;
+        let response = ResponseView::new(200, &headers, html);
+        let mut vars = Vars::new();
+        for (name, expected) in [("csrf", "a&b"), ("site", "2"), ("empty", "")] {
+            extract(name, ExtractKind::FormField(name.to_owned()))
+                .apply(&response, &mut vars)
+                .unwrap();
+            assert_eq!(vars.get(name), Some(json!(expected)));
+        }
+        let err = extract("x", ExtractKind::FormField("none".to_owned()))
+            .apply(&response, &mut vars)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("extract x: no form field `none` with a value in a ")
+        );
     }
 }

@@ -20,7 +20,7 @@ mod yaml;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use check::{Check, CheckKind};
+pub use check::{Check, CheckKind, Expected, UrlPattern};
 pub use error::{Problem, ScenarioError};
 pub use extract::{Extract, ExtractError, ExtractKind, ResponseView};
 pub use load::load;

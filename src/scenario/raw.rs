@@ -300,6 +300,44 @@ pub(super) struct RawCheck {
     pub(super) status: Option<Statuses>,
     pub(super) jsonpath: Option<String>,
     pub(super) equals: Option<serde_json::Value>,
+    pub(super) matches: Option<String>,
     pub(super) body_contains: Option<String>,
     pub(super) body_not_contains: Option<String>,
+    pub(super) header: Option<String>,
+    pub(super) redirect: Option<RawText>,
+    pub(super) url: Option<RawText>,
+    pub(super) title: Option<RawText>,
+    pub(super) json_keys: Option<Vec<String>>,
+}
+
+/// `text` or `{matches: regex}`.
+#[derive(Debug)]
+pub(super) enum RawText {
+    Text(String),
+    Matches(String),
+}
+
+impl<'de> Deserialize<'de> for RawText {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Matches {
+            matches: String,
+        }
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = RawText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a text or `{matches: \"regex\"}`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawText, E> {
+                Ok(RawText::Text(v.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawText, A::Error> {
+                Matches::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|m| RawText::Matches(m.matches))
+            }
+        }
+        deserializer.deserialize_any(TextVisitor)
+    }
 }

@@ -4,10 +4,10 @@
 use regex::Regex;
 use serde_json_path::JsonPath;
 
-use super::check::{Check, CheckKind};
+use super::check::{Check, CheckKind, Expected, UrlPattern};
 use super::extract::{Extract, ExtractKind};
 use super::load::{Context, authority, is_identifier, parse_duration};
-use super::raw::{METHOD_KEYS, RawCheck, RawExtract, RawStep};
+use super::raw::{METHOD_KEYS, RawCheck, RawExtract, RawStep, RawText};
 use super::template::Template;
 use super::yaml::{self, Node, join};
 use super::{Body, Count, Emit, Repeat, Request, Step, StepKind, Think};
@@ -525,18 +525,24 @@ impl Context<'_> {
     }
 
     fn check(&mut self, raw: RawCheck, path: &str) -> Option<Check> {
+        const KINDS: &str = "status, jsonpath, body_contains, body_not_contains, header, redirect, url, title, json_keys";
         let given: Vec<&str> = [
             ("status", raw.status.is_some()),
             ("jsonpath", raw.jsonpath.is_some()),
             ("body_contains", raw.body_contains.is_some()),
             ("body_not_contains", raw.body_not_contains.is_some()),
+            ("header", raw.header.is_some()),
+            ("redirect", raw.redirect.is_some()),
+            ("url", raw.url.is_some()),
+            ("title", raw.title.is_some()),
+            ("json_keys", raw.json_keys.is_some()),
         ]
         .into_iter()
         .filter_map(|(key, here)| here.then_some(key))
         .collect();
         if given.len() != 1 {
             let message = if given.is_empty() {
-                "a check needs one of status, jsonpath, body_contains, body_not_contains".to_owned()
+                format!("a check needs one of {KINDS}")
             } else {
                 format!(
                     "one check per item: `{}` and `{}` are both here; use two items",
@@ -546,14 +552,28 @@ impl Context<'_> {
             self.problem(path, false, message);
             return None;
         }
-        if raw.equals.is_some() && raw.jsonpath.is_none() {
-            self.problem(&join(path, "equals"), true, "`equals` goes with `jsonpath`");
+        let kind = given[0];
+        if raw.equals.is_some() && !matches!(kind, "jsonpath" | "header") {
+            self.problem(
+                &join(path, "equals"),
+                true,
+                "`equals` goes with `jsonpath` or `header`",
+            );
             return None;
         }
+        if raw.matches.is_some() && kind != "header" {
+            self.problem(
+                &join(path, "matches"),
+                true,
+                format!("`matches` goes with `header`; write `{kind}: {{matches: ...}}`"),
+            );
+            return None;
+        }
+        let here = join(path, kind);
         let kind = if let Some(statuses) = raw.status {
             CheckKind::Status(statuses.0)
         } else if let Some(source) = raw.jsonpath {
-            let compiled = self.jsonpath(&source, &join(path, "jsonpath"))?;
+            let compiled = self.jsonpath(&source, &here)?;
             CheckKind::JsonPath {
                 path: compiled,
                 source,
@@ -561,10 +581,81 @@ impl Context<'_> {
             }
         } else if let Some(text) = raw.body_contains {
             CheckKind::BodyContains(text)
+        } else if let Some(text) = raw.body_not_contains {
+            CheckKind::BodyNotContains(text)
+        } else if let Some(header) = raw.header {
+            let Ok(name) = http::HeaderName::from_bytes(header.as_bytes()) else {
+                self.problem(
+                    &here,
+                    false,
+                    format!("`{header}` is not a valid header name"),
+                );
+                return None;
+            };
+            let expected = match (raw.equals, raw.matches) {
+                (Some(_), Some(_)) => {
+                    self.problem(
+                        &join(path, "matches"),
+                        true,
+                        "`equals` or `matches`, not both",
+                    );
+                    return None;
+                }
+                (Some(serde_json::Value::String(text)), None) => Some(Expected::Equals(
+                    self.template(&join(path, "equals"), &text)?,
+                )),
+                (Some(other), None) => {
+                    Some(Expected::Equals(Template::literal(&other.to_string())))
+                }
+                (None, Some(source)) => Some(Expected::Matches(
+                    self.regex(&join(path, "matches"), &source)?,
+                )),
+                (None, None) => None,
+            };
+            CheckKind::Header { name, expected }
+        } else if let Some(text) = raw.redirect {
+            CheckKind::Redirect(self.url_pattern(text, &here)?)
+        } else if let Some(text) = raw.url {
+            CheckKind::Url(self.url_pattern(text, &here)?)
+        } else if let Some(text) = raw.title {
+            CheckKind::Title(match text {
+                RawText::Text(text) => Expected::Equals(self.template(&here, &text)?),
+                RawText::Matches(source) => {
+                    Expected::Matches(self.regex(&join(&here, "matches"), &source)?)
+                }
+            })
         } else {
-            CheckKind::BodyNotContains(raw.body_not_contains.unwrap_or_default())
+            let keys = raw.json_keys.unwrap_or_default();
+            if keys.is_empty() {
+                self.problem(&here, false, "`json_keys` needs at least one key");
+                return None;
+            }
+            CheckKind::JsonKeys(keys)
         };
         Some(Check { kind })
+    }
+
+    fn url_pattern(&mut self, text: RawText, path: &str) -> Option<UrlPattern> {
+        Some(match text {
+            RawText::Text(glob) => UrlPattern::glob(&glob),
+            RawText::Matches(source) => {
+                UrlPattern::regex(self.regex(&join(path, "matches"), &source)?)
+            }
+        })
+    }
+
+    fn regex(&mut self, path: &str, source: &str) -> Option<Regex> {
+        match Regex::new(source) {
+            Ok(regex) => Some(regex),
+            Err(err) => {
+                self.problem(
+                    path,
+                    false,
+                    format!("bad regex: {}", one_line(&err.to_string())),
+                );
+                None
+            }
+        }
     }
 }
 
