@@ -12,6 +12,7 @@ pub mod convert;
 pub mod data;
 pub mod demo;
 pub mod engine;
+pub mod fidelity;
 pub mod har;
 pub mod html;
 mod http1;

@@ -496,7 +496,7 @@ fn chorus_demo_headless_runs_clean() {
     );
 }
 
-/// `chorus run --check`: one user, each step once, a line per request with the reason.
+/// `chorus run --check`: two users, each flow twice, a line per request with the reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_check_says_what_passed_and_why_a_request_failed() {
     let (server, app) = util::demo_app(AppOptions {
@@ -511,7 +511,7 @@ async fn run_check_says_what_passed_and_why_a_request_failed() {
     app.write_users_csv(&dir.path().join("users.csv")).unwrap();
     std::fs::write(
         dir.path().join("bad.csv"),
-        "username,password,class\nstudent-001-001,wrong,x\n",
+        "username,password,class\nstudent-001-001,wrong,x\nstudent-001-002,wrong,x\n",
     )
     .unwrap();
     let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/demo/scenario.yaml");
@@ -538,16 +538,30 @@ async fn run_check_says_what_passed_and_why_a_request_failed() {
         "POST /api/v2/data/session/start",
         "POST /api/v2/data/events",
     ] {
-        assert!(
-            stdout.contains(&format!("PASS  {name}\n")),
-            "no PASS line for {name}:\n{stdout}"
-        );
+        for user in ["user 0", "user 1"] {
+            assert!(
+                stdout
+                    .lines()
+                    .any(|line| line.starts_with(&format!("PASS  {user} ")) && line.ends_with(name)),
+                "no PASS line of {user} for {name}:\n{stdout}"
+            );
+        }
     }
+    let sent = stdout
+        .lines()
+        .filter(|line| line.starts_with("PASS  "))
+        .count();
+    assert!(
+        stdout.contains(&format!(
+            "\n{sent} request(s) sent: {sent} PASS, 0 DIFF, 0 FAIL\n"
+        )),
+        "{stdout}"
+    );
     let bad = run("users=bad.csv").await.unwrap();
     let stdout = String::from_utf8_lossy(&bad.stdout);
     assert_eq!(bad.status.code(), Some(1), "{stdout}");
     assert!(
-        stdout.contains("FAIL  POST /api/v2/auth/login/glasslab: HTTP 401: {\"error\":\"wrong username or password\"}"),
+        stdout.contains("FAIL  user 0 on_start     POST /api/v2/auth/login/glasslab: HTTP 401: {\"error\":\"wrong username or password\"}"),
         "{stdout}"
     );
     server.shutdown().await;

@@ -38,6 +38,7 @@ fn get(name: &str, url: &str) -> Step {
             extract: Vec::new(),
             check: Vec::new(),
             expect_status: None,
+            recorded: None,
         })),
     }
 }
@@ -64,6 +65,7 @@ fn scenario(host: &str, flows: Vec<Flow>) -> Scenario {
         flows,
         on_stop: Vec::new(),
         thresholds: Vec::new(),
+        capture: None,
     }
 }
 

@@ -184,9 +184,13 @@ pub struct RunArgs {
     /// Worker threads running the users (default: one per core)
     #[arg(long, default_value_t = 0, hide_default_value = true)]
     pub workers: usize,
-    /// Run each step once with one user and print pass/fail per request
+    /// Replay with two users, each flow twice, no pauses, and compare every request with the
+    /// capture it was converted from: PASS, DIFF or FAIL per request
     #[arg(long)]
     pub check: bool,
+    /// With --check: the capture to compare with (default: the scenario's `capture:`)
+    #[arg(long, value_name = "HAR", requires = "check")]
+    pub capture: Option<std::path::PathBuf>,
     /// With the web page: start at once with -u/-r/-t and keep the page up
     #[arg(long)]
     pub autostart: bool,

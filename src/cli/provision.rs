@@ -61,10 +61,8 @@ pub(super) async fn provision_file(args: &ProvisionArgs) -> anyhow::Result<Provi
     interrupts.abort();
 
     let failed = provisioned.failed();
-    for line in super::check::lines(&provisioned.result) {
-        if !line.starts_with("PASS") {
-            eprintln!("{line}");
-        }
+    for line in failure_lines(&provisioned.result) {
+        eprintln!("{line}");
     }
     println!("{}", provisioned.tally.summary(failed));
     let requests = provisioned.result.total.requests;
@@ -114,4 +112,24 @@ fn progress_bar(expected_rows: Option<u64>) -> ProgressBar {
     );
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
+}
+
+/// One line per request name and failure kind, with the first reason, and one per error.
+fn failure_lines(result: &crate::stats::RunResult) -> Vec<String> {
+    let mut lines = Vec::new();
+    for entry in &result.entries {
+        for failure in &entry.failures_by_kind {
+            let kind = failure.kind.to_string();
+            let reason = if failure.message.starts_with(&kind) {
+                failure.message.clone()
+            } else {
+                format!("{kind}: {}", failure.message)
+            };
+            lines.push(format!("FAIL  {} {}: {reason}", entry.method, entry.name));
+        }
+    }
+    for error in &result.errors {
+        lines.push(format!("ERROR {}", error.message));
+    }
+    lines
 }

@@ -45,7 +45,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let options = engine_options(&args, thresholds_of(&args, &scenario)?);
     if args.check {
-        return super::check::check(&scenario, options).await;
+        return super::check::check(&scenario, args.capture.as_deref(), options).await;
     }
     if !args.headless {
         let plan =

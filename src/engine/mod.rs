@@ -10,6 +10,7 @@
 //! master's workers): its driver, a [`RemoteRun`], receives the commands and publishes.
 
 mod http;
+mod observe;
 pub mod plan;
 mod spawner;
 mod step;
@@ -51,6 +52,11 @@ pub struct SetupMode {
     /// iteration: one account that cannot be created does not stop the others, a login that
     /// fails stops everything after it.
     pub failure_ends_sequence: bool,
+    /// `--check`: each user runs every flow in order this many times, then `on_stop`, and
+    /// ends; the run ends when every user has.
+    pub rounds: Option<u64>,
+    /// `--check`: where every exchange is described, in each user's order.
+    pub observe: Option<mpsc::UnboundedSender<crate::fidelity::Observation>>,
 }
 
 /// How a run is carried out (what it does is the scenario, how much is the plan).
@@ -224,7 +230,7 @@ impl Engine {
             shared: shared.clone(),
             meta: meta.clone(),
             flows,
-            one_pass: scenario.flows.is_empty(),
+            one_pass: scenario.flows.is_empty() || options.setup.rounds.is_some(),
         };
         let task = tokio::spawn(controller.run());
         Ok(EngineHandle {

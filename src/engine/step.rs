@@ -17,6 +17,7 @@ use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 
 use super::EmitRow;
+use super::observe::{self, Exchange};
 use super::user::User;
 use crate::scenario::{Body, Count, Repeat, Request, ResponseView, Step, StepKind, Think};
 use crate::stats::{Failure, FailureKind, RequestSample};
@@ -286,8 +287,15 @@ async fn send(user: &mut User, request: &Request) -> Outcome {
                 continue;
             }
             Err(err) => {
-                let kind = err.kind;
-                user.record(&method, &name, err.latency, 0, Some((kind, &err.message)));
+                let exchange = Exchange::of(request, &method, &name, &target.url);
+                observe::note(user, &exchange, Default::default, Some(&err.message));
+                user.record(
+                    &method,
+                    &name,
+                    err.latency,
+                    0,
+                    Some((err.kind, &err.message)),
+                );
                 return after_failure(user, request);
             }
         };
@@ -303,11 +311,26 @@ async fn send(user: &mut User, request: &Request) -> Outcome {
             .and_then(|value| value.to_str().ok())
             .and_then(|location| target.url.join(location).ok());
         let (true, Some(next)) = (redirect, location) else {
-            return finish(user, request, &method, &name, &target.url, reply);
+            let exchange = Exchange {
+                hop: hops > 0,
+                ..Exchange::of(request, &method, &name, &target.url)
+            };
+            return finish(user, &exchange, reply);
         };
         let bytes = reply.body.len() as u64;
+        let hop_view = ResponseView::new(reply.status, &reply.headers, &[]);
+        let hop = Exchange {
+            hop: hops > 0,
+            ..Exchange::of(request, &method, &name, &target.url)
+        };
         if hops == MAX_REDIRECTS {
             let message = format!("more than {MAX_REDIRECTS} redirects; the last went to {next}");
+            observe::note(
+                user,
+                &hop,
+                || observe::outcome_of(&hop_view),
+                Some(&message),
+            );
             let failure = Some((FailureKind::InvalidResponse, message.as_str()));
             user.record(&method, &name, reply.latency, bytes, failure);
             return after_failure(user, request);
@@ -320,6 +343,12 @@ async fn send(user: &mut User, request: &Request) -> Outcome {
                     reply.status,
                     allowed_list(user)
                 );
+                observe::note(
+                    user,
+                    &hop,
+                    || observe::outcome_of(&hop_view),
+                    Some(&message),
+                );
                 let failure = Some((FailureKind::OffHostRedirect, message.as_str()));
                 user.record(&method, &name, reply.latency, bytes, failure);
                 return after_failure(user, request);
@@ -327,6 +356,7 @@ async fn send(user: &mut User, request: &Request) -> Outcome {
         };
         // Each hop is an exchange the server saw, so each is counted, under the method and
         // URL it was sent with.
+        observe::note(user, &hop, || observe::outcome_of(&hop_view), None);
         user.record(&method, &name, reply.latency, bytes, None);
         if reply.status == 303 || (matches!(reply.status, 301 | 302) && method == Method::POST) {
             method = Method::GET;
@@ -369,52 +399,71 @@ fn looks_like_id(segment: &str) -> bool {
 }
 
 /// The final response of a request: status, checks, extracts, then one sample.
-fn finish(
-    user: &mut User,
-    request: &Request,
-    method: &Method,
-    name: &str,
-    url: &url::Url,
-    reply: Reply,
-) -> Outcome {
+fn finish(user: &mut User, exchange: &Exchange<'_>, reply: Reply) -> Outcome {
+    let Exchange {
+        request,
+        method,
+        name,
+        url,
+        ..
+    } = *exchange;
     user.vars.set_last_status(reply.status);
     let bytes = reply.body.len() as u64;
     let body = match decoded_body(&reply.headers, &reply.body) {
         Ok(body) => body,
         Err(message) => {
+            let view = ResponseView::new(reply.status, &reply.headers, &[]).at(url);
+            observe::note(
+                user,
+                exchange,
+                || observe::outcome_of(&view),
+                Some(&message),
+            );
             let failure = Some((FailureKind::InvalidResponse, message.as_str()));
             user.record(method, name, reply.latency, bytes, failure);
             return after_failure(user, request);
         }
     };
+    let view = ResponseView::new(reply.status, &reply.headers, &body).at(url);
+    let (failure, next) = judge(user, request, &view);
+    let message = failure.as_ref().map(|(_, message)| message.as_str());
+    observe::note(user, exchange, || observe::outcome_of(&view), message);
+    let failure = failure
+        .as_ref()
+        .map(|(kind, message)| (*kind, message.as_str()));
+    user.record(method, name, reply.latency, bytes, failure);
+    next
+}
+
+/// The status, the checks, then the extracts of a final response: the failure, if any, and
+/// what the user does next.
+fn judge(
+    user: &mut User,
+    request: &Request,
+    view: &ResponseView<'_>,
+) -> (Option<(FailureKind, String)>, Outcome) {
     let expected = match &request.expect_status {
-        Some(statuses) => statuses.contains(&reply.status),
-        None => reply.status < 400,
+        Some(statuses) => statuses.contains(&view.status),
+        None => view.status < 400,
     };
     if !expected {
-        let message = format!("HTTP {}: {}", reply.status, quote(&body));
-        let failure = Some((FailureKind::Status(reply.status), message.as_str()));
-        user.record(method, name, reply.latency, bytes, failure);
-        return after_failure(user, request);
+        let message = format!("HTTP {}: {}", view.status, quote(view.body));
+        let failure = (FailureKind::Status(view.status), message);
+        return (Some(failure), after_failure(user, request));
     }
-    let view = ResponseView::new(reply.status, &reply.headers, &body).at(url);
     for check in &request.check {
-        if let Err(message) = check.evaluate(&view, &user.vars) {
-            let failure = Some((FailureKind::CheckFailed, message.as_str()));
-            user.record(method, name, reply.latency, bytes, failure);
-            return after_failure(user, request);
+        if let Err(message) = check.evaluate(view, &user.vars) {
+            let failure = (FailureKind::CheckFailed, message);
+            return (Some(failure), after_failure(user, request));
         }
     }
     for extract in &request.extract {
-        if let Err(err) = extract.apply(&view, &mut user.vars) {
-            let message = err.to_string();
-            let failure = Some((FailureKind::ExtractFailed, message.as_str()));
-            user.record(method, name, reply.latency, bytes, failure);
-            return Outcome::Abandon;
+        if let Err(err) = extract.apply(view, &mut user.vars) {
+            let failure = (FailureKind::ExtractFailed, err.to_string());
+            return (Some(failure), Outcome::Abandon);
         }
     }
-    user.record(method, name, reply.latency, bytes, None);
-    Outcome::Continue
+    (None, Outcome::Continue)
 }
 
 /// What follows a failed request. One whose extracts did not run leaves variables unset: the

@@ -44,6 +44,8 @@ pub(super) struct User {
     pub(super) section: Section,
     /// Step indexes below the section, for error messages.
     pub(super) path: Vec<usize>,
+    /// The flow iteration under way (from 0), `None` outside flows: for observations.
+    pub(super) iteration: Option<u64>,
 }
 
 /// A user's "stop gracefully" flag; cheap to test between steps, awaitable during thinks.
@@ -101,6 +103,7 @@ impl User {
             lag: Duration::ZERO,
             section: Section::OnStart,
             path: Vec::new(),
+            iteration: None,
         }
     }
 
@@ -118,6 +121,7 @@ impl User {
             lag: self.lag,
             section: self.section,
             path: self.path.clone(),
+            iteration: self.iteration,
         }
     }
 
@@ -145,7 +149,7 @@ impl User {
     }
 
     /// `flows[0].steps[2].steps[1]`: where the user is.
-    fn here(&self) -> String {
+    pub(super) fn here(&self) -> String {
         let mut text = match self.section {
             Section::OnStart => "on_start".to_owned(),
             Section::Flow(index) => format!(
@@ -164,15 +168,22 @@ impl User {
     }
 
     async fn iteration(&mut self, number: u64) -> Outcome {
-        let Some(flow) = self.worker.pick_flow() else {
+        let flows = self.worker.scenario.flows.len() as u64;
+        // `--check` runs the flows in order; a load test picks them by weight.
+        let picked = match self.worker.setup.rounds {
+            Some(_) if flows > 0 => Some((number % flows) as usize),
+            _ => self.worker.pick_flow(),
+        };
+        let Some(flow) = picked else {
             return Outcome::Stopped;
         };
         self.vars.set_iteration(number);
+        self.iteration = Some(number);
         self.section = Section::Flow(flow);
         self.worker.flow_iterations.borrow_mut()[flow] += 1;
         let scenario = self.worker.scenario.clone();
         let outcome = run_steps(self, &scenario.flows[flow].steps).await;
-        if outcome == Outcome::Abandon {
+        if outcome == Outcome::Abandon && self.worker.setup.rounds.is_none() {
             self.pause(ERROR_BACKOFF).await;
         }
         // A flow of thinks of zero and false conditions never waits; let others run (once the
@@ -198,7 +209,16 @@ pub(super) async fn run(mut user: User, iterations: Iterations) {
     let mut number = 0;
     match iterations {
         Iterations::Closed => {
-            while !stopped && !user.stop.is_stopped() && !scenario.flows.is_empty() {
+            let last = user
+                .worker
+                .setup
+                .rounds
+                .map(|rounds| rounds * scenario.flows.len() as u64);
+            while !stopped
+                && !user.stop.is_stopped()
+                && !scenario.flows.is_empty()
+                && last.is_none_or(|last| number < last)
+            {
                 stopped = user.iteration(number).await == Outcome::Stopped;
                 number += 1;
             }
@@ -218,6 +238,7 @@ pub(super) async fn run(mut user: User, iterations: Iterations) {
         }
     }
     user.section = Section::OnStop;
+    user.iteration = None;
     user.path.clear();
     user.interruptible = false;
     run_steps(&mut user, &scenario.on_stop).await;

@@ -236,6 +236,7 @@ impl<'a> Context<'a> {
             flows: Vec::new(),
             on_stop: Vec::new(),
             thresholds: Vec::new(),
+            capture: None,
         };
         if !matches!(root.value, yaml::Value::Map(_)) {
             self.problem(
@@ -257,6 +258,13 @@ impl<'a> Context<'a> {
             return scenario;
         };
         self.host(raw.host.as_deref(), options.host_override.as_deref());
+        scenario.capture = raw.capture.map(|capture| {
+            let capture = PathBuf::from(capture);
+            match self.file.parent() {
+                Some(folder) if capture.is_relative() => folder.join(capture),
+                _ => capture,
+            }
+        });
         if let Some(headers) = raw.headers {
             scenario.defaults.headers = self.headers(headers.0, "headers");
         }

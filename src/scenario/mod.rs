@@ -64,6 +64,9 @@ pub struct Scenario {
     pub on_stop: Vec<Step>,
     /// Parsed by `stats::thresholds`.
     pub thresholds: Vec<String>,
+    /// `capture:`: the recording the scenario was converted from (relative paths resolved
+    /// against the scenario's folder); `--check` compares the replay with it.
+    pub capture: Option<PathBuf>,
 }
 
 /// Settings that apply to every request.
@@ -164,6 +167,8 @@ pub struct Request {
     pub check: Vec<Check>,
     /// Statuses that are not failures (default: any status below 400).
     pub expect_status: Option<Vec<u16>>,
+    /// `recorded:`: the capture's entry (from 1) this request replays.
+    pub recorded: Option<u32>,
 }
 
 /// A request body. The engine sets `Content-Type` when the request's headers do not.
@@ -216,6 +221,7 @@ impl Scenario {
                     extract: Vec::new(),
                     check: Vec::new(),
                     expect_status: None,
+                    recorded: None,
                 })),
             });
         }
@@ -240,6 +246,7 @@ impl Scenario {
             }],
             on_stop: Vec::new(),
             thresholds: Vec::new(),
+            capture: None,
         }
     }
 

@@ -40,6 +40,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawScenario {
     pub(super) host: Option<String>,
+    pub(super) capture: Option<String>,
     pub(super) headers: Option<Ordered<String>>,
     pub(super) timeouts: Option<RawTimeouts>,
     #[expect(
@@ -195,6 +196,7 @@ pub(super) struct RawStep {
     pub(super) extract: Option<Ordered<RawExtract>>,
     pub(super) check: Option<Vec<RawCheck>>,
     pub(super) expect_status: Option<Statuses>,
+    pub(super) recorded: Option<u32>,
     pub(super) think: Option<IgnoredAny>,
     pub(super) repeat: Option<IgnoredAny>,
     pub(super) steps: Option<IgnoredAny>,
@@ -239,6 +241,7 @@ impl RawStep {
             ("extract", self.extract.is_some()),
             ("check", self.check.is_some()),
             ("expect_status", self.expect_status.is_some()),
+            ("recorded", self.recorded.is_some()),
         ];
         for (key, here) in present {
             if here {

@@ -271,6 +271,7 @@ impl Context<'_> {
             extract,
             check,
             expect_status: raw.expect_status.map(|s| s.0),
+            recorded: raw.recorded,
         })
     }
 

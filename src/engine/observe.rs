@@ -1,0 +1,75 @@
+//! What `chorus run --check` sees of each exchange a user had ([`Observation`]): where in the
+//! scenario it came from and what answered, in the shape the recording is compared in
+//! (`crate::fidelity`). Built only when a run asks for observations; a load run pays nothing.
+
+use http::Method;
+
+use super::user::User;
+use crate::fidelity::{Observation, Outcome};
+use crate::scenario::{Request, ResponseView};
+
+/// The shape of a response, read from the engine's view of it.
+pub(super) fn outcome_of(view: &ResponseView<'_>) -> Outcome {
+    let header = |name: http::HeaderName| {
+        view.headers
+            .get(name)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+    };
+    Outcome::read(
+        view.status,
+        header(http::header::LOCATION),
+        header(http::header::CONTENT_TYPE),
+        view.body,
+    )
+}
+
+/// The request side of an observation: which step sent what.
+#[derive(Clone, Copy)]
+pub(super) struct Exchange<'a> {
+    pub(super) request: &'a Request,
+    pub(super) hop: bool,
+    pub(super) method: &'a Method,
+    pub(super) name: &'a str,
+    pub(super) url: &'a url::Url,
+}
+
+impl<'a> Exchange<'a> {
+    pub(super) fn of(
+        request: &'a Request,
+        method: &'a Method,
+        name: &'a str,
+        url: &'a url::Url,
+    ) -> Exchange<'a> {
+        Exchange {
+            request,
+            hop: false,
+            method,
+            name,
+            url,
+        }
+    }
+}
+
+/// Describes an exchange to the run's observer, if it has one; `outcome` is only read then.
+pub(super) fn note(
+    user: &User,
+    exchange: &Exchange<'_>,
+    outcome: impl FnOnce() -> Outcome,
+    failure: Option<&str>,
+) {
+    let Some(observer) = &user.worker.setup.observe else {
+        return;
+    };
+    let _ = observer.send(Observation {
+        user: user.index,
+        iteration: user.iteration,
+        place: user.here(),
+        recorded: exchange.request.recorded,
+        hop: exchange.hop,
+        method: exchange.method.to_string(),
+        name: exchange.name.to_owned(),
+        url: exchange.url.to_string(),
+        outcome: outcome(),
+        failure: failure.map(str::to_owned),
+    });
+}

@@ -1,0 +1,676 @@
+//! Whether a replayed exchange did what the recorded one did. Both are read into the same
+//! [`Outcome`] (status, where a redirect points, the media type, an HTML page's title and
+//! form fields, a JSON object's keys, the body's size) and compared after what legitimately
+//! differs between two sessions is set aside: ids (digit runs, long tokens) and the
+//! account's own values (`user01` in the recording, `user07` in the replay). Plain
+//! functions; `chorus run --check` (cli) feeds them the engine's observations and the
+//! capture's entries.
+
+use base64::Engine as _;
+
+use crate::har;
+use crate::html::Page;
+use crate::scenario::{Body, Request, Scenario, Step, StepKind};
+
+/// Bodies within this factor of each other's size are alike (pages grow with the data a run
+/// creates; a login form instead of a list differs far more).
+const SIZE_FACTOR: usize = 4;
+/// Size differences below this many bytes never count.
+const SIZE_SLACK: usize = 2048;
+
+/// One exchange of one replaying user, in the order the user had it (`--check` asks the
+/// engine for these).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    /// The user's number (from 0).
+    pub user: u64,
+    /// The flow iteration (from 0); `None` in `on_start` and `on_stop`.
+    pub iteration: Option<u64>,
+    /// Where in the scenario: `on_start[2]`, `flows[0] (name).steps[3]`.
+    pub place: String,
+    /// The capture entry (from 1) the request replays, when the scenario says.
+    pub recorded: Option<u32>,
+    /// A redirect the engine followed, not the step's own request.
+    pub hop: bool,
+    pub method: String,
+    /// The name statistics count it under.
+    pub name: String,
+    pub url: String,
+    /// What came back (status 0: nothing came back).
+    pub outcome: Outcome,
+    /// Why the request failed, when it did (status, check, extract, transport).
+    pub failure: Option<String>,
+}
+
+/// What answered a request, in the shape two sessions are compared in.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Outcome {
+    /// 0: nothing came back.
+    pub status: u16,
+    /// The `Location` header, as sent.
+    pub location: Option<String>,
+    /// The media type, lower case, without parameters (`text/html`).
+    pub media_type: Option<String>,
+    /// An HTML page's title.
+    pub title: Option<String>,
+    /// The names of an HTML page's form fields, sorted, each once.
+    pub fields: Vec<String>,
+    /// A JSON object's top-level keys (of the first element, for an array of objects),
+    /// sorted; `None` when the body is not JSON.
+    pub json_keys: Option<Vec<String>>,
+    pub body_bytes: usize,
+}
+
+impl Outcome {
+    /// Reads a response.
+    pub fn read(
+        status: u16,
+        location: Option<String>,
+        content_type: Option<String>,
+        body: &[u8],
+    ) -> Outcome {
+        let media_type = content_type.map(|value| {
+            value
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
+        let text = String::from_utf8_lossy(body);
+        let json_keys = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .map(|json| keys_of(&json));
+        let html = json_keys.is_none()
+            && (media_type.as_deref().is_some_and(|m| m.contains("html"))
+                || text.trim_start().starts_with('<'));
+        let (title, fields) = if html {
+            let page = Page::parse(&text);
+            let fields = page.field_names().into_iter().map(str::to_owned).collect();
+            (page.title, fields)
+        } else {
+            (None, Vec::new())
+        };
+        Outcome {
+            status,
+            location,
+            media_type,
+            title,
+            fields,
+            json_keys,
+            body_bytes: body.len(),
+        }
+    }
+
+    /// Reads the response of a capture's entry.
+    pub fn of_entry(entry: &har::Entry) -> Outcome {
+        let header = |name: &str| {
+            entry
+                .response
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| h.value.clone())
+        };
+        let content = &entry.response.content;
+        let body: Vec<u8> = match (&content.text, content.encoding.as_deref()) {
+            (Some(text), Some("base64")) => base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .unwrap_or_default(),
+            (Some(text), _) => text.clone().into_bytes(),
+            (None, _) => Vec::new(),
+        };
+        let content_type = header("content-type")
+            .or_else(|| (!content.mime_type.is_empty()).then(|| content.mime_type.clone()));
+        let mut outcome = Outcome::read(
+            entry.response.status,
+            header("location"),
+            content_type,
+            &body,
+        );
+        // A capture may leave a body out (too large, binary); its size is still known.
+        if content.text.is_none() && content.size > 0 {
+            outcome.body_bytes = content.size as usize;
+        }
+        outcome
+    }
+}
+
+fn keys_of(json: &serde_json::Value) -> Vec<String> {
+    let object = match json {
+        serde_json::Value::Object(object) => Some(object),
+        serde_json::Value::Array(items) => items.first().and_then(|first| first.as_object()),
+        _ => None,
+    };
+    let mut keys: Vec<String> = object
+        .map(|object| object.keys().cloned().collect())
+        .unwrap_or_default();
+    keys.sort();
+    keys
+}
+
+/// One way a replayed exchange differs from the recorded one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    /// `status`, `redirect`, `media type`, `title`, `form fields`, `JSON keys`, `body size`.
+    pub what: &'static str,
+    pub recorded: String,
+    pub replayed: String,
+}
+
+/// The values that differ between the recorded account and the replaying one, each set
+/// aside as a placeholder before comparing: (placeholder, recorded value, replayed value).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Accounts {
+    pub pairs: Vec<(String, String, String)>,
+}
+
+/// How the replay differs from the recording; empty when it did what the recording did.
+pub fn compare(recorded: &Outcome, replayed: &Outcome, accounts: &Accounts) -> Vec<Difference> {
+    let mut out = Vec::new();
+    let recorded_side = |text: &str| shape(text, accounts.pairs.iter().map(|(p, r, _)| (p, r)));
+    let replayed_side = |text: &str| shape(text, accounts.pairs.iter().map(|(p, _, r)| (p, r)));
+    let not_modified = |a: u16, b: u16| (a == 304 && b == 200) || (a == 200 && b == 304);
+    if recorded.status != replayed.status && !not_modified(recorded.status, replayed.status) {
+        differ(
+            &mut out,
+            "status",
+            recorded.status.to_string(),
+            status_text(replayed.status),
+        );
+    }
+    let location = |outcome: &Outcome| {
+        outcome
+            .location
+            .as_deref()
+            .map(path_and_query)
+            .unwrap_or_default()
+    };
+    let (recorded_location, replayed_location) = (location(recorded), location(replayed));
+    if recorded_side(&recorded_location) != replayed_side(&replayed_location) {
+        differ(
+            &mut out,
+            "redirect",
+            shown_or_none(&recorded_location),
+            shown_or_none(&replayed_location),
+        );
+    }
+    // A status that differs says it all; the rest compares bodies of the same kind.
+    if !out.is_empty() || replayed.status == 304 || recorded.status == 304 {
+        return out;
+    }
+    if recorded.media_type != replayed.media_type {
+        differ(
+            &mut out,
+            "media type",
+            recorded.media_type.clone().unwrap_or_default(),
+            replayed.media_type.clone().unwrap_or_default(),
+        );
+        return out;
+    }
+    let title =
+        |outcome: &Outcome, side: &dyn Fn(&str) -> String| outcome.title.as_deref().map(side);
+    if title(recorded, &recorded_side) != title(replayed, &replayed_side) {
+        differ(
+            &mut out,
+            "title",
+            recorded.title.clone().unwrap_or_default(),
+            replayed.title.clone().unwrap_or_default(),
+        );
+    }
+    let fields = |outcome: &Outcome, side: &dyn Fn(&str) -> String| {
+        let mut names: Vec<String> = outcome.fields.iter().map(|f| side(f)).collect();
+        names.sort();
+        names.dedup();
+        names
+    };
+    let (recorded_fields, replayed_fields) = (
+        fields(recorded, &recorded_side),
+        fields(replayed, &replayed_side),
+    );
+    if recorded_fields != replayed_fields {
+        differ(
+            &mut out,
+            "form fields",
+            set_difference(&recorded_fields, &replayed_fields),
+            set_difference(&replayed_fields, &recorded_fields),
+        );
+    }
+    if recorded.json_keys != replayed.json_keys {
+        let list = |keys: &Option<Vec<String>>| match keys {
+            Some(keys) => keys.join(", "),
+            None => "(not JSON)".to_owned(),
+        };
+        differ(
+            &mut out,
+            "JSON keys",
+            list(&recorded.json_keys),
+            list(&replayed.json_keys),
+        );
+    }
+    let (small, large) = if recorded.body_bytes < replayed.body_bytes {
+        (recorded.body_bytes, replayed.body_bytes)
+    } else {
+        (replayed.body_bytes, recorded.body_bytes)
+    };
+    let empty_vs_not = (small == 0) != (large == 0);
+    if empty_vs_not || (large - small > SIZE_SLACK && large > small * SIZE_FACTOR) {
+        differ(
+            &mut out,
+            "body size",
+            format!("{} bytes", recorded.body_bytes),
+            format!("{} bytes", replayed.body_bytes),
+        );
+    }
+    out
+}
+
+/// How one exchange of the replay went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// It did what the recording did (or, with nothing recorded to compare, did not fail).
+    Pass,
+    /// It did something else than the recorded exchange; `failure` when it also failed.
+    Diff {
+        differences: Vec<Difference>,
+        failure: Option<String>,
+    },
+    /// It failed (a status, a check, an extract, the transport) as the recording did not say.
+    Fail(String),
+}
+
+/// Judges each observation: a failure is a `Fail`, an exchange that replays a capture entry
+/// is compared with it. `accounts(user)` gives the values to set aside for that user.
+pub fn review(
+    observations: &[Observation],
+    capture: Option<&[har::Entry]>,
+    accounts: impl Fn(u64) -> Accounts,
+) -> Vec<Verdict> {
+    observations
+        .iter()
+        .map(|observation| {
+            let entry = match (capture, observation.recorded) {
+                (Some(entries), Some(number)) if !observation.hop => (number as usize)
+                    .checked_sub(1)
+                    .and_then(|i| entries.get(i)),
+                _ => None,
+            };
+            let differences = entry
+                .map(|entry| {
+                    compare(
+                        &Outcome::of_entry(entry),
+                        &observation.outcome,
+                        &accounts(observation.user),
+                    )
+                })
+                .unwrap_or_default();
+            match (differences.is_empty(), &observation.failure) {
+                (true, None) => Verdict::Pass,
+                (true, Some(failure)) => Verdict::Fail(failure.clone()),
+                (false, failure) => Verdict::Diff {
+                    differences,
+                    failure: failure.clone(),
+                },
+            }
+        })
+        .collect()
+}
+
+/// The recorded account's values, by `source.column`: read from the capture where the
+/// scenario sends exactly `{{ source.column }}` (a login form's `username`, a JSON login's
+/// `email`) in a request that says which entry it replays.
+pub fn recorded_account(scenario: &Scenario, entries: &[har::Entry]) -> Vec<(String, String)> {
+    let sources: Vec<&str> = scenario.data.iter().map(|d| d.as_name.as_str()).collect();
+    let mut found: Vec<(String, String)> = Vec::new();
+    let mut visit = |request: &Request| {
+        let Some(entry) = request
+            .recorded
+            .and_then(|n| (n as usize).checked_sub(1))
+            .and_then(|i| entries.get(i))
+        else {
+            return;
+        };
+        let recorded_body = entry
+            .request
+            .post_data
+            .as_ref()
+            .map(|post| post.text.as_str())
+            .unwrap_or_default();
+        let mut note = |variable: Option<String>, value: Option<String>| {
+            if let (Some(variable), Some(value)) = (variable, value) {
+                if !found.iter().any(|(v, _)| *v == variable) && !value.is_empty() {
+                    found.push((variable, value));
+                }
+            }
+        };
+        match &request.body {
+            Some(Body::Form(pairs)) => {
+                for (name, template) in pairs {
+                    let value = url::form_urlencoded::parse(recorded_body.as_bytes())
+                        .find(|(key, _)| key == name)
+                        .map(|(_, value)| value.into_owned());
+                    note(column_of(template.source(), &sources), value);
+                }
+            }
+            Some(Body::Json(template)) => {
+                if let (Ok(written), Ok(recorded)) = (
+                    serde_json::from_str::<serde_json::Value>(template.source()),
+                    serde_json::from_str::<serde_json::Value>(recorded_body),
+                ) {
+                    let mut leaves = Vec::new();
+                    json_leaves(&written, &recorded, &mut leaves);
+                    for (written, value) in leaves {
+                        note(column_of(&written, &sources), Some(value));
+                    }
+                }
+            }
+            _ => {}
+        }
+    };
+    visit_requests(&scenario.on_start, &mut visit);
+    for flow in &scenario.flows {
+        visit_requests(&flow.steps, &mut visit);
+    }
+    visit_requests(&scenario.on_stop, &mut visit);
+    found
+}
+
+/// Pairs of (string leaf as written, the recorded value at the same place).
+fn json_leaves(
+    written: &serde_json::Value,
+    recorded: &serde_json::Value,
+    out: &mut Vec<(String, String)>,
+) {
+    match (written, recorded) {
+        (serde_json::Value::Object(w), serde_json::Value::Object(r)) => {
+            for (key, child) in w {
+                if let Some(other) = r.get(key) {
+                    json_leaves(child, other, out);
+                }
+            }
+        }
+        (serde_json::Value::Array(w), serde_json::Value::Array(r)) => {
+            for (child, other) in w.iter().zip(r) {
+                json_leaves(child, other, out);
+            }
+        }
+        (serde_json::Value::String(w), serde_json::Value::String(r)) => {
+            out.push((w.clone(), r.clone()));
+        }
+        _ => {}
+    }
+}
+
+/// `source.column` when `template` is exactly `{{ source.column }}` for a data source.
+fn column_of(template: &str, sources: &[&str]) -> Option<String> {
+    let inner = template
+        .trim()
+        .strip_prefix("{{")?
+        .strip_suffix("}}")?
+        .trim();
+    let (source, column) = inner.split_once('.')?;
+    let plain = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    (sources.contains(&source) && plain(column)).then(|| inner.to_owned())
+}
+
+fn visit_requests(steps: &[Step], visit: &mut impl FnMut(&Request)) {
+    for step in steps {
+        match &step.kind {
+            StepKind::Request(request) => visit(request),
+            StepKind::Repeat(repeat) => visit_requests(&repeat.steps, visit),
+            StepKind::Think(_) | StepKind::Emit(_) => {}
+        }
+    }
+}
+
+/// The values to set aside for replaying user `user`: each recorded account value beside
+/// the same column of the user's own row.
+pub fn accounts_for(scenario: &Scenario, recorded: &[(String, String)], user: u64) -> Accounts {
+    let pairs = recorded
+        .iter()
+        .filter_map(|(variable, value)| {
+            let (source, column) = variable.split_once('.')?;
+            let data = scenario.data.iter().find(|d| d.as_name == source)?;
+            let index = data.columns.iter().position(|c| c == column)?;
+            let own = data.row_for_user(user)?.get(index)?.clone();
+            Some((format!("{{{variable}}}"), value.clone(), own))
+        })
+        .collect();
+    Accounts { pairs }
+}
+
+fn differ(out: &mut Vec<Difference>, what: &'static str, recorded: String, replayed: String) {
+    out.push(Difference {
+        what,
+        recorded,
+        replayed,
+    });
+}
+
+fn status_text(status: u16) -> String {
+    if status == 0 {
+        "no response".to_owned()
+    } else {
+        status.to_string()
+    }
+}
+
+fn shown_or_none(text: &str) -> String {
+    if text.is_empty() {
+        "(no redirect)".to_owned()
+    } else {
+        text.to_owned()
+    }
+}
+
+/// What a `Location` points at, without scheme and host: a replay runs against another
+/// host, and the recorder rewrote the recorded ones to itself.
+pub fn path_and_query(location: &str) -> String {
+    match url::Url::parse(location) {
+        Ok(url) => match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        },
+        Err(_) => location.to_owned(),
+    }
+}
+
+/// Names in `a` that `b` lacks, or `(same)`.
+fn set_difference(a: &[String], b: &[String]) -> String {
+    let only: Vec<&str> = a
+        .iter()
+        .filter(|name| !b.contains(name))
+        .map(String::as_str)
+        .collect();
+    if only.is_empty() {
+        "(none other)".to_owned()
+    } else {
+        format!("only here: {}", only.join(", "))
+    }
+}
+
+/// `text` with the account's values as their placeholders, then every run of digits as `#`
+/// and every long token of letters and digits as `*`: what stays is what must be alike.
+fn shape<'a>(text: &str, values: impl Iterator<Item = (&'a String, &'a String)>) -> String {
+    let mut text = text.to_owned();
+    let mut values: Vec<(&String, &String)> = values.filter(|(_, v)| !v.is_empty()).collect();
+    // Longer values first, so `user01@example.org` goes before `user01`.
+    values.sort_by_key(|(_, value)| std::cmp::Reverse(value.len()));
+    for (placeholder, value) in values {
+        text = text.replace(value.as_str(), placeholder);
+        let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+        if encoded != *value {
+            text = text.replace(&encoded, placeholder);
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    for token in tokens(&text) {
+        let digits = token.chars().filter(char::is_ascii_digit).count();
+        let alphanumeric = token.chars().all(|c| c.is_ascii_alphanumeric());
+        if alphanumeric && digits > 0 && (digits == token.len() || token.len() >= 8) {
+            out.push(if digits == token.len() { '#' } else { '*' });
+        } else {
+            out.push_str(token);
+        }
+    }
+    out
+}
+
+/// `text` cut into runs of ASCII letters and digits and single other characters.
+fn tokens(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        let first = rest.chars().next()?;
+        let end = if first.is_ascii_alphanumeric() {
+            rest.find(|c: char| !c.is_ascii_alphanumeric())
+                .unwrap_or(rest.len())
+        } else {
+            first.len_utf8()
+        };
+        let (token, tail) = rest.split_at(end);
+        rest = tail;
+        Some(token)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn html(status: u16, location: Option<&str>, body: &str) -> Outcome {
+        Outcome::read(
+            status,
+            location.map(str::to_owned),
+            Some("text/html; charset=utf-8".to_owned()),
+            body.as_bytes(),
+        )
+    }
+
+    fn accounts() -> Accounts {
+        Accounts {
+            pairs: vec![(
+                "{user.username}".to_owned(),
+                "admin01".to_owned(),
+                "editor".to_owned(),
+            )],
+        }
+    }
+
+    #[test]
+    fn ids_and_account_values_are_set_aside() {
+        let recorded = html(302, Some("http://127.0.0.1:9090/ticket/6?by=admin01"), "");
+        let replayed = html(302, Some("/ticket/41?by=editor"), "");
+        assert_eq!(compare(&recorded, &replayed, &accounts()), vec![]);
+        let page = |title: &str| {
+            html(
+                200,
+                None,
+                &format!("<title>{title}</title><form><input name=csrf value=x></form>"),
+            )
+        };
+        assert_eq!(
+            compare(
+                &page("#6 by admin01 | Trac"),
+                &page("#418 by editor | Trac"),
+                &accounts()
+            ),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn a_login_page_instead_of_the_list_is_a_difference() {
+        let recorded = html(302, Some("/admin/flatpages/flatpage/"), "");
+        let replayed = html(
+            302,
+            Some("/admin/login/?next=/admin/flatpages/flatpage/"),
+            "",
+        );
+        assert_eq!(
+            compare(&recorded, &replayed, &Accounts::default()),
+            vec![Difference {
+                what: "redirect",
+                recorded: "/admin/flatpages/flatpage/".to_owned(),
+                replayed: "/admin/login/?next=/admin/flatpages/flatpage/".to_owned()
+            }]
+        );
+        let list = html(
+            200,
+            None,
+            "<title>Select flat page to change | Django site admin</title><form><input name=q></form>",
+        );
+        let login = html(
+            200,
+            None,
+            "<title>Log in | Django site admin</title><form><input name=username><input name=password></form>",
+        );
+        let differences = compare(&list, &login, &Accounts::default());
+        assert_eq!(
+            differences.iter().map(|d| d.what).collect::<Vec<_>>(),
+            ["title", "form fields"]
+        );
+        assert_eq!(differences[1].recorded, "only here: q");
+        assert_eq!(differences[1].replayed, "only here: password, username");
+    }
+
+    #[test]
+    fn statuses_media_types_json_keys_and_sizes() {
+        let json = |status: u16, body: &str| {
+            Outcome::read(
+                status,
+                None,
+                Some("application/json".to_owned()),
+                body.as_bytes(),
+            )
+        };
+        assert_eq!(
+            compare(
+                &json(200, r#"{"id":1}"#),
+                &json(401, r#"{"error":"x"}"#),
+                &Accounts::default()
+            ),
+            vec![Difference {
+                what: "status",
+                recorded: "200".to_owned(),
+                replayed: "401".to_owned()
+            }]
+        );
+        assert_eq!(
+            compare(
+                &json(200, r#"[{"id":1,"title":"a"}]"#),
+                &json(200, r#"[{"id":9,"title":"b"},{"id":10,"title":"c"}]"#),
+                &Accounts::default()
+            ),
+            vec![]
+        );
+        assert_eq!(
+            compare(
+                &json(200, r#"{"accessToken":"x","user":{}}"#),
+                &json(200, r#""Cannot find user""#),
+                &Accounts::default()
+            )[0]
+            .what,
+            "JSON keys"
+        );
+        let big = "x".repeat(50_000);
+        assert_eq!(
+            compare(
+                &json(200, &format!("\"{big}\"")),
+                &json(200, "\"small\""),
+                &Accounts::default()
+            )[0]
+            .what,
+            "body size"
+        );
+        let nothing = Outcome::default();
+        assert_eq!(
+            compare(&json(200, "{}"), &nothing, &Accounts::default())[0].replayed,
+            "no response"
+        );
+        // A 304 in the recording is a 200 in a replay without the browser's cache.
+        assert_eq!(
+            compare(&json(304, ""), &json(200, "{}"), &Accounts::default()),
+            vec![]
+        );
+    }
+}
