@@ -17,6 +17,17 @@ pub struct Page {
     pub forms: Vec<Form>,
     /// Every named field, in document order.
     pub fields: Vec<Field>,
+    /// Every `<a href>`, in document order.
+    pub links: Vec<Link>,
+    /// Every `<meta name=... content=...>` (`csrf-token` and the like), in document order.
+    pub metas: Vec<(String, String)>,
+}
+
+/// A link: where it goes, as written, and its text, whitespace collapsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    pub href: String,
+    pub text: String,
 }
 
 /// A `<form>`.
@@ -43,8 +54,9 @@ pub struct Field {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldKind {
     Hidden,
-    /// Text, password, email, number, date... anything a person types into.
+    /// Text, email, number, date... anything a person types into, but a password.
     Input,
+    Password,
     Checkbox,
     Radio,
     /// A submit button or `<button>`: submitted only when it is the one clicked.
@@ -80,6 +92,7 @@ impl Page {
         let mut textarea: Option<usize> = None;
         let mut select: Option<OpenSelect> = None;
         let mut option: Option<OpenOption> = None;
+        let mut link: Option<Link> = None;
         for Ok(token) in tokenizer {
             match token {
                 Token::StartTag(tag) => {
@@ -91,6 +104,22 @@ impl Page {
                     };
                     match name.as_str() {
                         "title" if page.title.is_none() => title = Some(String::new()),
+                        "a" => {
+                            if let Some(open) = link.take() {
+                                page.links.push(close_link(open));
+                            }
+                            link = attribute("href").map(|href| Link {
+                                href,
+                                text: String::new(),
+                            });
+                        }
+                        "meta" => {
+                            if let (Some(name), Some(content)) =
+                                (attribute("name"), attribute("content"))
+                            {
+                                page.metas.push((name, content));
+                            }
+                        }
                         "form" => {
                             page.forms.push(Form {
                                 action: attribute("action"),
@@ -124,6 +153,10 @@ impl Page {
                                     (FieldKind::Button, None)
                                 }
                                 "file" => (FieldKind::Input, None),
+                                "password" => (
+                                    FieldKind::Password,
+                                    Some(attribute("value").unwrap_or_default()),
+                                ),
                                 _ => (
                                     FieldKind::Input,
                                     Some(attribute("value").unwrap_or_default()),
@@ -190,6 +223,11 @@ impl Page {
                         }
                     }
                     b"form" | b"FORM" => form = None,
+                    b"a" | b"A" => {
+                        if let Some(open) = link.take() {
+                            page.links.push(close_link(open));
+                        }
+                    }
                     b"textarea" | b"TEXTAREA" => textarea = None,
                     b"option" | b"OPTION" => close_option(&mut page, &mut select, option.take()),
                     b"select" | b"SELECT" => {
@@ -217,11 +255,17 @@ impl Page {
                     } else if let Some(option) = &mut option {
                         option.text.push_str(&text);
                     }
+                    if let Some(link) = &mut link {
+                        link.text.push_str(&text);
+                    }
                 }
                 _ => {}
             }
         }
         close_option(&mut page, &mut select, option.take());
+        if let Some(open) = link.take() {
+            page.links.push(close_link(open));
+        }
         if let Some(text) = title {
             page.title = Some(collapse(&text));
         }
@@ -233,6 +277,14 @@ impl Page {
         self.fields
             .iter()
             .find(|field| field.name == name && field.value.is_some())
+    }
+
+    /// The `content` of the first `<meta>` named `name`.
+    pub fn meta(&self, name: &str) -> Option<&str> {
+        self.metas
+            .iter()
+            .find(|(meta, _)| meta.eq_ignore_ascii_case(name))
+            .map(|(_, content)| content.as_str())
     }
 
     /// The names of every field, sorted, each once: the shape of the page's forms.
@@ -257,6 +309,13 @@ fn close_option(page: &mut Page, select: &mut Option<OpenSelect>, option: Option
         open.selected = true;
     } else if field.value.is_none() && !open.multiple {
         field.value = Some(value);
+    }
+}
+
+fn close_link(link: Link) -> Link {
+    Link {
+        text: collapse(&link.text),
+        ..link
     }
 }
 
@@ -295,8 +354,25 @@ mod tests {
 line &lt;one&gt;</textarea>
               <input type="submit" name="_save" value="Save">
             </form>
-            <form><input name="q" value="search"></form>"#,
+            <form><input name="q" value="search"><input type=password name=p></form>
+            <meta name="csrf-token" content="tok&amp;1">
+            <a href="/x/4/change/">/notes-<b>user01</b>/</a> <a href='/y'>Y</a><a name=anchor>"#,
         );
+        assert_eq!(page.meta("CSRF-Token"), Some("tok&1"));
+        assert_eq!(
+            page.links,
+            vec![
+                Link {
+                    href: "/x/4/change/".to_owned(),
+                    text: "/notes-user01/".to_owned()
+                },
+                Link {
+                    href: "/y".to_owned(),
+                    text: "Y".to_owned()
+                }
+            ]
+        );
+        assert_eq!(page.field("p").unwrap().kind, FieldKind::Password);
         assert_eq!(
             page.title.as_deref(),
             Some("Change flat page | Django & co")
@@ -331,8 +407,8 @@ line &lt;one&gt;</textarea>
         assert_eq!(
             page.field_names(),
             [
-                "_save", "blank", "box", "content", "csrf", "first", "off", "other", "q", "r",
-                "sites"
+                "_save", "blank", "box", "content", "csrf", "first", "off", "other", "p", "q",
+                "r", "sites"
             ]
         );
     }

@@ -6,6 +6,7 @@ use regex::Regex;
 use serde_json_path::JsonPath;
 use std::cell::OnceCell;
 
+use super::template::Template;
 use super::vars::Vars;
 use crate::html::Page;
 
@@ -107,6 +108,14 @@ pub enum ExtractKind {
     /// The value a browser would submit for the form field with this name (an `<input>`,
     /// the selected `<option>` of a `<select>`, a `<textarea>`), read by [`crate::html`].
     FormField(String),
+    /// The `content` of `<meta name=X>` (Rails' `csrf-token`).
+    Meta(String),
+    /// The `href` of the first link whose text contains `text` (rendered for the user), or
+    /// the first capture group of `regex` over that `href`.
+    Link {
+        text: Template,
+        regex: Option<Regex>,
+    },
 }
 
 /// A value taken from a response into a variable.
@@ -130,7 +139,7 @@ pub struct ExtractError {
 impl Extract {
     /// Finds the value in `response` and sets it in `vars`.
     pub fn apply(&self, response: &ResponseView<'_>, vars: &mut Vars) -> Result<(), ExtractError> {
-        match self.find(response) {
+        match self.find(response, vars) {
             Ok(value) => {
                 vars.set(&self.name, value);
                 Ok(())
@@ -148,7 +157,7 @@ impl Extract {
         }
     }
 
-    fn find(&self, response: &ResponseView<'_>) -> Result<serde_json::Value, String> {
+    fn find(&self, response: &ResponseView<'_>, vars: &Vars) -> Result<serde_json::Value, String> {
         match &self.kind {
             ExtractKind::JsonPath { path, source } => {
                 let Some(json) = response.json() else {
@@ -216,6 +225,44 @@ impl Extract {
                         response.describe_body()
                     )
                 }),
+            ExtractKind::Meta(name) => response
+                .page()
+                .meta(name)
+                .map(|content| serde_json::Value::String(content.to_owned()))
+                .ok_or_else(|| {
+                    format!(
+                        "no <meta name=\"{name}\"> in {}",
+                        response.describe_body()
+                    )
+                }),
+            ExtractKind::Link { text, regex } => {
+                let wanted = text.render(vars).map_err(|err| err.to_string())?;
+                let link = response
+                    .page()
+                    .links
+                    .iter()
+                    .find(|link| link.text.contains(&wanted))
+                    .ok_or_else(|| {
+                        format!(
+                            "no link with the text {wanted:?} in {}",
+                            response.describe_body()
+                        )
+                    })?;
+                let Some(regex) = regex else {
+                    return Ok(serde_json::Value::String(link.href.clone()));
+                };
+                let captures = regex.captures(&link.href).ok_or_else(|| {
+                    format!(
+                        "the link {wanted:?} goes to {}, which regex `{}` does not match",
+                        link.href,
+                        regex.as_str()
+                    )
+                })?;
+                let found = captures.get(1).or_else(|| captures.get(0));
+                Ok(serde_json::Value::String(
+                    found.map_or("", |m| m.as_str()).to_owned(),
+                ))
+            }
         }
     }
 }
@@ -355,6 +402,33 @@ mod tests {
         );
         rule.apply(response, vars).unwrap();
         assert_eq!(vars.get("n"), Some(json!("dark")));
+    }
+
+    #[test]
+    fn metas_and_links() {
+        let headers = http::HeaderMap::new();
+        let html = br#"<meta name="csrf-token" content="T0k"><table>
+            <a href="/admin/p/3/change/">/about/</a>
+            <a href="/admin/p/4/change/">/notes-user01/</a></table>"#;
+        let response = ResponseView::new(200, &headers, html);
+        let mut vars = Vars::new();
+        vars.set("name", json!("user01"));
+        extract("t", ExtractKind::Meta("csrf-token".to_owned()))
+            .apply(&response, &mut vars)
+            .unwrap();
+        assert_eq!(vars.get("t"), Some(json!("T0k")));
+        let link = |text: &str| ExtractKind::Link {
+            text: Template::literal(text),
+            regex: Some(Regex::new("/p/([^/]+)/").unwrap()),
+        };
+        extract("id", link("/notes-user01/"))
+            .apply(&response, &mut vars)
+            .unwrap();
+        assert_eq!(vars.get("id"), Some(json!("4")));
+        let err = extract("id", link("/notes-user02/"))
+            .apply(&response, &mut vars)
+            .unwrap_err();
+        assert!(err.to_string().starts_with("extract id: no link with the text \"/notes-user02/\""));
     }
 
     #[test]

@@ -274,6 +274,8 @@ pub(super) struct RawExtractFull {
     pub(super) header: Option<String>,
     pub(super) cookie: Option<String>,
     pub(super) form_field: Option<String>,
+    pub(super) meta: Option<String>,
+    pub(super) link: Option<String>,
     pub(super) default: Option<serde_json::Value>,
 }
 

@@ -411,17 +411,18 @@ impl Context<'_> {
         let (kind, default) = match rule {
             RawExtract::Short(source) => (self.jsonpath_kind(&source, path)?, None),
             RawExtract::Full(full) => {
-                // A regex may refine a header: `{header: Location, regex: "id=(\\d+)"}`.
-                let header_regex = match (&full.header, &full.regex) {
-                    (Some(header), Some(regex)) => Some((header.clone(), regex.clone())),
-                    _ => None,
-                };
+                // A regex may refine a header or a link:
+                // `{header: Location, regex: "id=(\\d+)"}`, `{link: "Notes", regex: "/(\\d+)/"}`.
+                let refined = full.header.is_some() || full.link.is_some();
+                let refinement = full.regex.clone().filter(|_| refined);
                 let given: Vec<(&str, String)> = [
                     ("jsonpath", full.jsonpath),
-                    ("regex", full.regex.filter(|_| header_regex.is_none())),
+                    ("regex", full.regex.filter(|_| !refined)),
                     ("header", full.header),
                     ("cookie", full.cookie),
                     ("form_field", full.form_field),
+                    ("meta", full.meta),
+                    ("link", full.link),
                 ]
                 .into_iter()
                 .filter_map(|(key, value)| value.map(|value| (key, value)))
@@ -432,7 +433,7 @@ impl Context<'_> {
                         self.problem(
                             path,
                             false,
-                            "say where the value comes from: jsonpath, regex, header, cookie or form_field",
+                            "say where the value comes from: jsonpath, regex, header, cookie, form_field, meta or link",
                         );
                         return None;
                     }
@@ -449,33 +450,17 @@ impl Context<'_> {
                     }
                 };
                 let here = join(path, key);
+                let refinement = match refinement {
+                    Some(pattern) => Some(self.regex(&join(path, "regex"), &pattern)?),
+                    None => None,
+                };
                 let kind = match key {
                     "jsonpath" => self.jsonpath_kind(&source, &here)?,
-                    "regex" => match Regex::new(&source) {
-                        Ok(regex) => ExtractKind::Regex(regex),
-                        Err(err) => {
-                            self.problem(
-                                &here,
-                                false,
-                                format!("bad regex: {}", one_line(&err.to_string())),
-                            );
-                            return None;
-                        }
-                    },
+                    "regex" => ExtractKind::Regex(self.regex(&here, &source)?),
                     "header" => match http::HeaderName::from_bytes(source.as_bytes()) {
-                        Ok(header) => match header_regex {
+                        Ok(header) => match refinement {
                             None => ExtractKind::Header(header),
-                            Some((_, pattern)) => match Regex::new(&pattern) {
-                                Ok(regex) => ExtractKind::HeaderRegex { header, regex },
-                                Err(err) => {
-                                    self.problem(
-                                        &join(path, "regex"),
-                                        false,
-                                        format!("bad regex: {}", one_line(&err.to_string())),
-                                    );
-                                    return None;
-                                }
-                            },
+                            Some(regex) => ExtractKind::HeaderRegex { header, regex },
                         },
                         Err(_) => {
                             self.problem(
@@ -487,6 +472,11 @@ impl Context<'_> {
                         }
                     },
                     "cookie" => ExtractKind::Cookie(source),
+                    "meta" => ExtractKind::Meta(source),
+                    "link" => ExtractKind::Link {
+                        text: self.template(&here, &source)?,
+                        regex: refinement,
+                    },
                     _ => ExtractKind::FormField(source),
                 };
                 (kind, full.default)
