@@ -76,6 +76,8 @@ pub async fn record_in_chromium(out: &Path, session: impl AsyncFnOnce(&mut Brows
             format!("--proxy-server=http://{proxy}"),
             // Chromium sends loopback addresses past any proxy unless told not to.
             "--proxy-bypass-list=<-loopback>".to_owned(),
+            // Nor ask a time server (clients2.google.com) from the recorded session.
+            "--disable-features=NetworkTimeServiceQuerying".to_owned(),
         ],
         out,
     )

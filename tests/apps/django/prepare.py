@@ -4,10 +4,9 @@
 
 Migrates a new SQLite file (WAL mode), names the site, adds a few flat pages, and creates the
 staff accounts user01..user30 with the passwords of the tests' Account::numbered
-(pw-01-Secret!, ...), each with the flat page permissions only (not superusers). Hashing a
-password takes Django's full PBKDF2 cost, so it is done here once; ACCOUNTS.json keeps the
-username -> password pairs the template holds, for serve.py to compare with the accounts an
-instance asks for.
+(pw-01-Secret!, ...), each with the flat page permissions only (not superusers). Their
+passwords are hashed here once; ACCOUNTS.json keeps the username -> password pairs the
+template holds, for serve.py to compare with the accounts an instance asks for.
 """
 
 import json

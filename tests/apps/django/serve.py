@@ -5,7 +5,7 @@ for, then serves the site with Django's development server.
 
 DB is the instance's copy of the template; ACCOUNTS.json is a list of {"username",
 "password"}. An account the template already holds with that password is kept as it is
-(hashing costs half a second each); any other is created or given its password. Staff
+(no hashing at start); any other is created or given its password. Staff
 accounts not asked for are removed. Then `runserver 127.0.0.1:0`: the system picks the port,
 and Django prints it ("Starting development server at http://127.0.0.1:PORT/"), which is
 the harness's signal that the socket listens.

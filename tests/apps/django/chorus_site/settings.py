@@ -61,6 +61,8 @@ DATABASES = {
     }
 }
 
+PASSWORD_HASHERS = ["chorus_site.hashers.TestPBKDF2PasswordHasher"]
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
