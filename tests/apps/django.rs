@@ -163,7 +163,10 @@ pub(super) async fn session(browser: &mut Browser, base: &str, account: &Account
     wait_for(browser, "#flatpage_form").await;
     browser.fill("#id_title", &edited_title(user)).await;
     browser
-        .fill("#id_content", &format!("<p>Who we are. Reviewed by {user}.</p>"))
+        .fill(
+            "#id_content",
+            &format!("<p>Who we are. Reviewed by {user}.</p>"),
+        )
         .await;
     browser.click("input[name=_save]").await;
     wait_for(browser, ".messagelist .success").await;
@@ -208,7 +211,10 @@ async fn wait_for(browser: &mut Browser, css: &str) {
     if let Err(err) = found {
         let shot = browser.screenshot("missing").await;
         let url = browser.client.current_url().await.map(|u| u.to_string());
-        panic!("{css} never appeared ({err}); at {url:?}, see {}", shot.display());
+        panic!(
+            "{css} never appeared ({err}); at {url:?}, see {}",
+            shot.display()
+        );
     }
 }
 
@@ -235,14 +241,21 @@ fn assert_one_session_stored(state: &State, username: &str) {
     let added = state.entries(username, "add");
     let deleted = state.entries(username, "delete");
     assert_eq!(added.len(), 1, "{state:#?}");
-    assert!(added[0].object.starts_with(&notes_url(username)), "{state:#?}");
+    assert!(
+        added[0].object.starts_with(&notes_url(username)),
+        "{state:#?}"
+    );
     assert_eq!(
         deleted.iter().map(|e| &e.object_id).collect::<Vec<_>>(),
         vec![&added[0].object_id],
         "{state:#?}"
     );
     assert!(state.page(&notes_url(username)).is_none(), "{state:#?}");
-    assert!(state.sessions.is_empty(), "sessions left: {:?}", state.sessions);
+    assert!(
+        state.sessions.is_empty(),
+        "sessions left: {:?}",
+        state.sessions
+    );
 }
 
 async fn record_session(out: &Path, django: &Django, account: &Account) -> PathBuf {
@@ -313,9 +326,34 @@ async fn django_replay_is_faithful() {
     let checked = apps::check(&scenario, &users, &recorded_on.base);
     apps::assert_success("chorus run --check", &checked);
     drop(recorded_on);
+    assert_faithful_run(&scenario, &users, &accounts);
+}
 
-    let django = Django::start(&accounts);
-    let (result, output) = apps::run(&scenario, &users, &django.base, 20, 60);
+/// The judge itself, and the reference for convert: the session written by hand as a faithful
+/// replay would do it (`tests/apps/django/faithful.yaml`), run and judged the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "issue 13 §4: the end of a run cuts iterations (writes applied but not counted, \
+            objects left behind)"]
+async fn django_hand_written_replay_is_judged_faithful() {
+    let out = output_dir("apps_django_hand_written");
+    let accounts = Account::numbered(21);
+    let scenario = out.join("scenario.yaml");
+    std::fs::copy(source_dir().join("faithful.yaml"), &scenario).unwrap();
+    let users = out.join("users.csv");
+    apps::users_csv(&accounts[1..], &users);
+    let checked_on = Django::start(&accounts);
+    let checked = apps::check(&scenario, &users, &checked_on.base);
+    apps::assert_success("chorus run --check", &checked);
+    drop(checked_on);
+    assert_faithful_run(&scenario, &users, &accounts);
+}
+
+/// Runs `scenario` with 20 users (the accounts after the first, in `users`) for 60 s on a
+/// fresh instance, and fails with every difference between what the run reports and what the
+/// database stored.
+fn assert_faithful_run(scenario: &Path, users: &Path, accounts: &[Account]) {
+    let django = Django::start(accounts);
+    let (result, output) = apps::run(scenario, users, &django.base, 20, 60);
     let state = django.state();
     let problems = replay_problems(&result, &state, &accounts[1..]);
     assert!(
@@ -339,7 +377,11 @@ fn replay_problems(result: &Value, state: &State, accounts: &[Account]) -> Vec<S
         state.log.iter().filter(|e| e.action == action).collect()
     };
     let mut problems = Vec::new();
-    for (action, suffix) in [("change", "/change/"), ("add", "/add/"), ("delete", "/delete/")] {
+    for (action, suffix) in [
+        ("change", "/change/"),
+        ("add", "/add/"),
+        ("delete", "/delete/"),
+    ] {
         let reported = posts(suffix);
         let stored = of_action(action).len() as u64;
         if reported != stored {
@@ -357,7 +399,9 @@ fn replay_problems(result: &Value, state: &State, accounts: &[Account]) -> Vec<S
     for entry in of_action("change") {
         let expected = format!("{EDITED_URL} -- {}", edited_title(&entry.user));
         if entry.object_id != EDITED_ID || entry.object != expected {
-            problems.push(format!("{entry:?}: expected {expected:?} on object {EDITED_ID}"));
+            problems.push(format!(
+                "{entry:?}: expected {expected:?} on object {EDITED_ID}"
+            ));
         }
     }
     for entry in of_action("add") {

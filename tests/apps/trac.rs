@@ -247,7 +247,10 @@ async fn wait_for(browser: &mut Browser, css: &str) {
     if let Err(err) = found {
         let shot = browser.screenshot("missing").await;
         let url = browser.client.current_url().await.map(|u| u.to_string());
-        panic!("{css} never appeared ({err}); at {url:?}, see {}", shot.display());
+        panic!(
+            "{css} never appeared ({err}); at {url:?}, see {}",
+            shot.display()
+        );
     }
 }
 
@@ -334,7 +337,140 @@ async fn trac_session_is_recorded_in_chromium() {
         .map(|(_, _, status, _)| *status)
         .collect();
     assert!(
-        logins.last().is_some_and(|status| (300..400).contains(status)),
+        logins
+            .last()
+            .is_some_and(|status| (300..400).contains(status)),
         "the login ends in a redirect: {logins:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "issue 13: waiting for convert fixes"]
+async fn trac_replay_is_faithful() {
+    let out = output_dir("apps_trac_replay");
+    let accounts = Account::numbered(21);
+    let recorded_on = Trac::start(&accounts);
+    let capture = record_session(&out, &recorded_on, &accounts[0]).await;
+    assert_one_session_stored(&recorded_on.state(), "user01");
+    let scenario = apps::convert(&capture);
+    let users = out.join("users.csv");
+    apps::users_csv(&accounts[1..], &users);
+
+    let checked = apps::check(&scenario, &users, &recorded_on.base);
+    apps::assert_success("chorus run --check", &checked);
+    drop(recorded_on);
+    assert_faithful_run(&scenario, &users, &accounts);
+}
+
+/// The judge itself, and the reference for convert: the session written by hand as a faithful
+/// replay would do it (`tests/apps/trac/faithful.yaml`), run and judged the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "issue 13 §4: the end of a run cuts iterations (writes applied but not counted, \
+            objects left behind)"]
+async fn trac_hand_written_replay_is_judged_faithful() {
+    let out = output_dir("apps_trac_hand_written");
+    let accounts = Account::numbered(21);
+    let scenario = out.join("scenario.yaml");
+    std::fs::copy(source_dir().join("faithful.yaml"), &scenario).unwrap();
+    let users = out.join("users.csv");
+    users_csv_with_basic(&accounts[1..], &users);
+    let checked_on = Trac::start(&accounts);
+    let checked = apps::check(&scenario, &users, &checked_on.base);
+    apps::assert_success("chorus run --check", &checked);
+    drop(checked_on);
+    assert_faithful_run(&scenario, &users, &accounts);
+}
+
+/// Runs `scenario` with 20 users (the accounts after the first, in `users`) for 60 s on a
+/// fresh instance, and fails with every difference between what the run reports and what the
+/// database stored.
+fn assert_faithful_run(scenario: &Path, users: &Path, accounts: &[Account]) {
+    let trac = Trac::start(accounts);
+    let (result, output) = apps::run(scenario, users, &trac.base, 20, 60);
+    let state = trac.state();
+    let problems = replay_problems(&result, &state, &accounts[1..]);
+    assert!(
+        problems.is_empty(),
+        "the replay did not do what the run reports:\n- {}\n\nstate: {state:#?}\n\nrun output:\n{}",
+        problems.join("\n- "),
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+/// What differs between the writes a run reports as successful and what the database stored,
+/// and what the run left behind; empty when the replay was faithful.
+fn replay_problems(result: &Value, state: &State, accounts: &[Account]) -> Vec<String> {
+    let users: Vec<&str> = accounts.iter().map(|a| a.username.as_str()).collect();
+    let mut problems = Vec::new();
+    let created = apps::successes(result, "POST", |name| name.starts_with("/newticket"));
+    if created != state.tickets.len() as u64 {
+        problems.push(format!(
+            "the run reports {created} successful POST /newticket but the database has {} tickets",
+            state.tickets.len()
+        ));
+    }
+    let changed = apps::successes(result, "POST", |name| name.starts_with("/ticket/"));
+    if changed != state.changes.len() as u64 {
+        problems.push(format!(
+            "the run reports {changed} successful POST /ticket/N but the database has {} \
+             ticket changes",
+            state.changes.len()
+        ));
+    }
+    for ticket in &state.tickets {
+        if !users.contains(&ticket.reporter.as_str()) || ticket.summary != summary(&ticket.reporter)
+        {
+            problems.push(format!(
+                "ticket #{} reported by {:?} as {:?}",
+                ticket.id, ticket.reporter, ticket.summary
+            ));
+        }
+        if ticket.status != "closed" {
+            problems.push(format!(
+                "ticket #{} of {} left {}",
+                ticket.id, ticket.reporter, ticket.status
+            ));
+        }
+        for change in state.changes_of(ticket.id) {
+            let names_author = change
+                .comment
+                .as_deref()
+                .is_some_and(|text| text.contains(&change.author));
+            if change.author != ticket.reporter || !names_author {
+                problems.push(format!(
+                    "ticket #{} of {}: {change:?}",
+                    ticket.id, ticket.reporter
+                ));
+            }
+        }
+    }
+    let idle: Vec<&str> = users
+        .iter()
+        .copied()
+        .filter(|user| state.tickets_of(user).is_empty())
+        .collect();
+    if !idle.is_empty() {
+        problems.push(format!("accounts that reported nothing: {idle:?}"));
+    }
+    if !state.logins.is_empty() {
+        problems.push(format!("logins still open: {:?}", state.logins));
+    }
+    problems
+}
+
+/// A users CSV with, besides `username,password`, a `basic` column: the base64 of
+/// `username:password` that HTTP Basic authentication sends (for the hand-written scenario,
+/// until templates can encode it themselves).
+fn users_csv_with_basic(accounts: &[Account], path: &Path) {
+    use base64::Engine;
+    let mut text = String::from("username,password,basic\n");
+    for account in accounts {
+        let basic = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", account.username, account.password));
+        text.push_str(&format!(
+            "{},{},{basic}\n",
+            account.username, account.password
+        ));
+    }
+    std::fs::write(path, text).unwrap();
 }

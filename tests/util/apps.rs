@@ -234,7 +234,10 @@ pub fn wait_for_line(process: &mut Process, log: &Path, needle: &str) -> String 
             return line.to_owned();
         }
         if let Some(exit) = process.child.try_wait().expect("try_wait") {
-            panic!("{} exited ({exit}) before printing {needle:?}:\n{text}", process.name);
+            panic!(
+                "{} exited ({exit}) before printing {needle:?}:\n{text}",
+                process.name
+            );
         }
         assert!(
             Instant::now() < deadline,
