@@ -324,6 +324,7 @@ async fn django_replay_is_faithful() {
     apps::users_csv(&accounts[1..], &users);
 
     let checked = apps::check(&scenario, &users, &recorded_on.base);
+    println!("chorus run --check:\n{}", String::from_utf8_lossy(&checked.stdout));
     apps::assert_success("chorus run --check", &checked);
     drop(recorded_on);
     assert_faithful_run(&scenario, &users, &accounts);
@@ -386,7 +387,7 @@ fn replay_problems(result: &Value, state: &State, accounts: &[Account]) -> Vec<S
         let stored = of_action(action).len() as u64;
         if reported != stored {
             problems.push(format!(
-                "the run reports {reported} successful POST .../{suffix} but the admin log has \
+                "the run reports {reported} successful POST ...{suffix} but the admin log has \
                  {stored} {action} entries"
             ));
         }
