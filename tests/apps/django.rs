@@ -324,11 +324,12 @@ async fn django_replay_is_faithful() {
     apps::users_csv(&accounts[1..], &users);
 
     let checked = apps::check(&scenario, &users, &recorded_on.base);
+    apps::assert_success("chorus run --check", &checked);
+    // Shown if the judge fails below.
     println!(
         "chorus run --check:\n{}",
         String::from_utf8_lossy(&checked.stdout)
     );
-    apps::assert_success("chorus run --check", &checked);
     drop(recorded_on);
     assert_faithful_run(&scenario, &users, &accounts);
 }
