@@ -4,13 +4,15 @@
 //! record a session in a real Chromium through chorus's recorder, convert it with no options,
 //! check it, run it, read the run's JSON result.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::time::{Duration, Instant};
 
 use chorus::record::{self, RecordConfig, RecordOptions};
 
 use super::browser::Browser;
+use super::tools::Process;
 
 /// One account of an application under test.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +76,8 @@ pub async fn record_in_chromium(out: &Path, session: impl AsyncFnOnce(&mut Brows
             format!("--proxy-server=http://{proxy}"),
             // Chromium sends loopback addresses past any proxy unless told not to.
             "--proxy-bypass-list=<-loopback>".to_owned(),
+            // Nor ask a time server (clients2.google.com) from the recorded session.
+            "--disable-features=NetworkTimeServiceQuerying".to_owned(),
         ],
         out,
     )
@@ -177,4 +181,129 @@ pub fn assert_success(what: &str, output: &Output) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// The status of `GET path` on `addr` (HTTP/1.0, no keep-alive), or `None` when nothing
+/// answered within 5 s.
+pub fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let timeout = Duration::from_secs(5);
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).ok()?;
+    stream.set_read_timeout(Some(timeout)).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// Waits until the application answers `GET path` on `addr` with `want` (its own readiness:
+/// the socket accepts and the application is loaded), for at most 60 s; fails with the
+/// server's log `log` if the process exits or the time runs out.
+pub fn wait_for_answer(process: &mut Process, addr: SocketAddr, path: &str, want: u16, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = http_status(addr, path);
+        if status == Some(want) {
+            return;
+        }
+        if let Some(exit) = process.child.try_wait().expect("try_wait") {
+            panic!(
+                "{} exited ({exit}) before answering; its log:\n{}",
+                process.name,
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} did not answer GET {path} with {want} on {addr} within 60 s (last: {status:?}); \
+             its log:\n{}",
+            process.name,
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until the file `log` (a server's output) has a line containing `needle` and returns
+/// that line; fails with the file if the process exits first or after 60 s.
+pub fn wait_for_line(process: &mut Process, log: &Path, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(line) = text.lines().find(|line| line.contains(needle)) {
+            return line.to_owned();
+        }
+        if let Some(exit) = process.child.try_wait().expect("try_wait") {
+            panic!(
+                "{} exited ({exit}) before printing {needle:?}:\n{text}",
+                process.name
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} did not print {needle:?} within 60 s:\n{text}",
+            process.name
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The JSON an application's state script printed (`python script` with these variables),
+/// or a panic with what it said.
+pub fn python_json(python: &Path, script: &Path, env: &[(&str, &Path)]) -> serde_json::Value {
+    let mut command = std::process::Command::new(python);
+    command.arg(script);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().expect("the application's python runs");
+    assert_success(&format!("{}", script.display()), &output);
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+        panic!(
+            "{} printed no JSON ({err}):\n{}",
+            script.display(),
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+/// The successful requests (requests less failures) a run's JSON result counts for the
+/// entries of `method` whose name satisfies `name`.
+pub fn successes(result: &serde_json::Value, method: &str, name: impl Fn(&str) -> bool) -> u64 {
+    result["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry["method"] == method && name(entry["name"].as_str().unwrap_or("")))
+        .map(|entry| {
+            entry["requests"].as_u64().unwrap_or(0) - entry["failures"].as_u64().unwrap_or(0)
+        })
+        .sum()
+}
+
+/// The requests of a HAR capture as `(method, path with query, status, request body)`.
+pub fn capture_requests(capture: &Path) -> Vec<(String, String, u16, String)> {
+    let har: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(capture).unwrap()).unwrap();
+    har["log"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            let url = url::Url::parse(entry["request"]["url"].as_str().unwrap()).unwrap();
+            let path = match url.query() {
+                Some(query) => format!("{}?{query}", url.path()),
+                None => url.path().to_owned(),
+            };
+            (
+                entry["request"]["method"].as_str().unwrap().to_owned(),
+                path,
+                entry["response"]["status"].as_u64().unwrap() as u16,
+                entry["request"]["postData"]["text"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+            )
+        })
+        .collect()
 }

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Django admin with django.contrib.flatpages (tests/apps/django.rs): Django from PyPI in a venv
+# under target/apps/django, and a migrated template database with the accounts user01..user30
+# that each test instance copies (prepare.py). Idempotent: once target/apps/django/.installed
+# holds the fingerprint of this folder, it only checks the Debian packages and exits.
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+export DEBIAN_FRONTEND=noninteractive
+
+app=target/apps/django
+src=tests/apps/django
+
+need_apt=()
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing: ${need_apt[*]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+fingerprint=$(cat "$src"/install.sh "$src"/*.py "$src"/chorus_site/*.py | sha256sum | cut -d' ' -f1)
+if [ -f "$app/.installed" ] && [ "$(cat "$app/.installed")" = "$fingerprint" ]; then
+  exit 0
+fi
+
+echo "installing: Django 5.2 (pip, in $app)"
+rm -f "$app/.installed"
+if [ ! -x "$app/venv/bin/django-admin" ]; then
+  rm -rf "$app/venv"
+  python3 -m venv "$app/venv"
+  "$app/venv/bin/pip" install -q --disable-pip-version-check \
+    Django==5.2.19 asgiref==3.13.0 sqlparse==0.6.1
+fi
+"$app/venv/bin/python" "$src/prepare.py" "$app/template.sqlite3" "$app/template-accounts.json"
+echo "$fingerprint" > "$app/.installed"
