@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Redmine for tests/apps/redmine.rs: Debian bookworm's `redmine` 5.0.4 with `redmine-sqlite`,
+# served by Rails' own server on Debian's `puma`.
+#
+# Debian's package reads its instance from REDMINE_INSTANCE (or X_DEBIAN_SITEID): config,
+# tmp, log and files under /usr/share/redmine/instances/<instance>/, a symlink to
+# /var/lib/redmine. Nothing here touches the system's instances: dbconfig-common is told not
+# to set up a database (debconf preseed), and a copy of /usr/share/redmine under
+# target/apps/redmine/root has its own `instances` folder (each test instance is a symlink
+# there to its temporary folder) and a Gemfile.local adding puma. A template database is
+# migrated and seeded once here (tests/apps/redmine/prepare.rb: the default data, a project
+# with the issue tracker, a member role); each test instance starts on a copy of it and adds
+# its accounts. Idempotent; skipped once target/apps/redmine/.installed exists.
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+repo=$(pwd)
+
+dir=target/apps/redmine
+version=5.0.4-5+deb12u1
+packages=(redmine=$version redmine-sqlite=$version puma sqlite3)
+
+missing() {
+  [ -f /usr/share/redmine/config/application.rb ] || return 0
+  [ -d /usr/share/doc/redmine-sqlite ] || return 0
+  [ -d /usr/share/doc/puma ] || return 0
+  command -v sqlite3 >/dev/null 2>&1 || return 0
+  return 1
+}
+
+if missing; then
+  echo "installing: redmine, redmine-sqlite, puma (apt)"
+  export DEBIAN_FRONTEND=noninteractive
+  # dbconfig-common sets up no database for the system's default instance.
+  debconf-set-selections <<'SELECTIONS'
+redmine redmine/instances/default/dbconfig-install boolean false
+redmine redmine/instances/default/database-type select sqlite3
+SELECTIONS
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 "${packages[@]}" </dev/null >/dev/null
+fi
+if [ -f "$dir/.installed" ]; then
+  exit 0
+fi
+
+echo "preparing: redmine's own root and template database (in $dir)"
+rm -rf "$dir"
+mkdir -p "$dir"
+abs=$(cd "$dir" && pwd)
+cp -a /usr/share/redmine "$dir/root"
+root="$dir/root"
+rm -f "$root/instances" "$root/Gemfile.lock" "$root/config/database.yml"
+mkdir -p "$root/instances"
+cat >"$root/Gemfile.local" <<'GEMS'
+# chorus tests: Rails' server on Debian's puma, and SQLite whatever the system's
+# instances use (the Gemfile only looks at /usr/share/redmine's).
+gem 'puma'
+gem 'sqlite3', '~> 1.4.0' unless dependencies.any? { |d| d.name == 'sqlite3' }
+GEMS
+(cd "$root" && bundle install --local --quiet)
+
+# The template instance: its config, and a database migrated and seeded once.
+template="$root/instances/template"
+mkdir -p "$template/config" "$template/tmp" "$template/log" "$template/files"
+cat >"$template/config/database.yml" <<YAML
+production:
+  adapter: sqlite3
+  database: $abs/template.sqlite3
+  timeout: 5000
+YAML
+ruby -rsecurerandom -e 'puts SecureRandom.hex(32)' >"$template/config/secret_key.txt"
+(
+  cd "$root"
+  export REDMINE_INSTANCE=template RAILS_ENV=production
+  bundle exec rake db:migrate >/dev/null
+  REDMINE_LANG=en bundle exec rake redmine:load_default_data >/dev/null
+  bundle exec rails runner "$repo/tests/apps/redmine/prepare.rb"
+)
+rm -rf "$template"
+touch "$dir/.installed"
