@@ -75,6 +75,7 @@ struct Change {
 /// `accounts` can log in and create, edit and delete pages.
 fn start(accounts: &[Account]) -> DokuWiki {
     apps::installed("dokuwiki");
+    let began = std::time::Instant::now();
     let dir = tempfile::Builder::new()
         .prefix("chorus-dokuwiki-")
         .tempdir()
@@ -135,6 +136,10 @@ fn start(accounts: &[Account]) -> DokuWiki {
         port,
         "/doku.php?id=start",
         Duration::from_secs(30),
+    );
+    eprintln!(
+        "dokuwiki answers on port {port} after {:?}",
+        began.elapsed()
     );
     DokuWiki {
         base: format!("http://127.0.0.1:{port}"),
@@ -338,6 +343,7 @@ async fn session(browser: &mut Browser, base: &str, account: &Account) {
         .wait_text("#dokuwiki__header", wait, |t| t.contains("Team wiki"))
         .await;
     browser.click("li.action.login a").await;
+    browser.wait_text("#dw__login", wait, |_| true).await;
     browser
         .fill("#dw__login input[name=u]", &account.username)
         .await;
@@ -419,8 +425,16 @@ async fn record(wiki: &DokuWiki, account: &Account, out: &Path) -> PathBuf {
     .await
 }
 
-/// The entries of a capture: method, URL path and query, and the form fields sent.
-fn requests(har: &Har) -> Vec<(String, String, Vec<(String, String)>)> {
+/// A request of a capture: method, URL path and query, and the form fields sent.
+#[derive(Debug)]
+struct Sent {
+    method: String,
+    target: String,
+    fields: Vec<(String, String)>,
+}
+
+/// The requests of a capture.
+fn requests(har: &Har) -> Vec<Sent> {
     har.log
         .entries
         .iter()
@@ -441,7 +455,11 @@ fn requests(har: &Har) -> Vec<(String, String, Vec<(String, String)>)> {
                         .collect()
                 })
                 .unwrap_or_default();
-            (entry.request.method.clone(), target, fields)
+            Sent {
+                method: entry.request.method.clone(),
+                target,
+                fields,
+            }
         })
         .collect()
 }
@@ -505,14 +523,14 @@ async fn dokuwiki_session_is_recorded_in_chromium() {
     let requests = requests(&har);
     let login = requests
         .iter()
-        .find(|(m, _, f)| m == "POST" && field(f, "do") == Some("login"))
+        .find(|r| r.method == "POST" && field(&r.fields, "do") == Some("login"))
         .expect("the login POST");
-    assert_eq!(field(&login.2, "u"), Some(name.as_str()));
-    assert!(field(&login.2, "sectok").is_some());
+    assert_eq!(field(&login.fields, "u"), Some(name.as_str()));
+    assert!(field(&login.fields, "sectok").is_some());
     let saves: Vec<&Vec<(String, String)>> = requests
         .iter()
-        .filter(|(m, _, f)| m == "POST" && field(f, "do[save]").is_some())
-        .map(|(_, _, f)| f)
+        .filter(|r| r.method == "POST" && field(&r.fields, "do[save]").is_some())
+        .map(|r| &r.fields)
         .collect();
     assert_eq!(saves.len(), 3, "{requests:#?}");
     for save in &saves {
@@ -535,13 +553,13 @@ async fn dokuwiki_session_is_recorded_in_chromium() {
     assert_eq!(field(saves[2], "wikitext"), Some(""));
     let edit_forms = requests
         .iter()
-        .filter(|(m, t, _)| m == "GET" && t.contains("do=edit"))
+        .filter(|r| r.method == "GET" && r.target.contains("do=edit"))
         .count();
     assert_eq!(edit_forms, 3, "{requests:#?}");
     assert!(
-        requests
-            .iter()
-            .any(|(m, t, _)| m == "GET" && t.contains("do=logout") && t.contains("sectok=")),
+        requests.iter().any(|r| r.method == "GET"
+            && r.target.contains("do=logout")
+            && r.target.contains("sectok=")),
         "the logout link carries the sectok: {requests:#?}"
     );
 }
@@ -575,7 +593,7 @@ async fn dokuwiki_replay_is_faithful() {
     let requests = apps::scenario_requests(&scenario);
     let saves: Vec<&chorus::scenario::Request> = requests
         .iter()
-        .filter(|r| r.method == http::Method::POST && apps::form_field(r, "do[save]").is_some())
+        .filter(|r| r.method == http::Method::POST && apps::body_has_field(r, "do[save]"))
         .collect();
     assert!(
         !saves.is_empty(),

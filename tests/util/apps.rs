@@ -284,15 +284,34 @@ pub fn scenario_requests(scenario: &Path) -> Vec<chorus::scenario::Request> {
     requests
 }
 
-/// The value of form field `name` in a request's form body, as written in the scenario.
-pub fn form_field<'a>(request: &'a chorus::scenario::Request, name: &str) -> Option<&'a str> {
+/// The value of field `name` in a request's body as the scenario writes it: a form's pair,
+/// or a part of a `multipart/form-data` body (`name="..."`) or a pair of an URL-encoded one
+/// written as raw text.
+pub fn body_field(request: &chorus::scenario::Request, name: &str) -> Option<String> {
     match &request.body {
         Some(chorus::scenario::Body::Form(pairs)) => pairs
             .iter()
             .find(|(field, _)| field == name)
-            .map(|(_, value)| value.source()),
+            .map(|(_, value)| value.source().to_owned()),
+        Some(chorus::scenario::Body::Raw(raw)) => {
+            let text = raw.source();
+            let part = format!("name=\"{name}\"");
+            if let Some(at) = text.find(&part) {
+                let rest = &text[at + part.len()..];
+                let value = rest.split_once("\r\n\r\n").map_or("", |(_, v)| v);
+                return Some(value.split("\r\n--").next().unwrap_or_default().to_owned());
+            }
+            url::form_urlencoded::parse(text.as_bytes())
+                .find(|(field, _)| field == name)
+                .map(|(_, value)| value.into_owned())
+        }
         _ => None,
     }
+}
+
+/// Whether a request's body has field `name` (see [`body_field`]).
+pub fn body_has_field(request: &chorus::scenario::Request, name: &str) -> bool {
+    body_field(request, name).is_some()
 }
 
 /// What a run's JSON result counts for the requests `requests` (each method and name once):

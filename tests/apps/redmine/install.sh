@@ -48,6 +48,11 @@ mkdir -p "$dir"
 abs=$(cd "$dir" && pwd)
 cp -a /usr/share/redmine "$dir/root"
 root="$dir/root"
+# The package's relative links (public/javascripts/jquery.min.js -> ../../../javascript/...)
+# would point nowhere from the copy: each becomes a link to what it resolves to.
+(cd /usr/share/redmine && find . -type l) | while read -r link; do
+  ln -sfn "$(readlink -f "/usr/share/redmine/$link")" "$root/$link"
+done
 rm -f "$root/instances" "$root/Gemfile.lock" "$root/config/database.yml"
 mkdir -p "$root/instances"
 cat >"$root/Gemfile.local" <<'GEMS'
@@ -56,7 +61,7 @@ cat >"$root/Gemfile.local" <<'GEMS'
 gem 'puma'
 gem 'sqlite3', '~> 1.4.0' unless dependencies.any? { |d| d.name == 'sqlite3' }
 GEMS
-(cd "$root" && bundle install --local --quiet)
+(cd "$root" && BUNDLE_SILENCE_ROOT_WARNING=1 bundle install --local --quiet)
 
 # The template instance: its config, and a database migrated and seeded once.
 template="$root/instances/template"
@@ -70,7 +75,7 @@ YAML
 ruby -rsecurerandom -e 'puts SecureRandom.hex(32)' >"$template/config/secret_key.txt"
 (
   cd "$root"
-  export REDMINE_INSTANCE=template RAILS_ENV=production
+  export REDMINE_INSTANCE=template RAILS_ENV=production BUNDLE_SILENCE_ROOT_WARNING=1
   bundle exec rake db:migrate >/dev/null
   REDMINE_LANG=en bundle exec rake redmine:load_default_data >/dev/null
   bundle exec rails runner "$repo/tests/apps/redmine/prepare.rb"
