@@ -407,8 +407,8 @@ line &lt;one&gt;</textarea>
         assert_eq!(
             page.field_names(),
             [
-                "_save", "blank", "box", "content", "csrf", "first", "off", "other", "p", "q",
-                "r", "sites"
+                "_save", "blank", "box", "content", "csrf", "first", "off", "other", "p", "q", "r",
+                "sites"
             ]
         );
     }

@@ -230,10 +230,7 @@ impl Extract {
                 .meta(name)
                 .map(|content| serde_json::Value::String(content.to_owned()))
                 .ok_or_else(|| {
-                    format!(
-                        "no <meta name=\"{name}\"> in {}",
-                        response.describe_body()
-                    )
+                    format!("no <meta name=\"{name}\"> in {}", response.describe_body())
                 }),
             ExtractKind::Link { text, regex } => {
                 let wanted = text.render(vars).map_err(|err| err.to_string())?;
@@ -428,7 +425,10 @@ mod tests {
         let err = extract("id", link("/notes-user02/"))
             .apply(&response, &mut vars)
             .unwrap_err();
-        assert!(err.to_string().starts_with("extract id: no link with the text \"/notes-user02/\""));
+        assert!(
+            err.to_string()
+                .starts_with("extract id: no link with the text \"/notes-user02/\"")
+        );
     }
 
     #[test]

@@ -4,9 +4,11 @@
 //! record a session in a real Chromium through chorus's recorder, convert it with no options,
 //! check it, run it, read the run's JSON result.
 
+use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use chorus::record::{self, RecordConfig, RecordOptions};
@@ -306,4 +308,174 @@ pub fn capture_requests(capture: &Path) -> Vec<(String, String, u16, String)> {
             )
         })
         .collect()
+}
+
+/// A free port on 127.0.0.1 for a server that cannot be told to pick its own (`php -S`,
+/// `rails server`): bound, read, released.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An application server started in a process group of its own, so that the workers it forks
+/// (PHP's built-in server with `PHP_CLI_SERVER_WORKERS`) stop with it: the whole group is
+/// killed, by its id, when this is dropped.
+pub struct ServerProcess {
+    pub process: Process,
+}
+
+impl ServerProcess {
+    pub fn spawn(name: &str, command: &mut Command) -> ServerProcess {
+        command.process_group(0);
+        ServerProcess {
+            process: Process::spawn(name, command),
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.process.child.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// Waits until `http://127.0.0.1:port{path}` answers with a status below 400 (the
+/// application's own readiness, not only its socket), for at most `timeout`; fails with the
+/// last answer and the server's state otherwise.
+pub fn wait_for_http(server: &mut Process, port: u16, path: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        server.assert_running();
+        let last = match status_at_port(port, path) {
+            Ok(status) if (200..400).contains(&status) => return,
+            Ok(status) => format!("status {status}"),
+            Err(err) => err.to_string(),
+        };
+        assert!(
+            Instant::now() < deadline,
+            "{} did not answer GET {path} on port {port} within {timeout:?} (last: {last})",
+            server.name
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The status of one `GET path` (HTTP/1.0, so the server closes after it).
+fn status_at_port(port: u16, path: &str) -> std::io::Result<u16> {
+    let mut stream = TcpStream::connect_timeout(
+        &SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(500),
+    )?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+    )?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head)?;
+    std::str::from_utf8(&head[9..12])
+        .ok()
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not HTTP: {head:?}")))
+}
+
+/// Every request of a scenario as chorus loads it (`on_start`, each flow, `on_stop`, and
+/// inside `repeat`s), in file order: what a test needs to find the steps of the recording's
+/// writes and the name the run's result counts each under.
+pub fn scenario_requests(scenario: &Path) -> Vec<chorus::scenario::Request> {
+    use chorus::scenario::{Step, StepKind};
+    fn walk(steps: &[Step], out: &mut Vec<chorus::scenario::Request>) {
+        for step in steps {
+            match &step.kind {
+                StepKind::Request(request) => out.push((**request).clone()),
+                StepKind::Repeat(repeat) => walk(&repeat.steps, out),
+                _ => {}
+            }
+        }
+    }
+    let loaded = chorus::scenario::load(scenario, &Default::default())
+        .unwrap_or_else(|err| panic!("{} does not load: {err}", scenario.display()));
+    let mut requests = Vec::new();
+    walk(&loaded.on_start, &mut requests);
+    for flow in &loaded.flows {
+        walk(&flow.steps, &mut requests);
+    }
+    walk(&loaded.on_stop, &mut requests);
+    requests
+}
+
+/// The value of field `name` in a request's body as the scenario writes it: a form's pair,
+/// or a part of a `multipart/form-data` body (`name="..."`) or a pair of an URL-encoded one
+/// written as raw text.
+pub fn body_field(request: &chorus::scenario::Request, name: &str) -> Option<String> {
+    match &request.body {
+        Some(chorus::scenario::Body::Form(pairs)) => pairs
+            .iter()
+            .find(|(field, _)| field == name)
+            .map(|(_, value)| value.source().to_owned()),
+        Some(chorus::scenario::Body::Raw(raw)) => {
+            let text = raw.source();
+            let part = format!("name=\"{name}\"");
+            if let Some(at) = text.find(&part) {
+                let rest = &text[at + part.len()..];
+                let value = rest.split_once("\r\n\r\n").map_or("", |(_, v)| v);
+                return Some(value.split("\r\n--").next().unwrap_or_default().to_owned());
+            }
+            url::form_urlencoded::parse(text.as_bytes())
+                .find(|(field, _)| field == name)
+                .map(|(_, value)| value.into_owned())
+        }
+        _ => None,
+    }
+}
+
+/// Whether a request's body has field `name` (see [`body_field`]).
+pub fn body_has_field(request: &chorus::scenario::Request, name: &str) -> bool {
+    body_field(request, name).is_some()
+}
+
+/// What a run's JSON result counts for the requests `requests` (each method and name once):
+/// (requests sent, failures).
+pub fn reported(result: &serde_json::Value, requests: &[&chorus::scenario::Request]) -> (u64, u64) {
+    let mut keys: Vec<(String, String)> = requests
+        .iter()
+        .map(|r| (r.method.to_string(), r.name.clone()))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let mut sent = 0;
+    let mut failed = 0;
+    for entry in result["entries"].as_array().into_iter().flatten() {
+        let key = (
+            entry["method"].as_str().unwrap_or_default().to_owned(),
+            entry["name"].as_str().unwrap_or_default().to_owned(),
+        );
+        if keys.contains(&key) {
+            sent += entry["requests"].as_u64().unwrap_or(0);
+            failed += entry["failures"].as_u64().unwrap_or(0);
+        }
+    }
+    (sent, failed)
+}
+
+/// The run's result, one line per entry (method, name, requests, failures), for messages.
+pub fn result_table(result: &serde_json::Value) -> String {
+    let mut text = String::new();
+    for entry in result["entries"].as_array().into_iter().flatten() {
+        text.push_str(&format!(
+            "{:6} {:70} {:>6} {:>6}\n",
+            entry["method"].as_str().unwrap_or_default(),
+            entry["name"].as_str().unwrap_or_default(),
+            entry["requests"],
+            entry["failures"]
+        ));
+    }
+    text
 }
