@@ -263,7 +263,7 @@ pub(super) struct RawRequestLine {
 #[derive(Debug)]
 pub(super) enum RawExtract {
     Short(String),
-    Full(RawExtractFull),
+    Full(Box<RawExtractFull>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -292,7 +292,7 @@ impl<'de> Deserialize<'de> for RawExtract {
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawExtract, A::Error> {
                 RawExtractFull::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(RawExtract::Full)
+                    .map(|full| RawExtract::Full(Box::new(full)))
             }
         }
         deserializer.deserialize_any(ExtractVisitor)
