@@ -186,6 +186,15 @@ fn email(account: &Account) -> String {
     format!("{}@example.test", account.username)
 }
 
+/// The sha256 of `bytes` in hex, as `sha256sum` prints it.
+fn sha256_hex(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// SQL text literal.
 fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
@@ -194,13 +203,16 @@ fn literal(text: &str) -> String {
 /// Starts a forum over fresh data with these accounts (person ids 1, 2, ... in this order,
 /// each with a welcome post whose id is the person's).
 fn start(accounts: &[Account]) -> Instance {
+    let started = std::time::Instant::now();
     let installed = apps::installed(APP);
-    let db = Postgres::start(&installed.join("pgdata"));
-    db.psql("postgres", &["-c", "create database forum"]);
-    db.psql(
-        "forum",
-        &["-f", script_dir().join("schema.sql").to_str().unwrap()],
+    let schema = std::fs::read(script_dir().join("schema.sql")).unwrap();
+    let prepared = std::fs::read_to_string(installed.join("schema.sha256")).unwrap_or_default();
+    assert_eq!(
+        prepared.trim(),
+        sha256_hex(&schema),
+        "target/apps/graphql holds the forum of another schema.sql: bash tests/apps/graphql/install.sh"
     );
+    let db = Postgres::start(&installed.join("pgdata"));
     let mut seed = String::new();
     for account in accounts {
         let user = literal(&account.username);
@@ -232,6 +244,7 @@ fn start(accounts: &[Account]) -> Instance {
             .arg(dir.path()),
         &dir.path().join("postgraphile.log"),
     );
+    eprintln!("{APP} started in {:?}", started.elapsed());
     Instance {
         base_url,
         _graphql: graphql,

@@ -42,6 +42,7 @@ fn email(account: &Account) -> String {
 
 /// Starts an instance over fresh data with these accounts (ids 1, 2, ... in this order).
 fn start(accounts: &[Account]) -> Instance {
+    let started = std::time::Instant::now();
     let modules = apps::installed(APP).join("node_modules");
     let dir = tempfile::tempdir().unwrap();
     let seed: Vec<Value> = accounts
@@ -61,6 +62,7 @@ fn start(accounts: &[Account]) -> Instance {
             .env("NODE_PATH", modules),
         &dir.path().join("server.log"),
     );
+    eprintln!("{APP} started in {:?}", started.elapsed());
     Instance {
         base_url,
         dir,

@@ -41,6 +41,7 @@ struct Instance {
 
 /// Starts an instance that knows these accounts.
 fn start(accounts: &[Account]) -> Instance {
+    let started = std::time::Instant::now();
     let modules = apps::installed(APP).join("node_modules");
     let dir = tempfile::tempdir().unwrap();
     let seed: Vec<Value> = accounts
@@ -73,6 +74,7 @@ fn start(accounts: &[Account]) -> Instance {
             .env("OIDC_ADMIN_SECRET", &admin_secret),
         &dir.path().join("server.log"),
     );
+    eprintln!("{APP} started in {:?}", started.elapsed());
     Instance {
         base_url,
         admin_secret,
@@ -160,6 +162,9 @@ async fn session(browser: &mut Browser, base_url: &str, account: &Account) {
     browser.screenshot("signed-out").await;
 }
 
+/// Whether a captured request's path and query is the one looked for.
+type Wanted<'a> = &'a dyn Fn(&str) -> bool;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oidc_session_is_recorded_in_chromium() {
     let accounts = Account::numbered(21);
@@ -208,7 +213,7 @@ async fn oidc_session_is_recorded_in_chromium() {
         p.strip_prefix("/interaction/")
             .is_some_and(|rest| rest.ends_with(action) && rest.len() > action.len())
     };
-    let expected: [(&str, &dyn Fn(&str) -> bool, &str); 12] = [
+    let expected: [(&str, Wanted<'_>, &str); 12] = [
         (
             "GET",
             &|p| p.starts_with("/auth?") && p.contains("code_challenge="),

@@ -282,11 +282,14 @@ pub fn reported_successes(
         .sum()
 }
 
+/// A column of a users CSV: its name and how an account's value is made.
+pub type Column = (&'static str, fn(&Account) -> String);
+
 /// Writes a users CSV with more columns than [`users_csv`]: `username`, each of `extra`
 /// (a column name and how an account's value is made), `password` — for an application whose
 /// login form names its identity field otherwise (`email`, `login`), as its operator would
 /// write the file after convert says which columns the scenario needs.
-pub fn users_csv_with(accounts: &[Account], path: &Path, extra: &[(&str, fn(&Account) -> String)]) {
+pub fn users_csv_with(accounts: &[Account], path: &Path, extra: &[Column]) {
     let mut text = String::from("username");
     for (column, _) in extra {
         text.push_str(&format!(",{column}"));

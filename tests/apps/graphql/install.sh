@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # PostGraphile 4 (npm) over Debian's PostgreSQL 15, under target/apps/graphql: a GraphQL API
-# (tests/apps/graphql.rs). Prepares an empty cluster once (initdb), which each instance copies.
-# Idempotent; when done it only checks that the Debian packages are there.
+# (tests/apps/graphql.rs). Prepares once a cluster holding the `forum` database with
+# tests/apps/graphql/schema.sql loaded, which each instance copies; prepares it again when
+# schema.sql changed (its sha256 is kept beside). Idempotent; when done it only checks that the
+# Debian packages are there and the schema is the one prepared.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 dir=target/apps/graphql
@@ -21,16 +23,39 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-[ -f "$dir/.installed" ] && exit 0
+schema=tests/apps/graphql/schema.sql
+checksum=$(sha256sum "$schema" | cut -d' ' -f1)
+if [ -f "$dir/.installed" ] && [ "$(cat "$dir/schema.sha256" 2>/dev/null)" = "$checksum" ]; then
+  exit 0
+fi
 
 mkdir -p "$dir"
-npm install --prefix "$dir" --no-audit --no-fund --no-save --loglevel=error \
-  postgraphile@4.14.1 >/dev/null
+if [ ! -d "$dir/node_modules/postgraphile" ]; then
+  npm install --prefix "$dir" --no-audit --no-fund --no-save --loglevel=error \
+    postgraphile@4.14.1 >/dev/null
+fi
+bin=/usr/lib/postgresql/15/bin
 work=$(mktemp -d)
-chown postgres "$work"
-runuser -u postgres -- /usr/lib/postgresql/15/bin/initdb -D "$work/pgdata" -U postgres \
-  --auth=trust --encoding=UTF8 --locale=C.UTF-8 --no-sync >/dev/null
+chmod 755 "$work"
+cp "$schema" "$work/schema.sql"
+chown -R postgres "$work"
+as_postgres() { runuser -u postgres -- "$@"; }
+# 1 MB WAL segments keep the copy each instance makes small.
+as_postgres "$bin/initdb" -D "$work/pgdata" -U postgres --auth=trust --encoding=UTF8 \
+  --locale=C.UTF-8 --wal-segsize=1 --no-sync >/dev/null
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+as_postgres "$bin/pg_ctl" -D "$work/pgdata" -w -l "$work/postgres.log" \
+  -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=" start >/dev/null
+psql=(as_postgres "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres)
+if ! { "${psql[@]}" -d postgres -c "create database forum" &&
+       "${psql[@]}" -d forum -f "$work/schema.sql" >/dev/null; }; then
+  as_postgres "$bin/pg_ctl" -D "$work/pgdata" -m fast stop >/dev/null
+  rm -rf "$work"
+  exit 1
+fi
+as_postgres "$bin/pg_ctl" -D "$work/pgdata" -m fast stop >/dev/null
 rm -rf "$dir/pgdata"
 cp -a "$work/pgdata" "$dir/pgdata"
 rm -rf "$work"
+echo "$checksum" > "$dir/schema.sha256"
 touch "$dir/.installed"
