@@ -8,7 +8,7 @@ use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use chorus::record::{self, RecordConfig, RecordOptions};
@@ -478,4 +478,128 @@ pub fn result_table(result: &serde_json::Value) -> String {
         ));
     }
     text
+}
+
+/// Starts a server whose output goes to `log` and that prints `listening on URL` once it
+/// accepts connections (the Node scripts under tests/apps/ do); waits for that line (30 s at
+/// most, failing with the log if the process exits first) and returns the process and URL.
+pub fn spawn_announcing(name: &str, command: &mut Command, log: &Path) -> (Process, String) {
+    let file = std::fs::File::create(log).unwrap();
+    command
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file);
+    let mut process = Process::spawn(name, command);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(url) = text
+            .lines()
+            .find_map(|line| line.strip_prefix("listening on "))
+        {
+            return (process, url.trim().to_owned());
+        }
+        if let Some(status) = process.child.try_wait().unwrap() {
+            panic!("{name} exited ({status}) before listening:\n{text}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} did not say `listening on` within 30 s:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What a replay test found wrong in the application's state, collected so that one run
+/// reports every mismatch at once rather than the first; [`Findings::assert_none`] fails
+/// the test with all of them.
+#[derive(Debug, Default)]
+pub struct Findings(Vec<String>);
+
+impl Findings {
+    /// Notes `problem` unless `ok`.
+    pub fn expect(&mut self, ok: bool, problem: impl FnOnce() -> String) {
+        if !ok {
+            self.0.push(problem());
+        }
+    }
+
+    /// Notes a mismatch between what the run reported and what the application stored.
+    pub fn expect_eq<T: PartialEq + std::fmt::Debug>(
+        &mut self,
+        what: &str,
+        reported: T,
+        stored: T,
+    ) {
+        self.expect(reported == stored, || {
+            format!("{what}: the run reported {reported:?}, the application stored {stored:?}")
+        });
+    }
+
+    /// Fails with every finding, one per line, after `context` (what the run did).
+    pub fn assert_none(self, context: &str) {
+        assert!(
+            self.0.is_empty(),
+            "the replay diverged from the recording:\n- {}\n\n{context}",
+            self.0.join("\n- ")
+        );
+    }
+}
+
+/// (method, path and query) of every request in a capture, in order.
+pub fn captured_requests(capture: &Path) -> Vec<(String, String)> {
+    let har: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(capture).unwrap()).unwrap();
+    har["log"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            let url = entry["request"]["url"].as_str().unwrap();
+            let path = url.splitn(4, '/').nth(3).unwrap_or_default();
+            (
+                entry["request"]["method"].as_str().unwrap().to_owned(),
+                format!("/{path}"),
+            )
+        })
+        .collect()
+}
+
+/// The requests a run's JSON result counts as successful (requests less failures) for this
+/// method, over the entries whose name `wanted` accepts.
+pub fn reported_successes(
+    result: &serde_json::Value,
+    method: &str,
+    wanted: impl Fn(&str) -> bool,
+) -> u64 {
+    result["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["method"] == method && wanted(e["name"].as_str().unwrap_or_default()))
+        .map(|e| e["requests"].as_u64().unwrap() - e["failures"].as_u64().unwrap())
+        .sum()
+}
+
+/// A column of a users CSV: its name and how an account's value is made.
+pub type Column = (&'static str, fn(&Account) -> String);
+
+/// Writes a users CSV with more columns than [`users_csv`]: `username`, each of `extra`
+/// (a column name and how an account's value is made), `password` — for an application whose
+/// login form names its identity field otherwise (`email`, `login`), as its operator would
+/// write the file after convert says which columns the scenario needs.
+pub fn users_csv_with(accounts: &[Account], path: &Path, extra: &[Column]) {
+    let mut text = String::from("username");
+    for (column, _) in extra {
+        text.push_str(&format!(",{column}"));
+    }
+    text.push_str(",password\n");
+    for account in accounts {
+        text.push_str(&account.username);
+        for (_, value) in extra {
+            text.push_str(&format!(",{}", value(account)));
+        }
+        text.push_str(&format!(",{}\n", account.password));
+    }
+    std::fs::write(path, text).unwrap();
 }
