@@ -375,7 +375,10 @@ async fn the_2013_workflow_recorded_converted_provisioned_replays_100_students_a
     let conversion = chorus::convert::convert(
         &har,
         &capture.display().to_string(),
-        &chorus::convert::Options::default(),
+        &chorus::convert::Options {
+            capture: Some("capture.har".to_owned()),
+            ..chorus::convert::Options::default()
+        },
     )
     .unwrap();
     crate::eqnice!(conversion.yaml, yaml);

@@ -29,6 +29,7 @@ pub(super) async fn convert(args: ConvertArgs) -> anyhow::Result<ExitCode> {
         no_think: args.no_think,
         split_on,
         redact: args.redact,
+        capture: Some(capture_as_seen_from(&args.capture, args.output.as_deref())),
     };
     let capture = args.capture.clone();
     let (har, warnings) =
@@ -79,4 +80,51 @@ pub(super) async fn convert(args: ConvertArgs) -> anyhow::Result<ExitCode> {
         None => print!("{}", conversion.yaml),
     }
     Ok(ExitCode::from(super::EXIT_OK))
+}
+
+/// The capture's path as the scenario names it: relative to the scenario's folder when both
+/// are known, so the two can move together.
+fn capture_as_seen_from(capture: &std::path::Path, scenario: Option<&std::path::Path>) -> String {
+    let absolute =
+        |path: &std::path::Path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let Some(folder) = scenario.map(|s| absolute(s).parent().map(std::path::Path::to_path_buf))
+    else {
+        return capture.display().to_string();
+    };
+    let (Some(folder), capture) = (folder, absolute(capture)) else {
+        return capture.display().to_string();
+    };
+    let ours: Vec<_> = folder.components().collect();
+    let theirs: Vec<_> = capture.components().collect();
+    let common = ours.iter().zip(&theirs).take_while(|(a, b)| a == b).count();
+    let mut relative = std::path::PathBuf::new();
+    for _ in common..ours.len() {
+        relative.push("..");
+    }
+    for part in &theirs[common..] {
+        relative.push(part);
+    }
+    relative.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn the_capture_is_named_relative_to_the_scenario() {
+        assert_eq!(
+            capture_as_seen_from(Path::new("/a/b/c.har"), Some(Path::new("/a/b/s.yaml"))),
+            "c.har"
+        );
+        assert_eq!(
+            capture_as_seen_from(
+                Path::new("/a/captures/c.har"),
+                Some(Path::new("/a/out/s.yaml"))
+            ),
+            "../captures/c.har"
+        );
+        assert_eq!(capture_as_seen_from(Path::new("c.har"), None), "c.har");
+    }
 }

@@ -1,18 +1,26 @@
-//! Correlation: every value a request sends that an earlier response returned becomes an
+//! Correlation: every value a request sends that an earlier response handed over becomes an
 //! `extract` at that response and a template at each use; values the client made up become
-//! generators. Trivial values (small numbers, booleans, short words) are only correlated when
-//! both sides name them as ids, never by coincidence.
+//! generators. A tie needs evidence in proportion to how likely the value is to match by
+//! chance: a long token (a CSRF token, a session id) is tied wherever it was served; a small
+//! number or a plain word only where its place makes the tie certain — a `Location` that
+//! handed it over at the same place in the path, a JSON field named as an id, a link the
+//! person clicked that appeared after the session changed something. Text is never tied.
+//! Every extract is proven on the recorded response it reads (it must give the recorded
+//! value) with the engine's own extraction code; a tie refused is said in a comment.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::model::{DraftExtract, DraftRequest, Exchange, ExtractSource};
-use super::offers::{Offer, offers, raw_offer};
-use super::request::{Slot, SlotValue, set_slot, slots};
+use super::offers::{Offer, Place, location_pattern, offers, raw_offer};
+use super::request::{Slot, SlotValue, percent_decode, set_slot, slots};
+use crate::scenario::{Extract, ExtractKind, ResponseView, Template, Vars};
 
-/// How many earlier responses are searched as raw text for a value no field offered: values
+/// How many earlier responses are searched as raw text for a token no field offered: values
 /// are used soon after they are returned, and searching every response of a large capture
 /// for every value would be quadratic.
 const RAW_TEXT_WINDOW: usize = 64;
+/// How many earlier pages are searched for a link the person clicked.
+const LINK_WINDOW: usize = 8;
 
 /// What correlation found besides the templates it wrote into the requests.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -23,17 +31,39 @@ pub(crate) struct Correlation {
     pub(crate) uses: BTreeMap<String, usize>,
 }
 
-/// Values correlated only with evidence from both sides: booleans, numbers below 1000, and
-/// short or purely alphabetic strings.
-pub(crate) fn is_trivial(value: &str) -> bool {
-    if matches!(value, "true" | "false" | "null" | "") {
-        return true;
+/// What a value looks like, which decides the evidence a tie needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// Long and unlikely to match by chance: tokens, session ids, long numbers.
+    Token,
+    /// A short run of digits: an id, a count, a page number.
+    Number,
+    /// A short word or name without spaces.
+    Word,
+    /// Text with spaces: what a person wrote.
+    Text,
+}
+
+fn shape(value: &str) -> Shape {
+    if value.chars().any(char::is_whitespace) {
+        return Shape::Text;
     }
-    if let Ok(number) = value.parse::<f64>() {
-        return number.abs() < 1000.0;
+    // A URL or a path is an address the client knew, not a token.
+    if value.contains("://") || value.starts_with('/') {
+        return Shape::Word;
     }
-    value.chars().count() < 4
-        || (value.len() <= 12 && value.chars().all(|c| c.is_ascii_alphabetic() || c == ' '))
+    let digits = value.chars().filter(char::is_ascii_digit).count();
+    let length = value.chars().count();
+    if digits == length && length < 8 {
+        return Shape::Number;
+    }
+    let upper = value.chars().any(|c| c.is_ascii_uppercase());
+    let lower = value.chars().any(|c| c.is_ascii_lowercase());
+    if length >= 8 && (digits > 0 || (length >= 16 && upper && lower)) {
+        Shape::Token
+    } else {
+        Shape::Word
+    }
 }
 
 pub(crate) fn is_id_like(key: &str) -> bool {
@@ -43,6 +73,30 @@ pub(crate) fn is_id_like(key: &str) -> bool {
         || lower.ends_with("_id")
         || lower.ends_with("ids")
         || lower == "code"
+}
+
+/// Whether a value looks made for one session (a token, an id): what checks generalise.
+pub(crate) fn looks_generated(value: &str) -> bool {
+    matches!(shape(value), Shape::Token | Shape::Number)
+}
+
+/// Names of values that a server hands out per page or per session for the next request to
+/// send back: taken from the newest page that served them.
+fn is_token_name(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase();
+    [
+        "csrf",
+        "xsrf",
+        "token",
+        "nonce",
+        "sectok",
+        "authenticity",
+        "verification",
+        "viewstate",
+        "changecheck",
+    ]
+    .iter()
+    .any(|word| lower.contains(word))
 }
 
 /// What a made-up value looks like, to generate one of the same shape.
@@ -125,9 +179,13 @@ struct Origin {
     source: String,
 }
 
+/// Variable names: one per origin, `name_2`, `name_3`... when a name is taken (a counter per
+/// name, so a capture with thousands of them stays linear).
+#[derive(Default)]
 struct Names {
     by_origin: HashMap<Origin, String>,
     taken: HashSet<String>,
+    next_suffix: HashMap<String, usize>,
 }
 
 impl Names {
@@ -137,10 +195,10 @@ impl Names {
         }
         let base = sanitize(wanted);
         let mut name = base.clone();
-        let mut n = 2;
         while self.taken.contains(&name) {
+            let n = self.next_suffix.entry(base.clone()).or_insert(2);
             name = format!("{base}_{n}");
-            n += 1;
+            *n += 1;
         }
         self.taken.insert(name.clone());
         self.by_origin.insert(origin, name.clone());
@@ -148,175 +206,19 @@ impl Names {
     }
 }
 
-/// Rewrites `requests` (parallel to `exchanges`) with templates for correlated and generated
-/// values. `fixed` values (credentials, already templated) are left alone.
-pub(crate) fn correlate(
-    requests: &mut [DraftRequest],
-    exchanges: &[Exchange],
-    fixed: &HashSet<String>,
-) -> Correlation {
-    let mut result = Correlation::default();
-    // value -> offers seen so far, newest last: (response index, offer)
-    let mut seen: HashMap<String, Vec<(usize, Offer)>> = HashMap::new();
-    let mut bound: HashMap<(usize, String), String> = HashMap::new();
-    let mut names = Names {
-        by_origin: HashMap::new(),
-        taken: HashSet::new(),
+/// The plain name a JSONPath's last key sits under (`$.data.createPost.post.id`: `post`).
+fn json_parent(source: &ExtractSource) -> Option<String> {
+    let ExtractSource::JsonPath(path) = source else {
+        return None;
     };
-    let mut generated: HashMap<String, String> = HashMap::new();
-    // What each extracted variable holds at this point of the recording.
-    let mut holding: BTreeMap<String, String> = BTreeMap::new();
-    // Variables extracted from a field named as an id: evidence enough for a short word.
-    let mut id_vars: HashSet<String> = HashSet::new();
-
-    for j in 0..requests.len() {
-        let mut counted: HashSet<String> = HashSet::new();
-        for SlotValue {
-            slot,
-            value,
-            key,
-            number: _,
-        } in slots(&requests[j])
-        {
-            if value.contains("{{") || fixed.contains(&value) || value.is_empty() {
-                continue;
-            }
-            let numeric_segment =
-                matches!(slot, Slot::PathSegment(_)) && value.chars().all(|c| c.is_ascii_digit());
-            // A short word in a path (`/posts/abcd`) may be an id too, but only an offer
-            // named as an id (`"id": "abcd"`) is evidence enough: `pick_offer` asks for one.
-            let word_segment = matches!(slot, Slot::PathSegment(_)) && !numeric_segment;
-            let slot_id_like = match (&slot, &key) {
-                (Slot::PathSegment(_), _) => true,
-                (_, Some(key)) => is_id_like(key),
-                _ => false,
-            };
-            let trivial = is_trivial(&value);
-            if trivial && !slot_id_like {
-                continue;
-            }
-            // A variable that already holds this value (nothing re-set it since) serves again:
-            // a constant the server returned twice is extracted once.
-            if let Some(var) = holding
-                .iter()
-                .find(|(var, held)| {
-                    **held == value && (!(trivial && word_segment) || id_vars.contains(*var))
-                })
-                .map(|(var, _)| var.clone())
-            {
-                set_slot(&mut requests[j], &slot, &format!("{{{{ {var} }}}}"));
-                if counted.insert(var.clone()) {
-                    *result.uses.entry(var).or_default() += 1;
-                }
-                continue;
-            }
-            let candidates = seen.get(&value).map(Vec::as_slice).unwrap_or(&[]);
-            let chosen = pick_offer(candidates, key.as_deref(), trivial).or_else(|| {
-                // Not a JSON leaf, header or form field: look in the raw text of earlier
-                // responses, newest first, for values long enough not to match by chance.
-                (!trivial && value.len() >= 8)
-                    .then(|| {
-                        (0..j)
-                            .rev()
-                            .take(RAW_TEXT_WINDOW)
-                            .find_map(|i| raw_offer(&exchanges[i], &value).map(|offer| (i, offer)))
-                    })
-                    .flatten()
-            });
-            if let Some((i, offer)) = chosen {
-                let source_text = format!("{:?}", offer.source);
-                let var = match bound.get(&(i, source_text.clone())) {
-                    Some(var) => var.clone(),
-                    None => {
-                        let wanted = match (&slot, &key) {
-                            (
-                                Slot::Json(_)
-                                | Slot::Form(_)
-                                | Slot::Query(_)
-                                | Slot::Cookie { .. },
-                                Some(key),
-                            ) if !is_generic(key) => key.clone(),
-                            _ => match offer.key.as_deref() {
-                                Some(k) if !is_generic(k) => k.to_owned(),
-                                Some(k) => format!("{}_{k}", last_word(&requests[i])),
-                                None => last_word(&requests[i]),
-                            },
-                        };
-                        let origin = Origin {
-                            method: requests[i].method.clone(),
-                            path: requests[i].path.join("/"),
-                            source: source_text.clone(),
-                        };
-                        let var = names.name_for(origin, &wanted);
-                        bound.insert((i, source_text), var.clone());
-                        holding.insert(var.clone(), value.clone());
-                        if offer.key.as_deref().is_some_and(is_id_like) {
-                            id_vars.insert(var.clone());
-                        }
-                        let (method, path) =
-                            (requests[i].method.clone(), requests[i].path.join("/"));
-                        requests[i].extracts.push(DraftExtract {
-                            var: var.clone(),
-                            source: offer.source.clone(),
-                            comment: format!(
-                                "from the response to {method} /{path} (entry {})",
-                                requests[i].entry + 1
-                            ),
-                        });
-                        var
-                    }
-                };
-                set_slot(&mut requests[j], &slot, &format!("{{{{ {var} }}}}"));
-                if counted.insert(var.clone()) {
-                    *result.uses.entry(var).or_default() += 1;
-                }
-                continue;
-            }
-            if let Some(template) = generator_for(&value, exchanges[j].wall_ms) {
-                set_slot(&mut requests[j], &slot, &template);
-                continue;
-            }
-            // A credential no response returned (an API key, a bearer token, a cookie a
-            // script set from elsewhere) is not made up per user: it stays as recorded, for
-            // the user to template (and `--redact` replaces it).
-            let credential = matches!(slot, Slot::Bearer(_))
-                || key.as_deref().is_some_and(super::redact::secret_key);
-            if credential {
-                continue;
-            }
-            if let Some(template) = random_looking(&value) {
-                let var = match generated.get(&value) {
-                    Some(var) => var.clone(),
-                    None => {
-                        let wanted = key
-                            .clone()
-                            .filter(|k| !is_generic(k))
-                            .unwrap_or_else(|| "generated".to_owned());
-                        let origin = Origin {
-                            method: String::new(),
-                            path: String::new(),
-                            source: value.clone(),
-                        };
-                        let var = names.name_for(origin, &wanted);
-                        result.generators.push((
-                            var.clone(),
-                            template,
-                            format!("made up by the client (recorded {value:?}); a new one per virtual user"),
-                        ));
-                        generated.insert(value.clone(), var.clone());
-                        var
-                    }
-                };
-                set_slot(&mut requests[j], &slot, &format!("{{{{ {var} }}}}"));
-            }
-        }
-        for offer in offers(&exchanges[j]) {
-            seen.entry(offer.value.clone())
-                .or_default()
-                .push((j, offer));
-        }
-    }
-    result
+    let keys: Vec<&str> = path.split(['.', '[']).collect();
+    let parent = keys.len().checked_sub(2).map(|i| keys[i])?;
+    let plain = !parent.is_empty()
+        && parent != "$"
+        && parent
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    (plain && !is_generic(parent)).then(|| parent.to_owned())
 }
 
 fn is_generic(key: &str) -> bool {
@@ -326,33 +228,557 @@ fn is_generic(key: &str) -> bool {
     )
 }
 
-/// The newest offer of the value; for a trivial value only one whose key names an id, and
-/// among offers of one response, the one whose key matches the slot's key.
-fn pick_offer(
-    candidates: &[(usize, Offer)],
-    slot_key: Option<&str>,
-    trivial: bool,
-) -> Option<(usize, Offer)> {
-    let newest = candidates
-        .iter()
-        .rfind(|(_, offer)| !trivial || offer.key.as_deref().is_some_and(is_id_like))?;
-    let response = newest.0;
-    let same_response = candidates.iter().filter(|(i, offer)| {
-        *i == response && (!trivial || offer.key.as_deref().is_some_and(is_id_like))
+/// A variable holding a value, and where that value came from (to judge a reuse the way a
+/// fresh tie would be judged).
+#[derive(Debug, Clone)]
+struct Held {
+    var: String,
+    place: Place,
+    key: Option<String>,
+    /// The response it was extracted from (`None`: generated by the client).
+    response: Option<usize>,
+    /// For a value handed over as a path segment (a Location, a link), the path before it:
+    /// a short value serves again only at the same place.
+    before: Option<String>,
+}
+
+/// Why a tie of a value of `shape` in `slot` to an offer at `place` is not certain enough, or
+/// `None` when it is. `path` is the request's recorded path, segment by segment; `known`
+/// says whether a path (`/issues/7`) was already in an earlier request's URL.
+fn refusal(
+    slot: &SlotValue,
+    path: &[String],
+    offer: &Offer,
+    shape: Shape,
+    known: &dyn Fn(&str) -> bool,
+) -> Option<&'static str> {
+    let same_key = slot.key.is_some() && slot.key == offer.key;
+    let slot_id_like =
+        matches!(slot.slot, Slot::PathSegment(_)) || slot.key.as_deref().is_some_and(is_id_like);
+    let offer_id_like = offer.key.as_deref().is_some_and(is_id_like);
+    match shape {
+        // A visible field's value is a choice the page offered (a select's option), not a
+        // token handed over, unless its name says token.
+        Shape::Token => match offer.place {
+            Place::FormField { hidden: false }
+                if !slot.key.as_deref().is_some_and(is_token_name) =>
+            {
+                Some("a value a visible form field offered: a choice, not a token")
+            }
+            _ => None,
+        },
+        Shape::Number => match &offer.place {
+            Place::Location { before } => {
+                let Slot::PathSegment(index) = slot.slot else {
+                    return Some("a small number a Location also holds, in another place");
+                };
+                let mine = if index == 0 {
+                    String::new()
+                } else {
+                    format!("/{}", path[..index].join("/"))
+                };
+                if mine != *before {
+                    Some("a small number a Location also holds, at another place in the path")
+                } else if known(&format!("{mine}/{}", slot.value)) {
+                    Some("a small number the client already had before this Location")
+                } else {
+                    None
+                }
+            }
+            Place::Json { .. } if slot_id_like && offer_id_like => None,
+            Place::LocationQuery | Place::Header | Place::Meta if same_key && offer_id_like => None,
+            Place::FormField { hidden: true }
+                if same_key && (offer_id_like || slot.value.len() >= 4) =>
+            {
+                None
+            }
+            Place::Link => None,
+            Place::FormField { .. } => {
+                Some("a small number a form also shows, a choice rather than a value handed over")
+            }
+            _ => Some("a small number a response also holds, with nothing tying the two"),
+        },
+        Shape::Word => match &offer.place {
+            Place::Json { .. } if slot_id_like && offer_id_like => None,
+            Place::Link => None,
+            _ => Some("a plain word a response also holds, by coincidence or as a constant"),
+        },
+        Shape::Text => Some("text a person wrote, not a value handed over"),
+    }
+}
+
+/// The order candidates are tried in: tokens from the newest page that served them; other
+/// values from the place that reads best and the response that first handed them over.
+fn rank(candidates: &mut [(usize, Offer)], token: bool) {
+    let preference = |place: &Place| match place {
+        Place::Json { in_array: false } => 0,
+        Place::Location { .. } => 1,
+        Place::LocationQuery => 2,
+        Place::FormField { hidden: true } | Place::Meta => 3,
+        Place::FormField { hidden: false } => 4,
+        Place::Header => 5,
+        Place::Json { in_array: true } => 6,
+        Place::Link => 7,
+        Place::Raw => 8,
+    };
+    candidates.sort_by(|(a_at, a), (b_at, b)| {
+        let newest_first = token
+            || matches!(a.place, Place::FormField { .. } | Place::Meta)
+                && matches!(b.place, Place::FormField { .. } | Place::Meta);
+        let by_time = if newest_first {
+            b_at.cmp(a_at)
+        } else {
+            a_at.cmp(b_at)
+        };
+        if token {
+            by_time.then(preference(&a.place).cmp(&preference(&b.place)))
+        } else {
+            preference(&a.place)
+                .cmp(&preference(&b.place))
+                .then(by_time)
+        }
     });
-    // A body field reads better and survives more than a regex over a Location header.
-    let from_body =
-        |(_, offer): &&(usize, Offer)| !matches!(offer.source, ExtractSource::HeaderRegex { .. });
-    let same_key =
-        |(_, offer): &&(usize, Offer)| offer.key.as_deref().is_some_and(|k| Some(k) == slot_key);
-    let best = same_response
-        .clone()
-        .find(|candidate| from_body(candidate) && same_key(candidate))
-        .or_else(|| same_response.clone().find(from_body))
-        .or_else(|| same_response.clone().find(same_key))
-        .or_else(|| same_response.clone().next())
-        .unwrap_or(newest);
-    Some(best.clone())
+}
+
+/// The engine's rule for an extract source.
+fn extract_kind(source: &ExtractSource) -> Option<ExtractKind> {
+    Some(match source {
+        ExtractSource::JsonPath(path) => ExtractKind::JsonPath {
+            path: serde_json_path::JsonPath::parse(path).ok()?,
+            source: path.clone(),
+        },
+        ExtractSource::Header(name) => {
+            ExtractKind::Header(http::HeaderName::from_bytes(name.as_bytes()).ok()?)
+        }
+        ExtractSource::Regex(pattern) => ExtractKind::Regex(regex::Regex::new(pattern).ok()?),
+        ExtractSource::HeaderRegex { header, pattern } => ExtractKind::HeaderRegex {
+            header: http::HeaderName::from_bytes(header.as_bytes()).ok()?,
+            regex: regex::Regex::new(pattern).ok()?,
+        },
+        ExtractSource::FormField(name) => ExtractKind::FormField(name.clone()),
+        ExtractSource::Meta(name) => ExtractKind::Meta(name.clone()),
+        ExtractSource::Link { text, pattern } => ExtractKind::Link {
+            text: Template::parse(text).ok()?,
+            regex: Some(regex::Regex::new(pattern).ok()?),
+        },
+    })
+}
+
+/// What the extract gives on the recorded response: the proof that it reads the value it was
+/// made for (a regex finds the first match, which may be another element's).
+pub(crate) fn extracted(
+    source: &ExtractSource,
+    exchange: &Exchange,
+    vars: &Vars,
+) -> Option<String> {
+    let kind = extract_kind(source)?;
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in &exchange.response_headers {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::from_str(value),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    let body = exchange.response_body.as_deref().unwrap_or_default();
+    let view = ResponseView::new(exchange.status, &headers, body.as_bytes()).at(&exchange.url);
+    let rule = Extract {
+        name: "proof".to_owned(),
+        kind,
+        default: None,
+    };
+    let mut scratch = vars.clone();
+    rule.apply(&view, &mut scratch).ok()?;
+    match scratch.get("proof")? {
+        serde_json::Value::String(text) => Some(text),
+        other => Some(other.to_string()),
+    }
+}
+
+/// The link the person clicked to send `request`: a link in one of the last pages whose href
+/// is the request's URL, that appeared only after the session changed something (so it names
+/// something the session made, not a constant), found by its text.
+fn link_offer(
+    index: usize,
+    exchanges: &[Exchange],
+    first_written: Option<usize>,
+    account: &[(String, String)],
+    j: usize,
+) -> Option<(usize, Offer)> {
+    let target = &exchanges[j].url;
+    let wanted = match target.query() {
+        Some(query) => format!("{}?{query}", target.path()),
+        None => target.path().to_owned(),
+    };
+    let href_is_target = |page_url: &url::Url, href: &str| {
+        page_url.join(href).ok().is_some_and(|url| {
+            let shown = match url.query() {
+                Some(query) => format!("{}?{query}", url.path()),
+                None => url.path().to_owned(),
+            };
+            shown == wanted
+        })
+    };
+    let first_seen = (0..j).find(|&i| {
+        exchanges[i].page().is_some_and(|page| {
+            page.links
+                .iter()
+                .any(|l| href_is_target(&exchanges[i].url, &l.href))
+        })
+    })?;
+    // The link must have appeared after a write of this session.
+    if first_written.is_none_or(|w| w >= first_seen) {
+        return None;
+    }
+    (first_seen..j).rev().take(LINK_WINDOW).find_map(|i| {
+        let page = exchanges[i].page()?;
+        let link = page
+            .links
+            .iter()
+            .find(|l| href_is_target(&exchanges[i].url, &l.href))?;
+        let text = templated_text(&link.text, account);
+        // A text the same for every user cannot pick this user's object.
+        if text == link.text {
+            return None;
+        }
+        let path: Vec<&str> = target.path().trim_start_matches('/').split('/').collect();
+        let before = format!("/{}", path[..index.min(path.len())].join("/"));
+        let before = if index == 0 { String::new() } else { before };
+        Some((
+            i,
+            Offer {
+                value: percent_decode(path.get(index).copied().unwrap_or_default()),
+                source: ExtractSource::Link {
+                    text,
+                    pattern: location_pattern(&before),
+                },
+                key: None,
+                place: Place::Link,
+            },
+        ))
+    })
+}
+
+/// A text with the account's own values as templates (a link named after the user).
+fn templated_text(text: &str, account: &[(String, String)]) -> String {
+    let mut out = text.to_owned();
+    for (value, column) in account {
+        if value.chars().count() >= 4 && column != "password" {
+            out = out.replace(value.as_str(), &format!("{{{{ user.{column} }}}}"));
+        }
+    }
+    out
+}
+
+fn describe(slot: &SlotValue) -> String {
+    match (&slot.slot, &slot.key) {
+        (Slot::PathSegment(index), _) => format!("path segment {}", index + 1),
+        (Slot::Query(_), Some(key)) => format!("query `{key}`"),
+        (Slot::Form(_) | Slot::Multipart(_), Some(key)) => format!("form field `{key}`"),
+        (Slot::Json(_), Some(key)) => format!("JSON `{key}`"),
+        (Slot::Header(_) | Slot::Bearer(_), Some(key)) => format!("header `{key}`"),
+        (Slot::Cookie { name, .. }, _) => format!("cookie `{name}`"),
+        _ => "a value".to_owned(),
+    }
+}
+
+/// Rewrites `requests` (parallel to `exchanges`) with templates for correlated and generated
+/// values. `fixed` values (credentials, already templated) are left alone; `account` holds
+/// the recorded account's values and columns, for proofs and link texts; `login` is the
+/// position of the login, after which a request that changes something makes new things.
+pub(crate) fn correlate(
+    requests: &mut [DraftRequest],
+    exchanges: &[Exchange],
+    fixed: &HashSet<String>,
+    account: &[(String, String)],
+    login: Option<usize>,
+) -> Correlation {
+    let mut result = Correlation::default();
+    let mut proof_vars = Vars::new();
+    let mut row = serde_json::Map::new();
+    for (value, column) in account {
+        row.entry(column.clone())
+            .or_insert_with(|| serde_json::Value::String(value.clone()));
+    }
+    proof_vars.set("user", serde_json::Value::Object(row));
+    // value -> offers seen so far: (response index, offer)
+    let mut seen: HashMap<String, Vec<(usize, Offer)>> = HashMap::new();
+    let mut bound: HashMap<(usize, String), String> = HashMap::new();
+    let mut names = Names::default();
+    // What each variable holds at this point of the recording, by value.
+    let mut held: HashMap<String, Vec<Held>> = HashMap::new();
+    let mut holding: HashMap<String, String> = HashMap::new();
+    let mut first_written: Option<usize> = None;
+
+    // Every path prefix (`/issues/7`) of a request URL, with the first request that had it.
+    let mut paths_seen: HashMap<String, usize> = HashMap::new();
+    for (index, exchange) in exchanges.iter().enumerate() {
+        let mut prefix = String::new();
+        for segment in exchange.url.path().split('/').filter(|s| !s.is_empty()) {
+            prefix.push('/');
+            prefix.push_str(&percent_decode(segment));
+            paths_seen.entry(prefix.clone()).or_insert(index);
+        }
+    }
+    // Whether a path was in a request URL up to response `i` (inclusive).
+    let known_before = |i: usize| {
+        let paths_seen = &paths_seen;
+        move |path: &str| paths_seen.get(path).is_some_and(|&first| first <= i)
+    };
+    let mut noted: HashSet<(String, String)> = HashSet::new();
+
+    for j in 0..requests.len() {
+        let mut counted: HashSet<String> = HashSet::new();
+        let mut notes: Vec<String> = Vec::new();
+        let recorded_path: Vec<String> = exchanges[j]
+            .url
+            .path()
+            .trim_start_matches('/')
+            .split('/')
+            .map(percent_decode)
+            .collect();
+        for found in slots(&requests[j]) {
+            let value = found.value.clone();
+            if value.contains("{{") || fixed.contains(&value) || value.is_empty() {
+                continue;
+            }
+            let value_shape = shape(&value);
+            let token = found.key.as_deref().is_some_and(is_token_name);
+            // A variable that still holds this value serves again, when a fresh tie to where
+            // it came from would be accepted here.
+            let here = match found.slot {
+                Slot::PathSegment(index) if index > 0 => {
+                    Some(format!("/{}", recorded_path[..index].join("/")))
+                }
+                Slot::PathSegment(_) => Some(String::new()),
+                _ => None,
+            };
+            let reuse = held.get(&value).and_then(|list| {
+                list.iter().rev().find(|h| {
+                    holding.get(&h.var) == Some(&value)
+                        && (value_shape == Shape::Token
+                            || h.before.is_none()
+                            || h.before == here)
+                        && (h.response.is_none()
+                            || refusal(
+                                &found,
+                                &recorded_path,
+                                &Offer {
+                                    value: value.clone(),
+                                    source: ExtractSource::Header(String::new()),
+                                    key: h.key.clone(),
+                                    place: h.place.clone(),
+                                },
+                                value_shape,
+                                &known_before(h.response.unwrap_or(j)),
+                            )
+                            .is_none())
+                        // A token is taken from the newest page that served it.
+                        && !(token && h.response.is_some_and(|r| {
+                            seen.get(&value).is_some_and(|offers| offers.iter().any(|(i, _)| *i > r))
+                        }))
+                })
+            });
+            if let Some(h) = reuse {
+                let var = h.var.clone();
+                set_slot(&mut requests[j], &found.slot, &format!("{{{{ {var} }}}}"));
+                if counted.insert(var.clone()) {
+                    *result.uses.entry(var).or_default() += 1;
+                }
+                continue;
+            }
+            let mut candidates: Vec<(usize, Offer)> = seen.get(&value).cloned().unwrap_or_default();
+            let mut first_refusal: Option<(&'static str, usize)> = None;
+            candidates.retain(|(i, offer)| {
+                match refusal(
+                    &found,
+                    &recorded_path,
+                    offer,
+                    value_shape,
+                    &known_before(*i),
+                ) {
+                    None => true,
+                    Some(reason) => {
+                        first_refusal.get_or_insert((reason, *i));
+                        false
+                    }
+                }
+            });
+            rank(&mut candidates, token);
+            // The first segment of the path no earlier request had is what the link named.
+            let first_new = recorded_path.iter().enumerate().position(|(k, _)| {
+                !known_before(j.saturating_sub(1))(&format!("/{}", recorded_path[..=k].join("/")))
+            });
+            if let Slot::PathSegment(index) = found.slot {
+                let names_something = value_shape == Shape::Number
+                    || (value_shape == Shape::Word && value.chars().any(|c| c.is_ascii_digit()));
+                if names_something && j > 0 && first_new == Some(index) {
+                    if let Some(link) = link_offer(index, exchanges, first_written, account, j) {
+                        candidates.push(link);
+                    }
+                }
+            }
+            // A value a visible field offered is a choice: raw text would only find it again.
+            let offered_by_a_field = seen.get(&value).is_some_and(|offers| {
+                offers
+                    .iter()
+                    .any(|(_, o)| o.place == Place::FormField { hidden: false })
+            });
+            if value_shape == Shape::Token && !value.contains(['\n', '\r']) && !offered_by_a_field {
+                let raw = (0..j)
+                    .rev()
+                    .take(RAW_TEXT_WINDOW)
+                    .filter_map(|i| raw_offer(&exchanges[i], &value).map(|offer| (i, offer)));
+                candidates.extend(raw);
+            }
+            let chosen = candidates.into_iter().find(|(i, offer)| {
+                extracted(&offer.source, &exchanges[*i], &proof_vars).as_deref()
+                    == Some(value.as_str())
+            });
+            if let Some((i, offer)) = chosen {
+                let source_text = format!("{:?}", offer.source);
+                let var = match bound.get(&(i, source_text.clone())) {
+                    Some(var) => var.clone(),
+                    None => {
+                        let wanted = match (&found.slot, &found.key) {
+                            (Slot::PathSegment(_), Some(before))
+                                if !before.contains("{{")
+                                    && !is_generic(before)
+                                    && !before.is_empty() =>
+                            {
+                                format!("{}_id", before.trim_end_matches('s'))
+                            }
+                            (
+                                Slot::Json(_)
+                                | Slot::Form(_)
+                                | Slot::Multipart(_)
+                                | Slot::Query(_)
+                                | Slot::Cookie { .. },
+                                Some(key),
+                            ) if !is_generic(key) => key.clone(),
+                            _ => match offer.key.as_deref() {
+                                Some(k) if !is_generic(k) => k.to_owned(),
+                                Some(k) => match json_parent(&offer.source) {
+                                    Some(parent) => format!("{parent}_{k}"),
+                                    None => format!("{}_{k}", last_word(&requests[i])),
+                                },
+                                None => format!("{}_id", last_word(&requests[j])),
+                            },
+                        };
+                        let origin = Origin {
+                            method: requests[i].method.clone(),
+                            path: requests[i].path.join("/"),
+                            source: source_text.clone(),
+                        };
+                        let var = names.name_for(origin, &wanted);
+                        bound.insert((i, source_text), var.clone());
+                        let (method, path) =
+                            (requests[i].method.clone(), requests[i].path.join("/"));
+                        let how = match offer.place {
+                            Place::Location { .. } => "; handed over in its Location",
+                            Place::Link => "; the link the recording clicked, found by its text",
+                            _ => "",
+                        };
+                        requests[i].extracts.push(DraftExtract {
+                            var: var.clone(),
+                            source: offer.source.clone(),
+                            comment: format!(
+                                "from the response to {method} /{path} (entry {}){how}",
+                                requests[i].entry + 1
+                            ),
+                        });
+                        var
+                    }
+                };
+                holding.insert(var.clone(), value.clone());
+                let before = match (&offer.place, &offer.source) {
+                    (Place::Location { before }, _) => Some(before.clone()),
+                    (Place::Link, _) => here.clone(),
+                    _ => None,
+                };
+                held.entry(value.clone()).or_default().push(Held {
+                    var: var.clone(),
+                    place: offer.place.clone(),
+                    key: offer.key.clone(),
+                    response: Some(i),
+                    before,
+                });
+                set_slot(&mut requests[j], &found.slot, &format!("{{{{ {var} }}}}"));
+                if counted.insert(var.clone()) {
+                    *result.uses.entry(var).or_default() += 1;
+                }
+                continue;
+            }
+            let worth_saying = matches!(found.slot, Slot::PathSegment(_))
+                && value_shape == Shape::Number
+                || found.key.as_deref().is_some_and(is_id_like)
+                || value_shape == Shape::Token;
+            let first_time = noted.insert((describe(&found), value.clone()));
+            if let (Some((reason, i)), true, true) = (first_refusal, worth_saying, first_time) {
+                notes.push(format!(
+                    "{} {value:?} kept as recorded: {reason} (entry {})",
+                    describe(&found),
+                    requests[i].entry + 1
+                ));
+            }
+            if let Some(template) = generator_for(&value, exchanges[j].wall_ms) {
+                set_slot(&mut requests[j], &found.slot, &template);
+                continue;
+            }
+            // A credential no response returned (an API key, a bearer token, a cookie a
+            // script set from elsewhere) is not made up per user: it stays as recorded, for
+            // the user to template (and `--redact` replaces it).
+            let credential = matches!(found.slot, Slot::Bearer(_))
+                || found.key.as_deref().is_some_and(super::redact::secret_key);
+            if credential {
+                continue;
+            }
+            if let Some(template) = random_looking(&value) {
+                let wanted = found
+                    .key
+                    .clone()
+                    .filter(|k| !is_generic(k))
+                    .unwrap_or_else(|| "generated".to_owned());
+                let origin = Origin {
+                    method: String::new(),
+                    path: String::new(),
+                    source: value.clone(),
+                };
+                let known = names.by_origin.contains_key(&origin);
+                let var = names.name_for(origin, &wanted);
+                if !known {
+                    result.generators.push((
+                        var.clone(),
+                        template,
+                        format!(
+                            "made up by the client (recorded {value:?}); a new one per virtual user"
+                        ),
+                    ));
+                }
+                holding.insert(var.clone(), value.clone());
+                held.entry(value.clone()).or_default().push(Held {
+                    var: var.clone(),
+                    place: Place::Raw,
+                    key: found.key.clone(),
+                    response: None,
+                    before: None,
+                });
+                set_slot(&mut requests[j], &found.slot, &format!("{{{{ {var} }}}}"));
+            }
+        }
+        requests[j].comments.extend(notes);
+        for offer in offers(&exchanges[j]) {
+            seen.entry(offer.value.clone())
+                .or_default()
+                .push((j, offer));
+        }
+        let writes = !matches!(requests[j].method.as_str(), "GET" | "HEAD" | "OPTIONS");
+        if writes && login.is_none_or(|login| j > login) && first_written.is_none() {
+            first_written = Some(j);
+        }
+    }
+    result
 }
 
 #[cfg(test)]
@@ -366,7 +792,7 @@ mod tests {
     fn run(list: Vec<Exchange>) -> (Vec<DraftRequest>, Correlation) {
         let list = sequence(list, 1000.0);
         let mut requests: Vec<DraftRequest> = list.iter().map(draft_request).collect();
-        let correlation = correlate(&mut requests, &list, &HashSet::new());
+        let correlation = correlate(&mut requests, &list, &HashSet::new(), &[], None);
         (requests, correlation)
     }
 
@@ -532,7 +958,7 @@ mod tests {
             "Cookie".to_owned(),
             "theme=dark; xsrf=Q9w8E7r6T5y4".to_owned(),
         ));
-        correlate(&mut requests, &list, &HashSet::new());
+        correlate(&mut requests, &list, &HashSet::new(), &[], None);
         assert_eq!(requests[0].extracts[0].var, "xsrf");
         assert_eq!(requests[1].headers[0].1, "theme=dark; xsrf={{ xsrf }}");
     }
@@ -552,9 +978,9 @@ mod tests {
             exchange("GET", "http://app/hello", 200, "", "{}"),
         ]);
         assert_eq!(requests[0].extracts.len(), 1, "{:?}", requests[0].extracts);
-        assert_eq!(requests[0].extracts[0].var, "posts_id");
-        assert_eq!(requests[1].path, ["posts", "{{ posts_id }}"]);
-        assert_eq!(requests[2].path, ["posts", "{{ posts_id }}"]);
+        assert_eq!(requests[0].extracts[0].var, "post_id");
+        assert_eq!(requests[1].path, ["posts", "{{ post_id }}"]);
+        assert_eq!(requests[2].path, ["posts", "{{ post_id }}"]);
         // "hello" came back as a title, not as an id: a coincidence, left alone.
         assert_eq!(requests[3].path, ["hello"]);
     }
@@ -597,7 +1023,7 @@ mod tests {
             requests[2].extracts[0].source,
             ExtractSource::HeaderRegex {
                 header: "Location".to_owned(),
-                pattern: "/orders/([^/?#]+)".to_owned()
+                pattern: "^(?:[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*)?/orders/([^/?#]+)".to_owned()
             }
         );
         assert_eq!(

@@ -98,6 +98,7 @@ fn exchange(index: usize, entry: Entry) -> Result<Exchange, String> {
             .collect(),
         response_mime: content.mime_type,
         response_body,
+        page: Default::default(),
     })
 }
 

@@ -1,8 +1,29 @@
-//! Identity: find the login (a request whose body carries a password-like field, or the one
-//! `--login` names) and turn its credentials into `{{ user.<field> }}` from the `users` data.
+//! Identity: find the login (a request whose body carries a password — by its name, or because
+//! the page that served the form had it in a password input — or the first request with HTTP
+//! credentials, or the one `--login` names), and make the recorded account's values the
+//! user's own: the credentials, and every other place they appear (a page named after the
+//! user, a title "edited by user01", a profile URL) become `{{ user.<column> }}` of the users
+//! CSV. Values a response says are the account's (`"username": "user01"` after a login by
+//! e-mail) join the columns.
 
-use super::model::{DraftBody, DraftRequest};
+use super::auth::HttpAuth;
+use super::model::{DraftBody, DraftRequest, Exchange};
+use super::offers::json_leaves;
 use super::request::{Slot, set_slot, slots};
+use crate::html::FieldKind;
+
+/// Response fields that name the account.
+const IDENTITY_KEYS: &[&str] = &[
+    "username",
+    "user_name",
+    "username_",
+    "login",
+    "preferred_username",
+    "email",
+    "e-mail",
+    "mail",
+    "nickname",
+];
 
 /// The login that was found: where, which columns the users CSV needs, and the recorded
 /// values those columns replace everywhere.
@@ -10,108 +31,273 @@ use super::request::{Slot, set_slot, slots};
 pub(crate) struct Login {
     pub(crate) index: usize,
     pub(crate) columns: Vec<String>,
-    /// (recorded value, template) for each credential.
-    pub(crate) replaced: Vec<(String, String)>,
+    /// (recorded value, column) of each account value.
+    pub(crate) values: Vec<(String, String)>,
 }
 
-fn is_password_field(key: &str) -> bool {
-    let lower = key.to_ascii_lowercase();
-    lower.contains("password") || matches!(lower.as_str(), "pass" | "passwd" | "pwd" | "passphrase")
+impl Login {
+    /// The template of a column.
+    fn template(column: &str) -> String {
+        format!("{{{{ user.{column} }}}}")
+    }
+
+    fn add(&mut self, value: &str, column: &str) {
+        if value.is_empty() || self.values.iter().any(|(v, _)| v == value) {
+            return;
+        }
+        if !self.columns.iter().any(|c| c == column) {
+            self.columns.push(column.to_owned());
+        }
+        self.values.push((value.to_owned(), column.to_owned()));
+    }
 }
 
-fn is_identity_field(key: &str) -> bool {
+fn is_password_name(key: &str) -> bool {
     let lower = key.to_ascii_lowercase();
-    !is_password_field(key)
+    lower.contains("password")
+        || matches!(
+            lower.as_str(),
+            "pass" | "passwd" | "pwd" | "passphrase" | "pin"
+        )
+}
+
+fn is_identity_name(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase();
+    !is_password_name(key)
         && (lower.contains("user")
             || lower.contains("email")
             || lower.contains("login")
-            || lower == "account")
+            || lower == "account"
+            || lower == "u")
 }
 
-fn column_name(key: &str) -> String {
-    key.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
+/// What the login form's fields are, from the page that served it: the password inputs and
+/// the inputs a person typed into (buttons and hidden fields are neither).
+struct FormRoles {
+    passwords: Vec<String>,
+    typed: Vec<String>,
+}
+
+/// The roles of the fields of the form `request` submits, read from the newest earlier page
+/// that has a form with a password input among those fields.
+fn form_roles(request: &DraftRequest, before: &[Exchange]) -> Option<FormRoles> {
+    let DraftBody::Form(pairs) = &request.body else {
+        return None;
+    };
+    let sent = |name: &str| pairs.iter().any(|(key, _)| key == name);
+    before.iter().rev().find_map(|exchange| {
+        let page = exchange.page()?;
+        let form = page
+            .fields
+            .iter()
+            .find(|f| f.kind == FieldKind::Password && sent(&f.name))?
+            .form;
+        let in_form = page.fields.iter().filter(|f| f.form == form);
+        let mut roles = FormRoles {
+            passwords: Vec::new(),
+            typed: Vec::new(),
+        };
+        for field in in_form {
+            match field.kind {
+                FieldKind::Password => roles.passwords.push(field.name.clone()),
+                FieldKind::Input => roles.typed.push(field.name.clone()),
+                _ => {}
             }
+        }
+        Some(roles)
+    })
+}
+
+/// (slot, value, is the password) of each credential the request sends.
+fn credentials(request: &DraftRequest, before: &[Exchange]) -> Vec<(Slot, String, bool)> {
+    let roles = form_roles(request, before);
+    slots(request)
+        .into_iter()
+        .filter(|s| matches!(s.slot, Slot::Json(_) | Slot::Form(_) | Slot::Multipart(_)))
+        .filter(|s| !s.value.is_empty())
+        .filter_map(|s| {
+            let key = s.key?;
+            let password = match &roles {
+                Some(roles) if roles.passwords.contains(&key) => true,
+                Some(roles) if roles.typed.contains(&key) => false,
+                // A hidden field or a button of a known form is not a credential.
+                Some(_) => return None,
+                None if is_password_name(&key) => true,
+                None if is_identity_name(&key) => false,
+                None => return None,
+            };
+            Some((s.slot, s.value, password))
         })
         .collect()
 }
 
-fn body_slots(request: &DraftRequest) -> Vec<(Slot, String, String)> {
-    slots(request)
-        .into_iter()
-        .filter(|s| matches!(s.slot, Slot::Json(_) | Slot::Form(_)))
-        .filter_map(|s| Some((s.slot, s.value, s.key?)))
-        .collect()
-}
-
-/// The index of the login request: the one whose URL contains `login_url`, or the first whose
-/// body has a password-like field.
-pub(crate) fn find(requests: &[DraftRequest], login_url: Option<&str>) -> Option<usize> {
+/// The index of the login request: the one whose URL contains `login_url`, or the first that
+/// sends a password.
+pub(crate) fn find(
+    requests: &[DraftRequest],
+    exchanges: &[Exchange],
+    login_url: Option<&str>,
+) -> Option<usize> {
     if let Some(wanted) = login_url {
         return requests.iter().position(|request| {
             let path = format!("/{}", request.path.join("/"));
             wanted.ends_with(&path) || path.ends_with(wanted.trim_start_matches(|c| c != '/'))
         });
     }
-    requests.iter().position(|request| {
-        matches!(request.body, DraftBody::Json(_) | DraftBody::Form(_))
-            && body_slots(request)
-                .iter()
-                .any(|(_, value, key)| is_password_field(key) && !value.is_empty())
+    requests.iter().enumerate().position(|(index, request)| {
+        credentials(request, &exchanges[..index])
+            .iter()
+            .any(|(_, _, password)| *password)
     })
 }
 
-/// Replaces the credentials in `requests[index]` by `{{ user.<field> }}`, and the same values
-/// anywhere else they appear (a profile URL naming the username, say).
-pub(crate) fn template_credentials(requests: &mut [DraftRequest], index: usize) -> Login {
+/// The column an identity value goes to.
+fn identity_column(value: &str) -> &'static str {
+    if value.contains('@') {
+        "email"
+    } else {
+        "username"
+    }
+}
+
+/// Replaces the credentials in `requests[index]` by `{{ user.<column> }}`.
+pub(crate) fn template_credentials(
+    requests: &mut [DraftRequest],
+    exchanges: &[Exchange],
+    index: usize,
+) -> Login {
     let mut login = Login {
         index,
         columns: Vec::new(),
-        replaced: Vec::new(),
+        values: Vec::new(),
     };
-    for (slot, value, key) in body_slots(&requests[index]) {
-        if value.is_empty() || !(is_password_field(&key) || is_identity_field(&key)) {
-            continue;
+    for (slot, value, password) in credentials(&requests[index], &exchanges[..index]) {
+        let column = if password {
+            "password"
+        } else {
+            identity_column(&value)
+        };
+        if login.columns.iter().any(|c| c == column)
+            && !login.values.iter().any(|(v, _)| *v == value)
+        {
+            continue; // a second, different identity: not the account's
         }
-        let column = column_name(&key);
-        let template = format!("{{{{ user.{column} }}}}");
-        set_slot(&mut requests[index], &slot, &template);
-        if !login.columns.contains(&column) {
-            login.columns.push(column);
-        }
-        login.replaced.push((value, template));
+        set_slot(&mut requests[index], &slot, &Login::template(column));
+        login.add(&value, column);
     }
-    // Identity columns first, as people write them: username, password.
+    login.columns.sort_by_key(|column| column == "password");
     login
-        .columns
-        .sort_by_key(|column| is_password_field(column));
-    for request in requests.iter_mut() {
-        for found in slots(request) {
-            if let Some((_, template)) = login
-                .replaced
+}
+
+/// The login of HTTP authentication: the first request that sent credentials.
+pub(crate) fn http_login(auth: &HttpAuth, index: usize) -> Login {
+    let mut login = Login {
+        index,
+        columns: Vec::new(),
+        values: Vec::new(),
+    };
+    login.add(&auth.username, "username");
+    match &auth.password {
+        Some(password) => login.add(password, "password"),
+        None => login.columns.push("password".to_owned()),
+    }
+    login
+}
+
+/// Values the responses after the login say are the account's (`"username": "user01"` when
+/// the login was by e-mail), when a later request sends them: more columns.
+pub(crate) fn add_response_identities(
+    login: &mut Login,
+    requests: &[DraftRequest],
+    exchanges: &[Exchange],
+) {
+    let sent_later = |from: usize, value: &str| {
+        requests[from..].iter().any(|request| {
+            slots(request)
                 .iter()
-                .find(|(value, _)| *value == found.value)
-            {
-                set_slot(request, &found.slot, template);
+                .any(|s| occurrences(&s.value, value).next().is_some())
+        })
+    };
+    for (i, exchange) in exchanges.iter().enumerate().skip(login.index) {
+        let Some(body) = &exchange.response_body else {
+            continue;
+        };
+        let Ok(json) = serde_json::from_str::<serde_json::Value>(body) else {
+            continue;
+        };
+        let mut leaves = Vec::new();
+        json_leaves(&json, "$".to_owned(), None, &mut leaves);
+        for (_, key, value) in leaves {
+            let Some(key) = key else { continue };
+            let lower = key.to_ascii_lowercase();
+            if !IDENTITY_KEYS.contains(&lower.as_str()) || value.chars().count() < 4 {
+                continue;
+            }
+            let column = identity_column(&value);
+            let known = login.values.iter().any(|(v, _)| *v == value);
+            let taken = login.columns.iter().any(|c| c == column);
+            if !known && !taken && sent_later(i + 1, &value) {
+                login.add(&value, column);
+                login.columns.sort_by_key(|column| column == "password");
             }
         }
     }
-    login
+}
+
+/// Where `value` occurs in `text` as a whole (not inside a longer word or number).
+fn occurrences<'a>(text: &'a str, value: &'a str) -> impl Iterator<Item = usize> + 'a {
+    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric());
+    text.match_indices(value).filter_map(move |(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + value.len()..].chars().next();
+        (!alnum(before) && !alnum(after)).then_some(at)
+    })
+}
+
+/// Every place a request sends one of the account's values — whole, or inside a longer text
+/// — becomes `{{ user.<column> }}`. Passwords only where sent whole.
+pub(crate) fn template_account_values(requests: &mut [DraftRequest], login: &Login) {
+    let mut values: Vec<&(String, String)> = login
+        .values
+        .iter()
+        .filter(|(value, _)| value.chars().count() >= 4)
+        .collect();
+    // Longer values first: `user01@example.org` before `user01`.
+    values.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
+    for request in requests.iter_mut() {
+        for found in slots(request) {
+            if matches!(found.slot, Slot::Cookie { .. } | Slot::Bearer(_)) {
+                continue;
+            }
+            let mut text = found.value.clone();
+            for (value, column) in &values {
+                let template = Login::template(column);
+                if text == *value {
+                    text = template;
+                } else if column != "password" {
+                    let at: Vec<usize> = occurrences(&text, value).collect();
+                    for start in at.into_iter().rev() {
+                        text.replace_range(start..start + value.len(), &template);
+                    }
+                }
+            }
+            if text != found.value {
+                set_slot(request, &found.slot, &text);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::convert::model::RecordedBody;
     use crate::convert::request::draft_request;
     use crate::convert::testing::exchange;
     use serde_json::json;
 
     #[test]
-    fn the_login_is_found_and_its_credentials_templated() {
+    fn the_login_is_found_and_the_account_templated_everywhere() {
         let list = [
             exchange("GET", "http://app/", 200, "", ""),
             exchange(
@@ -122,17 +308,18 @@ mod tests {
                 "{}",
             ),
             exchange(
-                "GET",
+                "POST",
                 "http://app/api/profile/student-001-002",
                 200,
-                "",
+                r#"{"title":"Notes of student-001-002","n":"student-001-0021"}"#,
                 "{}",
             ),
         ];
         let mut requests: Vec<_> = list.iter().map(draft_request).collect();
-        assert_eq!(find(&requests, None), Some(1));
-        let login = template_credentials(&mut requests, 1);
+        assert_eq!(find(&requests, &list, None), Some(1));
+        let login = template_credentials(&mut requests, &list, 1);
         assert_eq!(login.columns, ["username", "password"]);
+        template_account_values(&mut requests, &login);
         assert_eq!(
             requests[1].body,
             DraftBody::Json(
@@ -140,18 +327,71 @@ mod tests {
             )
         );
         assert_eq!(requests[2].path, ["api", "profile", "{{ user.username }}"]);
+        assert_eq!(
+            requests[2].body,
+            DraftBody::Json(
+                json!({"title": "Notes of {{ user.username }}", "n": "student-001-0021"})
+            )
+        );
     }
 
     #[test]
-    fn form_logins_and_the_login_flag() {
-        let mut ex = exchange("POST", "http://app/session", 200, "", "");
-        ex.request_body = Some(crate::convert::model::RecordedBody {
+    fn a_form_login_whose_fields_the_page_names() {
+        let mut page = exchange("GET", "http://wiki/login", 200, "", "");
+        page.response_mime = "text/html".to_owned();
+        page.response_body = Some(
+            r#"<form method=post><input type=hidden name=sectok value=""><input name=u>
+               <input type=password name=p><button name=login value=Login>Log in</button></form>"#
+                .to_owned(),
+        );
+        let mut post = exchange("POST", "http://wiki/login", 302, "", "");
+        post.request_body = Some(RecordedBody {
             mime: "application/x-www-form-urlencoded".to_owned(),
-            text: "email=a%40b.c&pwd=secret".to_owned(),
+            text: "sectok=&u=user01&p=secret&login=Login".to_owned(),
         });
-        let requests = vec![draft_request(&ex)];
-        assert_eq!(find(&requests, None), Some(0));
-        assert_eq!(find(&requests, Some("http://app/session")), Some(0));
-        assert_eq!(find(&requests, Some("/nothing")), None);
+        let list = [page, post];
+        let mut requests: Vec<_> = list.iter().map(draft_request).collect();
+        assert_eq!(find(&requests, &list, None), Some(1));
+        let login = template_credentials(&mut requests, &list, 1);
+        assert_eq!(login.columns, ["username", "password"]);
+        assert_eq!(
+            requests[1].body,
+            DraftBody::Form(vec![
+                ("sectok".to_owned(), String::new()),
+                ("u".to_owned(), "{{ user.username }}".to_owned()),
+                ("p".to_owned(), "{{ user.password }}".to_owned()),
+                ("login".to_owned(), "Login".to_owned()),
+            ])
+        );
+        assert_eq!(find(&requests, &list, Some("http://wiki/login")), Some(0));
+    }
+
+    #[test]
+    fn a_username_the_login_answer_gives_is_the_account_s() {
+        let list = [
+            exchange(
+                "POST",
+                "http://api/login",
+                200,
+                r#"{"email":"user01@example.test","password":"pw"}"#,
+                r#"{"accessToken":"x","user":{"id":1,"username":"user01"}}"#,
+            ),
+            exchange(
+                "POST",
+                "http://api/posts",
+                201,
+                r#"{"title":"Reading list of user01"}"#,
+                "{}",
+            ),
+        ];
+        let mut requests: Vec<_> = list.iter().map(draft_request).collect();
+        let mut login = template_credentials(&mut requests, &list, 0);
+        add_response_identities(&mut login, &requests, &list);
+        assert_eq!(login.columns, ["email", "username", "password"]);
+        template_account_values(&mut requests, &login);
+        assert_eq!(
+            requests[1].body,
+            DraftBody::Json(json!({"title": "Reading list of {{ user.username }}"}))
+        );
     }
 }

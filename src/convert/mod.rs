@@ -2,6 +2,8 @@
 //! A pipeline of passes over data; no IO. `convert` takes a read HAR and returns the
 //! scenario's YAML text with comments saying where each extracted value came from.
 
+mod auth;
+mod checks;
 mod correlate;
 mod filter;
 mod from_har;
@@ -9,6 +11,7 @@ mod login;
 mod model;
 mod offers;
 mod pacing;
+mod pkce;
 mod redact;
 mod request;
 mod structure;
@@ -38,6 +41,9 @@ pub struct Options {
     pub split_on: Option<Regex>,
     /// Replace passwords, tokens and cookies in everything written.
     pub redact: bool,
+    /// How the scenario names its capture (`capture:`, for `--check`): the capture's path
+    /// relative to the scenario's folder. `None`: no `capture:` line.
+    pub capture: Option<String>,
 }
 
 impl Default for Options {
@@ -50,6 +56,7 @@ impl Default for Options {
             no_think: false,
             split_on: None,
             redact: false,
+            capture: None,
         }
     }
 }
@@ -133,7 +140,26 @@ pub fn convert_owned(
         return Err(ConvertError::Empty);
     }
 
+    // HTTP authentication: the engine answers the challenges itself, with each user's own
+    // credentials; the browser's first try without them is not replayed.
+    let http_auth = auth::detect(&exchanges);
+    let exchanges: Vec<model::Exchange> = match &http_auth {
+        Some(found) => exchanges
+            .into_iter()
+            .enumerate()
+            .filter(|(index, _)| !found.challenges.contains(index))
+            .map(|(_, exchange)| exchange)
+            .collect(),
+        None => exchanges,
+    };
     let mut requests: Vec<_> = exchanges.iter().map(request::draft_request).collect();
+    if http_auth.is_some() {
+        for request in &mut requests {
+            request.headers.retain(|(name, value)| {
+                !(name.eq_ignore_ascii_case("authorization") && auth::is_http_auth(value))
+            });
+        }
+    }
     // The engine's cookie jar sends what servers set; cookies set by the page's scripts must
     // be sent by the scenario.
     let mut set_by_server: Vec<String> = Vec::new();
@@ -156,18 +182,59 @@ pub fn convert_owned(
             }
         }
     }
-    let login_index = login::find(&requests, options.login.as_deref());
-    if let (Some(wanted), None) = (&options.login, login_index) {
-        return Err(ConvertError::LoginNotFound(wanted.clone()));
+    let http_login = http_auth.as_ref().and_then(|found| {
+        exchanges
+            .iter()
+            .position(|e| {
+                e.request_header("authorization")
+                    .is_some_and(auth::is_http_auth)
+            })
+            .map(|index| login::http_login(found, index))
+    });
+    let mut login = match http_login {
+        Some(found) if options.login.is_none() => Some(found),
+        _ => {
+            let login_index = login::find(&requests, &exchanges, options.login.as_deref());
+            if let (Some(wanted), None) = (&options.login, login_index) {
+                return Err(ConvertError::LoginNotFound(wanted.clone()));
+            }
+            login_index.map(|index| login::template_credentials(&mut requests, &exchanges, index))
+        }
+    };
+    if let Some(found) = &mut login {
+        login::add_response_identities(found, &requests, &exchanges);
+        login::template_account_values(&mut requests, found);
     }
-    let login = login_index.map(|index| login::template_credentials(&mut requests, index));
-    let fixed: HashSet<String> = login
-        .iter()
-        .flat_map(|l| l.replaced.iter().map(|(value, _)| value.clone()))
-        .collect();
-    let correlation = correlate::correlate(&mut requests, &exchanges, &fixed);
+    let account: Vec<(String, String)> = login
+        .as_ref()
+        .map(|found| found.values.clone())
+        .unwrap_or_default();
+    let pkce = pkce::template_pkce(&mut requests);
+    let mut fixed: HashSet<String> = account.iter().map(|(value, _)| value.clone()).collect();
+    fixed.extend(pkce.iter().flat_map(|p| p.values.iter().cloned()));
+    let login_index = login.as_ref().map(|found| found.index);
+    let mut correlation =
+        correlate::correlate(&mut requests, &exchanges, &fixed, &account, login_index);
+    if let Some(pkce) = &pkce {
+        correlation.generators.insert(0, pkce.var.clone());
+    }
+    for (request, exchange) in requests.iter_mut().zip(&exchanges) {
+        checks::add_checks(request, exchange, &account);
+    }
 
-    let layout = structure::layout(&requests, login_index, options.split_on.as_ref());
+    let mut layout = structure::layout(
+        &requests,
+        &exchanges,
+        login_index,
+        options.split_on.as_ref(),
+    );
+    if let Some(index) = login_index {
+        structure::move_token_pages(
+            &mut layout,
+            &requests,
+            structure::login_end(&requests, index),
+        );
+    }
     let pacing = pacing::Pacing {
         think_scale: options.think_scale,
         no_think: options.no_think,
@@ -180,7 +247,9 @@ pub fn convert_owned(
         .iter()
         .map(|(_, positions, _)| pacing::plan(positions, &mut requests, &exchanges, pacing))
         .collect();
+    let on_stop_plan = pacing::plan(&layout.on_stop, &mut requests, &exchanges, pacing);
     let on_start = pacing::materialize(&on_start_plan, &requests);
+    let on_stop = pacing::materialize(&on_stop_plan, &requests);
     let flows: Vec<DraftFlow> = layout
         .flows
         .iter()
@@ -215,6 +284,15 @@ pub fn convert_owned(
         )),
         None => header_comments.push("no login found (no request body with a password field; --login URL names one)".to_owned()),
     }
+    if !layout.on_stop.is_empty() {
+        let first = &requests[layout.on_stop[0]];
+        header_comments.push(format!(
+            "logout: {} /{} (entry {}) ends the session: it runs once per user when the run ends (on_stop), never in the repeated flow",
+            first.method,
+            first.path.join("/"),
+            first.entry + 1
+        ));
+    }
     let extracted_values = requests.iter().map(|r| r.extracts.len()).sum();
     let mut draft = Draft {
         host: base.unwrap_or_else(|| format!("http://{host}")),
@@ -226,6 +304,14 @@ pub fn convert_owned(
         vars: correlation.generators.clone(),
         on_start,
         flows,
+        on_stop,
+        auth: http_auth.as_ref().map(|_| {
+            (
+                "{{ user.username }}".to_owned(),
+                "{{ user.password }}".to_owned(),
+            )
+        }),
+        capture: options.capture.clone(),
     };
     annotate_uses(&mut draft, &correlation.uses);
     if options.redact {
@@ -274,4 +360,5 @@ fn annotate_uses(draft: &mut Draft, uses: &std::collections::BTreeMap<String, us
     for flow in &mut draft.flows {
         visit(&mut flow.steps, uses);
     }
+    visit(&mut draft.on_stop, uses);
 }

@@ -1,8 +1,12 @@
 //! The two shapes convert works on: `Exchange`, one recorded request and its response in the
 //! form the passes need, and `Draft`, the scenario being built, which `write` renders as YAML.
 
+use std::cell::OnceCell;
+
 use serde_json::Value;
 use url::Url;
+
+use crate::html::Page;
 
 /// One recorded request and response, as the passes see them.
 #[derive(Debug, Clone)]
@@ -25,6 +29,8 @@ pub(crate) struct Exchange {
     pub(crate) response_mime: String,
     /// The response body as text, when it is text.
     pub(crate) response_body: Option<String>,
+    /// The response read as an HTML page, once, when someone asks.
+    pub(crate) page: OnceCell<Option<Page>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +51,23 @@ impl Exchange {
 
     pub(crate) fn ended_ms(&self) -> f64 {
         self.started_ms + self.duration_ms
+    }
+
+    pub(crate) fn response_header(&self, name: &str) -> Option<&str> {
+        header(&self.response_headers, name)
+    }
+
+    /// The response as an HTML page, when it is one.
+    pub(crate) fn page(&self) -> Option<&Page> {
+        self.page
+            .get_or_init(|| {
+                let body = self.response_body.as_deref()?;
+                let mime = self.response_mime.to_ascii_lowercase();
+                let html = mime.contains("html")
+                    || (mime.is_empty() && body.trim_start().starts_with('<'));
+                html.then(|| Page::parse(body))
+            })
+            .as_ref()
     }
 }
 
@@ -75,6 +98,12 @@ pub(crate) struct Draft {
     pub(crate) vars: Vec<(String, String, String)>,
     pub(crate) on_start: Vec<DraftStep>,
     pub(crate) flows: Vec<DraftFlow>,
+    pub(crate) on_stop: Vec<DraftStep>,
+    /// HTTP authentication the engine answers challenges with: (username, password)
+    /// templates.
+    pub(crate) auth: Option<(String, String)>,
+    /// The capture, as the scenario names it (`capture:`).
+    pub(crate) capture: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -116,6 +145,26 @@ pub(crate) struct DraftRequest {
     pub(crate) extracts: Vec<DraftExtract>,
     pub(crate) status: u16,
     pub(crate) comments: Vec<String>,
+    /// What statistics count it under, when the URL alone does not tell requests apart
+    /// (GraphQL operations all go to one URL).
+    pub(crate) name: Option<String>,
+    /// What the recorded response looked like, beyond its status.
+    pub(crate) checks: Vec<DraftCheck>,
+}
+
+/// A check convert writes so that a replay that went elsewhere fails loudly.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum DraftCheck {
+    /// The redirect's path, as a glob (`/ticket/*`).
+    Redirect(String),
+    /// The page's title, a template.
+    Title(String),
+    /// The page's title, a regex (when it holds numbers).
+    TitleMatches(String),
+    /// The JSON object's top-level keys.
+    JsonKeys(Vec<String>),
+    /// A JSONPath that must find something (a GraphQL answer's data).
+    JsonPath(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -124,10 +173,21 @@ pub(crate) enum DraftBody {
     /// JSON; a string leaf that is exactly `{{ var }}` keeps the variable's type.
     Json(Value),
     Form(Vec<(String, String)>),
+    /// `multipart/form-data`, part by part.
+    Multipart(Vec<Part>),
     Raw {
         mime: String,
         text: String,
     },
+}
+
+/// One part of a multipart body: a text field, or a file.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Part {
+    pub(crate) name: String,
+    pub(crate) value: String,
+    /// `(filename, content type)` of a file part.
+    pub(crate) file: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -150,4 +210,11 @@ pub(crate) enum ExtractSource {
     },
     /// The value of the HTML form field with this name.
     FormField(String),
+    /// The content of `<meta name=X>`.
+    Meta(String),
+    /// A link found by its text (a template), cut by a regex over its href.
+    Link {
+        text: String,
+        pattern: String,
+    },
 }

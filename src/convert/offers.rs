@@ -1,10 +1,13 @@
-//! What a response offers for correlation: every JSON leaf, header, `Location` part and HTML
-//! form field with the rule that extracts it, and values found in raw text by their context.
+//! What a response offers for correlation: every JSON leaf, header, `Location` part, HTML form
+//! field and `<meta>` (read by `crate::html`, the engine's own reader) with the rule that
+//! extracts it and what kind of place it is; links found by their text; and values found in
+//! raw text by their context.
 
 use regex::Regex;
 use serde_json::Value;
 
 use super::model::{Exchange, ExtractSource};
+use crate::html::FieldKind;
 
 /// Response headers that never carry a value worth correlating.
 const PLAIN_RESPONSE_HEADERS: &[&str] = &[
@@ -36,7 +39,32 @@ const PLAIN_RESPONSE_HEADERS: &[&str] = &[
     "x-xss-protection",
     "referrer-policy",
     "content-security-policy",
+    "www-authenticate",
+    "location",
 ];
+
+/// What kind of place offers a value: it decides which ties are certain and which rule reads
+/// best.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Place {
+    /// A JSON leaf; `in_array` when it sits in a list (a position that may hold another
+    /// element next time).
+    Json { in_array: bool },
+    /// A path segment of a `Location`, after this path (`/issues`): handed over.
+    Location { before: String },
+    /// A query value of a `Location`.
+    LocationQuery,
+    /// Another response header.
+    Header,
+    /// An HTML form field (`hidden`: not one a person types into).
+    FormField { hidden: bool },
+    /// A `<meta name=... content=...>`.
+    Meta,
+    /// A link, found by its text.
+    Link,
+    /// Raw text, by the characters around it.
+    Raw,
+}
 
 /// A value a response offers, and how to extract it.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,23 +72,23 @@ pub(crate) struct Offer {
     pub(crate) value: String,
     pub(crate) source: ExtractSource,
     pub(crate) key: Option<String>,
+    pub(crate) place: Place,
 }
 
-/// Every value `exchange`'s response offers: JSON leaves, headers, HTML form fields.
+/// Every value `exchange`'s response offers: JSON leaves, headers, `Location` parts, HTML form
+/// fields and metas.
 pub(crate) fn offers(exchange: &Exchange) -> Vec<Offer> {
     let mut out = Vec::new();
     for (name, value) in &exchange.response_headers {
         let lower = name.to_ascii_lowercase();
-        if PLAIN_RESPONSE_HEADERS.contains(&lower.as_str()) || value.is_empty() {
-            continue;
-        }
         if lower == "location" {
-            location_offers(value, &mut out);
-        } else {
+            location_offers(&exchange.url, value, &mut out);
+        } else if !PLAIN_RESPONSE_HEADERS.contains(&lower.as_str()) && !value.is_empty() {
             out.push(Offer {
                 value: value.clone(),
                 source: ExtractSource::Header(name.clone()),
                 key: Some(name.clone()),
+                place: Place::Header,
             });
         }
     }
@@ -70,38 +98,72 @@ pub(crate) fn offers(exchange: &Exchange) -> Vec<Offer> {
     let mime = exchange.response_mime.to_ascii_lowercase();
     if mime.contains("json") || body.trim_start().starts_with(['{', '[']) {
         if let Ok(value) = serde_json::from_str::<Value>(body) {
-            json_offers(&value, "$".to_owned(), None, &mut out);
+            let mut leaves = Vec::new();
+            json_leaves(&value, "$".to_owned(), None, &mut leaves);
+            out.extend(leaves.into_iter().map(|(path, key, value)| Offer {
+                place: Place::Json {
+                    in_array: path.contains('['),
+                },
+                value,
+                source: ExtractSource::JsonPath(path),
+                key,
+            }));
             return out;
         }
     }
-    if mime.contains("html") {
-        html_offers(body, &mut out);
+    if let Some(page) = exchange.page() {
+        for field in &page.fields {
+            let Some(value) = field.value.as_ref().filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            // The first field of that name is the one `form_field` reads.
+            if page.field(&field.name).map(|f| f as *const _) != Some(field as *const _) {
+                continue;
+            }
+            out.push(Offer {
+                value: value.clone(),
+                source: ExtractSource::FormField(field.name.clone()),
+                key: Some(field.name.clone()),
+                place: Place::FormField {
+                    hidden: field.kind == FieldKind::Hidden,
+                },
+            });
+        }
+        for (name, content) in &page.metas {
+            if content.is_empty() || page.meta(name) != Some(content.as_str()) {
+                continue;
+            }
+            out.push(Offer {
+                value: content.clone(),
+                source: ExtractSource::Meta(name.clone()),
+                key: Some(name.clone()),
+                place: Place::Meta,
+            });
+        }
     }
     out
 }
 
-fn json_offers(value: &Value, path: String, key: Option<&str>, out: &mut Vec<Offer>) {
+/// (JSONPath, key, value as text) of every string and number leaf.
+pub(crate) fn json_leaves(
+    value: &Value,
+    path: String,
+    key: Option<&str>,
+    out: &mut Vec<(String, Option<String>, String)>,
+) {
     match value {
         Value::Object(map) => {
             for (name, child) in map {
-                json_offers(child, json_child_path(&path, name), Some(name), out);
+                json_leaves(child, json_child_path(&path, name), Some(name), out);
             }
         }
         Value::Array(items) => {
             for (index, child) in items.iter().enumerate() {
-                json_offers(child, format!("{path}[{index}]"), key, out);
+                json_leaves(child, format!("{path}[{index}]"), key, out);
             }
         }
-        Value::String(text) => out.push(Offer {
-            value: text.clone(),
-            source: ExtractSource::JsonPath(path),
-            key: key.map(str::to_owned),
-        }),
-        Value::Number(number) => out.push(Offer {
-            value: number.to_string(),
-            source: ExtractSource::JsonPath(path),
-            key: key.map(str::to_owned),
-        }),
+        Value::String(text) => out.push((path, key.map(str::to_owned), text.clone())),
+        Value::Number(number) => out.push((path, key.map(str::to_owned), number.to_string())),
         Value::Bool(_) | Value::Null => {}
     }
 }
@@ -123,26 +185,44 @@ fn json_child_path(parent: &str, name: &str) -> String {
     }
 }
 
-/// `Location: /items/42?tab=x`: each path segment and query value, by a regular expression.
-fn location_offers(location: &str, out: &mut Vec<Offer>) {
-    let (path, query) = location.split_once('?').unwrap_or((location, ""));
-    let segments: Vec<&str> = path.split('/').collect();
+/// The regex that finds the path segment after `before` in a `Location`, relative or
+/// absolute: the scheme, host and port are not part of it, so it works against any `-H`.
+pub(crate) fn location_pattern(before: &str) -> String {
+    format!(
+        "^(?:[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*)?{}/([^/?#]+)",
+        regex::escape(before)
+    )
+}
+
+/// `Location: /items/42?tab=x`: each path segment (by what comes before it) and query value.
+fn location_offers(base: &url::Url, location: &str, out: &mut Vec<Offer>) {
+    let Ok(target) = base.join(location) else {
+        return;
+    };
+    let Some(segments) = target.path_segments() else {
+        return;
+    };
+    let segments: Vec<&str> = segments.collect();
     for (index, segment) in segments.iter().enumerate() {
-        // Skip the empty root and a scheme such as `https:`.
-        if segment.is_empty() || (index == 0 && segment.ends_with(':')) {
+        if segment.is_empty() {
             continue;
         }
-        let before = segments[..index].join("/");
+        let before = if index == 0 {
+            String::new()
+        } else {
+            format!("/{}", segments[..index].join("/"))
+        };
         out.push(Offer {
-            value: (*segment).to_owned(),
+            value: super::request::percent_decode(segment),
             source: ExtractSource::HeaderRegex {
                 header: "Location".to_owned(),
-                pattern: format!("{}/([^/?#]+)", regex::escape(&before)),
+                pattern: location_pattern(&before),
             },
             key: index.checked_sub(1).map(|prev| segments[prev].to_owned()),
+            place: Place::Location { before },
         });
     }
-    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+    for (name, value) in target.query_pairs() {
         out.push(Offer {
             value: value.into_owned(),
             source: ExtractSource::HeaderRegex {
@@ -150,47 +230,14 @@ fn location_offers(location: &str, out: &mut Vec<Offer>) {
                 pattern: format!("[?&]{}=([^&#]+)", regex::escape(&name)),
             },
             key: Some(name.into_owned()),
+            place: Place::LocationQuery,
         });
-    }
-}
-
-fn html_offers(body: &str, out: &mut Vec<Offer>) {
-    static INPUT: std::sync::OnceLock<(Regex, Regex)> = std::sync::OnceLock::new();
-    let (input, attribute) = INPUT.get_or_init(|| {
-        (
-            Regex::new(r"(?is)<input\b[^>]*>").expect("valid regex"),
-            Regex::new(r#"(?is)\b(name|value)\s*=\s*(?:"([^"]*)"|'([^']*)')"#)
-                .expect("valid regex"),
-        )
-    });
-    for tag in input.find_iter(body) {
-        let mut name = None;
-        let mut value = None;
-        for captures in attribute.captures_iter(tag.as_str()) {
-            let text = captures
-                .get(2)
-                .or_else(|| captures.get(3))
-                .map_or("", |m| m.as_str());
-            match captures[1].to_ascii_lowercase().as_str() {
-                "name" => name = Some(text.to_owned()),
-                _ => value = Some(decode_entities(text)),
-            }
-        }
-        if let (Some(name), Some(value)) = (name, value) {
-            if !value.is_empty() {
-                out.push(Offer {
-                    value,
-                    source: ExtractSource::FormField(name.clone()),
-                    key: Some(name),
-                });
-            }
-        }
     }
 }
 
 /// A value found in the raw text of a response (an HTML link, a script, plain text): a regex
 /// with the ten characters before it as the left boundary and the character after it (or the
-/// end) as the right one.
+/// end) as the right one. The regex finds the first match, so the caller proves it.
 pub(crate) fn raw_offer(exchange: &Exchange, value: &str) -> Option<Offer> {
     let body = exchange.response_body.as_deref()?;
     let at = body.find(value)?;
@@ -210,19 +257,14 @@ pub(crate) fn raw_offer(exchange: &Exchange, value: &str) -> Option<Offer> {
         ),
         None => "(.+)$".to_owned(),
     };
+    let pattern = format!("{}{capture}", regex::escape(left));
+    Regex::new(&pattern).ok()?;
     Some(Offer {
         value: value.to_owned(),
-        source: ExtractSource::Regex(format!("{}{capture}", regex::escape(left))),
+        source: ExtractSource::Regex(pattern),
         key: None,
+        place: Place::Raw,
     })
-}
-
-fn decode_entities(text: &str) -> String {
-    text.replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
 }
 
 #[cfg(test)]
@@ -231,19 +273,77 @@ mod tests {
     use crate::convert::testing::exchange;
 
     #[test]
-    fn html_hidden_inputs_are_offered() {
+    fn html_fields_and_metas_are_offered() {
         let mut page = exchange("GET", "http://app/form", 200, "", "");
         page.response_mime = "text/html".to_owned();
-        page.response_body =
-            Some(r#"<form><input type="hidden" name="csrf" value="t0k3nXYZ99"></form>"#.to_owned());
+        page.response_body = Some(
+            r#"<meta name="csrf-token" content="m3ta"><form><input type="hidden" name="csrf" value="t0k3nXYZ99">
+               <input name=title value='x'></form>"#
+                .to_owned(),
+        );
         let offered = offers(&page);
         assert_eq!(
             offered,
-            vec![Offer {
-                value: "t0k3nXYZ99".to_owned(),
-                source: ExtractSource::FormField("csrf".to_owned()),
-                key: Some("csrf".to_owned())
-            }]
+            vec![
+                Offer {
+                    value: "t0k3nXYZ99".to_owned(),
+                    source: ExtractSource::FormField("csrf".to_owned()),
+                    key: Some("csrf".to_owned()),
+                    place: Place::FormField { hidden: true },
+                },
+                Offer {
+                    value: "x".to_owned(),
+                    source: ExtractSource::FormField("title".to_owned()),
+                    key: Some("title".to_owned()),
+                    place: Place::FormField { hidden: false },
+                },
+                Offer {
+                    value: "m3ta".to_owned(),
+                    source: ExtractSource::Meta("csrf-token".to_owned()),
+                    key: Some("csrf-token".to_owned()),
+                    place: Place::Meta,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn location_parts_are_found_without_the_recorded_host() {
+        let mut created = exchange(
+            "POST",
+            "http://127.0.0.1:9/projects/team/issues",
+            302,
+            "",
+            "",
+        );
+        created.response_headers.push((
+            "Location".to_owned(),
+            "http://127.0.0.1:9/issues/7?tab=1".to_owned(),
+        ));
+        let offered = offers(&created);
+        let id = offered.iter().find(|o| o.value == "7").unwrap();
+        assert_eq!(
+            id.place,
+            Place::Location {
+                before: "/issues".to_owned()
+            }
+        );
+        let ExtractSource::HeaderRegex { pattern, .. } = &id.source else {
+            panic!("{id:?}")
+        };
+        let regex = Regex::new(pattern).unwrap();
+        for location in [
+            "/issues/7",
+            "http://other:8080/issues/7#x",
+            "https://h/issues/7?tab=1",
+        ] {
+            assert_eq!(&regex.captures(location).unwrap()[1], "7", "{location}");
+        }
+        assert!(regex.captures("/projects/issues/7").is_none());
+        assert!(
+            offered
+                .iter()
+                .any(|o| o.value == "1" && o.place == Place::LocationQuery)
         );
     }
 }

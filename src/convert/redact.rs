@@ -99,6 +99,10 @@ pub(crate) fn redact(draft: &mut Draft) {
                             .iter_mut()
                             .filter(|(k, _)| secret_key(k))
                             .for_each(|(_, v)| scrub(v)),
+                        DraftBody::Multipart(parts) => parts
+                            .iter_mut()
+                            .filter(|part| secret_key(&part.name))
+                            .for_each(|part| scrub(&mut part.value)),
                         DraftBody::Raw { .. } | DraftBody::None => {}
                     }
                 }
@@ -111,6 +115,7 @@ pub(crate) fn redact(draft: &mut Draft) {
     for flow in &mut draft.flows {
         visit(&mut flow.steps);
     }
+    visit(&mut draft.on_stop);
     for (_, _, why) in &mut draft.vars {
         if let Some(start) = why.find("(recorded ") {
             if let Some(end) = why[start..].find(')') {

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::model::{DraftBody, DraftRequest, Exchange, header};
+use super::model::{DraftBody, DraftRequest, Exchange, Part, header};
 
 /// Headers a replay must not copy: the transport's own, the browser's fingerprint, caching
 /// validators (a replay would get 304s) and addresses of the recording proxy.
@@ -64,6 +64,11 @@ fn parse_body(exchange: &Exchange) -> DraftBody {
             .collect();
         return DraftBody::Form(pairs);
     }
+    if mime.starts_with("multipart/form-data") {
+        if let Some(parts) = multipart_parts(&body.mime, &body.text) {
+            return DraftBody::Multipart(parts);
+        }
+    }
     let looks_json = mime.contains("json") || body.text.trim_start().starts_with(['{', '[']);
     if looks_json {
         if let Ok(value) = serde_json::from_str::<Value>(&body.text) {
@@ -76,8 +81,81 @@ fn parse_body(exchange: &Exchange) -> DraftBody {
     }
 }
 
+/// The parts of a `multipart/form-data` body, or `None` when it does not parse (it is then
+/// replayed as recorded).
+fn multipart_parts(mime: &str, text: &str) -> Option<Vec<Part>> {
+    let boundary = mime
+        .split(';')
+        .find_map(|param| param.trim().strip_prefix("boundary="))?
+        .trim_matches('"');
+    let delimiter = format!("--{boundary}");
+    let mut parts = Vec::new();
+    let mut sections = text.split(delimiter.as_str());
+    sections.next()?; // the preamble, before the first delimiter
+    for section in sections {
+        if section.starts_with("--") {
+            return Some(parts); // the closing delimiter
+        }
+        let section = section.strip_prefix("\r\n")?;
+        let (head, content) = section.split_once("\r\n\r\n")?;
+        let content = content.strip_suffix("\r\n")?;
+        let mut name = None;
+        let mut filename = None;
+        let mut content_type = None;
+        for line in head.split("\r\n") {
+            let (header, value) = line.split_once(':')?;
+            if header.trim().eq_ignore_ascii_case("content-disposition") {
+                for param in value.split(';').skip(1) {
+                    let (key, quoted) = param.trim().split_once('=')?;
+                    let unquoted = quoted.trim().trim_matches('"').to_owned();
+                    match key.trim() {
+                        "name" => name = Some(unquoted),
+                        "filename" => filename = Some(unquoted),
+                        _ => {}
+                    }
+                }
+            } else if header.trim().eq_ignore_ascii_case("content-type") {
+                content_type = Some(value.trim().to_owned());
+            }
+        }
+        parts.push(Part {
+            name: name?,
+            value: content.to_owned(),
+            file: filename.map(|filename| {
+                let kind = content_type.unwrap_or_else(|| "application/octet-stream".to_owned());
+                (filename, kind)
+            }),
+        });
+    }
+    None
+}
+
+/// A GraphQL operation's name (`operationName`, else the name in the document), so that
+/// requests that all go to one URL are counted apart.
+fn graphql_operation(body: &DraftBody) -> Option<String> {
+    let DraftBody::Json(Value::Object(object)) = body else {
+        return None;
+    };
+    let document = object.get("query")?.as_str()?;
+    if let Some(Value::String(name)) = object.get("operationName") {
+        return Some(name.clone());
+    }
+    let trimmed = document.trim_start();
+    let rest = ["query", "mutation", "subscription"]
+        .iter()
+        .find_map(|kind| trimmed.strip_prefix(kind))?;
+    let name: String = rest
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    (!name.is_empty()).then_some(name)
+}
+
 pub(crate) fn draft_request(exchange: &Exchange) -> DraftRequest {
     let body = parse_body(exchange);
+    let name =
+        graphql_operation(&body).map(|operation| format!("{} {operation}", exchange.url.path()));
     let headers = exchange
         .request_headers
         .iter()
@@ -102,6 +180,8 @@ pub(crate) fn draft_request(exchange: &Exchange) -> DraftRequest {
         extracts: Vec::new(),
         status: exchange.status,
         comments: Vec::new(),
+        name,
+        checks: Vec::new(),
     }
 }
 
@@ -135,6 +215,8 @@ pub(crate) enum Slot {
     Query(usize),
     Json(Vec<JsonStep>),
     Form(usize),
+    /// A text part of a multipart body.
+    Multipart(usize),
     Header(usize),
     /// The token after `Bearer ` in a header.
     Bearer(usize),
@@ -231,6 +313,18 @@ pub(crate) fn slots(request: &DraftRequest) -> Vec<SlotValue> {
                 });
             }
         }
+        DraftBody::Multipart(parts) => {
+            for (index, part) in parts.iter().enumerate() {
+                if part.file.is_none() {
+                    out.push(SlotValue {
+                        slot: Slot::Multipart(index),
+                        value: part.value.clone(),
+                        key: Some(part.name.clone()),
+                        number: false,
+                    });
+                }
+            }
+        }
         DraftBody::None | DraftBody::Raw { .. } => {}
     }
     out
@@ -281,6 +375,11 @@ pub(crate) fn set_slot(request: &mut DraftRequest, slot: &Slot, template: &str) 
         Slot::Form(index) => {
             if let DraftBody::Form(pairs) = &mut request.body {
                 pairs[*index].1 = template.to_owned();
+            }
+        }
+        Slot::Multipart(index) => {
+            if let DraftBody::Multipart(parts) = &mut request.body {
+                parts[*index].value = template.to_owned();
             }
         }
         Slot::Header(index) => request.headers[*index].1 = template.to_owned(),
@@ -372,6 +471,35 @@ mod tests {
         assert_eq!(cookies, [("theme", "dark"), ("csrf", "Xy12ab34Cd")]);
         set_slot(&mut request, &found[2].slot, "{{ csrf }}");
         assert_eq!(request.headers[0].1, "theme=dark; csrf={{ csrf }}");
+    }
+
+    #[test]
+    fn multipart_bodies_are_read_part_by_part() {
+        let text = "--XyZ\r\nContent-Disposition: form-data; name=\"utf8\"\r\n\r\n✓\r\n--XyZ\r\nContent-Disposition: form-data; name=\"issue[subject]\"\r\n\r\nLine 1\r\nLine 2\r\n--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"\"\r\nContent-Type: application/octet-stream\r\n\r\n\r\n--XyZ--\r\n";
+        assert_eq!(
+            multipart_parts("multipart/form-data; boundary=XyZ", text),
+            Some(vec![
+                Part {
+                    name: "utf8".to_owned(),
+                    value: "✓".to_owned(),
+                    file: None
+                },
+                Part {
+                    name: "issue[subject]".to_owned(),
+                    value: "Line 1\r\nLine 2".to_owned(),
+                    file: None
+                },
+                Part {
+                    name: "f".to_owned(),
+                    value: String::new(),
+                    file: Some((String::new(), "application/octet-stream".to_owned()))
+                },
+            ])
+        );
+        assert_eq!(
+            multipart_parts("multipart/form-data; boundary=XyZ", "garbage"),
+            None
+        );
     }
 
     #[test]

@@ -1,68 +1,159 @@
-//! Structure: the login and the reads that follow it go to `on_start`; the rest is one flow,
-//! or one flow per `--split-on` match, identical flows merged into one with a weight.
+//! Structure: a session's shape. The login (through an OAuth token exchange that follows it)
+//! and the reads right after it go to `on_start`; the logout — a request that says so, or
+//! whose answer ends the session cookie — and everything after it go to `on_stop`, never into
+//! a repeated flow; what lies between is one flow, or one per `--split-on` match, identical
+//! flows merged with a weight. A page that served a form's token to the flow moves into the
+//! flow, so each iteration sends a token from its own page.
+
+use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::model::DraftRequest;
+use super::model::{DraftBody, DraftRequest, Exchange, ExtractSource};
+use super::request::slots;
 
-/// Positions (into the request list) of `on_start` and of each flow, in recorded order.
+/// Paths, queries and form values that say "log out".
+static LOGOUT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(^|[^a-z])(log[-_ ]?out|sign[-_ ]?out|log[-_ ]?off|end[-_]?session)([^a-z]|$)")
+        .expect("a valid pattern")
+});
+
+/// Cookie names that hold a session.
+static SESSION_COOKIE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)sess|auth|sid|login|token|remember").expect("a valid pattern")
+});
+
+/// Positions (into the request list) of `on_start`, of each flow and of `on_stop`, in
+/// recorded order.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Layout {
     pub(crate) on_start: Vec<usize>,
     /// (name, positions, how many recorded flows had this shape)
     pub(crate) flows: Vec<(String, Vec<usize>, u32)>,
+    pub(crate) on_stop: Vec<usize>,
 }
 
 fn path_of(request: &DraftRequest) -> String {
     format!("/{}", request.path.join("/"))
 }
 
+/// Where the login ends: the login itself, or an OAuth authorization-code exchange that
+/// follows it (the session is not usable before the token).
+pub(crate) fn login_end(requests: &[DraftRequest], login: usize) -> usize {
+    requests
+        .iter()
+        .enumerate()
+        .skip(login + 1)
+        .filter(|(_, request)| {
+            slots(request)
+                .iter()
+                .any(|s| s.key.as_deref() == Some("grant_type") && s.value == "authorization_code")
+        })
+        .map(|(index, _)| index)
+        .next_back()
+        .unwrap_or(login)
+}
+
+/// Whether the request ends the session: it says "log out", or its answer expires a session
+/// cookie.
+fn is_logout(request: &DraftRequest, exchange: &Exchange) -> bool {
+    // OpenID Connect's RP-initiated logout, whatever its endpoint is called.
+    let oidc_logout = request
+        .query
+        .iter()
+        .any(|(k, _)| k == "id_token_hint" || k == "post_logout_redirect_uri");
+    let says = oidc_logout
+        || LOGOUT.is_match(&path_of(request))
+        || request.query.iter().any(|(_, v)| LOGOUT.is_match(v))
+        || matches!(&request.body, DraftBody::Form(pairs) if pairs.iter().any(|(k, v)| LOGOUT.is_match(k) || LOGOUT.is_match(v)));
+    says || exchange
+        .response_headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
+        .any(|(_, value)| expires_session(value))
+}
+
+/// A `Set-Cookie` that removes a session cookie (empty, or expired at once).
+fn expires_session(set_cookie: &str) -> bool {
+    let mut parts = set_cookie.split(';');
+    let Some((name, value)) = parts.next().and_then(|pair| pair.split_once('=')) else {
+        return false;
+    };
+    if !SESSION_COOKIE.is_match(name.trim()) {
+        return false;
+    }
+    let attributes: Vec<String> = parts.map(|p| p.trim().to_ascii_lowercase()).collect();
+    let max_age_zero = attributes.iter().any(|a| {
+        a.strip_prefix("max-age=")
+            .and_then(|n| n.trim().parse::<i64>().ok())
+            .is_some_and(|n| n <= 0)
+    });
+    let expired = attributes.iter().any(|a| {
+        a.strip_prefix("expires=")
+            .is_some_and(|date| httpdate_year(date).is_some_and(|year| year < 2000))
+    });
+    let empty = value.trim().trim_matches('"').is_empty();
+    max_age_zero || expired || (empty && !attributes.is_empty())
+}
+
+/// The year of an HTTP date (`Thu, 01 Jan 1970 00:00:00 GMT`, or with dashes).
+fn httpdate_year(date: &str) -> Option<i32> {
+    date.split([' ', '-'])
+        .filter_map(|part| part.parse::<i32>().ok())
+        .find(|n| *n > 31)
+}
+
 /// Lays out `requests`: `login` is the position of the login request, if one was found.
 pub(crate) fn layout(
     requests: &[DraftRequest],
+    exchanges: &[Exchange],
     login: Option<usize>,
     split_on: Option<&Regex>,
 ) -> Layout {
     let starts_flow =
         |index: usize| split_on.is_some_and(|regex| regex.is_match(&path_of(&requests[index])));
+    let login_end = login.map(|login| login_end(requests, login));
+    let logout = login_end.and_then(|end| {
+        (end + 1..requests.len()).find(|&i| is_logout(&requests[i], &exchanges[i]))
+    });
+    let stop = logout.unwrap_or(requests.len());
     let mut on_start = Vec::new();
     let mut next = 0;
-    if let Some(login) = login {
-        on_start.extend(0..=login);
-        next = login + 1;
+    if let Some(end) = login_end {
+        on_start.extend(0..=end);
+        next = end + 1;
         // The reads right after the login only depend on it: once per user.
-        while next < requests.len() && requests[next].method == "GET" && !starts_flow(next) {
+        while next < stop && requests[next].method == "GET" && !starts_flow(next) {
             on_start.push(next);
             next += 1;
         }
     }
     if split_on.is_some() {
         // Whatever comes before the first flow start is setup too.
-        while next < requests.len() && !starts_flow(next) {
+        while next < stop && !starts_flow(next) {
             on_start.push(next);
             next += 1;
         }
     }
     let mut recorded: Vec<Vec<usize>> = Vec::new();
-    for index in next..requests.len() {
+    for index in next..stop {
         if recorded.is_empty() || starts_flow(index) {
             recorded.push(Vec::new());
         }
         recorded.last_mut().expect("pushed above").push(index);
     }
-    let mut flows: Vec<(String, Vec<usize>, u32)> = Vec::new();
-    for positions in recorded {
-        let shape: Vec<String> = positions
+    let shape_of = |positions: &[usize]| -> Vec<String> {
+        positions
             .iter()
             .map(|&i| format!("{} {}", requests[i].method, path_of(&requests[i])))
-            .collect();
-        let same = flows.iter_mut().find(|(_, other, _)| {
-            let other_shape: Vec<String> = other
-                .iter()
-                .map(|&i| format!("{} {}", requests[i].method, path_of(&requests[i])))
-                .collect();
-            dedup_runs(&other_shape) == dedup_runs(&shape)
-        });
+            .collect()
+    };
+    let mut flows: Vec<(String, Vec<usize>, u32)> = Vec::new();
+    for positions in recorded {
+        let shape = shape_of(&positions);
+        let same = flows
+            .iter_mut()
+            .find(|(_, other, _)| dedup_runs(&shape_of(other)) == dedup_runs(&shape));
         match same {
             Some((_, _, count)) => *count += 1,
             None => {
@@ -76,7 +167,53 @@ pub(crate) fn layout(
             }
         }
     }
-    Layout { on_start, flows }
+    Layout {
+        on_start,
+        flows,
+        on_stop: (stop..requests.len()).collect(),
+    }
+}
+
+/// Moves the reads at the end of `on_start` that served a form's token (a form field, a
+/// `<meta>`, a value named as a token) used by a flow into the flow's start, with the reads
+/// after them: each iteration then sends a token from a page it loaded itself.
+pub(crate) fn move_token_pages(layout: &mut Layout, requests: &[DraftRequest], login_end: usize) {
+    let Some((_, first_flow, _)) = layout.flows.first() else {
+        return;
+    };
+    let used_in_flow = |var: &str| {
+        let template = format!("{{{{ {var} }}}}");
+        layout.flows.iter().any(|(_, positions, _)| {
+            positions.iter().any(|&p| {
+                slots(&requests[p])
+                    .iter()
+                    .any(|s| s.value.contains(&template))
+            })
+        })
+    };
+    let trailing: Vec<usize> = layout
+        .on_start
+        .iter()
+        .copied()
+        .filter(|&p| p > login_end)
+        .collect();
+    let serves_token = |p: usize| {
+        requests[p].extracts.iter().any(|extract| {
+            let token_like = matches!(
+                extract.source,
+                ExtractSource::FormField(_) | ExtractSource::Meta(_)
+            );
+            token_like && used_in_flow(&extract.var)
+        })
+    };
+    let Some(from) = trailing.iter().position(|&p| serves_token(p)) else {
+        return;
+    };
+    let moved: Vec<usize> = trailing[from..].to_vec();
+    layout.on_start.retain(|p| !moved.contains(p));
+    let mut flow = moved;
+    flow.extend(first_flow.iter().copied());
+    layout.flows[0].1 = flow;
 }
 
 /// A shape with repeats collapsed, so flows that differ only in a loop's count are one flow.
@@ -96,35 +233,77 @@ mod tests {
     use crate::convert::request::draft_request;
     use crate::convert::testing::exchange;
 
-    fn requests(list: &[(&str, &str)]) -> Vec<DraftRequest> {
+    fn exchanges(list: &[(&str, &str)]) -> Vec<Exchange> {
         list.iter()
-            .map(|(method, path)| {
-                draft_request(&exchange(method, &format!("http://app{path}"), 200, "", ""))
-            })
+            .map(|(method, path)| exchange(method, &format!("http://app{path}"), 200, "", ""))
             .collect()
     }
 
+    fn requests(list: &[Exchange]) -> Vec<DraftRequest> {
+        list.iter().map(draft_request).collect()
+    }
+
     #[test]
-    fn login_and_following_reads_go_to_on_start() {
-        let list = requests(&[
+    fn login_and_following_reads_go_to_on_start_the_logout_to_on_stop() {
+        let list = exchanges(&[
             ("GET", "/"),
             ("POST", "/login"),
             ("GET", "/courses"),
             ("GET", "/config"),
             ("POST", "/start"),
             ("GET", "/x"),
+            ("POST", "/admin/logout/"),
+            ("GET", "/"),
         ]);
-        let layout = layout(&list, Some(1), None);
+        let layout = layout(&requests(&list), &list, Some(1), None);
         assert_eq!(layout.on_start, [0, 1, 2, 3]);
         assert_eq!(
             layout.flows,
             vec![("recorded session".to_owned(), vec![4, 5], 1)]
         );
+        assert_eq!(layout.on_stop, [6, 7]);
+    }
+
+    #[test]
+    fn an_answer_that_expires_the_session_cookie_is_a_logout() {
+        assert!(expires_session(
+            "sessionid=\"\"; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/"
+        ));
+        assert!(expires_session(
+            "trac_auth=; Expires=Thu, 01-Jan-1970 00:00:00 GMT; Path=/"
+        ));
+        assert!(!expires_session(
+            "messages=\"\"; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/"
+        ));
+        assert!(!expires_session("sessionid=abc; Path=/; HttpOnly"));
+        let mut list = exchanges(&[("POST", "/login"), ("POST", "/x"), ("GET", "/bye")]);
+        list[2]
+            .response_headers
+            .push(("Set-Cookie".to_owned(), "sid=; Max-Age=0".to_owned()));
+        let layout = layout(&requests(&list), &list, Some(0), None);
+        assert_eq!(layout.on_stop, [2]);
+    }
+
+    #[test]
+    fn an_oauth_token_exchange_ends_the_login() {
+        let mut list = exchanges(&[
+            ("POST", "/interaction/u/login"),
+            ("GET", "/auth/u"),
+            ("POST", "/token"),
+            ("POST", "/api/notes"),
+        ]);
+        list[2].request_body = Some(crate::convert::model::RecordedBody {
+            mime: "application/x-www-form-urlencoded".to_owned(),
+            text: "grant_type=authorization_code&code=x".to_owned(),
+        });
+        let layout = layout(&requests(&list), &list, Some(0), None);
+        assert_eq!(layout.on_start, [0, 1, 2]);
+        assert_eq!(layout.flows[0].1, [3]);
     }
 
     #[test]
     fn split_on_makes_flows_and_merges_identical_ones() {
-        let list = requests(&[
+        let list = exchanges(&[
             ("POST", "/login"),
             ("POST", "/start"),
             ("POST", "/events"),
@@ -136,7 +315,7 @@ mod tests {
             ("POST", "/save"),
         ]);
         let regex = Regex::new("/start$|/save$").unwrap();
-        let layout = layout(&list, Some(0), Some(&regex));
+        let layout = layout(&requests(&list), &list, Some(0), Some(&regex));
         assert_eq!(layout.on_start, [0]);
         assert_eq!(
             layout.flows,

@@ -30,6 +30,7 @@ pub(crate) fn exchange(
             "application/json".to_owned()
         },
         response_body: (!response_body.is_empty()).then(|| response_body.to_owned()),
+        page: Default::default(),
     }
 }
 

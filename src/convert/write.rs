@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::model::{Draft, DraftBody, DraftExtract, DraftRequest, DraftStep, ExtractSource, Think};
+use super::model::{
+    Draft, DraftBody, DraftCheck, DraftExtract, DraftRequest, DraftStep, ExtractSource, Think,
+};
 
 /// A YAML scalar: plain when that reads the same, else double-quoted (JSON escaping is valid
 /// YAML).
@@ -147,6 +149,23 @@ fn extract_line(extract: &DraftExtract) -> String {
             )
         }
         ExtractSource::FormField(name) => format!("{{ form_field: {} }}", scalar(name)),
+        ExtractSource::Meta(name) => format!("{{ meta: {} }}", scalar(name)),
+        ExtractSource::Link { text, pattern } => {
+            format!("{{ link: {}, regex: {} }}", scalar(text), scalar(pattern))
+        }
+    }
+}
+
+fn check_line(check: &DraftCheck) -> String {
+    match check {
+        DraftCheck::Redirect(glob) => format!("redirect: {}", scalar(glob)),
+        DraftCheck::Title(title) => format!("title: {}", scalar(title)),
+        DraftCheck::TitleMatches(regex) => format!("title: {{ matches: {} }}", scalar(regex)),
+        DraftCheck::JsonKeys(keys) => {
+            let keys: Vec<String> = keys.iter().map(|k| scalar(k)).collect();
+            format!("json_keys: [{}]", keys.join(", "))
+        }
+        DraftCheck::JsonPath(path) => format!("jsonpath: {}", scalar(path)),
     }
 }
 
@@ -176,6 +195,10 @@ fn request(out: &mut String, indent: usize, request: &DraftRequest) {
         );
     }
     let inner = indent + 2;
+    if let Some(name) = &request.name {
+        let _ = writeln!(out, "{:inner$}name: {}", "", scalar(name));
+    }
+    let _ = writeln!(out, "{:inner$}recorded: {}", "", request.entry + 1);
     if !request.headers.is_empty() {
         let _ = writeln!(out, "{:inner$}headers:", "");
         for (name, value) in &request.headers {
@@ -204,6 +227,27 @@ fn request(out: &mut String, indent: usize, request: &DraftRequest) {
                     "",
                     scalar(name),
                     scalar(value),
+                    width = inner + 2
+                );
+            }
+        }
+        DraftBody::Multipart(parts) => {
+            let _ = writeln!(out, "{:inner$}multipart:", "");
+            for part in parts {
+                let value = match &part.file {
+                    None => scalar(&part.value),
+                    Some((filename, kind)) => format!(
+                        "{{ filename: {}, content_type: {}, content: {} }}",
+                        scalar(filename),
+                        scalar(kind),
+                        scalar(&part.value)
+                    ),
+                };
+                let _ = writeln!(
+                    out,
+                    "{:width$}{}: {value}",
+                    "",
+                    scalar(&part.name),
                     width = inner + 2
                 );
             }
@@ -241,6 +285,7 @@ fn request(out: &mut String, indent: usize, request: &DraftRequest) {
             );
         }
     }
+    let mut checks: Vec<String> = Vec::new();
     if request.status == 304 {
         // The browser asked "has it changed?"; the replay sends no validators, so it gets
         // the whole answer.
@@ -251,14 +296,14 @@ fn request(out: &mut String, indent: usize, request: &DraftRequest) {
         // browser's next request (recorded as the following step) is the one that follows it.
         let _ = writeln!(out, "{:inner$}expect_status: {}", "", request.status);
     } else {
+        checks.push(format!("status: {}", request.status));
+    }
+    checks.extend(request.checks.iter().map(check_line));
+    if !checks.is_empty() {
         let _ = writeln!(out, "{:inner$}check:", "");
-        let _ = writeln!(
-            out,
-            "{:width$}- status: {}",
-            "",
-            request.status,
-            width = inner + 2
-        );
+        for check in checks {
+            let _ = writeln!(out, "{:width$}- {check}", "", width = inner + 2);
+        }
     }
 }
 
@@ -298,6 +343,14 @@ pub(crate) fn yaml(draft: &Draft) -> String {
     }
     out.push('\n');
     let _ = writeln!(out, "host: {}", scalar(&draft.host));
+    if let Some(capture) = &draft.capture {
+        comment(
+            &mut out,
+            0,
+            "the recording this was converted from: `chorus run --check` compares the replay with it",
+        );
+        let _ = writeln!(out, "capture: {}", scalar(capture));
+    }
     if !draft.user_columns.is_empty() {
         out.push('\n');
         comment(
@@ -312,6 +365,20 @@ pub(crate) fn yaml(draft: &Draft) -> String {
         let _ = writeln!(
             out,
             "data:\n  users: {{ file: users.csv, mode: unique, as: user }}"
+        );
+    }
+    if let Some((username, password)) = &draft.auth {
+        out.push('\n');
+        comment(
+            &mut out,
+            0,
+            "HTTP authentication: the server asked for it (401); each user answers with its own row",
+        );
+        let _ = writeln!(
+            out,
+            "auth:\n  username: {}\n  password: {}",
+            scalar(username),
+            scalar(password)
         );
     }
     if !draft.vars.is_empty() {
@@ -343,6 +410,16 @@ pub(crate) fn yaml(draft: &Draft) -> String {
         let _ = writeln!(out, "    weight: {}", flow.weight);
         let _ = writeln!(out, "    steps:");
         steps(&mut out, 6, &flow.steps);
+    }
+    if !draft.on_stop.is_empty() {
+        out.push('\n');
+        comment(
+            &mut out,
+            0,
+            "once per virtual user, when the run ends: the session ends as the recording's did",
+        );
+        let _ = writeln!(out, "on_stop:");
+        steps(&mut out, 2, &draft.on_stop);
     }
     out
 }
@@ -387,10 +464,22 @@ mod tests {
             );
             out
         };
-        assert_eq!(written(200), "- get: /a\n  check:\n    - status: 200\n");
-        assert_eq!(written(302), "- get: /a\n  expect_status: 302\n");
-        assert_eq!(written(404), "- get: /a\n  expect_status: 404\n");
-        assert_eq!(written(304), "- get: /a\n  expect_status: [200, 304]\n");
+        assert_eq!(
+            written(200),
+            "- get: /a\n  recorded: 1\n  check:\n    - status: 200\n"
+        );
+        assert_eq!(
+            written(302),
+            "- get: /a\n  recorded: 1\n  expect_status: 302\n"
+        );
+        assert_eq!(
+            written(404),
+            "- get: /a\n  recorded: 1\n  expect_status: 404\n"
+        );
+        assert_eq!(
+            written(304),
+            "- get: /a\n  recorded: 1\n  expect_status: [200, 304]\n"
+        );
     }
 
     #[test]

@@ -231,8 +231,9 @@ fn a_redirect_is_expected_and_its_location_feeds_the_next_request() {
     let yaml = std::fs::read_to_string(dir.join("scenario.yaml")).unwrap();
     for expected in [
         "expect_status: 303",
-        "{ header: Location, regex: \"/orders/([^/?#]+)\" }",
-        "- get: \"/orders/{{ orders }}?tab=new\"",
+        "{ header: Location, regex: \"^(?:[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*)?/orders/([^/?#]+)\" }",
+        "- get: \"/orders/{{ order_id }}?tab=new\"",
+        "- redirect: \"/orders/*\"",
     ] {
         assert!(yaml.contains(expected), "no {expected:?} in:\n{yaml}");
     }
