@@ -6,8 +6,10 @@
 pub mod apps;
 pub mod browser;
 pub mod firefox;
+pub mod hostile;
 pub mod json_schema;
 pub mod nginx;
+pub mod process;
 pub mod record;
 pub mod tools;
 
