@@ -268,3 +268,44 @@ async fn sigterm_and_sighup_stop_a_headless_run_gracefully_and_every_report_is_w
         server.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sighup_the_run_was_started_to_ignore_stays_ignored() {
+    let dir = output_dir("stopping_nohup");
+    let (server, _app) = demo_app(AppOptions::default()).await;
+    let base = server.url();
+    let url = format!("{base}/student");
+    let args = [
+        "run",
+        "--url",
+        &url,
+        "--think",
+        "20ms",
+        "--headless",
+        "-q",
+        "-u",
+        "2",
+        "-t",
+        "10m",
+    ];
+    // As `nohup` starts it: SIGHUP ignored.
+    let chorus = Chorus::start(&args, &dir, Some("trap '' HUP"));
+    let requests = || async { demo_stats(&base).await["requests_total"].as_u64().unwrap() };
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while requests().await < 20 {
+        assert!(tokio::time::Instant::now() < deadline, "no load");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    chorus.signal("HUP").await;
+    // Still running: the load goes on well past the hang-up.
+    let after_hangup = requests().await;
+    while requests().await < after_hangup + 40 {
+        assert!(tokio::time::Instant::now() < deadline, "the load stopped");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!chorus.stderr_so_far().contains("stopping"));
+    chorus.signal("TERM").await;
+    let ended = chorus.finish(PATIENCE, 500 * 1024).await;
+    assert_eq!(ended.code, Some(0), "{}", ended.stderr);
+    server.shutdown().await;
+}

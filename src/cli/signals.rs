@@ -1,7 +1,8 @@
 //! The signals that stop chorus, all meaning what Ctrl-C means: SIGINT (Ctrl-C), SIGTERM (what
 //! `timeout`, CI cancellation, `docker stop` and Kubernetes send) and SIGHUP (the terminal went
 //! away). The first one stops gracefully and the reports are written; a second one stops at
-//! once (the reports are still written).
+//! once (the reports are still written). A SIGHUP the process was started to ignore
+//! (`nohup chorus run ...`) stays ignored.
 
 use std::io;
 use std::sync::Arc;
@@ -11,12 +12,35 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// a run starts is not lost to the default action, which would end the process).
 pub(super) struct Interrupts {
     #[cfg(unix)]
-    streams: [tokio::signal::unix::Signal; 3],
+    streams: [Option<tokio::signal::unix::Signal>; 3],
 }
 
 /// The signals, in the order of `Interrupts::streams`, as the messages name them.
 #[cfg(unix)]
 const NAMES: [&str; 3] = ["Ctrl-C", "SIGTERM", "SIGHUP"];
+
+/// Whether this process was started with SIGHUP ignored (`nohup`): `SigIgn` in
+/// `/proc/self/status` is a hex mask whose bit 0 is signal 1, SIGHUP.
+#[cfg(unix)]
+fn hangup_ignored() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigIgn:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & 1 == 1)
+}
+
+/// The next signal of `stream`, or never when it is not listened to.
+#[cfg(unix)]
+async fn next_of(stream: &mut Option<tokio::signal::unix::Signal>) {
+    match stream {
+        Some(stream) => {
+            stream.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
 
 impl Interrupts {
     /// Starts listening. Call inside the tokio runtime.
@@ -24,11 +48,16 @@ impl Interrupts {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
+            let hangup = if hangup_ignored() {
+                None
+            } else {
+                Some(signal(SignalKind::hangup())?)
+            };
             Ok(Interrupts {
                 streams: [
-                    signal(SignalKind::interrupt())?,
-                    signal(SignalKind::terminate())?,
-                    signal(SignalKind::hangup())?,
+                    Some(signal(SignalKind::interrupt())?),
+                    Some(signal(SignalKind::terminate())?),
+                    hangup,
                 ],
             })
         }
@@ -44,9 +73,9 @@ impl Interrupts {
         {
             let [interrupt, terminate, hangup] = &mut self.streams;
             tokio::select! {
-                _ = interrupt.recv() => NAMES[0],
-                _ = terminate.recv() => NAMES[1],
-                _ = hangup.recv() => NAMES[2],
+                () = next_of(interrupt) => NAMES[0],
+                () = next_of(terminate) => NAMES[1],
+                () = next_of(hangup) => NAMES[2],
             }
         }
         #[cfg(not(unix))]

@@ -425,8 +425,9 @@ async fn read_response(
         Framing::Length(length) if keep && length > limit as u64 => {
             return Err(too_large(Some(length)));
         }
-        Framing::Length(length) if keep => {
-            // Within the limit: the body is the buffer's own bytes, not a copy.
+        // Within the limit (and, for a body nobody reads, a short one: most are): the body
+        // is the buffer's own bytes, not a copy.
+        Framing::Length(length) if keep || length <= body::PREFIX as u64 => {
             let length = length as usize;
             while connection.buffer.len() < length {
                 let missing = length - connection.buffer.len();
