@@ -12,8 +12,8 @@ use chorus::scenario::Scenario;
 use chorus::stats::{FailureKind, RunResult};
 
 use crate::util::hostile::{Hostile, Mode};
-use crate::util::output_dir;
 use crate::util::process::{Chorus, until};
+use crate::util::{TIMING, output_dir};
 
 /// The longest a run here may take before the test gives up (a bound, not a measurement).
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -111,6 +111,7 @@ async fn requests_a_silent_server_never_answers_are_counted_as_cut_and_fail_the_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endless_bodies_nothing_reads_are_counted_and_dropped_in_bounded_memory() {
+    let _turn = TIMING.lock().await;
     for mode in [Mode::EndlessChunked, Mode::BigLength] {
         let dir = output_dir(&format!("faults_unread_{mode:?}"));
         let server = Hostile::start(mode);
@@ -151,6 +152,7 @@ async fn endless_bodies_nothing_reads_are_counted_and_dropped_in_bounded_memory(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_a_step_reads_is_kept_up_to_the_limit_then_the_request_fails_as_too_large() {
+    let _turn = TIMING.lock().await;
     // The limit from the scenario (`max_body:`) and from the command line (`--max-body`).
     for (mode, max_body_flag) in [
         (Mode::EndlessChunked, None),

@@ -14,7 +14,7 @@ use chorus::stats::{FailureKind, RunResult, report};
 
 use crate::util::hostile::{Hostile, Mode};
 use crate::util::process::{Chorus, until};
-use crate::util::{demo_app, demo_stats, output_dir};
+use crate::util::{TIMING, demo_app, demo_stats, output_dir};
 
 const PATIENCE: Duration = Duration::from_secs(90);
 
@@ -205,6 +205,7 @@ async fn a_stop_at_once_counts_the_requests_it_cuts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_and_sighup_stop_a_headless_run_gracefully_and_every_report_is_written() {
+    let _turn = TIMING.lock().await;
     for signal in ["TERM", "HUP"] {
         let dir = output_dir(&format!("stopping_signal_{signal}"));
         let (server, _app) = demo_app(AppOptions::default()).await;

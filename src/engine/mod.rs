@@ -13,6 +13,8 @@ mod http;
 pub mod limits;
 mod observe;
 pub mod plan;
+mod redirect;
+mod response;
 mod spawner;
 mod step;
 mod stop;

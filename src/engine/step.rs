@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE, USER_AGENT};
+use http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE, USER_AGENT};
 use http::{HeaderMap, HeaderValue, Method};
 use http_body_util::Full;
 use rand::RngExt as _;
@@ -18,10 +18,10 @@ use futures_util::stream::FuturesUnordered;
 
 use super::EmitRow;
 use super::observe::{self, Exchange};
+use super::redirect::{hop_name, redirect_to, scheme_switch};
+use super::response::{is_connect, is_transport, keeps_body, status_expected};
 use super::user::User;
-use crate::scenario::{
-    Body, CheckKind, Count, ExtractKind, Repeat, Request, ResponseView, Step, StepKind, Think,
-};
+use crate::scenario::{Body, Count, Repeat, Request, ResponseView, Step, StepKind, Think};
 use crate::stats::{Failure, FailureKind, RequestSample};
 
 /// Redirects followed for one request, as browsers do.
@@ -424,125 +424,6 @@ async fn send_following(user: &mut User, request: &Request, hops: &mut Vec<Hop>)
     }
 }
 
-/// The name a redirect hop is counted under: its path, with the segments that look like ids
-/// (digits, UUIDs, long mixes of letters and digits) shown as `[id]`, so that one endpoint is
-/// one line however many ids it sees.
-fn hop_name(url: &url::Url) -> String {
-    let segments: Vec<&str> = url
-        .path()
-        .split('/')
-        .map(|segment| {
-            if looks_like_id(segment) {
-                "[id]"
-            } else {
-                segment
-            }
-        })
-        .collect();
-    segments.join("/")
-}
-
-fn looks_like_id(segment: &str) -> bool {
-    let digits = segment.chars().filter(char::is_ascii_digit).count();
-    !segment.is_empty()
-        && (digits == segment.len()
-            || (segment.len() >= 8
-                && digits > 0
-                && segment
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')))
-}
-
-/// Where a response redirects the request to, when it is a redirect the step follows (a 3xx
-/// the step does not expect, with a `Location`).
-fn redirect_to(
-    request: &Request,
-    status: u16,
-    headers: &HeaderMap,
-    base: &url::Url,
-) -> Option<url::Url> {
-    let followed = matches!(status, 301 | 302 | 303 | 307 | 308)
-        && !request
-            .expect_status
-            .as_ref()
-            .is_some_and(|expected| expected.contains(&status));
-    if !followed {
-        return None;
-    }
-    let location = headers.get(LOCATION)?.to_str().ok()?;
-    base.join(location).ok()
-}
-
-/// Why a redirect to `next` is not followed although the scenario names its host: the same
-/// host and port with TLS where the request had none (or the other way round). A port does
-/// not speak both; a handshake with a plain server only waits for the connect timeout.
-fn scheme_switch(from: &url::Url, next: &url::Url, status: u16) -> Option<String> {
-    let (here, there) = (Origin::of(from)?, Origin::of(next)?);
-    let switched = here.host == there.host && here.port == there.port && here.https != there.https;
-    switched.then(|| {
-        format!(
-            "HTTP {status} redirected to {next}: the same host and port as {from}, but {}; a port does not speak both, so it was not followed (is the scenario's host meant to be {}://?)",
-            if there.https { "with TLS" } else { "without TLS" },
-            next.scheme()
-        )
-    })
-}
-
-/// Whether a status is one the request expects (by default: below 400).
-fn status_expected(request: &Request, status: u16) -> bool {
-    match &request.expect_status {
-        Some(statuses) => statuses.contains(&status),
-        None => status < 400,
-    }
-}
-
-/// Whether a final response with `status` has its body kept whole (up to the body limit):
-/// when the step's checks or extracts read it, or `--check` compares it with the recording.
-fn keeps_body(observing: bool, request: &Request, status: u16) -> bool {
-    observing || (status_expected(request, status) && reads_body(request))
-}
-
-/// Whether anything of the step reads the response body (a check or an extract on it).
-/// Other bodies are only counted, never kept whole.
-pub(super) fn reads_body(request: &Request) -> bool {
-    let check_reads = |kind: &CheckKind| match kind {
-        CheckKind::Status(_)
-        | CheckKind::Header { .. }
-        | CheckKind::Redirect(_)
-        | CheckKind::Url(_) => false,
-        CheckKind::JsonPath { .. }
-        | CheckKind::BodyContains(_)
-        | CheckKind::BodyNotContains(_)
-        | CheckKind::Title(_)
-        | CheckKind::JsonKeys(_) => true,
-    };
-    let extract_reads = |kind: &ExtractKind| match kind {
-        ExtractKind::Header(_) | ExtractKind::HeaderRegex { .. } | ExtractKind::Cookie(_) => false,
-        ExtractKind::JsonPath { .. } | ExtractKind::Regex(_) | ExtractKind::FormField(_) => true,
-    };
-    request.check.iter().any(|check| check_reads(&check.kind))
-        || request
-            .extract
-            .iter()
-            .any(|extract| extract_reads(&extract.kind))
-}
-
-/// Transport failures a setup run retries.
-fn is_transport(kind: FailureKind) -> bool {
-    is_connect(kind) || matches!(kind, FailureKind::Timeout | FailureKind::ConnectionClosed)
-}
-
-/// Failures before anything was sent: connecting (and the TLS handshake).
-fn is_connect(kind: FailureKind) -> bool {
-    matches!(
-        kind,
-        FailureKind::ConnectRefused
-            | FailureKind::ConnectTimeout
-            | FailureKind::Connect
-            | FailureKind::Tls
-    )
-}
-
 /// The final response of a request: status, checks, extracts, then one sample.
 fn finish(user: &mut User, exchange: &Exchange<'_>, reply: Reply) -> Outcome {
     let Exchange {
@@ -873,18 +754,6 @@ mod tests {
             parse_count("2.5"),
             Err("expected a whole number of times, the template gave \"2.5\"".to_owned())
         );
-    }
-
-    #[test]
-    fn redirect_hops_are_named_by_their_path_with_ids_generalised() {
-        let name = |url: &str| hop_name(&url::Url::parse(url).unwrap());
-        assert_eq!(name("http://h/ticket/6?x=1"), "/ticket/[id]");
-        assert_eq!(name("http://h/admin/login/"), "/admin/login/");
-        assert_eq!(
-            name("http://h/o/4f1c2a9e-77aa-4b51-9f3e-0c1d2e3f4a5b/items/a1b2c3d4e5"),
-            "/o/[id]/items/[id]"
-        );
-        assert_eq!(name("http://h/posts/hello-world"), "/posts/hello-world");
     }
 
     #[test]
