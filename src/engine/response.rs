@@ -21,7 +21,8 @@ pub(super) fn keeps_body(observing: bool, request: &Request, status: u16) -> boo
 }
 
 /// Whether anything of the step reads the response body (a check or an extract on it).
-/// Other bodies are only counted, never kept whole.
+/// Other bodies are only counted, never kept whole. The matches list every kind, so that a
+/// new kind of check or extract has to say whether it reads the body.
 fn reads_body(request: &Request) -> bool {
     let check_reads = |kind: &CheckKind| match kind {
         CheckKind::Status(_)
@@ -36,7 +37,11 @@ fn reads_body(request: &Request) -> bool {
     };
     let extract_reads = |kind: &ExtractKind| match kind {
         ExtractKind::Header(_) | ExtractKind::HeaderRegex { .. } | ExtractKind::Cookie(_) => false,
-        ExtractKind::JsonPath { .. } | ExtractKind::Regex(_) | ExtractKind::FormField(_) => true,
+        ExtractKind::JsonPath { .. }
+        | ExtractKind::Regex(_)
+        | ExtractKind::FormField(_)
+        | ExtractKind::Meta(_)
+        | ExtractKind::Link { .. } => true,
     };
     request.check.iter().any(|check| check_reads(&check.kind))
         || request
