@@ -20,6 +20,7 @@ pub mod provision;
 pub mod record;
 pub mod scenario;
 mod server;
+pub mod size;
 pub mod stats;
 mod tls;
 pub mod web;

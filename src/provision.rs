@@ -101,6 +101,7 @@ impl Provisioning {
                 emit: Some(sender),
                 transport_retries: TRANSPORT_RETRIES,
                 failure_ends_sequence: true,
+                stop_between_steps: true,
                 ..SetupMode::default()
             },
             ..EngineOptions::default()

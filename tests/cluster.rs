@@ -630,3 +630,58 @@ async fn a_threshold_crossed_on_the_merged_result_fails_the_master() {
     assert_eq!(result.total.failures, result.total.requests);
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_a_headless_master_which_writes_its_report_and_releases_its_workers() {
+    let dir = output_dir("cluster_sigterm");
+    let (server, _app) = demo_app(AppOptions::default()).await;
+    let url = format!("{}/student", server.url());
+    let mut master = Process::start(
+        "master",
+        &[
+            "run",
+            "--url",
+            &url,
+            "--think",
+            "20ms",
+            "--headless",
+            "-q",
+            "-u",
+            "4",
+            "-t",
+            "10m",
+            "--master",
+            "--master-bind",
+            "127.0.0.1:0",
+            "--json",
+            "run.json",
+        ],
+        &dir,
+    );
+    let address = master_address(&mut master);
+    let worker = worker(&dir, &address, "w1", &[]);
+    let base = server.url();
+    let deadline = Instant::now() + PATIENCE;
+    while crate::util::demo_stats(&base).await["requests_total"]
+        .as_u64()
+        .unwrap()
+        < 50
+    {
+        assert!(Instant::now() < deadline, "the worker sent no load");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let kill = Command::new("kill")
+        .args(["-TERM", &master.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let (status, output) = master.finish();
+    assert_eq!(status.code(), Some(0), "{output}");
+    let result = read_result(&dir.join("run.json"));
+    let stats = crate::util::demo_stats(&base).await;
+    assert_eq!(stats["requests_total"], result.total.requests);
+    // Told to quit, the worker exits instead of waiting for its master to come back.
+    let (status, output) = worker.finish();
+    assert!(status.success(), "{output}");
+    server.shutdown().await;
+}

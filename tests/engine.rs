@@ -20,11 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
 use crate::util::nginx::{Nginx, free_port};
-use crate::util::{demo_app, output_dir};
-
-/// The tests that measure time or load a server hard take turns, so that one's load does
-/// not show up in another's percentiles (the rest of the suite still runs alongside).
-static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+use crate::util::{TIMING, demo_app, output_dir};
 
 fn get(name: &str, url: &str) -> Step {
     Step {

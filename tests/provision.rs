@@ -239,3 +239,63 @@ fn a_file_with_flows_or_without_emit_is_refused_before_any_traffic() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("expected NAME=VALUE"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_provisioning_says_so_and_keeps_the_earlier_csv() {
+    let dir = output_dir("provision_interrupted");
+    let (server, _app) = demo_app(AppOptions::default()).await;
+    let base = server.url();
+    let earlier = "username,password,class\nkept,kept,kept\n";
+    let csv = dir.join("users.csv");
+    std::fs::write(&csv, earlier).unwrap();
+    let file = provision_file();
+    let args = [
+        "provision",
+        &file,
+        "-H",
+        &base,
+        "-o",
+        csv.to_str().unwrap(),
+        "--var",
+        "classes=2",
+        "--var",
+        "students=5000",
+        "--concurrency",
+        "1",
+    ];
+    let job = crate::util::process::Chorus::start(&args, &dir, None);
+    let registered = || async {
+        let stats: Value = crate::util::demo_stats(&base).await;
+        stats["endpoints"]["POST /api/user/register"]["200"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while registered().await < 20 {
+        assert!(tokio::time::Instant::now() < deadline, "no registrations");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    job.signal("INT").await;
+    let ended = job
+        .finish(std::time::Duration::from_secs(60), 500 * 1024)
+        .await;
+    assert_eq!(ended.code, Some(1), "{}\n{}", ended.stdout, ended.stderr);
+    assert!(ended.stdout.contains("INTERRUPTED"), "{}", ended.stdout);
+    assert!(
+        ended
+            .stdout
+            .contains("Run the same command again to finish"),
+        "{}",
+        ended.stdout
+    );
+    // The earlier file is kept whole; the rows of the cut job are beside it.
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), earlier);
+    let partial = accounts(&dir.join("users.csv.interrupted"));
+    let made = registered().await as usize;
+    assert!(
+        !partial.is_empty() && partial.len() <= made && made < 10_000,
+        "{} rows, {made} registered",
+        partial.len()
+    );
+    server.shutdown().await;
+}

@@ -49,6 +49,9 @@ function applyState(info) {
       ? " → " + fmtInt(view.info.target_users) : "");
   $("host-shown").textContent = view.info.host || "(scenario host)";
   if (view.info.flows) { view.flows = view.info.flows; renderFlows(); }
+  const cut = view.info.cut_iterations || 0;
+  $("cut-note").hidden = cut === 0;
+  $("cut-note").textContent = fmtInt(cut) + " iterations were cut at the stop: their users did not finish them within the stop timeout.";
   if ("workers" in info) renderWorkers(info.workers);
   const running = state === "spawning" || state === "running";
   $("stop-button").hidden = !running;

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::parse::{parse_data_source, parse_duration, parse_seed};
+use super::parse::{parse_data_source, parse_duration, parse_seed, parse_size, parse_users};
 use crate::demo::Seed;
 
 /// How much load: users, spawn rate, run time and host (the flags Locust users know).
 #[derive(Debug, Clone, Args)]
 pub struct LoadArgs {
-    /// Number of virtual users to run at once
-    #[arg(short = 'u', long)]
+    /// Number of virtual users to run at once (at most 10000000)
+    #[arg(short = 'u', long, value_parser = parse_users)]
     pub users: Option<u64>,
     /// Users started per second while ramping up (or stopped while ramping down)
     #[arg(short = 'r', long = "spawn-rate")]
@@ -170,14 +170,25 @@ pub struct RunArgs {
     #[arg(long = "arrival-rate")]
     pub arrival_rate: Option<String>,
     /// Open model: the most users that may be busy at once
-    #[arg(long = "max-users", requires = "arrival_rate")]
+    #[arg(long = "max-users", requires = "arrival_rate", value_parser = parse_users)]
     pub max_users: Option<u64>,
     /// Fail the run (exit status 1) when a threshold is crossed, e.g. 'p95<300ms', 'failures<1%'
     #[arg(long = "threshold")]
     pub thresholds: Vec<String>,
-    /// How long requests in flight may take to finish when the run stops
-    #[arg(long = "stop-timeout", value_parser = parse_duration, default_value = "10s")]
+    /// When the run stops, how long each user may take to finish its iteration (then it runs
+    /// on_stop, which gets as long again); what is still going then is cut and counted
+    #[arg(
+        long = "stop-timeout",
+        visible_alias = "graceful-stop",
+        value_parser = parse_duration,
+        default_value = "10s"
+    )]
     pub stop_timeout: Duration,
+    /// The most of a response body kept when a step reads it (extract, check), e.g. 16MiB;
+    /// past it the request fails as "body too large". Bodies nothing reads are never kept
+    /// [default: the scenario's max_body, else 16MiB]
+    #[arg(long = "max-body", value_name = "SIZE", value_parser = parse_size)]
+    pub max_body: Option<u64>,
     /// Accept an invalid or self-signed certificate from an HTTPS system under test
     #[arg(long)]
     pub insecure: bool,

@@ -1,6 +1,7 @@
 //! `chorus run --master`: maps the run's arguments onto a `cluster::Master`, prints what the
 //! workers do and a live table, and writes the same reports as a single-machine run. The
-//! first Ctrl-C stops gracefully, the second at once; the reports are written either way.
+//! first Ctrl-C (or SIGTERM, SIGHUP) stops gracefully, the second at once; the reports are
+//! written either way, and the workers are told to quit.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -48,6 +49,7 @@ pub(super) async fn run_master(
         bundle,
         unique_rows: bundle::unique_rows(scenario),
         stop_timeout: args.stop_timeout,
+        max_body: args.max_body,
         accept_invalid_certs: args.insecure,
         meta: RunMeta {
             scenario: scenario.source.display().to_string(),
@@ -80,7 +82,10 @@ pub(super) async fn run_master(
         .await;
     }
     let control = master.control();
-    let interrupts = super::run::stop_on_ctrl_c(
+    let listening =
+        super::signals::Interrupts::listen().context("could not listen for Ctrl-C and SIGTERM")?;
+    let (interrupts, _) = listening.on_stop(
+        super::signals::GRACEFUL,
         {
             let control = control.clone();
             move || control.stop()

@@ -11,6 +11,7 @@ mod parse;
 mod provision;
 mod record;
 mod run;
+mod signals;
 mod worker;
 
 use std::process::ExitCode;
@@ -59,6 +60,8 @@ pub enum Command {
 /// Runs one parsed command line and says which exit code it ends with.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     init_tracing();
+    // Each user needs a socket; the soft limit is often far below what the system allows.
+    crate::engine::limits::raise_open_files_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

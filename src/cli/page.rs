@@ -1,6 +1,6 @@
 //! `chorus run` without `--headless`: serve the page, optionally start at once
 //! (`--autostart`) and quit after the run (`--autoquit`), and write the reports of the last run
-//! on the way out. Ctrl-C (or SIGTERM) stops a run gracefully, a second one at once; with no
+//! on the way out. Ctrl-C (or SIGTERM, SIGHUP) stops a run gracefully, a second one at once; with no
 //! run going, it closes the page.
 
 use std::net::{IpAddr, SocketAddr};
@@ -90,7 +90,7 @@ pub(super) async fn serve_runs(
             signalled = interrupted() => {
                 signalled.context("could not listen for Ctrl-C")?;
                 if runs.is_running() {
-                    eprintln!("stopping: letting requests in flight finish (Ctrl-C again to stop at once)");
+                    eprintln!("stopping: {} (Ctrl-C again to stop at once)", super::signals::GRACEFUL);
                     runs.stop_gracefully();
                     tokio::select! {
                         code = runs.wait_finished() => break code,
@@ -119,24 +119,16 @@ async fn wait_for_ctrl_c(runs: &Arc<Runs>) -> bool {
         if !runs.is_running() {
             return true;
         }
-        eprintln!("stopping: letting requests in flight finish (Ctrl-C again to stop at once)");
+        eprintln!(
+            "stopping: {} (Ctrl-C again to stop at once)",
+            super::signals::GRACEFUL
+        );
         runs.stop_gracefully();
     }
 }
 
-/// Ctrl-C, or (on Unix) SIGTERM: what `kubectl delete` and `docker stop` send.
+/// Ctrl-C, or (on Unix) SIGTERM or SIGHUP: what `kubectl delete` and `docker stop` send.
 async fn interrupted() -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut terminate = signal(SignalKind::terminate())?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result,
-            _ = terminate.recv() => Ok(()),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await
-    }
+    super::signals::Interrupts::listen()?.next().await;
+    Ok(())
 }

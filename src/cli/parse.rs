@@ -18,6 +18,28 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     })
 }
 
+/// `16MiB`, `512KiB`, `2GB`, `1000` (bytes).
+pub(super) fn parse_size(text: &str) -> Result<u64, String> {
+    crate::size::parse(text)
+}
+
+/// A number of users: a whole number from 0 to [`MAX_USERS`](crate::engine::plan::MAX_USERS).
+pub(super) fn parse_users(text: &str) -> Result<u64, String> {
+    let max = crate::engine::plan::MAX_USERS;
+    match text.trim().parse::<u64>() {
+        Ok(users) if users <= max => Ok(users),
+        Ok(_) => Err(format!(
+            "{text} users is more than chorus runs from one command ({max}); run fewer, or spread them over machines with --master and chorus worker"
+        )),
+        Err(_) if text.trim().parse::<f64>().is_ok_and(|n| n > max as f64) => Err(format!(
+            "{text} users is more than chorus runs from one command ({max}); run fewer, or spread them over machines with --master and chorus worker"
+        )),
+        Err(_) => Err(format!(
+            "expected a whole number of users such as 50, found {text:?}"
+        )),
+    }
+}
+
 /// `users=users.csv`.
 pub fn parse_data_source(text: &str) -> Result<(String, PathBuf), String> {
     match text.split_once('=') {

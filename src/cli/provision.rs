@@ -1,5 +1,6 @@
 //! `chorus provision`: maps its arguments onto library calls, shows the progress and writes
-//! the CSV.
+//! the CSV. Ctrl-C (or SIGTERM, SIGHUP) stops after the requests in flight; the rows so far are
+//! written, the output says the job was interrupted, and the exit status is 1.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,12 +10,14 @@ use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::args::*;
+use super::signals::Interrupts;
 use super::{EXIT_OK, EXIT_THRESHOLDS};
 use crate::provision::{self, Provisioned, Provisioning};
 use crate::scenario::{self, LoadOptions};
 
 pub(super) async fn provision(args: ProvisionArgs) -> anyhow::Result<ExitCode> {
-    Ok(if provision_file(&args).await?.failed() == 0 {
+    let (provisioned, interrupted) = provision_job(&args).await?;
+    Ok(if provisioned.failed() == 0 && !interrupted {
         EXIT_OK.into()
     } else {
         EXIT_THRESHOLDS.into()
@@ -24,6 +27,11 @@ pub(super) async fn provision(args: ProvisionArgs) -> anyhow::Result<ExitCode> {
 /// Runs the file, prints the progress, the failures and the counts, writes the CSV; returns
 /// what the run produced.
 pub(super) async fn provision_file(args: &ProvisionArgs) -> anyhow::Result<Provisioned> {
+    Ok(provision_job(args).await?.0)
+}
+
+/// [`provision_file`], and whether a stop signal cut the job short.
+async fn provision_job(args: &ProvisionArgs) -> anyhow::Result<(Provisioned, bool)> {
     if args.concurrency == 0 {
         bail!("--concurrency 0: give at least 1 (requests in flight at once)");
     }
@@ -43,14 +51,17 @@ pub(super) async fn provision_file(args: &ProvisionArgs) -> anyhow::Result<Provi
     let scenario = scenario::load(&args.file, &options)?;
     provision::check_setup_file(&scenario).map_err(anyhow::Error::msg)?;
     let bar = progress_bar(provision::expected_rows(&scenario));
+    let listening = Interrupts::listen().context("could not listen for Ctrl-C and SIGTERM")?;
     let provisioning = Provisioning::start(Arc::new(scenario), args.insecure)?;
     let control = provisioning.control();
-    let interrupts = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("stopping: requests in flight finish, then the rows so far are written");
-            control.stop();
-        }
-    });
+    let (interrupts, interrupted) = listening.on_stop(
+        "the requests in flight finish, then the rows so far are written",
+        {
+            let control = control.clone();
+            move || control.stop()
+        },
+        move || control.stop_now(),
+    );
     let provisioned = provisioning
         .finish(|tally, requests, failed| {
             bar.set_position(tally.rows);
@@ -59,6 +70,7 @@ pub(super) async fn provision_file(args: &ProvisionArgs) -> anyhow::Result<Provi
         .await;
     bar.finish_and_clear();
     interrupts.abort();
+    let interrupted = interrupted.get();
 
     let failed = provisioned.failed();
     for line in failure_lines(&provisioned.result) {
@@ -67,6 +79,21 @@ pub(super) async fn provision_file(args: &ProvisionArgs) -> anyhow::Result<Provi
     println!("{}", provisioned.tally.summary(failed));
     let requests = provisioned.result.total.requests;
     let seconds = provisioned.result.duration_secs();
+    if interrupted {
+        println!(
+            "INTERRUPTED: the job was stopped before it finished; the rows above are only those made or found so far"
+        );
+    }
+    // An interrupted job's rows are only part of the accounts: a file from an earlier, whole
+    // run is worth more, so it is kept and the partial rows go beside it.
+    let keep_existing = interrupted && args.output.exists();
+    let output = if keep_existing {
+        let mut name = args.output.clone().into_os_string();
+        name.push(".interrupted");
+        std::path::PathBuf::from(name)
+    } else {
+        args.output.clone()
+    };
     if provisioned.rows.is_empty() {
         // An earlier, good CSV is worth more than an empty one.
         println!(
@@ -75,23 +102,32 @@ pub(super) async fn provision_file(args: &ProvisionArgs) -> anyhow::Result<Provi
         );
     } else {
         let text = provision::csv_text(&provisioned.rows).context("could not format the CSV")?;
-        provision::write_atomically(&args.output, &text).with_context(|| {
+        provision::write_atomically(&output, &text).with_context(|| {
             format!(
                 "could not write {} (is the disk full, or the folder missing?); the accounts are made: running the same command again finds them and writes the file",
-                args.output.display()
+                output.display()
             )
         })?;
         println!(
             "{requests} request(s) in {seconds:.1} s; wrote {}",
-            args.output.display()
+            output.display()
         );
+        if keep_existing {
+            println!(
+                "{} was left as it was (the rows of this interrupted job are in {})",
+                args.output.display(),
+                output.display()
+            );
+        }
     }
-    if failed > 0 {
+    if interrupted {
+        println!("Run the same command again to finish: what exists is found, not created twice.");
+    } else if failed > 0 {
         println!(
             "Something failed (above); fix it and run the same command again: what exists is found, not created twice."
         );
     }
-    Ok(provisioned)
+    Ok((provisioned, interrupted))
 }
 
 /// A bar towards the rows the file will emit when that is known, else a spinner; both with

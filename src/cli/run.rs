@@ -1,6 +1,6 @@
 //! `chorus run`: maps its arguments onto library calls (scenario, plan, engine, reports) and
-//! the outcome onto an exit status. The first Ctrl-C stops gracefully, the second at once;
-//! the reports are written either way.
+//! the outcome onto an exit status. The first Ctrl-C (or SIGTERM, SIGHUP) stops gracefully,
+//! the second at once; the reports are written either way.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 
 use super::args::*;
+use super::signals::{GRACEFUL, Interrupts};
 use super::{EXIT_OK, EXIT_THRESHOLDS};
 use crate::engine::{Engine, EngineOptions, Plan, RunState};
 use crate::scenario::{self, LoadOptions, Scenario};
@@ -31,6 +32,7 @@ pub(super) fn engine_options(args: &RunArgs, thresholds: Vec<Threshold>) -> Engi
     EngineOptions {
         workers: args.workers,
         stop_timeout: args.stop_timeout,
+        max_body: args.max_body,
         accept_invalid_certs: args.insecure,
         thresholds,
         setup: Default::default(),
@@ -57,9 +59,12 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(code);
     }
+    // Listening before the run starts: a SIGTERM that comes early still gets the reports.
+    let listening = Interrupts::listen().context("could not listen for Ctrl-C and SIGTERM")?;
     let handle = Engine::start(scenario.clone(), plan, options)?;
     let control = handle.control();
-    let interrupts = stop_on_ctrl_c(
+    let (interrupts, _) = listening.on_stop(
+        GRACEFUL,
         {
             let control = control.clone();
             move || control.stop()
@@ -104,24 +109,6 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         EXIT_OK.into()
     } else {
         EXIT_THRESHOLDS.into()
-    })
-}
-
-/// Ctrl-C stops gracefully (requests in flight finish); a second Ctrl-C stops at once.
-pub(super) fn stop_on_ctrl_c(
-    stop: impl FnOnce() + Send + 'static,
-    stop_now: impl FnOnce() + Send + 'static,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_err() {
-            return;
-        }
-        eprintln!("stopping: letting requests in flight finish (Ctrl-C again to stop at once)");
-        stop();
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("stopping now");
-            stop_now();
-        }
     })
 }
 

@@ -35,6 +35,8 @@ pub struct MasterConfig {
     /// Rows of the scenario's `unique` sources, if it has any.
     pub unique_rows: Option<u64>,
     pub stop_timeout: Duration,
+    /// `--max-body` (`None`: the scenario's own).
+    pub max_body: Option<u64>,
     pub accept_invalid_certs: bool,
     /// Scenario, host, users, spawn rate and thresholds for the result.
     pub meta: RunMeta,

@@ -45,11 +45,15 @@ pub enum ToWorker {
         spawn_rate: f64,
         rows: Vec<u32>,
         stop_timeout_ms: u64,
+        /// `--max-body` (absent: the scenario's own).
+        #[serde(default)]
+        max_body: Option<u64>,
         accept_invalid_certs: bool,
     },
     /// Move to this many users.
     SetUsers { users: u64, spawn_rate: f64 },
-    /// Stop the users: gracefully (in-flight requests get the stop timeout) or at once.
+    /// Stop the users: gracefully (each finishes its iteration within the stop timeout, then
+    /// runs `on_stop`) or at once.
     Stop { now: bool },
     /// Forget the measurements not sent yet ("reset stats").
     Reset,

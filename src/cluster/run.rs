@@ -251,7 +251,7 @@ impl Run {
         self.aggregate().absorb(Snapshot {
             entries: Vec::new(),
             errors: vec![ErrorCount { message, count: 1 }],
-            dropped_iterations: 0,
+            ..Snapshot::default()
         });
         match self.phase {
             Phase::Running => self.take_over(),
@@ -369,6 +369,7 @@ impl Run {
                     spawn_rate,
                     rows: member.rows.clone(),
                     stop_timeout_ms: self.config.stop_timeout.as_millis() as u64,
+                    max_body: self.config.max_body,
                     accept_invalid_certs: self.config.accept_invalid_certs,
                 });
             } else if member.share != share {
@@ -439,7 +440,8 @@ impl Run {
     }
 
     /// Tells every running worker to stop; the run ends when each has sent its last
-    /// statistics (or is lost, or the stop timeout and 5 s more have passed).
+    /// statistics (or is lost, or twice the stop timeout and 5 s more have passed: the users
+    /// finish their iterations within the stop timeout, then `on_stop` gets as long again).
     pub(super) fn stop(&mut self, now: bool) {
         match self.phase {
             Phase::Waiting => {
@@ -461,7 +463,7 @@ impl Run {
         let grace = if now {
             Duration::from_secs(5)
         } else {
-            self.config.stop_timeout + Duration::from_secs(5)
+            self.config.stop_timeout.saturating_mul(2) + Duration::from_secs(5)
         };
         // A second stop never moves the deadline later (only "stop now" brings it closer).
         let deadline = Instant::now() + grace;
@@ -592,6 +594,7 @@ mod tests {
                 plan,
                 unique_rows: rows,
                 stop_timeout: Duration::from_secs(1),
+                max_body: None,
                 accept_invalid_certs: false,
                 meta: RunMeta::default(),
                 notify: Arc::new(move |line: &str| log.lock().unwrap().push(line.to_owned())),

@@ -241,7 +241,7 @@ async fn serve(
                 };
                 last_heard = Instant::now();
                 match message {
-                    ToWorker::Start { users, spawn_rate, rows, stop_timeout_ms, accept_invalid_certs } => {
+                    ToWorker::Start { users, spawn_rate, rows, stop_timeout_ms, max_body, accept_invalid_certs } => {
                         if running.is_some() {
                             continue;
                         }
@@ -253,6 +253,7 @@ async fn serve(
                         let options = EngineOptions {
                             workers: config.threads,
                             stop_timeout: Duration::from_millis(stop_timeout_ms),
+                            max_body,
                             accept_invalid_certs,
                             ..EngineOptions::default()
                         };

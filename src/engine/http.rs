@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf as _, Bytes, BytesMut};
 use http::{HeaderMap, Method, Request};
 use http_body_util::Full;
 use hyper::body::Body as _;
@@ -20,12 +20,15 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use self::body::Collector;
+pub(crate) use self::body::{decoded_body, decoded_start, too_large};
 use self::wire::{
     Chunk, Framing, ReadError, decode_chunks, framing, keep_alive, parse_head, write_request,
 };
 use crate::stats::FailureKind;
 use crate::tls::ClientStream;
 
+mod body;
 mod wire;
 
 /// Where a connection goes: scheme, host and port.
@@ -84,15 +87,20 @@ pub(crate) struct TransportError {
 pub(crate) struct Reply {
     pub(crate) status: u16,
     pub(crate) headers: HeaderMap,
-    /// The body as it came on the wire (still compressed, if it was).
+    /// The body as it came on the wire (still compressed, if it was): whole when the caller
+    /// wanted it, else only its first [`PREFIX`] bytes.
     pub(crate) body: Bytes,
+    /// The body's length on the wire (all of it, kept or not).
+    pub(crate) body_len: u64,
     pub(crate) latency: Duration,
 }
 
-/// What every session of one run shares: timeouts and the TLS configuration.
+/// What every session of one run shares: timeouts, the body limit and the TLS
+/// configuration.
 pub(crate) struct Client {
     connect_timeout: Duration,
     timeout: Duration,
+    max_body: usize,
     tls: tokio_rustls::TlsConnector,
 }
 
@@ -100,13 +108,20 @@ impl Client {
     pub(crate) fn new(
         connect_timeout: Duration,
         timeout: Duration,
+        max_body: u64,
         accept_invalid_certs: bool,
     ) -> Result<Client, rustls::Error> {
         Ok(Client {
             connect_timeout,
             timeout,
+            max_body: usize::try_from(max_body).unwrap_or(usize::MAX),
             tls: tokio_rustls::TlsConnector::from(tls_config(accept_invalid_certs)?),
         })
+    }
+
+    /// The most of a body that is kept for a step that reads it.
+    pub(crate) fn max_body(&self) -> usize {
+        self.max_body
     }
 }
 
@@ -141,11 +156,14 @@ impl Session {
     }
 
     /// Sends one request (its URI in origin form: path and query) and reads the whole
-    /// response, all within the client's timeout.
+    /// response, all within the client's timeout. `wants_body` says from the status and the
+    /// headers whether the caller reads the body: then it is kept up to the body limit (past
+    /// it the request fails as `BodyTooLarge`); else it is read, counted and dropped.
     pub(crate) async fn send(
         &mut self,
         origin: &Origin,
         request: Request<Full<Bytes>>,
+        wants_body: impl Fn(u16, &HeaderMap) -> bool,
     ) -> Result<Reply, TransportError> {
         let (parts, body) = request.into_parts();
         let body = full_bytes(body);
@@ -159,7 +177,7 @@ impl Session {
         // Just before the request is written; until then, when connecting began.
         let written = Cell::new(began);
         let timeout = self.client.timeout;
-        let exchange = self.exchange(origin, head_only, began, &written);
+        let exchange = self.exchange(origin, head_only, &wants_body, began, &written);
         match tokio::time::timeout_at(began + timeout, exchange).await {
             Ok(result) => result,
             Err(_) => Err(TransportError {
@@ -177,6 +195,7 @@ impl Session {
         &mut self,
         origin: &Origin,
         head_only: bool,
+        wants_body: &impl Fn(u16, &HeaderMap) -> bool,
         began: Instant,
         written: &Cell<Instant>,
     ) -> Result<Reply, TransportError> {
@@ -212,8 +231,9 @@ impl Session {
                     latency: start.elapsed(),
                 });
             }
+            let limit = self.client.max_body;
             let (status, headers, body, keep_alive) =
-                match read_response(&mut connection, head_only).await {
+                match read_response(&mut connection, head_only, wants_body, limit).await {
                     Ok(response) => response,
                     Err(err) => return Err(read_failure(err, origin, start.elapsed())),
                 };
@@ -227,7 +247,8 @@ impl Session {
             return Ok(Reply {
                 status,
                 headers,
-                body,
+                body: body.bytes,
+                body_len: body.wire_len,
                 latency,
             });
         }
@@ -377,11 +398,15 @@ async fn fill(connection: &mut Connection, want: usize) -> io::Result<bool> {
 }
 
 /// Reads one response: its head (skipping `100 Continue` and the like), then its body as the
-/// head frames it. Returns the status, headers, body and whether the connection can be kept.
+/// head frames it: kept whole up to `limit` when `wants_body` says so, else read and dropped
+/// (its start kept). Returns the status, headers, body and whether the connection can be
+/// kept; a body past the limit is an error, and its connection is not kept.
 async fn read_response(
     connection: &mut Connection,
     head_only: bool,
-) -> Result<(u16, HeaderMap, Bytes, bool), ReadError> {
+    wants_body: &impl Fn(u16, &HeaderMap) -> bool,
+    limit: usize,
+) -> Result<(u16, HeaderMap, body::Kept, bool), ReadError> {
     let head = loop {
         match parse_head(&mut connection.buffer)? {
             Some(head) if (100..200).contains(&head.status) && head.status != 101 => continue,
@@ -394,8 +419,15 @@ async fn read_response(
         }
     };
     let framing = framing(&head, head_only);
+    let keep = wants_body(head.status, &head.headers);
+    let too_large = |announced| ReadError::TooLarge { limit, announced };
     let body = match framing {
-        Framing::Length(length) => {
+        Framing::Length(length) if keep && length > limit as u64 => {
+            return Err(too_large(Some(length)));
+        }
+        // Within the limit (and, for a body nobody reads, a short one: most are): the body
+        // is the buffer's own bytes, not a copy.
+        Framing::Length(length) if keep || length <= body::PREFIX as u64 => {
             let length = length as usize;
             while connection.buffer.len() < length {
                 let missing = length - connection.buffer.len();
@@ -403,25 +435,62 @@ async fn read_response(
                     return Err(ReadError::Closed);
                 }
             }
-            connection.buffer.split_to(length).freeze()
+            let bytes = connection.buffer.split_to(length).freeze();
+            body::Kept {
+                wire_len: bytes.len() as u64,
+                bytes,
+            }
         }
-        Framing::Chunked => {
-            let mut body = Vec::new();
-            let mut state = Chunk::Size;
-            while !decode_chunks(&mut connection.buffer, &mut state, &mut body)? {
+        Framing::Length(length) => {
+            let mut body = Collector::new(false, limit);
+            let mut missing = length;
+            loop {
+                let take = connection.buffer.len().min(missing as usize);
+                body.push(&connection.buffer[..take]);
+                connection.buffer.advance(take);
+                missing -= take as u64;
+                if missing == 0 {
+                    break;
+                }
                 if !fill(connection, READ_SIZE).await? {
                     return Err(ReadError::Closed);
                 }
             }
-            Bytes::from(body)
+            body.finish()
+        }
+        Framing::Chunked => {
+            let mut body = Collector::new(keep, limit);
+            let mut state = Chunk::Size;
+            while !decode_chunks(&mut connection.buffer, &mut state, |data| body.push(data))? {
+                if body.too_large() {
+                    return Err(too_large(None));
+                }
+                if !fill(connection, READ_SIZE).await? {
+                    return Err(ReadError::Closed);
+                }
+            }
+            if body.too_large() {
+                return Err(too_large(None));
+            }
+            body.finish()
         }
         Framing::Close => {
-            while fill(connection, READ_SIZE).await? {}
-            connection.buffer.split().freeze()
+            let mut body = Collector::new(keep, limit);
+            loop {
+                body.push(&connection.buffer);
+                connection.buffer.clear();
+                if body.too_large() {
+                    return Err(too_large(None));
+                }
+                if !fill(connection, READ_SIZE).await? {
+                    break;
+                }
+            }
+            body.finish()
         }
     };
-    let keep = keep_alive(&head, framing);
-    Ok((head.status, head.headers, body, keep))
+    let keep_open = keep_alive(&head, framing);
+    Ok((head.status, head.headers, body, keep_open))
 }
 
 async fn tcp_connect(origin: &Origin) -> io::Result<TcpStream> {
@@ -453,6 +522,14 @@ fn read_failure(err: ReadError, origin: &Origin, latency: Duration) -> Transport
             FailureKind::ConnectionClosed,
             format!("{target} closed the connection before the response was complete"),
         ),
+        ReadError::TooLarge { limit, announced } => {
+            let detail = match announced {
+                Some(length) => format!("(Content-Length {length}) is larger than"),
+                None => "went past".to_owned(),
+            };
+            let failure = too_large(limit, &detail);
+            (failure.kind, failure.message)
+        }
         ReadError::Io(err) if err.kind() == io::ErrorKind::ConnectionReset => (
             FailureKind::ConnectionClosed,
             format!("{target} reset the connection before the response was complete"),
@@ -473,27 +550,6 @@ fn read_failure(err: ReadError, origin: &Origin, latency: Duration) -> Transport
     }
 }
 
-/// The body as the application meant it: gzip, deflate and brotli bodies decoded.
-pub(crate) fn decoded_body(headers: &HeaderMap, body: &Bytes) -> Result<Bytes, String> {
-    use std::io::Read as _;
-    let Some(encoding) = headers
-        .get(http::header::CONTENT_ENCODING)
-        .and_then(|value| value.to_str().ok())
-    else {
-        return Ok(body.clone());
-    };
-    let mut out = Vec::new();
-    let result = match encoding.trim().to_ascii_lowercase().as_str() {
-        "gzip" | "x-gzip" => flate2::read::MultiGzDecoder::new(&body[..]).read_to_end(&mut out),
-        "deflate" => flate2::read::ZlibDecoder::new(&body[..]).read_to_end(&mut out),
-        "br" => brotli::Decompressor::new(&body[..], 4096).read_to_end(&mut out),
-        _ => return Ok(body.clone()),
-    };
-    result
-        .map(|_| Bytes::from(out))
-        .map_err(|err| format!("the {encoding} body does not decode: {err}"))
-}
-
 fn tls_config(accept_invalid_certs: bool) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
     let roots = || rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -503,8 +559,6 @@ fn tls_config(accept_invalid_certs: bool) -> Result<Arc<rustls::ClientConfig>, r
 
 #[cfg(test)]
 mod tests {
-    use http::HeaderValue;
-
     use super::*;
 
     #[test]
@@ -519,20 +573,5 @@ mod tests {
             (443, "example.org")
         );
         assert!(Origin::of(&url::Url::parse("ftp://example.org/").unwrap()).is_none());
-    }
-
-    #[test]
-    fn gzip_bodies_are_decoded() {
-        use std::io::Write as _;
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        encoder.write_all(b"{\"a\":1}").unwrap();
-        let body = Bytes::from(encoder.finish().unwrap());
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            http::header::CONTENT_ENCODING,
-            HeaderValue::from_static("gzip"),
-        );
-        assert_eq!(decoded_body(&headers, &body).unwrap(), &b"{\"a\":1}"[..]);
-        assert!(decoded_body(&headers, &Bytes::from_static(b"plain")).is_err());
     }
 }

@@ -10,10 +10,14 @@
 //! master's workers): its driver, a [`RemoteRun`], receives the commands and publishes.
 
 mod http;
+pub mod limits;
 mod observe;
 pub mod plan;
+mod redirect;
+mod response;
 mod spawner;
 mod step;
+mod stop;
 mod user;
 mod worker;
 
@@ -57,6 +61,9 @@ pub struct SetupMode {
     pub rounds: Option<u64>,
     /// `--check`: where every exchange is described, in each user's order.
     pub observe: Option<mpsc::UnboundedSender<crate::fidelity::Observation>>,
+    /// A graceful stop ends the step list at the next step (a setup run is one long
+    /// `on_start`), rather than letting the user finish it.
+    pub stop_between_steps: bool,
 }
 
 /// How a run is carried out (what it does is the scenario, how much is the plan).
@@ -64,8 +71,12 @@ pub struct SetupMode {
 pub struct EngineOptions {
     /// Worker threads; 0: one per available core.
     pub workers: usize,
-    /// How long requests in flight may take to finish after a graceful stop.
+    /// After a graceful stop, how long each user may take to finish `on_start` or the
+    /// iteration under way; `on_stop` then gets as long again (see `engine::stop`).
     pub stop_timeout: Duration,
+    /// The most of a response body kept for a step that reads it (`--max-body`); `None`: the
+    /// scenario's `max_body:` (default 16 MiB).
+    pub max_body: Option<u64>,
     /// Accept invalid or self-signed TLS certificates.
     pub accept_invalid_certs: bool,
     /// Evaluated on the result (the CLI's `--threshold` and the scenario's `thresholds:`).
@@ -79,6 +90,7 @@ impl Default for EngineOptions {
         EngineOptions {
             workers: 0,
             stop_timeout: Duration::from_secs(10),
+            max_body: None,
             accept_invalid_certs: false,
             thresholds: Vec::new(),
             setup: SetupMode::default(),
@@ -95,6 +107,8 @@ pub enum EngineError {
     Plan(#[from] PlanError),
     #[error("could not set up TLS: {0}")]
     Tls(#[from] rustls::Error),
+    #[error("{0}")]
+    OpenFiles(#[from] limits::OpenFilesError),
     #[error("could not start worker thread {number}: {source}")]
     Worker {
         number: usize,
@@ -157,6 +171,8 @@ pub struct LiveUpdate {
     pub flows: Vec<FlowCount>,
     /// Open model: iterations not started because every user was busy.
     pub dropped_iterations: u64,
+    /// Iterations (or `on_start`/`on_stop`) the stop cut short.
+    pub cut_iterations: u64,
     /// Errors that are not requests (template errors and the like), counted.
     pub errors: u64,
 }
@@ -175,9 +191,11 @@ impl Engine {
         options: EngineOptions,
     ) -> Result<EngineHandle, EngineError> {
         scenario.check_capacity(plan.peak_users())?;
+        limits::check_open_files(plan.peak_users())?;
         let client = Arc::new(http::Client::new(
             scenario.defaults.connect_timeout,
             scenario.defaults.timeout,
+            options.max_body.unwrap_or(scenario.defaults.max_body),
             options.accept_invalid_certs,
         )?);
         let workers = if options.workers == 0 {
@@ -367,16 +385,19 @@ impl EngineControl {
     pub fn set_users(&self, users: u64, spawn_rate: f64) -> Result<(), EngineError> {
         Plan::users(users, Some(spawn_rate), None)?;
         self.shared.scenario.check_capacity(users)?;
+        limits::check_open_files(users)?;
         let _ = self.control.send(Control::SetUsers { users, spawn_rate });
         Ok(())
     }
 
-    /// Graceful stop: no new iterations; requests in flight get the stop timeout.
+    /// Graceful stop: no new iterations; each user finishes what it is doing within the stop
+    /// timeout, then runs `on_stop`.
     pub fn stop(&self) {
         let _ = self.control.send(Control::Stop);
     }
 
-    /// Stops at once; requests in flight are abandoned (and not counted).
+    /// Stops at once: requests in flight are counted as cut at the stop, `on_stop` does not
+    /// run.
     pub fn stop_now(&self) {
         let _ = self.control.send(Control::StopNow);
     }
@@ -457,6 +478,7 @@ impl Shared {
                 point: None,
                 flows,
                 dropped_iterations: 0,
+                cut_iterations: 0,
                 errors: 0,
             })),
             updates,
@@ -482,6 +504,7 @@ impl Shared {
                 point: aggregate.last_point().cloned(),
                 flows: flows.to_vec(),
                 dropped_iterations: aggregate.dropped_iterations(),
+                cut_iterations: aggregate.cut_iterations(),
                 errors: aggregate.errors().iter().map(|e| e.count).sum(),
             }
         };

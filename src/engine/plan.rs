@@ -4,6 +4,11 @@
 
 use std::time::Duration;
 
+/// The most users one run starts (the CLI, the page and a cluster master alike): past a few
+/// hundred thousand a machine runs out of sockets, and the bound catches a typo's extra
+/// zeros before it allocates anything.
+pub const MAX_USERS: u64 = 10_000_000;
+
 /// What one stage asks for.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Load {
@@ -46,6 +51,10 @@ pub enum PlanError {
     ArrivalRate { stage: usize, found: f64 },
     #[error("stage {stage}: --max-users must be at least 1")]
     MaxUsers { stage: usize },
+    #[error(
+        "stage {stage}: {users} users is more than one run starts ({MAX_USERS}); run fewer, or spread them over machines with --master and chorus worker"
+    )]
+    TooManyUsers { stage: usize, users: u64 },
     #[error("stage {stage}: a ramp stage needs a duration above 0")]
     ZeroDuration { stage: usize },
     #[error("a plan is either all user-count stages or all arrival-rate stages, not both")]
@@ -73,6 +82,16 @@ impl Plan {
             let number = index + 1;
             if stage.duration.is_none() && index != last {
                 return Err(PlanError::OpenEndedStage { stage: number });
+            }
+            let users = match stage.load {
+                Load::Users { users, .. } => users,
+                Load::Arrivals { max_users, .. } => max_users,
+            };
+            if users > MAX_USERS {
+                return Err(PlanError::TooManyUsers {
+                    stage: number,
+                    users,
+                });
             }
             match stage.load {
                 Load::Users { spawn_rate, .. } => {
@@ -341,5 +360,12 @@ mod tests {
             Plan::arrivals("10/s", 0, None),
             Err(PlanError::MaxUsers { stage: 1 })
         );
+        let err = Plan::users(u64::MAX, Some(10.0), None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "stage 1: 18446744073709551615 users is more than one run starts (10000000); run fewer, or spread them over machines with --master and chorus worker"
+        );
+        assert!(Plan::arrivals("10/s", MAX_USERS + 1, None).is_err());
+        assert!(Plan::users(MAX_USERS, None, None).is_ok());
     }
 }

@@ -7,17 +7,19 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE, USER_AGENT};
+use http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE, USER_AGENT};
 use http::{HeaderMap, HeaderValue, Method};
 use http_body_util::Full;
 use rand::RngExt as _;
 
-use super::http::{Origin, Reply, decoded_body};
+use super::http::{Origin, Reply, decoded_body, decoded_start};
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 
 use super::EmitRow;
 use super::observe::{self, Exchange};
+use super::redirect::{hop_name, redirect_to, scheme_switch};
+use super::response::{is_connect, is_transport, keeps_body, status_expected};
 use super::user::User;
 use crate::scenario::{Body, Count, Repeat, Request, ResponseView, Step, StepKind, Think};
 use crate::stats::{Failure, FailureKind, RequestSample};
@@ -38,15 +40,21 @@ pub(super) enum Outcome {
     /// Leave the rest of this sequence: an error made its later steps meaningless (a value
     /// that was not extracted, a template that does not render).
     Abandon,
-    /// The user was asked to stop.
+    /// The user was asked to stop, and left its steps between two of them.
     Stopped,
+    /// The stop cut the sequence short (its deadline passed, or the stop was at once).
+    Cut,
 }
 
-/// Runs steps in order until one abandons or the user is stopped.
+/// Runs steps in order until one abandons or the stop ends the sequence.
 pub(super) async fn run_steps(user: &mut User, steps: &[Step]) -> Outcome {
     for (index, step) in steps.iter().enumerate() {
-        if user.stop_requested() {
-            return Outcome::Stopped;
+        if let Some(outcome) = user.leaving() {
+            return outcome;
+        }
+        if user.stop.is_stopping() && user.is_pacing(user.path.len(), index) {
+            // Only pacing is left of this iteration: it is done.
+            return Outcome::Continue;
         }
         user.path.push(index);
         let outcome = run_step(user, step).await;
@@ -165,7 +173,8 @@ async fn run_parallel(user: &mut User, repeat: &Repeat, count: u64, parallel: u6
         }
         match running.next().await {
             None => return outcome,
-            Some(Outcome::Stopped) => outcome = Outcome::Stopped,
+            Some(Outcome::Cut) => outcome = Outcome::Cut,
+            Some(Outcome::Stopped) if outcome != Outcome::Cut => outcome = Outcome::Stopped,
             Some(Outcome::Abandon) if !ends_sequence && outcome == Outcome::Continue => {
                 outcome = Outcome::Abandon
             }
@@ -252,8 +261,29 @@ fn headers(
     Ok(headers)
 }
 
+/// A redirect followed on the way to a request's final response: an exchange the server saw,
+/// counted under the method and URL it was sent with.
+struct Hop {
+    method: Method,
+    name: String,
+    latency: Duration,
+    bytes: u64,
+}
+
 /// One request step: render, send, follow redirects, then status, checks and extracts.
 async fn send(user: &mut User, request: &Request) -> Outcome {
+    let mut hops = Vec::new();
+    let outcome = send_following(user, request, &mut hops).await;
+    // Each hop is an exchange the server saw, so each is counted; a chain that ended in a
+    // redirect loop took its hops into its one failure.
+    for hop in hops {
+        user.record(&hop.method, &hop.name, hop.latency, hop.bytes, None);
+    }
+    outcome
+}
+
+/// Sends a request and follows its redirects; the hops followed go to `hops`.
+async fn send_following(user: &mut User, request: &Request, hops: &mut Vec<Hop>) -> Outcome {
     let mut target = match target(user, request) {
         Ok(target) => target,
         Err(err) => return user.error("url", &err),
@@ -265,7 +295,6 @@ async fn send(user: &mut User, request: &Request) -> Outcome {
     let mut method = request.method.clone();
     // The first exchange counts under the step's name; each redirect hop under its own URL.
     let mut name = std::borrow::Cow::Borrowed(request.name.as_str());
-    let mut hops = 0;
     let mut tries = 0;
     loop {
         let headers = match headers(user, request, content_type, &target.url) {
@@ -276,12 +305,36 @@ async fn send(user: &mut User, request: &Request) -> Outcome {
         *exchange.method_mut() = method.clone();
         *exchange.uri_mut() = target.uri.clone();
         *exchange.headers_mut() = headers;
-        let reply = match user.session.send(&target.origin, exchange).await {
-            Ok(reply) => reply,
-            Err(_) if tries < user.worker.setup.transport_retries => {
+        // The body is kept only for a final response that something reads; a redirect's or
+        // an unread body is only counted.
+        let base = &target.url;
+        let observing = user.worker.setup.observe.is_some();
+        let wants_body = |status: u16, headers: &HeaderMap| {
+            keeps_body(observing, request, status)
+                && redirect_to(request, status, headers, base).is_none()
+        };
+        let phase = user.phase();
+        let sent = tokio::select! {
+            biased;
+            sent = user.session.send(&target.origin, exchange, wants_body) => Some(sent),
+            _ = user.stop.cut(phase) => None,
+        };
+        let Some(sent) = sent else {
+            let message = "the run stopped while this request waited for its response (the stop timeout ran out, or the stop was at once)";
+            let exchange = Exchange::of(request, &method, &name, &target.url);
+            observe::note(user, &exchange, Default::default, Some(message));
+            user.record_untimed(&method, &name, (FailureKind::CutAtStop, message));
+            return Outcome::Cut;
+        };
+        let reply = match sent {
+            Ok(reply) => {
+                user.connect_failures = 0;
+                reply
+            }
+            Err(err) if tries < user.worker.setup.transport_retries && is_transport(err.kind) => {
                 let backoff = RETRY_BACKOFF * 2u32.saturating_pow(tries.min(10));
                 tries += 1;
-                if user.pause(backoff).await == Outcome::Stopped {
+                if user.back_off(backoff).await == Outcome::Stopped {
                     return Outcome::Stopped;
                 }
                 continue;
@@ -289,60 +342,60 @@ async fn send(user: &mut User, request: &Request) -> Outcome {
             Err(err) => {
                 let exchange = Exchange::of(request, &method, &name, &target.url);
                 observe::note(user, &exchange, Default::default, Some(&err.message));
-                user.record(
-                    &method,
-                    &name,
-                    err.latency,
-                    0,
-                    Some((err.kind, &err.message)),
-                );
+                if is_connect(err.kind) {
+                    // Nothing was sent: a failed attempt, without a latency to count.
+                    user.record_untimed(&method, &name, (err.kind, &err.message));
+                    user.connect_failed().await;
+                } else {
+                    let failure = Some((err.kind, err.message.as_str()));
+                    user.record(&method, &name, err.latency, 0, failure);
+                }
                 return after_failure(user, request);
             }
         };
         store_cookies(user, &target.url, &reply.headers);
-        let redirect = matches!(reply.status, 301 | 302 | 303 | 307 | 308)
-            && !request
-                .expect_status
-                .as_ref()
-                .is_some_and(|expected| expected.contains(&reply.status));
-        let location = reply
-            .headers
-            .get(LOCATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|location| target.url.join(location).ok());
-        let (true, Some(next)) = (redirect, location) else {
-            let exchange = Exchange {
-                hop: hops > 0,
-                ..Exchange::of(request, &method, &name, &target.url)
-            };
-            return finish(user, &exchange, reply);
-        };
-        let bytes = reply.body.len() as u64;
-        let hop_view = ResponseView::new(reply.status, &reply.headers, &[]);
         let hop = Exchange {
-            hop: hops > 0,
+            hop: !hops.is_empty(),
             ..Exchange::of(request, &method, &name, &target.url)
         };
-        if hops == MAX_REDIRECTS {
-            let message = format!("more than {MAX_REDIRECTS} redirects; the last went to {next}");
+        let Some(next) = redirect_to(request, reply.status, &reply.headers, &target.url) else {
+            return finish(user, &hop, reply);
+        };
+        let bytes = reply.body_len;
+        let hop_view = ResponseView::new(reply.status, &reply.headers, &[]);
+        if hops.len() == MAX_REDIRECTS {
+            // A loop (or a chain too long to be one): the whole chain is one failed request,
+            // counted under the step's name.
+            let message = format!(
+                "more than {MAX_REDIRECTS} redirects ({} exchanges, counted as this one failed request); the last went to {next}",
+                MAX_REDIRECTS + 1
+            );
             observe::note(
                 user,
                 &hop,
                 || observe::outcome_of(&hop_view),
                 Some(&message),
             );
+            let latency = hops.iter().map(|hop| hop.latency).sum::<Duration>() + reply.latency;
+            let bytes = hops.iter().map(|hop| hop.bytes).sum::<u64>() + bytes;
+            hops.clear();
             let failure = Some((FailureKind::InvalidResponse, message.as_str()));
-            user.record(&method, &name, reply.latency, bytes, failure);
+            user.record(&request.method, &request.name, latency, bytes, failure);
             return after_failure(user, request);
         }
-        let next_target = match Target::new(user, next.clone()) {
-            Ok(next_target) => next_target,
-            Err(_) => {
-                let message = format!(
+        let next_target = match scheme_switch(&target.url, &next, reply.status) {
+            Some(message) => Err(message),
+            None => Target::new(user, next.clone()).map_err(|_| {
+                format!(
                     "HTTP {} redirected to {next}, a host the scenario does not name (allowed: {}); not followed",
                     reply.status,
                     allowed_list(user)
-                );
+                )
+            }),
+        };
+        let next_target = match next_target {
+            Ok(next_target) => next_target,
+            Err(message) => {
                 observe::note(
                     user,
                     &hop,
@@ -354,10 +407,13 @@ async fn send(user: &mut User, request: &Request) -> Outcome {
                 return after_failure(user, request);
             }
         };
-        // Each hop is an exchange the server saw, so each is counted, under the method and
-        // URL it was sent with.
         observe::note(user, &hop, || observe::outcome_of(&hop_view), None);
-        user.record(&method, &name, reply.latency, bytes, None);
+        hops.push(Hop {
+            method: method.clone(),
+            name: name.into_owned(),
+            latency: reply.latency,
+            bytes,
+        });
         if reply.status == 303 || (matches!(reply.status, 301 | 302) && method == Method::POST) {
             method = Method::GET;
             body = Bytes::new();
@@ -365,37 +421,7 @@ async fn send(user: &mut User, request: &Request) -> Outcome {
         }
         name = std::borrow::Cow::Owned(hop_name(&next_target.url));
         target = Rc::new(next_target);
-        hops += 1;
     }
-}
-
-/// The name a redirect hop is counted under: its path, with the segments that look like ids
-/// (digits, UUIDs, long mixes of letters and digits) shown as `[id]`, so that one endpoint is
-/// one line however many ids it sees.
-fn hop_name(url: &url::Url) -> String {
-    let segments: Vec<&str> = url
-        .path()
-        .split('/')
-        .map(|segment| {
-            if looks_like_id(segment) {
-                "[id]"
-            } else {
-                segment
-            }
-        })
-        .collect();
-    segments.join("/")
-}
-
-fn looks_like_id(segment: &str) -> bool {
-    let digits = segment.chars().filter(char::is_ascii_digit).count();
-    !segment.is_empty()
-        && (digits == segment.len()
-            || (segment.len() >= 8
-                && digits > 0
-                && segment
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')))
 }
 
 /// The final response of a request: status, checks, extracts, then one sample.
@@ -408,24 +434,31 @@ fn finish(user: &mut User, exchange: &Exchange<'_>, reply: Reply) -> Outcome {
         ..
     } = *exchange;
     user.vars.set_last_status(reply.status);
-    let bytes = reply.body.len() as u64;
-    let body = match decoded_body(&reply.headers, &reply.body) {
-        Ok(body) => body,
-        Err(message) => {
-            let view = ResponseView::new(reply.status, &reply.headers, &[]).at(url);
-            observe::note(
-                user,
-                exchange,
-                || observe::outcome_of(&view),
-                Some(&message),
-            );
-            let failure = Some((FailureKind::InvalidResponse, message.as_str()));
-            user.record(method, name, reply.latency, bytes, failure);
-            return after_failure(user, request);
+    let bytes = reply.body_len;
+    let kept = keeps_body(user.worker.setup.observe.is_some(), request, reply.status);
+    let body = if kept {
+        match decoded_body(&reply.headers, &reply.body, user.worker.client.max_body()) {
+            Ok(body) => body,
+            Err(err) => {
+                let view = ResponseView::new(reply.status, &reply.headers, &[]).at(url);
+                observe::note(
+                    user,
+                    exchange,
+                    || observe::outcome_of(&view),
+                    Some(&err.message),
+                );
+                let failure = Some((err.kind, err.message.as_str()));
+                user.record(method, name, reply.latency, bytes, failure);
+                return after_failure(user, request);
+            }
         }
+    } else {
+        // Only the start was kept: enough to quote in a failure message.
+        decoded_start(&reply.headers, &reply.body)
     };
+    let cut_short = !kept && (reply.body.len() as u64) < bytes;
     let view = ResponseView::new(reply.status, &reply.headers, &body).at(url);
-    let (failure, next) = judge(user, request, &view);
+    let (failure, next) = judge(user, request, &view, cut_short);
     let message = failure.as_ref().map(|(_, message)| message.as_str());
     observe::note(user, exchange, || observe::outcome_of(&view), message);
     let failure = failure
@@ -436,18 +469,15 @@ fn finish(user: &mut User, exchange: &Exchange<'_>, reply: Reply) -> Outcome {
 }
 
 /// The status, the checks, then the extracts of a final response: the failure, if any, and
-/// what the user does next.
+/// what the user does next. `cut_short`: the body in the view is only the start of it.
 fn judge(
     user: &mut User,
     request: &Request,
     view: &ResponseView<'_>,
+    cut_short: bool,
 ) -> (Option<(FailureKind, String)>, Outcome) {
-    let expected = match &request.expect_status {
-        Some(statuses) => statuses.contains(&view.status),
-        None => view.status < 400,
-    };
-    if !expected {
-        let message = format!("HTTP {}: {}", view.status, quote(view.body));
+    if !status_expected(request, view.status) {
+        let message = format!("HTTP {}: {}", view.status, quote(view.body, cut_short));
         let failure = (FailureKind::Status(view.status), message);
         return (Some(failure), after_failure(user, request));
     }
@@ -600,10 +630,10 @@ fn store_cookies(user: &mut User, url: &url::Url, headers: &HeaderMap) {
 }
 
 /// The start of a body, for a failure message.
-fn quote(body: &[u8]) -> String {
+fn quote(body: &[u8], more: bool) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(BODY_QUOTE)]);
     let text = text.trim();
-    if body.len() > BODY_QUOTE {
+    if body.len() > BODY_QUOTE || more {
         format!("{text}...")
     } else if text.is_empty() {
         "(empty body)".to_owned()
@@ -664,6 +694,20 @@ impl User {
         };
         self.worker.recorder.borrow_mut().record(&sample);
     }
+
+    /// Records an attempt that has no latency: a connect failure (nothing was sent) or a
+    /// request cut at the stop.
+    pub(super) fn record_untimed(&self, method: &Method, name: &str, failure: (FailureKind, &str)) {
+        let (kind, message) = failure;
+        let sample = RequestSample {
+            method: method.as_str(),
+            name,
+            latency: Duration::ZERO,
+            response_bytes: 0,
+            failure: Some(Failure { kind, message }),
+        };
+        self.worker.recorder.borrow_mut().record_untimed(&sample);
+    }
 }
 
 #[cfg(test)]
@@ -713,20 +757,9 @@ mod tests {
     }
 
     #[test]
-    fn redirect_hops_are_named_by_their_path_with_ids_generalised() {
-        let name = |url: &str| hop_name(&url::Url::parse(url).unwrap());
-        assert_eq!(name("http://h/ticket/6?x=1"), "/ticket/[id]");
-        assert_eq!(name("http://h/admin/login/"), "/admin/login/");
-        assert_eq!(
-            name("http://h/o/4f1c2a9e-77aa-4b51-9f3e-0c1d2e3f4a5b/items/a1b2c3d4e5"),
-            "/o/[id]/items/[id]"
-        );
-        assert_eq!(name("http://h/posts/hello-world"), "/posts/hello-world");
-    }
-
-    #[test]
     fn failure_quotes_are_short() {
-        assert_eq!(quote(b""), "(empty body)");
-        assert_eq!(quote(&[b'a'; 300]).len(), BODY_QUOTE + 3);
+        assert_eq!(quote(b"", false), "(empty body)");
+        assert_eq!(quote(&[b'a'; 300], false).len(), BODY_QUOTE + 3);
+        assert_eq!(quote(b"oops", true), "oops...");
     }
 }

@@ -1,26 +1,29 @@
 //! One virtual user: its variables, cookie jar and connections; `on_start`, then flows picked
 //! at random by weight (one after the other in the closed model, one per arrival in the open
-//! model), then `on_stop`. A graceful stop lets the request in flight finish and starts no new
-//! iteration.
+//! model), then `on_stop`. A stop lets the user finish what it is doing and then run `on_stop`
+//! (`engine::stop` says how long each may take).
 
-use std::cell::Cell;
 use std::fmt::Display;
 use std::rc::Rc;
 use std::time::Duration;
 
 use cookie_store::CookieStore;
 use rand::RngExt as _;
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::http::Session;
 use super::step::{Outcome, run_steps};
+use super::stop::{Phase, StopSignal};
 use super::worker::{OpenPool, WorkerShared};
-use crate::scenario::Vars;
+use crate::scenario::{Step, StepKind, Vars};
 
 /// A user whose iteration ended on an error waits this long before the next, so a broken
 /// scenario cannot spin a worker.
 const ERROR_BACKOFF: Duration = Duration::from_secs(1);
+/// After a connect failure a user waits this long before its next request, doubling with
+/// each failure in a row up to [`ERROR_BACKOFF`]: a server that is down, or a machine out of
+/// sockets, must not turn users into a hot loop of failed connects.
+const CONNECT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Where in the scenario a user is, for error messages.
 #[derive(Debug, Clone, Copy)]
@@ -37,8 +40,6 @@ pub(super) struct User {
     pub(super) cookies: CookieStore,
     pub(super) vars: Vars,
     pub(super) stop: Rc<StopSignal>,
-    /// False while `on_stop` runs: it runs whole even though the user was asked to stop.
-    pub(super) interruptible: bool,
     /// Open model: how late the current iteration started; added to every latency.
     pub(super) lag: Duration,
     pub(super) section: Section,
@@ -46,37 +47,11 @@ pub(super) struct User {
     pub(super) path: Vec<usize>,
     /// The flow iteration under way (from 0), `None` outside flows: for observations.
     pub(super) iteration: Option<u64>,
-}
-
-/// A user's "stop gracefully" flag; cheap to test between steps, awaitable during thinks.
-#[derive(Debug, Default)]
-pub(super) struct StopSignal {
-    stopped: Cell<bool>,
-    notify: Notify,
-}
-
-impl StopSignal {
-    pub(super) fn stop(&self) {
-        self.stopped.set(true);
-        self.notify.notify_waiters();
-    }
-
-    pub(super) fn is_stopped(&self) -> bool {
-        self.stopped.get()
-    }
-
-    /// Resolves once `stop` was called (at once if it was already).
-    pub(super) async fn stopped(&self) {
-        loop {
-            let notified = self.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.is_stopped() {
-                return;
-            }
-            notified.await;
-        }
-    }
+    /// Where the trailing thinks of the current flow begin (steps after the last one that is
+    /// not a think): pacing between iterations, skipped once the user is asked to stop.
+    pub(super) pacing_from: usize,
+    /// Connect failures in a row, for the backoff.
+    pub(super) connect_failures: u32,
 }
 
 /// Where a user's iterations come from.
@@ -99,11 +74,12 @@ impl User {
             cookies: CookieStore::default(),
             vars: Vars::new(),
             stop,
-            interruptible: true,
             lag: Duration::ZERO,
             section: Section::OnStart,
             path: Vec::new(),
             iteration: None,
+            pacing_from: usize::MAX,
+            connect_failures: 0,
         }
     }
 
@@ -117,28 +93,70 @@ impl User {
             cookies: self.cookies.clone(),
             vars: self.vars.clone(),
             stop: self.stop.clone(),
-            interruptible: self.interruptible,
             lag: self.lag,
             section: self.section,
             path: self.path.clone(),
             iteration: self.iteration,
+            pacing_from: self.pacing_from,
+            connect_failures: self.connect_failures,
         }
     }
 
-    pub(super) fn stop_requested(&self) -> bool {
-        self.interruptible && self.stop.is_stopped()
+    /// `on_stop` is clean-up; everything else is work (see `engine::stop`).
+    pub(super) fn phase(&self) -> Phase {
+        match self.section {
+            Section::OnStop => Phase::CleanUp,
+            _ => Phase::Work,
+        }
     }
 
-    /// Waits, unless the user is asked to stop first.
+    /// Whether the user leaves its step list before the next step: the stop's deadline for
+    /// what it does has passed, or (a setup run) it was asked to stop at all.
+    pub(super) fn leaving(&self) -> Option<Outcome> {
+        if !self.stop.is_stopping() {
+            return None;
+        }
+        if self.stop.is_cut(self.phase()) {
+            return Some(Outcome::Cut);
+        }
+        let setup_stop = self.worker.setup.stop_between_steps && self.phase() == Phase::Work;
+        setup_stop.then_some(Outcome::Stopped)
+    }
+
+    /// Whether step `index` of a list `depth` levels down is pacing after the iteration's last
+    /// request (a trailing think of the flow), which a stop skips.
+    pub(super) fn is_pacing(&self, depth: usize, index: usize) -> bool {
+        matches!(self.section, Section::Flow(_)) && depth == 0 && index >= self.pacing_from
+    }
+
+    /// A think: waits, unless the stop cuts it (or, for pacing after the iteration's last
+    /// request and in a setup run, as soon as a stop is asked for).
     pub(super) async fn pause(&self, pause: Duration) -> Outcome {
-        if !self.interruptible {
-            tokio::time::sleep(pause).await;
-            return Outcome::Continue;
-        }
+        let pacing = self.path.len() == 1 && self.is_pacing(0, self.path[0]);
+        let ends_on_stop = pacing || self.worker.setup.stop_between_steps;
         tokio::select! {
             _ = tokio::time::sleep(pause) => Outcome::Continue,
-            _ = self.stop.stopped() => Outcome::Stopped,
+            _ = self.stop.stopping(), if ends_on_stop => {
+                if pacing { Outcome::Continue } else { Outcome::Stopped }
+            }
+            _ = self.stop.cut(self.phase()) => Outcome::Cut,
         }
+    }
+
+    /// Waits between attempts (an error, a failed connect); a stop ends the wait.
+    pub(super) async fn back_off(&self, pause: Duration) -> Outcome {
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => Outcome::Continue,
+            _ = self.stop.stopping() => Outcome::Stopped,
+        }
+    }
+
+    /// After a connect failure: waits longer with each one in a row.
+    pub(super) async fn connect_failed(&mut self) -> Outcome {
+        let doublings = self.connect_failures.min(8);
+        self.connect_failures = self.connect_failures.saturating_add(1);
+        let pause = (CONNECT_BACKOFF * 2u32.pow(doublings)).min(ERROR_BACKOFF);
+        self.back_off(pause).await
     }
 
     /// Counts an error that is not a request (Locust's exceptions) and abandons the sequence.
@@ -182,19 +200,39 @@ impl User {
         self.section = Section::Flow(flow);
         self.worker.flow_iterations.borrow_mut()[flow] += 1;
         let scenario = self.worker.scenario.clone();
-        let outcome = run_steps(self, &scenario.flows[flow].steps).await;
+        let steps = &scenario.flows[flow].steps;
+        self.pacing_from = pacing_from(steps);
+        let outcome = run_steps(self, steps).await;
+        self.pacing_from = usize::MAX;
         if outcome == Outcome::Abandon && self.worker.setup.rounds.is_none() {
-            self.pause(ERROR_BACKOFF).await;
+            self.back_off(ERROR_BACKOFF).await;
         }
         // A flow of thinks of zero and false conditions never waits; let others run (once the
         // task's budget is spent: yielding after every iteration costs a reschedule each).
         tokio::task::consume_budget().await;
         outcome
     }
+
+    /// Counts a sequence the stop cut short.
+    fn count_cut(&self, outcome: Outcome) {
+        if outcome == Outcome::Cut {
+            self.worker.recorder.borrow_mut().record_cut_iteration();
+        }
+    }
+}
+
+/// Where the trailing thinks of a flow's steps begin (the length when the last step is not a
+/// think).
+fn pacing_from(steps: &[Step]) -> usize {
+    steps
+        .iter()
+        .rposition(|step| !matches!(step.kind, StepKind::Think(_)))
+        .map_or(0, |last| last + 1)
 }
 
 /// The life of one user. Returns when it stopped or, for a scenario without flows, when it
-/// ran `on_start` and `on_stop` once.
+/// ran `on_start` and `on_stop` once. A stop lets it finish `on_start` or the iteration under
+/// way, then it runs `on_stop` (see `engine::stop`).
 pub(super) async fn run(mut user: User, iterations: Iterations) {
     let scenario = user.worker.scenario.clone();
     match Vars::for_user(&scenario, user.index) {
@@ -205,7 +243,9 @@ pub(super) async fn run(mut user: User, iterations: Iterations) {
         }
     }
     user.section = Section::OnStart;
-    let mut stopped = run_steps(&mut user, &scenario.on_start).await == Outcome::Stopped;
+    let outcome = run_steps(&mut user, &scenario.on_start).await;
+    user.count_cut(outcome);
+    let mut ended = matches!(outcome, Outcome::Stopped | Outcome::Cut);
     let mut number = 0;
     match iterations {
         Iterations::Closed => {
@@ -214,34 +254,41 @@ pub(super) async fn run(mut user: User, iterations: Iterations) {
                 .setup
                 .rounds
                 .map(|rounds| rounds * scenario.flows.len() as u64);
-            while !stopped
-                && !user.stop.is_stopped()
+            while !ended
+                && !user.stop.is_stopping()
                 && !scenario.flows.is_empty()
                 && last.is_none_or(|last| number < last)
             {
-                stopped = user.iteration(number).await == Outcome::Stopped;
+                let outcome = user.iteration(number).await;
+                user.count_cut(outcome);
+                ended = matches!(outcome, Outcome::Stopped | Outcome::Cut);
                 number += 1;
             }
         }
         Iterations::Open { pool, first } => {
             let mut intended = Some(first);
             while let Some(start) = intended {
-                if stopped || user.stop.is_stopped() {
+                if ended || user.stop.is_stopping() {
                     break;
                 }
                 user.lag = Instant::now().saturating_duration_since(start);
-                stopped = user.iteration(number).await == Outcome::Stopped;
+                let outcome = user.iteration(number).await;
+                user.count_cut(outcome);
+                ended = matches!(outcome, Outcome::Stopped | Outcome::Cut);
                 user.lag = Duration::ZERO;
                 number += 1;
                 intended = OpenPool::next_arrival(&pool, user.index, &user.stop).await;
             }
         }
     }
+    if user.stop.is_now() {
+        return;
+    }
     user.section = Section::OnStop;
     user.iteration = None;
     user.path.clear();
-    user.interruptible = false;
-    run_steps(&mut user, &scenario.on_stop).await;
+    let outcome = run_steps(&mut user, &scenario.on_stop).await;
+    user.count_cut(outcome);
 }
 
 /// The index of a flow picked at random in proportion to the weights (cumulative sums).

@@ -17,7 +17,8 @@ use tokio::time::Instant;
 use super::SetupMode;
 use super::http::Client;
 use super::step::Target;
-use super::user::{self, Iterations, StopSignal, User, pick_weighted};
+use super::stop::StopSignal;
+use super::user::{self, Iterations, User, pick_weighted};
 use crate::scenario::Scenario;
 use crate::stats::{Recorder, Snapshot};
 
@@ -146,16 +147,55 @@ pub(super) fn spawn(number: usize, setup: WorkerSetup) -> std::io::Result<()> {
         .map(drop)
 }
 
-/// A running user: how to stop it gracefully, and how to abort it.
+/// A user's task: how to stop it, and how to abort it.
 type Running = (Rc<StopSignal>, JoinHandle<()>);
 
-/// The users of one worker, by index.
+/// The users of one worker. A user asked to stop may still be finishing its iteration and
+/// running `on_stop` when a new user with its index starts (a ramp down then up), so tasks are
+/// keyed by a serial number of their own.
 #[derive(Default)]
 struct Users {
-    running: RefCell<HashMap<u64, Running>>,
+    /// Every user task still going, stopping ones included, by serial.
+    tasks: RefCell<HashMap<u64, Running>>,
+    /// Users not asked to stop: index -> serial.
+    live: RefCell<HashMap<u64, u64>>,
+    next_serial: Cell<u64>,
     exited: Cell<u64>,
     empty: Notify,
 }
+
+impl Users {
+    fn stop_all(&self, stop_timeout: Duration) {
+        self.live.borrow_mut().clear();
+        for (signal, _) in self.tasks.borrow().values() {
+            signal.stop(stop_timeout);
+        }
+    }
+
+    fn stop_all_now(&self) {
+        self.live.borrow_mut().clear();
+        for (signal, _) in self.tasks.borrow().values() {
+            signal.stop_now();
+        }
+    }
+
+    /// Waits until every user task has ended, or until `deadline`; true if they all ended.
+    async fn ended_by(&self, deadline: Instant) -> bool {
+        loop {
+            if self.tasks.borrow().is_empty() {
+                return true;
+            }
+            tokio::select! {
+                _ = self.empty.notified() => {}
+                _ = tokio::time::sleep_until(deadline) => return self.tasks.borrow().is_empty(),
+            }
+        }
+    }
+}
+
+/// After a stop at once, how long the users get to count what they cut before their tasks
+/// are aborted (they only need to be polled once).
+const CUT_GRACE: Duration = Duration::from_secs(1);
 
 async fn work(number: usize, setup: WorkerSetup) {
     let WorkerSetup {
@@ -194,7 +234,7 @@ async fn work(number: usize, setup: WorkerSetup) {
             worker: number,
             snapshot: shared.recorder.borrow_mut().take(),
             flow_iterations,
-            users: users.running.borrow().len() as u64,
+            users: users.tasks.borrow().len() as u64,
             exited: users.exited.replace(0),
             finished,
         });
@@ -211,8 +251,12 @@ async fn work(number: usize, setup: WorkerSetup) {
                     start_user(&shared, &users, index, Iterations::Closed);
                 }
                 Some(Command::Stop(index)) => {
-                    if let Some((token, _)) = users.running.borrow().get(&index) {
-                        token.stop();
+                    let serial = users.live.borrow_mut().remove(&index);
+                    let signal = serial.and_then(|serial| {
+                        users.tasks.borrow().get(&serial).map(|(signal, _)| signal.clone())
+                    });
+                    if let Some(signal) = signal {
+                        signal.stop(stop_timeout);
                     }
                 }
                 Some(Command::Open { max_users, first_index, stride }) => {
@@ -239,18 +283,14 @@ async fn work(number: usize, setup: WorkerSetup) {
         }
     };
     pool.borrow_mut().close();
-    for (token, _) in users.running.borrow().values() {
-        token.stop();
-    }
     if graceful {
-        let deadline = Instant::now() + stop_timeout;
+        // Each user finishes its iteration within the stop timeout and then runs `on_stop`,
+        // which gets as long again (`engine::stop`); a second stop makes it at once.
+        users.stop_all(stop_timeout);
+        let deadline = Instant::now() + stop_timeout.saturating_mul(2) + CUT_GRACE;
         loop {
-            if users.running.borrow().is_empty() {
-                break;
-            }
             tokio::select! {
-                _ = users.empty.notified() => {}
-                _ = tokio::time::sleep_until(deadline) => break,
+                _ = users.ended_by(deadline) => break,
                 command = commands.recv() => {
                     if matches!(command, Some(Command::Abort) | None) {
                         break;
@@ -260,29 +300,40 @@ async fn work(number: usize, setup: WorkerSetup) {
             }
         }
     }
-    for (_, (_, handle)) in users.running.borrow_mut().drain() {
+    // What is still going is cut now and counted; a task that does not end even then (it
+    // cannot: every wait races the cut) is aborted.
+    users.stop_all_now();
+    users.ended_by(Instant::now() + CUT_GRACE).await;
+    for (_, (_, handle)) in users.tasks.borrow_mut().drain() {
         handle.abort();
     }
     report(true);
 }
 
 fn start_user(shared: &Rc<WorkerShared>, users: &Rc<Users>, index: u64, iterations: Iterations) {
-    let stop = Rc::new(StopSignal::default());
-    let user = User::new(index, shared.clone(), stop.clone());
+    let signal = Rc::new(StopSignal::default());
+    let user = User::new(index, shared.clone(), signal.clone());
+    let serial = users.next_serial.get();
+    users.next_serial.set(serial + 1);
     let done = users.clone();
     let handle = tokio::task::spawn_local(async move {
         user::run(user, iterations).await;
-        let mut running = done.running.borrow_mut();
-        if let Some((token, _)) = running.remove(&index) {
-            if !token.is_stopped() {
+        let mut tasks = done.tasks.borrow_mut();
+        if let Some((signal, _)) = tasks.remove(&serial) {
+            if !signal.is_stopping() {
                 done.exited.set(done.exited.get() + 1);
             }
         }
-        if running.is_empty() {
+        let mut live = done.live.borrow_mut();
+        if live.get(&index) == Some(&serial) {
+            live.remove(&index);
+        }
+        if tasks.is_empty() {
             done.empty.notify_one();
         }
     });
-    users.running.borrow_mut().insert(index, (stop, handle));
+    users.tasks.borrow_mut().insert(serial, (signal, handle));
+    users.live.borrow_mut().insert(index, serial);
 }
 
 /// The open model's users on one worker: who is idle, which arrivals wait for a user.
@@ -345,7 +396,7 @@ impl OpenPool {
         };
         tokio::select! {
             intended = receiver => intended.ok(),
-            _ = stop.stopped() => None,
+            _ = stop.stopping() => None,
         }
     }
 

@@ -276,6 +276,12 @@ impl<'a> Context<'a> {
                 .duration(timeouts.request.as_deref(), "timeouts.request")
                 .unwrap_or(DEFAULT_TIMEOUT);
         }
+        if let Some(text) = raw.max_body {
+            match crate::size::parse(&text) {
+                Ok(bytes) => scenario.defaults.max_body = bytes,
+                Err(err) => self.problem("max_body", false, err),
+            }
+        }
         let sources = self.data_sources();
         self.data(sources, options);
         scenario.vars = self.vars(options);

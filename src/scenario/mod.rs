@@ -33,6 +33,8 @@ use crate::data::DataSource;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default time allowed for a whole request, from sending to the end of the response body.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default most of a response body kept for a step that reads it (16 MiB).
+pub const DEFAULT_MAX_BODY: u64 = 16 << 20;
 
 /// What the command line adds to or changes in a scenario file.
 #[derive(Debug, Clone, Default)]
@@ -75,6 +77,8 @@ pub struct Defaults {
     pub headers: Vec<(http::HeaderName, Template)>,
     pub connect_timeout: Duration,
     pub timeout: Duration,
+    /// `max_body:`: the most of a response body kept for a step that reads it.
+    pub max_body: u64,
 }
 
 impl Default for Defaults {
@@ -83,6 +87,7 @@ impl Default for Defaults {
             headers: Vec::new(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             timeout: DEFAULT_TIMEOUT,
+            max_body: DEFAULT_MAX_BODY,
         }
     }
 }

@@ -43,6 +43,7 @@ pub(super) struct RawScenario {
     pub(super) capture: Option<String>,
     pub(super) headers: Option<Ordered<String>>,
     pub(super) timeouts: Option<RawTimeouts>,
+    pub(super) max_body: Option<String>,
     #[expect(
         dead_code,
         reason = "present so the key is known; load reads it from the tree"

@@ -103,6 +103,7 @@ pub struct Aggregate {
     interval: Histogram,
     errors: Vec<ErrorCount>,
     dropped_iterations: u64,
+    cut_iterations: u64,
     history: History,
     last_tick: Option<u64>,
     /// Unix seconds of the last reset, if any: the result's rates count from there.
@@ -128,6 +129,7 @@ impl Aggregate {
             interval: Histogram::new(),
             errors: Vec::new(),
             dropped_iterations: 0,
+            cut_iterations: 0,
             history: History::default(),
             last_tick: None,
             reset_at: None,
@@ -144,6 +146,7 @@ impl Aggregate {
             entries: self.entries.iter().map(|e| e.stats.clone()).collect(),
             errors: self.errors.clone(),
             dropped_iterations: self.dropped_iterations,
+            cut_iterations: self.cut_iterations,
         };
         if !so_far.is_empty() {
             tap.lock().unwrap_or_else(|e| e.into_inner()).merge(&so_far);
@@ -177,6 +180,7 @@ impl Aggregate {
             add_error(&mut self.errors, &error.message, error.count);
         }
         self.dropped_iterations += snapshot.dropped_iterations;
+        self.cut_iterations += snapshot.cut_iterations;
     }
 
     /// Closes one history point at `unix_seconds` with `users` running. Call it once a
@@ -206,7 +210,7 @@ impl Aggregate {
             total_requests: total.requests,
             total_failures: total.failures,
             total_latency_sum_us: total.latency_sum_us,
-            total_min_us: if total.requests == 0 { 0 } else { total.min_us },
+            total_min_us: if total.timed() == 0 { 0 } else { total.min_us },
             total_max_us: total.max_us,
             total_content_bytes: total.content_bytes,
             rps: 0.0,
@@ -230,6 +234,7 @@ impl Aggregate {
         self.interval.reset();
         self.errors.clear();
         self.dropped_iterations = 0;
+        self.cut_iterations = 0;
         self.reset_at = self.last_tick;
     }
 
@@ -277,6 +282,11 @@ impl Aggregate {
         self.dropped_iterations
     }
 
+    /// Iterations the stop cut short so far.
+    pub fn cut_iterations(&self) -> u64 {
+        self.cut_iterations
+    }
+
     /// The result of the run: every count, the history and the thresholds' verdicts. If stats
     /// were reset, the result's start time is the reset's.
     pub fn finish(self, mut meta: RunMeta) -> RunResult {
@@ -292,6 +302,7 @@ impl Aggregate {
             history: self.history.points(),
             errors: self.errors,
             dropped_iterations: self.dropped_iterations,
+            cut_iterations: self.cut_iterations,
             verdicts: Vec::new(),
         };
         result.evaluate_thresholds();

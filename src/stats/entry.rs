@@ -22,6 +22,10 @@ pub struct EntryStats {
     pub requests: u64,
     /// Requests that failed.
     pub failures: u64,
+    /// Requests counted without a latency: a connect failure (nothing was sent) or a request
+    /// cut at the stop (sent, never answered). The latency figures are those of the others.
+    #[serde(default)]
+    pub untimed: u64,
     /// Sum of all latencies in µs (an exact average, not the histogram's).
     pub latency_sum_us: u64,
     /// Smallest latency in µs, exact; `u64::MAX` when there are no requests.
@@ -66,6 +70,7 @@ impl EntryStats {
             name: name.to_owned(),
             requests: 0,
             failures: 0,
+            untimed: 0,
             latency_sum_us: 0,
             min_us: u64::MAX,
             max_us: 0,
@@ -84,6 +89,19 @@ impl EntryStats {
         self.max_us = self.max_us.max(micros);
         self.content_bytes = self.content_bytes.saturating_add(bytes);
         self.histogram.record_micros(micros);
+    }
+
+    /// Counts one request that has no latency (see [`EntryStats::untimed`]).
+    #[inline]
+    pub(crate) fn record_untimed(&mut self, bytes: u64) {
+        self.requests += 1;
+        self.untimed += 1;
+        self.content_bytes = self.content_bytes.saturating_add(bytes);
+    }
+
+    /// Requests with a latency sample.
+    pub fn timed(&self) -> u64 {
+        self.requests.saturating_sub(self.untimed)
     }
 
     /// Counts one failure of `kind`, keeping `message` if it is the first of its kind (only
@@ -127,6 +145,7 @@ impl EntryStats {
     /// Adds every count of `other` (exact; names are not compared).
     pub fn merge(&mut self, other: &EntryStats) {
         self.requests += other.requests;
+        self.untimed += other.untimed;
         self.latency_sum_us = self.latency_sum_us.saturating_add(other.latency_sum_us);
         self.min_us = self.min_us.min(other.min_us);
         self.max_us = self.max_us.max(other.max_us);
@@ -141,18 +160,18 @@ impl EntryStats {
         self.failures += other.failures.saturating_sub(by_kind);
     }
 
-    /// Mean latency in ms (exact), 0 without requests.
+    /// Mean latency in ms (exact), 0 without latency samples.
     pub fn avg_ms(&self) -> f64 {
-        if self.requests == 0 {
+        if self.timed() == 0 {
             0.0
         } else {
-            self.latency_sum_us as f64 / self.requests as f64 / 1000.0
+            self.latency_sum_us as f64 / self.timed() as f64 / 1000.0
         }
     }
 
-    /// Smallest latency in ms, 0 without requests.
+    /// Smallest latency in ms, 0 without latency samples.
     pub fn min_ms(&self) -> f64 {
-        if self.requests == 0 {
+        if self.timed() == 0 {
             0.0
         } else {
             self.min_us as f64 / 1000.0
@@ -168,7 +187,7 @@ impl EntryStats {
     /// and max (a histogram bucket's upper end can pass the largest sample); the exact max for
     /// 100.
     pub fn percentile_us(&self, percentile: f64) -> u64 {
-        if self.requests == 0 {
+        if self.timed() == 0 {
             return 0;
         }
         if percentile >= 100.0 {

@@ -65,6 +65,12 @@ pub enum FailureKind {
     OffHostRedirect,
     /// Rendering the request (URL, header, body) failed.
     Template,
+    /// The response body was larger than the body limit (`--max-body`, `max_body:`) and
+    /// something had to read it; the rest was not read.
+    BodyTooLarge,
+    /// The request was in flight when the run stopped (the stop timeout ran out, or a stop at
+    /// once): sent, never answered. It has no latency sample.
+    CutAtStop,
 }
 
 impl fmt::Display for FailureKind {
@@ -82,6 +88,8 @@ impl fmt::Display for FailureKind {
             FailureKind::ExtractFailed => f.write_str("extract failed"),
             FailureKind::OffHostRedirect => f.write_str("off-host redirect"),
             FailureKind::Template => f.write_str("template error"),
+            FailureKind::BodyTooLarge => f.write_str("body too large"),
+            FailureKind::CutAtStop => f.write_str("cut at stop"),
         }
     }
 }

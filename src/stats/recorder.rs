@@ -70,6 +70,7 @@ pub struct Recorder {
     entries: Vec<EntryStats>,
     errors: Vec<ErrorCount>,
     dropped_iterations: u64,
+    cut_iterations: u64,
 }
 
 impl Default for Recorder {
@@ -80,6 +81,7 @@ impl Default for Recorder {
             entries: Vec::new(),
             errors: Vec::new(),
             dropped_iterations: 0,
+            cut_iterations: 0,
         }
     }
 }
@@ -101,6 +103,17 @@ impl Recorder {
         }
     }
 
+    /// Counts one request that has no latency sample: a connect failure (nothing was sent)
+    /// or a request cut at the stop. `sample.latency` is not used.
+    pub fn record_untimed(&mut self, sample: &RequestSample<'_>) {
+        let index = self.index_of(sample.method, sample.name);
+        let entry = &mut self.entries[index];
+        entry.record_untimed(sample.response_bytes);
+        if let Some(failure) = &sample.failure {
+            entry.record_failure(failure.kind, failure.message);
+        }
+    }
+
     /// Counts one exception: an error not tied to a request that was sent (Locust's
     /// "exceptions"), counted by message.
     pub fn record_error(&mut self, message: &str) {
@@ -110,6 +123,12 @@ impl Recorder {
     /// Counts one iteration the open model could not start in time.
     pub fn record_dropped_iteration(&mut self) {
         self.dropped_iterations += 1;
+    }
+
+    /// Counts one iteration the stop cut short (its user did not finish it within the stop
+    /// timeout, or the run stopped at once).
+    pub fn record_cut_iteration(&mut self) {
+        self.cut_iterations += 1;
     }
 
     /// Everything recorded since the last take; the recorder starts over (keeping its names,
@@ -133,6 +152,7 @@ impl Recorder {
             entries,
             errors: std::mem::take(&mut self.errors),
             dropped_iterations: std::mem::take(&mut self.dropped_iterations),
+            cut_iterations: std::mem::take(&mut self.cut_iterations),
         }
     }
 
@@ -183,6 +203,9 @@ pub struct Snapshot {
     pub entries: Vec<EntryStats>,
     pub errors: Vec<ErrorCount>,
     pub dropped_iterations: u64,
+    /// Iterations the stop cut short.
+    #[serde(default)]
+    pub cut_iterations: u64,
 }
 
 impl Snapshot {
@@ -193,11 +216,15 @@ impl Snapshot {
             add_error(&mut self.errors, &error.message, error.count);
         }
         self.dropped_iterations += other.dropped_iterations;
+        self.cut_iterations += other.cut_iterations;
     }
 
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty() && self.errors.is_empty() && self.dropped_iterations == 0
+        self.entries.is_empty()
+            && self.errors.is_empty()
+            && self.dropped_iterations == 0
+            && self.cut_iterations == 0
     }
 
     /// Requests in this snapshot.

@@ -45,6 +45,10 @@ pub struct RunResult {
     pub errors: Vec<ErrorCount>,
     /// Iterations the open model could not start in time.
     pub dropped_iterations: u64,
+    /// Iterations the stop cut short: their users did not finish them within the stop
+    /// timeout (or the run stopped at once).
+    #[serde(default)]
+    pub cut_iterations: u64,
     /// One per threshold in `meta.thresholds`.
     pub verdicts: Vec<Verdict>,
 }
@@ -92,6 +96,7 @@ impl RunResult {
             history: Vec::new(),
             errors: Vec::new(),
             dropped_iterations: 0,
+            cut_iterations: 0,
             verdicts: Vec::new(),
         };
         result.evaluate_thresholds();
@@ -213,6 +218,7 @@ impl RunResult {
             add_error(&mut self.errors, &error.message, error.count);
         }
         self.dropped_iterations += other.dropped_iterations;
+        self.cut_iterations += other.cut_iterations;
 
         let meta = &mut self.meta;
         meta.start_unix_ms = match (meta.start_unix_ms, other.meta.start_unix_ms) {

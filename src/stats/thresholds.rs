@@ -190,6 +190,27 @@ impl Threshold {
                 }
             },
         };
+        let latency = matches!(
+            self.metric,
+            Metric::Percentile(_) | Metric::Avg | Metric::Min | Metric::Max
+        );
+        if latency && entry.timed() == 0 {
+            // Nothing answered: a latency of 0 would pass any limit.
+            let observed_text = if entry.requests == 0 {
+                "no requests, so no latency".to_owned()
+            } else {
+                format!(
+                    "no latency: none of the {} requests was answered",
+                    entry.requests
+                )
+            };
+            return Verdict {
+                expression: self.expression.clone(),
+                observed: None,
+                observed_text,
+                passed: false,
+            };
+        }
         // Observed in the base unit (what `limit` is in) and in the display unit.
         let (base, text) = match self.metric {
             Metric::Percentile(_) | Metric::Avg | Metric::Min | Metric::Max => {
@@ -510,5 +531,65 @@ mod tests {
         assert_eq!(r.verdicts[9].observed, None);
         assert!(!r.passed());
         assert!(result(&["p95<300ms"]).passed());
+    }
+
+    #[test]
+    fn a_latency_threshold_without_latency_samples_fails_with_a_reason() {
+        let thresholds = parse_all(&["p95<100ms", "avg<1s", "failures<1%", "requests>=2"]).unwrap();
+        let mut recorder = Recorder::new();
+        for kind in [FailureKind::CutAtStop, FailureKind::ConnectRefused] {
+            recorder.record_untimed(&RequestSample {
+                method: "GET",
+                name: "/hang",
+                latency: Duration::from_micros(3),
+                response_bytes: 0,
+                failure: Some(Failure {
+                    kind,
+                    message: "no answer",
+                }),
+            });
+        }
+        let mut aggregate = Aggregate::new();
+        aggregate.absorb(recorder.take());
+        let r = aggregate.finish(RunMeta {
+            thresholds: thresholds.clone(),
+            ..RunMeta::default()
+        });
+        assert_eq!(
+            (r.total.requests, r.total.untimed, r.total.failures),
+            (2, 2, 2)
+        );
+        assert_eq!(r.total.percentile_us(95.0), 0);
+        let outcome: Vec<(&str, bool, &str)> = r
+            .verdicts
+            .iter()
+            .map(|v| (v.expression.as_str(), v.passed, v.observed_text.as_str()))
+            .collect();
+        assert_eq!(
+            outcome,
+            [
+                (
+                    "p95<100ms",
+                    false,
+                    "no latency: none of the 2 requests was answered"
+                ),
+                (
+                    "avg<1s",
+                    false,
+                    "no latency: none of the 2 requests was answered"
+                ),
+                ("failures<1%", false, "100.00 %"),
+                ("requests>=2", true, "2 requests"),
+            ]
+        );
+        let empty = RunResult::empty(RunMeta {
+            thresholds,
+            ..RunMeta::default()
+        });
+        assert_eq!(
+            empty.verdicts[0].observed_text,
+            "no requests, so no latency"
+        );
+        assert!(!empty.verdicts[0].passed);
     }
 }

@@ -435,6 +435,11 @@ impl Runs {
         } else {
             state
         };
+        let cut_iterations = match (&inner.result, &inner.control) {
+            (Some(result), _) => result.cut_iterations,
+            (None, Some(control)) => control.latest().cut_iterations,
+            (None, None) => 0,
+        };
         json!({
             "state": state,
             "users": users,
@@ -445,6 +450,7 @@ impl Runs {
             "host": inner.host.clone().or_else(|| self.scenario.host.as_ref().map(|h| h.as_str().trim_end_matches('/').to_owned())),
             "scenario": self.scenario.source.display().to_string(),
             "flows": flows,
+            "cut_iterations": cut_iterations,
             "started_at": inner.meta.as_ref().map(|m| m.start_unix_ms),
             "exit_code": inner.exit_code,
             "runs": inner.runs,

@@ -6,8 +6,10 @@
 pub mod apps;
 pub mod browser;
 pub mod firefox;
+pub mod hostile;
 pub mod json_schema;
 pub mod nginx;
+pub mod process;
 pub mod record;
 pub mod tools;
 
@@ -15,6 +17,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use chorus::demo::{App, AppOptions, Server};
+
+/// The tests that measure time or load the machine hard take turns, so that one's load does
+/// not show up in another's timings (the rest of the suite still runs alongside).
+pub static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Starts the demo app on a free loopback port in the current runtime.
 pub async fn demo_app(options: AppOptions) -> (Server, App) {

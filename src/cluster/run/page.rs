@@ -142,6 +142,7 @@ mod tests {
             plan: Plan::users(1, Some(1.0), None).unwrap(),
             unique_rows: None,
             stop_timeout: Duration::from_secs(1),
+            max_body: None,
             accept_invalid_certs: false,
             meta: RunMeta::default(),
             notify: Arc::new(|_: &str| {}),

@@ -22,6 +22,11 @@ pub(super) enum ReadError {
     Closed,
     /// What came is not an HTTP/1.1 response.
     Invalid(String),
+    /// The body is larger than the limit (`Some`: the length the head announced).
+    TooLarge {
+        limit: usize,
+        announced: Option<u64>,
+    },
 }
 
 impl From<io::Error> for ReadError {
@@ -187,15 +192,14 @@ pub(super) fn keep_alive(head: &Head, framing: Framing) -> bool {
     head.facts.keep_alive(head.version, head.status, framing)
 }
 
-/// Decodes what `buffer` holds of a chunked body into `body`; `Ok(true)` once the body is
-/// complete. What it consumed leaves the buffer.
+/// Decodes what `buffer` holds of a chunked body, handing each piece of data to `sink`;
+/// `Ok(true)` once the body is complete. What it consumed leaves the buffer.
 pub(super) fn decode_chunks(
     buffer: &mut BytesMut,
     state: &mut Chunk,
-    body: &mut Vec<u8>,
+    sink: impl FnMut(&[u8]),
 ) -> Result<bool, ReadError> {
-    let (used, done) = scan_chunks(buffer, state, |data| body.extend_from_slice(data))
-        .map_err(ReadError::Invalid)?;
+    let (used, done) = scan_chunks(buffer, state, sink).map_err(ReadError::Invalid)?;
     buffer.advance(used);
     Ok(done)
 }
@@ -295,16 +299,17 @@ mod tests {
             let mut buffer = BytesMut::from(&wire[..split]);
             let mut state = Chunk::Size;
             let mut body = Vec::new();
-            let done = decode_chunks(&mut buffer, &mut state, &mut body).unwrap();
+            let mut sink = |data: &[u8]| body.extend_from_slice(data);
+            let done = decode_chunks(&mut buffer, &mut state, &mut sink).unwrap();
             buffer.extend_from_slice(&wire[split..]);
             if !done {
-                assert!(decode_chunks(&mut buffer, &mut state, &mut body).unwrap());
+                assert!(decode_chunks(&mut buffer, &mut state, &mut sink).unwrap());
             }
             assert_eq!(body, b"Wikipedia", "split at {split}");
             assert_eq!(&buffer[..], b"NEXT", "split at {split}");
         }
         let mut buffer = BytesMut::from(&b"zz\r\n"[..]);
-        let result = decode_chunks(&mut buffer, &mut Chunk::Size, &mut Vec::new());
+        let result = decode_chunks(&mut buffer, &mut Chunk::Size, |_| {});
         assert!(matches!(result, Err(ReadError::Invalid(_))));
     }
 }

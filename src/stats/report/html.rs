@@ -86,6 +86,15 @@ fn facts(page: &mut String, result: &RunResult) {
     if result.dropped_iterations > 0 {
         fact("Dropped iterations", result.dropped_iterations.to_string());
     }
+    if result.cut_iterations > 0 {
+        fact(
+            "Iterations cut at the stop",
+            format!(
+                "{} (not finished within the stop timeout)",
+                result.cut_iterations
+            ),
+        );
+    }
     page.push_str("</dl>\n");
 }
 

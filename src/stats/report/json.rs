@@ -10,7 +10,9 @@
 //!   `thresholds` (the expressions as written).
 //! - `entries`: one per (method, name), by name then method, and `total` (the `Aggregated`
 //!   row, `method` empty). Each has `requests` (failed ones included), `failures`,
-//!   `latency_sum_us`, `min_us`, `max_us`, `content_bytes`, `histogram` and
+//!   `untimed` (requests without a latency: connect failures and requests cut at the stop;
+//!   the latency fields cover the others), `latency_sum_us`, `min_us`, `max_us`,
+//!   `content_bytes`, `histogram` and
 //!   `failures_by_kind` (`kind` — `"timeout"`, `{"status": 503}`, … — `count`, one sample
 //!   `message`, `first_seen_unix_ms`, `last_seen_unix_ms`).
 //! - `histogram`: base64 of the HDR histogram's V2 deflate serialisation (the format of
@@ -22,7 +24,7 @@
 //!   point, at 50, 66, 75, 80, 90, 95, 98, 99, 99.9, 99.99, 100 %), `total_percentiles_us`
 //!   and the cumulative `total_*` counters.
 //! - `errors`: exceptions, `message` and `count`.
-//! - `dropped_iterations`, and `verdicts` (`expression`, `observed`, `observed_text`,
+//! - `dropped_iterations`, `cut_iterations` (iterations the stop cut short), and `verdicts` (`expression`, `observed`, `observed_text`,
 //!   `passed`) — derived data, computed again when a file is read.
 
 use std::io;

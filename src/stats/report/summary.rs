@@ -107,6 +107,13 @@ pub fn summary(result: &RunResult) -> String {
             result.dropped_iterations
         );
     }
+    if result.cut_iterations > 0 {
+        let _ = writeln!(
+            out,
+            "\n{} iterations were cut at the stop: their users did not finish them within the stop timeout (raise --stop-timeout to let them finish)",
+            result.cut_iterations
+        );
+    }
     if !result.verdicts.is_empty() {
         let _ = writeln!(out, "\nThresholds");
         for verdict in &result.verdicts {
