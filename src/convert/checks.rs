@@ -7,6 +7,7 @@
 use serde_json::Value;
 
 use super::model::{DraftCheck, DraftRequest, Exchange};
+use crate::html::FieldKind;
 
 /// Adds the checks of `exchange`'s recorded response to `request`.
 pub(crate) fn add_checks(
@@ -43,10 +44,20 @@ pub(crate) fn add_checks(
         }
         return;
     }
-    if let Some(title) = exchange.page().and_then(|page| page.title.clone()) {
-        if !title.is_empty() {
-            request.checks.push(title_check(&title, account));
-        }
+    if let Some(page) = exchange.page() {
+        let Some(title) = page.title.as_deref().filter(|t| !t.is_empty()) else {
+            return;
+        };
+        // What the page's own fields hold is data (an object's name), which other users
+        // and later iterations change: generalised, like ids.
+        let data: Vec<&str> = page
+            .fields
+            .iter()
+            .filter(|f| !matches!(f.kind, FieldKind::Hidden | FieldKind::Button | FieldKind::Password))
+            .filter_map(|f| f.value.as_deref())
+            .filter(|v| v.trim().chars().count() >= 3)
+            .collect();
+        request.checks.push(title_check(title, account, &data));
     }
 }
 
@@ -72,14 +83,26 @@ fn path_glob(path: &str, account: &[(String, String)]) -> String {
 
 /// The title as a template (the account's values as `{{ user.<column> }}`), or, when it holds
 /// numbers (an id, a count), as a regex with them generalised.
-fn title_check(title: &str, account: &[(String, String)]) -> DraftCheck {
+fn title_check(title: &str, account: &[(String, String)], data: &[&str]) -> DraftCheck {
     let values: Vec<&(String, String)> = account
         .iter()
         .filter(|(value, column)| value.chars().count() >= 4 && column != "password")
         .collect();
     let mut rest = title.to_owned();
+    let mut data: Vec<&str> = data.iter().map(|d| d.trim()).collect();
+    data.sort_by_key(|d| std::cmp::Reverse(d.len()));
+    let mut generalised = false;
+    for value in data {
+        if rest.contains(value) {
+            rest = rest.replace(value, "\u{0}");
+            generalised = true;
+        }
+    }
     for (value, _) in &values {
         rest = rest.replace(value.as_str(), "\u{0}");
+    }
+    if generalised {
+        return DraftCheck::TitleMatches(pattern_of(&rest));
     }
     if !rest.chars().any(|c| c.is_ascii_digit()) {
         let mut text = title.replace("{{", "{{ '{{' }}");
@@ -88,6 +111,12 @@ fn title_check(title: &str, account: &[(String, String)]) -> DraftCheck {
         }
         return DraftCheck::Title(text);
     }
+    DraftCheck::TitleMatches(pattern_of(&rest))
+}
+
+/// A regex for a title whose data parts are NUL characters: those as `.+`, digit runs as
+/// `[0-9]+`, the rest as written.
+fn pattern_of(rest: &str) -> String {
     let mut pattern = String::from("^");
     let mut digits = false;
     for c in rest.chars() {
@@ -100,13 +129,15 @@ fn title_check(title: &str, account: &[(String, String)]) -> DraftCheck {
         }
         digits = false;
         if c == '\u{0}' {
-            pattern.push_str(".+");
+            if !pattern.ends_with(".*") {
+                pattern.push_str(".*");
+            }
         } else {
             pattern.push_str(&regex::escape(&c.to_string()));
         }
     }
     pattern.push('$');
-    DraftCheck::TitleMatches(pattern)
+    pattern
 }
 
 /// For a GraphQL answer (`{"data": {...}}`), the path to its first value that is not null:
@@ -164,8 +195,16 @@ mod tests {
             )]
         );
         assert_eq!(
-            title_check("#12 (Printer by user01) – Trac", &account()),
-            DraftCheck::TitleMatches("^\\#[0-9]+ \\(Printer by .+\\) – Trac$".to_owned())
+            title_check("#12 (Printer by user01) – Trac", &account(), &[]),
+            DraftCheck::TitleMatches("^\\#[0-9]+ \\(Printer by .*\\) – Trac$".to_owned())
+        );
+        assert_eq!(
+            title_check(
+                "/about/ -- About | Change flat page | Django site admin",
+                &account(),
+                &["/about/", "About", "<p>Who we are.</p>"]
+            ),
+            DraftCheck::TitleMatches("^.* \\-\\- .* \\| Change flat page \\| Django site admin$".to_owned())
         );
 
         let graphql = exchange(

@@ -235,6 +235,7 @@ pub fn convert_owned(
             structure::login_end(&requests, index),
         );
     }
+    structure::reload_token_pages_for_logout(&mut layout, &requests);
     let pacing = pacing::Pacing {
         think_scale: options.think_scale,
         no_think: options.no_think,

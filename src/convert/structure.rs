@@ -216,6 +216,42 @@ pub(crate) fn move_token_pages(layout: &mut Layout, requests: &[DraftRequest], l
     layout.flows[0].1 = flow;
 }
 
+/// The logout sends a token the last page of a flow served (Django's, Rails'): that page is
+/// loaded again at the start of `on_stop`, so the logout works whichever step the user's last
+/// iteration ended on.
+pub(crate) fn reload_token_pages_for_logout(layout: &mut Layout, requests: &[DraftRequest]) {
+    let Some(&first) = layout.on_stop.first() else {
+        return;
+    };
+    let mut sources: Vec<usize> = Vec::new();
+    for &p in &layout.on_stop {
+        for found in slots(&requests[p]) {
+            let Some(var) = found
+                .value
+                .strip_prefix("{{ ")
+                .and_then(|v| v.strip_suffix(" }}"))
+            else {
+                continue;
+            };
+            let source = (0..first).rev().find(|&i| {
+                requests[i].method == "GET"
+                    && requests[i].extracts.iter().any(|e| {
+                        e.var == var
+                            && matches!(e.source, ExtractSource::FormField(_) | ExtractSource::Meta(_))
+                    })
+            });
+            if let Some(source) = source {
+                if !layout.on_stop.contains(&source) && !sources.contains(&source) {
+                    sources.push(source);
+                }
+            }
+        }
+    }
+    sources.sort_unstable();
+    sources.extend(layout.on_stop.iter().copied());
+    layout.on_stop = sources;
+}
+
 /// A shape with repeats collapsed, so flows that differ only in a loop's count are one flow.
 fn dedup_runs(shape: &[String]) -> Vec<&String> {
     let mut out: Vec<&String> = Vec::new();
