@@ -448,3 +448,31 @@ fn replay_problems(result: &Value, state: &State, accounts: &[Account]) -> Vec<S
     }
     problems
 }
+
+#[test]
+#[ignore = "development: needs /work/captures"]
+fn dev_django_faithful() {
+    use crate::util::mutation;
+    let out = output_dir("mutation_dev_django");
+    let capture = Path::new("/work/captures/django.har");
+    let text = std::fs::read_to_string(source_dir().join("faithful.yaml")).unwrap();
+    let scenario = out.join("scenario.yaml");
+    std::fs::write(&scenario, mutation::with_recorded(&text, capture).unwrap()).unwrap();
+    let accounts = Account::numbered(21);
+    let users = out.join("users.csv");
+    apps::users_csv(&accounts[1..], &users);
+    let start = || {
+        let django = Django::start(&accounts);
+        mutation::Instance {
+            base: django.base.clone(),
+            guard: Box::new(django),
+        }
+    };
+    let started = std::time::Instant::now();
+    let application = mutation::Application::FreshEach {
+        start: &start,
+        concurrency: 2,
+    };
+    let report = mutation::mutation_test(&scenario, capture, &users, &application);
+    println!("{report:#?}\nin {:?}", started.elapsed());
+}

@@ -479,3 +479,27 @@ fn users_csv_with_basic(accounts: &[Account], path: &Path) {
     }
     std::fs::write(path, text).unwrap();
 }
+
+#[test]
+#[ignore = "development: needs /work/captures"]
+fn dev_trac_faithful() {
+    use crate::util::mutation;
+    let out = output_dir("mutation_dev_trac");
+    let capture = Path::new("/work/captures/trac.har");
+    let text = std::fs::read_to_string(source_dir().join("faithful.yaml")).unwrap();
+    let scenario = out.join("scenario.yaml");
+    std::fs::write(&scenario, mutation::with_recorded(&text, capture).unwrap()).unwrap();
+    let accounts = Account::numbered(21);
+    let users = out.join("users.csv");
+    users_csv_with_basic(&accounts[1..], &users);
+    let started = std::time::Instant::now();
+    let trac = Trac::start(&accounts);
+    println!("started in {:?}", started.elapsed());
+    let application = mutation::Application::Running {
+        base: &trac.base,
+        concurrency: 2,
+    };
+    let report = mutation::mutation_test(&scenario, capture, &users, &application);
+    println!("in {:?}", started.elapsed());
+    assert!(report.mutants() > 0);
+}
