@@ -210,6 +210,7 @@ flows:
         recorded: 2
         extract:
           csrf: { form_field: csrf }
+          mine: { link: "/notes-{{ user.username }}/", regex: '/p/(\d+)/' }
       - post: "/items?course={{ course }}"
         recorded: 3
         form: { csrf: "{{ csrf }}", title: "by {{ user.username }}" }
@@ -235,14 +236,16 @@ flows:
             recorded: 8
             form: { csrf: "{{ csrf }}" }
 on_stop:
-  - post: /logout
+  - post: "/logout?page={{ mine }}"
     recorded: 9
 "#;
 
 fn small_capture() -> String {
     let form =
         |token: &str| format!(r#"<form><input type="hidden" name="csrf" value="{token}"></form>"#);
-    let (form1, form2) = (form("c-one"), form("c-two"));
+    let form1 =
+        form("c-one") + r#"<a href="/p/3/">/notes-user02/</a> <a href="/p/4/">/notes-user01/</a>"#;
+    let form2 = form("c-two");
     har(&[
         (
             "POST",
@@ -287,7 +290,7 @@ fn small_capture() -> String {
             "",
             "csrf=c-two",
         ),
-        ("POST", "http://app.test/logout", 200, &[], "", ""),
+        ("POST", "http://app.test/logout?page=4", 200, &[], "", ""),
     ])
 }
 
@@ -363,6 +366,7 @@ fn each_extract_makes_a_mutant_that_sends_the_recorded_value() {
             "without extract `token` of on_start[0] (POST /login)",
             "without extract `course` of on_start[0] (POST /login)",
             "without extract `csrf` of flows[0].steps[0] (GET /form)",
+            "without extract `mine` of flows[0].steps[0] (GET /form)",
             "without extract `item` of flows[0].steps[1] (POST /items?course={{ course }})",
             "without extract `next` of flows[0].steps[2] (GET /go)",
             "without extract `csrf` of flows[0].steps[4] (GET /form)",
@@ -427,6 +431,14 @@ fn each_extract_makes_a_mutant_that_sends_the_recorded_value() {
         token.text
     );
 
+    // A link found by the recorded user's own name (read from the recorded login).
+    let mine = find(&mutants, "without extract `mine`");
+    assert!(
+        mine.text.contains("post: \"/logout?page=4\""),
+        "{}",
+        mine.text
+    );
+
     let logout = find(&mutants, "logout in the flow");
     let tree = yaml::parse(&logout.text).unwrap();
     assert_eq!(tree.get("on_stop"), None);
@@ -436,7 +448,7 @@ fn each_extract_makes_a_mutant_that_sends_the_recorded_value() {
         .items();
     assert_eq!(
         steps.last().unwrap().get("post"),
-        Some(&Node::plain("/logout"))
+        Some(&Node::text("/logout?page={{ mine }}"))
     );
 }
 
@@ -679,4 +691,62 @@ async fn the_harness_catches_what_breaks_the_demo_session() {
     assert_eq!(starts["400"], json!(4), "{stats:#}");
     // The logout mutant's users were refused their second start as logged out.
     assert_eq!(starts["401"], json!(2), "{stats:#}");
+}
+
+#[test]
+fn a_hand_written_scenario_gets_the_entries_it_replays() {
+    let out = output_dir("mutation_with_recorded");
+    let capture = out.join("capture.har");
+    std::fs::write(&capture, small_capture()).unwrap();
+    let without: String = SMALL
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("recorded:"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let annotated = yaml::parse(&mutation::with_recorded(&without, &capture).unwrap()).unwrap();
+    let original = yaml::parse(SMALL).unwrap();
+    let recorded = |tree: &Node| -> Vec<String> {
+        let mut numbers = Vec::new();
+        for section in ["on_start", "flows", "on_stop"] {
+            collect_recorded(tree.get(section).unwrap(), &mut numbers);
+        }
+        numbers
+    };
+    assert_eq!(recorded(&annotated), recorded(&original));
+    assert_eq!(
+        recorded(&annotated),
+        ["1", "2", "3", "4", "6", "7", "8", "9"]
+    );
+
+    // An authentication challenge answered later is not the request's entry.
+    std::fs::write(
+        &capture,
+        har(&[
+            ("GET", "http://h/", 200, &[], "", ""),
+            ("GET", "http://h/login", 401, &[], "", ""),
+            ("GET", "http://h/other", 200, &[], "", ""),
+            ("GET", "http://h/login", 302, &[("Location", "/")], "", ""),
+            ("GET", "http://h/items/5?x=1", 200, &[], "", ""),
+            ("GET", "http://h/login/?next=/admin/&y=2", 200, &[], "", ""),
+        ]),
+    )
+    .unwrap();
+    let scenario = "on_start:\n  - get: /\n  - get: /login\nflows:\n  - steps:\n      - get: \"/items/{{ id }}?x=1\"\n      - get: /nowhere\n      - get: \"/login/?next={{ next }}&y=2\"\non_stop: []\n";
+    let annotated = yaml::parse(&mutation::with_recorded(scenario, &capture).unwrap()).unwrap();
+    assert_eq!(recorded(&annotated), ["1", "4", "5", "6"]);
+}
+
+fn collect_recorded(node: &Node, out: &mut Vec<String>) {
+    match node {
+        Node::Map(entries) => {
+            for (key, value) in entries {
+                match (key.as_str(), value.scalar()) {
+                    ("recorded", Some(number)) => out.push(number.to_owned()),
+                    _ => collect_recorded(value, out),
+                }
+            }
+        }
+        Node::Seq(items) => items.iter().for_each(|item| collect_recorded(item, out)),
+        Node::Scalar { .. } => {}
+    }
 }

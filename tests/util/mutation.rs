@@ -26,6 +26,9 @@ use std::sync::Mutex;
 /// Users `--check` runs (src/cli/check.rs): each run gets this many rows of the users CSV.
 const ROWS_PER_RUN: usize = 2;
 
+/// The name of the mutant whose logout runs at the end of each iteration.
+pub const LOGOUT_MUTANT: &str = "logout in the flow";
+
 /// One mutant, ready to run (or the reason it could not be made).
 #[derive(Debug, Clone)]
 pub struct Mutant {
@@ -63,6 +66,9 @@ pub struct Report {
     /// a divergence that is not among them. Empty when the scenario passes, as it must for
     /// [`Report::assert_all_caught`].
     pub baseline: Vec<String>,
+    /// Set when the scenario has no `on_stop` (a logout only the client does), so there is no
+    /// logout mutant.
+    pub no_logout: bool,
 }
 
 impl Report {
@@ -86,6 +92,9 @@ impl Report {
                 "  survived: {}: {}\n",
                 survivor.name, survivor.summary
             ));
+        }
+        if self.no_logout {
+            text.push_str("  (no on_stop, so no logout mutant)\n");
         }
         if !self.baseline.is_empty() {
             text.push_str(&format!(
@@ -186,6 +195,7 @@ pub fn mutation_test(
     let report = Report {
         verdicts,
         baseline: baseline.into_iter().map(|d| d.line).collect(),
+        no_logout: !runs.iter().any(|run| run.name == LOGOUT_MUTANT),
     };
     let text = report.summary();
     print!("mutation test of {}: {text}", scenario.display());

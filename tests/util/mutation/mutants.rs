@@ -81,7 +81,7 @@ pub fn build(
     }
     if let Some(mutated) = logout_in_flow(&document) {
         mutants.push(checked(
-            "logout in the flow".to_owned(),
+            super::LOGOUT_MUTANT.to_owned(),
             None,
             yaml::emit(&mutated),
             scenario,

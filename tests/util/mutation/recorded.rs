@@ -180,8 +180,8 @@ impl Response {
 
 /// A hand-written scenario (`text`) with `recorded: N` added to each request that has none:
 /// the next entry of the capture, after the one the previous request took, with the same
-/// method and a path and query that the URL matches (each `{{ ... }}` standing for one
-/// segment or value). A 401 that the same request later got past (an authentication
+/// method and a path and query that the URL matches (each `{{ ... }}` standing for one path
+/// segment, or one query value). A 401 that the same request later got past (an authentication
 /// challenge answered) is passed over. Requests found nowhere are left without.
 pub fn with_recorded(text: &str, capture: &Path) -> Result<String, String> {
     let mut document = yaml::parse(text)?;
@@ -227,12 +227,16 @@ fn url_pattern(url: &str) -> regex::Regex {
     };
     let mut pattern = String::from("^");
     let mut rest = path;
+    let mut in_query = false;
     while let Some(open) = rest.find("{{") {
         let close = rest[open..]
             .find("}}")
             .map_or(rest.len(), |at| open + at + 2);
-        pattern.push_str(&regex::escape(&rest[..open]));
-        pattern.push_str("[^/?&]+");
+        let literal = &rest[..open];
+        in_query |= literal.contains('?');
+        pattern.push_str(&regex::escape(literal));
+        // A path segment, or a query value (which may hold `/`).
+        pattern.push_str(if in_query { "[^&#]+" } else { "[^/?]+" });
         rest = &rest[close..];
     }
     pattern.push_str(&regex::escape(rest));
