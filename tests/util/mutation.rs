@@ -4,6 +4,9 @@
 //! served replaced by the value it gives on the recorded response) and one with the logout
 //! (`on_stop`) moved to the end of the flow, runs `--check` on each against the running
 //! application, and counts a mutant as caught when `--check` exits 1 with a DIFF or FAIL.
+//! The unmutated scenario is checked beside them: a DIFF or FAIL it has too (the same exchange
+//! going wrong, or going wrong the same way elsewhere) catches nothing, and a test that wants
+//! every mutant caught wants it to pass (`Report::assert_all_caught`).
 //!
 //! Mutants are built on a YAML tree that keeps how each scalar was written
 //! ([`yaml`]); templates and conditions are rewritten by [`template`]. The recorded values
@@ -138,7 +141,7 @@ pub struct Instance {
 /// Makes the mutants of `scenario` (converted from `capture`; `users` is a users CSV it
 /// loads with), runs `--check` on each against `application` and returns how each fared;
 /// prints `N mutants, M caught` and the survivors. The scenario itself, as the mutator writes
-/// it back, is checked first, so that a divergence it has anyway catches no mutant. Checks that
+/// it back, is checked too, so that a divergence it has anyway catches no mutant. Checks that
 /// run at once each have two rows of `users` that no other has (rows are reused only when
 /// there are fewer pairs than runs). Mutants, each check's output and the report are written
 /// to `mutants/` beside the scenario.
@@ -175,7 +178,7 @@ pub fn mutation_test(
         pairs: &user_pairs(users),
         dir: &dir,
     };
-    let mut outputs = checks.run(application, 0..1, 0);
+    let outputs = checks.run(application, 0..runs.len());
     let (baseline_code, baseline_text, _) = outputs[0].clone().expect("the scenario itself runs");
     let baseline = divergences(&baseline_text);
     assert!(
@@ -183,9 +186,6 @@ pub fn mutation_test(
         "--check of the scenario itself ({}) ended {baseline_code:?} without a DIFF or FAIL:\n{baseline_text}",
         files[0].display()
     );
-    // The mutants begin with the rows after the scenario's own.
-    let mutant_outputs = checks.run(application, 1..runs.len(), 1);
-    outputs.splice(1.., mutant_outputs.into_iter().skip(1));
     let verdicts: Vec<Verdict> = runs
         .iter()
         .zip(outputs)
@@ -356,14 +356,12 @@ struct Checks<'a> {
 
 impl Checks<'_> {
     /// Runs `--check` on the files of `range`, some at once, each worker with its own pairs
-    /// of users, from pair `first_pair` on (and, for [`Application::FreshEach`], its own
-    /// instance each time); writes each output beside the mutants (`NN.out`). Outputs are
-    /// indexed as the files.
+    /// of users (and, for [`Application::FreshEach`], its own instance each time); writes
+    /// each output beside the mutants (`NN.out`). Outputs are indexed as the files.
     fn run(
         &self,
         application: &Application<'_>,
         range: std::ops::Range<usize>,
-        first_pair: usize,
     ) -> Vec<CheckOutput> {
         let concurrency = match application {
             Application::Running { concurrency, .. }
@@ -378,14 +376,8 @@ impl Checks<'_> {
             for worker in 0..workers {
                 let (queue, results) = (&queue, &results);
                 scope.spawn(move || {
-                    let own: Vec<&String> = self
-                        .pairs
-                        .iter()
-                        .cycle()
-                        .skip(first_pair % self.pairs.len() + worker)
-                        .take(self.pairs.len())
-                        .step_by(workers)
-                        .collect();
+                    let own: Vec<&String> =
+                        self.pairs.iter().skip(worker).step_by(workers).collect();
                     let mut turn = 0;
                     loop {
                         let Some(index) = queue.lock().unwrap().pop_front() else {
