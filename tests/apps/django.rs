@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use crate::eqnice;
 use crate::util::apps::{self, Account};
 use crate::util::browser::Browser;
+use crate::util::mutation;
 use crate::util::output_dir;
 use crate::util::tools::Process;
 
@@ -331,6 +332,20 @@ async fn django_replay_is_faithful() {
         String::from_utf8_lossy(&checked.stdout)
     );
     drop(recorded_on);
+    // Each check on a fresh instance: every iteration edits the About page, whose title
+    // --check compares with the recorded one.
+    let start = || {
+        let django = Django::start(&accounts);
+        mutation::Instance {
+            base: django.base.clone(),
+            guard: Box::new(django),
+        }
+    };
+    let application = mutation::Application::FreshEach {
+        start: &start,
+        concurrency: 2,
+    };
+    mutation::mutation_test(&scenario, &capture, &users, &application).assert_all_caught();
     assert_faithful_run(&scenario, &users, &accounts);
 }
 
@@ -447,4 +462,38 @@ fn replay_problems(result: &Value, state: &State, accounts: &[Account]) -> Vec<S
         problems.push(format!("sessions still open: {:?}", state.sessions));
     }
     problems
+}
+
+/// The mutation test on the hand-written reference (`faithful.yaml`, with the entries of a
+/// fresh recording): every mutant of a faithful scenario must be caught by `--check`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "issue 13 §3: --check compares the About page's title, which each iteration edits, \
+            with the recorded one, so the scenario itself does not pass"]
+async fn django_hand_written_mutants_are_caught() {
+    let out = output_dir("apps_django_hand_written_mutants");
+    let accounts = Account::numbered(21);
+    let recorded_on = Django::start(&accounts);
+    let capture = record_session(&out, &recorded_on, &accounts[0]).await;
+    drop(recorded_on);
+    let written = std::fs::read_to_string(source_dir().join("faithful.yaml")).unwrap();
+    let scenario = out.join("scenario.yaml");
+    std::fs::write(
+        &scenario,
+        mutation::with_recorded(&written, &capture).unwrap(),
+    )
+    .unwrap();
+    let users = out.join("users.csv");
+    apps::users_csv(&accounts[1..], &users);
+    let start = || {
+        let django = Django::start(&accounts);
+        mutation::Instance {
+            base: django.base.clone(),
+            guard: Box::new(django),
+        }
+    };
+    let application = mutation::Application::FreshEach {
+        start: &start,
+        concurrency: 2,
+    };
+    mutation::mutation_test(&scenario, &capture, &users, &application).assert_all_caught();
 }

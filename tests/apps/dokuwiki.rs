@@ -29,6 +29,7 @@ use chorus::har::{self, Har};
 use crate::util;
 use crate::util::apps::{self, Account, ServerProcess};
 use crate::util::browser::Browser;
+use crate::util::mutation;
 
 /// Where Debian's package puts DokuWiki's code and default configuration.
 const DOKU_INC: &str = "/usr/share/dokuwiki";
@@ -579,6 +580,11 @@ async fn dokuwiki_replay_is_faithful() {
     let checked_on = start(&accounts);
     let check = apps::check(&scenario, &users, &checked_on.base);
     apps::assert_success("chorus run --check", &check);
+    let application = mutation::Application::Running {
+        base: &checked_on.base,
+        concurrency: 2,
+    };
+    mutation::mutation_test(&scenario, &capture, &users, &application).assert_all_caught();
     drop(checked_on);
 
     let wiki = start(&accounts);

@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 use crate::util::apps::{self, Account};
 use crate::util::browser::Browser;
+use crate::util::mutation;
 use crate::util::output_dir;
 use crate::util::tools::Process;
 
@@ -275,6 +276,14 @@ async fn json_server_auth_replay_is_faithful() {
     apps::users_csv_with(&accounts[1..], &users, &[("email", email)]);
     let checked = apps::check(&scenario, &users, &app.base_url);
     apps::assert_success("chorus run --check", &checked);
+    // On an instance of their own: what a mutant leaves behind is not the load run's.
+    let mutated_on = start(&accounts);
+    let application = mutation::Application::Running {
+        base: &mutated_on.base_url,
+        concurrency: 3,
+    };
+    mutation::mutation_test(&scenario, &capture, &users, &application).assert_all_caught();
+    drop(mutated_on);
 
     let before = app.writes().len();
     let (result, output) = apps::run(&scenario, &users, &app.base_url, 20, 60);

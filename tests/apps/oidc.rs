@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 
 use crate::util::apps::{self, Account};
 use crate::util::browser::Browser;
+use crate::util::mutation;
 use crate::util::output_dir;
 use crate::util::tools::Process;
 
@@ -272,6 +273,14 @@ async fn oidc_replay_is_faithful() {
     apps::users_csv_with(&accounts[1..], &users, &[("login", |a| a.username.clone())]);
     let checked = apps::check(&scenario, &users, &app.base_url);
     apps::assert_success("chorus run --check", &checked);
+    // On an instance of their own: what a mutant leaves behind is not the load run's.
+    let mutated_on = start(&accounts);
+    let application = mutation::Application::Running {
+        base: &mutated_on.base_url,
+        concurrency: 3,
+    };
+    mutation::mutation_test(&scenario, &capture, &users, &application).assert_all_caught();
+    drop(mutated_on);
 
     let before = app.state().await["noteWrites"].as_array().unwrap().len();
     let (result, output) = apps::run(&scenario, &users, &app.base_url, 20, 60);

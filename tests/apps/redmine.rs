@@ -31,6 +31,7 @@ use serde_json::Value;
 use crate::util;
 use crate::util::apps::{self, Account, ServerProcess};
 use crate::util::browser::Browser;
+use crate::util::mutation;
 
 /// The project the template database holds, and the role the accounts get in it.
 const PROJECT: &str = "team";
@@ -571,6 +572,14 @@ async fn redmine_replay_is_faithful() {
     apps::users_csv(&accounts[1..], &users);
     let check = apps::check(&scenario, &users, &redmine.base);
     apps::assert_success("chorus run --check", &check);
+    // On an instance of their own: what a mutant leaves behind is not the load run's.
+    let mutated_on = start(&accounts);
+    let application = mutation::Application::Running {
+        base: &mutated_on.base,
+        concurrency: 2,
+    };
+    mutation::mutation_test(&scenario, &capture, &users, &application).assert_all_caught();
+    drop(mutated_on);
     // The run is judged on what happens after the recording and the check.
     let before = redmine.events().len();
 

@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 use crate::eqnice;
 use crate::util::apps::{self, Account};
 use crate::util::browser::Browser;
+use crate::util::mutation;
 use crate::util::output_dir;
 use crate::util::tools::Process;
 
@@ -363,6 +364,11 @@ async fn trac_replay_is_faithful() {
         "chorus run --check:\n{}",
         String::from_utf8_lossy(&checked.stdout)
     );
+    let application = mutation::Application::Running {
+        base: &recorded_on.base,
+        concurrency: 2,
+    };
+    mutation::mutation_test(&scenario, &capture, &users, &application).assert_all_caught();
     drop(recorded_on);
     assert_faithful_run(&scenario, &users, &accounts);
 }
@@ -478,4 +484,31 @@ fn users_csv_with_basic(accounts: &[Account], path: &Path) {
         ));
     }
     std::fs::write(path, text).unwrap();
+}
+
+/// The mutation test on the hand-written reference (`faithful.yaml`, with the entries of a
+/// fresh recording): every mutant of a faithful scenario must be caught by `--check`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "issue 13 §3: --check does not set the recorded account aside in titles when the \
+            login is HTTP Basic, nor the logout's redirect to the Referer, so the scenario \
+            itself does not pass; and its on_start token extract is read by nothing"]
+async fn trac_hand_written_mutants_are_caught() {
+    let out = output_dir("apps_trac_hand_written_mutants");
+    let accounts = Account::numbered(21);
+    let trac = Trac::start(&accounts);
+    let capture = record_session(&out, &trac, &accounts[0]).await;
+    let written = std::fs::read_to_string(source_dir().join("faithful.yaml")).unwrap();
+    let scenario = out.join("scenario.yaml");
+    std::fs::write(
+        &scenario,
+        mutation::with_recorded(&written, &capture).unwrap(),
+    )
+    .unwrap();
+    let users = out.join("users.csv");
+    users_csv_with_basic(&accounts[1..], &users);
+    let application = mutation::Application::Running {
+        base: &trac.base,
+        concurrency: 2,
+    };
+    mutation::mutation_test(&scenario, &capture, &users, &application).assert_all_caught();
 }

@@ -8,6 +8,7 @@ pub mod browser;
 pub mod firefox;
 pub mod hostile;
 pub mod json_schema;
+pub mod mutation;
 pub mod nginx;
 pub mod process;
 pub mod record;
