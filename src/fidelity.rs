@@ -9,7 +9,7 @@
 use base64::Engine as _;
 
 use crate::har;
-use crate::html::Page;
+use crate::html::{FieldKind, Page};
 use crate::scenario::{Body, Request, Scenario, Step, StepKind};
 
 /// Bodies within this factor of each other's size are alike (pages grow with the data a run
@@ -53,6 +53,9 @@ pub struct Outcome {
     pub media_type: Option<String>,
     /// An HTML page's title.
     pub title: Option<String>,
+    /// The title with what the page's own form fields hold set aside (an object's name,
+    /// which other users and later iterations change): what two titles are compared by.
+    pub title_frame: Option<String>,
     /// The names of an HTML page's form fields, sorted, each once.
     pub fields: Vec<String>,
     /// A JSON object's top-level keys (of the first element, for an array of objects),
@@ -84,18 +87,39 @@ impl Outcome {
         let html = json_keys.is_none()
             && (media_type.as_deref().is_some_and(|m| m.contains("html"))
                 || text.trim_start().starts_with('<'));
-        let (title, fields) = if html {
+        let (title, title_frame, fields) = if html {
             let page = Page::parse(&text);
             let fields = page.field_names().into_iter().map(str::to_owned).collect();
-            (page.title, fields)
+            let frame = page.title.as_deref().map(|title| {
+                let mut data: Vec<&str> = page
+                    .fields
+                    .iter()
+                    .filter(|f| {
+                        !matches!(
+                            f.kind,
+                            FieldKind::Hidden | FieldKind::Button | FieldKind::Password
+                        )
+                    })
+                    .filter_map(|f| f.value.as_deref().map(str::trim))
+                    .filter(|v| v.chars().count() >= 3)
+                    .collect();
+                data.sort_by_key(|d| std::cmp::Reverse(d.len()));
+                let mut frame = title.to_owned();
+                for value in data {
+                    frame = frame.replace(value, "…");
+                }
+                frame
+            });
+            (page.title, frame, fields)
         } else {
-            (None, Vec::new())
+            (None, None, Vec::new())
         };
         Outcome {
             status,
             location,
             media_type,
             title,
+            title_frame,
             fields,
             json_keys,
             body_bytes: body.len(),
@@ -209,7 +233,7 @@ pub fn compare(recorded: &Outcome, replayed: &Outcome, accounts: &Accounts) -> V
         return out;
     }
     let title =
-        |outcome: &Outcome, side: &dyn Fn(&str) -> String| outcome.title.as_deref().map(side);
+        |outcome: &Outcome, side: &dyn Fn(&str) -> String| outcome.title_frame.as_deref().map(side);
     if title(recorded, &recorded_side) != title(replayed, &replayed_side) {
         differ(
             &mut out,

@@ -7,6 +7,7 @@ mod checks;
 mod correlate;
 mod filter;
 mod from_har;
+mod liveness;
 mod login;
 mod model;
 mod offers;
@@ -314,6 +315,7 @@ pub fn convert_owned(
         }),
         capture: options.capture.clone(),
     };
+    liveness::prune(&mut draft);
     annotate_uses(&mut draft, &correlation.uses);
     if options.redact {
         redact::redact(&mut draft);

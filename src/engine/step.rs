@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE, USER_AGENT};
+use http::header::{CONTENT_TYPE, COOKIE, REFERER, SET_COOKIE, USER_AGENT};
 use http::{HeaderMap, HeaderValue, Method};
 use http_body_util::Full;
 use rand::RngExt as _;
@@ -252,6 +252,18 @@ fn headers(
     if !headers.contains_key(USER_AGENT) {
         headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
     }
+    if let (false, Some(page)) = (headers.contains_key(REFERER), &user.page) {
+        // A browser's default policy: the whole page URL to its own origin, the origin
+        // elsewhere.
+        let referer = if page.origin() == url.origin() {
+            page.as_str().to_owned()
+        } else {
+            format!("{}/", page.origin().ascii_serialization())
+        };
+        if let Ok(value) = HeaderValue::from_str(&referer) {
+            headers.insert(REFERER, value);
+        }
+    }
     if let Some(content_type) = content_type {
         if !headers.contains_key(CONTENT_TYPE) {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -434,6 +446,16 @@ fn finish(user: &mut User, exchange: &Exchange<'_>, reply: Reply) -> Outcome {
         ..
     } = *exchange;
     user.vars.set_last_status(reply.status);
+    let html = reply
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/html"));
+    if html && (200..300).contains(&reply.status) {
+        let mut page = url.clone();
+        page.set_fragment(None);
+        user.page = Some(page);
+    }
     let bytes = reply.body_len;
     let kept = keeps_body(user.worker.setup.observe.is_some(), request, reply.status);
     let body = if kept {

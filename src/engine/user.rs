@@ -52,6 +52,9 @@ pub(super) struct User {
     pub(super) pacing_from: usize,
     /// Connect failures in a row, for the backoff.
     pub(super) connect_failures: u32,
+    /// The last HTML page this user got: what its next requests name as their `Referer`,
+    /// as a browser's do (Trac's logout goes back to it, Django checks it over HTTPS).
+    pub(super) page: Option<url::Url>,
 }
 
 /// Where a user's iterations come from.
@@ -80,6 +83,7 @@ impl User {
             iteration: None,
             pacing_from: usize::MAX,
             connect_failures: 0,
+            page: None,
         }
     }
 
@@ -99,6 +103,7 @@ impl User {
             iteration: self.iteration,
             pacing_from: self.pacing_from,
             connect_failures: self.connect_failures,
+            page: self.page.clone(),
         }
     }
 

@@ -1,0 +1,140 @@
+//! Extracts that nothing reads are dropped: a request can sit in two sections (a page the
+//! flow loads and `on_stop` loads again before the logout), and the value one copy extracts
+//! may only ever be read after the other copy extracted it anew. The order a user runs the
+//! sections in decides: `on_start`, then each flow over and over (its end leads back to its
+//! start), then `on_stop`.
+
+use super::model::{Draft, DraftStep, Think};
+use super::request::slots;
+
+/// One request's variables, in the order a section runs them.
+struct Use {
+    extracts: Vec<String>,
+    reads: Vec<String>,
+}
+
+/// Every identifier inside the `{{ }}` of `text`: `{{ a ~ b }}` reads a and b.
+fn reads_of(text: &str, reads: &mut Vec<String>) {
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let Some(end) = rest[start..].find("}}") else {
+            break;
+        };
+        let inner = &rest[start + 2..start + end];
+        for word in inner.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if !word.is_empty() && !word.starts_with(|c: char| c.is_ascii_digit()) {
+                reads.push(word.to_owned());
+            }
+        }
+        rest = &rest[start + end + 2..];
+    }
+}
+
+fn flatten(steps: &[DraftStep], out: &mut Vec<Use>) {
+    for step in steps {
+        match step {
+            DraftStep::Request(request) => {
+                let mut reads = Vec::new();
+                for found in slots(request) {
+                    reads_of(&found.value, &mut reads);
+                }
+                out.push(Use {
+                    extracts: request.extracts.iter().map(|e| e.var.clone()).collect(),
+                    reads,
+                });
+            }
+            DraftStep::Repeat { steps, .. } => flatten(steps, out),
+            DraftStep::Think(Think::Template { template, .. }) => {
+                let mut reads = Vec::new();
+                reads_of(template, &mut reads);
+                out.push(Use {
+                    extracts: Vec::new(),
+                    reads,
+                });
+            }
+            DraftStep::Think(Think::Seconds(_)) => {}
+        }
+    }
+}
+
+/// Whether `var` is read in `uses[from..]` before an extract sets it again.
+fn read_before_set(uses: &[Use], from: usize, var: &str) -> Option<bool> {
+    for item in &uses[from..] {
+        if item.reads.iter().any(|r| r == var) {
+            return Some(true);
+        }
+        if item.extracts.iter().any(|e| e == var) {
+            return Some(false);
+        }
+    }
+    None
+}
+
+/// Drops every extract whose value no step can read.
+pub(crate) fn prune(draft: &mut Draft) {
+    let mut on_start = Vec::new();
+    flatten(&draft.on_start, &mut on_start);
+    let flows: Vec<Vec<Use>> = draft
+        .flows
+        .iter()
+        .map(|flow| {
+            let mut uses = Vec::new();
+            flatten(&flow.steps, &mut uses);
+            uses
+        })
+        .collect();
+    let mut on_stop = Vec::new();
+    flatten(&draft.on_stop, &mut on_stop);
+    // After a flow (or on_start, when no flow runs): on_stop, from its start.
+    let read_by_on_stop = |var: &str| read_before_set(&on_stop, 0, var) == Some(true);
+    let read_by_a_flow_start = |var: &str| {
+        flows
+            .iter()
+            .any(|f| read_before_set(f, 0, var) == Some(true))
+    };
+
+    let live_in_on_start =
+        |index: usize, var: &str| match read_before_set(&on_start, index + 1, var) {
+            Some(read) => read,
+            None => read_by_a_flow_start(var) || read_by_on_stop(var),
+        };
+    let live_in_flow = |flow: &[Use], index: usize, var: &str| {
+        match read_before_set(flow, index + 1, var) {
+            Some(read) => read,
+            // The flow runs again from its start, or the run ends.
+            None => read_before_set(flow, 0, var) == Some(true) || read_by_on_stop(var),
+        }
+    };
+    let live_in_on_stop =
+        |index: usize, var: &str| read_before_set(&on_stop, index + 1, var) == Some(true);
+
+    let mut position = 0;
+    retain(&mut draft.on_start, &mut position, &|i, var| {
+        live_in_on_start(i, var)
+    });
+    for (flow, uses) in draft.flows.iter_mut().zip(&flows) {
+        let mut position = 0;
+        retain(&mut flow.steps, &mut position, &|i, var| {
+            live_in_flow(uses, i, var)
+        });
+    }
+    let mut position = 0;
+    retain(&mut draft.on_stop, &mut position, &|i, var| {
+        live_in_on_stop(i, var)
+    });
+}
+
+fn retain(steps: &mut [DraftStep], position: &mut usize, live: &dyn Fn(usize, &str) -> bool) {
+    for step in steps {
+        match step {
+            DraftStep::Request(request) => {
+                let index = *position;
+                request.extracts.retain(|e| live(index, &e.var));
+                *position += 1;
+            }
+            DraftStep::Repeat { steps, .. } => retain(steps, position, live),
+            DraftStep::Think(Think::Template { .. }) => *position += 1,
+            DraftStep::Think(Think::Seconds(_)) => {}
+        }
+    }
+}
