@@ -53,7 +53,12 @@ pub(crate) fn add_checks(
         let data: Vec<&str> = page
             .fields
             .iter()
-            .filter(|f| !matches!(f.kind, FieldKind::Hidden | FieldKind::Button | FieldKind::Password))
+            .filter(|f| {
+                !matches!(
+                    f.kind,
+                    FieldKind::Hidden | FieldKind::Button | FieldKind::Password
+                )
+            })
             .filter_map(|f| f.value.as_deref())
             .filter(|v| v.trim().chars().count() >= 3)
             .collect();
@@ -204,7 +209,9 @@ mod tests {
                 &account(),
                 &["/about/", "About", "<p>Who we are.</p>"]
             ),
-            DraftCheck::TitleMatches("^.* \\-\\- .* \\| Change flat page \\| Django site admin$".to_owned())
+            DraftCheck::TitleMatches(
+                "^.* \\-\\- .* \\| Change flat page \\| Django site admin$".to_owned()
+            )
         );
 
         let graphql = exchange(

@@ -237,7 +237,10 @@ pub(crate) fn reload_token_pages_for_logout(layout: &mut Layout, requests: &[Dra
                 requests[i].method == "GET"
                     && requests[i].extracts.iter().any(|e| {
                         e.var == var
-                            && matches!(e.source, ExtractSource::FormField(_) | ExtractSource::Meta(_))
+                            && matches!(
+                                e.source,
+                                ExtractSource::FormField(_) | ExtractSource::Meta(_)
+                            )
                     })
             });
             if let Some(source) = source {

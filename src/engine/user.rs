@@ -11,6 +11,7 @@ use cookie_store::CookieStore;
 use rand::RngExt as _;
 use tokio::time::Instant;
 
+use super::auth::Auth;
 use super::http::Session;
 use super::step::{Outcome, run_steps};
 use super::stop::{Phase, StopSignal};
@@ -52,6 +53,8 @@ pub(super) struct User {
     pub(super) pacing_from: usize,
     /// Connect failures in a row, for the backoff.
     pub(super) connect_failures: u32,
+    /// HTTP authentication learnt from the server's challenges (`auth:`).
+    pub(super) auth: Auth,
 }
 
 /// Where a user's iterations come from.
@@ -80,6 +83,7 @@ impl User {
             iteration: None,
             pacing_from: usize::MAX,
             connect_failures: 0,
+            auth: Auth::default(),
         }
     }
 
@@ -99,6 +103,7 @@ impl User {
             iteration: self.iteration,
             pacing_from: self.pacing_from,
             connect_failures: self.connect_failures,
+            auth: self.auth.fork(),
         }
     }
 
