@@ -3,13 +3,26 @@
 //! answered, the state in `auth::Auth`) and sessions that end mid-run (`relogin:`: such an
 //! answer recognised, `on_start` run again). `step` sends and counts.
 
-use http::header::AUTHORIZATION;
+use http::header::{AUTHORIZATION, LOCATION};
 use http::{HeaderMap, Method};
 
 use super::auth::{Answer, Carried};
-use super::step::{Outcome, Target, run_steps};
+use super::http::Reply;
+use super::observe::{self, Exchange};
+use super::step::{Outcome, Target, after_failure, run_steps};
 use super::user::{Section, User};
-use crate::scenario::Request;
+use crate::scenario::{Request, ResponseView};
+use crate::stats::FailureKind;
+
+/// How a request's exchanges ended.
+pub(super) enum Sent {
+    /// With this outcome (the final response was judged and recorded, or the request
+    /// failed).
+    Done(Outcome),
+    /// With an answer that says the user's session ended (`relogin:`), recorded but not
+    /// judged.
+    SessionEnded,
+}
 
 /// What a request does with an answer that says the user's session ended (`relogin:`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,12 +97,7 @@ pub(super) fn challenged(
 
 /// Whether an answer says the user's session ended (`relogin:`): a status the step does not
 /// expect, or a redirect to the pattern (the login page) whatever the step expects.
-pub(super) fn session_ended(
-    user: &User,
-    request: &Request,
-    status: u16,
-    location: Option<&url::Url>,
-) -> bool {
+fn session_ended(user: &User, request: &Request, status: u16, location: Option<&url::Url>) -> bool {
     let Some(relogin) = &user.worker.scenario.relogin else {
         return false;
     };
@@ -99,6 +107,53 @@ pub(super) fn session_ended(
         .is_some_and(|expected| expected.contains(&status));
     (relogin.statuses.contains(&status) && !expected)
         || relogin.redirects_to_login(status, location)
+}
+
+/// An answer that says the session ended (`relogin:`), seen before anything else is done
+/// with it: counted here (not a failure when handed back, a failure on the try after logging
+/// in again); `None` when it is not one, or not looked for.
+pub(super) fn session_end(
+    user: &mut User,
+    exchange: &Exchange<'_>,
+    reply: &Reply,
+    session_end: SessionEnd,
+) -> Option<Sent> {
+    if session_end == SessionEnd::Ignored {
+        return None;
+    }
+    let (request, method, name) = (exchange.request, exchange.method, exchange.name);
+    let location = reply
+        .headers
+        .get(LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|location| exchange.url.join(location).ok());
+    if !session_ended(user, request, reply.status, location.as_ref()) {
+        return None;
+    }
+    let view = ResponseView::new(reply.status, &reply.headers, &[]);
+    if session_end == SessionEnd::HandedBack {
+        let intermediate = Exchange {
+            hop: true,
+            ..*exchange
+        };
+        observe::note(user, &intermediate, || observe::outcome_of(&view), None);
+        user.record(method, name, reply.latency, reply.body_len, None);
+        return Some(Sent::SessionEnded);
+    }
+    let message = format!(
+        "HTTP {}{}: the session ended again right after `on_start` logged in again (relogin)",
+        reply.status,
+        location.map(|to| format!(" to {to}")).unwrap_or_default()
+    );
+    observe::note(
+        user,
+        exchange,
+        || observe::outcome_of(&view),
+        Some(&message),
+    );
+    let failure = Some((FailureKind::Status(reply.status), message.as_str()));
+    user.record(method, name, reply.latency, reply.body_len, failure);
+    Some(Sent::Done(after_failure(user, request)))
 }
 
 /// Runs `on_start` again, in the middle of a flow, and comes back to where the user was:

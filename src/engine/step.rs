@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE, USER_AGENT};
+use http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE, USER_AGENT};
 use http::{HeaderMap, HeaderValue, Method};
 use http_body_util::Full;
 use rand::RngExt as _;
@@ -18,7 +18,7 @@ use futures_util::stream::FuturesUnordered;
 
 use super::EmitRow;
 use super::auth::{Answer, Carried};
-use super::login::{self, SessionEnd};
+use super::login::{self, Sent, SessionEnd};
 use super::observe::{self, Exchange};
 use super::redirect::{hop_name, redirect_to, scheme_switch};
 use super::request_body;
@@ -274,16 +274,6 @@ struct Hop {
     bytes: u64,
 }
 
-/// How a request's exchanges ended.
-enum Sent {
-    /// With this outcome (the final response was judged and recorded, or the request
-    /// failed).
-    Done(Outcome),
-    /// With an answer that says the user's session ended (`relogin:`), recorded but not
-    /// judged.
-    SessionEnded,
-}
-
 /// One request step: render, send, follow redirects, then status, checks and extracts. In a
 /// flow of a scenario with `relogin:`, an answer that says the session ended has the user
 /// run `on_start` again and send the request once more.
@@ -426,30 +416,8 @@ async fn send_following(
                 Err(err) => return Sent::Done(user.error("auth", &err)),
             }
         }
-        if session_end != SessionEnd::Ignored {
-            let location = reply
-                .headers
-                .get(LOCATION)
-                .and_then(|value| value.to_str().ok())
-                .and_then(|location| target.url.join(location).ok());
-            if login::session_ended(user, request, reply.status, location.as_ref()) {
-                let view = ResponseView::new(reply.status, &reply.headers, &[]);
-                let bytes = reply.body_len;
-                if session_end == SessionEnd::HandedBack {
-                    observe::note(user, &intermediate, || observe::outcome_of(&view), None);
-                    user.record(&method, &name, reply.latency, bytes, None);
-                    return Sent::SessionEnded;
-                }
-                let message = format!(
-                    "HTTP {}{}: the session ended again right after `on_start` logged in again (relogin)",
-                    reply.status,
-                    location.map(|to| format!(" to {to}")).unwrap_or_default()
-                );
-                observe::note(user, &hop, || observe::outcome_of(&view), Some(&message));
-                let failure = Some((FailureKind::Status(reply.status), message.as_str()));
-                user.record(&method, &name, reply.latency, bytes, failure);
-                return Sent::Done(after_failure(user, request));
-            }
+        if let Some(sent) = login::session_end(user, &hop, &reply, session_end) {
+            return sent;
         }
         let Some(next) = redirect_to(request, reply.status, &reply.headers, &target.url) else {
             return Sent::Done(finish(user, &hop, reply));
@@ -592,7 +560,7 @@ fn judge(
 /// What follows a failed request. One whose extracts did not run leaves variables unset: the
 /// rest of the sequence would only produce template errors. In a setup run every failure
 /// ends the sequence.
-fn after_failure(user: &User, request: &Request) -> Outcome {
+pub(super) fn after_failure(user: &User, request: &Request) -> Outcome {
     if request.extract.is_empty() && !user.worker.setup.failure_ends_sequence {
         Outcome::Continue
     } else {
