@@ -30,7 +30,9 @@ pub struct Observation {
     pub place: String,
     /// The capture entry (from 1) the request replays, when the scenario says.
     pub recorded: Option<u32>,
-    /// A redirect the engine followed, not the step's own request.
+    /// An exchange on the way to the step's answer, not the step's own request: a redirect
+    /// the engine followed, an authentication challenge it answered (`auth:`), an answer
+    /// that ended the session (`relogin:`).
     pub hop: bool,
     pub method: String,
     /// The name statistics count it under.

@@ -685,3 +685,69 @@ async fn sigterm_stops_a_headless_master_which_writes_its_report_and_releases_it
     assert!(status.success(), "{output}");
     server.shutdown().await;
 }
+
+/// What the master was given reaches its workers: `--var`, the environment variables the
+/// scenario reads (`env("...")`, set only where the master runs) and the files `multipart`
+/// parts send (only in the master's folder). The server says what it got.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vars_environment_and_attached_files_reach_the_workers() {
+    let dir = output_dir("cluster_vars_env_files");
+    let worker_dir = dir.join("worker");
+    std::fs::create_dir_all(&worker_dir).unwrap();
+    let document: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
+    std::fs::write(dir.join("doc.bin"), &document).unwrap();
+    let (addr, log) = crate::util::upload::start().await;
+    std::fs::write(
+        dir.join("s.yaml"),
+        format!(
+            "host: http://{addr}\n\
+             headers:\n  X-Token: \"{{{{ env('CHORUS_TEST_CLUSTER_SECRET') }}}}\"\n\
+             vars:\n  tenant: default\n\
+             flows:\n  - name: upload\n    steps:\n      - post: \"/{{{{ tenant }}}}/upload\"\n\
+             \x20       multipart:\n          doc: {{ filename: doc.bin, file: doc.bin }}\n\
+             \x20     - think: 200ms\n"
+        ),
+    )
+    .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_chorus"));
+    command
+        .args([
+            "run",
+            "s.yaml",
+            "--headless",
+            "-q",
+            "-u",
+            "2",
+            "-t",
+            "2s",
+            "--var",
+            "tenant=acme",
+            "--master",
+            "--master-bind",
+            "127.0.0.1:0",
+            "--expect-workers",
+            "1",
+            "--json",
+            "run.json",
+        ])
+        .current_dir(&dir)
+        .env("CHORUS_TEST_CLUSTER_SECRET", "s3cret");
+    let mut master = Process::spawn("master", command);
+    let address = master_address(&mut master);
+    let _worker = worker(&worker_dir, &address, "w1", &[]);
+    let (status, output) = master.finish();
+    assert_eq!(status.code(), Some(0), "{output}");
+    let result = read_result(&dir.join("run.json"));
+    assert_eq!(result.total.failures, 0, "{output}");
+    let received = log.lock().unwrap().clone();
+    assert!(!received.is_empty(), "{output}");
+    assert_eq!(received.len() as u64, result.total.requests);
+    for request in &received {
+        assert_eq!(request.target, "/acme/upload");
+        assert_eq!(request.headers["x-token"], "s3cret");
+        let parts = request.parts.as_ref().expect("a multipart body");
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].file_name.as_deref(), Some("doc.bin"));
+        assert_eq!(parts[0].bytes, document);
+    }
+}

@@ -51,7 +51,7 @@ fn load(path: &Path, users_csv: Option<&Path>, host: &str) -> Scenario {
             .map(|csv| vec![("users".to_owned(), csv.to_owned())])
             .unwrap_or_default(),
         host_override: Some(host.to_owned()),
-        vars: Vec::new(),
+        ..Default::default()
     };
     chorus::scenario::load(path, &options).unwrap_or_else(|err| {
         panic!(

@@ -20,6 +20,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
 use crate::util::nginx::{Nginx, free_port};
+
+mod auth;
+mod multipart;
+mod relogin;
+mod vars;
 use crate::util::{TIMING, demo_app, output_dir};
 
 fn get(name: &str, url: &str) -> Step {
@@ -62,7 +67,36 @@ fn scenario(host: &str, flows: Vec<Flow>) -> Scenario {
         on_stop: Vec::new(),
         thresholds: Vec::new(),
         capture: None,
+        auth: None,
+        relogin: None,
+        env: Vec::new(),
     }
+}
+
+/// Loads scenario text as if it were `dir/scenario.yaml` (relative files resolve in `dir`).
+fn load_yaml(dir: &std::path::Path, text: &str) -> Scenario {
+    let path = dir.join("scenario.yaml");
+    chorus::scenario::load_str(text, &path, &chorus::scenario::LoadOptions::default())
+        .unwrap_or_else(|err| panic!("the scenario does not load:\n{err}\n{text}"))
+}
+
+/// Runs `users` users through every flow `rounds` times (then `on_stop`); the run ends by
+/// itself.
+async fn run_rounds(scenario: Scenario, users: u64, rounds: u64) -> RunResult {
+    let options = EngineOptions {
+        workers: 2,
+        stop_timeout: Duration::from_secs(5),
+        setup: SetupMode {
+            rounds: Some(rounds),
+            ..SetupMode::default()
+        },
+        ..EngineOptions::default()
+    };
+    let plan = Plan::users(users, Some(100.0), None).expect("a plan");
+    let handle = Engine::start(Arc::new(scenario), plan, options).expect("the run starts");
+    tokio::time::timeout(Duration::from_secs(60), handle.wait())
+        .await
+        .expect("the run ends within a minute")
 }
 
 async fn run(scenario: Scenario, plan: Plan) -> RunResult {
@@ -494,7 +528,7 @@ async fn the_demo_scenario_runs_50_users_without_failures_at_the_servers_event_p
     let load_options = chorus::scenario::LoadOptions {
         data_overrides: vec![("users".to_owned(), users_csv)],
         host_override: Some(server.url()),
-        vars: Vec::new(),
+        ..Default::default()
     };
     let scenario = chorus::scenario::load(&path, &load_options).expect("the demo scenario loads");
     let plan = Plan::users(50, Some(50.0), Some(Duration::from_secs(30))).unwrap();

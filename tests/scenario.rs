@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use chorus::scenario::{self, Body, LoadOptions, Scenario, StepKind, Think, Vars};
 
+mod logins;
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scenario")
 }

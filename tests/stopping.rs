@@ -50,7 +50,7 @@ fn load(path: &Path, users: &Path, host: &str) -> Scenario {
     let options = LoadOptions {
         data_overrides: vec![("users".to_owned(), users.to_owned())],
         host_override: Some(host.to_owned()),
-        vars: Vec::new(),
+        ..Default::default()
     };
     chorus::scenario::load(path, &options).expect("the scenario loads")
 }

@@ -36,7 +36,7 @@ async fn setup() -> Setup {
     let options = LoadOptions {
         data_overrides: vec![("users".to_owned(), users)],
         host_override: Some(demo.url()),
-        vars: Vec::new(),
+        ..Default::default()
     };
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/scenario.yaml");
     let scenario = scenario::load(&path, &options).unwrap_or_else(|err| panic!("{err}"));

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::parse::{parse_data_source, parse_duration, parse_seed, parse_size, parse_users};
+use super::parse::{
+    parse_data_source, parse_duration, parse_seed, parse_size, parse_users, parse_var,
+};
 use crate::demo::Seed;
 
 /// How much load: users, spawn rate, run time and host (the flags Locust users know).
@@ -160,6 +162,9 @@ pub struct RunArgs {
     /// Bind a CSV data source of the scenario to a file: --data users=users.csv
     #[arg(long = "data", value_name = "NAME=FILE", value_parser = parse_data_source)]
     pub data: Vec<(String, PathBuf)>,
+    /// Set a variable of the scenario (an entry of its `vars:`, or a new one): --var tenant=acme
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
     /// Print only the final summary
     #[arg(short = 'q', long)]
     pub quiet: bool,

@@ -31,9 +31,8 @@ pub(super) async fn run_master(
     let cluster = &args.cluster;
     scenario.check_capacity(plan.peak_users())?;
     let bundle = match &args.scenario {
-        Some(path) => {
-            Bundle::from_file(path, scenario, args.load.host.clone()).map_err(anyhow::Error::msg)?
-        }
+        Some(path) => Bundle::from_file(path, scenario, &super::run::load_options(args))
+            .map_err(anyhow::Error::msg)?,
         None => Bundle::from_urls(&args.url, args.think),
     };
     let thresholds = super::run::thresholds_of(args, scenario)?;

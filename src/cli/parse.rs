@@ -52,6 +52,18 @@ pub fn parse_data_source(text: &str) -> Result<(String, PathBuf), String> {
     }
 }
 
+/// `--var NAME=VALUE`: the name (trimmed) up to the first `=`, the value as it is.
+pub(super) fn parse_var(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!(
+            "expected NAME=VALUE such as classes=200, found {text:?}"
+        )),
+    }
+}
+
 /// `200x30`: 200 classes of 30 students.
 pub fn parse_seed(text: &str) -> Result<Seed, String> {
     let teach = || format!("expected CLASSESxSTUDENTS such as 200x30, found {text:?}");

@@ -37,16 +37,15 @@ async fn provision_job(args: &ProvisionArgs) -> anyhow::Result<(Provisioned, boo
     }
     let mut vars = vec![("concurrency".to_owned(), args.concurrency.to_string())];
     for text in &args.vars {
-        let Some((name, value)) = text.split_once('=') else {
-            bail!("--var {text:?}: expected NAME=VALUE, e.g. --var classes=200");
-        };
-        vars.retain(|(known, _)| known != name.trim());
-        vars.push((name.trim().to_owned(), value.to_owned()));
+        let (name, value) = super::parse::parse_var(text)
+            .map_err(|err| anyhow::anyhow!("--var {text:?}: {err}"))?;
+        vars.retain(|(known, _)| *known != name);
+        vars.push((name, value));
     }
     let options = LoadOptions {
-        data_overrides: Vec::new(),
         host_override: args.host.clone(),
         vars,
+        ..LoadOptions::default()
     };
     let scenario = scenario::load(&args.file, &options)?;
     provision::check_setup_file(&scenario).map_err(anyhow::Error::msg)?;

@@ -112,14 +112,22 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// What `chorus run`'s flags add to or change in the scenario file.
+pub(super) fn load_options(args: &RunArgs) -> LoadOptions {
+    LoadOptions {
+        data_overrides: args.data.clone(),
+        host_override: args.load.host.clone(),
+        vars: args.vars.clone(),
+        ..LoadOptions::default()
+    }
+}
+
 fn load_scenario(args: &RunArgs) -> anyhow::Result<Scenario> {
     if let Some(path) = &args.scenario {
-        let options = LoadOptions {
-            data_overrides: args.data.clone(),
-            host_override: args.load.host.clone(),
-            vars: Vec::new(),
-        };
-        return Ok(scenario::load(path, &options)?);
+        return Ok(scenario::load(path, &load_options(args))?);
+    }
+    if let Some((name, _)) = args.vars.first() {
+        bail!("--var {name}=...: a --url run has no variables to set; write a scenario file");
     }
     let mut urls = Vec::with_capacity(args.url.len());
     for text in &args.url {

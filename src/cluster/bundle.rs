@@ -1,5 +1,7 @@
 //! What a master sends its workers so that they need only the binary: the scenario's text (or
-//! the `--url` list), the `-H` override and the text of every data file. A worker loads it
+//! the `--url` list), the `-H` override, the `--var`s, the environment variables the scenario
+//! reads (`env("NAME")`, as the master read them), the text of every data file and the bytes
+//! of every `multipart` file. A worker loads it
 //! the same way `chorus run` loads a file, and before each start keeps of every `unique` data
 //! source only the rows the master gave it, so no account is used by two workers.
 
@@ -22,6 +24,22 @@ pub struct Bundle {
     pub host_override: Option<String>,
     /// Every data source's file: (source name, file name, text).
     pub data: Vec<DataFile>,
+    /// `--var NAME=VALUE` on the master.
+    #[serde(default)]
+    pub vars: Vec<(String, String)>,
+    /// The environment variables the scenario reads, as the master read them.
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+    /// The files `multipart` parts send (`file:`), as the scenario writes their paths.
+    #[serde(default)]
+    pub files: Vec<AttachedFile>,
+}
+
+/// A `multipart` file part's `file:`: its path as written and its bytes (base64).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttachedFile {
+    pub written: String,
+    pub base64: String,
 }
 
 /// A scenario file, or `chorus run --url`.
@@ -45,12 +63,14 @@ pub struct DataFile {
 }
 
 impl Bundle {
-    /// Packs the scenario file at `path` and the data files the master loaded for it.
+    /// Packs the scenario file at `path` and the data files the master loaded for it with
+    /// `options`.
     pub fn from_file(
         path: &Path,
         loaded: &Scenario,
-        host_override: Option<String>,
+        options: &LoadOptions,
     ) -> Result<Bundle, String> {
+        use base64::Engine as _;
         let text = std::fs::read_to_string(path)
             .map_err(|err| format!("{}: cannot read the scenario: {err}", path.display()))?;
         let mut data = Vec::with_capacity(loaded.data.len());
@@ -68,11 +88,22 @@ impl Bundle {
                 text,
             });
         }
+        let files = loaded
+            .attached_files()
+            .into_iter()
+            .map(|(written, bytes)| AttachedFile {
+                written,
+                base64: base64::engine::general_purpose::STANDARD.encode(bytes),
+            })
+            .collect();
         Ok(Bundle {
             name: file_name(path),
             source: Source::Yaml { text },
-            host_override,
+            host_override: options.host_override.clone(),
             data,
+            vars: options.vars.clone(),
+            env: loaded.env.clone(),
+            files,
         })
     }
 
@@ -86,6 +117,9 @@ impl Bundle {
             },
             host_override: None,
             data: Vec::new(),
+            vars: Vec::new(),
+            env: Vec::new(),
+            files: Vec::new(),
         }
     }
 
@@ -122,13 +156,26 @@ impl Bundle {
                 .map_err(|err| format!("cannot write {}: {err}", path.display()))?;
             overrides.push((file.source.clone(), path));
         }
+        let mut files = Vec::with_capacity(self.files.len());
+        for (index, file) in self.files.iter().enumerate() {
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(&file.base64)
+                .map_err(|err| format!("the master's file {:?} is damaged: {err}", file.written))?;
+            let path = dir.0.join(format!("file-{index}"));
+            std::fs::write(&path, bytes)
+                .map_err(|err| format!("cannot write {}: {err}", path.display()))?;
+            files.push((file.written.clone(), path));
+        }
         let path = dir.0.join(safe(&self.name));
         std::fs::write(&path, text)
             .map_err(|err| format!("cannot write {}: {err}", path.display()))?;
         let options = LoadOptions {
             data_overrides: overrides,
             host_override: self.host_override.clone(),
-            vars: Vec::new(),
+            vars: self.vars.clone(),
+            env: self.env.clone(),
+            files,
         };
         let mut loaded = scenario::load(&path, &options).map_err(|err| err.to_string())?;
         loaded.source = PathBuf::from(&self.name);
@@ -231,6 +278,9 @@ mod tests {
                     .to_owned(),
             },
             host_override: None,
+            vars: Vec::new(),
+            env: Vec::new(),
+            files: Vec::new(),
             data: vec![
                 DataFile {
                     source: "users".to_owned(),
@@ -265,6 +315,9 @@ mod tests {
             },
             host_override: None,
             data: Vec::new(),
+            vars: Vec::new(),
+            env: Vec::new(),
+            files: Vec::new(),
         };
         let err = bundle.load().unwrap_err();
         assert!(err.contains("s.yaml"), "{err}");

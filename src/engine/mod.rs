@@ -9,11 +9,14 @@
 //! [`Engine::start_remote`] gives the same handle for a run carried out elsewhere (a cluster
 //! master's workers): its driver, a [`RemoteRun`], receives the commands and publishes.
 
+mod auth;
 mod http;
 pub mod limits;
+mod login;
 mod observe;
 pub mod plan;
 mod redirect;
+mod request_body;
 mod response;
 mod spawner;
 mod step;

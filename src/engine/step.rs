@@ -17,11 +17,14 @@ use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 
 use super::EmitRow;
+use super::auth::{Answer, Carried};
+use super::login::{self, Sent, SessionEnd};
 use super::observe::{self, Exchange};
 use super::redirect::{hop_name, redirect_to, scheme_switch};
+use super::request_body;
 use super::response::{is_connect, is_transport, keeps_body, status_expected};
-use super::user::User;
-use crate::scenario::{Body, Count, Repeat, Request, ResponseView, Step, StepKind, Think};
+use super::user::{Section, User};
+use crate::scenario::{Count, Repeat, Request, ResponseView, Step, StepKind, Think};
 use crate::stats::{Failure, FailureKind, RequestSample};
 
 /// Redirects followed for one request, as browsers do.
@@ -185,9 +188,10 @@ async fn run_parallel(user: &mut User, repeat: &Repeat, count: u64, parallel: u6
 
 /// Where a request goes, resolved and checked against the scenario's hosts.
 pub(super) struct Target {
-    url: url::Url,
-    origin: Origin,
-    uri: http::Uri,
+    pub(super) url: url::Url,
+    pub(super) origin: Origin,
+    /// Origin form: path and query.
+    pub(super) uri: http::Uri,
 }
 
 impl Target {
@@ -231,7 +235,7 @@ fn target(user: &User, request: &Request) -> Result<Rc<Target>, String> {
 fn headers(
     user: &User,
     request: &Request,
-    content_type: Option<&'static str>,
+    content_type: Option<&HeaderValue>,
     url: &url::Url,
 ) -> Result<HeaderMap, Outcome> {
     let scenario = &user.worker.scenario;
@@ -266,7 +270,7 @@ fn headers(
     }
     if let Some(content_type) = content_type {
         if !headers.contains_key(CONTENT_TYPE) {
-            headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+            headers.insert(CONTENT_TYPE, content_type.clone());
         }
     }
     add_cookies(user, url, &mut headers);
@@ -282,37 +286,75 @@ struct Hop {
     bytes: u64,
 }
 
-/// One request step: render, send, follow redirects, then status, checks and extracts.
+/// One request step: render, send, follow redirects, then status, checks and extracts. In a
+/// flow of a scenario with `relogin:`, an answer that says the session ended has the user
+/// run `on_start` again and send the request once more.
 async fn send(user: &mut User, request: &Request) -> Outcome {
+    let relogin =
+        matches!(user.section, Section::Flow(_)) && user.worker.scenario.relogin.is_some();
+    if !relogin {
+        return match send_once(user, request, SessionEnd::Ignored).await {
+            Sent::Done(outcome) => outcome,
+            Sent::SessionEnded => Outcome::Continue,
+        };
+    }
+    match send_once(user, request, SessionEnd::HandedBack).await {
+        Sent::Done(outcome) => return outcome,
+        Sent::SessionEnded => {}
+    }
+    let logged_in = login::log_in_again(user).await;
+    if logged_in != Outcome::Continue {
+        return logged_in;
+    }
+    match send_once(user, request, SessionEnd::Failure).await {
+        Sent::Done(outcome) => outcome,
+        // Only `HandedBack` hands back.
+        Sent::SessionEnded => Outcome::Continue,
+    }
+}
+
+/// Sends a request once: its exchanges, following redirects and answering authentication
+/// challenges, and judges the final response.
+async fn send_once(user: &mut User, request: &Request, session_end: SessionEnd) -> Sent {
     let mut hops = Vec::new();
-    let outcome = send_following(user, request, &mut hops).await;
+    let sent = send_following(user, request, &mut hops, session_end).await;
     // Each hop is an exchange the server saw, so each is counted; a chain that ended in a
     // redirect loop took its hops into its one failure.
     for hop in hops {
         user.record(&hop.method, &hop.name, hop.latency, hop.bytes, None);
     }
-    outcome
+    sent
 }
 
-/// Sends a request and follows its redirects; the hops followed go to `hops`.
-async fn send_following(user: &mut User, request: &Request, hops: &mut Vec<Hop>) -> Outcome {
+/// Sends a request and follows its redirects and authentication challenges; the hops
+/// followed go to `hops`.
+async fn send_following(
+    user: &mut User,
+    request: &Request,
+    hops: &mut Vec<Hop>,
+    session_end: SessionEnd,
+) -> Sent {
     let mut target = match target(user, request) {
         Ok(target) => target,
-        Err(err) => return user.error("url", &err),
+        Err(err) => return Sent::Done(user.error("url", &err)),
     };
-    let (mut body, mut content_type) = match render_body(user, request.body.as_ref()) {
+    let (mut body, mut content_type) = match request_body::render(request.body.as_ref(), &user.vars)
+    {
         Ok(rendered) => rendered,
-        Err(err) => return user.error("body", &err),
+        Err(err) => return Sent::Done(user.error("body", &err)),
     };
     let mut method = request.method.clone();
     // The first exchange counts under the step's name; each redirect hop under its own URL.
     let mut name = std::borrow::Cow::Borrowed(request.name.as_str());
     let mut tries = 0;
+    // A Digest `stale=true` gets one fresh try per request.
+    let mut stale_retried = false;
     loop {
-        let headers = match headers(user, request, content_type, &target.url) {
+        let mut headers = match headers(user, request, content_type.as_ref(), &target.url) {
             Ok(headers) => headers,
-            Err(outcome) => return outcome,
+            Err(outcome) => return Sent::Done(outcome),
         };
+        let credentials = login::authorize(user, &mut headers, &target, &method, &body);
         let mut exchange = http::Request::new(Full::new(body.clone()));
         *exchange.method_mut() = method.clone();
         *exchange.uri_mut() = target.uri.clone();
@@ -336,7 +378,7 @@ async fn send_following(user: &mut User, request: &Request, hops: &mut Vec<Hop>)
             let exchange = Exchange::of(request, &method, &name, &target.url);
             observe::note(user, &exchange, Default::default, Some(message));
             user.record_untimed(&method, &name, (FailureKind::CutAtStop, message));
-            return Outcome::Cut;
+            return Sent::Done(Outcome::Cut);
         };
         let reply = match sent {
             Ok(reply) => {
@@ -347,7 +389,7 @@ async fn send_following(user: &mut User, request: &Request, hops: &mut Vec<Hop>)
                 let backoff = RETRY_BACKOFF * 2u32.saturating_pow(tries.min(10));
                 tries += 1;
                 if user.back_off(backoff).await == Outcome::Stopped {
-                    return Outcome::Stopped;
+                    return Sent::Done(Outcome::Stopped);
                 }
                 continue;
             }
@@ -362,7 +404,7 @@ async fn send_following(user: &mut User, request: &Request, hops: &mut Vec<Hop>)
                     let failure = Some((err.kind, err.message.as_str()));
                     user.record(&method, &name, err.latency, 0, failure);
                 }
-                return after_failure(user, request);
+                return Sent::Done(after_failure(user, request));
             }
         };
         store_cookies(user, &target.url, &reply.headers);
@@ -370,8 +412,27 @@ async fn send_following(user: &mut User, request: &Request, hops: &mut Vec<Hop>)
             hop: !hops.is_empty(),
             ..Exchange::of(request, &method, &name, &target.url)
         };
+        // An authentication challenge answered, or a session that ended: an exchange the
+        // server saw, counted (not a failure), and not the step's answer.
+        let intermediate = Exchange { hop: true, ..hop };
+        if reply.status == 401 {
+            match login::challenged(user, &target, &reply.headers, credentials, stale_retried) {
+                Ok(Answer::Retry) => {
+                    stale_retried |= credentials == Carried::Digest;
+                    let view = ResponseView::new(reply.status, &reply.headers, &[]);
+                    observe::note(user, &intermediate, || observe::outcome_of(&view), None);
+                    user.record(&method, &name, reply.latency, reply.body_len, None);
+                    continue;
+                }
+                Ok(Answer::Refused) => {}
+                Err(err) => return Sent::Done(user.error("auth", &err)),
+            }
+        }
+        if let Some(sent) = login::session_end(user, &hop, &reply, session_end) {
+            return sent;
+        }
         let Some(next) = redirect_to(request, reply.status, &reply.headers, &target.url) else {
-            return finish(user, &hop, reply);
+            return Sent::Done(finish(user, &hop, reply));
         };
         let bytes = reply.body_len;
         let hop_view = ResponseView::new(reply.status, &reply.headers, &[]);
@@ -393,7 +454,7 @@ async fn send_following(user: &mut User, request: &Request, hops: &mut Vec<Hop>)
             hops.clear();
             let failure = Some((FailureKind::InvalidResponse, message.as_str()));
             user.record(&request.method, &request.name, latency, bytes, failure);
-            return after_failure(user, request);
+            return Sent::Done(after_failure(user, request));
         }
         let next_target = match scheme_switch(&target.url, &next, reply.status) {
             Some(message) => Err(message),
@@ -416,7 +477,7 @@ async fn send_following(user: &mut User, request: &Request, hops: &mut Vec<Hop>)
                 );
                 let failure = Some((FailureKind::OffHostRedirect, message.as_str()));
                 user.record(&method, &name, reply.latency, bytes, failure);
-                return after_failure(user, request);
+                return Sent::Done(after_failure(user, request));
             }
         };
         observe::note(user, &hop, || observe::outcome_of(&hop_view), None);
@@ -521,39 +582,12 @@ fn judge(
 /// What follows a failed request. One whose extracts did not run leaves variables unset: the
 /// rest of the sequence would only produce template errors. In a setup run every failure
 /// ends the sequence.
-fn after_failure(user: &User, request: &Request) -> Outcome {
+pub(super) fn after_failure(user: &User, request: &Request) -> Outcome {
     if request.extract.is_empty() && !user.worker.setup.failure_ends_sequence {
         Outcome::Continue
     } else {
         Outcome::Abandon
     }
-}
-
-fn render_body(user: &User, body: Option<&Body>) -> Result<(Bytes, Option<&'static str>), String> {
-    Ok(match body {
-        None => (Bytes::new(), None),
-        Some(Body::Json(template)) => (
-            Bytes::from(template.render(&user.vars).map_err(|e| e.to_string())?),
-            Some("application/json"),
-        ),
-        Some(Body::Raw(template)) => (
-            Bytes::from(template.render(&user.vars).map_err(|e| e.to_string())?),
-            None,
-        ),
-        Some(Body::Form(pairs)) => {
-            let mut form = url::form_urlencoded::Serializer::new(String::new());
-            for (name, template) in pairs {
-                let value = template
-                    .render(&user.vars)
-                    .map_err(|e| format!("{name}: {e}"))?;
-                form.append_pair(name, &value);
-            }
-            (
-                Bytes::from(form.finish()),
-                Some("application/x-www-form-urlencoded"),
-            )
-        }
-    })
 }
 
 /// An absolute URL as it is, a relative one against the scenario's host.

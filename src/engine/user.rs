@@ -11,6 +11,7 @@ use cookie_store::CookieStore;
 use rand::RngExt as _;
 use tokio::time::Instant;
 
+use super::auth::Auth;
 use super::http::Session;
 use super::step::{Outcome, run_steps};
 use super::stop::{Phase, StopSignal};
@@ -55,6 +56,8 @@ pub(super) struct User {
     /// The last HTML page this user got: what its next requests name as their `Referer`,
     /// as a browser's do (Trac's logout goes back to it, Django checks it over HTTPS).
     pub(super) page: Option<url::Url>,
+    /// HTTP authentication learnt from the server's challenges (`auth:`).
+    pub(super) auth: Auth,
 }
 
 /// Where a user's iterations come from.
@@ -84,6 +87,7 @@ impl User {
             pacing_from: usize::MAX,
             connect_failures: 0,
             page: None,
+            auth: Auth::default(),
         }
     }
 
@@ -104,6 +108,7 @@ impl User {
             pacing_from: self.pacing_from,
             connect_failures: self.connect_failures,
             page: self.page.clone(),
+            auth: self.auth.fork(),
         }
     }
 

@@ -32,12 +32,8 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Scenario, ScenarioErro
 }
 
 /// Validates and compiles scenario text; `path` names it in messages and anchors relative
-/// data file paths.
-pub(crate) fn load_str(
-    text: &str,
-    path: &Path,
-    options: &LoadOptions,
-) -> Result<Scenario, ScenarioError> {
+/// paths (data files, `multipart` files, `capture`). Nothing is read from `path` itself.
+pub fn load_str(text: &str, path: &Path, options: &LoadOptions) -> Result<Scenario, ScenarioError> {
     let (root, yaml_problems) = match yaml::parse(text) {
         Ok(parsed) => parsed,
         Err(problem) => {
@@ -89,6 +85,10 @@ pub(super) struct Context<'a> {
     pub(super) defined: HashSet<String>,
     /// (path, variable) for every variable a template reads.
     pub(super) uses: Vec<(String, String)>,
+    /// (path, name) for every environment variable a template reads (`env("NAME")`).
+    pub(super) env_uses: Vec<(String, String)>,
+    /// `LoadOptions::files`: where `multipart` files are read from instead.
+    pub(super) files: Vec<(String, PathBuf)>,
 }
 
 impl<'a> Context<'a> {
@@ -103,6 +103,8 @@ impl<'a> Context<'a> {
             data: Vec::new(),
             defined: BUILT_INS.iter().map(|name| (*name).to_owned()).collect(),
             uses: Vec::new(),
+            env_uses: Vec::new(),
+            files: Vec::new(),
         }
     }
 
@@ -160,6 +162,7 @@ impl<'a> Context<'a> {
         match Template::parse(source) {
             Ok(template) => {
                 self.note_uses(path, template.variables());
+                self.note_env(path, template.env_names());
                 Some(template)
             }
             Err(err) => {
@@ -209,6 +212,7 @@ impl<'a> Context<'a> {
         match Condition::parse(source) {
             Ok(condition) => {
                 self.note_uses(path, condition.variables());
+                self.note_env(path, condition.env_names());
                 Some(condition)
             }
             Err(err) => {
@@ -216,6 +220,11 @@ impl<'a> Context<'a> {
                 None
             }
         }
+    }
+
+    fn note_env(&mut self, path: &str, names: Vec<String>) {
+        self.env_uses
+            .extend(names.into_iter().map(|name| (path.to_owned(), name)));
     }
 
     pub(super) fn note_uses(&mut self, path: &str, variables: Vec<String>) {
@@ -237,6 +246,9 @@ impl<'a> Context<'a> {
             on_stop: Vec::new(),
             thresholds: Vec::new(),
             capture: None,
+            auth: None,
+            relogin: None,
+            env: Vec::new(),
         };
         if !matches!(root.value, yaml::Value::Map(_)) {
             self.problem(
@@ -254,7 +266,7 @@ impl<'a> Context<'a> {
             // host is unknown, so relative URLs are not held against it.
             self.host_unknown = true;
             self.collect_extract_names(root);
-            self.sections(root, &mut scenario);
+            self.sections(root, &mut scenario, options);
             return scenario;
         };
         self.host(raw.host.as_deref(), options.host_override.as_deref());
@@ -285,8 +297,15 @@ impl<'a> Context<'a> {
         let sources = self.data_sources();
         self.data(sources, options);
         scenario.vars = self.vars(options);
+        if let Some(auth) = raw.auth {
+            scenario.auth = self.credentials(auth);
+        }
         self.collect_extract_names(root);
-        self.sections(root, &mut scenario);
+        self.sections(root, &mut scenario, options);
+        if let Some(relogin) = raw.relogin {
+            scenario.relogin = self.relogin(relogin, &scenario);
+        }
+        scenario.env = self.environment(options);
         scenario.thresholds = raw.thresholds.unwrap_or_default();
         for (i, expression) in scenario.thresholds.iter().enumerate() {
             if let Err(err) = crate::stats::thresholds::Threshold::parse(expression) {
@@ -311,7 +330,8 @@ impl<'a> Context<'a> {
         scenario
     }
 
-    fn sections(&mut self, root: &Node, scenario: &mut Scenario) {
+    fn sections(&mut self, root: &Node, scenario: &mut Scenario, options: &LoadOptions) {
+        self.files = options.files.clone();
         scenario.on_start = self.steps(root.get("on_start"), "on_start");
         scenario.flows = self.flows(root.get("flows"));
         scenario.on_stop = self.steps(root.get("on_stop"), "on_stop");

@@ -16,9 +16,11 @@ pub(super) fn rewrite(message: &str) -> String {
     }
     if let Some(rest) = message.strip_prefix("unknown field `") {
         if let Some((field, expected)) = rest.split_once("`, expected ") {
+            // serde lists two fields as "`a` or `b`", more as "one of `a`, `b`, `c`".
             let options: Vec<&str> = expected
                 .trim_start_matches("one of ")
                 .split(", ")
+                .flat_map(|option| option.split(" or "))
                 .map(|option| option.trim_matches('`'))
                 .collect();
             return unknown_field(field, &options);
@@ -116,6 +118,10 @@ mod tests {
         assert_eq!(
             rewrite("unknown field `colour`, expected one of `name`, `weight`, `steps`"),
             "unknown field `colour`; expected one of `name`, `weight`, `steps`"
+        );
+        assert_eq!(
+            rewrite("unknown field `pasword`, expected `username` or `password`"),
+            "unknown field `pasword`; did you mean `password`?"
         );
         assert_eq!(
             rewrite("invalid type: map, expected a string"),

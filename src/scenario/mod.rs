@@ -9,7 +9,9 @@
 mod check;
 mod error;
 mod extract;
+mod functions;
 mod load;
+mod login;
 mod messages;
 mod raw;
 mod steps;
@@ -23,7 +25,7 @@ use std::time::Duration;
 pub use check::{Check, CheckKind, Expected, UrlPattern};
 pub use error::{Problem, ScenarioError};
 pub use extract::{Extract, ExtractError, ExtractKind, ResponseView};
-pub use load::load;
+pub use load::{load, load_str};
 pub use template::{Condition, Template, TemplateError};
 pub use vars::Vars;
 
@@ -45,6 +47,12 @@ pub struct LoadOptions {
     pub host_override: Option<String>,
     /// `--var NAME=VALUE`: sets (or adds) an entry of `vars:`.
     pub vars: Vec<(String, String)>,
+    /// Environment variables read before the process's own (a cluster worker is given the
+    /// values its master read): `env("NAME")` in a template.
+    pub env: Vec<(String, String)>,
+    /// Where a `multipart:` file part's `file:` (as written) is read from instead of the
+    /// scenario's folder (a cluster worker is given the master's files).
+    pub files: Vec<(String, PathBuf)>,
 }
 
 /// A loaded, validated scenario: everything compiled, nothing left to parse.
@@ -69,6 +77,43 @@ pub struct Scenario {
     /// `capture:`: the recording the scenario was converted from (relative paths resolved
     /// against the scenario's folder); `--check` compares the replay with it.
     pub capture: Option<PathBuf>,
+    /// `auth:`: the credentials the engine answers HTTP authentication challenges with.
+    pub auth: Option<Credentials>,
+    /// `relogin:`: the responses in a flow that mean the user's session ended.
+    pub relogin: Option<Relogin>,
+    /// The environment variables templates read by name (`env("NAME")`), as loading read
+    /// them: every user, and every worker of a cluster, sees these values.
+    pub env: Vec<(String, String)>,
+}
+
+/// HTTP authentication credentials (Basic, Digest), rendered per user.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub username: Template,
+    pub password: Template,
+}
+
+/// When a request in a flow gets one of these answers (and the step does not expect it),
+/// the user runs `on_start` again and sends the request once more.
+#[derive(Debug, Clone)]
+pub struct Relogin {
+    /// Final statuses (`401`).
+    pub statuses: Vec<u16>,
+    /// A redirect (3xx) whose target matches (a login page).
+    pub redirect: Option<UrlPattern>,
+}
+
+impl Relogin {
+    /// Whether a redirect (3xx) goes where `redirect:` says (the login page). `location`:
+    /// where it points, resolved.
+    pub fn redirects_to_login(&self, status: u16, location: Option<&url::Url>) -> bool {
+        matches!(status, 301 | 302 | 303 | 307 | 308)
+            && self
+                .redirect
+                .as_ref()
+                .zip(location)
+                .is_some_and(|(pattern, location)| pattern.matches(location))
+    }
 }
 
 /// Settings that apply to every request.
@@ -185,6 +230,41 @@ pub enum Body {
     Form(Vec<(String, Template)>),
     /// Sent as rendered.
     Raw(Template),
+    /// `multipart/form-data` (RFC 7578), parts in order; the engine writes a fresh boundary
+    /// per request.
+    Multipart(Vec<(String, Part)>),
+}
+
+/// One part of a `multipart:` body.
+#[derive(Debug, Clone)]
+pub enum Part {
+    /// A text field.
+    Text(Template),
+    /// A file.
+    File(FilePart),
+}
+
+#[derive(Debug, Clone)]
+pub struct FilePart {
+    /// The `filename` the part says (empty: a file input with no file chosen).
+    pub filename: Template,
+    /// Default `application/octet-stream`.
+    pub content_type: String,
+    pub content: FileContent,
+}
+
+#[derive(Debug, Clone)]
+pub enum FileContent {
+    /// `content:`, rendered per request.
+    Template(Template),
+    /// `file:`, read when the scenario loaded.
+    File {
+        /// The path as written in the scenario.
+        written: String,
+        /// Where it was read from.
+        path: PathBuf,
+        bytes: bytes::Bytes,
+    },
 }
 
 impl Scenario {
@@ -252,7 +332,44 @@ impl Scenario {
             on_stop: Vec::new(),
             thresholds: Vec::new(),
             capture: None,
+            auth: None,
+            relogin: None,
+            env: Vec::new(),
         }
+    }
+
+    /// The files `multipart` parts send (`file:`): each path as written, once, with its bytes.
+    pub fn attached_files(&self) -> Vec<(String, bytes::Bytes)> {
+        fn visit(steps: &[Step], out: &mut Vec<(String, bytes::Bytes)>) {
+            for step in steps {
+                match &step.kind {
+                    StepKind::Request(request) => {
+                        if let Some(Body::Multipart(parts)) = &request.body {
+                            for (_, part) in parts {
+                                if let Part::File(FilePart {
+                                    content: FileContent::File { written, bytes, .. },
+                                    ..
+                                }) = part
+                                {
+                                    if !out.iter().any(|(known, _)| known == written) {
+                                        out.push((written.clone(), bytes.clone()));
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    StepKind::Repeat(repeat) => visit(&repeat.steps, out),
+                    StepKind::Think(_) | StepKind::Emit(_) => {}
+                }
+            }
+        }
+        let mut out = Vec::new();
+        visit(&self.on_start, &mut out);
+        for flow in &self.flows {
+            visit(&flow.steps, &mut out);
+        }
+        visit(&self.on_stop, &mut out);
+        out
     }
 
     /// Refuses a run of `users` virtual users when a `unique` data source has fewer rows.

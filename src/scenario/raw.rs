@@ -70,6 +70,34 @@ pub(super) struct RawScenario {
     )]
     pub(super) on_stop: Option<IgnoredAny>,
     pub(super) thresholds: Option<Vec<String>>,
+    pub(super) auth: Option<RawAuth>,
+    pub(super) relogin: Option<RawRelogin>,
+}
+
+/// `auth:`: the credentials HTTP authentication challenges are answered with (templates).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAuth {
+    pub(super) username: String,
+    pub(super) password: String,
+}
+
+/// `relogin:`: what says a user's session ended.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRelogin {
+    pub(super) status: Option<Statuses>,
+    pub(super) redirect: Option<RawText>,
+}
+
+/// A file part of a `multipart:` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFilePart {
+    pub(super) filename: Option<String>,
+    pub(super) content_type: Option<String>,
+    pub(super) content: Option<String>,
+    pub(super) file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -194,6 +222,7 @@ pub(super) struct RawStep {
     pub(super) json: Option<IgnoredAny>,
     pub(super) form: Option<Ordered<String>>,
     pub(super) body: Option<String>,
+    pub(super) multipart: Option<IgnoredAny>,
     pub(super) extract: Option<Ordered<RawExtract>>,
     pub(super) check: Option<Vec<RawCheck>>,
     pub(super) expect_status: Option<Statuses>,
@@ -239,6 +268,7 @@ impl RawStep {
             ("json", self.json.is_some()),
             ("form", self.form.is_some()),
             ("body", self.body.is_some()),
+            ("multipart", self.multipart.is_some()),
             ("extract", self.extract.is_some()),
             ("check", self.check.is_some()),
             ("expect_status", self.expect_status.is_some()),

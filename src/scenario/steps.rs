@@ -7,10 +7,12 @@ use serde_json_path::JsonPath;
 use super::check::{Check, CheckKind, Expected, UrlPattern};
 use super::extract::{Extract, ExtractKind};
 use super::load::{Context, authority, is_identifier, parse_duration};
+use super::raw::RawFilePart;
 use super::raw::{METHOD_KEYS, RawCheck, RawExtract, RawStep, RawText};
 use super::template::Template;
 use super::yaml::{self, Node, join};
 use super::{Body, Count, Emit, Repeat, Request, Step, StepKind, Think};
+use super::{FileContent, FilePart, Part};
 
 const STEP_KINDS: &str = "get/post/put/patch/delete/head/options, request, think, repeat or emit";
 
@@ -213,6 +215,7 @@ impl Context<'_> {
             ("json", raw.json.is_some()),
             ("form", raw.form.is_some()),
             ("body", raw.body.is_some()),
+            ("multipart", raw.multipart.is_some()),
         ]
         .into_iter()
         .filter_map(|(key, here)| here.then_some(key))
@@ -241,6 +244,9 @@ impl Context<'_> {
             Some(Body::Form(fields))
         } else if let Some(source) = raw.body {
             self.template(&join(path, "body"), &source).map(Body::Raw)
+        } else if let Some(parts) = node.get("multipart").filter(|_| raw.multipart.is_some()) {
+            self.multipart(parts, &join(path, "multipart"))
+                .map(Body::Multipart)
         } else {
             None
         };
@@ -273,6 +279,120 @@ impl Context<'_> {
             expect_status: raw.expect_status.map(|s| s.0),
             recorded: raw.recorded,
         })
+    }
+
+    /// `multipart:`: `name: text` or `name: {filename, content_type, content | file}`, in
+    /// file order.
+    fn multipart(&mut self, node: &Node, path: &str) -> Option<Vec<(String, Part)>> {
+        const EXPLAIN: &str = "a text, or a file part `{ filename: a.txt, content_type: text/plain, content: ... }` (or `file: path`)";
+        let yaml::Value::Map(entries) = &node.value else {
+            self.problem(
+                path,
+                false,
+                format!(
+                    "expected a map of `name: value` parts, found {}",
+                    node.describe()
+                ),
+            );
+            return None;
+        };
+        let before = self.problems.len();
+        let mut parts = Vec::with_capacity(entries.len());
+        for (key, value) in entries {
+            let here = join(path, &key.text);
+            match &value.value {
+                yaml::Value::Map(_) => {
+                    let Some(raw) = self.read::<RawFilePart>(value, &here) else {
+                        continue;
+                    };
+                    if let Some(file) = self.file_part(raw, &here) {
+                        parts.push((key.text.clone(), Part::File(file)));
+                    }
+                }
+                yaml::Value::Seq(_) | yaml::Value::Null => {
+                    let message = format!("expected {EXPLAIN}, found {}", value.describe());
+                    self.problem(&here, false, message);
+                }
+                _ => {
+                    let text = value.as_text().unwrap_or_default();
+                    if let Some(template) = self.template(&here, text) {
+                        parts.push((key.text.clone(), Part::Text(template)));
+                    }
+                }
+            }
+        }
+        (self.problems.len() == before).then_some(parts)
+    }
+
+    fn file_part(&mut self, raw: RawFilePart, path: &str) -> Option<FilePart> {
+        let filename = self.template(
+            &join(path, "filename"),
+            raw.filename.as_deref().unwrap_or(""),
+        );
+        let content_type = raw
+            .content_type
+            .unwrap_or_else(|| "application/octet-stream".to_owned());
+        if http::HeaderValue::from_str(&content_type).is_err() || content_type.trim().is_empty() {
+            self.problem(
+                &join(path, "content_type"),
+                false,
+                format!("{content_type:?} is not a media type such as text/plain"),
+            );
+            return None;
+        }
+        let content = match (raw.content, raw.file) {
+            (Some(_), Some(_)) => {
+                self.problem(
+                    &join(path, "file"),
+                    true,
+                    "a file part has `content` or `file`, not both",
+                );
+                return None;
+            }
+            (Some(source), None) => {
+                FileContent::Template(self.template(&join(path, "content"), &source)?)
+            }
+            (None, Some(written)) => self.attached_file(written, &join(path, "file"))?,
+            (None, None) => FileContent::Template(Template::literal("")),
+        };
+        Some(FilePart {
+            filename: filename?,
+            content_type,
+            content,
+        })
+    }
+
+    /// A `file:` read now, relative to the scenario's folder (or where the options say).
+    fn attached_file(&mut self, written: String, path: &str) -> Option<FileContent> {
+        let file = match self.files.iter().rev().find(|(known, _)| *known == written) {
+            Some((_, file)) => file.clone(),
+            None => {
+                let base = self
+                    .file
+                    .parent()
+                    .map(std::path::Path::to_owned)
+                    .unwrap_or_default();
+                base.join(&written)
+            }
+        };
+        match std::fs::read(&file) {
+            Ok(bytes) => Some(FileContent::File {
+                written,
+                path: file,
+                bytes: bytes.into(),
+            }),
+            Err(err) => {
+                self.problem(
+                    path,
+                    false,
+                    format!(
+                        "cannot read {}: {err} (a `file:` is relative to the scenario's folder)",
+                        file.display()
+                    ),
+                );
+                None
+            }
+        }
     }
 
     /// A relative URL needs a host; an absolute one adds its host to the allowed hosts.

@@ -15,62 +15,19 @@ use minijinja::{Environment, Expression, UndefinedBehavior, Value};
 
 use super::vars::{Vars, to_json};
 
-/// Names the environment defines; never reported as unknown variables.
-pub(crate) const FUNCTIONS: &[&str] = &["uuid", "random_int", "random_string", "now_ms", "now_s"];
+pub(crate) use super::functions::FUNCTIONS;
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.add_function("uuid", uuid);
-    env.add_function("random_int", random_int);
-    env.add_function("random_string", random_string);
-    env.add_function("now_ms", || unix_time().as_millis() as u64);
-    env.add_function("now_s", || unix_time().as_secs());
+    super::functions::register(&mut env);
     env
 });
 
-fn unix_time() -> std::time::Duration {
+pub(super) fn unix_time() -> std::time::Duration {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
-}
-
-/// A random version 4 UUID.
-fn uuid() -> String {
-    let bits: u128 = rand::random();
-    let bits = (bits & !(0xf000 << 64) | (0x4000 << 64)) & !(0xc << 60) | (0x8 << 60);
-    let hex = format!("{bits:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
-}
-
-fn random_int(low: i64, high: i64) -> Result<i64, minijinja::Error> {
-    if low > high {
-        return Err(minijinja::Error::new(
-            minijinja::ErrorKind::InvalidOperation,
-            format!("random_int({low}, {high}): the first bound is above the second"),
-        ));
-    }
-    Ok(rand::random_range(low..=high))
-}
-
-fn random_string(length: usize) -> Result<String, minijinja::Error> {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    if length > 65_536 {
-        return Err(minijinja::Error::new(
-            minijinja::ErrorKind::InvalidOperation,
-            format!("random_string({length}): at most 65536 characters"),
-        ));
-    }
-    Ok((0..length)
-        .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
-        .collect())
 }
 
 /// A template or condition that could not be compiled or rendered.
@@ -278,6 +235,15 @@ impl JsonNode {
         })
     }
 
+    fn each_expr(&self, visit: &mut dyn FnMut(&Expr)) {
+        match self {
+            JsonNode::Static(_) => {}
+            JsonNode::Template(template) => template.each_expr(visit),
+            JsonNode::Array(items) => items.iter().for_each(|item| item.each_expr(visit)),
+            JsonNode::Object(fields) => fields.iter().for_each(|(_, item)| item.each_expr(visit)),
+        }
+    }
+
     fn collect_variables(&self, names: &mut Vec<String>) {
         match self {
             JsonNode::Static(_) => {}
@@ -422,6 +388,29 @@ impl Template {
         names
     }
 
+    /// Environment variables the template reads by name (`env("API_KEY")`), so that loading
+    /// can refuse a scenario whose variables are not set.
+    pub(crate) fn env_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        self.each_expr(&mut |expr| names.extend(super::functions::env_names(&expr.source)));
+        names
+    }
+
+    fn each_expr(&self, visit: &mut dyn FnMut(&Expr)) {
+        match &self.kind {
+            Kind::Static | Kind::StaticJson(_) => {}
+            Kind::Single(expr) => visit(expr),
+            Kind::Parts(parts) => {
+                for part in parts.iter() {
+                    if let Part::Expr(expr) = part {
+                        visit(expr);
+                    }
+                }
+            }
+            Kind::Json(node) => node.each_expr(visit),
+        }
+    }
+
     /// For a default request name: the text with each `{{ expression }}` shown as
     /// `[name]` (the first variable the expression reads, e.g. `[gameId]`).
     pub(crate) fn display_with_placeholders(&self) -> String {
@@ -554,6 +543,11 @@ impl Condition {
     /// Variables the condition reads.
     pub fn variables(&self) -> Vec<String> {
         self.expr.variables()
+    }
+
+    /// Environment variables the condition reads by name.
+    pub(crate) fn env_names(&self) -> Vec<String> {
+        super::functions::env_names(&self.expr.source)
     }
 }
 

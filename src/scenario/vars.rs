@@ -51,7 +51,8 @@ impl Vars {
     }
 
     /// The variables user number `vu` starts with: a row of each data source under its
-    /// `as` name, `vu`, `iteration` 0, and the scenario's `vars:` rendered in order.
+    /// `as` name, `vu`, `iteration` 0, the environment values `env()` reads, and the
+    /// scenario's `vars:` rendered in order.
     pub fn for_user(scenario: &Scenario, vu: u64) -> Result<Vars, TemplateError> {
         let mut vars = Vars::new();
         vars.set_value("vu", Value::from(vu));
@@ -70,6 +71,14 @@ impl Vars {
                 .zip(row.iter())
                 .map(|(column, value)| (column.clone(), Value::from(value.as_str())));
             vars.set_value(&source.as_name, Value::from(BTreeMap::from_iter(pairs)));
+        }
+        if !scenario.env.is_empty() {
+            let values = scenario
+                .env
+                .iter()
+                .map(|(name, value)| (name.clone(), Value::from(value.as_str())));
+            let values = Value::from(BTreeMap::from_iter(values));
+            vars.set_value(super::functions::ENV_VARIABLE, values);
         }
         for (name, template) in &scenario.vars {
             let value = template

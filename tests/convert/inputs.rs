@@ -200,7 +200,7 @@ fn redact_leaves_no_password_token_or_cookie_of_the_capture() {
     let options = chorus::scenario::LoadOptions {
         data_overrides: Vec::new(),
         host_override: None,
-        vars: Vec::new(),
+        ..Default::default()
     };
     std::fs::write(dir.join("users.csv"), "email,password\na@b.c,x\n").unwrap();
     chorus::scenario::load(&dir.join("redacted.yaml"), &options)
@@ -240,7 +240,7 @@ fn a_redirect_is_expected_and_its_location_feeds_the_next_request() {
     let options = chorus::scenario::LoadOptions {
         data_overrides: Vec::new(),
         host_override: None,
-        vars: Vec::new(),
+        ..Default::default()
     };
     chorus::scenario::load(&dir.join("scenario.yaml"), &options)
         .unwrap_or_else(|err| panic!("{err}\n\n{yaml}"));

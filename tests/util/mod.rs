@@ -13,6 +13,7 @@ pub mod nginx;
 pub mod process;
 pub mod record;
 pub mod tools;
+pub mod upload;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

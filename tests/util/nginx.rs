@@ -21,6 +21,11 @@ impl Nginx {
     /// benchmarks, where the disk would be measured instead of the generator). `cpu`: pin it
     /// to this core with `taskset`.
     pub fn start(dir: &Path, access_log: bool, cpu: Option<usize>) -> Nginx {
+        Nginx::start_with(dir, access_log, cpu, "")
+    }
+
+    /// As `start`, with more of the server block (`location` blocks) before the catch-all.
+    pub fn start_with(dir: &Path, access_log: bool, cpu: Option<usize>, server: &str) -> Nginx {
         std::fs::create_dir_all(dir.join("tmp")).expect("nginx folder");
         let port = free_port();
         let dir = dir.canonicalize().expect("nginx folder path");
@@ -48,6 +53,7 @@ impl Nginx {
              keepalive_requests 100000;\n\
              server {{\n\
              listen 127.0.0.1:{port} backlog=4096;\n\
+             {server}\n\
              location = /big {{ default_type text/plain; return 200 \"{big}\"; }}\n\
              location / {{ default_type text/plain; return 200 \"ok\\n\"; }}\n\
              }}\n\
@@ -96,6 +102,12 @@ impl Nginx {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The access log's lines (nginx's `combined` format), one per request served.
+    pub fn access_log(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(self.dir.join("access.log")).unwrap_or_default();
+        log.lines().map(str::to_owned).collect()
     }
 
     /// The request lines of the access log: `GET /a HTTP/1.1`, one per request served.
