@@ -38,6 +38,8 @@ pub struct Observation {
     /// The name statistics count it under.
     pub name: String,
     pub url: String,
+    /// The query parameters and form fields the request sent, in order.
+    pub sent: Vec<(String, String)>,
     /// What came back (status 0: nothing came back).
     pub outcome: Outcome,
     /// Why the request failed, when it did (status, check, extract, transport).
@@ -60,6 +62,9 @@ pub struct Outcome {
     pub title_frame: Option<String>,
     /// The names of an HTML page's form fields, sorted, each once.
     pub fields: Vec<String>,
+    /// What an HTML page serves for the next request to send back: its hidden fields and
+    /// `<meta>` contents, `(name, value)`.
+    pub served: Vec<(String, String)>,
     /// A JSON object's top-level keys (of the first element, for an array of objects),
     /// sorted; `None` when the body is not JSON.
     pub json_keys: Option<Vec<String>>,
@@ -89,8 +94,15 @@ impl Outcome {
         let html = json_keys.is_none()
             && (media_type.as_deref().is_some_and(|m| m.contains("html"))
                 || text.trim_start().starts_with('<'));
+        let mut served = Vec::new();
         let (title, title_frame, fields) = if html {
             let page = Page::parse(&text);
+            for field in &page.fields {
+                if let (FieldKind::Hidden, Some(value)) = (field.kind, &field.value) {
+                    served.push((field.name.clone(), value.clone()));
+                }
+            }
+            served.extend(page.metas.iter().cloned());
             let fields = page.field_names().into_iter().map(str::to_owned).collect();
             let frame = page.title.as_deref().map(|title| {
                 let mut data: Vec<&str> = page
@@ -123,6 +135,7 @@ impl Outcome {
             title,
             title_frame,
             fields,
+            served,
             json_keys,
             body_bytes: body.len(),
         }
@@ -312,16 +325,18 @@ pub fn review(
     capture: Option<&[har::Entry]>,
     accounts: impl Fn(u64) -> Accounts,
 ) -> Vec<Verdict> {
+    let echoed = capture.map(echoed_fields).unwrap_or_default();
+    // What each user's pages served so far, by field name.
+    let mut served: std::collections::HashMap<u64, Vec<(String, String)>> = Default::default();
     observations
         .iter()
         .map(|observation| {
-            let entry = match (capture, observation.recorded) {
-                (Some(entries), Some(number)) if !observation.hop => (number as usize)
-                    .checked_sub(1)
-                    .and_then(|i| entries.get(i)),
+            let entry_index = match (capture, observation.recorded) {
+                (Some(_), Some(number)) if !observation.hop => (number as usize).checked_sub(1),
                 _ => None,
             };
-            let differences = entry
+            let entry = entry_index.and_then(|i| capture.and_then(|entries| entries.get(i)));
+            let mut differences = entry
                 .map(|entry| {
                     compare(
                         &Outcome::of_entry(entry),
@@ -330,6 +345,14 @@ pub fn review(
                     )
                 })
                 .unwrap_or_default();
+            let pages = served.entry(observation.user).or_default();
+            if let Some(names) = entry_index.and_then(|i| echoed.get(i)) {
+                differences.extend(unechoed(names, &observation.sent, pages));
+            }
+            for (name, value) in &observation.outcome.served {
+                pages.retain(|(known, _)| known != name);
+                pages.push((name.clone(), value.clone()));
+            }
             match (differences.is_empty(), &observation.failure) {
                 (true, None) => Verdict::Pass,
                 (true, Some(failure)) => Verdict::Fail(failure.clone()),
@@ -338,6 +361,74 @@ pub fn review(
                     failure: failure.clone(),
                 },
             }
+        })
+        .collect()
+}
+
+/// For each entry of a capture, the fields its request sent back as a page had served them
+/// (a hidden field or `<meta>` of an earlier answer, sent with the same value): what a
+/// browser echoes, and so what a replay must take from its own pages.
+fn echoed_fields(entries: &[har::Entry]) -> Vec<Vec<String>> {
+    let mut served: std::collections::HashMap<String, String> = Default::default();
+    let mut out = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let content_type = entry
+            .request
+            .post_data
+            .as_ref()
+            .map(|post| post.mime_type.as_str());
+        let body = entry
+            .request
+            .post_data
+            .as_ref()
+            .map(|post| post.text.as_bytes())
+            .unwrap_or_default();
+        let mut sent: Vec<(String, String)> = url::Url::parse(&entry.request.url)
+            .map(|url| url.query_pairs().into_owned().collect())
+            .unwrap_or_default();
+        sent.extend(crate::forms::fields(content_type, body));
+        out.push(
+            sent.into_iter()
+                .filter(|(name, value)| !value.is_empty() && served.get(name) == Some(value))
+                .map(|(name, _)| name)
+                .collect(),
+        );
+        for (name, value) in Outcome::of_entry(entry).served {
+            served.insert(name, value);
+        }
+    }
+    out
+}
+
+/// The first characters of a value, for a message.
+fn snippet(text: &str, max: usize) -> String {
+    let mut out: String = text.chars().take(max).collect();
+    if text.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
+/// The fields of `names` the replay sent with another value than its own pages served.
+fn unechoed(
+    names: &[String],
+    sent: &[(String, String)],
+    pages: &[(String, String)],
+) -> Vec<Difference> {
+    names
+        .iter()
+        .filter_map(|name| {
+            let served = pages.iter().find(|(known, _)| known == name)?;
+            let value = sent.iter().find(|(key, _)| key == name).map(|(_, v)| v)?;
+            (*value != served.1).then(|| Difference {
+                what: "sent field",
+                recorded: format!("{name} as its page served it"),
+                replayed: format!(
+                    "{name}={}, while its page served {}",
+                    snippet(value, 40),
+                    snippet(&served.1, 40)
+                ),
+            })
         })
         .collect()
 }
@@ -398,6 +489,27 @@ pub fn recorded_account(scenario: &Scenario, entries: &[har::Entry]) -> Vec<(Str
         visit_requests(&flow.steps, &mut visit);
     }
     visit_requests(&scenario.on_stop, &mut visit);
+    // HTTP authentication: the user name the recording's Basic credentials carried.
+    if let Some(auth) = &scenario.auth {
+        let basic = entries.iter().find_map(|entry| {
+            let header = entry
+                .request
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("authorization"))?;
+            let encoded = header.value.trim().strip_prefix("Basic ")?;
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .ok()?;
+            let text = String::from_utf8(decoded).ok()?;
+            Some(text.split_once(':')?.0.to_owned())
+        });
+        if let (Some(variable), Some(name)) = (column_of(auth.username.source(), &sources), basic) {
+            if !found.iter().any(|(v, _)| *v == variable) {
+                found.push((variable, name));
+            }
+        }
+    }
     found
 }
 
@@ -531,25 +643,24 @@ fn shape<'a>(text: &str, values: impl Iterator<Item = (&'a String, &'a String)>)
     }
     let mut out = String::with_capacity(text.len());
     for token in tokens(&text) {
-        let digits = token.chars().filter(char::is_ascii_digit).count();
-        let alphanumeric = token.chars().all(|c| c.is_ascii_alphanumeric());
-        if alphanumeric && digits > 0 && (digits == token.len() || token.len() >= 8) {
-            out.push(if digits == token.len() { '#' } else { '*' });
-        } else {
-            out.push_str(token);
+        match crate::values::shape(token) {
+            crate::values::Shape::Number => out.push('#'),
+            crate::values::Shape::Token => out.push('*'),
+            _ => out.push_str(token),
         }
     }
     out
 }
 
-/// `text` cut into runs of ASCII letters and digits and single other characters.
+/// `text` cut into runs of the characters ids and tokens are made of (ASCII letters,
+/// digits, `-`, `_`) and single other characters.
 fn tokens(text: &str) -> impl Iterator<Item = &str> {
+    let in_token = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
     let mut rest = text;
     std::iter::from_fn(move || {
         let first = rest.chars().next()?;
-        let end = if first.is_ascii_alphanumeric() {
-            rest.find(|c: char| !c.is_ascii_alphanumeric())
-                .unwrap_or(rest.len())
+        let end = if in_token(first) {
+            rest.find(|c: char| !in_token(c)).unwrap_or(rest.len())
         } else {
             first.len_utf8()
         };
@@ -697,6 +808,89 @@ mod tests {
         assert_eq!(
             compare(&json(304, ""), &json(200, "{}"), &Accounts::default()),
             vec![]
+        );
+    }
+}
+
+#[cfg(test)]
+mod echo_tests {
+    use super::*;
+
+    fn capture() -> Vec<har::Entry> {
+        let entry = |method: &str, url: &str, post: Option<&str>, body: &str| {
+            serde_json::json!({
+                "startedDateTime": "2026-12-01T10:00:00Z", "time": 1,
+                "request": {"method": method, "url": url, "httpVersion": "HTTP/1.1", "headers": [],
+                    "queryString": [], "cookies": [], "headersSize": -1, "bodySize": -1,
+                    "postData": post.map(|text| serde_json::json!({"mimeType": "application/x-www-form-urlencoded", "text": text}))},
+                "response": {"status": 200, "statusText": "OK", "httpVersion": "HTTP/1.1", "headers": [],
+                    "cookies": [], "content": {"size": body.len(), "mimeType": "text/html", "text": body},
+                    "redirectURL": "", "headersSize": -1, "bodySize": -1},
+                "cache": {}, "timings": {"send": 0, "wait": 1, "receive": 0}
+            })
+        };
+        let har = serde_json::json!({"log": {"version": "1.2", "creator": {"name": "t", "version": "1"}, "entries": [
+            entry("GET", "http://w/edit", None, r#"<form><input type=hidden name=sectok value=REC1><input name=text></form>"#),
+            entry("POST", "http://w/save", Some("sectok=REC1&text=hello&lang=en"), "<title>Saved</title>"),
+        ]}});
+        crate::har::read::read_str(&har.to_string(), "c.har")
+            .unwrap()
+            .0
+            .log
+            .entries
+    }
+
+    fn observation(recorded: u32, sent: &[(&str, &str)], served: &[(&str, &str)]) -> Observation {
+        Observation {
+            user: 0,
+            iteration: Some(0),
+            place: "flows[0].steps[0]".to_owned(),
+            recorded: Some(recorded),
+            hop: false,
+            method: "GET".to_owned(),
+            name: "/".to_owned(),
+            url: "http://w/".to_owned(),
+            sent: sent
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            outcome: Outcome {
+                status: 200,
+                media_type: Some("text/html".to_owned()),
+                served: served
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+                ..Outcome::default()
+            },
+            failure: None,
+        }
+    }
+
+    #[test]
+    fn a_field_the_page_served_must_be_sent_back_as_served() {
+        let entries = capture();
+        assert_eq!(
+            echoed_fields(&entries),
+            vec![vec![], vec!["sectok".to_owned()]]
+        );
+        let review_of = |sent: &str| {
+            let mut page = observation(1, &[], &[("sectok", "MINE")]);
+            page.outcome = Outcome::of_entry(&entries[0]);
+            page.outcome.served = vec![("sectok".to_owned(), "MINE".to_owned())];
+            let mut save =
+                observation(2, &[("sectok", sent), ("text", "bye"), ("lang", "en")], &[]);
+            save.outcome = Outcome::of_entry(&entries[1]);
+            review(&[page, save], Some(&entries), |_| Accounts::default())
+        };
+        assert_eq!(review_of("MINE")[1], Verdict::Pass);
+        let Verdict::Diff { differences, .. } = &review_of("REC1")[1] else {
+            panic!("a recorded token sent back is a difference")
+        };
+        assert_eq!(differences[0].what, "sent field");
+        assert_eq!(
+            differences[0].replayed,
+            "sectok=REC1, while its page served MINE"
         );
     }
 }

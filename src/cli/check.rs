@@ -195,6 +195,7 @@ mod tests {
             method: method.to_owned(),
             name: name.to_owned(),
             url: format!("http://h{name}"),
+            sent: Vec::new(),
             outcome: Outcome::default(),
             failure: None,
         }

@@ -72,7 +72,7 @@ fn path_glob(path: &str, account: &[(String, String)]) -> String {
     path.split('/')
         .map(|segment| {
             let decoded = super::request::percent_decode(segment);
-            let names_one = super::correlate::looks_generated(&decoded)
+            let names_one = crate::values::looks_generated(&decoded)
                 || account
                     .iter()
                     .any(|(value, _)| decoded.contains(value.as_str()));

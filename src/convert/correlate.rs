@@ -14,6 +14,7 @@ use super::model::{DraftExtract, DraftRequest, Exchange, ExtractSource};
 use super::offers::{Offer, Place, location_pattern, offers, raw_offer};
 use super::request::{Slot, SlotValue, percent_decode, set_slot, slots};
 use crate::scenario::{Extract, ExtractKind, ResponseView, Template, Vars};
+use crate::values::{Shape, shape};
 
 /// How many earlier responses are searched as raw text for a token no field offered: values
 /// are used soon after they are returned, and searching every response of a large capture
@@ -31,41 +32,6 @@ pub(crate) struct Correlation {
     pub(crate) uses: BTreeMap<String, usize>,
 }
 
-/// What a value looks like, which decides the evidence a tie needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Shape {
-    /// Long and unlikely to match by chance: tokens, session ids, long numbers.
-    Token,
-    /// A short run of digits: an id, a count, a page number.
-    Number,
-    /// A short word or name without spaces.
-    Word,
-    /// Text with spaces: what a person wrote.
-    Text,
-}
-
-fn shape(value: &str) -> Shape {
-    if value.chars().any(char::is_whitespace) {
-        return Shape::Text;
-    }
-    // A URL or a path is an address the client knew, not a token.
-    if value.contains("://") || value.starts_with('/') {
-        return Shape::Word;
-    }
-    let digits = value.chars().filter(char::is_ascii_digit).count();
-    let length = value.chars().count();
-    if digits == length && length < 8 {
-        return Shape::Number;
-    }
-    let upper = value.chars().any(|c| c.is_ascii_uppercase());
-    let lower = value.chars().any(|c| c.is_ascii_lowercase());
-    if length >= 8 && (digits > 0 || (length >= 16 && upper && lower)) {
-        Shape::Token
-    } else {
-        Shape::Word
-    }
-}
-
 pub(crate) fn is_id_like(key: &str) -> bool {
     let lower = key.to_ascii_lowercase();
     lower == "id"
@@ -73,11 +39,6 @@ pub(crate) fn is_id_like(key: &str) -> bool {
         || lower.ends_with("_id")
         || lower.ends_with("ids")
         || lower == "code"
-}
-
-/// Whether a value looks made for one session (a token, an id): what checks generalise.
-pub(crate) fn looks_generated(value: &str) -> bool {
-    matches!(shape(value), Shape::Token | Shape::Number)
 }
 
 /// Names of values that a server hands out per page or per session for the next request to
@@ -721,6 +682,10 @@ pub(crate) fn correlate(
                     describe(&found),
                     requests[i].entry + 1
                 ));
+            }
+            // A value some response had is the server's, not made up: it stays as recorded.
+            if seen.contains_key(&value) {
+                continue;
             }
             if let Some(template) = generator_for(&value, exchanges[j].wall_ms) {
                 set_slot(&mut requests[j], &found.slot, &template);

@@ -144,7 +144,7 @@ pub fn convert_owned(
     // HTTP authentication: the engine answers the challenges itself, with each user's own
     // credentials; the browser's first try without them is not replayed.
     let http_auth = auth::detect(&exchanges);
-    let exchanges: Vec<model::Exchange> = match &http_auth {
+    let mut exchanges: Vec<model::Exchange> = match &http_auth {
         Some(found) => exchanges
             .into_iter()
             .enumerate()
@@ -236,7 +236,7 @@ pub fn convert_owned(
             structure::login_end(&requests, index),
         );
     }
-    structure::reload_token_pages_for_logout(&mut layout, &requests);
+    structure::reload_token_pages_for_logout(&mut layout, &mut requests, &mut exchanges);
     let pacing = pacing::Pacing {
         think_scale: options.think_scale,
         no_think: options.no_think,
@@ -286,8 +286,8 @@ pub fn convert_owned(
         )),
         None => header_comments.push("no login found (no request body with a password field; --login URL names one)".to_owned()),
     }
-    if !layout.on_stop.is_empty() {
-        let first = &requests[layout.on_stop[0]];
+    if let Some(logout) = layout.logout {
+        let first = &requests[logout];
         header_comments.push(format!(
             "logout: {} /{} (entry {}) ends the session: it runs once per user when the run ends (on_stop), never in the repeated flow",
             first.method,

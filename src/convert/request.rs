@@ -84,50 +84,17 @@ fn parse_body(exchange: &Exchange) -> DraftBody {
 /// The parts of a `multipart/form-data` body, or `None` when it does not parse (it is then
 /// replayed as recorded).
 fn multipart_parts(mime: &str, text: &str) -> Option<Vec<Part>> {
-    let boundary = mime
-        .split(';')
-        .find_map(|param| param.trim().strip_prefix("boundary="))?
-        .trim_matches('"');
-    let delimiter = format!("--{boundary}");
-    let mut parts = Vec::new();
-    let mut sections = text.split(delimiter.as_str());
-    sections.next()?; // the preamble, before the first delimiter
-    for section in sections {
-        if section.starts_with("--") {
-            return Some(parts); // the closing delimiter
-        }
-        let section = section.strip_prefix("\r\n")?;
-        let (head, content) = section.split_once("\r\n\r\n")?;
-        let content = content.strip_suffix("\r\n")?;
-        let mut name = None;
-        let mut filename = None;
-        let mut content_type = None;
-        for line in head.split("\r\n") {
-            let (header, value) = line.split_once(':')?;
-            if header.trim().eq_ignore_ascii_case("content-disposition") {
-                for param in value.split(';').skip(1) {
-                    let (key, quoted) = param.trim().split_once('=')?;
-                    let unquoted = quoted.trim().trim_matches('"').to_owned();
-                    match key.trim() {
-                        "name" => name = Some(unquoted),
-                        "filename" => filename = Some(unquoted),
-                        _ => {}
-                    }
-                }
-            } else if header.trim().eq_ignore_ascii_case("content-type") {
-                content_type = Some(value.trim().to_owned());
-            }
-        }
-        parts.push(Part {
-            name: name?,
-            value: content.to_owned(),
-            file: filename.map(|filename| {
-                let kind = content_type.unwrap_or_else(|| "application/octet-stream".to_owned());
-                (filename, kind)
-            }),
-        });
-    }
-    None
+    let parts = crate::forms::multipart(mime, text)?;
+    Some(
+        parts
+            .into_iter()
+            .map(|part| Part {
+                name: part.name,
+                value: part.value,
+                file: part.file,
+            })
+            .collect(),
+    )
 }
 
 /// A GraphQL operation's name (`operationName`, else the name in the document), so that

@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::model::{DraftBody, DraftRequest, Exchange, ExtractSource};
+use super::model::{DraftBody, DraftExtract, DraftRequest, Exchange, ExtractSource};
 use super::request::slots;
 
 /// Paths, queries and form values that say "log out".
@@ -31,6 +31,8 @@ pub(crate) struct Layout {
     /// (name, positions, how many recorded flows had this shape)
     pub(crate) flows: Vec<(String, Vec<usize>, u32)>,
     pub(crate) on_stop: Vec<usize>,
+    /// The request that ends the session, when there is one.
+    pub(crate) logout: Option<usize>,
 }
 
 fn path_of(request: &DraftRequest) -> String {
@@ -171,6 +173,7 @@ pub(crate) fn layout(
         on_start,
         flows,
         on_stop: (stop..requests.len()).collect(),
+        logout,
     }
 }
 
@@ -216,43 +219,86 @@ pub(crate) fn move_token_pages(layout: &mut Layout, requests: &[DraftRequest], l
     layout.flows[0].1 = flow;
 }
 
-/// The logout sends a token the last page of a flow served (Django's, Rails'): that page is
-/// loaded again at the start of `on_stop`, so the logout works whichever step the user's last
-/// iteration ended on.
-pub(crate) fn reload_token_pages_for_logout(layout: &mut Layout, requests: &[DraftRequest]) {
+/// The logout sends a token a page served (Django's, Trac's, Rails'): a page serving that
+/// field is loaded again at the start of `on_stop`, so the logout works whichever step the
+/// user's last iteration ended on. A page whose URL every user can load (no value of the
+/// flow in it) is preferred: it is then loaded with an extract of its own.
+pub(crate) fn reload_token_pages_for_logout(
+    layout: &mut Layout,
+    requests: &mut Vec<DraftRequest>,
+    exchanges: &mut Vec<Exchange>,
+) {
     let Some(&first) = layout.on_stop.first() else {
         return;
     };
-    let mut sources: Vec<usize> = Vec::new();
-    for &p in &layout.on_stop {
-        for found in slots(&requests[p]) {
-            let Some(var) = found
+    let mut reloads: Vec<usize> = Vec::new();
+    let logout_uses: Vec<String> = layout
+        .on_stop
+        .iter()
+        .flat_map(|&p| slots(&requests[p]))
+        .filter_map(|found| {
+            found
                 .value
                 .strip_prefix("{{ ")
                 .and_then(|v| v.strip_suffix(" }}"))
-            else {
-                continue;
-            };
-            let source = (0..first).rev().find(|&i| {
-                requests[i].method == "GET"
-                    && requests[i].extracts.iter().any(|e| {
-                        e.var == var
-                            && matches!(
-                                e.source,
-                                ExtractSource::FormField(_) | ExtractSource::Meta(_)
-                            )
-                    })
-            });
-            if let Some(source) = source {
-                if !layout.on_stop.contains(&source) && !sources.contains(&source) {
-                    sources.push(source);
-                }
-            }
+                .map(str::to_owned)
+        })
+        .collect();
+    for var in logout_uses {
+        let source = (0..first).rev().find_map(|i| {
+            let extract = requests[i].extracts.iter().find(|e| {
+                e.var == var
+                    && matches!(
+                        e.source,
+                        ExtractSource::FormField(_) | ExtractSource::Meta(_)
+                    )
+            })?;
+            (requests[i].method == "GET").then(|| (i, extract.source.clone()))
+        });
+        let Some((source, rule)) = source else {
+            continue;
+        };
+        let name = match &rule {
+            ExtractSource::FormField(name) | ExtractSource::Meta(name) => name.clone(),
+            _ => continue,
+        };
+        let is_static = |i: usize| {
+            requests[i].path.iter().all(|s| !s.contains("{{"))
+                && requests[i].query.iter().all(|(_, v)| !v.contains("{{"))
+        };
+        let serves = |i: usize| {
+            exchanges[i]
+                .page()
+                .is_some_and(|page| page.field(&name).is_some() || page.meta(&name).is_some())
+        };
+        let reload = if is_static(source) {
+            source
+        } else if let Some(page) = (0..first)
+            .rev()
+            .find(|&i| requests[i].method == "GET" && is_static(i) && serves(i))
+        {
+            let mut copy = requests[page].clone();
+            copy.extracts = vec![DraftExtract {
+                var: var.clone(),
+                source: rule,
+                comment: format!(
+                    "the logout's token, from a page every user can load (entry {})",
+                    copy.entry + 1
+                ),
+            }];
+            copy.checks.clear();
+            requests.push(copy);
+            exchanges.push(exchanges[page].clone());
+            requests.len() - 1
+        } else {
+            source
+        };
+        if !layout.on_stop.contains(&reload) && !reloads.contains(&reload) {
+            reloads.push(reload);
         }
     }
-    sources.sort_unstable();
-    sources.extend(layout.on_stop.iter().copied());
-    layout.on_stop = sources;
+    reloads.extend(layout.on_stop.iter().copied());
+    layout.on_stop = reloads;
 }
 
 /// A shape with repeats collapsed, so flows that differ only in a loop's count are one flow.

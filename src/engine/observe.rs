@@ -2,7 +2,7 @@
 //! scenario it came from and what answered, in the shape the recording is compared in
 //! (`crate::fidelity`). Built only when a run asks for observations; a load run pays nothing.
 
-use http::Method;
+use http::{HeaderValue, Method};
 
 use super::user::User;
 use crate::fidelity::{Observation, Outcome};
@@ -31,6 +31,10 @@ pub(super) struct Exchange<'a> {
     pub(super) method: &'a Method,
     pub(super) name: &'a str,
     pub(super) url: &'a url::Url,
+    /// The body sent and its content type: the form fields `--check` compares with the
+    /// fields the user's pages served.
+    pub(super) body: &'a [u8],
+    pub(super) content_type: Option<&'a HeaderValue>,
 }
 
 impl<'a> Exchange<'a> {
@@ -39,6 +43,7 @@ impl<'a> Exchange<'a> {
         method: &'a Method,
         name: &'a str,
         url: &'a url::Url,
+        (body, content_type): (&'a [u8], Option<&'a HeaderValue>),
     ) -> Exchange<'a> {
         Exchange {
             request,
@@ -46,7 +51,27 @@ impl<'a> Exchange<'a> {
             method,
             name,
             url,
+            body,
+            content_type,
         }
+    }
+
+    /// The query parameters and form fields sent.
+    fn sent(&self) -> Vec<(String, String)> {
+        let mut sent: Vec<(String, String)> = self.url.query_pairs().into_owned().collect();
+        let content_type = self
+            .content_type
+            .and_then(|value| value.to_str().ok())
+            .or_else(|| {
+                // A raw body's type is in the request's own headers.
+                self.request
+                    .headers
+                    .iter()
+                    .find(|(name, _)| name == http::header::CONTENT_TYPE)
+                    .map(|(_, template)| template.source())
+            });
+        sent.extend(crate::forms::fields(content_type, self.body));
+        sent
     }
 }
 
@@ -69,6 +94,7 @@ pub(super) fn note(
         method: exchange.method.to_string(),
         name: exchange.name.to_owned(),
         url: exchange.url.to_string(),
+        sent: exchange.sent(),
         outcome: outcome(),
         failure: failure.map(str::to_owned),
     });

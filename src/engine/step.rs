@@ -375,7 +375,13 @@ async fn send_following(
         };
         let Some(sent) = sent else {
             let message = "the run stopped while this request waited for its response (the stop timeout ran out, or the stop was at once)";
-            let exchange = Exchange::of(request, &method, &name, &target.url);
+            let exchange = Exchange::of(
+                request,
+                &method,
+                &name,
+                &target.url,
+                (&body, content_type.as_ref()),
+            );
             observe::note(user, &exchange, Default::default, Some(message));
             user.record_untimed(&method, &name, (FailureKind::CutAtStop, message));
             return Sent::Done(Outcome::Cut);
@@ -394,7 +400,13 @@ async fn send_following(
                 continue;
             }
             Err(err) => {
-                let exchange = Exchange::of(request, &method, &name, &target.url);
+                let exchange = Exchange::of(
+                    request,
+                    &method,
+                    &name,
+                    &target.url,
+                    (&body, content_type.as_ref()),
+                );
                 observe::note(user, &exchange, Default::default, Some(&err.message));
                 if is_connect(err.kind) {
                     // Nothing was sent: a failed attempt, without a latency to count.
@@ -410,7 +422,13 @@ async fn send_following(
         store_cookies(user, &target.url, &reply.headers);
         let hop = Exchange {
             hop: !hops.is_empty(),
-            ..Exchange::of(request, &method, &name, &target.url)
+            ..Exchange::of(
+                request,
+                &method,
+                &name,
+                &target.url,
+                (&body, content_type.as_ref()),
+            )
         };
         // An authentication challenge answered, or a session that ended: an exchange the
         // server saw, counted (not a failure), and not the step's answer.
