@@ -27,8 +27,10 @@ const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&
 function esc(text) { return text == null ? "" : String(text).replace(/[&<>"']/g, (c) => ESCAPES[c]); }
 
 // ---------- API ----------
+// The page's token (docs/web-api.md): the server put it in the page; other sites cannot read it.
+const TOKEN = (document.querySelector('meta[name="chorus-token"]') || {}).content || "";
 async function api(method, path, body) {
-  const init = { method, headers: {} };
+  const init = { method, headers: { "X-Chorus-Token": TOKEN } };
   if (body !== undefined) { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
   const response = await fetch(path, init);
   let answer = {};
