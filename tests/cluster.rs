@@ -17,6 +17,7 @@ use chorus::stats::RunResult;
 use crate::util::{demo_app, output_dir};
 
 mod deploy;
+mod hostile;
 mod netns;
 mod page;
 

@@ -273,7 +273,7 @@ pub struct MasterArgs {
 #[derive(Debug, Clone, Args)]
 pub struct WorkerArgs {
     /// The master's worker address, HOST:PORT (e.g. chorus-master:5557)
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", value_parser = crate::cluster::worker::check_master_address)]
     pub master: String,
     /// The shared secret of the master and its workers (better: the environment variable)
     #[arg(

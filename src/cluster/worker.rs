@@ -13,7 +13,10 @@ use tokio::time::Instant;
 
 use super::auth;
 use super::bundle;
-use super::protocol::{PROTOCOL, ScenarioPin, ToMaster, ToWorker, read_frame, write_frame};
+use super::protocol::{
+    MAX_HANDSHAKE_FRAME, PROTOCOL, ScenarioPin, ToMaster, ToWorker, read_frame, read_frame_within,
+    write_frame,
+};
 use super::{ClusterError, HEARTBEAT_EVERY, MISSING_AFTER, Notify};
 use crate::engine::{Engine, EngineControl, EngineOptions, Plan};
 use crate::scenario::Scenario;
@@ -21,6 +24,9 @@ use crate::stats::{RunResult, Snapshot, report};
 
 /// How long to wait between attempts to reach the master.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// A `--stay` worker refused by whoever answers waits this long at most before trying again
+/// (doubling from [`RETRY_EVERY`]).
+const REFUSED_BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// How long one attempt to connect may take (a cut link drops the attempt silently).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long the master may take to answer a hello (the scenario comes with the answer).
@@ -55,10 +61,34 @@ enum End {
     Failed(String),
 }
 
+/// Checks `--master HOST:PORT` before any attempt: a name or address, and a port from 1 to
+/// 65535. Whether the name resolves is not checked (a master's name may appear later, as a
+/// Kubernetes service does).
+pub fn check_master_address(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let advice = "give the master's address as HOST:PORT, e.g. chorus-master:5557 or 10.0.0.5:5557";
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(format!("{text:?} has no port; {advice}"));
+    };
+    let bracketed = host.starts_with('[') && host.ends_with(']');
+    if host.is_empty() || (host.contains(':') && !bracketed) || host.contains(char::is_whitespace) {
+        return Err(format!("{text:?} is not HOST:PORT; {advice}"));
+    }
+    match port.parse::<u16>() {
+        Ok(port) if port > 0 => Ok(text.to_owned()),
+        _ => Err(format!(
+            "{text:?}: the port {port:?} is not a number from 1 to 65535; {advice}"
+        )),
+    }
+}
+
 /// Serves masters until one says quit (`Ok`; never with `stay`) or refuses this worker
-/// (`Err`: retrying with the same settings would be refused again).
+/// (`Err`: retrying with the same settings would be refused again). A `--stay` worker is not
+/// sent away for good by a refusal: anyone who can answer on the master's address could send
+/// one, so it tries again, less and less often.
 pub async fn run_worker(config: WorkerConfig) -> Result<(), ClusterError> {
     let mut waiting_said = false;
+    let mut backoff = RETRY_EVERY;
     loop {
         let connect = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&config.master));
         let stream = match connect.await {
@@ -80,7 +110,21 @@ pub async fn run_worker(config: WorkerConfig) -> Result<(), ClusterError> {
             }
         };
         waiting_said = false;
-        match session(&config, stream).await? {
+        let end = match session(&config, stream).await {
+            Ok(end) => end,
+            Err(ClusterError::Refused(message)) if config.stay => {
+                (config.notify)(&format!(
+                    "{message}; trying again in {} s (--stay)",
+                    backoff.as_secs()
+                ));
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(REFUSED_BACKOFF_MAX);
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
+        backoff = RETRY_EVERY;
+        match end {
             End::Quit(message) if config.stay => {
                 (config.notify)(&format!(
                     "the master ended the run ({message}); waiting for the next one"
@@ -114,7 +158,8 @@ async fn session(config: &WorkerConfig, stream: TcpStream) -> Result<End, Cluste
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
     let master = &config.master;
-    let challenge = match tokio::time::timeout(WELCOME_TIMEOUT, read_frame(&mut reader)).await {
+    let opening = read_frame_within(&mut reader, MAX_HANDSHAKE_FRAME);
+    let challenge = match tokio::time::timeout(WELCOME_TIMEOUT, opening).await {
         Ok(Ok(ToWorker::Challenge {
             protocol,
             version,
@@ -372,6 +417,41 @@ fn write_json(config: &WorkerConfig, result: &RunResult) {
     if let Some(path) = &config.json {
         if let Err(err) = report::json::write(result, path) {
             (config.notify)(&format!("could not write {}: {err}", path.display()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_master_address_is_host_and_port() {
+        for good in [
+            "chorus-master:5557",
+            "10.0.0.5:5557",
+            "[::1]:5557",
+            "127.0.0.1:1",
+        ] {
+            assert_eq!(check_master_address(good).as_deref(), Ok(good));
+        }
+        for (bad, why) in [
+            ("nonsense", "\"nonsense\" has no port"),
+            (
+                "host:99999",
+                "\"host:99999\": the port \"99999\" is not a number from 1 to 65535",
+            ),
+            ("host:0", "\"host:0\": the port \"0\""),
+            (":5557", "\":5557\" is not HOST:PORT"),
+            ("::1:5557", "\"::1:5557\" is not HOST:PORT"),
+            ("host:", "\"host:\": the port \"\""),
+        ] {
+            let err = check_master_address(bad).unwrap_err();
+            assert!(err.starts_with(why), "{bad}: {err}");
+            assert!(
+                err.ends_with("e.g. chorus-master:5557 or 10.0.0.5:5557"),
+                "{err}"
+            );
         }
     }
 }
