@@ -278,12 +278,16 @@ function downsample(points) {
   return merged.concat(points.slice(half - (half % 2)));
 }
 
+// A point is a second of the run; one that comes again (a late report amended it) replaces
+// the one shown, wherever it is.
 function addPoint(point) {
   if (!point) return;
-  const last = view.history[view.history.length - 1];
-  if (last && last.t === point.t) view.history[view.history.length - 1] = point;
-  else view.history.push(point);
-  view.history = downsample(view.history);
+  const history = view.history;
+  let at = history.length;
+  while (at > 0 && history[at - 1].t > point.t) at--;
+  if (at > 0 && history[at - 1].t === point.t) history[at - 1] = point;
+  else history.splice(at, 0, point);
+  view.history = downsample(history);
 }
 
 function drawChart(canvas, series, unit) {
@@ -412,7 +416,8 @@ function applyUpdate(update, full) {
   if (update.failures) { view.failures = update.failures; renderFailures(); }
   if (update.exceptions) { view.exceptions = update.exceptions; renderExceptions(); }
   if (full && update.history) view.history = downsample(update.history);
-  if (update.point) addPoint(update.point);
+  if (update.points) update.points.forEach(addPoint);
+  else if (update.point) addPoint(update.point);
   renderStats();
   renderCharts();
 }

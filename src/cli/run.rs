@@ -36,6 +36,7 @@ pub(super) fn engine_options(args: &RunArgs, thresholds: Vec<Threshold>) -> Engi
         accept_invalid_certs: args.insecure,
         thresholds,
         setup: Default::default(),
+        started_ago: Duration::ZERO,
     }
 }
 

@@ -12,8 +12,8 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use crate::stats::Snapshot;
 
 /// The version of this protocol; a worker and a master of different chorus versions refuse
-/// each other anyway, this names what changed on the wire.
-pub const PROTOCOL: u32 = 1;
+/// each other anyway, this names what changed on the wire (2: statistics by second).
+pub const PROTOCOL: u32 = 2;
 
 /// The largest frame either side accepts (a scenario with its data files travels in one).
 pub const MAX_FRAME: usize = 256 * 1024 * 1024;
@@ -58,6 +58,10 @@ pub enum ToWorker {
         #[serde(default)]
         max_body: Option<u64>,
         accept_invalid_certs: bool,
+        /// How long ago the master's run began: the worker counts the run's seconds from
+        /// there, so its seconds are the master's (0 for the workers that start it).
+        #[serde(default)]
+        started_ago_ms: u64,
     },
     /// Move to this many users.
     SetUsers { users: u64, spawn_rate: f64 },
@@ -93,12 +97,34 @@ pub enum ToMaster {
     Ready,
     /// The scenario could not be used on the worker.
     Failed { message: String },
-    /// Every second while users run: what was measured since the last `Stats`.
-    Stats { users: u64, snapshot: Snapshot },
-    /// The users stopped after `Stop`; `snapshot` is the rest of the measurements.
-    Finished { snapshot: Snapshot },
+    /// As each second of the run closes on the worker (and at least every second while
+    /// users run): what was measured in the seconds closed since the last `Stats`, each under
+    /// its second; a second may come again with measurements that came late.
+    Stats {
+        users: u64,
+        seconds: Vec<SecondStats>,
+    },
+    /// The users stopped after `Stop`; `seconds` are the rest of the measurements.
+    Finished { seconds: Vec<SecondStats> },
     /// The worker is still there (when it has no stats to send).
     Heartbeat,
+}
+
+/// What a worker measured in one second of the run (counted from the run's start).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecondStats {
+    pub second: u64,
+    pub snapshot: Snapshot,
+}
+
+impl SecondStats {
+    /// The tap's `(second, snapshot)` pairs as they travel.
+    pub fn list(pairs: Vec<(u64, Snapshot)>) -> Vec<SecondStats> {
+        pairs
+            .into_iter()
+            .map(|(second, snapshot)| SecondStats { second, snapshot })
+            .collect()
+    }
 }
 
 /// The scenario a worker insists on.
@@ -204,16 +230,20 @@ mod tests {
         let snapshot = recorder.take();
         let message = ToMaster::Stats {
             users: 3,
-            snapshot: snapshot.clone(),
+            seconds: vec![SecondStats {
+                second: 4,
+                snapshot: snapshot.clone(),
+            }],
         };
         let mut bytes = encode(&message);
         bytes.extend(encode(&ToMaster::Heartbeat));
         let mut reader = bytes.as_slice();
         let back: ToMaster = read_frame(&mut reader).await.unwrap();
         assert_eq!(back, message);
-        let ToMaster::Stats { snapshot: back, .. } = back else {
+        let ToMaster::Stats { seconds, .. } = back else {
             panic!("stats")
         };
+        let back = &seconds[0].snapshot;
         assert_eq!(
             back.entries[0].histogram.inner(),
             snapshot.entries[0].histogram.inner()

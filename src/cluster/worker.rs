@@ -14,13 +14,13 @@ use tokio::time::Instant;
 use super::auth;
 use super::bundle;
 use super::protocol::{
-    MAX_HANDSHAKE_FRAME, PROTOCOL, ScenarioPin, ToMaster, ToWorker, read_frame, read_frame_within,
-    write_frame,
+    MAX_HANDSHAKE_FRAME, PROTOCOL, ScenarioPin, SecondStats, ToMaster, ToWorker, read_frame,
+    read_frame_within, write_frame,
 };
 use super::{ClusterError, HEARTBEAT_EVERY, MISSING_AFTER, Notify};
 use crate::engine::{Engine, EngineControl, EngineOptions, Plan};
 use crate::scenario::Scenario;
-use crate::stats::{RunResult, Snapshot, report};
+use crate::stats::{RunResult, SecondsTap, report};
 
 /// How long to wait between attempts to reach the master.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
@@ -150,7 +150,8 @@ pub async fn run_worker(config: WorkerConfig) -> Result<(), ClusterError> {
 /// The users this worker runs now.
 struct Running {
     control: EngineControl,
-    tap: Arc<Mutex<Snapshot>>,
+    /// The engine's measurements by second, taken as its seconds close.
+    tap: Arc<Mutex<SecondsTap>>,
     result: tokio::task::JoinHandle<RunResult>,
 }
 
@@ -273,6 +274,8 @@ async fn serve(
     incoming: &mut mpsc::UnboundedReceiver<Result<ToWorker, super::protocol::FrameError>>,
 ) -> End {
     let mut running: Option<Running> = None;
+    let mut updates: Option<tokio::sync::broadcast::Receiver<Arc<crate::engine::LiveUpdate>>> =
+        None;
     let mut last_heard = Instant::now();
     let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -286,7 +289,7 @@ async fn serve(
                 };
                 last_heard = Instant::now();
                 match message {
-                    ToWorker::Start { users, spawn_rate, rows, stop_timeout_ms, max_body, accept_invalid_certs } => {
+                    ToWorker::Start { users, spawn_rate, rows, stop_timeout_ms, max_body, accept_invalid_certs, started_ago_ms } => {
                         if running.is_some() {
                             continue;
                         }
@@ -300,11 +303,13 @@ async fn serve(
                             stop_timeout: Duration::from_millis(stop_timeout_ms),
                             max_body,
                             accept_invalid_certs,
+                            started_ago: Duration::from_millis(started_ago_ms),
                             ..EngineOptions::default()
                         };
                         match start(mine, users, spawn_rate, options) {
                             Ok(started) => {
                                 (config.notify)(&format!("running {users} user(s)"));
+                                updates = Some(started.control.subscribe());
                                 running = Some(started);
                             }
                             Err(message) => {
@@ -329,7 +334,7 @@ async fn serve(
                     ToWorker::Reset => {
                         if let Some(run) = &running {
                             run.control.reset_stats();
-                            take(&run.tap);
+                            lock(&run.tap).clear();
                         }
                     }
                     ToWorker::Quit { message } => {
@@ -346,13 +351,32 @@ async fn serve(
                 }
             }
             result = async { (&mut running.as_mut()?.result).await.ok() }, if running.is_some() => {
+                updates = None;
                 if let Some(run) = running.take() {
-                    let snapshot = take(&run.tap);
-                    let _ = outgoing.send(ToMaster::Finished { snapshot });
+                    let seconds = SecondStats::list(lock(&run.tap).take_all());
+                    let _ = outgoing.send(ToMaster::Finished { seconds });
                     if let Some(result) = result {
                         write_json(config, &result);
                     }
                     (config.notify)("users stopped; waiting for the master");
+                }
+            }
+            // A second closed on this worker: its measurements go to the master at once.
+            update = async {
+                match updates.as_mut()?.recv().await {
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Some(()),
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
+                }
+            }, if updates.is_some() => {
+                match (&running, update) {
+                    (Some(run), Some(_)) => {
+                        let seconds = SecondStats::list(lock(&run.tap).take_closed());
+                        if !seconds.is_empty() {
+                            let _ = outgoing.send(ToMaster::Stats { users: run.control.users(), seconds });
+                        }
+                    }
+                    // The run's updates ended: the heartbeat carries on.
+                    _ => updates = None,
                 }
             }
             _ = tick.tick() => {
@@ -361,7 +385,10 @@ async fn serve(
                     return lose(running, why).await;
                 }
                 let message = match &running {
-                    Some(run) => ToMaster::Stats { users: run.control.users(), snapshot: take(&run.tap) },
+                    Some(run) => ToMaster::Stats {
+                        users: run.control.users(),
+                        seconds: SecondStats::list(lock(&run.tap).take_closed()),
+                    },
                     None => ToMaster::Heartbeat,
                 };
                 let _ = outgoing.send(message);
@@ -378,7 +405,7 @@ fn start(
 ) -> Result<Running, String> {
     let plan = Plan::users(users, Some(spawn_rate), None).map_err(|e| e.to_string())?;
     let handle = Engine::start(Arc::new(scenario), plan, options).map_err(|e| e.to_string())?;
-    let tap = Arc::new(Mutex::new(Snapshot::default()));
+    let tap = Arc::new(Mutex::new(SecondsTap::default()));
     handle.tap(tap.clone());
     let control = handle.control();
     let result = tokio::spawn(handle.wait());
@@ -402,15 +429,15 @@ async fn lose(running: Option<Running>, why: String) -> End {
 async fn finish(config: &WorkerConfig, outgoing: &mpsc::UnboundedSender<ToMaster>, run: Running) {
     let result = tokio::time::timeout(Duration::from_secs(5), run.result).await;
     let _ = outgoing.send(ToMaster::Finished {
-        snapshot: take(&run.tap),
+        seconds: SecondStats::list(lock(&run.tap).take_all()),
     });
     if let Ok(Ok(result)) = result {
         write_json(config, &result);
     }
 }
 
-fn take(tap: &Mutex<Snapshot>) -> Snapshot {
-    std::mem::take(&mut *tap.lock().unwrap_or_else(|e| e.into_inner()))
+fn lock(tap: &Mutex<SecondsTap>) -> std::sync::MutexGuard<'_, SecondsTap> {
+    tap.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn write_json(config: &WorkerConfig, result: &RunResult) {

@@ -541,6 +541,8 @@ impl Runs {
             "rows": rows,
             "aggregated": aggregated,
             "point": update.point.as_ref().map(point_json),
+            // The seconds made (or amended by a late report) since the last update.
+            "points": update.points.iter().map(point_json).collect::<Vec<_>>(),
         });
         if let Some(failures) = failures {
             body["failures"] = failures;
