@@ -28,7 +28,7 @@ pub struct EntryStats {
     pub untimed: u64,
     /// Sum of all latencies in µs (an exact average, not the histogram's).
     pub latency_sum_us: u64,
-    /// Smallest latency in µs, exact; 0 when there are no requests.
+    /// Smallest latency in µs, exact; 0 when there is no latency sample.
     pub min_us: u64,
     /// Largest latency in µs, exact.
     pub max_us: u64,
@@ -83,7 +83,7 @@ impl EntryStats {
     /// Counts one request.
     #[inline]
     pub(crate) fn record(&mut self, micros: u64, bytes: u64) {
-        self.min_us = if self.requests == 0 {
+        self.min_us = if self.timed() == 0 {
             micros
         } else {
             self.min_us.min(micros)
@@ -148,9 +148,9 @@ impl EntryStats {
 
     /// Adds every count of `other` (exact; names are not compared).
     pub fn merge(&mut self, other: &EntryStats) {
-        // An entry without requests has no minimum (0 stands for none).
-        if other.requests > 0 {
-            self.min_us = if self.requests == 0 {
+        // An entry without latency samples has no minimum (0 stands for none).
+        if other.timed() > 0 {
+            self.min_us = if self.timed() == 0 {
                 other.min_us
             } else {
                 self.min_us.min(other.min_us)

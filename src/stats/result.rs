@@ -379,6 +379,16 @@ mod tests {
         let mut none = crate::stats::EntryStats::new("GET", "/a");
         none.merge(&some.total);
         assert_eq!(none.min_us, min);
+        // A request without a latency (a connect failure) first: the next one is the minimum.
+        let mut entry = crate::stats::EntryStats::new("GET", "/b");
+        entry.record_untimed(0);
+        entry.record(7_000, 10);
+        entry.record(9_000, 10);
+        assert_eq!(entry.min_us, 7_000);
+        let mut untimed_only = crate::stats::EntryStats::new("GET", "/b");
+        untimed_only.record_untimed(0);
+        entry.merge(&untimed_only);
+        assert_eq!(entry.min_us, 7_000);
     }
 
     #[test]
