@@ -27,12 +27,8 @@ const CA_NAME: &str = "chorus recording CA (local, do not share)";
 /// Why the CA could not be loaded or created.
 #[derive(Debug, thiserror::Error)]
 pub enum CaError {
-    #[error("{}: {source} (the CA folder is set with --ca-dir)", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error("{}: {error} (the CA folder is set with --ca-dir)", path.display())]
+    Io { path: PathBuf, error: io::Error },
     #[error("{}: not a usable key or certificate ({message}); delete the CA folder's files to create a new CA", path.display())]
     Invalid { path: PathBuf, message: String },
     #[error(
@@ -82,7 +78,7 @@ impl Ca {
     pub fn load_or_create(dir: &Path) -> Result<Ca, CaError> {
         let io_err = |path: &Path| {
             let path = path.to_owned();
-            move |source| CaError::Io { path, source }
+            move |error| CaError::Io { path, error }
         };
         let cert_path = dir.join(CA_CERT);
         let key_path = dir.join(CA_KEY);
@@ -222,9 +218,9 @@ fn check_private(path: &Path) -> Result<(), CaError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let metadata = fs::metadata(path).map_err(|source| CaError::Io {
+        let metadata = fs::metadata(path).map_err(|error| CaError::Io {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         let mode = metadata.permissions().mode() & 0o7777;
         if mode & 0o077 != 0 {

@@ -140,10 +140,17 @@ pub enum RecordError {
         #[source]
         source: io::Error,
     },
+    /// (Not a `#[source]`: the message holds the CA's own, which would be printed twice.)
     #[error("could not prepare the HTTPS interception CA: {0}")]
-    Ca(#[from] CaError),
+    Ca(CaError),
     #[error("could not start the capture writer: {0}")]
     Writer(io::Error),
+}
+
+impl From<CaError> for RecordError {
+    fn from(error: CaError) -> Self {
+        RecordError::Ca(error)
+    }
 }
 
 impl RecordConfig {

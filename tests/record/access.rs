@@ -194,3 +194,41 @@ async fn reverse_mode_asks_for_basic_credentials_and_keeps_them_from_the_applica
     let har = std::fs::read_to_string(&summary.path).unwrap();
     assert!(!har.contains(&basic("rec:s3cret")), "{har}");
 }
+
+/// Issue 14 row 65: a CA key other users can read is refused, said once, with what to do.
+#[cfg(unix)]
+#[test]
+fn a_ca_key_others_can_read_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca");
+    chorus::record::mitm::Ca::load_or_create(&ca).unwrap();
+    let key = ca.join("chorus-ca-key.pem");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let output = util::chorus(
+        &[
+            "record",
+            "--forward",
+            "--mitm",
+            "--ca-dir",
+            ca.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "-o",
+            "c.har",
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("this private key can be read by other users (mode 0644)")
+            && stderr.contains(&format!("run chmod 600 {}", key.display())),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("can be read by other users").count(),
+        1,
+        "said once: {stderr}"
+    );
+}
