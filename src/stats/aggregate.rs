@@ -16,6 +16,10 @@ use super::{Histogram, RunMeta, RunResult, Snapshot};
 /// window of about ten seconds too).
 const CURRENT_WINDOW_TICKS: usize = 10;
 
+/// Points kept for [`Aggregate::take_fresh_points`] when nobody takes them (a headless run):
+/// the newest ones.
+const MAX_FRESH: usize = 64;
+
 /// One row of the live table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveRow {
@@ -276,9 +280,17 @@ impl Aggregate {
         }
     }
 
-    /// The points made or amended since the last call (for the page's live stream).
+    /// The points made or amended since the last call (for the page's live stream; at most
+    /// the last [`MAX_FRESH`] of them, when nobody takes them).
     pub fn take_fresh_points(&mut self) -> Vec<HistoryPoint> {
         std::mem::take(&mut self.fresh)
+    }
+
+    fn note_fresh(&mut self, point: HistoryPoint) {
+        if self.fresh.len() >= MAX_FRESH {
+            self.fresh.remove(0);
+        }
+        self.fresh.push(point);
     }
 
     /// Adds a snapshot to the cumulative counts; returns each of its entries' index.
@@ -324,7 +336,7 @@ impl Aggregate {
         let unix_seconds = self.unix_seconds_of(second);
         self.last_tick = Some(unix_seconds);
         let point = self.point(unix_seconds, 1, users, &window);
-        self.fresh.push(point.clone());
+        self.note_fresh(point.clone());
         self.history.push(point);
         if let Some(tap) = &self.tap {
             tap.lock()
@@ -347,7 +359,7 @@ impl Aggregate {
             .history
             .amend(unix_seconds, late.requests, late.failures)
         {
-            self.fresh.push(point);
+            self.note_fresh(point);
         }
     }
 
@@ -397,7 +409,7 @@ impl Aggregate {
         let point = self.point(unix_seconds, elapsed, users as u64, &window);
         self.interval = window.latencies;
         self.interval.reset();
-        self.fresh.push(point.clone());
+        self.note_fresh(point.clone());
         self.history.push(point);
         for entry in &mut self.entries {
             entry.tick();
@@ -512,6 +524,59 @@ mod tests {
                 message: "HTTP 503",
             }),
         });
+    }
+
+    /// Issue 14 H5: reports arrive in any order and late; each second's point holds what was
+    /// measured in it.
+    #[test]
+    fn each_second_holds_what_its_reporters_measured_in_it() {
+        let mut aggregate = Aggregate::new();
+        aggregate.start_seconds(1_700_000_000_500, [0, 1]);
+        let measured = |n: usize| {
+            let mut recorder = Recorder::new();
+            for _ in 0..n {
+                get(&mut recorder, "/a", 5, false);
+            }
+            recorder.take()
+        };
+        let at = Duration::from_millis;
+        // Reporter 1's second 0 comes after reporter 0's second 1: second 0 waits for it.
+        aggregate.absorb_second(0, 0, measured(10));
+        aggregate.absorb_second(0, 1, measured(10));
+        assert_eq!(aggregate.close_seconds(at(2_100), 3), 0);
+        aggregate.absorb_second(1, 0, measured(10));
+        assert_eq!(aggregate.close_seconds(at(2_100), 3), 1);
+        aggregate.absorb_second(1, 1, measured(10));
+        assert_eq!(aggregate.close_seconds(at(2_100), 3), 1);
+        let fresh = aggregate.take_fresh_points();
+        assert_eq!(
+            fresh
+                .iter()
+                .map(|p| (p.unix_seconds, p.requests))
+                .collect::<Vec<_>>(),
+            [(1_700_000_001, 20), (1_700_000_002, 20)]
+        );
+        // Second 2: reporter 1 is silent; after the grace the point is made with what came,
+        // and its late report amends it.
+        aggregate.absorb_second(0, 2, measured(10));
+        assert_eq!(aggregate.close_seconds(at(3_500), 3), 0);
+        assert_eq!(aggregate.close_seconds(at(5_000), 3), 1);
+        aggregate.absorb_second(1, 2, measured(7));
+        let fresh = aggregate.take_fresh_points();
+        assert_eq!(fresh.last().map(|p| p.requests), Some(17));
+        assert_eq!(aggregate.history()[2].requests, 17);
+        assert_eq!(aggregate.total_row().requests, 57);
+        // 57 requests over three seconds in the live table's rate.
+        assert_eq!(aggregate.total_row().current_rps, 19.0);
+        // The end: what is left is made, the second under way included.
+        aggregate.absorb_second(0, 3, measured(4));
+        aggregate.reporter_done(0);
+        aggregate.reporter_done(1);
+        aggregate.close_all_seconds(at(3_400), 0);
+        let history = aggregate.history();
+        assert_eq!(history.len(), 4);
+        assert_eq!(history[3].requests, 4);
+        assert_eq!(history[3].unix_seconds, 1_700_000_004);
     }
 
     #[test]
