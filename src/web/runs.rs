@@ -439,10 +439,12 @@ impl Runs {
                 ),
             ),
         };
-        let state = if inner.result.is_some() {
-            "stopped"
-        } else {
-            state
+        // "stopped" once the result is in: the engine (or a master) says it stopped a moment
+        // before its result reaches the page, and the downloads are of the result.
+        let state = match (&inner.result, state) {
+            (Some(_), _) => "stopped",
+            (None, "stopped") => "stopping",
+            (None, state) => state,
         };
         let cut_iterations = match (&inner.result, &inner.control) {
             (Some(result), _) => result.cut_iterations,
