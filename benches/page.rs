@@ -112,10 +112,7 @@ async fn bench(seconds: u64) {
     };
     let runs = Runs::new(Arc::new(scenario), engine);
     let page = web::serve(
-        WebConfig {
-            addr: "127.0.0.1:0".parse().expect("an address"),
-            auth: None,
-        },
+        WebConfig::new("127.0.0.1:0".parse().expect("an address")),
         runs.clone(),
     )
     .await

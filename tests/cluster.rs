@@ -17,8 +17,10 @@ use chorus::stats::RunResult;
 use crate::util::{demo_app, output_dir};
 
 mod deploy;
+mod hostile;
 mod netns;
 mod page;
+mod seconds;
 
 const DEMO_SCENARIO: &str = include_str!("../demo/scenario.yaml");
 

@@ -11,6 +11,8 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::util::record::*;
 use crate::util::{self, browser::Browser};
 
+mod access;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_records_a_student_session_in_reverse_mode() {
     let app = student_app();

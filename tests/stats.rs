@@ -10,6 +10,8 @@ use chorus::stats::{
     thresholds,
 };
 
+mod seconds;
+
 const START_S: u64 = 1_795_588_582;
 
 fn fixture(name: &str) -> String {

@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 
 use crate::util::{self, browser::Browser, firefox::Firefox};
 
+mod guard;
+
 struct Setup {
     demo: chorus::demo::Server,
     page: web::WebServer,
@@ -46,15 +48,9 @@ async fn setup() -> Setup {
         ..EngineOptions::default()
     };
     let runs = Runs::new(Arc::new(scenario), engine);
-    let page = web::serve(
-        WebConfig {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            auth: None,
-        },
-        runs.clone(),
-    )
-    .await
-    .unwrap();
+    let page = web::serve(WebConfig::new("127.0.0.1:0".parse().unwrap()), runs.clone())
+        .await
+        .unwrap();
     Setup {
         demo,
         page,

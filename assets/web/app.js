@@ -27,8 +27,10 @@ const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&
 function esc(text) { return text == null ? "" : String(text).replace(/[&<>"']/g, (c) => ESCAPES[c]); }
 
 // ---------- API ----------
+// The page's token (docs/web-api.md): the server put it in the page; other sites cannot read it.
+const TOKEN = (document.querySelector('meta[name="chorus-token"]') || {}).content || "";
 async function api(method, path, body) {
-  const init = { method, headers: {} };
+  const init = { method, headers: { "X-Chorus-Token": TOKEN } };
   if (body !== undefined) { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
   const response = await fetch(path, init);
   let answer = {};
@@ -276,12 +278,16 @@ function downsample(points) {
   return merged.concat(points.slice(half - (half % 2)));
 }
 
+// A point is a second of the run; one that comes again (a late report amended it) replaces
+// the one shown, wherever it is.
 function addPoint(point) {
   if (!point) return;
-  const last = view.history[view.history.length - 1];
-  if (last && last.t === point.t) view.history[view.history.length - 1] = point;
-  else view.history.push(point);
-  view.history = downsample(view.history);
+  const history = view.history;
+  let at = history.length;
+  while (at > 0 && history[at - 1].t > point.t) at--;
+  if (at > 0 && history[at - 1].t === point.t) history[at - 1] = point;
+  else history.splice(at, 0, point);
+  view.history = downsample(history);
 }
 
 function drawChart(canvas, series, unit) {
@@ -410,7 +416,8 @@ function applyUpdate(update, full) {
   if (update.failures) { view.failures = update.failures; renderFailures(); }
   if (update.exceptions) { view.exceptions = update.exceptions; renderExceptions(); }
   if (full && update.history) view.history = downsample(update.history);
-  if (update.point) addPoint(update.point);
+  if (update.points) update.points.forEach(addPoint);
+  else if (update.point) addPoint(update.point);
   renderStats();
   renderCharts();
 }

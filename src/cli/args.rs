@@ -52,9 +52,18 @@ pub struct WebArgs {
     /// Port of the web page
     #[arg(long = "web-port", default_value_t = 8089)]
     pub web_port: u16,
-    /// Require HTTP basic authentication on the page, as USER:PASS
+    /// Require HTTP basic authentication on the page, as USER:PASS (needed to bind anything but
+    /// loopback)
     #[arg(long = "web-auth", value_name = "USER:PASS")]
     pub web_auth: Option<String>,
+    /// Another host name the page may be reached under (a DNS name of this machine, or of a
+    /// proxy in front of it); loopback and the bound address are always accepted
+    #[arg(long = "web-allowed-host", value_name = "NAME")]
+    pub web_allowed_host: Vec<String>,
+    /// Serve the page on a non-loopback address without --web-auth: anyone who reaches it can
+    /// send load from this machine
+    #[arg(long = "i-know-this-is-open")]
+    pub i_know_this_is_open: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -90,6 +99,14 @@ pub struct RecordArgs {
     /// (default: ~/.config/chorus/ca)
     #[arg(long = "ca-dir", value_name = "DIR", requires = "mitm")]
     pub ca_dir: Option<PathBuf>,
+    /// Ask for this user and password (needed to listen on anything but loopback): checked as
+    /// Proxy-Authorization in forward mode, as HTTP basic Authorization in reverse mode
+    #[arg(long = "proxy-auth", value_name = "USER:PASS")]
+    pub proxy_auth: Option<String>,
+    /// Listen on a non-loopback address without --proxy-auth: anyone who reaches the recorder
+    /// can use it
+    #[arg(long = "i-know-this-is-open")]
+    pub i_know_this_is_open: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -256,7 +273,7 @@ pub struct MasterArgs {
 #[derive(Debug, Clone, Args)]
 pub struct WorkerArgs {
     /// The master's worker address, HOST:PORT (e.g. chorus-master:5557)
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", value_parser = crate::cluster::worker::check_master_address)]
     pub master: String,
     /// The shared secret of the master and its workers (better: the environment variable)
     #[arg(

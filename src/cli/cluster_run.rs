@@ -18,7 +18,7 @@ use crate::cluster::{Master, MasterConfig};
 use crate::engine::{Load, Plan};
 use crate::scenario::Scenario;
 use crate::stats::{RunMeta, Threshold, report};
-use crate::web::Runs;
+use crate::web::{Runs, WebConfig};
 
 /// How often the live table is printed.
 const LIVE_EVERY: Duration = Duration::from_secs(5);
@@ -27,6 +27,7 @@ pub(super) async fn run_master(
     args: &RunArgs,
     scenario: &Arc<Scenario>,
     plan: Plan,
+    page: Option<WebConfig>,
 ) -> anyhow::Result<ExitCode> {
     let cluster = &args.cluster;
     scenario.check_capacity(plan.peak_users())?;
@@ -70,9 +71,10 @@ pub(super) async fn run_master(
         "chorus master: workers join with: chorus worker --master {}",
         master.local_addr()
     );
-    if !args.headless {
+    if let Some(page) = page {
         return with_page(
             args,
+            page,
             scenario,
             master,
             super::run::thresholds_of(args, scenario)?,
@@ -136,6 +138,7 @@ pub(super) async fn run_master(
 /// to quit.
 async fn with_page(
     args: &RunArgs,
+    page: WebConfig,
     scenario: &Arc<Scenario>,
     master: Master,
     thresholds: Vec<Threshold>,
@@ -159,7 +162,7 @@ async fn with_page(
             }
         }
     };
-    let served = page::serve_runs(args, scenario, runs, plan, ready).await;
+    let served = page::serve_runs(args, page, scenario, runs, plan, ready).await;
     control.quit();
     let _ = serving.await;
     let (code, result) = served?;

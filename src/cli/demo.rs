@@ -33,6 +33,17 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     if args.serve_only {
         return serve_only(&args).await;
     }
+    // What would be refused at the end is refused before the app starts.
+    if args.record {
+        crate::record::access::check_listen(
+            args.record_listen,
+            false,
+            args.web.i_know_this_is_open,
+        )
+        .map_err(anyhow::Error::msg)?;
+    } else if !args.headless {
+        super::page::web_config(&args.web).await?;
+    }
     let seed = args.seed.unwrap_or(DEFAULT_SEED);
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("could not create {}", args.dir.display()))?;
@@ -223,6 +234,12 @@ async fn replay(args: &DemoArgs, server: &Server, accounts: &Accounts) -> anyhow
         if let Some(auth) = &args.web.web_auth {
             argv.extend(["--web-auth".into(), auth.clone()]);
         }
+        for name in &args.web.web_allowed_host {
+            argv.extend(["--web-allowed-host".into(), name.clone()]);
+        }
+        if args.web.i_know_this_is_open {
+            argv.push("--i-know-this-is-open".into());
+        }
         println!(
             "  on the page: watch the statistics and charts, change the user count, stop, download the reports"
         );
@@ -259,6 +276,8 @@ async fn record(args: &DemoArgs, server: &Server, accounts: &Accounts) -> anyhow
         max_body: crate::record::DEFAULT_MAX_BODY,
         insecure: false,
         ca_dir: None,
+        proxy_auth: None,
+        i_know_this_is_open: args.web.i_know_this_is_open,
     };
     let (username, password) = (accounts.first("username"), accounts.first("password"));
     println!(

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
-use super::args::RunArgs;
+use super::args::{RunArgs, WebArgs};
 use super::{EXIT_OK, EXIT_THRESHOLDS};
 use crate::engine::{EngineOptions, Plan};
 use crate::scenario::Scenario;
@@ -18,44 +18,82 @@ use crate::web::{self, Runs, WebConfig};
 
 pub(super) async fn run_with_page(
     args: &RunArgs,
+    page: WebConfig,
     scenario: Arc<Scenario>,
     options: EngineOptions,
     plan: Option<Plan>,
 ) -> anyhow::Result<(ExitCode, Option<crate::stats::RunResult>)> {
     let runs = Runs::new(scenario.clone(), options);
-    serve_runs(args, &scenario, runs, plan, std::future::ready(())).await
+    serve_runs(args, page, &scenario, runs, plan, std::future::ready(())).await
+}
+
+/// Where the page listens, its password and the host names it answers to, from `--web-host`,
+/// `--web-port`, `--web-auth` and `--web-allowed-host`. A page other machines can reach needs
+/// `--web-auth` (or `--i-know-this-is-open`): anyone who reaches it can send load from here.
+pub(super) async fn web_config(flags: &WebArgs) -> anyhow::Result<WebConfig> {
+    let text = flags.web_host.trim();
+    let mut allowed_hosts = flags.web_allowed_host.clone();
+    let ip: IpAddr = match text {
+        "localhost" => IpAddr::from([127, 0, 0, 1]),
+        text => match text.trim_start_matches('[').trim_end_matches(']').parse() {
+            Ok(ip) => ip,
+            Err(_) => {
+                let found = tokio::net::lookup_host((text, flags.web_port))
+                    .await
+                    .ok()
+                    .and_then(|mut addrs| addrs.next());
+                let Some(addr) = found else {
+                    bail!(
+                        "--web-host {text:?}: not an IP address, and no address was found for                          that name; give an address such as 127.0.0.1 or 0.0.0.0"
+                    );
+                };
+                allowed_hosts.push(text.to_owned());
+                addr.ip()
+            }
+        },
+    };
+    let addr = SocketAddr::new(ip, flags.web_port);
+    let auth = match &flags.web_auth {
+        Some(text) => match text.split_once(':') {
+            Some((user, pass)) if !user.is_empty() && !pass.is_empty() => {
+                Some((user.to_owned(), pass.to_owned()))
+            }
+            _ => bail!("--web-auth expects USER:PASS with neither empty, got {text:?}"),
+        },
+        None => None,
+    };
+    if !web::is_loopback(&addr) && auth.is_none() && !flags.i_know_this_is_open {
+        bail!(
+            "--web-host {text}: the page would be reachable from other machines without a \
+             password, and anyone who reaches it can send load from this machine to any host; \
+             add --web-auth USER:PASS, or bind to 127.0.0.1 and reach it through an SSH tunnel \
+             (ssh -L 8089:127.0.0.1:8089 ...); --i-know-this-is-open serves it open anyway"
+        );
+    }
+    if !web::is_loopback(&addr) && auth.is_none() {
+        eprintln!(
+            "warning: the page on {addr} can be reached from other machines and has no password \
+             (--i-know-this-is-open)"
+        );
+    }
+    Ok(WebConfig {
+        addr,
+        auth,
+        allowed_hosts,
+    })
 }
 
 /// Serves the page for `runs` (on this machine's engine or a cluster's workers) until the
 /// user is done; `--autostart` starts `plan` once `ready` has completed.
 pub(super) async fn serve_runs(
     args: &RunArgs,
+    page: WebConfig,
     scenario: &Arc<Scenario>,
     runs: Arc<Runs>,
     plan: Option<Plan>,
     ready: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<(ExitCode, Option<crate::stats::RunResult>)> {
-    let ip: IpAddr = match args.web.web_host.as_str() {
-        "localhost" => IpAddr::from([127, 0, 0, 1]),
-        text => text.parse().with_context(|| {
-            format!("--web-host {text:?}: expected an IP address such as 127.0.0.1")
-        })?,
-    };
-    let addr = SocketAddr::new(ip, args.web.web_port);
-    let auth = match &args.web.web_auth {
-        Some(text) => match text.split_once(':') {
-            Some((user, pass)) if !user.is_empty() => Some((user.to_owned(), pass.to_owned())),
-            _ => bail!("--web-auth expects USER:PASS, got {text:?}"),
-        },
-        None => None,
-    };
-    if !web::is_loopback(&addr) && auth.is_none() {
-        eprintln!(
-            "warning: the page on {addr} can be reached from other machines and has no password; \
-             anyone who can reach it can start load from this machine (add --web-auth USER:PASS)"
-        );
-    }
-    let server = web::serve(WebConfig { addr, auth }, runs.clone()).await?;
+    let server = web::serve(page, runs.clone()).await?;
     println!("chorus: the page is on {}", server.url());
     println!(
         "  scenario {} with {} flow(s); enter users and a spawn rate and press Start",

@@ -19,6 +19,8 @@ pub(super) async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
         max_body: args.max_body,
         insecure: args.insecure,
         ca_dir: args.ca_dir,
+        proxy_auth: args.proxy_auth,
+        open: args.i_know_this_is_open,
     })?;
     let mode = config.mode.clone();
     let recorder = record::start(config).await?;

@@ -36,24 +36,31 @@ pub(super) fn engine_options(args: &RunArgs, thresholds: Vec<Threshold>) -> Engi
         accept_invalid_certs: args.insecure,
         thresholds,
         setup: Default::default(),
+        started_ago: Duration::ZERO,
     }
 }
 
 pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let scenario = Arc::new(load_scenario(&args)?);
     let plan = plan(&args)?;
+    // The page's settings are checked before anything listens or runs.
+    let page = match args.headless || args.check {
+        true => None,
+        false => Some(super::page::web_config(&args.web).await?),
+    };
     if args.cluster.master {
-        return super::cluster_run::run_master(&args, &scenario, plan).await;
+        return super::cluster_run::run_master(&args, &scenario, plan, page).await;
     }
     let options = engine_options(&args, thresholds_of(&args, &scenario)?);
     if args.check {
         return super::check::check(&scenario, args.capture.as_deref(), options).await;
     }
-    if !args.headless {
+    if let Some(page) = page {
         let plan =
             (args.load.users.is_some() || args.stages.is_some() || args.arrival_rate.is_some())
                 .then_some(plan);
-        let (code, result) = super::page::run_with_page(&args, scenario, options, plan).await?;
+        let (code, result) =
+            super::page::run_with_page(&args, page, scenario, options, plan).await?;
         if let Some(result) = &result {
             write_reports(&args.output, result)?;
         }

@@ -196,8 +196,8 @@ mod tests {
         assert_eq!(
             err,
             format!(
-                "worker \"w1\" runs chorus 0.0.1 (cluster protocol 1) but the master runs chorus \
-                 {VERSION} (cluster protocol 1); run the same chorus version on the master and every worker"
+                "worker \"w1\" runs chorus 0.0.1 (cluster protocol {PROTOCOL}) but the master runs chorus \
+                 {VERSION} (cluster protocol {PROTOCOL}); run the same chorus version on the master and every worker"
             )
         );
         let pin = ScenarioPin {

@@ -13,7 +13,9 @@ use tokio::sync::mpsc;
 use super::auth::{self, HelloView, MasterIdentity};
 use super::bundle::Bundle;
 use super::protocol::ScenarioPin;
-use super::protocol::{PROTOCOL, ToMaster, ToWorker, read_frame, write_frame};
+use super::protocol::{
+    MAX_HANDSHAKE_FRAME, PROTOCOL, ToMaster, ToWorker, read_frame, read_frame_within, write_frame,
+};
 use super::{MISSING_AFTER, Notify};
 
 /// How long a worker may take to load the scenario it was sent.
@@ -63,9 +65,8 @@ pub(super) async fn serve(stream: TcpStream, peer: SocketAddr, id: u32, setup: A
     if write_frame(&mut writer, &challenge).await.is_err() {
         return;
     }
-    let hello = match tokio::time::timeout(HELLO_TIMEOUT, read_frame::<_, ToMaster>(&mut reader))
-        .await
-    {
+    let said_hello = read_frame_within::<_, ToMaster>(&mut reader, MAX_HANDSHAKE_FRAME);
+    let hello = match tokio::time::timeout(HELLO_TIMEOUT, said_hello).await {
         Ok(Ok(hello)) => hello,
         Ok(Err(err)) => {
             (setup.notify)(&format!(

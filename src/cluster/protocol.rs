@@ -12,11 +12,20 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use crate::stats::Snapshot;
 
 /// The version of this protocol; a worker and a master of different chorus versions refuse
-/// each other anyway, this names what changed on the wire.
-pub const PROTOCOL: u32 = 1;
+/// each other anyway, this names what changed on the wire (2: statistics by second).
+pub const PROTOCOL: u32 = 2;
 
 /// The largest frame either side accepts (a scenario with its data files travels in one).
 pub const MAX_FRAME: usize = 256 * 1024 * 1024;
+
+/// The largest frame accepted before the other side is known: a `Hello` or a `Challenge` is a
+/// few hundred bytes, so whoever reaches the port without the token cannot make the master
+/// hold more than this per connection.
+pub const MAX_HANDSHAKE_FRAME: usize = 16 * 1024;
+
+/// A frame's body grows by at most this much before its bytes have come: the memory a frame
+/// takes follows what was sent, never the length announced.
+const GROW_BY: usize = 64 * 1024;
 
 /// Master -> worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,6 +58,10 @@ pub enum ToWorker {
         #[serde(default)]
         max_body: Option<u64>,
         accept_invalid_certs: bool,
+        /// How long ago the master's run began: the worker counts the run's seconds from
+        /// there, so its seconds are the master's (0 for the workers that start it).
+        #[serde(default)]
+        started_ago_ms: u64,
     },
     /// Move to this many users.
     SetUsers { users: u64, spawn_rate: f64 },
@@ -84,12 +97,34 @@ pub enum ToMaster {
     Ready,
     /// The scenario could not be used on the worker.
     Failed { message: String },
-    /// Every second while users run: what was measured since the last `Stats`.
-    Stats { users: u64, snapshot: Snapshot },
-    /// The users stopped after `Stop`; `snapshot` is the rest of the measurements.
-    Finished { snapshot: Snapshot },
+    /// As each second of the run closes on the worker (and at least every second while
+    /// users run): what was measured in the seconds closed since the last `Stats`, each under
+    /// its second; a second may come again with measurements that came late.
+    Stats {
+        users: u64,
+        seconds: Vec<SecondStats>,
+    },
+    /// The users stopped after `Stop`; `seconds` are the rest of the measurements.
+    Finished { seconds: Vec<SecondStats> },
     /// The worker is still there (when it has no stats to send).
     Heartbeat,
+}
+
+/// What a worker measured in one second of the run (counted from the run's start).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecondStats {
+    pub second: u64,
+    pub snapshot: Snapshot,
+}
+
+impl SecondStats {
+    /// The tap's `(second, snapshot)` pairs as they travel.
+    pub fn list(pairs: Vec<(u64, Snapshot)>) -> Vec<SecondStats> {
+        pairs
+            .into_iter()
+            .map(|(second, snapshot)| SecondStats { second, snapshot })
+            .collect()
+    }
 }
 
 /// The scenario a worker insists on.
@@ -106,8 +141,8 @@ pub enum FrameError {
     Closed,
     #[error("{0}")]
     Io(#[from] std::io::Error),
-    #[error("a frame of {0} bytes is larger than the {MAX_FRAME} bytes allowed")]
-    TooLarge(usize),
+    #[error("a frame of {0} bytes is larger than the {1} bytes allowed")]
+    TooLarge(usize, usize),
     #[error("a message could not be read: {0} (is the other side a chorus of another version?)")]
     Json(#[from] serde_json::Error),
 }
@@ -136,9 +171,19 @@ pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
     writer.flush().await
 }
 
-/// Reads one frame; `Closed` at a clean end of stream between frames.
+/// Reads one frame of at most [`MAX_FRAME`] bytes; `Closed` at a clean end of stream between
+/// frames.
 pub async fn read_frame<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(
     reader: &mut R,
+) -> Result<T, FrameError> {
+    read_frame_within(reader, MAX_FRAME).await
+}
+
+/// Reads one frame of at most `limit` bytes (a larger one is refused from its length alone);
+/// the body is held as its bytes arrive.
+pub async fn read_frame_within<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(
+    reader: &mut R,
+    limit: usize,
 ) -> Result<T, FrameError> {
     let mut length = [0u8; 4];
     match reader.read_exact(&mut length).await {
@@ -149,11 +194,18 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(
         Err(err) => return Err(err.into()),
     }
     let length = u32::from_be_bytes(length) as usize;
-    if length > MAX_FRAME {
-        return Err(FrameError::TooLarge(length));
+    if length > limit {
+        return Err(FrameError::TooLarge(length, limit));
     }
-    let mut body = vec![0u8; length];
-    reader.read_exact(&mut body).await?;
+    let mut body = Vec::with_capacity(length.min(GROW_BY));
+    while body.len() < length {
+        let want = (length - body.len()).min(GROW_BY);
+        body.reserve(want);
+        let read = reader.take(want as u64).read_to_end(&mut body).await?;
+        if read == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+        }
+    }
     decode(&body)
 }
 
@@ -178,16 +230,20 @@ mod tests {
         let snapshot = recorder.take();
         let message = ToMaster::Stats {
             users: 3,
-            snapshot: snapshot.clone(),
+            seconds: vec![SecondStats {
+                second: 4,
+                snapshot: snapshot.clone(),
+            }],
         };
         let mut bytes = encode(&message);
         bytes.extend(encode(&ToMaster::Heartbeat));
         let mut reader = bytes.as_slice();
         let back: ToMaster = read_frame(&mut reader).await.unwrap();
         assert_eq!(back, message);
-        let ToMaster::Stats { snapshot: back, .. } = back else {
+        let ToMaster::Stats { seconds, .. } = back else {
             panic!("stats")
         };
+        let back = &seconds[0].snapshot;
         assert_eq!(
             back.entries[0].histogram.inner(),
             snapshot.entries[0].histogram.inner()
@@ -205,8 +261,37 @@ mod tests {
         let mut reader: &[u8] = &[0xff, 0xff, 0xff, 0xff];
         assert!(matches!(
             read_frame::<_, ToMaster>(&mut reader).await,
-            Err(FrameError::TooLarge(_))
+            Err(FrameError::TooLarge(..))
         ));
+        // Before the handshake, a few KiB at most: refused from the length alone.
+        let mut bytes = (255u32 << 20).to_be_bytes().to_vec();
+        bytes.extend_from_slice(&[b' '; 100]);
+        let mut reader = bytes.as_slice();
+        let err = read_frame_within::<_, ToMaster>(&mut reader, MAX_HANDSHAKE_FRAME)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a frame of 267386880 bytes is larger than the 16384 bytes allowed"
+        );
+        // A frame announced long that ends early is an error, after holding what came.
+        let mut bytes = (1u32 << 20).to_be_bytes().to_vec();
+        bytes.extend_from_slice(b"{\"type\":");
+        let mut reader = bytes.as_slice();
+        assert!(matches!(
+            read_frame::<_, ToMaster>(&mut reader).await,
+            Err(FrameError::Io(_))
+        ));
+        // A frame that arrives in pieces larger than one step reads whole.
+        let message = ToWorker::Refused {
+            message: "x".repeat(200_000),
+        };
+        let bytes = encode(&message);
+        let mut reader = bytes.as_slice();
+        assert_eq!(
+            read_frame::<_, ToWorker>(&mut reader).await.unwrap(),
+            message
+        );
         let mut bytes = 5u32.to_be_bytes().to_vec();
         bytes.extend_from_slice(b"{nope");
         let mut reader = bytes.as_slice();

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::link::Event;
 use super::master::{MasterConfig, Status, WorkerStatus};
-use super::protocol::{ToMaster, ToWorker};
+use super::protocol::{SecondStats, ToMaster, ToWorker};
 use super::share::{RowPool, rows_to_give, split_rate, split_users};
 use crate::engine::{Load, RunState};
 use crate::stats::now_unix_ms as unix_ms;
@@ -82,6 +82,8 @@ pub(super) struct Run {
     rows: Option<RowPool>,
     stage: usize,
     stage_started: Instant,
+    /// Second 0 of the run: the workers count its seconds from here (see `ToWorker::Start`).
+    run_started: Instant,
     /// When the stopping workers are given up on.
     stop_deadline: Option<Instant>,
     start_unix_ms: u64,
@@ -107,6 +109,7 @@ impl Run {
             rows,
             stage: 0,
             stage_started: Instant::now(),
+            run_started: Instant::now(),
             stop_deadline: None,
             start_unix_ms: 0,
             short_warned: false,
@@ -187,6 +190,7 @@ impl Run {
                 let name = member.name.clone();
                 let had_users = member.state == MemberState::Running;
                 self.members.remove(&id);
+                self.aggregate().reporter_done(u64::from(id));
                 self.notify(&format!(
                     "worker {name:?} cannot run the scenario: {message}"
                 ));
@@ -194,16 +198,16 @@ impl Run {
                     self.take_over();
                 }
             }
-            ToMaster::Stats { users, snapshot } => {
+            ToMaster::Stats { users, seconds } => {
                 member.users = users;
-                member.requests += snapshot.requests();
-                self.aggregate().absorb(snapshot);
+                member.requests += seconds.iter().map(|s| s.snapshot.requests()).sum::<u64>();
+                self.absorb_seconds(id, seconds, false);
             }
-            ToMaster::Finished { snapshot } => {
+            ToMaster::Finished { seconds } => {
                 member.users = 0;
-                member.requests += snapshot.requests();
+                member.requests += seconds.iter().map(|s| s.snapshot.requests()).sum::<u64>();
                 member.state = MemberState::Finished;
-                self.aggregate().absorb(snapshot);
+                self.absorb_seconds(id, seconds, true);
                 self.check_stopped();
             }
             ToMaster::Heartbeat | ToMaster::Hello { .. } => {}
@@ -232,6 +236,7 @@ impl Run {
         }
         member.state = MemberState::Missing;
         member.users = 0;
+        self.aggregate().reporter_done(u64::from(id));
         let others = self
             .members
             .values()
@@ -260,6 +265,21 @@ impl Run {
         }
     }
 
+    /// A worker's measurements, each in its second of the run; the seconds every worker has
+    /// reported become points (see `stats::timeline`).
+    fn absorb_seconds(&mut self, id: u32, seconds: Vec<SecondStats>, last: bool) {
+        let users = self.users();
+        let elapsed = self.run_started.elapsed();
+        let mut aggregate = self.aggregate();
+        for SecondStats { second, snapshot } in seconds {
+            aggregate.absorb_second(u64::from(id), second, snapshot);
+        }
+        if last {
+            aggregate.reporter_done(u64::from(id));
+        }
+        aggregate.close_seconds(elapsed, users);
+    }
+
     fn count(&self, state: MemberState) -> usize {
         self.members.values().filter(|m| m.state == state).count()
     }
@@ -269,7 +289,10 @@ impl Run {
         self.phase = Phase::Running;
         self.stage = 0;
         self.stage_started = Instant::now();
+        self.run_started = self.stage_started;
         self.start_unix_ms = unix_ms();
+        self.aggregate()
+            .start_seconds(self.start_unix_ms, std::iter::empty());
         self.notify(&format!(
             "starting with {} worker(s)",
             self.count(MemberState::Ready)
@@ -357,6 +380,8 @@ impl Run {
                  rows between them (rows are never given to two workers); add rows to the data file"
             ));
         }
+        let aggregate = self.aggregate.clone();
+        let started_ago = self.run_started.elapsed();
         for ((id, share), spawn_rate) in live.iter().zip(shares).zip(rates) {
             let Some(member) = self.members.get_mut(id) else {
                 continue;
@@ -364,6 +389,11 @@ impl Run {
             if member.state == MemberState::Ready {
                 member.state = MemberState::Running;
                 member.share = share;
+                // Its seconds are the run's: it reports from the second under way.
+                aggregate
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .expect_reporter(u64::from(*id), started_ago.as_secs());
                 let _ = member.sender.send(ToWorker::Start {
                     users: share,
                     spawn_rate,
@@ -371,6 +401,7 @@ impl Run {
                     stop_timeout_ms: self.config.stop_timeout.as_millis() as u64,
                     max_body: self.config.max_body,
                     accept_invalid_certs: self.config.accept_invalid_certs,
+                    started_ago_ms: u64::try_from(started_ago.as_millis()).unwrap_or(u64::MAX),
                 });
             } else if member.share != share {
                 let spawn_rate = if self.taking_over && share > member.share {
@@ -489,8 +520,10 @@ impl Run {
         }
         if matches!(self.phase, Phase::Running | Phase::Stopping) {
             let users = self.users();
+            let elapsed = self.run_started.elapsed();
             let mut aggregate = self.aggregate();
-            aggregate.tick(unix_ms() / 1000, users as usize);
+            // The seconds a worker is late for are made once their grace is over.
+            aggregate.close_seconds(elapsed, users);
             let table = report::live_table(&aggregate);
             drop(aggregate);
             self.table = table;
@@ -556,7 +589,12 @@ impl Run {
             self.start_unix_ms
         };
         meta.end_unix_ms = unix_ms();
-        let aggregate = std::mem::take(&mut *self.aggregate());
+        let began = self.start_unix_ms != 0;
+        let (elapsed, users) = (self.run_started.elapsed(), self.users());
+        let mut aggregate = std::mem::take(&mut *self.aggregate());
+        if began {
+            aggregate.close_all_seconds(elapsed, users);
+        }
         aggregate.finish(meta)
     }
 }
@@ -661,7 +699,10 @@ mod tests {
         }
         ToMaster::Stats {
             users: 10,
-            snapshot: recorder.take(),
+            seconds: vec![SecondStats {
+                second: 0,
+                snapshot: recorder.take(),
+            }],
         }
     }
 
@@ -719,7 +760,7 @@ mod tests {
             fixture.run.on_event(Event::Message {
                 id,
                 message: ToMaster::Finished {
-                    snapshot: Snapshot::default(),
+                    seconds: Vec::new(),
                 },
             });
         }
@@ -731,7 +772,7 @@ mod tests {
         fixture.run.on_event(Event::Message {
             id: 4,
             message: ToMaster::Finished {
-                snapshot: Snapshot::default(),
+                seconds: Vec::new(),
             },
         });
         assert!(fixture.run.is_done());

@@ -13,14 +13,20 @@ use tokio::time::Instant;
 
 use super::auth;
 use super::bundle;
-use super::protocol::{PROTOCOL, ScenarioPin, ToMaster, ToWorker, read_frame, write_frame};
+use super::protocol::{
+    MAX_HANDSHAKE_FRAME, PROTOCOL, ScenarioPin, SecondStats, ToMaster, ToWorker, read_frame,
+    read_frame_within, write_frame,
+};
 use super::{ClusterError, HEARTBEAT_EVERY, MISSING_AFTER, Notify};
 use crate::engine::{Engine, EngineControl, EngineOptions, Plan};
 use crate::scenario::Scenario;
-use crate::stats::{RunResult, Snapshot, report};
+use crate::stats::{RunResult, SecondsTap, report};
 
 /// How long to wait between attempts to reach the master.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// A `--stay` worker refused by whoever answers waits this long at most before trying again
+/// (doubling from [`RETRY_EVERY`]).
+const REFUSED_BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// How long one attempt to connect may take (a cut link drops the attempt silently).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long the master may take to answer a hello (the scenario comes with the answer).
@@ -55,10 +61,34 @@ enum End {
     Failed(String),
 }
 
+/// Checks `--master HOST:PORT` before any attempt: a name or address, and a port from 1 to
+/// 65535. Whether the name resolves is not checked (a master's name may appear later, as a
+/// Kubernetes service does).
+pub fn check_master_address(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let advice = "give the master's address as HOST:PORT, e.g. chorus-master:5557 or 10.0.0.5:5557";
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(format!("{text:?} has no port; {advice}"));
+    };
+    let bracketed = host.starts_with('[') && host.ends_with(']');
+    if host.is_empty() || (host.contains(':') && !bracketed) || host.contains(char::is_whitespace) {
+        return Err(format!("{text:?} is not HOST:PORT; {advice}"));
+    }
+    match port.parse::<u16>() {
+        Ok(port) if port > 0 => Ok(text.to_owned()),
+        _ => Err(format!(
+            "{text:?}: the port {port:?} is not a number from 1 to 65535; {advice}"
+        )),
+    }
+}
+
 /// Serves masters until one says quit (`Ok`; never with `stay`) or refuses this worker
-/// (`Err`: retrying with the same settings would be refused again).
+/// (`Err`: retrying with the same settings would be refused again). A `--stay` worker is not
+/// sent away for good by a refusal: anyone who can answer on the master's address could send
+/// one, so it tries again, less and less often.
 pub async fn run_worker(config: WorkerConfig) -> Result<(), ClusterError> {
     let mut waiting_said = false;
+    let mut backoff = RETRY_EVERY;
     loop {
         let connect = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&config.master));
         let stream = match connect.await {
@@ -80,7 +110,21 @@ pub async fn run_worker(config: WorkerConfig) -> Result<(), ClusterError> {
             }
         };
         waiting_said = false;
-        match session(&config, stream).await? {
+        let end = match session(&config, stream).await {
+            Ok(end) => end,
+            Err(ClusterError::Refused(message)) if config.stay => {
+                (config.notify)(&format!(
+                    "{message}; trying again in {} s (--stay)",
+                    backoff.as_secs()
+                ));
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(REFUSED_BACKOFF_MAX);
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
+        backoff = RETRY_EVERY;
+        match end {
             End::Quit(message) if config.stay => {
                 (config.notify)(&format!(
                     "the master ended the run ({message}); waiting for the next one"
@@ -106,7 +150,8 @@ pub async fn run_worker(config: WorkerConfig) -> Result<(), ClusterError> {
 /// The users this worker runs now.
 struct Running {
     control: EngineControl,
-    tap: Arc<Mutex<Snapshot>>,
+    /// The engine's measurements by second, taken as its seconds close.
+    tap: Arc<Mutex<SecondsTap>>,
     result: tokio::task::JoinHandle<RunResult>,
 }
 
@@ -114,7 +159,8 @@ async fn session(config: &WorkerConfig, stream: TcpStream) -> Result<End, Cluste
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
     let master = &config.master;
-    let challenge = match tokio::time::timeout(WELCOME_TIMEOUT, read_frame(&mut reader)).await {
+    let opening = read_frame_within(&mut reader, MAX_HANDSHAKE_FRAME);
+    let challenge = match tokio::time::timeout(WELCOME_TIMEOUT, opening).await {
         Ok(Ok(ToWorker::Challenge {
             protocol,
             version,
@@ -228,6 +274,8 @@ async fn serve(
     incoming: &mut mpsc::UnboundedReceiver<Result<ToWorker, super::protocol::FrameError>>,
 ) -> End {
     let mut running: Option<Running> = None;
+    let mut updates: Option<tokio::sync::broadcast::Receiver<Arc<crate::engine::LiveUpdate>>> =
+        None;
     let mut last_heard = Instant::now();
     let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -241,7 +289,7 @@ async fn serve(
                 };
                 last_heard = Instant::now();
                 match message {
-                    ToWorker::Start { users, spawn_rate, rows, stop_timeout_ms, max_body, accept_invalid_certs } => {
+                    ToWorker::Start { users, spawn_rate, rows, stop_timeout_ms, max_body, accept_invalid_certs, started_ago_ms } => {
                         if running.is_some() {
                             continue;
                         }
@@ -255,11 +303,13 @@ async fn serve(
                             stop_timeout: Duration::from_millis(stop_timeout_ms),
                             max_body,
                             accept_invalid_certs,
+                            started_ago: Duration::from_millis(started_ago_ms),
                             ..EngineOptions::default()
                         };
                         match start(mine, users, spawn_rate, options) {
                             Ok(started) => {
                                 (config.notify)(&format!("running {users} user(s)"));
+                                updates = Some(started.control.subscribe());
                                 running = Some(started);
                             }
                             Err(message) => {
@@ -284,7 +334,7 @@ async fn serve(
                     ToWorker::Reset => {
                         if let Some(run) = &running {
                             run.control.reset_stats();
-                            take(&run.tap);
+                            lock(&run.tap).clear();
                         }
                     }
                     ToWorker::Quit { message } => {
@@ -301,13 +351,32 @@ async fn serve(
                 }
             }
             result = async { (&mut running.as_mut()?.result).await.ok() }, if running.is_some() => {
+                updates = None;
                 if let Some(run) = running.take() {
-                    let snapshot = take(&run.tap);
-                    let _ = outgoing.send(ToMaster::Finished { snapshot });
+                    let seconds = SecondStats::list(lock(&run.tap).take_all());
+                    let _ = outgoing.send(ToMaster::Finished { seconds });
                     if let Some(result) = result {
                         write_json(config, &result);
                     }
                     (config.notify)("users stopped; waiting for the master");
+                }
+            }
+            // A second closed on this worker: its measurements go to the master at once.
+            update = async {
+                match updates.as_mut()?.recv().await {
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Some(()),
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
+                }
+            }, if updates.is_some() => {
+                match (&running, update) {
+                    (Some(run), Some(_)) => {
+                        let seconds = SecondStats::list(lock(&run.tap).take_closed());
+                        if !seconds.is_empty() {
+                            let _ = outgoing.send(ToMaster::Stats { users: run.control.users(), seconds });
+                        }
+                    }
+                    // The run's updates ended: the heartbeat carries on.
+                    _ => updates = None,
                 }
             }
             _ = tick.tick() => {
@@ -316,7 +385,10 @@ async fn serve(
                     return lose(running, why).await;
                 }
                 let message = match &running {
-                    Some(run) => ToMaster::Stats { users: run.control.users(), snapshot: take(&run.tap) },
+                    Some(run) => ToMaster::Stats {
+                        users: run.control.users(),
+                        seconds: SecondStats::list(lock(&run.tap).take_closed()),
+                    },
                     None => ToMaster::Heartbeat,
                 };
                 let _ = outgoing.send(message);
@@ -333,7 +405,7 @@ fn start(
 ) -> Result<Running, String> {
     let plan = Plan::users(users, Some(spawn_rate), None).map_err(|e| e.to_string())?;
     let handle = Engine::start(Arc::new(scenario), plan, options).map_err(|e| e.to_string())?;
-    let tap = Arc::new(Mutex::new(Snapshot::default()));
+    let tap = Arc::new(Mutex::new(SecondsTap::default()));
     handle.tap(tap.clone());
     let control = handle.control();
     let result = tokio::spawn(handle.wait());
@@ -357,21 +429,56 @@ async fn lose(running: Option<Running>, why: String) -> End {
 async fn finish(config: &WorkerConfig, outgoing: &mpsc::UnboundedSender<ToMaster>, run: Running) {
     let result = tokio::time::timeout(Duration::from_secs(5), run.result).await;
     let _ = outgoing.send(ToMaster::Finished {
-        snapshot: take(&run.tap),
+        seconds: SecondStats::list(lock(&run.tap).take_all()),
     });
     if let Ok(Ok(result)) = result {
         write_json(config, &result);
     }
 }
 
-fn take(tap: &Mutex<Snapshot>) -> Snapshot {
-    std::mem::take(&mut *tap.lock().unwrap_or_else(|e| e.into_inner()))
+fn lock(tap: &Mutex<SecondsTap>) -> std::sync::MutexGuard<'_, SecondsTap> {
+    tap.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn write_json(config: &WorkerConfig, result: &RunResult) {
     if let Some(path) = &config.json {
         if let Err(err) = report::json::write(result, path) {
             (config.notify)(&format!("could not write {}: {err}", path.display()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_master_address_is_host_and_port() {
+        for good in [
+            "chorus-master:5557",
+            "10.0.0.5:5557",
+            "[::1]:5557",
+            "127.0.0.1:1",
+        ] {
+            assert_eq!(check_master_address(good).as_deref(), Ok(good));
+        }
+        for (bad, why) in [
+            ("nonsense", "\"nonsense\" has no port"),
+            (
+                "host:99999",
+                "\"host:99999\": the port \"99999\" is not a number from 1 to 65535",
+            ),
+            ("host:0", "\"host:0\": the port \"0\""),
+            (":5557", "\":5557\" is not HOST:PORT"),
+            ("::1:5557", "\"::1:5557\" is not HOST:PORT"),
+            ("host:", "\"host:\": the port \"\""),
+        ] {
+            let err = check_master_address(bad).unwrap_err();
+            assert!(err.starts_with(why), "{bad}: {err}");
+            assert!(
+                err.ends_with("e.g. chorus-master:5557 or 10.0.0.5:5557"),
+                "{err}"
+            );
         }
     }
 }

@@ -86,6 +86,9 @@ pub struct EngineOptions {
     pub thresholds: Vec<Threshold>,
     /// Setup runs (`chorus provision`): rows, retries, failures that end a sequence.
     pub setup: SetupMode,
+    /// The run's seconds (its history points) count from this long before the start: a
+    /// cluster worker that joins a run under way keeps the master's seconds.
+    pub started_ago: Duration,
 }
 
 impl Default for EngineOptions {
@@ -97,6 +100,7 @@ impl Default for EngineOptions {
             accept_invalid_certs: false,
             thresholds: Vec::new(),
             setup: SetupMode::default(),
+            started_ago: Duration::ZERO,
         }
     }
 }
@@ -171,6 +175,10 @@ pub struct LiveUpdate {
     pub total: LiveRow,
     /// The newest point of the time series.
     pub point: Option<HistoryPoint>,
+    /// The points made or amended since the last update (usually the one second that just
+    /// closed; a point comes again when a late report amends it).
+    #[serde(skip)]
+    pub points: Vec<HistoryPoint>,
     pub flows: Vec<FlowCount>,
     /// Open model: iterations not started because every user was busy.
     pub dropped_iterations: u64,
@@ -207,6 +215,11 @@ impl Engine {
             options.workers
         };
         let (report_sender, reports) = mpsc::unbounded_channel();
+        // Second 0 of the run: the workers report each second's measurements by its number.
+        let now = tokio::time::Instant::now();
+        let epoch = now.checked_sub(options.started_ago).unwrap_or(now);
+        let start_unix_ms = spawner::unix_ms()
+            .saturating_sub(u64::try_from(options.started_ago.as_millis()).unwrap_or(0));
         let mut senders = Vec::with_capacity(workers);
         for number in 0..workers {
             let (sender, commands) = mpsc::unbounded_channel();
@@ -217,6 +230,7 @@ impl Engine {
                 stop_timeout: options.stop_timeout,
                 commands,
                 reports: report_sender.clone(),
+                epoch,
             };
             if let Err(source) = worker::spawn(number, setup) {
                 for sender in &senders {
@@ -230,6 +244,9 @@ impl Engine {
         let (updates, _) = broadcast::channel(16);
         let flows = FlowCount::zeroed(&scenario);
         let shared = Shared::new(scenario.clone(), flows.clone(), updates);
+        shared
+            .aggregate()
+            .start_seconds(start_unix_ms, (0..workers).map(|n| n as u64));
         let spawn_rate = match plan.stages().first().map(|stage| stage.load) {
             Some(Load::Users { spawn_rate, .. }) => Some(spawn_rate),
             _ => None,
@@ -237,7 +254,7 @@ impl Engine {
         let meta = RunMeta {
             scenario: scenario.source.display().to_string(),
             host: scenario.host.as_ref().map(|host| host.to_string()),
-            start_unix_ms: spawner::unix_ms(),
+            start_unix_ms,
             end_unix_ms: 0,
             users: plan.peak_users(),
             spawn_rate,
@@ -252,6 +269,7 @@ impl Engine {
             meta: meta.clone(),
             flows,
             one_pass: scenario.flows.is_empty() || options.setup.rounds.is_some(),
+            epoch,
         };
         let task = tokio::spawn(controller.run());
         Ok(EngineHandle {
@@ -331,9 +349,9 @@ impl RemoteRun {
     }
 
     /// Sets the users and sends a [`LiveUpdate`] of the aggregate as it is (the driver
-    /// closes history points itself with `Aggregate::tick`).
+    /// makes the history points itself, with `Aggregate::close_seconds`).
     pub fn publish(&self, users: u64) {
-        self.shared.publish(users, &self.flows, false);
+        self.shared.publish(users, &self.flows);
     }
 }
 
@@ -434,9 +452,9 @@ impl EngineControl {
     }
 
     /// From now on (and including everything measured so far) the run's measurements are
-    /// also merged into `tap`; take deltas out of it with `std::mem::take` under its lock.
+    /// also merged into `tap` by second; take the closed seconds out of it under its lock.
     /// It keeps receiving until the run's last report, after the result is made.
-    pub fn tap(&self, tap: Arc<Mutex<crate::stats::Snapshot>>) {
+    pub fn tap(&self, tap: Arc<Mutex<crate::stats::SecondsTap>>) {
         self.shared.aggregate().set_tap(tap);
     }
 
@@ -479,6 +497,7 @@ impl Shared {
                 rows: Vec::new(),
                 total: Aggregate::new().total_row(),
                 point: None,
+                points: Vec::new(),
                 flows,
                 dropped_iterations: 0,
                 cut_iterations: 0,
@@ -488,17 +507,15 @@ impl Shared {
         })
     }
 
-    /// Sets the users and sends a [`LiveUpdate`] of the aggregate (closing a history point
-    /// first when `tick`).
-    fn publish(&self, users: u64, flows: &[FlowCount], tick: bool) {
+    /// Sets the users and sends a [`LiveUpdate`] of the aggregate, with the history points
+    /// made since the last one.
+    fn publish(&self, users: u64, flows: &[FlowCount]) {
         self.set_users(users);
         let unix_seconds = spawner::unix_ms() / 1000;
         let update = {
             let mut aggregate = self.aggregate();
-            if tick {
-                aggregate.tick(unix_seconds, users as usize);
-            }
             LiveUpdate {
+                points: aggregate.take_fresh_points(),
                 state: self.state(),
                 users,
                 unix_seconds,

@@ -1,7 +1,8 @@
 //! The controller of a run: follows the plan (moving the user count at the spawn rate, or
 //! dispatching the open model's arrivals with their intended start times), relays the
 //! page's and the CLI's commands to the workers, merges the workers' reports into the
-//! `stats::Aggregate` and publishes a `LiveUpdate` every second.
+//! `stats::Aggregate` by the second each belongs to, and publishes a `LiveUpdate` as each
+//! second's point is made (every worker reported it) and at least every second.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -221,7 +222,18 @@ pub(super) struct Controller {
     pub(super) flows: Vec<FlowCount>,
     /// A scenario without flows: the run ends when every user ran once.
     pub(super) one_pass: bool,
+    /// Second 0 of the run (the workers' reports count seconds from it).
+    pub(super) epoch: Instant,
 }
+
+/// Between the end of a second and the controller's own look at it: the workers' reports of
+/// that second normally come first (and the update goes out with its point); the look makes
+/// the point of a second a worker is late for once its grace is over, and sends an update if
+/// none went out for a second (so the page sees the state and users at least that often).
+const LOOK_AFTER: Duration = Duration::from_millis(500);
+
+/// An update at most this long after the last one is not sent again by the look.
+const QUIET: Duration = Duration::from_millis(900);
 
 impl Controller {
     /// Runs the plan to its end (or until stopped) and returns the result.
@@ -230,14 +242,15 @@ impl Controller {
         let mut worker_users = vec![0u64; workers];
         let mut finished = 0;
         let mut exited = 0u64;
+        let mut published = Instant::now();
         let mut stopping = false;
         let mut control_open = true;
         let mut next = self.spawner.advance(Instant::now());
         let mut tick = tokio::time::interval_at(
-            Instant::now() + Duration::from_secs(1),
+            self.epoch + Duration::from_secs(1) + LOOK_AFTER,
             Duration::from_secs(1),
         );
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let far = Instant::now() + Duration::from_secs(86_400 * 365);
         self.set_state(if self.spawner.ramping() {
             RunState::Spawning
@@ -289,11 +302,23 @@ impl Controller {
                         flow.iterations += count;
                     }
                     exited += report.exited;
-                    self.shared.aggregate().absorb(report.snapshot);
+                    worker_users[report.worker] = report.users;
+                    let closed = {
+                        let mut aggregate = self.shared.aggregate();
+                        let worker = report.worker as u64;
+                        aggregate.absorb_second(worker, report.second, report.snapshot);
+                        if report.finished {
+                            aggregate.reporter_done(worker);
+                        }
+                        aggregate.close_seconds(self.epoch.elapsed(), self.users(&worker_users))
+                    };
                     if report.finished {
                         finished += 1;
                     }
-                    worker_users[report.worker] = report.users;
+                    if closed > 0 && finished < workers {
+                        self.publish(self.users(&worker_users));
+                        published = Instant::now();
+                    }
                     let all_ran_once = self.one_pass
                         && !self.spawner.ramping()
                         && self.spawner.started_total > 0
@@ -311,13 +336,20 @@ impl Controller {
                             RunState::Running
                         });
                     }
-                    self.publish(users, true);
+                    let closed = self.shared.aggregate().close_seconds(self.epoch.elapsed(), users);
+                    if closed > 0 || published.elapsed() >= QUIET {
+                        self.publish(users);
+                        published = Instant::now();
+                    }
                 }
             }
         }
         self.set_state(RunState::Stopped);
         self.shared.set_users(0);
-        self.publish(0, true);
+        self.shared
+            .aggregate()
+            .close_all_seconds(self.epoch.elapsed(), self.users(&worker_users));
+        self.publish(0);
         let mut meta = self.meta.clone();
         meta.end_unix_ms = unix_ms();
         let aggregate = std::mem::take(&mut *self.shared.aggregate());
@@ -344,9 +376,9 @@ impl Controller {
         *self.shared.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
     }
 
-    /// Closes one history point (when `tick`) and sends the live update.
-    fn publish(&self, users: u64, tick: bool) {
-        self.shared.publish(users, &self.flows, tick);
+    /// Sends the live update (with the points made since the last one).
+    fn publish(&self, users: u64) {
+        self.shared.publish(users, &self.flows);
     }
 }
 

@@ -50,6 +50,9 @@ pub(super) enum Command {
 #[derive(Debug)]
 pub(super) struct Report {
     pub(super) worker: usize,
+    /// The second of the run (from the shared start) the snapshot belongs to; the worker has
+    /// reported everything up to its end.
+    pub(super) second: u64,
     pub(super) snapshot: Snapshot,
     /// Iterations started per flow since the last report.
     pub(super) flow_iterations: Vec<u64>,
@@ -114,6 +117,8 @@ pub(super) struct WorkerSetup {
     pub(super) stop_timeout: Duration,
     pub(super) commands: mpsc::UnboundedReceiver<Command>,
     pub(super) reports: mpsc::UnboundedSender<Report>,
+    /// Second 0 of the run, the same for every worker: reports are made as each second ends.
+    pub(super) epoch: Instant,
 }
 
 /// Starts a worker thread.
@@ -132,6 +137,7 @@ pub(super) fn spawn(number: usize, setup: WorkerSetup) -> std::io::Result<()> {
                     recorder.record_error(&format!("worker {number} could not start: {err}"));
                     let _ = reports.send(Report {
                         worker: number,
+                        second: 0,
                         snapshot: recorder.take(),
                         flow_iterations: Vec::new(),
                         users: 0,
@@ -205,6 +211,7 @@ async fn work(number: usize, setup: WorkerSetup) {
         stop_timeout,
         mut commands,
         reports,
+        epoch,
     } = setup;
     let cumulative_weights = scenario
         .flows
@@ -225,13 +232,15 @@ async fn work(number: usize, setup: WorkerSetup) {
     });
     let users = Rc::new(Users::default());
     let pool = Rc::new(RefCell::new(OpenPool::default()));
-    let report = |finished: bool| {
+    // `second`: the second of the run the measurements since the last report belong to.
+    let report = |second: u64, finished: bool| {
         let flow_iterations = std::mem::replace(
             &mut *shared.flow_iterations.borrow_mut(),
             vec![0; shared.scenario.flows.len()],
         );
         let _ = reports.send(Report {
             worker: number,
+            second,
             snapshot: shared.recorder.borrow_mut().take(),
             flow_iterations,
             users: users.tasks.borrow().len() as u64,
@@ -239,11 +248,18 @@ async fn work(number: usize, setup: WorkerSetup) {
             finished,
         });
     };
-    let mut tick = tokio::time::interval_at(
-        Instant::now() + Duration::from_secs(1),
-        Duration::from_secs(1),
-    );
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A tick as each second of the run ends (the same instants on every worker): what was
+    // measured since the last one belongs to the second that just ended. A tick more than a
+    // second late (a stalled thread) reports the last second that ended; missed ticks are
+    // skipped (the seconds between had nothing more from this worker).
+    let mut tick = tokio::time::interval_at(epoch + Duration::from_secs(1), Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let ended = || {
+        Instant::now()
+            .saturating_duration_since(epoch)
+            .as_secs()
+            .saturating_sub(1)
+    };
     let graceful = loop {
         tokio::select! {
             command = commands.recv() => match command {
@@ -279,7 +295,7 @@ async fn work(number: usize, setup: WorkerSetup) {
                 Some(Command::StopAll) => break true,
                 Some(Command::Abort) | None => break false,
             },
-            _ = tick.tick() => report(false),
+            _ = tick.tick() => report(ended(), false),
         }
     };
     pool.borrow_mut().close();
@@ -296,7 +312,7 @@ async fn work(number: usize, setup: WorkerSetup) {
                         break;
                     }
                 }
-                _ = tick.tick() => report(false),
+                _ = tick.tick() => report(ended(), false),
             }
         }
     }
@@ -307,7 +323,11 @@ async fn work(number: usize, setup: WorkerSetup) {
     for (_, (_, handle)) in users.tasks.borrow_mut().drain() {
         handle.abort();
     }
-    report(true);
+    // The last report: what came since the last tick belongs to the second under way.
+    report(
+        Instant::now().saturating_duration_since(epoch).as_secs(),
+        true,
+    );
 }
 
 fn start_user(shared: &Rc<WorkerShared>, users: &Rc<Users>, index: u64, iterations: Iterations) {

@@ -27,14 +27,19 @@ const CA_NAME: &str = "chorus recording CA (local, do not share)";
 /// Why the CA could not be loaded or created.
 #[derive(Debug, thiserror::Error)]
 pub enum CaError {
-    #[error("{}: {source} (the CA folder is set with --ca-dir)", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error("{}: {error} (the CA folder is set with --ca-dir)", path.display())]
+    Io { path: PathBuf, error: io::Error },
     #[error("{}: not a usable key or certificate ({message}); delete the CA folder's files to create a new CA", path.display())]
     Invalid { path: PathBuf, message: String },
+    #[error(
+        "{}: this private key can be read by other users (mode {mode:04o}); whoever copied it can \
+         forge HTTPS sites for every browser that trusts the chorus CA. If nobody else uses this \
+         machine, run chmod 600 {}; otherwise delete the CA folder (a new CA is made on the next \
+         run) and remove the old CA from the browsers that trust it",
+        path.display(),
+        path.display()
+    )]
+    Exposed { path: PathBuf, mode: u32 },
 }
 
 /// The local CA and the per-host certificates issued so far.
@@ -73,7 +78,7 @@ impl Ca {
     pub fn load_or_create(dir: &Path) -> Result<Ca, CaError> {
         let io_err = |path: &Path| {
             let path = path.to_owned();
-            move |source| CaError::Io { path, source }
+            move |error| CaError::Io { path, error }
         };
         let cert_path = dir.join(CA_CERT);
         let key_path = dir.join(CA_KEY);
@@ -96,6 +101,7 @@ impl Ca {
             (ca_key, leaf_key, cert.pem())
         } else {
             let read_key = |path: &Path| -> Result<KeyPair, CaError> {
+                check_private(path)?;
                 let text = fs::read_to_string(path).map_err(io_err(path))?;
                 KeyPair::from_pem(&text).map_err(|e| CaError::Invalid {
                     path: path.to_owned(),
@@ -207,6 +213,28 @@ fn pem_certificate(text: &str) -> Option<CertificateDer<'static>> {
     CertificateDer::pem_slice_iter(text.as_bytes()).next()?.ok()
 }
 
+/// Refuses a key file that users other than its owner may read or write.
+fn check_private(path: &Path) -> Result<(), CaError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let metadata = fs::metadata(path).map_err(|error| CaError::Io {
+            path: path.to_owned(),
+            error,
+        })?;
+        let mode = metadata.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            return Err(CaError::Exposed {
+                path: path.to_owned(),
+                mode,
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 fn write_private(path: &Path, text: &str) -> io::Result<()> {
     use std::io::Write as _;
     let mut options = fs::OpenOptions::new();
@@ -245,5 +273,29 @@ mod tests {
         assert!(!second.created());
         assert_eq!(first.spki_list(), second.spki_list());
         assert!(second.trust_instructions().contains("chorus-ca.pem"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_others_can_read_is_refused_with_what_to_do() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        Ca::load_or_create(dir.path()).unwrap();
+        let key = dir.path().join(CA_KEY);
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
+        let err = Ca::load_or_create(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "{}: this private key can be read by other users (mode 0644)",
+                key.display()
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("chmod 600 {}", key.display())),
+            "{err}"
+        );
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(Ca::load_or_create(dir.path()).is_ok());
     }
 }

@@ -13,6 +13,7 @@
 //! `sink` writes the file on its own thread, `upstream` connects to the application,
 //! `forward` answers CONNECT, `mitm` issues certificates.
 
+pub mod access;
 pub mod capture;
 pub mod mitm;
 
@@ -62,6 +63,10 @@ pub struct RecordOptions {
     pub insecure: bool,
     /// Where the interception CA lives (default: `$HOME/.config/chorus/ca`).
     pub ca_dir: Option<PathBuf>,
+    /// `--proxy-auth USER:PASS`: the credentials the recorder asks for (see [`access`]).
+    pub proxy_auth: Option<String>,
+    /// `--i-know-this-is-open`: listen beyond loopback without credentials.
+    pub open: bool,
 }
 
 impl Default for RecordOptions {
@@ -76,6 +81,8 @@ impl Default for RecordOptions {
             max_body: DEFAULT_MAX_BODY,
             insecure: false,
             ca_dir: None,
+            proxy_auth: None,
+            open: false,
         }
     }
 }
@@ -99,6 +106,8 @@ pub struct RecordConfig {
     pub filter: Filter,
     pub max_body: usize,
     pub insecure: bool,
+    /// Who may use the recorder; `None`: anyone who reaches it.
+    pub auth: Option<access::ProxyAuth>,
 }
 
 /// Why the recorder could not start.
@@ -116,6 +125,9 @@ pub enum RecordError {
     },
     #[error("--max-body {0}: too large for this machine")]
     MaxBody(u64),
+    /// A non-loopback address without `--proxy-auth`, or bad credentials.
+    #[error("{0}")]
+    Access(String),
     #[error("could not listen on {addr}: {source}{}", if source.kind() == io::ErrorKind::AddrInUse { "; another program (or another chorus record) uses that port: pick another with --listen 127.0.0.1:PORT" } else { "" })]
     Listen {
         addr: SocketAddr,
@@ -128,10 +140,17 @@ pub enum RecordError {
         #[source]
         source: io::Error,
     },
+    /// (Not a `#[source]`: the message holds the CA's own, which would be printed twice.)
     #[error("could not prepare the HTTPS interception CA: {0}")]
-    Ca(#[from] CaError),
+    Ca(CaError),
     #[error("could not start the capture writer: {0}")]
     Writer(io::Error),
+}
+
+impl From<CaError> for RecordError {
+    fn from(error: CaError) -> Self {
+        RecordError::Ca(error)
+    }
 }
 
 impl RecordConfig {
@@ -159,6 +178,14 @@ impl RecordConfig {
                 })
                 .collect::<Result<Vec<_>, _>>()
         };
+        let auth = options
+            .proxy_auth
+            .as_deref()
+            .map(access::ProxyAuth::parse)
+            .transpose()
+            .map_err(RecordError::Access)?;
+        access::check_listen(options.listen, auth.is_some(), options.open)
+            .map_err(RecordError::Access)?;
         Ok(RecordConfig {
             mode,
             listen: options.listen,
@@ -170,6 +197,7 @@ impl RecordConfig {
             max_body: usize::try_from(options.max_body)
                 .map_err(|_| RecordError::MaxBody(options.max_body))?,
             insecure: options.insecure,
+            auth,
         })
     }
 }
@@ -401,6 +429,7 @@ pub async fn start(config: RecordConfig) -> Result<Recorder, RecordError> {
         filter: config.filter.clone(),
         max_body: config.max_body,
         forwarded: AtomicU64::new(0),
+        auth: config.auth.clone(),
     });
     let stop = CancellationToken::new();
     let task = tokio::spawn(accept_loop(

@@ -39,6 +39,9 @@ pub(crate) struct Shared {
     pub(crate) filter: Filter,
     pub(crate) max_body: usize,
     pub(crate) forwarded: AtomicU64,
+    /// `--proxy-auth`: asked of every request on a forward or reverse route (a tunnel
+    /// intercepted with `--mitm` was asked at its CONNECT).
+    pub(crate) auth: Option<super::access::ProxyAuth>,
 }
 
 /// How a browser connection's relay ended.
@@ -87,8 +90,17 @@ where
                 return Ended::Closed;
             }
         };
+        let forward = matches!(route, Route::Forward);
+        let asked = match (&shared.auth, route) {
+            (Some(auth), Route::Forward | Route::Reverse { .. }) => auth.refusal(forward, &head),
+            _ => None,
+        };
+        if let Some(refusal) = asked {
+            let _ = write_flush(&mut browser, &refusal).await;
+            return Ended::Closed;
+        }
         if head.method() == "CONNECT" {
-            if matches!(route, Route::Forward) {
+            if forward {
                 return Ended::Connect { browser, head };
             }
             let _ = write_flush(
@@ -354,12 +366,18 @@ impl Connection {
         let destination = destination(route, head).map_err(Failed::BadRequest)?;
         let mut bytes = std::mem::take(&mut self.out);
         bytes.clear();
+        // Reverse mode's `--proxy-auth` credentials are the recorder's, not the application's.
+        let ours = match (&shared.auth, route) {
+            (Some(_), Route::Reverse { .. }) => Some(super::access::ProxyAuth::header(false)),
+            _ => None,
+        };
         wire::upstream_request_head(
             &mut bytes,
             head,
             &destination.path,
             destination.origin.authority(),
             rewrite,
+            ours,
         );
         let mut recording = shared.filter.records(&destination.url).then(|| Recording {
             url: destination.url.clone(),

@@ -28,7 +28,7 @@ pub struct EntryStats {
     pub untimed: u64,
     /// Sum of all latencies in µs (an exact average, not the histogram's).
     pub latency_sum_us: u64,
-    /// Smallest latency in µs, exact; `u64::MAX` when there are no requests.
+    /// Smallest latency in µs, exact; 0 when there is no latency sample.
     pub min_us: u64,
     /// Largest latency in µs, exact.
     pub max_us: u64,
@@ -72,7 +72,7 @@ impl EntryStats {
             failures: 0,
             untimed: 0,
             latency_sum_us: 0,
-            min_us: u64::MAX,
+            min_us: 0,
             max_us: 0,
             content_bytes: 0,
             histogram: Histogram::new(),
@@ -83,9 +83,13 @@ impl EntryStats {
     /// Counts one request.
     #[inline]
     pub(crate) fn record(&mut self, micros: u64, bytes: u64) {
+        self.min_us = if self.timed() == 0 {
+            micros
+        } else {
+            self.min_us.min(micros)
+        };
         self.requests += 1;
         self.latency_sum_us = self.latency_sum_us.saturating_add(micros);
-        self.min_us = self.min_us.min(micros);
         self.max_us = self.max_us.max(micros);
         self.content_bytes = self.content_bytes.saturating_add(bytes);
         self.histogram.record_micros(micros);
@@ -144,10 +148,17 @@ impl EntryStats {
 
     /// Adds every count of `other` (exact; names are not compared).
     pub fn merge(&mut self, other: &EntryStats) {
+        // An entry without latency samples has no minimum (0 stands for none).
+        if other.timed() > 0 {
+            self.min_us = if self.timed() == 0 {
+                other.min_us
+            } else {
+                self.min_us.min(other.min_us)
+            };
+        }
         self.requests += other.requests;
         self.untimed += other.untimed;
         self.latency_sum_us = self.latency_sum_us.saturating_add(other.latency_sum_us);
-        self.min_us = self.min_us.min(other.min_us);
         self.max_us = self.max_us.max(other.max_us);
         self.content_bytes = self.content_bytes.saturating_add(other.content_bytes);
         self.histogram.add(&other.histogram);

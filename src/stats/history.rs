@@ -173,6 +173,28 @@ impl History {
         }
     }
 
+    /// Adds a late report's counts to the point that covers `unix_seconds`; returns the point
+    /// as it is now, or `None` if no point covers it.
+    pub(crate) fn amend(
+        &mut self,
+        unix_seconds: u64,
+        requests: u64,
+        failures: u64,
+    ) -> Option<HistoryPoint> {
+        let covers = |p: &&mut HistoryPoint| {
+            p.unix_seconds <= unix_seconds
+                && unix_seconds < p.unix_seconds + u64::from(p.span_seconds.max(1))
+        };
+        let point = match self.recent.iter_mut().rev().find(covers) {
+            Some(point) => point,
+            None => self.coarse.iter_mut().rev().find(covers)?,
+        };
+        point.requests += requests;
+        point.failures += failures;
+        point.derive_rates();
+        Some(point.clone())
+    }
+
     pub(crate) fn points(&self) -> Vec<HistoryPoint> {
         self.coarse.iter().chain(&self.recent).cloned().collect()
     }

@@ -4,8 +4,8 @@
 //! Data flows one way through this module:
 //!
 //! ```text
-//! engine worker: Recorder::record(..)  --take()-->  Snapshot  --absorb()-->  Aggregate
-//! Aggregate::tick(..) every second (history)  ...  Aggregate::finish(RunMeta) -> RunResult
+//! engine worker: Recorder::record(..)  --take()-->  Snapshot  --absorb_second(worker, second)-->  Aggregate
+//! Aggregate::close_seconds(..) as the seconds' reports are in (history)  ...  Aggregate::finish(RunMeta) -> RunResult
 //! RunResult -> report::{csv, json, html, summary}; thresholds evaluate a RunResult
 //! ```
 //!
@@ -22,6 +22,7 @@ mod recorder;
 pub mod report;
 mod result;
 pub mod thresholds;
+mod timeline;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -35,6 +36,7 @@ pub use history::{COARSE_SPAN_SECONDS, FULL_RESOLUTION_SECONDS, HistoryPoint, PE
 pub use recorder::{Recorder, Snapshot};
 pub use result::{FORMAT, ResultError, RunMeta, RunResult, VERSION};
 pub use thresholds::{Threshold, ThresholdError, Verdict};
+pub use timeline::{GRACE, SecondsTap};
 
 /// Why a request failed: a small closed set, so failures are counted by kind and never keyed
 /// by a message.

@@ -363,6 +363,34 @@ mod tests {
         assert_eq!(a.history[2].rps, 2000.0);
     }
 
+    /// Issue 14 row 81: a result without requests says 0, not u64::MAX, for its minimum; and
+    /// an empty entry merged into another does not pull its minimum down.
+    #[test]
+    fn an_empty_result_has_no_sentinel_minimum() {
+        let empty = RunResult::empty(RunMeta::default());
+        let text = empty.to_json();
+        assert!(text.contains("\"min_us\": 0"), "{text}");
+        assert!(!text.contains(&u64::MAX.to_string()), "{text}");
+        let (mut some, _) = run(3, 20, 1_700_000_000, &[]);
+        let min = some.total.min_us;
+        assert!(min > 0);
+        some.merge(&RunResult::from_json(&text).unwrap());
+        assert_eq!(some.total.min_us, min);
+        let mut none = crate::stats::EntryStats::new("GET", "/a");
+        none.merge(&some.total);
+        assert_eq!(none.min_us, min);
+        // A request without a latency (a connect failure) first: the next one is the minimum.
+        let mut entry = crate::stats::EntryStats::new("GET", "/b");
+        entry.record_untimed(0);
+        entry.record(7_000, 10);
+        entry.record(9_000, 10);
+        assert_eq!(entry.min_us, 7_000);
+        let mut untimed_only = crate::stats::EntryStats::new("GET", "/b");
+        untimed_only.record_untimed(0);
+        entry.merge(&untimed_only);
+        assert_eq!(entry.min_us, 7_000);
+    }
+
     #[test]
     fn foreign_files_are_refused_with_advice() {
         let err = RunResult::from_json("{\"format\": \"k6\"}").unwrap_err();

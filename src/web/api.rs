@@ -1,6 +1,8 @@
 //! The HTTP API of the page (documented in docs/web-api.md): control endpoints, the stats and
 //! state reads, report downloads, the server-sent event stream, Locust's form endpoints, and
-//! optional basic authentication. Refusals become `{"error": ...}` with a 4xx status here.
+//! optional basic authentication, all behind the [`guard`](super::guard) (Host names,
+//! cross-site refusals, the page's token) and sent with headers that keep the page out of
+//! other sites' frames. Refusals become `{"error": ...}` with a 4xx status here.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -10,9 +12,10 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::header::{
-    AUTHORIZATION, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, WWW_AUTHENTICATE,
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE,
+    WWW_AUTHENTICATE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -24,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::assets;
 use super::form;
+use super::guard::{self, AllowedHosts, TOKEN_FIELD, TOKEN_HEADER};
 use super::runs::{Refusal, Runs};
 use crate::stats::report;
 
@@ -33,6 +37,10 @@ use crate::stats::report;
 pub(super) struct AppState {
     runs: Arc<Runs>,
     stop: CancellationToken,
+    /// The page's token: Locust's form endpoints need it (docs/web-api.md).
+    token: Arc<str>,
+    /// The page with its token in it.
+    index: Arc<str>,
 }
 
 type Shared = AppState;
@@ -44,15 +52,36 @@ impl IntoResponse for Refusal {
     }
 }
 
-pub(super) fn router(
-    runs: Arc<Runs>,
-    auth: Option<(String, String)>,
-    stop: CancellationToken,
-) -> Router {
+/// Who may use the page: the basic-auth credentials, if any, and the `Host` names it answers.
+pub(super) struct Access {
+    pub(super) auth: Option<(String, String)>,
+    pub(super) hosts: AllowedHosts,
+}
+
+pub(super) fn router(runs: Arc<Runs>, access: Access, stop: CancellationToken) -> Router {
+    let token: Arc<str> = guard::new_token().into();
+    let index: Arc<str> = assets::INDEX_HTML
+        .replace("{{chorus_token}}", &token)
+        .into();
+    let app = AppState {
+        runs,
+        stop,
+        token: token.clone(),
+        index,
+    };
     let router = Router::new()
         .route(
             "/",
-            get(|| async { page(assets::INDEX_HTML, "text/html; charset=utf-8") }),
+            get(|State(AppState { index, .. }): State<Shared>| async move {
+                (
+                    [
+                        (CONTENT_TYPE, "text/html; charset=utf-8"),
+                        (CACHE_CONTROL, "no-store"),
+                    ],
+                    index.to_string(),
+                )
+                    .into_response()
+            }),
         )
         .route(
             "/app.js",
@@ -63,6 +92,7 @@ pub(super) fn router(
             get(|| async { page(assets::STYLE_CSS, "text/css; charset=utf-8") }),
         )
         .route("/api/state", get(state))
+        .route("/api/token", get(token_json))
         .route("/api/stats", get(stats))
         .route("/api/start", post(start))
         .route("/api/users", post(users))
@@ -72,16 +102,16 @@ pub(super) fn router(
         .route("/api/report/{file}", get(report_file))
         // Locust's endpoints, for scripts written against it.
         .route("/swarm", post(swarm))
-        .route("/stop", get(stop_run))
-        .route("/stats/reset", get(reset))
+        .route("/stop", get(locust_stop))
+        .route("/stats/reset", get(locust_reset))
         .fallback(|| async {
             Refusal {
                 status: 404,
                 message: "no such page or API route".to_owned(),
             }
         })
-        .with_state(AppState { runs, stop });
-    match auth {
+        .with_state(app);
+    let router = match access.auth {
         Some(credentials) => {
             let expected = format!(
                 "Basic {}",
@@ -94,7 +124,90 @@ pub(super) fn router(
             }))
         }
         None => router,
+    };
+    let hosts = Arc::new(access.hosts);
+    router
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            let hosts = hosts.clone();
+            let token = token.clone();
+            async move {
+                match guard::check(
+                    &hosts,
+                    &token,
+                    request.method(),
+                    request.uri(),
+                    request.headers(),
+                ) {
+                    Ok(()) => next.run(request).await,
+                    Err(refused) => Refusal {
+                        status: refused.status,
+                        message: refused.message,
+                    }
+                    .into_response(),
+                }
+            }
+        }))
+        .layer(middleware::map_response(not_in_frames))
+}
+
+/// Every answer: never shown inside another site's frame (clickjacking), never read by
+/// another site's page, types not guessed.
+async fn not_in_frames(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        HeaderName::from_static("cross-origin-resource-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
+    response
+}
+
+/// Locust's form endpoints change a run from a form or a plain GET, which any web site can
+/// send: they need the page's token, in the form, the query string or the header.
+fn token_given(
+    headers: &HeaderMap,
+    pairs: &[(String, String)],
+    token: &str,
+) -> Result<(), Refusal> {
+    let given = headers
+        .get(TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| {
+            pairs
+                .iter()
+                .find(|(name, _)| name == TOKEN_FIELD)
+                .map(|(_, value)| value.as_str())
+        });
+    match given {
+        Some(given) if guard::same_secret(given, token) => Ok(()),
+        Some(_) => Err(Refusal {
+            status: 403,
+            message: "the token is not this page's: reload the page (chorus was restarted), or \
+                      read the token from GET /api/token"
+                .to_owned(),
+        }),
+        None => Err(Refusal {
+            status: 403,
+            message: format!(
+                "Locust's form endpoints need the page's token (so that no other web site can \
+                 use them): read it from GET /api/token and send it as the {TOKEN_FIELD} field \
+                 or the {TOKEN_HEADER} header, or use the JSON API (docs/web-api.md)"
+            ),
+        }),
     }
+}
+
+async fn token_json(State(AppState { token, .. }): State<Shared>) -> Response {
+    (
+        [(CACHE_CONTROL, "no-store")],
+        axum::Json(json!({ "token": &*token })),
+    )
+        .into_response()
 }
 
 async fn basic_auth(expected: &str, request: Request, next: Next) -> Response {
@@ -151,10 +264,12 @@ async fn start(
 }
 
 async fn swarm(
-    State(AppState { runs, .. }): State<Shared>,
+    State(AppState { runs, token, .. }): State<Shared>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Refusal> {
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    token_given(&headers, &pairs, &token)?;
     let request =
         form::start_request(&form::from_locust_form(&pairs)).map_err(Refusal::bad_request)?;
     runs.start(request)?;
@@ -175,6 +290,31 @@ async fn stop_run(State(AppState { runs, .. }): State<Shared>) -> Result<Respons
 
 async fn reset(State(AppState { runs, .. }): State<Shared>) -> Response {
     axum::Json(runs.reset()).into_response()
+}
+
+/// The query string's pairs (for the token of Locust's `GET /stop` and `GET /stats/reset`).
+fn query_pairs(uri: &axum::http::Uri) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+async fn locust_stop(
+    State(AppState { runs, token, .. }): State<Shared>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    token_given(&headers, &query_pairs(&uri), &token)?;
+    Ok(axum::Json(runs.stop()?).into_response())
+}
+
+async fn locust_reset(
+    State(AppState { runs, token, .. }): State<Shared>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    token_given(&headers, &query_pairs(&uri), &token)?;
+    Ok(axum::Json(runs.reset()).into_response())
 }
 
 async fn report_file(
@@ -222,7 +362,7 @@ async fn report_file(
 /// Server-sent events: a `full` event first (the whole state, so a reload shows the run in
 /// progress), then an `update` each second; a page that falls behind gets a new `full`.
 async fn stream(
-    State(AppState { runs, stop }): State<Shared>,
+    State(AppState { runs, stop, .. }): State<Shared>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let receiver = runs.subscribe();
     let first = Event::default()

@@ -138,7 +138,14 @@ pub(crate) fn start_request(body: &Value) -> Result<StartRequest, String> {
     let run_time = match field(body, "run_time") {
         None => None,
         Some(Value::Number(n)) if n.as_f64().is_some_and(|s| s > 0.0) => {
-            Some(Duration::from_secs_f64(n.as_f64().unwrap_or(0.0)))
+            match n.as_f64().map(Duration::try_from_secs_f64) {
+                Some(Ok(duration)) => Some(duration),
+                _ => {
+                    return Err(format!(
+                        "run_time must be a duration such as 90s, 10m or 1h30m, got {n}"
+                    ));
+                }
+            }
         }
         Some(Value::String(text)) => match crate::cli::parse_duration(text) {
             Ok(duration) if !duration.is_zero() => Some(duration),
@@ -249,6 +256,10 @@ mod tests {
             (
                 json!({"users": 5, "spawn_rate": 1, "run_time": "soon"}),
                 "run_time must be a duration such as 90s, 10m or 1h30m, got \"soon\"",
+            ),
+            (
+                json!({"users": 5, "spawn_rate": 1, "run_time": 1e300}),
+                "run_time must be a duration such as 90s, 10m or 1h30m, got 1e+300",
             ),
             (
                 json!({"users": 5, "spawn_rate": 1, "host": "localhost"}),

@@ -5,6 +5,7 @@
 mod api;
 mod assets;
 mod form;
+mod guard;
 mod runs;
 
 use std::io;
@@ -22,6 +23,21 @@ pub struct WebConfig {
     pub addr: SocketAddr,
     /// `--web-auth USER:PASS`: HTTP basic authentication on every route.
     pub auth: Option<(String, String)>,
+    /// Host names the page answers to besides loopback and the address it is bound to
+    /// (`--web-allowed-host`, and the name given to `--web-host`). A request naming any other
+    /// host is refused, so a site that rebinds its own name to this address cannot use it.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl WebConfig {
+    /// The page on `addr`, without a password, answering to loopback names and `addr`.
+    pub fn new(addr: SocketAddr) -> WebConfig {
+        WebConfig {
+            addr,
+            auth: None,
+            allowed_hosts: Vec::new(),
+        }
+    }
 }
 
 /// A serving page; `shutdown` stops it.
@@ -44,7 +60,12 @@ pub async fn serve(config: WebConfig, runs: Arc<Runs>) -> io::Result<WebServer> 
         )
     })?;
     let stop = CancellationToken::new();
-    let router = api::router(runs, config.auth, stop.clone());
+    let bound = listener.local_addr()?;
+    let access = api::Access {
+        auth: config.auth,
+        hosts: guard::AllowedHosts::new(bound, &config.allowed_hosts),
+    };
+    let router = api::router(runs, access, stop.clone());
     WebServer::spawn(listener, router, stop)
 }
 

@@ -151,6 +151,13 @@ impl Runs {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
+    /// The control of the run going, if one is: started and its result not in yet. (Not the
+    /// engine's state alone: an engine that failed never says it stopped, and must not keep
+    /// the page from starting another run.)
+    fn going(inner: &Inner) -> Option<&EngineControl> {
+        inner.control.as_ref().filter(|_| inner.result.is_none())
+    }
+
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<PageEvent>> {
         self.events.subscribe()
     }
@@ -170,10 +177,7 @@ impl Runs {
 
     /// True while a run is going (spawning, running or stopping).
     pub fn is_running(&self) -> bool {
-        self.inner()
-            .control
-            .as_ref()
-            .is_some_and(|control| control.state() != RunState::Stopped)
+        Self::going(&self.inner()).is_some()
     }
 
     /// The last finished run's result, if any.
@@ -224,11 +228,7 @@ impl Runs {
 
     fn start_with(self: &Arc<Self>, request: StartRequest, plan: Plan) -> Result<Value, Refusal> {
         let mut inner = self.inner();
-        if inner
-            .control
-            .as_ref()
-            .is_some_and(|control| control.state() != RunState::Stopped)
-        {
+        if Self::going(&inner).is_some() {
             return Err(Refusal::conflict(
                 "a run is already going: stop it first, or change its user count with \"Change users\"",
             ));
@@ -310,12 +310,13 @@ impl Runs {
 
         let runs = self.clone();
         let mut updates = control.subscribe();
+        let engine = control.clone();
         tokio::spawn(async move {
             let mut sent = SentRows::default();
             loop {
                 match updates.recv().await {
                     Ok(update) => {
-                        runs.publish("update", runs.update_json(&control, &update, &mut sent))
+                        runs.publish("update", runs.update_json(&engine, &update, &mut sent))
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(broadcast::error::RecvError::Closed) => break,
@@ -325,6 +326,15 @@ impl Runs {
         let runs = self.clone();
         tokio::spawn(async move {
             let mut result = handle.wait().await;
+            if control.state() != RunState::Stopped {
+                // The run's task ended without stopping: it failed inside.
+                result.errors.push(crate::stats::ErrorCount {
+                    message: "the run ended on an internal error (the terminal shows it); \
+                              what it measured is lost, and another run can be started"
+                        .to_owned(),
+                    count: 1,
+                });
+            }
             result.evaluate_thresholds();
             let code = if result.passed() {
                 crate::cli::EXIT_OK
@@ -344,10 +354,9 @@ impl Runs {
 
     pub(crate) fn set_users(&self, change: &UsersChange) -> Result<Value, Refusal> {
         let mut inner = self.inner();
-        let Some(control) = inner
-            .control
-            .clone()
+        let Some(control) = Self::going(&inner)
             .filter(|c| !matches!(c.state(), RunState::Stopped | RunState::Stopping))
+            .cloned()
         else {
             return Err(Refusal::conflict("no run is going: start one first"));
         };
@@ -369,13 +378,13 @@ impl Runs {
     }
 
     pub(crate) fn stop(&self) -> Result<Value, Refusal> {
-        let control = self.inner().control.clone();
+        let control = Self::going(&self.inner()).cloned();
         match control {
-            Some(control) if control.state() != RunState::Stopped => {
+            Some(control) => {
                 control.stop();
                 Ok(json!({ "state": "stopping" }))
             }
-            _ => Err(Refusal::conflict("no run is going")),
+            None => Err(Refusal::conflict("no run is going")),
         }
     }
 
@@ -430,10 +439,12 @@ impl Runs {
                 ),
             ),
         };
-        let state = if inner.result.is_some() {
-            "stopped"
-        } else {
-            state
+        // "stopped" once the result is in: the engine (or a master) says it stopped a moment
+        // before its result reaches the page, and the downloads are of the result.
+        let state = match (&inner.result, state) {
+            (Some(_), _) => "stopped",
+            (None, "stopped") => "stopping",
+            (None, state) => state,
         };
         let cut_iterations = match (&inner.result, &inner.control) {
             (Some(result), _) => result.cut_iterations,
@@ -532,6 +543,8 @@ impl Runs {
             "rows": rows,
             "aggregated": aggregated,
             "point": update.point.as_ref().map(point_json),
+            // The seconds made (or amended by a late report) since the last update.
+            "points": update.points.iter().map(point_json).collect::<Vec<_>>(),
         });
         if let Some(failures) = failures {
             body["failures"] = failures;

@@ -131,7 +131,6 @@ mod tests {
     use super::super::{Event, MasterConfig, Status, ToMaster, ToWorker};
     use super::*;
     use crate::cluster::bundle::Bundle;
-    use crate::stats::Snapshot;
 
     fn page_run() -> Run {
         let config = MasterConfig {
@@ -214,7 +213,7 @@ mod tests {
                 run.on_event(Event::Message {
                     id: *id,
                     message: ToMaster::Finished {
-                        snapshot: Snapshot::default(),
+                        seconds: Vec::new(),
                     },
                 });
             }

@@ -294,12 +294,14 @@ fn push_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 /// browser's end-to-end headers (reverse mode: `Origin` and `Referer` pointed at the
 /// target), `Connection: upgrade` for a WebSocket upgrade. `Expect` is answered by the relay
 /// itself, and a WebSocket's compression extensions are refused so its frames can be read.
+/// The header named `ours` (the recorder's own credentials) is left out.
 pub(crate) fn upstream_request_head(
     out: &mut Vec<u8>,
     head: &Head,
     path: &str,
     authority: &str,
     rewrite: Option<&ReverseRewrite>,
+    ours: Option<&str>,
 ) {
     let upgrade = head.upgrade_websocket && head.facts.connection_upgrade;
     let listed = connection_listed(head);
@@ -313,6 +315,7 @@ pub(crate) fn upstream_request_head(
             || name.eq_ignore_ascii_case(b"expect")
             || (upgrade && name.eq_ignore_ascii_case(b"sec-websocket-extensions"))
             || is_hop_by_hop(name, &listed, upgrade)
+            || ours.is_some_and(|ours| name.eq_ignore_ascii_case(ours.as_bytes()))
         {
             continue;
         }
@@ -481,6 +484,7 @@ mod tests {
             "/app/login",
             "127.0.0.1:8001",
             Some(&rewrite),
+            None,
         );
         assert_eq!(
             String::from_utf8(out).unwrap(),
@@ -493,11 +497,22 @@ mod tests {
              Sec-WebSocket-Extensions: permessage-deflate\r\nSec-WebSocket-Key: k\r\n\r\n",
         );
         let mut out = Vec::new();
-        upstream_request_head(&mut out, &head, "/ws", "b", None);
+        upstream_request_head(&mut out, &head, "/ws", "b", None, None);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "GET /ws HTTP/1.1\r\nhost: b\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\n\
              connection: upgrade\r\n\r\n"
+        );
+
+        // Reverse mode's --proxy-auth credentials stay with the recorder.
+        let head = request(
+            "GET / HTTP/1.1\r\nHost: a\r\nAuthorization: Basic eDp5\r\nAccept: */*\r\n\r\n",
+        );
+        let mut out = Vec::new();
+        upstream_request_head(&mut out, &head, "/", "b", None, Some("authorization"));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "GET / HTTP/1.1\r\nhost: b\r\nAccept: */*\r\n\r\n"
         );
 
         let head = response(
