@@ -62,6 +62,12 @@ pub struct Outcome {
     pub title_frame: Option<String>,
     /// The names of an HTML page's form fields, sorted, each once.
     pub fields: Vec<String>,
+    /// Whether an HTML page has a password input: a login form.
+    pub asks_password: bool,
+    /// JSON leaves under a name that says whose account it is (`username`, `email`):
+    /// `(JSONPath, value)`; a replay must name its own account where the recording named
+    /// its own.
+    pub identities: Vec<(String, String)>,
     /// What an HTML page serves for the next request to send back: its hidden fields and
     /// `<meta>` contents, `(name, value)`.
     pub served: Vec<(String, String)>,
@@ -95,8 +101,14 @@ impl Outcome {
             && (media_type.as_deref().is_some_and(|m| m.contains("html"))
                 || text.trim_start().starts_with('<'));
         let mut served = Vec::new();
+        let mut asks_password = false;
+        let identities = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .map(|json| identities_of(&json))
+            .unwrap_or_default();
         let (title, title_frame, fields) = if html {
             let page = Page::parse(&text);
+            asks_password = page.fields.iter().any(|f| f.kind == FieldKind::Password);
             for field in &page.fields {
                 if let (FieldKind::Hidden, Some(value)) = (field.kind, &field.value) {
                     served.push((field.name.clone(), value.clone()));
@@ -135,6 +147,8 @@ impl Outcome {
             title,
             title_frame,
             fields,
+            asks_password,
+            identities,
             served,
             json_keys,
             body_bytes: body.len(),
@@ -173,6 +187,45 @@ impl Outcome {
         }
         outcome
     }
+}
+
+/// Names of JSON fields that hold an account's identity.
+const IDENTITY_KEYS: &[&str] = &[
+    "username",
+    "user_name",
+    "login",
+    "preferred_username",
+    "email",
+    "sub",
+];
+
+fn identities_of(json: &serde_json::Value) -> Vec<(String, String)> {
+    fn walk(value: &serde_json::Value, path: &str, out: &mut Vec<(String, String)>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, child) in map {
+                    let here = format!("{path}.{key}");
+                    match child {
+                        serde_json::Value::String(text)
+                            if IDENTITY_KEYS.contains(&key.to_ascii_lowercase().as_str()) =>
+                        {
+                            out.push((here, text.clone()));
+                        }
+                        _ => walk(child, &here, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => {
+                if let Some(first) = items.first() {
+                    walk(first, &format!("{path}[0]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(json, "$", &mut out);
+    out
 }
 
 fn keys_of(json: &serde_json::Value) -> Vec<String> {
@@ -234,6 +287,28 @@ pub fn compare(recorded: &Outcome, replayed: &Outcome, accounts: &Accounts) -> V
             shown_or_none(&replayed_location),
         );
     }
+    // Where the recording's answer named its own account, the replay's must name the
+    // replaying user's (a replay acting as the recorded user gets the recording's name).
+    for (path, value) in &recorded.identities {
+        let Some((_, recorded_value, own)) =
+            accounts.pairs.iter().find(|(_, recorded_value, _)| recorded_value == value)
+        else {
+            continue;
+        };
+        let replayed_value = replayed
+            .identities
+            .iter()
+            .find(|(other, _)| other == path)
+            .map(|(_, v)| v.as_str());
+        if replayed_value.is_some_and(|v| v != own && v == recorded_value) {
+            differ(
+                &mut out,
+                "account",
+                format!("{path} named the recording's own account"),
+                format!("{path} is {recorded_value}, the recording's account, not the replaying user's {own}"),
+            );
+        }
+    }
     // A status that differs says it all; the rest compares bodies of the same kind.
     if !out.is_empty() || replayed.status == 304 || recorded.status == 304 {
         return out;
@@ -267,7 +342,16 @@ pub fn compare(recorded: &Outcome, replayed: &Outcome, accounts: &Accounts) -> V
         fields(recorded, &recorded_side),
         fields(replayed, &replayed_side),
     );
-    if recorded_fields != replayed_fields {
+    // Pages that list data have fields per row (`ids[]`, next/previous links): another
+    // page is one that asks for a password the other did not, or lost most of the
+    // recorded fields.
+    let lost = recorded_fields
+        .iter()
+        .filter(|name| !replayed_fields.contains(name))
+        .count();
+    let another_page = recorded.asks_password != replayed.asks_password
+        || (lost > 0 && lost * 2 > recorded_fields.len());
+    if another_page {
         differ(
             &mut out,
             "form fields",
@@ -453,8 +537,8 @@ pub fn recorded_account(scenario: &Scenario, entries: &[har::Entry]) -> Vec<(Str
             .as_ref()
             .map(|post| post.text.as_str())
             .unwrap_or_default();
-        let mut note = |variable: Option<String>, value: Option<String>| {
-            if let (Some(variable), Some(value)) = (variable, value) {
+        let mut note = |template: &str, value: Option<String>| {
+            if let Some((variable, value)) = value.and_then(|v| account_value(template, &v, &sources)) {
                 if !found.iter().any(|(v, _)| *v == variable) && !value.is_empty() {
                     found.push((variable, value));
                 }
@@ -466,7 +550,7 @@ pub fn recorded_account(scenario: &Scenario, entries: &[har::Entry]) -> Vec<(Str
                     let value = url::form_urlencoded::parse(recorded_body.as_bytes())
                         .find(|(key, _)| key == name)
                         .map(|(_, value)| value.into_owned());
-                    note(column_of(template.source(), &sources), value);
+                    note(template.source(), value);
                 }
             }
             Some(Body::Json(template)) => {
@@ -477,7 +561,7 @@ pub fn recorded_account(scenario: &Scenario, entries: &[har::Entry]) -> Vec<(Str
                     let mut leaves = Vec::new();
                     json_leaves(&written, &recorded, &mut leaves);
                     for (written, value) in leaves {
-                        note(column_of(&written, &sources), Some(value));
+                        note(&written, Some(value));
                     }
                 }
             }
@@ -537,6 +621,23 @@ fn json_leaves(
         }
         _ => {}
     }
+}
+
+/// The account value a text template sent: `{{ user.username }}` whole, or inside literal
+/// text (`Notes of {{ user.username }}` recorded as `Notes of user01`).
+fn account_value(template: &str, recorded: &str, sources: &[&str]) -> Option<(String, String)> {
+    if let Some(variable) = column_of(template, sources) {
+        return Some((variable, recorded.to_owned()));
+    }
+    let start = template.find("{{")?;
+    let end = start + template[start..].find("}}")? + 2;
+    let (prefix, suffix) = (&template[..start], &template[end..]);
+    if prefix.contains("{{") || suffix.contains("{{") {
+        return None;
+    }
+    let variable = column_of(&template[start..end], sources)?;
+    let value = recorded.strip_prefix(prefix)?.strip_suffix(suffix)?;
+    (!value.is_empty()).then(|| (variable, value.to_owned()))
 }
 
 /// `source.column` when `template` is exactly `{{ source.column }}` for a data source.
