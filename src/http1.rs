@@ -84,18 +84,52 @@ impl HeadFacts {
     }
 }
 
+/// Where the search for the end of a head stands. A head can only become complete when a
+/// line end arrives, so a head is parsed again only when one did (and once when its first
+/// bytes come, so that what is not HTTP at all is refused at once): a head sent a byte at a
+/// time costs a parse per line, not a parse per byte.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct HeadScan {
+    /// How many bytes of the buffer were there at the last look.
+    seen: usize,
+    /// Parses so far (for the tests that bound the work).
+    pub(crate) parses: usize,
+}
+
+impl HeadScan {
+    /// Whether parsing `buffer` again could give another answer than last time.
+    pub(crate) fn worth_parsing(&mut self, buffer: &[u8]) -> bool {
+        let fresh = buffer.get(self.seen..).unwrap_or_default();
+        let worth = self.seen == 0 || fresh.contains(&b'\n');
+        self.seen = buffer.len();
+        self.parses += usize::from(worth);
+        worth
+    }
+
+    /// A head was taken out of the buffer: what follows is looked at afresh.
+    pub(crate) fn restart(&mut self) {
+        self.seen = 0;
+    }
+}
+
 /// Where a chunked body stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Chunk {
-    /// Expecting a chunk-size line.
-    #[default]
-    Size,
+    /// Expecting a chunk-size line, of which this many bytes came already without its end
+    /// (they are not searched again: a line sent a byte at a time is read in linear time).
+    Size(usize),
     /// This many bytes of chunk data to go.
     Data(u64),
     /// Expecting the line end after a chunk's data.
     DataEnd,
-    /// After the last chunk: trailer lines until an empty one.
-    Trailers,
+    /// After the last chunk: trailer lines until an empty one (the number as for `Size`).
+    Trailers(usize),
+}
+
+impl Default for Chunk {
+    fn default() -> Self {
+        Chunk::Size(0)
+    }
 }
 
 /// Scans the next bytes of a chunked body: returns how many of them belong to the body (a line
@@ -111,16 +145,26 @@ pub(crate) fn scan_chunks(
     loop {
         let rest = &bytes[at..];
         match *state {
-            Chunk::Size | Chunk::Trailers => {
-                let Some(end) = rest.iter().position(|&byte| byte == b'\n') else {
+            Chunk::Size(looked) | Chunk::Trailers(looked) => {
+                let looked = looked.min(rest.len());
+                let Some(end) = rest[looked..]
+                    .iter()
+                    .position(|&byte| byte == b'\n')
+                    .map(|end| looked + end)
+                else {
                     if rest.len() > MAX_LINE {
                         return Err(invalid("a line that never ends"));
                     }
+                    *state = match *state {
+                        Chunk::Trailers(_) => Chunk::Trailers(rest.len()),
+                        _ => Chunk::Size(rest.len()),
+                    };
                     return Ok((at, false));
                 };
                 let line = rest[..end].strip_suffix(b"\r").unwrap_or(&rest[..end]);
                 at += end + 1;
-                if *state == Chunk::Trailers {
+                if let Chunk::Trailers(_) = *state {
+                    *state = Chunk::Trailers(0);
                     if line.is_empty() {
                         return Ok((at, true));
                     }
@@ -141,7 +185,7 @@ pub(crate) fn scan_chunks(
                         ))
                     })?;
                 *state = if size == 0 {
-                    Chunk::Trailers
+                    Chunk::Trailers(0)
                 } else {
                     Chunk::Data(size)
                 };
@@ -169,7 +213,7 @@ pub(crate) fn scan_chunks(
                 } else {
                     return Err(invalid("chunk data longer than its size"));
                 }
-                *state = Chunk::Size;
+                *state = Chunk::Size(0);
             }
         }
     }

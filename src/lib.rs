@@ -14,6 +14,8 @@ pub mod demo;
 pub mod engine;
 pub mod fidelity;
 mod forms;
+#[cfg(test)]
+mod fuzzing;
 pub mod har;
 pub mod html;
 mod http1;

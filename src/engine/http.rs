@@ -23,12 +23,14 @@ use tokio::time::Instant;
 use self::body::Collector;
 pub(crate) use self::body::{decoded_body, decoded_start, too_large};
 use self::wire::{
-    Chunk, Framing, ReadError, decode_chunks, framing, keep_alive, parse_head, write_request,
+    Chunk, Framing, HeadScan, ReadError, decode_chunks, framing, keep_alive, parse_head, write_request,
 };
 use crate::stats::FailureKind;
 use crate::tls::ClientStream;
 
 mod body;
+#[cfg(test)]
+mod fuzz;
 mod wire;
 
 /// Where a connection goes: scheme, host and port.
@@ -407,8 +409,9 @@ async fn read_response(
     wants_body: &impl Fn(u16, &HeaderMap) -> bool,
     limit: usize,
 ) -> Result<(u16, HeaderMap, body::Kept, bool), ReadError> {
+    let mut scan = HeadScan::default();
     let head = loop {
-        match parse_head(&mut connection.buffer)? {
+        match parse_head(&mut connection.buffer, &mut scan)? {
             Some(head) if (100..200).contains(&head.status) && head.status != 101 => continue,
             Some(head) => break head,
             None => {
@@ -460,7 +463,7 @@ async fn read_response(
         }
         Framing::Chunked => {
             let mut body = Collector::new(keep, limit);
-            let mut state = Chunk::Size;
+            let mut state = Chunk::default();
             while !decode_chunks(&mut connection.buffer, &mut state, |data| body.push(data))? {
                 if body.too_large() {
                     return Err(too_large(None));

@@ -118,7 +118,7 @@ mod tests {
     use bytes::BytesMut;
 
     fn head(text: &str) -> Head {
-        wire::parse_request(&mut BytesMut::from(text.as_bytes()))
+        wire::parse_request(&mut BytesMut::from(text.as_bytes()), &mut Default::default())
             .unwrap()
             .unwrap()
     }

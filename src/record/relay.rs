@@ -9,6 +9,8 @@
 //! recorded heads are the bytes that went over the wire.
 
 mod body;
+#[cfg(test)]
+mod fuzz;
 mod route;
 mod upgrade;
 pub(crate) mod wire;
@@ -135,8 +137,9 @@ async fn read_request<S: AsyncRead + Unpin>(
     buffer: &mut BytesMut,
     stop: &CancellationToken,
 ) -> Result<Option<Head>, HeadError> {
+    let mut scan = wire::HeadScan::default();
     loop {
-        if let Some(head) = wire::parse_request(buffer)? {
+        if let Some(head) = wire::parse_request(buffer, &mut scan)? {
             return Ok(Some(head));
         }
         buffer.reserve(READ_SIZE);
@@ -725,9 +728,10 @@ async fn read_response<B: AsyncWrite + Unpin>(
     browser: &mut B,
 ) -> Result<Head, ResponseError> {
     loop {
+        let mut scan = wire::HeadScan::default();
         let head = loop {
-            if let Some(head) =
-                wire::parse_response(&mut upstream.buffer).map_err(ResponseError::Invalid)?
+            if let Some(head) = wire::parse_response(&mut upstream.buffer, &mut scan)
+                .map_err(ResponseError::Invalid)?
             {
                 break head;
             }

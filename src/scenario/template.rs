@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use minijinja::{Environment, Expression, UndefinedBehavior, Value};
 
-use super::vars::{Vars, to_json};
+use super::vars::{Vars, to_json_within};
 
 pub(crate) use super::functions::FUNCTIONS;
 
@@ -28,6 +28,31 @@ pub(super) fn unix_time() -> std::time::Duration {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
+}
+
+/// The most one template renders to (text, or a value as JSON). An expression can double
+/// what it reads (`{{ a ~ a }}`, `{{ [a, a] }}`) and `vars:` read one another, so forty lines
+/// of `vars:` could ask for a terabyte; rendering stops here with an error instead.
+pub(crate) const MAX_RENDERED: usize = 64 << 20;
+
+fn too_large() -> TemplateError {
+    TemplateError::new(format!(
+        "renders to more than {} MiB (does it repeat a value that repeats another?)",
+        MAX_RENDERED >> 20
+    ))
+}
+
+/// A `String` that refuses to grow past [`MAX_RENDERED`].
+struct Capped(String);
+
+impl fmt::Write for Capped {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        if self.0.len() + text.len() > MAX_RENDERED {
+            return Err(fmt::Error);
+        }
+        self.0.push_str(text);
+        Ok(())
+    }
 }
 
 /// A template or condition that could not be compiled or rendered.
@@ -334,23 +359,25 @@ impl Template {
             Kind::Single(expr) => {
                 let value = expr.eval(vars)?;
                 match value.as_str() {
+                    Some(text) if text.len() > MAX_RENDERED => Err(too_large()),
                     Some(text) => Ok(text.to_owned()),
                     None => {
-                        let mut out = String::new();
-                        push_value(&mut out, &value);
-                        Ok(out)
+                        let mut out = Capped(String::new());
+                        push_value(&mut out, &value).map_err(|_| too_large())?;
+                        Ok(out.0)
                     }
                 }
             }
             Kind::Parts(parts) => {
-                let mut out = String::with_capacity(self.source.len() + 16);
+                let mut out = Capped(String::with_capacity(self.source.len() + 16));
                 for part in parts.iter() {
-                    match part {
-                        Part::Text(text) => out.push_str(text),
+                    let written = match part {
+                        Part::Text(text) => out.write_str(text),
                         Part::Expr(expr) => push_value(&mut out, &expr.eval(vars)?),
-                    }
+                    };
+                    written.map_err(|_| too_large())?;
                 }
-                Ok(out)
+                Ok(out.0)
             }
             Kind::Json(node) => Ok(node.render(vars)?.to_string()),
         }
@@ -362,7 +389,10 @@ impl Template {
         match &self.kind {
             Kind::Static => Ok(serde_json::Value::String(self.source.clone())),
             Kind::StaticJson(value) => Ok((**value).clone()),
-            Kind::Single(expr) => Ok(to_json(&expr.eval(vars)?)),
+            Kind::Single(expr) => {
+                let mut budget = MAX_RENDERED;
+                to_json_within(&expr.eval(vars)?, &mut budget).ok_or_else(too_large)
+            }
             Kind::Parts(_) => self.render(vars).map(serde_json::Value::String),
             Kind::Json(node) => node.render(vars),
         }
@@ -446,15 +476,13 @@ impl Template {
 
 /// A value as text: strings as they are, booleans and none as JSON writes them (`true`,
 /// `null`, not Python's `True`, `None`), anything else as minijinja shows it.
-fn push_value(out: &mut String, value: &Value) {
+fn push_value(out: &mut Capped, value: &Value) -> fmt::Result {
     use minijinja::value::ValueKind;
     match value.kind() {
-        ValueKind::String => out.push_str(value.as_str().unwrap_or_default()),
-        ValueKind::Bool => out.push_str(if value.is_true() { "true" } else { "false" }),
-        ValueKind::None => out.push_str("null"),
-        _ => {
-            let _ = write!(out, "{value}");
-        }
+        ValueKind::String => out.write_str(value.as_str().unwrap_or_default()),
+        ValueKind::Bool => out.write_str(if value.is_true() { "true" } else { "false" }),
+        ValueKind::None => out.write_str("null"),
+        _ => write!(out, "{value}"),
     }
 }
 

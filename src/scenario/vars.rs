@@ -155,8 +155,21 @@ pub(crate) fn from_json(value: &serde_json::Value) -> Value {
 
 /// A minijinja value as JSON; values JSON cannot hold (functions, undefined) become null.
 pub(crate) fn to_json(value: &Value) -> serde_json::Value {
+    to_json_within(value, &mut usize::MAX).unwrap_or_default()
+}
+
+/// [`to_json`] of a value that takes at most `budget` bytes as JSON (strings by their length,
+/// every other value as 8); `None` past it. A value can hold itself many times over without
+/// the memory (`[a, a]` shares `a`): its JSON cannot.
+pub(crate) fn to_json_within(value: &Value, budget: &mut usize) -> Option<serde_json::Value> {
     use minijinja::value::ValueKind;
-    match value.kind() {
+    let cost = match value.kind() {
+        ValueKind::String => value.as_str().map_or(0, str::len),
+        ValueKind::Bytes => value.as_bytes().map_or(0, <[u8]>::len),
+        _ => 8,
+    };
+    *budget = budget.checked_sub(cost)?;
+    Some(match value.kind() {
         ValueKind::Undefined | ValueKind::None => serde_json::Value::Null,
         ValueKind::Bool => serde_json::Value::Bool(value.is_true()),
         ValueKind::Number => {
@@ -178,7 +191,11 @@ pub(crate) fn to_json(value: &Value) -> serde_json::Value {
             String::from_utf8_lossy(value.as_bytes().unwrap_or_default()).into_owned(),
         ),
         ValueKind::Seq | ValueKind::Iterable => match value.try_iter() {
-            Ok(items) => serde_json::Value::Array(items.map(|item| to_json(&item)).collect()),
+            Ok(items) => serde_json::Value::Array(
+                items
+                    .map(|item| to_json_within(&item, budget))
+                    .collect::<Option<_>>()?,
+            ),
             Err(_) => serde_json::Value::Null,
         },
         ValueKind::Map => {
@@ -187,13 +204,14 @@ pub(crate) fn to_json(value: &Value) -> serde_json::Value {
                 for key in keys {
                     let item = value.get_item(&key).unwrap_or_default();
                     let key = key.as_str().map_or_else(|| key.to_string(), str::to_owned);
-                    map.insert(key, to_json(&item));
+                    *budget = budget.checked_sub(key.len())?;
+                    map.insert(key, to_json_within(&item, budget)?);
                 }
             }
             serde_json::Value::Object(map)
         }
         _ => serde_json::Value::String(value.to_string()),
-    }
+    })
 }
 
 #[cfg(test)]

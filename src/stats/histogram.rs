@@ -109,22 +109,126 @@ impl Histogram {
         BASE64_STANDARD.encode(bytes)
     }
 
-    /// Reads what [`Histogram::to_base64`] wrote. Samples above our bounds are refused.
+    /// Reads what [`Histogram::to_base64`] wrote. Samples above our bounds are refused, and
+    /// so is anything that is not a histogram of our precision: the text may come from a
+    /// cluster worker or a result file, and hdrhistogram's reader takes the sizes it
+    /// allocates from the header (4 bytes can ask for 4 GiB), so the header is checked first.
     pub fn from_base64(text: &str) -> Result<Self, String> {
         let bytes = BASE64_STANDARD
             .decode(text.trim())
             .map_err(|err| format!("histogram is not valid base64: {err}"))?;
+        let v2 = serialised::inflate(&bytes)?;
         let decoded: hdrhistogram::Histogram<u64> = Deserializer::new()
-            .deserialize(&mut bytes.as_slice())
+            .deserialize(&mut v2.as_slice())
             .map_err(|err| format!("histogram is not an HDR V2 serialisation: {err:?}"))?;
-        let mut histogram = Self::new();
-        histogram.0.add(&decoded).map_err(|err| {
-            format!(
-                "histogram holds values outside 1 µs..1 h (max {}): {err:?}",
+        if decoded.max() > MAX_MICROS {
+            return Err(format!(
+                "histogram holds values outside 1 µs..1 h (max {})",
                 decoded.max()
-            )
-        })?;
+            ));
+        }
+        let mut histogram = Self::new();
+        histogram
+            .0
+            .add(&decoded)
+            .map_err(|err| format!("histogram could not be added: {err:?}"))?;
         Ok(histogram)
+    }
+}
+
+/// The HDR V2 format checked before hdrhistogram reads it.
+mod serialised {
+    use std::io::Read as _;
+
+    use super::{MAX_MICROS, SIGFIG};
+
+    const V2: u32 = 0x1c84_9303 | 0x10;
+    const V2_DEFLATE: u32 = 0x1c84_9304 | 0x10;
+    /// Cookie, payload length, normalising offset, significant digits, lowest and highest
+    /// trackable values, integer-to-double ratio.
+    const HEADER: usize = 40;
+    /// The most a histogram of ours decodes to: at most 24 × 1,024 counters (1 µs to 1 h at
+    /// three digits) of at most 9 bytes each, and the header.
+    const MAX_INFLATED: usize = 256 * 1024;
+
+    fn u32_at(bytes: &[u8], at: usize) -> u32 {
+        let mut word = [0u8; 4];
+        word.copy_from_slice(&bytes[at..at + 4]);
+        u32::from_be_bytes(word)
+    }
+
+    fn u64_at(bytes: &[u8], at: usize) -> u64 {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[at..at + 8]);
+        u64::from_be_bytes(word)
+    }
+
+    /// The uncompressed V2 serialisation inside a V2 deflate one, once its header says it is
+    /// a histogram of our precision and bounds and its counts are all readable.
+    pub(super) fn inflate(bytes: &[u8]) -> Result<Vec<u8>, String> {
+        let not_ours = |why: &str| format!("histogram is not an HDR V2 serialisation: {why}");
+        if bytes.len() < 8 || u32_at(bytes, 0) != V2_DEFLATE {
+            return Err(not_ours("no V2 deflate cookie"));
+        }
+        let length = u32_at(bytes, 4) as usize;
+        if length != bytes.len() - 8 {
+            return Err(not_ours("its length is not the length of what follows"));
+        }
+        let mut v2 = Vec::new();
+        flate2::read::ZlibDecoder::new(&bytes[8..])
+            .take(MAX_INFLATED as u64 + 1)
+            .read_to_end(&mut v2)
+            .map_err(|err| not_ours(&format!("it does not inflate ({err})")))?;
+        if v2.len() > MAX_INFLATED {
+            return Err(not_ours("it inflates to more than any histogram of chorus"));
+        }
+        if v2.len() < HEADER || u32_at(&v2, 0) != V2 {
+            return Err(not_ours("no V2 cookie inside"));
+        }
+        if u32_at(&v2, 4) as usize != v2.len() - HEADER {
+            return Err(not_ours("its counts are not as long as it says"));
+        }
+        let (digits, low, high) = (u32_at(&v2, 12), u64_at(&v2, 16), u64_at(&v2, 24));
+        if digits != u32::from(SIGFIG) || low != 1 || !(2..=MAX_MICROS).contains(&high) {
+            return Err(not_ours(&format!(
+                "{digits} significant digits from {low} to {high}, not chorus's {SIGFIG} from 1 to at most {MAX_MICROS}"
+            )));
+        }
+        if !counts_are_readable(&v2[HEADER..]) {
+            return Err(not_ours("a count is not a number hdrhistogram can read"));
+        }
+        Ok(v2)
+    }
+
+    /// Whether every count is a whole varint whose zig-zag value is not `i64::MIN` (whose
+    /// negation hdrhistogram would overflow).
+    fn counts_are_readable(mut payload: &[u8]) -> bool {
+        while !payload.is_empty() {
+            let mut value: u64 = 0;
+            let mut used = 0;
+            loop {
+                let Some(&byte) = payload.get(used) else {
+                    return false;
+                };
+                if used == 8 {
+                    // The ninth byte of a varint is taken whole.
+                    value |= u64::from(byte) << 56;
+                    used += 1;
+                    break;
+                }
+                value |= u64::from(byte & 0x7f) << (7 * used);
+                used += 1;
+                if byte & 0x80 == 0 {
+                    break;
+                }
+            }
+            if value == u64::MAX {
+                // Zig-zag of u64::MAX is i64::MIN.
+                return false;
+            }
+            payload = &payload[used..];
+        }
+        true
     }
 }
 
@@ -218,5 +322,106 @@ mod tests {
     fn garbage_is_an_error_not_a_panic() {
         assert!(Histogram::from_base64("not base64!").is_err());
         assert!(Histogram::from_base64("AAAA").is_err());
+    }
+
+    /// A V2 header with these fields and counts, deflated when `deflate`.
+    fn serialised(digits: u32, low: u64, high: u64, counts: &[u8], deflate: bool) -> String {
+        use std::io::Write as _;
+        let mut v2 = Vec::new();
+        v2.extend_from_slice(&(0x1c84_9303u32 | 0x10).to_be_bytes());
+        v2.extend_from_slice(&(counts.len() as u32).to_be_bytes());
+        v2.extend_from_slice(&0u32.to_be_bytes());
+        v2.extend_from_slice(&digits.to_be_bytes());
+        v2.extend_from_slice(&low.to_be_bytes());
+        v2.extend_from_slice(&high.to_be_bytes());
+        v2.extend_from_slice(&1.0f64.to_be_bytes());
+        v2.extend_from_slice(counts);
+        if !deflate {
+            return BASE64_STANDARD.encode(v2);
+        }
+        let mut encoder =
+            flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(&v2).unwrap();
+        let deflated = encoder.finish().unwrap();
+        let mut bytes = (0x1c84_9304u32 | 0x10).to_be_bytes().to_vec();
+        bytes.extend_from_slice(&(deflated.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(&deflated);
+        BASE64_STANDARD.encode(bytes)
+    }
+
+    #[test]
+    fn a_header_that_asks_for_gigabytes_is_refused_before_anything_is_allocated() {
+        // Regression: hdrhistogram sized its buffer from the header's payload length (here
+        // 4 GiB, from 56 bytes of base64) and its counters from the header's bounds (50 MB for
+        // 5 digits up to u64::MAX).
+        let mut huge = serialised(3, 1, 1000, &[], false);
+        let mut bytes = BASE64_STANDARD.decode(&huge).unwrap();
+        bytes[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
+        huge = BASE64_STANDARD.encode(bytes);
+        let info = allocation_counter::measure(|| {
+            assert!(Histogram::from_base64(&huge).is_err());
+        });
+        assert!(info.bytes_max < 1 << 20, "{} bytes", info.bytes_max);
+
+        let wide = serialised(5, 1, u64::MAX, &[2], true);
+        let info = allocation_counter::measure(|| {
+            let err = Histogram::from_base64(&wide).unwrap_err();
+            assert!(err.contains("5 significant digits"), "{err}");
+        });
+        assert!(info.bytes_max < 1 << 20, "{} bytes", info.bytes_max);
+    }
+
+    #[test]
+    fn a_count_hdrhistogram_cannot_negate_is_refused() {
+        // Regression: the zig-zag varint of i64::MIN overflowed hdrhistogram's negation (a
+        // panic in a debug build).
+        let min = [0xff; 9];
+        let err = Histogram::from_base64(&serialised(3, 1, 1000, &min, true)).unwrap_err();
+        assert!(err.contains("not a number"), "{err}");
+        let ok = serialised(3, 1, 1000, &[0x02], true);
+        assert_eq!(Histogram::from_base64(&ok).unwrap().len(), 1);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::fuzzing::config(512))]
+
+        #[test]
+        fn any_text_reads_as_a_histogram_or_an_error_within_bounds(
+            text in proptest::prop_oneof![
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)
+                    .prop_map(|bytes| BASE64_STANDARD.encode(bytes)),
+                (
+                    proptest::collection::vec(0u64..5_000_000_000, 0..20),
+                    proptest::prelude::any::<usize>(),
+                    proptest::prelude::any::<u8>(),
+                ).prop_map(|(values, at, byte)| {
+                    let mut histogram = Histogram::new();
+                    for value in values {
+                        histogram.record_micros(value);
+                    }
+                    let mut bytes = BASE64_STANDARD.decode(histogram.to_base64()).unwrap();
+                    let at = at % bytes.len();
+                    bytes[at] ^= byte;
+                    BASE64_STANDARD.encode(bytes)
+                }),
+                (
+                    0u32..8,
+                    proptest::prelude::any::<u64>(),
+                    proptest::prelude::any::<u64>(),
+                    proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+                    proptest::prelude::any::<bool>(),
+                ).prop_map(|(digits, low, high, counts, deflate)| {
+                    serialised(digits, low % 4, high, &counts, deflate)
+                }),
+            ],
+        ) {
+            use proptest::prelude::*;
+            let info = allocation_counter::measure(|| {
+                if let Ok(histogram) = Histogram::from_base64(&text) {
+                    assert!(histogram.inner().max() <= MAX_MICROS);
+                }
+            });
+            prop_assert!(info.bytes_max < 2 << 20, "{} bytes", info.bytes_max);
+        }
     }
 }

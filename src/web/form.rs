@@ -194,6 +194,9 @@ pub(crate) fn from_locust_form(pairs: &[(String, String)]) -> Value {
 }
 
 #[cfg(test)]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use super::Origin;
 use crate::http1::HeadFacts;
-pub(super) use crate::http1::{Chunk, Framing};
+pub(super) use crate::http1::{Chunk, Framing, HeadScan};
 use crate::http1::{push_decimal, scan_chunks};
 
 /// What reading a response can run into.
@@ -115,14 +115,36 @@ pub(super) struct Head {
 }
 
 /// Parses a response head at the start of `buffer`; when it is complete, takes it out of the
-/// buffer (header values share its bytes; nothing is copied).
-pub(super) fn parse_head(buffer: &mut BytesMut) -> Result<Option<Head>, ReadError> {
+/// buffer (header values share its bytes; nothing is copied). `scan` follows the buffer from
+/// call to call, so that bytes without a line end are not parsed again.
+pub(super) fn parse_head(
+    buffer: &mut BytesMut,
+    scan: &mut HeadScan,
+) -> Result<Option<Head>, ReadError> {
     if buffer.is_empty() {
         return Ok(None);
     }
+    if !scan.worth_parsing(buffer) {
+        return if buffer.len() > MAX_HEAD {
+            Err(head_too_long())
+        } else {
+            Ok(None)
+        };
+    }
     // Most responses have a handful of headers: room for a few on the stack is cheaper to
     // set up per response than room for the most accepted.
-    parse_head_with::<FEW_HEADERS>(buffer)
+    let head = parse_head_with::<FEW_HEADERS>(buffer)?;
+    if head.is_some() {
+        scan.restart();
+    }
+    Ok(head)
+}
+
+fn head_too_long() -> ReadError {
+    ReadError::Invalid(format!(
+        "the response head is longer than {} KiB",
+        MAX_HEAD / 1024
+    ))
 }
 
 fn parse_head_with<const N: usize>(buffer: &mut BytesMut) -> Result<Option<Head>, ReadError> {
@@ -135,12 +157,7 @@ fn parse_head_with<const N: usize>(buffer: &mut BytesMut) -> Result<Option<Head>
     );
     let length = match parsed {
         Ok(httparse::Status::Complete(length)) => length,
-        Ok(httparse::Status::Partial) if buffer.len() > MAX_HEAD => {
-            return Err(ReadError::Invalid(format!(
-                "the response head is longer than {} KiB",
-                MAX_HEAD / 1024
-            )));
-        }
+        Ok(httparse::Status::Partial) if buffer.len() > MAX_HEAD => return Err(head_too_long()),
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) if N < MAX_HEADERS => {
             return parse_head_with::<MAX_HEADERS>(buffer);
@@ -251,9 +268,9 @@ mod tests {
     #[test]
     fn heads_are_parsed_once_complete_and_frame_the_body() {
         let mut buffer = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-A: "[..]);
-        assert!(parse_head(&mut buffer).unwrap().is_none());
+        assert!(parse_head(&mut buffer, &mut HeadScan::default()).unwrap().is_none());
         buffer.extend_from_slice(b"1\r\nX-A: 2\r\n\r\nok\n");
-        let head = parse_head(&mut buffer).unwrap().unwrap();
+        let head = parse_head(&mut buffer, &mut HeadScan::default()).unwrap().unwrap();
         assert_eq!((head.status, head.version), (200, 1));
         assert_eq!(head.headers.get_all("x-a").iter().count(), 2);
         assert_eq!(&buffer[..], b"ok\n");
@@ -262,20 +279,20 @@ mod tests {
         assert!(keep_alive(&head, Framing::Length(3)));
 
         let mut buffer = BytesMut::from(&b"HTTP/1.0 200 OK\r\n\r\nrest"[..]);
-        let head = parse_head(&mut buffer).unwrap().unwrap();
+        let head = parse_head(&mut buffer, &mut HeadScan::default()).unwrap().unwrap();
         assert_eq!(framing(&head, false), Framing::Close);
         assert!(!keep_alive(&head, Framing::Length(0)));
 
         let mut buffer = BytesMut::from(
             &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n"[..],
         );
-        let head = parse_head(&mut buffer).unwrap().unwrap();
+        let head = parse_head(&mut buffer, &mut HeadScan::default()).unwrap().unwrap();
         assert_eq!(framing(&head, false), Framing::Chunked);
         assert!(!keep_alive(&head, Framing::Chunked));
 
         let mut buffer = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"[..]);
         assert!(matches!(
-            parse_head(&mut buffer),
+            parse_head(&mut buffer, &mut HeadScan::default()),
             Err(ReadError::Invalid(_))
         ));
         let mut many = b"HTTP/1.1 200 OK\r\n".to_vec();
@@ -283,11 +300,11 @@ mod tests {
             many.extend_from_slice(format!("x-{n}: {n}\r\n").as_bytes());
         }
         many.extend_from_slice(b"\r\n");
-        let head = parse_head(&mut BytesMut::from(&many[..])).unwrap().unwrap();
+        let head = parse_head(&mut BytesMut::from(&many[..]), &mut HeadScan::default()).unwrap().unwrap();
         assert_eq!(head.headers.len(), FEW_HEADERS + 5);
         let mut buffer = BytesMut::from(&b"SSH-2.0-OpenSSH_9.2\r\n"[..]);
         assert!(matches!(
-            parse_head(&mut buffer),
+            parse_head(&mut buffer, &mut HeadScan::default()),
             Err(ReadError::Invalid(_))
         ));
     }
@@ -297,7 +314,7 @@ mod tests {
         let wire = b"4;ext=1\r\nWiki\r\n5\r\npedia\r\n0\r\nTrailer: x\r\n\r\nNEXT";
         for split in 0..wire.len() {
             let mut buffer = BytesMut::from(&wire[..split]);
-            let mut state = Chunk::Size;
+            let mut state = Chunk::default();
             let mut body = Vec::new();
             let mut sink = |data: &[u8]| body.extend_from_slice(data);
             let done = decode_chunks(&mut buffer, &mut state, &mut sink).unwrap();
@@ -309,7 +326,7 @@ mod tests {
             assert_eq!(&buffer[..], b"NEXT", "split at {split}");
         }
         let mut buffer = BytesMut::from(&b"zz\r\n"[..]);
-        let result = decode_chunks(&mut buffer, &mut Chunk::Size, |_| {});
+        let result = decode_chunks(&mut buffer, &mut Chunk::default(), |_| {});
         assert!(matches!(result, Err(ReadError::Invalid(_))));
     }
 }

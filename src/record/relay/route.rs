@@ -96,7 +96,10 @@ mod tests {
     use bytes::BytesMut;
 
     fn destination_of(route: &Route, request: &str) -> Result<(String, String, String), String> {
-        let head = wire::parse_request(&mut BytesMut::from(request.as_bytes()))
+        let head = wire::parse_request(
+            &mut BytesMut::from(request.as_bytes()),
+            &mut wire::HeadScan::default(),
+        )
             .unwrap()
             .unwrap();
         destination(route, &head).map(|d| (d.url, d.path, d.origin.authority().to_owned()))

@@ -7,7 +7,7 @@
 use bytes::{Bytes, BytesMut};
 
 use crate::http1::HeadFacts;
-pub(crate) use crate::http1::{Chunk, Framing, scan_chunks};
+pub(crate) use crate::http1::{Chunk, Framing, HeadScan, scan_chunks};
 use crate::http1::{MAX_HEADERS, push_decimal};
 use crate::record::rewrite::ReverseRewrite;
 
@@ -89,8 +89,15 @@ impl Head {
     }
 }
 
-/// Parses a request head at the start of `buffer`; once complete, takes it out.
-pub(crate) fn parse_request(buffer: &mut BytesMut) -> Result<Option<Head>, HeadError> {
+/// Parses a request head at the start of `buffer`; once complete, takes it out. `scan`
+/// follows the buffer from call to call (bytes without a line end are not parsed again).
+pub(crate) fn parse_request(
+    buffer: &mut BytesMut,
+    scan: &mut HeadScan,
+) -> Result<Option<Head>, HeadError> {
+    if !scan.worth_parsing(buffer) {
+        return unchanged(buffer);
+    }
     let mut storage = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut []);
     let parsed = httparse::ParserConfig::default().parse_request_with_uninit_headers(
@@ -107,11 +114,19 @@ pub(crate) fn parse_request(buffer: &mut BytesMut) -> Result<Option<Head>, HeadE
     let headers = offsets(request.headers, &at);
     let version = request.version.unwrap_or(1);
     let bytes = buffer.split_to(length).freeze();
+    scan.restart();
     finish(bytes, headers, version, method, target, 0)
 }
 
-/// Parses a response head at the start of `buffer`; once complete, takes it out.
-pub(crate) fn parse_response(buffer: &mut BytesMut) -> Result<Option<Head>, HeadError> {
+/// Parses a response head at the start of `buffer`; once complete, takes it out (`scan` as
+/// for [`parse_request`]).
+pub(crate) fn parse_response(
+    buffer: &mut BytesMut,
+    scan: &mut HeadScan,
+) -> Result<Option<Head>, HeadError> {
+    if !scan.worth_parsing(buffer) {
+        return unchanged(buffer);
+    }
     let mut storage = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut []);
     let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
@@ -127,7 +142,14 @@ pub(crate) fn parse_response(buffer: &mut BytesMut) -> Result<Option<Head>, Head
     let headers = offsets(response.headers, &at);
     let (version, status) = (response.version.unwrap_or(1), response.code.unwrap_or(0));
     let bytes = buffer.split_to(length).freeze();
+    scan.restart();
     finish(bytes, headers, version, reason, (0, 0), status)
+}
+
+/// The answer for a buffer that gained no line end since it was last parsed: still
+/// incomplete, unless it is already longer than any head may be.
+fn unchanged(buffer: &BytesMut) -> Result<Option<Head>, HeadError> {
+    complete(Ok(httparse::Status::Partial), buffer, "head")
 }
 
 /// The head's length once `httparse` found it whole; `None` while it is still coming.
@@ -385,13 +407,13 @@ mod tests {
     use super::*;
 
     fn request(text: &str) -> Head {
-        parse_request(&mut BytesMut::from(text.as_bytes()))
+        parse_request(&mut BytesMut::from(text.as_bytes()), &mut HeadScan::default())
             .unwrap()
             .unwrap()
     }
 
     fn response(text: &str) -> Head {
-        parse_response(&mut BytesMut::from(text.as_bytes()))
+        parse_response(&mut BytesMut::from(text.as_bytes()), &mut HeadScan::default())
             .unwrap()
             .unwrap()
     }
@@ -399,9 +421,9 @@ mod tests {
     #[test]
     fn requests_are_parsed_once_complete_and_leave_the_body() {
         let mut buffer = BytesMut::from(&b"POST /api/x?y=1 HTTP/1.1\r\nHost: a\r\nContent-Le"[..]);
-        assert!(parse_request(&mut buffer).unwrap().is_none());
+        assert!(parse_request(&mut buffer, &mut HeadScan::default()).unwrap().is_none());
         buffer.extend_from_slice(b"ngth: 2\r\nCookie: s=1\r\n\r\n{}");
-        let head = parse_request(&mut buffer).unwrap().unwrap();
+        let head = parse_request(&mut buffer, &mut HeadScan::default()).unwrap().unwrap();
         assert_eq!((head.method(), head.target()), ("POST", "/api/x?y=1"));
         assert_eq!(head.header("cookie"), Some(&b"s=1"[..]));
         assert_eq!(&buffer[..], b"{}");
@@ -421,13 +443,13 @@ mod tests {
             "GET\x01/ HTTP/1.1\r\n\r\n",
         ] {
             assert!(
-                parse_request(&mut BytesMut::from(bad.as_bytes())).is_err(),
+                parse_request(&mut BytesMut::from(bad.as_bytes()), &mut HeadScan::default()).is_err(),
                 "{bad:?}"
             );
         }
         let mut endless = BytesMut::from(&b"GET / HTTP/1.1\r\nX: "[..]);
         endless.extend_from_slice(&vec![b'a'; MAX_HEAD + 1]);
-        assert!(parse_request(&mut endless).is_err());
+        assert!(parse_request(&mut endless, &mut HeadScan::default()).is_err());
     }
 
     #[test]

@@ -1,0 +1,54 @@
+//! Fuzz properties of what the page's API accepts (docs/fuzzing.md): any JSON value or
+//! Locust form gives a refusal or a request within the bounds a run can take.
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+use super::{Load, from_locust_form, start_request, users_change};
+use crate::fuzzing::{config, json_value};
+
+fn within_bounds(load: &Load) -> bool {
+    match *load {
+        Load::Users { users, spawn_rate } => {
+            (1..=10_000_000).contains(&users) && spawn_rate.is_finite() && spawn_rate > 0.0
+        }
+        Load::Arrivals { rate, max_users } => {
+            (1..=10_000_000).contains(&max_users) && rate.is_finite() && rate > 0.0
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(1024))]
+
+    #[test]
+    fn any_json_is_a_refusal_or_a_run_within_bounds(body in json_value()) {
+        if let Ok(request) = start_request(&body) {
+            prop_assert!(within_bounds(&request.load), "{:?}", request);
+            prop_assert!(request.run_time.is_none_or(|time| !time.is_zero()));
+        }
+        if let Ok(change) = users_change(&body) {
+            prop_assert!((1..=10_000_000).contains(&change.users));
+            prop_assert!(change.spawn_rate.is_none_or(|rate| rate.is_finite() && rate > 0.0));
+        }
+    }
+
+    #[test]
+    fn any_locust_form_is_a_refusal_or_a_run_within_bounds(
+        pairs in vec(
+            (
+                prop::sample::select(vec!["user_count", "spawn_rate", "host", "run_time", "x"]),
+                prop_oneof!["[ -~]{0,10}", "[0-9.e+-]{1,8}[smhdy]?"],
+            ),
+            0..6,
+        ),
+    ) {
+        let pairs: Vec<(String, String)> = pairs
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect();
+        if let Ok(request) = start_request(&from_locust_form(&pairs)) {
+            prop_assert!(within_bounds(&request.load), "{:?}", request);
+        }
+    }
+}
