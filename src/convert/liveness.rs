@@ -11,6 +11,9 @@ use super::request::slots;
 struct Use {
     extracts: Vec<String>,
     reads: Vec<String>,
+    /// The step runs only when this condition holds: what it extracts may not be set (unless
+    /// a step for the opposite condition, `not (...)`, extracts it too).
+    when: Option<String>,
 }
 
 /// Every identifier inside the `{{ }}` of `text`: `{{ a ~ b }}` reads a and b.
@@ -38,9 +41,13 @@ fn flatten(steps: &[DraftStep], out: &mut Vec<Use>) {
                 for found in slots(request) {
                     reads_of(&found.value, &mut reads);
                 }
+                if let Some(when) = &request.when {
+                    reads_of(&format!("{{{{ {when} }}}}"), &mut reads);
+                }
                 out.push(Use {
                     extracts: request.extracts.iter().map(|e| e.var.clone()).collect(),
                     reads,
+                    when: request.when.clone(),
                 });
             }
             DraftStep::Repeat { steps, .. } => flatten(steps, out),
@@ -50,6 +57,7 @@ fn flatten(steps: &[DraftStep], out: &mut Vec<Use>) {
                 out.push(Use {
                     extracts: Vec::new(),
                     reads,
+                    when: None,
                 });
             }
             DraftStep::Think(Think::Seconds(_)) => {}
@@ -59,12 +67,25 @@ fn flatten(steps: &[DraftStep], out: &mut Vec<Use>) {
 
 /// Whether `var` is read in `uses[from..]` before an extract sets it again.
 fn read_before_set(uses: &[Use], from: usize, var: &str) -> Option<bool> {
+    let mut conditions: Vec<&str> = Vec::new();
     for item in &uses[from..] {
         if item.reads.iter().any(|r| r == var) {
             return Some(true);
         }
         if item.extracts.iter().any(|e| e == var) {
-            return Some(false);
+            let Some(when) = item.when.as_deref() else {
+                return Some(false);
+            };
+            let opposite = |a: &str, b: &str| {
+                b.strip_prefix("not (").and_then(|b| b.strip_suffix(')')) == Some(a)
+            };
+            if conditions
+                .iter()
+                .any(|seen| opposite(seen, when) || opposite(when, seen))
+            {
+                return Some(false);
+            }
+            conditions.push(when);
         }
     }
     None
@@ -136,5 +157,30 @@ fn retain(steps: &mut [DraftStep], position: &mut usize, live: &dyn Fn(usize, &s
             DraftStep::Think(Think::Template { .. }) => *position += 1,
             DraftStep::Think(Think::Seconds(_)) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(extracts: &[&str], reads: &[&str], when: Option<&str>) -> Use {
+        Use {
+            extracts: extracts.iter().map(|s| (*s).to_owned()).collect(),
+            reads: reads.iter().map(|s| (*s).to_owned()).collect(),
+            when: when.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_value_extracted_under_a_condition_and_its_opposite_is_set_anew() {
+        let both = [
+            step(&["token"], &["id"], Some("id is defined")),
+            step(&["token"], &["id"], Some("not (id is defined)")),
+            step(&[], &["token"], None),
+        ];
+        assert_eq!(read_before_set(&both, 0, "token"), Some(false));
+        // Only one of the two: the earlier value may still be the one read.
+        assert_eq!(read_before_set(&both[1..], 0, "token"), Some(true));
     }
 }

@@ -222,6 +222,9 @@ pub fn convert_owned(
     for (request, exchange) in requests.iter_mut().zip(&exchanges) {
         checks::add_checks(request, exchange, &account);
     }
+    if let Some(origin) = &base {
+        request::template_origin(&mut requests, origin);
+    }
 
     let mut layout = structure::layout(
         &requests,

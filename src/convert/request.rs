@@ -149,6 +149,7 @@ pub(crate) fn draft_request(exchange: &Exchange) -> DraftRequest {
         comments: Vec::new(),
         name,
         checks: Vec::new(),
+        when: None,
     }
 }
 
@@ -334,6 +335,38 @@ fn json_leaves(
     }
 }
 
+/// Every place a request sends the recorded host's own origin inside a value (an OAuth
+/// `redirect_uri`, a `return_to`, a JSON `url`) sends `{{ origin }}` instead, so a run
+/// against another host (`-H`) sends that host's: the application compares such values
+/// with where it is served. Cookies and bearer tokens are left alone.
+pub(crate) fn template_origin(requests: &mut [DraftRequest], origin: &str) {
+    // `http://h:80` must not match inside `http://h:8080` or `http://h.example`.
+    let continues_host = |c: char| c.is_alphanumeric() || matches!(c, '.' | '-' | ':' | '_');
+    for request in requests.iter_mut() {
+        for found in slots(request) {
+            if matches!(found.slot, Slot::Cookie { .. } | Slot::Bearer(_)) {
+                continue;
+            }
+            let mut text = String::with_capacity(found.value.len());
+            let mut rest = found.value.as_str();
+            while let Some(at) = rest.find(origin) {
+                let after = &rest[at + origin.len()..];
+                text.push_str(&rest[..at]);
+                if after.starts_with(continues_host) {
+                    text.push_str(origin);
+                } else {
+                    text.push_str("{{ origin }}");
+                }
+                rest = after;
+            }
+            text.push_str(rest);
+            if text != found.value {
+                set_slot(request, &found.slot, &text);
+            }
+        }
+    }
+}
+
 /// Replaces the value in `slot` by `template`.
 pub(crate) fn set_slot(request: &mut DraftRequest, slot: &Slot, template: &str) {
     match slot {
@@ -420,6 +453,26 @@ mod tests {
             DraftBody::Json(serde_json::json!({"gameSessionId": "{{ gameSessionId }}", "n": [3]}))
         );
         assert_eq!(request.headers.last().unwrap().1, "Bearer {{ token }}");
+    }
+
+    #[test]
+    fn the_recorded_origin_inside_values_follows_the_run_host() {
+        let mut requests = vec![draft_request(&exchange(
+            "POST",
+            "http://app:8000/auth?redirect_uri=http%3A%2F%2Fapp%3A8000%2Fcb&other=http%3A%2F%2Fapp%3A80001%2Fx",
+            200,
+            r#"{"url":"see http://app:8000","far":"http://app:8000.example/"}"#,
+            "{}",
+        ))];
+        template_origin(&mut requests, "http://app:8000");
+        let query: Vec<&str> = requests[0].query.iter().map(|(_, v)| v.as_str()).collect();
+        assert_eq!(query, ["{{ origin }}/cb", "http://app:80001/x"]);
+        assert_eq!(
+            requests[0].body,
+            DraftBody::Json(
+                serde_json::json!({"url": "see {{ origin }}", "far": "http://app:8000.example/"})
+            )
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The variables of one virtual user, as templates see them: its data rows, `vars:`,
-//! values extracted so far and built-ins (`vu`, `iteration`, `last_status`).
+//! values extracted so far and built-ins (`vu`, `iteration`, `last_status`, `origin`).
 //!
 //! Values are kept as minijinja values behind one `Arc`, so a template reads them in place:
 //! rendering clones the `Arc`, never the map, and setting a variable copies the map only
@@ -15,7 +15,7 @@ use super::Scenario;
 use super::template::TemplateError;
 
 /// Variables every user has without the file setting them.
-pub(crate) const BUILT_INS: &[&str] = &["vu", "iteration", "last_status"];
+pub(crate) const BUILT_INS: &[&str] = &["vu", "iteration", "last_status", "origin"];
 
 #[derive(Debug, Clone, Default)]
 struct Map {
@@ -51,12 +51,16 @@ impl Vars {
     }
 
     /// The variables user number `vu` starts with: a row of each data source under its
-    /// `as` name, `vu`, `iteration` 0, the environment values `env()` reads, and the
-    /// scenario's `vars:` rendered in order.
+    /// `as` name, `vu`, `iteration` 0, `origin` (the scheme, host and port of the run's
+    /// `host`, `-H` included), the environment values `env()` reads, and the scenario's
+    /// `vars:` rendered in order.
     pub fn for_user(scenario: &Scenario, vu: u64) -> Result<Vars, TemplateError> {
         let mut vars = Vars::new();
         vars.set_value("vu", Value::from(vu));
         vars.set_value("iteration", Value::from(0));
+        if let Some(host) = &scenario.host {
+            vars.set_value("origin", Value::from(host.origin().ascii_serialization()));
+        }
         for source in &scenario.data {
             let Some(row) = source.row_for_user(vu) else {
                 return Err(TemplateError::new(format!(

@@ -55,12 +55,17 @@ pub fn build(
                 if matches!(extract, Node::Map(entries) if entries.is_empty()) {
                     rules.remove("extract");
                 }
-                let defined: Vec<usize> = sites
+                let defined: Vec<(usize, bool)> = sites
                     .iter()
                     .filter(|other| other.name == site.name)
-                    .map(|other| steps[other.step].ordinal)
+                    .map(|other| {
+                        let at_step = &steps[other.step];
+                        let conditional = at(&document, &at_step.path)
+                            .is_some_and(|node| node.get("when").is_some());
+                        (at_step.ordinal, conditional)
+                    })
                     .collect();
-                let served = |ordinal: usize| serving(&defined, ordinal) == Some(step.ordinal);
+                let served = |ordinal: usize| serving(&defined, ordinal).contains(&step.ordinal);
                 let replaced = replace_reads(&mut mutated, &steps, &site.name, &value, served);
                 checked(
                     name,
@@ -263,16 +268,28 @@ fn extract_sites(document: &Node, steps: &[StepAt]) -> Vec<Site> {
     sites
 }
 
-/// The extract (by the ordinal of its step, among `defined`) whose value a read at `ordinal`
-/// sees: the nearest one before it, or for a read before every one of them (a header for
-/// every request, a flow's first step reading what its last set) the last one.
-pub fn serving(defined: &[usize], ordinal: usize) -> Option<usize> {
-    defined
+/// The extracts (by the ordinals of their steps, among `defined`: ordinal and whether the
+/// step has a `when:`) whose value a read at `ordinal` may see: the nearest one before it, or
+/// for a read before every one of them (a header for every request, a flow's first step
+/// reading what its last set) the last one; and, while that one runs only under a condition,
+/// the one before it too.
+pub fn serving(defined: &[(usize, bool)], ordinal: usize) -> Vec<usize> {
+    let mut sorted = defined.to_vec();
+    sorted.sort_unstable();
+    let before = sorted.iter().filter(|(d, _)| *d < ordinal).count();
+    // Nearest first: those before the read, then (wrapping round) the rest from the last.
+    let order = sorted[..before]
         .iter()
-        .copied()
-        .filter(|&d| d < ordinal)
-        .max()
-        .or_else(|| defined.iter().copied().max())
+        .rev()
+        .chain(sorted[before..].iter().rev());
+    let mut out = Vec::new();
+    for &(at, conditional) in order {
+        out.push(at);
+        if !conditional {
+            break;
+        }
+    }
+    out
 }
 
 /// Replaces the reads of `name` by `value` wherever `served(ordinal)` says the removed
