@@ -150,7 +150,11 @@ mod tests {
         // whole body unreadable and a field named `x;y` was read as `x`.
         let parts = vec![
             ("x;y".to_owned(), "1".to_owned(), None),
-            ("f".to_owned(), "data".to_owned(), Some("a;b.txt".to_owned())),
+            (
+                "f".to_owned(),
+                "data".to_owned(),
+                Some("a;b.txt".to_owned()),
+            ),
         ];
         let body = browser_body("B", &parts);
         let read = multipart("multipart/form-data; boundary=B", &body).unwrap();
@@ -162,59 +166,64 @@ mod tests {
         assert_eq!(unquote(r#""a\b""#), "a\\b");
     }
 
-    proptest! {
-        #![proptest_config(config(512))]
+    /// The fuzz properties (`cargo test fuzz`; docs/security.md, "Fuzzing").
+    mod fuzz {
+        use super::*;
 
-        #[test]
-        fn what_a_browser_sends_reads_back(
-            boundary in "[-a-zA-Z0-9'()+_,./:=?]{1,40}",
-            parts in vec(
-                ("[ -~\u{e9}\n]{0,12}", "[ -~\u{e9}\r\n]{0,30}", proptest::option::of("[ -~]{0,10}")),
-                0..6,
-            ),
-        ) {
-            let body = browser_body(&boundary, &parts);
-            // A browser picks a boundary that is nowhere in what it sends.
-            prop_assume!(body.matches(&format!("--{boundary}")).count() == parts.len() + 1);
-            let mime = format!("multipart/form-data; boundary={boundary}");
-            let read = multipart(&mime, &body);
-            prop_assert!(read.is_some(), "{:?}", body);
-            let read = read.unwrap();
-            prop_assert_eq!(read.len(), parts.len());
-            for (part, (name, value, filename)) in read.iter().zip(&parts) {
-                let escape = |text: &str| {
-                    text.replace('"', "%22").replace('\r', "%0D").replace('\n', "%0A")
-                };
-                prop_assert_eq!(&part.name, &escape(name));
-                prop_assert_eq!(&part.value, value);
-                prop_assert_eq!(
-                    part.file.as_ref().map(|(name, _)| name.clone()),
-                    filename.as_deref().map(escape)
-                );
+        proptest! {
+            #![proptest_config(config(2048))]
+
+            #[test]
+            fn what_a_browser_sends_reads_back(
+                boundary in "[-a-zA-Z0-9'()+_,./:=?]{1,40}",
+                parts in vec(
+                    ("[ -~\u{e9}\n]{0,12}", "[ -~\u{e9}\r\n]{0,30}", proptest::option::of("[ -~]{0,10}")),
+                    0..6,
+                ),
+            ) {
+                let body = browser_body(&boundary, &parts);
+                // A browser picks a boundary that is nowhere in what it sends.
+                prop_assume!(body.matches(&format!("--{boundary}")).count() == parts.len() + 1);
+                let mime = format!("multipart/form-data; boundary={boundary}");
+                let read = multipart(&mime, &body);
+                prop_assert!(read.is_some(), "{:?}", body);
+                let read = read.unwrap();
+                prop_assert_eq!(read.len(), parts.len());
+                for (part, (name, value, filename)) in read.iter().zip(&parts) {
+                    let escape = |text: &str| {
+                        text.replace('"', "%22").replace('\r', "%0D").replace('\n', "%0A")
+                    };
+                    prop_assert_eq!(&part.name, &escape(name));
+                    prop_assert_eq!(&part.value, value);
+                    prop_assert_eq!(
+                        part.file.as_ref().map(|(name, _)| name.clone()),
+                        filename.as_deref().map(escape)
+                    );
+                }
             }
-        }
 
-        #[test]
-        fn any_body_reads_as_fields_no_larger_than_itself(
-            content_type in prop_oneof![
-                Just("application/x-www-form-urlencoded".to_owned()),
-                "multipart/form-data; boundary=[-a-z\"]{0,6}",
-                "[ -~]{0,30}",
-            ],
-            body in prop_oneof![
-                vec(any::<u8>(), 0..200),
-                vec(prop::sample::select(vec![
-                    "--", "--b", "\r\n", "\r\n\r\n", "Content-Disposition: form-data",
-                    "; name=", "\"", ";", "=", "&", "%", "%2", "%e9", "+", "filename=",
-                    "Content-Type:", "a", "\u{e9}",
-                ]), 0..40).prop_map(|pieces| pieces.concat().into_bytes()),
-            ],
-        ) {
-            let fields = fields(Some(&content_type), &body);
-            let size: usize = fields.iter().map(|(name, value)| name.len() + value.len()).sum();
-            // Lossy UTF-8 turns a stray byte into a 3-byte replacement character at most.
-            prop_assert!(size <= 3 * body.len(), "{} from {} bytes", size, body.len());
-            let _ = multipart(&content_type, &String::from_utf8_lossy(&body));
+            #[test]
+            fn any_body_reads_as_fields_no_larger_than_itself(
+                content_type in prop_oneof![
+                    Just("application/x-www-form-urlencoded".to_owned()),
+                    "multipart/form-data; boundary=[-a-z\"]{0,6}",
+                    "[ -~]{0,30}",
+                ],
+                body in prop_oneof![
+                    vec(any::<u8>(), 0..200),
+                    vec(prop::sample::select(vec![
+                        "--", "--b", "\r\n", "\r\n\r\n", "Content-Disposition: form-data",
+                        "; name=", "\"", ";", "=", "&", "%", "%2", "%e9", "+", "filename=",
+                        "Content-Type:", "a", "\u{e9}",
+                    ]), 0..40).prop_map(|pieces| pieces.concat().into_bytes()),
+                ],
+            ) {
+                let fields = fields(Some(&content_type), &body);
+                let size: usize = fields.iter().map(|(name, value)| name.len() + value.len()).sum();
+                // Lossy UTF-8 turns a stray byte into a 3-byte replacement character at most.
+                prop_assert!(size <= 3 * body.len(), "{} from {} bytes", size, body.len());
+                let _ = multipart(&content_type, &String::from_utf8_lossy(&body));
+            }
         }
     }
 }

@@ -1,13 +1,13 @@
 //! What the fuzz properties next to the private parsers share (tests only): how many cases a
-//! property runs (`CHORUS_FUZZ_CASES` scales every property up for a long pass, see
-//! docs/fuzzing.md), byte strategies that look enough like HTTP to get past the first check,
+//! property runs (`CHORUS_FUZZ_CASES` sets it for a long pass, see docs/security.md,
+//! "Fuzzing"), byte strategies that look enough like HTTP to get past the first check,
 //! and splitting an input into the pieces a socket might deliver.
 
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
-/// A property's configuration: `default` cases (tuned so that every fuzz property of a debug
-/// `cargo test` takes about a minute in all), or `CHORUS_FUZZ_CASES` when it is set.
+/// A property's configuration: `default` cases (tuned so that the whole short pass of a debug
+/// `cargo test` takes well under a minute on two cores), or `CHORUS_FUZZ_CASES` when set.
 pub(crate) fn config(default: u32) -> Config {
     let cases = std::env::var("CHORUS_FUZZ_CASES")
         .ok()
@@ -17,6 +17,8 @@ pub(crate) fn config(default: u32) -> Config {
         cases,
         // Shrinking a failure is worth a few seconds; an endless shrink is not.
         max_shrink_iters: 2048,
+        // A failure is kept as a regression test of its own, not in a file beside the source.
+        failure_persistence: None,
         ..Config::default()
     }
 }
@@ -75,10 +77,7 @@ const HTTP_TOKENS: &[&str] = &[
 
 /// `bytes` cut at `cuts` (any positions; sorted and kept within the input).
 pub(crate) fn pieces<'a>(bytes: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
-    let mut cuts: Vec<usize> = cuts
-        .iter()
-        .map(|cut| cut % (bytes.len() + 1))
-        .collect();
+    let mut cuts: Vec<usize> = cuts.iter().map(|cut| cut % (bytes.len() + 1)).collect();
     cuts.sort_unstable();
     let mut pieces = Vec::with_capacity(cuts.len() + 1);
     let mut start = 0;
@@ -101,12 +100,35 @@ pub(crate) fn json_value() -> impl Strategy<Value = serde_json::Value> {
         any::<u64>().prop_map(Value::from),
         any::<f64>().prop_map(Value::from),
         prop::sample::select(vec![
-            0.0, -0.0, 1e-300, 1e300, 0.5, 1.5, 10_000_000.0, 10_000_001.0, 1e19,
+            0.0,
+            -0.0,
+            1e-300,
+            1e300,
+            0.5,
+            1.5,
+            10_000_000.0,
+            10_000_001.0,
+            1e19,
         ])
         .prop_map(Value::from),
         prop::sample::select(vec![
-            "", " ", "0", "1", "-1", "1.5", "1e300", "1e-300", "NaN", "inf", "10s", "1e19s",
-            "500000000000y", "1h30m", "http://127.0.0.1:9/", "localhost", "\u{e9}",
+            "",
+            " ",
+            "0",
+            "1",
+            "-1",
+            "1.5",
+            "1e300",
+            "1e-300",
+            "NaN",
+            "inf",
+            "10s",
+            "1e19s",
+            "500000000000y",
+            "1h30m",
+            "http://127.0.0.1:9/",
+            "localhost",
+            "\u{e9}",
         ])
         .prop_map(Value::from),
         "[ -~]{0,12}".prop_map(Value::from),

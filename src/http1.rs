@@ -100,7 +100,7 @@ impl HeadScan {
     /// Whether parsing `buffer` again could give another answer than last time.
     pub(crate) fn worth_parsing(&mut self, buffer: &[u8]) -> bool {
         let fresh = buffer.get(self.seen..).unwrap_or_default();
-        let worth = self.seen == 0 || fresh.contains(&b'\n');
+        let worth = !buffer.is_empty() && (self.seen == 0 || fresh.contains(&b'\n'));
         self.seen = buffer.len();
         self.parses += usize::from(worth);
         worth
@@ -220,6 +220,17 @@ pub(crate) fn scan_chunks(
 }
 
 /// Writes `n` in decimal (`write!` goes through the formatting machinery for every message).
+/// Where `part`, a slice `httparse` took out of `buffer`, is in it: `(start, end)`. An empty
+/// part may be a `""` of httparse's own, not in the buffer at all (the reason of a status line
+/// without one, `HTTP/1.1 101\r\n`): it is the empty span at 0.
+pub(crate) fn span(buffer: &[u8], part: &[u8]) -> (u32, u32) {
+    let start = (part.as_ptr() as usize).wrapping_sub(buffer.as_ptr() as usize);
+    if part.is_empty() || start > buffer.len() {
+        return (0, 0);
+    }
+    (start as u32, (start + part.len()) as u32)
+}
+
 pub(crate) fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut start = digits.len();

@@ -1,26 +1,24 @@
-//! Fuzzing of the readers that take outside bytes (see tests/integration.rs and
-//! docs/fuzzing.md): HAR captures and `convert` on whatever reads, scenario YAML, CSV data,
-//! HTML pages, templates over hostile values, extracts and checks over hostile responses,
-//! and the cluster's frames. Property tests (`proptest`) with strategies shaped like each
-//! input, mutated at the structure and at the byte: no input panics, and the work and the
-//! memory a reader takes stay within a bound of its input's size.
+//! Fuzzing of the readers that take outside bytes (docs/security.md, "Fuzzing"): HAR
+//! captures and `convert` on whatever reads, scenario YAML, CSV data, and a target's
+//! responses (JSON, HTML, headers) through extracts, checks and the templates that use what
+//! they take. Property tests (`proptest`) with strategies shaped like each input, mutated at
+//! the structure and at the byte: no input panics, a bad one is an error that says where, and
+//! the memory a reader holds stays within a bound of its input's size.
 //!
-//! The parsers that are private to the crate (HTTP/1.1 heads and bodies, form bodies, the
-//! page's API bodies, serialised histograms) have theirs next to them, under `cargo test
-//! --lib fuzz`.
+//! The readers private to the crate (HTTP/1.1 heads and bodies of the engine and the relay,
+//! form bodies, the page's API bodies, the cluster's frames, serialised histograms) have
+//! theirs next to them, under `cargo test --lib fuzz`.
 
 mod convert;
 mod csv;
-mod frames;
 mod har;
-mod html;
+mod responses;
 mod scenario;
-mod templates;
 
 use proptest::test_runner::Config;
 
-/// A property's configuration: `default` cases (tuned so that the whole fuzz pass of a debug
-/// `cargo test` takes about a minute), or `CHORUS_FUZZ_CASES` when it is set.
+/// A property's configuration: `default` cases (tuned so that the whole short pass of a debug
+/// `cargo test` takes well under a minute on two cores), or `CHORUS_FUZZ_CASES` when set.
 pub(crate) fn config(default: u32) -> Config {
     let cases = std::env::var("CHORUS_FUZZ_CASES")
         .ok()
@@ -29,6 +27,8 @@ pub(crate) fn config(default: u32) -> Config {
     Config {
         cases,
         max_shrink_iters: 2048,
+        // A failure is kept as a regression test of its own, not in a file beside the source.
+        failure_persistence: None,
         ..Config::default()
     }
 }
@@ -58,12 +58,20 @@ pub(crate) enum Mutation {
     Repeat(usize, usize),
 }
 
-pub(crate) fn mutation(specials: &'static [&'static str]) -> impl proptest::strategy::Strategy<Value = Mutation> {
+pub(crate) fn mutation(
+    specials: &'static [&'static str],
+) -> impl proptest::strategy::Strategy<Value = Mutation> {
     use proptest::prelude::*;
     prop_oneof![
         any::<usize>().prop_map(Mutation::Cut),
         (any::<usize>(), 1usize..8).prop_map(|(at, n)| Mutation::Delete(at, n)),
-        (any::<usize>(), prop_oneof![prop::sample::select(specials).prop_map(str::to_owned), "[\\x00-\\x7f\u{e9}\u{1F600}]{1,3}"])
+        (
+            any::<usize>(),
+            prop_oneof![
+                prop::sample::select(specials).prop_map(str::to_owned),
+                "[\\x00-\\x7f\u{e9}\u{1F600}]{1,3}"
+            ]
+        )
             .prop_map(|(at, text)| Mutation::Insert(at, text)),
         (any::<usize>(), 1usize..40).prop_map(|(at, n)| Mutation::Repeat(at, n)),
     ]

@@ -14,7 +14,8 @@ use super::auth::{self, HelloView, MasterIdentity};
 use super::bundle::Bundle;
 use super::protocol::ScenarioPin;
 use super::protocol::{
-    MAX_HANDSHAKE_FRAME, PROTOCOL, ToMaster, ToWorker, read_frame, read_frame_within, write_frame,
+    FirstWord, Hello, MAX_HANDSHAKE_FRAME, PROTOCOL, ToMaster, ToWorker, read_frame,
+    read_frame_within, write_frame,
 };
 use super::{MISSING_AFTER, Notify};
 
@@ -65,7 +66,7 @@ pub(super) async fn serve(stream: TcpStream, peer: SocketAddr, id: u32, setup: A
     if write_frame(&mut writer, &challenge).await.is_err() {
         return;
     }
-    let said_hello = read_frame_within::<_, ToMaster>(&mut reader, MAX_HANDSHAKE_FRAME);
+    let said_hello = read_frame_within::<_, FirstWord>(&mut reader, MAX_HANDSHAKE_FRAME);
     let hello = match tokio::time::timeout(HELLO_TIMEOUT, said_hello).await {
         Ok(Ok(hello)) => hello,
         Ok(Err(err)) => {
@@ -82,7 +83,7 @@ pub(super) async fn serve(stream: TcpStream, peer: SocketAddr, id: u32, setup: A
             return;
         }
     };
-    let ToMaster::Hello {
+    let FirstWord::Hello(Hello {
         protocol,
         version,
         name,
@@ -90,7 +91,7 @@ pub(super) async fn serve(stream: TcpStream, peer: SocketAddr, id: u32, setup: A
         proof,
         nonce: worker_nonce,
         scenario,
-    } = hello
+    }) = hello
     else {
         (setup.notify)(&format!(
             "refused a connection from {peer}: its first message was not a hello"

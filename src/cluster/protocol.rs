@@ -81,18 +81,7 @@ pub enum ToWorker {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToMaster {
     /// The answer to `Challenge`.
-    Hello {
-        protocol: u32,
-        version: String,
-        name: String,
-        cores: u32,
-        /// HMAC of the master's nonce; `None` when the worker has no token.
-        proof: Option<String>,
-        /// The master proves it knows the token by signing this.
-        nonce: String,
-        /// `chorus worker --scenario FILE`: the SHA-256 of the scenario it expects, and its name.
-        scenario: Option<ScenarioPin>,
-    },
+    Hello(Hello),
     /// The scenario loaded; the worker waits for `Start`.
     Ready,
     /// The scenario could not be used on the worker.
@@ -108,6 +97,33 @@ pub enum ToMaster {
     Finished { seconds: Vec<SecondStats> },
     /// The worker is still there (when it has no stats to send).
     Heartbeat,
+}
+
+/// A worker's answer to `Challenge`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    pub protocol: u32,
+    pub version: String,
+    pub name: String,
+    pub cores: u32,
+    /// HMAC of the master's nonce; `None` when the worker has no token.
+    pub proof: Option<String>,
+    /// The master proves it knows the token by signing this.
+    pub nonce: String,
+    /// `chorus worker --scenario FILE`: the SHA-256 of the scenario it expects, and its name.
+    pub scenario: Option<ScenarioPin>,
+}
+
+/// The first frame a master reads from a connection, before it knows who is there: a
+/// `Hello`, or another message whose contents are not read. A `Stats` frame read in full
+/// would decode its histograms, some hundred KiB each from a hundred bytes: whoever reaches
+/// the port without the token could make the master hold megabytes per 16 KiB frame.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FirstWord {
+    Hello(Hello),
+    #[serde(other)]
+    Other,
 }
 
 /// What a worker measured in one second of the run (counted from the run's start).

@@ -19,11 +19,19 @@ use crate::engine::{Load, RunState};
 use crate::stats::now_unix_ms as unix_ms;
 use crate::stats::{Aggregate, ErrorCount, RunResult, Snapshot, report};
 
+#[cfg(test)]
+mod fuzz;
 mod page;
 
 /// A lost worker's users are started on the others within about this long, whatever the
 /// spawn rate (the page and the terminal show the count back within a few seconds).
 const TAKE_OVER: Duration = Duration::from_secs(2);
+
+/// A worker's second of the run is never later than this many seconds past the master's own
+/// (a worker counts from the master's start; its reports arrive after the second they cover).
+/// A later one, from a broken or hostile worker, is counted in the latest second allowed: the
+/// master would otherwise close every second up to it, one point each.
+const FAR_AHEAD: u64 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -200,17 +208,17 @@ impl Run {
             }
             ToMaster::Stats { users, seconds } => {
                 member.users = users;
-                member.requests += seconds.iter().map(|s| s.snapshot.requests()).sum::<u64>();
+                member.requests = member.requests.saturating_add(requests_in(&seconds));
                 self.absorb_seconds(id, seconds, false);
             }
             ToMaster::Finished { seconds } => {
                 member.users = 0;
-                member.requests += seconds.iter().map(|s| s.snapshot.requests()).sum::<u64>();
+                member.requests = member.requests.saturating_add(requests_in(&seconds));
                 member.state = MemberState::Finished;
                 self.absorb_seconds(id, seconds, true);
                 self.check_stopped();
             }
-            ToMaster::Heartbeat | ToMaster::Hello { .. } => {}
+            ToMaster::Heartbeat | ToMaster::Hello(_) => {}
         }
     }
 
@@ -271,8 +279,9 @@ impl Run {
         let users = self.users();
         let elapsed = self.run_started.elapsed();
         let mut aggregate = self.aggregate();
+        let latest = Aggregate::second_at(elapsed).saturating_add(FAR_AHEAD);
         for SecondStats { second, snapshot } in seconds {
-            aggregate.absorb_second(u64::from(id), second, snapshot);
+            aggregate.absorb_second(u64::from(id), second.min(latest), snapshot);
         }
         if last {
             aggregate.reporter_done(u64::from(id));
@@ -532,7 +541,9 @@ impl Run {
     }
 
     fn users(&self) -> u64 {
-        self.members.values().map(|m| m.users).sum()
+        self.members
+            .values()
+            .fold(0, |sum, m| sum.saturating_add(m.users))
     }
 
     fn publish_status(&self) {
@@ -597,6 +608,13 @@ impl Run {
         }
         aggregate.finish(meta)
     }
+}
+
+/// The requests in a worker's report (its numbers are the worker's: they saturate).
+fn requests_in(seconds: &[SecondStats]) -> u64 {
+    seconds
+        .iter()
+        .fold(0, |sum, s| sum.saturating_add(s.snapshot.requests()))
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::auth;
 use super::bundle;
 use super::protocol::{
-    MAX_HANDSHAKE_FRAME, PROTOCOL, ScenarioPin, SecondStats, ToMaster, ToWorker, read_frame,
+    Hello, MAX_HANDSHAKE_FRAME, PROTOCOL, ScenarioPin, SecondStats, ToMaster, ToWorker, read_frame,
     read_frame_within, write_frame,
 };
 use super::{ClusterError, HEARTBEAT_EVERY, MISSING_AFTER, Notify};
@@ -180,7 +180,7 @@ async fn session(config: &WorkerConfig, stream: TcpStream) -> Result<End, Cluste
         Err(_) => return Ok(End::Lost("no challenge from it".to_owned())),
     };
     let nonce = auth::nonce();
-    let hello = ToMaster::Hello {
+    let hello = ToMaster::Hello(Hello {
         protocol: PROTOCOL,
         version: auth::VERSION.to_owned(),
         name: config.name.clone(),
@@ -191,7 +191,7 @@ async fn session(config: &WorkerConfig, stream: TcpStream) -> Result<End, Cluste
             .map(|token| auth::proof(token, "worker", &challenge)),
         nonce: nonce.clone(),
         scenario: config.pin.clone(),
-    };
+    });
     if let Err(err) = write_frame(&mut writer, &hello).await {
         return Ok(End::Lost(err.to_string()));
     }

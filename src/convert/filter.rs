@@ -18,6 +18,9 @@ pub(crate) struct Dropped {
     pub(crate) preflights: usize,
     /// "entry N (METHOD URL)" of each exchange that got no response, for warnings.
     pub(crate) unanswered: Vec<String>,
+    /// "entry N (METHOD URL): why" of each exchange whose status or method is not HTTP (a
+    /// damaged or hand-edited capture: a scenario could not send or expect it), for warnings.
+    pub(crate) not_http: Vec<String>,
 }
 
 impl Dropped {
@@ -46,8 +49,24 @@ impl Dropped {
                 self.unanswered.len()
             ));
         }
+        if !self.not_http.is_empty() {
+            lines.push(format!(
+                "left out {} request(s) whose method or status is not HTTP",
+                self.not_http.len()
+            ));
+        }
         lines
     }
+}
+
+/// Why a recorded exchange is not one HTTP could carry, if it is not.
+fn not_http(exchange: &Exchange) -> Option<String> {
+    if http::Method::from_bytes(exchange.method.as_bytes()).is_err() {
+        return Some(format!("{:?} is not an HTTP method", exchange.method));
+    }
+    let status = exchange.status;
+    (!(100..=599).contains(&status))
+        .then(|| format!("status {status} is not an HTTP status (100 to 599)"))
 }
 
 /// True for images, scripts, styles, fonts and media, by content type or by extension.
@@ -113,6 +132,13 @@ pub(crate) fn filter(
                 exchange.method,
                 exchange.url
             ));
+        } else if let Some(why) = not_http(&exchange) {
+            dropped.not_http.push(format!(
+                "entry {} ({} {}): {why}",
+                exchange.entry + 1,
+                exchange.method,
+                exchange.url,
+            ));
         } else if is_preflight(&exchange) {
             dropped.preflights += 1;
         } else if !keep_static && is_static(&exchange) {
@@ -157,6 +183,33 @@ mod tests {
         assert_eq!(
             dropped.comments()[1],
             "left out 1 request(s) to cdn.example (another host; --host chooses)"
+        );
+    }
+
+    #[test]
+    fn a_status_or_method_that_is_not_http_is_left_out_with_a_word() {
+        // Regression (found by tests/fuzz/convert.rs): a recorded status 600 became
+        // `expect_status: 600`, which the scenario it was written in refuses to load; a
+        // method `G ET` likewise.
+        let list = vec![
+            exchange("GET", "http://app/a", 600, "", ""),
+            exchange("GET", "http://app/b", 99, "", ""),
+            exchange("G ET", "http://app/c", 200, "", ""),
+            exchange("GET", "http://app/d", 599, "", ""),
+        ];
+        let (kept, dropped) = filter(list, "app", false);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(
+            dropped.not_http,
+            [
+                "entry 1 (GET http://app/a): status 600 is not an HTTP status (100 to 599)",
+                "entry 1 (GET http://app/b): status 99 is not an HTTP status (100 to 599)",
+                "entry 1 (G ET http://app/c): \"G ET\" is not an HTTP method",
+            ]
+        );
+        assert_eq!(
+            dropped.comments(),
+            ["left out 3 request(s) whose method or status is not HTTP"]
         );
     }
 }

@@ -137,6 +137,12 @@ pub fn convert_owned(
             .iter()
             .map(|entry| format!("{entry}: the capture has no response to it; left out")),
     );
+    warnings.extend(
+        dropped
+            .not_http
+            .iter()
+            .map(|entry| format!("{entry}; left out")),
+    );
     if exchanges.is_empty() {
         return Err(ConvertError::Empty);
     }

@@ -50,6 +50,76 @@ fn keep_header(name: &str, body: &DraftBody) -> bool {
     true
 }
 
+/// Headers with each name once (a scenario's `headers:` is a map): a name the capture has
+/// twice keeps its first place and both values, joined as HTTP joins them (`, `; `; ` for
+/// cookies), a value sent twice once.
+fn once_each<'a>(headers: impl Iterator<Item = &'a (String, String)>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (name, value) in headers {
+        match out
+            .iter_mut()
+            .find(|(seen, _)| seen.eq_ignore_ascii_case(name))
+        {
+            Some((_, values)) if values.split([',', ';']).any(|v| v.trim() == value.trim()) => {}
+            Some((_, values)) => {
+                let cookie = name.eq_ignore_ascii_case("cookie");
+                values.push_str(if cookie { "; " } else { ", " });
+                values.push_str(value);
+            }
+            None => out.push((name.clone(), value.clone())),
+        }
+    }
+    out
+}
+
+/// Recorded text as a template that renders to it: each `{{` becomes `{{ '{{' }}`.
+/// Regression (found by tests/fuzz/convert.rs): a header recorded as `{{` was written as it
+/// was, a template that does not compile, and the scenario did not load.
+pub(crate) fn as_data(text: &str) -> String {
+    text.replace("{{", "{{ '{{' }}")
+}
+
+/// Every recorded text of a body (the strings of a JSON body, not its keys) [`as_data`].
+fn body_as_data(body: &mut DraftBody) {
+    fn json(value: &mut Value) {
+        match value {
+            Value::String(text) if text.contains("{{") => *text = as_data(text),
+            Value::Array(items) => items.iter_mut().for_each(json),
+            Value::Object(map) => map.values_mut().for_each(json),
+            _ => {}
+        }
+    }
+    match body {
+        DraftBody::None => {}
+        DraftBody::Json(value) => json(value),
+        DraftBody::Form(pairs) => pairs.iter_mut().for_each(|(_, v)| *v = as_data(v)),
+        DraftBody::Multipart(parts) => {
+            for part in parts {
+                part.value = as_data(&part.value);
+                if let Some((filename, _)) = &mut part.file {
+                    *filename = as_data(filename);
+                }
+            }
+        }
+        DraftBody::Raw { mime, text } => {
+            *text = as_data(text);
+            // The type is sent as a header: one HTTP cannot carry is left out.
+            *mime = if sendable("content-type", mime) {
+                as_data(mime)
+            } else {
+                String::new()
+            };
+        }
+    }
+}
+
+/// Whether a recorded header can be sent at all: a capture may hold names and values that
+/// are not HTTP (a damaged or hand-edited HAR), which the scenario would refuse to load.
+fn sendable(name: &str, value: &str) -> bool {
+    http::HeaderName::from_bytes(name.as_bytes()).is_ok()
+        && http::HeaderValue::from_str(value).is_ok()
+}
+
 fn parse_body(exchange: &Exchange) -> DraftBody {
     let Some(body) = &exchange.request_body else {
         return DraftBody::None;
@@ -120,15 +190,15 @@ fn graphql_operation(body: &DraftBody) -> Option<String> {
 }
 
 pub(crate) fn draft_request(exchange: &Exchange) -> DraftRequest {
-    let body = parse_body(exchange);
+    let mut body = parse_body(exchange);
     let name =
         graphql_operation(&body).map(|operation| format!("{} {operation}", exchange.url.path()));
-    let headers = exchange
-        .request_headers
-        .iter()
-        .filter(|(name, _)| keep_header(name, &body))
-        .cloned()
-        .collect();
+    let mut headers = once_each(
+        exchange
+            .request_headers
+            .iter()
+            .filter(|(name, value)| keep_header(name, &body) && sendable(name, value)),
+    );
     let path = exchange
         .url
         .path()
@@ -136,7 +206,15 @@ pub(crate) fn draft_request(exchange: &Exchange) -> DraftRequest {
         .split('/')
         .map(str::to_owned)
         .collect();
-    let query = exchange.url.query_pairs().into_owned().collect();
+    let query: Vec<(String, String)> = exchange.url.query_pairs().into_owned().collect();
+    // What was recorded is data: a `{{` in it is written so that it renders as itself.
+    let query = (query.into_iter())
+        .map(|(name, value)| (as_data(&name), as_data(&value)))
+        .collect();
+    for (_, value) in &mut headers {
+        *value = as_data(value);
+    }
+    body_as_data(&mut body);
     DraftRequest {
         entry: exchange.entry,
         method: exchange.method.clone(),
@@ -523,16 +601,54 @@ mod tests {
     }
 
     #[test]
+    fn recorded_braces_render_as_themselves() {
+        use crate::scenario::{Template, Vars};
+        let mut ex = exchange("POST", "http://app/a?q=%7B%7Bx%7D%7D", 200, "", "");
+        ex.request_headers = vec![("X-A".to_owned(), "{{ a }} }}{{".to_owned())];
+        ex.request_body = Some(crate::convert::model::RecordedBody {
+            mime: "application/json".to_owned(),
+            text: r#"{"t": "{{", "n": 1}"#.to_owned(),
+        });
+        let draft = draft_request(&ex);
+        let rendered = |text: &str| Template::parse(text).unwrap().render(&Vars::new()).unwrap();
+        assert_eq!(rendered(&draft.headers[0].1), "{{ a }} }}{{");
+        assert_eq!(rendered(&draft.query[0].1), "{{x}}");
+        let DraftBody::Json(body) = &draft.body else {
+            panic!("{:?}", draft.body)
+        };
+        assert_eq!(rendered(body["t"].as_str().unwrap()), "{{");
+        // A raw body's type, from the capture's `mimeType`, likewise (found by the fuzz
+        // property, as `mimeType: "{{"`); one that is no header value is left out.
+        for (recorded, written) in [("{{", "{{"), ("text/x\u{1}", "")] {
+            ex.request_body = Some(crate::convert::model::RecordedBody {
+                mime: recorded.to_owned(),
+                text: "x".to_owned(),
+            });
+            let DraftBody::Raw { mime, .. } = draft_request(&ex).body else {
+                panic!("a raw body")
+            };
+            assert_eq!(rendered(&mime), written);
+        }
+    }
+
+    #[test]
     fn browser_headers_are_dropped() {
         let mut ex = exchange("GET", "http://app/api", 200, "", "{}");
         ex.request_headers = vec![
             ("User-Agent".to_owned(), "Chrome".to_owned()),
             ("sec-ch-ua".to_owned(), "x".to_owned()),
             ("X-Api-Key".to_owned(), "k".to_owned()),
+            // Regression (found by tests/fuzz/convert.rs): written as recorded, these made a
+            // scenario that does not load.
+            ("Bad Name".to_owned(), "x".to_owned()),
+            ("X-Crlf".to_owned(), "a\r\nb".to_owned()),
+            // A name twice made a map with a key twice: one header, both values.
+            ("x-api-key".to_owned(), "k".to_owned()),
+            ("X-Api-Key".to_owned(), "k2".to_owned()),
         ];
         assert_eq!(
             draft_request(&ex).headers,
-            vec![("X-Api-Key".to_owned(), "k".to_owned())]
+            vec![("X-Api-Key".to_owned(), "k, k2".to_owned())]
         );
     }
 }

@@ -202,9 +202,21 @@ fn request(out: &mut String, indent: usize, request: &DraftRequest) {
         let _ = writeln!(out, "{:inner$}name: {}", "", scalar(name));
     }
     let _ = writeln!(out, "{:inner$}recorded: {}", "", request.entry + 1);
-    if !request.headers.is_empty() {
+    // A raw body says its type in a header of its own, unless the recorded ones do: one
+    // `headers:` holds both (a key twice is a scenario that does not load).
+    let raw_type = match &request.body {
+        DraftBody::Raw { mime, .. }
+            if !mime.is_empty()
+                && !(request.headers.iter())
+                    .any(|(name, _)| name.eq_ignore_ascii_case("content-type")) =>
+        {
+            Some(("Content-Type".to_owned(), mime.clone()))
+        }
+        _ => None,
+    };
+    if !request.headers.is_empty() || raw_type.is_some() {
         let _ = writeln!(out, "{:inner$}headers:", "");
-        for (name, value) in &request.headers {
+        for (name, value) in request.headers.iter().chain(&raw_type) {
             let _ = writeln!(
                 out,
                 "{:width$}{}: {}",
@@ -255,22 +267,7 @@ fn request(out: &mut String, indent: usize, request: &DraftRequest) {
                 );
             }
         }
-        DraftBody::Raw { mime, text } => {
-            if !request
-                .headers
-                .iter()
-                .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
-                && !mime.is_empty()
-            {
-                let _ = writeln!(out, "{:inner$}headers:", "");
-                let _ = writeln!(
-                    out,
-                    "{:width$}Content-Type: {}",
-                    "",
-                    scalar(mime),
-                    width = inner + 2
-                );
-            }
+        DraftBody::Raw { text, .. } => {
             let _ = writeln!(out, "{:inner$}body: {}", "", scalar(text));
         }
     }
@@ -482,6 +479,30 @@ mod tests {
         assert_eq!(
             written(304),
             "- get: /a\n  recorded: 1\n  expect_status: [200, 304]\n"
+        );
+    }
+
+    #[test]
+    fn a_raw_body_s_type_joins_the_recorded_headers() {
+        // Regression (found by tests/fuzz/convert.rs): a raw body with recorded headers wrote
+        // `headers:` twice, and the scenario did not load.
+        let mut draft = crate::convert::request::draft_request(&crate::convert::testing::exchange(
+            "POST",
+            "http://app/a",
+            200,
+            "",
+            "",
+        ));
+        draft.headers = vec![("Cookie".to_owned(), "a=1".to_owned())];
+        draft.body = DraftBody::Raw {
+            mime: "text/html".to_owned(),
+            text: "<p>".to_owned(),
+        };
+        let mut out = String::new();
+        request(&mut out, 0, &draft);
+        assert_eq!(
+            out,
+            "- post: /a\n  recorded: 1\n  headers:\n    Cookie: \"a=1\"\n    Content-Type: text/html\n  body: \"<p>\"\n  check:\n    - status: 200\n"
         );
     }
 

@@ -23,7 +23,8 @@ use tokio::time::Instant;
 use self::body::Collector;
 pub(crate) use self::body::{decoded_body, decoded_start, too_large};
 use self::wire::{
-    Chunk, Framing, HeadScan, ReadError, decode_chunks, framing, keep_alive, parse_head, write_request,
+    Chunk, Framing, HeadScan, ReadError, decode_chunks, framing, keep_alive, parse_head,
+    write_request,
 };
 use crate::stats::FailureKind;
 use crate::tls::ClientStream;

@@ -118,9 +118,12 @@ mod tests {
     use bytes::BytesMut;
 
     fn head(text: &str) -> Head {
-        wire::parse_request(&mut BytesMut::from(text.as_bytes()), &mut Default::default())
-            .unwrap()
-            .unwrap()
+        wire::parse_request(
+            &mut BytesMut::from(text.as_bytes()),
+            &mut Default::default(),
+        )
+        .unwrap()
+        .unwrap()
     }
 
     #[test]

@@ -29,6 +29,31 @@ impl fmt::Display for Problem {
     }
 }
 
+impl Problem {
+    /// The problem placed within `text`. The YAML reader places what is missing at the end of
+    /// a file without a final line break on a line after the last (`data:\n  users:` said line
+    /// 3 of 2); that place is the end of the last line.
+    pub(crate) fn within(mut self, text: &str) -> Problem {
+        // Line breaks as YAML counts them: `\r\n`, `\n`, and a `\r` alone.
+        let last_start = text
+            .char_indices()
+            .filter(|&(at, c)| {
+                c == '\n' || (c == '\r' && text.as_bytes().get(at + 1) != Some(&b'\n'))
+            })
+            .map(|(at, _)| at + 1);
+        let (mut lines, mut start) = (1, 0);
+        for at in last_start {
+            lines += 1;
+            start = at;
+        }
+        if self.line > lines {
+            self.line = lines;
+            self.column = text[start..].chars().count() + 1;
+        }
+        self
+    }
+}
+
 /// Everything wrong with a scenario file, one problem per line; no traffic was sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScenarioError {

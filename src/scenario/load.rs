@@ -38,13 +38,16 @@ pub fn load_str(text: &str, path: &Path, options: &LoadOptions) -> Result<Scenar
         Ok(parsed) => parsed,
         Err(problem) => {
             return Err(ScenarioError {
-                problems: vec![Problem {
-                    file: path.to_owned(),
-                    line: problem.mark.line,
-                    column: problem.mark.column,
-                    path: problem.path,
-                    message: problem.message,
-                }],
+                problems: vec![
+                    Problem {
+                        file: path.to_owned(),
+                        line: problem.mark.line,
+                        column: problem.mark.column,
+                        path: problem.path,
+                        message: problem.message,
+                    }
+                    .within(text),
+                ],
             });
         }
     };
@@ -62,12 +65,12 @@ pub fn load_str(text: &str, path: &Path, options: &LoadOptions) -> Result<Scenar
     if cx.problems.is_empty() {
         Ok(scenario)
     } else {
-        cx.problems
-            .sort_by_key(|problem| (problem.line, problem.column));
-        cx.problems.dedup();
-        Err(ScenarioError {
-            problems: cx.problems,
-        })
+        let mut problems: Vec<Problem> = (cx.problems.into_iter())
+            .map(|problem| problem.within(text))
+            .collect();
+        problems.sort_by_key(|problem| (problem.line, problem.column));
+        problems.dedup();
+        Err(ScenarioError { problems })
     }
 }
 
@@ -676,7 +679,8 @@ pub(super) fn is_identifier(name: &str) -> bool {
 pub(super) fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     if let Ok(seconds) = text.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
+        // `try_`: a number of seconds too large for a `Duration` (1e300) is no duration.
+        return Duration::try_from_secs_f64(seconds).ok();
     }
     let mut total = 0.0;
     let mut rest = text;
@@ -700,7 +704,9 @@ pub(super) fn parse_duration(text: &str) -> Option<Duration> {
         total += number * scale;
         rest = rest[unit_end..].trim_start();
     }
-    (total.is_finite() && !text.is_empty()).then(|| Duration::from_secs_f64(total))
+    (!text.is_empty())
+        .then(|| Duration::try_from_secs_f64(total).ok())
+        .flatten()
 }
 
 #[cfg(test)]

@@ -159,7 +159,8 @@ pub(crate) fn from_json(value: &serde_json::Value) -> Value {
 
 /// A minijinja value as JSON; values JSON cannot hold (functions, undefined) become null.
 pub(crate) fn to_json(value: &Value) -> serde_json::Value {
-    to_json_within(value, &mut usize::MAX).unwrap_or_default()
+    let mut unbounded = usize::MAX;
+    to_json_within(value, &mut unbounded).unwrap_or_default()
 }
 
 /// [`to_json`] of a value that takes at most `budget` bytes as JSON (strings by their length,

@@ -81,8 +81,8 @@ impl LiveEntry {
     fn amend(&mut self, (requests, failures): (u64, u64)) {
         match self.recent.back_mut() {
             Some(last) => {
-                last.0 += requests;
-                last.1 += failures;
+                last.0 = last.0.saturating_add(requests);
+                last.1 = last.1.saturating_add(failures);
             }
             None => self.recent.push_back((requests, failures)),
         }
@@ -226,10 +226,11 @@ impl Aggregate {
         let indexes = self.merge_counts(&snapshot);
         for (entry, index) in snapshot.entries.iter().zip(indexes) {
             let live = &mut self.entries[index];
-            live.interval_requests += entry.requests;
-            live.interval_failures += entry.failures;
-            self.total.interval_requests += entry.requests;
-            self.total.interval_failures += entry.failures;
+            live.interval_requests = live.interval_requests.saturating_add(entry.requests);
+            live.interval_failures = live.interval_failures.saturating_add(entry.failures);
+            let total = &mut self.total;
+            total.interval_requests = total.interval_requests.saturating_add(entry.requests);
+            total.interval_failures = total.interval_failures.saturating_add(entry.failures);
             self.interval.add(&entry.histogram);
         }
     }
@@ -314,8 +315,11 @@ impl Aggregate {
         for error in &snapshot.errors {
             add_error(&mut self.errors, &error.message, error.count);
         }
-        self.dropped_iterations += snapshot.dropped_iterations;
-        self.cut_iterations += snapshot.cut_iterations;
+        // A cluster worker's numbers are whatever it sent: they saturate.
+        self.dropped_iterations = self
+            .dropped_iterations
+            .saturating_add(snapshot.dropped_iterations);
+        self.cut_iterations = self.cut_iterations.saturating_add(snapshot.cut_iterations);
         indexes
     }
 

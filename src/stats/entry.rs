@@ -129,14 +129,14 @@ impl EntryStats {
     }
 
     fn merge_failure(&mut self, other: &FailureCount) {
-        self.failures += other.count;
+        self.failures = self.failures.saturating_add(other.count);
         match self
             .failures_by_kind
             .iter_mut()
             .find(|f| f.kind == other.kind)
         {
             Some(existing) => {
-                existing.count += other.count;
+                existing.count = existing.count.saturating_add(other.count);
                 existing.first_seen_unix_ms =
                     min_known(existing.first_seen_unix_ms, other.first_seen_unix_ms);
                 existing.last_seen_unix_ms =
@@ -156,8 +156,9 @@ impl EntryStats {
                 self.min_us.min(other.min_us)
             };
         }
-        self.requests += other.requests;
-        self.untimed += other.untimed;
+        // A cluster worker's counts are whatever it sent: they saturate.
+        self.requests = self.requests.saturating_add(other.requests);
+        self.untimed = self.untimed.saturating_add(other.untimed);
         self.latency_sum_us = self.latency_sum_us.saturating_add(other.latency_sum_us);
         self.max_us = self.max_us.max(other.max_us);
         self.content_bytes = self.content_bytes.saturating_add(other.content_bytes);
@@ -167,8 +168,9 @@ impl EntryStats {
         }
         // Failures are counted through `failures_by_kind`; keep any remainder a producer
         // recorded without a kind.
-        let by_kind: u64 = other.failures_by_kind.iter().map(|f| f.count).sum();
-        self.failures += other.failures.saturating_sub(by_kind);
+        let by_kind =
+            (other.failures_by_kind.iter()).fold(0u64, |sum, f| sum.saturating_add(f.count));
+        self.failures = (self.failures).saturating_add(other.failures.saturating_sub(by_kind));
     }
 
     /// Mean latency in ms (exact), 0 without latency samples.
@@ -250,7 +252,7 @@ pub(crate) fn now_unix_ms() -> u64 {
 /// Adds `count` occurrences of `message` to `errors`, capping distinct messages.
 pub(crate) fn add_error(errors: &mut Vec<ErrorCount>, message: &str, count: u64) {
     if let Some(existing) = errors.iter_mut().find(|e| e.message == message) {
-        existing.count += count;
+        existing.count = existing.count.saturating_add(count);
         return;
     }
     let distinct = errors.iter().filter(|e| e.message != OTHER_ERRORS).count();
@@ -260,7 +262,7 @@ pub(crate) fn add_error(errors: &mut Vec<ErrorCount>, message: &str, count: u64)
         message
     };
     match errors.iter_mut().find(|e| e.message == key) {
-        Some(existing) => existing.count += count,
+        Some(existing) => existing.count = existing.count.saturating_add(count),
         None => errors.push(ErrorCount {
             message: key.to_owned(),
             count,

@@ -284,6 +284,9 @@ pub(crate) fn micros_of(latency: Duration) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -339,8 +342,7 @@ mod tests {
         if !deflate {
             return BASE64_STANDARD.encode(v2);
         }
-        let mut encoder =
-            flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
         encoder.write_all(&v2).unwrap();
         let deflated = encoder.finish().unwrap();
         let mut bytes = (0x1c84_9304u32 | 0x10).to_be_bytes().to_vec();
@@ -382,46 +384,42 @@ mod tests {
         assert_eq!(Histogram::from_base64(&ok).unwrap().len(), 1);
     }
 
-    proptest::proptest! {
-        #![proptest_config(crate::fuzzing::config(512))]
+    /// The fuzz properties (`cargo test fuzz`; docs/security.md, "Fuzzing").
+    mod fuzz {
+        use super::*;
 
-        #[test]
-        fn any_text_reads_as_a_histogram_or_an_error_within_bounds(
-            text in proptest::prop_oneof![
-                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)
-                    .prop_map(|bytes| BASE64_STANDARD.encode(bytes)),
-                (
-                    proptest::collection::vec(0u64..5_000_000_000, 0..20),
-                    proptest::prelude::any::<usize>(),
-                    proptest::prelude::any::<u8>(),
-                ).prop_map(|(values, at, byte)| {
-                    let mut histogram = Histogram::new();
-                    for value in values {
-                        histogram.record_micros(value);
+        proptest! {
+            #![proptest_config(crate::fuzzing::config(2048))]
+
+            #[test]
+            fn any_text_reads_as_a_histogram_or_an_error_within_bounds(
+                text in prop_oneof![
+                    vec(any::<u8>(), 0..80).prop_map(|bytes| BASE64_STANDARD.encode(bytes)),
+                    (vec(0u64..5_000_000_000, 0..20), any::<usize>(), any::<u8>()).prop_map(
+                        |(values, at, byte)| {
+                            let mut histogram = Histogram::new();
+                            for value in values {
+                                histogram.record_micros(value);
+                            }
+                            let mut bytes = BASE64_STANDARD.decode(histogram.to_base64()).unwrap();
+                            let at = at % bytes.len();
+                            bytes[at] ^= byte;
+                            BASE64_STANDARD.encode(bytes)
+                        }
+                    ),
+                    (0u32..8, any::<u64>(), any::<u64>(), vec(any::<u8>(), 0..40), any::<bool>())
+                        .prop_map(|(digits, low, high, counts, deflate)| {
+                            serialised(digits, low % 4, high, &counts, deflate)
+                        }),
+                ],
+            ) {
+                let info = allocation_counter::measure(|| {
+                    if let Ok(histogram) = Histogram::from_base64(&text) {
+                        assert!(histogram.inner().max() <= MAX_MICROS);
                     }
-                    let mut bytes = BASE64_STANDARD.decode(histogram.to_base64()).unwrap();
-                    let at = at % bytes.len();
-                    bytes[at] ^= byte;
-                    BASE64_STANDARD.encode(bytes)
-                }),
-                (
-                    0u32..8,
-                    proptest::prelude::any::<u64>(),
-                    proptest::prelude::any::<u64>(),
-                    proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
-                    proptest::prelude::any::<bool>(),
-                ).prop_map(|(digits, low, high, counts, deflate)| {
-                    serialised(digits, low % 4, high, &counts, deflate)
-                }),
-            ],
-        ) {
-            use proptest::prelude::*;
-            let info = allocation_counter::measure(|| {
-                if let Ok(histogram) = Histogram::from_base64(&text) {
-                    assert!(histogram.inner().max() <= MAX_MICROS);
-                }
-            });
-            prop_assert!(info.bytes_max < 2 << 20, "{} bytes", info.bytes_max);
+                });
+                prop_assert!(info.bytes_max < 2 << 20, "{} bytes", info.bytes_max);
+            }
         }
     }
 }

@@ -125,8 +125,8 @@ impl HistoryPoint {
     fn fold(&mut self, later: &HistoryPoint) {
         self.span_seconds += later.span_seconds;
         self.users = self.users.max(later.users);
-        self.requests += later.requests;
-        self.failures += later.failures;
+        self.requests = self.requests.saturating_add(later.requests);
+        self.failures = self.failures.saturating_add(later.failures);
         max_each(&mut self.percentiles_us, &later.percentiles_us);
         self.total_percentiles_us
             .clone_from(&later.total_percentiles_us);
@@ -189,8 +189,8 @@ impl History {
             Some(point) => point,
             None => self.coarse.iter_mut().rev().find(covers)?,
         };
-        point.requests += requests;
-        point.failures += failures;
+        point.requests = point.requests.saturating_add(requests);
+        point.failures = point.failures.saturating_add(failures);
         point.derive_rates();
         Some(point.clone())
     }

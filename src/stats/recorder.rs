@@ -215,8 +215,9 @@ impl Snapshot {
         for error in &other.errors {
             add_error(&mut self.errors, &error.message, error.count);
         }
-        self.dropped_iterations += other.dropped_iterations;
-        self.cut_iterations += other.cut_iterations;
+        self.dropped_iterations =
+            (self.dropped_iterations).saturating_add(other.dropped_iterations);
+        self.cut_iterations = self.cut_iterations.saturating_add(other.cut_iterations);
     }
 
     /// Whether nothing was recorded.
@@ -229,7 +230,7 @@ impl Snapshot {
 
     /// Requests in this snapshot.
     pub fn requests(&self) -> u64 {
-        self.entries.iter().map(|e| e.requests).sum()
+        (self.entries.iter()).fold(0, |sum, e| sum.saturating_add(e.requests))
     }
 }
 

@@ -30,12 +30,13 @@ impl Window {
     /// Adds a snapshot whose `i`-th entry is the aggregate's entry `indexes[i]`.
     pub(crate) fn add(&mut self, snapshot: &Snapshot, indexes: &[usize]) {
         for (entry, index) in snapshot.entries.iter().zip(indexes) {
-            self.requests += entry.requests;
-            self.failures += entry.failures;
+            // A cluster worker's counts are whatever it sent: they saturate.
+            self.requests = self.requests.saturating_add(entry.requests);
+            self.failures = self.failures.saturating_add(entry.failures);
             self.latencies.add(&entry.histogram);
             let counts = self.by_entry.entry(*index).or_default();
-            counts.0 += entry.requests;
-            counts.1 += entry.failures;
+            counts.0 = counts.0.saturating_add(entry.requests);
+            counts.1 = counts.1.saturating_add(entry.failures);
         }
     }
 }
@@ -127,7 +128,7 @@ impl Timeline {
 
     fn take_next(&mut self) -> (u64, Window) {
         let second = self.next;
-        self.next += 1;
+        self.next = self.next.saturating_add(1);
         (second, self.windows.remove(&second).unwrap_or_default())
     }
 }

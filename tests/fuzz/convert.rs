@@ -52,7 +52,7 @@ fn convert_and_load(text: &str, options: &Options) -> Result<(), TestCaseError> 
 }
 
 proptest! {
-    #![proptest_config(config(128))]
+    #![proptest_config(config(1024))]
 
     #[test]
     fn any_capture_that_reads_converts_to_a_scenario_that_loads(

@@ -52,9 +52,8 @@ fn url() -> impl Strategy<Value = String> {
         "/{id}",
         "",
     ]);
-    (origin, path, pick(IDS)).prop_map(|(origin, path, id)| {
-        format!("{origin}{}", path.replace("{id}", &urlish(&id)))
-    })
+    (origin, path, pick(IDS))
+        .prop_map(|(origin, path, id)| format!("{origin}{}", path.replace("{id}", &urlish(&id))))
 }
 
 fn urlish(id: &str) -> String {
@@ -149,13 +148,26 @@ fn entry() -> impl Strategy<Value = Value> {
         "",
     ]);
     (
-        (method, url(), vec(header(), 0..5), prop::option::of(body_text())),
+        (
+            method,
+            url(),
+            vec(header(), 0..5),
+            prop::option::of(body_text()),
+        ),
         (status, vec(header(), 0..5), prop::option::of(body_text())),
-        (date, prop_oneof![Just(12.5f64), 0.0f64..1e4, Just(-5.0), Just(1e308)]),
+        (
+            date,
+            prop_oneof![Just(12.5f64), 0.0f64..1e4, Just(-5.0), Just(1e308)],
+        ),
         any::<bool>(),
     )
         .prop_map(
-            |((method, url, request_headers, post), (status, headers, content), (date, time), base64)| {
+            |(
+                (method, url, request_headers, post),
+                (status, headers, content),
+                (date, time),
+                base64,
+            )| {
                 let mut request = json!({
                     "method": method,
                     "url": url,
@@ -274,7 +286,7 @@ const HAR_SPECIALS: &[&str] = &[
 ];
 
 proptest! {
-    #![proptest_config(config(256))]
+    #![proptest_config(config(2048))]
 
     #[test]
     fn any_capture_reads_or_says_where_it_is_wrong(text in damaged_capture()) {

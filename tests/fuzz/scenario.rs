@@ -69,9 +69,33 @@ fn scalar(list: &'static [&'static str]) -> impl Strategy<Value = Yaml> {
 fn any_scalar() -> impl Strategy<Value = Yaml> {
     prop_oneof![
         scalar(&[
-            "1", "0", "-3", "1.5", "1e300", ".nan", ".inf", "18446744073709551616", "true",
-            "null", "~", "''", "\"\"", "x", "\"{{ x }}\"", "'{{'", "\"\\u0000\"", "&a 1", "*a",
-            "!!binary aGk=", "[1, 2", "{a: 1}", "|", ">-", "\"\\ud800\"", "é", "\"\t\"",
+            "1",
+            "0",
+            "-3",
+            "1.5",
+            "1e300",
+            ".nan",
+            ".inf",
+            "18446744073709551616",
+            "true",
+            "null",
+            "~",
+            "''",
+            "\"\"",
+            "x",
+            "\"{{ x }}\"",
+            "'{{'",
+            "\"\\u0000\"",
+            "&a 1",
+            "*a",
+            "!!binary aGk=",
+            "[1, 2",
+            "{a: 1}",
+            "|",
+            ">-",
+            "\"\\ud800\"",
+            "é",
+            "\"\t\"",
         ]),
         "[a-z0-9 ]{0,8}".prop_map(Yaml::Scalar),
     ]
@@ -116,8 +140,20 @@ fn template() -> impl Strategy<Value = Yaml> {
 
 fn duration() -> impl Strategy<Value = Yaml> {
     scalar(&[
-        "1s", "0.5", "0", "-1s", "1e300", "99999999999999999999999s", "30s..10s", "1s..2s",
-        "500ms", "1h30m", "forever", "\"{{ n }}\"", "1y", ".nan",
+        "1s",
+        "0.5",
+        "0",
+        "-1s",
+        "1e300",
+        "99999999999999999999999s",
+        "30s..10s",
+        "1s..2s",
+        "500ms",
+        "1h30m",
+        "forever",
+        "\"{{ n }}\"",
+        "1y",
+        ".nan",
     ])
 }
 
@@ -144,12 +180,27 @@ fn extract() -> impl Strategy<Value = Yaml> {
         (
             prop::sample::select(vec!["gameId", "token", "x", "vu", "1bad", "a-b"]),
             prop_oneof![
-                scalar(&["$.id", "$[0].id", "$..x", "$[?(@.a > 1)].b", "$[", "\"$.a.b\"", "((("]),
+                scalar(&[
+                    "$.id",
+                    "$[0].id",
+                    "$..x",
+                    "$[?(@.a > 1)].b",
+                    "$[",
+                    "\"$.a.b\"",
+                    "((("
+                ]),
                 vec(
                     (
                         prop::sample::select(vec![
-                            "jsonpath", "regex", "header", "cookie", "form_field", "meta", "link",
-                            "default", "nope",
+                            "jsonpath",
+                            "regex",
+                            "header",
+                            "cookie",
+                            "form_field",
+                            "meta",
+                            "link",
+                            "default",
+                            "nope",
                         ]),
                         scalar(&[
                             "$.id",
@@ -234,7 +285,9 @@ fn json_body() -> impl Strategy<Value = Yaml> {
 
 fn request_step() -> impl Strategy<Value = Yaml> {
     (
-        prop::sample::select(vec!["get", "post", "put", "delete", "head", "patch", "options"]),
+        prop::sample::select(vec![
+            "get", "post", "put", "delete", "head", "patch", "options",
+        ]),
         url(),
         prop::option::of(prop_oneof![template(), any_scalar()]),
         prop::option::of(headers()),
@@ -300,7 +353,10 @@ fn steps() -> impl Strategy<Value = Yaml> {
     let step = leaf.prop_recursive(4, 24, 4, |inner| {
         let nested = vec(inner, 0..4).prop_map(Yaml::Seq);
         prop_oneof![
-            (scalar(&["2", "0", "-3", "8..3", "1..3", "\"{{ n }}\"", "1e11", "x"]), nested.clone())
+            (
+                scalar(&["2", "0", "-3", "8..3", "1..3", "\"{{ n }}\"", "1e11", "x"]),
+                nested.clone()
+            )
                 .prop_map(|(count, steps)| Yaml::Map(vec![
                     ("repeat".to_owned(), count),
                     ("steps".to_owned(), steps),
@@ -337,10 +393,7 @@ pub(super) fn scenario() -> impl Strategy<Value = Yaml> {
                 .prop_map(|(file, mode)| {
                     Yaml::Map(vec![(
                         "users".to_owned(),
-                        Yaml::Map(vec![
-                            ("file".to_owned(), file),
-                            ("mode".to_owned(), mode),
-                        ]),
+                        Yaml::Map(vec![("file".to_owned(), file), ("mode".to_owned(), mode)]),
                     )])
                 }),
         ),
@@ -348,19 +401,24 @@ pub(super) fn scenario() -> impl Strategy<Value = Yaml> {
         vec(
             (
                 prop::option::of(any_scalar()),
-                prop::option::of(scalar(&["1", "0", "-1", "1.5", "18446744073709551616", "x"])),
+                prop::option::of(scalar(&[
+                    "1",
+                    "0",
+                    "-1",
+                    "1.5",
+                    "18446744073709551616",
+                    "x",
+                ])),
                 steps(),
             ),
             0..3,
         ),
-        prop::option::of(
-            (duration(), duration()).prop_map(|(connect, request)| {
-                Yaml::Map(vec![
-                    ("connect".to_owned(), connect),
-                    ("request".to_owned(), request),
-                ])
-            }),
-        ),
+        prop::option::of((duration(), duration()).prop_map(|(connect, request)| {
+            Yaml::Map(vec![
+                ("connect".to_owned(), connect),
+                ("request".to_owned(), request),
+            ])
+        })),
         prop::option::of((any_scalar(), any_scalar())),
     )
         .prop_map(|(host, vars, data, on_start, flows, timeouts, extra)| {
@@ -398,12 +456,35 @@ pub(super) fn scenario() -> impl Strategy<Value = Yaml> {
 }
 
 const YAML_SPECIALS: &[&str] = &[
-    ":", "- ", "\n", "\t", "  ", "'", "\"", "{", "}", "[", "]", "&a ", "*a", "!!str ", "#", "|",
-    ">", "%YAML 1.2\n---\n", "---\n", "...\n", "\u{feff}", "\0", "{{", "}}", "<<: *a\n",
+    ":",
+    "- ",
+    "\n",
+    "\t",
+    "  ",
+    "'",
+    "\"",
+    "{",
+    "}",
+    "[",
+    "]",
+    "&a ",
+    "*a",
+    "!!str ",
+    "#",
+    "|",
+    ">",
+    "%YAML 1.2\n---\n",
+    "---\n",
+    "...\n",
+    "\u{feff}",
+    "\0",
+    "{{",
+    "}}",
+    "<<: *a\n",
 ];
 
 proptest! {
-    #![proptest_config(config(256))]
+    #![proptest_config(config(1024))]
 
     #[test]
     fn any_scenario_loads_or_names_the_line_that_is_wrong(
@@ -421,7 +502,8 @@ proptest! {
                 let _ = Vars::for_user(&scenario, 0);
             }
             Err(err) => {
-                let lines = text.lines().count() + 1;
+                // Line breaks as YAML counts them: `\r\n`, `\n`, and a `\r` alone.
+                let lines = text.replace("\r\n", "\n").matches(['\n', '\r']).count() + 1;
                 for problem in &err.problems {
                     prop_assert!(problem.line <= lines, "line {} of {lines}: {}", problem.line, problem.message);
                 }
@@ -431,5 +513,42 @@ proptest! {
         // Compiled templates, regexes and JSONPaths: some memory per byte of the file, and
         // what a regex may compile to.
         prop_assert!(held <= 200 * text.len() as u64 + (32 << 20), "{held} bytes for {}", text.len());
+    }
+}
+
+#[test]
+fn a_duration_too_long_for_a_duration_is_an_error_at_its_line() {
+    // Regression: `timeouts: connect: 1e300` panicked in the loader (Duration::from_secs_f64).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.yaml");
+    for text in ["1e300", "1e300s", "99999999999999999999999s", "1e20h"] {
+        let yaml = format!(
+            "host: http://127.0.0.1:9\ntimeouts:\n  connect: {text}\nflows:\n  - steps:\n      - get: /\n"
+        );
+        let err = load_str(&yaml, &path, &LoadOptions::default()).unwrap_err();
+        let problem = &err.problems[0];
+        assert_eq!(problem.line, 3, "{text}: {err}");
+        assert!(problem.message.contains("duration"), "{text}: {err}");
+    }
+}
+
+#[test]
+fn what_is_missing_at_the_end_of_a_file_is_placed_on_its_last_line() {
+    // Regression (found by the property above): a file cut after `users:` (no final line
+    // break) was said to be wrong on line 3 of 2.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.yaml");
+    for (text, line, column) in [
+        ("data:\n  users:", 2, 9),
+        ("data:\n  users:\n    file: missing.csv\n    mode", 4, 9),
+        ("data:\r  users:", 2, 9),
+    ] {
+        let err = load_str(text, &path, &LoadOptions::default()).unwrap_err();
+        let problem = err.problems.last().unwrap();
+        assert_eq!(
+            (problem.line, problem.column),
+            (line, column),
+            "{text:?}: {err}"
+        );
     }
 }

@@ -12,7 +12,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use super::Origin;
 use crate::http1::HeadFacts;
 pub(super) use crate::http1::{Chunk, Framing, HeadScan};
-use crate::http1::{push_decimal, scan_chunks};
+use crate::http1::{push_decimal, scan_chunks, span};
 
 /// What reading a response can run into.
 #[derive(Debug)]
@@ -166,18 +166,14 @@ fn parse_head_with<const N: usize>(buffer: &mut BytesMut) -> Result<Option<Head>
     };
     let status = response.code.unwrap_or(0);
     let version = response.version.unwrap_or(1);
-    let base = buffer.as_ptr() as usize;
     let mut ranges = [(0u32, 0u32, 0u32, 0u32); N];
     let count = response.headers.len();
     for (range, header) in ranges.iter_mut().zip(response.headers.iter()) {
-        let offset = |part: &[u8]| (part.as_ptr() as usize - base) as u32;
-        let (name, value) = (offset(header.name.as_bytes()), offset(header.value));
-        *range = (
-            name,
-            name + header.name.len() as u32,
-            value,
-            value + header.value.len() as u32,
+        let (name, value) = (
+            span(buffer, header.name.as_bytes()),
+            span(buffer, header.value),
         );
+        *range = (name.0, name.1, value.0, value.1);
     }
     let bytes = buffer.split_to(length).freeze();
     let mut head = Head {
@@ -268,9 +264,15 @@ mod tests {
     #[test]
     fn heads_are_parsed_once_complete_and_frame_the_body() {
         let mut buffer = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-A: "[..]);
-        assert!(parse_head(&mut buffer, &mut HeadScan::default()).unwrap().is_none());
+        assert!(
+            parse_head(&mut buffer, &mut HeadScan::default())
+                .unwrap()
+                .is_none()
+        );
         buffer.extend_from_slice(b"1\r\nX-A: 2\r\n\r\nok\n");
-        let head = parse_head(&mut buffer, &mut HeadScan::default()).unwrap().unwrap();
+        let head = parse_head(&mut buffer, &mut HeadScan::default())
+            .unwrap()
+            .unwrap();
         assert_eq!((head.status, head.version), (200, 1));
         assert_eq!(head.headers.get_all("x-a").iter().count(), 2);
         assert_eq!(&buffer[..], b"ok\n");
@@ -279,14 +281,18 @@ mod tests {
         assert!(keep_alive(&head, Framing::Length(3)));
 
         let mut buffer = BytesMut::from(&b"HTTP/1.0 200 OK\r\n\r\nrest"[..]);
-        let head = parse_head(&mut buffer, &mut HeadScan::default()).unwrap().unwrap();
+        let head = parse_head(&mut buffer, &mut HeadScan::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(framing(&head, false), Framing::Close);
         assert!(!keep_alive(&head, Framing::Length(0)));
 
         let mut buffer = BytesMut::from(
             &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n"[..],
         );
-        let head = parse_head(&mut buffer, &mut HeadScan::default()).unwrap().unwrap();
+        let head = parse_head(&mut buffer, &mut HeadScan::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(framing(&head, false), Framing::Chunked);
         assert!(!keep_alive(&head, Framing::Chunked));
 
@@ -300,7 +306,9 @@ mod tests {
             many.extend_from_slice(format!("x-{n}: {n}\r\n").as_bytes());
         }
         many.extend_from_slice(b"\r\n");
-        let head = parse_head(&mut BytesMut::from(&many[..]), &mut HeadScan::default()).unwrap().unwrap();
+        let head = parse_head(&mut BytesMut::from(&many[..]), &mut HeadScan::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(head.headers.len(), FEW_HEADERS + 5);
         let mut buffer = BytesMut::from(&b"SSH-2.0-OpenSSH_9.2\r\n"[..]);
         assert!(matches!(

@@ -100,8 +100,8 @@ mod tests {
             &mut BytesMut::from(request.as_bytes()),
             &mut wire::HeadScan::default(),
         )
-            .unwrap()
-            .unwrap();
+        .unwrap()
+        .unwrap();
         destination(route, &head).map(|d| (d.url, d.path, d.origin.authority().to_owned()))
     }
 

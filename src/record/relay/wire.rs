@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::http1::HeadFacts;
 pub(crate) use crate::http1::{Chunk, Framing, HeadScan, scan_chunks};
-use crate::http1::{MAX_HEADERS, push_decimal};
+use crate::http1::{MAX_HEADERS, push_decimal, span};
 use crate::record::rewrite::ReverseRewrite;
 
 /// The largest head accepted (request or status line and headers).
@@ -149,7 +149,7 @@ pub(crate) fn parse_response(
 /// The answer for a buffer that gained no line end since it was last parsed: still
 /// incomplete, unless it is already longer than any head may be.
 fn unchanged(buffer: &BytesMut) -> Result<Option<Head>, HeadError> {
-    complete(Ok(httparse::Status::Partial), buffer, "head")
+    complete(Ok(httparse::Status::Partial), buffer, "head").map(|_| None)
 }
 
 /// The head's length once `httparse` found it whole; `None` while it is still coming.
@@ -167,12 +167,6 @@ fn complete(
         Ok(httparse::Status::Partial) => Ok(None),
         Err(err) => Err(HeadError(format!("not an HTTP/1.1 {what} ({err})"))),
     }
-}
-
-/// Where `part`, a slice of `buffer`, is in it.
-fn span(buffer: &[u8], part: &[u8]) -> (u32, u32) {
-    let start = (part.as_ptr() as usize - buffer.as_ptr() as usize) as u32;
-    (start, start + part.len() as u32)
 }
 
 fn offsets(headers: &[httparse::Header<'_>], at: &impl Fn(&[u8]) -> (u32, u32)) -> Vec<HeaderAt> {
@@ -407,23 +401,35 @@ mod tests {
     use super::*;
 
     fn request(text: &str) -> Head {
-        parse_request(&mut BytesMut::from(text.as_bytes()), &mut HeadScan::default())
-            .unwrap()
-            .unwrap()
+        parse_request(
+            &mut BytesMut::from(text.as_bytes()),
+            &mut HeadScan::default(),
+        )
+        .unwrap()
+        .unwrap()
     }
 
     fn response(text: &str) -> Head {
-        parse_response(&mut BytesMut::from(text.as_bytes()), &mut HeadScan::default())
-            .unwrap()
-            .unwrap()
+        parse_response(
+            &mut BytesMut::from(text.as_bytes()),
+            &mut HeadScan::default(),
+        )
+        .unwrap()
+        .unwrap()
     }
 
     #[test]
     fn requests_are_parsed_once_complete_and_leave_the_body() {
         let mut buffer = BytesMut::from(&b"POST /api/x?y=1 HTTP/1.1\r\nHost: a\r\nContent-Le"[..]);
-        assert!(parse_request(&mut buffer, &mut HeadScan::default()).unwrap().is_none());
+        assert!(
+            parse_request(&mut buffer, &mut HeadScan::default())
+                .unwrap()
+                .is_none()
+        );
         buffer.extend_from_slice(b"ngth: 2\r\nCookie: s=1\r\n\r\n{}");
-        let head = parse_request(&mut buffer, &mut HeadScan::default()).unwrap().unwrap();
+        let head = parse_request(&mut buffer, &mut HeadScan::default())
+            .unwrap()
+            .unwrap();
         assert_eq!((head.method(), head.target()), ("POST", "/api/x?y=1"));
         assert_eq!(head.header("cookie"), Some(&b"s=1"[..]));
         assert_eq!(&buffer[..], b"{}");
@@ -443,7 +449,11 @@ mod tests {
             "GET\x01/ HTTP/1.1\r\n\r\n",
         ] {
             assert!(
-                parse_request(&mut BytesMut::from(bad.as_bytes()), &mut HeadScan::default()).is_err(),
+                parse_request(
+                    &mut BytesMut::from(bad.as_bytes()),
+                    &mut HeadScan::default()
+                )
+                .is_err(),
                 "{bad:?}"
             );
         }

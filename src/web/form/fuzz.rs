@@ -1,5 +1,5 @@
-//! Fuzz properties of what the page's API accepts (docs/fuzzing.md): any JSON value or
-//! Locust form gives a refusal or a request within the bounds a run can take.
+//! Fuzz properties of what the page's API accepts (docs/security.md, "Fuzzing"): any JSON
+//! value or Locust form gives a refusal or a request within the bounds a run can take.
 
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -19,7 +19,7 @@ fn within_bounds(load: &Load) -> bool {
 }
 
 proptest! {
-    #![proptest_config(config(1024))]
+    #![proptest_config(config(4096))]
 
     #[test]
     fn any_json_is_a_refusal_or_a_run_within_bounds(body in json_value()) {
@@ -47,6 +47,35 @@ proptest! {
             .into_iter()
             .map(|(name, value)| (name.to_owned(), value))
             .collect();
+        if let Ok(request) = start_request(&from_locust_form(&pairs)) {
+            prop_assert!(within_bounds(&request.load), "{:?}", request);
+        }
+    }
+
+    #[test]
+    fn any_body_bytes_read_as_the_handlers_read_them_are_a_refusal_or_a_run_within_bounds(
+        bytes in prop_oneof![
+            json_value().prop_map(|value| value.to_string().into_bytes()),
+            (json_value(), any::<usize>(), any::<u8>()).prop_map(|(value, at, byte)| {
+                let mut bytes = value.to_string().into_bytes();
+                let at = at % bytes.len();
+                bytes[at] ^= byte;
+                bytes
+            }),
+            "(user_count|spawn_rate|host|run_time|x)=[ -~%]{0,10}(&[a-z_]{1,10}=[ -~%]{0,10}){0,4}"
+                .prop_map(String::into_bytes),
+            vec(any::<u8>(), 0..64),
+        ],
+    ) {
+        // `/api/start` and `/api/users`: a JSON body.
+        if let Ok(body) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+            if let Ok(request) = start_request(&body) {
+                prop_assert!(within_bounds(&request.load), "{:?}", request);
+            }
+            let _ = users_change(&body);
+        }
+        // `/swarm`: Locust's form.
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&bytes).into_owned().collect();
         if let Ok(request) = start_request(&from_locust_form(&pairs)) {
             prop_assert!(within_bounds(&request.load), "{:?}", request);
         }
