@@ -271,15 +271,7 @@ pub(crate) fn reload_token_pages_for_logout(
                 .page()
                 .is_some_and(|page| page.field(&name).is_some() || page.meta(&name).is_some())
         };
-        if is_static(source) {
-            if !layout.on_stop.contains(&source) && !reloads.contains(&source) {
-                reloads.push(source);
-            }
-            continue;
-        }
-        // The page the recording logged out from, when the values its URL needs are set
-        // (its Referer can matter: Trac's logout goes back to it); else a page every user
-        // can load.
+        // Values every user has from its start: its row (`user.x`), the built-in `origin`.
         let needed: Vec<String> = slots(&requests[source])
             .iter()
             .filter(|s| {
@@ -289,7 +281,17 @@ pub(crate) fn reload_token_pages_for_logout(
                 )
             })
             .flat_map(|s| template_variables(&s.value))
+            .filter(|v| v != "origin")
             .collect();
+        if is_static(source) || needed.is_empty() {
+            if !layout.on_stop.contains(&source) && !reloads.contains(&source) {
+                reloads.push(source);
+            }
+            continue;
+        }
+        // The page the recording logged out from, when the values its URL needs are set
+        // (its Referer can matter: Trac's logout goes back to it); else a page every user
+        // can load.
         let defined = needed
             .iter()
             .map(|v| format!("{v} is defined"))
