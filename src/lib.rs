@@ -24,5 +24,6 @@ mod server;
 pub mod size;
 pub mod stats;
 mod tls;
+pub mod units;
 mod values;
 pub mod web;

@@ -15,12 +15,6 @@ pub(super) async fn convert(args: ConvertArgs) -> anyhow::Result<ExitCode> {
         .map(regex::Regex::new)
         .transpose()
         .context("--split-on is not a valid regular expression")?;
-    if !(args.think_scale.is_finite() && args.think_scale >= 0.0) {
-        anyhow::bail!(
-            "--think-scale must be a number of at least 0, got {}",
-            args.think_scale
-        );
-    }
     let options = Options {
         keep_static: args.keep_static,
         host: args.host.clone(),

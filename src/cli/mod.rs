@@ -23,7 +23,7 @@ pub use args::{
     ConvertArgs, DemoArgs, LoadArgs, OutputArgs, ProvisionArgs, RecordArgs, RunArgs, WebArgs,
 };
 pub use args::{MasterArgs, WorkerArgs};
-pub use parse::{parse_data_source, parse_duration, parse_seed};
+pub use parse::{parse_data_source, parse_seed};
 
 /// The run finished and nothing went wrong.
 pub const EXIT_OK: u8 = 0;

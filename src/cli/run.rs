@@ -30,7 +30,7 @@ pub(super) fn thresholds_of(args: &RunArgs, scenario: &Scenario) -> anyhow::Resu
 /// What the engine is told for a run of `chorus run`, local or distributed.
 pub(super) fn engine_options(args: &RunArgs, thresholds: Vec<Threshold>) -> EngineOptions {
     EngineOptions {
-        workers: args.workers,
+        workers: args.workers.unwrap_or(0),
         stop_timeout: args.stop_timeout,
         max_body: args.max_body,
         accept_invalid_certs: args.insecure,

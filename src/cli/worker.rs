@@ -34,7 +34,7 @@ pub(super) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         master: args.master.clone(),
         token: args.cluster_token.clone().filter(|t| !t.is_empty()),
         name,
-        threads: args.threads,
+        threads: args.threads.unwrap_or(0),
         pin,
         json: args.json.clone(),
         stay: args.stay,

@@ -16,6 +16,7 @@ use super::vars::BUILT_INS;
 use super::yaml::{self, Node, join};
 use super::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Defaults, Flow, LoadOptions, Scenario};
 use crate::data::{DataSource, Mode};
+use crate::units;
 
 /// Reads, validates and compiles a scenario file.
 pub fn load(path: &Path, options: &LoadOptions) -> Result<Scenario, ScenarioError> {
@@ -400,14 +401,10 @@ impl<'a> Context<'a> {
 
     fn duration(&mut self, text: Option<&str>, path: &str) -> Option<Duration> {
         let text = text?;
-        match parse_duration(text) {
-            Some(duration) if !duration.is_zero() => Some(duration),
-            _ => {
-                self.problem(
-                    path,
-                    false,
-                    format!("expected a duration such as 10s, 500ms or 1m, found {text:?}"),
-                );
+        match units::parse_duration(text, units::TIMEOUT) {
+            Ok(duration) => Some(duration),
+            Err(err) => {
+                self.problem(path, false, err.to_string());
                 None
             }
         }
@@ -672,37 +669,6 @@ pub(super) fn is_identifier(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// `10s`, `2.5s`, `500ms`, `1m30s`, `1h`, or a bare number of seconds (`2`, `0.5`).
-pub(super) fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    if let Ok(seconds) = text.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
-    }
-    let mut total = 0.0;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let number_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..number_end].parse().ok()?;
-        rest = rest[number_end..].trim_start();
-        let unit_end = rest
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_end] {
-            "us" => 1e-6,
-            "ms" => 1e-3,
-            "s" | "sec" | "secs" => 1.0,
-            "m" | "min" | "mins" => 60.0,
-            "h" | "hr" | "hrs" => 3600.0,
-            _ => return None,
-        };
-        total += number * scale;
-        rest = rest[unit_end..].trim_start();
-    }
-    (total.is_finite() && !text.is_empty()).then(|| Duration::from_secs_f64(total))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -712,18 +678,5 @@ mod tests {
         fn send_sync<T: Send + Sync>() {}
         send_sync::<Scenario>();
         send_sync::<super::super::Vars>();
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
-        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_duration("0.5"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2.5s"), Some(Duration::from_millis(2500)));
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("fast"), None);
-        assert_eq!(parse_duration("10x"), None);
-        assert_eq!(parse_duration(""), None);
     }
 }
