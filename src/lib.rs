@@ -13,6 +13,7 @@ pub mod data;
 pub mod demo;
 pub mod engine;
 pub mod fidelity;
+pub mod files;
 mod forms;
 pub mod har;
 pub mod html;

@@ -20,17 +20,38 @@ use crate::units;
 
 /// Reads, validates and compiles a scenario file.
 pub fn load(path: &Path, options: &LoadOptions) -> Result<Scenario, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|err| ScenarioError {
+    let problem = |line, column, message: String| ScenarioError {
         problems: vec![Problem {
             file: path.to_owned(),
-            line: 0,
-            column: 0,
+            line,
+            column,
             path: String::new(),
-            message: format!("cannot read the scenario file: {err}"),
+            message,
         }],
+    };
+    let bytes = crate::files::read_limited(path, MAX_SCENARIO_BYTES, "scenario file")
+        .map_err(|err| problem(0, 0, format!("cannot read the scenario file: {err}")))?;
+    let text = String::from_utf8(bytes).map_err(|err| {
+        let bytes = err.as_bytes();
+        let at = err.utf8_error().valid_up_to();
+        let before = &bytes[..at];
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+        problem(
+            line,
+            column,
+            format!(
+                "not UTF-8 text (byte 0x{:02x}); save the scenario as UTF-8",
+                bytes[at]
+            ),
+        )
     })?;
     load_str(&text, path, options)
 }
+
+/// Far past any scenario written by hand or by `chorus convert` from a long capture.
+const MAX_SCENARIO_BYTES: u64 = 256 << 20;
 
 /// Validates and compiles scenario text; `path` names it in messages and anchors relative
 /// paths (data files, `multipart` files, `capture`). Nothing is read from `path` itself.
@@ -167,7 +188,7 @@ impl<'a> Context<'a> {
                 Some(template)
             }
             Err(err) => {
-                self.problem(path, false, format!("bad template {source:?}: {err}"));
+                self.problem(path, false, format!("bad template {}: {err}", clipped(source)));
                 None
             }
         }
@@ -217,7 +238,7 @@ impl<'a> Context<'a> {
                 Some(condition)
             }
             Err(err) => {
-                self.problem(path, false, format!("bad condition {source:?}: {err}"));
+                self.problem(path, false, format!("bad condition {}: {err}", clipped(source)));
                 None
             }
         }
@@ -317,11 +338,14 @@ impl<'a> Context<'a> {
         scenario.host = self.host.clone();
         scenario.allowed_hosts = self.allowed_hosts.iter().cloned().collect();
         scenario.data = std::mem::take(&mut self.data);
-        let has_steps = ["on_start", "flows", "on_stop"].iter().any(|key| {
-            root.get(key)
-                .is_some_and(|node| !matches!(node.value, yaml::Value::Null))
-        });
-        if !has_steps {
+        let written = ["on_start", "flows", "on_stop"]
+            .iter()
+            .any(|key| !is_empty_list(root.get(key)));
+        // Sections written with mistakes compile to no steps; that is already said.
+        let compiled = !scenario.on_start.is_empty()
+            || !scenario.on_stop.is_empty()
+            || scenario.flows.iter().any(|flow| !flow.steps.is_empty());
+        if !written || (!compiled && self.problems.is_empty()) {
             self.problem(
                 "",
                 false,
@@ -573,6 +597,12 @@ impl<'a> Context<'a> {
             let Some(raw) = raw else { continue };
             if raw.steps.is_none() {
                 self.problem(&path, false, "a flow needs `steps:`");
+            } else if is_empty_list(item.get("steps")) {
+                self.problem(
+                    &join(&path, "steps"),
+                    false,
+                    "a flow needs at least one step (`- get: /path` ...); add steps or remove the flow",
+                );
             }
             flows.push(Flow {
                 name: raw.name.unwrap_or_else(|| format!("flow {}", i + 1)),
@@ -659,6 +689,30 @@ pub(super) fn authority(url: &url::Url) -> Option<String> {
         url.host_str()?,
         url.port_or_known_default()?
     ))
+}
+
+/// `source` quoted for a message, its middle left out when it is long.
+pub(super) fn clipped(source: &str) -> String {
+    const KEEP: usize = 40;
+    let chars: Vec<char> = source.chars().collect();
+    if chars.len() <= 2 * KEEP + 20 {
+        return format!("{source:?}");
+    }
+    let head: String = chars[..KEEP].iter().collect();
+    let tail: String = chars[chars.len() - KEEP..].iter().collect();
+    format!(
+        "{head:?} … ({} characters) … {tail:?}",
+        chars.len() - 2 * KEEP
+    )
+}
+
+/// `[]` or nothing at all.
+pub(super) fn is_empty_list(node: Option<&Node>) -> bool {
+    node.is_none_or(|node| match &node.value {
+        yaml::Value::Seq(items) => items.is_empty(),
+        yaml::Value::Null => true,
+        _ => false,
+    })
 }
 
 pub(super) fn is_identifier(name: &str) -> bool {

@@ -10,6 +10,7 @@ mod check;
 mod error;
 mod extract;
 mod functions;
+mod limits;
 mod load;
 mod login;
 mod messages;

@@ -6,6 +6,7 @@ use serde_json_path::JsonPath;
 
 use super::check::{Check, CheckKind, Expected, UrlPattern};
 use super::extract::{Extract, ExtractKind};
+use super::limits::expression_too_deep;
 use super::load::{Context, authority, is_identifier};
 use super::raw::RawFilePart;
 use super::raw::{METHOD_KEYS, RawCheck, RawExtract, RawStep, RawText};
@@ -120,6 +121,12 @@ impl Context<'_> {
                 let steps_path = join(path, "steps");
                 if raw.steps.is_none() {
                     self.problem(path, false, "a `repeat` step needs `steps:` to repeat");
+                } else if super::load::is_empty_list(node.get("steps")) {
+                    self.problem(
+                        &steps_path,
+                        false,
+                        "a `repeat` needs at least one step to repeat",
+                    );
                 }
                 let steps = self.steps(node.get("steps"), &steps_path);
                 let index_as = raw.index_as.filter(|name| {
@@ -616,6 +623,11 @@ impl Context<'_> {
     }
 
     fn jsonpath(&mut self, source: &str, path: &str) -> Option<JsonPath> {
+        // The JSONPath parser recurses once per bracket: refuse before it can run out of stack.
+        if let Some(why) = expression_too_deep(source) {
+            self.problem(path, false, format!("bad JSONPath: {why}"));
+            return None;
+        }
         match JsonPath::parse(source) {
             Ok(compiled) => Some(compiled),
             Err(err) => {

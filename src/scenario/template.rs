@@ -68,6 +68,10 @@ impl Expr {
                 "empty `{{ }}`: put a variable or expression inside",
             ));
         }
+        // minijinja's parser recurses on `not` and `-` without a limit.
+        if let Some(why) = super::limits::expression_too_deep(source) {
+            return Err(TemplateError::new(why));
+        }
         let compiled = ENV
             .compile_expression_owned(source.to_owned())
             .map_err(|err| TemplateError::new(describe(&err)))?;
