@@ -349,7 +349,10 @@ mod tests {
 
     #[test]
     fn quotes_that_close_are_not_unclosed() {
-        assert_eq!(unclosed_quote(b"a,b\n\"x, \"\"y\"\"\",2\n\"multi\nline\",3\n"), None);
+        assert_eq!(
+            unclosed_quote(b"a,b\n\"x, \"\"y\"\"\",2\n\"multi\nline\",3\n"),
+            None
+        );
         assert_eq!(unclosed_quote(b"a\n\"x\n"), Some(2));
         assert_eq!(unclosed_quote(b"a,b\nsay \"hi\",2\n"), None);
     }

@@ -154,7 +154,9 @@ impl<R: Read> Read for Limited<R> {
                 ))))),
             };
         }
-        let most = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let most = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
         let read = self.inner.read(&mut buf[..most])?;
         self.left -= read as u64;
         Ok(read)
@@ -221,7 +223,9 @@ mod tests {
     fn folders_devices_and_big_files_are_refused_with_the_reason() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(
-            open_input(dir.path(), 100, "capture").unwrap_err().to_string(),
+            open_input(dir.path(), 100, "capture")
+                .unwrap_err()
+                .to_string(),
             "it is a folder, not a capture"
         );
         assert_eq!(
@@ -233,7 +237,9 @@ mod tests {
         let big = dir.path().join("big.csv");
         std::fs::write(&big, vec![b'a'; 2048]).unwrap();
         assert_eq!(
-            read_limited(&big, 1024, "CSV file").unwrap_err().to_string(),
+            read_limited(&big, 1024, "CSV file")
+                .unwrap_err()
+                .to_string(),
             "it is 2 KiB, more than a CSV file may be (1 KiB)"
         );
         assert_eq!(

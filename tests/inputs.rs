@@ -3,6 +3,9 @@
 //! `file:line:col: field` and what is allowed; never a panic, a hang or a lost file.
 
 mod durations;
+mod files;
+mod outputs;
+mod scenario_limits;
 
 use std::path::Path;
 use std::process::Output;

@@ -85,6 +85,9 @@ pub struct RecordArgs {
     /// Folder (or .har file) the capture is written to
     #[arg(short = 'o', long = "output", default_value = "captures")]
     pub output: PathBuf,
+    /// Replace the -o file if it exists (without it, an existing capture is never truncated)
+    #[arg(long)]
+    pub force: bool,
     /// Record only URLs matching this regular expression (everything is still forwarded)
     #[arg(long)]
     pub include: Vec<String>,

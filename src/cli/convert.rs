@@ -15,6 +15,15 @@ pub(super) async fn convert(args: ConvertArgs) -> anyhow::Result<ExitCode> {
         .map(regex::Regex::new)
         .transpose()
         .context("--split-on is not a valid regular expression")?;
+    if let Some(output) = &args.output {
+        super::outputs::check(
+            &[super::outputs::Output::new("-o", output)],
+            &[super::outputs::Input {
+                what: "the capture being converted",
+                path: &args.capture,
+            }],
+        )?;
+    }
     let options = Options {
         keep_static: args.keep_static,
         host: args.host.clone(),

@@ -271,6 +271,7 @@ async fn record(args: &DemoArgs, server: &Server, accounts: &Accounts) -> anyhow
         mitm: false,
         listen: args.record_listen,
         output: captures.clone(),
+        force: false,
         include: Vec::new(),
         exclude: Vec::new(),
         max_body: crate::record::DEFAULT_MAX_BODY,

@@ -6,6 +6,7 @@ mod check;
 mod cluster_run;
 mod convert;
 mod demo;
+mod outputs;
 mod page;
 mod parse;
 mod provision;

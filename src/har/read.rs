@@ -169,8 +169,7 @@ fn empty(source_name: &str) -> HarError {
         line: 1,
         column: 1,
         json_path: String::new(),
-        message: "the capture is empty: a HAR file is a JSON object, starting with `{`"
-            .to_owned(),
+        message: "the capture is empty: a HAR file is a JSON object, starting with `{`".to_owned(),
     }
 }
 
@@ -358,8 +357,14 @@ fn offset_of(text: &str, line: usize, column: usize) -> usize {
 fn line_column_bytes(bytes: &[u8], offset: usize) -> (usize, usize) {
     let before = &bytes[..offset.min(bytes.len())];
     let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-    let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
-    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |p| p + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
     (line, column)
 }
 

@@ -36,8 +36,14 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Scenario, ScenarioErro
         let at = err.utf8_error().valid_up_to();
         let before = &bytes[..at];
         let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-        let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-        let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+        let line_start = before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&before[line_start..])
+            .chars()
+            .count()
+            + 1;
         problem(
             line,
             column,
@@ -188,7 +194,11 @@ impl<'a> Context<'a> {
                 Some(template)
             }
             Err(err) => {
-                self.problem(path, false, format!("bad template {}: {err}", clipped(source)));
+                self.problem(
+                    path,
+                    false,
+                    format!("bad template {}: {err}", clipped(source)),
+                );
                 None
             }
         }
@@ -238,7 +248,11 @@ impl<'a> Context<'a> {
                 Some(condition)
             }
             Err(err) => {
-                self.problem(path, false, format!("bad condition {}: {err}", clipped(source)));
+                self.problem(
+                    path,
+                    false,
+                    format!("bad condition {}: {err}", clipped(source)),
+                );
                 None
             }
         }
@@ -528,7 +542,9 @@ impl<'a> Context<'a> {
         if let Some(node) = self.root.get("vars") {
             match &node.value {
                 yaml::Value::Map(entries) => {
-                    for (key, value) in entries {
+                    let names: Vec<&str> =
+                        entries.iter().map(|(key, _)| key.text.as_str()).collect();
+                    for (index, (key, value)) in entries.iter().enumerate() {
                         let path = join("vars", &key.text);
                         if !is_identifier(&key.text) {
                             self.problem(&path, true, "a variable name is letters, digits and _");
@@ -543,6 +559,7 @@ impl<'a> Context<'a> {
                         // Defined before its template is checked, so later entries may use it.
                         self.defined.insert(key.text.clone());
                         if let Some(template) = template {
+                            self.vars_in_order(&template, index, &names, &path);
                             vars.push((key.text.clone(), template));
                         }
                     }
@@ -570,6 +587,32 @@ impl<'a> Context<'a> {
             }
         }
         vars
+    }
+
+    /// `vars:` are set in file order, once per user: an entry can only use the ones above it
+    /// (two that use each other can never both be set).
+    fn vars_in_order(&mut self, template: &Template, index: usize, names: &[&str], path: &str) {
+        for variable in template.variables() {
+            let root = variable.split('.').next().unwrap_or_default();
+            let shadowed =
+                BUILT_INS.contains(&root) || self.data.iter().any(|source| source.as_name == root);
+            match names.iter().position(|name| *name == root) {
+                Some(later) if !shadowed && later == index => {
+                    self.problem(path, false, format!("`{root}` cannot be set from itself"));
+                }
+                Some(later) if !shadowed && later > index => {
+                    let line = self.root.locate(&join("vars", root), true).line;
+                    self.problem(
+                        path,
+                        false,
+                        format!(
+                            "uses `{root}`, which is set later in `vars:` (line {line}); vars are set in file order: move `{root}` above"
+                        ),
+                    );
+                }
+                _ => {}
+            }
+        }
     }
 
     fn flows(&mut self, node: Option<&Node>) -> Vec<Flow> {

@@ -215,7 +215,11 @@ pub(super) fn parse(text: &str) -> Result<(Node, Vec<YamlProblem>), YamlProblem>
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if let Some(at) = text.find('\0') {
         let line = text[..at].matches('\n').count() + 1;
-        let column = text[..at].rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let column = text[..at]
+            .rsplit('\n')
+            .next()
+            .map_or(0, |l| l.chars().count())
+            + 1;
         return Err(YamlProblem {
             mark: Mark { line, column },
             path: String::new(),
