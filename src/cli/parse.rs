@@ -105,12 +105,21 @@ pub(super) fn parse_var(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// The most demo accounts `--seed` makes: each is held in memory by the demo app.
+const MAX_SEED_ACCOUNTS: u64 = 1_000_000;
+
 /// `200x30`: 200 classes of 30 students.
 pub fn parse_seed(text: &str) -> Result<Seed, String> {
     let teach = || format!("expected CLASSESxSTUDENTS such as 200x30, found {text:?}");
     let (classes, students) = text.split_once(['x', 'X']).ok_or_else(teach)?;
-    let classes = classes.trim().parse().map_err(|_| teach())?;
-    let students = students.trim().parse().map_err(|_| teach())?;
+    let classes: u32 = classes.trim().parse().map_err(|_| teach())?;
+    let students: u32 = students.trim().parse().map_err(|_| teach())?;
+    let accounts = u64::from(classes) * u64::from(students);
+    if accounts > MAX_SEED_ACCOUNTS {
+        return Err(format!(
+            "{classes}x{students} is {accounts} accounts; the demo makes at most {MAX_SEED_ACCOUNTS}"
+        ));
+    }
     Ok(Seed { classes, students })
 }
 
@@ -182,6 +191,10 @@ mod tests {
                 classes: 200,
                 students: 30
             })
+        );
+        assert_eq!(
+            parse_seed("100000000x100000"),
+            Err("100000000x100000 is 10000000000000 accounts; the demo makes at most 1000000".to_owned())
         );
         assert_eq!(
             parse_seed("3x"),

@@ -399,6 +399,8 @@ impl<'a> Context<'a> {
                 self.problem_without_place(format!(
                     "-H/--host {text:?}: {err}, e.g. http://127.0.0.1:8001"
                 ));
+                // Said once: relative URLs are not also reported as lacking a host.
+                self.host_unknown = true;
             }
             Err(err) => self.problem(
                 "host",

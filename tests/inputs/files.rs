@@ -117,3 +117,33 @@ fn a_capture_damaged_in_the_middle_is_an_error_and_one_cut_short_is_kept() {
     assert_eq!(status, Some(0), "{stderr}");
     assert!(stderr.contains("kept the 7 complete entries"), "{stderr}");
 }
+
+#[test]
+fn each_mistake_is_said_once() {
+    let dir = output_dir("inputs_said_once");
+    std::fs::write(
+        dir.join("s.yaml"),
+        "host: http://127.0.0.1:9\ndata:\n  users: {file: users.csv, mode: unique, as: user}\nflows:\n  - steps: [{get: '/{{ user.name }}'}]\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("users.csv"), "name\na\nb\n").unwrap();
+    // Was "X: X": the refusal printed, then again as its own cause.
+    let (status, stderr) = run(&["run", "s.yaml", "--headless", "-u", "5", "-t", "1s"], &dir);
+    assert_eq!(status, Some(2), "{stderr}");
+    assert_eq!(
+        stderr,
+        "error: data source `users` (users.csv) has 2 rows, one per user, but the run asks for 5 users; add rows (chorus provision), lower -u, or set `mode: cycle` on the source to reuse rows\n"
+    );
+    // A bad -H is one problem, not also "the scenario has no host" for every relative URL.
+    let (status, stderr) = run(&["run", "s.yaml", "-H", "ftp://x", "--headless", "-t", "1s"], &dir);
+    assert_eq!(status, Some(2), "{stderr}");
+    assert_eq!(
+        stderr,
+        "error: s.yaml: -H/--host \"ftp://x\": expected an http:// or https:// URL with a host, e.g. http://127.0.0.1:8001\n"
+    );
+    refused(
+        &["demo", "--serve-only", "--seed", "100000000x100000"],
+        &dir,
+        "100000000x100000 is 10000000000000 accounts; the demo makes at most 1000000",
+    );
+}
