@@ -194,7 +194,10 @@ mod tests {
         );
         assert_eq!(
             parse_seed("100000000x100000"),
-            Err("100000000x100000 is 10000000000000 accounts; the demo makes at most 1000000".to_owned())
+            Err(
+                "100000000x100000 is 10000000000000 accounts; the demo makes at most 1000000"
+                    .to_owned()
+            )
         );
         assert_eq!(
             parse_seed("3x"),

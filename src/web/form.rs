@@ -300,5 +300,24 @@ mod tests {
                 spawn_rate: 2.0
             }
         );
+        // Locust's form takes the same bounds as the JSON API.
+        let huge = vec![
+            ("user_count".to_owned(), "1".to_owned()),
+            ("spawn_rate".to_owned(), "1e-300".to_owned()),
+            ("run_time".to_owned(), "1e300".to_owned()),
+        ];
+        assert_eq!(
+            start_request(&from_locust_form(&huge)).unwrap_err(),
+            "spawn_rate must be from 1/d to 10000000/s, found \"1e-300\""
+        );
+        let long = vec![
+            ("user_count".to_owned(), "1".to_owned()),
+            ("spawn_rate".to_owned(), "1".to_owned()),
+            ("run_time".to_owned(), "500000000000y".to_owned()),
+        ];
+        assert_eq!(
+            start_request(&from_locust_form(&long)).unwrap_err(),
+            "run_time must be more than 0s and at most 1y, found \"500000000000y\""
+        );
     }
 }

@@ -128,14 +128,20 @@ fn each_mistake_is_said_once() {
     .unwrap();
     std::fs::write(dir.join("users.csv"), "name\na\nb\n").unwrap();
     // Was "X: X": the refusal printed, then again as its own cause.
-    let (status, stderr) = run(&["run", "s.yaml", "--headless", "-u", "5", "-t", "1s"], &dir);
+    let (status, stderr) = run(
+        &["run", "s.yaml", "--headless", "-u", "5", "-t", "1s"],
+        &dir,
+    );
     assert_eq!(status, Some(2), "{stderr}");
     assert_eq!(
         stderr,
         "error: data source `users` (users.csv) has 2 rows, one per user, but the run asks for 5 users; add rows (chorus provision), lower -u, or set `mode: cycle` on the source to reuse rows\n"
     );
     // A bad -H is one problem, not also "the scenario has no host" for every relative URL.
-    let (status, stderr) = run(&["run", "s.yaml", "-H", "ftp://x", "--headless", "-t", "1s"], &dir);
+    let (status, stderr) = run(
+        &["run", "s.yaml", "-H", "ftp://x", "--headless", "-t", "1s"],
+        &dir,
+    );
     assert_eq!(status, Some(2), "{stderr}");
     assert_eq!(
         stderr,
