@@ -124,7 +124,7 @@ pub fn parse_duration(text: &str, rule: DurationRule) -> Result<Duration, UnitEr
 
 /// A number of seconds (a JSON number, a think template's value) for `rule`.
 pub fn from_seconds(seconds: f64, rule: DurationRule) -> Result<Duration, UnitError> {
-    let shown = format!("{seconds:?}");
+    let shown = number(seconds);
     if seconds.is_nan() {
         return Err(UnitError::syntax(format!(
             "expected a number of seconds, found {shown}"
@@ -139,6 +139,15 @@ pub fn from_seconds(seconds: f64, rule: DurationRule) -> Result<Duration, UnitEr
     }
     let nanos = (seconds * 1e9).round() as u128;
     within(Some(nanos), rule, &shown)
+}
+
+/// A number as a person wrote it: `0`, `5`, `0.5`, `1e300` (not `0.0`, nor 300 digits).
+fn number(value: f64) -> String {
+    if value.is_finite() && value.fract() == 0.0 && value.abs() < 1e16 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:?}")
+    }
 }
 
 /// How a bound reads in a message: `365.25d` is `1y`.
@@ -354,7 +363,7 @@ pub fn parse_rate(text: &str, rule: RateRule) -> Result<f64, UnitError> {
 
 /// A rate given as a number per second (a JSON number, `-r 0.5`).
 pub fn rate_per_second(per_second: f64, rule: RateRule) -> Result<f64, UnitError> {
-    check_rate(per_second, rule, &format!("{per_second:?}"))
+    check_rate(per_second, rule, &number(per_second))
 }
 
 fn check_rate(per_second: f64, rule: RateRule, shown: &str) -> Result<f64, UnitError> {

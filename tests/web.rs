@@ -233,7 +233,7 @@ async fn bad_input_gets_a_clear_message_on_the_page_and_400_from_the_api() {
         (
             "5",
             "0",
-            "spawn_rate must be from 1/d to 10000000/s, found \"0\"",
+            "spawn_rate must be from 1/d to 10000000/s, found 0",
         ),
         (
             "5",

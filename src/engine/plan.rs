@@ -360,7 +360,7 @@ mod tests {
         );
         assert_eq!(
             Plan::users(10, Some(0.0), None).unwrap_err().to_string(),
-            "stage 1: a spawn rate must be from 1/d to 10000000/s, found 0.0"
+            "stage 1: a spawn rate must be from 1/d to 10000000/s, found 0"
         );
         assert_eq!(
             Plan::users(10, Some(1e-300), None).unwrap_err().to_string(),

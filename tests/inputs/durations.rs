@@ -62,7 +62,7 @@ fn huge_tiny_and_zero_load_flags_are_refused_naming_the_flag_and_the_range() {
         ),
         (
             &["-u", "18446744073709551615"],
-            "the number of users must be from 1 to 10000000, found 18446744073709551615".to_owned(),
+            "18446744073709551615 users is more than chorus runs from one command (10000000)".to_owned(),
         ),
         (
             &["--workers", "0"],
