@@ -648,6 +648,12 @@ impl<'a> Context<'a> {
                     false,
                     "a flow needs at least one step (`- get: /path` ...); add steps or remove the flow",
                 );
+            } else if !steps.is_empty() && !sends_or_pauses(&steps) {
+                self.problem(
+                    &join(&path, "steps"),
+                    false,
+                    "this flow sends no request and never pauses, so each user would repeat it at full speed; add a request or a `think` (`emit` writes rows only in chorus provision)",
+                );
             }
             flows.push(Flow {
                 name: raw.name.unwrap_or_else(|| format!("flow {}", i + 1)),
@@ -749,6 +755,15 @@ pub(super) fn clipped(source: &str) -> String {
         "{head:?} … ({} characters) … {tail:?}",
         chars.len() - 2 * KEEP
     )
+}
+
+/// Whether running `steps` sends a request or waits (a flow that does neither spins).
+fn sends_or_pauses(steps: &[super::Step]) -> bool {
+    steps.iter().any(|step| match &step.kind {
+        super::StepKind::Request(_) | super::StepKind::Think(_) => true,
+        super::StepKind::Repeat(repeat) => sends_or_pauses(&repeat.steps),
+        super::StepKind::Emit(_) => false,
+    })
 }
 
 /// `[]` or nothing at all.

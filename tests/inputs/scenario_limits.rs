@@ -123,6 +123,12 @@ fn empty_flows_and_step_lists_are_refused_like_no_steps() {
         ),
         "repeat.yaml:6:16: flows[0].steps[1].steps: a `repeat` needs at least one step to repeat",
     );
+    refuses(
+        &dir,
+        "emit.yaml",
+        &format!("{HOST}flows:\n  - steps:\n      - emit: {{a: b}}\n"),
+        "emit.yaml:4:7: flows[0].steps: this flow sends no request and never pauses, so each user would repeat it at full speed; add a request or a `think` (`emit` writes rows only in chorus provision)",
+    );
 }
 
 #[test]
