@@ -14,6 +14,7 @@ mod limits;
 mod load;
 mod login;
 mod messages;
+mod precheck;
 mod raw;
 mod steps;
 mod template;

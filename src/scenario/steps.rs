@@ -6,7 +6,6 @@ use serde_json_path::JsonPath;
 
 use super::check::{Check, CheckKind, Expected, UrlPattern};
 use super::extract::{Extract, ExtractKind};
-use super::limits::expression_too_deep;
 use super::load::{Context, authority, is_identifier};
 use super::raw::RawFilePart;
 use super::raw::{METHOD_KEYS, RawCheck, RawExtract, RawStep, RawText};
@@ -624,7 +623,7 @@ impl Context<'_> {
 
     fn jsonpath(&mut self, source: &str, path: &str) -> Option<JsonPath> {
         // The JSONPath parser recurses once per bracket: refuse before it can run out of stack.
-        if let Some(why) = expression_too_deep(source) {
+        if let Some(why) = super::precheck::too_deep(source) {
             self.problem(path, false, format!("bad JSONPath: {why}"));
             return None;
         }

@@ -9,7 +9,7 @@ use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, V
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-use super::limits::{MAX_ALIAS_NODES, MAX_YAML_DEPTH};
+use super::limits::{MAX_ALIAS_NODES, MAX_YAML_DEPTH, nul_byte, size};
 
 /// A place in the file, both 1-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -213,19 +213,11 @@ pub(super) fn join(path: &str, child: &str) -> String {
 pub(super) fn parse(text: &str) -> Result<(Node, Vec<YamlProblem>), YamlProblem> {
     // A byte order mark is how some editors start a UTF-8 file; it is not part of the text.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if let Some(at) = text.find('\0') {
-        let line = text[..at].matches('\n').count() + 1;
-        let column = text[..at]
-            .rsplit('\n')
-            .next()
-            .map_or(0, |l| l.chars().count())
-            + 1;
+    if let Some((mark, message)) = nul_byte(text) {
         return Err(YamlProblem {
-            mark: Mark { line, column },
+            mark,
             path: String::new(),
-            message: "a NUL byte: a scenario is a YAML text file (was a binary file given, or \
-                      one saved as UTF-16?)"
-                .to_owned(),
+            message,
         });
     }
     let mut builder = Builder::default();
@@ -305,15 +297,6 @@ struct Builder {
     documents: usize,
     /// A limit was passed: the rest of the events are ignored and parsing fails with this.
     halted: Option<YamlProblem>,
-}
-
-/// How many nodes `node` holds, itself included.
-fn size(node: &Node) -> usize {
-    match &node.value {
-        Value::Seq(items) => 1 + items.iter().map(size).sum::<usize>(),
-        Value::Map(entries) => 1 + entries.iter().map(|(_, n)| size(n)).sum::<usize>(),
-        _ => 1,
-    }
 }
 
 impl Builder {
