@@ -81,11 +81,12 @@ impl Expr {
             return Err(TemplateError::new(unknown));
         }
         // An expression of constants (`1 / 0`, `random_string(-1)`) fails the same way for
-        // every user: evaluate it once here so that it fails at load.
+        // every user: evaluate it once here so that it fails at load. Not `env(..)`: its
+        // values may come with the scenario (a cluster worker's), and loading checks them.
         let reads_nothing = compiled
             .undeclared_variables(false)
             .iter()
-            .all(|name| FUNCTIONS.contains(&name.as_str()));
+            .all(|name| FUNCTIONS.contains(&name.as_str()) && name != "env");
         if reads_nothing {
             if let Err(err) = compiled.eval(Vars::new().context()) {
                 return Err(TemplateError::new(describe(&err)));
@@ -745,6 +746,8 @@ mod tests {
                 "{source}"
             );
         }
+        // env(..) is not evaluated at load: a cluster worker gets its values with the scenario.
+        assert!(Template::parse("{{ env('CHORUS_SURELY_UNSET_VARIABLE') }}").is_ok());
         assert!(
             Template::parse("{{ uuid() }}")
                 .unwrap()
