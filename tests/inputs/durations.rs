@@ -199,15 +199,9 @@ async fn the_page_refuses_the_same_values_with_a_400_and_stays_usable() {
         ..EngineOptions::default()
     };
     let runs = Runs::new(Arc::new(scenario), engine);
-    let page = web::serve(
-        WebConfig {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            auth: None,
-        },
-        runs.clone(),
-    )
-    .await
-    .unwrap();
+    let page = web::serve(WebConfig::new("127.0.0.1:0".parse().unwrap()), runs.clone())
+        .await
+        .unwrap();
     let url = page.url();
     let range = "must be more than 0s and at most 1y";
     let cases = [
