@@ -38,7 +38,7 @@ pub struct Observation {
     /// The name statistics count it under.
     pub name: String,
     pub url: String,
-    /// The query parameters and form fields the request sent, in order.
+    /// The form fields the request's body sent, in order.
     pub sent: Vec<(String, String)>,
     /// What came back (status 0: nothing came back).
     pub outcome: Outcome,
@@ -290,8 +290,10 @@ pub fn compare(recorded: &Outcome, replayed: &Outcome, accounts: &Accounts) -> V
     // Where the recording's answer named its own account, the replay's must name the
     // replaying user's (a replay acting as the recorded user gets the recording's name).
     for (path, value) in &recorded.identities {
-        let Some((_, recorded_value, own)) =
-            accounts.pairs.iter().find(|(_, recorded_value, _)| recorded_value == value)
+        let Some((_, recorded_value, own)) = accounts
+            .pairs
+            .iter()
+            .find(|(_, recorded_value, _)| recorded_value == value)
         else {
             continue;
         };
@@ -305,7 +307,9 @@ pub fn compare(recorded: &Outcome, replayed: &Outcome, accounts: &Accounts) -> V
                 &mut out,
                 "account",
                 format!("{path} named the recording's own account"),
-                format!("{path} is {recorded_value}, the recording's account, not the replaying user's {own}"),
+                format!(
+                    "{path} is {recorded_value}, the recording's account, not the replaying user's {own}"
+                ),
             );
         }
     }
@@ -467,10 +471,8 @@ fn echoed_fields(entries: &[har::Entry]) -> Vec<Vec<String>> {
             .as_ref()
             .map(|post| post.text.as_bytes())
             .unwrap_or_default();
-        let mut sent: Vec<(String, String)> = url::Url::parse(&entry.request.url)
-            .map(|url| url.query_pairs().into_owned().collect())
-            .unwrap_or_default();
-        sent.extend(crate::forms::fields(content_type, body));
+        // A form's body: what a link's query sends comes from the link, not a served field.
+        let sent = crate::forms::fields(content_type, body);
         out.push(
             sent.into_iter()
                 .filter(|(name, value)| !value.is_empty() && served.get(name) == Some(value))
@@ -538,7 +540,9 @@ pub fn recorded_account(scenario: &Scenario, entries: &[har::Entry]) -> Vec<(Str
             .map(|post| post.text.as_str())
             .unwrap_or_default();
         let mut note = |template: &str, value: Option<String>| {
-            if let Some((variable, value)) = value.and_then(|v| account_value(template, &v, &sources)) {
+            if let Some((variable, value)) =
+                value.and_then(|v| account_value(template, &v, &sources))
+            {
                 if !found.iter().any(|(v, _)| *v == variable) && !value.is_empty() {
                     found.push((variable, value));
                 }

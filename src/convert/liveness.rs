@@ -11,6 +11,8 @@ use super::request::slots;
 struct Use {
     extracts: Vec<String>,
     reads: Vec<String>,
+    /// The step runs only when its condition holds: what it extracts may not be set.
+    conditional: bool,
 }
 
 /// Every identifier inside the `{{ }}` of `text`: `{{ a ~ b }}` reads a and b.
@@ -38,9 +40,13 @@ fn flatten(steps: &[DraftStep], out: &mut Vec<Use>) {
                 for found in slots(request) {
                     reads_of(&found.value, &mut reads);
                 }
+                if let Some(when) = &request.when {
+                    reads_of(&format!("{{{{ {when} }}}}"), &mut reads);
+                }
                 out.push(Use {
                     extracts: request.extracts.iter().map(|e| e.var.clone()).collect(),
                     reads,
+                    conditional: request.when.is_some(),
                 });
             }
             DraftStep::Repeat { steps, .. } => flatten(steps, out),
@@ -50,6 +56,7 @@ fn flatten(steps: &[DraftStep], out: &mut Vec<Use>) {
                 out.push(Use {
                     extracts: Vec::new(),
                     reads,
+                    conditional: false,
                 });
             }
             DraftStep::Think(Think::Seconds(_)) => {}
@@ -63,7 +70,7 @@ fn read_before_set(uses: &[Use], from: usize, var: &str) -> Option<bool> {
         if item.reads.iter().any(|r| r == var) {
             return Some(true);
         }
-        if item.extracts.iter().any(|e| e == var) {
+        if !item.conditional && item.extracts.iter().any(|e| e == var) {
             return Some(false);
         }
     }

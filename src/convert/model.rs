@@ -150,6 +150,8 @@ pub(crate) struct DraftRequest {
     pub(crate) name: Option<String>,
     /// What the recorded response looked like, beyond its status.
     pub(crate) checks: Vec<DraftCheck>,
+    /// A condition the step runs under (`when:`).
+    pub(crate) when: Option<String>,
 }
 
 /// A check convert writes so that a replay that went elsewhere fails loudly.

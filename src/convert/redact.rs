@@ -14,6 +14,12 @@ pub(crate) const REDACTED: &str = "REDACTED";
 /// Names that say a value is a secret.
 pub(crate) fn secret_key(key: &str) -> bool {
     let lower = key.to_ascii_lowercase();
+    // `X-Custom-Auth`, `accessKey`, `private_key`: the words, however they are joined.
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let spaced = split_camel(key);
     [
         "password",
         "passwd",
@@ -25,9 +31,17 @@ pub(crate) fn secret_key(key: &str) -> bool {
         "api_key",
         "apikey",
         "api-key",
+        "access_key",
+        "accesskey",
+        "access-key",
+        "private_key",
+        "privatekey",
+        "private-key",
+        "signature",
         "csrf",
         "xsrf",
         "credential",
+        "jwt",
     ]
     .iter()
     .any(|word| lower.contains(word))
@@ -40,7 +54,35 @@ pub(crate) fn secret_key(key: &str) -> bool {
         ]
         .iter()
         .any(|end| lower.ends_with(end))
-        || matches!(lower.as_str(), "sid" | "auth" | "pass" | "key")
+        || matches!(
+            lower.as_str(),
+            "sid" | "auth" | "pass" | "key" | "otp" | "pin" | "totp" | "mfa" | "sig"
+        )
+        || words
+            .iter()
+            .copied()
+            .chain(spaced.iter().map(String::as_str))
+            .any(|w| matches!(w, "auth" | "otp" | "pin" | "sig" | "key"))
+}
+
+/// `accessKey` as `["access", "key"]`.
+fn split_camel(key: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut word = String::new();
+    for c in key.chars() {
+        if c.is_ascii_uppercase() && !word.is_empty() {
+            out.push(std::mem::take(&mut word));
+        }
+        if c.is_ascii_alphanumeric() {
+            word.push(c.to_ascii_lowercase());
+        } else if !word.is_empty() {
+            out.push(std::mem::take(&mut word));
+        }
+    }
+    if !word.is_empty() {
+        out.push(word);
+    }
+    out
 }
 
 fn scrub(value: &mut String) {
@@ -161,6 +203,17 @@ fn body_secrets(mime: &str, text: &str, out: &mut Vec<String>) {
                 out.push(value.into_owned());
             }
         }
+        return;
+    }
+    // Any other text: `token=...` or `token: ...` where a secret's name stands.
+    static PAIR: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"([A-Za-z][A-Za-z0-9_.-]*)\s*[=:]\s*"?([^\s"&;,<>]+)"#)
+            .expect("a valid pattern")
+    });
+    for captures in PAIR.captures_iter(text) {
+        if secret_key(&captures[1]) {
+            out.push(captures[2].to_owned());
+        }
     }
 }
 
@@ -272,6 +325,39 @@ mod tests {
         }
         // Short plain words are not replaced everywhere ("dark", "Ann").
         assert!(!secrets.contains(&"dark".to_owned()), "{secrets:?}");
+    }
+
+    #[test]
+    fn secret_names_however_they_are_written() {
+        for name in [
+            "access_key",
+            "accessKey",
+            "X-Access-Key",
+            "signature",
+            "X-Signature",
+            "otp",
+            "X-Auth",
+            "X-Custom-Auth",
+            "jwt",
+            "pin",
+            "private_key",
+            "privateKey",
+            "token",
+        ] {
+            assert!(secret_key(name), "{name}");
+        }
+        for name in [
+            "username", "title", "pinned", "keyboard", "author", "spinner",
+        ] {
+            assert!(!secret_key(name), "{name}");
+        }
+        let mut found = Vec::new();
+        body_secrets(
+            "text/plain",
+            "user=ada\ntoken=Zq81xx7\nnote: hello",
+            &mut found,
+        );
+        assert_eq!(found, ["Zq81xx7"]);
     }
 
     #[test]

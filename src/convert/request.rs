@@ -149,6 +149,7 @@ pub(crate) fn draft_request(exchange: &Exchange) -> DraftRequest {
         comments: Vec::new(),
         name,
         checks: Vec::new(),
+        when: None,
     }
 }
 

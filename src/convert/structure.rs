@@ -271,34 +271,75 @@ pub(crate) fn reload_token_pages_for_logout(
                 .page()
                 .is_some_and(|page| page.field(&name).is_some() || page.meta(&name).is_some())
         };
-        let reload = if is_static(source) {
-            source
-        } else if let Some(page) = (0..first)
+        if is_static(source) {
+            if !layout.on_stop.contains(&source) && !reloads.contains(&source) {
+                reloads.push(source);
+            }
+            continue;
+        }
+        // The page the recording logged out from, when the values its URL needs are set
+        // (its Referer can matter: Trac's logout goes back to it); else a page every user
+        // can load.
+        let needed: Vec<String> = slots(&requests[source])
+            .iter()
+            .filter(|s| {
+                matches!(
+                    s.slot,
+                    super::request::Slot::PathSegment(_) | super::request::Slot::Query(_)
+                )
+            })
+            .flat_map(|s| template_variables(&s.value))
+            .collect();
+        let defined = needed
+            .iter()
+            .map(|v| format!("{v} is defined"))
+            .collect::<Vec<_>>()
+            .join(" and ");
+        let fallback_page = (0..first)
             .rev()
-            .find(|&i| requests[i].method == "GET" && is_static(i) && serves(i))
-        {
-            let mut copy = requests[page].clone();
-            copy.extracts = vec![DraftExtract {
+            .find(|&i| requests[i].method == "GET" && is_static(i) && serves(i));
+        let mut primary = requests[source].clone();
+        primary.when = Some(defined.clone());
+        primary.checks.clear();
+        requests.push(primary);
+        exchanges.push(exchanges[source].clone());
+        reloads.push(requests.len() - 1);
+        if let Some(page) = fallback_page {
+            let mut fallback = requests[page].clone();
+            fallback.extracts = vec![DraftExtract {
                 var: var.clone(),
                 source: rule,
                 comment: format!(
-                    "the logout's token, from a page every user can load (entry {})",
-                    copy.entry + 1
+                    "the logout's token when the page above could not be loaded (entry {})",
+                    fallback.entry + 1
                 ),
             }];
-            copy.checks.clear();
-            requests.push(copy);
+            fallback.checks.clear();
+            fallback.when = Some(format!("not ({defined})"));
+            requests.push(fallback);
             exchanges.push(exchanges[page].clone());
-            requests.len() - 1
-        } else {
-            source
-        };
-        if !layout.on_stop.contains(&reload) && !reloads.contains(&reload) {
-            reloads.push(reload);
+            reloads.push(requests.len() - 1);
         }
     }
     reloads.extend(layout.on_stop.iter().copied());
     layout.on_stop = reloads;
+}
+
+/// The variables a text's templates read.
+fn template_variables(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let Some(end) = rest[start..].find("}}") else {
+            break;
+        };
+        let inner = rest[start + 2..start + end].trim();
+        if inner.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !inner.is_empty() {
+            out.push(inner.to_owned());
+        }
+        rest = &rest[start + end + 2..];
+    }
+    out
 }
 
 /// A shape with repeats collapsed, so flows that differ only in a loop's count are one flow.

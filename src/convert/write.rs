@@ -195,6 +195,9 @@ fn request(out: &mut String, indent: usize, request: &DraftRequest) {
         );
     }
     let inner = indent + 2;
+    if let Some(when) = &request.when {
+        let _ = writeln!(out, "{:inner$}when: {}", "", scalar(when));
+    }
     if let Some(name) = &request.name {
         let _ = writeln!(out, "{:inner$}name: {}", "", scalar(name));
     }

@@ -56,9 +56,8 @@ impl<'a> Exchange<'a> {
         }
     }
 
-    /// The query parameters and form fields sent.
+    /// The form fields sent.
     fn sent(&self) -> Vec<(String, String)> {
-        let mut sent: Vec<(String, String)> = self.url.query_pairs().into_owned().collect();
         let content_type = self
             .content_type
             .and_then(|value| value.to_str().ok())
@@ -70,8 +69,7 @@ impl<'a> Exchange<'a> {
                     .find(|(name, _)| name == http::header::CONTENT_TYPE)
                     .map(|(_, template)| template.source())
             });
-        sent.extend(crate::forms::fields(content_type, self.body));
-        sent
+        crate::forms::fields(content_type, self.body)
     }
 }
 

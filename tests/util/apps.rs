@@ -420,6 +420,13 @@ pub fn body_field(request: &chorus::scenario::Request, name: &str) -> Option<Str
             .iter()
             .find(|(field, _)| field == name)
             .map(|(_, value)| value.source().to_owned()),
+        Some(chorus::scenario::Body::Multipart(parts)) => parts
+            .iter()
+            .find(|(field, _)| field == name)
+            .map(|(_, part)| match part {
+                chorus::scenario::Part::Text(value) => value.source().to_owned(),
+                chorus::scenario::Part::File(_) => String::new(),
+            }),
         Some(chorus::scenario::Body::Raw(raw)) => {
             let text = raw.source();
             let part = format!("name=\"{name}\"");
