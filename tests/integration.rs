@@ -8,6 +8,7 @@ mod convert;
 mod demo_app;
 mod engine;
 mod faults;
+mod inputs;
 mod mutation;
 mod provision;
 mod record;
