@@ -84,15 +84,18 @@ impl DataSource {
         file: &Path,
     ) -> Result<DataSource, DataError> {
         let shown = file.display();
-        let text = std::fs::read(file).map_err(|err| {
-            if err.kind() == std::io::ErrorKind::NotFound {
-                DataError::new(format!(
-                    "data file {shown} not found; create it (chorus provision writes one) or pass --data {name}=FILE"
-                ))
-            } else {
-                DataError::new(format!("data file {shown} cannot be read: {err}"))
-            }
-        })?;
+        if !file.exists() {
+            return Err(DataError::new(format!(
+                "data file {shown} not found; create it (chorus provision writes one) or pass --data {name}=FILE"
+            )));
+        }
+        let text = crate::files::read_limited(file, MAX_CSV_BYTES, "CSV data file")
+            .map_err(|err| DataError::new(format!("data file {shown} cannot be read: {err}")))?;
+        if let Some(line) = unclosed_quote(&text) {
+            return Err(DataError::new(format!(
+                "data file {shown}: line {line}: a quoted field opens here and never closes (a `\"` is missing)"
+            )));
+        }
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .trim(csv::Trim::All)
@@ -191,6 +194,33 @@ impl DataSource {
                 ))
             })
     }
+}
+
+/// The largest CSV file read (every row is held in memory for the run).
+const MAX_CSV_BYTES: u64 = 1 << 30;
+
+/// The line where a quoted field opens that the file never closes: the CSV reader would
+/// take the rest of the file as that one field.
+fn unclosed_quote(text: &[u8]) -> Option<usize> {
+    let mut line = 1;
+    let mut opened_at = None;
+    let mut field_start = true;
+    let mut i = 0;
+    while i < text.len() {
+        let byte = text[i];
+        match (opened_at, byte) {
+            (Some(_), b'"') if text.get(i + 1) == Some(&b'"') => i += 1,
+            (Some(_), b'"') => opened_at = None,
+            (None, b'"') if field_start => opened_at = Some(line),
+            _ => {}
+        }
+        if byte == b'\n' {
+            line += 1;
+        }
+        field_start = opened_at.is_none() && matches!(byte, b',' | b'\n' | b'\r');
+        i += 1;
+    }
+    opened_at
 }
 
 fn csv_error(err: &csv::Error) -> String {
@@ -295,5 +325,38 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.ends_with("has a header row but no data rows"), "{err}");
+        let unterminated = dir.path().join("unterminated.csv");
+        std::fs::write(&unterminated, "username,password\ns1,p1\n\"s2,p2\ns3,p3\n").unwrap();
+        let err = DataSource::load("t", "t", Mode::Cycle, &unterminated)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with("unterminated.csv: line 3: a quoted field opens here and never closes (a `\"` is missing)"),
+            "{err}"
+        );
+        let err = DataSource::load("t", "t", Mode::Cycle, dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with("cannot be read: it is a folder, not a CSV data file"),
+            "{err}"
+        );
+        let err = DataSource::load("t", "t", Mode::Cycle, Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "data file /dev/zero cannot be read: it is a device or another special file, not a CSV data file"
+        );
+    }
+
+    #[test]
+    fn quotes_that_close_are_not_unclosed() {
+        assert_eq!(
+            unclosed_quote(b"a,b\n\"x, \"\"y\"\"\",2\n\"multi\nline\",3\n"),
+            None
+        );
+        assert_eq!(unclosed_quote(b"a\n\"x\n"), Some(2));
+        assert_eq!(unclosed_quote(b"a,b\nsay \"hi\",2\n"), None);
     }
 }

@@ -13,6 +13,7 @@ pub mod data;
 pub mod demo;
 pub mod engine;
 pub mod fidelity;
+pub mod files;
 mod forms;
 #[cfg(test)]
 mod fuzzing;
@@ -26,5 +27,6 @@ mod server;
 pub mod size;
 pub mod stats;
 mod tls;
+pub mod units;
 mod values;
 pub mod web;

@@ -9,7 +9,7 @@ fn main() -> ExitCode {
     match chorus::cli::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", chorus::cli::error_text(&err));
             chorus::cli::EXIT_ERROR.into()
         }
     }

@@ -23,7 +23,7 @@ pub(crate) fn shape(value: &str) -> Shape {
     if value.chars().any(char::is_whitespace) {
         return Shape::Text;
     }
-    if value.contains("://") || value.starts_with('/') {
+    if value.contains("://") || is_path(value) {
         return Shape::Word;
     }
     let digits = value.chars().filter(char::is_ascii_digit).count();
@@ -38,6 +38,21 @@ pub(crate) fn shape(value: &str) -> Shape {
     } else {
         Shape::Word
     }
+}
+
+/// A path the client knew (`/admin/`), not base64 that happens to start with `/` (a Rails
+/// token): no `+`, no `=` padding, no long segment of mixed case and digits.
+fn is_path(value: &str) -> bool {
+    let random_segment = |segment: &str| {
+        segment.len() >= 24
+            && segment.chars().any(|c| c.is_ascii_uppercase())
+            && segment.chars().any(|c| c.is_ascii_lowercase())
+            && segment.chars().any(|c| c.is_ascii_digit())
+    };
+    value.starts_with('/')
+        && !value.contains('+')
+        && !value.ends_with('=')
+        && !value.split('/').any(random_segment)
 }
 
 /// Whether a value looks made for one session (a token, an id).
@@ -57,6 +72,15 @@ mod tests {
         assert_eq!(shape("PcvoBbTgrSveOsRsMKfKa"), Shape::Token);
         assert_eq!(shape("notes-app"), Shape::Word);
         assert_eq!(shape("/admin/"), Shape::Word);
+        assert_eq!(shape("/projects/team/issues/new"), Shape::Word);
+        // Base64 (a Rails authenticity token) may start with a slash.
+        assert_eq!(
+            shape(
+                "/EKagSHd2BWvYQJ7bOj901vP7NFO58pkWmmNXP634DrbqJYFwVkFRvnEEONbDj/17Dk5MP7ODNg+zfKXMxbNvQ=="
+            ),
+            Shape::Token
+        );
+        assert_eq!(shape("/EKagSHd2BWvYQJ7bOj901vP7NFO58pkWmm"), Shape::Token);
         assert_eq!(shape("http://h/a1b2c3d4"), Shape::Word);
         assert_eq!(shape("About us"), Shape::Text);
         assert!(looks_generated("22") && !looks_generated("login"));

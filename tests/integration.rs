@@ -9,6 +9,7 @@ mod demo_app;
 mod engine;
 mod faults;
 mod fuzz;
+mod inputs;
 mod mutation;
 mod provision;
 mod record;

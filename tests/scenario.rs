@@ -165,7 +165,7 @@ fn wrong_type_says_what_was_expected_and_found() {
 fn every_problem_is_reported_in_file_order() {
     eq_lines(
         &[
-            "many_problems.yaml:3:12: timeouts.connect: expected a duration such as 10s, 500ms or 1m, found \"soon\"",
+            "many_problems.yaml:3:12: timeouts.connect: expected a duration such as 500ms, 10s, 1m30s or 1h (a bare number is seconds), found \"soon\"",
             "many_problems.yaml:6:13: flows[0].weight: expected a positive integer, found -2",
             "many_problems.yaml:8:16: flows[0].steps[0].think: expected a duration (2s), a range (10s..30s) or a template (\"{{ eventsPeriodSecs }}\", in seconds), found \"fast\"",
             "many_problems.yaml:9:17: flows[0].steps[1].repeat: expected a count (3), a range (3..8) or a template (\"{{ n }}\"), found \"3..x\"",

@@ -233,12 +233,12 @@ async fn bad_input_gets_a_clear_message_on_the_page_and_400_from_the_api() {
         (
             "5",
             "0",
-            "spawn_rate must be more than 0 users per second, got 0",
+            "spawn_rate must be from 1/d to 10000000/s, found 0",
         ),
         (
             "5",
             "fast",
-            "spawn_rate must be a number of users per second, got \"fast\"",
+            "spawn_rate: expected a rate such as 10/s, 600/m or 36000/h (a bare number is per second), found \"fast\"",
         ),
     ];
     for (users, rate, message) in cases {

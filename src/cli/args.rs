@@ -7,21 +7,23 @@ use std::time::Duration;
 use clap::Args;
 
 use super::parse::{
-    parse_data_source, parse_duration, parse_seed, parse_size, parse_users, parse_var,
+    parse_data_source, parse_seed, parse_size, parse_users, parse_var, run_time, spawn_rate,
+    stop_timeout, think, think_scale, threads,
 };
 use crate::demo::Seed;
 
 /// How much load: users, spawn rate, run time and host (the flags Locust users know).
 #[derive(Debug, Clone, Args)]
 pub struct LoadArgs {
-    /// Number of virtual users to run at once (at most 10000000)
+    /// Number of virtual users to run at once (1 to 10000000)
     #[arg(short = 'u', long, value_parser = parse_users)]
     pub users: Option<u64>,
-    /// Users started per second while ramping up (or stopped while ramping down)
-    #[arg(short = 'r', long = "spawn-rate")]
+    /// Users started per second while ramping up (or stopped while ramping down), e.g. 10
+    /// or 30/m
+    #[arg(short = 'r', long = "spawn-rate", value_parser = spawn_rate)]
     pub spawn_rate: Option<f64>,
     /// Stop after this long, e.g. 30s, 10m, 1h30m (default: until Ctrl-C)
-    #[arg(short = 't', long = "run-time", value_parser = parse_duration)]
+    #[arg(short = 't', long = "run-time", value_parser = run_time)]
     pub run_time: Option<Duration>,
     /// Base URL of the system under test, overriding the scenario's host
     #[arg(short = 'H', long)]
@@ -83,6 +85,9 @@ pub struct RecordArgs {
     /// Folder (or .har file) the capture is written to
     #[arg(short = 'o', long = "output", default_value = "captures")]
     pub output: PathBuf,
+    /// Replace the -o file if it exists (without it, an existing capture is never truncated)
+    #[arg(long)]
+    pub force: bool,
     /// Record only URLs matching this regular expression (everything is still forwarded)
     #[arg(long)]
     pub include: Vec<String>,
@@ -126,7 +131,7 @@ pub struct ConvertArgs {
     #[arg(long)]
     pub login: Option<String>,
     /// Multiply recorded think times by this factor
-    #[arg(long = "think-scale", default_value_t = 1.0)]
+    #[arg(long = "think-scale", default_value = "1", value_parser = think_scale)]
     pub think_scale: f64,
     /// Leave out think times
     #[arg(long = "no-think")]
@@ -169,7 +174,7 @@ pub struct RunArgs {
     #[arg(long, conflicts_with = "scenario")]
     pub url: Vec<String>,
     /// With --url: pause between iterations
-    #[arg(long, value_parser = parse_duration, requires = "url")]
+    #[arg(long, value_parser = think, requires = "url")]
     pub think: Option<Duration>,
     #[command(flatten)]
     pub load: LoadArgs,
@@ -202,7 +207,7 @@ pub struct RunArgs {
     #[arg(
         long = "stop-timeout",
         visible_alias = "graceful-stop",
-        value_parser = parse_duration,
+        value_parser = stop_timeout,
         default_value = "10s"
     )]
     pub stop_timeout: Duration,
@@ -215,8 +220,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub insecure: bool,
     /// Worker threads running the users (default: one per core)
-    #[arg(long, default_value_t = 0, hide_default_value = true)]
-    pub workers: usize,
+    #[arg(long, value_parser = threads)]
+    pub workers: Option<usize>,
     /// Replay with two users, each flow twice, no pauses, and compare every request with the
     /// capture it was converted from: PASS, DIFF or FAIL per request
     #[arg(long)]
@@ -286,8 +291,8 @@ pub struct WorkerArgs {
     #[arg(long)]
     pub name: Option<String>,
     /// Threads running the users (default: one per core)
-    #[arg(long, default_value_t = 0, hide_default_value = true)]
-    pub threads: usize,
+    #[arg(long, value_parser = threads)]
+    pub threads: Option<usize>,
     /// Join only a master running this scenario file (compared by SHA-256)
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,

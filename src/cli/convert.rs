@@ -15,11 +15,14 @@ pub(super) async fn convert(args: ConvertArgs) -> anyhow::Result<ExitCode> {
         .map(regex::Regex::new)
         .transpose()
         .context("--split-on is not a valid regular expression")?;
-    if !(args.think_scale.is_finite() && args.think_scale >= 0.0) {
-        anyhow::bail!(
-            "--think-scale must be a number of at least 0, got {}",
-            args.think_scale
-        );
+    if let Some(output) = &args.output {
+        super::outputs::check(
+            &[super::outputs::Output::new("-o", output)],
+            &[super::outputs::Input {
+                what: "the capture being converted",
+                path: &args.capture,
+            }],
+        )?;
     }
     let options = Options {
         keep_static: args.keep_static,
@@ -73,7 +76,7 @@ pub(super) async fn convert(args: ConvertArgs) -> anyhow::Result<ExitCode> {
                 " --data users=users.csv"
             };
             eprintln!(
-                "check it with one user, each step once:  chorus run {} --check{data}",
+                "compare its replay with the recording (2 users, each flow twice):  chorus run {} --check{data}",
                 path.display()
             );
         }

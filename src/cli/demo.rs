@@ -195,7 +195,7 @@ async fn replay(args: &DemoArgs, server: &Server, accounts: &Accounts) -> anyhow
         hand_written.display()
     );
     let students = accounts.rows.len() as u64;
-    let users = args.load.users.unwrap_or(students.min(50));
+    let users = args.load.users.unwrap_or(students.clamp(1, 50));
     let spawn_rate = args.load.spawn_rate.unwrap_or(10.0);
     let mut argv: Vec<String> = vec![
         "chorus".into(),
@@ -214,7 +214,7 @@ async fn replay(args: &DemoArgs, server: &Server, accounts: &Accounts) -> anyhow
         spawn_rate.to_string(),
     ]);
     if let Some(run_time) = args.load.run_time {
-        argv.extend(["-t".into(), format!("{}ms", run_time.as_millis())]);
+        argv.extend(["-t".into(), crate::units::show(run_time)]);
     }
     if args.headless {
         // The demo is meant to run clean: a single failure fails it.
@@ -271,6 +271,7 @@ async fn record(args: &DemoArgs, server: &Server, accounts: &Accounts) -> anyhow
         mitm: false,
         listen: args.record_listen,
         output: captures.clone(),
+        force: false,
         include: Vec::new(),
         exclude: Vec::new(),
         max_body: crate::record::DEFAULT_MAX_BODY,

@@ -6,6 +6,7 @@ mod check;
 mod cluster_run;
 mod convert;
 mod demo;
+mod outputs;
 mod page;
 mod parse;
 mod provision;
@@ -23,7 +24,7 @@ pub use args::{
     ConvertArgs, DemoArgs, LoadArgs, OutputArgs, ProvisionArgs, RecordArgs, RunArgs, WebArgs,
 };
 pub use args::{MasterArgs, WorkerArgs};
-pub use parse::{parse_data_source, parse_duration, parse_seed};
+pub use parse::{parse_data_source, parse_seed};
 
 /// The run finished and nothing went wrong.
 pub const EXIT_OK: u8 = 0;
@@ -55,6 +56,24 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run users for a master (`chorus run --master`); needs nothing but this binary
     Worker(WorkerArgs),
+}
+
+/// An error as one line: each cause after the context it came with, except a cause whose
+/// text the line already holds (an error that prints its source and also returns it as its
+/// `source()` would otherwise be said twice: `X: X`).
+pub fn error_text(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let cause = cause.to_string();
+        if cause.is_empty() || text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
 }
 
 /// Runs one parsed command line and says which exit code it ends with.
@@ -92,6 +111,21 @@ fn init_tracing() {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn errors_are_said_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("could not create out.har: {0}")]
+        struct Create(#[source] std::io::Error);
+        let io = std::io::Error::new(std::io::ErrorKind::IsADirectory, "Is a directory");
+        let err = anyhow::Error::new(Create(io)).context("recording");
+        assert_eq!(
+            error_text(&err),
+            "recording: could not create out.har: Is a directory"
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_text(&plain), "outer: inner");
+    }
 
     #[test]
     fn cli_definition_is_consistent() {

@@ -4,18 +4,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::demo::Seed;
+use crate::engine::plan::MAX_USERS;
+use crate::units;
 
-/// `30s`, `10m`, `1h30m`, `250ms`; a bare number means seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if let Ok(seconds) = text.parse::<f64>() {
-        if seconds.is_finite() && seconds >= 0.0 {
-            return Ok(Duration::from_secs_f64(seconds));
-        }
-    }
-    humantime::parse_duration(text).map_err(|err| {
-        format!("expected a duration such as 30s, 10m or 1h30m, found {text:?} ({err})")
-    })
+/// `-t`/`--run-time`: more than 0, at most a year (see `crate::units` for the grammar).
+pub(super) fn run_time(text: &str) -> Result<Duration, String> {
+    units::parse_duration(text, units::RUN_TIME).map_err(|err| err.to_string())
 }
 
 /// `16MiB`, `512KiB`, `2GB`, `1000` (bytes).
@@ -23,22 +17,69 @@ pub(super) fn parse_size(text: &str) -> Result<u64, String> {
     crate::size::parse(text)
 }
 
-/// A number of users: a whole number from 0 to [`MAX_USERS`](crate::engine::plan::MAX_USERS).
+/// `--think` (with `--url`): 0 to a day.
+pub(super) fn think(text: &str) -> Result<Duration, String> {
+    units::parse_duration(text, units::THINK).map_err(|err| err.to_string())
+}
+
+/// `--stop-timeout`: 0 to a day.
+pub(super) fn stop_timeout(text: &str) -> Result<Duration, String> {
+    units::parse_duration(text, units::STOP_TIMEOUT).map_err(|err| err.to_string())
+}
+
+/// `-r`/`--spawn-rate`: users per second (`5`, `0.5`, or a rate such as `30/m`).
+pub(super) fn spawn_rate(text: &str) -> Result<f64, String> {
+    units::parse_rate(text, units::SPAWN_RATE).map_err(|err| err.to_string())
+}
+
+/// `-u`, `--max-users`: a whole number from 1 to [`MAX_USERS`] (`--stages` is the way to ramp
+/// to or from 0).
 pub(super) fn parse_users(text: &str) -> Result<u64, String> {
-    let max = crate::engine::plan::MAX_USERS;
-    match text.trim().parse::<u64>() {
-        Ok(users) if users <= max => Ok(users),
-        Ok(_) => Err(format!(
-            "{text} users is more than chorus runs from one command ({max}); run fewer, or spread them over machines with --master and chorus worker"
-        )),
-        Err(_) if text.trim().parse::<f64>().is_ok_and(|n| n > max as f64) => Err(format!(
-            "{text} users is more than chorus runs from one command ({max}); run fewer, or spread them over machines with --master and chorus worker"
-        )),
+    let trimmed = text.trim();
+    let too_many = || {
+        format!(
+            "{trimmed} users is more than chorus runs from one command ({MAX_USERS}); run fewer, or spread them over machines with --master and chorus worker"
+        )
+    };
+    match trimmed.parse::<u64>() {
+        Ok(0) => Err("the number of users must be at least 1, found 0".to_owned()),
+        Ok(users) if users <= MAX_USERS => Ok(users),
+        Ok(_) => Err(too_many()),
+        Err(_) if trimmed.parse::<f64>().is_ok_and(|n| n > MAX_USERS as f64) => Err(too_many()),
         Err(_) => Err(format!(
-            "expected a whole number of users such as 50, found {text:?}"
+            "expected a whole number of users from 1 to {MAX_USERS}, found {trimmed:?}"
         )),
     }
 }
+
+/// `--workers`, `chorus worker --threads`: from 1 to [`MAX_THREADS`] (left out: one per core).
+pub(super) fn threads(text: &str) -> Result<usize, String> {
+    let trimmed = text.trim();
+    match trimmed.parse::<usize>() {
+        Ok(threads) if (1..=MAX_THREADS).contains(&threads) => Ok(threads),
+        _ => Err(format!(
+            "expected from 1 to {MAX_THREADS} threads (leave it out for one per core), found {trimmed:?}"
+        )),
+    }
+}
+
+/// `convert --think-scale`: from 0 to [`MAX_THINK_SCALE`].
+pub(super) fn think_scale(text: &str) -> Result<f64, String> {
+    let trimmed = text.trim();
+    match trimmed.parse::<f64>() {
+        Ok(scale) if (0.0..=MAX_THINK_SCALE).contains(&scale) => Ok(scale),
+        _ => Err(format!(
+            "expected a factor from 0 to {MAX_THINK_SCALE} (1 keeps the recorded pauses, 0.5 halves them), found {trimmed:?}"
+        )),
+    }
+}
+
+/// Past a hundred times the recorded pauses a scenario no longer resembles the session.
+pub(super) const MAX_THINK_SCALE: f64 = 100.0;
+
+/// The most worker threads one process runs: each is a thread with its own event loop, and
+/// past a few per core they only compete.
+pub(super) const MAX_THREADS: usize = 1024;
 
 /// `users=users.csv`.
 pub fn parse_data_source(text: &str) -> Result<(String, PathBuf), String> {
@@ -64,12 +105,21 @@ pub(super) fn parse_var(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// The most demo accounts `--seed` makes: each is held in memory by the demo app.
+const MAX_SEED_ACCOUNTS: u64 = 1_000_000;
+
 /// `200x30`: 200 classes of 30 students.
 pub fn parse_seed(text: &str) -> Result<Seed, String> {
     let teach = || format!("expected CLASSESxSTUDENTS such as 200x30, found {text:?}");
     let (classes, students) = text.split_once(['x', 'X']).ok_or_else(teach)?;
-    let classes = classes.trim().parse().map_err(|_| teach())?;
-    let students = students.trim().parse().map_err(|_| teach())?;
+    let classes: u32 = classes.trim().parse().map_err(|_| teach())?;
+    let students: u32 = students.trim().parse().map_err(|_| teach())?;
+    let accounts = u64::from(classes) * u64::from(students);
+    if accounts > MAX_SEED_ACCOUNTS {
+        return Err(format!(
+            "{classes}x{students} is {accounts} accounts; the demo makes at most {MAX_SEED_ACCOUNTS}"
+        ));
+    }
     Ok(Seed { classes, students })
 }
 
@@ -78,15 +128,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
-        let err = parse_duration("soon").unwrap_err();
-        assert!(
-            err.starts_with("expected a duration such as 30s, 10m or 1h30m, found \"soon\""),
-            "{err}"
+    fn durations_and_rates_use_the_one_grammar_with_each_flags_bounds() {
+        assert_eq!(run_time("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(run_time("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(run_time("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(
+            run_time("0").unwrap_err(),
+            "a run time must be more than 0s and at most 1y, found \"0\""
         );
+        assert_eq!(stop_timeout("0"), Ok(Duration::ZERO));
+        assert_eq!(think("0"), Ok(Duration::ZERO));
+        assert_eq!(spawn_rate("0.5"), Ok(0.5));
+        assert_eq!(spawn_rate("30/m"), Ok(0.5));
+        assert!(spawn_rate("1e-300").is_err());
+    }
+
+    #[test]
+    fn users_and_threads() {
+        assert_eq!(parse_users("5"), Ok(5));
+        assert_eq!(
+            parse_users("0").unwrap_err(),
+            "the number of users must be at least 1, found 0"
+        );
+        assert_eq!(
+            parse_users("18446744073709551615").unwrap_err(),
+            "18446744073709551615 users is more than chorus runs from one command (10000000); run fewer, or spread them over machines with --master and chorus worker"
+        );
+        assert_eq!(threads("4"), Ok(4));
+        assert_eq!(
+            threads("0").unwrap_err(),
+            "expected from 1 to 1024 threads (leave it out for one per core), found \"0\""
+        );
+        assert!(threads("100000").is_err());
+        assert_eq!(think_scale("0.5"), Ok(0.5));
+        for bad in ["1e300", "NaN", "inf", "-1"] {
+            assert_eq!(
+                think_scale(bad).unwrap_err(),
+                format!(
+                    "expected a factor from 0 to 100 (1 keeps the recorded pauses, 0.5 halves them), found {bad:?}"
+                )
+            );
+        }
     }
 
     #[test]
@@ -109,6 +191,13 @@ mod tests {
                 classes: 200,
                 students: 30
             })
+        );
+        assert_eq!(
+            parse_seed("100000000x100000"),
+            Err(
+                "100000000x100000 is 10000000000000 accounts; the demo makes at most 1000000"
+                    .to_owned()
+            )
         );
         assert_eq!(
             parse_seed("3x"),

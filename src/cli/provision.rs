@@ -49,6 +49,10 @@ async fn provision_job(args: &ProvisionArgs) -> anyhow::Result<(Provisioned, boo
     };
     let scenario = scenario::load(&args.file, &options)?;
     provision::check_setup_file(&scenario).map_err(anyhow::Error::msg)?;
+    // Before any account is made: where they go must be writable, and not an input.
+    let mut inputs = super::outputs::run_inputs(Some(&args.file), &scenario, None);
+    inputs[0].what = "the provisioning file";
+    super::outputs::check(&[super::outputs::Output::new("-o", &args.output)], &inputs)?;
     let bar = progress_bar(provision::expected_rows(&scenario));
     let listening = Interrupts::listen().context("could not listen for Ctrl-C and SIGTERM")?;
     let provisioning = Provisioning::start(Arc::new(scenario), args.insecure)?;

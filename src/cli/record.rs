@@ -9,6 +9,13 @@ use super::{EXIT_ERROR, EXIT_OK};
 use crate::record::{self, Event, Mode, RecordConfig, RecordOptions};
 
 pub(super) async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
+    if args.output.is_file() && !args.force {
+        anyhow::bail!(
+            "-o {}: the file exists, and recording would replace it: give another name, a folder \
+             (each recording gets a new file there), or --force to replace it",
+            args.output.display()
+        );
+    }
     let config = RecordConfig::new(RecordOptions {
         target: args.target,
         mitm: args.mitm,

@@ -30,7 +30,7 @@ pub(super) fn thresholds_of(args: &RunArgs, scenario: &Scenario) -> anyhow::Resu
 /// What the engine is told for a run of `chorus run`, local or distributed.
 pub(super) fn engine_options(args: &RunArgs, thresholds: Vec<Threshold>) -> EngineOptions {
     EngineOptions {
-        workers: args.workers,
+        workers: args.workers.unwrap_or(0),
         stop_timeout: args.stop_timeout,
         max_body: args.max_body,
         accept_invalid_certs: args.insecure,
@@ -43,6 +43,11 @@ pub(super) fn engine_options(args: &RunArgs, thresholds: Vec<Threshold>) -> Engi
 pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let scenario = Arc::new(load_scenario(&args)?);
     let plan = plan(&args)?;
+    // Before any traffic: a report that cannot be written would lose the whole run.
+    super::outputs::check(
+        &super::outputs::reports(&args.output),
+        &super::outputs::run_inputs(args.scenario.as_deref(), &scenario, args.capture.as_deref()),
+    )?;
     // The page's settings are checked before anything listens or runs.
     let page = match args.headless || args.check {
         true => None,
@@ -162,19 +167,40 @@ fn plan(args: &RunArgs) -> anyhow::Result<Plan> {
     Ok(plan)
 }
 
+/// Writes every report asked for; one that fails does not keep the others from being
+/// written, and every failure is named.
 pub(super) fn write_reports(output: &OutputArgs, result: &stats::RunResult) -> anyhow::Result<()> {
+    let mut failures = Vec::new();
     if let Some(prefix) = &output.csv {
-        report::csv::write(result, prefix).with_context(|| {
-            format!("could not write the CSV reports {}_*.csv", prefix.display())
-        })?;
+        if let Err(err) = report::csv::write(result, prefix) {
+            failures.push(format!(
+                "the CSV reports {}_*.csv: {}",
+                prefix.display(),
+                crate::files::os_error(&err)
+            ));
+        }
     }
     if let Some(path) = &output.json {
-        report::json::write(result, path)
-            .with_context(|| format!("could not write the JSON result {}", path.display()))?;
+        if let Err(err) = report::json::write(result, path) {
+            failures.push(format!(
+                "the JSON result {}: {}",
+                path.display(),
+                crate::files::os_error(&err)
+            ));
+        }
     }
     if let Some(path) = &output.html {
-        report::html::write(result, path)
-            .with_context(|| format!("could not write the HTML report {}", path.display()))?;
+        if let Err(err) = report::html::write(result, path) {
+            failures.push(format!(
+                "the HTML report {}: {}",
+                path.display(),
+                crate::files::os_error(&err)
+            ));
+        }
     }
-    Ok(())
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        bail!("could not write {}", failures.join("; "))
+    }
 }

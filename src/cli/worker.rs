@@ -14,6 +14,17 @@ use crate::cluster::protocol::ScenarioPin;
 use crate::cluster::{WorkerConfig, run_worker};
 
 pub(super) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    if let Some(json) = &args.json {
+        let inputs: Vec<super::outputs::Input<'_>> = args
+            .scenario
+            .iter()
+            .map(|path| super::outputs::Input {
+                what: "the scenario this worker is pinned to",
+                path,
+            })
+            .collect();
+        super::outputs::check(&[super::outputs::Output::new("--json", json)], &inputs)?;
+    }
     let pin = match &args.scenario {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -34,7 +45,7 @@ pub(super) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         master: args.master.clone(),
         token: args.cluster_token.clone().filter(|t| !t.is_empty()),
         name,
-        threads: args.threads,
+        threads: args.threads.unwrap_or(0),
         pin,
         json: args.json.clone(),
         stay: args.stay,

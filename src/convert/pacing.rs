@@ -36,8 +36,10 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
+/// Milliseconds as seconds with one decimal, at most the longest think a scenario may hold
+/// (a capture left open overnight pauses a day, not longer).
 fn round_secs(ms: f64) -> f64 {
-    (ms / 100.0).round() / 10.0
+    ((ms / 100.0).round() / 10.0).min(crate::units::MAX_THINK.as_secs_f64())
 }
 
 /// A step that refers to a request by its position; `materialize` makes it a `DraftStep`

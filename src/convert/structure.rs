@@ -271,15 +271,7 @@ pub(crate) fn reload_token_pages_for_logout(
                 .page()
                 .is_some_and(|page| page.field(&name).is_some() || page.meta(&name).is_some())
         };
-        if is_static(source) {
-            if !layout.on_stop.contains(&source) && !reloads.contains(&source) {
-                reloads.push(source);
-            }
-            continue;
-        }
-        // The page the recording logged out from, when the values its URL needs are set
-        // (its Referer can matter: Trac's logout goes back to it); else a page every user
-        // can load.
+        // Values every user has from its start: its row (`user.x`), the built-in `origin`.
         let needed: Vec<String> = slots(&requests[source])
             .iter()
             .filter(|s| {
@@ -289,7 +281,17 @@ pub(crate) fn reload_token_pages_for_logout(
                 )
             })
             .flat_map(|s| template_variables(&s.value))
+            .filter(|v| v != "origin")
             .collect();
+        if is_static(source) || needed.is_empty() {
+            if !layout.on_stop.contains(&source) && !reloads.contains(&source) {
+                reloads.push(source);
+            }
+            continue;
+        }
+        // The page the recording logged out from, when the values its URL needs are set
+        // (its Referer can matter: Trac's logout goes back to it); else a page every user
+        // can load.
         let defined = needed
             .iter()
             .map(|v| format!("{v} is defined"))
@@ -323,6 +325,46 @@ pub(crate) fn reload_token_pages_for_logout(
     }
     reloads.extend(layout.on_stop.iter().copied());
     layout.on_stop = reloads;
+    guard_flow_values(layout, requests);
+}
+
+/// A request of `on_stop` whose URL needs a value only a flow extracts (the ticket the
+/// recording went back to after its logout) runs only when that value is set: a user whose
+/// run ended before its first iteration got that far still logs out cleanly.
+fn guard_flow_values(layout: &Layout, requests: &mut [DraftRequest]) {
+    let mut known: Vec<String> = layout
+        .on_start
+        .iter()
+        .flat_map(|&p| requests[p].extracts.iter().map(|e| e.var.clone()))
+        .collect();
+    let from_flows: Vec<String> = layout
+        .flows
+        .iter()
+        .flat_map(|(_, positions, _)| positions)
+        .flat_map(|&p| requests[p].extracts.iter().map(|e| e.var.clone()))
+        .collect();
+    for &p in &layout.on_stop {
+        let request = &mut requests[p];
+        if request.when.is_none() {
+            let needed: Vec<String> = slots(request)
+                .iter()
+                .filter(|s| {
+                    matches!(
+                        s.slot,
+                        super::request::Slot::PathSegment(_) | super::request::Slot::Query(_)
+                    )
+                })
+                .flat_map(|s| template_variables(&s.value))
+                .filter(|v| from_flows.contains(v) && !known.contains(v))
+                .collect();
+            if !needed.is_empty() {
+                let condition: Vec<String> =
+                    needed.iter().map(|v| format!("{v} is defined")).collect();
+                request.when = Some(condition.join(" and "));
+            }
+        }
+        known.extend(request.extracts.iter().map(|e| e.var.clone()));
+    }
 }
 
 /// The variables a text's templates read.

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use crate::units::{self, UnitError};
+
 /// The most users one run starts (the CLI, the page and a cluster master alike): past a few
 /// hundred thousand a machine runs out of sockets, and the bound catches a typo's extra
 /// zeros before it allocates anything.
@@ -41,14 +43,10 @@ pub enum PlanError {
     Empty,
     #[error("stage {stage}: only the last stage may run until stopped; give it a duration")]
     OpenEndedStage { stage: usize },
-    #[error(
-        "stage {stage}: the spawn rate must be a positive number of users per second, found {found}"
-    )]
-    SpawnRate { stage: usize, found: f64 },
-    #[error(
-        "stage {stage}: the arrival rate must be a positive number of iterations per second, found {found}"
-    )]
-    ArrivalRate { stage: usize, found: f64 },
+    #[error("stage {stage}: {why}")]
+    SpawnRate { stage: usize, why: UnitError },
+    #[error("stage {stage}: {why}")]
+    ArrivalRate { stage: usize, why: UnitError },
     #[error("stage {stage}: --max-users must be at least 1")]
     MaxUsers { stage: usize },
     #[error(
@@ -57,14 +55,24 @@ pub enum PlanError {
     TooManyUsers { stage: usize, users: u64 },
     #[error("stage {stage}: a ramp stage needs a duration above 0")]
     ZeroDuration { stage: usize },
+    #[error("stage {stage}: {why}")]
+    StageDuration { stage: usize, why: UnitError },
+    #[error("--stages: stage {stage}: {why}")]
+    StagesDuration { stage: usize, why: UnitError },
+    #[error(
+        "--stages: the stages last {} in all; a run lasts at most {}",
+        units::show(*total),
+        units::show(units::MAX_RUN_TIME)
+    )]
+    TooLong { total: Duration },
     #[error("a plan is either all user-count stages or all arrival-rate stages, not both")]
     Mixed,
     #[error(
         "--stages: {found:?}: expected DURATION:USERS[,DURATION:USERS...] such as 30s:100,2m:100,30s:0 ({why})"
     )]
     Stages { found: String, why: String },
-    #[error("--arrival-rate: expected a rate such as 200/s, 600/m or 36000/h, found {found:?}")]
-    Rate { found: String },
+    #[error("--arrival-rate: {0}")]
+    Rate(UnitError),
 }
 
 impl Plan {
@@ -93,30 +101,36 @@ impl Plan {
                     users,
                 });
             }
+            if let Some(duration) = stage.duration {
+                if duration.is_zero() {
+                    return Err(PlanError::ZeroDuration { stage: number });
+                }
+                if let Err(why) = units::from_seconds(duration.as_secs_f64(), units::RUN_TIME) {
+                    return Err(PlanError::StageDuration { stage: number, why });
+                }
+            }
             match stage.load {
                 Load::Users { spawn_rate, .. } => {
-                    if !(spawn_rate.is_finite() && spawn_rate > 0.0) {
-                        return Err(PlanError::SpawnRate {
-                            stage: number,
-                            found: spawn_rate,
-                        });
+                    if let Err(why) = units::rate_per_second(spawn_rate, units::SPAWN_RATE) {
+                        return Err(PlanError::SpawnRate { stage: number, why });
                     }
                 }
                 Load::Arrivals {
                     per_second,
                     max_users,
                 } => {
-                    if !(per_second.is_finite() && per_second > 0.0) {
-                        return Err(PlanError::ArrivalRate {
-                            stage: number,
-                            found: per_second,
-                        });
+                    if let Err(why) = units::rate_per_second(per_second, units::ARRIVAL_RATE) {
+                        return Err(PlanError::ArrivalRate { stage: number, why });
                     }
                     if max_users == 0 {
                         return Err(PlanError::MaxUsers { stage: number });
                     }
                 }
             }
+        }
+        let total: Duration = stages.iter().filter_map(|stage| stage.duration).sum();
+        if total > units::MAX_RUN_TIME {
+            return Err(PlanError::TooLong { total });
         }
         Ok(Plan { stages })
     }
@@ -149,11 +163,19 @@ impl Plan {
             let (duration, users) = part
                 .split_once(':')
                 .ok_or_else(|| fail(format!("stage {} {part:?} has no ':'", index + 1)))?;
-            let duration = parse_duration(duration).ok_or_else(|| {
-                fail(format!(
-                    "stage {}: {duration:?} is not a duration",
-                    index + 1
-                ))
+            let duration = units::parse_duration(duration, units::RUN_TIME).map_err(|why| {
+                if why.is_syntax() {
+                    fail(format!(
+                        "stage {}: {:?} is not a duration",
+                        index + 1,
+                        duration.trim()
+                    ))
+                } else {
+                    PlanError::StagesDuration {
+                        stage: index + 1,
+                        why,
+                    }
+                }
             })?;
             let users: u64 = users.trim().parse().map_err(|_| {
                 fail(format!(
@@ -161,15 +183,15 @@ impl Plan {
                     index + 1
                 ))
             })?;
-            if duration.is_zero() {
-                return Err(PlanError::ZeroDuration { stage: index + 1 });
-            }
             let change = users.abs_diff(previous);
             // A stage that holds the count still needs a rate; any positive one will do.
             let spawn_rate = if change == 0 {
                 1.0
             } else {
-                change as f64 / duration.as_secs_f64()
+                // Kept within what a spawn rate may be: a ramp of one user over a year starts
+                // it at the slowest rate, a jump in a millisecond at the fastest.
+                (change as f64 / duration.as_secs_f64())
+                    .clamp(units::MIN_RATE_PER_SECOND, units::MAX_RATE_PER_SECOND)
             };
             stages.push(Stage {
                 load: Load::Users { users, spawn_rate },
@@ -220,32 +242,7 @@ impl Plan {
 
 /// `200/s`, `600/m`, `600/min`, `36000/h`; a bare number means per second.
 pub fn parse_rate(text: &str) -> Result<f64, PlanError> {
-    let fail = || PlanError::Rate {
-        found: text.to_owned(),
-    };
-    let trimmed = text.trim();
-    let (count, unit) = trimmed.split_once('/').unwrap_or((trimmed, "s"));
-    let count: f64 = count.trim().parse().map_err(|_| fail())?;
-    let per = match unit.trim() {
-        "s" | "sec" | "second" => 1.0,
-        "m" | "min" | "minute" => 60.0,
-        "h" | "hour" => 3600.0,
-        _ => return Err(fail()),
-    };
-    let rate = count / per;
-    if rate.is_finite() && rate > 0.0 {
-        Ok(rate)
-    } else {
-        Err(fail())
-    }
-}
-
-fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    if let Ok(seconds) = text.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
-    }
-    humantime::parse_duration(text).ok()
+    units::parse_rate(text, units::ARRIVAL_RATE).map_err(PlanError::Rate)
 }
 
 #[cfg(test)]
@@ -308,8 +305,16 @@ mod tests {
              30s:100,2m:100,30s:0 (stage 1: \"soon\" is not a duration)"
         );
         assert_eq!(
-            Plan::parse_stages("0s:10").unwrap_err(),
-            PlanError::ZeroDuration { stage: 1 }
+            Plan::parse_stages("0s:10").unwrap_err().to_string(),
+            "--stages: stage 1: a run time must be more than 0s and at most 1y, found \"0s\""
+        );
+        assert_eq!(
+            Plan::parse_stages("1e300:5").unwrap_err().to_string(),
+            "--stages: stage 1: a run time must be more than 0s and at most 1y, found \"1e300\""
+        );
+        assert_eq!(
+            Plan::parse_stages("200d:5,200d:5").unwrap_err().to_string(),
+            "--stages: the stages last 400d in all; a run lasts at most 1y"
         );
     }
 
@@ -321,7 +326,11 @@ mod tests {
         assert_eq!(parse_rate("5"), Ok(5.0));
         assert_eq!(
             parse_rate("fast").unwrap_err().to_string(),
-            "--arrival-rate: expected a rate such as 200/s, 600/m or 36000/h, found \"fast\""
+            "--arrival-rate: expected a rate such as 10/s, 600/m or 36000/h (a bare number is per second), found \"fast\""
+        );
+        assert_eq!(
+            parse_rate("1e300/s").unwrap_err().to_string(),
+            "--arrival-rate: an arrival rate must be from 1/d to 10000000/s, found \"1e300/s\""
         );
         assert!(parse_rate("0/s").is_err());
         let plan = Plan::arrivals("200/s", 2000, Some(Duration::from_secs(10))).unwrap();
@@ -350,11 +359,18 @@ mod tests {
             Err(PlanError::OpenEndedStage { stage: 1 })
         );
         assert_eq!(
-            Plan::users(10, Some(0.0), None),
-            Err(PlanError::SpawnRate {
-                stage: 1,
-                found: 0.0
-            })
+            Plan::users(10, Some(0.0), None).unwrap_err().to_string(),
+            "stage 1: a spawn rate must be from 1/d to 10000000/s, found 0"
+        );
+        assert_eq!(
+            Plan::users(10, Some(1e-300), None).unwrap_err().to_string(),
+            "stage 1: a spawn rate must be from 1/d to 10000000/s, found 1e-300"
+        );
+        assert_eq!(
+            Plan::users(1, None, Some(Duration::from_secs(u64::MAX)))
+                .unwrap_err()
+                .to_string(),
+            "stage 1: a run time must be more than 0s and at most 1y, found 1.8446744073709552e19"
         );
         assert_eq!(
             Plan::arrivals("10/s", 0, None),

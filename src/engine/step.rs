@@ -724,15 +724,16 @@ fn random_between(low: Duration, high: Duration) -> Duration {
     Duration::from_micros(micros)
 }
 
-/// A think template's text: seconds, fractions allowed.
+/// A think template's text: seconds, fractions allowed, within a think time's bounds.
 fn parse_seconds(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
-    trimmed
+    let seconds = trimmed
         .parse::<f64>()
         .ok()
         .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| format!("expected a number of seconds, the template gave {trimmed:?}"))
+        .ok_or_else(|| format!("expected a number of seconds, the template gave {trimmed:?}"))?;
+    crate::units::from_seconds(seconds, crate::units::THINK)
+        .map_err(|err| format!("the template gave {trimmed:?}: {err}"))
 }
 
 /// A repeat template's text: a whole number.
@@ -742,6 +743,10 @@ fn parse_count(text: &str) -> Result<u64, String> {
         Ok(count) if count >= 0.0 && count.fract() == 0.0 && count <= u32::MAX as f64 => {
             Ok(count as u64)
         }
+        Ok(count) if count.fract() == 0.0 && count > u32::MAX as f64 => Err(format!(
+            "a repeat runs at most {} times, the template gave {trimmed:?}",
+            u32::MAX
+        )),
         _ => Err(format!(
             "expected a whole number of times, the template gave {trimmed:?}"
         )),
@@ -822,8 +827,22 @@ mod tests {
     fn template_numbers() {
         assert_eq!(parse_seconds(" 1.5 "), Ok(Duration::from_millis(1500)));
         assert!(parse_seconds("soon").is_err());
+        assert_eq!(
+            parse_seconds("1e300"),
+            Err(
+                "the template gave \"1e300\": a think time must be from 0s to 1d, found 1e300"
+                    .to_owned()
+            )
+        );
         assert_eq!(parse_count("3"), Ok(3));
         assert_eq!(parse_count("3.0"), Ok(3));
+        assert_eq!(
+            parse_count("100000000000"),
+            Err(
+                "a repeat runs at most 4294967295 times, the template gave \"100000000000\""
+                    .to_owned()
+            )
+        );
         assert_eq!(
             parse_count("2.5"),
             Err("expected a whole number of times, the template gave \"2.5\"".to_owned())

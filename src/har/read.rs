@@ -21,11 +21,11 @@
 //! resulting [`Har`] is held. Only a damaged file is read whole (to find where to cut it).
 
 use std::fmt;
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use super::Har;
+use crate::files;
 
 /// Something the reader accepted but the caller may want to tell the user about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,12 +42,9 @@ impl fmt::Display for Warning {
 /// Why a HAR file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum HarError {
-    #[error("{}: could not read the file: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    /// The file cannot be opened or read: the reason, said once (`it is a folder ...`).
+    #[error("{}: could not read the capture: {reason}", path.display())]
+    Io { path: PathBuf, reason: String },
     /// The text is not a HAR document; `json_path` is where in the document (e.g.
     /// `log.entries[3].request.url`), empty for a syntax error before any field.
     #[error("{}:{line}:{column}: {}{message}", source_name, if json_path.is_empty() || json_path == "." { String::new() } else { format!("{json_path}: ") })]
@@ -60,24 +57,46 @@ pub enum HarError {
     },
 }
 
+/// The largest capture read: memory is a few times the file (docs/convert.md), and a bigger
+/// one is better cut with `chorus record --include` or split by session.
+pub const MAX_HAR_BYTES: u64 = 2 << 30;
+
 /// Reads a HAR file. See the module documentation for what is tolerated.
 pub fn read_file(path: &Path) -> Result<(Har, Vec<Warning>), HarError> {
-    let io_error = |source| HarError::Io {
+    let io_error = |reason: String| HarError::Io {
         path: path.to_owned(),
-        source,
+        reason,
     };
     let name = path.display().to_string();
-    let file = File::open(path).map_err(io_error)?;
+    let file = files::open_input(path, MAX_HAR_BYTES, "capture")
+        .map_err(|err| io_error(err.to_string()))?;
+    let regular = file.metadata().is_ok_and(|m| m.is_file());
+    if !regular {
+        // A pipe cannot be read twice: take it whole (up to the limit), then read the text.
+        let bytes = files::read_limited(path, MAX_HAR_BYTES, "capture")
+            .map_err(|err| io_error(err.to_string()))?;
+        let text = utf8(bytes, &name)?;
+        return read_str(&text, &name);
+    }
     let mut reader = BufReader::with_capacity(1 << 16, file);
-    skip_bom(&mut reader).map_err(io_error)?;
+    skip_bom(&mut reader).map_err(|err| io_error(files::os_error(&err)))?;
+    starts_like_har(&mut reader, &name).map_err(|err| match err {
+        Ok(invalid) => invalid,
+        Err(io) => io_error(files::os_error(&io)),
+    })?;
     let mut deserializer = serde_json::Deserializer::from_reader(reader);
     match parse(&mut deserializer) {
         Ok(har) => Ok(finish(har, Vec::new())),
+        Err(err) if err.inner().is_io() => Err(io_error(
+            err.inner()
+                .io_error_kind()
+                .map(|kind| files::os_error(&io::Error::from(kind)))
+                .unwrap_or_else(|| err.inner().to_string()),
+        )),
         Err(err) if is_damage(err.inner()) => {
-            let mut text = String::new();
-            File::open(path)
-                .and_then(|mut file| file.read_to_string(&mut text))
-                .map_err(io_error)?;
+            let bytes = files::read_limited(path, MAX_HAR_BYTES, "capture")
+                .map_err(|err| io_error(err.to_string()))?;
+            let text = utf8(bytes, &name)?;
             let start = if text.starts_with('\u{feff}') { 3 } else { 0 };
             repair_and_read(&text[start..], &name, &err)
         }
@@ -88,11 +107,116 @@ pub fn read_file(path: &Path) -> Result<(Har, Vec<Warning>), HarError> {
 /// Reads HAR text held in memory; `source_name` is what error messages call it.
 pub fn read_str(text: &str, source_name: &str) -> Result<(Har, Vec<Warning>), HarError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if let Some(refusal) = not_an_object(text.as_bytes(), source_name) {
+        return Err(refusal);
+    }
     let mut deserializer = serde_json::Deserializer::from_str(text);
     match parse(&mut deserializer) {
         Ok(har) => Ok(finish(har, Vec::new())),
         Err(err) if is_damage(err.inner()) => repair_and_read(text, source_name, &err),
         Err(err) => Err(invalid(source_name, &err)),
+    }
+}
+
+/// The bytes as text, or where the first byte that is not UTF-8 is.
+fn utf8(bytes: Vec<u8>, source_name: &str) -> Result<String, HarError> {
+    String::from_utf8(bytes).map_err(|err| {
+        let at = err.utf8_error().valid_up_to();
+        let bytes = err.as_bytes();
+        let (line, column) = line_column_bytes(bytes, at);
+        HarError::Invalid {
+            source_name: source_name.to_owned(),
+            line,
+            column,
+            json_path: String::new(),
+            message: format!(
+                "not UTF-8 text (byte 0x{:02x}); a HAR capture is UTF-8 JSON",
+                bytes[at]
+            ),
+        }
+    })
+}
+
+/// A HAR document is a JSON object: anything else is refused at its first byte, before
+/// reading on (a device or a pipe of random bytes never ends).
+fn not_an_object(start: &[u8], source_name: &str) -> Option<HarError> {
+    let Some(at) = start.iter().position(|b| !b.is_ascii_whitespace()) else {
+        return Some(empty(source_name));
+    };
+    if start[at] == b'{' {
+        return None;
+    }
+    let (line, column) = line_column_bytes(start, at);
+    let found = match start[at] {
+        b if b.is_ascii_graphic() => format!("`{}`", b as char),
+        0xFF | 0xFE => format!("byte 0x{:02x} (UTF-16? save it as UTF-8)", start[at]),
+        b => format!("byte 0x{b:02x}"),
+    };
+    Some(HarError::Invalid {
+        source_name: source_name.to_owned(),
+        line,
+        column,
+        json_path: String::new(),
+        message: format!(
+            "not a HAR capture: a HAR file is a JSON object, starting with `{{`; found {found}"
+        ),
+    })
+}
+
+fn empty(source_name: &str) -> HarError {
+    HarError::Invalid {
+        source_name: source_name.to_owned(),
+        line: 1,
+        column: 1,
+        json_path: String::new(),
+        message: "the capture is empty: a HAR file is a JSON object, starting with `{`".to_owned(),
+    }
+}
+
+/// Looks at the first bytes that are not whitespace (see [`not_an_object`]), leaving them
+/// in the reader.
+fn starts_like_har<R: Read>(
+    reader: &mut BufReader<R>,
+    source_name: &str,
+) -> Result<(), Result<HarError, io::Error>> {
+    let mut lines = 0usize;
+    let mut column = 0usize;
+    loop {
+        let buffer = reader.fill_buf().map_err(Err)?;
+        if buffer.is_empty() {
+            return Err(Ok(empty(source_name)));
+        }
+        let Some(at) = buffer.iter().position(|b| !b.is_ascii_whitespace()) else {
+            for byte in buffer.iter() {
+                if *byte == b'\n' {
+                    lines += 1;
+                    column = 0;
+                } else {
+                    column += 1;
+                }
+            }
+            let length = buffer.len();
+            reader.consume(length);
+            continue;
+        };
+        return match not_an_object(&buffer[at..], source_name) {
+            None => Ok(()),
+            Some(HarError::Invalid {
+                source_name,
+                message,
+                ..
+            }) => {
+                let (line, col) = line_column_bytes(&buffer[..at], at);
+                Err(Ok(HarError::Invalid {
+                    source_name,
+                    line: lines + line,
+                    column: if line == 1 { column + col } else { col },
+                    json_path: String::new(),
+                    message,
+                }))
+            }
+            Some(other) => Err(Ok(other)),
+        };
     }
 }
 
@@ -156,7 +280,7 @@ fn invalid(source_name: &str, err: &PathError) -> HarError {
     }
 }
 
-fn skip_bom(reader: &mut BufReader<File>) -> io::Result<()> {
+fn skip_bom<R: Read>(reader: &mut BufReader<R>) -> io::Result<()> {
     let buffer = reader.fill_buf()?;
     if buffer.starts_with(&[0xEF, 0xBB, 0xBF]) {
         reader.consume(3);
@@ -164,11 +288,30 @@ fn skip_bom(reader: &mut BufReader<File>) -> io::Result<()> {
     Ok(())
 }
 
+/// Damage followed by more than this many bytes is not a file that ends early.
+const MAX_TAIL_AFTER_DAMAGE: usize = 64;
+
 fn repair_and_read(
     text: &str,
     source_name: &str,
     original: &PathError,
 ) -> Result<(Har, Vec<Warning>), HarError> {
+    // Repair is for a file that ends early (a recorder stopped abruptly). A mistake with the
+    // rest of the capture after it is damage: say where, and convert nothing.
+    let inner = original.inner();
+    if inner.classify() != serde_json::error::Category::Eof {
+        let at = offset_of(text, inner.line(), inner.column());
+        if text.len().saturating_sub(at) > MAX_TAIL_AFTER_DAMAGE {
+            let mut error = invalid(source_name, original);
+            if let HarError::Invalid { message, .. } = &mut error {
+                message.push_str(&format!(
+                    "; the capture is damaged here ({} bytes follow), not cut short",
+                    text.len() - at
+                ));
+            }
+            return Err(error);
+        }
+    }
     let Some(repaired) = repair(text) else {
         return Err(invalid(source_name, original));
     };
@@ -197,6 +340,32 @@ fn finish(har: Har, mut warnings: Vec<Warning>) -> (Har, Vec<Warning>) {
         });
     }
     (har, warnings)
+}
+
+/// The byte offset of serde_json's 1-based line and column.
+fn offset_of(text: &str, line: usize, column: usize) -> usize {
+    let line_start = if line <= 1 {
+        0
+    } else {
+        text.match_indices('\n')
+            .nth(line - 2)
+            .map_or(text.len(), |(i, _)| i + 1)
+    };
+    (line_start + column.saturating_sub(1)).min(text.len())
+}
+
+fn line_column_bytes(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let before = &bytes[..offset.min(bytes.len())];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |p| p + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    (line, column)
 }
 
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
@@ -403,6 +572,30 @@ mod tests {
     #[test]
     fn not_json_at_all_is_an_error() {
         let err = read_str("<html>", "t.har").unwrap_err().to_string();
-        assert!(err.starts_with("t.har:1:1: expected value"), "{err}");
+        assert_eq!(
+            err,
+            "t.har:1:1: not a HAR capture: a HAR file is a JSON object, starting with `{`; found `<`"
+        );
+        let err = read_str("\n\n  [1, 2]", "t.har").unwrap_err().to_string();
+        assert!(err.starts_with("t.har:3:3: not a HAR capture"), "{err}");
+        let err = read_str(" \n ", "t.har").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "t.har:1:1: the capture is empty: a HAR file is a JSON object, starting with `{`"
+        );
+    }
+
+    #[test]
+    fn damage_in_the_middle_is_an_error_not_an_early_end() {
+        let full = document(6);
+        // One character of `"method"` removed in the second entry.
+        let second = full.match_indices("\"method\"").nth(1).unwrap().0;
+        let damaged = format!("{}{}", &full[..second], &full[second + 1..]);
+        let err = read_str(&damaged, "t.har").unwrap_err().to_string();
+        assert!(err.starts_with("t.har:3:"), "{err}");
+        assert!(
+            err.ends_with("; the capture is damaged here (2085 bytes follow), not cut short"),
+            "{err}"
+        );
     }
 }

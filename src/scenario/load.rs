@@ -16,20 +16,48 @@ use super::vars::BUILT_INS;
 use super::yaml::{self, Node, join};
 use super::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Defaults, Flow, LoadOptions, Scenario};
 use crate::data::{DataSource, Mode};
+use crate::units;
 
 /// Reads, validates and compiles a scenario file.
 pub fn load(path: &Path, options: &LoadOptions) -> Result<Scenario, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|err| ScenarioError {
+    let problem = |line, column, message: String| ScenarioError {
         problems: vec![Problem {
             file: path.to_owned(),
-            line: 0,
-            column: 0,
+            line,
+            column,
             path: String::new(),
-            message: format!("cannot read the scenario file: {err}"),
+            message,
         }],
+    };
+    let bytes = crate::files::read_limited(path, MAX_SCENARIO_BYTES, "scenario file")
+        .map_err(|err| problem(0, 0, format!("cannot read the scenario file: {err}")))?;
+    let text = String::from_utf8(bytes).map_err(|err| {
+        let bytes = err.as_bytes();
+        let at = err.utf8_error().valid_up_to();
+        let before = &bytes[..at];
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        let line_start = before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&before[line_start..])
+            .chars()
+            .count()
+            + 1;
+        problem(
+            line,
+            column,
+            format!(
+                "not UTF-8 text (byte 0x{:02x}); save the scenario as UTF-8",
+                bytes[at]
+            ),
+        )
     })?;
     load_str(&text, path, options)
 }
+
+/// Far past any scenario written by hand or by `chorus convert` from a long capture.
+const MAX_SCENARIO_BYTES: u64 = 256 << 20;
 
 /// Validates and compiles scenario text; `path` names it in messages and anchors relative
 /// paths (data files, `multipart` files, `capture`). Nothing is read from `path` itself.
@@ -169,7 +197,11 @@ impl<'a> Context<'a> {
                 Some(template)
             }
             Err(err) => {
-                self.problem(path, false, format!("bad template {source:?}: {err}"));
+                self.problem(
+                    path,
+                    false,
+                    format!("bad template {}: {err}", clipped(source)),
+                );
                 None
             }
         }
@@ -219,7 +251,11 @@ impl<'a> Context<'a> {
                 Some(condition)
             }
             Err(err) => {
-                self.problem(path, false, format!("bad condition {source:?}: {err}"));
+                self.problem(
+                    path,
+                    false,
+                    format!("bad condition {}: {err}", clipped(source)),
+                );
                 None
             }
         }
@@ -319,11 +355,14 @@ impl<'a> Context<'a> {
         scenario.host = self.host.clone();
         scenario.allowed_hosts = self.allowed_hosts.iter().cloned().collect();
         scenario.data = std::mem::take(&mut self.data);
-        let has_steps = ["on_start", "flows", "on_stop"].iter().any(|key| {
-            root.get(key)
-                .is_some_and(|node| !matches!(node.value, yaml::Value::Null))
-        });
-        if !has_steps {
+        let written = ["on_start", "flows", "on_stop"]
+            .iter()
+            .any(|key| !is_empty_list(root.get(key)));
+        // Sections written with mistakes compile to no steps; that is already said.
+        let compiled = !scenario.on_start.is_empty()
+            || !scenario.on_stop.is_empty()
+            || scenario.flows.iter().any(|flow| !flow.steps.is_empty());
+        if !written || (!compiled && self.problems.is_empty()) {
             self.problem(
                 "",
                 false,
@@ -363,6 +402,8 @@ impl<'a> Context<'a> {
                 self.problem_without_place(format!(
                     "-H/--host {text:?}: {err}, e.g. http://127.0.0.1:8001"
                 ));
+                // Said once: relative URLs are not also reported as lacking a host.
+                self.host_unknown = true;
             }
             Err(err) => self.problem(
                 "host",
@@ -403,14 +444,10 @@ impl<'a> Context<'a> {
 
     fn duration(&mut self, text: Option<&str>, path: &str) -> Option<Duration> {
         let text = text?;
-        match parse_duration(text) {
-            Some(duration) if !duration.is_zero() => Some(duration),
-            _ => {
-                self.problem(
-                    path,
-                    false,
-                    format!("expected a duration such as 10s, 500ms or 1m, found {text:?}"),
-                );
+        match units::parse_duration(text, units::TIMEOUT) {
+            Ok(duration) => Some(duration),
+            Err(err) => {
+                self.problem(path, false, err.to_string());
                 None
             }
         }
@@ -510,7 +547,9 @@ impl<'a> Context<'a> {
         if let Some(node) = self.root.get("vars") {
             match &node.value {
                 yaml::Value::Map(entries) => {
-                    for (key, value) in entries {
+                    let names: Vec<&str> =
+                        entries.iter().map(|(key, _)| key.text.as_str()).collect();
+                    for (index, (key, value)) in entries.iter().enumerate() {
                         let path = join("vars", &key.text);
                         if !is_identifier(&key.text) {
                             self.problem(&path, true, "a variable name is letters, digits and _");
@@ -525,6 +564,7 @@ impl<'a> Context<'a> {
                         // Defined before its template is checked, so later entries may use it.
                         self.defined.insert(key.text.clone());
                         if let Some(template) = template {
+                            self.vars_in_order(&template, index, &names, &path);
                             vars.push((key.text.clone(), template));
                         }
                     }
@@ -554,6 +594,32 @@ impl<'a> Context<'a> {
         vars
     }
 
+    /// `vars:` are set in file order, once per user: an entry can only use the ones above it
+    /// (two that use each other can never both be set).
+    fn vars_in_order(&mut self, template: &Template, index: usize, names: &[&str], path: &str) {
+        for variable in template.variables() {
+            let root = variable.split('.').next().unwrap_or_default();
+            let shadowed =
+                BUILT_INS.contains(&root) || self.data.iter().any(|source| source.as_name == root);
+            match names.iter().position(|name| *name == root) {
+                Some(later) if !shadowed && later == index => {
+                    self.problem(path, false, format!("`{root}` cannot be set from itself"));
+                }
+                Some(later) if !shadowed && later > index => {
+                    let line = self.root.locate(&join("vars", root), true).line;
+                    self.problem(
+                        path,
+                        false,
+                        format!(
+                            "uses `{root}`, which is set later in `vars:` (line {line}); vars are set in file order: move `{root}` above"
+                        ),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+
     fn flows(&mut self, node: Option<&Node>) -> Vec<Flow> {
         let Some(node) = node else { return Vec::new() };
         let items = match &node.value {
@@ -579,6 +645,18 @@ impl<'a> Context<'a> {
             let Some(raw) = raw else { continue };
             if raw.steps.is_none() {
                 self.problem(&path, false, "a flow needs `steps:`");
+            } else if is_empty_list(item.get("steps")) {
+                self.problem(
+                    &join(&path, "steps"),
+                    false,
+                    "a flow needs at least one step (`- get: /path` ...); add steps or remove the flow",
+                );
+            } else if !steps.is_empty() && !sends_or_pauses(&steps) {
+                self.problem(
+                    &join(&path, "steps"),
+                    false,
+                    "this flow sends no request and never pauses, so each user would repeat it at full speed; add a request or a `think` (`emit` writes rows only in chorus provision)",
+                );
             }
             flows.push(Flow {
                 name: raw.name.unwrap_or_else(|| format!("flow {}", i + 1)),
@@ -667,46 +745,45 @@ pub(super) fn authority(url: &url::Url) -> Option<String> {
     ))
 }
 
+/// `source` quoted for a message, its middle left out when it is long.
+pub(super) fn clipped(source: &str) -> String {
+    const KEEP: usize = 40;
+    let chars: Vec<char> = source.chars().collect();
+    if chars.len() <= 2 * KEEP + 20 {
+        return format!("{source:?}");
+    }
+    let head: String = chars[..KEEP].iter().collect();
+    let tail: String = chars[chars.len() - KEEP..].iter().collect();
+    format!(
+        "{head:?} … ({} characters) … {tail:?}",
+        chars.len() - 2 * KEEP
+    )
+}
+
+/// Whether running `steps` sends a request or waits (a flow that does neither spins).
+fn sends_or_pauses(steps: &[super::Step]) -> bool {
+    steps.iter().any(|step| match &step.kind {
+        super::StepKind::Request(_) | super::StepKind::Think(_) => true,
+        super::StepKind::Repeat(repeat) => sends_or_pauses(&repeat.steps),
+        super::StepKind::Emit(_) => false,
+    })
+}
+
+/// `[]` or nothing at all.
+pub(super) fn is_empty_list(node: Option<&Node>) -> bool {
+    node.is_none_or(|node| match &node.value {
+        yaml::Value::Seq(items) => items.is_empty(),
+        yaml::Value::Null => true,
+        _ => false,
+    })
+}
+
 pub(super) fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// `10s`, `2.5s`, `500ms`, `1m30s`, `1h`, or a bare number of seconds (`2`, `0.5`).
-pub(super) fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    if let Ok(seconds) = text.parse::<f64>() {
-        // `try_`: a number of seconds too large for a `Duration` (1e300) is no duration.
-        return Duration::try_from_secs_f64(seconds).ok();
-    }
-    let mut total = 0.0;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let number_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..number_end].parse().ok()?;
-        rest = rest[number_end..].trim_start();
-        let unit_end = rest
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_end] {
-            "us" => 1e-6,
-            "ms" => 1e-3,
-            "s" | "sec" | "secs" => 1.0,
-            "m" | "min" | "mins" => 60.0,
-            "h" | "hr" | "hrs" => 3600.0,
-            _ => return None,
-        };
-        total += number * scale;
-        rest = rest[unit_end..].trim_start();
-    }
-    (!text.is_empty())
-        .then(|| Duration::try_from_secs_f64(total).ok())
-        .flatten()
 }
 
 #[cfg(test)]
@@ -718,18 +795,5 @@ mod tests {
         fn send_sync<T: Send + Sync>() {}
         send_sync::<Scenario>();
         send_sync::<super::super::Vars>();
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
-        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_duration("0.5"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2.5s"), Some(Duration::from_millis(2500)));
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("fast"), None);
-        assert_eq!(parse_duration("10x"), None);
-        assert_eq!(parse_duration(""), None);
     }
 }

@@ -6,13 +6,14 @@ use serde_json_path::JsonPath;
 
 use super::check::{Check, CheckKind, Expected, UrlPattern};
 use super::extract::{Extract, ExtractKind};
-use super::load::{Context, authority, is_identifier, parse_duration};
+use super::load::{Context, authority, is_identifier};
 use super::raw::RawFilePart;
 use super::raw::{METHOD_KEYS, RawCheck, RawExtract, RawStep, RawText};
 use super::template::Template;
 use super::yaml::{self, Node, join};
 use super::{Body, Count, Emit, Repeat, Request, Step, StepKind, Think};
 use super::{FileContent, FilePart, Part};
+use crate::units::{self, UnitError};
 
 const STEP_KINDS: &str = "get/post/put/patch/delete/head/options, request, think, repeat or emit";
 
@@ -119,6 +120,12 @@ impl Context<'_> {
                 let steps_path = join(path, "steps");
                 if raw.steps.is_none() {
                     self.problem(path, false, "a `repeat` step needs `steps:` to repeat");
+                } else if super::load::is_empty_list(node.get("steps")) {
+                    self.problem(
+                        &steps_path,
+                        false,
+                        "a `repeat` needs at least one step to repeat",
+                    );
                 }
                 let steps = self.steps(node.get("steps"), &steps_path);
                 let index_as = raw.index_as.filter(|name| {
@@ -470,10 +477,21 @@ impl Context<'_> {
         if text.contains("{{") {
             return self.template(path, text).map(Think::Template);
         }
+        // A syntax mistake gets the whole explanation; a value out of range, the range.
+        let mut refuse = |err: UnitError| {
+            let message = if err.is_syntax() {
+                format!("{explain}, found {}", node.describe())
+            } else {
+                err.to_string()
+            };
+            self.problem(path, false, message);
+            None
+        };
+        let parse = |text: &str| units::parse_duration(text, units::THINK);
         if let Some((low, high)) = text.split_once("..") {
-            return match (parse_duration(low), parse_duration(high)) {
-                (Some(low), Some(high)) if low <= high => Some(Think::Range(low, high)),
-                (Some(_), Some(_)) => {
+            return match (parse(low), parse(high)) {
+                (Ok(low), Ok(high)) if low <= high => Some(Think::Range(low, high)),
+                (Ok(_), Ok(_)) => {
                     self.problem(
                         path,
                         false,
@@ -481,18 +499,12 @@ impl Context<'_> {
                     );
                     None
                 }
-                _ => {
-                    self.problem(path, false, format!("{explain}, found {}", node.describe()));
-                    None
-                }
+                (Err(err), _) | (_, Err(err)) => refuse(err),
             };
         }
-        match parse_duration(text) {
-            Some(duration) => Some(Think::Fixed(duration)),
-            None => {
-                self.problem(path, false, format!("{explain}, found {}", node.describe()));
-                None
-            }
+        match parse(text) {
+            Ok(duration) => Some(Think::Fixed(duration)),
+            Err(err) => refuse(err),
         }
     }
 
@@ -610,6 +622,11 @@ impl Context<'_> {
     }
 
     fn jsonpath(&mut self, source: &str, path: &str) -> Option<JsonPath> {
+        // The JSONPath parser recurses once per bracket: refuse before it can run out of stack.
+        if let Some(why) = super::precheck::too_deep(source) {
+            self.problem(path, false, format!("bad JSONPath: {why}"));
+            return None;
+        }
         match JsonPath::parse(source) {
             Ok(compiled) => Some(compiled),
             Err(err) => {

@@ -13,6 +13,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use minijinja::{Environment, Expression, UndefinedBehavior, Value};
 
+use super::limits::{Capped, MAX_RENDERED, too_large};
+use super::precheck;
 use super::vars::{Vars, to_json_within};
 
 pub(crate) use super::functions::FUNCTIONS;
@@ -28,31 +30,6 @@ pub(super) fn unix_time() -> std::time::Duration {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
-}
-
-/// The most one template renders to (text, or a value as JSON). An expression can double
-/// what it reads (`{{ a ~ a }}`, `{{ [a, a] }}`) and `vars:` read one another, so forty lines
-/// of `vars:` could ask for a terabyte; rendering stops here with an error instead.
-pub(crate) const MAX_RENDERED: usize = 64 << 20;
-
-fn too_large() -> TemplateError {
-    TemplateError::new(format!(
-        "renders to more than {} MiB (does it repeat a value that repeats another?)",
-        MAX_RENDERED >> 20
-    ))
-}
-
-/// A `String` that refuses to grow past [`MAX_RENDERED`].
-struct Capped(String);
-
-impl fmt::Write for Capped {
-    fn write_str(&mut self, text: &str) -> fmt::Result {
-        if self.0.len() + text.len() > MAX_RENDERED {
-            return Err(fmt::Error);
-        }
-        self.0.push_str(text);
-        Ok(())
-    }
 }
 
 /// A template or condition that could not be compiled or rendered.
@@ -93,9 +70,29 @@ impl Expr {
                 "empty `{{ }}`: put a variable or expression inside",
             ));
         }
+        // minijinja's parser recurses on `not` and `-` without a limit.
+        if let Some(why) = precheck::too_deep(source) {
+            return Err(TemplateError::new(why));
+        }
         let compiled = ENV
             .compile_expression_owned(source.to_owned())
             .map_err(|err| TemplateError::new(describe(&err)))?;
+        // minijinja looks filters and tests up when it runs; look them up now.
+        if let Some(unknown) = precheck::unknown_filter_or_test(source, &ENV) {
+            return Err(TemplateError::new(unknown));
+        }
+        // An expression of constants (`1 / 0`, `random_string(-1)`) fails the same way for
+        // every user: evaluate it once here so that it fails at load. Not `env(..)`: its
+        // values may come with the scenario (a cluster worker's), and loading checks them.
+        let reads_nothing = compiled
+            .undeclared_variables(false)
+            .iter()
+            .all(|name| FUNCTIONS.contains(&name.as_str()) && name != "env");
+        if reads_nothing {
+            if let Err(err) = compiled.eval(Vars::new().context()) {
+                return Err(TemplateError::new(describe(&err)));
+            }
+        }
         let plain = source.split('.').all(|segment| {
             let mut chars = segment.chars();
             chars
@@ -723,12 +720,38 @@ mod tests {
                 .unwrap()
                 .is_u64()
         );
-        assert!(
+        // Constant mistakes fail when the template is compiled, not per request.
+        assert_eq!(
             Template::parse("{{ random_int(5, 3) }}")
+                .unwrap_err()
+                .to_string(),
+            "invalid operation: random_int(5, 3): the first bound is above the second"
+        );
+        assert!(
+            Template::parse("{{ random_int(n, 3) }}")
                 .unwrap()
                 .render(&vars)
                 .is_err()
         );
+        for (source, message) in [
+            (
+                "{{ 1 / 0 }}",
+                "invalid operation: unable to calculate 1 / 0",
+            ),
+            (
+                "{{ random_string(-1) }}",
+                "invalid operation: cannot convert number to usize",
+            ),
+            ("{{ vu | nosuch }}", "unknown filter `nosuch`"),
+        ] {
+            assert_eq!(
+                Template::parse(source).unwrap_err().to_string(),
+                message,
+                "{source}"
+            );
+        }
+        // env(..) is not evaluated at load: a cluster worker gets its values with the scenario.
+        assert!(Template::parse("{{ env('CHORUS_SURELY_UNSET_VARIABLE') }}").is_ok());
         assert!(
             Template::parse("{{ uuid() }}")
                 .unwrap()

@@ -9,6 +9,8 @@ use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, V
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
+use super::limits::{MAX_ALIAS_NODES, MAX_YAML_DEPTH, nul_byte, size};
+
 /// A place in the file, both 1-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub(super) struct Mark {
@@ -209,13 +211,30 @@ pub(super) fn join(path: &str, child: &str) -> String {
 /// Parses YAML text into a tree. `Err` is a syntax error (one problem); `Ok` carries
 /// problems that did not stop parsing (duplicate keys, keys that are not text).
 pub(super) fn parse(text: &str) -> Result<(Node, Vec<YamlProblem>), YamlProblem> {
+    // A byte order mark is how some editors start a UTF-8 file; it is not part of the text.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if let Some((mark, message)) = nul_byte(text) {
+        return Err(YamlProblem {
+            mark,
+            path: String::new(),
+            message,
+        });
+    }
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
     parser.load(&mut builder, true).map_err(|err| YamlProblem {
         mark: Mark::from(*err.marker()),
         path: String::new(),
-        message: format!("YAML syntax: {}", err.info()),
+        message: match err.info() {
+            "recursion limit exceeded" => format!(
+                "too deeply nested: more than {MAX_YAML_DEPTH} lists and maps inside each other"
+            ),
+            info => format!("YAML syntax: {info}"),
+        },
     })?;
+    if let Some(problem) = builder.halted {
+        return Err(problem);
+    }
     let root = builder.root.unwrap_or(Node {
         mark: Mark { line: 1, column: 1 },
         value: Value::Null,
@@ -270,15 +289,33 @@ enum Open {
 struct Builder {
     stack: Vec<Open>,
     root: Option<Node>,
-    anchors: HashMap<usize, Node>,
+    /// Each anchored node and how many nodes it holds.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Nodes added by expanding aliases so far.
+    expanded: usize,
     problems: Vec<YamlProblem>,
     documents: usize,
+    /// A limit was passed: the rest of the events are ignored and parsing fails with this.
+    halted: Option<YamlProblem>,
 }
 
 impl Builder {
+    fn halt(&mut self, mark: Mark, message: String) {
+        if self.halted.is_none() {
+            self.halted = Some(YamlProblem {
+                mark,
+                path: String::new(),
+                message,
+            });
+        }
+        self.stack.clear();
+        self.anchors.clear();
+    }
+
     fn finish(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            let size = size(&node);
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => {
@@ -324,7 +361,21 @@ impl Builder {
 
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, event: Event, marker: Marker) {
+        if self.halted.is_some() {
+            return;
+        }
         let mark = Mark::from(marker);
+        if matches!(event, Event::SequenceStart(..) | Event::MappingStart(..))
+            && self.stack.len() >= MAX_YAML_DEPTH
+        {
+            self.halt(
+                mark,
+                format!(
+                    "too deeply nested: more than {MAX_YAML_DEPTH} lists and maps inside each other"
+                ),
+            );
+            return;
+        }
         match event {
             Event::Scalar(text, style, anchor, tag) => {
                 let node = scalar(text, style, tag.as_ref(), mark);
@@ -369,8 +420,20 @@ impl MarkedEventReceiver for Builder {
                 }
             }
             Event::Alias(anchor) => {
+                let size = self.anchors.get(&anchor).map_or(1, |(_, size)| *size);
+                self.expanded = self.expanded.saturating_add(size);
+                if self.expanded > MAX_ALIAS_NODES {
+                    self.halt(
+                        mark,
+                        format!(
+                            "aliases (`*name`) expand to more than {MAX_ALIAS_NODES} values in all \
+                             (aliases of aliases multiply); write the values out, or reuse less"
+                        ),
+                    );
+                    return;
+                }
                 let node = match self.anchors.get(&anchor) {
-                    Some(node) => Node {
+                    Some((node, _)) => Node {
                         mark,
                         ..node.clone()
                     },

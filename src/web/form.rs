@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::units;
+
 /// A validated start request.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct StartRequest {
@@ -71,26 +73,30 @@ fn whole_number(body: &Map<String, Value>, name: &str, what: &str) -> Result<u64
     }
 }
 
-fn positive_rate(body: &Map<String, Value>, name: &str, unit: &str) -> Result<Option<f64>, String> {
+/// A rate in events per second, as a JSON number or as typed (`5`, `0.5`, `30/m`), within
+/// the bounds of `crate::units`.
+fn rate(
+    body: &Map<String, Value>,
+    name: &str,
+    rule: units::RateRule,
+) -> Result<Option<f64>, String> {
     let Some(value) = field(body, name) else {
         return Ok(None);
     };
-    let number = match value {
-        Value::Number(number) => number.as_f64(),
-        Value::String(text) => text.trim().parse::<f64>().ok(),
-        _ => None,
+    let checked = match value {
+        Value::Number(number) => number
+            .as_f64()
+            .map(|n| units::rate_per_second(n, rule))
+            .unwrap_or_else(|| units::rate_per_second(f64::NAN, rule)),
+        Value::String(text) => units::parse_rate(text, rule),
+        other => {
+            return Err(format!(
+                "{name} must be a number such as 5 or a rate such as 30/m, got {}",
+                shown(other)
+            ));
+        }
     };
-    match number {
-        Some(n) if n.is_finite() && n > 0.0 => Ok(Some(n)),
-        Some(_) => Err(format!(
-            "{name} must be more than 0 {unit}, got {}",
-            shown(value)
-        )),
-        None => Err(format!(
-            "{name} must be a number of {unit}, got {}",
-            shown(value)
-        )),
-    }
+    checked.map(Some).map_err(|err| err.named(name))
 }
 
 fn object(body: &Value) -> Result<&Map<String, Value>, String> {
@@ -102,16 +108,16 @@ fn object(body: &Value) -> Result<&Map<String, Value>, String> {
 pub(crate) fn start_request(body: &Value) -> Result<StartRequest, String> {
     let body = object(body)?;
     let load = if field(body, "arrival_rate").is_some() {
-        let rate =
-            positive_rate(body, "arrival_rate", "iterations per second")?.expect("checked above");
+        let rate = rate(body, "arrival_rate", units::ARRIVAL_RATE)?.ok_or_else(|| {
+            "arrival_rate: enter how many iterations to start per second".to_owned()
+        })?;
         let max_users = whole_number(body, "max_users", "most users that may be busy at once")?;
         Load::Arrivals { rate, max_users }
     } else {
         let users = whole_number(body, "users", "number of users")?;
-        let spawn_rate =
-            positive_rate(body, "spawn_rate", "users per second")?.ok_or_else(|| {
-                "spawn_rate: enter how many users to start per second (more than 0)".to_owned()
-            })?;
+        let spawn_rate = rate(body, "spawn_rate", units::SPAWN_RATE)?.ok_or_else(|| {
+            "spawn_rate: enter how many users to start per second (more than 0)".to_owned()
+        })?;
         Load::Users { users, spawn_rate }
     };
     let host = match field(body, "host") {
@@ -137,24 +143,13 @@ pub(crate) fn start_request(body: &Value) -> Result<StartRequest, String> {
     };
     let run_time = match field(body, "run_time") {
         None => None,
-        Some(Value::Number(n)) if n.as_f64().is_some_and(|s| s > 0.0) => {
-            match n.as_f64().map(Duration::try_from_secs_f64) {
-                Some(Ok(duration)) => Some(duration),
-                _ => {
-                    return Err(format!(
-                        "run_time must be a duration such as 90s, 10m or 1h30m, got {n}"
-                    ));
-                }
-            }
-        }
-        Some(Value::String(text)) => match crate::cli::parse_duration(text) {
-            Ok(duration) if !duration.is_zero() => Some(duration),
-            _ => {
-                return Err(format!(
-                    "run_time must be a duration such as 90s, 10m or 1h30m, got {text:?}"
-                ));
-            }
-        },
+        Some(Value::Number(n)) => Some(
+            units::from_seconds(n.as_f64().unwrap_or(f64::NAN), units::RUN_TIME)
+                .map_err(|err| err.named("run_time"))?,
+        ),
+        Some(Value::String(text)) => Some(
+            units::parse_duration(text, units::RUN_TIME).map_err(|err| err.named("run_time"))?,
+        ),
         Some(other) => {
             return Err(format!(
                 "run_time must be a duration such as 90s, 10m or 1h30m, got {}",
@@ -173,7 +168,7 @@ pub(crate) fn users_change(body: &Value) -> Result<UsersChange, String> {
     let body = object(body)?;
     Ok(UsersChange {
         users: whole_number(body, "users", "number of users")?,
-        spawn_rate: positive_rate(body, "spawn_rate", "users per second")?,
+        spawn_rate: rate(body, "spawn_rate", units::SPAWN_RATE)?,
     })
 }
 
@@ -250,19 +245,35 @@ mod tests {
             ),
             (
                 json!({"users": 5, "spawn_rate": 0}),
-                "spawn_rate must be more than 0 users per second, got 0",
+                "spawn_rate must be from 1/d to 10000000/s, found 0",
             ),
             (
                 json!({"users": 5, "spawn_rate": "fast"}),
-                "spawn_rate must be a number of users per second, got \"fast\"",
+                "spawn_rate: expected a rate such as 10/s, 600/m or 36000/h (a bare number is per second), found \"fast\"",
+            ),
+            (
+                json!({"users": 5, "spawn_rate": 1e-300}),
+                "spawn_rate must be from 1/d to 10000000/s, found 1e-300",
             ),
             (
                 json!({"users": 5, "spawn_rate": 1, "run_time": "soon"}),
-                "run_time must be a duration such as 90s, 10m or 1h30m, got \"soon\"",
+                "run_time: expected a duration such as 500ms, 10s, 1m30s or 1h (a bare number is seconds), found \"soon\"",
             ),
             (
                 json!({"users": 5, "spawn_rate": 1, "run_time": 1e300}),
-                "run_time must be a duration such as 90s, 10m or 1h30m, got 1e+300",
+                "run_time must be more than 0s and at most 1y, found 1e300",
+            ),
+            (
+                json!({"users": 5, "spawn_rate": 1, "run_time": "500000000000y"}),
+                "run_time must be more than 0s and at most 1y, found \"500000000000y\"",
+            ),
+            (
+                json!({"users": 5, "spawn_rate": 1, "run_time": 0}),
+                "run_time must be more than 0s and at most 1y, found 0",
+            ),
+            (
+                json!({"arrival_rate": "1e300/s", "max_users": 2}),
+                "arrival_rate must be from 1/d to 10000000/s, found \"1e300/s\"",
             ),
             (
                 json!({"users": 5, "spawn_rate": 1, "host": "localhost"}),
@@ -291,6 +302,25 @@ mod tests {
                 users: 7,
                 spawn_rate: 2.0
             }
+        );
+        // Locust's form takes the same bounds as the JSON API.
+        let huge = vec![
+            ("user_count".to_owned(), "1".to_owned()),
+            ("spawn_rate".to_owned(), "1e-300".to_owned()),
+            ("run_time".to_owned(), "1e300".to_owned()),
+        ];
+        assert_eq!(
+            start_request(&from_locust_form(&huge)).unwrap_err(),
+            "spawn_rate must be from 1/d to 10000000/s, found \"1e-300\""
+        );
+        let long = vec![
+            ("user_count".to_owned(), "1".to_owned()),
+            ("spawn_rate".to_owned(), "1".to_owned()),
+            ("run_time".to_owned(), "500000000000y".to_owned()),
+        ];
+        assert_eq!(
+            start_request(&from_locust_form(&long)).unwrap_err(),
+            "run_time must be more than 0s and at most 1y, found \"500000000000y\""
         );
     }
 }

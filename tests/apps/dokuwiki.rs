@@ -566,7 +566,6 @@ async fn dokuwiki_session_is_recorded_in_chromium() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 13: waiting for convert fixes"]
 async fn dokuwiki_replay_is_faithful() {
     let accounts = Account::numbered(21);
     let out = util::output_dir("apps_dokuwiki_replay");

@@ -262,7 +262,6 @@ async fn json_server_auth_session_is_recorded_in_chromium() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 13: waiting for convert fixes"]
 async fn json_server_auth_replay_is_faithful() {
     let accounts = Account::numbered(21);
     let app = start(&accounts);

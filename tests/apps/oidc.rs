@@ -258,7 +258,6 @@ async fn oidc_session_is_recorded_in_chromium() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 13: waiting for convert fixes"]
 async fn oidc_replay_is_faithful() {
     let accounts = Account::numbered(21);
     let app = start(&accounts);

@@ -158,6 +158,10 @@ pub fn run(
             &(users / 2).max(1).to_string(),
             "-t",
             &format!("{seconds}s"),
+            // Each user finishes its iteration and logs out however busy the machine is:
+            // what the run leaves behind is judged.
+            "--stop-timeout",
+            "60s",
             "--json",
             json.to_str().unwrap(),
         ],

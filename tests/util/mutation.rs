@@ -7,6 +7,10 @@
 //! The unmutated scenario is checked beside them: a DIFF or FAIL it has too (the same exchange
 //! going wrong, or going wrong the same way elsewhere) catches nothing, and a test that wants
 //! every mutant caught wants it to pass (`Report::assert_all_caught`).
+//! A mutant can be equivalent: an empty page's checksum is the same in every iteration, so
+//! the recorded value is what the replay's page serves too. A surviving mutant of a page's
+//! field is run once more with another value of the same shape (its control); when that one
+//! is caught, the mutant is reported as equivalent, not as a survivor.
 //!
 //! Mutants are built on a YAML tree that keeps how each scalar was written
 //! ([`yaml`]); templates and conditions are rewritten by [`template`]. The recorded values
@@ -45,6 +49,11 @@ pub struct Mutant {
     /// Why the mutant could not be made (its extract finds nothing on the recorded response,
     /// its request names no recorded entry, chorus refuses the result).
     pub problem: Option<String>,
+    /// For an extract from a page's form field or meta: the same mutant sending another value
+    /// of the recorded one's shape. A mutant that survives while its control is caught is
+    /// equivalent: the replay's own pages served the recorded value again (an empty page's
+    /// checksum), which `--check` verified by comparing what was sent with what was served.
+    pub control: Option<String>,
 }
 
 /// How one mutant fared under `--check`.
@@ -59,6 +68,9 @@ pub struct Verdict {
     pub summary: String,
     /// How long its check took (with the instance's start, for a fresh one each), seconds.
     pub seconds: f64,
+    /// Set for a survivor whose control was caught (see [`Mutant::control`]): where the
+    /// control went wrong.
+    pub equivalent: Option<String>,
 }
 
 /// The outcome of a mutation test.
@@ -83,13 +95,36 @@ impl Report {
         self.verdicts.iter().filter(|v| v.caught).count()
     }
 
+    /// Survivors whose control was caught: the recorded value was the right one to send.
+    pub fn equivalent(&self) -> Vec<&Verdict> {
+        self.verdicts
+            .iter()
+            .filter(|v| !v.caught && v.equivalent.is_some())
+            .collect()
+    }
+
     pub fn survivors(&self) -> Vec<&Verdict> {
-        self.verdicts.iter().filter(|v| !v.caught).collect()
+        self.verdicts
+            .iter()
+            .filter(|v| !v.caught && v.equivalent.is_none())
+            .collect()
     }
 
     /// `N mutants, M caught` and a line per survivor (and what the scenario itself did wrong).
     pub fn summary(&self) -> String {
-        let mut text = format!("{} mutants, {} caught\n", self.mutants(), self.caught());
+        let equivalent = self.equivalent();
+        let mut text = format!("{} mutants, {} caught", self.mutants(), self.caught());
+        if !equivalent.is_empty() {
+            text.push_str(&format!(", {} equivalent", equivalent.len()));
+        }
+        text.push('\n');
+        for verdict in equivalent {
+            text.push_str(&format!(
+                "  equivalent: {}: the replay's pages served the recorded value again; sending another is caught: {}\n",
+                verdict.name,
+                verdict.equivalent.as_deref().unwrap_or_default()
+            ));
+        }
         for survivor in self.survivors() {
             text.push_str(&format!(
                 "  survived: {}: {}\n",
@@ -109,10 +144,11 @@ impl Report {
         text
     }
 
-    /// Fails the test unless the scenario passes `--check` and `--check` caught every mutant.
+    /// Fails the test unless the scenario passes `--check` and `--check` caught every mutant
+    /// that is not equivalent.
     pub fn assert_all_caught(&self) {
         assert!(
-            self.baseline.is_empty() && self.caught() == self.mutants(),
+            self.baseline.is_empty() && self.survivors().is_empty(),
             "--check let mutants through:\n{}",
             self.summary()
         );
@@ -161,9 +197,10 @@ pub fn mutation_test(
         replaced: None,
         text: original,
         problem: None,
+        control: None,
     }];
     runs.extend(mutants);
-    let files: Vec<PathBuf> = runs
+    let mut files: Vec<PathBuf> = runs
         .iter()
         .enumerate()
         .map(|(index, run)| {
@@ -172,13 +209,13 @@ pub fn mutation_test(
             file
         })
         .collect();
-    let checks = Checks {
+    let outputs = Checks {
         files: &files,
         runs: &runs,
         pairs: &user_pairs(users),
         dir: &dir,
-    };
-    let outputs = checks.run(application, 0..runs.len());
+    }
+    .run(application, 0..runs.len());
     let (baseline_code, baseline_text, _) = outputs[0].clone().expect("the scenario itself runs");
     let baseline = divergences(&baseline_text);
     assert!(
@@ -186,12 +223,54 @@ pub fn mutation_test(
         "--check of the scenario itself ({}) ended {baseline_code:?} without a DIFF or FAIL:\n{baseline_text}",
         files[0].display()
     );
-    let verdicts: Vec<Verdict> = runs
+    let mut verdicts: Vec<Verdict> = runs
         .iter()
         .zip(outputs)
         .skip(1)
         .map(|(run, output)| judge(run, output, &baseline))
         .collect();
+    // The controls of the survivors that have one, as runs of their own after the rest.
+    let controlled: Vec<usize> = (0..verdicts.len())
+        .filter(|&v| !verdicts[v].caught && runs[v + 1].control.is_some())
+        .collect();
+    let first_control = runs.len();
+    for &v in &controlled {
+        let run = &runs[v + 1];
+        runs.push(Mutant {
+            name: format!("control of: {}", run.name),
+            replaced: run.replaced,
+            text: run.control.clone().unwrap_or_default(),
+            problem: None,
+            control: None,
+        });
+        let file = dir.join(format!("{:02}.yaml", runs.len() - 1));
+        std::fs::write(
+            &file,
+            format!(
+                "# {}\n{}",
+                runs.last().unwrap().name,
+                runs.last().unwrap().text
+            ),
+        )
+        .unwrap();
+        files.push(file);
+    }
+    if !controlled.is_empty() {
+        let outputs = Checks {
+            files: &files,
+            runs: &runs,
+            pairs: &user_pairs(users),
+            dir: &dir,
+        }
+        .run(application, first_control..runs.len());
+        let controls = outputs.into_iter().enumerate().skip(first_control);
+        for (&v, (index, output)) in controlled.iter().zip(controls) {
+            let control = judge(&runs[index], output, &baseline);
+            if control.caught {
+                verdicts[v].equivalent = Some(control.first_wrong.unwrap_or(control.summary));
+            }
+        }
+    }
     let report = Report {
         verdicts,
         baseline: baseline.into_iter().map(|d| d.line).collect(),
@@ -203,7 +282,11 @@ pub fn mutation_test(
     for verdict in &report.verdicts {
         all.push_str(&format!(
             "{} ({:.1} s) {}: {}\n",
-            if verdict.caught { "caught" } else { "survived" },
+            match (verdict.caught, &verdict.equivalent) {
+                (true, _) => "caught",
+                (false, Some(_)) => "equivalent",
+                (false, None) => "survived",
+            },
             verdict.seconds,
             verdict.name,
             verdict.first_wrong.as_deref().unwrap_or(&verdict.summary)
@@ -281,6 +364,7 @@ fn divergences(text: &str) -> Vec<Divergence> {
 fn judge(run: &Mutant, output: CheckOutput, baseline: &[Divergence]) -> Verdict {
     let Some((code, text, seconds)) = output else {
         return Verdict {
+            equivalent: None,
             name: run.name.clone(),
             caught: false,
             first_wrong: None,
@@ -317,6 +401,7 @@ fn judge(run: &Mutant, output: CheckOutput, baseline: &[Divergence]) -> Verdict 
             )
         });
     Verdict {
+        equivalent: None,
         name: run.name.clone(),
         caught: code == Some(1) && !new.is_empty(),
         first_wrong,

@@ -66,20 +66,36 @@ pub fn build(
                     })
                     .collect();
                 let served = |ordinal: usize| serving(&defined, ordinal).contains(&step.ordinal);
+                // The same mutant sending another value of the same shape: when that one is
+                // caught and this one is not, the replay's pages served the recorded value.
+                let control = site.from_page.then(|| {
+                    let mut control = mutated.clone();
+                    replace_reads(
+                        &mut control,
+                        &steps,
+                        &site.name,
+                        &other_value(&value),
+                        served,
+                    );
+                    yaml::emit(&control)
+                });
                 let replaced = replace_reads(&mut mutated, &steps, &site.name, &value, served);
-                checked(
+                let mut mutant = checked(
                     name,
                     Some(replaced),
                     yaml::emit(&mutated),
                     scenario,
                     &options,
-                )
+                );
+                mutant.control = control;
+                mutant
             }
             Err(problem) => Mutant {
                 name,
                 replaced: None,
                 text: String::new(),
                 problem: Some(problem),
+                control: None,
             },
         };
         mutants.push(mutant);
@@ -116,6 +132,30 @@ fn checked(
         replaced,
         text,
         problem,
+        control: None,
+    }
+}
+
+/// A value of the same shape as `value` that is not it: each digit and letter moved on by
+/// one (`a9f` → `b0g`), a number plus one.
+fn other_value(value: &Value) -> Value {
+    match value {
+        Value::String(text) => Value::String(
+            text.chars()
+                .map(|c| match c {
+                    '9' => '0',
+                    'z' => 'a',
+                    'Z' => 'A',
+                    c if c.is_ascii_alphanumeric() => (c as u8 + 1) as char,
+                    c => c,
+                })
+                .collect(),
+        ),
+        Value::Number(number) => number
+            .as_i64()
+            .map(|n| Value::from(n.wrapping_add(1)))
+            .unwrap_or_else(|| value.clone()),
+        other => other.clone(),
     }
 }
 
@@ -251,16 +291,21 @@ pub fn at_mut<'a>(node: &'a mut Node, path: &[Seg]) -> Option<&'a mut Node> {
 struct Site {
     step: usize,
     name: String,
+    /// Taken from a page's form field or `<meta>`: a value `--check` compares with what the
+    /// replay's own page served.
+    from_page: bool,
 }
 
 fn extract_sites(document: &Node, steps: &[StepAt]) -> Vec<Site> {
     let mut sites = Vec::new();
     for (index, step) in steps.iter().enumerate() {
         if let Some(Node::Map(rules)) = at(document, &step.path).and_then(|s| s.get("extract")) {
-            for (name, _) in rules {
+            for (name, rule) in rules {
+                let from_page = rule.get("form_field").is_some() || rule.get("meta").is_some();
                 sites.push(Site {
                     step: index,
                     name: name.clone(),
+                    from_page,
                 });
             }
         }
