@@ -123,7 +123,7 @@ fn template() -> impl Strategy<Value = Yaml> {
         "\"{{ random_int(1, 10) }}\"",
         "\"{{ random_string(-1) }}\"",
         "\"{{ random_string(100000) }}\"",
-        "\"{{ 'x' * 100000000 }}\"",
+        "\"{{ 'x' * 10000000 }}\"",
         "\"{{ user.password | sha256 }}\"",
         "\"{{ token | jwt_claims }}\"",
         "\"{{ 'garbage' | base64_decode }}\"",

@@ -202,7 +202,8 @@ fn frame() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(config(1024))]
+    // Each case decodes histograms (some hundred KiB of counters each) and runs a master.
+    #![proptest_config(config(256))]
 
     #[test]
     fn any_frames_are_counted_or_refused_and_the_run_still_ends(
