@@ -228,14 +228,48 @@ async fn latency_of_a_50_ms_endpoint_is_reported_within_a_few_ms() {
             "min {} us",
             result.total.min_us
         );
-        attempts.push((p50, p99));
-        eprintln!("latency attempt: p50 {p50} us, p99 {p99} us");
-        if (50_000..=53_000).contains(&p50) && (50_000..=56_000).contains(&p99) {
+        // The tail a plain client sees right after, on the same machine: preemption by other
+        // processes lengthens both alike.
+        let reference_p99 = plain_client_p99(&format!("{}/__demo/delay/50", server.url())).await;
+        attempts.push((p50, p99, reference_p99));
+        eprintln!(
+            "latency attempt: p50 {p50} us, p99 {p99} us, a plain client's p99 {reference_p99} us"
+        );
+        let p99_bound = 56_000.max(reference_p99 + 3_000);
+        if (50_000..=53_000).contains(&p50) && (50_000..=p99_bound).contains(&p99) {
             server.shutdown().await;
             return;
         }
     }
-    panic!("(p50, p99) in us of each attempt: {attempts:?}; expected 50-53 ms and 50-56 ms");
+    panic!(
+        "(p50, p99, a plain client's p99) in us of each attempt: {attempts:?}; expected 50-53 ms \
+         and 50-56 ms (or the plain client's p99 + 3 ms)"
+    );
+}
+
+/// The p99 latency of `url` as 10 plain keep-alive clients see it, 20 requests each.
+async fn plain_client_p99(url: &str) -> u64 {
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let (client, url) = (client.clone(), url.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut times = Vec::new();
+            for _ in 0..20 {
+                let began = std::time::Instant::now();
+                let answer = client.get(&url).send().await.unwrap();
+                answer.bytes().await.unwrap();
+                times.push(began.elapsed().as_micros() as u64);
+            }
+            times
+        }));
+    }
+    let mut times = Vec::new();
+    for task in tasks {
+        times.extend(task.await.unwrap());
+    }
+    times.sort_unstable();
+    times[times.len() * 99 / 100]
 }
 
 /// A server that answers `ok` at once, except that for one second, starting half a second

@@ -76,7 +76,7 @@ pub(super) async fn convert(args: ConvertArgs) -> anyhow::Result<ExitCode> {
                 " --data users=users.csv"
             };
             eprintln!(
-                "check it with one user, each step once:  chorus run {} --check{data}",
+                "compare its replay with the recording (2 users, each flow twice):  chorus run {} --check{data}",
                 path.display()
             );
         }

@@ -239,6 +239,7 @@ pub fn convert_owned(
             structure::login_end(&requests, index),
         );
     }
+    let kept = requests.len();
     structure::reload_token_pages_for_logout(&mut layout, &mut requests, &mut exchanges);
     let pacing = pacing::Pacing {
         think_scale: options.think_scale,
@@ -272,11 +273,7 @@ pub fn convert_owned(
             "converted by chorus {} from {source}",
             env!("CARGO_PKG_VERSION")
         ),
-        format!(
-            "{} request(s) kept of {} recorded",
-            requests.len(),
-            recorded
-        ),
+        format!("{kept} request(s) kept of {recorded} recorded"),
     ];
     header_comments.extend(dropped.comments());
     match &login {
@@ -298,7 +295,6 @@ pub fn convert_owned(
             first.entry + 1
         ));
     }
-    let extracted_values = requests.iter().map(|r| r.extracts.len()).sum();
     let mut draft = Draft {
         host: base.unwrap_or_else(|| format!("http://{host}")),
         header_comments,
@@ -319,6 +315,7 @@ pub fn convert_owned(
         capture: options.capture.clone(),
     };
     liveness::prune(&mut draft);
+    let extracted_values = count_extracts(&draft);
     annotate_uses(&mut draft, &correlation.uses);
     if options.redact {
         redact::redact(&mut draft);
@@ -341,6 +338,27 @@ pub fn convert_owned(
         user_columns: draft.user_columns.clone(),
         flows: draft.flows.len(),
     })
+}
+
+/// The extracts the scenario keeps.
+fn count_extracts(draft: &Draft) -> usize {
+    fn count(steps: &[DraftStep]) -> usize {
+        steps
+            .iter()
+            .map(|step| match step {
+                DraftStep::Request(request) => request.extracts.len(),
+                DraftStep::Repeat { steps, .. } => count(steps),
+                DraftStep::Think(_) => 0,
+            })
+            .sum()
+    }
+    count(&draft.on_start)
+        + draft
+            .flows
+            .iter()
+            .map(|flow| count(&flow.steps))
+            .sum::<usize>()
+        + count(&draft.on_stop)
 }
 
 /// Adds "used by N request(s)" to each extract's comment.

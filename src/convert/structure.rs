@@ -325,6 +325,46 @@ pub(crate) fn reload_token_pages_for_logout(
     }
     reloads.extend(layout.on_stop.iter().copied());
     layout.on_stop = reloads;
+    guard_flow_values(layout, requests);
+}
+
+/// A request of `on_stop` whose URL needs a value only a flow extracts (the ticket the
+/// recording went back to after its logout) runs only when that value is set: a user whose
+/// run ended before its first iteration got that far still logs out cleanly.
+fn guard_flow_values(layout: &Layout, requests: &mut [DraftRequest]) {
+    let mut known: Vec<String> = layout
+        .on_start
+        .iter()
+        .flat_map(|&p| requests[p].extracts.iter().map(|e| e.var.clone()))
+        .collect();
+    let from_flows: Vec<String> = layout
+        .flows
+        .iter()
+        .flat_map(|(_, positions, _)| positions)
+        .flat_map(|&p| requests[p].extracts.iter().map(|e| e.var.clone()))
+        .collect();
+    for &p in &layout.on_stop {
+        let request = &mut requests[p];
+        if request.when.is_none() {
+            let needed: Vec<String> = slots(request)
+                .iter()
+                .filter(|s| {
+                    matches!(
+                        s.slot,
+                        super::request::Slot::PathSegment(_) | super::request::Slot::Query(_)
+                    )
+                })
+                .flat_map(|s| template_variables(&s.value))
+                .filter(|v| from_flows.contains(v) && !known.contains(v))
+                .collect();
+            if !needed.is_empty() {
+                let condition: Vec<String> =
+                    needed.iter().map(|v| format!("{v} is defined")).collect();
+                request.when = Some(condition.join(" and "));
+            }
+        }
+        known.extend(request.extracts.iter().map(|e| e.var.clone()));
+    }
 }
 
 /// The variables a text's templates read.
