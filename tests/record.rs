@@ -572,6 +572,62 @@ async fn an_unwritable_capture_stops_recording_loudly_but_not_forwarding() {
     assert_eq!(recorder.child.wait().unwrap().code(), Some(2));
 }
 
+/// Issue 14 L6: a disk that fills up in the middle of an entry leaves the capture as valid
+/// JSON holding exactly the entries the summary counts. The file-size limit (`ulimit -f`,
+/// with SIGXFSZ ignored so the write fails with EFBIG) stands in for a full disk.
+#[tokio::test]
+async fn a_capture_cut_by_a_full_disk_is_valid_json_with_the_entries_counted() {
+    let app = student_app();
+    let app_addr = serve_http(recording_router(&app, SeenLog::default())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = RecorderProcess::spawn_in_shell(
+        Some("trap '' XFSZ; ulimit -f 16"),
+        &[
+            "--target",
+            &format!("http://{app_addr}"),
+            "--listen",
+            "127.0.0.1:0",
+            "-o",
+            "full.har",
+        ],
+        dir.path(),
+    );
+    let client = reqwest::Client::new();
+    let mut stopped = false;
+    for n in 0..400 {
+        let response = client
+            .get(format!("{}/api/v2/data/config/AA-{n}", recorder.url))
+            .send()
+            .await
+            .unwrap();
+        response.bytes().await.unwrap();
+        if let Ok(line) = recorder.stderr.try_recv() {
+            stopped |= line.contains("RECORDING STOPPED");
+            if stopped {
+                break;
+            }
+        }
+    }
+    assert!(stopped, "the file-size limit stopped the recording");
+    recorder.interrupt();
+    let lines = RecorderProcess::wait_for(&recorder.stdout, "recorded ");
+    let summary = lines.last().unwrap();
+    let counted: usize = summary
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{summary}"));
+    let text = std::fs::read_to_string(dir.path().join("full.har")).unwrap();
+    let har: har::Har = serde_json::from_str(&text).unwrap_or_else(|err| {
+        panic!(
+            "not valid JSON: {err}; ends {:?}",
+            &text[text.len().saturating_sub(80)..]
+        )
+    });
+    assert!(counted > 0, "{summary}");
+    assert_eq!(har.log.entries.len(), counted, "{summary}");
+}
+
 #[test]
 fn an_invalid_target_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();

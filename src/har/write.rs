@@ -116,7 +116,12 @@ impl Writer {
         buffer.extend_from_slice(self.closing().as_bytes());
         let written = self.write_at_position(&buffer[skip..]);
         buffer.truncate(length);
-        written?;
+        if let Err(err) = written {
+            // A write cut short (a full disk) may have left part of the entries after the
+            // last whole one: the file goes back to the whole entries and its closing.
+            let _ = self.close_at_position();
+            return Err(err);
+        }
         self.position += (length - skip) as u64;
         self.entries += count;
         self.maybe_sync()
@@ -151,6 +156,15 @@ impl Writer {
                 serde_json::to_string(&self.tunnelled_hosts).unwrap_or_else(|_| "[]".to_owned())
             ))
         }
+    }
+
+    /// Writes the closing where the next entry would start and cuts the file there, so it
+    /// holds exactly the entries counted. The closing overwrites bytes the file already had
+    /// (the previous closing was there), and cutting frees space: both work on a full disk.
+    fn close_at_position(&mut self) -> io::Result<()> {
+        let closing = self.closing();
+        self.write_at_position(closing.as_bytes())?;
+        self.file.set_len(self.position + closing.len() as u64)
     }
 
     fn write_at_position(&mut self, bytes: &[u8]) -> io::Result<()> {
@@ -269,5 +283,27 @@ mod tests {
                 "http://a/2"
             ]
         );
+    }
+
+    #[test]
+    fn a_write_cut_short_leaves_the_whole_entries_and_the_closing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.har");
+        let mut writer = Writer::create(&path, &Creator::default(), None).unwrap();
+        writer.append(&entry("http://a/1")).unwrap();
+        writer.add_tunnelled_host("example.org:443").unwrap();
+        // What a full disk leaves: half of the next entry written where the closing was.
+        let mut half = b",\n".to_vec();
+        serde_json::to_writer(&mut half, &entry("http://a/2")).unwrap();
+        half.truncate(half.len() / 2);
+        writer.write_at_position(&half).unwrap();
+        assert!(serde_json::from_slice::<crate::har::Har>(&std::fs::read(&path).unwrap()).is_err());
+        writer.close_at_position().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let har: crate::har::Har =
+            serde_json::from_str(&text).unwrap_or_else(|err| panic!("{err}\n{text}"));
+        assert_eq!(har.log.entries.len(), 1);
+        assert_eq!(har.log.tunnelled_hosts, vec!["example.org:443".to_owned()]);
+        assert!(text.ends_with("}}\n"), "{text}");
     }
 }

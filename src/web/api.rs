@@ -113,11 +113,8 @@ pub(super) fn router(runs: Arc<Runs>, access: Access, stop: CancellationToken) -
         .with_state(app);
     let router = match access.auth {
         Some(credentials) => {
-            let expected = format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD
-                    .encode(format!("{}:{}", credentials.0, credentials.1))
-            );
+            let expected = base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{}", credentials.0, credentials.1));
             router.layer(middleware::from_fn(move |request: Request, next: Next| {
                 let expected = expected.clone();
                 async move { basic_auth(&expected, request, next).await }
@@ -210,12 +207,25 @@ async fn token_json(State(AppState { token, .. }): State<Shared>) -> Response {
         .into_response()
 }
 
+/// Whether an `Authorization` value carries the Basic credentials `expected` (base64). The
+/// scheme's name is case-insensitive (RFC 9110 §11.1): `basic` and `BASIC` are Basic too.
+fn basic_credentials_match(given: &str, expected: &str) -> bool {
+    let given = given.trim();
+    match given.split_once(' ') {
+        Some((scheme, token)) => {
+            scheme.eq_ignore_ascii_case("Basic") && token.trim_start() == expected
+        }
+        None => false,
+    }
+}
+
+/// `expected` is the base64 of `USER:PASS`.
 async fn basic_auth(expected: &str, request: Request, next: Next) -> Response {
     let given = request
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if given == Some(expected) {
+    if given.is_some_and(|given| basic_credentials_match(given, expected)) {
         return next.run(request).await;
     }
     let mut response = Refusal {
@@ -388,4 +398,26 @@ async fn stream(
             Some((Ok(event), (None, receiver, runs, stop)))
         });
     Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::basic_credentials_match;
+
+    #[test]
+    fn the_basic_scheme_is_matched_in_any_case_and_the_credentials_exactly() {
+        for given in ["Basic YTpi", "basic YTpi", "BASIC  YTpi", " Basic YTpi "] {
+            assert!(basic_credentials_match(given, "YTpi"), "{given:?}");
+        }
+        for given in [
+            "Basic YTpj",
+            "Bearer YTpi",
+            "YTpi",
+            "Basic",
+            "BasicYTpi",
+            "Basic ytpi",
+        ] {
+            assert!(!basic_credentials_match(given, "YTpi"), "{given:?}");
+        }
+    }
 }

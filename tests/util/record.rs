@@ -251,7 +251,25 @@ pub fn lines(reader: impl std::io::Read + Send + 'static) -> mpsc::Receiver<Stri
 
 impl RecorderProcess {
     pub fn spawn(args: &[&str], dir: &Path) -> RecorderProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chorus"))
+        Self::spawn_in_shell(None, args, dir)
+    }
+
+    /// [`RecorderProcess::spawn`] through `sh -c "SHELL; exec chorus record ARGS"` when
+    /// `shell` is given (e.g. `ulimit -f 8`).
+    pub fn spawn_in_shell(shell: Option<&str>, args: &[&str], dir: &Path) -> RecorderProcess {
+        let binary = env!("CARGO_BIN_EXE_chorus");
+        let mut command = match shell {
+            Some(prefix) => {
+                let mut command = Command::new("sh");
+                command
+                    .arg("-c")
+                    .arg(format!("{prefix}; exec \"$0\" \"$@\""))
+                    .arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
+        let mut child = command
             .arg("record")
             .args(args)
             .current_dir(dir)
