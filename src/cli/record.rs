@@ -30,6 +30,10 @@ pub(super) async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
         open: args.i_know_this_is_open,
     })?;
     let mode = config.mode.clone();
+    // Listening from before the proxy starts: a Ctrl-C or SIGTERM right after its first
+    // message still finishes the capture instead of ending the process.
+    let mut interrupts =
+        super::signals::Interrupts::listen().context("could not listen for Ctrl-C and SIGTERM")?;
     let recorder = record::start(config).await?;
     let mut events = recorder.subscribe();
     match &mode {
@@ -70,8 +74,6 @@ pub(super) async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
         loud(&reason, recorder.capture_path());
         stop_shown = true;
     }
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
     // Lines are printed a few times a second, each time all that came: waking up for every
     // exchange would cost the proxy's core a context switch per exchange.
     let mut tick = tokio::time::interval(PRINT_EVERY);
@@ -89,10 +91,7 @@ pub(super) async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
                     break;
                 }
             }
-            result = &mut ctrl_c => {
-                result.context("could not listen for Ctrl-C")?;
-                break;
-            }
+            _ = interrupts.next() => break,
         }
     }
     let summary = recorder.shutdown().await;

@@ -368,10 +368,12 @@ async fn send_following(
                 && redirect_to(request, status, headers, base).is_none()
         };
         let phase = user.phase();
+        // The cut first: a body that never ends keeps the send ready and spends the task's
+        // budget, and a timer polled after it would never see its deadline.
         let sent = tokio::select! {
             biased;
-            sent = user.session.send(&target.origin, exchange, wants_body) => Some(sent),
             _ = user.stop.cut(phase) => None,
+            sent = user.session.send(&target.origin, exchange, wants_body) => Some(sent),
         };
         let Some(sent) = sent else {
             let message = "the run stopped while this request waited for its response (the stop timeout ran out, or the stop was at once)";
