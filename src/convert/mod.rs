@@ -15,6 +15,7 @@ mod pacing;
 mod pkce;
 mod redact;
 mod request;
+mod seen;
 mod structure;
 #[cfg(test)]
 mod testing;
@@ -163,7 +164,7 @@ pub fn convert_owned(
     }
     // The engine's cookie jar sends what servers set; cookies set by the page's scripts must
     // be sent by the scenario.
-    let mut set_by_server: Vec<String> = Vec::new();
+    let mut set_by_server: HashSet<String> = HashSet::new();
     for (request, exchange) in requests.iter_mut().zip(&exchanges) {
         let own = request::cookies_not_from_server(exchange, &set_by_server);
         if !own.is_empty() {
@@ -178,7 +179,7 @@ pub fn convert_owned(
         for (name, value) in &exchange.response_headers {
             if name.eq_ignore_ascii_case("set-cookie") {
                 if let Some((cookie, _)) = value.split_once('=') {
-                    set_by_server.push(cookie.trim().to_owned());
+                    set_by_server.insert(cookie.trim().to_owned());
                 }
             }
         }
@@ -246,13 +247,17 @@ pub fn convert_owned(
     };
     // Pacing may add extracts to earlier requests: plan every part first, then copy the
     // requests, with all their extracts, into the steps.
-    let on_start_plan = pacing::plan(&layout.on_start, &mut requests, &exchanges, pacing);
+    let mut numbers = pacing::ServerNumbers::default();
+    let mut plan = |positions: &[usize], requests: &mut Vec<model::DraftRequest>| {
+        pacing::plan(positions, requests, &exchanges, pacing, &mut numbers)
+    };
+    let on_start_plan = plan(&layout.on_start, &mut requests);
     let flow_plans: Vec<_> = layout
         .flows
         .iter()
-        .map(|(_, positions, _)| pacing::plan(positions, &mut requests, &exchanges, pacing))
+        .map(|(_, positions, _)| plan(positions, &mut requests))
         .collect();
-    let on_stop_plan = pacing::plan(&layout.on_stop, &mut requests, &exchanges, pacing);
+    let on_stop_plan = plan(&layout.on_stop, &mut requests);
     let on_start = pacing::materialize(&on_start_plan, &requests);
     let on_stop = pacing::materialize(&on_stop_plan, &requests);
     let flows: Vec<DraftFlow> = layout

@@ -3,6 +3,8 @@
 //! response returned (like `eventsPeriodSecs`) waits for that number, not a constant.
 
 use super::model::{DraftExtract, DraftRequest, DraftStep, Exchange, ExtractSource, Think};
+use std::collections::BTreeMap;
+
 use super::offers::offers;
 
 /// Gaps shorter than this are the browser's own pace (parallel fetches, rendering), not a
@@ -79,6 +81,7 @@ pub(crate) fn plan(
     requests: &mut [DraftRequest],
     exchanges: &[Exchange],
     pacing: Pacing,
+    numbers: &mut ServerNumbers,
 ) -> Vec<Planned> {
     let mut steps = Vec::new();
     let mut k = 0;
@@ -100,7 +103,7 @@ pub(crate) fn plan(
                 if !leading {
                     push_think(&mut steps, gap_before, pacing);
                 }
-                let think = server_directed(first, interval, requests, exchanges)
+                let think = server_directed(first, interval, requests, exchanges, numbers)
                     .unwrap_or(Think::Seconds(round_secs(interval * pacing.think_scale)));
                 let think_step = if pacing.no_think && matches!(think, Think::Seconds(_)) {
                     None
@@ -165,6 +168,78 @@ fn steady_interval(run: &[usize], exchanges: &[Exchange]) -> Option<f64> {
     .then_some(median)
 }
 
+/// (key, JSONPath, number) of every positive number a response's JSON holds (numbers written
+/// as strings too).
+fn json_numbers(exchange: &Exchange) -> impl Iterator<Item = (Option<String>, String, f64)> {
+    offers(exchange).into_iter().filter_map(|offer| {
+        let ExtractSource::JsonPath(path) = offer.source else {
+            return None;
+        };
+        let number = offer.value.parse::<f64>().ok()?;
+        (number > 0.0).then_some((offer.key, path, number))
+    })
+}
+
+fn matches_interval(number: f64, interval_ms: f64) -> bool {
+    (number * 1000.0 - interval_ms).abs() <= interval_ms * MATCH
+        || (number - interval_ms).abs() <= interval_ms * MATCH
+}
+
+/// The positive numbers the responses' JSON held, read once in recorded order, each with the
+/// newest response that held it: the newest response before a loop with a number near its
+/// interval is found without reading every earlier response again for each loop.
+#[derive(Debug, Default)]
+pub(crate) struct ServerNumbers {
+    /// A number's bits (ordered as the numbers are, all being positive) -> newest response.
+    newest: BTreeMap<u64, usize>,
+    read: usize,
+}
+
+impl ServerNumbers {
+    /// The newest of `exchanges[..before]` whose JSON holds a number matching the interval.
+    fn newest_matching(
+        &mut self,
+        before: usize,
+        interval_ms: f64,
+        exchanges: &[Exchange],
+    ) -> Lookup {
+        let before = before.min(exchanges.len());
+        if before < self.read {
+            return Lookup::Behind;
+        }
+        for i in self.read..before {
+            for (_, _, number) in json_numbers(&exchanges[i]) {
+                if number.is_finite() {
+                    self.newest.insert(number.to_bits(), i);
+                }
+            }
+        }
+        self.read = before;
+        // The bands a match lies in, a little wider than exact: each found number is judged
+        // by the exact rule.
+        let band = |center: f64| {
+            let low = center * (1.0 - MATCH) * (1.0 - 1e-9);
+            let high = center * (1.0 + MATCH) * (1.0 + 1e-9);
+            low.to_bits()..=high.to_bits()
+        };
+        let newest = [band(interval_ms / 1000.0), band(interval_ms)]
+            .into_iter()
+            .flat_map(|bits| self.newest.range(bits))
+            .filter(|(bits, _)| matches_interval(f64::from_bits(**bits), interval_ms))
+            .map(|(_, &i)| i)
+            .max();
+        newest.map_or(Lookup::NoneMatch, Lookup::Newest)
+    }
+}
+
+enum Lookup {
+    Newest(usize),
+    NoneMatch,
+    /// Asked about an earlier point than was read (loops are planned in recorded order, but
+    /// for the pages added at the end): the caller reads back itself.
+    Behind,
+}
+
 /// A number an earlier response returned that matches the interval, in seconds or in
 /// milliseconds; the newest such response wins, and names that say "period", "interval",
 /// "delay" or "wait" win within a response.
@@ -173,24 +248,21 @@ fn server_directed(
     interval_ms: f64,
     requests: &mut [DraftRequest],
     exchanges: &[Exchange],
+    numbers: &mut ServerNumbers,
 ) -> Option<Think> {
-    for i in (0..before).rev() {
+    let from = match numbers.newest_matching(before, interval_ms, exchanges) {
+        Lookup::Newest(i) => i + 1,
+        Lookup::NoneMatch => return None,
+        Lookup::Behind => before,
+    };
+    for i in (0..from).rev() {
         let mut candidates: Vec<(String, String, f64)> = Vec::new();
-        for offer in offers(&exchanges[i]) {
-            let ExtractSource::JsonPath(path) = &offer.source else {
-                continue;
-            };
-            let Ok(number) = offer.value.parse::<f64>() else {
-                continue;
-            };
-            if number <= 0.0 {
-                continue;
-            }
-            let key = offer.key.clone().unwrap_or_else(|| "period".to_owned());
+        for (key, path, number) in json_numbers(&exchanges[i]) {
+            let key = key.unwrap_or_else(|| "period".to_owned());
             if (number * 1000.0 - interval_ms).abs() <= interval_ms * MATCH {
-                candidates.push((key, path.clone(), 1.0));
+                candidates.push((key, path, 1.0));
             } else if (number - interval_ms).abs() <= interval_ms * MATCH {
-                candidates.push((key, path.clone(), 1000.0));
+                candidates.push((key, path, 1000.0));
             }
         }
         let named = |key: &str| {
@@ -293,6 +365,7 @@ mod tests {
                 think_scale: 1.0,
                 no_think: false,
             },
+            &mut ServerNumbers::default(),
         );
         assert_eq!(requests[0].extracts[0].var, "eventsPeriodSecs");
         let Planned::Repeat {
@@ -331,6 +404,7 @@ mod tests {
                 think_scale: 0.5,
                 no_think: false,
             },
+            &mut ServerNumbers::default(),
         );
         assert_eq!(steps.len(), 4);
         assert!(
@@ -346,6 +420,7 @@ mod tests {
                 think_scale: 1.0,
                 no_think: true,
             },
+            &mut ServerNumbers::default(),
         );
         assert_eq!(none.len(), 3);
     }
