@@ -10,7 +10,7 @@
 //! cookie a script set, static assets, another host, a CORS preflight, and a logout that
 //! expires the session cookie. Deterministic: the same size gives the same capture.
 
-use chorus::har::{Content, Creator, Entry, Har, Header, Log, PostData, Request, Response};
+use chorus::har::{Content, Entry, Header, PostData, Request, Response};
 
 const ORIGIN: &str = "http://127.0.0.1:8001";
 const UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
@@ -618,44 +618,54 @@ fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
-/// A capture of `entries` entries (a few more: the last session ends with its logout).
-pub(crate) fn capture(entries: usize) -> Har {
-    let mut recording = Recording::new(0x5eed_c0de ^ entries as u64);
+/// How long a capture to make.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Until {
+    /// At least this many entries (the last session ends with its logout).
+    Entries(usize),
+    /// At least this many bytes of HAR text.
+    Bytes(u64),
+}
+
+/// Writes a capture to `path` session by session, never holding more than one session's
+/// entries; returns how many entries and bytes it has.
+pub(crate) fn write_capture(path: &std::path::Path, until: Until) -> (usize, u64) {
+    use std::io::Write as _;
+    let file = std::fs::File::create(path).expect("the capture can be created");
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let head =
+        br#"{"log":{"version":"1.2","creator":{"name":"chorus bench","version":"1"},"entries":["#;
+    out.write_all(head).expect("the capture is written");
+    let mut bytes = head.len() as u64;
+    let mut written = 0;
+    let seed = match until {
+        Until::Entries(n) => n as u64,
+        Until::Bytes(n) => n,
+    };
+    let mut recording = Recording::new(0x5eed_c0de ^ seed);
     let mut account = 0;
-    while recording.entries.len() < entries {
-        let left = entries - recording.entries.len();
+    loop {
+        let left = match until {
+            Until::Entries(n) if written < n => n - written,
+            Until::Bytes(n) if bytes < n => usize::MAX,
+            _ => break,
+        };
         let length = (1500 + recording.rng.below(1500) as usize).min(left.max(60));
         recording.session(account, length);
         account += 1;
         recording.pause(10_000, 60_000);
-    }
-    Har {
-        log: Log {
-            version: "1.2".to_owned(),
-            creator: Creator {
-                name: "chorus bench".to_owned(),
-                version: "1".to_owned(),
-                comment: None,
-            },
-            browser: None,
-            pages: Vec::new(),
-            entries: recording.entries,
-            comment: None,
-            tunnelled_hosts: Vec::new(),
-        },
-    }
-}
-
-/// A capture whose HAR text is about `bytes` long.
-pub(crate) fn capture_of_size(bytes: usize) -> (Har, String) {
-    // About 1.4 KB of HAR text per entry; grow until the size is reached.
-    let mut entries = bytes / 1400;
-    loop {
-        let har = capture(entries);
-        let text = serde_json::to_string(&har).expect("a HAR serializes");
-        if text.len() >= bytes {
-            return (har, text);
+        for entry in recording.entries.drain(..) {
+            let text = serde_json::to_vec(&entry).expect("an entry serializes");
+            if written > 0 {
+                out.write_all(b",").expect("the capture is written");
+                bytes += 1;
+            }
+            out.write_all(&text).expect("the capture is written");
+            bytes += text.len() as u64;
+            written += 1;
         }
-        entries = entries * bytes / text.len() + 100;
     }
+    out.write_all(b"]}}").expect("the capture is written");
+    out.flush().expect("the capture is written");
+    (written, bytes + 3)
 }

@@ -204,24 +204,25 @@ struct Held {
     before: Option<String>,
 }
 
-/// Why a tie of a value of `shape` in `slot` to an offer at `place` is not certain enough, or
-/// `None` when it is. `path` is the request's recorded path, segment by segment; `known`
+/// Why a tie of a value of `shape` in `slot` to an offer at `place` under `key` is not
+/// certain enough, or `None` when it is. `path` is the request's recorded path, segment by segment; `known`
 /// says whether a path (`/issues/7`) was already in an earlier request's URL.
 fn refusal(
     slot: &SlotValue,
     path: &[String],
-    offer: &Offer,
+    place: &Place,
+    key: Option<&str>,
     shape: Shape,
     known: &dyn Fn(&str) -> bool,
 ) -> Option<&'static str> {
-    let same_key = slot.key.is_some() && slot.key == offer.key;
+    let same_key = slot.key.is_some() && slot.key.as_deref() == key;
     let slot_id_like =
         matches!(slot.slot, Slot::PathSegment(_)) || slot.key.as_deref().is_some_and(is_id_like);
-    let offer_id_like = offer.key.as_deref().is_some_and(is_id_like);
+    let offer_id_like = key.is_some_and(is_id_like);
     match shape {
         // A visible field's value is a choice the page offered (a select's option), not a
         // token handed over, unless its name says token.
-        Shape::Token => match offer.place {
+        Shape::Token => match place {
             Place::FormField { hidden: false }
                 if !slot.key.as_deref().is_some_and(is_token_name) =>
             {
@@ -229,7 +230,7 @@ fn refusal(
             }
             _ => None,
         },
-        Shape::Number => match &offer.place {
+        Shape::Number => match place {
             Place::Location { before } => {
                 let Slot::PathSegment(index) = slot.slot else {
                     return Some("a small number a Location also holds, in another place");
@@ -260,7 +261,7 @@ fn refusal(
             }
             _ => Some("a small number a response also holds, with nothing tying the two"),
         },
-        Shape::Word => match &offer.place {
+        Shape::Word => match place {
             Place::Json { .. } if slot_id_like && offer_id_like => None,
             Place::Link => None,
             _ => Some("a plain word a response also holds, by coincidence or as a constant"),
@@ -495,12 +496,8 @@ pub(crate) fn correlate(
                             || refusal(
                                 &found,
                                 &recorded_path,
-                                &Offer {
-                                    value: value.clone(),
-                                    source: ExtractSource::Header(String::new()),
-                                    key: h.key.clone(),
-                                    place: h.place.clone(),
-                                },
+                                &h.place,
+                                h.key.as_deref(),
                                 value_shape,
                                 &known_before(h.response.unwrap_or(j)),
                             )
@@ -524,17 +521,26 @@ pub(crate) fn correlate(
             let offered = seen.get(&value);
             let (ranked, first_refusal) = match offered {
                 Some(offered) => {
-                    let (ranked, first_refusal) = offered.ranked(token, |offer, i| {
-                        refusal(&found, &recorded_path, offer, value_shape, &known_before(i))
+                    let (ranked, first_refusal) = offered.ranked(token, |place, key, i| {
+                        refusal(
+                            &found,
+                            &recorded_path,
+                            place,
+                            key,
+                            value_shape,
+                            &known_before(i),
+                        )
                     });
                     (Some(ranked), first_refusal)
                 }
                 None => (None, None),
             };
-            let ranked = ranked
-                .into_iter()
-                .flatten()
-                .map(|member| (member.response, member.offer.clone()));
+            let ranked = ranked.into_iter().flatten().filter_map(|member| {
+                let offer = offers(&exchanges[member.response])
+                    .into_iter()
+                    .nth(member.index)?;
+                Some((member.response, offer))
+            });
             let mut link = None;
             if let Slot::PathSegment(index) = found.slot {
                 let names_something = value_shape == Shape::Number

@@ -472,6 +472,34 @@ mod tests {
     }
 
     #[test]
+    fn a_value_is_sent_only_where_it_stands_whole() {
+        let list = [
+            exchange(
+                "POST",
+                "http://api/a",
+                200,
+                r#"{"title":"About (edited by user01)"}"#,
+                "{}",
+            ),
+            exchange(
+                "POST",
+                "http://api/b",
+                200,
+                r#"{"n":"user012","m":"--"}"#,
+                "{}",
+            ),
+            exchange("GET", "http://api/c", 200, "", "{}"),
+        ];
+        let requests: Vec<_> = list.iter().map(draft_request).collect();
+        let mut sent = Sent::new(&requests, ["user01", "user0", "--", "nobody"].into_iter());
+        assert_eq!(sent.last("user01"), Some(0));
+        assert_eq!(sent.last("user0"), None);
+        assert_eq!(sent.last("nobody"), None);
+        // No word to look it up by: every request is read.
+        assert_eq!(sent.last("--"), Some(1));
+    }
+
+    #[test]
     fn a_username_the_login_answer_gives_is_the_account_s() {
         let list = [
             exchange(

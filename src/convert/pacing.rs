@@ -55,11 +55,15 @@ pub(crate) enum Planned {
     },
 }
 
-pub(crate) fn materialize(planned: &[Planned], requests: &[DraftRequest]) -> Vec<DraftStep> {
+/// The steps of a plan; `request_at` gives the request at a position.
+pub(crate) fn materialize<F: FnMut(usize) -> DraftRequest>(
+    planned: &[Planned],
+    request_at: &mut F,
+) -> Vec<DraftStep> {
     planned
         .iter()
         .map(|step| match step {
-            Planned::Request(index) => DraftStep::Request(Box::new(requests[*index].clone())),
+            Planned::Request(index) => DraftStep::Request(Box::new(request_at(*index))),
             Planned::Think(think) => DraftStep::Think(think.clone()),
             Planned::Repeat {
                 count,
@@ -68,10 +72,22 @@ pub(crate) fn materialize(planned: &[Planned], requests: &[DraftRequest]) -> Vec
             } => DraftStep::Repeat {
                 count: *count,
                 comment: comment.clone(),
-                steps: materialize(steps, requests),
+                steps: materialize(steps, request_at),
             },
         })
         .collect()
+}
+
+/// Adds one to `counts[position]` for each step of the plan that sends the request at
+/// `position`.
+pub(crate) fn count_requests(planned: &[Planned], counts: &mut [usize]) {
+    for step in planned {
+        match step {
+            Planned::Request(index) => counts[*index] += 1,
+            Planned::Repeat { steps, .. } => count_requests(steps, counts),
+            Planned::Think(_) => {}
+        }
+    }
 }
 
 /// The steps for `indices` (positions in `requests`/`exchanges`, in recorded order).
@@ -207,8 +223,8 @@ impl ServerNumbers {
         if before < self.read {
             return Lookup::Behind;
         }
-        for i in self.read..before {
-            for (_, _, number) in json_numbers(&exchanges[i]) {
+        for (i, exchange) in exchanges.iter().enumerate().take(before).skip(self.read) {
+            for (_, _, number) in json_numbers(exchange) {
                 if number.is_finite() {
                     self.newest.insert(number.to_bits(), i);
                 }
@@ -386,6 +402,74 @@ mod tests {
             steps[2]
         );
         assert_eq!(steps[3], Planned::Request(4));
+    }
+
+    #[test]
+    fn the_pacing_number_is_found_however_far_back_and_only_when_it_matches() {
+        let mut list = vec![(
+            0.0,
+            exchange(
+                "GET",
+                "http://app/config",
+                200,
+                "",
+                r#"{"pollSeconds":"5"}"#,
+            ),
+        )];
+        for k in 1..50 {
+            list.push((
+                k as f64 * 10.0,
+                exchange("GET", "http://app/other", 200, "", r#"{"n":7}"#),
+            ));
+        }
+        for k in 0..4 {
+            list.push((
+                1000.0 + k as f64 * 5000.0,
+                exchange("GET", "http://app/poll", 200, "", "{}"),
+            ));
+        }
+        for k in 0..3 {
+            list.push((
+                30_000.0 + k as f64 * 3000.0,
+                exchange("GET", "http://app/tick", 200, "", "{}"),
+            ));
+        }
+        let list = timed(list);
+        let mut requests: Vec<_> = list.iter().map(draft_request).collect();
+        let positions: Vec<usize> = (0..list.len()).collect();
+        let pacing = Pacing {
+            think_scale: 1.0,
+            no_think: false,
+        };
+        let steps = plan(
+            &positions,
+            &mut requests,
+            &list,
+            pacing,
+            &mut ServerNumbers::default(),
+        );
+        let thinks: Vec<&Think> = steps
+            .iter()
+            .filter_map(|step| match step {
+                Planned::Repeat { steps, .. } => steps.iter().find_map(|s| match s {
+                    Planned::Think(think) => Some(think),
+                    _ => None,
+                }),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(thinks.len(), 2, "{steps:#?}");
+        assert!(
+            matches!(thinks[0], Think::Template { template, .. } if template == "{{ pollSeconds }}"),
+            "{thinks:?}"
+        );
+        // Nothing the server sent matches 3 s: a constant.
+        assert_eq!(*thinks[1], Think::Seconds(3.0));
+        // Asked again about an earlier point: read back from there, the same answer.
+        let mut numbers = ServerNumbers::default();
+        plan(&positions[40..], &mut requests, &list, pacing, &mut numbers);
+        let early = plan(&positions, &mut requests, &list, pacing, &mut numbers);
+        assert_eq!(early, steps);
     }
 
     #[test]

@@ -34,7 +34,7 @@ const DROPPED_HEADERS: &[&str] = &[
     "proxy-authorization",
 ];
 
-fn keep_header(name: &str, body: &DraftBody) -> bool {
+pub(crate) fn keep_header(name: &str, body: &DraftBody) -> bool {
     let lower = name.to_ascii_lowercase();
     if lower.starts_with(':')
         || lower.starts_with("sec-")

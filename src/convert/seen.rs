@@ -8,13 +8,16 @@ use std::collections::{HashMap, HashSet};
 use super::model::Exchange;
 use super::offers::{Offer, Place};
 
-/// One offer of a value: the response that made it and its place in recorded order.
-#[derive(Debug, Clone)]
+/// One offer of a value: the response that made it, which of its offers it is (the offer
+/// itself is made again when tried: keeping every offer's rule would hold a large capture
+/// several times over), and its place in recorded order.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Member {
     pub(crate) response: usize,
+    /// Its position in `offers(response)`.
+    pub(crate) index: usize,
     /// Counts every offer kept, in the order they were seen: breaks ties as recorded order.
     order: usize,
-    pub(crate) offer: Offer,
 }
 
 /// The offers of one value at one kind of place under one key, oldest first.
@@ -65,20 +68,19 @@ impl Offered {
     pub(crate) fn ranked<'a>(
         &'a self,
         token: bool,
-        refused: impl Fn(&Offer, usize) -> Option<&'static str>,
+        refused: impl Fn(&Place, Option<&str>, usize) -> Option<&'static str>,
     ) -> (
         impl Iterator<Item = &'a Member> + 'a,
         Option<(&'static str, usize)>,
     ) {
         let mut first_refusal: Option<(&'static str, usize, usize)> = None;
-        let mut cursors: Vec<std::iter::Peekable<Box<dyn Iterator<Item = &'a Member> + 'a>>> =
-            Vec::new();
+        let mut cursors: Vec<Cursor<'a>> = Vec::new();
         for group in &self.groups {
-            let kept = group
-                .members
-                .partition_point(|m| refused(&m.offer, m.response).is_none());
+            let refused =
+                |member: &Member| refused(&group.place, group.key.as_deref(), member.response);
+            let kept = group.members.partition_point(|m| refused(m).is_none());
             if let Some(first) = group.members.get(kept) {
-                if let Some(reason) = refused(&first.offer, first.response) {
+                if let Some(reason) = refused(first) {
                     if first_refusal.is_none_or(|(_, _, order)| first.order < order) {
                         first_refusal = Some((reason, first.response, first.order));
                     }
@@ -97,33 +99,44 @@ impl Offered {
             } else {
                 Box::new(kept.iter())
             };
-            cursors.push(members.peekable());
+            cursors.push(Cursor {
+                members: members.peekable(),
+                preference: preference(&group.place),
+                newest_first,
+            });
         }
-        let key = move |member: &Member| -> (i64, i64, usize) {
-            let preference = preference(&member.offer.place);
+        let key = move |cursor: &mut Cursor<'a>| -> Option<(i64, i64, usize)> {
+            let member = cursor.members.peek()?;
             let response = member.response as i64;
-            if token {
-                (-response, preference, member.order)
-            } else if matches!(member.offer.place, Place::FormField { .. } | Place::Meta) {
-                (preference, -response, member.order)
+            Some(if token {
+                (-response, cursor.preference, member.order)
+            } else if cursor.newest_first {
+                (cursor.preference, -response, member.order)
             } else {
-                (preference, response, member.order)
-            }
+                (cursor.preference, response, member.order)
+            })
         };
         let merged = std::iter::from_fn(move || {
             let best = cursors
                 .iter_mut()
                 .enumerate()
-                .filter_map(|(index, cursor)| cursor.peek().map(|m| (key(m), index)))
+                .filter_map(|(index, cursor)| key(cursor).map(|key| (key, index)))
                 .min_by_key(|(key, _)| *key)?
                 .1;
-            cursors[best].next()
+            cursors[best].members.next()
         });
         (
             merged,
             first_refusal.map(|(reason, response, _)| (reason, response)),
         )
     }
+}
+
+/// One group's offers, in the order they are tried, and how they compare with other groups'.
+struct Cursor<'a> {
+    members: std::iter::Peekable<Box<dyn Iterator<Item = &'a Member> + 'a>>,
+    preference: i64,
+    newest_first: bool,
 }
 
 /// The offers of every response so far, for the values requests send.
@@ -144,11 +157,11 @@ impl Seen {
     }
 
     pub(crate) fn add(&mut self, response: usize, offers: Vec<Offer>) {
-        for offer in offers {
+        for (index, offer) in offers.into_iter().enumerate() {
             if !self.wanted.contains(&offer.value) {
                 continue;
             }
-            let offered = self.by_value.entry(offer.value.clone()).or_default();
+            let offered = self.by_value.entry(offer.value).or_default();
             offered.newest = response;
             let at = match offered
                 .groups
@@ -158,8 +171,8 @@ impl Seen {
                 Some(at) => at,
                 None => {
                     offered.groups.push(Group {
-                        place: offer.place.clone(),
-                        key: offer.key.clone(),
+                        place: offer.place,
+                        key: offer.key,
                         members: Vec::new(),
                     });
                     offered.groups.len() - 1
@@ -167,8 +180,8 @@ impl Seen {
             };
             offered.groups[at].members.push(Member {
                 response,
+                index,
                 order: self.kept,
-                offer,
             });
             self.kept += 1;
         }
@@ -214,5 +227,60 @@ impl FirstLinks {
             self.read += 1;
         }
         self.first.get(target).copied().filter(|&i| i < before)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::convert::model::ExtractSource;
+
+    fn offer(value: &str, place: Place, key: &str) -> Offer {
+        Offer {
+            value: value.to_owned(),
+            source: ExtractSource::Header(String::new()),
+            key: Some(key.to_owned()),
+            place,
+        }
+    }
+
+    #[test]
+    fn offers_are_tried_in_rank_order_and_a_group_is_refused_from_a_response_on() {
+        let token = "t0k3nABC99";
+        let field = || offer(token, Place::FormField { hidden: true }, "csrf");
+        let json = || offer(token, Place::Json { in_array: false }, "token");
+        let mut seen = Seen::new([token.to_owned()].into());
+        seen.add(0, vec![field(), offer("other", Place::Meta, "m")]);
+        seen.add(1, vec![json()]);
+        seen.add(2, vec![field(), json()]);
+        let offered = seen.get(token).unwrap();
+        assert_eq!(offered.newest, 2);
+        assert!(
+            seen.get("other").is_none(),
+            "a value no request sends is not kept"
+        );
+        let order = |token: bool, refused: &dyn Fn(&Place, usize) -> Option<&'static str>| {
+            let (ranked, first_refusal) = offered.ranked(token, |place, _, i| refused(place, i));
+            let order: Vec<(usize, usize)> = ranked.map(|m| (m.response, m.index)).collect();
+            (order, first_refusal)
+        };
+        // A token: the newest response first, then the place that reads best.
+        assert_eq!(
+            order(true, &|_, _| None),
+            (vec![(2, 1), (2, 0), (1, 0), (0, 0)], None)
+        );
+        // Another value: the place that reads best, oldest first (form fields newest first).
+        assert_eq!(
+            order(false, &|_, _| None),
+            (vec![(1, 0), (2, 1), (2, 0), (0, 0)], None)
+        );
+        // Form fields refused from response 2 on: the first refusal in recorded order.
+        let late_fields = |place: &Place, i: usize| {
+            (matches!(place, Place::FormField { .. }) && i >= 2).then_some("late")
+        };
+        assert_eq!(
+            order(false, &late_fields),
+            (vec![(1, 0), (2, 1), (0, 0)], Some(("late", 2)))
+        );
     }
 }
