@@ -35,16 +35,19 @@ pub(super) async fn convert(args: ConvertArgs) -> anyhow::Result<ExitCode> {
         capture: Some(capture_as_seen_from(&args.capture, args.output.as_deref())),
     };
     let capture = args.capture.clone();
-    let (har, warnings) =
-        tokio::task::spawn_blocking(move || crate::har::read::read_file(&capture))
-            .await
-            .context("the HAR reader stopped")??;
-    for warning in &warnings {
-        eprintln!("warning: {warning}");
-    }
     let source = args.capture.display().to_string();
-    let conversion = convert::convert_owned(har, &source, &options)
-        .with_context(|| format!("could not convert {source}"))?;
+    // Read and converted on one thread: memory the reading freed is reused by the conversion
+    // (another thread's allocations come from another pool, which would hold both at once).
+    let conversion = tokio::task::spawn_blocking(move || {
+        let (capture, warnings) = convert::read_capture(&capture)?;
+        for warning in &warnings {
+            eprintln!("warning: {warning}");
+        }
+        convert::convert_capture(capture, &source, &options)
+            .with_context(|| format!("could not convert {source}"))
+    })
+    .await
+    .context("the converter stopped")??;
     for warning in &conversion.warnings {
         eprintln!("warning: {warning}");
     }

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use super::model::{DraftExtract, DraftRequest, Exchange, ExtractSource};
 use super::offers::{Offer, Place, location_pattern, offers, raw_offer};
 use super::request::{Slot, SlotValue, percent_decode, set_slot, slots};
+use super::seen::{FirstLinks, Offered, Seen, shown};
 use crate::scenario::{Extract, ExtractKind, ResponseView, Template, Vars};
 use crate::values::{Shape, shape};
 
@@ -203,24 +204,25 @@ struct Held {
     before: Option<String>,
 }
 
-/// Why a tie of a value of `shape` in `slot` to an offer at `place` is not certain enough, or
-/// `None` when it is. `path` is the request's recorded path, segment by segment; `known`
+/// Why a tie of a value of `shape` in `slot` to an offer at `place` under `key` is not
+/// certain enough, or `None` when it is. `path` is the request's recorded path, segment by segment; `known`
 /// says whether a path (`/issues/7`) was already in an earlier request's URL.
 fn refusal(
     slot: &SlotValue,
     path: &[String],
-    offer: &Offer,
+    place: &Place,
+    key: Option<&str>,
     shape: Shape,
     known: &dyn Fn(&str) -> bool,
 ) -> Option<&'static str> {
-    let same_key = slot.key.is_some() && slot.key == offer.key;
+    let same_key = slot.key.is_some() && slot.key.as_deref() == key;
     let slot_id_like =
         matches!(slot.slot, Slot::PathSegment(_)) || slot.key.as_deref().is_some_and(is_id_like);
-    let offer_id_like = offer.key.as_deref().is_some_and(is_id_like);
+    let offer_id_like = key.is_some_and(is_id_like);
     match shape {
         // A visible field's value is a choice the page offered (a select's option), not a
         // token handed over, unless its name says token.
-        Shape::Token => match offer.place {
+        Shape::Token => match place {
             Place::FormField { hidden: false }
                 if !slot.key.as_deref().is_some_and(is_token_name) =>
             {
@@ -228,7 +230,7 @@ fn refusal(
             }
             _ => None,
         },
-        Shape::Number => match &offer.place {
+        Shape::Number => match place {
             Place::Location { before } => {
                 let Slot::PathSegment(index) = slot.slot else {
                     return Some("a small number a Location also holds, in another place");
@@ -259,46 +261,13 @@ fn refusal(
             }
             _ => Some("a small number a response also holds, with nothing tying the two"),
         },
-        Shape::Word => match &offer.place {
+        Shape::Word => match place {
             Place::Json { .. } if slot_id_like && offer_id_like => None,
             Place::Link => None,
             _ => Some("a plain word a response also holds, by coincidence or as a constant"),
         },
         Shape::Text => Some("text a person wrote, not a value handed over"),
     }
-}
-
-/// The order candidates are tried in: tokens from the newest page that served them; other
-/// values from the place that reads best and the response that first handed them over.
-fn rank(candidates: &mut [(usize, Offer)], token: bool) {
-    let preference = |place: &Place| match place {
-        Place::Json { in_array: false } => 0,
-        Place::Location { .. } => 1,
-        Place::LocationQuery => 2,
-        Place::FormField { hidden: true } | Place::Meta => 3,
-        Place::FormField { hidden: false } => 4,
-        Place::Header => 5,
-        Place::Json { in_array: true } => 6,
-        Place::Link => 7,
-        Place::Raw => 8,
-    };
-    candidates.sort_by(|(a_at, a), (b_at, b)| {
-        let newest_first = token
-            || matches!(a.place, Place::FormField { .. } | Place::Meta)
-                && matches!(b.place, Place::FormField { .. } | Place::Meta);
-        let by_time = if newest_first {
-            b_at.cmp(a_at)
-        } else {
-            a_at.cmp(b_at)
-        };
-        if token {
-            by_time.then(preference(&a.place).cmp(&preference(&b.place)))
-        } else {
-            preference(&a.place)
-                .cmp(&preference(&b.place))
-                .then(by_time)
-        }
-    });
 }
 
 /// The engine's rule for an extract source.
@@ -363,31 +332,20 @@ pub(crate) fn extracted(
 fn link_offer(
     index: usize,
     exchanges: &[Exchange],
+    first_links: &mut FirstLinks,
     first_written: Option<usize>,
     account: &[(String, String)],
     j: usize,
 ) -> Option<(usize, Offer)> {
     let target = &exchanges[j].url;
-    let wanted = match target.query() {
-        Some(query) => format!("{}?{query}", target.path()),
-        None => target.path().to_owned(),
-    };
+    let wanted = shown(target);
     let href_is_target = |page_url: &url::Url, href: &str| {
-        page_url.join(href).ok().is_some_and(|url| {
-            let shown = match url.query() {
-                Some(query) => format!("{}?{query}", url.path()),
-                None => url.path().to_owned(),
-            };
-            shown == wanted
-        })
+        page_url
+            .join(href)
+            .ok()
+            .is_some_and(|url| shown(&url) == wanted)
     };
-    let first_seen = (0..j).find(|&i| {
-        exchanges[i].page().is_some_and(|page| {
-            page.links
-                .iter()
-                .any(|l| href_is_target(&exchanges[i].url, &l.href))
-        })
-    })?;
+    let first_seen = first_links.before(exchanges, j, &wanted)?;
     // The link must have appeared after a write of this session.
     if first_written.is_none_or(|w| w >= first_seen) {
         return None;
@@ -463,8 +421,17 @@ pub(crate) fn correlate(
             .or_insert_with(|| serde_json::Value::String(value.clone()));
     }
     proof_vars.set("user", serde_json::Value::Object(row));
-    // value -> offers seen so far: (response index, offer)
-    let mut seen: HashMap<String, Vec<(usize, Offer)>> = HashMap::new();
+    // What the responses so far offered, for the values some request sends.
+    let mut wanted: HashSet<String> = HashSet::new();
+    for request in requests.iter() {
+        for found in slots(request) {
+            if !found.value.contains("{{") && !fixed.contains(&found.value) {
+                wanted.insert(found.value);
+            }
+        }
+    }
+    let mut seen = Seen::new(wanted);
+    let mut first_links = FirstLinks::default();
     let mut bound: HashMap<(usize, String), String> = HashMap::new();
     let mut names = Names::default();
     // What each variable holds at this point of the recording, by value.
@@ -499,6 +466,10 @@ pub(crate) fn correlate(
             .split('/')
             .map(percent_decode)
             .collect();
+        // The first segment of the path no earlier request had is what a link named.
+        let first_new = recorded_path.iter().enumerate().position(|(k, _)| {
+            !known_before(j.saturating_sub(1))(&format!("/{}", recorded_path[..=k].join("/")))
+        });
         for found in slots(&requests[j]) {
             let value = found.value.clone();
             if value.contains("{{") || fixed.contains(&value) || value.is_empty() {
@@ -525,19 +496,15 @@ pub(crate) fn correlate(
                             || refusal(
                                 &found,
                                 &recorded_path,
-                                &Offer {
-                                    value: value.clone(),
-                                    source: ExtractSource::Header(String::new()),
-                                    key: h.key.clone(),
-                                    place: h.place.clone(),
-                                },
+                                &h.place,
+                                h.key.as_deref(),
                                 value_shape,
                                 &known_before(h.response.unwrap_or(j)),
                             )
                             .is_none())
                         // A token is taken from the newest page that served it.
                         && !(token && h.response.is_some_and(|r| {
-                            seen.get(&value).is_some_and(|offers| offers.iter().any(|(i, _)| *i > r))
+                            seen.get(&value).is_some_and(|offered| offered.newest > r)
                         }))
                 })
             });
@@ -549,51 +516,56 @@ pub(crate) fn correlate(
                 }
                 continue;
             }
-            let mut candidates: Vec<(usize, Offer)> = seen.get(&value).cloned().unwrap_or_default();
-            let mut first_refusal: Option<(&'static str, usize)> = None;
-            candidates.retain(|(i, offer)| {
-                match refusal(
-                    &found,
-                    &recorded_path,
-                    offer,
-                    value_shape,
-                    &known_before(*i),
-                ) {
-                    None => true,
-                    Some(reason) => {
-                        first_refusal.get_or_insert((reason, *i));
-                        false
-                    }
+            // The offers a tie may be made to, best first (each group of offers judged at
+            // once), then the link the person clicked, then the value in raw text.
+            let offered = seen.get(&value);
+            let (ranked, first_refusal) = match offered {
+                Some(offered) => {
+                    let (ranked, first_refusal) = offered.ranked(token, |place, key, i| {
+                        refusal(
+                            &found,
+                            &recorded_path,
+                            place,
+                            key,
+                            value_shape,
+                            &known_before(i),
+                        )
+                    });
+                    (Some(ranked), first_refusal)
                 }
+                None => (None, None),
+            };
+            let ranked = ranked.into_iter().flatten().filter_map(|member| {
+                let offer = offers(&exchanges[member.response])
+                    .into_iter()
+                    .nth(member.index)?;
+                Some((member.response, offer))
             });
-            rank(&mut candidates, token);
-            // The first segment of the path no earlier request had is what the link named.
-            let first_new = recorded_path.iter().enumerate().position(|(k, _)| {
-                !known_before(j.saturating_sub(1))(&format!("/{}", recorded_path[..=k].join("/")))
-            });
+            let mut link = None;
             if let Slot::PathSegment(index) = found.slot {
                 let names_something = value_shape == Shape::Number
                     || (value_shape == Shape::Word && value.chars().any(|c| c.is_ascii_digit()));
                 if names_something && j > 0 && first_new == Some(index) {
-                    if let Some(link) = link_offer(index, exchanges, first_written, account, j) {
-                        candidates.push(link);
-                    }
+                    link = link_offer(
+                        index,
+                        exchanges,
+                        &mut first_links,
+                        first_written,
+                        account,
+                        j,
+                    );
                 }
             }
             // A value a visible field offered is a choice: raw text would only find it again.
-            let offered_by_a_field = seen.get(&value).is_some_and(|offers| {
-                offers
-                    .iter()
-                    .any(|(_, o)| o.place == Place::FormField { hidden: false })
-            });
-            if value_shape == Shape::Token && !value.contains(['\n', '\r']) && !offered_by_a_field {
-                let raw = (0..j)
-                    .rev()
-                    .take(RAW_TEXT_WINDOW)
-                    .filter_map(|i| raw_offer(&exchanges[i], &value).map(|offer| (i, offer)));
-                candidates.extend(raw);
-            }
-            let chosen = candidates.into_iter().find(|(i, offer)| {
+            let offered_by_a_field = offered.is_some_and(Offered::by_a_visible_field);
+            let search_raw =
+                value_shape == Shape::Token && !value.contains(['\n', '\r']) && !offered_by_a_field;
+            // Searched only when nothing before it proved: a window of whole bodies.
+            let raw = (0..j)
+                .rev()
+                .take(if search_raw { RAW_TEXT_WINDOW } else { 0 })
+                .filter_map(|i| raw_offer(&exchanges[i], &value).map(|offer| (i, offer)));
+            let chosen = ranked.chain(link).chain(raw).find(|(i, offer)| {
                 extracted(&offer.source, &exchanges[*i], &proof_vars).as_deref()
                     == Some(value.as_str())
             });
@@ -684,7 +656,7 @@ pub(crate) fn correlate(
                 ));
             }
             // A value some response had is the server's, not made up: it stays as recorded.
-            if seen.contains_key(&value) {
+            if seen.get(&value).is_some() {
                 continue;
             }
             if let Some(template) = generator_for(&value, exchanges[j].wall_ms) {
@@ -733,11 +705,7 @@ pub(crate) fn correlate(
             }
         }
         requests[j].comments.extend(notes);
-        for offer in offers(&exchanges[j]) {
-            seen.entry(offer.value.clone())
-                .or_default()
-                .push((j, offer));
-        }
+        seen.add(j, offers(&exchanges[j]));
         let writes = !matches!(requests[j].method.as_str(), "GET" | "HEAD" | "OPTIONS");
         if writes && login.is_none_or(|login| j > login) && first_written.is_none() {
             first_written = Some(j);

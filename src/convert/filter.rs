@@ -121,8 +121,9 @@ pub(crate) fn filter(
     keep_static: bool,
 ) -> (Vec<Exchange>, Dropped) {
     let mut dropped = Dropped::default();
-    let mut kept = Vec::with_capacity(exchanges.len());
-    for exchange in exchanges {
+    let mut exchanges = exchanges;
+    // In place: a large capture's list is not held twice.
+    exchanges.retain(|exchange| {
         if exchange.host_key() != host {
             *dropped.other_hosts.entry(exchange.host_key()).or_default() += 1;
         } else if exchange.status == 0 {
@@ -132,22 +133,23 @@ pub(crate) fn filter(
                 exchange.method,
                 exchange.url
             ));
-        } else if let Some(why) = not_http(&exchange) {
+        } else if let Some(why) = not_http(exchange) {
             dropped.not_http.push(format!(
                 "entry {} ({} {}): {why}",
                 exchange.entry + 1,
                 exchange.method,
                 exchange.url,
             ));
-        } else if is_preflight(&exchange) {
+        } else if is_preflight(exchange) {
             dropped.preflights += 1;
-        } else if !keep_static && is_static(&exchange) {
+        } else if !keep_static && is_static(exchange) {
             dropped.static_assets += 1;
         } else {
-            kept.push(exchange);
+            return true;
         }
-    }
-    (kept, dropped)
+        false
+    });
+    (exchanges, dropped)
 }
 
 #[cfg(test)]

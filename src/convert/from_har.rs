@@ -5,14 +5,33 @@ use base64::Engine as _;
 
 use super::model::{Exchange, RecordedBody};
 use crate::har::Entry;
+use crate::har::read::EntrySink;
 
 /// Exchanges in recorded order (by start time; HAR files are usually but not always sorted),
 /// and a warning per entry that was left out. Takes the entries so that their bodies move
 /// into the exchanges instead of being copied: a large capture is held once, not twice.
 pub(crate) fn exchanges(entries: Vec<Entry>) -> (Vec<Exchange>, Vec<String>) {
-    let mut warnings = Vec::new();
-    let mut list: Vec<(f64, Exchange)> = Vec::new();
-    for (index, entry) in entries.into_iter().enumerate() {
+    let mut read = Exchanges::default();
+    for entry in entries {
+        read.entry(entry);
+    }
+    read.finish()
+}
+
+/// Entries made exchanges as they are read ([`crate::har::read::read_file_each`]): an entry
+/// is held in full only until its exchange is made.
+#[derive(Debug, Default)]
+pub(crate) struct Exchanges {
+    list: Vec<Exchange>,
+    warnings: Vec<String>,
+    /// Entries read so far.
+    pub(crate) read: usize,
+}
+
+impl EntrySink for Exchanges {
+    fn entry(&mut self, entry: Entry) {
+        let index = self.read;
+        self.read += 1;
         let described = format!(
             "entry {} ({} {})",
             index + 1,
@@ -20,20 +39,56 @@ pub(crate) fn exchanges(entries: Vec<Entry>) -> (Vec<Exchange>, Vec<String>) {
             entry.request.url
         );
         match exchange(index, entry) {
-            Ok(exchange) => list.push((exchange.wall_ms, exchange)),
-            Err(problem) => warnings.push(format!("{described}: {problem}; left out")),
+            Ok(exchange) => self.list.push(exchange),
+            Err(problem) => self
+                .warnings
+                .push(format!("{described}: {problem}; left out")),
         }
     }
-    list.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let first = list.first().map_or(0.0, |(wall, _)| *wall);
-    let exchanges = list
-        .into_iter()
-        .map(|(wall, mut exchange)| {
-            exchange.started_ms = wall - first;
-            exchange
-        })
-        .collect();
-    (exchanges, warnings)
+
+    fn restart(&mut self) {
+        *self = Self::default();
+    }
+}
+
+impl Exchanges {
+    /// The exchanges in recorded order, and the warnings.
+    pub(crate) fn finish(self) -> (Vec<Exchange>, Vec<String>) {
+        let mut list = self.list;
+        list.shrink_to_fit();
+        list.sort_by(|a, b| a.wall_ms.total_cmp(&b.wall_ms));
+        let first = list.first().map_or(0.0, |exchange| exchange.wall_ms);
+        for exchange in &mut list {
+            exchange.started_ms = exchange.wall_ms - first;
+        }
+        (list, self.warnings)
+    }
+}
+
+/// Whether convert ever reads a request header of this name: the ones a scenario keeps, the
+/// cookies, and whatever `--redact` must find. The others (the browser's `User-Agent`,
+/// `Accept-*`, `Sec-*`, ...) are not kept past reading.
+fn request_header_used(name: &str) -> bool {
+    name.eq_ignore_ascii_case("cookie")
+        || super::request::keep_header(
+            name,
+            &super::model::DraftBody::Raw {
+                mime: String::new(),
+                text: String::new(),
+            },
+        )
+        || super::redact::secret_key(name)
+}
+
+/// Whether convert ever reads a response header of this name: all but the ones that never
+/// carry a value worth correlating, which it reads for no other reason either.
+fn response_header_used(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    matches!(
+        lower.as_str(),
+        "location" | "set-cookie" | "www-authenticate"
+    ) || !super::offers::PLAIN_RESPONSE_HEADERS.contains(&lower.as_str())
+        || super::redact::secret_key(name)
 }
 
 fn exchange(index: usize, entry: Entry) -> Result<Exchange, String> {
@@ -70,6 +125,17 @@ fn exchange(index: usize, entry: Entry) -> Result<Exchange, String> {
             text,
         }
     });
+    // The headers convert reads, in lists of their own size (a list collected in place
+    // would keep the room of every header the browser sent).
+    let headers = |list: Vec<crate::har::Header>, used: fn(&str) -> bool| {
+        let mut kept: Vec<(String, String)> = list
+            .into_iter()
+            .filter(|h| used(&h.name))
+            .map(|h| (h.name, h.value))
+            .collect();
+        kept.shrink_to_fit();
+        kept
+    };
     let content = entry.response.content;
     let encoding = content.encoding;
     let response_body = content
@@ -82,20 +148,10 @@ fn exchange(index: usize, entry: Entry) -> Result<Exchange, String> {
         duration_ms: entry.time.max(0.0),
         method: entry.request.method.to_ascii_uppercase(),
         url,
-        request_headers: entry
-            .request
-            .headers
-            .into_iter()
-            .map(|h| (h.name, h.value))
-            .collect(),
+        request_headers: headers(entry.request.headers, request_header_used),
         request_body,
         status: entry.response.status,
-        response_headers: entry
-            .response
-            .headers
-            .into_iter()
-            .map(|h| (h.name, h.value))
-            .collect(),
+        response_headers: headers(entry.response.headers, response_header_used),
         response_mime: content.mime_type,
         response_body,
         page: Default::default(),

@@ -4,10 +4,13 @@
 //! sections in decides: `on_start`, then each flow over and over (its end leads back to its
 //! start), then `on_stop`.
 
+use std::collections::HashMap;
+
 use super::model::{Draft, DraftStep, Think};
 use super::request::slots;
 
 /// One request's variables, in the order a section runs them.
+#[derive(Clone)]
 struct Use {
     extracts: Vec<String>,
     reads: Vec<String>,
@@ -65,10 +68,34 @@ fn flatten(steps: &[DraftStep], out: &mut Vec<Use>) {
     }
 }
 
-/// Whether `var` is read in `uses[from..]` before an extract sets it again.
-fn read_before_set(uses: &[Use], from: usize, var: &str) -> Option<bool> {
+/// A section's uses, with the positions of the uses that read or extract each variable: a
+/// question about one variable visits only the steps that name it.
+struct Section {
+    uses: Vec<Use>,
+    naming: HashMap<String, Vec<usize>>,
+}
+
+impl Section {
+    fn new(uses: Vec<Use>) -> Self {
+        let mut naming: HashMap<String, Vec<usize>> = HashMap::new();
+        for (position, item) in uses.iter().enumerate() {
+            for var in item.reads.iter().chain(&item.extracts) {
+                let positions = naming.entry(var.clone()).or_default();
+                if positions.last() != Some(&position) {
+                    positions.push(position);
+                }
+            }
+        }
+        Self { uses, naming }
+    }
+}
+
+/// Whether `var` is read in `section.uses[from..]` before an extract sets it again.
+fn read_before_set(section: &Section, from: usize, var: &str) -> Option<bool> {
+    let positions = section.naming.get(var)?;
+    let start = positions.partition_point(|&p| p < from);
     let mut conditions: Vec<&str> = Vec::new();
-    for item in &uses[from..] {
+    for item in positions[start..].iter().map(|&p| &section.uses[p]) {
         if item.reads.iter().any(|r| r == var) {
             return Some(true);
         }
@@ -93,19 +120,18 @@ fn read_before_set(uses: &[Use], from: usize, var: &str) -> Option<bool> {
 
 /// Drops every extract whose value no step can read.
 pub(crate) fn prune(draft: &mut Draft) {
-    let mut on_start = Vec::new();
-    flatten(&draft.on_start, &mut on_start);
-    let flows: Vec<Vec<Use>> = draft
+    let section = |steps: &[DraftStep]| {
+        let mut uses = Vec::new();
+        flatten(steps, &mut uses);
+        Section::new(uses)
+    };
+    let on_start = section(&draft.on_start);
+    let flows: Vec<Section> = draft
         .flows
         .iter()
-        .map(|flow| {
-            let mut uses = Vec::new();
-            flatten(&flow.steps, &mut uses);
-            uses
-        })
+        .map(|flow| section(&flow.steps))
         .collect();
-    let mut on_stop = Vec::new();
-    flatten(&draft.on_stop, &mut on_stop);
+    let on_stop = section(&draft.on_stop);
     // After a flow (or on_start, when no flow runs): on_stop, from its start.
     let read_by_on_stop = |var: &str| read_before_set(&on_stop, 0, var) == Some(true);
     let read_by_a_flow_start = |var: &str| {
@@ -119,7 +145,7 @@ pub(crate) fn prune(draft: &mut Draft) {
             Some(read) => read,
             None => read_by_a_flow_start(var) || read_by_on_stop(var),
         };
-    let live_in_flow = |flow: &[Use], index: usize, var: &str| {
+    let live_in_flow = |flow: &Section, index: usize, var: &str| {
         match read_before_set(flow, index + 1, var) {
             Some(read) => read,
             // The flow runs again from its start, or the run ends.
@@ -179,8 +205,11 @@ mod tests {
             step(&["token"], &["id"], Some("not (id is defined)")),
             step(&[], &["token"], None),
         ];
-        assert_eq!(read_before_set(&both, 0, "token"), Some(false));
+        let all = Section::new(both.to_vec());
+        assert_eq!(read_before_set(&all, 0, "token"), Some(false));
         // Only one of the two: the earlier value may still be the one read.
-        assert_eq!(read_before_set(&both[1..], 0, "token"), Some(true));
+        assert_eq!(read_before_set(&all, 1, "token"), Some(true));
+        let rest = Section::new(both[1..].to_vec());
+        assert_eq!(read_before_set(&rest, 0, "token"), Some(true));
     }
 }

@@ -6,11 +6,13 @@
 //! CSV. Values a response says are the account's (`"username": "user01"` after a login by
 //! e-mail) join the columns.
 
+use std::collections::HashMap;
+
 use super::auth::HttpAuth;
 use super::model::{DraftBody, DraftRequest, Exchange};
 use super::offers::json_leaves;
 use super::request::{Slot, set_slot, slots};
-use crate::html::FieldKind;
+use crate::html::{FieldKind, Page};
 
 /// Response fields that name the account.
 const IDENTITY_KEYS: &[&str] = &[
@@ -84,33 +86,45 @@ fn form_roles(request: &DraftRequest, before: &[Exchange]) -> Option<FormRoles> 
     let DraftBody::Form(pairs) = &request.body else {
         return None;
     };
-    let sent = |name: &str| pairs.iter().any(|(key, _)| key == name);
-    before.iter().rev().find_map(|exchange| {
-        let page = exchange.page()?;
-        let form = page
-            .fields
-            .iter()
-            .find(|f| f.kind == FieldKind::Password && sent(&f.name))?
-            .form;
-        let in_form = page.fields.iter().filter(|f| f.form == form);
-        let mut roles = FormRoles {
-            passwords: Vec::new(),
-            typed: Vec::new(),
-        };
-        for field in in_form {
-            match field.kind {
-                FieldKind::Password => roles.passwords.push(field.name.clone()),
-                FieldKind::Input => roles.typed.push(field.name.clone()),
-                _ => {}
-            }
+    before
+        .iter()
+        .rev()
+        .find_map(|exchange| roles_in(exchange.page()?, pairs))
+}
+
+/// The roles of the fields of `page`'s form with a password input among the `sent` fields.
+fn roles_in(page: &Page, sent: &[(String, String)]) -> Option<FormRoles> {
+    let sent = |name: &str| sent.iter().any(|(key, _)| key == name);
+    let form = page
+        .fields
+        .iter()
+        .find(|f| f.kind == FieldKind::Password && sent(&f.name))?
+        .form;
+    let in_form = page.fields.iter().filter(|f| f.form == form);
+    let mut roles = FormRoles {
+        passwords: Vec::new(),
+        typed: Vec::new(),
+    };
+    for field in in_form {
+        match field.kind {
+            FieldKind::Password => roles.passwords.push(field.name.clone()),
+            FieldKind::Input => roles.typed.push(field.name.clone()),
+            _ => {}
         }
-        Some(roles)
-    })
+    }
+    Some(roles)
 }
 
 /// (slot, value, is the password) of each credential the request sends.
 fn credentials(request: &DraftRequest, before: &[Exchange]) -> Vec<(Slot, String, bool)> {
-    let roles = form_roles(request, before);
+    credentials_in_roles(request, form_roles(request, before))
+}
+
+/// [`credentials`], the form's roles known.
+fn credentials_in_roles(
+    request: &DraftRequest,
+    roles: Option<FormRoles>,
+) -> Vec<(Slot, String, bool)> {
     slots(request)
         .into_iter()
         .filter(|s| matches!(s.slot, Slot::Json(_) | Slot::Form(_) | Slot::Multipart(_)))
@@ -144,11 +158,31 @@ pub(crate) fn find(
             wanted.ends_with(&path) || path.ends_with(wanted.trim_start_matches(|c| c != '/'))
         });
     }
-    requests.iter().enumerate().position(|(index, request)| {
-        credentials(request, &exchanges[..index])
+    // The newest page so far with a password input of each name: the page of the form a
+    // request submits is found at once, not by reading back through every page.
+    let mut password_pages: HashMap<&str, usize> = HashMap::new();
+    for (index, request) in requests.iter().enumerate() {
+        let roles = match &request.body {
+            DraftBody::Form(pairs) => pairs
+                .iter()
+                .filter_map(|(key, _)| password_pages.get(key.as_str()))
+                .max()
+                .and_then(|&page| roles_in(exchanges[page].page()?, pairs)),
+            _ => None,
+        };
+        if credentials_in_roles(request, roles)
             .iter()
             .any(|(_, _, password)| *password)
-    })
+        {
+            return Some(index);
+        }
+        if let Some(page) = exchanges[index].page() {
+            for field in page.fields.iter().filter(|f| f.kind == FieldKind::Password) {
+                password_pages.insert(&field.name, index);
+            }
+        }
+    }
+    None
 }
 
 /// The column an identity value goes to.
@@ -211,13 +245,8 @@ pub(crate) fn add_response_identities(
     requests: &[DraftRequest],
     exchanges: &[Exchange],
 ) {
-    let sent_later = |from: usize, value: &str| {
-        requests[from..].iter().any(|request| {
-            slots(request)
-                .iter()
-                .any(|s| occurrences(&s.value, value).next().is_some())
-        })
-    };
+    // (response, value) of every identity the responses name, in recorded order.
+    let mut named: Vec<(usize, String)> = Vec::new();
     for (i, exchange) in exchanges.iter().enumerate().skip(login.index) {
         let Some(body) = &exchange.response_body else {
             continue;
@@ -230,17 +259,93 @@ pub(crate) fn add_response_identities(
         for (_, key, value) in leaves {
             let Some(key) = key else { continue };
             let lower = key.to_ascii_lowercase();
-            if !IDENTITY_KEYS.contains(&lower.as_str()) || value.chars().count() < 4 {
-                continue;
-            }
-            let column = identity_column(&value);
-            let known = login.values.iter().any(|(v, _)| *v == value);
-            let taken = login.columns.iter().any(|c| c == column);
-            if !known && !taken && sent_later(i + 1, &value) {
-                login.add(&value, column);
-                login.columns.sort_by_key(|column| column == "password");
+            if IDENTITY_KEYS.contains(&lower.as_str()) && value.chars().count() >= 4 {
+                named.push((i, value));
             }
         }
+    }
+    if named.is_empty() {
+        return;
+    }
+    let mut sent = Sent::new(requests, named.iter().map(|(_, value)| value.as_str()));
+    for (i, value) in &named {
+        let column = identity_column(value);
+        let known = login.values.iter().any(|(v, _)| v == value);
+        let taken = login.columns.iter().any(|c| c == column);
+        if !known && !taken && sent.last(value).is_some_and(|last| last > *i) {
+            login.add(value, column);
+            login.columns.sort_by_key(|column| column == "password");
+        }
+    }
+}
+
+/// The alphanumeric runs of a text (what [`occurrences`] treats as words).
+fn runs(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|run| !run.is_empty())
+}
+
+/// Which requests send a value (whole, as [`occurrences`] finds it): the requests each word of
+/// the values asked about appears in, gathered in one pass; a value is then looked for only
+/// in the requests that have its rarest word, since a whole occurrence of a value holds each
+/// of its words whole. Each answer is kept.
+struct Sent<'a> {
+    requests: &'a [DraftRequest],
+    /// Word -> the requests (ascending) whose slots have it.
+    requests_with: HashMap<&'a str, Vec<usize>>,
+    last: HashMap<String, Option<usize>>,
+}
+
+impl<'a> Sent<'a> {
+    fn new(requests: &'a [DraftRequest], values: impl Iterator<Item = &'a str>) -> Self {
+        let mut requests_with: HashMap<&'a str, Vec<usize>> = HashMap::new();
+        for value in values {
+            for run in runs(value) {
+                requests_with.entry(run).or_default();
+            }
+        }
+        for (index, request) in requests.iter().enumerate() {
+            for found in slots(request) {
+                for run in runs(&found.value) {
+                    if let Some(list) = requests_with.get_mut(run) {
+                        if list.last() != Some(&index) {
+                            list.push(index);
+                        }
+                    }
+                }
+            }
+        }
+        Self {
+            requests,
+            requests_with,
+            last: HashMap::new(),
+        }
+    }
+
+    /// The last request that sends `value`.
+    fn last(&mut self, value: &str) -> Option<usize> {
+        if let Some(last) = self.last.get(value) {
+            return *last;
+        }
+        let sends = |request: &DraftRequest| {
+            slots(request)
+                .iter()
+                .any(|s| occurrences(&s.value, value).next().is_some())
+        };
+        let rarest = runs(value)
+            .filter_map(|run| self.requests_with.get(run))
+            .min_by_key(|list| list.len());
+        let last = match rarest {
+            Some(list) => list
+                .iter()
+                .rev()
+                .copied()
+                .find(|&index| sends(&self.requests[index])),
+            // No word to look up by: every request.
+            None => self.requests.iter().rposition(sends),
+        };
+        self.last.insert(value.to_owned(), last);
+        last
     }
 }
 
@@ -364,6 +469,34 @@ mod tests {
             ])
         );
         assert_eq!(find(&requests, &list, Some("http://wiki/login")), Some(0));
+    }
+
+    #[test]
+    fn a_value_is_sent_only_where_it_stands_whole() {
+        let list = [
+            exchange(
+                "POST",
+                "http://api/a",
+                200,
+                r#"{"title":"About (edited by user01)"}"#,
+                "{}",
+            ),
+            exchange(
+                "POST",
+                "http://api/b",
+                200,
+                r#"{"n":"user012","m":"--"}"#,
+                "{}",
+            ),
+            exchange("GET", "http://api/c", 200, "", "{}"),
+        ];
+        let requests: Vec<_> = list.iter().map(draft_request).collect();
+        let mut sent = Sent::new(&requests, ["user01", "user0", "--", "nobody"].into_iter());
+        assert_eq!(sent.last("user01"), Some(0));
+        assert_eq!(sent.last("user0"), None);
+        assert_eq!(sent.last("nobody"), None);
+        // No word to look it up by: every request is read.
+        assert_eq!(sent.last("--"), Some(1));
     }
 
     #[test]

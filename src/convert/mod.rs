@@ -15,6 +15,7 @@ mod pacing;
 mod pkce;
 mod redact;
 mod request;
+mod seen;
 mod structure;
 #[cfg(test)]
 mod testing;
@@ -24,7 +25,9 @@ use std::collections::HashSet;
 
 use regex::Regex;
 
-use crate::har::Har;
+use std::path::Path;
+
+use crate::har::{Har, read};
 use model::{Draft, DraftFlow, DraftStep};
 
 /// How to convert (the `chorus convert` flags).
@@ -102,6 +105,54 @@ pub fn convert_owned(
 ) -> Result<Conversion, ConvertError> {
     let recorded = har.log.entries.len();
     let (exchanges, warnings) = from_har::exchanges(har.log.entries);
+    convert_capture(
+        Capture {
+            exchanges,
+            warnings,
+            recorded,
+        },
+        source,
+        options,
+    )
+}
+
+/// A capture as convert reads it: each entry's request and response, without what convert
+/// never reads (timings, the browser's own headers, cookie lists).
+#[derive(Debug)]
+pub struct Capture {
+    exchanges: Vec<model::Exchange>,
+    warnings: Vec<String>,
+    recorded: usize,
+}
+
+/// Reads a HAR file for [`convert_capture`], entry by entry: an entry is held whole only
+/// until what convert needs of it is taken, so a large capture is not held twice.
+pub fn read_capture(path: &Path) -> Result<(Capture, Vec<read::Warning>), read::HarError> {
+    let mut read = from_har::Exchanges::default();
+    let (_, warnings) = read::read_file_each(path, &mut read)?;
+    let recorded = read.read;
+    let (exchanges, entry_warnings) = read.finish();
+    Ok((
+        Capture {
+            exchanges,
+            warnings: entry_warnings,
+            recorded,
+        },
+        warnings,
+    ))
+}
+
+/// Converts a capture read by [`read_capture`]; `source` names it in the scenario's comments.
+pub fn convert_capture(
+    capture: Capture,
+    source: &str,
+    options: &Options,
+) -> Result<Conversion, ConvertError> {
+    let Capture {
+        exchanges,
+        warnings,
+        recorded,
+    } = capture;
     if exchanges.is_empty() {
         return Err(ConvertError::Empty);
     }
@@ -169,7 +220,7 @@ pub fn convert_owned(
     }
     // The engine's cookie jar sends what servers set; cookies set by the page's scripts must
     // be sent by the scenario.
-    let mut set_by_server: Vec<String> = Vec::new();
+    let mut set_by_server: HashSet<String> = HashSet::new();
     for (request, exchange) in requests.iter_mut().zip(&exchanges) {
         let own = request::cookies_not_from_server(exchange, &set_by_server);
         if !own.is_empty() {
@@ -184,7 +235,7 @@ pub fn convert_owned(
         for (name, value) in &exchange.response_headers {
             if name.eq_ignore_ascii_case("set-cookie") {
                 if let Some((cookie, _)) = value.split_once('=') {
-                    set_by_server.push(cookie.trim().to_owned());
+                    set_by_server.insert(cookie.trim().to_owned());
                 }
             }
         }
@@ -253,15 +304,55 @@ pub fn convert_owned(
     };
     // Pacing may add extracts to earlier requests: plan every part first, then copy the
     // requests, with all their extracts, into the steps.
-    let on_start_plan = pacing::plan(&layout.on_start, &mut requests, &exchanges, pacing);
+    let mut numbers = pacing::ServerNumbers::default();
+    let mut plan = |positions: &[usize], requests: &mut Vec<model::DraftRequest>| {
+        pacing::plan(positions, requests, &exchanges, pacing, &mut numbers)
+    };
+    let on_start_plan = plan(&layout.on_start, &mut requests);
     let flow_plans: Vec<_> = layout
         .flows
         .iter()
-        .map(|(_, positions, _)| pacing::plan(positions, &mut requests, &exchanges, pacing))
+        .map(|(_, positions, _)| plan(positions, &mut requests))
         .collect();
-    let on_stop_plan = pacing::plan(&layout.on_stop, &mut requests, &exchanges, pacing);
-    let on_start = pacing::materialize(&on_start_plan, &requests);
-    let on_stop = pacing::materialize(&on_stop_plan, &requests);
+    let on_stop_plan = plan(&layout.on_stop, &mut requests);
+
+    // What the header says of the requests, before they move into the steps.
+    let described = |index: usize| {
+        let request = &requests[index];
+        (
+            request.method.clone(),
+            request.path.join("/"),
+            request.entry + 1,
+        )
+    };
+    let login_request = login.as_ref().map(|login| described(login.index));
+    let logout_request = layout.logout.map(described);
+    // The capture is no longer needed (but for the secrets --redact looks for at the end):
+    // its bodies and pages go before the scenario is written.
+    let secrets = if options.redact {
+        redact::secret_values(&exchanges)
+    } else {
+        Vec::new()
+    };
+    drop(exchanges);
+    // Each request moves into the step that sends it (copied only for a step that is not
+    // the last to send it).
+    let mut steps_left = vec![0; requests.len()];
+    for planned in [&on_start_plan, &on_stop_plan]
+        .into_iter()
+        .chain(&flow_plans)
+    {
+        pacing::count_requests(planned, &mut steps_left);
+    }
+    let mut request_at = |index: usize| {
+        steps_left[index] -= 1;
+        if steps_left[index] == 0 {
+            std::mem::take(&mut requests[index])
+        } else {
+            requests[index].clone()
+        }
+    };
+    let on_start = pacing::materialize(&on_start_plan, &mut request_at);
     let flows: Vec<DraftFlow> = layout
         .flows
         .iter()
@@ -270,9 +361,11 @@ pub fn convert_owned(
             name: name.clone(),
             weight: *count,
             comment: (*count > 1).then(|| format!("seen {count} times in the recording")),
-            steps: pacing::materialize(plan, &requests),
+            steps: pacing::materialize(plan, &mut request_at),
         })
         .collect();
+    let on_stop = pacing::materialize(&on_stop_plan, &mut request_at);
+    drop(requests);
 
     let mut header_comments = vec![
         format!(
@@ -282,23 +375,16 @@ pub fn convert_owned(
         format!("{kept} request(s) kept of {recorded} recorded"),
     ];
     header_comments.extend(dropped.comments());
-    match &login {
-        Some(login) => header_comments.push(format!(
-            "login: {} /{} (entry {}); each virtual user logs in with its own row of the users CSV, columns: {}",
-            requests[login.index].method,
-            requests[login.index].path.join("/"),
-            requests[login.index].entry + 1,
+    match (&login, login_request) {
+        (Some(login), Some((method, path, entry))) => header_comments.push(format!(
+            "login: {method} /{path} (entry {entry}); each virtual user logs in with its own row of the users CSV, columns: {}",
             login.columns.join(", ")
         )),
-        None => header_comments.push("no login found (no request body with a password field; --login URL names one)".to_owned()),
+        _ => header_comments.push("no login found (no request body with a password field; --login URL names one)".to_owned()),
     }
-    if let Some(logout) = layout.logout {
-        let first = &requests[logout];
+    if let Some((method, path, entry)) = logout_request {
         header_comments.push(format!(
-            "logout: {} /{} (entry {}) ends the session: it runs once per user when the run ends (on_stop), never in the repeated flow",
-            first.method,
-            first.path.join("/"),
-            first.entry + 1
+            "logout: {method} /{path} (entry {entry}) ends the session: it runs once per user when the run ends (on_stop), never in the repeated flow"
         ));
     }
     let mut draft = Draft {
@@ -333,12 +419,12 @@ pub fn convert_owned(
     let mut yaml = write::yaml(&draft);
     if options.redact {
         // Whatever the by-name pass missed (a token quoted in a URL, a comment, a raw body).
-        yaml = redact::scrub_text(&yaml, &redact::secret_values(&exchanges)).0;
+        yaml = redact::scrub_text(&yaml, &secrets).0;
     }
     Ok(Conversion {
         yaml,
         warnings,
-        requests: requests.len(),
+        requests: kept,
         extracted_values,
         generated_values: correlation.generators.len(),
         user_columns: draft.user_columns.clone(),

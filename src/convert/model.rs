@@ -29,8 +29,9 @@ pub(crate) struct Exchange {
     pub(crate) response_mime: String,
     /// The response body as text, when it is text.
     pub(crate) response_body: Option<String>,
-    /// The response read as an HTML page, once, when someone asks.
-    pub(crate) page: OnceCell<Option<Page>>,
+    /// The response read as an HTML page, once, when someone asks (boxed: most responses are
+    /// not pages, and a capture's exchanges are many).
+    pub(crate) page: OnceCell<Option<Box<Page>>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -65,9 +66,9 @@ impl Exchange {
                 let mime = self.response_mime.to_ascii_lowercase();
                 let html = mime.contains("html")
                     || (mime.is_empty() && body.trim_start().starts_with('<'));
-                html.then(|| Page::parse(body))
+                html.then(|| Box::new(Page::parse(body)))
             })
-            .as_ref()
+            .as_deref()
     }
 }
 
@@ -132,7 +133,7 @@ pub(crate) enum Think {
     Template { template: String, comment: String },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct DraftRequest {
     pub(crate) entry: usize,
     pub(crate) method: String,
@@ -169,8 +170,9 @@ pub(crate) enum DraftCheck {
     JsonPath(String),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) enum DraftBody {
+    #[default]
     None,
     /// JSON; a string leaf that is exactly `{{ var }}` keeps the variable's type.
     Json(Value),

@@ -10,7 +10,7 @@ use super::model::{Exchange, ExtractSource};
 use crate::html::FieldKind;
 
 /// Response headers that never carry a value worth correlating.
-const PLAIN_RESPONSE_HEADERS: &[&str] = &[
+pub(crate) const PLAIN_RESPONSE_HEADERS: &[&str] = &[
     "date",
     "content-length",
     "content-type",

@@ -3,6 +3,8 @@
 //! response returned (like `eventsPeriodSecs`) waits for that number, not a constant.
 
 use super::model::{DraftExtract, DraftRequest, DraftStep, Exchange, ExtractSource, Think};
+use std::collections::BTreeMap;
+
 use super::offers::offers;
 
 /// Gaps shorter than this are the browser's own pace (parallel fetches, rendering), not a
@@ -55,11 +57,15 @@ pub(crate) enum Planned {
     },
 }
 
-pub(crate) fn materialize(planned: &[Planned], requests: &[DraftRequest]) -> Vec<DraftStep> {
+/// The steps of a plan; `request_at` gives the request at a position.
+pub(crate) fn materialize<F: FnMut(usize) -> DraftRequest>(
+    planned: &[Planned],
+    request_at: &mut F,
+) -> Vec<DraftStep> {
     planned
         .iter()
         .map(|step| match step {
-            Planned::Request(index) => DraftStep::Request(Box::new(requests[*index].clone())),
+            Planned::Request(index) => DraftStep::Request(Box::new(request_at(*index))),
             Planned::Think(think) => DraftStep::Think(think.clone()),
             Planned::Repeat {
                 count,
@@ -68,10 +74,22 @@ pub(crate) fn materialize(planned: &[Planned], requests: &[DraftRequest]) -> Vec
             } => DraftStep::Repeat {
                 count: *count,
                 comment: comment.clone(),
-                steps: materialize(steps, requests),
+                steps: materialize(steps, request_at),
             },
         })
         .collect()
+}
+
+/// Adds one to `counts[position]` for each step of the plan that sends the request at
+/// `position`.
+pub(crate) fn count_requests(planned: &[Planned], counts: &mut [usize]) {
+    for step in planned {
+        match step {
+            Planned::Request(index) => counts[*index] += 1,
+            Planned::Repeat { steps, .. } => count_requests(steps, counts),
+            Planned::Think(_) => {}
+        }
+    }
 }
 
 /// The steps for `indices` (positions in `requests`/`exchanges`, in recorded order).
@@ -81,6 +99,7 @@ pub(crate) fn plan(
     requests: &mut [DraftRequest],
     exchanges: &[Exchange],
     pacing: Pacing,
+    numbers: &mut ServerNumbers,
 ) -> Vec<Planned> {
     let mut steps = Vec::new();
     let mut k = 0;
@@ -102,7 +121,7 @@ pub(crate) fn plan(
                 if !leading {
                     push_think(&mut steps, gap_before, pacing);
                 }
-                let think = server_directed(first, interval, requests, exchanges)
+                let think = server_directed(first, interval, requests, exchanges, numbers)
                     .unwrap_or(Think::Seconds(round_secs(interval * pacing.think_scale)));
                 let think_step = if pacing.no_think && matches!(think, Think::Seconds(_)) {
                     None
@@ -167,6 +186,78 @@ fn steady_interval(run: &[usize], exchanges: &[Exchange]) -> Option<f64> {
     .then_some(median)
 }
 
+/// (key, JSONPath, number) of every positive number a response's JSON holds (numbers written
+/// as strings too).
+fn json_numbers(exchange: &Exchange) -> impl Iterator<Item = (Option<String>, String, f64)> {
+    offers(exchange).into_iter().filter_map(|offer| {
+        let ExtractSource::JsonPath(path) = offer.source else {
+            return None;
+        };
+        let number = offer.value.parse::<f64>().ok()?;
+        (number > 0.0).then_some((offer.key, path, number))
+    })
+}
+
+fn matches_interval(number: f64, interval_ms: f64) -> bool {
+    (number * 1000.0 - interval_ms).abs() <= interval_ms * MATCH
+        || (number - interval_ms).abs() <= interval_ms * MATCH
+}
+
+/// The positive numbers the responses' JSON held, read once in recorded order, each with the
+/// newest response that held it: the newest response before a loop with a number near its
+/// interval is found without reading every earlier response again for each loop.
+#[derive(Debug, Default)]
+pub(crate) struct ServerNumbers {
+    /// A number's bits (ordered as the numbers are, all being positive) -> newest response.
+    newest: BTreeMap<u64, usize>,
+    read: usize,
+}
+
+impl ServerNumbers {
+    /// The newest of `exchanges[..before]` whose JSON holds a number matching the interval.
+    fn newest_matching(
+        &mut self,
+        before: usize,
+        interval_ms: f64,
+        exchanges: &[Exchange],
+    ) -> Lookup {
+        let before = before.min(exchanges.len());
+        if before < self.read {
+            return Lookup::Behind;
+        }
+        for (i, exchange) in exchanges.iter().enumerate().take(before).skip(self.read) {
+            for (_, _, number) in json_numbers(exchange) {
+                if number.is_finite() {
+                    self.newest.insert(number.to_bits(), i);
+                }
+            }
+        }
+        self.read = before;
+        // The bands a match lies in, a little wider than exact: each found number is judged
+        // by the exact rule.
+        let band = |center: f64| {
+            let low = center * (1.0 - MATCH) * (1.0 - 1e-9);
+            let high = center * (1.0 + MATCH) * (1.0 + 1e-9);
+            low.to_bits()..=high.to_bits()
+        };
+        let newest = [band(interval_ms / 1000.0), band(interval_ms)]
+            .into_iter()
+            .flat_map(|bits| self.newest.range(bits))
+            .filter(|(bits, _)| matches_interval(f64::from_bits(**bits), interval_ms))
+            .map(|(_, &i)| i)
+            .max();
+        newest.map_or(Lookup::NoneMatch, Lookup::Newest)
+    }
+}
+
+enum Lookup {
+    Newest(usize),
+    NoneMatch,
+    /// Asked about an earlier point than was read (loops are planned in recorded order, but
+    /// for the pages added at the end): the caller reads back itself.
+    Behind,
+}
+
 /// A number an earlier response returned that matches the interval, in seconds or in
 /// milliseconds; the newest such response wins, and names that say "period", "interval",
 /// "delay" or "wait" win within a response.
@@ -175,24 +266,21 @@ fn server_directed(
     interval_ms: f64,
     requests: &mut [DraftRequest],
     exchanges: &[Exchange],
+    numbers: &mut ServerNumbers,
 ) -> Option<Think> {
-    for i in (0..before).rev() {
+    let from = match numbers.newest_matching(before, interval_ms, exchanges) {
+        Lookup::Newest(i) => i + 1,
+        Lookup::NoneMatch => return None,
+        Lookup::Behind => before,
+    };
+    for i in (0..from).rev() {
         let mut candidates: Vec<(String, String, f64)> = Vec::new();
-        for offer in offers(&exchanges[i]) {
-            let ExtractSource::JsonPath(path) = &offer.source else {
-                continue;
-            };
-            let Ok(number) = offer.value.parse::<f64>() else {
-                continue;
-            };
-            if number <= 0.0 {
-                continue;
-            }
-            let key = offer.key.clone().unwrap_or_else(|| "period".to_owned());
+        for (key, path, number) in json_numbers(&exchanges[i]) {
+            let key = key.unwrap_or_else(|| "period".to_owned());
             if (number * 1000.0 - interval_ms).abs() <= interval_ms * MATCH {
-                candidates.push((key, path.clone(), 1.0));
+                candidates.push((key, path, 1.0));
             } else if (number - interval_ms).abs() <= interval_ms * MATCH {
-                candidates.push((key, path.clone(), 1000.0));
+                candidates.push((key, path, 1000.0));
             }
         }
         let named = |key: &str| {
@@ -295,6 +383,7 @@ mod tests {
                 think_scale: 1.0,
                 no_think: false,
             },
+            &mut ServerNumbers::default(),
         );
         assert_eq!(requests[0].extracts[0].var, "eventsPeriodSecs");
         let Planned::Repeat {
@@ -318,6 +407,74 @@ mod tests {
     }
 
     #[test]
+    fn the_pacing_number_is_found_however_far_back_and_only_when_it_matches() {
+        let mut list = vec![(
+            0.0,
+            exchange(
+                "GET",
+                "http://app/config",
+                200,
+                "",
+                r#"{"pollSeconds":"5"}"#,
+            ),
+        )];
+        for k in 1..50 {
+            list.push((
+                k as f64 * 10.0,
+                exchange("GET", "http://app/other", 200, "", r#"{"n":7}"#),
+            ));
+        }
+        for k in 0..4 {
+            list.push((
+                1000.0 + k as f64 * 5000.0,
+                exchange("GET", "http://app/poll", 200, "", "{}"),
+            ));
+        }
+        for k in 0..3 {
+            list.push((
+                30_000.0 + k as f64 * 3000.0,
+                exchange("GET", "http://app/tick", 200, "", "{}"),
+            ));
+        }
+        let list = timed(list);
+        let mut requests: Vec<_> = list.iter().map(draft_request).collect();
+        let positions: Vec<usize> = (0..list.len()).collect();
+        let pacing = Pacing {
+            think_scale: 1.0,
+            no_think: false,
+        };
+        let steps = plan(
+            &positions,
+            &mut requests,
+            &list,
+            pacing,
+            &mut ServerNumbers::default(),
+        );
+        let thinks: Vec<&Think> = steps
+            .iter()
+            .filter_map(|step| match step {
+                Planned::Repeat { steps, .. } => steps.iter().find_map(|s| match s {
+                    Planned::Think(think) => Some(think),
+                    _ => None,
+                }),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(thinks.len(), 2, "{steps:#?}");
+        assert!(
+            matches!(thinks[0], Think::Template { template, .. } if template == "{{ pollSeconds }}"),
+            "{thinks:?}"
+        );
+        // Nothing the server sent matches 3 s: a constant.
+        assert_eq!(*thinks[1], Think::Seconds(3.0));
+        // Asked again about an earlier point: read back from there, the same answer.
+        let mut numbers = ServerNumbers::default();
+        plan(&positions[40..], &mut requests, &list, pacing, &mut numbers);
+        let early = plan(&positions, &mut requests, &list, pacing, &mut numbers);
+        assert_eq!(early, steps);
+    }
+
+    #[test]
     fn gaps_become_scaled_think_times_and_short_gaps_none() {
         let list = timed(vec![
             (0.0, exchange("GET", "http://app/a", 200, "", "{}")),
@@ -333,6 +490,7 @@ mod tests {
                 think_scale: 0.5,
                 no_think: false,
             },
+            &mut ServerNumbers::default(),
         );
         assert_eq!(steps.len(), 4);
         assert!(
@@ -348,6 +506,7 @@ mod tests {
                 think_scale: 1.0,
                 no_think: true,
             },
+            &mut ServerNumbers::default(),
         );
         assert_eq!(none.len(), 3);
     }

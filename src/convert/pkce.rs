@@ -39,11 +39,16 @@ pub(crate) fn template_pkce(requests: &mut [DraftRequest]) -> Option<Pkce> {
     };
     let challenges = named(requests, "code_challenge");
     let verifiers = named(requests, "code_verifier");
+    // Each verifier's challenge, computed once.
+    let verifiers: Vec<(usize, String, String)> = verifiers
+        .into_iter()
+        .map(|(at, verifier)| (at, challenge_of(&verifier), verifier))
+        .collect();
     let (challenge, verifier) = challenges.iter().find_map(|(at, challenge)| {
         verifiers
             .iter()
-            .find(|(later, verifier)| later > at && challenge_of(verifier) == *challenge)
-            .map(|(_, verifier)| (challenge.clone(), verifier.clone()))
+            .find(|(later, of, _)| later > at && of == challenge)
+            .map(|(_, _, verifier)| (challenge.clone(), verifier.clone()))
     })?;
     for request in requests.iter_mut() {
         for found in slots(request) {

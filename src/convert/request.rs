@@ -2,6 +2,8 @@
 //! value can be replaced by a template (a path segment, a query value, a JSON leaf, a form
 //! field, a header, a bearer token).
 
+use std::collections::HashSet;
+
 use serde_json::Value;
 
 use super::model::{DraftBody, DraftRequest, Exchange, Part, header};
@@ -32,7 +34,7 @@ const DROPPED_HEADERS: &[&str] = &[
     "proxy-authorization",
 ];
 
-fn keep_header(name: &str, body: &DraftBody) -> bool {
+pub(crate) fn keep_header(name: &str, body: &DraftBody) -> bool {
     let lower = name.to_ascii_lowercase();
     if lower.starts_with(':')
         || lower.starts_with("sec-")
@@ -235,13 +237,13 @@ pub(crate) fn draft_request(exchange: &Exchange) -> DraftRequest {
 /// others by itself, so only these need a `Cookie` header.
 pub(crate) fn cookies_not_from_server(
     exchange: &Exchange,
-    set_before: &[String],
+    set_before: &HashSet<String>,
 ) -> Vec<(String, String)> {
     let Some(cookie) = header(&exchange.request_headers, "cookie") else {
         return Vec::new();
     };
     cookie_pairs(cookie)
-        .filter(|(name, _)| !set_before.iter().any(|set| set == name))
+        .filter(|(name, _)| !set_before.contains(*name))
         .map(|(name, value)| (name.to_owned(), value.to_owned()))
         .collect()
 }

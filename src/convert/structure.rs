@@ -5,6 +5,7 @@
 //! flows merged with a weight. A page that served a form's token to the flow moves into the
 //! flow, so each iteration sends a token from its own page.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -151,14 +152,17 @@ pub(crate) fn layout(
             .collect()
     };
     let mut flows: Vec<(String, Vec<usize>, u32)> = Vec::new();
+    // Each flow's shape, with repeats collapsed, to find an identical one at once.
+    let mut by_shape: HashMap<Vec<String>, usize> = HashMap::new();
     for positions in recorded {
-        let shape = shape_of(&positions);
-        let same = flows
-            .iter_mut()
-            .find(|(_, other, _)| dedup_runs(&shape_of(other)) == dedup_runs(&shape));
-        match same {
-            Some((_, _, count)) => *count += 1,
+        let shape: Vec<String> = dedup_runs(&shape_of(&positions))
+            .into_iter()
+            .cloned()
+            .collect();
+        match by_shape.get(&shape) {
+            Some(&same) => flows[same].2 += 1,
             None => {
+                by_shape.insert(shape, flows.len());
                 let first = &requests[positions[0]];
                 let name = if split_on.is_some() {
                     format!("{} {}", first.method, path_of(first))
@@ -184,15 +188,28 @@ pub(crate) fn move_token_pages(layout: &mut Layout, requests: &[DraftRequest], l
     let Some((_, first_flow, _)) = layout.flows.first() else {
         return;
     };
-    let used_in_flow = |var: &str| {
-        let template = format!("{{{{ {var} }}}}");
-        layout.flows.iter().any(|(_, positions, _)| {
-            positions.iter().any(|&p| {
-                slots(&requests[p])
-                    .iter()
-                    .any(|s| s.value.contains(&template))
+    let flow_values = || {
+        layout
+            .flows
+            .iter()
+            .flat_map(|(_, positions, _)| positions)
+            .flat_map(|&p| slots(&requests[p]))
+            .map(|found| found.value)
+    };
+    // The variables written as `{{ var }}` in the flows, gathered once when first asked.
+    let mut in_flows: Option<HashSet<String>> = None;
+    let mut used_in_flow = |var: &str| {
+        if !var.chars().all(is_name_char) {
+            let template = format!("{{{{ {var} }}}}");
+            return flow_values().any(|value| value.contains(&template));
+        }
+        in_flows
+            .get_or_insert_with(|| {
+                flow_values()
+                    .flat_map(|value| plain_uses(&value).map(str::to_owned).collect::<Vec<_>>())
+                    .collect()
             })
-        })
+            .contains(var)
     };
     let trailing: Vec<usize> = layout
         .on_start
@@ -200,7 +217,7 @@ pub(crate) fn move_token_pages(layout: &mut Layout, requests: &[DraftRequest], l
         .copied()
         .filter(|&p| p > login_end)
         .collect();
-    let serves_token = |p: usize| {
+    let mut serves_token = |p: usize| {
         requests[p].extracts.iter().any(|extract| {
             let token_like = matches!(
                 extract.source,
@@ -213,7 +230,8 @@ pub(crate) fn move_token_pages(layout: &mut Layout, requests: &[DraftRequest], l
         return;
     };
     let moved: Vec<usize> = trailing[from..].to_vec();
-    layout.on_start.retain(|p| !moved.contains(p));
+    let moving: HashSet<usize> = moved.iter().copied().collect();
+    layout.on_start.retain(|p| !moving.contains(p));
     let mut flow = moved;
     flow.extend(first_flow.iter().copied());
     layout.flows[0].1 = flow;
@@ -232,6 +250,8 @@ pub(crate) fn reload_token_pages_for_logout(
         return;
     };
     let mut reloads: Vec<usize> = Vec::new();
+    let mut reloaded: HashSet<usize> = HashSet::new();
+    let in_on_stop: HashSet<usize> = layout.on_stop.iter().copied().collect();
     let logout_uses: Vec<String> = layout
         .on_stop
         .iter()
@@ -244,18 +264,30 @@ pub(crate) fn reload_token_pages_for_logout(
                 .map(str::to_owned)
         })
         .collect();
+    // The newest page before `on_stop` that extracts each variable from a form field or a
+    // `<meta>`, with its first such rule (one pass, not one per variable).
+    let mut token_pages: HashMap<String, (usize, ExtractSource)> = HashMap::new();
+    if !logout_uses.is_empty() {
+        for (i, request) in requests[..first].iter().enumerate() {
+            if request.method != "GET" {
+                continue;
+            }
+            let mut first_rule: HashSet<&str> = HashSet::new();
+            for extract in &request.extracts {
+                let token_like = matches!(
+                    extract.source,
+                    ExtractSource::FormField(_) | ExtractSource::Meta(_)
+                );
+                if token_like && first_rule.insert(&extract.var) {
+                    token_pages.insert(extract.var.clone(), (i, extract.source.clone()));
+                }
+            }
+        }
+    }
+    // The newest page every user can load that serves each field name.
+    let mut fallback_pages: HashMap<String, Option<usize>> = HashMap::new();
     for var in logout_uses {
-        let source = (0..first).rev().find_map(|i| {
-            let extract = requests[i].extracts.iter().find(|e| {
-                e.var == var
-                    && matches!(
-                        e.source,
-                        ExtractSource::FormField(_) | ExtractSource::Meta(_)
-                    )
-            })?;
-            (requests[i].method == "GET").then(|| (i, extract.source.clone()))
-        });
-        let Some((source, rule)) = source else {
+        let Some((source, rule)) = token_pages.get(&var).cloned() else {
             continue;
         };
         let name = match &rule {
@@ -284,7 +316,7 @@ pub(crate) fn reload_token_pages_for_logout(
             .filter(|v| v != "origin")
             .collect();
         if is_static(source) || needed.is_empty() {
-            if !layout.on_stop.contains(&source) && !reloads.contains(&source) {
+            if !in_on_stop.contains(&source) && reloaded.insert(source) {
                 reloads.push(source);
             }
             continue;
@@ -297,15 +329,18 @@ pub(crate) fn reload_token_pages_for_logout(
             .map(|v| format!("{v} is defined"))
             .collect::<Vec<_>>()
             .join(" and ");
-        let fallback_page = (0..first)
-            .rev()
-            .find(|&i| requests[i].method == "GET" && is_static(i) && serves(i));
+        let fallback_page = *fallback_pages.entry(name.clone()).or_insert_with(|| {
+            (0..first)
+                .rev()
+                .find(|&i| requests[i].method == "GET" && is_static(i) && serves(i))
+        });
         let mut primary = requests[source].clone();
         primary.when = Some(defined.clone());
         primary.checks.clear();
         requests.push(primary);
         exchanges.push(exchanges[source].clone());
         reloads.push(requests.len() - 1);
+        reloaded.insert(requests.len() - 1);
         if let Some(page) = fallback_page {
             let mut fallback = requests[page].clone();
             fallback.extracts = vec![DraftExtract {
@@ -321,6 +356,7 @@ pub(crate) fn reload_token_pages_for_logout(
             requests.push(fallback);
             exchanges.push(exchanges[page].clone());
             reloads.push(requests.len() - 1);
+            reloaded.insert(requests.len() - 1);
         }
     }
     reloads.extend(layout.on_stop.iter().copied());
@@ -365,6 +401,19 @@ fn guard_flow_values(layout: &Layout, requests: &mut [DraftRequest]) {
         }
         known.extend(request.extracts.iter().map(|e| e.var.clone()));
     }
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// Every `var` that `text` holds as `{{ var }}` exactly (one space inside each brace).
+fn plain_uses(text: &str) -> impl Iterator<Item = &str> {
+    text.match_indices("{{ ").filter_map(move |(at, _)| {
+        let rest = &text[at + 3..];
+        let name = &rest[..rest.find(|c: char| !is_name_char(c)).unwrap_or(rest.len())];
+        (!name.is_empty() && rest[name.len()..].starts_with(" }}")).then_some(name)
+    })
 }
 
 /// The variables a text's templates read.

@@ -18,13 +18,17 @@
 //! `file:line:column`, the JSON path and what was expected.
 //!
 //! Memory: a well-formed file is deserialized straight from a buffered reader, so only the
-//! resulting [`Har`] is held. Only a damaged file is read whole (to find where to cut it).
+//! resulting [`Har`] is held; [`read_file_each`] hands each entry on as soon as it is read,
+//! so that not even the entries are all held at once. Only a damaged file is read whole (to
+//! find where to cut it).
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use super::Har;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::{Entry, Har, Log};
 use crate::files;
 
 /// Something the reader accepted but the caller may want to tell the user about.
@@ -61,8 +65,43 @@ pub enum HarError {
 /// one is better cut with `chorus record --include` or split by session.
 pub const MAX_HAR_BYTES: u64 = 2 << 30;
 
+/// What [`read_file_each`] hands the entries to, in the file's order.
+pub trait EntrySink {
+    /// The next entry.
+    fn entry(&mut self, entry: Entry);
+    /// The file turned out to be damaged after some entries were handed over: it is read
+    /// again, repaired, from its first entry. Forget the entries handed over so far.
+    fn restart(&mut self);
+}
+
+/// Collects the entries, for a [`Har`] whole.
+struct Collect(Vec<Entry>);
+
+impl EntrySink for Collect {
+    fn entry(&mut self, entry: Entry) {
+        self.0.push(entry);
+    }
+
+    fn restart(&mut self) {
+        self.0.clear();
+    }
+}
+
 /// Reads a HAR file. See the module documentation for what is tolerated.
 pub fn read_file(path: &Path) -> Result<(Har, Vec<Warning>), HarError> {
+    let mut entries = Collect(Vec::new());
+    let (mut har, warnings) = read_file_each(path, &mut entries)?;
+    har.log.entries = entries.0;
+    Ok((har, warnings))
+}
+
+/// Reads a HAR file, handing each entry to `sink` as soon as it is read; the [`Har`] returned
+/// has no entries. For a capture too large to hold twice: whoever keeps less of an entry than
+/// [`Entry`] does never holds all of them in full.
+pub fn read_file_each(
+    path: &Path,
+    sink: &mut dyn EntrySink,
+) -> Result<(Har, Vec<Warning>), HarError> {
     let io_error = |reason: String| HarError::Io {
         path: path.to_owned(),
         reason,
@@ -76,7 +115,7 @@ pub fn read_file(path: &Path) -> Result<(Har, Vec<Warning>), HarError> {
         let bytes = files::read_limited(path, MAX_HAR_BYTES, "capture")
             .map_err(|err| io_error(err.to_string()))?;
         let text = utf8(bytes, &name)?;
-        return read_str(&text, &name);
+        return read_str_each(&text, &name, sink);
     }
     let mut reader = BufReader::with_capacity(1 << 16, file);
     skip_bom(&mut reader).map_err(|err| io_error(files::os_error(&err)))?;
@@ -85,8 +124,8 @@ pub fn read_file(path: &Path) -> Result<(Har, Vec<Warning>), HarError> {
         Err(io) => io_error(files::os_error(&io)),
     })?;
     let mut deserializer = serde_json::Deserializer::from_reader(reader);
-    match parse(&mut deserializer) {
-        Ok(har) => Ok(finish(har, Vec::new())),
+    match parse(&mut deserializer, sink) {
+        Ok((har, _)) => Ok(finish(har, Vec::new())),
         Err(err) if err.inner().is_io() => Err(io_error(
             err.inner()
                 .io_error_kind()
@@ -94,11 +133,12 @@ pub fn read_file(path: &Path) -> Result<(Har, Vec<Warning>), HarError> {
                 .unwrap_or_else(|| err.inner().to_string()),
         )),
         Err(err) if is_damage(err.inner()) => {
+            sink.restart();
             let bytes = files::read_limited(path, MAX_HAR_BYTES, "capture")
                 .map_err(|err| io_error(err.to_string()))?;
             let text = utf8(bytes, &name)?;
             let start = if text.starts_with('\u{feff}') { 3 } else { 0 };
-            repair_and_read(&text[start..], &name, &err)
+            repair_and_read(&text[start..], &name, &err, sink)
         }
         Err(err) => Err(invalid(&name, &err)),
     }
@@ -106,14 +146,29 @@ pub fn read_file(path: &Path) -> Result<(Har, Vec<Warning>), HarError> {
 
 /// Reads HAR text held in memory; `source_name` is what error messages call it.
 pub fn read_str(text: &str, source_name: &str) -> Result<(Har, Vec<Warning>), HarError> {
+    let mut entries = Collect(Vec::new());
+    let (mut har, warnings) = read_str_each(text, source_name, &mut entries)?;
+    har.log.entries = entries.0;
+    Ok((har, warnings))
+}
+
+/// [`read_str`], handing each entry to `sink` as [`read_file_each`] does.
+fn read_str_each(
+    text: &str,
+    source_name: &str,
+    sink: &mut dyn EntrySink,
+) -> Result<(Har, Vec<Warning>), HarError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if let Some(refusal) = not_an_object(text.as_bytes(), source_name) {
         return Err(refusal);
     }
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    match parse(&mut deserializer) {
-        Ok(har) => Ok(finish(har, Vec::new())),
-        Err(err) if is_damage(err.inner()) => repair_and_read(text, source_name, &err),
+    match parse(&mut deserializer, sink) {
+        Ok((har, _)) => Ok(finish(har, Vec::new())),
+        Err(err) if is_damage(err.inner()) => {
+            sink.restart();
+            repair_and_read(text, source_name, &err, sink)
+        }
         Err(err) => Err(invalid(source_name, &err)),
     }
 }
@@ -248,12 +303,172 @@ fn plain(err: serde_json::Error) -> PathError {
     }
 }
 
+/// The document, its entries handed to `sink`, and how many there were.
 fn parse<'de, R: serde_json::de::Read<'de>>(
     deserializer: &mut serde_json::Deserializer<R>,
-) -> Result<Har, PathError> {
-    let har = serde_path_to_error::deserialize::<_, Har>(&mut *deserializer)?;
+    sink: &mut dyn EntrySink,
+) -> Result<(Har, usize), PathError> {
+    let mut track = serde_path_to_error::Track::new();
+    let mut handed = 0;
+    let document = Document {
+        sink,
+        handed: &mut handed,
+    };
+    let har = document
+        .deserialize(serde_path_to_error::Deserializer::new(
+            &mut *deserializer,
+            &mut track,
+        ))
+        .map_err(|inner| PathError {
+            path: track.path().to_string(),
+            inner,
+        })?;
     deserializer.end().map_err(plain)?;
-    Ok(har)
+    Ok((har, handed))
+}
+
+/// `{"log": {...}}` read as [`Har`]'s derived reader reads it, but for `log.entries`, whose
+/// entries go to a sink one by one.
+struct Document<'a> {
+    sink: &'a mut dyn EntrySink,
+    handed: &'a mut usize,
+}
+
+impl<'de> DeserializeSeed<'de> for Document<'_> {
+    type Value = Har;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Har, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Document<'_> {
+    type Value = Har;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("struct Har")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Har, A::Error> {
+        let mut log = None;
+        let Document { sink, handed } = self;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "log" {
+                log = Some(map.next_value_seed(LogSeed {
+                    sink: &mut *sink,
+                    handed: &mut *handed,
+                })?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        let log = log.ok_or_else(|| serde::de::Error::missing_field("log"))?;
+        Ok(Har { log })
+    }
+}
+
+/// The `log` object: each field as [`Log`] reads it, `entries` to the sink.
+struct LogSeed<'a> {
+    sink: &'a mut dyn EntrySink,
+    handed: &'a mut usize,
+}
+
+/// `version`, read as [`Log`] reads it.
+#[derive(serde::Deserialize)]
+struct Version(#[serde(deserialize_with = "super::string")] String);
+
+impl<'de> DeserializeSeed<'de> for LogSeed<'_> {
+    type Value = Log;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Log, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for LogSeed<'_> {
+    type Value = Log;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("struct Log")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Log, A::Error> {
+        let mut log = Log {
+            version: super::default_version(),
+            creator: Default::default(),
+            browser: None,
+            pages: Vec::new(),
+            entries: Vec::new(),
+            comment: None,
+            tunnelled_hosts: Vec::new(),
+        };
+        // `null` reads as the default, as `Log`'s `or_default` fields do.
+        fn or_default<'de, A: MapAccess<'de>, T: serde::Deserialize<'de> + Default>(
+            map: &mut A,
+        ) -> Result<T, A::Error> {
+            Ok(map.next_value::<Option<T>>()?.unwrap_or_default())
+        }
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "version" => log.version = map.next_value::<Version>()?.0,
+                "creator" => log.creator = or_default(&mut map)?,
+                "browser" => log.browser = or_default(&mut map)?,
+                "pages" => log.pages = or_default(&mut map)?,
+                "comment" => log.comment = or_default(&mut map)?,
+                "_tunnelledHosts" => log.tunnelled_hosts = or_default(&mut map)?,
+                "entries" => map.next_value_seed(Entries {
+                    sink: &mut *self.sink,
+                    handed: &mut *self.handed,
+                })?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(log)
+    }
+}
+
+/// `log.entries`, `null` or a list, each entry handed to the sink as it is read.
+struct Entries<'a> {
+    sink: &'a mut dyn EntrySink,
+    handed: &'a mut usize,
+}
+
+impl<'de> DeserializeSeed<'de> for Entries<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Entries<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a sequence")
+    }
+
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(entry) = seq.next_element::<Entry>()? {
+            self.sink.entry(entry);
+            *self.handed += 1;
+        }
+        Ok(())
+    }
 }
 
 /// A syntax error or an early end: what a killed writer leaves, worth an attempt at repair.
@@ -295,6 +510,7 @@ fn repair_and_read(
     text: &str,
     source_name: &str,
     original: &PathError,
+    sink: &mut dyn EntrySink,
 ) -> Result<(Har, Vec<Warning>), HarError> {
     // Repair is for a file that ends early (a recorder stopped abruptly). A mistake with the
     // rest of the capture after it is damage: say where, and convert nothing.
@@ -316,14 +532,15 @@ fn repair_and_read(
         return Err(invalid(source_name, original));
     };
     let mut deserializer = serde_json::Deserializer::from_str(&repaired.text);
-    let har = parse(&mut deserializer).map_err(|_| invalid(source_name, original))?;
+    let (har, entries) =
+        parse(&mut deserializer, sink).map_err(|_| invalid(source_name, original))?;
     let (line, column) = line_column(text, repaired.cut);
     let warning = Warning {
         message: format!(
             "{source_name}:{line}:{column}: the file ends early or is damaged here \
              (a recorder that was stopped abruptly leaves this); kept the {} complete entries \
              before it and dropped {} bytes after",
-            har.log.entries.len(),
+            entries,
             text.len() - repaired.cut
         ),
     };
@@ -536,6 +753,46 @@ mod tests {
             assert_eq!(har.log.entries.len(), complete, "cut at {cut}");
             assert_eq!(warnings.len(), 1, "cut at {cut}");
         }
+    }
+
+    /// Records what a streaming read hands over.
+    #[derive(Default)]
+    struct Seen {
+        urls: Vec<String>,
+        restarts: usize,
+    }
+
+    impl EntrySink for Seen {
+        fn entry(&mut self, entry: Entry) {
+            self.urls.push(entry.request.url);
+        }
+
+        fn restart(&mut self) {
+            self.urls.clear();
+            self.restarts += 1;
+        }
+    }
+
+    #[test]
+    fn entries_are_handed_over_one_by_one_and_again_after_a_repair() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.har");
+        std::fs::write(&path, document(3)).unwrap();
+        let mut seen = Seen::default();
+        let (har, warnings) = read_file_each(&path, &mut seen).unwrap();
+        assert!(har.log.entries.is_empty() && warnings.is_empty());
+        assert_eq!((seen.urls.len(), seen.restarts), (3, 0));
+        assert_eq!(har.log.creator.name, "t");
+
+        let full = document(3);
+        std::fs::write(&path, &full[..full.len() - 40]).unwrap();
+        let mut seen = Seen::default();
+        let (_, warnings) = read_file_each(&path, &mut seen).unwrap();
+        assert_eq!((seen.urls.len(), seen.restarts), (2, 1));
+        assert!(
+            warnings[0].message.contains("kept the 2 complete entries"),
+            "{warnings:?}"
+        );
     }
 
     #[test]

@@ -1,0 +1,286 @@
+//! What the responses so far offered, indexed so that correlation costs the same per request
+//! whatever the capture's length: offers by value, grouped by place and key (the tie rules
+//! judge a group alike, so one judgement and one binary search serve the whole group), and
+//! the first page that linked to each URL. Only values some request sends are kept.
+
+use std::collections::{HashMap, HashSet};
+
+use super::model::Exchange;
+use super::offers::{Offer, Place};
+
+/// One offer of a value: the response that made it, which of its offers it is (the offer
+/// itself is made again when tried: keeping every offer's rule would hold a large capture
+/// several times over), and its place in recorded order.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Member {
+    pub(crate) response: usize,
+    /// Its position in `offers(response)`.
+    pub(crate) index: usize,
+    /// Counts every offer kept, in the order they were seen: breaks ties as recorded order.
+    order: usize,
+}
+
+/// The offers of one value at one kind of place under one key, oldest first.
+#[derive(Debug, Clone)]
+struct Group {
+    place: Place,
+    key: Option<String>,
+    members: Vec<Member>,
+}
+
+/// Every offer of one value so far.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Offered {
+    groups: Vec<Group>,
+    /// The newest response that offered the value.
+    pub(crate) newest: usize,
+}
+
+/// The order candidates are tried in, best first: tokens from the newest page that served
+/// them; other values from the place that reads best and the response that first handed
+/// them over (a form field or meta from the newest page).
+pub(crate) fn preference(place: &Place) -> i64 {
+    match place {
+        Place::Json { in_array: false } => 0,
+        Place::Location { .. } => 1,
+        Place::LocationQuery => 2,
+        Place::FormField { hidden: true } | Place::Meta => 3,
+        Place::FormField { hidden: false } => 4,
+        Place::Header => 5,
+        Place::Json { in_array: true } => 6,
+        Place::Link => 7,
+        Place::Raw => 8,
+    }
+}
+
+impl Offered {
+    /// Whether a visible form field offered the value (a choice the page showed).
+    pub(crate) fn by_a_visible_field(&self) -> bool {
+        self.groups
+            .iter()
+            .any(|g| g.place == Place::FormField { hidden: false })
+    }
+
+    /// The offers a tie may be made to, in the order they are tried, and the first refusal in
+    /// recorded order: `refused` judges an offer of a response. It must refuse a group's
+    /// offers from some response on, or none, or all (a place the client already knew
+    /// before a response is known after it too).
+    pub(crate) fn ranked<'a>(
+        &'a self,
+        token: bool,
+        refused: impl Fn(&Place, Option<&str>, usize) -> Option<&'static str>,
+    ) -> (
+        impl Iterator<Item = &'a Member> + 'a,
+        Option<(&'static str, usize)>,
+    ) {
+        let mut first_refusal: Option<(&'static str, usize, usize)> = None;
+        let mut cursors: Vec<Cursor<'a>> = Vec::new();
+        for group in &self.groups {
+            let refused =
+                |member: &Member| refused(&group.place, group.key.as_deref(), member.response);
+            let kept = group.members.partition_point(|m| refused(m).is_none());
+            if let Some(first) = group.members.get(kept) {
+                if let Some(reason) = refused(first) {
+                    if first_refusal.is_none_or(|(_, _, order)| first.order < order) {
+                        first_refusal = Some((reason, first.response, first.order));
+                    }
+                }
+            }
+            let kept = &group.members[..kept];
+            let newest_first =
+                token || matches!(group.place, Place::FormField { .. } | Place::Meta);
+            let members: Box<dyn Iterator<Item = &'a Member> + 'a> = if newest_first {
+                // Newest response first; one response's offers in their order.
+                Box::new(
+                    kept.chunk_by(|a, b| a.response == b.response)
+                        .rev()
+                        .flatten(),
+                )
+            } else {
+                Box::new(kept.iter())
+            };
+            cursors.push(Cursor {
+                members: members.peekable(),
+                preference: preference(&group.place),
+                newest_first,
+            });
+        }
+        let key = move |cursor: &mut Cursor<'a>| -> Option<(i64, i64, usize)> {
+            let member = cursor.members.peek()?;
+            let response = member.response as i64;
+            Some(if token {
+                (-response, cursor.preference, member.order)
+            } else if cursor.newest_first {
+                (cursor.preference, -response, member.order)
+            } else {
+                (cursor.preference, response, member.order)
+            })
+        };
+        let merged = std::iter::from_fn(move || {
+            let best = cursors
+                .iter_mut()
+                .enumerate()
+                .filter_map(|(index, cursor)| key(cursor).map(|key| (key, index)))
+                .min_by_key(|(key, _)| *key)?
+                .1;
+            cursors[best].members.next()
+        });
+        (
+            merged,
+            first_refusal.map(|(reason, response, _)| (reason, response)),
+        )
+    }
+}
+
+/// One group's offers, in the order they are tried, and how they compare with other groups'.
+struct Cursor<'a> {
+    members: std::iter::Peekable<Box<dyn Iterator<Item = &'a Member> + 'a>>,
+    preference: i64,
+    newest_first: bool,
+}
+
+/// The offers of every response so far, for the values requests send.
+#[derive(Debug, Default)]
+pub(crate) struct Seen {
+    wanted: HashSet<String>,
+    by_value: HashMap<String, Offered>,
+    kept: usize,
+}
+
+impl Seen {
+    /// Keeps offers of the `wanted` values only.
+    pub(crate) fn new(wanted: HashSet<String>) -> Self {
+        Self {
+            wanted,
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn add(&mut self, response: usize, offers: Vec<Offer>) {
+        for (index, offer) in offers.into_iter().enumerate() {
+            if !self.wanted.contains(&offer.value) {
+                continue;
+            }
+            let offered = self.by_value.entry(offer.value).or_default();
+            offered.newest = response;
+            let at = match offered
+                .groups
+                .iter()
+                .position(|g| g.place == offer.place && g.key == offer.key)
+            {
+                Some(at) => at,
+                None => {
+                    offered.groups.push(Group {
+                        place: offer.place,
+                        key: offer.key,
+                        members: Vec::new(),
+                    });
+                    offered.groups.len() - 1
+                }
+            };
+            offered.groups[at].members.push(Member {
+                response,
+                index,
+                order: self.kept,
+            });
+            self.kept += 1;
+        }
+    }
+
+    pub(crate) fn get(&self, value: &str) -> Option<&Offered> {
+        self.by_value.get(value)
+    }
+}
+
+/// `path?query` of a URL, the way links are matched to the requests they sent.
+pub(crate) fn shown(url: &url::Url) -> String {
+    match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    }
+}
+
+/// The first page that had a link to each `path?query`, read page by page as far as asked.
+#[derive(Debug, Default)]
+pub(crate) struct FirstLinks {
+    first: HashMap<String, usize>,
+    read: usize,
+}
+
+impl FirstLinks {
+    /// The first of `exchanges[..before]` whose page links to `target` (`path?query`).
+    pub(crate) fn before(
+        &mut self,
+        exchanges: &[Exchange],
+        before: usize,
+        target: &str,
+    ) -> Option<usize> {
+        while self.read < before.min(exchanges.len()) {
+            let i = self.read;
+            if let Some(page) = exchanges[i].page() {
+                for link in &page.links {
+                    if let Ok(url) = exchanges[i].url.join(&link.href) {
+                        self.first.entry(shown(&url)).or_insert(i);
+                    }
+                }
+            }
+            self.read += 1;
+        }
+        self.first.get(target).copied().filter(|&i| i < before)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::convert::model::ExtractSource;
+
+    fn offer(value: &str, place: Place, key: &str) -> Offer {
+        Offer {
+            value: value.to_owned(),
+            source: ExtractSource::Header(String::new()),
+            key: Some(key.to_owned()),
+            place,
+        }
+    }
+
+    #[test]
+    fn offers_are_tried_in_rank_order_and_a_group_is_refused_from_a_response_on() {
+        let token = "t0k3nABC99";
+        let field = || offer(token, Place::FormField { hidden: true }, "csrf");
+        let json = || offer(token, Place::Json { in_array: false }, "token");
+        let mut seen = Seen::new([token.to_owned()].into());
+        seen.add(0, vec![field(), offer("other", Place::Meta, "m")]);
+        seen.add(1, vec![json()]);
+        seen.add(2, vec![field(), json()]);
+        let offered = seen.get(token).unwrap();
+        assert_eq!(offered.newest, 2);
+        assert!(
+            seen.get("other").is_none(),
+            "a value no request sends is not kept"
+        );
+        let order = |token: bool, refused: &dyn Fn(&Place, usize) -> Option<&'static str>| {
+            let (ranked, first_refusal) = offered.ranked(token, |place, _, i| refused(place, i));
+            let order: Vec<(usize, usize)> = ranked.map(|m| (m.response, m.index)).collect();
+            (order, first_refusal)
+        };
+        // A token: the newest response first, then the place that reads best.
+        assert_eq!(
+            order(true, &|_, _| None),
+            (vec![(2, 1), (2, 0), (1, 0), (0, 0)], None)
+        );
+        // Another value: the place that reads best, oldest first (form fields newest first).
+        assert_eq!(
+            order(false, &|_, _| None),
+            (vec![(1, 0), (2, 1), (2, 0), (0, 0)], None)
+        );
+        // Form fields refused from response 2 on: the first refusal in recorded order.
+        let late_fields = |place: &Place, i: usize| {
+            (matches!(place, Place::FormField { .. }) && i >= 2).then_some("late")
+        };
+        assert_eq!(
+            order(false, &late_fields),
+            (vec![(1, 0), (2, 1), (0, 0)], Some(("late", 2)))
+        );
+    }
+}
