@@ -298,6 +298,11 @@ pub fn convert_capture(
     }
     let kept = requests.len();
     structure::reload_token_pages_for_logout(&mut layout, &mut requests, &mut exchanges);
+    warnings.extend(structure::send_recorded_across_flows(
+        &layout,
+        &mut requests,
+        &exchanges,
+    ));
     let pacing = pacing::Pacing {
         think_scale: options.think_scale,
         no_think: options.no_think,

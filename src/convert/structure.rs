@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::model::{DraftBody, DraftExtract, DraftRequest, Exchange, ExtractSource};
-use super::request::slots;
+use super::request::{Slot, SlotValue, set_slot, slots};
 
 /// Paths, queries and form values that say "log out".
 static LOGOUT: LazyLock<Regex> = LazyLock::new(|| {
@@ -306,12 +306,7 @@ pub(crate) fn reload_token_pages_for_logout(
         // Values every user has from its start: its row (`user.x`), the built-in `origin`.
         let needed: Vec<String> = slots(&requests[source])
             .iter()
-            .filter(|s| {
-                matches!(
-                    s.slot,
-                    super::request::Slot::PathSegment(_) | super::request::Slot::Query(_)
-                )
-            })
+            .filter(|s| matches!(s.slot, Slot::PathSegment(_) | Slot::Query(_)))
             .flat_map(|s| template_variables(&s.value))
             .filter(|v| v != "origin")
             .collect();
@@ -384,12 +379,7 @@ fn guard_flow_values(layout: &Layout, requests: &mut [DraftRequest]) {
         if request.when.is_none() {
             let needed: Vec<String> = slots(request)
                 .iter()
-                .filter(|s| {
-                    matches!(
-                        s.slot,
-                        super::request::Slot::PathSegment(_) | super::request::Slot::Query(_)
-                    )
-                })
+                .filter(|s| matches!(s.slot, Slot::PathSegment(_) | Slot::Query(_)))
                 .flat_map(|s| template_variables(&s.value))
                 .filter(|v| from_flows.contains(v) && !known.contains(v))
                 .collect();
@@ -542,4 +532,66 @@ mod tests {
             ]
         );
     }
+}
+
+/// With `--split-on`, each flow runs on its own, in any order: a value a request sends that
+/// only another flow extracts (a game id the recording got from one page and sent from the
+/// next, split apart) would be unknown where it is read. Such a value is sent as recorded,
+/// and a warning says so. `extracted` holds every variable some request extracts; what is
+/// not among them (the user's row, generated values, `origin`) is known everywhere.
+pub(crate) fn send_recorded_across_flows(
+    layout: &Layout,
+    requests: &mut [DraftRequest],
+    exchanges: &[Exchange],
+) -> Vec<String> {
+    let extracted: HashSet<String> = requests
+        .iter()
+        .flat_map(|r| r.extracts.iter().map(|e| e.var.clone()))
+        .collect();
+    let from_start: HashSet<String> = layout
+        .on_start
+        .iter()
+        .flat_map(|&p| requests[p].extracts.iter().map(|e| e.var.clone()))
+        .collect();
+    let mut warnings = Vec::new();
+    for (flow, positions, _) in &layout.flows {
+        let mut known = from_start.clone();
+        for &p in positions {
+            let unknown: Vec<(SlotValue, Vec<String>)> = slots(&requests[p])
+                .into_iter()
+                .filter_map(|found| {
+                    let missing: Vec<String> = template_variables(&found.value)
+                        .into_iter()
+                        .filter(|v| extracted.contains(v) && !known.contains(v))
+                        .collect();
+                    (!missing.is_empty()).then_some((found, missing))
+                })
+                .collect();
+            if !unknown.is_empty() {
+                let fresh = super::request::draft_request(&exchanges[p]);
+                let recorded = slots(&fresh);
+                for (found, missing) in unknown {
+                    let Some(original) = recorded.iter().find(|r| r.slot == found.slot) else {
+                        continue;
+                    };
+                    match found.slot {
+                        // As the URL had it (`slots` reads segments percent-decoded).
+                        Slot::PathSegment(i) => requests[p].path[i] = fresh.path[i].clone(),
+                        _ => set_slot(&mut requests[p], &found.slot, &original.value),
+                    }
+                    let request = &requests[p];
+                    warnings.push(format!(
+                        "entry {} ({} /{}) sends {:?} as recorded: the recording took it from a response of another flow ({}), and with --split-on flow `{flow}` runs on its own",
+                        request.entry + 1,
+                        request.method,
+                        request.path.join("/"),
+                        original.value,
+                        missing.join(", "),
+                    ));
+                }
+            }
+            known.extend(requests[p].extracts.iter().map(|e| e.var.clone()));
+        }
+    }
+    warnings
 }
