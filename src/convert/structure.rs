@@ -434,6 +434,68 @@ fn dedup_runs(shape: &[String]) -> Vec<&String> {
     out
 }
 
+/// With `--split-on`, each flow runs on its own, in any order: a value a request sends that
+/// only another flow extracts (a game id the recording got from one page and sent from the
+/// next, split apart) would be unknown where it is read. Such a value is sent as recorded,
+/// and a warning says so. `extracted` holds every variable some request extracts; what is
+/// not among them (the user's row, generated values, `origin`) is known everywhere.
+pub(crate) fn send_recorded_across_flows(
+    layout: &Layout,
+    requests: &mut [DraftRequest],
+    exchanges: &[Exchange],
+) -> Vec<String> {
+    let extracted: HashSet<String> = requests
+        .iter()
+        .flat_map(|r| r.extracts.iter().map(|e| e.var.clone()))
+        .collect();
+    let from_start: HashSet<String> = layout
+        .on_start
+        .iter()
+        .flat_map(|&p| requests[p].extracts.iter().map(|e| e.var.clone()))
+        .collect();
+    let mut warnings = Vec::new();
+    for (flow, positions, _) in &layout.flows {
+        let mut known = from_start.clone();
+        for &p in positions {
+            let unknown: Vec<(SlotValue, Vec<String>)> = slots(&requests[p])
+                .into_iter()
+                .filter_map(|found| {
+                    let missing: Vec<String> = template_variables(&found.value)
+                        .into_iter()
+                        .filter(|v| extracted.contains(v) && !known.contains(v))
+                        .collect();
+                    (!missing.is_empty()).then_some((found, missing))
+                })
+                .collect();
+            if !unknown.is_empty() {
+                let fresh = super::request::draft_request(&exchanges[p]);
+                let recorded = slots(&fresh);
+                for (found, missing) in unknown {
+                    let Some(original) = recorded.iter().find(|r| r.slot == found.slot) else {
+                        continue;
+                    };
+                    match found.slot {
+                        // As the URL had it (`slots` reads segments percent-decoded).
+                        Slot::PathSegment(i) => requests[p].path[i] = fresh.path[i].clone(),
+                        _ => set_slot(&mut requests[p], &found.slot, &original.value),
+                    }
+                    let request = &requests[p];
+                    warnings.push(format!(
+                        "entry {} ({} /{}) sends {:?} as recorded: the recording took it from a response of another flow ({}), and with --split-on flow `{flow}` runs on its own",
+                        request.entry + 1,
+                        request.method,
+                        request.path.join("/"),
+                        original.value,
+                        missing.join(", "),
+                    ));
+                }
+            }
+            known.extend(requests[p].extracts.iter().map(|e| e.var.clone()));
+        }
+    }
+    warnings
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -532,66 +594,4 @@ mod tests {
             ]
         );
     }
-}
-
-/// With `--split-on`, each flow runs on its own, in any order: a value a request sends that
-/// only another flow extracts (a game id the recording got from one page and sent from the
-/// next, split apart) would be unknown where it is read. Such a value is sent as recorded,
-/// and a warning says so. `extracted` holds every variable some request extracts; what is
-/// not among them (the user's row, generated values, `origin`) is known everywhere.
-pub(crate) fn send_recorded_across_flows(
-    layout: &Layout,
-    requests: &mut [DraftRequest],
-    exchanges: &[Exchange],
-) -> Vec<String> {
-    let extracted: HashSet<String> = requests
-        .iter()
-        .flat_map(|r| r.extracts.iter().map(|e| e.var.clone()))
-        .collect();
-    let from_start: HashSet<String> = layout
-        .on_start
-        .iter()
-        .flat_map(|&p| requests[p].extracts.iter().map(|e| e.var.clone()))
-        .collect();
-    let mut warnings = Vec::new();
-    for (flow, positions, _) in &layout.flows {
-        let mut known = from_start.clone();
-        for &p in positions {
-            let unknown: Vec<(SlotValue, Vec<String>)> = slots(&requests[p])
-                .into_iter()
-                .filter_map(|found| {
-                    let missing: Vec<String> = template_variables(&found.value)
-                        .into_iter()
-                        .filter(|v| extracted.contains(v) && !known.contains(v))
-                        .collect();
-                    (!missing.is_empty()).then_some((found, missing))
-                })
-                .collect();
-            if !unknown.is_empty() {
-                let fresh = super::request::draft_request(&exchanges[p]);
-                let recorded = slots(&fresh);
-                for (found, missing) in unknown {
-                    let Some(original) = recorded.iter().find(|r| r.slot == found.slot) else {
-                        continue;
-                    };
-                    match found.slot {
-                        // As the URL had it (`slots` reads segments percent-decoded).
-                        Slot::PathSegment(i) => requests[p].path[i] = fresh.path[i].clone(),
-                        _ => set_slot(&mut requests[p], &found.slot, &original.value),
-                    }
-                    let request = &requests[p];
-                    warnings.push(format!(
-                        "entry {} ({} /{}) sends {:?} as recorded: the recording took it from a response of another flow ({}), and with --split-on flow `{flow}` runs on its own",
-                        request.entry + 1,
-                        request.method,
-                        request.path.join("/"),
-                        original.value,
-                        missing.join(", "),
-                    ));
-                }
-            }
-            known.extend(requests[p].extracts.iter().map(|e| e.var.clone()));
-        }
-    }
-    warnings
 }
