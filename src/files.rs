@@ -202,6 +202,9 @@ pub fn check_writable(path: &Path) -> Result<(), FileError> {
             ))
         })?;
     }
+    if let Some(why) = not_a_place_for_output(path) {
+        return Err(FileError(why));
+    }
     let existed = path.exists();
     OpenOptions::new()
         .write(true)
@@ -213,6 +216,30 @@ pub fn check_writable(path: &Path) -> Result<(), FileError> {
         let _ = std::fs::remove_file(path);
     }
     Ok(())
+}
+
+/// Why an existing `path` cannot take a report, found before the run rather than when the
+/// report is written after it: a device that refuses writes (`/dev/full`), a disk device, a
+/// file of the kernel's (`/proc`, `/sys`). The null device, terminals and pipes (`>(jq)`)
+/// are fine.
+fn not_a_place_for_output(path: &Path) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    let real = path.canonicalize().ok()?;
+    if real.starts_with("/proc") || real.starts_with("/sys") {
+        return Some(format!(
+            "{} is a file of the kernel's, not a place for a report; give a regular file",
+            real.display()
+        ));
+    }
+    let kind = std::fs::metadata(&real).ok()?.file_type();
+    let terminal = real.starts_with("/dev/pts") || real.to_string_lossy().starts_with("/dev/tty");
+    let device = kind.is_block_device() || (kind.is_char_device() && !terminal);
+    (device && real != Path::new("/dev/null")).then(|| {
+        format!(
+            "{} is a device; write the report to a regular file (or /dev/null to discard it)",
+            real.display()
+        )
+    })
 }
 
 #[cfg(test)]
@@ -294,5 +321,36 @@ mod tests {
         std::fs::write(&kept, "old").unwrap();
         check_writable(&kept).unwrap();
         assert_eq!(std::fs::read_to_string(&kept).unwrap(), "old");
+    }
+
+    #[test]
+    fn devices_and_kernel_files_are_refused_as_outputs_before_any_work() {
+        assert_eq!(
+            check_writable(Path::new("/dev/full"))
+                .unwrap_err()
+                .to_string(),
+            "/dev/full is a device; write the report to a regular file (or /dev/null to discard it)"
+        );
+        assert_eq!(
+            check_writable(Path::new("/proc/self/comm"))
+                .unwrap_err()
+                .to_string()
+                .split_once(" is ")
+                .map(|(_, why)| why.to_owned())
+                .unwrap(),
+            "a file of the kernel's, not a place for a report; give a regular file"
+        );
+        check_writable(Path::new("/dev/null")).unwrap();
+        // A pipe (what `--json >(jq .)` names) takes a report.
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(not_a_place_for_output(&fifo).is_none());
     }
 }
