@@ -6,6 +6,26 @@
 //! `record -> har -> convert -> scenario -> engine -> stats -> (cli | web)`.
 //! `provision` is the engine running a setup scenario once.
 
+// The terminal may be a pipe that closes early (`chorus run ... | head`): std's `println!`
+// then panics and the run's reports are lost. These shadow std's four printing macros in
+// every module below (textual scope): a line that cannot be written is dropped, the work goes
+// on. See `terminal`.
+macro_rules! println {
+    () => { $crate::terminal::write_line(&mut ::std::io::stdout(), format_args!("")) };
+    ($($arg:tt)*) => { $crate::terminal::write_line(&mut ::std::io::stdout(), format_args!($($arg)*)) };
+}
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::terminal::write(&mut ::std::io::stdout(), format_args!($($arg)*)) };
+}
+macro_rules! eprintln {
+    () => { $crate::terminal::write_line(&mut ::std::io::stderr(), format_args!("")) };
+    ($($arg:tt)*) => { $crate::terminal::write_line(&mut ::std::io::stderr(), format_args!($($arg)*)) };
+}
+#[allow(unused_macros)]
+macro_rules! eprint {
+    ($($arg:tt)*) => { $crate::terminal::write(&mut ::std::io::stderr(), format_args!($($arg)*)) };
+}
+
 pub mod cli;
 pub mod cluster;
 pub mod convert;
@@ -26,6 +46,7 @@ pub mod scenario;
 mod server;
 pub mod size;
 pub mod stats;
+pub mod terminal;
 mod tls;
 pub mod units;
 mod values;

@@ -1,5 +1,6 @@
 //! The `chorus` binary: parse the command line, run it, map the outcome to an exit code.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -9,7 +10,12 @@ fn main() -> ExitCode {
     match chorus::cli::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {}", chorus::cli::error_text(&err));
+            // Never a panic, even with stderr closed: the exit status still says it.
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: {}",
+                chorus::cli::error_text(&err)
+            );
             chorus::cli::EXIT_ERROR.into()
         }
     }

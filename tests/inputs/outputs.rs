@@ -158,3 +158,44 @@ fn record_never_truncates_an_existing_capture_without_force() {
         capture
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_closed_mid_run_loses_nothing() {
+    // `chorus run ... | head -1`: stdout (and here stderr too) closed before the run ends.
+    // The run ends by itself, writes its report, and the report counts what the app saw.
+    let (server, _app) = crate::util::demo_app(Default::default()).await;
+    let host = server.url();
+    let dir = output_dir("inputs_closed_terminal");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chorus"))
+        .args([
+            "run",
+            "--url",
+            &format!("{host}/login"),
+            "--headless",
+            "-u",
+            "2",
+            "-t",
+            "2s",
+            "--json",
+            "run.json",
+        ])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{status}");
+    let result = chorus::stats::RunResult::from_json(
+        &std::fs::read_to_string(dir.join("run.json")).unwrap(),
+    )
+    .unwrap();
+    let stats = crate::util::demo_stats(&host).await;
+    assert!(result.total.requests > 0);
+    assert_eq!(stats["requests_total"], result.total.requests);
+    server.shutdown().await;
+}
