@@ -40,6 +40,7 @@ mod fuzzing;
 pub mod har;
 pub mod html;
 mod http1;
+pub mod monitor;
 pub mod provision;
 pub mod record;
 pub mod scenario;

@@ -10,6 +10,7 @@ mod engine;
 mod faults;
 mod fuzz;
 mod inputs;
+mod monitor;
 mod mutation;
 mod provision;
 mod record;

@@ -219,6 +219,16 @@ pub struct RunArgs {
     /// Accept an invalid or self-signed certificate from an HTTPS system under test
     #[arg(long)]
     pub insecure: bool,
+    /// Watch a process or this machine beside the load, once a second: process:PID,
+    /// process:NAME (every process of that command name, summed) or host. Repeatable;
+    /// the series go to the JSON result and the summary
+    #[arg(
+        long = "monitor",
+        value_name = "SPEC",
+        value_parser = crate::monitor::Spec::parse,
+        conflicts_with = "master"
+    )]
+    pub monitors: Vec<crate::monitor::Spec>,
     /// Worker threads running the users (default: one per core)
     #[arg(long, value_parser = threads)]
     pub workers: Option<usize>,

@@ -37,6 +37,7 @@ pub(super) fn engine_options(args: &RunArgs, thresholds: Vec<Threshold>) -> Engi
         thresholds,
         setup: Default::default(),
         started_ago: Duration::ZERO,
+        monitors: args.monitors.clone(),
     }
 }
 

@@ -89,6 +89,8 @@ pub struct EngineOptions {
     /// The run's seconds (its history points) count from this long before the start: a
     /// cluster worker that joins a run under way keeps the master's seconds.
     pub started_ago: Duration,
+    /// What to watch beside the load (`--monitor`); chorus's own CPU and memory always.
+    pub monitors: Vec<crate::monitor::Spec>,
 }
 
 impl Default for EngineOptions {
@@ -101,6 +103,7 @@ impl Default for EngineOptions {
             thresholds: Vec::new(),
             setup: SetupMode::default(),
             started_ago: Duration::ZERO,
+            monitors: Vec::new(),
         }
     }
 }
@@ -108,6 +111,9 @@ impl Default for EngineOptions {
 /// Why a run could not start. Nothing was sent.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// A `--monitor` that cannot watch anything (a PID that does not exist).
+    #[error("{0}")]
+    Monitor(String),
     #[error("{0}")]
     Data(#[from] crate::data::DataError),
     #[error("{0}")]
@@ -214,6 +220,8 @@ impl Engine {
         } else {
             options.workers
         };
+        let monitors = crate::monitor::Sampler::new(&options.monitors, workers)
+            .map_err(EngineError::Monitor)?;
         let (report_sender, reports) = mpsc::unbounded_channel();
         // Second 0 of the run: the workers report each second's measurements by its number.
         let now = tokio::time::Instant::now();
@@ -270,6 +278,7 @@ impl Engine {
             flows,
             one_pass: scenario.flows.is_empty() || options.setup.rounds.is_some(),
             epoch,
+            monitors,
         };
         let task = tokio::spawn(controller.run());
         Ok(EngineHandle {

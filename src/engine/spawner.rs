@@ -224,6 +224,8 @@ pub(super) struct Controller {
     pub(super) one_pass: bool,
     /// Second 0 of the run (the workers' reports count seconds from it).
     pub(super) epoch: Instant,
+    /// Sampled at each second's look, on the run's seconds.
+    pub(super) monitors: crate::monitor::Sampler,
 }
 
 /// Between the end of a second and the controller's own look at it: the workers' reports of
@@ -252,6 +254,8 @@ impl Controller {
         );
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let far = Instant::now() + Duration::from_secs(86_400 * 365);
+        // The monitors' baseline: rates of second 1 are counted from here.
+        self.monitors.sample(0);
         self.set_state(if self.spawner.ramping() {
             RunState::Spawning
         } else {
@@ -328,6 +332,10 @@ impl Controller {
                     }
                 }
                 _ = tick.tick() => {
+                    // The look comes LOOK_AFTER into the next second: this is the second
+                    // that just ended.
+                    let second = self.epoch.elapsed().saturating_sub(LOOK_AFTER).as_secs();
+                    self.monitors.sample(second);
                     let users = self.users(&worker_users);
                     if !stopping {
                         self.set_state(if self.spawner.ramping() {
@@ -353,7 +361,11 @@ impl Controller {
         let mut meta = self.meta.clone();
         meta.end_unix_ms = unix_ms();
         let aggregate = std::mem::take(&mut *self.shared.aggregate());
-        aggregate.finish(meta)
+        let mut result = aggregate.finish(meta);
+        // The run's last (partial) second.
+        self.monitors.sample(self.epoch.elapsed().as_secs());
+        result.monitors = self.monitors.finish();
+        result
     }
 
     /// Graceful stop: no new users or iterations; the workers give requests in flight the

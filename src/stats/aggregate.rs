@@ -504,6 +504,7 @@ impl Aggregate {
             dropped_iterations: self.dropped_iterations,
             cut_iterations: self.cut_iterations,
             verdicts: Vec::new(),
+            monitors: Default::default(),
         };
         result.evaluate_thresholds();
         result

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::monitor::Monitored;
+
 use super::entry::{EntryStats, ErrorCount, add_error, merge_entries, sort_entries};
 use super::history::{HistoryPoint, max_each};
 use super::thresholds::{Threshold, Verdict};
@@ -51,6 +53,10 @@ pub struct RunResult {
     pub cut_iterations: u64,
     /// One per threshold in `meta.thresholds`.
     pub verdicts: Vec<Verdict>,
+    /// The monitors' series (`--monitor`) and chorus's own CPU and memory, on the run's
+    /// seconds.
+    #[serde(default, skip_serializing_if = "Monitored::is_empty")]
+    pub monitors: Monitored,
 }
 
 /// Why a result file could not be read.
@@ -98,6 +104,7 @@ impl RunResult {
             dropped_iterations: 0,
             cut_iterations: 0,
             verdicts: Vec::new(),
+            monitors: Default::default(),
         };
         result.evaluate_thresholds();
         result

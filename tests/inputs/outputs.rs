@@ -170,7 +170,7 @@ async fn a_terminal_closed_mid_run_loses_nothing() {
         .args([
             "run",
             "--url",
-            &format!("{host}/login"),
+            &format!("{host}/"),
             "--headless",
             "-u",
             "2",

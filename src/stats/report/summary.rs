@@ -4,6 +4,8 @@
 
 use std::fmt::Write as _;
 
+use crate::files::show_size;
+use crate::monitor::{Monitored, Unit};
 use crate::stats::{Aggregate, EntryStats, LiveRow, PERCENTILES, RunResult};
 
 /// The final report: statistics, percentiles, failures, exceptions, thresholds.
@@ -114,6 +116,7 @@ pub fn summary(result: &RunResult) -> String {
             result.cut_iterations
         );
     }
+    monitors(&mut out, &result.monitors);
     if !result.verdicts.is_empty() {
         let _ = writeln!(out, "\nThresholds");
         for verdict in &result.verdicts {
@@ -127,6 +130,60 @@ pub fn summary(result: &RunResult) -> String {
         }
     }
     out
+}
+
+/// The monitors' series (min, mean, max, last), what happened to them, and whether chorus
+/// itself was short of CPU. chorus's own series alone are not shown (they are in the JSON).
+fn monitors(out: &mut String, monitored: &Monitored) {
+    let asked = monitored
+        .series
+        .iter()
+        .any(|s| !s.name.starts_with("chorus."));
+    if asked {
+        let width = name_width(monitored.series.iter().map(|s| s.name.as_str()));
+        let _ = writeln!(
+            out,
+            "\n{:<width$} {:>11} {:>11} {:>11} {:>11}",
+            "Monitors (each second)", "min", "mean", "max", "last"
+        );
+        for series in monitored.series.iter().filter(|s| !s.points.is_empty()) {
+            let values = series.points.iter().map(|(_, v)| *v);
+            let min = values.clone().fold(f64::INFINITY, f64::min);
+            let max = values.clone().fold(f64::NEG_INFINITY, f64::max);
+            let mean = values.sum::<f64>() / series.points.len() as f64;
+            let last = series.points.last().map_or(0.0, |(_, v)| *v);
+            let show = |v: f64| monitor_value(series.unit, v);
+            let _ = writeln!(
+                out,
+                "{:<width$} {:>11} {:>11} {:>11} {:>11}",
+                series.name,
+                show(min),
+                show(mean),
+                show(max),
+                show(last)
+            );
+        }
+    }
+    for notice in &monitored.notices {
+        let _ = writeln!(out, "at {} s: {}", notice.second, one_line(&notice.text));
+    }
+    if monitored.generator_saturated_seconds > 0 {
+        let _ = writeln!(
+            out,
+            "\nchorus was short of CPU for {} s of this run: the latencies of those seconds include its own queueing",
+            monitored.generator_saturated_seconds
+        );
+    }
+}
+
+fn monitor_value(unit: Unit, value: f64) -> String {
+    match unit {
+        Unit::Percent => format!("{value:.1} %"),
+        Unit::Bytes => show_size(value as u64),
+        Unit::BytesPerSecond => format!("{}/s", show_size(value as u64)),
+        Unit::Count => format!("{value:.0}"),
+        Unit::Number => format!("{value:.2}"),
+    }
 }
 
 /// A compact table of the run so far: per name requests, failures, current req/s, p50, p95,

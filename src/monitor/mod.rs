@@ -1,0 +1,11 @@
+//! Monitors: what the system under test and chorus itself use while a run goes on —
+//! a process's CPU, memory, threads, open files and disk I/O, this machine's CPU, memory,
+//! load, network and disk — sampled once a second on the run's time axis
+//! (`--monitor process:PID|process:NAME|host`). Linux `/proc` only.
+
+pub mod procfs;
+mod sampler;
+mod spec;
+
+pub use sampler::{Monitored, Notice, Sampler, Series, Unit};
+pub use spec::Spec;
