@@ -52,6 +52,8 @@ fn the_app_s_cpu_in_the_result_is_what_the_kernel_counted() {
             "host",
             "--json",
             "run.json",
+            "--html",
+            "run.html",
         ],
         &dir,
     );
@@ -99,6 +101,10 @@ fn the_app_s_cpu_in_the_result_is_what_the_kernel_counted() {
             .all(|(_, percent)| (0.0..=100.0).contains(percent))
     );
     assert!(!series("chorus.cpu").is_empty());
+    let html = std::fs::read_to_string(dir.join("run.html")).unwrap();
+    let system = &html[html.find("<h2>System</h2>").expect("a System section")..];
+    assert!(system.contains(&format!("process:{pid} (%)")), "{system}");
+    assert!(system.contains("host (MiB/s)"), "{system}");
 }
 
 #[test]

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use super::csv::utc_timestamp;
 use super::summary::ms;
+use crate::monitor::{Series as MonitorSeries, Unit};
 use crate::stats::{EntryStats, HistoryPoint, PERCENTILES, RunResult};
 
 const STYLE: &str = "
@@ -48,6 +49,7 @@ pub fn render(result: &RunResult) -> String {
     failures(&mut page, result);
     exceptions(&mut page, result);
     charts(&mut page, &result.history);
+    system_charts(&mut page, result);
     page.push_str("</body>\n</html>\n");
     page
 }
@@ -268,6 +270,77 @@ fn charts(page: &mut String, history: &[HistoryPoint]) {
         "",
         &[("users", "#6b4fb0", series(&|p| p.users as f64))],
     ));
+    page.push_str("</div>\n");
+}
+
+/// The monitors' series (`--monitor`, and chorus's own), a chart per monitor and unit, on
+/// the same seconds as the charts above.
+fn system_charts(page: &mut String, result: &RunResult) {
+    let monitored = &result.monitors;
+    if monitored.is_empty() {
+        return;
+    }
+    page.push_str("<h2>System</h2>\n");
+    if monitored.generator_saturated_seconds > 0 {
+        let _ = writeln!(
+            page,
+            "<p class=\"fail\">chorus was short of CPU for {} s of this run: the latencies of those seconds include its own queueing.</p>",
+            monitored.generator_saturated_seconds
+        );
+    }
+    if !monitored.notices.is_empty() {
+        page.push_str("<ul>\n");
+        for notice in &monitored.notices {
+            let _ = writeln!(
+                page,
+                "<li>at {} s: {}</li>",
+                notice.second,
+                esc(&notice.text)
+            );
+        }
+        page.push_str("</ul>\n");
+    }
+    // The history's seconds count from its first point; the monitors' from the run's start.
+    let offset = result.history.first().map_or(0.0, |first| {
+        (result.meta.start_unix_ms / 1000) as f64 - first.unix_seconds as f64
+    });
+    let mut groups: Vec<(String, Unit, Vec<&MonitorSeries>)> = Vec::new();
+    for series in &monitored.series {
+        let label = series.name.rsplit_once('.').map_or("", |(label, _)| label);
+        match groups
+            .iter_mut()
+            .find(|(l, unit, _)| l == label && *unit == series.unit)
+        {
+            Some((_, _, members)) => members.push(series),
+            None => groups.push((label.to_owned(), series.unit, vec![series])),
+        }
+    }
+    const COLOURS: [&str; 6] = [
+        "#2f6fb0", "#c0262d", "#17823b", "#b06a2f", "#6b4fb0", "#555",
+    ];
+    page.push_str("<div class=\"charts\">\n");
+    for (label, unit, members) in &groups {
+        let (scale, suffix, what) = match unit {
+            Unit::Percent => (1.0, " %", "%"),
+            Unit::Bytes => (1.0 / (1 << 20) as f64, " MiB", "MiB"),
+            Unit::BytesPerSecond => (1.0 / (1 << 20) as f64, " MiB/s", "MiB/s"),
+            Unit::Count | Unit::Number => (1.0, "", "count"),
+        };
+        let lines: Vec<Series<'_>> = members
+            .iter()
+            .zip(COLOURS.iter().cycle())
+            .map(|(series, colour)| {
+                let name = series.name.rsplit_once('.').map_or("", |(_, n)| n);
+                let points = series
+                    .points
+                    .iter()
+                    .map(|(second, value)| ((*second as f64 + offset).max(0.0), value * scale))
+                    .collect();
+                (name, *colour, points)
+            })
+            .collect();
+        page.push_str(&line_chart(&format!("{label} ({what})"), suffix, &lines));
+    }
     page.push_str("</div>\n");
 }
 
