@@ -54,6 +54,8 @@ fn the_app_s_cpu_in_the_result_is_what_the_kernel_counted() {
             "run.json",
             "--html",
             "run.html",
+            "--threshold",
+            "host.memory<100%",
         ],
         &dir,
     );
@@ -105,6 +107,36 @@ fn the_app_s_cpu_in_the_result_is_what_the_kernel_counted() {
     let system = &html[html.find("<h2>System</h2>").expect("a System section")..];
     assert!(system.contains(&format!("process:{pid} (%)")), "{system}");
     assert!(system.contains("host (MiB/s)"), "{system}");
+}
+
+#[test]
+fn a_threshold_on_a_monitor_fails_the_run() {
+    // This test process holds memory; no process uses less than 1 KiB.
+    let dir = output_dir("monitor_threshold");
+    let pid = std::process::id().to_string();
+    let output = chorus(
+        &[
+            "run",
+            "--url",
+            "http://127.0.0.1:9/",
+            "--headless",
+            "-u",
+            "1",
+            "-t",
+            "2s",
+            "--monitor",
+            &format!("process:{pid}"),
+            "--threshold",
+            &format!("process:{pid}.memory<1KiB"),
+        ],
+        &dir,
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!("FAIL  process:{pid}.memory<1KiB  (observed ")),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -365,6 +365,8 @@ impl Controller {
         // The run's last (partial) second.
         self.monitors.sample(self.epoch.elapsed().as_secs());
         result.monitors = self.monitors.finish();
+        // Thresholds on monitors read the series just added.
+        result.evaluate_thresholds();
         result
     }
 

@@ -19,6 +19,11 @@
 //!
 //! Examples: `p95<300ms`, `p99<=1s`, `avg<200ms`, `failures<1%`, `failures<10`, `rps>50`,
 //! `/api/login: p95<300ms`.
+//!
+//! A monitor's series (`--monitor`, see docs/monitoring.md) is a threshold too: `SERIES OP
+//! VALUE`, e.g. `process:postgres.cpu<80%`, `host.memory<90%`, `process:nginx.memory<2GiB`,
+//! `host.net_sent<100MiB/s`, `host.load1<4`. It holds when every second's value does (the
+//! highest for `<`/`<=`, the lowest for `>`/`>=`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -26,6 +31,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::{EntryStats, RunResult};
+use crate::monitor::Unit;
 
 const SYNTAX: &str = "a threshold reads [NAME:] METRIC OP VALUE, e.g. \"p95<300ms\", \"avg<200ms\", \"failures<1%\", \"rps>50\" or \"/api/login: p99<=1s\"";
 
@@ -37,8 +43,12 @@ pub struct Threshold {
     scope: Option<String>,
     metric: Metric,
     op: Op,
-    /// In the metric's base unit: µs for latencies, percent, count or requests/s.
+    /// In the metric's base unit: µs for latencies, percent, count or requests/s; for a
+    /// monitor's series, its own unit (percent, bytes, bytes/s, a count).
     limit: f64,
+    /// A monitor's series (`host.cpu`) instead of requests.
+    #[serde(skip)]
+    series: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -112,6 +122,12 @@ impl Threshold {
         if expression.is_empty() {
             return Err(error("it is empty".to_owned()));
         }
+        if ["process:", "host.", "chorus."]
+            .iter()
+            .any(|prefix| expression.starts_with(prefix))
+        {
+            return parse_monitor(expression).map_err(error);
+        }
         let (scope, condition) = match expression.rsplit_once(':') {
             Some((scope, condition)) => {
                 let scope = scope.trim();
@@ -157,6 +173,7 @@ impl Threshold {
             metric,
             op,
             limit,
+            series: None,
         })
     }
 
@@ -172,6 +189,9 @@ impl Threshold {
 
     /// Evaluates this threshold on `result`.
     pub fn evaluate(&self, result: &RunResult) -> Verdict {
+        if let Some(series) = &self.series {
+            return self.evaluate_monitor(series, result);
+        }
         let scoped;
         let entry: &EntryStats = match &self.scope {
             None => &result.total,
@@ -250,6 +270,105 @@ impl Threshold {
             passed: self.op.holds(base, self.limit),
         }
     }
+}
+
+impl Threshold {
+    fn evaluate_monitor(&self, name: &str, result: &RunResult) -> Verdict {
+        let found = result
+            .monitors
+            .series
+            .iter()
+            .find(|s| s.name == name)
+            .filter(|s| !s.points.is_empty());
+        let Some(series) = found else {
+            let monitor = name.rsplit_once('.').map_or(name, |(monitor, _)| monitor);
+            return Verdict {
+                expression: self.expression.clone(),
+                observed: None,
+                observed_text: format!(
+                    "no values of {name} (watch it with --monitor {monitor}; a process that never ran has none)"
+                ),
+                passed: false,
+            };
+        };
+        let values = series.points.iter().map(|(_, v)| *v);
+        let observed = match self.op {
+            Op::Lt | Op::Le => values.fold(f64::NEG_INFINITY, f64::max),
+            Op::Gt | Op::Ge => values.fold(f64::INFINITY, f64::min),
+        };
+        let text = match series.unit {
+            Unit::Percent => format!("{observed:.1} %"),
+            Unit::Bytes => crate::size::format(observed as u64),
+            Unit::BytesPerSecond => format!("{}/s", crate::size::format(observed as u64)),
+            Unit::Count => format!("{observed:.0}"),
+            Unit::Number => format!("{observed:.2}"),
+        };
+        let which = match self.op {
+            Op::Lt | Op::Le => "highest",
+            Op::Gt | Op::Ge => "lowest",
+        };
+        Verdict {
+            expression: self.expression.clone(),
+            observed: Some(observed),
+            observed_text: format!("{text} ({which} of {} seconds)", series.points.len()),
+            passed: self.op.holds(observed, self.limit),
+        }
+    }
+}
+
+/// `SERIES OP VALUE` for a monitor's series: the value in the series' unit (`80%`, `2GiB`,
+/// `10MiB/s`, `4`).
+fn parse_monitor(expression: &str) -> Result<Threshold, String> {
+    let Some(op_at) = expression.find(['<', '>']) else {
+        return Err(format!(
+            "no comparison in {expression:?} (expected <, <=, > or >=)"
+        ));
+    };
+    let series = expression[..op_at].trim();
+    let rest = &expression[op_at..];
+    let (op, value) = if let Some(v) = rest.strip_prefix("<=") {
+        (Op::Le, v)
+    } else if let Some(v) = rest.strip_prefix(">=") {
+        (Op::Ge, v)
+    } else if let Some(v) = rest.strip_prefix('<') {
+        (Op::Lt, v)
+    } else {
+        (Op::Gt, &rest[1..])
+    };
+    let Some((_, quantity)) = series
+        .rsplit_once('.')
+        .filter(|(m, q)| !m.is_empty() && !q.is_empty())
+    else {
+        return Err(format!(
+            "{series:?} names no series: write MONITOR.SERIES, e.g. process:postgres.cpu or host.memory"
+        ));
+    };
+    let value = value.trim();
+    let per_second = value.strip_suffix("/s").unwrap_or(value);
+    let limit = if let Some(percent) = per_second.strip_suffix('%') {
+        parse_number(percent, value)?
+    } else if per_second.ends_with(|c: char| c.is_ascii_alphabetic()) {
+        crate::size::parse(per_second).map_err(|err| format!("{value:?}: {err}"))? as f64
+    } else {
+        parse_number(per_second, value)?
+    };
+    let percent_series =
+        matches!(quantity, "cpu") || series.starts_with("host.") && quantity == "memory";
+    if percent_series != value.ends_with('%') {
+        return Err(if percent_series {
+            format!("{series} is a percentage: write the limit as e.g. 80%")
+        } else {
+            format!("{series} is not a percentage: write the limit in its unit (2GiB, 10MiB/s, 4)")
+        });
+    }
+    Ok(Threshold {
+        expression: expression.to_owned(),
+        scope: None,
+        metric: Metric::Requests,
+        op,
+        limit,
+        series: Some(series.to_owned()),
+    })
 }
 
 fn parse_metric(text: &str) -> Result<Metric, String> {
@@ -591,5 +710,67 @@ mod tests {
             "no requests, so no latency"
         );
         assert!(!empty.verdicts[0].passed);
+    }
+
+    #[test]
+    fn a_monitor_series_is_a_threshold_on_every_second() {
+        use crate::monitor::{Monitored, Series};
+        let mut result = result(&[
+            "process:postgres.cpu<80%",
+            "host.memory<=90%",
+            "process:nginx.memory<2GiB",
+            "host.net_sent>1MiB/s",
+            "host.load1<4",
+            "process:redis.cpu<50%",
+        ]);
+        let series = |name: &str, unit: Unit, values: &[f64]| Series {
+            name: name.to_owned(),
+            unit,
+            points: values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i as u64, *v))
+                .collect(),
+        };
+        result.monitors = Monitored {
+            series: vec![
+                series("process:postgres.cpu", Unit::Percent, &[10.0, 85.0, 20.0]),
+                series("host.memory", Unit::Percent, &[50.0, 90.0]),
+                series("process:nginx.memory", Unit::Bytes, &[1e9, 1.5e9]),
+                series("host.net_sent", Unit::BytesPerSecond, &[2e6, 5e5]),
+                series("host.load1", Unit::Number, &[1.0, 3.5]),
+            ],
+            ..Monitored::default()
+        };
+        result.evaluate_thresholds();
+        let verdicts: Vec<(bool, &str)> = result
+            .verdicts
+            .iter()
+            .map(|v| (v.passed, v.observed_text.as_str()))
+            .collect();
+        assert_eq!(
+            verdicts,
+            [
+                (false, "85.0 % (highest of 3 seconds)"),
+                (true, "90.0 % (highest of 2 seconds)"),
+                (true, "1.4 GiB (highest of 2 seconds)"),
+                (false, "488.3 KiB/s (lowest of 2 seconds)"),
+                (true, "3.50 (highest of 2 seconds)"),
+                (
+                    false,
+                    "no values of process:redis.cpu (watch it with --monitor process:redis; a process that never ran has none)"
+                ),
+            ]
+        );
+        let err = |text: &str| Threshold::parse(text).unwrap_err().problem;
+        assert_eq!(
+            err("host.cpu<80"),
+            "host.cpu is a percentage: write the limit as e.g. 80%"
+        );
+        assert_eq!(
+            err("process:x.memory<80%"),
+            "process:x.memory is not a percentage: write the limit in its unit (2GiB, 10MiB/s, 4)"
+        );
+        assert!(err("process:pg<3").contains("names no series"));
     }
 }
