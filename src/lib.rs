@@ -43,6 +43,7 @@ mod http1;
 pub mod provision;
 pub mod record;
 pub mod scenario;
+pub mod script;
 mod server;
 pub mod size;
 pub mod stats;

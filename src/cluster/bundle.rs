@@ -176,6 +176,7 @@ impl Bundle {
             vars: self.vars.clone(),
             env: self.env.clone(),
             files,
+            scripts: Vec::new(),
         };
         let mut loaded = scenario::load(&path, &options).map_err(|err| err.to_string())?;
         loaded.source = PathBuf::from(&self.name);

@@ -16,6 +16,7 @@ mod login;
 mod messages;
 mod precheck;
 mod raw;
+mod scripts;
 mod steps;
 mod template;
 mod vars;
@@ -55,6 +56,8 @@ pub struct LoadOptions {
     /// Where a `multipart:` file part's `file:` (as written) is read from instead of the
     /// scenario's folder (a cluster worker is given the master's files).
     pub files: Vec<(String, PathBuf)>,
+    /// `--script FILE`: JavaScript modules loaded beside the file's `scripts:`.
+    pub scripts: Vec<PathBuf>,
 }
 
 /// A loaded, validated scenario: everything compiled, nothing left to parse.
@@ -86,6 +89,8 @@ pub struct Scenario {
     /// The environment variables templates read by name (`env("NAME")`), as loading read
     /// them: every user, and every worker of a cluster, sees these values.
     pub env: Vec<(String, String)>,
+    /// `scripts:` (and `--script`): the JavaScript functions the scenario calls.
+    pub scripts: Option<std::sync::Arc<crate::script::Scripts>>,
 }
 
 /// HTTP authentication credentials (Basic, Digest), rendered per user.
@@ -162,6 +167,8 @@ pub enum StepKind {
     Repeat(Repeat),
     /// Provisioning: append a row to the output CSV.
     Emit(Emit),
+    /// `js:` a JavaScript expression whose object result sets variables.
+    Script(crate::script::Call),
 }
 
 /// A row for `chorus provision`'s CSV.
@@ -337,6 +344,7 @@ impl Scenario {
             auth: None,
             relogin: None,
             env: Vec::new(),
+            scripts: None,
         }
     }
 
@@ -361,7 +369,7 @@ impl Scenario {
                         }
                     }
                     StepKind::Repeat(repeat) => visit(&repeat.steps, out),
-                    StepKind::Think(_) | StepKind::Emit(_) => {}
+                    StepKind::Think(_) | StepKind::Emit(_) | StepKind::Script(_) => {}
                 }
             }
         }
