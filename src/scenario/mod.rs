@@ -32,6 +32,9 @@ pub use load::{load, load_str};
 pub use template::{Condition, Template, TemplateError};
 pub use vars::Vars;
 
+/// The hashes and encodings scripts get too (`chorus.hmac_sha256(key, text)`).
+pub(crate) use functions::{base64, base64url, hmac_sha256, sha256};
+
 use crate::data::DataSource;
 
 /// Default time allowed to open a connection.

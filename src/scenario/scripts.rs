@@ -80,11 +80,10 @@ impl Context<'_> {
                 data_files.push((name.to_string_lossy().into_owned(), text));
             }
         }
+        // Said once: with scripts that failed to load, `js` is not also an unknown variable.
+        self.defined.insert(script::JS_VARIABLE.to_owned());
         match Loading::start(files, data_files, time_limit) {
-            Ok(loading) => {
-                self.defined.insert(script::JS_VARIABLE.to_owned());
-                self.scripts = Some(loading);
-            }
+            Ok(loading) => self.scripts = Some(loading),
             Err(problem) => match problem.file {
                 Some(file) => self.problems.push(super::Problem {
                     file,
@@ -101,6 +100,9 @@ impl Context<'_> {
     /// A `js:` step or check: the expression compiles and calls what the scripts export.
     pub(super) fn script_call(&mut self, path: &str, source: &str, step: bool) -> Option<Call> {
         let Some(loading) = &mut self.scripts else {
+            if self.defined.contains(script::JS_VARIABLE) {
+                return None; // The scripts did not load: that is said.
+            }
             let message = "`js` calls a function of the scenario's scripts, and it loads none: add `scripts: [helpers.js]` (or --script FILE)";
             self.problem(path, false, message);
             return None;
@@ -115,17 +117,21 @@ impl Context<'_> {
     }
 
     /// Each `js.name` a template reads is a function the scripts export; such uses are not
-    /// variables.
+    /// variables. Nor is a variable a script may set (`js:` steps and `after_response` return
+    /// them): one whose name the scripts mention.
     pub(super) fn check_script_uses(&mut self) {
         let uses = std::mem::take(&mut self.uses);
         let mut kept = Vec::with_capacity(uses.len());
         for (path, variable) in uses {
-            let Some(member) = variable.strip_prefix("js.") else {
+            let Some(loading) = &self.scripts else {
                 kept.push((path, variable));
                 continue;
             };
-            let Some(loading) = &self.scripts else {
-                kept.push((path, variable));
+            let Some(member) = variable.strip_prefix("js.") else {
+                let root = variable.split('.').next().unwrap_or_default();
+                if !loading.mentions(root) {
+                    kept.push((path, variable));
+                }
                 continue;
             };
             let name = member.split('.').next().unwrap_or_default();

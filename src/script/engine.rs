@@ -282,6 +282,25 @@ fn install_globals<'js>(
         }
     })?;
     ctx.globals().set("open", open)?;
+    // What k6's `crypto` module is used for most, computed natively as templates do.
+    let chorus = Object::new(ctx.clone())?;
+    chorus.set(
+        "sha256",
+        Function::new(ctx.clone(), crate::scenario::sha256)?,
+    )?;
+    chorus.set(
+        "hmac_sha256",
+        Function::new(ctx.clone(), crate::scenario::hmac_sha256)?,
+    )?;
+    chorus.set(
+        "base64",
+        Function::new(ctx.clone(), crate::scenario::base64)?,
+    )?;
+    chorus.set(
+        "base64url",
+        Function::new(ctx.clone(), crate::scenario::base64url)?,
+    )?;
+    ctx.globals().set("chorus", chorus)?;
     let log = Function::new(ctx.clone(), |text: String| {
         tracing::info!(target: "chorus::script", "{text}");
     })?;

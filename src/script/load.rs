@@ -118,6 +118,18 @@ impl Loading {
             .is_ok()
     }
 
+    /// Whether a script has `word` as a whole word (a variable it may set).
+    pub(crate) fn mentions(&self, word: &str) -> bool {
+        let part = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$';
+        self.files.iter().any(|file| {
+            file.text.match_indices(word).any(|(at, _)| {
+                let before = file.text[..at].chars().next_back();
+                let after = file.text[at + word.len()..].chars().next();
+                !before.is_some_and(part) && !after.is_some_and(part)
+            })
+        })
+    }
+
     /// Checks a `js:` expression: it compiles, and each function it calls is exported (or is
     /// JavaScript's own: `String(..)`, `parseInt(..)`). `step`: a step, whose
     /// `last_response` is the previous request's (kept from then on).

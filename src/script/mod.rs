@@ -6,7 +6,8 @@
 //! time a thread calls a script; never one per virtual user: a user's state stays in its
 //! variables, passed in and out. Scripts get no file system, network or process (QuickJS has
 //! none built in, and no module loader is installed); `open(name)` gives the text of a data
-//! file the scenario names, read at load. Each call has a time limit (an interrupt handler).
+//! file the scenario names, read at load; `chorus.hmac_sha256(key, text)` and its siblings
+//! are the templates' native functions. Each call has a time limit (an interrupt handler).
 //! This module owns the JavaScript side and its values; it sends nothing.
 
 mod call;
