@@ -148,7 +148,7 @@ impl Loading {
                 return Some(format!("not a JavaScript expression: {message}"));
             }
             for name in called_names(source) {
-                if exports.iter().any(|export| *export == name) {
+                if exports.contains(&name) {
                     continue;
                 }
                 let builtin: bool = ctx
