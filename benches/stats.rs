@@ -47,7 +47,11 @@ fn latencies(n: usize) -> Vec<u64> {
             x ^= x >> 7;
             x ^= x << 17;
             let base = 1_000 + x % 49_000;
-            if x % 100 == 0 { base * 40 } else { base }
+            if x.is_multiple_of(100) {
+                base * 40
+            } else {
+                base
+            }
         })
         .collect()
 }

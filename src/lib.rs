@@ -44,6 +44,7 @@ pub mod monitor;
 pub mod provision;
 pub mod record;
 pub mod scenario;
+pub mod script;
 mod server;
 pub mod size;
 pub mod stats;

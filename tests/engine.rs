@@ -24,6 +24,7 @@ use crate::util::nginx::{Nginx, free_port};
 mod auth;
 mod multipart;
 mod relogin;
+mod scripts;
 mod vars;
 use crate::util::{TIMING, demo_app, output_dir};
 
@@ -70,6 +71,7 @@ fn scenario(host: &str, flows: Vec<Flow>) -> Scenario {
         auth: None,
         relogin: None,
         env: Vec::new(),
+        scripts: None,
     }
 }
 

@@ -187,6 +187,10 @@ pub struct RunArgs {
     /// Set a variable of the scenario (an entry of its `vars:`, or a new one): --var tenant=acme
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
+    /// Load a JavaScript module whose exported functions the scenario calls (beside its
+    /// `scripts:`)
+    #[arg(long = "script", value_name = "FILE", requires = "scenario")]
+    pub scripts: Vec<PathBuf>,
     /// Print only the final summary
     #[arg(short = 'q', long)]
     pub quiet: bool,

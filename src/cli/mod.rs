@@ -42,6 +42,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// One value per process, parsed once at start: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Record what a browser does through a proxy into a HAR capture

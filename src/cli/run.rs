@@ -131,6 +131,7 @@ pub(super) fn load_options(args: &RunArgs) -> LoadOptions {
         data_overrides: args.data.clone(),
         host_override: args.load.host.clone(),
         vars: args.vars.clone(),
+        scripts: args.scripts.clone(),
         ..LoadOptions::default()
     }
 }

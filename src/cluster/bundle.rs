@@ -1,7 +1,7 @@
 //! What a master sends its workers so that they need only the binary: the scenario's text (or
 //! the `--url` list), the `-H` override, the `--var`s, the environment variables the scenario
-//! reads (`env("NAME")`, as the master read them), the text of every data file and the bytes
-//! of every `multipart` file. A worker loads it
+//! reads (`env("NAME")`, as the master read them), the text of every data file and script,
+//! and the bytes of every `multipart` file. A worker loads it
 //! the same way `chorus run` loads a file, and before each start keeps of every `unique` data
 //! source only the rows the master gave it, so no account is used by two workers.
 
@@ -33,6 +33,10 @@ pub struct Bundle {
     /// The files `multipart` parts send (`file:`), as the scenario writes their paths.
     #[serde(default)]
     pub files: Vec<AttachedFile>,
+    /// The scenario's scripts (`scripts:` and the master's `--script`s): (name as written,
+    /// text).
+    #[serde(default)]
+    pub scripts: Vec<(String, String)>,
 }
 
 /// A `multipart` file part's `file:`: its path as written and its bytes (base64).
@@ -104,6 +108,12 @@ impl Bundle {
             vars: options.vars.clone(),
             env: loaded.env.clone(),
             files,
+            scripts: loaded
+                .scripts
+                .iter()
+                .flat_map(|scripts| scripts.files())
+                .map(|file| (file.name.clone(), file.text.clone()))
+                .collect(),
         })
     }
 
@@ -120,6 +130,7 @@ impl Bundle {
             vars: Vec::new(),
             env: Vec::new(),
             files: Vec::new(),
+            scripts: Vec::new(),
         }
     }
 
@@ -167,6 +178,13 @@ impl Bundle {
                 .map_err(|err| format!("cannot write {}: {err}", path.display()))?;
             files.push((file.written.clone(), path));
         }
+        let mut script_files = Vec::with_capacity(self.scripts.len());
+        for (index, (name, text)) in self.scripts.iter().enumerate() {
+            let path = dir.0.join(format!("script-{index}.js"));
+            std::fs::write(&path, text)
+                .map_err(|err| format!("cannot write {}: {err}", path.display()))?;
+            script_files.push((name.clone(), path));
+        }
         let path = dir.0.join(safe(&self.name));
         std::fs::write(&path, text)
             .map_err(|err| format!("cannot write {}: {err}", path.display()))?;
@@ -176,6 +194,8 @@ impl Bundle {
             vars: self.vars.clone(),
             env: self.env.clone(),
             files,
+            scripts: Vec::new(),
+            script_files,
         };
         let mut loaded = scenario::load(&path, &options).map_err(|err| err.to_string())?;
         loaded.source = PathBuf::from(&self.name);
@@ -281,6 +301,7 @@ mod tests {
             vars: Vec::new(),
             env: Vec::new(),
             files: Vec::new(),
+            scripts: Vec::new(),
             data: vec![
                 DataFile {
                     source: "users".to_owned(),
@@ -318,8 +339,41 @@ mod tests {
             vars: Vec::new(),
             env: Vec::new(),
             files: Vec::new(),
+            scripts: Vec::new(),
         };
         let err = bundle.load().unwrap_err();
         assert!(err.contains("s.yaml"), "{err}");
+    }
+
+    #[test]
+    fn the_scripts_travel_with_the_scenario() {
+        // The master's folder: a scenario with `scripts:` and a --script beside it.
+        let master = tempfile::tempdir().unwrap();
+        let scenario = master.path().join("s.yaml");
+        std::fs::write(
+            &scenario,
+            "host: http://127.0.0.1:1\nscripts: [lib/sign.js]\nflows:\n  - name: a\n    steps:\n      - get: /{{ js.sign(\"x\") }}/{{ js.twice(2) }}\n",
+        )
+        .unwrap();
+        std::fs::create_dir(master.path().join("lib")).unwrap();
+        std::fs::write(
+            master.path().join("lib/sign.js"),
+            "export function sign(x) { return x + '!'; }\n",
+        )
+        .unwrap();
+        let extra = master.path().join("extra.js");
+        std::fs::write(&extra, "export function twice(n) { return n * 2; }\n").unwrap();
+        let options = LoadOptions {
+            scripts: vec![extra],
+            ..LoadOptions::default()
+        };
+        let loaded = scenario::load(&scenario, &options).unwrap();
+        let bundle = Bundle::from_file(&scenario, &loaded, &options).unwrap();
+        assert_eq!(bundle.scripts.len(), 2);
+        // The worker has neither file.
+        drop(master);
+        let on_worker = bundle.load().unwrap();
+        let scripts = on_worker.scripts.expect("the scripts load on the worker");
+        assert_eq!(scripts.exports(), ["sign", "twice"]);
     }
 }

@@ -33,7 +33,8 @@ fn reads_body(request: &Request) -> bool {
         | CheckKind::BodyContains(_)
         | CheckKind::BodyNotContains(_)
         | CheckKind::Title(_)
-        | CheckKind::JsonKeys(_) => true,
+        | CheckKind::JsonKeys(_)
+        | CheckKind::Script(_) => true,
     };
     let extract_reads = |kind: &ExtractKind| match kind {
         ExtractKind::Header(_) | ExtractKind::HeaderRegex { .. } | ExtractKind::Cookie(_) => false,

@@ -138,6 +138,13 @@ async fn run_step(user: &mut User, step: &Step) -> Outcome {
             }
             Outcome::Continue
         }
+        StepKind::Script(call) => {
+            let scripts = user.worker.scenario.scripts.clone();
+            match scripts.map(|scripts| scripts.run_step(call, &mut user.vars)) {
+                Some(Err(failure)) => user.error("js", &failure),
+                _ => Outcome::Continue,
+            }
+        }
     }
 }
 
@@ -354,6 +361,13 @@ async fn send_following(
             Ok(headers) => headers,
             Err(outcome) => return Sent::Done(outcome),
         };
+        if let Some(scripts) = &user.worker.scenario.scripts {
+            let hook =
+                scripts.before_request(&method, &target.url, &mut headers, &body, &user.vars);
+            if let Err(failure) = hook {
+                return Sent::Done(user.error("before_request", &failure));
+            }
+        }
         let credentials = login::authorize(user, &mut headers, &target, &method, &body);
         let mut exchange = http::Request::new(Full::new(body.clone()));
         *exchange.method_mut() = method.clone();
@@ -362,7 +376,7 @@ async fn send_following(
         // The body is kept only for a final response that something reads; a redirect's or
         // an unread body is only counted.
         let base = &target.url;
-        let observing = user.worker.setup.observe.is_some();
+        let observing = keeps_every_body(user);
         let wants_body = |status: u16, headers: &HeaderMap| {
             keeps_body(observing, request, status)
                 && redirect_to(request, status, headers, base).is_none()
@@ -538,7 +552,7 @@ fn finish(user: &mut User, exchange: &Exchange<'_>, reply: Reply) -> Outcome {
         user.page = Some(page);
     }
     let bytes = reply.body_len;
-    let kept = keeps_body(user.worker.setup.observe.is_some(), request, reply.status);
+    let kept = keeps_body(keeps_every_body(user), request, reply.status);
     let body = if kept {
         match decoded_body(&reply.headers, &reply.body, user.worker.client.max_body()) {
             Ok(body) => body,
@@ -579,14 +593,19 @@ fn judge(
     view: &ResponseView<'_>,
     cut_short: bool,
 ) -> (Option<(FailureKind, String)>, Outcome) {
+    if let Some(scripts) = &user.worker.scenario.scripts {
+        if let Err(failure) = scripts.after_response(view, &mut user.vars) {
+            let failure = (failure.kind(), failure.message);
+            return (Some(failure), after_failure(user, request));
+        }
+    }
     if !status_expected(request, view.status) {
         let message = format!("HTTP {}: {}", view.status, quote(view.body, cut_short));
         let failure = (FailureKind::Status(view.status), message);
         return (Some(failure), after_failure(user, request));
     }
     for check in &request.check {
-        if let Err(message) = check.evaluate(view, &user.vars) {
-            let failure = (FailureKind::CheckFailed, message);
+        if let Err(failure) = check.judge(view, &user.vars) {
             return (Some(failure), after_failure(user, request));
         }
     }
@@ -597,6 +616,13 @@ fn judge(
         }
     }
     (None, Outcome::Continue)
+}
+
+/// Whether every final response's body is kept: `--check` observes them, or a script reads
+/// them (`after_response`, `last_response`).
+fn keeps_every_body(user: &User) -> bool {
+    user.worker.setup.observe.is_some()
+        || (user.worker.scenario.scripts.as_ref()).is_some_and(|scripts| scripts.reads_bodies())
 }
 
 /// What follows a failed request. One whose extracts did not run leaves variables unset: the

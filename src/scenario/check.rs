@@ -103,6 +103,9 @@ pub enum CheckKind {
     Title(Expected),
     /// The body is a JSON object with at least these top-level keys.
     JsonKeys(Vec<String>),
+    /// `js:` a JavaScript expression over the response: truthy passes; a string is the
+    /// failure's message.
+    Script(crate::script::Call),
 }
 
 /// One check; a failed check makes the request a failure.
@@ -114,6 +117,30 @@ pub struct Check {
 impl Check {
     /// `Err` says what was expected and what came. `vars` renders templated expectations.
     pub fn evaluate(&self, response: &ResponseView<'_>, vars: &Vars) -> Result<(), String> {
+        self.judge(response, vars).map_err(|(_, message)| message)
+    }
+
+    /// [`Check::evaluate`] with the kind of failure: a `js:` check that ran past its time
+    /// limit is `ScriptTimeout`, any other failed check `CheckFailed`.
+    pub fn judge(
+        &self,
+        response: &ResponseView<'_>,
+        vars: &Vars,
+    ) -> Result<(), (crate::stats::FailureKind, String)> {
+        if let CheckKind::Script(call) = &self.kind {
+            return call.check(response, vars).map_err(|failure| {
+                let kind = match failure.timed_out {
+                    true => crate::stats::FailureKind::ScriptTimeout,
+                    false => crate::stats::FailureKind::CheckFailed,
+                };
+                (kind, failure.message)
+            });
+        }
+        self.evaluate_plain(response, vars)
+            .map_err(|message| (crate::stats::FailureKind::CheckFailed, message))
+    }
+
+    fn evaluate_plain(&self, response: &ResponseView<'_>, vars: &Vars) -> Result<(), String> {
         match &self.kind {
             CheckKind::Status(statuses) => {
                 if statuses.contains(&response.status) {
@@ -263,6 +290,7 @@ impl Check {
                     ))
                 }
             }
+            CheckKind::Script(call) => call.check(response, vars).map_err(|f| f.message),
         }
     }
 }

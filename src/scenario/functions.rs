@@ -118,22 +118,22 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// SHA-256 of the text's UTF-8 bytes, in lower-case hex.
-fn sha256(text: String) -> String {
+pub(crate) fn sha256(text: String) -> String {
     hex(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref())
 }
 
 /// HMAC-SHA-256 of `text` keyed with `key` (both as UTF-8), in lower-case hex.
-fn hmac_sha256(key: String, text: String) -> String {
+pub(crate) fn hmac_sha256(key: String, text: String) -> String {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.as_bytes());
     hex(ring::hmac::sign(&key, text.as_bytes()).as_ref())
 }
 
-fn base64(text: String) -> String {
+pub(crate) fn base64(text: String) -> String {
     STANDARD.encode(text.as_bytes())
 }
 
 /// base64url without padding (RFC 4648 §5), as JWTs and PKCE write it.
-fn base64url(text: String) -> String {
+pub(crate) fn base64url(text: String) -> String {
     URL_SAFE_NO_PAD.encode(text.as_bytes())
 }
 

@@ -120,6 +120,8 @@ pub(super) struct Context<'a> {
     pub(super) env_uses: Vec<(String, String)>,
     /// `LoadOptions::files`: where `multipart` files are read from instead.
     pub(super) files: Vec<(String, PathBuf)>,
+    /// `scripts:`, while loading (`js:` steps are checked against them).
+    pub(super) scripts: Option<crate::script::Loading>,
 }
 
 impl<'a> Context<'a> {
@@ -136,6 +138,7 @@ impl<'a> Context<'a> {
             uses: Vec::new(),
             env_uses: Vec::new(),
             files: Vec::new(),
+            scripts: None,
         }
     }
 
@@ -288,6 +291,7 @@ impl<'a> Context<'a> {
             auth: None,
             relogin: None,
             env: Vec::new(),
+            scripts: None,
         };
         if !matches!(root.value, yaml::Value::Map(_)) {
             self.problem(
@@ -336,6 +340,7 @@ impl<'a> Context<'a> {
         let sources = self.data_sources();
         self.data(sources, options);
         scenario.vars = self.vars(options);
+        self.scripts(options);
         if let Some(auth) = raw.auth {
             scenario.auth = self.credentials(auth);
         }
@@ -351,7 +356,9 @@ impl<'a> Context<'a> {
                 self.problem(&format!("thresholds[{i}]"), false, err.to_string());
             }
         }
+        self.check_script_uses();
         self.check_variables();
+        scenario.scripts = self.scripts.take().map(crate::script::Loading::finish);
         scenario.host = self.host.clone();
         scenario.allowed_hosts = self.allowed_hosts.iter().cloned().collect();
         scenario.data = std::mem::take(&mut self.data);
@@ -765,7 +772,7 @@ fn sends_or_pauses(steps: &[super::Step]) -> bool {
     steps.iter().any(|step| match &step.kind {
         super::StepKind::Request(_) | super::StepKind::Think(_) => true,
         super::StepKind::Repeat(repeat) => sends_or_pauses(&repeat.steps),
-        super::StepKind::Emit(_) => false,
+        super::StepKind::Emit(_) | super::StepKind::Script(_) => false,
     })
 }
 

@@ -16,6 +16,7 @@ mod login;
 mod messages;
 mod precheck;
 mod raw;
+mod scripts;
 mod steps;
 mod template;
 mod vars;
@@ -30,6 +31,9 @@ pub use extract::{Extract, ExtractError, ExtractKind, ResponseView};
 pub use load::{load, load_str};
 pub use template::{Condition, Template, TemplateError};
 pub use vars::Vars;
+
+/// The hashes and encodings scripts get too (`chorus.hmac_sha256(key, text)`).
+pub(crate) use functions::{base64, base64url, hmac_sha256, sha256};
 
 use crate::data::DataSource;
 
@@ -55,6 +59,12 @@ pub struct LoadOptions {
     /// Where a `multipart:` file part's `file:` (as written) is read from instead of the
     /// scenario's folder (a cluster worker is given the master's files).
     pub files: Vec<(String, PathBuf)>,
+    /// `--script FILE`: JavaScript modules loaded beside the file's `scripts:`.
+    pub scripts: Vec<PathBuf>,
+    /// Where a script named (as written, in `scripts:` or by `--script`) is read from
+    /// instead; those not named by `scripts:` load as `--script`s do (a cluster worker is
+    /// given its master's scripts).
+    pub script_files: Vec<(String, PathBuf)>,
 }
 
 /// A loaded, validated scenario: everything compiled, nothing left to parse.
@@ -86,6 +96,8 @@ pub struct Scenario {
     /// The environment variables templates read by name (`env("NAME")`), as loading read
     /// them: every user, and every worker of a cluster, sees these values.
     pub env: Vec<(String, String)>,
+    /// `scripts:` (and `--script`): the JavaScript functions the scenario calls.
+    pub scripts: Option<std::sync::Arc<crate::script::Scripts>>,
 }
 
 /// HTTP authentication credentials (Basic, Digest), rendered per user.
@@ -162,6 +174,8 @@ pub enum StepKind {
     Repeat(Repeat),
     /// Provisioning: append a row to the output CSV.
     Emit(Emit),
+    /// `js:` a JavaScript expression whose object result sets variables.
+    Script(crate::script::Call),
 }
 
 /// A row for `chorus provision`'s CSV.
@@ -337,6 +351,7 @@ impl Scenario {
             auth: None,
             relogin: None,
             env: Vec::new(),
+            scripts: None,
         }
     }
 
@@ -361,7 +376,7 @@ impl Scenario {
                         }
                     }
                     StepKind::Repeat(repeat) => visit(&repeat.steps, out),
-                    StepKind::Think(_) | StepKind::Emit(_) => {}
+                    StepKind::Think(_) | StepKind::Emit(_) | StepKind::Script(_) => {}
                 }
             }
         }

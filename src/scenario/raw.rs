@@ -72,6 +72,16 @@ pub(super) struct RawScenario {
     pub(super) thresholds: Option<Vec<String>>,
     pub(super) auth: Option<RawAuth>,
     pub(super) relogin: Option<RawRelogin>,
+    #[expect(
+        dead_code,
+        reason = "present so the key is known; scripts reads it from the tree"
+    )]
+    pub(super) scripts: Option<IgnoredAny>,
+    #[expect(
+        dead_code,
+        reason = "present so the key is known; scripts reads it from the tree"
+    )]
+    pub(super) script_time_limit: Option<IgnoredAny>,
 }
 
 /// `auth:`: the credentials HTTP authentication challenges are answered with (templates).
@@ -236,6 +246,7 @@ pub(super) struct RawStep {
     pub(super) emit: Option<Ordered<String>>,
     pub(super) outcome: Option<String>,
     pub(super) when: Option<String>,
+    pub(super) js: Option<String>,
 }
 
 /// The keys that say a step is a request with that method.
@@ -344,6 +355,7 @@ pub(super) struct RawCheck {
     pub(super) url: Option<RawText>,
     pub(super) title: Option<RawText>,
     pub(super) json_keys: Option<Vec<String>>,
+    pub(super) js: Option<String>,
 }
 
 /// `text` or `{matches: regex}`.

@@ -15,7 +15,8 @@ use super::{Body, Count, Emit, Repeat, Request, Step, StepKind, Think};
 use super::{FileContent, FilePart, Part};
 use crate::units::{self, UnitError};
 
-const STEP_KINDS: &str = "get/post/put/patch/delete/head/options, request, think, repeat or emit";
+const STEP_KINDS: &str =
+    "get/post/put/patch/delete/head/options, request, think, repeat, emit or js";
 
 impl Context<'_> {
     pub(super) fn steps(&mut self, node: Option<&Node>, path: &str) -> Vec<Step> {
@@ -67,6 +68,7 @@ impl Context<'_> {
             ("think", raw.think.is_some()),
             ("repeat", raw.repeat.is_some()),
             ("emit", raw.emit.is_some()),
+            ("js", raw.js.is_some()),
         ] {
             if here {
                 kinds.push(key);
@@ -177,6 +179,9 @@ impl Context<'_> {
                     None => None,
                 };
                 StepKind::Emit(Emit { columns, outcome })
+            }
+            "js" => {
+                StepKind::Script(self.script_call(&join(path, "js"), raw.js.as_deref()?, true)?)
             }
             _ => StepKind::Request(Box::new(self.request(node, raw, path)?)),
         };
@@ -653,7 +658,7 @@ impl Context<'_> {
     }
 
     fn check(&mut self, raw: RawCheck, path: &str) -> Option<Check> {
-        const KINDS: &str = "status, jsonpath, body_contains, body_not_contains, header, redirect, url, title, json_keys";
+        const KINDS: &str = "status, jsonpath, body_contains, body_not_contains, header, redirect, url, title, json_keys, js";
         let given: Vec<&str> = [
             ("status", raw.status.is_some()),
             ("jsonpath", raw.jsonpath.is_some()),
@@ -664,6 +669,7 @@ impl Context<'_> {
             ("url", raw.url.is_some()),
             ("title", raw.title.is_some()),
             ("json_keys", raw.json_keys.is_some()),
+            ("js", raw.js.is_some()),
         ]
         .into_iter()
         .filter_map(|(key, here)| here.then_some(key))
@@ -752,6 +758,8 @@ impl Context<'_> {
                     Expected::Matches(self.regex(&join(&here, "matches"), &source)?)
                 }
             })
+        } else if let Some(source) = raw.js {
+            CheckKind::Script(self.script_call(&here, &source, false)?)
         } else {
             let keys = raw.json_keys.unwrap_or_default();
             if keys.is_empty() {

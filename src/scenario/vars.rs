@@ -84,6 +84,12 @@ impl Vars {
             let values = Value::from(BTreeMap::from_iter(values));
             vars.set_value(super::functions::ENV_VARIABLE, values);
         }
+        if let Some(scripts) = &scenario.scripts {
+            vars.set_value(
+                crate::script::JS_VARIABLE,
+                crate::script::template_object(scripts),
+            );
+        }
         for (name, template) in &scenario.vars {
             let value = template
                 .render_value(&vars)

@@ -639,10 +639,10 @@ mod tests {
                 &mut workers[worker],
                 names[(x >> 40) as usize % 3],
                 1 + (x >> 50) % 50,
-                x % 7 == 0,
+                x.is_multiple_of(7),
             );
             sent += 1;
-            if (x >> 20) % 97 == 0 {
+            if (x >> 20).is_multiple_of(97) {
                 aggregate.absorb(workers[worker].take());
             }
             if step % 1000 == 999 {

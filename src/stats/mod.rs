@@ -73,6 +73,10 @@ pub enum FailureKind {
     /// The request was in flight when the run stopped (the stop timeout ran out, or a stop at
     /// once): sent, never answered. It has no latency sample.
     CutAtStop,
+    /// A script (`scripts:`) threw, or returned what the request cannot use, in a hook.
+    ScriptError,
+    /// A script call ran past the script time limit and was stopped.
+    ScriptTimeout,
 }
 
 impl fmt::Display for FailureKind {
@@ -92,6 +96,8 @@ impl fmt::Display for FailureKind {
             FailureKind::Template => f.write_str("template error"),
             FailureKind::BodyTooLarge => f.write_str("body too large"),
             FailureKind::CutAtStop => f.write_str("cut at stop"),
+            FailureKind::ScriptError => f.write_str("script error"),
+            FailureKind::ScriptTimeout => f.write_str("script time limit"),
         }
     }
 }

@@ -1,0 +1,204 @@
+//! Scripts loaded with a scenario and called without a server: templates, steps, checks,
+//! hooks, the sandbox, the time limit and load-time errors with their places.
+
+use http::HeaderMap;
+use serde_json::json;
+
+use crate::scenario::{self, LoadOptions, ResponseView, Scenario, StepKind, Vars};
+
+/// A scenario in a fresh folder with `helpers.js` (and `users.csv`); its steps are `steps`.
+fn scenario_with(script: &str, steps: &str) -> (tempfile::TempDir, Result<Scenario, String>) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    std::fs::write(dir.path().join("helpers.js"), script).expect("write the script");
+    std::fs::write(dir.path().join("users.csv"), "name,secret\nada,s3cret\n").expect("csv");
+    let text = format!(
+        "host: http://127.0.0.1:1\nscripts: [helpers.js]\ndata:\n  users: {{ file: users.csv, mode: cycle, as: user }}\nflows:\n  - steps:\n{steps}"
+    );
+    let path = dir.path().join("s.yaml");
+    let loaded =
+        scenario::load_str(&text, &path, &LoadOptions::default()).map_err(|e| e.to_string());
+    (dir, loaded)
+}
+
+fn first_step(scenario: &Scenario) -> &StepKind {
+    &scenario.flows[0].steps[0].kind
+}
+
+const HELPERS: &str = r#"
+export function sign(body, key) {
+  return key + ":" + body.length;
+}
+export function basket(vars, last) {
+  return { total: last.json.items.reduce((a, b) => a + b, 0), seen: vars.user.name };
+}
+export function valid(response) {
+  return response.json.ok === true ? true : "not ok: " + response.body;
+}
+export function boom() {
+  throw new TypeError("bad input");
+}
+export function spin() {
+  for (;;) {}
+}
+export function escapes() {
+  return [typeof require, typeof fetch, typeof std, typeof os, typeof XMLHttpRequest, typeof process].join(",");
+}
+export function users() {
+  return open("users.csv").split("\n")[1];
+}
+export function secrets() {
+  return open("/etc/passwd");
+}
+"#;
+
+#[test]
+fn templates_call_exported_functions() {
+    let (_dir, loaded) = scenario_with(
+        HELPERS,
+        "      - get: \"/x?s={{ js.sign('hello', user.secret) }}&u={{ js.users() }}\"\n",
+    );
+    let scenario = loaded.expect("loads");
+    let StepKind::Request(request) = first_step(&scenario) else {
+        panic!("a request")
+    };
+    let vars = Vars::for_user(&scenario, 0).expect("vars");
+    assert_eq!(
+        request.url.render(&vars).expect("renders"),
+        "/x?s=s3cret:5&u=ada,s3cret"
+    );
+}
+
+#[test]
+fn the_sandbox_has_no_way_out() {
+    let (_dir, loaded) = scenario_with(
+        HELPERS,
+        "      - get: \"/{{ js.escapes() }}\"\n      - get: \"/{{ js.secrets() }}\"\n",
+    );
+    let scenario = loaded.expect("loads");
+    let vars = Vars::for_user(&scenario, 0).expect("vars");
+    let url = |i: usize| match &scenario.flows[0].steps[i].kind {
+        StepKind::Request(request) => request.url.render(&vars),
+        _ => panic!("a request"),
+    };
+    assert_eq!(
+        url(0).expect("renders"),
+        "/undefined,undefined,undefined,undefined,undefined,undefined"
+    );
+    let refused = url(1).expect_err("refused").to_string();
+    assert!(
+        refused.contains("open(\"/etc/passwd\"): scripts may only read the data files the scenario names (users, users.csv)"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn imports_are_refused_at_load() {
+    let (_dir, loaded) = scenario_with(
+        "import * as fs from \"fs\";\nexport function f() { return 1; }\n",
+        "      - get: /\n",
+    );
+    let error = loaded.expect_err("refused");
+    assert!(error.contains("helpers.js:"), "{error}");
+    assert!(error.contains("fs"), "{error}");
+}
+
+#[test]
+fn steps_set_what_they_return_from_the_last_response() {
+    let (_dir, loaded) = scenario_with(
+        HELPERS,
+        "      - js: \"basket(vars, last_response)\"\n      - think: 1s\n",
+    );
+    let scenario = loaded.expect("loads");
+    let scripts = scenario.scripts.clone().expect("scripts");
+    assert!(scripts.reads_bodies());
+    let StepKind::Script(call) = first_step(&scenario) else {
+        panic!("a js step")
+    };
+    let mut vars = Vars::for_user(&scenario, 0).expect("vars");
+    let headers = HeaderMap::new();
+    let body = br#"{"items": [1, 2, 39]}"#;
+    let view = ResponseView::new(200, &headers, body);
+    scripts.after_response(&view, &mut vars).expect("kept");
+    scripts.run_step(call, &mut vars).expect("runs");
+    assert_eq!(vars.get("total"), Some(json!(42)));
+    assert_eq!(vars.get("seen"), Some(json!("ada")));
+}
+
+#[test]
+fn checks_pass_on_truthy_and_fail_with_the_returned_string() {
+    let (_dir, loaded) = scenario_with(
+        HELPERS,
+        "      - get: /\n        check: [{ js: \"valid(response)\" }, { js: \"boom()\" }]\n",
+    );
+    let scenario = loaded.expect("loads");
+    let StepKind::Request(request) = first_step(&scenario) else {
+        panic!("a request")
+    };
+    let vars = Vars::for_user(&scenario, 0).expect("vars");
+    let headers = HeaderMap::new();
+    let good = ResponseView::new(200, &headers, br#"{"ok": true}"#);
+    assert_eq!(request.check[0].evaluate(&good, &vars), Ok(()));
+    let bad = ResponseView::new(200, &headers, br#"{"ok": false}"#);
+    assert_eq!(
+        request.check[0].evaluate(&bad, &vars),
+        Err(r#"valid(response): not ok: {"ok": false}"#.to_owned())
+    );
+    assert_eq!(
+        request.check[1].evaluate(&good, &vars),
+        Err("boom(): helpers.js:12:13: TypeError: bad input".to_owned())
+    );
+}
+
+#[test]
+fn an_endless_loop_is_stopped_by_the_time_limit() {
+    let (_dir, loaded) = scenario_with(
+        HELPERS,
+        "      - get: /\n        check: [{ js: \"spin()\" }]\n",
+    );
+    let scenario = loaded.expect("loads");
+    let StepKind::Request(request) = first_step(&scenario) else {
+        panic!("a request")
+    };
+    let vars = Vars::for_user(&scenario, 0).expect("vars");
+    let headers = HeaderMap::new();
+    let view = ResponseView::new(200, &headers, b"{}");
+    let (kind, message) = request.check[0].judge(&view, &vars).expect_err("stopped");
+    assert_eq!(kind, crate::stats::FailureKind::ScriptTimeout);
+    assert_eq!(
+        message,
+        "spin() ran past the script time limit (100ms) and was stopped"
+    );
+    // The engine goes on after it.
+    let good = ResponseView::new(200, &headers, b"{}");
+    let (_, again) = request.check[0]
+        .judge(&good, &vars)
+        .expect_err("stopped again");
+    assert!(again.contains("time limit"), "{again}");
+}
+
+#[test]
+fn load_errors_name_their_places() {
+    let (_dir, loaded) = scenario_with(
+        "export function f(a) {\n  return a +;\n}\n",
+        "      - get: /\n",
+    );
+    let error = loaded.expect_err("a syntax error");
+    assert!(
+        error.ends_with("helpers.js:2:13: SyntaxError: unexpected token in expression: ';'"),
+        "{error}"
+    );
+
+    let (_dir, loaded) = scenario_with(
+        HELPERS,
+        "      - get: \"/{{ js.sing('a', 'b') }}\"\n      - js: \"computeBasket(vars)\"\n      - js: \"sign(\"\n",
+    );
+    let error = loaded.expect_err("unknown functions");
+    let lines: Vec<&str> = error.lines().collect();
+    assert_eq!(lines.len(), 3, "{error}");
+    assert!(lines[0].ends_with("s.yaml:7:14: flows[0].steps[0].get: js.sing: `sing` is not a function the scripts export (they export: basket, boom, escapes, secrets, sign, spin, users, valid)"), "{error}");
+    assert!(lines[1].ends_with("s.yaml:8:13: flows[0].steps[1].js: `computeBasket` is not a function the scripts export (they export: basket, boom, escapes, secrets, sign, spin, users, valid)"), "{error}");
+    assert!(
+        lines[2].contains("s.yaml:9:13: flows[0].steps[2].js: not a JavaScript expression"),
+        "{error}"
+    );
+}
