@@ -275,6 +275,11 @@ pub fn junit(
                 details: output.clone(),
             },
         };
+        // A failure carries the metrics itself; a passed case keeps them as its output.
+        let output = match outcome {
+            Outcome::Failed { .. } => String::new(),
+            _ => output,
+        };
         cases.push(Case {
             classname: "chorus.compare".to_owned(),
             name: label,
