@@ -16,7 +16,7 @@ pub(super) const DEFAULT_DESIGN_EFFECT: f64 = 2.0;
 /// The largest design effect believed (a run that varies more than this is noise).
 const MAX_DESIGN_EFFECT: f64 = 100.0;
 /// Seconds of history a design effect needs, and requests in each of them.
-const MIN_SECONDS: usize = 5;
+const MIN_SECONDS: usize = 4;
 const MIN_SECOND_REQUESTS: u64 = 30;
 
 /// The standard normal quantile of `p` (0 < p < 1), Acklam's rational approximation (relative
@@ -342,9 +342,15 @@ fn normal(rng: &mut Xoshiro256PlusPlus) -> f64 {
 /// them: the variance of the log of each second's p50 and p95 across seconds, over what
 /// sampling alone gives a second of that many requests (from the run's own density at the
 /// percentile). 1 for independent samples; [`DEFAULT_DESIGN_EFFECT`] when the run has fewer
-/// than [`MIN_SECONDS`] full seconds.
+/// than [`MIN_SECONDS`] full seconds besides its first and last.
 pub(super) fn design_effect(run: &RunResult) -> f64 {
-    let seconds: Vec<_> = (run.history.iter())
+    // The first and the last second are partial (users starting, the stop) and differ for
+    // that reason alone.
+    let inner = match run.history.len() {
+        0..=2 => &[][..],
+        n => &run.history[1..n - 1],
+    };
+    let seconds: Vec<_> = (inner.iter())
         .filter(|p| p.span_seconds == 1 && p.requests >= MIN_SECOND_REQUESTS)
         .collect();
     if seconds.len() < MIN_SECONDS {
