@@ -1,12 +1,13 @@
 //! Calibration of `chorus compare` (issue 16): against a real server on 127.0.0.1 whose three
-//! endpoints sleep a random time (4 ms plus an exponential of mean 4 ms, times the endpoint's
-//! scale), chorus runs PAIRS rounds of three short runs: a baseline, an identical run, and a
+//! endpoints sleep a random time (16 ms plus an exponential of mean 16 ms; 32 and 32 for
+//! `/c`), chorus runs PAIRS rounds of three short runs: a baseline, an identical run, and a
 //! run where `/b`'s delay is 20 % longer (so its p95 is about 20 % slower). Each identical pair
 //! should give no "slower" verdict (at most 1 in total is allowed), each slowed pair a "slower"
 //! verdict at `/b`'s p95 (at least 19 of 20). Prints the counts, and the design effects and
 //! measured p95 ratios behind them.
 //!
-//! CHORUS_COMPARE_PAIRS (20), CHORUS_COMPARE_SECS (3 s a run), CHORUS_COMPARE_USERS (20).
+//! CHORUS_COMPARE_PAIRS (20), CHORUS_COMPARE_SECS (6 s a run: the design effect needs 4 whole
+//! seconds besides the first and last), CHORUS_COMPARE_USERS (80).
 //!
 //! `cargo bench --bench compare`
 
@@ -35,9 +36,9 @@ async fn answer(delays: &Delays, index: usize, usual_ms: f64) -> &'static str {
     let scale = f64::from(delays.scale[index].load(Ordering::Relaxed)) / 1000.0;
     let exponential = -(1.0 - rand::random::<f64>()).ln() * usual_ms;
     let delay = Duration::from_secs_f64(scale * (usual_ms + exponential) / 1000.0);
-    // A thread's sleep keeps the delay's microseconds; tokio's timer would round every delay
-    // up to a whole millisecond, which no real server does.
-    let _ = tokio::task::spawn_blocking(move || std::thread::sleep(delay)).await;
+    // tokio's timer rounds up to whole milliseconds: a small step next to delays of 16 ms
+    // and more.
+    tokio::time::sleep(delay).await;
     "ok"
 }
 
@@ -95,7 +96,7 @@ fn pooled(name: &str, run: RunResult) -> compare::Pooled {
 
 fn main() {
     let pairs = env("CHORUS_COMPARE_PAIRS", 20);
-    let seconds = env("CHORUS_COMPARE_SECS", 5);
+    let seconds = env("CHORUS_COMPARE_SECS", 6);
     let users = env("CHORUS_COMPARE_USERS", 80);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
