@@ -252,7 +252,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECONDS")]
     pub autoquit: Option<u64>,
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub output: Box<OutputArgs>,
     /// Compare the run with this result (`--json`; repeat to pool runs) and print the
     /// verdicts under the summary
     #[arg(long, value_name = "BASE.json")]
