@@ -28,6 +28,7 @@ macro_rules! eprint {
 
 pub mod cli;
 pub mod cluster;
+pub mod compare;
 pub mod convert;
 pub mod data;
 pub mod demo;

@@ -4,6 +4,7 @@ mod util;
 
 mod apps;
 mod cluster;
+mod compare;
 mod convert;
 mod demo_app;
 mod engine;

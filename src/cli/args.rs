@@ -43,6 +43,12 @@ pub struct OutputArgs {
     /// Write one self-contained HTML report with charts
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Write a compact Markdown table (for CI comments and job summaries)
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Write JUnit XML: a test case per threshold and per request with failures
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 /// Where the web page listens.
@@ -250,7 +256,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECONDS")]
     pub autoquit: Option<u64>,
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub output: Box<OutputArgs>,
+    /// Compare the run with this result (`--json`; repeat to pool runs) and print the
+    /// verdicts under the summary
+    #[arg(long, value_name = "BASE.json")]
+    pub baseline: Vec<PathBuf>,
     #[command(flatten)]
     pub web: WebArgs,
     #[command(flatten)]

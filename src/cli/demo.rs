@@ -253,6 +253,12 @@ async fn replay(args: &DemoArgs, server: &Server, accounts: &Accounts) -> anyhow
     if let Some(path) = &args.output.html {
         argv.extend(["--html".into(), path.display().to_string()]);
     }
+    if let Some(path) = &args.output.markdown {
+        argv.extend(["--markdown".into(), path.display().to_string()]);
+    }
+    if let Some(path) = &args.output.junit {
+        argv.extend(["--junit".into(), path.display().to_string()]);
+    }
     println!("  running: {}", argv[1..].join(" "));
     let cli = Cli::try_parse_from(&argv).context("the demo built an invalid command line")?;
     let Command::Run(run) = cli.command else {

@@ -4,6 +4,7 @@
 mod args;
 mod check;
 mod cluster_run;
+mod compare;
 mod convert;
 mod demo;
 mod outputs;
@@ -24,6 +25,7 @@ pub use args::{
     ConvertArgs, DemoArgs, LoadArgs, OutputArgs, ProvisionArgs, RecordArgs, RunArgs, WebArgs,
 };
 pub use args::{MasterArgs, WorkerArgs};
+pub use compare::CompareArgs;
 pub use parse::{parse_data_source, parse_seed};
 
 /// The run finished and nothing went wrong.
@@ -42,8 +44,6 @@ pub struct Cli {
     pub command: Command,
 }
 
-// One value per process, parsed once at start: the size of its largest variant costs nothing.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Record what a browser does through a proxy into a HAR capture
@@ -58,6 +58,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run users for a master (`chorus run --master`); needs nothing but this binary
     Worker(WorkerArgs),
+    /// Compare results (`run --json`): per request faster, slower or no significant change;
+    /// exit 1 on a regression
+    Compare(CompareArgs),
 }
 
 /// An error as one line: each cause after the context it came with, except a cause whose
@@ -98,6 +101,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Provision(args) => provision::provision(args).await,
         Command::Run(args) => run::run(args).await,
         Command::Worker(args) => worker::worker(args).await,
+        Command::Compare(args) => compare::compare(args),
     }
 }
 

@@ -31,7 +31,8 @@ impl Output {
     }
 }
 
-/// The files the report flags will write: the four `--csv` files, `--json`, `--html`.
+/// The files the report flags will write: the four `--csv` files, `--json`, `--html`,
+/// `--markdown`, `--junit`.
 pub(super) fn reports(output: &OutputArgs) -> Vec<Output> {
     let mut outputs = Vec::new();
     if let Some(prefix) = &output.csv {
@@ -53,6 +54,12 @@ pub(super) fn reports(output: &OutputArgs) -> Vec<Output> {
     }
     if let Some(path) = &output.html {
         outputs.push(Output::new("--html", path));
+    }
+    if let Some(path) = &output.markdown {
+        outputs.push(Output::new("--markdown", path));
+    }
+    if let Some(path) = &output.junit {
+        outputs.push(Output::new("--junit", path));
     }
     outputs
 }

@@ -57,6 +57,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.cluster.master {
         return super::cluster_run::run_master(&args, &scenario, plan, page).await;
     }
+    let baseline = super::compare::baseline(&args.baseline)?;
     let options = engine_options(&args, thresholds_of(&args, &scenario)?);
     if args.check {
         return super::check::check(&scenario, args.capture.as_deref(), options).await;
@@ -108,6 +109,9 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         live.abort();
     }
     println!("{}", report::summary(&result));
+    if let Some(baseline) = &baseline {
+        println!("{}", super::compare::after_run(baseline, &result));
+    }
     let flows = control.latest().flows.clone();
     if flows.len() > 1 {
         for flow in &flows {
@@ -198,6 +202,24 @@ pub(super) fn write_reports(output: &OutputArgs, result: &stats::RunResult) -> a
                 path.display(),
                 crate::files::os_error(&err)
             ));
+        }
+    }
+    for (path, what, text) in [
+        (
+            &output.markdown,
+            "Markdown report",
+            report::markdown::for_run as fn(_) -> _,
+        ),
+        (&output.junit, "JUnit report", report::junit::for_run),
+    ] {
+        if let Some(path) = path {
+            if let Err(err) = std::fs::write(path, text(result)) {
+                failures.push(format!(
+                    "the {what} {}: {}",
+                    path.display(),
+                    crate::files::os_error(&err)
+                ));
+            }
         }
     }
     if failures.is_empty() {

@@ -492,7 +492,7 @@ fn pct(entry: &EntryStats, percentile: f64) -> String {
 }
 
 /// Escapes text for HTML content and attribute values.
-fn esc(text: &str) -> String {
+pub(crate) fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
