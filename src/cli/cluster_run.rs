@@ -167,6 +167,7 @@ async fn with_page(
     let _ = serving.await;
     let (code, result) = served?;
     if let Some(result) = &result {
+        println!("{}", report::summary(result));
         write_reports(&args.output, result)?;
     }
     Ok(code)

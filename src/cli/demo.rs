@@ -213,8 +213,9 @@ async fn replay(args: &DemoArgs, server: &Server, accounts: &Accounts) -> anyhow
         "-r".into(),
         spawn_rate.to_string(),
     ]);
-    if let Some(run_time) = args.load.run_time {
-        argv.extend(["-t".into(), crate::units::show(run_time)]);
+    if let Some(run_time) = &args.load.run_time {
+        // As the user wrote it: `60s` stays `60s`.
+        argv.extend(["-t".into(), run_time.written.clone()]);
     }
     if args.headless {
         // The demo is meant to run clean: a single failure fails it.

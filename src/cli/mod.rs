@@ -24,7 +24,7 @@ pub use args::{
     ConvertArgs, DemoArgs, LoadArgs, OutputArgs, ProvisionArgs, RecordArgs, RunArgs, WebArgs,
 };
 pub use args::{MasterArgs, WorkerArgs};
-pub use parse::{parse_data_source, parse_seed};
+pub use parse::{RunTime, parse_data_source, parse_seed};
 
 /// The run finished and nothing went wrong.
 pub const EXIT_OK: u8 = 0;
@@ -159,6 +159,9 @@ mod tests {
         assert!(run.headless);
         assert_eq!(run.load.users, Some(500));
         assert_eq!(run.load.spawn_rate, Some(50.0));
-        assert_eq!(run.load.run_time, Some(std::time::Duration::from_secs(600)));
+        assert_eq!(
+            run.load.run_time(),
+            Some(std::time::Duration::from_secs(600))
+        );
     }
 }

@@ -44,7 +44,8 @@ pub(super) async fn web_config(flags: &WebArgs) -> anyhow::Result<WebConfig> {
                     .and_then(|mut addrs| addrs.next());
                 let Some(addr) = found else {
                     bail!(
-                        "--web-host {text:?}: not an IP address, and no address was found for                          that name; give an address such as 127.0.0.1 or 0.0.0.0"
+                        "--web-host {text:?}: not an IP address, and no address was found for \
+                         that name; give an address such as 127.0.0.1 or 0.0.0.0"
                     );
                 };
                 allowed_hosts.push(text.to_owned());

@@ -68,6 +68,8 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let (code, result) =
             super::page::run_with_page(&args, page, scenario, options, plan).await?;
         if let Some(result) = &result {
+            // As Locust does: the terminal keeps the last run's numbers after the page closes.
+            println!("{}", report::summary(result));
             write_reports(&args.output, result)?;
         }
         return Ok(code);
@@ -162,9 +164,9 @@ fn plan(args: &RunArgs) -> anyhow::Result<Plan> {
         Plan::parse_stages(stages)?
     } else if let Some(rate) = &args.arrival_rate {
         let max_users = args.max_users.or(load.users).unwrap_or(DEFAULT_MAX_USERS);
-        Plan::arrivals(rate, max_users, load.run_time)?
+        Plan::arrivals(rate, max_users, load.run_time())?
     } else {
-        Plan::users(load.users.unwrap_or(1), load.spawn_rate, load.run_time)?
+        Plan::users(load.users.unwrap_or(1), load.spawn_rate, load.run_time())?
     };
     Ok(plan)
 }

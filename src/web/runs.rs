@@ -234,29 +234,18 @@ impl Runs {
             ));
         }
         let scenario = match &request.host {
-            Some(host) => Arc::new(with_host(&self.scenario, host).map_err(Refusal::bad_request)?),
+            Some(host) => Arc::new(
+                self.scenario
+                    .with_host(host)
+                    .map_err(Refusal::bad_request)?,
+            ),
             None => self.scenario.clone(),
         };
         let handle = match &self.starter {
             Starter::Local => Engine::start(scenario.clone(), plan, self.options.clone())
                 .map_err(|err| Refusal::bad_request(err.to_string()))?,
             Starter::Cluster(master) => {
-                let shown = |s: &Scenario| {
-                    s.host
-                        .as_ref()
-                        .map(|h| h.as_str().trim_end_matches('/').to_owned())
-                };
-                if let Load::Arrivals { .. } = request.load {
-                    return Err(Refusal::bad_request(
-                        "a fixed arrival rate is not supported on a cluster yet: give users and a \
-                         spawn rate",
-                    ));
-                }
-                if shown(&scenario) != shown(&self.scenario) {
-                    return Err(Refusal::bad_request(
-                        "the workers were sent the scenario with its host: give another host to                          the master with --host (and restart it), not on the page",
-                    ));
-                }
+                refuse_on_cluster(&request.load, &self.scenario, &scenario)?;
                 let meta = RunMeta {
                     scenario: scenario.source.display().to_string(),
                     host: scenario.host.as_ref().map(|host| host.to_string()),
@@ -778,21 +767,58 @@ fn result_json(result: &RunResult) -> Value {
     })
 }
 
-/// The scenario with another base URL; requests to the old host now go to the new one.
-fn with_host(scenario: &Scenario, host: &str) -> Result<Scenario, String> {
-    let url: url::Url = host
-        .parse()
-        .map_err(|_| format!("host must be a URL such as http://127.0.0.1:8001, got {host:?}"))?;
-    let mut changed = scenario.clone();
-    let key = |u: &url::Url| match u.port() {
-        Some(port) => format!("{}:{port}", u.host_str().unwrap_or_default()),
-        None => u.host_str().unwrap_or_default().to_owned(),
+/// What a cluster's run cannot do that a local one can: an arrival rate, and another host
+/// (the workers were sent the scenario when they joined).
+fn refuse_on_cluster(load: &Load, sent: &Scenario, asked: &Scenario) -> Result<(), Refusal> {
+    let shown = |s: &Scenario| {
+        s.host
+            .as_ref()
+            .map(|h| h.as_str().trim_end_matches('/').to_owned())
     };
-    if let Some(old) = &scenario.host {
-        let old_key = key(old);
-        changed.allowed_hosts.retain(|h| *h != old_key);
+    if let Load::Arrivals { .. } = load {
+        return Err(Refusal::bad_request(
+            "a fixed arrival rate is not supported on a cluster yet: give users and a \
+             spawn rate",
+        ));
     }
-    changed.allowed_hosts.push(key(&url));
-    changed.host = Some(url);
-    Ok(changed)
+    if shown(asked) != shown(sent) {
+        return Err(Refusal::bad_request(
+            "the workers were sent the scenario with its host: give another host to \
+             the master with --host (and restart it), not on the page",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cluster_refuses_another_host_and_an_arrival_rate_in_plain_words() {
+        let sent = Scenario::from_urls(&["http://app.test/".parse().unwrap()], None);
+        let users = Load::Users {
+            users: 1,
+            spawn_rate: 1.0,
+        };
+        assert_eq!(refuse_on_cluster(&users, &sent, &sent), Ok(()));
+        let elsewhere = sent.with_host("http://other.test/").unwrap();
+        assert_eq!(
+            refuse_on_cluster(&users, &sent, &elsewhere),
+            Err(Refusal::bad_request(
+                "the workers were sent the scenario with its host: give another host to the \
+                 master with --host (and restart it), not on the page"
+            ))
+        );
+        let arrivals = Load::Arrivals {
+            rate: 5.0,
+            max_users: 10,
+        };
+        assert_eq!(
+            refuse_on_cluster(&arrivals, &sent, &sent)
+                .unwrap_err()
+                .message,
+            "a fixed arrival rate is not supported on a cluster yet: give users and a spawn rate"
+        );
+    }
 }
