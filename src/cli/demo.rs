@@ -42,7 +42,7 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         )
         .map_err(anyhow::Error::msg)?;
     } else if !args.headless {
-        super::page::web_config(&args.web).await?;
+        super::settings::web_config(&args.web).await?;
     }
     let seed = args.seed.unwrap_or(DEFAULT_SEED);
     std::fs::create_dir_all(&args.dir)

@@ -3,15 +3,16 @@
 
 mod args;
 mod check;
-mod cluster_run;
 mod convert;
 mod demo;
+mod headless;
 mod outputs;
 mod page;
 mod parse;
 mod provision;
 mod record;
 mod run;
+mod settings;
 mod signals;
 mod worker;
 
@@ -27,9 +28,9 @@ pub use args::{MasterArgs, WorkerArgs};
 pub use parse::{RunTime, parse_data_source, parse_seed};
 
 /// The run finished and nothing went wrong.
-pub const EXIT_OK: u8 = 0;
+pub const EXIT_OK: u8 = crate::stats::EXIT_PASSED;
 /// The run finished but a threshold was crossed (or, for `demo --headless`, a request failed).
-pub const EXIT_THRESHOLDS: u8 = 1;
+pub const EXIT_THRESHOLDS: u8 = crate::stats::EXIT_FAILED;
 /// chorus could not do what it was asked: bad input, a port in use, an unwritable file.
 pub const EXIT_ERROR: u8 = 2;
 

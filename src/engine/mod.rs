@@ -31,7 +31,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 
-pub use plan::{Load, Plan, PlanError, Stage, parse_rate};
+pub use plan::{Load, Plan, PlanError, Stage, parse_rate, run_meta};
 
 use crate::scenario::Scenario;
 use crate::stats::{Aggregate, HistoryPoint, LiveRow, RunMeta, RunResult, Threshold};
@@ -255,19 +255,12 @@ impl Engine {
         shared
             .aggregate()
             .start_seconds(start_unix_ms, (0..workers).map(|n| n as u64));
-        let spawn_rate = match plan.stages().first().map(|stage| stage.load) {
-            Some(Load::Users { spawn_rate, .. }) => Some(spawn_rate),
-            _ => None,
-        };
-        let meta = RunMeta {
-            scenario: scenario.source.display().to_string(),
-            host: scenario.host.as_ref().map(|host| host.to_string()),
+        let meta = run_meta(
+            &scenario,
+            Some(&plan),
+            options.thresholds.clone(),
             start_unix_ms,
-            end_unix_ms: 0,
-            users: plan.peak_users(),
-            spawn_rate,
-            thresholds: options.thresholds.clone(),
-        };
+        );
         let (control, control_receiver) = mpsc::unbounded_channel();
         let controller = Controller {
             spawner: Spawner::new(plan, senders, tokio::time::Instant::now()),

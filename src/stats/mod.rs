@@ -34,7 +34,7 @@ pub use entry::{EntryStats, ErrorCount, FailureCount, MAX_DISTINCT_ERRORS, OTHER
 pub use histogram::{Histogram, MAX_MICROS};
 pub use history::{COARSE_SPAN_SECONDS, FULL_RESOLUTION_SECONDS, HistoryPoint, PERCENTILES};
 pub use recorder::{Recorder, Snapshot};
-pub use result::{FORMAT, ResultError, RunMeta, RunResult, VERSION};
+pub use result::{EXIT_FAILED, EXIT_PASSED, FORMAT, ResultError, RunMeta, RunResult, VERSION};
 pub use thresholds::{Threshold, ThresholdError, Verdict};
 pub use timeline::{GRACE, SecondsTap};
 

@@ -14,6 +14,11 @@ pub const FORMAT: &str = "chorus-result";
 /// The `"version"` of the result format this build writes and reads.
 pub const VERSION: u32 = 1;
 
+/// The exit status of a run whose thresholds all held.
+pub const EXIT_PASSED: u8 = 0;
+/// The exit status of a run that crossed a threshold.
+pub const EXIT_FAILED: u8 = 1;
+
 /// What the caller knows about a run (the engine and CLI fill it in).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunMeta {
@@ -139,6 +144,16 @@ impl RunResult {
     /// Whether every threshold held.
     pub fn passed(&self) -> bool {
         self.verdicts.iter().all(|v| v.passed)
+    }
+
+    /// What the process that ran it exits with: [`EXIT_PASSED`] or [`EXIT_FAILED`]. (Failed
+    /// requests alone do not fail a run, as in k6: a threshold does.)
+    pub fn exit_code(&self) -> u8 {
+        if self.passed() {
+            EXIT_PASSED
+        } else {
+            EXIT_FAILED
+        }
     }
 
     /// The entries named `name` (any method) merged into one, if there are any.

@@ -9,11 +9,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
 
-use super::form::{Load, StartRequest, UsersChange};
+use super::form::{StartRequest, UsersChange};
 use crate::cluster::MasterControl;
-use crate::engine::{
-    self, Engine, EngineControl, EngineOptions, LiveUpdate, Plan, RunState, Stage,
-};
+use crate::engine::{self, Engine, EngineControl, EngineOptions, LiveUpdate, Load, Plan, RunState};
 use crate::scenario::Scenario;
 use crate::stats::now_unix_ms as now_ms;
 use crate::stats::{Aggregate, EntryStats, HistoryPoint, RunMeta, RunResult};
@@ -65,7 +63,6 @@ struct Inner {
     spawn_rate: Option<f64>,
     arrival_rate: Option<f64>,
     run_time: Option<Duration>,
-    exit_code: Option<u8>,
     runs: u64,
 }
 
@@ -84,7 +81,8 @@ pub struct Runs {
     options: EngineOptions,
     inner: Mutex<Inner>,
     events: broadcast::Sender<Arc<PageEvent>>,
-    finished: watch::Sender<Option<u8>>,
+    /// Whether the last run passed its thresholds, once its result is in.
+    finished: watch::Sender<Option<bool>>,
 }
 
 impl std::fmt::Debug for Runs {
@@ -162,15 +160,15 @@ impl Runs {
         self.events.subscribe()
     }
 
-    /// Waits until a run has ended and returns its exit code (0: thresholds held, 1: crossed).
-    pub async fn wait_finished(&self) -> u8 {
+    /// Waits until a run has ended and says whether it passed (every threshold held).
+    pub async fn wait_finished(&self) -> bool {
         let mut finished = self.finished.subscribe();
         loop {
-            if let Some(code) = *finished.borrow_and_update() {
-                return code;
+            if let Some(passed) = *finished.borrow_and_update() {
+                return passed;
             }
             if finished.changed().await.is_err() {
-                return crate::cli::EXIT_ERROR;
+                return false;
             }
         }
     }
@@ -187,53 +185,22 @@ impl Runs {
 
     /// Starts a run of `plan` at once (`--autostart`, which may give `--stages` too).
     pub fn start_plan(self: &Arc<Self>, plan: Plan) -> Result<(), String> {
-        let load = match plan.stages().first().map(|stage| stage.load) {
-            Some(engine::Load::Arrivals {
-                per_second,
-                max_users,
-            }) => Load::Arrivals {
-                rate: per_second,
-                max_users,
-            },
-            Some(engine::Load::Users { users, spawn_rate }) => Load::Users { users, spawn_rate },
-            None => return Err("the plan has no stage".to_owned()),
-        };
-        let request = StartRequest {
-            load,
-            host: None,
-            run_time: plan.duration(),
-        };
-        self.start_with(request, plan)
+        self.start(StartRequest { plan, host: None })
             .map(|_| ())
             .map_err(|refusal| refusal.message)
     }
 
     /// Starts a run; refused while one is going.
     pub(crate) fn start(self: &Arc<Self>, request: StartRequest) -> Result<Value, Refusal> {
-        let plan = match &request.load {
-            Load::Users { users, spawn_rate } => {
-                Plan::users(*users, Some(*spawn_rate), request.run_time)
-            }
-            Load::Arrivals { rate, max_users } => Plan::new(vec![Stage {
-                load: engine::Load::Arrivals {
-                    per_second: *rate,
-                    max_users: *max_users,
-                },
-                duration: request.run_time,
-            }]),
-        }
-        .map_err(|err| Refusal::bad_request(err.to_string()))?;
-        self.start_with(request, plan)
-    }
-
-    fn start_with(self: &Arc<Self>, request: StartRequest, plan: Plan) -> Result<Value, Refusal> {
+        let StartRequest { plan, host } = request;
         let mut inner = self.inner();
         if Self::going(&inner).is_some() {
             return Err(Refusal::conflict(
                 "a run is already going: stop it first, or change its user count with \"Change users\"",
             ));
         }
-        let scenario = match &request.host {
+        let first = plan.stages().first().map(|stage| stage.load);
+        let scenario = match &host {
             Some(host) => Arc::new(
                 self.scenario
                     .with_host(host)
@@ -242,58 +209,44 @@ impl Runs {
             None => self.scenario.clone(),
         };
         let handle = match &self.starter {
-            Starter::Local => Engine::start(scenario.clone(), plan, self.options.clone())
+            Starter::Local => Engine::start(scenario.clone(), plan.clone(), self.options.clone())
                 .map_err(|err| Refusal::bad_request(err.to_string()))?,
             Starter::Cluster(master) => {
-                refuse_on_cluster(&request.load, &self.scenario, &scenario)?;
-                let meta = RunMeta {
-                    scenario: scenario.source.display().to_string(),
-                    host: scenario.host.as_ref().map(|host| host.to_string()),
-                    start_unix_ms: now_ms(),
-                    end_unix_ms: 0,
-                    users: plan.peak_users(),
-                    spawn_rate: match request.load {
-                        Load::Users { spawn_rate, .. } => Some(spawn_rate),
-                        Load::Arrivals { .. } => None,
-                    },
-                    thresholds: self.options.thresholds.clone(),
-                };
+                refuse_on_cluster(&plan, &self.scenario, &scenario)?;
+                let meta = engine::run_meta(
+                    &scenario,
+                    Some(&plan),
+                    self.options.thresholds.clone(),
+                    now_ms(),
+                );
                 master
-                    .start_run(scenario.clone(), plan, meta)
+                    .start_run(scenario.clone(), plan.clone(), meta)
                     .map_err(Refusal::conflict)?
             }
         };
         let control = handle.control();
         inner.control = Some(control.clone());
         inner.result = None;
-        inner.exit_code = None;
         inner.host = scenario
             .host
             .as_ref()
             .map(|h| h.as_str().trim_end_matches('/').to_owned());
-        inner.run_time = request.run_time;
+        inner.run_time = plan.duration();
         inner.runs += 1;
-        match request.load {
-            Load::Users { users, spawn_rate } => {
-                inner.target_users = Some(users);
-                inner.spawn_rate = Some(spawn_rate);
-                inner.arrival_rate = None;
-            }
-            Load::Arrivals { rate, max_users } => {
-                inner.target_users = Some(max_users);
-                inner.spawn_rate = None;
-                inner.arrival_rate = Some(rate);
-            }
-        }
-        inner.meta = Some(RunMeta {
-            scenario: scenario.source.display().to_string(),
-            host: inner.host.clone(),
-            start_unix_ms: now_ms(),
-            end_unix_ms: 0,
-            users: inner.target_users.unwrap_or(0),
-            spawn_rate: inner.spawn_rate,
-            thresholds: self.options.thresholds.clone(),
-        });
+        (inner.target_users, inner.spawn_rate, inner.arrival_rate) = match first {
+            Some(Load::Users { users, spawn_rate }) => (Some(users), Some(spawn_rate), None),
+            Some(Load::Arrivals {
+                per_second,
+                max_users,
+            }) => (Some(max_users), None, Some(per_second)),
+            None => (None, None, None),
+        };
+        inner.meta = Some(engine::run_meta(
+            &scenario,
+            Some(&plan),
+            self.options.thresholds.clone(),
+            now_ms(),
+        ));
         self.finished.send_replace(None);
         drop(inner);
 
@@ -325,18 +278,10 @@ impl Runs {
                 });
             }
             result.evaluate_thresholds();
-            let code = if result.passed() {
-                crate::cli::EXIT_OK
-            } else {
-                crate::cli::EXIT_THRESHOLDS
-            };
-            {
-                let mut inner = runs.inner();
-                inner.result = Some(result);
-                inner.exit_code = Some(code);
-            }
+            let passed = result.passed();
+            runs.inner().result = Some(result);
             runs.publish("full", runs.full_json());
-            runs.finished.send_replace(Some(code));
+            runs.finished.send_replace(Some(passed));
         });
         Ok(self.state_json())
     }
@@ -452,7 +397,7 @@ impl Runs {
             "flows": flows,
             "cut_iterations": cut_iterations,
             "started_at": inner.meta.as_ref().map(|m| m.start_unix_ms),
-            "exit_code": inner.exit_code,
+            "exit_code": inner.result.as_ref().map(RunResult::exit_code),
             "runs": inner.runs,
             "workers": self.workers_json(),
         })
@@ -566,14 +511,13 @@ impl Runs {
         if let Some(result) = &inner.result {
             return result.clone();
         }
-        let meta = inner.meta.clone().unwrap_or_else(|| RunMeta {
-            scenario: self.scenario.source.display().to_string(),
-            host: self.scenario.host.as_ref().map(|h| h.to_string()),
-            start_unix_ms: now_ms(),
-            end_unix_ms: 0,
-            users: 0,
-            spawn_rate: None,
-            thresholds: self.options.thresholds.clone(),
+        let meta = inner.meta.clone().unwrap_or_else(|| {
+            engine::run_meta(
+                &self.scenario,
+                None,
+                self.options.thresholds.clone(),
+                now_ms(),
+            )
         });
         let mut result = match &inner.control {
             Some(control) => control.inspect(|aggregate| aggregate.clone().finish(meta)),
@@ -769,13 +713,13 @@ fn result_json(result: &RunResult) -> Value {
 
 /// What a cluster's run cannot do that a local one can: an arrival rate, and another host
 /// (the workers were sent the scenario when they joined).
-fn refuse_on_cluster(load: &Load, sent: &Scenario, asked: &Scenario) -> Result<(), Refusal> {
+fn refuse_on_cluster(plan: &Plan, sent: &Scenario, asked: &Scenario) -> Result<(), Refusal> {
     let shown = |s: &Scenario| {
         s.host
             .as_ref()
             .map(|h| h.as_str().trim_end_matches('/').to_owned())
     };
-    if let Load::Arrivals { .. } = load {
+    if plan.spawn_rate().is_none() {
         return Err(Refusal::bad_request(
             "a fixed arrival rate is not supported on a cluster yet: give users and a \
              spawn rate",
@@ -797,10 +741,7 @@ mod tests {
     #[test]
     fn a_cluster_refuses_another_host_and_an_arrival_rate_in_plain_words() {
         let sent = Scenario::from_urls(&["http://app.test/".parse().unwrap()], None);
-        let users = Load::Users {
-            users: 1,
-            spawn_rate: 1.0,
-        };
+        let users = Plan::users(1, Some(1.0), None).unwrap();
         assert_eq!(refuse_on_cluster(&users, &sent, &sent), Ok(()));
         let elsewhere = sent.with_host("http://other.test/").unwrap();
         assert_eq!(
@@ -810,10 +751,7 @@ mod tests {
                  master with --host (and restart it), not on the page"
             ))
         );
-        let arrivals = Load::Arrivals {
-            rate: 5.0,
-            max_users: 10,
-        };
+        let arrivals = Plan::arrivals("5/s", 10, None).unwrap();
         assert_eq!(
             refuse_on_cluster(&arrivals, &sent, &sent)
                 .unwrap_err()
