@@ -625,7 +625,7 @@ mod tests {
     use super::*;
     use crate::cluster::bundle::Bundle;
     use crate::engine::Plan;
-    use crate::stats::{Recorder, RequestSample, RunMeta};
+    use crate::stats::{RequestSample, RunMeta, Tally};
 
     struct Fixture {
         run: Run,
@@ -705,9 +705,9 @@ mod tests {
     }
 
     fn stats(requests: usize) -> ToMaster {
-        let mut recorder = Recorder::new();
+        let mut tally = Tally::new();
         for _ in 0..requests {
-            recorder.record(&RequestSample {
+            tally.record(&RequestSample {
                 method: "GET",
                 name: "/a",
                 latency: Duration::from_millis(3),
@@ -719,7 +719,7 @@ mod tests {
             users: 10,
             seconds: vec![SecondStats {
                 second: 0,
-                snapshot: recorder.take(),
+                snapshot: tally.take(),
             }],
         }
     }

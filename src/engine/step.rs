@@ -12,7 +12,7 @@ use http::{HeaderMap, HeaderValue, Method};
 use http_body_util::Full;
 use rand::RngExt as _;
 
-use super::http::{Origin, Reply, decoded_body, decoded_start};
+use super::http::{Endpoint, Reply, decoded_body, decoded_start};
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 
@@ -196,14 +196,14 @@ async fn run_parallel(user: &mut User, repeat: &Repeat, count: u64, parallel: u6
 /// Where a request goes, resolved and checked against the scenario's hosts.
 pub(super) struct Target {
     pub(super) url: url::Url,
-    pub(super) origin: Origin,
+    pub(super) origin: Endpoint,
     /// Origin form: path and query.
     pub(super) uri: http::Uri,
 }
 
 impl Target {
     fn new(user: &User, url: url::Url) -> Result<Target, String> {
-        let origin = match Origin::of(&url) {
+        let origin = match Endpoint::of(&url) {
             Some(origin) if host_allowed(user, &origin) => origin,
             _ => {
                 return Err(format!(
@@ -653,13 +653,13 @@ fn resolve(host: Option<&url::Url>, text: &str) -> Result<url::Url, String> {
 }
 
 /// A host the scenario names: an entry `host` allows every port, `host:port` only that one.
-pub(super) fn host_allowed(user: &User, origin: &Origin) -> bool {
+pub(super) fn host_allowed(user: &User, origin: &Endpoint) -> bool {
     let scenario = &user.worker.scenario;
     if scenario.allowed_hosts.is_empty() {
         return scenario
             .host
             .as_ref()
-            .and_then(Origin::of)
+            .and_then(Endpoint::of)
             .is_some_and(|host| host.host == origin.host && host.port == origin.port);
     }
     scenario
@@ -668,7 +668,7 @@ pub(super) fn host_allowed(user: &User, origin: &Origin) -> bool {
         .any(|entry| entry_matches(entry, origin))
 }
 
-fn entry_matches(entry: &str, origin: &Origin) -> bool {
+fn entry_matches(entry: &str, origin: &Endpoint) -> bool {
     let entry = entry.trim();
     let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
         match rest.split_once(']') {
@@ -693,7 +693,7 @@ fn allowed_list(user: &User) -> String {
         scenario
             .host
             .as_ref()
-            .and_then(Origin::of)
+            .and_then(Endpoint::of)
             .map(|origin| origin.authority())
             .unwrap_or_else(|| "none".to_owned())
     } else {
@@ -799,7 +799,7 @@ impl User {
             response_bytes,
             failure: failure.map(|(kind, message)| Failure { kind, message }),
         };
-        self.worker.recorder.borrow_mut().record(&sample);
+        self.worker.tally.borrow_mut().record(&sample);
     }
 
     /// Records an attempt that has no latency: a connect failure (nothing was sent) or a
@@ -813,7 +813,7 @@ impl User {
             response_bytes: 0,
             failure: Some(Failure { kind, message }),
         };
-        self.worker.recorder.borrow_mut().record_untimed(&sample);
+        self.worker.tally.borrow_mut().record_untimed(&sample);
     }
 }
 
@@ -821,8 +821,8 @@ impl User {
 mod tests {
     use super::*;
 
-    fn origin(host: &str, port: u16) -> Origin {
-        Origin {
+    fn origin(host: &str, port: u16) -> Endpoint {
+        Endpoint {
             https: false,
             host: host.to_owned(),
             port,

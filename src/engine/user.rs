@@ -172,7 +172,7 @@ impl User {
     /// Counts an error that is not a request (Locust's exceptions) and abandons the sequence.
     pub(super) fn error(&self, field: &str, err: &dyn Display) -> Outcome {
         let message = format!("{}: {field}: {err}", self.here());
-        self.worker.recorder.borrow_mut().record_error(&message);
+        self.worker.tally.borrow_mut().record_error(&message);
         Outcome::Abandon
     }
 
@@ -226,7 +226,7 @@ impl User {
     /// Counts a sequence the stop cut short.
     fn count_cut(&self, outcome: Outcome) {
         if outcome == Outcome::Cut {
-            self.worker.recorder.borrow_mut().record_cut_iteration();
+            self.worker.tally.borrow_mut().record_cut_iteration();
         }
     }
 }

@@ -1,5 +1,5 @@
 //! One worker thread: a current-thread tokio runtime running its share of the users, its own
-//! `stats::Recorder` (nothing shared per request), and every second a report to the
+//! `stats::Tally` (nothing shared per request), and every second a report to the
 //! controller. It starts and stops users when told, and in the open model hands arrivals to
 //! idle users.
 
@@ -20,7 +20,7 @@ use super::step::Target;
 use super::stop::StopSignal;
 use super::user::{self, Iterations, User, pick_weighted};
 use crate::scenario::Scenario;
-use crate::stats::{Recorder, Snapshot};
+use crate::stats::{Snapshot, Tally};
 
 /// What the controller tells a worker.
 #[derive(Debug)]
@@ -68,7 +68,7 @@ pub(super) struct Report {
 pub(super) struct WorkerShared {
     pub(super) scenario: Arc<Scenario>,
     pub(super) client: Arc<Client>,
-    pub(super) recorder: RefCell<Recorder>,
+    pub(super) tally: RefCell<Tally>,
     pub(super) flow_iterations: RefCell<Vec<u64>>,
     pub(super) setup: SetupMode,
     /// Resolved targets of requests whose URL has no template, by the request's address.
@@ -133,12 +133,12 @@ pub(super) fn spawn(number: usize, setup: WorkerSetup) -> std::io::Result<()> {
             {
                 Ok(runtime) => runtime,
                 Err(err) => {
-                    let mut recorder = Recorder::new();
-                    recorder.record_error(&format!("worker {number} could not start: {err}"));
+                    let mut tally = Tally::new();
+                    tally.record_error(&format!("worker {number} could not start: {err}"));
                     let _ = reports.send(Report {
                         worker: number,
                         second: 0,
-                        snapshot: recorder.take(),
+                        snapshot: tally.take(),
                         flow_iterations: Vec::new(),
                         users: 0,
                         exited: 0,
@@ -225,7 +225,7 @@ async fn work(number: usize, setup: WorkerSetup) {
         flow_iterations: RefCell::new(vec![0; scenario.flows.len()]),
         scenario,
         client,
-        recorder: RefCell::new(Recorder::new()),
+        tally: RefCell::new(Tally::new()),
         setup,
         targets: RefCell::new(HashMap::default()),
         cumulative_weights,
@@ -241,7 +241,7 @@ async fn work(number: usize, setup: WorkerSetup) {
         let _ = reports.send(Report {
             worker: number,
             second,
-            snapshot: shared.recorder.borrow_mut().take(),
+            snapshot: shared.tally.borrow_mut().take(),
             flow_iterations,
             users: users.tasks.borrow().len() as u64,
             exited: users.exited.replace(0),
@@ -289,7 +289,7 @@ async fn work(number: usize, setup: WorkerSetup) {
                     }
                 }
                 Some(Command::Reset) => {
-                    shared.recorder.borrow_mut().take();
+                    shared.tally.borrow_mut().take();
                     shared.flow_iterations.borrow_mut().iter_mut().for_each(|n| *n = 0);
                 }
                 Some(Command::StopAll) => break true,
@@ -399,7 +399,7 @@ impl OpenPool {
         if (self.waiting.len() as u64) < self.max_users {
             self.waiting.push_back(intended);
         } else {
-            shared.recorder.borrow_mut().record_dropped_iteration();
+            shared.tally.borrow_mut().record_dropped_iteration();
         }
         None
     }

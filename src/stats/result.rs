@@ -300,11 +300,11 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::stats::{Aggregate, Failure, FailureKind, Histogram, Recorder, RequestSample};
+    use crate::stats::{Aggregate, Failure, FailureKind, Histogram, RequestSample, Tally};
 
     /// A run of `n` requests with latencies drawn from `seed`, plus the one histogram of all.
     fn run(seed: u64, n: u64, start_s: u64, thresholds: &[&str]) -> (RunResult, Histogram) {
-        let mut recorder = Recorder::new();
+        let mut tally = Tally::new();
         let mut aggregate = Aggregate::new();
         let mut all = Histogram::new();
         let mut x = seed;
@@ -313,7 +313,7 @@ mod tests {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let micros = 50 + (x >> 35) % 2_000_000;
-            recorder.record(&RequestSample {
+            tally.record(&RequestSample {
                 method: if i % 4 == 0 { "POST" } else { "GET" },
                 name: if i % 3 == 0 { "/a" } else { "/b" },
                 latency: Duration::from_micros(micros),
@@ -325,12 +325,12 @@ mod tests {
             });
             all.record_micros(micros);
             if i % 1000 == 999 {
-                aggregate.absorb(recorder.take());
+                aggregate.absorb(tally.take());
                 aggregate.tick(start_s + i / 1000, 10);
             }
         }
-        recorder.record_error("boom");
-        aggregate.absorb(recorder.take());
+        tally.record_error("boom");
+        aggregate.absorb(tally.take());
         let result = aggregate.finish(RunMeta {
             scenario: "s.yaml".to_owned(),
             host: Some("http://127.0.0.1:1".to_owned()),
