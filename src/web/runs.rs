@@ -414,7 +414,7 @@ impl Runs {
                     json!({
                         "name": w.name,
                         "address": w.peer.to_string(),
-                        "state": w.state,
+                        "state": w.state.name(),
                         "users": w.users,
                         "requests": w.requests,
                     })
