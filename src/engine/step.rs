@@ -25,7 +25,7 @@ use super::request_body;
 use super::response::{is_connect, is_transport, keeps_body, status_expected};
 use super::user::{Section, User};
 use crate::scenario::{Count, Repeat, Request, ResponseView, Step, StepKind, Think};
-use crate::stats::{Failure, FailureKind, RequestSample};
+use crate::stats::FailureKind;
 
 /// Redirects followed for one request, as browsers do.
 const MAX_REDIRECTS: usize = 10;
@@ -778,42 +778,6 @@ fn parse_count(text: &str) -> Result<u64, String> {
         _ => Err(format!(
             "expected a whole number of times, the template gave {trimmed:?}"
         )),
-    }
-}
-
-impl User {
-    /// Records one exchange. In the open model the latency includes how late the iteration
-    /// started, so a stalled server shows in the percentiles (no coordinated omission).
-    pub(super) fn record(
-        &self,
-        method: &Method,
-        name: &str,
-        latency: Duration,
-        response_bytes: u64,
-        failure: Option<(FailureKind, &str)>,
-    ) {
-        let sample = RequestSample {
-            method: method.as_str(),
-            name,
-            latency: latency + self.lag,
-            response_bytes,
-            failure: failure.map(|(kind, message)| Failure { kind, message }),
-        };
-        self.worker.tally.borrow_mut().record(&sample);
-    }
-
-    /// Records an attempt that has no latency: a connect failure (nothing was sent) or a
-    /// request cut at the stop.
-    pub(super) fn record_untimed(&self, method: &Method, name: &str, failure: (FailureKind, &str)) {
-        let (kind, message) = failure;
-        let sample = RequestSample {
-            method: method.as_str(),
-            name,
-            latency: Duration::ZERO,
-            response_bytes: 0,
-            failure: Some(Failure { kind, message }),
-        };
-        self.worker.tally.borrow_mut().record_untimed(&sample);
     }
 }
 
