@@ -15,60 +15,43 @@ use crate::stats::{RunResult, report};
 /// How often the live table is printed.
 const LIVE_EVERY: Duration = Duration::from_secs(5);
 
-/// What the loop asks of a run, wherever its users are.
-trait Steer: Clone + Send + Sync + 'static {
-    fn stop(&self);
-    fn stop_now(&self);
-    /// The lines to print now, if there is anything to show.
-    fn live(&self) -> Option<String>;
+/// The live lines of a run on this machine: users, state and the table.
+fn engine_live(control: &EngineControl) -> Option<String> {
+    if control.state() == RunState::Stopped {
+        return None;
+    }
+    let table = control.inspect(report::live_table);
+    Some(format!(
+        "{} users, {:?}\n{table}",
+        control.users(),
+        control.state()
+    ))
 }
 
-impl Steer for EngineControl {
-    fn stop(&self) {
-        EngineControl::stop(self);
+/// The live lines of a cluster's run: users, each worker's state and users, the merged table.
+fn master_live(control: &MasterControl) -> Option<String> {
+    let status = control.status();
+    status.state?;
+    let workers: Vec<String> = status
+        .workers
+        .iter()
+        .map(|w| format!("{} {} ({} users)", w.name, w.state, w.users))
+        .collect();
+    let mut lines = format!("{} users on {}", status.users, workers.join(", "));
+    if !status.table.is_empty() {
+        lines.push('\n');
+        lines.push_str(&status.table);
     }
-
-    fn stop_now(&self) {
-        EngineControl::stop_now(self);
-    }
-
-    fn live(&self) -> Option<String> {
-        if self.state() == RunState::Stopped {
-            return None;
-        }
-        let table = self.inspect(report::live_table);
-        Some(format!(
-            "{} users, {:?}\n{table}",
-            self.users(),
-            self.state()
-        ))
-    }
+    Some(lines)
 }
 
-impl Steer for MasterControl {
-    fn stop(&self) {
-        MasterControl::stop(self);
-    }
-
-    fn stop_now(&self) {
-        MasterControl::stop_now(self);
-    }
-
-    fn live(&self) -> Option<String> {
-        let status = self.status();
-        status.state?;
-        let workers: Vec<String> = status
-            .workers
-            .iter()
-            .map(|w| format!("{} {} ({} users)", w.name, w.state, w.users))
-            .collect();
-        let mut lines = format!("{} users on {}", status.users, workers.join(", "));
-        if !status.table.is_empty() {
-            lines.push('\n');
-            lines.push_str(&status.table);
-        }
-        Some(lines)
-    }
+/// How the loop steers a run, wherever its users are: stop gracefully, stop now, and the
+/// lines to print now (if any).
+struct Steer<C> {
+    control: C,
+    stop: fn(&C),
+    stop_now: fn(&C),
+    live: fn(&C) -> Option<String>,
 }
 
 /// A run on this machine's engine. Its flows' iteration counts follow the summary when it
@@ -82,7 +65,13 @@ pub(super) async fn local(settings: &RunSettings) -> anyhow::Result<(RunResult, 
         settings.engine.clone(),
     )?;
     let control = handle.control();
-    let result = drive(settings, listening, control.clone(), handle.wait()).await;
+    let steer = Steer {
+        control: control.clone(),
+        stop: EngineControl::stop,
+        stop_now: EngineControl::stop_now,
+        live: engine_live,
+    };
+    let result = drive(settings, listening, steer, handle.wait()).await;
     let mut after = String::new();
     let flows = control.latest().flows.clone();
     if flows.len() > 1 {
@@ -102,34 +91,46 @@ pub(super) async fn master(
     master: Master,
 ) -> anyhow::Result<(RunResult, String)> {
     let listening = Interrupts::listen().context("could not listen for Ctrl-C and SIGTERM")?;
-    let result = drive(settings, listening, master.control(), master.run()).await;
+    let steer = Steer {
+        control: master.control(),
+        stop: MasterControl::stop,
+        stop_now: MasterControl::stop_now,
+        live: master_live,
+    };
+    let result = drive(settings, listening, steer, master.run()).await;
     Ok((result, String::new()))
 }
 
-async fn drive(
+async fn drive<C: Clone + Send + Sync + 'static>(
     settings: &RunSettings,
     listening: Interrupts,
-    control: impl Steer,
+    steer: Steer<C>,
     run: impl Future<Output = RunResult>,
 ) -> RunResult {
+    let Steer {
+        control,
+        stop,
+        stop_now,
+        live,
+    } = steer;
     let (interrupts, _) = listening.on_stop(
         GRACEFUL,
         {
             let control = control.clone();
-            move || control.stop()
+            move || stop(&control)
         },
         {
             let control = control.clone();
-            move || control.stop_now()
+            move || stop_now(&control)
         },
     );
-    let live = (!settings.quiet).then(|| {
+    let printer = (!settings.quiet).then(|| {
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(LIVE_EVERY);
             ticks.tick().await;
             loop {
                 ticks.tick().await;
-                if let Some(lines) = control.live() {
+                if let Some(lines) = live(&control) {
                     println!("{lines}");
                 }
             }
@@ -137,8 +138,8 @@ async fn drive(
     });
     let result = run.await;
     interrupts.abort();
-    if let Some(live) = live {
-        live.abort();
+    if let Some(printer) = printer {
+        printer.abort();
     }
     result
 }

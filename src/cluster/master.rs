@@ -185,18 +185,35 @@ impl Master {
         self.control.clone()
     }
 
-    /// Waits for the expected workers, runs the plan, stops the workers and returns the
-    /// merged result. The workers are told to quit at the end.
-    pub async fn run(self) -> RunResult {
+    /// Starts accepting workers; the state machine that follows them, its commands and its
+    /// control.
+    #[allow(clippy::type_complexity)]
+    fn open(
+        self,
+    ) -> (
+        tokio::task::JoinHandle<()>,
+        mpsc::UnboundedReceiver<link::Event>,
+        mpsc::UnboundedReceiver<Command>,
+        MasterControl,
+        Run,
+    ) {
         let Master {
             listener,
             config,
-            mut commands,
+            commands,
             control,
         } = self;
-        let (accept, mut events) = accept_workers(listener, &config);
-        let expect = config.expect_workers;
-        let mut run = Run::new(config, control.status.clone());
+        let (accept, events) = accept_workers(listener, &config);
+        let run = Run::new(config, control.status.clone());
+        (accept, events, commands, control, run)
+    }
+
+    /// Waits for the expected workers, runs the plan, stops the workers and returns the
+    /// merged result. The workers are told to quit at the end.
+    pub async fn run(self) -> RunResult {
+        let expect = self.config.expect_workers;
+        // The control is held to the end: while it lives, the commands channel stays open.
+        let (accept, mut events, mut commands, _control, mut run) = self.open();
         run.notify(&format!("waiting for {expect} worker(s) to join"));
         let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -237,14 +254,8 @@ impl Master {
     /// Serves the page's runs ([`MasterControl::start_run`]) one after another on the
     /// workers that join, until [`MasterControl::quit`]; then tells the workers to quit.
     pub async fn serve(self) {
-        let Master {
-            listener,
-            config,
-            mut commands,
-            control,
-        } = self;
-        let (accept, mut events) = accept_workers(listener, &config);
-        let mut run = Run::new(config, control.status.clone()).for_page();
+        let (accept, mut events, mut commands, _control, run) = self.open();
+        let mut run = run.for_page();
         let mut current: Option<(RemoteRun, oneshot::Sender<RunResult>)> = None;
         let mut remote_open = false;
         let mut tick = tokio::time::interval(HEARTBEAT_EVERY);

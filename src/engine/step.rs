@@ -384,6 +384,16 @@ async fn send_following(
         let phase = user.phase();
         // The cut first: a body that never ends keeps the send ready and spends the task's
         // budget, and a timer polled after it would never see its deadline.
+        // What an observation says of a request that got no answer.
+        let unanswered = || {
+            Exchange::of(
+                request,
+                &method,
+                &name,
+                &target.url,
+                (&body, content_type.as_ref()),
+            )
+        };
         let sent = tokio::select! {
             biased;
             _ = user.stop.cut(phase) => None,
@@ -391,14 +401,7 @@ async fn send_following(
         };
         let Some(sent) = sent else {
             let message = "the run stopped while this request waited for its response (the stop timeout ran out, or the stop was at once)";
-            let exchange = Exchange::of(
-                request,
-                &method,
-                &name,
-                &target.url,
-                (&body, content_type.as_ref()),
-            );
-            observe::note(user, &exchange, Default::default, Some(message));
+            observe::note(user, &unanswered(), Default::default, Some(message));
             user.record_untimed(&method, &name, (FailureKind::CutAtStop, message));
             return Sent::Done(Outcome::Cut);
         };
@@ -416,14 +419,7 @@ async fn send_following(
                 continue;
             }
             Err(err) => {
-                let exchange = Exchange::of(
-                    request,
-                    &method,
-                    &name,
-                    &target.url,
-                    (&body, content_type.as_ref()),
-                );
-                observe::note(user, &exchange, Default::default, Some(&err.message));
+                observe::note(user, &unanswered(), Default::default, Some(&err.message));
                 if is_connect(err.kind) {
                     // Nothing was sent: a failed attempt, without a latency to count.
                     user.record_untimed(&method, &name, (err.kind, &err.message));

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use crate::engine::{LiveUpdate, RunState};
-use crate::stats::{Aggregate, EntryStats, HistoryPoint, RunResult};
+use crate::stats::{Aggregate, EntryStats, HistoryPoint, LiveRow, RunResult};
 
 /// At most this many history points go to a page that connects; older ones are thinned.
 const MAX_FULL_HISTORY: usize = 1800;
@@ -18,15 +18,7 @@ pub(crate) fn live_json(aggregate: &Aggregate) -> Value {
     let rows: Vec<Value> = aggregate
         .rows()
         .iter()
-        .map(|row| {
-            page_row(
-                aggregate,
-                &row.method,
-                &row.name,
-                row.current_rps,
-                row.current_failures_per_sec,
-            )
-        })
+        .map(|row| live_row(aggregate, row))
         .collect();
     let total = aggregate.total_row();
     json!({
@@ -58,15 +50,7 @@ pub(super) fn update(
                 row.current_rps,
             )
         })
-        .map(|row| {
-            page_row(
-                aggregate,
-                &row.method,
-                &row.name,
-                row.current_rps,
-                row.current_failures_per_sec,
-            )
-        })
+        .map(|row| live_row(aggregate, row))
         .collect();
     let total = &update.total;
     let mut body = json!({
@@ -150,6 +134,17 @@ fn entry_row(entry: &EntryStats, current_rps: f64, current_fps: f64) -> Value {
         "current_rps": current_rps,
         "current_fps": current_fps,
     })
+}
+
+/// A row of the live table, with the aggregate's percentiles.
+fn live_row(aggregate: &Aggregate, row: &LiveRow) -> Value {
+    page_row(
+        aggregate,
+        &row.method,
+        &row.name,
+        row.current_rps,
+        row.current_failures_per_sec,
+    )
 }
 
 fn page_row(

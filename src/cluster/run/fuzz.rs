@@ -332,15 +332,7 @@ fn a_second_far_in_the_future_is_counted_now_and_the_run_still_ends() {
     // one point each (a loop that never ended, then an overflow), and counts of u64::MAX
     // overflowed the master's sums (a panic in a debug build).
     let (mut run, _inboxes) = running();
-    let mut tally = Tally::new();
-    tally.record(&RequestSample {
-        method: "GET",
-        name: "/a",
-        latency: Duration::from_millis(3),
-        response_bytes: 1,
-        failure: None,
-    });
-    let mut snapshot = tally.take();
+    let mut snapshot = super::tests::snapshot_of(1);
     snapshot.dropped_iterations = u64::MAX;
     for id in 1..=2 {
         run.on_event(Event::Message {

@@ -86,7 +86,8 @@ fn set_to(messages: &[ToWorker]) -> u64 {
     }
 }
 
-fn stats(requests: usize) -> ToMaster {
+/// What a worker's tally takes after `requests` GETs of `/a` of 3 ms.
+pub(super) fn snapshot_of(requests: usize) -> Snapshot {
     let mut tally = Tally::new();
     for _ in 0..requests {
         tally.record(&RequestSample {
@@ -97,11 +98,15 @@ fn stats(requests: usize) -> ToMaster {
             failure: None,
         });
     }
+    tally.take()
+}
+
+fn stats(requests: usize) -> ToMaster {
     ToMaster::Stats {
         users: 10,
         seconds: vec![SecondStats {
             second: 0,
-            snapshot: tally.take(),
+            snapshot: snapshot_of(requests),
         }],
     }
 }
