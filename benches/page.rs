@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use chorus::engine::EngineOptions;
 use chorus::scenario::Scenario;
-use chorus::stats::{Aggregate, Recorder, RequestSample};
+use chorus::stats::{Aggregate, RequestSample, Tally};
 use chorus::web::{self, Runs, WebConfig};
 use serde_json::{Value, json};
 
@@ -358,9 +358,9 @@ fn four_hour_payload() -> String {
         .map(|i| format!("/api/v2/catalog/items/{i:03}/details"))
         .collect();
     let mut aggregate = Aggregate::new();
-    let mut recorder = Recorder::new();
+    let mut tally = Tally::new();
     for (i, name) in names.iter().enumerate() {
-        recorder.record(&RequestSample {
+        tally.record(&RequestSample {
             method: "GET",
             name,
             latency: Duration::from_micros(300 + i as u64),
@@ -368,7 +368,7 @@ fn four_hour_payload() -> String {
             failure: None,
         });
     }
-    aggregate.absorb(recorder.take());
+    aggregate.absorb(tally.take());
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -377,7 +377,7 @@ fn four_hour_payload() -> String {
         // its own rate and percentiles (one name: the aggregate's merge cost stays small).
         let name = &names[second as usize % NAMES];
         for k in 0..(20 + second % 30) {
-            recorder.record(&RequestSample {
+            tally.record(&RequestSample {
                 method: "GET",
                 name,
                 latency: Duration::from_micros(200 + (second * 37 + k * 101) % 5000),
@@ -385,7 +385,7 @@ fn four_hour_payload() -> String {
                 failure: None,
             });
         }
-        aggregate.absorb(recorder.take());
+        aggregate.absorb(tally.take());
         aggregate.tick(now - FOUR_HOURS + second, USERS as usize);
     }
     web::page_payload(&aggregate)

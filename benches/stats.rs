@@ -1,7 +1,7 @@
 //! Times the stats hot path against bare hdrhistogram in the same run and prints ns/op and
 //! the ratio (no absolute numbers are asserted anywhere):
 //!
-//! - `Recorder::record` (name lookup by `&str`, counters, histogram) vs
+//! - `Tally::record` (name lookup by `&str`, counters, histogram) vs
 //!   `hdrhistogram::Histogram::record` alone, and vs recording into 20 bare histograms picked
 //!   by index (the same cache footprint, without the name lookup);
 //! - the same with 10 % failures;
@@ -13,7 +13,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use chorus::stats::{Failure, FailureKind, Recorder, RequestSample, Snapshot};
+use chorus::stats::{Failure, FailureKind, RequestSample, Snapshot, Tally};
 
 const NAMES: [&str; 20] = [
     "/api/user/login",
@@ -82,9 +82,9 @@ fn report(what: &str, ours: f64, reference: f64, reference_name: &str) {
 }
 
 fn snapshot(latencies: &[u64]) -> Snapshot {
-    let mut recorder = Recorder::new();
+    let mut tally = Tally::new();
     for (i, micros) in latencies.iter().enumerate() {
-        recorder.record(&RequestSample {
+        tally.record(&RequestSample {
             method: "GET",
             name: NAMES[i % NAMES.len()],
             latency: Duration::from_micros(*micros),
@@ -92,7 +92,7 @@ fn snapshot(latencies: &[u64]) -> Snapshot {
             failure: None,
         });
     }
-    recorder.take()
+    tally.take()
 }
 
 fn main() {
@@ -115,10 +115,10 @@ fn main() {
         }
     });
 
-    let mut recorder = Recorder::new();
+    let mut tally = Tally::new();
     let record = time(N, || {
         for (i, v) in values.iter().enumerate() {
-            recorder.record(black_box(&RequestSample {
+            tally.record(black_box(&RequestSample {
                 method: "GET",
                 name: NAMES[i % NAMES.len()],
                 latency: Duration::from_micros(*v),
@@ -127,15 +127,15 @@ fn main() {
             }));
         }
     });
-    black_box(recorder.take());
+    black_box(tally.take());
     report(
-        "Recorder::record (20 names)",
+        "Tally::record (20 names)",
         record,
         reference,
         "hdrhistogram Histogram::record",
     );
     report(
-        "Recorder::record (20 names)",
+        "Tally::record (20 names)",
         record,
         reference20,
         "20 histograms, record by index",
@@ -147,7 +147,7 @@ fn main() {
     };
     let record_failures = time(N, || {
         for (i, v) in values.iter().enumerate() {
-            recorder.record(black_box(&RequestSample {
+            tally.record(black_box(&RequestSample {
                 method: "POST",
                 name: NAMES[i % NAMES.len()],
                 latency: Duration::from_micros(*v),
@@ -156,9 +156,9 @@ fn main() {
             }));
         }
     });
-    black_box(recorder.take());
+    black_box(tally.take());
     report(
-        "Recorder::record (20 names, 10 % failures)",
+        "Tally::record (20 names, 10 % failures)",
         record_failures,
         reference,
         "hdrhistogram Histogram::record",

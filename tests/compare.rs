@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chorus::stats::{Aggregate, Failure, FailureKind, Recorder, RequestSample, RunMeta, RunResult};
+use chorus::stats::{Aggregate, Failure, FailureKind, RequestSample, RunMeta, RunResult, Tally};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt as _, SeedableRng as _};
 
@@ -23,7 +23,7 @@ const STEADY: [Endpoint; 3] = [("/a", 1.0, 0), ("/b", 1.0, 0), ("/c", 2.0, 0)];
 /// log-normal latencies around 10 ms.
 fn synthetic(seed: u64, start: u64, seconds: u64, endpoints: &[Endpoint]) -> RunResult {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mut recorder = Recorder::new();
+    let mut recorder = Tally::new();
     let mut aggregate = Aggregate::new();
     aggregate.tick(start, 0);
     let mut count = 0u64;

@@ -458,7 +458,14 @@ async fn a_student_plays_in_chromium() {
 fn chorus_demo_headless_runs_clean() {
     let dir = tempfile::tempdir().unwrap();
     let output = util::chorus(
-        &["demo", "--headless", "-t", "20s", "--json", "result.json"],
+        &[
+            "demo",
+            "--headless",
+            "-t",
+            "20000ms",
+            "--json",
+            "result.json",
+        ],
         dir.path(),
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -471,6 +478,12 @@ fn chorus_demo_headless_runs_clean() {
         stdout.contains("100 row(s): 100 created, 0 already there, 0 failed"),
         "{stdout}"
     );
+    // The run it starts carries the run time as the user wrote it (issue 19).
+    let running = stdout
+        .lines()
+        .find(|line| line.trim_start().starts_with("running: run "))
+        .unwrap_or_else(|| panic!("no running line:\n{stdout}"));
+    assert!(running.contains(" -t 20000ms "), "{running}");
     // What the demo did is on disk for the user to read, edit and run again.
     let demo = dir.path().join("chorus-demo");
     let users = std::fs::read_to_string(demo.join("users.csv")).unwrap();
@@ -627,4 +640,40 @@ async fn chorus_demo_record_prints_the_next_commands_with_the_capture() {
     assert!(scenario.contains("{{ user.password }}"), "{scenario}");
     assert!(scenario.contains("/api/v2/data/events"), "{scenario}");
     assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+/// Issue 19: the README's test command is the one that installs what a fresh machine lacks
+/// and then tests (`cargo test` alone fails without Debian's packages), and CI runs it.
+#[test]
+fn the_readme_test_command_is_what_ci_runs() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let first_block = readme
+        .split("```")
+        .nth(1)
+        .expect("the README opens with a block of commands");
+    let test_lines: Vec<&str> = first_block
+        .lines()
+        .filter(|line| line.contains("test"))
+        .collect();
+    assert_eq!(test_lines.len(), 1, "{first_block}");
+    assert!(test_lines[0].starts_with("bash .ci/run "), "{first_block}");
+    let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+    let commands: Vec<&str> = ci
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with("cargo "))
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            "cargo fmt --check",
+            "cargo clippy --all-targets -- -D warnings",
+            "cargo test"
+        ]
+    );
+    assert!(
+        ci.contains("for install in tests/apps/*/install.sh"),
+        "{ci}"
+    );
 }

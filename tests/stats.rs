@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chorus::stats::{
-    Aggregate, Failure, FailureKind, Recorder, RequestSample, RunMeta, RunResult, report,
-    thresholds,
+    Aggregate, Failure, FailureKind, RequestSample, RunMeta, RunResult, Tally, report, thresholds,
 };
 
 mod seconds;
@@ -24,7 +23,7 @@ fn fixture(name: &str) -> String {
 /// A small run shaped like the Locust capture: two workers, several names and methods,
 /// failures of two kinds, an exception, a quiet first second.
 fn sample_run() -> RunResult {
-    let mut workers = [Recorder::new(), Recorder::new()];
+    let mut workers = [Tally::new(), Tally::new()];
     let mut aggregate = Aggregate::new();
     aggregate.tick(START_S, 0);
     let names = [
@@ -352,7 +351,7 @@ fn terminal_summary_and_live_table() {
     assert!(line("does-not-exist: failures").starts_with("FAIL"));
 
     let mut aggregate = Aggregate::new();
-    let mut worker = Recorder::new();
+    let mut worker = Tally::new();
     worker.record(&RequestSample {
         method: "GET",
         name: "/a",

@@ -310,3 +310,52 @@ async fn a_sighup_the_run_was_started_to_ignore_stays_ignored() {
     assert_eq!(ended.code, Some(0), "{}", ended.stderr);
     server.shutdown().await;
 }
+
+/// Issue 19: with the page, Ctrl-C prints the final summary in the terminal, as Locust does
+/// (and as a headless run does), with the count the server saw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_with_the_page_prints_the_final_summary() {
+    let dir = output_dir("stopping_page_ctrl_c");
+    let (server, _app) = demo_app(AppOptions::default()).await;
+    let base = server.url();
+    let url = format!("{base}/student");
+    let args = [
+        "run",
+        "--url",
+        &url,
+        "--think",
+        "20ms",
+        "-u",
+        "2",
+        "-r",
+        "50",
+        "-t",
+        "10m",
+        "--autostart",
+        "--web-port",
+        "0",
+    ];
+    let chorus = Chorus::start(&args, &dir, None);
+    let requests = || async { demo_stats(&base).await["requests_total"].as_u64().unwrap() };
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while requests().await < 20 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no load: {}",
+            chorus.stderr_so_far()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    chorus.signal("INT").await;
+    let ended = chorus.finish(PATIENCE, 500 * 1024).await;
+    assert_eq!(ended.code, Some(0), "{}", ended.stderr);
+    let seen = requests().await;
+    let aggregated = ended
+        .stdout
+        .lines()
+        .find(|line| line.trim_start().starts_with("Aggregated"))
+        .unwrap_or_else(|| panic!("no summary:\n{}", ended.stdout));
+    let counted: Vec<&str> = aggregated.split_whitespace().collect();
+    assert_eq!(counted[1], seen.to_string(), "{}", ended.stdout);
+    server.shutdown().await;
+}

@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::Args;
 
 use super::parse::{
-    parse_data_source, parse_seed, parse_size, parse_users, parse_var, run_time, spawn_rate,
-    stop_timeout, think, think_scale, threads,
+    RunTime, parse_data_source, parse_seed, parse_size, parse_users, parse_var, run_time,
+    spawn_rate, stop_timeout, think, think_scale, threads,
 };
 use crate::demo::Seed;
 
@@ -24,10 +24,17 @@ pub struct LoadArgs {
     pub spawn_rate: Option<f64>,
     /// Stop after this long, e.g. 30s, 10m, 1h30m (default: until Ctrl-C)
     #[arg(short = 't', long = "run-time", value_parser = run_time)]
-    pub run_time: Option<Duration>,
+    pub run_time: Option<RunTime>,
     /// Base URL of the system under test, overriding the scenario's host
     #[arg(short = 'H', long)]
     pub host: Option<String>,
+}
+
+impl LoadArgs {
+    /// `-t` as a duration.
+    pub fn run_time(&self) -> Option<Duration> {
+        self.run_time.as_ref().map(|given| given.duration)
+    }
 }
 
 /// Where the results go.

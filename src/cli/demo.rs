@@ -42,7 +42,7 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         )
         .map_err(anyhow::Error::msg)?;
     } else if !args.headless {
-        super::page::web_config(&args.web).await?;
+        super::settings::web_config(&args.web).await?;
     }
     let seed = args.seed.unwrap_or(DEFAULT_SEED);
     std::fs::create_dir_all(&args.dir)
@@ -213,8 +213,9 @@ async fn replay(args: &DemoArgs, server: &Server, accounts: &Accounts) -> anyhow
         "-r".into(),
         spawn_rate.to_string(),
     ]);
-    if let Some(run_time) = args.load.run_time {
-        argv.extend(["-t".into(), crate::units::show(run_time)]);
+    if let Some(run_time) = &args.load.run_time {
+        // As the user wrote it: `60s` stays `60s`.
+        argv.extend(["-t".into(), run_time.written.clone()]);
     }
     if args.headless {
         // The demo is meant to run clean: a single failure fails it.

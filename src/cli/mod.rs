@@ -3,16 +3,17 @@
 
 mod args;
 mod check;
-mod cluster_run;
 mod compare;
 mod convert;
 mod demo;
+mod headless;
 mod outputs;
 mod page;
 mod parse;
 mod provision;
 mod record;
 mod run;
+mod settings;
 mod signals;
 mod worker;
 
@@ -26,12 +27,12 @@ pub use args::{
 };
 pub use args::{MasterArgs, WorkerArgs};
 pub use compare::CompareArgs;
-pub use parse::{parse_data_source, parse_seed};
+pub use parse::{RunTime, parse_data_source, parse_seed};
 
 /// The run finished and nothing went wrong.
-pub const EXIT_OK: u8 = 0;
+pub const EXIT_OK: u8 = crate::stats::EXIT_PASSED;
 /// The run finished but a threshold was crossed (or, for `demo --headless`, a request failed).
-pub const EXIT_THRESHOLDS: u8 = 1;
+pub const EXIT_THRESHOLDS: u8 = crate::stats::EXIT_FAILED;
 /// chorus could not do what it was asked: bad input, a port in use, an unwritable file.
 pub const EXIT_ERROR: u8 = 2;
 
@@ -163,6 +164,9 @@ mod tests {
         assert!(run.headless);
         assert_eq!(run.load.users, Some(500));
         assert_eq!(run.load.spawn_rate, Some(50.0));
-        assert_eq!(run.load.run_time, Some(std::time::Duration::from_secs(600)));
+        assert_eq!(
+            run.load.run_time(),
+            Some(std::time::Duration::from_secs(600))
+        );
     }
 }

@@ -7,9 +7,20 @@ use crate::demo::Seed;
 use crate::engine::plan::MAX_USERS;
 use crate::units;
 
+/// `-t` as given: the duration, and the text the user wrote (what the demo echoes back).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunTime {
+    pub duration: Duration,
+    pub written: String,
+}
+
 /// `-t`/`--run-time`: more than 0, at most a year (see `crate::units` for the grammar).
-pub(super) fn run_time(text: &str) -> Result<Duration, String> {
-    units::parse_duration(text, units::RUN_TIME).map_err(|err| err.to_string())
+pub(super) fn run_time(text: &str) -> Result<RunTime, String> {
+    let duration = units::parse_duration(text, units::RUN_TIME).map_err(|err| err.to_string())?;
+    Ok(RunTime {
+        duration,
+        written: text.trim().to_owned(),
+    })
 }
 
 /// `16MiB`, `512KiB`, `2GB`, `1000` (bytes).
@@ -129,9 +140,11 @@ mod tests {
 
     #[test]
     fn durations_and_rates_use_the_one_grammar_with_each_flags_bounds() {
-        assert_eq!(run_time("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(run_time("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(run_time("1.5"), Ok(Duration::from_millis(1500)));
+        let seconds = |text: &str| run_time(text).map(|given| given.duration);
+        assert_eq!(seconds("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(seconds("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(seconds("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(run_time(" 60s").unwrap().written, "60s");
         assert_eq!(
             run_time("0").unwrap_err(),
             "a run time must be more than 0s and at most 1y, found \"0\""

@@ -12,36 +12,14 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::auth;
-use super::bundle::Bundle;
 use super::link::{self, LinkSetup};
 use super::protocol::ScenarioPin;
-use super::run::Run;
-use super::{ClusterError, HEARTBEAT_EVERY, Notify};
+use super::run::{MasterConfig, Run};
+use super::status::Status;
+use super::{ClusterError, HEARTBEAT_EVERY};
 use crate::engine::{Engine, EngineHandle, Load, Plan, RemoteCommand, RemoteRun, RunState};
 use crate::scenario::Scenario;
 use crate::stats::{RunMeta, RunResult};
-
-/// Everything a master needs.
-#[derive(Clone)]
-pub struct MasterConfig {
-    /// Where workers connect (`--master-bind`).
-    pub bind: SocketAddr,
-    pub token: Option<String>,
-    /// Start when this many workers are ready (at least 1).
-    pub expect_workers: usize,
-    pub bundle: Bundle,
-    /// A closed-model plan (users, stages).
-    pub plan: Plan,
-    /// Rows of the scenario's `unique` sources, if it has any.
-    pub unique_rows: Option<u64>,
-    pub stop_timeout: Duration,
-    /// `--max-body` (`None`: the scenario's own).
-    pub max_body: Option<u64>,
-    pub accept_invalid_certs: bool,
-    /// Scenario, host, users, spawn rate and thresholds for the result.
-    pub meta: RunMeta,
-    pub notify: Notify,
-}
 
 /// What the CLI (or a page) asks of a running master.
 #[derive(Debug, Clone)]
@@ -64,38 +42,6 @@ enum Command {
     },
     /// A page's master closes: the workers are told to quit.
     Quit,
-}
-
-/// What the master shows about its workers.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Status {
-    pub state: Option<RunState>,
-    pub workers: Vec<WorkerStatus>,
-    pub users: u64,
-    /// The merged live table (`stats::report::live_table`), as of the last second.
-    pub table: String,
-}
-
-impl Status {
-    /// The workers that can take a run: ready, or finished with the last one.
-    pub fn ready_workers(&self) -> usize {
-        self.workers
-            .iter()
-            .filter(|w| matches!(w.state, "ready" | "finished"))
-            .count()
-    }
-}
-
-/// One worker as the master sees it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WorkerStatus {
-    pub id: u32,
-    pub name: String,
-    pub peer: SocketAddr,
-    /// `ready`, `running`, `stopping`, `finished` or `missing`.
-    pub state: &'static str,
-    pub users: u64,
-    pub requests: u64,
 }
 
 impl MasterControl {
@@ -239,18 +185,35 @@ impl Master {
         self.control.clone()
     }
 
-    /// Waits for the expected workers, runs the plan, stops the workers and returns the
-    /// merged result. The workers are told to quit at the end.
-    pub async fn run(self) -> RunResult {
+    /// Starts accepting workers; the state machine that follows them, its commands and its
+    /// control.
+    #[allow(clippy::type_complexity)]
+    fn open(
+        self,
+    ) -> (
+        tokio::task::JoinHandle<()>,
+        mpsc::UnboundedReceiver<link::Event>,
+        mpsc::UnboundedReceiver<Command>,
+        MasterControl,
+        Run,
+    ) {
         let Master {
             listener,
             config,
-            mut commands,
+            commands,
             control,
         } = self;
-        let (accept, mut events) = accept_workers(listener, &config);
-        let expect = config.expect_workers;
-        let mut run = Run::new(config, control.status.clone());
+        let (accept, events) = accept_workers(listener, &config);
+        let run = Run::new(config, control.status.clone());
+        (accept, events, commands, control, run)
+    }
+
+    /// Waits for the expected workers, runs the plan, stops the workers and returns the
+    /// merged result. The workers are told to quit at the end.
+    pub async fn run(self) -> RunResult {
+        let expect = self.config.expect_workers;
+        // The control is held to the end: while it lives, the commands channel stays open.
+        let (accept, mut events, mut commands, _control, mut run) = self.open();
         run.notify(&format!("waiting for {expect} worker(s) to join"));
         let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -291,14 +254,8 @@ impl Master {
     /// Serves the page's runs ([`MasterControl::start_run`]) one after another on the
     /// workers that join, until [`MasterControl::quit`]; then tells the workers to quit.
     pub async fn serve(self) {
-        let Master {
-            listener,
-            config,
-            mut commands,
-            control,
-        } = self;
-        let (accept, mut events) = accept_workers(listener, &config);
-        let mut run = Run::new(config, control.status.clone()).for_page();
+        let (accept, mut events, mut commands, _control, run) = self.open();
+        let mut run = run.for_page();
         let mut current: Option<(RemoteRun, oneshot::Sender<RunResult>)> = None;
         let mut remote_open = false;
         let mut tick = tokio::time::interval(HEARTBEAT_EVERY);

@@ -19,12 +19,15 @@ pub mod master;
 pub mod protocol;
 mod run;
 pub mod share;
+mod status;
 pub mod worker;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use master::{Master, MasterConfig, MasterControl};
+pub use master::{Master, MasterControl};
+pub use run::MasterConfig;
+pub use status::{Status, WorkerState, WorkerStatus};
 pub use worker::{WorkerConfig, run_worker};
 
 /// How often each side says it is there (with statistics, from a worker that runs users).

@@ -228,14 +228,14 @@ pub async fn read_frame_within<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::{Recorder, RequestSample};
+    use crate::stats::{RequestSample, Tally};
     use std::time::Duration;
 
     #[tokio::test]
     async fn frames_round_trip_with_exact_histograms() {
-        let mut recorder = Recorder::new();
+        let mut tally = Tally::new();
         for ms in [1, 2, 3, 250] {
-            recorder.record(&RequestSample {
+            tally.record(&RequestSample {
                 method: "GET",
                 name: "/a",
                 latency: Duration::from_millis(ms),
@@ -243,7 +243,7 @@ mod tests {
                 failure: None,
             });
         }
-        let snapshot = recorder.take();
+        let snapshot = tally.take();
         let message = ToMaster::Stats {
             users: 3,
             seconds: vec![SecondStats {

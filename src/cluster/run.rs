@@ -11,11 +11,14 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::Notify;
+use super::bundle::Bundle;
 use super::link::Event;
-use super::master::{MasterConfig, Status, WorkerStatus};
 use super::protocol::{SecondStats, ToMaster, ToWorker};
 use super::share::{RowPool, rows_to_give, split_rate, split_users};
-use crate::engine::{Load, RunState};
+use super::status::{Status, WorkerState, WorkerStatus};
+use crate::engine::{Load, Plan, RunState};
+use crate::stats::RunMeta;
 use crate::stats::now_unix_ms as unix_ms;
 use crate::stats::{Aggregate, ErrorCount, RunResult, Snapshot, report};
 
@@ -41,35 +44,33 @@ enum Phase {
     Done,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum MemberState {
-    /// Joined; loading the scenario.
-    Loading,
-    Ready,
-    Running,
-    Stopping,
-    Finished,
-    Missing,
-}
-
-impl MemberState {
-    fn name(self) -> &'static str {
-        match self {
-            MemberState::Loading => "loading",
-            MemberState::Ready => "ready",
-            MemberState::Running => "running",
-            MemberState::Stopping => "stopping",
-            MemberState::Finished => "finished",
-            MemberState::Missing => "missing",
-        }
-    }
+/// Everything a master needs.
+#[derive(Clone)]
+pub struct MasterConfig {
+    /// Where workers connect (`--master-bind`).
+    pub bind: SocketAddr,
+    pub token: Option<String>,
+    /// Start when this many workers are ready (at least 1).
+    pub expect_workers: usize,
+    pub bundle: Bundle,
+    /// A closed-model plan (users, stages).
+    pub plan: Plan,
+    /// Rows of the scenario's `unique` sources, if it has any.
+    pub unique_rows: Option<u64>,
+    pub stop_timeout: Duration,
+    /// `--max-body` (`None`: the scenario's own).
+    pub max_body: Option<u64>,
+    pub accept_invalid_certs: bool,
+    /// Scenario, host, users, spawn rate and thresholds for the result.
+    pub meta: RunMeta,
+    pub notify: Notify,
 }
 
 struct Member {
     name: String,
     peer: SocketAddr,
     sender: mpsc::UnboundedSender<ToWorker>,
-    state: MemberState,
+    state: WorkerState,
     /// Indexes of `unique` rows given to it (for the rest of the run).
     rows: Vec<u32>,
     /// Users it was told to run.
@@ -157,7 +158,7 @@ impl Run {
                         name,
                         peer,
                         sender,
-                        state: MemberState::Loading,
+                        state: WorkerState::Loading,
                         rows: Vec::new(),
                         share: 0,
                         users: 0,
@@ -177,10 +178,10 @@ impl Run {
         };
         match message {
             ToMaster::Ready => {
-                member.state = MemberState::Ready;
+                member.state = WorkerState::Ready;
                 match self.phase {
                     Phase::Waiting => {
-                        let ready = self.count(MemberState::Ready);
+                        let ready = self.count(WorkerState::Ready);
                         if self.autostart && ready >= self.config.expect_workers.max(1) {
                             self.begin();
                         } else {
@@ -196,7 +197,7 @@ impl Run {
             }
             ToMaster::Failed { message } => {
                 let name = member.name.clone();
-                let had_users = member.state == MemberState::Running;
+                let had_users = member.state == WorkerState::Running;
                 self.members.remove(&id);
                 self.aggregate().reporter_done(u64::from(id));
                 self.notify(&format!(
@@ -214,7 +215,7 @@ impl Run {
             ToMaster::Finished { seconds } => {
                 member.users = 0;
                 member.requests = member.requests.saturating_add(requests_in(&seconds));
-                member.state = MemberState::Finished;
+                member.state = WorkerState::Finished;
                 self.absorb_seconds(id, seconds, true);
                 self.check_stopped();
             }
@@ -227,7 +228,7 @@ impl Run {
             return;
         };
         let was = member.state;
-        if matches!(was, MemberState::Finished | MemberState::Missing) {
+        if matches!(was, WorkerState::Finished | WorkerState::Missing) {
             return;
         }
         let (name, peer, users, requests) = (
@@ -236,19 +237,19 @@ impl Run {
             member.share,
             member.requests,
         );
-        let counted = matches!(was, MemberState::Running | MemberState::Stopping);
+        let counted = matches!(was, WorkerState::Running | WorkerState::Stopping);
         if !counted {
             self.members.remove(&id);
             self.notify(&format!("worker {name:?} ({peer}) left: {why}"));
             return;
         }
-        member.state = MemberState::Missing;
+        member.state = WorkerState::Missing;
         member.users = 0;
         self.aggregate().reporter_done(u64::from(id));
         let others = self
             .members
             .values()
-            .any(|m| matches!(m.state, MemberState::Ready | MemberState::Running));
+            .any(|m| matches!(m.state, WorkerState::Ready | WorkerState::Running));
         let moved = if self.phase != Phase::Running {
             "the run was stopping".to_owned()
         } else if others {
@@ -289,7 +290,7 @@ impl Run {
         aggregate.close_seconds(elapsed, users);
     }
 
-    fn count(&self, state: MemberState) -> usize {
+    fn count(&self, state: WorkerState) -> usize {
         self.members.values().filter(|m| m.state == state).count()
     }
 
@@ -304,7 +305,7 @@ impl Run {
             .start_seconds(self.start_unix_ms, std::iter::empty());
         self.notify(&format!(
             "starting with {} worker(s)",
-            self.count(MemberState::Ready)
+            self.count(WorkerState::Ready)
         ));
         self.rebalance();
     }
@@ -335,13 +336,13 @@ impl Run {
         let live: Vec<u32> = self
             .members
             .iter()
-            .filter(|(_, m)| matches!(m.state, MemberState::Ready | MemberState::Running))
+            .filter(|(_, m)| matches!(m.state, WorkerState::Ready | WorkerState::Running))
             .map(|(id, _)| *id)
             .collect();
         let starting: Vec<u32> = live
             .iter()
             .copied()
-            .filter(|id| self.members[id].state == MemberState::Ready)
+            .filter(|id| self.members[id].state == WorkerState::Ready)
             .collect();
         if let Some(pool) = &mut self.rows {
             if !starting.is_empty() {
@@ -349,7 +350,7 @@ impl Run {
                 let peak_caps: Vec<u64> = live
                     .iter()
                     .map(|id| match self.members[id].state {
-                        MemberState::Running => self.members[id].rows.len() as u64,
+                        WorkerState::Running => self.members[id].rows.len() as u64,
                         _ => u64::MAX,
                     })
                     .collect();
@@ -395,8 +396,8 @@ impl Run {
             let Some(member) = self.members.get_mut(id) else {
                 continue;
             };
-            if member.state == MemberState::Ready {
-                member.state = MemberState::Running;
+            if member.state == WorkerState::Ready {
+                member.state = WorkerState::Running;
                 member.share = share;
                 // Its seconds are the run's: it reports from the second under way.
                 aggregate
@@ -466,7 +467,7 @@ impl Run {
                     let late: Vec<String> = self
                         .members
                         .values()
-                        .filter(|m| m.state == MemberState::Stopping)
+                        .filter(|m| m.state == WorkerState::Stopping)
                         .map(|m| m.name.clone())
                         .collect();
                     self.notify(&format!(
@@ -493,8 +494,8 @@ impl Run {
         }
         if self.phase == Phase::Running || now {
             for member in self.members.values_mut() {
-                if matches!(member.state, MemberState::Running | MemberState::Stopping) {
-                    member.state = MemberState::Stopping;
+                if matches!(member.state, WorkerState::Running | WorkerState::Stopping) {
+                    member.state = WorkerState::Stopping;
                     let _ = member.sender.send(ToWorker::Stop { now });
                 }
             }
@@ -515,7 +516,7 @@ impl Run {
     }
 
     fn check_stopped(&mut self) {
-        if self.phase == Phase::Stopping && self.count(MemberState::Stopping) == 0 {
+        if self.phase == Phase::Stopping && self.count(WorkerState::Stopping) == 0 {
             self.phase = Phase::Done;
         }
     }
@@ -523,7 +524,7 @@ impl Run {
     /// Closes one history point, says the master is there, and updates the status.
     pub(super) fn on_tick(&mut self) {
         for member in self.members.values() {
-            if member.state != MemberState::Missing {
+            if member.state != WorkerState::Missing {
                 let _ = member.sender.send(ToWorker::Heartbeat);
             }
         }
@@ -564,7 +565,7 @@ impl Run {
                     id: *id,
                     name: m.name.clone(),
                     peer: m.peer,
-                    state: m.state.name(),
+                    state: m.state,
                     users: m.users,
                     requests: m.requests,
                 })
@@ -618,288 +619,4 @@ fn requests_in(seconds: &[SecondStats]) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::BTreeSet;
-    use std::time::Duration;
-
-    use super::*;
-    use crate::cluster::bundle::Bundle;
-    use crate::engine::Plan;
-    use crate::stats::{Recorder, RequestSample, RunMeta};
-
-    struct Fixture {
-        run: Run,
-        said: Arc<Mutex<Vec<String>>>,
-        inboxes: BTreeMap<u32, mpsc::UnboundedReceiver<ToWorker>>,
-    }
-
-    impl Fixture {
-        fn new(users: u64, rows: Option<u64>, expect: usize) -> Fixture {
-            let plan = Plan::users(users, Some(100.0), Some(Duration::from_secs(60))).unwrap();
-            Fixture::with_plan(plan, rows, expect)
-        }
-
-        fn with_plan(plan: Plan, rows: Option<u64>, expect: usize) -> Fixture {
-            let said = Arc::new(Mutex::new(Vec::new()));
-            let log = said.clone();
-            let config = MasterConfig {
-                bind: "127.0.0.1:0".parse().unwrap(),
-                token: None,
-                expect_workers: expect,
-                bundle: Bundle::from_urls(&["http://127.0.0.1:9/".to_owned()], None),
-                plan,
-                unique_rows: rows,
-                stop_timeout: Duration::from_secs(1),
-                max_body: None,
-                accept_invalid_certs: false,
-                meta: RunMeta::default(),
-                notify: Arc::new(move |line: &str| log.lock().unwrap().push(line.to_owned())),
-            };
-            Fixture {
-                run: Run::new(config, Arc::new(Mutex::new(Status::default()))),
-                said,
-                inboxes: BTreeMap::new(),
-            }
-        }
-
-        fn join(&mut self, id: u32) {
-            let (sender, inbox) = mpsc::unbounded_channel();
-            self.inboxes.insert(id, inbox);
-            self.run.on_event(Event::Joined {
-                id,
-                name: format!("w{id}"),
-                peer: "127.0.0.1:1".parse().unwrap(),
-                cores: 2,
-                sender,
-            });
-            self.run.on_event(Event::Message {
-                id,
-                message: ToMaster::Ready,
-            });
-        }
-
-        fn told(&mut self, id: u32) -> Vec<ToWorker> {
-            let inbox = self.inboxes.get_mut(&id).unwrap();
-            std::iter::from_fn(|| inbox.try_recv().ok())
-                .filter(|m| !matches!(m, ToWorker::Heartbeat))
-                .collect()
-        }
-
-        fn said(&self) -> String {
-            self.said.lock().unwrap().join("\n")
-        }
-    }
-
-    fn started(messages: &[ToWorker]) -> (u64, Vec<u32>) {
-        match messages {
-            [ToWorker::Start { users, rows, .. }] => (*users, rows.clone()),
-            other => panic!("expected one start, got {other:?}"),
-        }
-    }
-
-    fn set_to(messages: &[ToWorker]) -> u64 {
-        match messages {
-            [ToWorker::SetUsers { users, .. }] => *users,
-            other => panic!("expected one set_users, got {other:?}"),
-        }
-    }
-
-    fn stats(requests: usize) -> ToMaster {
-        let mut recorder = Recorder::new();
-        for _ in 0..requests {
-            recorder.record(&RequestSample {
-                method: "GET",
-                name: "/a",
-                latency: Duration::from_millis(3),
-                response_bytes: 1,
-                failure: None,
-            });
-        }
-        ToMaster::Stats {
-            users: 10,
-            seconds: vec![SecondStats {
-                second: 0,
-                snapshot: recorder.take(),
-            }],
-        }
-    }
-
-    #[test]
-    fn shares_move_on_loss_and_join_and_rows_are_never_given_twice() {
-        let mut fixture = Fixture::new(30, Some(100), 3);
-        fixture.join(1);
-        fixture.join(2);
-        assert!(
-            fixture.told(1).is_empty(),
-            "nothing starts before 3 are ready"
-        );
-        fixture.join(3);
-        let mut given = BTreeSet::new();
-        for id in 1..=3 {
-            let (users, rows) = started(&fixture.told(id));
-            assert_eq!(users, 10);
-            assert!(rows.len() >= 10, "{rows:?}");
-            for row in rows {
-                assert!(given.insert(row), "row {row} given twice");
-            }
-        }
-        fixture.run.on_event(Event::Message {
-            id: 3,
-            message: stats(7),
-        });
-        fixture.run.on_event(Event::Gone {
-            id: 3,
-            why: "the connection closed".to_owned(),
-        });
-        assert_eq!(set_to(&fixture.told(1)), 15);
-        assert_eq!(set_to(&fixture.told(2)), 15);
-        assert!(
-            fixture.said().contains(
-                "went missing: the connection closed; the 7 requests it reported are counted, \
-                 its 10 user(s) were moved to the other workers"
-            ),
-            "{}",
-            fixture.said()
-        );
-        fixture.join(4);
-        let (users, rows) = started(&fixture.told(4));
-        assert_eq!(users, 10);
-        for row in rows {
-            assert!(given.insert(row), "row {row} given twice (to a joiner)");
-        }
-        assert_eq!(set_to(&fixture.told(1)), 10);
-        assert_eq!(set_to(&fixture.told(2)), 10);
-
-        fixture.run.stop(false);
-        for id in [1, 2, 4] {
-            assert_eq!(fixture.told(id), [ToWorker::Stop { now: false }]);
-        }
-        for id in [1, 2] {
-            fixture.run.on_event(Event::Message {
-                id,
-                message: ToMaster::Finished {
-                    seconds: Vec::new(),
-                },
-            });
-        }
-        assert!(!fixture.run.is_done(), "w4 has not finished");
-        fixture.run.on_event(Event::Message {
-            id: 4,
-            message: stats(5),
-        });
-        fixture.run.on_event(Event::Message {
-            id: 4,
-            message: ToMaster::Finished {
-                seconds: Vec::new(),
-            },
-        });
-        assert!(fixture.run.is_done());
-        let mut inbox = fixture.inboxes.remove(&1).unwrap();
-        let result = fixture.run.finish();
-        assert_eq!(result.total.requests, 12);
-        assert_eq!(result.errors.len(), 1, "{:?}", result.errors);
-        assert!(matches!(inbox.try_recv(), Ok(ToWorker::Quit { .. })));
-    }
-
-    #[test]
-    fn too_few_rows_cap_the_users_and_say_so() {
-        let mut fixture = Fixture::new(30, Some(30), 2);
-        fixture.join(1);
-        fixture.join(2);
-        assert_eq!(started(&fixture.told(1)).0, 15);
-        assert_eq!(started(&fixture.told(2)).0, 15);
-        fixture.run.on_event(Event::Gone {
-            id: 2,
-            why: "gone".to_owned(),
-        });
-        // w1 holds 15 rows: it cannot take w2's users, whose rows are not given again.
-        assert!(fixture.told(1).is_empty());
-        assert!(
-            fixture.said().contains("only 15 of 30 users can run"),
-            "{}",
-            fixture.said()
-        );
-    }
-
-    #[test]
-    fn without_unique_data_any_worker_takes_any_share() {
-        let mut fixture = Fixture::new(7, None, 2);
-        fixture.join(1);
-        fixture.join(2);
-        assert_eq!(started(&fixture.told(1)), (4, Vec::new()));
-        assert_eq!(started(&fixture.told(2)), (3, Vec::new()));
-        fixture.run.on_event(Event::Gone {
-            id: 1,
-            why: "gone".to_owned(),
-        });
-        assert_eq!(set_to(&fixture.told(2)), 7);
-    }
-
-    #[test]
-    fn stopping_again_never_puts_the_end_later() {
-        let mut fixture = Fixture::new(4, None, 2);
-        fixture.join(1);
-        fixture.join(2);
-        fixture.run.stop(false);
-        let first = fixture.run.wake_at().expect("a deadline while stopping");
-        fixture.run.stop(false);
-        assert_eq!(fixture.run.wake_at(), Some(first));
-        fixture.run.stop(true);
-        let now_deadline = fixture.run.wake_at().unwrap();
-        assert!(now_deadline < first, "stop now brings the end closer");
-        fixture.run.on_timer(now_deadline);
-        assert!(fixture.run.is_done());
-    }
-
-    #[test]
-    fn each_stage_sends_the_new_shares_and_the_last_one_stops() {
-        let plan = Plan::parse_stages("10s:20,10s:20,10s:0").unwrap();
-        let mut fixture = Fixture::with_plan(plan, None, 2);
-        fixture.join(1);
-        fixture.join(2);
-        let start = Instant::now();
-        let rate = |messages: &[ToWorker]| match messages {
-            [ToWorker::Start { spawn_rate, .. } | ToWorker::SetUsers { spawn_rate, .. }] => {
-                *spawn_rate
-            }
-            other => panic!("{other:?}"),
-        };
-        let told = fixture.told(1);
-        assert_eq!(started(&told).0, 10);
-        // 20 users in 10 s, half of them on each worker.
-        assert_eq!(rate(&told), 1.0);
-        fixture.told(2);
-        fixture.run.on_timer(start + Duration::from_secs(11));
-        assert_eq!(set_to(&fixture.told(1)), 10);
-        assert_eq!(set_to(&fixture.told(2)), 10);
-        fixture.run.on_timer(start + Duration::from_secs(21));
-        assert_eq!(set_to(&fixture.told(1)), 0);
-        assert_eq!(set_to(&fixture.told(2)), 0);
-        fixture.run.on_timer(start + Duration::from_secs(31));
-        assert_eq!(fixture.told(1), [ToWorker::Stop { now: false }]);
-    }
-
-    #[test]
-    fn a_lost_workers_users_are_taken_over_faster_than_a_slow_spawn_rate() {
-        let plan = Plan::users(30, Some(1.0), None).unwrap();
-        let mut fixture = Fixture::with_plan(plan, None, 3);
-        for id in 1..=3 {
-            fixture.join(id);
-        }
-        for id in 1..=3 {
-            fixture.told(id);
-        }
-        fixture.run.on_event(Event::Gone {
-            id: 3,
-            why: "gone".to_owned(),
-        });
-        match fixture.told(1).as_slice() {
-            [ToWorker::SetUsers { users, spawn_rate }] => {
-                assert_eq!(*users, 15);
-                // 5 more users within 2 s, not at the plan's 1/3 user per second.
-                assert_eq!(*spawn_rate, 2.5);
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-}
+mod tests;

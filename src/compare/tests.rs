@@ -7,7 +7,7 @@ use rand::{RngExt as _, SeedableRng as _};
 
 use super::gate::{self, Limits};
 use super::*;
-use crate::stats::{Aggregate, Failure, FailureKind, Recorder, RequestSample, RunMeta};
+use crate::stats::{Aggregate, Failure, FailureKind, RequestSample, RunMeta, Tally};
 
 /// One request of a synthetic run: its name, how much slower than the common latency it is,
 /// and every how many requests one fails (0: none).
@@ -29,7 +29,7 @@ fn endpoint(name: &'static str, scale: f64, fail_every: u64) -> Endpoint {
 /// latencies around 10 ms, log-normal, independent.
 fn run(seed: u64, seconds: u64, per_second: u64, endpoints: &[Endpoint]) -> RunResult {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mut recorder = Recorder::new();
+    let mut recorder = Tally::new();
     let mut aggregate = Aggregate::new();
     let start = 1_700_000_000 + seed * 1000;
     aggregate.tick(start, 0);

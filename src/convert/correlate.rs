@@ -135,7 +135,7 @@ fn last_word(request: &DraftRequest) -> String {
 
 /// Where a variable's value comes from: the same pattern at another response reuses its name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Origin {
+struct Provenance {
     method: String,
     path: String,
     source: String,
@@ -145,14 +145,14 @@ struct Origin {
 /// name, so a capture with thousands of them stays linear).
 #[derive(Default)]
 struct Names {
-    by_origin: HashMap<Origin, String>,
+    by_provenance: HashMap<Provenance, String>,
     taken: HashSet<String>,
     next_suffix: HashMap<String, usize>,
 }
 
 impl Names {
-    fn name_for(&mut self, origin: Origin, wanted: &str) -> String {
-        if let Some(name) = self.by_origin.get(&origin) {
+    fn name_for(&mut self, origin: Provenance, wanted: &str) -> String {
+        if let Some(name) = self.by_provenance.get(&origin) {
             return name.clone();
         }
         let base = sanitize(wanted);
@@ -163,7 +163,7 @@ impl Names {
             *n += 1;
         }
         self.taken.insert(name.clone());
-        self.by_origin.insert(origin, name.clone());
+        self.by_provenance.insert(origin, name.clone());
         name
     }
 }
@@ -599,7 +599,7 @@ pub(crate) fn correlate(
                                 None => format!("{}_id", last_word(&requests[j])),
                             },
                         };
-                        let origin = Origin {
+                        let origin = Provenance {
                             method: requests[i].method.clone(),
                             path: requests[i].path.join("/"),
                             source: source_text.clone(),
@@ -677,12 +677,12 @@ pub(crate) fn correlate(
                     .clone()
                     .filter(|k| !is_generic(k))
                     .unwrap_or_else(|| "generated".to_owned());
-                let origin = Origin {
+                let origin = Provenance {
                     method: String::new(),
                     path: String::new(),
                     source: value.clone(),
                 };
-                let known = names.by_origin.contains_key(&origin);
+                let known = names.by_provenance.contains_key(&origin);
                 let var = names.name_for(origin, &wanted);
                 if !known {
                     result.generators.push((

@@ -8,7 +8,7 @@
 use http::{HeaderMap, HeaderValue, Method};
 use http_auth::{PasswordClient, PasswordParams};
 
-use super::http::Origin;
+use super::http::Endpoint;
 
 /// One user's protection spaces, learnt from challenges.
 #[derive(Debug, Default)]
@@ -19,7 +19,7 @@ pub(super) struct Auth {
 /// Where credentials are sent without a challenge, and how.
 #[derive(Debug)]
 struct Space {
-    origin: Origin,
+    origin: Endpoint,
     /// Paths that start with one of these are inside (`/trac/` for `/trac/login`).
     prefixes: Vec<String>,
     scheme: Scheme,
@@ -84,7 +84,7 @@ impl Auth {
     /// sent (path and query).
     pub(super) fn authorize(
         &mut self,
-        origin: &Origin,
+        origin: &Endpoint,
         method: &Method,
         uri: &str,
         body: &[u8],
@@ -124,7 +124,7 @@ impl Auth {
     /// already had its one fresh try after a `stale=true`.
     pub(super) fn challenged(
         &mut self,
-        origin: &Origin,
+        origin: &Endpoint,
         uri: &str,
         headers: &HeaderMap,
         sent: Carried,
@@ -215,7 +215,7 @@ fn folder(path: &str) -> &str {
 
 /// A Digest challenge's `domain` (space-separated URIs) as path prefixes on `origin`; none
 /// given means the whole origin (RFC 7616 §3.3).
-fn domain_prefixes(domain: &str, origin: &Origin) -> Vec<String> {
+fn domain_prefixes(domain: &str, origin: &Endpoint) -> Vec<String> {
     let prefixes: Vec<String> = domain
         .split_whitespace()
         .filter_map(|uri| {
@@ -223,7 +223,7 @@ fn domain_prefixes(domain: &str, origin: &Origin) -> Vec<String> {
                 return Some(uri.to_owned());
             }
             let url = url::Url::parse(uri).ok()?;
-            (Origin::of(&url).as_ref() == Some(origin)).then(|| url.path().to_owned())
+            (Endpoint::of(&url).as_ref() == Some(origin)).then(|| url.path().to_owned())
         })
         .collect();
     if prefixes.is_empty() {
@@ -237,8 +237,8 @@ fn domain_prefixes(domain: &str, origin: &Origin) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn origin() -> Origin {
-        Origin {
+    fn origin() -> Endpoint {
+        Endpoint {
             https: false,
             host: "127.0.0.1".to_owned(),
             port: 8000,
@@ -325,7 +325,7 @@ mod tests {
         assert_eq!(value, "Basic TXVmYXNhOkNpcmNsZSBvZiBMaWZl");
         assert_eq!(sent, Carried::Basic);
         assert_eq!(auth.authorize(&origin(), &get, "/other", b""), None);
-        let elsewhere = Origin {
+        let elsewhere = Endpoint {
             port: 8001,
             ..origin()
         };

@@ -36,14 +36,14 @@ mod wire;
 
 /// Where a connection goes: scheme, host and port.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Origin {
+pub(crate) struct Endpoint {
     pub(crate) https: bool,
     pub(crate) host: String,
     pub(crate) port: u16,
 }
 
-impl Origin {
-    pub(crate) fn of(url: &url::Url) -> Option<Origin> {
+impl Endpoint {
+    pub(crate) fn of(url: &url::Url) -> Option<Endpoint> {
         let https = match url.scheme() {
             "http" => false,
             "https" => true,
@@ -53,7 +53,7 @@ impl Origin {
             url::Host::Ipv6(ip) => ip.to_string(),
             other => other.to_string(),
         };
-        Some(Origin {
+        Some(Endpoint {
             https,
             host,
             port: url.port_or_known_default()?,
@@ -130,7 +130,7 @@ impl Client {
 
 /// One keep-alive connection and the bytes read from it that no response used yet.
 struct Connection {
-    origin: Origin,
+    origin: Endpoint,
     stream: ClientStream,
     buffer: BytesMut,
 }
@@ -164,7 +164,7 @@ impl Session {
     /// it the request fails as `BodyTooLarge`); else it is read, counted and dropped.
     pub(crate) async fn send(
         &mut self,
-        origin: &Origin,
+        origin: &Endpoint,
         request: Request<Full<Bytes>>,
         wants_body: impl Fn(u16, &HeaderMap) -> bool,
     ) -> Result<Reply, TransportError> {
@@ -196,7 +196,7 @@ impl Session {
 
     async fn exchange(
         &mut self,
-        origin: &Origin,
+        origin: &Endpoint,
         head_only: bool,
         wants_body: &impl Fn(u16, &HeaderMap) -> bool,
         began: Instant,
@@ -267,7 +267,7 @@ impl Session {
 
     /// The kept connection to `origin`, unless the server closed it (or sent something
     /// unasked) while it was idle.
-    async fn take(&mut self, origin: &Origin) -> Option<Connection> {
+    async fn take(&mut self, origin: &Endpoint) -> Option<Connection> {
         let index = self.connections.iter().position(|c| &c.origin == origin)?;
         let mut connection = self.connections.swap_remove(index);
         if !connection.buffer.is_empty() {
@@ -295,7 +295,11 @@ impl Session {
         idle.then_some(connection)
     }
 
-    async fn connect(&self, origin: &Origin, began: Instant) -> Result<Connection, TransportError> {
+    async fn connect(
+        &self,
+        origin: &Endpoint,
+        began: Instant,
+    ) -> Result<Connection, TransportError> {
         let connect_deadline = Instant::now() + self.client.connect_timeout;
         let fail = |kind, message| TransportError {
             kind,
@@ -497,7 +501,7 @@ async fn read_response(
     Ok((head.status, head.headers, body, keep_open))
 }
 
-async fn tcp_connect(origin: &Origin) -> io::Result<TcpStream> {
+async fn tcp_connect(origin: &Endpoint) -> io::Result<TcpStream> {
     let mut last = None;
     for addr in tokio::net::lookup_host((origin.host.as_str(), origin.port)).await? {
         match TcpStream::connect(addr).await {
@@ -515,7 +519,7 @@ async fn tcp_connect(origin: &Origin) -> io::Result<TcpStream> {
 
 /// Maps what went wrong while reading a response onto a kind and a sentence a person can act
 /// on.
-fn read_failure(err: ReadError, origin: &Origin, latency: Duration) -> TransportError {
+fn read_failure(err: ReadError, origin: &Endpoint, latency: Duration) -> TransportError {
     let target = origin.authority();
     let (kind, message) = match err {
         ReadError::Invalid(detail) => (
@@ -568,14 +572,14 @@ mod tests {
     #[test]
     fn origins_and_authorities() {
         let url = url::Url::parse("http://127.0.0.1:8001/a?b=1").unwrap();
-        let origin = Origin::of(&url).unwrap();
+        let origin = Endpoint::of(&url).unwrap();
         assert_eq!(origin.authority(), "127.0.0.1:8001");
         let url = url::Url::parse("https://example.org/").unwrap();
-        let origin = Origin::of(&url).unwrap();
+        let origin = Endpoint::of(&url).unwrap();
         assert_eq!(
             (origin.port, origin.authority().as_str()),
             (443, "example.org")
         );
-        assert!(Origin::of(&url::Url::parse("ftp://example.org/").unwrap()).is_none());
+        assert!(Endpoint::of(&url::Url::parse("ftp://example.org/").unwrap()).is_none());
     }
 }

@@ -2,7 +2,7 @@
 //! one user, executing steps. Measurements go to `stats`; nothing here prints.
 //!
 //! A run is `W` worker threads (each a current-thread tokio runtime with its own
-//! `stats::Recorder`) and one controller task on the caller's runtime that follows the
+//! `stats::Tally`) and one controller task on the caller's runtime that follows the
 //! [`Plan`], relays commands, merges the workers' snapshots every second and publishes a
 //! [`LiveUpdate`]. [`Engine::start`] returns an [`EngineHandle`] that the CLI and the web page
 //! drive the same way.
@@ -31,7 +31,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 
-pub use plan::{Load, Plan, PlanError, Stage, parse_rate};
+pub use plan::{Load, Plan, PlanError, Stage, parse_rate, run_meta};
 
 use crate::scenario::Scenario;
 use crate::stats::{Aggregate, HistoryPoint, LiveRow, RunMeta, RunResult, Threshold};
@@ -251,23 +251,16 @@ impl Engine {
         drop(report_sender);
         let (updates, _) = broadcast::channel(16);
         let flows = FlowCount::zeroed(&scenario);
-        let shared = Shared::new(scenario.clone(), flows.clone(), updates);
+        let shared = Published::new(scenario.clone(), flows.clone(), updates);
         shared
             .aggregate()
             .start_seconds(start_unix_ms, (0..workers).map(|n| n as u64));
-        let spawn_rate = match plan.stages().first().map(|stage| stage.load) {
-            Some(Load::Users { spawn_rate, .. }) => Some(spawn_rate),
-            _ => None,
-        };
-        let meta = RunMeta {
-            scenario: scenario.source.display().to_string(),
-            host: scenario.host.as_ref().map(|host| host.to_string()),
+        let meta = run_meta(
+            &scenario,
+            Some(&plan),
+            options.thresholds.clone(),
             start_unix_ms,
-            end_unix_ms: 0,
-            users: plan.peak_users(),
-            spawn_rate,
-            thresholds: options.thresholds.clone(),
-        };
+        );
         let (control, control_receiver) = mpsc::unbounded_channel();
         let controller = Controller {
             spawner: Spawner::new(plan, senders, tokio::time::Instant::now()),
@@ -301,7 +294,7 @@ impl Engine {
     {
         let flows = FlowCount::zeroed(&scenario);
         let (updates, _) = broadcast::channel(16);
-        let shared = Shared::new(scenario, flows.clone(), updates);
+        let shared = Published::new(scenario, flows.clone(), updates);
         let (control, commands) = mpsc::unbounded_channel();
         let remote = RemoteRun {
             commands,
@@ -331,7 +324,7 @@ pub enum RemoteCommand {
 #[derive(Debug)]
 pub struct RemoteRun {
     commands: mpsc::UnboundedReceiver<Control>,
-    shared: Arc<Shared>,
+    shared: Arc<Published>,
     flows: Vec<FlowCount>,
 }
 
@@ -404,7 +397,7 @@ impl EngineHandle {
 #[derive(Debug, Clone)]
 pub struct EngineControl {
     control: mpsc::UnboundedSender<Control>,
-    shared: Arc<Shared>,
+    shared: Arc<Published>,
 }
 
 impl EngineControl {
@@ -476,7 +469,7 @@ impl EngineControl {
 
 /// What the controller publishes and the controls read.
 #[derive(Debug)]
-pub(crate) struct Shared {
+pub(crate) struct Published {
     /// What the run runs, for checks on a change of plan.
     scenario: Arc<Scenario>,
     state: Mutex<RunState>,
@@ -487,14 +480,14 @@ pub(crate) struct Shared {
     updates: broadcast::Sender<Arc<LiveUpdate>>,
 }
 
-impl Shared {
+impl Published {
     /// A run about to start: spawning, no users, an empty aggregate and a first update.
     fn new(
         scenario: Arc<Scenario>,
         flows: Vec<FlowCount>,
         updates: broadcast::Sender<Arc<LiveUpdate>>,
-    ) -> Arc<Shared> {
-        Arc::new(Shared {
+    ) -> Arc<Published> {
+        Arc::new(Published {
             scenario,
             state: Mutex::new(RunState::Spawning),
             users: AtomicU64::new(0),

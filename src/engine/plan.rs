@@ -234,9 +234,37 @@ impl Plan {
             .unwrap_or(0)
     }
 
+    /// The first stage's spawn rate, for a plan that starts with users (closed model).
+    pub fn spawn_rate(&self) -> Option<f64> {
+        match self.stages.first()?.load {
+            Load::Users { spawn_rate, .. } => Some(spawn_rate),
+            Load::Arrivals { .. } => None,
+        }
+    }
+
     /// How long the whole plan lasts, or `None` when it runs until stopped.
     pub fn duration(&self) -> Option<Duration> {
         self.stages.iter().map(|stage| stage.duration).sum()
+    }
+}
+
+/// What a result says about the run of `plan` on `scenario` (`plan` is `None` when nothing
+/// ran: a download before the first run). The one place a `RunMeta` is made, so a local
+/// run, a cluster's and the page's say the same.
+pub fn run_meta(
+    scenario: &crate::scenario::Scenario,
+    plan: Option<&Plan>,
+    thresholds: Vec<crate::stats::Threshold>,
+    start_unix_ms: u64,
+) -> crate::stats::RunMeta {
+    crate::stats::RunMeta {
+        scenario: scenario.source.display().to_string(),
+        host: scenario.host.as_ref().map(|host| host.to_string()),
+        start_unix_ms,
+        end_unix_ms: 0,
+        users: plan.map_or(0, Plan::peak_users),
+        spawn_rate: plan.and_then(Plan::spawn_rate),
+        thresholds,
     }
 }
 

@@ -5,7 +5,7 @@
 use http::HeaderMap;
 use http::header::LOCATION;
 
-use super::http::Origin;
+use super::http::Endpoint;
 use crate::scenario::Request;
 
 /// Where a response redirects the request to, when it is a redirect the step follows (a 3xx
@@ -32,7 +32,7 @@ pub(super) fn redirect_to(
 /// host and port with TLS where the request had none (or the other way round). A port does
 /// not speak both; a handshake with a plain server only waits for the connect timeout.
 pub(super) fn scheme_switch(from: &url::Url, next: &url::Url, status: u16) -> Option<String> {
-    let (here, there) = (Origin::of(from)?, Origin::of(next)?);
+    let (here, there) = (Endpoint::of(from)?, Endpoint::of(next)?);
     let switched = here.host == there.host && here.port == there.port && here.https != there.https;
     switched.then(|| {
         format!(

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::worker::{Command, Report};
-use super::{FlowCount, RunState, Shared};
+use super::{FlowCount, Published, RunState};
 use crate::engine::plan::{Load, Plan, Stage};
 pub(super) use crate::stats::now_unix_ms as unix_ms;
 use crate::stats::{RunMeta, RunResult};
@@ -217,7 +217,7 @@ pub(super) struct Controller {
     pub(super) spawner: Spawner,
     pub(super) control: mpsc::UnboundedReceiver<Control>,
     pub(super) reports: mpsc::UnboundedReceiver<Report>,
-    pub(super) shared: Arc<Shared>,
+    pub(super) shared: Arc<Published>,
     pub(super) meta: RunMeta,
     pub(super) flows: Vec<FlowCount>,
     /// A scenario without flows: the run ends when every user ran once.

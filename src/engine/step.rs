@@ -12,7 +12,7 @@ use http::{HeaderMap, HeaderValue, Method};
 use http_body_util::Full;
 use rand::RngExt as _;
 
-use super::http::{Origin, Reply, decoded_body, decoded_start};
+use super::http::{Endpoint, Reply, decoded_body, decoded_start};
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 
@@ -25,7 +25,7 @@ use super::request_body;
 use super::response::{is_connect, is_transport, keeps_body, status_expected};
 use super::user::{Section, User};
 use crate::scenario::{Count, Repeat, Request, ResponseView, Step, StepKind, Think};
-use crate::stats::{Failure, FailureKind, RequestSample};
+use crate::stats::FailureKind;
 
 /// Redirects followed for one request, as browsers do.
 const MAX_REDIRECTS: usize = 10;
@@ -196,14 +196,14 @@ async fn run_parallel(user: &mut User, repeat: &Repeat, count: u64, parallel: u6
 /// Where a request goes, resolved and checked against the scenario's hosts.
 pub(super) struct Target {
     pub(super) url: url::Url,
-    pub(super) origin: Origin,
+    pub(super) origin: Endpoint,
     /// Origin form: path and query.
     pub(super) uri: http::Uri,
 }
 
 impl Target {
     fn new(user: &User, url: url::Url) -> Result<Target, String> {
-        let origin = match Origin::of(&url) {
+        let origin = match Endpoint::of(&url) {
             Some(origin) if host_allowed(user, &origin) => origin,
             _ => {
                 return Err(format!(
@@ -384,6 +384,16 @@ async fn send_following(
         let phase = user.phase();
         // The cut first: a body that never ends keeps the send ready and spends the task's
         // budget, and a timer polled after it would never see its deadline.
+        // What an observation says of a request that got no answer.
+        let unanswered = || {
+            Exchange::of(
+                request,
+                &method,
+                &name,
+                &target.url,
+                (&body, content_type.as_ref()),
+            )
+        };
         let sent = tokio::select! {
             biased;
             _ = user.stop.cut(phase) => None,
@@ -391,14 +401,7 @@ async fn send_following(
         };
         let Some(sent) = sent else {
             let message = "the run stopped while this request waited for its response (the stop timeout ran out, or the stop was at once)";
-            let exchange = Exchange::of(
-                request,
-                &method,
-                &name,
-                &target.url,
-                (&body, content_type.as_ref()),
-            );
-            observe::note(user, &exchange, Default::default, Some(message));
+            observe::note(user, &unanswered(), Default::default, Some(message));
             user.record_untimed(&method, &name, (FailureKind::CutAtStop, message));
             return Sent::Done(Outcome::Cut);
         };
@@ -416,14 +419,7 @@ async fn send_following(
                 continue;
             }
             Err(err) => {
-                let exchange = Exchange::of(
-                    request,
-                    &method,
-                    &name,
-                    &target.url,
-                    (&body, content_type.as_ref()),
-                );
-                observe::note(user, &exchange, Default::default, Some(&err.message));
+                observe::note(user, &unanswered(), Default::default, Some(&err.message));
                 if is_connect(err.kind) {
                     // Nothing was sent: a failed attempt, without a latency to count.
                     user.record_untimed(&method, &name, (err.kind, &err.message));
@@ -653,13 +649,13 @@ fn resolve(host: Option<&url::Url>, text: &str) -> Result<url::Url, String> {
 }
 
 /// A host the scenario names: an entry `host` allows every port, `host:port` only that one.
-pub(super) fn host_allowed(user: &User, origin: &Origin) -> bool {
+pub(super) fn host_allowed(user: &User, origin: &Endpoint) -> bool {
     let scenario = &user.worker.scenario;
     if scenario.allowed_hosts.is_empty() {
         return scenario
             .host
             .as_ref()
-            .and_then(Origin::of)
+            .and_then(Endpoint::of)
             .is_some_and(|host| host.host == origin.host && host.port == origin.port);
     }
     scenario
@@ -668,7 +664,7 @@ pub(super) fn host_allowed(user: &User, origin: &Origin) -> bool {
         .any(|entry| entry_matches(entry, origin))
 }
 
-fn entry_matches(entry: &str, origin: &Origin) -> bool {
+fn entry_matches(entry: &str, origin: &Endpoint) -> bool {
     let entry = entry.trim();
     let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
         match rest.split_once(']') {
@@ -693,7 +689,7 @@ fn allowed_list(user: &User) -> String {
         scenario
             .host
             .as_ref()
-            .and_then(Origin::of)
+            .and_then(Endpoint::of)
             .map(|origin| origin.authority())
             .unwrap_or_else(|| "none".to_owned())
     } else {
@@ -781,48 +777,12 @@ fn parse_count(text: &str) -> Result<u64, String> {
     }
 }
 
-impl User {
-    /// Records one exchange. In the open model the latency includes how late the iteration
-    /// started, so a stalled server shows in the percentiles (no coordinated omission).
-    pub(super) fn record(
-        &self,
-        method: &Method,
-        name: &str,
-        latency: Duration,
-        response_bytes: u64,
-        failure: Option<(FailureKind, &str)>,
-    ) {
-        let sample = RequestSample {
-            method: method.as_str(),
-            name,
-            latency: latency + self.lag,
-            response_bytes,
-            failure: failure.map(|(kind, message)| Failure { kind, message }),
-        };
-        self.worker.recorder.borrow_mut().record(&sample);
-    }
-
-    /// Records an attempt that has no latency: a connect failure (nothing was sent) or a
-    /// request cut at the stop.
-    pub(super) fn record_untimed(&self, method: &Method, name: &str, failure: (FailureKind, &str)) {
-        let (kind, message) = failure;
-        let sample = RequestSample {
-            method: method.as_str(),
-            name,
-            latency: Duration::ZERO,
-            response_bytes: 0,
-            failure: Some(Failure { kind, message }),
-        };
-        self.worker.recorder.borrow_mut().record_untimed(&sample);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn origin(host: &str, port: u16) -> Origin {
-        Origin {
+    fn origin(host: &str, port: u16) -> Endpoint {
+        Endpoint {
             https: false,
             host: host.to_owned(),
             port,

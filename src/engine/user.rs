@@ -1,22 +1,32 @@
 //! One virtual user: its variables, cookie jar and connections; `on_start`, then flows picked
 //! at random by weight (one after the other in the closed model, one per arrival in the open
 //! model), then `on_stop`. A stop lets the user finish what it is doing and then run `on_stop`
-//! (`engine::stop` says how long each may take).
+//! (`engine::stop` says how long each may take). A user's context is here too: what the
+//! users of one worker share ([`WorkerShared`]), the open model's pool of idle users, and how
+//! a user records an exchange into its worker's tally.
 
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Display;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cookie_store::CookieStore;
+use http::Method;
 use rand::RngExt as _;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use super::SetupMode;
 use super::auth::Auth;
+use super::http::Client;
 use super::http::Session;
-use super::step::{Outcome, run_steps};
+use super::step::{Outcome, Target, run_steps};
 use super::stop::{Phase, StopSignal};
-use super::worker::{OpenPool, WorkerShared};
-use crate::scenario::{Step, StepKind, Vars};
+use crate::scenario::{Scenario, Step, StepKind, Vars};
+use crate::stats::{Failure, FailureKind, RequestSample, Tally};
 
 /// A user whose iteration ended on an error waits this long before the next, so a broken
 /// scenario cannot spin a worker.
@@ -172,7 +182,7 @@ impl User {
     /// Counts an error that is not a request (Locust's exceptions) and abandons the sequence.
     pub(super) fn error(&self, field: &str, err: &dyn Display) -> Outcome {
         let message = format!("{}: {field}: {err}", self.here());
-        self.worker.recorder.borrow_mut().record_error(&message);
+        self.worker.tally.borrow_mut().record_error(&message);
         Outcome::Abandon
     }
 
@@ -226,7 +236,7 @@ impl User {
     /// Counts a sequence the stop cut short.
     fn count_cut(&self, outcome: Outcome) {
         if outcome == Outcome::Cut {
-            self.worker.recorder.borrow_mut().record_cut_iteration();
+            self.worker.tally.borrow_mut().record_cut_iteration();
         }
     }
 }
@@ -309,6 +319,158 @@ pub(super) fn pick_weighted(cumulative: &[u64]) -> Option<usize> {
     }
     let ticket = rand::rng().random_range(0..total);
     Some(cumulative.partition_point(|&sum| sum <= ticket))
+}
+
+/// What a worker's users share: read-mostly, and never across threads.
+pub(super) struct WorkerShared {
+    pub(super) scenario: Arc<Scenario>,
+    pub(super) client: Arc<Client>,
+    pub(super) tally: RefCell<Tally>,
+    pub(super) flow_iterations: RefCell<Vec<u64>>,
+    pub(super) setup: SetupMode,
+    /// Resolved targets of requests whose URL has no template, by the request's address.
+    pub(super) targets: RefCell<HashMap<usize, Rc<Target>, BuildHasherDefault<AddressHasher>>>,
+    pub(super) cumulative_weights: Vec<u64>,
+}
+
+/// Hashes a request's address (the key of `WorkerShared::targets`, looked up for every
+/// request): it is unique already, so a multiply spreads it, where SipHash would cost more
+/// than the rest of the lookup.
+#[derive(Default)]
+pub(super) struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(self.0.rotate_left(8) ^ u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        let mixed = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = mixed ^ (mixed >> 29);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+impl WorkerShared {
+    pub(super) fn pick_flow(&self) -> Option<usize> {
+        pick_weighted(&self.cumulative_weights)
+    }
+}
+
+/// The open model's users on one worker: who is idle, which arrivals wait for a user.
+#[derive(Default)]
+pub(super) struct OpenPool {
+    pub(super) max_users: u64,
+    pub(super) first_index: u64,
+    pub(super) stride: u64,
+    pub(super) spawned: u64,
+    idle: Vec<oneshot::Sender<Instant>>,
+    /// Arrivals no user was free for yet, oldest first; at most `max_users` wait.
+    waiting: VecDeque<Instant>,
+    closed: bool,
+}
+
+impl OpenPool {
+    /// Hands an arrival to an idle user, or says which new user to start for it, or lets it
+    /// wait for a busy user, or drops it when that backlog is full.
+    pub(super) fn arrive(&mut self, intended: Instant, shared: &WorkerShared) -> Option<u64> {
+        if self.closed {
+            return None;
+        }
+        let mut intended = intended;
+        while let Some(user) = self.idle.pop() {
+            match user.send(intended) {
+                Ok(()) => return None,
+                Err(returned) => intended = returned,
+            }
+        }
+        if self.spawned < self.max_users {
+            let index = self.first_index + self.spawned * self.stride;
+            self.spawned += 1;
+            return Some(index);
+        }
+        if (self.waiting.len() as u64) < self.max_users {
+            self.waiting.push_back(intended);
+        } else {
+            shared.tally.borrow_mut().record_dropped_iteration();
+        }
+        None
+    }
+
+    /// The next iteration for a user that finished one; `None` when the run stops.
+    pub(super) async fn next_arrival(
+        pool: &RefCell<OpenPool>,
+        _index: u64,
+        stop: &StopSignal,
+    ) -> Option<Instant> {
+        let receiver = {
+            let mut pool = pool.borrow_mut();
+            if pool.closed {
+                return None;
+            }
+            if let Some(intended) = pool.waiting.pop_front() {
+                return Some(intended);
+            }
+            let (sender, receiver) = oneshot::channel();
+            pool.idle.push(sender);
+            receiver
+        };
+        tokio::select! {
+            intended = receiver => intended.ok(),
+            _ = stop.stopping() => None,
+        }
+    }
+
+    pub(super) fn close(&mut self) {
+        self.closed = true;
+        self.idle.clear();
+        self.waiting.clear();
+    }
+}
+
+impl User {
+    /// Records one exchange. In the open model the latency includes how late the iteration
+    /// started, so a stalled server shows in the percentiles (no coordinated omission).
+    pub(super) fn record(
+        &self,
+        method: &Method,
+        name: &str,
+        latency: Duration,
+        response_bytes: u64,
+        failure: Option<(FailureKind, &str)>,
+    ) {
+        let sample = RequestSample {
+            method: method.as_str(),
+            name,
+            latency: latency + self.lag,
+            response_bytes,
+            failure: failure.map(|(kind, message)| Failure { kind, message }),
+        };
+        self.worker.tally.borrow_mut().record(&sample);
+    }
+
+    /// Records an attempt that has no latency: a connect failure (nothing was sent) or a
+    /// request cut at the stop.
+    pub(super) fn record_untimed(&self, method: &Method, name: &str, failure: (FailureKind, &str)) {
+        let (kind, message) = failure;
+        let sample = RequestSample {
+            method: method.as_str(),
+            name,
+            latency: Duration::ZERO,
+            response_bytes: 0,
+            failure: Some(Failure { kind, message }),
+        };
+        self.worker.tally.borrow_mut().record_untimed(&sample);
+    }
 }
 
 #[cfg(test)]

@@ -1,26 +1,24 @@
 //! One worker thread: a current-thread tokio runtime running its share of the users, its own
-//! `stats::Recorder` (nothing shared per request), and every second a report to the
+//! `stats::Tally` (nothing shared per request), and every second a report to the
 //! controller. It starts and stops users when told, and in the open model hands arrivals to
 //! idle users.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::SetupMode;
 use super::http::Client;
-use super::step::Target;
 use super::stop::StopSignal;
-use super::user::{self, Iterations, User, pick_weighted};
+use super::user::{self, Iterations, OpenPool, User, WorkerShared};
 use crate::scenario::Scenario;
-use crate::stats::{Recorder, Snapshot};
+use crate::stats::{Snapshot, Tally};
 
 /// What the controller tells a worker.
 #[derive(Debug)]
@@ -64,51 +62,6 @@ pub(super) struct Report {
     pub(super) finished: bool,
 }
 
-/// What a worker's users share: read-mostly, and never across threads.
-pub(super) struct WorkerShared {
-    pub(super) scenario: Arc<Scenario>,
-    pub(super) client: Arc<Client>,
-    pub(super) recorder: RefCell<Recorder>,
-    pub(super) flow_iterations: RefCell<Vec<u64>>,
-    pub(super) setup: SetupMode,
-    /// Resolved targets of requests whose URL has no template, by the request's address.
-    pub(super) targets: RefCell<HashMap<usize, Rc<Target>, BuildHasherDefault<AddressHasher>>>,
-    cumulative_weights: Vec<u64>,
-}
-
-/// Hashes a request's address (the key of `WorkerShared::targets`, looked up for every
-/// request): it is unique already, so a multiply spreads it, where SipHash would cost more
-/// than the rest of the lookup.
-#[derive(Default)]
-pub(super) struct AddressHasher(u64);
-
-impl Hasher for AddressHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.write_u64(self.0.rotate_left(8) ^ u64::from(byte));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        let mixed = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        self.0 = mixed ^ (mixed >> 29);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-}
-
-impl WorkerShared {
-    pub(super) fn pick_flow(&self) -> Option<usize> {
-        pick_weighted(&self.cumulative_weights)
-    }
-}
-
 /// Everything a worker thread needs.
 pub(super) struct WorkerSetup {
     pub(super) scenario: Arc<Scenario>,
@@ -133,12 +86,12 @@ pub(super) fn spawn(number: usize, setup: WorkerSetup) -> std::io::Result<()> {
             {
                 Ok(runtime) => runtime,
                 Err(err) => {
-                    let mut recorder = Recorder::new();
-                    recorder.record_error(&format!("worker {number} could not start: {err}"));
+                    let mut tally = Tally::new();
+                    tally.record_error(&format!("worker {number} could not start: {err}"));
                     let _ = reports.send(Report {
                         worker: number,
                         second: 0,
-                        snapshot: recorder.take(),
+                        snapshot: tally.take(),
                         flow_iterations: Vec::new(),
                         users: 0,
                         exited: 0,
@@ -225,7 +178,7 @@ async fn work(number: usize, setup: WorkerSetup) {
         flow_iterations: RefCell::new(vec![0; scenario.flows.len()]),
         scenario,
         client,
-        recorder: RefCell::new(Recorder::new()),
+        tally: RefCell::new(Tally::new()),
         setup,
         targets: RefCell::new(HashMap::default()),
         cumulative_weights,
@@ -241,7 +194,7 @@ async fn work(number: usize, setup: WorkerSetup) {
         let _ = reports.send(Report {
             worker: number,
             second,
-            snapshot: shared.recorder.borrow_mut().take(),
+            snapshot: shared.tally.borrow_mut().take(),
             flow_iterations,
             users: users.tasks.borrow().len() as u64,
             exited: users.exited.replace(0),
@@ -289,7 +242,7 @@ async fn work(number: usize, setup: WorkerSetup) {
                     }
                 }
                 Some(Command::Reset) => {
-                    shared.recorder.borrow_mut().take();
+                    shared.tally.borrow_mut().take();
                     shared.flow_iterations.borrow_mut().iter_mut().for_each(|n| *n = 0);
                 }
                 Some(Command::StopAll) => break true,
@@ -362,75 +315,4 @@ fn start_user(shared: &Rc<WorkerShared>, users: &Rc<Users>, index: u64, iteratio
     });
     users.tasks.borrow_mut().insert(serial, (signal, handle));
     users.live.borrow_mut().insert(index, serial);
-}
-
-/// The open model's users on one worker: who is idle, which arrivals wait for a user.
-#[derive(Default)]
-pub(super) struct OpenPool {
-    max_users: u64,
-    first_index: u64,
-    stride: u64,
-    spawned: u64,
-    idle: Vec<oneshot::Sender<Instant>>,
-    /// Arrivals no user was free for yet, oldest first; at most `max_users` wait.
-    waiting: VecDeque<Instant>,
-    closed: bool,
-}
-
-impl OpenPool {
-    /// Hands an arrival to an idle user, or says which new user to start for it, or lets it
-    /// wait for a busy user, or drops it when that backlog is full.
-    fn arrive(&mut self, intended: Instant, shared: &WorkerShared) -> Option<u64> {
-        if self.closed {
-            return None;
-        }
-        let mut intended = intended;
-        while let Some(user) = self.idle.pop() {
-            match user.send(intended) {
-                Ok(()) => return None,
-                Err(returned) => intended = returned,
-            }
-        }
-        if self.spawned < self.max_users {
-            let index = self.first_index + self.spawned * self.stride;
-            self.spawned += 1;
-            return Some(index);
-        }
-        if (self.waiting.len() as u64) < self.max_users {
-            self.waiting.push_back(intended);
-        } else {
-            shared.recorder.borrow_mut().record_dropped_iteration();
-        }
-        None
-    }
-
-    /// The next iteration for a user that finished one; `None` when the run stops.
-    pub(super) async fn next_arrival(
-        pool: &RefCell<OpenPool>,
-        _index: u64,
-        stop: &StopSignal,
-    ) -> Option<Instant> {
-        let receiver = {
-            let mut pool = pool.borrow_mut();
-            if pool.closed {
-                return None;
-            }
-            if let Some(intended) = pool.waiting.pop_front() {
-                return Some(intended);
-            }
-            let (sender, receiver) = oneshot::channel();
-            pool.idle.push(sender);
-            receiver
-        };
-        tokio::select! {
-            intended = receiver => intended.ok(),
-            _ = stop.stopping() => None,
-        }
-    }
-
-    fn close(&mut self) {
-        self.closed = true;
-        self.idle.clear();
-        self.waiting.clear();
-    }
 }

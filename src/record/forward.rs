@@ -11,12 +11,12 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use super::mitm::Ca;
-use super::relay::{self, Route, Shared, wire};
+use super::relay::{self, ProxyState, Route, wire};
 use super::upstream::Origin;
 
 /// Answers a CONNECT request (`head`) on `browser`: a tunnel, or with `ca` an intercepted one.
 pub(crate) async fn connect<S>(
-    shared: Arc<Shared>,
+    shared: Arc<ProxyState>,
     ca: Option<Arc<Ca>>,
     mut browser: S,
     head: wire::Head,

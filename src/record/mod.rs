@@ -41,7 +41,7 @@ use tokio_util::task::TaskTracker;
 use crate::har;
 use capture::Filter;
 use mitm::{Ca, CaError};
-use relay::{Route, Shared};
+use relay::{ProxyState, Route};
 
 /// The default `--max-body`: 10 MiB.
 pub const DEFAULT_MAX_BODY: u64 = 10 * 1024 * 1024;
@@ -268,7 +268,7 @@ pub struct Recorder {
     addr: SocketAddr,
     path: PathBuf,
     summary: Arc<Mutex<Summary>>,
-    shared: Arc<Shared>,
+    shared: Arc<ProxyState>,
     events: broadcast::Sender<Event>,
     stop: CancellationToken,
     task: JoinHandle<()>,
@@ -423,7 +423,7 @@ pub async fn start(config: RecordConfig) -> Result<Recorder, RecordError> {
         summary.clone(),
     )
     .map_err(RecordError::Writer)?;
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(ProxyState {
         pool: upstream::Pool::new(config.insecure),
         sink,
         filter: config.filter.clone(),
@@ -454,7 +454,7 @@ pub async fn start(config: RecordConfig) -> Result<Recorder, RecordError> {
 async fn accept_loop(
     listener: TcpListener,
     mode: Mode,
-    shared: Arc<Shared>,
+    shared: Arc<ProxyState>,
     ca: Option<Arc<Ca>>,
     stop: CancellationToken,
 ) {

@@ -35,7 +35,7 @@ use upgrade::Upgrade;
 use wire::{Framing, Head, HeadError};
 
 /// What every connection task shares.
-pub(crate) struct Shared {
+pub(crate) struct ProxyState {
     pub(crate) pool: Pool,
     pub(crate) sink: Sink,
     pub(crate) filter: Filter,
@@ -59,7 +59,7 @@ pub(crate) enum Ended<S> {
 /// Relays the browser connection's requests until it closes, `stop` is cancelled between
 /// requests, or (forward mode) a CONNECT comes.
 pub(crate) async fn serve<S>(
-    shared: Arc<Shared>,
+    shared: Arc<ProxyState>,
     mut browser: S,
     route: &Route,
     local: Option<SocketAddr>,
@@ -277,7 +277,7 @@ struct Outgoing<'a> {
 impl Connection {
     async fn exchange<S>(
         &mut self,
-        shared: &Shared,
+        shared: &ProxyState,
         browser: &mut S,
         head: Head,
         route: &Route,
@@ -357,7 +357,7 @@ impl Connection {
     /// The request's destination, the head for the application and what is recorded.
     fn outgoing<'a>(
         &mut self,
-        shared: &Shared,
+        shared: &ProxyState,
         head: &Head,
         route: &'a Route,
         rewrite: Option<&ReverseRewrite>,
@@ -415,7 +415,7 @@ impl Connection {
     /// reused connection closed goes once more on a fresh one.
     async fn send<S>(
         &mut self,
-        shared: &Shared,
+        shared: &ProxyState,
         browser: &mut S,
         outgoing: &mut Outgoing<'_>,
     ) -> Result<(Upstream, Head, bool), Failed>
@@ -529,7 +529,7 @@ impl Connection {
     #[allow(clippy::too_many_arguments)]
     async fn respond<S>(
         &mut self,
-        shared: &Shared,
+        shared: &ProxyState,
         browser: &mut S,
         mut upstream: Upstream,
         origin: &Origin,
@@ -600,7 +600,7 @@ impl Connection {
     /// Tells the browser (and the capture) why there is no answer from the application.
     async fn failed<S: AsyncWrite + Unpin>(
         &mut self,
-        shared: &Shared,
+        shared: &ProxyState,
         browser: &mut S,
         recording: Option<Recording>,
         url: &str,
@@ -661,7 +661,7 @@ impl Connection {
     /// Answers a 502 page naming the application and the error, and records it.
     async fn bad_gateway<S: AsyncWrite + Unpin>(
         &mut self,
-        shared: &Shared,
+        shared: &ProxyState,
         browser: &mut S,
         recording: Option<Recording>,
         url: &str,

@@ -389,10 +389,55 @@ impl Scenario {
         out
     }
 
+    /// The scenario with another base URL (the page's host field): requests to the old host
+    /// go to the new one, and the old host is no longer allowed. Hosts are keyed as loading
+    /// keys them (`host:port`, the port always written).
+    pub fn with_host(&self, host: &str) -> Result<Scenario, String> {
+        let url: url::Url = host
+            .parse()
+            .ok()
+            .filter(|url: &url::Url| matches!(url.scheme(), "http" | "https"))
+            .ok_or_else(|| {
+                format!("host must be a URL such as http://127.0.0.1:8001, got {host:?}")
+            })?;
+        let new_key = load::authority(&url).ok_or_else(|| {
+            format!("host must name a host, such as http://127.0.0.1:8001, got {host:?}")
+        })?;
+        let mut changed = self.clone();
+        if let Some(old_key) = self.host.as_ref().and_then(load::authority) {
+            changed.allowed_hosts.retain(|h| *h != old_key);
+        }
+        changed.allowed_hosts.push(new_key);
+        changed.allowed_hosts.sort();
+        changed.allowed_hosts.dedup();
+        changed.host = Some(url);
+        Ok(changed)
+    }
+
     /// Refuses a run of `users` virtual users when a `unique` data source has fewer rows.
     pub fn check_capacity(&self, users: u64) -> Result<(), crate::data::DataError> {
         self.data
             .iter()
             .try_for_each(|source| source.check_capacity(users))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn another_host_replaces_the_old_one_in_the_allow_list() {
+        let urls = ["http://app.test/a", "http://api.test:8080/b"].map(|u| u.parse().unwrap());
+        let scenario = Scenario::from_urls(&urls, None);
+        assert_eq!(scenario.allowed_hosts, ["api.test:8080", "app.test:80"]);
+        // A default port on both sides: the old host's key is the one loading wrote.
+        let moved = scenario.with_host("https://staging.test/").unwrap();
+        assert_eq!(moved.allowed_hosts, ["api.test:8080", "staging.test:443"]);
+        assert_eq!(moved.host.unwrap().as_str(), "https://staging.test/");
+        assert_eq!(
+            scenario.with_host("staging.test").unwrap_err(),
+            "host must be a URL such as http://127.0.0.1:8001, got \"staging.test\""
+        );
     }
 }

@@ -516,10 +516,10 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::stats::{Failure, FailureKind, Recorder, RequestSample};
+    use crate::stats::{Failure, FailureKind, RequestSample, Tally};
 
-    fn get(recorder: &mut Recorder, name: &str, ms: u64, failed: bool) {
-        recorder.record(&RequestSample {
+    fn get(tally: &mut Tally, name: &str, ms: u64, failed: bool) {
+        tally.record(&RequestSample {
             method: "GET",
             name,
             latency: Duration::from_millis(ms),
@@ -538,11 +538,11 @@ mod tests {
         let mut aggregate = Aggregate::new();
         aggregate.start_seconds(1_700_000_000_500, [0, 1]);
         let measured = |n: usize| {
-            let mut recorder = Recorder::new();
+            let mut tally = Tally::new();
             for _ in 0..n {
-                get(&mut recorder, "/a", 5, false);
+                get(&mut tally, "/a", 5, false);
             }
-            recorder.take()
+            tally.take()
         };
         let at = Duration::from_millis;
         // Reporter 1's second 0 comes after reporter 0's second 1: second 0 waits for it.
@@ -587,7 +587,7 @@ mod tests {
     #[test]
     fn ticks_make_history_and_live_rates() {
         let mut aggregate = Aggregate::new();
-        let mut worker = Recorder::new();
+        let mut worker = Tally::new();
         for second in 0..3u64 {
             for _ in 0..10 {
                 get(&mut worker, "/a", 10 + second, false);
@@ -627,7 +627,7 @@ mod tests {
 
     #[test]
     fn interleaved_takes_count_every_request_once() {
-        let mut workers: Vec<Recorder> = (0..4).map(|_| Recorder::new()).collect();
+        let mut workers: Vec<Tally> = (0..4).map(|_| Tally::new()).collect();
         let mut aggregate = Aggregate::new();
         let mut x: u64 = 42;
         let mut sent = 0u64;

@@ -50,7 +50,7 @@ pub struct FailureCount {
     /// Unix ms of the first failure of this kind (0: unknown).
     #[serde(default)]
     pub first_seen_unix_ms: u64,
-    /// Unix ms of the last one, to the recorder's interval (0: unknown).
+    /// Unix ms of the last one, to the tally's interval (0: unknown).
     #[serde(default)]
     pub last_seen_unix_ms: u64,
 }

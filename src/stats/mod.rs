@@ -4,12 +4,12 @@
 //! Data flows one way through this module:
 //!
 //! ```text
-//! engine worker: Recorder::record(..)  --take()-->  Snapshot  --absorb_second(worker, second)-->  Aggregate
+//! engine worker: Tally::record(..)  --take()-->  Snapshot  --absorb_second(worker, second)-->  Aggregate
 //! Aggregate::close_seconds(..) as the seconds' reports are in (history)  ...  Aggregate::finish(RunMeta) -> RunResult
 //! RunResult -> report::{csv, json, html, summary}; thresholds evaluate a RunResult
 //! ```
 //!
-//! Nothing here is shared per request: each worker owns a [`Recorder`], and merging two
+//! Nothing here is shared per request: each worker owns a [`Tally`], and merging two
 //! snapshots or two results is exact (the merged percentiles are those of one histogram
 //! holding every sample). Latencies are microseconds everywhere inside; reports show
 //! milliseconds like Locust.
@@ -18,9 +18,9 @@ mod aggregate;
 mod entry;
 mod histogram;
 mod history;
-mod recorder;
 pub mod report;
 mod result;
+mod tally;
 pub mod thresholds;
 mod timeline;
 
@@ -33,8 +33,8 @@ pub(crate) use entry::now_unix_ms;
 pub use entry::{EntryStats, ErrorCount, FailureCount, MAX_DISTINCT_ERRORS, OTHER_ERRORS};
 pub use histogram::{Histogram, MAX_MICROS};
 pub use history::{COARSE_SPAN_SECONDS, FULL_RESOLUTION_SECONDS, HistoryPoint, PERCENTILES};
-pub use recorder::{Recorder, Snapshot};
-pub use result::{FORMAT, ResultError, RunMeta, RunResult, VERSION};
+pub use result::{EXIT_FAILED, EXIT_PASSED, FORMAT, ResultError, RunMeta, RunResult, VERSION};
+pub use tally::{Snapshot, Tally};
 pub use thresholds::{Threshold, ThresholdError, Verdict};
 pub use timeline::{GRACE, SecondsTap};
 

@@ -14,6 +14,11 @@ pub const FORMAT: &str = "chorus-result";
 /// The `"version"` of the result format this build writes and reads.
 pub const VERSION: u32 = 1;
 
+/// The exit status of a run whose thresholds all held.
+pub const EXIT_PASSED: u8 = 0;
+/// The exit status of a run that crossed a threshold.
+pub const EXIT_FAILED: u8 = 1;
+
 /// What the caller knows about a run (the engine and CLI fill it in).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunMeta {
@@ -139,6 +144,16 @@ impl RunResult {
     /// Whether every threshold held.
     pub fn passed(&self) -> bool {
         self.verdicts.iter().all(|v| v.passed)
+    }
+
+    /// What the process that ran it exits with: [`EXIT_PASSED`] or [`EXIT_FAILED`]. (Failed
+    /// requests alone do not fail a run, as in k6: a threshold does.)
+    pub fn exit_code(&self) -> u8 {
+        if self.passed() {
+            EXIT_PASSED
+        } else {
+            EXIT_FAILED
+        }
     }
 
     /// The entries named `name` (any method) merged into one, if there are any.
@@ -285,11 +300,11 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::stats::{Aggregate, Failure, FailureKind, Histogram, Recorder, RequestSample};
+    use crate::stats::{Aggregate, Failure, FailureKind, Histogram, RequestSample, Tally};
 
     /// A run of `n` requests with latencies drawn from `seed`, plus the one histogram of all.
     fn run(seed: u64, n: u64, start_s: u64, thresholds: &[&str]) -> (RunResult, Histogram) {
-        let mut recorder = Recorder::new();
+        let mut tally = Tally::new();
         let mut aggregate = Aggregate::new();
         let mut all = Histogram::new();
         let mut x = seed;
@@ -298,7 +313,7 @@ mod tests {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let micros = 50 + (x >> 35) % 2_000_000;
-            recorder.record(&RequestSample {
+            tally.record(&RequestSample {
                 method: if i % 4 == 0 { "POST" } else { "GET" },
                 name: if i % 3 == 0 { "/a" } else { "/b" },
                 latency: Duration::from_micros(micros),
@@ -310,12 +325,12 @@ mod tests {
             });
             all.record_micros(micros);
             if i % 1000 == 999 {
-                aggregate.absorb(recorder.take());
+                aggregate.absorb(tally.take());
                 aggregate.tick(start_s + i / 1000, 10);
             }
         }
-        recorder.record_error("boom");
-        aggregate.absorb(recorder.take());
+        tally.record_error("boom");
+        aggregate.absorb(tally.take());
         let result = aggregate.finish(RunMeta {
             scenario: "s.yaml".to_owned(),
             host: Some("http://127.0.0.1:1".to_owned()),

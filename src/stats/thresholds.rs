@@ -490,7 +490,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::stats::{Aggregate, Failure, FailureKind, Recorder, RequestSample, RunMeta};
+    use crate::stats::{Aggregate, Failure, FailureKind, RequestSample, RunMeta, Tally};
 
     fn err(expression: &str) -> String {
         Threshold::parse(expression).unwrap_err().to_string()
@@ -585,10 +585,10 @@ mod tests {
     }
 
     fn result(thresholds: &[&str]) -> RunResult {
-        let mut recorder = Recorder::new();
+        let mut tally = Tally::new();
         for i in 1..=100u64 {
             let failed = i > 98;
-            recorder.record(&RequestSample {
+            tally.record(&RequestSample {
                 method: "GET",
                 name: if i % 2 == 0 { "/even" } else { "/odd" },
                 latency: Duration::from_millis(i),
@@ -600,7 +600,7 @@ mod tests {
             });
         }
         let mut aggregate = Aggregate::new();
-        aggregate.absorb(recorder.take());
+        aggregate.absorb(tally.take());
         aggregate.finish(RunMeta {
             start_unix_ms: 1_000_000,
             end_unix_ms: 1_010_000,
@@ -655,9 +655,9 @@ mod tests {
     #[test]
     fn a_latency_threshold_without_latency_samples_fails_with_a_reason() {
         let thresholds = parse_all(&["p95<100ms", "avg<1s", "failures<1%", "requests>=2"]).unwrap();
-        let mut recorder = Recorder::new();
+        let mut tally = Tally::new();
         for kind in [FailureKind::CutAtStop, FailureKind::ConnectRefused] {
-            recorder.record_untimed(&RequestSample {
+            tally.record_untimed(&RequestSample {
                 method: "GET",
                 name: "/hang",
                 latency: Duration::from_micros(3),
@@ -669,7 +669,7 @@ mod tests {
             });
         }
         let mut aggregate = Aggregate::new();
-        aggregate.absorb(recorder.take());
+        aggregate.absorb(tally.take());
         let r = aggregate.finish(RunMeta {
             thresholds: thresholds.clone(),
             ..RunMeta::default()

@@ -43,8 +43,6 @@ pub(super) struct AppState {
     index: Arc<str>,
 }
 
-type Shared = AppState;
-
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
@@ -72,16 +70,18 @@ pub(super) fn router(runs: Arc<Runs>, access: Access, stop: CancellationToken) -
     let router = Router::new()
         .route(
             "/",
-            get(|State(AppState { index, .. }): State<Shared>| async move {
-                (
-                    [
-                        (CONTENT_TYPE, "text/html; charset=utf-8"),
-                        (CACHE_CONTROL, "no-store"),
-                    ],
-                    index.to_string(),
-                )
-                    .into_response()
-            }),
+            get(
+                |State(AppState { index, .. }): State<AppState>| async move {
+                    (
+                        [
+                            (CONTENT_TYPE, "text/html; charset=utf-8"),
+                            (CACHE_CONTROL, "no-store"),
+                        ],
+                        index.to_string(),
+                    )
+                        .into_response()
+                },
+            ),
         )
         .route(
             "/app.js",
@@ -199,7 +199,7 @@ fn token_given(
     }
 }
 
-async fn token_json(State(AppState { token, .. }): State<Shared>) -> Response {
+async fn token_json(State(AppState { token, .. }): State<AppState>) -> Response {
     (
         [(CACHE_CONTROL, "no-store")],
         axum::Json(json!({ "token": &*token })),
@@ -257,16 +257,16 @@ fn json_body(body: &Bytes) -> Result<Value, Refusal> {
         .map_err(|err| Refusal::bad_request(format!("the request body is not JSON: {err}")))
 }
 
-async fn state(State(AppState { runs, .. }): State<Shared>) -> Response {
+async fn state(State(AppState { runs, .. }): State<AppState>) -> Response {
     axum::Json(runs.state_json()).into_response()
 }
 
-async fn stats(State(AppState { runs, .. }): State<Shared>) -> Response {
+async fn stats(State(AppState { runs, .. }): State<AppState>) -> Response {
     axum::Json(runs.full_json()).into_response()
 }
 
 async fn start(
-    State(AppState { runs, .. }): State<Shared>,
+    State(AppState { runs, .. }): State<AppState>,
     body: Bytes,
 ) -> Result<Response, Refusal> {
     let request = form::start_request(&json_body(&body)?).map_err(Refusal::bad_request)?;
@@ -274,7 +274,7 @@ async fn start(
 }
 
 async fn swarm(
-    State(AppState { runs, token, .. }): State<Shared>,
+    State(AppState { runs, token, .. }): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Refusal> {
@@ -287,18 +287,18 @@ async fn swarm(
 }
 
 async fn users(
-    State(AppState { runs, .. }): State<Shared>,
+    State(AppState { runs, .. }): State<AppState>,
     body: Bytes,
 ) -> Result<Response, Refusal> {
     let change = form::users_change(&json_body(&body)?).map_err(Refusal::bad_request)?;
     Ok(axum::Json(runs.set_users(&change)?).into_response())
 }
 
-async fn stop_run(State(AppState { runs, .. }): State<Shared>) -> Result<Response, Refusal> {
+async fn stop_run(State(AppState { runs, .. }): State<AppState>) -> Result<Response, Refusal> {
     Ok(axum::Json(runs.stop()?).into_response())
 }
 
-async fn reset(State(AppState { runs, .. }): State<Shared>) -> Response {
+async fn reset(State(AppState { runs, .. }): State<AppState>) -> Response {
     axum::Json(runs.reset()).into_response()
 }
 
@@ -310,7 +310,7 @@ fn query_pairs(uri: &axum::http::Uri) -> Vec<(String, String)> {
 }
 
 async fn locust_stop(
-    State(AppState { runs, token, .. }): State<Shared>,
+    State(AppState { runs, token, .. }): State<AppState>,
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Result<Response, Refusal> {
@@ -319,7 +319,7 @@ async fn locust_stop(
 }
 
 async fn locust_reset(
-    State(AppState { runs, token, .. }): State<Shared>,
+    State(AppState { runs, token, .. }): State<AppState>,
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Result<Response, Refusal> {
@@ -328,7 +328,7 @@ async fn locust_reset(
 }
 
 async fn report_file(
-    State(AppState { runs, .. }): State<Shared>,
+    State(AppState { runs, .. }): State<AppState>,
     axum::extract::Path(file): axum::extract::Path<String>,
 ) -> Result<Response, Refusal> {
     let result = runs.result_so_far();
@@ -372,7 +372,7 @@ async fn report_file(
 /// Server-sent events: a `full` event first (the whole state, so a reload shows the run in
 /// progress), then an `update` each second; a page that falls behind gets a new `full`.
 async fn stream(
-    State(AppState { runs, stop, .. }): State<Shared>,
+    State(AppState { runs, stop, .. }): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let receiver = runs.subscribe();
     let first = Event::default()

@@ -2,26 +2,16 @@
 //! Numbers may arrive as JSON numbers or as the text a person typed; every refusal says which
 //! field, what was expected and what came.
 
-use std::time::Duration;
-
 use serde_json::{Map, Value};
 
+use crate::engine::{Load, Plan, Stage};
 use crate::units;
 
-/// A validated start request.
+/// A validated start request: the load as a plan, and another host if one was given.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct StartRequest {
-    pub(crate) load: Load,
+    pub(crate) plan: Plan,
     pub(crate) host: Option<String>,
-    pub(crate) run_time: Option<Duration>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Load {
-    /// A fixed number of users, started at `spawn_rate` per second.
-    Users { users: u64, spawn_rate: f64 },
-    /// Iterations started at `rate` per second by at most `max_users` users.
-    Arrivals { rate: f64, max_users: u64 },
 }
 
 /// A validated change of the user count.
@@ -108,11 +98,14 @@ fn object(body: &Value) -> Result<&Map<String, Value>, String> {
 pub(crate) fn start_request(body: &Value) -> Result<StartRequest, String> {
     let body = object(body)?;
     let load = if field(body, "arrival_rate").is_some() {
-        let rate = rate(body, "arrival_rate", units::ARRIVAL_RATE)?.ok_or_else(|| {
+        let per_second = rate(body, "arrival_rate", units::ARRIVAL_RATE)?.ok_or_else(|| {
             "arrival_rate: enter how many iterations to start per second".to_owned()
         })?;
         let max_users = whole_number(body, "max_users", "most users that may be busy at once")?;
-        Load::Arrivals { rate, max_users }
+        Load::Arrivals {
+            per_second,
+            max_users,
+        }
     } else {
         let users = whole_number(body, "users", "number of users")?;
         let spawn_rate = rate(body, "spawn_rate", units::SPAWN_RATE)?.ok_or_else(|| {
@@ -157,11 +150,12 @@ pub(crate) fn start_request(body: &Value) -> Result<StartRequest, String> {
             ));
         }
     };
-    Ok(StartRequest {
+    let plan = Plan::new(vec![Stage {
         load,
-        host,
-        run_time,
-    })
+        duration: run_time,
+    }])
+    .map_err(|err| err.to_string())?;
+    Ok(StartRequest { plan, host })
 }
 
 pub(crate) fn users_change(body: &Value) -> Result<UsersChange, String> {
@@ -202,22 +196,13 @@ mod tests {
         assert_eq!(
             request,
             StartRequest {
-                load: Load::Users {
-                    users: 50,
-                    spawn_rate: 5.0
-                },
+                plan: Plan::users(50, Some(5.0), Some(std::time::Duration::from_secs(120)))
+                    .unwrap(),
                 host: Some("http://127.0.0.1:9".to_owned()),
-                run_time: Some(Duration::from_secs(120)),
             }
         );
         let open = start_request(&json!({"arrival_rate": 20, "max_users": "100"})).unwrap();
-        assert_eq!(
-            open.load,
-            Load::Arrivals {
-                rate: 20.0,
-                max_users: 100
-            }
-        );
+        assert_eq!(open.plan, Plan::arrivals("20", 100, None).unwrap());
     }
 
     #[test]
@@ -296,13 +281,7 @@ mod tests {
             ("spawn_rate".to_owned(), "2".to_owned()),
         ];
         let request = start_request(&from_locust_form(&pairs)).unwrap();
-        assert_eq!(
-            request.load,
-            Load::Users {
-                users: 7,
-                spawn_rate: 2.0
-            }
-        );
+        assert_eq!(request.plan, Plan::users(7, Some(2.0), None).unwrap());
         // Locust's form takes the same bounds as the JSON API.
         let huge = vec![
             ("user_count".to_owned(), "1".to_owned()),

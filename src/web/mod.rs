@@ -7,6 +7,7 @@ mod assets;
 mod form;
 mod guard;
 mod runs;
+mod views;
 
 use std::io;
 use std::net::SocketAddr;
@@ -75,7 +76,7 @@ pub async fn serve(config: WebConfig, runs: Arc<Runs>) -> io::Result<WebServer> 
 /// the server itself goes through `Runs`.
 #[doc(hidden)]
 pub fn page_payload(aggregate: &crate::stats::Aggregate) -> String {
-    runs::live_json(aggregate).to_string()
+    views::live_json(aggregate).to_string()
 }
 
 /// True when `addr` is reachable only from this machine.

@@ -2,24 +2,19 @@
 //! updates to every open page as JSON, and keeps the last result for downloads. The page and
 //! the CLI's `--autostart` both go through it, so they share every check.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
 
-use super::form::{Load, StartRequest, UsersChange};
+use super::form::{StartRequest, UsersChange};
+use super::views::{self, SentRows, live_json, result_json, state_name};
 use crate::cluster::MasterControl;
-use crate::engine::{
-    self, Engine, EngineControl, EngineOptions, LiveUpdate, Plan, RunState, Stage,
-};
+use crate::engine::{self, Engine, EngineControl, EngineOptions, LiveUpdate, Load, Plan, RunState};
 use crate::scenario::Scenario;
 use crate::stats::now_unix_ms as now_ms;
-use crate::stats::{Aggregate, EntryStats, HistoryPoint, RunMeta, RunResult};
-
-/// At most this many history points go to a page that connects; older ones are thinned.
-const MAX_FULL_HISTORY: usize = 1800;
+use crate::stats::{Aggregate, RunMeta, RunResult};
 
 /// How often a cluster's workers are looked at for the page's workers panel.
 const WORKERS_EVERY: Duration = Duration::from_millis(500);
@@ -65,7 +60,6 @@ struct Inner {
     spawn_rate: Option<f64>,
     arrival_rate: Option<f64>,
     run_time: Option<Duration>,
-    exit_code: Option<u8>,
     runs: u64,
 }
 
@@ -84,7 +78,8 @@ pub struct Runs {
     options: EngineOptions,
     inner: Mutex<Inner>,
     events: broadcast::Sender<Arc<PageEvent>>,
-    finished: watch::Sender<Option<u8>>,
+    /// Whether the last run passed its thresholds, once its result is in.
+    finished: watch::Sender<Option<bool>>,
 }
 
 impl std::fmt::Debug for Runs {
@@ -162,15 +157,15 @@ impl Runs {
         self.events.subscribe()
     }
 
-    /// Waits until a run has ended and returns its exit code (0: thresholds held, 1: crossed).
-    pub async fn wait_finished(&self) -> u8 {
+    /// Waits until a run has ended and says whether it passed (every threshold held).
+    pub async fn wait_finished(&self) -> bool {
         let mut finished = self.finished.subscribe();
         loop {
-            if let Some(code) = *finished.borrow_and_update() {
-                return code;
+            if let Some(passed) = *finished.borrow_and_update() {
+                return passed;
             }
             if finished.changed().await.is_err() {
-                return crate::cli::EXIT_ERROR;
+                return false;
             }
         }
     }
@@ -187,124 +182,68 @@ impl Runs {
 
     /// Starts a run of `plan` at once (`--autostart`, which may give `--stages` too).
     pub fn start_plan(self: &Arc<Self>, plan: Plan) -> Result<(), String> {
-        let load = match plan.stages().first().map(|stage| stage.load) {
-            Some(engine::Load::Arrivals {
-                per_second,
-                max_users,
-            }) => Load::Arrivals {
-                rate: per_second,
-                max_users,
-            },
-            Some(engine::Load::Users { users, spawn_rate }) => Load::Users { users, spawn_rate },
-            None => return Err("the plan has no stage".to_owned()),
-        };
-        let request = StartRequest {
-            load,
-            host: None,
-            run_time: plan.duration(),
-        };
-        self.start_with(request, plan)
+        self.start(StartRequest { plan, host: None })
             .map(|_| ())
             .map_err(|refusal| refusal.message)
     }
 
     /// Starts a run; refused while one is going.
     pub(crate) fn start(self: &Arc<Self>, request: StartRequest) -> Result<Value, Refusal> {
-        let plan = match &request.load {
-            Load::Users { users, spawn_rate } => {
-                Plan::users(*users, Some(*spawn_rate), request.run_time)
-            }
-            Load::Arrivals { rate, max_users } => Plan::new(vec![Stage {
-                load: engine::Load::Arrivals {
-                    per_second: *rate,
-                    max_users: *max_users,
-                },
-                duration: request.run_time,
-            }]),
-        }
-        .map_err(|err| Refusal::bad_request(err.to_string()))?;
-        self.start_with(request, plan)
-    }
-
-    fn start_with(self: &Arc<Self>, request: StartRequest, plan: Plan) -> Result<Value, Refusal> {
+        let StartRequest { plan, host } = request;
         let mut inner = self.inner();
         if Self::going(&inner).is_some() {
             return Err(Refusal::conflict(
                 "a run is already going: stop it first, or change its user count with \"Change users\"",
             ));
         }
-        let scenario = match &request.host {
-            Some(host) => Arc::new(with_host(&self.scenario, host).map_err(Refusal::bad_request)?),
+        let first = plan.stages().first().map(|stage| stage.load);
+        let scenario = match &host {
+            Some(host) => Arc::new(
+                self.scenario
+                    .with_host(host)
+                    .map_err(Refusal::bad_request)?,
+            ),
             None => self.scenario.clone(),
         };
         let handle = match &self.starter {
-            Starter::Local => Engine::start(scenario.clone(), plan, self.options.clone())
+            Starter::Local => Engine::start(scenario.clone(), plan.clone(), self.options.clone())
                 .map_err(|err| Refusal::bad_request(err.to_string()))?,
             Starter::Cluster(master) => {
-                let shown = |s: &Scenario| {
-                    s.host
-                        .as_ref()
-                        .map(|h| h.as_str().trim_end_matches('/').to_owned())
-                };
-                if let Load::Arrivals { .. } = request.load {
-                    return Err(Refusal::bad_request(
-                        "a fixed arrival rate is not supported on a cluster yet: give users and a \
-                         spawn rate",
-                    ));
-                }
-                if shown(&scenario) != shown(&self.scenario) {
-                    return Err(Refusal::bad_request(
-                        "the workers were sent the scenario with its host: give another host to                          the master with --host (and restart it), not on the page",
-                    ));
-                }
-                let meta = RunMeta {
-                    scenario: scenario.source.display().to_string(),
-                    host: scenario.host.as_ref().map(|host| host.to_string()),
-                    start_unix_ms: now_ms(),
-                    end_unix_ms: 0,
-                    users: plan.peak_users(),
-                    spawn_rate: match request.load {
-                        Load::Users { spawn_rate, .. } => Some(spawn_rate),
-                        Load::Arrivals { .. } => None,
-                    },
-                    thresholds: self.options.thresholds.clone(),
-                };
+                refuse_on_cluster(&plan, &self.scenario, &scenario)?;
+                let meta = engine::run_meta(
+                    &scenario,
+                    Some(&plan),
+                    self.options.thresholds.clone(),
+                    now_ms(),
+                );
                 master
-                    .start_run(scenario.clone(), plan, meta)
+                    .start_run(scenario.clone(), plan.clone(), meta)
                     .map_err(Refusal::conflict)?
             }
         };
         let control = handle.control();
         inner.control = Some(control.clone());
         inner.result = None;
-        inner.exit_code = None;
         inner.host = scenario
             .host
             .as_ref()
             .map(|h| h.as_str().trim_end_matches('/').to_owned());
-        inner.run_time = request.run_time;
+        inner.run_time = plan.duration();
         inner.runs += 1;
-        match request.load {
-            Load::Users { users, spawn_rate } => {
-                inner.target_users = Some(users);
-                inner.spawn_rate = Some(spawn_rate);
-                inner.arrival_rate = None;
-            }
-            Load::Arrivals { rate, max_users } => {
-                inner.target_users = Some(max_users);
-                inner.spawn_rate = None;
-                inner.arrival_rate = Some(rate);
-            }
-        }
-        inner.meta = Some(RunMeta {
-            scenario: scenario.source.display().to_string(),
-            host: inner.host.clone(),
-            start_unix_ms: now_ms(),
-            end_unix_ms: 0,
-            users: inner.target_users.unwrap_or(0),
-            spawn_rate: inner.spawn_rate,
-            thresholds: self.options.thresholds.clone(),
-        });
+        (inner.target_users, inner.spawn_rate, inner.arrival_rate) = match first {
+            Some(Load::Users { users, spawn_rate }) => (Some(users), Some(spawn_rate), None),
+            Some(Load::Arrivals {
+                per_second,
+                max_users,
+            }) => (Some(max_users), None, Some(per_second)),
+            None => (None, None, None),
+        };
+        inner.meta = Some(engine::run_meta(
+            &scenario,
+            Some(&plan),
+            self.options.thresholds.clone(),
+            now_ms(),
+        ));
         self.finished.send_replace(None);
         drop(inner);
 
@@ -336,18 +275,10 @@ impl Runs {
                 });
             }
             result.evaluate_thresholds();
-            let code = if result.passed() {
-                crate::cli::EXIT_OK
-            } else {
-                crate::cli::EXIT_THRESHOLDS
-            };
-            {
-                let mut inner = runs.inner();
-                inner.result = Some(result);
-                inner.exit_code = Some(code);
-            }
+            let passed = result.passed();
+            runs.inner().result = Some(result);
             runs.publish("full", runs.full_json());
-            runs.finished.send_replace(Some(code));
+            runs.finished.send_replace(Some(passed));
         });
         Ok(self.state_json())
     }
@@ -463,7 +394,7 @@ impl Runs {
             "flows": flows,
             "cut_iterations": cut_iterations,
             "started_at": inner.meta.as_ref().map(|m| m.start_unix_ms),
-            "exit_code": inner.exit_code,
+            "exit_code": inner.result.as_ref().map(RunResult::exit_code),
             "runs": inner.runs,
             "workers": self.workers_json(),
         })
@@ -483,7 +414,7 @@ impl Runs {
                     json!({
                         "name": w.name,
                         "address": w.peer.to_string(),
-                        "state": w.state,
+                        "state": w.state.name(),
                         "users": w.users,
                         "requests": w.requests,
                     })
@@ -499,60 +430,8 @@ impl Runs {
         update: &LiveUpdate,
         sent: &mut SentRows,
     ) -> Value {
-        let (rows, aggregated, failures, exceptions) = control.inspect(|aggregate| {
-            let rows: Vec<Value> = update
-                .rows
-                .iter()
-                .filter(|row| {
-                    sent.changed(
-                        &row.method,
-                        &row.name,
-                        row.requests,
-                        row.failures,
-                        row.current_rps,
-                    )
-                })
-                .map(|row| {
-                    page_row(
-                        aggregate,
-                        &row.method,
-                        &row.name,
-                        row.current_rps,
-                        row.current_failures_per_sec,
-                    )
-                })
-                .collect();
-            let total = &update.total;
-            let aggregated = page_row(
-                aggregate,
-                "",
-                "",
-                total.current_rps,
-                total.current_failures_per_sec,
-            );
-            let failures = sent
-                .failures_changed(aggregate)
-                .then(|| failures_json(aggregate));
-            let exceptions = sent
-                .exceptions_changed(aggregate)
-                .then(|| exceptions_json(aggregate));
-            (rows, aggregated, failures, exceptions)
-        });
-        let mut body = json!({
-            "info": self.state_json(),
-            "rows": rows,
-            "aggregated": aggregated,
-            "point": update.point.as_ref().map(point_json),
-            // The seconds made (or amended by a late report) since the last update.
-            "points": update.points.iter().map(point_json).collect::<Vec<_>>(),
-        });
-        if let Some(failures) = failures {
-            body["failures"] = failures;
-        }
-        if let Some(exceptions) = exceptions {
-            body["exceptions"] = exceptions;
-        }
-        body
+        let info = self.state_json();
+        control.inspect(|aggregate| views::update(aggregate, update, sent, info))
     }
 
     /// Everything, for a page that just connected and after a run ends.
@@ -577,14 +456,13 @@ impl Runs {
         if let Some(result) = &inner.result {
             return result.clone();
         }
-        let meta = inner.meta.clone().unwrap_or_else(|| RunMeta {
-            scenario: self.scenario.source.display().to_string(),
-            host: self.scenario.host.as_ref().map(|h| h.to_string()),
-            start_unix_ms: now_ms(),
-            end_unix_ms: 0,
-            users: 0,
-            spawn_rate: None,
-            thresholds: self.options.thresholds.clone(),
+        let meta = inner.meta.clone().unwrap_or_else(|| {
+            engine::run_meta(
+                &self.scenario,
+                None,
+                self.options.thresholds.clone(),
+                now_ms(),
+            )
         });
         let mut result = match &inner.control {
             Some(control) => control.inspect(|aggregate| aggregate.clone().finish(meta)),
@@ -595,204 +473,52 @@ impl Runs {
     }
 }
 
-/// Everything a page shows of a run in progress, from its aggregate: every row, the
-/// failures, the exceptions and the history (thinned).
-pub(super) fn live_json(aggregate: &Aggregate) -> Value {
-    let rows: Vec<Value> = aggregate
-        .rows()
-        .iter()
-        .map(|row| {
-            page_row(
-                aggregate,
-                &row.method,
-                &row.name,
-                row.current_rps,
-                row.current_failures_per_sec,
-            )
-        })
-        .collect();
-    let total = aggregate.total_row();
-    json!({
-        "rows": rows,
-        "aggregated": page_row(aggregate, "", "", total.current_rps, total.current_failures_per_sec),
-        "failures": failures_json(aggregate),
-        "exceptions": exceptions_json(aggregate),
-        "history": thin(&aggregate.history()).iter().map(point_json).collect::<Vec<_>>(),
-    })
-}
-
-/// What was last sent per row, so each update carries only rows that changed.
-#[derive(Debug, Default)]
-struct SentRows {
-    rows: HashMap<(String, String), (u64, u64, u64)>,
-    failures: u64,
-    exceptions: u64,
-}
-
-impl SentRows {
-    fn changed(
-        &mut self,
-        method: &str,
-        name: &str,
-        requests: u64,
-        failures: u64,
-        rps: f64,
-    ) -> bool {
-        let now = (requests, failures, (rps * 100.0) as u64);
-        let key = (method.to_owned(), name.to_owned());
-        self.rows.insert(key, now) != Some(now)
-    }
-
-    fn failures_changed(&mut self, aggregate: &Aggregate) -> bool {
-        let now = aggregate.total().failures;
-        std::mem::replace(&mut self.failures, now) != now
-    }
-
-    fn exceptions_changed(&mut self, aggregate: &Aggregate) -> bool {
-        let now: u64 = aggregate.errors().iter().map(|e| e.count).sum();
-        std::mem::replace(&mut self.exceptions, now) != now
-    }
-}
-
-fn state_name(state: RunState) -> &'static str {
-    match state {
-        RunState::Spawning => "spawning",
-        RunState::Running => "running",
-        RunState::Stopping => "stopping",
-        RunState::Stopped => "stopped",
-    }
-}
-
-fn ms(us: u64) -> f64 {
-    us as f64 / 1000.0
-}
-
-fn entry_row(entry: &EntryStats, current_rps: f64, current_fps: f64) -> Value {
-    let empty = entry.requests == 0;
-    json!({
-        "method": entry.method,
-        "name": if entry.name.is_empty() { "Aggregated" } else { entry.name.as_str() },
-        "requests": entry.requests,
-        "failures": entry.failures,
-        "median_ms": (!empty).then(|| ms(entry.percentile_us(50.0))),
-        "p90_ms": (!empty).then(|| ms(entry.percentile_us(90.0))),
-        "p95_ms": (!empty).then(|| ms(entry.percentile_us(95.0))),
-        "p99_ms": (!empty).then(|| ms(entry.percentile_us(99.0))),
-        "avg_ms": (!empty).then(|| entry.avg_ms()),
-        "min_ms": (!empty).then(|| entry.min_ms()),
-        "max_ms": (!empty).then(|| entry.max_ms()),
-        "avg_size": (!empty).then(|| entry.avg_content_bytes()),
-        "current_rps": current_rps,
-        "current_fps": current_fps,
-    })
-}
-
-fn page_row(
-    aggregate: &Aggregate,
-    method: &str,
-    name: &str,
-    current_rps: f64,
-    current_fps: f64,
-) -> Value {
-    if method.is_empty() && name.is_empty() {
-        return entry_row(aggregate.total(), current_rps, current_fps);
-    }
-    match aggregate.entry(method, name) {
-        Some(entry) => entry_row(entry, current_rps, current_fps),
-        None => entry_row(&EntryStats::new(method, name), current_rps, current_fps),
-    }
-}
-
-fn failures_of<'a>(entries: impl Iterator<Item = &'a EntryStats>) -> Value {
-    let mut list = Vec::new();
-    for entry in entries {
-        for failure in &entry.failures_by_kind {
-            list.push(json!({
-                "method": entry.method,
-                "name": entry.name,
-                "kind": failure.kind.to_string(),
-                "occurrences": failure.count,
-                "message": failure.message,
-            }));
-        }
-    }
-    Value::Array(list)
-}
-
-fn failures_json(aggregate: &Aggregate) -> Value {
-    let rows = aggregate.rows();
-    failures_of(
-        rows.iter()
-            .filter_map(|row| aggregate.entry(&row.method, &row.name)),
-    )
-}
-
-fn exceptions_json(aggregate: &Aggregate) -> Value {
-    Value::Array(
-        aggregate
-            .errors()
-            .iter()
-            .map(|e| json!({ "count": e.count, "message": e.message }))
-            .collect(),
-    )
-}
-
-fn point_json(point: &HistoryPoint) -> Value {
-    json!({
-        "t": point.unix_seconds,
-        "users": point.users,
-        "rps": point.rps,
-        "fps": point.failures_per_sec,
-        "p50": ms(point.p50_us()),
-        "p95": ms(point.p95_us()),
-    })
-}
-
-fn thin(points: &[HistoryPoint]) -> Vec<HistoryPoint> {
-    if points.len() <= MAX_FULL_HISTORY {
-        return points.to_vec();
-    }
-    let step = points.len().div_ceil(MAX_FULL_HISTORY);
-    points.iter().step_by(step).cloned().collect()
-}
-
-fn result_json(result: &RunResult) -> Value {
-    let duration = result.duration_secs().max(1e-9);
-    let rows: Vec<Value> = result
-        .entries
-        .iter()
-        .map(|e| {
-            entry_row(
-                e,
-                e.requests as f64 / duration,
-                e.failures as f64 / duration,
-            )
-        })
-        .collect();
-    json!({
-        "rows": rows,
-        "aggregated": entry_row(&result.total, result.total.requests as f64 / duration, result.total.failures as f64 / duration),
-        "failures": failures_of(result.entries.iter()),
-        "exceptions": Value::Array(result.errors.iter().map(|e| json!({ "count": e.count, "message": e.message })).collect()),
-        "history": thin(&result.history).iter().map(point_json).collect::<Vec<_>>(),
-    })
-}
-
-/// The scenario with another base URL; requests to the old host now go to the new one.
-fn with_host(scenario: &Scenario, host: &str) -> Result<Scenario, String> {
-    let url: url::Url = host
-        .parse()
-        .map_err(|_| format!("host must be a URL such as http://127.0.0.1:8001, got {host:?}"))?;
-    let mut changed = scenario.clone();
-    let key = |u: &url::Url| match u.port() {
-        Some(port) => format!("{}:{port}", u.host_str().unwrap_or_default()),
-        None => u.host_str().unwrap_or_default().to_owned(),
+/// What a cluster's run cannot do that a local one can: an arrival rate, and another host
+/// (the workers were sent the scenario when they joined).
+fn refuse_on_cluster(plan: &Plan, sent: &Scenario, asked: &Scenario) -> Result<(), Refusal> {
+    let shown = |s: &Scenario| {
+        s.host
+            .as_ref()
+            .map(|h| h.as_str().trim_end_matches('/').to_owned())
     };
-    if let Some(old) = &scenario.host {
-        let old_key = key(old);
-        changed.allowed_hosts.retain(|h| *h != old_key);
+    if plan.spawn_rate().is_none() {
+        return Err(Refusal::bad_request(
+            "a fixed arrival rate is not supported on a cluster yet: give users and a \
+             spawn rate",
+        ));
     }
-    changed.allowed_hosts.push(key(&url));
-    changed.host = Some(url);
-    Ok(changed)
+    if shown(asked) != shown(sent) {
+        return Err(Refusal::bad_request(
+            "the workers were sent the scenario with its host: give another host to \
+             the master with --host (and restart it), not on the page",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cluster_refuses_another_host_and_an_arrival_rate_in_plain_words() {
+        let sent = Scenario::from_urls(&["http://app.test/".parse().unwrap()], None);
+        let users = Plan::users(1, Some(1.0), None).unwrap();
+        assert_eq!(refuse_on_cluster(&users, &sent, &sent), Ok(()));
+        let elsewhere = sent.with_host("http://other.test/").unwrap();
+        assert_eq!(
+            refuse_on_cluster(&users, &sent, &elsewhere),
+            Err(Refusal::bad_request(
+                "the workers were sent the scenario with its host: give another host to the \
+                 master with --host (and restart it), not on the page"
+            ))
+        );
+        let arrivals = Plan::arrivals("5/s", 10, None).unwrap();
+        assert_eq!(
+            refuse_on_cluster(&arrivals, &sent, &sent)
+                .unwrap_err()
+                .message,
+            "a fixed arrival rate is not supported on a cluster yet: give users and a spawn rate"
+        );
+    }
 }

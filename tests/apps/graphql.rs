@@ -19,7 +19,6 @@
 //! and delete, by whom) and the posts left in `forum.post`.
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -70,14 +69,6 @@ impl Drop for Postgres {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The uid and gid of the `postgres` user, which the Debian package creates.
 fn postgres_user() -> (u32, u32) {
     let id = |flag: &str| -> u32 {
@@ -116,7 +107,7 @@ impl Postgres {
         );
         let (uid, gid) = postgres_user();
         std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
-        let port = free_port();
+        let port = crate::util::free_port();
         let log = std::fs::File::create(dir.path().join("postgres.log")).unwrap();
         let mut command = Command::new(Path::new(PG_BIN).join("postgres"));
         command

@@ -314,16 +314,6 @@ pub fn capture_requests(capture: &Path) -> Vec<(String, String, u16, String)> {
         .collect()
 }
 
-/// A free port on 127.0.0.1 for a server that cannot be told to pick its own (`php -S`,
-/// `rails server`): bound, read, released.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// An application server started in a process group of its own, so that the workers it forks
 /// (PHP's built-in server with `PHP_CLI_SERVER_WORKERS`) stop with it: the whole group is
 /// killed, by its id, when this is dropped.
@@ -614,3 +604,7 @@ pub fn users_csv_with(accounts: &[Account], path: &Path, extra: &[Column]) {
     }
     std::fs::write(path, text).unwrap();
 }
+
+/// A free port on 127.0.0.1 for a server that cannot be told to pick its own (`php -S`,
+/// `rails server`): bound, read, released (the one helper, `util::free_port`).
+pub use super::free_port;

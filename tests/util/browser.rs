@@ -1,7 +1,6 @@
 //! A headless Chromium driven through chromedriver (WebDriver), started fresh per test with
 //! its own profile folder, and stopped when dropped.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -32,14 +31,6 @@ pub struct Browser {
     shots: usize,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Browser {
     /// Starts chromedriver and a headless Chromium; `extra_args` are added to the flags
     /// (a proxy, for instance). Screenshots go to `screenshots`.
@@ -51,7 +42,7 @@ impl Browser {
             Path::new(&chromium).exists() && Path::new(&chromedriver).exists(),
             "browser tests need Debian's chromium and chromium-driver: apt-get install chromium chromium-driver"
         );
-        let port = free_port();
+        let port = super::nginx::free_port();
         let driver = Command::new(&chromedriver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())

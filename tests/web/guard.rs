@@ -273,6 +273,30 @@ fn a_page_other_machines_can_reach_needs_a_password() {
     );
 }
 
+/// Issue 19: a `--web-host` name that does not resolve is refused in one clean sentence.
+#[test]
+fn a_web_host_name_that_does_not_resolve_is_refused_in_one_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = util::chorus(
+        &[
+            "run",
+            "--url",
+            "http://127.0.0.1:9/",
+            "--web-host",
+            "no-such-host.invalid",
+            "--web-port",
+            "0",
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "error: --web-host \"no-such-host.invalid\": not an IP address, and no address was \
+         found for that name; give an address such as 127.0.0.1 or 0.0.0.0\n"
+    );
+}
+
 /// Issue 14 rows 58/59: values the engine cannot carry out are refused, or end the run with
 /// a word, and never leave the page unable to start another run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,7 +20,7 @@ use crate::cluster::protocol::{
 };
 use crate::engine::Plan;
 use crate::fuzzing::{config, pieces};
-use crate::stats::{Failure, FailureKind, Recorder, RequestSample, RunMeta};
+use crate::stats::{Failure, FailureKind, RequestSample, RunMeta, Tally};
 
 /// Bytes handed out in the pieces a socket might deliver; never pending.
 struct Pieces<'a> {
@@ -121,9 +121,9 @@ fn snapshot() -> impl Strategy<Value = Snapshot> {
         number(),
     )
         .prop_map(|(samples, errors, counters, dropped)| {
-            let mut recorder = Recorder::new();
+            let mut tally = Tally::new();
             for (name, micros, failure) in &samples {
-                recorder.record(&RequestSample {
+                tally.record(&RequestSample {
                     method: "GET",
                     name,
                     latency: Duration::from_micros(*micros),
@@ -131,7 +131,7 @@ fn snapshot() -> impl Strategy<Value = Snapshot> {
                     failure: failure.map(|kind| Failure { kind, message: "x" }),
                 });
             }
-            let mut snapshot = recorder.take();
+            let mut snapshot = tally.take();
             if let (Some((requests, failures, untimed, sum, bytes)), Some(entry)) =
                 (counters, snapshot.entries.first_mut())
             {
@@ -270,10 +270,10 @@ fn a_frame_that_announces_gigabytes_holds_what_came() {
 fn a_stats_frame_before_the_token_is_proven_is_not_decoded() {
     // Regression: the master read its first frame as any message, so 16 KiB of `Stats` with a
     // few dozen small histograms held megabytes per connection before the token was checked.
-    let mut recorder = Recorder::new();
+    let mut tally = Tally::new();
     let entries: Vec<String> = (0..60).map(|n| format!("/{n}")).collect();
     for name in &entries {
-        recorder.record(&RequestSample {
+        tally.record(&RequestSample {
             method: "GET",
             name,
             latency: Duration::from_millis(3),
@@ -285,7 +285,7 @@ fn a_stats_frame_before_the_token_is_proven_is_not_decoded() {
         users: 1,
         seconds: vec![SecondStats {
             second: 0,
-            snapshot: recorder.take(),
+            snapshot: tally.take(),
         }],
     });
     assert!(stats.len() < MAX_HANDSHAKE_FRAME, "{} bytes", stats.len());
@@ -332,15 +332,7 @@ fn a_second_far_in_the_future_is_counted_now_and_the_run_still_ends() {
     // one point each (a loop that never ended, then an overflow), and counts of u64::MAX
     // overflowed the master's sums (a panic in a debug build).
     let (mut run, _inboxes) = running();
-    let mut recorder = Recorder::new();
-    recorder.record(&RequestSample {
-        method: "GET",
-        name: "/a",
-        latency: Duration::from_millis(3),
-        response_bytes: 1,
-        failure: None,
-    });
-    let mut snapshot = recorder.take();
+    let mut snapshot = super::tests::snapshot_of(1);
     snapshot.dropped_iterations = u64::MAX;
     for id in 1..=2 {
         run.on_event(Event::Message {

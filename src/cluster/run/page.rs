@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::time::Instant;
 
-use super::{MemberState, Phase, Run};
+use super::{Phase, Run, WorkerState};
 use crate::engine::{Plan, RunState};
 use crate::stats::{Aggregate, RunMeta, RunResult};
 
@@ -29,10 +29,10 @@ impl Run {
         meta: RunMeta,
         aggregate: Arc<Mutex<Aggregate>>,
     ) {
-        self.members.retain(|_, m| m.state != MemberState::Missing);
+        self.members.retain(|_, m| m.state != WorkerState::Missing);
         for member in self.members.values_mut() {
-            if member.state == MemberState::Finished {
-                member.state = MemberState::Ready;
+            if member.state == WorkerState::Finished {
+                member.state = WorkerState::Ready;
             }
             member.rows.clear();
             member.share = 0;
@@ -73,7 +73,7 @@ impl Run {
         self.aggregate().reset();
         for member in self.members.values_mut() {
             member.requests = 0;
-            if member.state == MemberState::Running {
+            if member.state == WorkerState::Running {
                 let _ = member.sender.send(super::ToWorker::Reset);
             }
         }
@@ -87,7 +87,7 @@ impl Run {
                 let target: u64 = self
                     .members
                     .values()
-                    .filter(|m| m.state == MemberState::Running)
+                    .filter(|m| m.state == WorkerState::Running)
                     .map(|m| m.share)
                     .sum();
                 if self.users() < target {
@@ -110,8 +110,8 @@ impl Run {
         let result = self.result();
         for member in self.members.values_mut() {
             member.users = 0;
-            if member.state == MemberState::Stopping {
-                member.state = MemberState::Finished;
+            if member.state == WorkerState::Stopping {
+                member.state = WorkerState::Finished;
             }
         }
         self.phase = Phase::Waiting;

@@ -9,7 +9,7 @@ use bytes::{Buf as _, BytesMut};
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
-use super::Origin;
+use super::Endpoint;
 use crate::http1::HeadFacts;
 pub(super) use crate::http1::{Chunk, Framing, HeadScan};
 use crate::http1::{push_decimal, scan_chunks, span};
@@ -46,7 +46,7 @@ const FEW_HEADERS: usize = 24;
 /// `Content-Length` when there is a body (or the method expects one), the body.
 pub(super) fn write_request(
     out: &mut Vec<u8>,
-    origin: &Origin,
+    origin: &Endpoint,
     parts: &http::request::Parts,
     body: &[u8],
 ) {
@@ -233,7 +233,7 @@ mod tests {
 
     #[test]
     fn requests_are_written_as_http_1_1() {
-        let origin = Origin::of(&url::Url::parse("http://127.0.0.1:8001/").unwrap()).unwrap();
+        let origin = Endpoint::of(&url::Url::parse("http://127.0.0.1:8001/").unwrap()).unwrap();
         let mut out = Vec::new();
         let parts = request(Method::GET, "/a?b=1", &[("user-agent", "chorus")]);
         write_request(&mut out, &origin, &parts, b"");
@@ -253,7 +253,7 @@ mod tests {
             "POST /p HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}"
         );
         out.clear();
-        let https = Origin::of(&url::Url::parse("https://[::1]/").unwrap()).unwrap();
+        let https = Endpoint::of(&url::Url::parse("https://[::1]/").unwrap()).unwrap();
         write_request(&mut out, &https, &request(Method::PUT, "/", &[]), b"");
         assert_eq!(
             String::from_utf8(out).unwrap(),

@@ -5,7 +5,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use super::body::write_flush;
-use super::{Recording, Shared};
+use super::{ProxyState, Recording};
 use crate::record::capture::{CapturedBody, ResponseParts};
 use crate::record::upstream::Upstream;
 use crate::record::websocket::{self, FrameParser};
@@ -21,7 +21,7 @@ pub(super) struct Upgrade {
 }
 
 impl Upgrade {
-    pub(super) async fn pump<S>(self, shared: &Shared, mut browser: S, browser_buffer: BytesMut)
+    pub(super) async fn pump<S>(self, shared: &ProxyState, mut browser: S, browser_buffer: BytesMut)
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {

@@ -4,18 +4,24 @@
 use proptest::collection::vec;
 use proptest::prelude::*;
 
-use super::{Load, from_locust_form, start_request, users_change};
+use super::{Plan, from_locust_form, start_request, users_change};
+use crate::engine::Load;
 use crate::fuzzing::{config, json_value};
 
-fn within_bounds(load: &Load) -> bool {
-    match *load {
+fn within_bounds(plan: &Plan) -> bool {
+    let [stage] = plan.stages() else {
+        return false;
+    };
+    let load = match stage.load {
         Load::Users { users, spawn_rate } => {
             (1..=10_000_000).contains(&users) && spawn_rate.is_finite() && spawn_rate > 0.0
         }
-        Load::Arrivals { rate, max_users } => {
-            (1..=10_000_000).contains(&max_users) && rate.is_finite() && rate > 0.0
-        }
-    }
+        Load::Arrivals {
+            per_second,
+            max_users,
+        } => (1..=10_000_000).contains(&max_users) && per_second.is_finite() && per_second > 0.0,
+    };
+    load && stage.duration.is_none_or(|time| !time.is_zero())
 }
 
 proptest! {
@@ -24,8 +30,7 @@ proptest! {
     #[test]
     fn any_json_is_a_refusal_or_a_run_within_bounds(body in json_value()) {
         if let Ok(request) = start_request(&body) {
-            prop_assert!(within_bounds(&request.load), "{:?}", request);
-            prop_assert!(request.run_time.is_none_or(|time| !time.is_zero()));
+            prop_assert!(within_bounds(&request.plan), "{:?}", request);
         }
         if let Ok(change) = users_change(&body) {
             prop_assert!((1..=10_000_000).contains(&change.users));
@@ -48,7 +53,7 @@ proptest! {
             .map(|(name, value)| (name.to_owned(), value))
             .collect();
         if let Ok(request) = start_request(&from_locust_form(&pairs)) {
-            prop_assert!(within_bounds(&request.load), "{:?}", request);
+            prop_assert!(within_bounds(&request.plan), "{:?}", request);
         }
     }
 
@@ -70,14 +75,14 @@ proptest! {
         // `/api/start` and `/api/users`: a JSON body.
         if let Ok(body) = serde_json::from_slice::<serde_json::Value>(&bytes) {
             if let Ok(request) = start_request(&body) {
-                prop_assert!(within_bounds(&request.load), "{:?}", request);
+                prop_assert!(within_bounds(&request.plan), "{:?}", request);
             }
             let _ = users_change(&body);
         }
         // `/swarm`: Locust's form.
         let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&bytes).into_owned().collect();
         if let Ok(request) = start_request(&from_locust_form(&pairs)) {
-            prop_assert!(within_bounds(&request.load), "{:?}", request);
+            prop_assert!(within_bounds(&request.plan), "{:?}", request);
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The per-worker [`Recorder`] (the hot path: no allocation per request once a name has been
+//! The per-worker [`Tally`] (the hot path: no allocation per request once a name has been
 //! seen) and the [`Snapshot`] it hands to the aggregator, which merges exactly and travels
 //! as JSON (histograms as base64 HDR).
 
@@ -53,12 +53,12 @@ impl Hasher for Fx {
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
 
-/// Slots of the recorder's name cache (a power of two).
+/// Slots of the tally's name cache (a power of two).
 const CACHE_SLOTS: usize = 64;
 
 /// What one engine worker measures. Owned by the worker, never shared: record into it, and
-/// every interval hand [`Recorder::take`] to the aggregator.
-pub struct Recorder {
+/// every interval hand [`Tally::take`] to the aggregator.
+pub struct Tally {
     /// Entry index + 1 by the address of the name string: the engine passes the same `&str`
     /// (its compiled scenario's name) for every request of a step, so most lookups hash
     /// nothing. A hit is confirmed by comparing method and name, so an address that now holds
@@ -73,7 +73,7 @@ pub struct Recorder {
     cut_iterations: u64,
 }
 
-impl Default for Recorder {
+impl Default for Tally {
     fn default() -> Self {
         Self {
             cache: [0; CACHE_SLOTS],
@@ -86,8 +86,8 @@ impl Default for Recorder {
     }
 }
 
-impl Recorder {
-    /// An empty recorder.
+impl Tally {
+    /// An empty tally.
     pub fn new() -> Self {
         Self::default()
     }
@@ -131,7 +131,7 @@ impl Recorder {
         self.cut_iterations += 1;
     }
 
-    /// Everything recorded since the last take; the recorder starts over (keeping its names,
+    /// Everything recorded since the last take; the tally starts over (keeping its names,
     /// so the next interval allocates only the histograms).
     pub fn take(&mut self) -> Snapshot {
         let mut entries = Vec::new();
@@ -258,12 +258,12 @@ mod tests {
 
     #[test]
     fn every_request_is_counted_once_per_method_and_name() {
-        let mut recorder = Recorder::new();
-        recorder.record(&sample("GET", "/a", 100, None));
-        recorder.record(&sample("GET", "/a", 300, None));
-        recorder.record(&sample("POST", "/a", 200, None));
-        recorder.record(&sample("GET", "/b", 50, None));
-        let snapshot = recorder.take();
+        let mut tally = Tally::new();
+        tally.record(&sample("GET", "/a", 100, None));
+        tally.record(&sample("GET", "/a", 300, None));
+        tally.record(&sample("POST", "/a", 200, None));
+        tally.record(&sample("GET", "/b", 50, None));
+        let snapshot = tally.take();
         assert_eq!(snapshot.requests(), 4);
         let get_a = snapshot
             .entries
@@ -275,23 +275,23 @@ mod tests {
         assert_eq!((get_a.min_us, get_a.max_us), (100, 300));
         assert_eq!(get_a.content_bytes, 20);
         // take() starts over
-        assert!(recorder.take().is_empty());
-        recorder.record(&sample("GET", "/a", 1, None));
-        assert_eq!(recorder.take().requests(), 1);
+        assert!(tally.take().is_empty());
+        tally.record(&sample("GET", "/a", 1, None));
+        assert_eq!(tally.take().requests(), 1);
     }
 
     #[test]
     fn failures_are_counted_by_kind_with_the_first_message() {
-        let mut recorder = Recorder::new();
+        let mut tally = Tally::new();
         let f500 = |m| {
             Some(Failure {
                 kind: FailureKind::Status(500),
                 message: m,
             })
         };
-        recorder.record(&sample("GET", "/a", 100, f500("HTTP 500: first")));
-        recorder.record(&sample("GET", "/a", 100, f500("HTTP 500: second")));
-        recorder.record(&sample(
+        tally.record(&sample("GET", "/a", 100, f500("HTTP 500: first")));
+        tally.record(&sample("GET", "/a", 100, f500("HTTP 500: second")));
+        tally.record(&sample(
             "GET",
             "/a",
             100,
@@ -300,8 +300,8 @@ mod tests {
                 message: "timed out after 30s",
             }),
         ));
-        recorder.record(&sample("GET", "/a", 100, None));
-        let snapshot = recorder.take();
+        tally.record(&sample("GET", "/a", 100, None));
+        let snapshot = tally.take();
         let entry = &snapshot.entries[0];
         assert_eq!(entry.requests, 4);
         assert_eq!(entry.failures, 3);
@@ -322,14 +322,14 @@ mod tests {
 
     #[test]
     fn exceptions_are_counted_by_message_with_a_cap() {
-        let mut recorder = Recorder::new();
-        recorder.record_error("template error: x");
-        recorder.record_error("template error: x");
+        let mut tally = Tally::new();
+        tally.record_error("template error: x");
+        tally.record_error("template error: x");
         for i in 0..150 {
-            recorder.record_error(&format!("varying {i}"));
+            tally.record_error(&format!("varying {i}"));
         }
-        recorder.record_dropped_iteration();
-        let snapshot = recorder.take();
+        tally.record_dropped_iteration();
+        let snapshot = tally.take();
         assert_eq!(
             snapshot.errors.len(),
             super::super::entry::MAX_DISTINCT_ERRORS + 1
@@ -345,8 +345,8 @@ mod tests {
 
     #[test]
     fn merged_snapshots_have_the_percentiles_of_one_histogram() {
-        let mut a = Recorder::new();
-        let mut b = Recorder::new();
+        let mut a = Tally::new();
+        let mut b = Tally::new();
         let mut all = crate::stats::Histogram::new();
         let mut x: u64 = 12345;
         for i in 0..20_000u64 {
@@ -355,8 +355,8 @@ mod tests {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let micros = 1 + (x >> 33) % 10_000_000;
-            let recorder = if i % 3 == 0 { &mut a } else { &mut b };
-            recorder.record(&sample("GET", "/x", micros, None));
+            let tally = if i % 3 == 0 { &mut a } else { &mut b };
+            tally.record(&sample("GET", "/x", micros, None));
             all.record_micros(micros);
         }
         let mut merged = a.take();

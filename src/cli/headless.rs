@@ -1,0 +1,145 @@
+//! `chorus run --headless`, on this machine or as a cluster's master: one loop for both. It
+//! prints a live table every few seconds unless `--quiet`; the first Ctrl-C (or SIGTERM,
+//! SIGHUP) stops gracefully, the second at once; the caller writes the reports either way.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use super::settings::RunSettings;
+use super::signals::{GRACEFUL, Interrupts};
+use crate::cluster::{Master, MasterControl};
+use crate::engine::{Engine, EngineControl, RunState};
+use crate::stats::{RunResult, report};
+
+/// How often the live table is printed.
+const LIVE_EVERY: Duration = Duration::from_secs(5);
+
+/// The live lines of a run on this machine: users, state and the table.
+fn engine_live(control: &EngineControl) -> Option<String> {
+    if control.state() == RunState::Stopped {
+        return None;
+    }
+    let table = control.inspect(report::live_table);
+    Some(format!(
+        "{} users, {:?}\n{table}",
+        control.users(),
+        control.state()
+    ))
+}
+
+/// The live lines of a cluster's run: users, each worker's state and users, the merged table.
+fn master_live(control: &MasterControl) -> Option<String> {
+    let status = control.status();
+    status.state?;
+    let workers: Vec<String> = status
+        .workers
+        .iter()
+        .map(|w| format!("{} {} ({} users)", w.name, w.state, w.users))
+        .collect();
+    let mut lines = format!("{} users on {}", status.users, workers.join(", "));
+    if !status.table.is_empty() {
+        lines.push('\n');
+        lines.push_str(&status.table);
+    }
+    Some(lines)
+}
+
+/// How the loop steers a run, wherever its users are: stop gracefully, stop now, and the
+/// lines to print now (if any).
+struct Steer<C> {
+    control: C,
+    stop: fn(&C),
+    stop_now: fn(&C),
+    live: fn(&C) -> Option<String>,
+}
+
+/// A run on this machine's engine. Its flows' iteration counts follow the summary when it
+/// has more than one.
+pub(super) async fn local(settings: &RunSettings) -> anyhow::Result<(RunResult, String)> {
+    // Listening before the run starts: a SIGTERM that comes early still gets the reports.
+    let listening = Interrupts::listen().context("could not listen for Ctrl-C and SIGTERM")?;
+    let handle = Engine::start(
+        settings.scenario.clone(),
+        settings.plan.clone(),
+        settings.engine.clone(),
+    )?;
+    let control = handle.control();
+    let steer = Steer {
+        control: control.clone(),
+        stop: EngineControl::stop,
+        stop_now: EngineControl::stop_now,
+        live: engine_live,
+    };
+    let result = drive(settings, listening, steer, handle.wait()).await;
+    let mut after = String::new();
+    let flows = control.latest().flows.clone();
+    if flows.len() > 1 {
+        for flow in &flows {
+            after.push_str(&format!(
+                "flow {:?} (weight {}): {} iterations\n",
+                flow.name, flow.weight, flow.iterations
+            ));
+        }
+    }
+    Ok((result, after))
+}
+
+/// A run on a cluster's workers, this process their master.
+pub(super) async fn master(
+    settings: &RunSettings,
+    master: Master,
+) -> anyhow::Result<(RunResult, String)> {
+    let listening = Interrupts::listen().context("could not listen for Ctrl-C and SIGTERM")?;
+    let steer = Steer {
+        control: master.control(),
+        stop: MasterControl::stop,
+        stop_now: MasterControl::stop_now,
+        live: master_live,
+    };
+    let result = drive(settings, listening, steer, master.run()).await;
+    Ok((result, String::new()))
+}
+
+async fn drive<C: Clone + Send + Sync + 'static>(
+    settings: &RunSettings,
+    listening: Interrupts,
+    steer: Steer<C>,
+    run: impl Future<Output = RunResult>,
+) -> RunResult {
+    let Steer {
+        control,
+        stop,
+        stop_now,
+        live,
+    } = steer;
+    let (interrupts, _) = listening.on_stop(
+        GRACEFUL,
+        {
+            let control = control.clone();
+            move || stop(&control)
+        },
+        {
+            let control = control.clone();
+            move || stop_now(&control)
+        },
+    );
+    let printer = (!settings.quiet).then(|| {
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(LIVE_EVERY);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                if let Some(lines) = live(&control) {
+                    println!("{lines}");
+                }
+            }
+        })
+    });
+    let result = run.await;
+    interrupts.abort();
+    if let Some(printer) = printer {
+        printer.abort();
+    }
+    result
+}

@@ -1,0 +1,260 @@
+//! `chorus run`'s arguments settled once, before anything listens or runs (ripgrep's
+//! `HiArgs`): the scenario loaded, the load made into a `Plan`, the thresholds parsed, the
+//! engine's options, the outputs checked, the page's address and password, and a master's
+//! configuration. The code that runs sees only [`RunSettings`], never the raw arguments.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+
+use super::args::{OutputArgs, RunArgs, WebArgs};
+use crate::cluster::MasterConfig;
+use crate::cluster::bundle::{self, Bundle};
+use crate::engine::{EngineOptions, Plan};
+use crate::scenario::{self, LoadOptions, Scenario};
+use crate::stats::{self, Threshold};
+use crate::web::{self, WebConfig};
+
+/// `--arrival-rate` without `--max-users` or `-u`.
+const DEFAULT_MAX_USERS: u64 = 1000;
+
+/// Everything a `chorus run` needs, checked.
+pub(super) struct RunSettings {
+    pub(super) scenario: Arc<Scenario>,
+    /// The load of `-u/-r/-t`, `--stages` or `--arrival-rate` (one user until Ctrl-C when
+    /// none is given).
+    pub(super) plan: Plan,
+    /// Whether the command line gave the load (what the page's `--autostart` starts).
+    pub(super) load_given: bool,
+    /// Workers, stop timeout, body limit, TLS and the thresholds (`--threshold` and the
+    /// scenario's), parsed once.
+    pub(super) engine: EngineOptions,
+    pub(super) way: Way,
+    /// `--master`: where workers join and what they are sent.
+    pub(super) master: Option<MasterConfig>,
+    pub(super) output: OutputArgs,
+    pub(super) quiet: bool,
+    /// `--baseline`: the results the run is compared with at its end, read before it.
+    pub(super) baseline: Option<crate::compare::Pooled>,
+}
+
+/// How the run is driven.
+pub(super) enum Way {
+    /// `--check`: two users replay the scenario against its capture.
+    Check { capture: Option<PathBuf> },
+    /// `--headless`: start at once, print a live table, stop at the plan's end or a signal.
+    Headless,
+    /// The page.
+    Page(PageSettings),
+}
+
+/// The page's address and password, and what `--autostart`/`--autoquit` ask.
+pub(super) struct PageSettings {
+    pub(super) web: WebConfig,
+    pub(super) autostart: bool,
+    pub(super) autoquit: Option<Duration>,
+}
+
+impl RunSettings {
+    /// Reads and checks everything `args` name. Nothing listens and nothing is sent yet.
+    pub(super) async fn settle(args: RunArgs) -> anyhow::Result<RunSettings> {
+        let scenario = Arc::new(load_scenario(&args)?);
+        let plan = plan(&args)?;
+        // Before any traffic: a report that cannot be written would lose the whole run.
+        super::outputs::check(
+            &super::outputs::reports(&args.output),
+            &super::outputs::run_inputs(
+                args.scenario.as_deref(),
+                &scenario,
+                args.capture.as_deref(),
+            ),
+        )?;
+        // The page's settings are checked before anything listens or runs.
+        let way = if args.check {
+            Way::Check {
+                capture: args.capture.clone(),
+            }
+        } else if args.headless {
+            Way::Headless
+        } else {
+            Way::Page(PageSettings {
+                web: web_config(&args.web).await?,
+                autostart: args.autostart,
+                autoquit: args.autoquit.map(Duration::from_secs),
+            })
+        };
+        // (`--master` refuses `--arrival-rate`.)
+        let load_given =
+            args.load.users.is_some() || args.stages.is_some() || args.arrival_rate.is_some();
+        let mut master = match args.cluster.master {
+            true => {
+                scenario.check_capacity(plan.peak_users())?;
+                Some(master_config(&args, &scenario, &plan)?)
+            }
+            false => None,
+        };
+        let baseline = super::compare::baseline(&args.baseline)?;
+        let thresholds = thresholds(&args, &scenario)?;
+        if let Some(master) = &mut master {
+            master.meta.thresholds = thresholds.clone();
+        }
+        let engine = EngineOptions {
+            workers: args.workers.unwrap_or(0),
+            stop_timeout: args.stop_timeout,
+            max_body: args.max_body,
+            accept_invalid_certs: args.insecure,
+            thresholds,
+            setup: Default::default(),
+            started_ago: Duration::ZERO,
+            monitors: args.monitors.clone(),
+        };
+        Ok(RunSettings {
+            scenario,
+            plan,
+            load_given,
+            engine,
+            way,
+            master,
+            output: *args.output,
+            quiet: args.quiet,
+            baseline,
+        })
+    }
+}
+
+/// The `--threshold`s and the scenario's own thresholds, parsed.
+fn thresholds(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<Vec<Threshold>> {
+    let mut expressions = args.thresholds.clone();
+    expressions.extend(scenario.thresholds.iter().cloned());
+    stats::thresholds::parse_all(&expressions).map_err(anyhow::Error::msg)
+}
+
+/// What `chorus run`'s flags add to or change in the scenario file.
+fn load_options(args: &RunArgs) -> LoadOptions {
+    LoadOptions {
+        data_overrides: args.data.clone(),
+        host_override: args.load.host.clone(),
+        vars: args.vars.clone(),
+        scripts: args.scripts.clone(),
+        ..LoadOptions::default()
+    }
+}
+
+fn load_scenario(args: &RunArgs) -> anyhow::Result<Scenario> {
+    if let Some(path) = &args.scenario {
+        return Ok(scenario::load(path, &load_options(args))?);
+    }
+    if let Some((name, _)) = args.vars.first() {
+        bail!("--var {name}=...: a --url run has no variables to set; write a scenario file");
+    }
+    let mut urls = Vec::with_capacity(args.url.len());
+    for text in &args.url {
+        let url = url::Url::parse(text).with_context(|| {
+            format!("--url {text:?}: expected an absolute URL such as http://127.0.0.1:8080/")
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            bail!("--url {text:?}: only http:// and https:// URLs can be run");
+        }
+        urls.push(url);
+    }
+    Ok(Scenario::from_urls(&urls, args.think))
+}
+
+fn plan(args: &RunArgs) -> anyhow::Result<Plan> {
+    let load = &args.load;
+    let plan = if let Some(stages) = &args.stages {
+        Plan::parse_stages(stages)?
+    } else if let Some(rate) = &args.arrival_rate {
+        let max_users = args.max_users.or(load.users).unwrap_or(DEFAULT_MAX_USERS);
+        Plan::arrivals(rate, max_users, load.run_time())?
+    } else {
+        Plan::users(load.users.unwrap_or(1), load.spawn_rate, load.run_time())?
+    };
+    Ok(plan)
+}
+
+/// What a master needs: where workers join, the token, and the bundle they are sent (the
+/// scenario's text and every file it reads).
+fn master_config(args: &RunArgs, scenario: &Scenario, plan: &Plan) -> anyhow::Result<MasterConfig> {
+    let cluster = &args.cluster;
+    let bundle = match &args.scenario {
+        Some(path) => {
+            Bundle::from_file(path, scenario, &load_options(args)).map_err(anyhow::Error::msg)?
+        }
+        None => Bundle::from_urls(&args.url, args.think),
+    };
+    Ok(MasterConfig {
+        bind: cluster.master_bind,
+        token: cluster.cluster_token.clone().filter(|t| !t.is_empty()),
+        expect_workers: cluster.expect_workers.max(1),
+        bundle,
+        unique_rows: bundle::unique_rows(scenario),
+        stop_timeout: args.stop_timeout,
+        max_body: args.max_body,
+        accept_invalid_certs: args.insecure,
+        // The thresholds are set once they are parsed.
+        meta: crate::engine::run_meta(scenario, Some(plan), Vec::new(), 0),
+        plan: plan.clone(),
+        notify: Arc::new(|line: &str| eprintln!("chorus master: {line}")),
+    })
+}
+
+/// Where the page listens, its password and the host names it answers to, from `--web-host`,
+/// `--web-port`, `--web-auth` and `--web-allowed-host`. A page other machines can reach needs
+/// `--web-auth` (or `--i-know-this-is-open`): anyone who reaches it can send load from here.
+pub(super) async fn web_config(flags: &WebArgs) -> anyhow::Result<WebConfig> {
+    let text = flags.web_host.trim();
+    let mut allowed_hosts = flags.web_allowed_host.clone();
+    let ip: IpAddr = match text {
+        "localhost" => IpAddr::from([127, 0, 0, 1]),
+        text => match text.trim_start_matches('[').trim_end_matches(']').parse() {
+            Ok(ip) => ip,
+            Err(_) => {
+                let found = tokio::net::lookup_host((text, flags.web_port))
+                    .await
+                    .ok()
+                    .and_then(|mut addrs| addrs.next());
+                let Some(addr) = found else {
+                    bail!(
+                        "--web-host {text:?}: not an IP address, and no address was found for \
+                         that name; give an address such as 127.0.0.1 or 0.0.0.0"
+                    );
+                };
+                allowed_hosts.push(text.to_owned());
+                addr.ip()
+            }
+        },
+    };
+    let addr = SocketAddr::new(ip, flags.web_port);
+    let auth = match &flags.web_auth {
+        Some(text) => match text.split_once(':') {
+            Some((user, pass)) if !user.is_empty() && !pass.is_empty() => {
+                Some((user.to_owned(), pass.to_owned()))
+            }
+            _ => bail!("--web-auth expects USER:PASS with neither empty, got {text:?}"),
+        },
+        None => None,
+    };
+    if !web::is_loopback(&addr) && auth.is_none() && !flags.i_know_this_is_open {
+        bail!(
+            "--web-host {text}: the page would be reachable from other machines without a \
+             password, and anyone who reaches it can send load from this machine to any host; \
+             add --web-auth USER:PASS, or bind to 127.0.0.1 and reach it through an SSH tunnel \
+             (ssh -L 8089:127.0.0.1:8089 ...); --i-know-this-is-open serves it open anyway"
+        );
+    }
+    if !web::is_loopback(&addr) && auth.is_none() {
+        eprintln!(
+            "warning: the page on {addr} can be reached from other machines and has no password \
+             (--i-know-this-is-open)"
+        );
+    }
+    Ok(WebConfig {
+        addr,
+        auth,
+        allowed_hosts,
+    })
+}

@@ -1,0 +1,239 @@
+//! The page's JSON views of a run: rows, failures, exceptions and history points, from a
+//! live `Aggregate` or a finished `RunResult`, and what changed since the last update. Pure
+//! functions of what they are given; `runs` decides when to send them.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use crate::engine::{LiveUpdate, RunState};
+use crate::stats::{Aggregate, EntryStats, HistoryPoint, LiveRow, RunResult};
+
+/// At most this many history points go to a page that connects; older ones are thinned.
+const MAX_FULL_HISTORY: usize = 1800;
+
+/// Everything a page shows of a run in progress, from its aggregate: every row, the
+/// failures, the exceptions and the history (thinned).
+pub(crate) fn live_json(aggregate: &Aggregate) -> Value {
+    let rows: Vec<Value> = aggregate
+        .rows()
+        .iter()
+        .map(|row| live_row(aggregate, row))
+        .collect();
+    let total = aggregate.total_row();
+    json!({
+        "rows": rows,
+        "aggregated": page_row(aggregate, "", "", total.current_rps, total.current_failures_per_sec),
+        "failures": failures_json(aggregate),
+        "exceptions": exceptions_json(aggregate),
+        "history": thin(&aggregate.history()).iter().map(point_json).collect::<Vec<_>>(),
+    })
+}
+
+/// What the page needs each second: `info` (the state), the rows that changed, the total,
+/// the newest points, and the failures and exceptions when they changed.
+pub(super) fn update(
+    aggregate: &Aggregate,
+    update: &LiveUpdate,
+    sent: &mut SentRows,
+    info: Value,
+) -> Value {
+    let rows: Vec<Value> = update
+        .rows
+        .iter()
+        .filter(|row| {
+            sent.changed(
+                &row.method,
+                &row.name,
+                row.requests,
+                row.failures,
+                row.current_rps,
+            )
+        })
+        .map(|row| live_row(aggregate, row))
+        .collect();
+    let total = &update.total;
+    let mut body = json!({
+        "info": info,
+        "rows": rows,
+        "aggregated": page_row(aggregate, "", "", total.current_rps, total.current_failures_per_sec),
+        "point": update.point.as_ref().map(point_json),
+        // The seconds made (or amended by a late report) since the last update.
+        "points": update.points.iter().map(point_json).collect::<Vec<_>>(),
+    });
+    if sent.failures_changed(aggregate) {
+        body["failures"] = failures_json(aggregate);
+    }
+    if sent.exceptions_changed(aggregate) {
+        body["exceptions"] = exceptions_json(aggregate);
+    }
+    body
+}
+
+/// What was last sent per row, so each update carries only rows that changed.
+#[derive(Debug, Default)]
+pub(super) struct SentRows {
+    rows: HashMap<(String, String), (u64, u64, u64)>,
+    failures: u64,
+    exceptions: u64,
+}
+
+impl SentRows {
+    fn changed(
+        &mut self,
+        method: &str,
+        name: &str,
+        requests: u64,
+        failures: u64,
+        rps: f64,
+    ) -> bool {
+        let now = (requests, failures, (rps * 100.0) as u64);
+        let key = (method.to_owned(), name.to_owned());
+        self.rows.insert(key, now) != Some(now)
+    }
+
+    fn failures_changed(&mut self, aggregate: &Aggregate) -> bool {
+        let now = aggregate.total().failures;
+        std::mem::replace(&mut self.failures, now) != now
+    }
+
+    fn exceptions_changed(&mut self, aggregate: &Aggregate) -> bool {
+        let now: u64 = aggregate.errors().iter().map(|e| e.count).sum();
+        std::mem::replace(&mut self.exceptions, now) != now
+    }
+}
+
+pub(super) fn state_name(state: RunState) -> &'static str {
+    match state {
+        RunState::Spawning => "spawning",
+        RunState::Running => "running",
+        RunState::Stopping => "stopping",
+        RunState::Stopped => "stopped",
+    }
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+fn entry_row(entry: &EntryStats, current_rps: f64, current_fps: f64) -> Value {
+    let empty = entry.requests == 0;
+    json!({
+        "method": entry.method,
+        "name": if entry.name.is_empty() { "Aggregated" } else { entry.name.as_str() },
+        "requests": entry.requests,
+        "failures": entry.failures,
+        "median_ms": (!empty).then(|| ms(entry.percentile_us(50.0))),
+        "p90_ms": (!empty).then(|| ms(entry.percentile_us(90.0))),
+        "p95_ms": (!empty).then(|| ms(entry.percentile_us(95.0))),
+        "p99_ms": (!empty).then(|| ms(entry.percentile_us(99.0))),
+        "avg_ms": (!empty).then(|| entry.avg_ms()),
+        "min_ms": (!empty).then(|| entry.min_ms()),
+        "max_ms": (!empty).then(|| entry.max_ms()),
+        "avg_size": (!empty).then(|| entry.avg_content_bytes()),
+        "current_rps": current_rps,
+        "current_fps": current_fps,
+    })
+}
+
+/// A row of the live table, with the aggregate's percentiles.
+fn live_row(aggregate: &Aggregate, row: &LiveRow) -> Value {
+    page_row(
+        aggregate,
+        &row.method,
+        &row.name,
+        row.current_rps,
+        row.current_failures_per_sec,
+    )
+}
+
+fn page_row(
+    aggregate: &Aggregate,
+    method: &str,
+    name: &str,
+    current_rps: f64,
+    current_fps: f64,
+) -> Value {
+    if method.is_empty() && name.is_empty() {
+        return entry_row(aggregate.total(), current_rps, current_fps);
+    }
+    match aggregate.entry(method, name) {
+        Some(entry) => entry_row(entry, current_rps, current_fps),
+        None => entry_row(&EntryStats::new(method, name), current_rps, current_fps),
+    }
+}
+
+fn failures_of<'a>(entries: impl Iterator<Item = &'a EntryStats>) -> Value {
+    let mut list = Vec::new();
+    for entry in entries {
+        for failure in &entry.failures_by_kind {
+            list.push(json!({
+                "method": entry.method,
+                "name": entry.name,
+                "kind": failure.kind.to_string(),
+                "occurrences": failure.count,
+                "message": failure.message,
+            }));
+        }
+    }
+    Value::Array(list)
+}
+
+fn failures_json(aggregate: &Aggregate) -> Value {
+    let rows = aggregate.rows();
+    failures_of(
+        rows.iter()
+            .filter_map(|row| aggregate.entry(&row.method, &row.name)),
+    )
+}
+
+fn exceptions_json(aggregate: &Aggregate) -> Value {
+    Value::Array(
+        aggregate
+            .errors()
+            .iter()
+            .map(|e| json!({ "count": e.count, "message": e.message }))
+            .collect(),
+    )
+}
+
+fn point_json(point: &HistoryPoint) -> Value {
+    json!({
+        "t": point.unix_seconds,
+        "users": point.users,
+        "rps": point.rps,
+        "fps": point.failures_per_sec,
+        "p50": ms(point.p50_us()),
+        "p95": ms(point.p95_us()),
+    })
+}
+
+fn thin(points: &[HistoryPoint]) -> Vec<HistoryPoint> {
+    if points.len() <= MAX_FULL_HISTORY {
+        return points.to_vec();
+    }
+    let step = points.len().div_ceil(MAX_FULL_HISTORY);
+    points.iter().step_by(step).cloned().collect()
+}
+
+pub(super) fn result_json(result: &RunResult) -> Value {
+    let duration = result.duration_secs().max(1e-9);
+    let rows: Vec<Value> = result
+        .entries
+        .iter()
+        .map(|e| {
+            entry_row(
+                e,
+                e.requests as f64 / duration,
+                e.failures as f64 / duration,
+            )
+        })
+        .collect();
+    json!({
+        "rows": rows,
+        "aggregated": entry_row(&result.total, result.total.requests as f64 / duration, result.total.failures as f64 / duration),
+        "failures": failures_of(result.entries.iter()),
+        "exceptions": Value::Array(result.errors.iter().map(|e| json!({ "count": e.count, "message": e.message })).collect()),
+        "history": thin(&result.history).iter().map(point_json).collect::<Vec<_>>(),
+    })
+}
