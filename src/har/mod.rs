@@ -713,15 +713,19 @@ fn number_u16<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u16, D::Erro
 mod tests {
     use super::*;
 
-    /// What `Loose` was before it read values itself: the derived untagged enum.
-    #[derive(Deserialize, Debug, PartialEq)]
-    #[serde(untagged)]
-    enum Untagged {
-        Bool(bool),
-        Int(i64),
-        Float(f64),
-        Text(String),
+    /// What `Loose` was before it read values itself: the derived untagged enum (of the same
+    /// name: its errors name it).
+    mod derived {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        #[serde(untagged)]
+        pub(super) enum Loose {
+            Bool(bool),
+            Int(i64),
+            Float(f64),
+            Text(String),
+        }
     }
+    use derived::Loose as Untagged;
 
     fn described(loose: Loose) -> Untagged {
         match loose {
