@@ -562,7 +562,11 @@ pub(crate) fn correlate(
             let ranked = ranked.into_iter().flatten().filter_map(|member| {
                 let list = match &mut last {
                     Some((response, list)) if *response == member.response => list,
-                    _ => &mut last.insert((member.response, offers(&exchanges[member.response]))).1,
+                    _ => {
+                        &mut last
+                            .insert((member.response, offers(&exchanges[member.response])))
+                            .1
+                    }
                 };
                 Some((member.response, list.get(member.index)?.clone()))
             });
