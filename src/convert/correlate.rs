@@ -294,14 +294,39 @@ fn extract_kind(source: &ExtractSource) -> Option<ExtractKind> {
     })
 }
 
+/// The engine's rules for the extract sources tried so far, each compiled once (a regex, a
+/// JSONPath). Cleared when it holds many: the same few sources are tried again and again.
+#[derive(Default)]
+struct Rules(HashMap<ExtractSource, Option<Extract>>);
+
+impl Rules {
+    const MOST: usize = 4096;
+
+    fn get(&mut self, source: &ExtractSource) -> Option<&Extract> {
+        if !self.0.contains_key(source) {
+            if self.0.len() >= Self::MOST {
+                self.0.clear();
+            }
+            let rule = extract_kind(source).map(|kind| Extract {
+                name: "proof".to_owned(),
+                kind,
+                default: None,
+            });
+            self.0.insert(source.clone(), rule);
+        }
+        self.0.get(source)?.as_ref()
+    }
+}
+
 /// What the extract gives on the recorded response: the proof that it reads the value it was
 /// made for (a regex finds the first match, which may be another element's).
-pub(crate) fn extracted(
+fn extracted(
     source: &ExtractSource,
     exchange: &Exchange,
     vars: &Vars,
+    rules: &mut Rules,
 ) -> Option<String> {
-    let kind = extract_kind(source)?;
+    let rule = rules.get(source)?;
     let mut headers = http::HeaderMap::new();
     for (name, value) in &exchange.response_headers {
         if let (Ok(name), Ok(value)) = (
@@ -313,11 +338,6 @@ pub(crate) fn extracted(
     }
     let body = exchange.response_body.as_deref().unwrap_or_default();
     let view = ResponseView::new(exchange.status, &headers, body.as_bytes()).at(&exchange.url);
-    let rule = Extract {
-        name: "proof".to_owned(),
-        kind,
-        default: None,
-    };
     let mut scratch = vars.clone();
     rule.apply(&view, &mut scratch).ok()?;
     match scratch.get("proof")? {
@@ -432,7 +452,8 @@ pub(crate) fn correlate(
     }
     let mut seen = Seen::new(wanted);
     let mut first_links = FirstLinks::default();
-    let mut bound: HashMap<(usize, String), String> = HashMap::new();
+    let mut bound: HashMap<(usize, ExtractSource), String> = HashMap::new();
+    let mut rules = Rules::default();
     let mut names = Names::default();
     // What each variable holds at this point of the recording, by value.
     let mut held: HashMap<String, Vec<Held>> = HashMap::new();
@@ -535,11 +556,19 @@ pub(crate) fn correlate(
                 }
                 None => (None, None),
             };
+            // A response's offers are made again when tried (the last response's are kept:
+            // the next candidate is often another of its offers).
+            let mut last: Option<(usize, Vec<Offer>)> = None;
             let ranked = ranked.into_iter().flatten().filter_map(|member| {
-                let offer = offers(&exchanges[member.response])
-                    .into_iter()
-                    .nth(member.index)?;
-                Some((member.response, offer))
+                let list = match &mut last {
+                    Some((response, list)) if *response == member.response => list,
+                    _ => {
+                        &mut last
+                            .insert((member.response, offers(&exchanges[member.response])))
+                            .1
+                    }
+                };
+                Some((member.response, list.get(member.index)?.clone()))
             });
             let mut link = None;
             if let Slot::PathSegment(index) = found.slot {
@@ -561,19 +590,24 @@ pub(crate) fn correlate(
             let search_raw =
                 value_shape == Shape::Token && !value.contains(['\n', '\r']) && !offered_by_a_field;
             // Searched only when nothing before it proved: a window of whole bodies.
+            let mut finder = None;
             let raw = (0..j)
                 .rev()
                 .take(if search_raw { RAW_TEXT_WINDOW } else { 0 })
-                .filter_map(|i| raw_offer(&exchanges[i], &value).map(|offer| (i, offer)));
+                .filter_map(|i| {
+                    let finder =
+                        finder.get_or_insert_with(|| memchr::memmem::Finder::new(value.as_str()));
+                    raw_offer(&exchanges[i], finder, &value).map(|offer| (i, offer))
+                });
             let chosen = ranked.chain(link).chain(raw).find(|(i, offer)| {
-                extracted(&offer.source, &exchanges[*i], &proof_vars).as_deref()
+                extracted(&offer.source, &exchanges[*i], &proof_vars, &mut rules).as_deref()
                     == Some(value.as_str())
             });
             if let Some((i, offer)) = chosen {
-                let source_text = format!("{:?}", offer.source);
-                let var = match bound.get(&(i, source_text.clone())) {
+                let var = match bound.get(&(i, offer.source.clone())) {
                     Some(var) => var.clone(),
                     None => {
+                        let source_text = format!("{:?}", offer.source);
                         let wanted = match (&found.slot, &found.key) {
                             (Slot::PathSegment(_), Some(before))
                                 if !before.contains("{{")
@@ -602,10 +636,10 @@ pub(crate) fn correlate(
                         let origin = Provenance {
                             method: requests[i].method.clone(),
                             path: requests[i].path.join("/"),
-                            source: source_text.clone(),
+                            source: source_text,
                         };
                         let var = names.name_for(origin, &wanted);
-                        bound.insert((i, source_text), var.clone());
+                        bound.insert((i, offer.source.clone()), var.clone());
                         let (method, path) =
                             (requests[i].method.clone(), requests[i].path.join("/"));
                         let how = match offer.place {

@@ -26,6 +26,36 @@ pub(crate) struct Exchanges {
     warnings: Vec<String>,
     /// Entries read so far.
     pub(crate) read: usize,
+    used: UsedHeaders,
+}
+
+/// Whether convert reads the headers of each name, found out once per name.
+#[derive(Debug, Default)]
+struct UsedHeaders {
+    request: std::collections::HashMap<String, bool>,
+    response: std::collections::HashMap<String, bool>,
+}
+
+impl UsedHeaders {
+    /// The headers of `list` convert reads, in a list of their own size (a list collected in
+    /// place would keep the room of every header the browser sent).
+    fn keep(&mut self, list: Vec<crate::har::Header>, request: bool) -> Vec<(String, String)> {
+        let (known, used): (_, fn(&str) -> bool) = if request {
+            (&mut self.request, request_header_used)
+        } else {
+            (&mut self.response, response_header_used)
+        };
+        let mut kept: Vec<(String, String)> = list
+            .into_iter()
+            .filter(|h| match known.get(&h.name) {
+                Some(&used) => used,
+                None => *known.entry(h.name.clone()).or_insert(used(&h.name)),
+            })
+            .map(|h| (h.name, h.value))
+            .collect();
+        kept.shrink_to_fit();
+        kept
+    }
 }
 
 impl EntrySink for Exchanges {
@@ -38,7 +68,7 @@ impl EntrySink for Exchanges {
             entry.request.method,
             entry.request.url
         );
-        match exchange(index, entry) {
+        match exchange(index, entry, &mut self.used) {
             Ok(exchange) => self.list.push(exchange),
             Err(problem) => self
                 .warnings
@@ -91,7 +121,7 @@ fn response_header_used(name: &str) -> bool {
         || super::redact::secret_key(name)
 }
 
-fn exchange(index: usize, entry: Entry) -> Result<Exchange, String> {
+fn exchange(index: usize, entry: Entry, used: &mut UsedHeaders) -> Result<Exchange, String> {
     if entry.request.method.is_empty() {
         return Err("the request has no method".to_owned());
     }
@@ -125,17 +155,6 @@ fn exchange(index: usize, entry: Entry) -> Result<Exchange, String> {
             text,
         }
     });
-    // The headers convert reads, in lists of their own size (a list collected in place
-    // would keep the room of every header the browser sent).
-    let headers = |list: Vec<crate::har::Header>, used: fn(&str) -> bool| {
-        let mut kept: Vec<(String, String)> = list
-            .into_iter()
-            .filter(|h| used(&h.name))
-            .map(|h| (h.name, h.value))
-            .collect();
-        kept.shrink_to_fit();
-        kept
-    };
     let content = entry.response.content;
     let encoding = content.encoding;
     let response_body = content
@@ -148,10 +167,10 @@ fn exchange(index: usize, entry: Entry) -> Result<Exchange, String> {
         duration_ms: entry.time.max(0.0),
         method: entry.request.method.to_ascii_uppercase(),
         url,
-        request_headers: headers(entry.request.headers, request_header_used),
+        request_headers: used.keep(entry.request.headers, true),
         request_body,
         status: entry.response.status,
-        response_headers: headers(entry.response.headers, response_header_used),
+        response_headers: used.keep(entry.response.headers, false),
         response_mime: content.mime_type,
         response_body,
         page: Default::default(),

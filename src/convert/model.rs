@@ -201,7 +201,7 @@ pub(crate) struct DraftExtract {
     pub(crate) comment: String,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum ExtractSource {
     JsonPath(String),
     Header(String),

@@ -238,9 +238,16 @@ fn location_offers(base: &url::Url, location: &str, out: &mut Vec<Offer>) {
 /// A value found in the raw text of a response (an HTML link, a script, plain text): a regex
 /// with the ten characters before it as the left boundary and the character after it (or the
 /// end) as the right one. The regex finds the first match, so the caller proves it.
-pub(crate) fn raw_offer(exchange: &Exchange, value: &str) -> Option<Offer> {
+/// `finder` looks for `value` (made once for the many bodies searched).
+pub(crate) fn raw_offer(
+    exchange: &Exchange,
+    finder: &memchr::memmem::Finder<'_>,
+    value: &str,
+) -> Option<Offer> {
     let body = exchange.response_body.as_deref()?;
-    let at = body.find(value)?;
+    // The first match, as `str::find` finds it (`value` is UTF-8 too: a match starts at a
+    // character boundary).
+    let at = finder.find(body.as_bytes())?;
     let mut left_start = at.saturating_sub(10);
     while !body.is_char_boundary(left_start) {
         left_start += 1;

@@ -25,20 +25,18 @@ fn challenge_of(verifier: &str) -> String {
 
 /// Finds the pair and templates both places.
 pub(crate) fn template_pkce(requests: &mut [DraftRequest]) -> Option<Pkce> {
-    let named = |requests: &[DraftRequest], name: &str| -> Vec<(usize, String)> {
-        requests
-            .iter()
-            .enumerate()
-            .flat_map(|(index, request)| {
-                slots(request)
-                    .into_iter()
-                    .filter(|s| s.key.as_deref() == Some(name))
-                    .map(move |s| (index, s.value))
-            })
-            .collect()
-    };
-    let challenges = named(requests, "code_challenge");
-    let verifiers = named(requests, "code_verifier");
+    // (position, value) of each challenge and verifier sent, in one pass.
+    let mut challenges: Vec<(usize, String)> = Vec::new();
+    let mut verifiers: Vec<(usize, String)> = Vec::new();
+    for (index, request) in requests.iter().enumerate() {
+        for found in slots(request) {
+            match found.key.as_deref() {
+                Some("code_challenge") => challenges.push((index, found.value)),
+                Some("code_verifier") => verifiers.push((index, found.value)),
+                _ => {}
+            }
+        }
+    }
     // Each verifier's challenge, computed once.
     let verifiers: Vec<(usize, String, String)> = verifiers
         .into_iter()

@@ -495,6 +495,11 @@ fn json_at<'a>(value: &'a mut Value, path: &[JsonStep]) -> Option<&'a mut Value>
 }
 
 pub(crate) fn percent_decode(text: &str) -> String {
+    // Nothing to decode (the form parser below would give the text back as it is: `+` is
+    // sent to it as `%2B`).
+    if !text.contains(['%', '&']) {
+        return text.to_owned();
+    }
     url::form_urlencoded::parse(format!("x={}", text.replace('+', "%2B")).as_bytes())
         .next()
         .map(|(_, value)| value.into_owned())

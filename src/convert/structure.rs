@@ -363,12 +363,13 @@ pub(crate) fn reload_token_pages_for_logout(
 /// recording went back to after its logout) runs only when that value is set: a user whose
 /// run ended before its first iteration got that far still logs out cleanly.
 fn guard_flow_values(layout: &Layout, requests: &mut [DraftRequest]) {
-    let mut known: Vec<String> = layout
+    // Sets: `on_stop` holds everything after the logout, which may be most of the capture.
+    let mut known: HashSet<String> = layout
         .on_start
         .iter()
         .flat_map(|&p| requests[p].extracts.iter().map(|e| e.var.clone()))
         .collect();
-    let from_flows: Vec<String> = layout
+    let from_flows: HashSet<String> = layout
         .flows
         .iter()
         .flat_map(|(_, positions, _)| positions)
