@@ -27,6 +27,19 @@ pub enum Unit {
     Number,
 }
 
+impl Unit {
+    /// A value of this unit as people read it: `12.5 %`, `18.8 MiB`, `2.1 MiB/s`, `7`.
+    pub fn show(self, value: f64) -> String {
+        match self {
+            Unit::Percent => format!("{value:.1} %"),
+            Unit::Bytes => crate::size::format(value as u64),
+            Unit::BytesPerSecond => format!("{}/s", crate::size::format(value as u64)),
+            Unit::Count => format!("{value:.0}"),
+            Unit::Number => format!("{value:.2}"),
+        }
+    }
+}
+
 /// One measured quantity over the run: `(second since the start, value)`; a second with no
 /// value (a process gone, a read that failed) is missing, a gap in a chart.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -227,19 +240,18 @@ impl Sampler {
                             "--monitor {spec}: no process has PID {pid} on this machine (`ps -p {pid}`); give the PID of a running process or its name (process:NAME)"
                         ));
                     }
-                    states.push(State::Process {
-                        label: spec.label(),
-                        spec: spec.clone(),
-                        state: ProcessState::default(),
-                    });
                 }
-                Spec::Name(_) => states.push(State::Process {
-                    label: spec.label(),
-                    spec: spec.clone(),
-                    state: ProcessState::default(),
-                }),
-                Spec::Host => states.push(State::Host(HostState::default())),
+                Spec::Name(_) => {}
+                Spec::Host => {
+                    states.push(State::Host(HostState::default()));
+                    continue;
+                }
             }
+            states.push(State::Process {
+                label: spec.label(),
+                spec: spec.clone(),
+                state: ProcessState::default(),
+            });
         }
         let disks = std::fs::read_dir("/sys/block")
             .map(|dir| {
@@ -547,7 +559,11 @@ mod tests {
 
     #[test]
     fn a_name_sums_its_processes() {
-        let mut children: Vec<_> = (0..3).map(|_| spawn("exec sleep 60")).collect();
+        // Started as `sleep` itself: through `sh -c 'exec sleep'` the name is `sh` until the
+        // exec, which may come after the sample.
+        let mut children: Vec<_> = (0..3)
+            .map(|_| Command::new("sleep").arg("60").spawn().unwrap())
+            .collect();
         let mut sampler = Sampler::new(&[Spec::Name("sleep".to_owned())], 1).unwrap();
         sampler.sample(0);
         let threads = sampler

@@ -31,7 +31,6 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::{EntryStats, RunResult};
-use crate::monitor::Unit;
 
 const SYNTAX: &str = "a threshold reads [NAME:] METRIC OP VALUE, e.g. \"p95<300ms\", \"avg<200ms\", \"failures<1%\", \"rps>50\" or \"/api/login: p99<=1s\"";
 
@@ -296,13 +295,7 @@ impl Threshold {
             Op::Lt | Op::Le => values.fold(f64::NEG_INFINITY, f64::max),
             Op::Gt | Op::Ge => values.fold(f64::INFINITY, f64::min),
         };
-        let text = match series.unit {
-            Unit::Percent => format!("{observed:.1} %"),
-            Unit::Bytes => crate::size::format(observed as u64),
-            Unit::BytesPerSecond => format!("{}/s", crate::size::format(observed as u64)),
-            Unit::Count => format!("{observed:.0}"),
-            Unit::Number => format!("{observed:.2}"),
-        };
+        let text = series.unit.show(observed);
         let which = match self.op {
             Op::Lt | Op::Le => "highest",
             Op::Gt | Op::Ge => "lowest",
@@ -714,7 +707,7 @@ mod tests {
 
     #[test]
     fn a_monitor_series_is_a_threshold_on_every_second() {
-        use crate::monitor::{Monitored, Series};
+        use crate::monitor::{Monitored, Series, Unit};
         let mut result = result(&[
             "process:postgres.cpu<80%",
             "host.memory<=90%",

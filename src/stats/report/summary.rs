@@ -4,8 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::files::show_size;
-use crate::monitor::{Monitored, Unit};
+use crate::monitor::Monitored;
 use crate::stats::{Aggregate, EntryStats, LiveRow, PERCENTILES, RunResult};
 
 /// The final report: statistics, percentiles, failures, exceptions, thresholds.
@@ -152,7 +151,7 @@ fn monitors(out: &mut String, monitored: &Monitored) {
             let max = values.clone().fold(f64::NEG_INFINITY, f64::max);
             let mean = values.sum::<f64>() / series.points.len() as f64;
             let last = series.points.last().map_or(0.0, |(_, v)| *v);
-            let show = |v: f64| monitor_value(series.unit, v);
+            let show = |v: f64| series.unit.show(v);
             let _ = writeln!(
                 out,
                 "{:<width$} {:>11} {:>11} {:>11} {:>11}",
@@ -173,16 +172,6 @@ fn monitors(out: &mut String, monitored: &Monitored) {
             "\nchorus was short of CPU for {} s of this run: the latencies of those seconds include its own queueing",
             monitored.generator_saturated_seconds
         );
-    }
-}
-
-fn monitor_value(unit: Unit, value: f64) -> String {
-    match unit {
-        Unit::Percent => format!("{value:.1} %"),
-        Unit::Bytes => show_size(value as u64),
-        Unit::BytesPerSecond => format!("{}/s", show_size(value as u64)),
-        Unit::Count => format!("{value:.0}"),
-        Unit::Number => format!("{value:.2}"),
     }
 }
 
