@@ -151,6 +151,31 @@ impl Browser {
         }
     }
 
+    /// Waits until the `textContent` of `css` satisfies `done`: what the page wrote into the
+    /// element whether or not it is shown (WebDriver's text is empty for a hidden element).
+    pub async fn wait_text_content(
+        &self,
+        css: &str,
+        timeout: Duration,
+        done: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + timeout;
+        let script = format!(
+            "const e = document.querySelector({}); return e ? e.textContent : ''",
+            serde_json::to_string(css).unwrap()
+        );
+        loop {
+            let text = self.script(&script).await.as_str().unwrap_or_default().to_owned();
+            if done(&text) {
+                return text;
+            }
+            if Instant::now() > deadline {
+                panic!("{css} never held the expected text; last text: {text:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Saves a numbered PNG of the page under the test's output folder.
     pub async fn screenshot(&mut self, label: &str) -> PathBuf {
         self.shots += 1;

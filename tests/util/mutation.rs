@@ -77,9 +77,9 @@ pub struct Verdict {
 #[derive(Debug, Clone)]
 pub struct Report {
     pub verdicts: Vec<Verdict>,
-    /// The DIFF and FAIL lines of the unmutated scenario's check; a mutant is caught only by
-    /// a divergence that is not among them. Empty when the scenario passes, as it must for
-    /// [`Report::assert_all_caught`].
+    /// The DIFF and FAIL lines of the unmutated scenario's check, each with what differed; a
+    /// mutant is caught only by a divergence that is not among them. Empty when the scenario
+    /// passes, as it must for [`Report::assert_all_caught`].
     pub baseline: Vec<String>,
     /// Set when the scenario has no `on_stop` (a logout only the client does), so there is no
     /// logout mutant.
@@ -136,9 +136,9 @@ impl Report {
         }
         if !self.baseline.is_empty() {
             text.push_str(&format!(
-                "  (the scenario itself does not pass --check: {} divergence(s), the first: {})\n",
+                "  (the scenario itself does not pass --check: {} divergence(s):\n{}\n  )\n",
                 self.baseline.len(),
-                self.baseline[0]
+                self.baseline.join("\n")
             ));
         }
         text
@@ -273,7 +273,16 @@ pub fn mutation_test(
     }
     let report = Report {
         verdicts,
-        baseline: baseline.into_iter().map(|d| d.line).collect(),
+        baseline: baseline
+            .into_iter()
+            .map(|d| {
+                if d.detail.is_empty() {
+                    d.line
+                } else {
+                    format!("{}\n      {}", d.line, d.detail.replace('\n', "\n      "))
+                }
+            })
+            .collect(),
         no_logout: !runs.iter().any(|run| run.name == LOGOUT_MUTANT),
     };
     let text = report.summary();
