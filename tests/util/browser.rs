@@ -165,7 +165,12 @@ impl Browser {
             serde_json::to_string(css).unwrap()
         );
         loop {
-            let text = self.script(&script).await.as_str().unwrap_or_default().to_owned();
+            let text = self
+                .script(&script)
+                .await
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             if done(&text) {
                 return text;
             }
