@@ -323,6 +323,8 @@ async fn django_replay_is_faithful() {
     let users = out.join("users.csv");
     apps::users_csv(&accounts[1..], &users);
 
+    crate::util::round_trip::assert_extracts_find_what_the_recording_sent(&scenario, &capture);
+
     let checked = apps::check(&scenario, &users, &recorded_on.base);
     apps::assert_success("chorus run --check", &checked);
     // Shown if the judge fails below.

@@ -577,6 +577,7 @@ async fn dokuwiki_replay_is_faithful() {
     apps::users_csv(&accounts[1..], &users);
 
     let checked_on = start(&accounts);
+    crate::util::round_trip::assert_extracts_find_what_the_recording_sent(&scenario, &capture);
     let check = apps::check(&scenario, &users, &checked_on.base);
     apps::assert_success("chorus run --check", &check);
     let application = mutation::Application::Running {

@@ -14,6 +14,7 @@ pub mod nginx;
 pub use nginx::free_port;
 pub mod process;
 pub mod record;
+pub mod round_trip;
 pub mod tools;
 pub mod upload;
 
