@@ -11,6 +11,7 @@ use chorus::scenario::{self, LoadOptions};
 use chorus::web::{self, Runs, WebConfig};
 use serde_json::{Value, json};
 
+use crate::util::page_driver::PageDriver;
 use crate::util::{self, browser::Browser, firefox::Firefox};
 
 mod guard;
@@ -71,36 +72,36 @@ async fn until<T>(what: &str, timeout: Duration, mut read: impl AsyncFnMut() -> 
     }
 }
 
-async fn cell_number(browser: &Browser, name: &str, column: usize) -> Option<u64> {
+async fn cell_number(driver: &mut impl PageDriver, name: &str, column: usize) -> Option<u64> {
     let script = format!(
         "const row = Array.from(document.querySelectorAll('#stats-body tr')).find(r => r.children[1].textContent === {name:?});
          return row ? row.children[{column}].textContent : null;"
     );
-    let text = browser.script(&script).await;
+    let text = driver.script(&script).await;
     text.as_str().and_then(|t| t.replace(',', "").parse().ok())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_is_started_watched_steered_stopped_and_downloaded_in_chromium() {
-    let setup = setup().await;
-    let url = setup.page.url();
-    let mut browser = Browser::start(&[], &util::output_dir("web_page_run")).await;
-    browser.goto(&format!("{url}/")).await;
-    browser
+/// The page's life as a user has it, in any browser: the form shows the target, a start,
+/// the demo scenario's rows appear and their counts rise, a change of users is followed by
+/// the figure and the logins, the charts are drawn (painted pixels, not a blank canvas),
+/// and a stop ends the run.
+async fn start_watch_steer_and_stop(driver: &mut impl PageDriver, url: &str, demo_url: &str) {
+    driver.goto(&format!("{url}/")).await;
+    driver
         .wait_text("#state", Duration::from_secs(10), |s| s == "ready")
         .await;
     assert_eq!(
-        browser
+        driver
             .script("return document.getElementById('start-host').value")
             .await,
-        json!(setup.demo.url())
+        json!(demo_url)
     );
-    browser.screenshot("ready").await;
+    driver.screenshot("ready").await;
 
-    browser.fill("#start-users", "10").await;
-    browser.fill("#start-spawn-rate", "10").await;
-    browser.click("#start-button").await;
-    browser
+    driver.fill("#start-users", "10").await;
+    driver.fill("#start-spawn-rate", "10").await;
+    driver.click("#start-button").await;
+    driver
         .wait_text("#state", Duration::from_secs(10), |s| {
             s == "spawning" || s == "running"
         })
@@ -108,66 +109,82 @@ async fn a_run_is_started_watched_steered_stopped_and_downloaded_in_chromium() {
 
     // The demo scenario's request names appear with counts that rise.
     let login = "/api/v2/auth/login/glasslab";
-    let first = until("the login row", Duration::from_secs(20), async || {
-        cell_number(&browser, login, 2).await.filter(|n| *n > 0)
-    })
-    .await;
     let courses = "/api/v2/lms/courses";
-    until("the courses row", Duration::from_secs(20), async || {
-        cell_number(&browser, courses, 2).await.filter(|n| *n > 0)
+    until("the login row", Duration::from_secs(20), async || {
+        cell_number(driver, login, 2).await.filter(|n| *n > 0)
     })
     .await;
-    let total = async |browser: &Browser| {
-        browser
-            .script("return document.querySelector('#stats-total td:nth-child(3)').textContent")
-            .await
-            .as_str()
+    until("the courses row", Duration::from_secs(20), async || {
+        cell_number(driver, courses, 2).await.filter(|n| *n > 0)
+    })
+    .await;
+    let total = "return document.querySelector('#stats-total td:nth-child(3)').textContent";
+    let count = |text: Value| {
+        text.as_str()
             .and_then(|t| t.replace(',', "").parse::<u64>().ok())
     };
     let before = until("an aggregated count", Duration::from_secs(10), async || {
-        total(&browser).await
+        count(driver.script(total).await)
     })
     .await;
     until(
         "the aggregated count to rise",
         Duration::from_secs(30),
-        async || total(&browser).await.filter(|n| *n > before),
+        async || count(driver.script(total).await).filter(|n| *n > before),
     )
     .await;
-    assert!(first >= 1);
-    browser.screenshot("running").await;
+    driver.screenshot("running").await;
 
-    // Change the user count and see the figure follow.
-    browser.click("#edit-button").await;
-    browser.fill("#edit-users", "20").await;
-    browser.click("#edit-submit").await;
-    browser
+    // Change the user count and see the figure follow; each of the 20 users logs in once.
+    driver.click("#edit-button").await;
+    driver.fill("#edit-users", "20").await;
+    driver.click("#edit-submit").await;
+    driver
         .wait_text("#users", Duration::from_secs(20), |s| s.trim() == "20")
         .await;
-    // Each of the 20 users logs in once (the table follows within a second or two).
     until("20 logins", Duration::from_secs(20), async || {
-        cell_number(&browser, login, 2).await.filter(|n| *n == 20)
+        cell_number(driver, login, 2).await.filter(|n| *n == 20)
     })
     .await;
-    browser.screenshot("twenty-users").await;
+    driver.screenshot("twenty-users").await;
 
-    // The charts are drawn with data.
-    browser.click("#charts-tab").await;
+    driver.click("#charts-tab").await;
     until("charts with points", Duration::from_secs(20), async || {
-        let points = browser
+        let points = driver
             .script("return Number(document.getElementById('chart-rps').dataset.points || 0)")
             .await;
         points.as_u64().filter(|n| *n >= 3)
     })
     .await;
-    browser.screenshot("charts").await;
+    let painted = driver
+        .script(
+            "const c = document.getElementById('chart-rps');
+             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+             let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+             return n;",
+        )
+        .await;
+    assert!(
+        painted.as_u64().unwrap_or(0) > 500,
+        "the requests/s chart has {painted} painted pixels"
+    );
+    driver.screenshot("charts").await;
 
-    // Stop, then download the stats CSV and check it against the JSON result.
-    browser.click("#stop-button").await;
-    browser
+    driver.click("#stop-button").await;
+    driver
         .wait_text("#state", Duration::from_secs(30), |s| s == "stopped")
         .await;
-    browser.screenshot("stopped").await;
+    driver.screenshot("stopped").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_is_started_watched_steered_stopped_and_downloaded_in_chromium() {
+    let setup = setup().await;
+    let url = setup.page.url();
+    let mut browser = Browser::start(&[], &util::output_dir("web_page_run")).await;
+    start_watch_steer_and_stop(&mut browser, &url, &setup.demo.url()).await;
+
+    // Download the stats CSV and check it against the JSON result.
     let csv_href = browser
         .script("return document.getElementById('dl-stats').href")
         .await;
@@ -339,11 +356,13 @@ async fn chorus_demo_serves_the_page_with_the_run_going() {
     // The converted sample capture's requests, counted as the run goes.
     let events = "/api/v2/data/events";
     let first = until("event posts", Duration::from_secs(30), async || {
-        cell_number(&browser, events, 2).await.filter(|n| *n > 0)
+        cell_number(&mut browser, events, 2)
+            .await
+            .filter(|n| *n > 0)
     })
     .await;
     until("more event posts", Duration::from_secs(30), async || {
-        cell_number(&browser, events, 2)
+        cell_number(&mut browser, events, 2)
             .await
             .filter(|n| *n > first)
     })
@@ -371,119 +390,13 @@ async fn chorus_demo_serves_the_page_with_the_run_going() {
     assert_eq!(code, Some(0));
 }
 
-async fn firefox_cell(firefox: &mut Firefox, name: &str, column: usize) -> Option<u64> {
-    let script = format!(
-        "const row = Array.from(document.querySelectorAll('#stats-body tr')).find(r => r.children[1].textContent === {name:?});
-         return row ? row.children[{column}].textContent : null;"
-    );
-    let text = firefox.script(&script).await;
-    text.as_str().and_then(|t| t.replace(',', "").parse().ok())
-}
-
-/// The same page in Firefox (Debian's firefox-esr over Marionette): start, watch the demo
-/// scenario's requests rise, change users, draw the charts, stop.
+/// The same page in Firefox (Debian's firefox-esr over Marionette).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_is_started_watched_steered_and_stopped_in_firefox() {
     let setup = setup().await;
     let url = setup.page.url();
     let mut firefox = Firefox::start(&util::output_dir("web_page_run_firefox")).await;
-    firefox.goto(&format!("{url}/")).await;
-    firefox
-        .wait_text("#state", Duration::from_secs(10), |s| s == "ready")
-        .await;
-    assert_eq!(
-        firefox
-            .script("return document.getElementById('start-host').value")
-            .await,
-        json!(setup.demo.url())
-    );
-    firefox.screenshot("ready").await;
-
-    firefox.fill("#start-users", "10").await;
-    firefox.fill("#start-spawn-rate", "10").await;
-    firefox.click("#start-button").await;
-    firefox
-        .wait_text("#state", Duration::from_secs(10), |s| {
-            s == "spawning" || s == "running"
-        })
-        .await;
-
-    let login = "/api/v2/auth/login/glasslab";
-    let courses = "/api/v2/lms/courses";
-    until("the login row", Duration::from_secs(20), async || {
-        firefox_cell(&mut firefox, login, 2)
-            .await
-            .filter(|n| *n > 0)
-    })
-    .await;
-    until("the courses row", Duration::from_secs(20), async || {
-        firefox_cell(&mut firefox, courses, 2)
-            .await
-            .filter(|n| *n > 0)
-    })
-    .await;
-    let total = "return document.querySelector('#stats-total td:nth-child(3)').textContent";
-    let before = until("an aggregated count", Duration::from_secs(10), async || {
-        let text = firefox.script(total).await;
-        text.as_str()
-            .and_then(|t| t.replace(',', "").parse::<u64>().ok())
-    })
-    .await;
-    until(
-        "the aggregated count to rise",
-        Duration::from_secs(30),
-        async || {
-            let text = firefox.script(total).await;
-            text.as_str()
-                .and_then(|t| t.replace(',', "").parse::<u64>().ok())
-                .filter(|n| *n > before)
-        },
-    )
-    .await;
-    firefox.screenshot("running").await;
-
-    firefox.click("#edit-button").await;
-    firefox.fill("#edit-users", "20").await;
-    firefox.click("#edit-submit").await;
-    firefox
-        .wait_text("#users", Duration::from_secs(20), |s| s.trim() == "20")
-        .await;
-    until("20 logins", Duration::from_secs(20), async || {
-        firefox_cell(&mut firefox, login, 2)
-            .await
-            .filter(|n| *n == 20)
-    })
-    .await;
-    firefox.screenshot("twenty-users").await;
-
-    firefox.click("#charts-tab").await;
-    until("charts with points", Duration::from_secs(20), async || {
-        let points = firefox
-            .script("return Number(document.getElementById('chart-rps').dataset.points || 0)")
-            .await;
-        points.as_u64().filter(|n| *n >= 3)
-    })
-    .await;
-    // Drawn: the canvas has painted pixels, not only a blank background.
-    let painted = firefox
-        .script(
-            "const c = document.getElementById('chart-rps');
-             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-             let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
-             return n;",
-        )
-        .await;
-    assert!(
-        painted.as_u64().unwrap_or(0) > 500,
-        "the requests/s chart has {painted} painted pixels"
-    );
-    firefox.screenshot("charts").await;
-
-    firefox.click("#stop-button").await;
-    firefox
-        .wait_text("#state", Duration::from_secs(30), |s| s == "stopped")
-        .await;
-    firefox.screenshot("stopped").await;
+    start_watch_steer_and_stop(&mut firefox, &url, &setup.demo.url()).await;
     firefox.close().await;
     assert!(
         setup.runs.wait_finished().await,

@@ -10,6 +10,7 @@ pub mod hostile;
 pub mod json_schema;
 pub mod mutation;
 pub mod nginx;
+pub mod page_driver;
 /// A port nothing listens on right now (kept in `nginx.rs`, which the record bench includes).
 pub use nginx::free_port;
 pub mod process;
