@@ -1,7 +1,9 @@
 //! The calls a scenario makes into its scripts: a template's `js.name(..)`, a `js:` step
 //! (the user's variables in, variables to set out), a `js:` check, and the hooks around every
 //! request (`before_request`: headers to add; `after_response`: variables to set). Each runs
-//! on the calling thread's engine under the time limit.
+//! on the calling thread's engine under the time limit. Templates reach the scripts through
+//! the `js` variable, a minijinja object every user's variables share (one `Arc`, so it costs
+//! a user one map entry).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,7 +12,6 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use rquickjs::{Ctx, Function, Object, Value as Js};
 
 use super::engine::{self, Engine};
-use super::object::{JS_VARIABLE, LAST_RESPONSE_VARIABLE, scripts_of};
 use super::values::{describe, from_js, to_js};
 use super::{AFTER_RESPONSE, BEFORE_REQUEST, ScriptFailure, Scripts};
 use crate::scenario::{ResponseView, Vars};
@@ -405,4 +406,46 @@ fn shown(value: &Js<'_>) -> String {
 
 fn js_error(err: rquickjs::Error) -> ScriptFailure {
     ScriptFailure::new(err.to_string())
+}
+
+/// The variable templates call exports through.
+pub(crate) const JS_VARIABLE: &str = "js";
+/// Where a user keeps its last response for `js:` steps (not a name a file can write).
+pub(crate) const LAST_RESPONSE_VARIABLE: &str = "__last_response__";
+
+#[derive(Debug)]
+struct JsFunctions {
+    scripts: Arc<Scripts>,
+}
+
+impl minijinja::value::Object for JsFunctions {
+    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Plain
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut minijinja::State<'_, '_>,
+        method: &str,
+        args: &[minijinja::Value],
+    ) -> Result<minijinja::Value, minijinja::Error> {
+        export(&self.scripts, method, args).map_err(|failure| {
+            minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, failure.message)
+        })
+    }
+}
+
+/// The value of `js` for a user of a scenario with these scripts.
+pub(crate) fn template_object(scripts: &Arc<Scripts>) -> minijinja::Value {
+    minijinja::Value::from_object(JsFunctions {
+        scripts: scripts.clone(),
+    })
+}
+
+/// The scripts a user's variables call (a `js:` check finds them here).
+fn scripts_of(vars: &Vars) -> Option<Arc<Scripts>> {
+    let object = vars
+        .lookup(JS_VARIABLE)?
+        .downcast_object_ref::<JsFunctions>()?;
+    Some(object.scripts.clone())
 }

@@ -13,7 +13,6 @@
 mod call;
 mod engine;
 mod load;
-mod object;
 mod values;
 
 use std::fmt;
@@ -24,8 +23,8 @@ use std::time::Duration;
 use crate::stats::FailureKind;
 
 pub use call::Call;
+pub(crate) use call::{JS_VARIABLE, template_object};
 pub(crate) use load::{Loading, unknown_function};
-pub(crate) use object::{JS_VARIABLE, object as template_object};
 
 /// How long one call may run before it is stopped (`script_time_limit:` changes it). A call
 /// holds its worker thread, and every user on it, while it runs.
