@@ -135,20 +135,13 @@ impl Browser {
         timeout: Duration,
         done: impl Fn(&str) -> bool,
     ) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let text = match self.client.find(Locator::Css(css)).await {
+        poll_text(css, timeout, done, async || {
+            match self.client.find(Locator::Css(css)).await {
                 Ok(element) => element.text().await.unwrap_or_default(),
                 Err(_) => String::new(),
-            };
-            if done(&text) {
-                return text;
             }
-            if Instant::now() > deadline {
-                panic!("{css} never reached the expected state; last text: {text:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        })
+        .await
     }
 
     /// Waits until the `textContent` of `css` satisfies `done`: what the page wrote into the
@@ -159,26 +152,18 @@ impl Browser {
         timeout: Duration,
         done: impl Fn(&str) -> bool,
     ) -> String {
-        let deadline = Instant::now() + timeout;
         let script = format!(
             "const e = document.querySelector({}); return e ? e.textContent : ''",
             serde_json::to_string(css).unwrap()
         );
-        loop {
-            let text = self
-                .script(&script)
+        poll_text(css, timeout, done, async || {
+            self.script(&script)
                 .await
                 .as_str()
                 .unwrap_or_default()
-                .to_owned();
-            if done(&text) {
-                return text;
-            }
-            if Instant::now() > deadline {
-                panic!("{css} never held the expected text; last text: {text:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+                .to_owned()
+        })
+        .await
     }
 
     /// Saves a numbered PNG of the page under the test's output folder.
@@ -253,5 +238,26 @@ async fn wait_for_driver(url: &str) {
             "chromedriver did not answer on {url} within 20 s"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Reads the text of `css` with `read` until it satisfies `done`, polling the page (the
+/// page's own state is the signal); panics with the last text after `timeout`.
+async fn poll_text(
+    css: &str,
+    timeout: Duration,
+    done: impl Fn(&str) -> bool,
+    mut read: impl AsyncFnMut() -> String,
+) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = read().await;
+        if done(&text) {
+            return text;
+        }
+        if Instant::now() > deadline {
+            panic!("{css} never reached the expected state; last text: {text:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

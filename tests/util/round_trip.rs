@@ -27,13 +27,8 @@ pub fn assert_extracts_find_what_the_recording_sent(scenario: &Path, capture: &P
         let entry = entries
             .get(index)
             .unwrap_or_else(|| panic!("{}: no entry {number} in the capture", request.name));
-        let headers = response_headers(entry);
-        let body = entry.response.content.bytes().unwrap_or_default();
-        let url = url::Url::parse(&entry.request.url).ok();
-        let mut view = ResponseView::new(entry.response.status, &headers, &body);
-        if let Some(url) = &url {
-            view = view.at(url);
-        }
+        let response = RecordedResponse::of(entry);
+        let view = response.view();
         for extract in &request.extract {
             // A link found by a text made from the user's row needs that row.
             if matches!(extract.kind, ExtractKind::Link { .. }) {
@@ -83,19 +78,41 @@ fn found(extract: &Extract, view: &ResponseView<'_>) -> Result<Option<String>, S
     }
 }
 
-fn response_headers(entry: &Entry) -> http::HeaderMap {
-    let mut headers = http::HeaderMap::new();
-    for header in &entry.response.headers {
-        // HTTP/2 pseudo-headers and names a browser wrote oddly are not headers the engine
-        // would see.
-        if let (Ok(name), Ok(value)) = (
-            http::HeaderName::from_bytes(header.name.as_bytes()),
-            http::HeaderValue::from_str(&header.value),
-        ) {
-            headers.append(name, value);
+/// A recorded response as chorus's extracts read one.
+pub struct RecordedResponse {
+    status: u16,
+    headers: http::HeaderMap,
+    body: Vec<u8>,
+    url: Option<url::Url>,
+}
+
+impl RecordedResponse {
+    pub fn of(entry: &Entry) -> RecordedResponse {
+        let mut headers = http::HeaderMap::new();
+        for h in &entry.response.headers {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(h.name.as_bytes()),
+                http::HeaderValue::from_str(&h.value),
+            ) {
+                headers.append(name, value);
+            }
+        }
+        let body = entry.response.content.bytes().unwrap_or_default();
+        RecordedResponse {
+            status: entry.response.status,
+            headers,
+            body,
+            url: url::Url::parse(&entry.request.url).ok(),
         }
     }
-    headers
+
+    pub fn view(&self) -> ResponseView<'_> {
+        let view = ResponseView::new(self.status, &self.headers, &self.body);
+        match &self.url {
+            Some(url) => view.at(url),
+            None => view,
+        }
+    }
 }
 
 /// Whether an entry after `index` sends `value`: in its URL, a header or its body, as is,

@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use chorus::har::{self, Entry};
-use chorus::scenario::{Request, ResponseView, Scenario, Step, StepKind, Vars};
+use chorus::scenario::{Request, Scenario, Step, StepKind, Vars};
 use serde_json::Value;
 
 use super::mutants::{at_mut, steps_of};
 use super::yaml::{self, Node};
+use crate::util::round_trip::RecordedResponse;
 
 /// What each extract gives on the recorded responses, by (step label, variable name).
 pub(super) type RecordedValues = HashMap<(String, String), Result<Value, String>>;
@@ -60,7 +61,7 @@ pub(super) fn recorded_values(
             let value = match &entry {
                 Err(problem) => Err(problem.clone()),
                 Ok(index) => {
-                    let response = Response::of(&entries[*index]);
+                    let response = RecordedResponse::of(&entries[*index]);
                     let view = response.view();
                     extract
                         .apply(&view, &mut vars)
@@ -131,51 +132,6 @@ fn header<'a>(entry: &'a Entry, name: &str) -> Option<&'a str> {
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case(name))
         .map(|h| h.value.as_str())
-}
-
-/// A recorded response as chorus's extracts read one.
-struct Response {
-    status: u16,
-    headers: http::HeaderMap,
-    body: Vec<u8>,
-    url: Option<url::Url>,
-}
-
-impl Response {
-    fn of(entry: &Entry) -> Response {
-        use base64::Engine as _;
-        let mut headers = http::HeaderMap::new();
-        for h in &entry.response.headers {
-            if let (Ok(name), Ok(value)) = (
-                http::HeaderName::from_bytes(h.name.as_bytes()),
-                http::HeaderValue::from_str(&h.value),
-            ) {
-                headers.append(name, value);
-            }
-        }
-        let content = &entry.response.content;
-        let body = match (&content.text, content.encoding.as_deref()) {
-            (Some(text), Some("base64")) => base64::engine::general_purpose::STANDARD
-                .decode(text.trim())
-                .unwrap_or_default(),
-            (Some(text), _) => text.clone().into_bytes(),
-            (None, _) => Vec::new(),
-        };
-        Response {
-            status: entry.response.status,
-            headers,
-            body,
-            url: url::Url::parse(&entry.request.url).ok(),
-        }
-    }
-
-    fn view(&self) -> ResponseView<'_> {
-        let view = ResponseView::new(self.status, &self.headers, &self.body);
-        match &self.url {
-            Some(url) => view.at(url),
-            None => view,
-        }
-    }
 }
 
 /// A hand-written scenario (`text`) with `recorded: N` added to each request that has none:
