@@ -18,4 +18,5 @@ mod record;
 mod scenario;
 mod stats;
 mod stopping;
+mod trace;
 mod web;

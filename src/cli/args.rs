@@ -236,6 +236,11 @@ pub struct RunArgs {
     /// Accept an invalid or self-signed certificate from an HTTPS system under test
     #[arg(long)]
     pub insecure: bool,
+    /// Send a W3C `traceparent` (a trace per iteration, a span per request) and a `baggage`
+    /// naming the virtual user, its flow and its account with every request; failures name
+    /// their trace [also: `trace_headers: true` in the scenario]
+    #[arg(long = "trace-headers")]
+    pub trace_headers: bool,
     /// Watch a process or this machine beside the load, once a second: process:PID,
     /// process:NAME (every process of that command name, summed) or host. Repeatable;
     /// the series go to the JSON result and the summary

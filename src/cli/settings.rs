@@ -61,7 +61,9 @@ pub(super) struct PageSettings {
 impl RunSettings {
     /// Reads and checks everything `args` name. Nothing listens and nothing is sent yet.
     pub(super) async fn settle(args: RunArgs) -> anyhow::Result<RunSettings> {
-        let scenario = Arc::new(load_scenario(&args)?);
+        let mut scenario = load_scenario(&args)?;
+        scenario.defaults.trace_headers |= args.trace_headers;
+        let scenario = Arc::new(scenario);
         let plan = plan(&args)?;
         // Before any traffic: a report that cannot be written would lose the whole run.
         super::outputs::check(
@@ -180,12 +182,13 @@ fn plan(args: &RunArgs) -> anyhow::Result<Plan> {
 /// scenario's text and every file it reads).
 fn master_config(args: &RunArgs, scenario: &Scenario, plan: &Plan) -> anyhow::Result<MasterConfig> {
     let cluster = &args.cluster;
-    let bundle = match &args.scenario {
+    let mut bundle = match &args.scenario {
         Some(path) => {
             Bundle::from_file(path, scenario, &load_options(args)).map_err(anyhow::Error::msg)?
         }
         None => Bundle::from_urls(&args.url, args.think),
     };
+    bundle.trace_headers = scenario.defaults.trace_headers;
     Ok(MasterConfig {
         bind: cluster.master_bind,
         token: cluster.cluster_token.clone().filter(|t| !t.is_empty()),

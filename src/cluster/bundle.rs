@@ -37,6 +37,9 @@ pub struct Bundle {
     /// text).
     #[serde(default)]
     pub scripts: Vec<(String, String)>,
+    /// `--trace-headers` on the master, or `trace_headers: true` in its scenario.
+    #[serde(default)]
+    pub trace_headers: bool,
 }
 
 /// A `multipart` file part's `file:`: its path as written and its bytes (base64).
@@ -114,6 +117,7 @@ impl Bundle {
                 .flat_map(|scripts| scripts.files())
                 .map(|file| (file.name.clone(), file.text.clone()))
                 .collect(),
+            trace_headers: loaded.defaults.trace_headers,
         })
     }
 
@@ -131,6 +135,7 @@ impl Bundle {
             env: Vec::new(),
             files: Vec::new(),
             scripts: Vec::new(),
+            trace_headers: false,
         }
     }
 
@@ -150,10 +155,9 @@ impl Bundle {
             for text in urls {
                 parsed.push(url::Url::parse(text).map_err(|err| format!("--url {text:?}: {err}"))?);
             }
-            return Ok(Scenario::from_urls(
-                &parsed,
-                think_ms.map(Duration::from_millis),
-            ));
+            let mut scenario = Scenario::from_urls(&parsed, think_ms.map(Duration::from_millis));
+            scenario.defaults.trace_headers = self.trace_headers;
+            return Ok(scenario);
         }
         let Source::Yaml { text } = &self.source else {
             return Err("unknown scenario source".to_owned());
@@ -199,6 +203,7 @@ impl Bundle {
         };
         let mut loaded = scenario::load(&path, &options).map_err(|err| err.to_string())?;
         loaded.source = PathBuf::from(&self.name);
+        loaded.defaults.trace_headers |= self.trace_headers;
         for source in &mut loaded.data {
             if let Some(file) = self.data.iter().find(|f| f.source == source.name) {
                 source.file = PathBuf::from(&file.file_name);
@@ -302,6 +307,7 @@ mod tests {
             env: Vec::new(),
             files: Vec::new(),
             scripts: Vec::new(),
+            trace_headers: false,
             data: vec![
                 DataFile {
                     source: "users".to_owned(),
@@ -340,6 +346,7 @@ mod tests {
             env: Vec::new(),
             files: Vec::new(),
             scripts: Vec::new(),
+            trace_headers: false,
         };
         let err = bundle.load().unwrap_err();
         assert!(err.contains("s.yaml"), "{err}");
@@ -375,5 +382,19 @@ mod tests {
         let on_worker = bundle.load().unwrap();
         let scripts = on_worker.scripts.expect("the scripts load on the worker");
         assert_eq!(scripts.exports(), ["sign", "twice"]);
+    }
+
+    #[test]
+    fn trace_headers_asked_on_the_master_are_sent_on_the_workers() {
+        let mut bundle = Bundle::from_urls(&["http://127.0.0.1:9/".to_owned()], None);
+        bundle.trace_headers = true;
+        let sent = serde_json::to_string(&bundle).unwrap();
+        let received: Bundle = serde_json::from_str(&sent).unwrap();
+        assert!(received.load().unwrap().defaults.trace_headers);
+        // A master that does not know the field sends none: no trace headers.
+        let older = sent.replace(",\"trace_headers\":true", "");
+        assert_ne!(older, sent);
+        let received: Bundle = serde_json::from_str(&older).unwrap();
+        assert!(!received.load().unwrap().defaults.trace_headers);
     }
 }

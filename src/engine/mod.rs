@@ -21,6 +21,7 @@ mod response;
 mod spawner;
 mod step;
 mod stop;
+mod trace;
 mod user;
 mod worker;
 

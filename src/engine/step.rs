@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, COOKIE, REFERER, SET_COOKIE, USER_AGENT};
-use http::{HeaderMap, HeaderValue, Method};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use http_body_util::Full;
 use rand::RngExt as _;
 
@@ -23,6 +23,7 @@ use super::observe::{self, Exchange};
 use super::redirect::{hop_name, redirect_to, scheme_switch};
 use super::request_body;
 use super::response::{is_connect, is_transport, keeps_body, status_expected};
+use super::trace;
 use super::user::{Section, User};
 use crate::scenario::{Count, Repeat, Request, ResponseView, Step, StepKind, Think};
 use crate::stats::FailureKind;
@@ -30,6 +31,9 @@ use crate::stats::FailureKind;
 /// Redirects followed for one request, as browsers do.
 const MAX_REDIRECTS: usize = 10;
 const USER_AGENT_VALUE: &str = concat!("chorus/", env!("CARGO_PKG_VERSION"));
+/// The W3C trace context headers (`--trace-headers`).
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
 /// Setup runs: the first wait before a transport error is retried (then doubled each try).
 const RETRY_BACKOFF: Duration = Duration::from_millis(200);
 /// How much of a failed response's body a failure message quotes.
@@ -262,6 +266,14 @@ fn headers(
     }
     if !headers.contains_key(USER_AGENT) {
         headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+    }
+    if let Some(trace) = user.trace() {
+        headers.insert(TRACEPARENT, trace::traceparent(trace));
+        let account = user.account();
+        headers.insert(
+            BAGGAGE,
+            trace::baggage(user.index, user.section_name(), account.as_deref()),
+        );
     }
     if let (false, Some(page)) = (headers.contains_key(REFERER), &user.page) {
         // A browser's default policy: the whole page URL to its own origin, the origin

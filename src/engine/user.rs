@@ -25,6 +25,7 @@ use super::http::Client;
 use super::http::Session;
 use super::step::{Outcome, Target, run_steps};
 use super::stop::{Phase, StopSignal};
+use super::trace::{self, Stage};
 use crate::scenario::{Scenario, Step, StepKind, Vars};
 use crate::stats::{Failure, FailureKind, RequestSample, Tally};
 
@@ -440,6 +441,41 @@ impl OpenPool {
 impl User {
     /// Records one exchange. In the open model the latency includes how late the iteration
     /// started, so a stalled server shows in the percentiles (no coordinated omission).
+    /// The trace this user's requests are part of now (a trace per iteration, one for
+    /// `on_start` and one for `on_stop`), when the scenario asks for trace headers.
+    pub(super) fn trace(&self) -> Option<u128> {
+        if !self.worker.scenario.defaults.trace_headers {
+            return None;
+        }
+        let stage = match self.section {
+            Section::OnStart => Stage::OnStart,
+            Section::Flow(_) => Stage::Iteration(self.iteration.unwrap_or(0)),
+            Section::OnStop => Stage::OnStop,
+        };
+        Some(trace::trace_id(self.index, stage))
+    }
+
+    /// The name of the part of the scenario the user is in: its flow, `on_start` or
+    /// `on_stop`.
+    pub(super) fn section_name(&self) -> &str {
+        match self.section {
+            Section::OnStart => "on_start",
+            Section::Flow(index) => &self.worker.scenario.flows[index].name,
+            Section::OnStop => "on_stop",
+        }
+    }
+
+    /// The account the user is logged in as: its `user` row's `username` (or `email`,
+    /// `login`), when it has one.
+    pub(super) fn account(&self) -> Option<String> {
+        let row = self.vars.lookup("user")?;
+        ["username", "email", "login"].iter().find_map(|column| {
+            row.get_attr(column)
+                .ok()
+                .and_then(|value| value.as_str().map(str::to_owned))
+        })
+    }
+
     pub(super) fn record(
         &self,
         method: &Method,
@@ -448,6 +484,14 @@ impl User {
         response_bytes: u64,
         failure: Option<(FailureKind, &str)>,
     ) {
+        let traced;
+        let failure = match (failure, self.trace()) {
+            (Some((kind, message)), Some(trace)) => {
+                traced = trace::with_trace(message, trace);
+                Some((kind, traced.as_str()))
+            }
+            (failure, _) => failure,
+        };
         let sample = RequestSample {
             method: method.as_str(),
             name,
@@ -462,6 +506,8 @@ impl User {
     /// request cut at the stop.
     pub(super) fn record_untimed(&self, method: &Method, name: &str, failure: (FailureKind, &str)) {
         let (kind, message) = failure;
+        let traced = self.trace().map(|trace| trace::with_trace(message, trace));
+        let message = traced.as_deref().unwrap_or(message);
         let sample = RequestSample {
             method: method.as_str(),
             name,

@@ -337,6 +337,7 @@ impl<'a> Context<'a> {
                 Err(err) => self.problem("max_body", false, err),
             }
         }
+        scenario.defaults.trace_headers = raw.trace_headers.unwrap_or(false);
         let sources = self.data_sources();
         self.data(sources, options);
         scenario.vars = self.vars(options);

@@ -138,6 +138,9 @@ pub struct Defaults {
     pub timeout: Duration,
     /// `max_body:`: the most of a response body kept for a step that reads it.
     pub max_body: u64,
+    /// `trace_headers: true` (or `--trace-headers`): every request carries a W3C
+    /// `traceparent` and a `baggage` naming the virtual user, its flow and its account.
+    pub trace_headers: bool,
 }
 
 impl Default for Defaults {
@@ -147,6 +150,7 @@ impl Default for Defaults {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             timeout: DEFAULT_TIMEOUT,
             max_body: DEFAULT_MAX_BODY,
+            trace_headers: false,
         }
     }
 }

@@ -44,6 +44,7 @@ pub(super) struct RawScenario {
     pub(super) headers: Option<Ordered<String>>,
     pub(super) timeouts: Option<RawTimeouts>,
     pub(super) max_body: Option<String>,
+    pub(super) trace_headers: Option<bool>,
     #[expect(
         dead_code,
         reason = "present so the key is known; load reads it from the tree"
