@@ -230,6 +230,7 @@ impl Engine {
         let start_unix_ms = spawner::unix_ms()
             .saturating_sub(u64::try_from(options.started_ago.as_millis()).unwrap_or(0));
         let mut senders = Vec::with_capacity(workers);
+        let exits = Arc::new(worker::Exits::default());
         for number in 0..workers {
             let (sender, commands) = mpsc::unbounded_channel();
             let setup = worker::WorkerSetup {
@@ -240,6 +241,7 @@ impl Engine {
                 commands,
                 reports: report_sender.clone(),
                 epoch,
+                exits: exits.clone(),
             };
             if let Err(source) = worker::spawn(number, setup) {
                 for sender in &senders {
@@ -271,6 +273,7 @@ impl Engine {
             meta: meta.clone(),
             flows,
             one_pass: scenario.flows.is_empty() || options.setup.rounds.is_some(),
+            exits,
             epoch,
             monitors,
         };

@@ -222,6 +222,8 @@ pub(super) struct Controller {
     pub(super) flows: Vec<FlowCount>,
     /// A scenario without flows: the run ends when every user ran once.
     pub(super) one_pass: bool,
+    /// Users that ended by themselves, as they end (a one-pass run ends with the last).
+    pub(super) exits: Arc<super::worker::Exits>,
     /// Second 0 of the run (the workers' reports count seconds from it).
     pub(super) epoch: Instant,
     /// Sampled at each second's look, on the run's seconds.
@@ -323,11 +325,12 @@ impl Controller {
                         self.publish(self.users(&worker_users));
                         published = Instant::now();
                     }
-                    let all_ran_once = self.one_pass
-                        && !self.spawner.ramping()
-                        && self.spawner.started_total > 0
-                        && exited >= self.spawner.started_total;
-                    if all_ran_once && !stopping {
+                    if self.all_ran_once(exited) && !stopping {
+                        stopping = self.stop();
+                    }
+                }
+                _ = self.exits.changed.notified(), if self.one_pass && !stopping => {
+                    if self.all_ran_once(self.exits.count()) {
                         stopping = self.stop();
                     }
                 }
@@ -376,6 +379,14 @@ impl Controller {
         self.set_state(RunState::Stopping);
         self.spawner.broadcast(|| Command::StopAll);
         true
+    }
+
+    /// A one-pass run whose every started user ended by itself (`exited` of them did).
+    fn all_ran_once(&self, exited: u64) -> bool {
+        self.one_pass
+            && !self.spawner.ramping()
+            && self.spawner.started_total > 0
+            && exited >= self.spawner.started_total
     }
 
     fn users(&self, worker_users: &[u64]) -> u64 {

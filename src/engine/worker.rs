@@ -72,6 +72,28 @@ pub(super) struct WorkerSetup {
     pub(super) reports: mpsc::UnboundedSender<Report>,
     /// Second 0 of the run, the same for every worker: reports are made as each second ends.
     pub(super) epoch: Instant,
+    /// Users that ended by themselves, told to the controller at once.
+    pub(super) exits: Arc<Exits>,
+}
+
+/// Users that ended by themselves (a one-pass run: `--check`, provisioning, a scenario
+/// without flows), counted across workers as they end, so that the controller ends such a
+/// run as soon as the last user is done instead of at the next second's report.
+#[derive(Debug, Default)]
+pub(super) struct Exits {
+    count: std::sync::atomic::AtomicU64,
+    pub(super) changed: Notify,
+}
+
+impl Exits {
+    fn one(&self) {
+        self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.changed.notify_one();
+    }
+
+    pub(super) fn count(&self) -> u64 {
+        self.count.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// Starts a worker thread.
@@ -165,6 +187,7 @@ async fn work(number: usize, setup: WorkerSetup) {
         mut commands,
         reports,
         epoch,
+        exits,
     } = setup;
     let cumulative_weights = scenario
         .flows
@@ -217,7 +240,7 @@ async fn work(number: usize, setup: WorkerSetup) {
         tokio::select! {
             command = commands.recv() => match command {
                 Some(Command::Start(index)) => {
-                    start_user(&shared, &users, index, Iterations::Closed);
+                    start_user(&shared, &users, &exits, index, Iterations::Closed);
                 }
                 Some(Command::Stop(index)) => {
                     let serial = users.live.borrow_mut().remove(&index);
@@ -238,7 +261,7 @@ async fn work(number: usize, setup: WorkerSetup) {
                     let spawn = pool.borrow_mut().arrive(intended, &shared);
                     if let Some(index) = spawn {
                         let iterations = Iterations::Open { pool: pool.clone(), first: intended };
-                        start_user(&shared, &users, index, iterations);
+                        start_user(&shared, &users, &exits, index, iterations);
                     }
                 }
                 Some(Command::Reset) => {
@@ -291,18 +314,26 @@ async fn work(number: usize, setup: WorkerSetup) {
     );
 }
 
-fn start_user(shared: &Rc<WorkerShared>, users: &Rc<Users>, index: u64, iterations: Iterations) {
+fn start_user(
+    shared: &Rc<WorkerShared>,
+    users: &Rc<Users>,
+    exits: &Arc<Exits>,
+    index: u64,
+    iterations: Iterations,
+) {
     let signal = Rc::new(StopSignal::default());
     let user = User::new(index, shared.clone(), signal.clone());
     let serial = users.next_serial.get();
     users.next_serial.set(serial + 1);
     let done = users.clone();
+    let exits = exits.clone();
     let handle = tokio::task::spawn_local(async move {
         user::run(user, iterations).await;
         let mut tasks = done.tasks.borrow_mut();
         if let Some((signal, _)) = tasks.remove(&serial) {
             if !signal.is_stopping() {
                 done.exited.set(done.exited.get() + 1);
+                exits.one();
             }
         }
         let mut live = done.live.borrow_mut();
