@@ -175,7 +175,145 @@ fn a_monitor_that_cannot_watch_is_refused_before_any_request() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("expected process:PID, process:NAME or host"),
+        stderr.contains("expected process:PID, process:NAME, host or prometheus:URL"),
         "{stderr}"
+    );
+}
+
+/// Debian's node_exporter (`prometheus-node-exporter`, installed by .ci/run).
+const NODE_EXPORTER: &str = "/usr/bin/prometheus-node-exporter";
+
+/// `MemTotal` of `/proc/meminfo` in bytes: what node_exporter reports as
+/// `node_memory_MemTotal_bytes`.
+fn mem_total_bytes() -> f64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let line = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .unwrap();
+    let kib: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024.0
+}
+
+#[test]
+fn node_exporter_is_scraped_and_a_failing_endpoint_is_a_gap_not_a_failure() {
+    let dir = output_dir("monitor_node_exporter");
+    let port = free_port();
+    let mut exporter = Process::spawn(
+        "prometheus-node-exporter",
+        Command::new(NODE_EXPORTER)
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
+    wait_for_http(&mut exporter, port, "/metrics", Duration::from_secs(30));
+    let metrics = format!("http://127.0.0.1:{port}/metrics");
+    let closed = free_port();
+    let label = format!("prometheus:127.0.0.1:{port}");
+    let output = chorus(
+        &[
+            "run",
+            "--url",
+            &format!("http://127.0.0.1:{port}/"),
+            "--think",
+            "100ms",
+            "--headless",
+            "-u",
+            "1",
+            "-t",
+            "4s",
+            "--monitor",
+            &format!("prometheus:{metrics}"),
+            "--monitor",
+            &format!(
+                "prometheus:{metrics}#node_memory_MemTotal_bytes,promhttp_metric_handler_requests_*"
+            ),
+            // node_exporter's own front page (HTML) and a port nobody listens on.
+            "--monitor",
+            &format!("prometheus:http://127.0.0.1:{port}/"),
+            "--monitor",
+            &format!("prometheus:http://127.0.0.1:{closed}/metrics"),
+            "--threshold",
+            &format!("{label}.memory<100%"),
+            "--json",
+            "run.json",
+        ],
+        &dir,
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+    let series = |name: &str| -> Vec<(u64, f64)> {
+        result["monitors"]["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .map(|s| serde_json::from_value(s["points"].clone()).unwrap())
+            .unwrap_or_else(|| panic!("no series {name} in {}", result["monitors"]))
+    };
+    // The selection: a gauge as node_exporter read it from the kernel.
+    let total = series(&format!("{label}.node_memory_MemTotal_bytes"));
+    assert!(total.len() >= 2, "{total:?}");
+    assert!(
+        total.iter().all(|(_, v)| *v == mem_total_bytes()),
+        "{total:?}"
+    );
+    // A counter as a rate, judged by the exporter's own count of its scrapes: the two
+    // monitors of /metrics scrape it once a second each.
+    let scrapes = series(&format!(
+        "{label}.promhttp_metric_handler_requests_total{{code=\"200\"}}"
+    ));
+    assert!(scrapes.len() >= 2, "{scrapes:?}");
+    assert!(
+        scrapes.iter().all(|(_, v)| (0.5..=4.0).contains(v)),
+        "{scrapes:?}"
+    );
+    // The defaults for node_exporter, named like the host monitor's.
+    for (name, low, high) in [("cpu", 0.0, 100.0), ("memory", 0.0, 100.0)] {
+        let points = series(&format!("{label}.{name}"));
+        assert!(!points.is_empty());
+        assert!(
+            points.iter().all(|(_, v)| (low..=high).contains(v)),
+            "{name}: {points:?}"
+        );
+    }
+    assert!(!series(&format!("{label}.load1")).is_empty());
+    let notices: Vec<&str> = result["monitors"]["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["text"].as_str().unwrap())
+        .collect();
+    let said = |needle: &str| notices.iter().filter(|n| n.contains(needle)).count();
+    // Each failure said once, however many seconds it lasted.
+    assert_eq!(
+        said(&format!(
+            "prometheus:127.0.0.1:{closed}: scrape of http://127.0.0.1:{closed}/metrics failed: cannot connect"
+        )),
+        1,
+        "{notices:?}"
+    );
+    assert_eq!(
+        said(&format!(
+            "prometheus:127.0.0.1:{port}/: scrape of http://127.0.0.1:{port}/ failed: not Prometheus text format"
+        )),
+        1,
+        "{notices:?}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "scrape of http://127.0.0.1:{closed}/metrics failed"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("PASS  {label}.memory<100%")),
+        "{stdout}"
     );
 }

@@ -241,9 +241,10 @@ pub struct RunArgs {
     /// their trace [also: `trace_headers: true` in the scenario]
     #[arg(long = "trace-headers")]
     pub trace_headers: bool,
-    /// Watch a process or this machine beside the load, once a second: process:PID,
-    /// process:NAME (every process of that command name, summed) or host. Repeatable;
-    /// the series go to the JSON result and the summary
+    /// Watch a process, this machine or a Prometheus endpoint beside the load, once a
+    /// second: process:PID, process:NAME (every process of that command name, summed), host,
+    /// or prometheus:URL[#metric,metric*] (node_exporter, an application's /metrics).
+    /// Repeatable; the series go to the JSON result and the summary
     #[arg(
         long = "monitor",
         value_name = "SPEC",

@@ -8,6 +8,8 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::procfs;
+use super::prometheus::{self, Reading};
+use super::scrape::Scraper;
 use super::spec::Spec;
 
 /// `/proc`'s clock ticks per second (Linux reports CPU times in `USER_HZ`).
@@ -25,6 +27,8 @@ pub enum Unit {
     BytesPerSecond,
     Count,
     Number,
+    /// A counter's rate (a Prometheus counter that is not bytes).
+    PerSecond,
 }
 
 impl Unit {
@@ -36,6 +40,7 @@ impl Unit {
             Unit::BytesPerSecond => format!("{}/s", crate::size::format(value as u64)),
             Unit::Count => format!("{value:.0}"),
             Unit::Number => format!("{value:.2}"),
+            Unit::PerSecond => format!("{value:.2}/s"),
         }
     }
 }
@@ -106,6 +111,22 @@ enum State {
         state: ProcessState,
     },
     Host(HostState),
+    Prometheus(Box<Endpoint>),
+}
+
+/// A Prometheus endpoint being watched.
+#[derive(Debug)]
+struct Endpoint {
+    label: String,
+    series: Vec<String>,
+    scraper: Scraper,
+    /// The last scrape read, and when it ended (rates are counted from it).
+    last: Option<(Reading, Instant)>,
+    /// Why the last scrape failed (said once until one succeeds again).
+    failing: Option<String>,
+    /// Said once: a selection wider than `prometheus::MAX_SERIES`, an endpoint without
+    /// default series.
+    said_shape: bool,
 }
 
 /// Seconds above this share of its CPU make chorus say its latencies include its queueing.
@@ -246,6 +267,17 @@ impl Sampler {
                     states.push(State::Host(HostState::default()));
                     continue;
                 }
+                Spec::Prometheus { url, series } => {
+                    states.push(State::Prometheus(Box::new(Endpoint {
+                        label: spec.label(),
+                        series: series.clone(),
+                        scraper: Scraper::new(url.clone()),
+                        last: None,
+                        failing: None,
+                        said_shape: false,
+                    })));
+                    continue;
+                }
             }
             states.push(State::Process {
                 label: spec.label(),
@@ -310,7 +342,9 @@ impl Sampler {
                     let pids = match spec {
                         Spec::Pid(pid) => vec![*pid],
                         Spec::Name(name) => pids_named(name),
-                        Spec::Host => unreachable!("a host is not a process"),
+                        Spec::Host | Spec::Prometheus { .. } => {
+                            unreachable!("not a process")
+                        }
                     };
                     let was_present = state.present;
                     let sample = sample_processes(&pids, state, elapsed, ticks);
@@ -361,6 +395,7 @@ impl Sampler {
                     }
                 }
                 State::Host(host) => self.sample_host(host, second, elapsed),
+                State::Prometheus(endpoint) => self.sample_endpoint(endpoint, second),
             }
         }
         self.states = states;
@@ -420,6 +455,75 @@ impl Sampler {
         }
         host.net = net.or(host.net);
         host.disk = disk.or(host.disk);
+    }
+
+    /// Reads the answer of the scrape started at the last look (recorded under the second
+    /// it was started for, like the `/proc` reads of that look), and starts the next one.
+    fn sample_endpoint(&mut self, endpoint: &mut Endpoint, second: u64) {
+        if let Some((at_second, at, answer)) = endpoint.scraper.take() {
+            let read = answer.and_then(|text| {
+                let samples = prometheus::parse(&text)?;
+                Ok(if endpoint.series.is_empty() {
+                    match prometheus::read_defaults(&samples) {
+                        Some(reading) => (reading, None),
+                        None => {
+                            let names = ["*".to_owned()];
+                            let (reading, _) = prometheus::read_selected(&samples, &names);
+                            let shape = format!(
+                                "neither node_exporter's nor process_* metrics: showing the first {} series; choose them with #name,name* after the URL",
+                                reading.len()
+                            );
+                            (reading, Some(shape))
+                        }
+                    }
+                } else {
+                    let (reading, dropped) =
+                        prometheus::read_selected(&samples, &endpoint.series);
+                    let shape = (dropped > 0).then(|| {
+                        format!(
+                            "the selection matches {dropped} more series than the {} kept; choose fewer",
+                            prometheus::MAX_SERIES
+                        )
+                    });
+                    (reading, shape)
+                })
+            });
+            let label = endpoint.label.clone();
+            match read {
+                Ok((reading, shape)) => {
+                    if let Some(shape) = shape.filter(|_| !endpoint.said_shape) {
+                        endpoint.said_shape = true;
+                        self.notice(at_second, format!("{label}: {shape}"));
+                    }
+                    if endpoint.failing.take().is_some() {
+                        self.notice(at_second, format!("{label}: scraped again"));
+                    }
+                    let before = endpoint
+                        .last
+                        .as_ref()
+                        .map(|(r, then)| (r, (at - *then).as_secs_f64()));
+                    for (name, unit, value) in prometheus::values(&reading, before) {
+                        self.point(format!("{label}.{name}"), unit, at_second, value);
+                    }
+                    endpoint.last = Some((reading, at));
+                }
+                Err(why) => {
+                    if endpoint.failing.as_deref() != Some(why.as_str()) {
+                        self.notice(
+                            at_second,
+                            format!(
+                                "{label}: scrape of {} failed: {why} (a gap in its series; the run goes on)",
+                                endpoint.scraper.url
+                            ),
+                        );
+                    }
+                    endpoint.failing = Some(why);
+                    // A rate across the gap would hide it: count again from the next one.
+                    endpoint.last = None;
+                }
+            }
+        }
+        endpoint.scraper.start(second);
     }
 
     fn sample_self(&mut self, second: u64, elapsed: Option<f64>, ticks: f64) {

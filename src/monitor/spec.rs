@@ -12,14 +12,20 @@ pub enum Spec {
     Name(String),
     /// This machine.
     Host,
+    /// A Prometheus text-format endpoint; `series` are metric-name globs (none: defaults
+    /// chosen by what the endpoint exposes).
+    Prometheus { url: url::Url, series: Vec<String> },
 }
 
 impl Spec {
-    /// Reads `process:PID`, `process:NAME` or `host`.
+    /// Reads `process:PID`, `process:NAME`, `host` or `prometheus:URL[#series,...]`.
     pub fn parse(text: &str) -> Result<Spec, String> {
         let text = text.trim();
         if text == "host" {
             return Ok(Spec::Host);
+        }
+        if let Some(target) = text.strip_prefix("prometheus:") {
+            return parse_prometheus(target);
         }
         if let Some(target) = text.strip_prefix("process:") {
             if target.is_empty() {
@@ -36,13 +42,47 @@ impl Spec {
             }
             return Ok(Spec::Name(target.to_owned()));
         }
-        Err("expected process:PID, process:NAME or host".to_owned())
+        Err("expected process:PID, process:NAME, host or prometheus:URL".to_owned())
     }
 
-    /// The prefix of this monitor's series names (`process:postgres`, `host`).
+    /// The prefix of this monitor's series names (`process:postgres`, `host`,
+    /// `prometheus:127.0.0.1:9100`: host and port, and the path unless it is `/metrics`).
     pub fn label(&self) -> String {
-        self.to_string()
+        match self {
+            Spec::Prometheus { url, .. } => {
+                let host = url.host_str().unwrap_or_default();
+                let port = url.port_or_known_default().unwrap_or(80);
+                match url.path() {
+                    "/metrics" => format!("prometheus:{host}:{port}"),
+                    path => format!("prometheus:{host}:{port}{path}"),
+                }
+            }
+            _ => self.to_string(),
+        }
     }
+}
+
+fn parse_prometheus(target: &str) -> Result<Spec, String> {
+    let (address, selection) = match target.split_once('#') {
+        Some((address, selection)) => (address, Some(selection)),
+        None => (target, None),
+    };
+    let url = url::Url::parse(address).map_err(|err| {
+        format!("{address:?}: {err}; write the endpoint's whole URL, e.g. prometheus:http://127.0.0.1:9100/metrics")
+    })?;
+    if url.scheme() != "http" {
+        return Err(format!(
+            "{address}: only http:// endpoints can be scraped (exporters serve plain HTTP; https is not supported yet)"
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{address}: the URL names no host"));
+    }
+    let series = match selection {
+        Some(selection) => super::prometheus::parse_selection(selection)?,
+        None => Vec::new(),
+    };
+    Ok(Spec::Prometheus { url, series })
 }
 
 impl fmt::Display for Spec {
@@ -51,6 +91,12 @@ impl fmt::Display for Spec {
             Spec::Pid(pid) => write!(f, "process:{pid}"),
             Spec::Name(name) => write!(f, "process:{name}"),
             Spec::Host => f.write_str("host"),
+            Spec::Prometheus { url, series } if series.is_empty() => {
+                write!(f, "prometheus:{url}")
+            }
+            Spec::Prometheus { url, series } => {
+                write!(f, "prometheus:{url}#{}", series.join(","))
+            }
         }
     }
 }
@@ -69,7 +115,7 @@ mod tests {
         assert_eq!(Spec::parse(" host "), Ok(Spec::Host));
         assert_eq!(
             Spec::parse("proc:12").unwrap_err(),
-            "expected process:PID, process:NAME or host"
+            "expected process:PID, process:NAME, host or prometheus:URL"
         );
         assert!(
             Spec::parse("process:")
@@ -82,5 +128,40 @@ mod tests {
                 .contains("command name")
         );
         assert_eq!(Spec::Name("nginx".into()).label(), "process:nginx");
+    }
+
+    #[test]
+    fn a_prometheus_endpoint_is_read_with_its_selection() {
+        let spec =
+            Spec::parse("prometheus:http://127.0.0.1:9100/metrics#node_load1,node_disk_*").unwrap();
+        assert_eq!(
+            spec,
+            Spec::Prometheus {
+                url: url::Url::parse("http://127.0.0.1:9100/metrics").unwrap(),
+                series: vec!["node_load1".to_owned(), "node_disk_*".to_owned()],
+            }
+        );
+        assert_eq!(spec.label(), "prometheus:127.0.0.1:9100");
+        assert_eq!(
+            spec.to_string(),
+            "prometheus:http://127.0.0.1:9100/metrics#node_load1,node_disk_*"
+        );
+        let other = Spec::parse("prometheus:http://db:9187/stats").unwrap();
+        assert_eq!(other.label(), "prometheus:db:9187/stats");
+        assert!(
+            Spec::parse("prometheus:127.0.0.1:9100")
+                .unwrap_err()
+                .contains("write the endpoint's whole URL")
+        );
+        assert!(
+            Spec::parse("prometheus:https://x/metrics")
+                .unwrap_err()
+                .contains("https is not supported yet")
+        );
+        assert!(
+            Spec::parse("prometheus:http://x/metrics#node_cpu{mode=\"idle\"}")
+                .unwrap_err()
+                .contains("a series is a metric name")
+        );
     }
 }

@@ -121,7 +121,7 @@ impl Threshold {
         if expression.is_empty() {
             return Err(error("it is empty".to_owned()));
         }
-        if ["process:", "host.", "chorus."]
+        if ["process:", "host.", "chorus.", "prometheus:"]
             .iter()
             .any(|prefix| expression.starts_with(prefix))
         {
@@ -345,8 +345,10 @@ fn parse_monitor(expression: &str) -> Result<Threshold, String> {
     } else {
         parse_number(per_second, value)?
     };
-    let percent_series =
-        matches!(quantity, "cpu") || series.starts_with("host.") && quantity == "memory";
+    // A machine's memory is a share of it (`host`, node_exporter's defaults); a process's
+    // is bytes.
+    let machine = series.starts_with("host.") || series.starts_with("prometheus:");
+    let percent_series = matches!(quantity, "cpu") || machine && quantity == "memory";
     if percent_series != value.ends_with('%') {
         return Err(if percent_series {
             format!("{series} is a percentage: write the limit as e.g. 80%")

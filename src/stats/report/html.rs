@@ -325,6 +325,7 @@ fn system_charts(page: &mut String, result: &RunResult) {
             Unit::Bytes => (1.0 / (1 << 20) as f64, " MiB", "MiB"),
             Unit::BytesPerSecond => (1.0 / (1 << 20) as f64, " MiB/s", "MiB/s"),
             Unit::Count | Unit::Number => (1.0, "", "count"),
+            Unit::PerSecond => (1.0, "/s", "per second"),
         };
         let lines: Vec<Series<'_>> = members
             .iter()
