@@ -15,6 +15,7 @@ use crate::util::page_driver::PageDriver;
 use crate::util::{self, browser::Browser, firefox::Firefox};
 
 mod guard;
+mod metrics;
 
 struct Setup {
     demo: chorus::demo::Server,

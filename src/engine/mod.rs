@@ -469,6 +469,15 @@ impl EngineControl {
     pub fn inspect<R>(&self, f: impl FnOnce(&Aggregate) -> R) -> R {
         f(&self.shared.aggregate())
     }
+
+    /// Each monitor series' newest value (none in a cluster run yet).
+    pub fn monitors(&self) -> Vec<(String, crate::monitor::Unit, f64)> {
+        self.shared
+            .monitors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 /// What the controller publishes and the controls read.
@@ -482,6 +491,8 @@ pub(crate) struct Published {
     aggregate: Arc<Mutex<Aggregate>>,
     latest: Mutex<Arc<LiveUpdate>>,
     updates: broadcast::Sender<Arc<LiveUpdate>>,
+    /// Each monitor series' newest value (`--monitor`, chorus's own), set at each look.
+    monitors: Mutex<Vec<(String, crate::monitor::Unit, f64)>>,
 }
 
 impl Published {
@@ -510,7 +521,12 @@ impl Published {
                 errors: 0,
             })),
             updates,
+            monitors: Mutex::new(Vec::new()),
         })
+    }
+
+    pub(super) fn set_monitors(&self, values: Vec<(String, crate::monitor::Unit, f64)>) {
+        *self.monitors.lock().unwrap_or_else(|e| e.into_inner()) = values;
     }
 
     /// Sets the users and sends a [`LiveUpdate`] of the aggregate, with the history points

@@ -100,6 +100,7 @@ pub(super) fn router(runs: Arc<Runs>, access: Access, stop: CancellationToken) -
         .route("/api/reset", post(reset))
         .route("/api/stream", get(stream))
         .route("/api/report/{file}", get(report_file))
+        .route("/metrics", get(metrics))
         // Locust's endpoints, for scripts written against it.
         .route("/swarm", post(swarm))
         .route("/stop", get(locust_stop))
@@ -255,6 +256,18 @@ fn json_body(body: &Bytes) -> Result<Value, Refusal> {
     }
     serde_json::from_slice(body)
         .map_err(|err| Refusal::bad_request(format!("the request body is not JSON: {err}")))
+}
+
+/// chorus's own numbers for a Prometheus server to scrape (docs/web-api.md).
+async fn metrics(State(AppState { runs, .. }): State<AppState>) -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"),
+            (CACHE_CONTROL, "no-store"),
+        ],
+        runs.metrics_text(),
+    )
+        .into_response()
 }
 
 async fn state(State(AppState { runs, .. }): State<AppState>) -> Response {

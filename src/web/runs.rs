@@ -450,6 +450,48 @@ impl Runs {
         full
     }
 
+    /// `GET /metrics`: the current run's counters, latency summaries, users and monitors'
+    /// newest values, or the last run's when none goes on (Prometheus text format).
+    pub(crate) fn metrics_text(&self) -> String {
+        use crate::stats::report::prometheus::Exposition;
+        let (control, result) = {
+            let inner = self.inner();
+            (inner.control.clone(), inner.result.clone())
+        };
+        match (result, control) {
+            (Some(result), _) => {
+                let monitors = result
+                    .monitors
+                    .series
+                    .iter()
+                    .filter_map(|s| s.points.last().map(|(_, v)| (s.name.clone(), s.unit, *v)))
+                    .collect();
+                Exposition {
+                    entries: result.entries.iter().collect(),
+                    users: 0,
+                    monitors,
+                }
+                .render()
+            }
+            (None, Some(control)) => {
+                let (users, monitors) = (control.users(), control.monitors());
+                control.inspect(|aggregate| {
+                    let rows = aggregate.rows();
+                    Exposition {
+                        entries: rows
+                            .iter()
+                            .filter_map(|row| aggregate.entry(&row.method, &row.name))
+                            .collect(),
+                        users,
+                        monitors,
+                    }
+                    .render()
+                })
+            }
+            (None, None) => Exposition::default().render(),
+        }
+    }
+
     /// The current run's result so far, or the last run's (downloads).
     pub(crate) fn result_so_far(&self) -> RunResult {
         let inner = self.inner();
