@@ -67,6 +67,7 @@ fn scenario(host: &str, flows: Vec<Flow>) -> Scenario {
         flows,
         on_stop: Vec::new(),
         thresholds: Vec::new(),
+        monitors: Vec::new(),
         capture: None,
         auth: None,
         relogin: None,

@@ -317,3 +317,30 @@ fn node_exporter_is_scraped_and_a_failing_endpoint_is_a_gap_not_a_failure() {
         "{stdout}"
     );
 }
+
+#[test]
+fn the_scenario_s_monitors_are_watched_like_monitor_flags() {
+    // No machine uses less than 0.001 % of its memory: the threshold fails with a value,
+    // which only a host monitor started from the file can have given.
+    let dir = output_dir("monitor_from_scenario");
+    std::fs::write(
+        dir.join("scenario.yaml"),
+        "host: http://127.0.0.1:9\nflows:\n  - steps:\n      - get: /\n      - think: 100ms\nmonitors:\n  - host\nthresholds:\n  - host.memory<0.001%\n",
+    )
+    .unwrap();
+    let output = chorus(
+        &["run", "scenario.yaml", "--headless", "-u", "1", "-t", "2s"],
+        &dir,
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("FAIL  host.memory<0.001%  (observed "),
+        "{stdout}"
+    );
+}

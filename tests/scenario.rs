@@ -423,6 +423,33 @@ fn thresholds_are_checked_at_load() {
     assert_eq!(err.lines().count(), 1, "{err}");
 }
 
+#[test]
+fn monitors_are_read_and_checked_at_load() {
+    let text = "host: http://127.0.0.1:1\nflows:\n  - steps:\n      - get: /\nmonitors:\n  - host\n  - prometheus:http://127.0.0.1:9100/metrics#node_load1\n";
+    let scenario = load_text(text, &LoadOptions::default()).unwrap();
+    let shown: Vec<String> = scenario.monitors.iter().map(|m| m.to_string()).collect();
+    assert_eq!(
+        shown,
+        [
+            "host",
+            "prometheus:http://127.0.0.1:9100/metrics#node_load1"
+        ]
+    );
+    let bad = "host: http://127.0.0.1:1\nflows:\n  - steps:\n      - get: /\nmonitors:\n  - host\n  - proc:12\n  - prometheus:http://x/metrics#a{b}\n";
+    let err = load_text(bad, &LoadOptions::default()).unwrap_err();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines[0],
+        "scenario.yaml:7:5: monitors[1]: expected process:PID, process:NAME, host or prometheus:URL",
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with("scenario.yaml:8:5: monitors[2]: #a{b}: '{' in \"a{b}\""),
+        "{err}"
+    );
+    assert_eq!(lines.len(), 2, "{err}");
+}
+
 /// Odd files get problems, never a panic or an empty report.
 #[test]
 fn odd_input_is_reported_not_fatal() {

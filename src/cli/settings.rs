@@ -111,7 +111,18 @@ impl RunSettings {
             thresholds,
             setup: Default::default(),
             started_ago: Duration::ZERO,
-            monitors: args.monitors.clone(),
+            // `--monitor` first, then the scenario's `monitors:` not already given.
+            monitors: args
+                .monitors
+                .iter()
+                .chain(
+                    scenario
+                        .monitors
+                        .iter()
+                        .filter(|m| !args.monitors.contains(m)),
+                )
+                .cloned()
+                .collect(),
         };
         Ok(RunSettings {
             scenario,

@@ -287,6 +287,7 @@ impl<'a> Context<'a> {
             flows: Vec::new(),
             on_stop: Vec::new(),
             thresholds: Vec::new(),
+            monitors: Vec::new(),
             capture: None,
             auth: None,
             relogin: None,
@@ -355,6 +356,12 @@ impl<'a> Context<'a> {
         for (i, expression) in scenario.thresholds.iter().enumerate() {
             if let Err(err) = crate::stats::thresholds::Threshold::parse(expression) {
                 self.problem(&format!("thresholds[{i}]"), false, err.to_string());
+            }
+        }
+        for (i, text) in raw.monitors.unwrap_or_default().iter().enumerate() {
+            match crate::monitor::Spec::parse(text) {
+                Ok(spec) => scenario.monitors.push(spec),
+                Err(err) => self.problem(&format!("monitors[{i}]"), false, err),
             }
         }
         self.check_script_uses();

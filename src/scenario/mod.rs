@@ -86,6 +86,8 @@ pub struct Scenario {
     pub on_stop: Vec<Step>,
     /// Parsed by `stats::thresholds`.
     pub thresholds: Vec<String>,
+    /// `monitors:`: what to watch beside the load, as `--monitor` takes it (both are used).
+    pub monitors: Vec<crate::monitor::Spec>,
     /// `capture:`: the recording the scenario was converted from (relative paths resolved
     /// against the scenario's folder); `--check` compares the replay with it.
     pub capture: Option<PathBuf>,
@@ -351,6 +353,7 @@ impl Scenario {
             }],
             on_stop: Vec::new(),
             thresholds: Vec::new(),
+            monitors: Vec::new(),
             capture: None,
             auth: None,
             relogin: None,
