@@ -85,6 +85,25 @@ pub(crate) struct TransportError {
     pub(crate) latency: Duration,
 }
 
+/// Where one exchange's time went (k6's `http_req_*`): setting up a new connection (zero on
+/// a kept one), then waiting for the answer and reading it. `ttfb + download` is the
+/// reply's latency exactly; the setup is outside it, as latency starts once the connection
+/// is ready.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Phases {
+    /// Resolving the host's name.
+    pub(crate) dns: Duration,
+    /// The TCP handshake.
+    pub(crate) connect: Duration,
+    /// The TLS handshake (https only).
+    pub(crate) tls: Duration,
+    /// From just before the request is written to the first byte of the answer (writing
+    /// and the server's time).
+    pub(crate) ttfb: Duration,
+    /// From the first byte of the answer to the end of its body.
+    pub(crate) download: Duration,
+}
+
 /// A complete response.
 #[derive(Debug)]
 pub(crate) struct Reply {
@@ -96,6 +115,14 @@ pub(crate) struct Reply {
     /// The body's length on the wire (all of it, kept or not).
     pub(crate) body_len: u64,
     pub(crate) latency: Duration,
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "kept per request name by stats next (issue 15, part 2); read by the tests"
+        )
+    )]
+    pub(crate) phases: Phases,
 }
 
 /// What every session of one run shares: timeouts, the body limit and the TLS
@@ -205,9 +232,12 @@ impl Session {
         for attempt in 0..2 {
             // Connecting (with a TLS handshake inline) is large and rare: boxed, so the future
             // every request moves around stays small.
-            let (mut connection, reused) = match self.take(origin).await {
-                Some(connection) => (connection, true),
-                None => (Box::pin(self.connect(origin, began)).await?, false),
+            let (mut connection, reused, mut phases) = match self.take(origin).await {
+                Some(connection) => (connection, true, Phases::default()),
+                None => {
+                    let (connection, setup) = Box::pin(self.connect(origin, began)).await?;
+                    (connection, false, setup)
+                }
             };
             // A kept connection is ready at once: the clock read as `send` began will do.
             let start = if reused && attempt == 0 {
@@ -235,12 +265,15 @@ impl Session {
                 });
             }
             let limit = self.client.max_body;
-            let (status, headers, body, keep_alive) =
+            let (status, headers, body, keep_alive, first_byte) =
                 match read_response(&mut connection, head_only, wants_body, limit).await {
                     Ok(response) => response,
                     Err(err) => return Err(read_failure(err, origin, start.elapsed())),
                 };
-            let latency = start.elapsed();
+            let end = Instant::now();
+            let latency = end - start;
+            phases.ttfb = first_byte.saturating_duration_since(start);
+            phases.download = end.saturating_duration_since(first_byte);
             if keep_alive {
                 if connection.buffer.capacity() > MAX_KEPT_BUFFER {
                     connection.buffer = BytesMut::new();
@@ -253,6 +286,7 @@ impl Session {
                 body: body.bytes,
                 body_len: body.wire_len,
                 latency,
+                phases,
             });
         }
         Err(TransportError {
@@ -295,11 +329,13 @@ impl Session {
         idle.then_some(connection)
     }
 
+    /// A new connection to `origin`, and how long its name, TCP and TLS took.
     async fn connect(
         &self,
         origin: &Endpoint,
         began: Instant,
-    ) -> Result<Connection, TransportError> {
+    ) -> Result<(Connection, Phases), TransportError> {
+        let mut phases = Phases::default();
         let connect_deadline = Instant::now() + self.client.connect_timeout;
         let fail = |kind, message| TransportError {
             kind,
@@ -307,8 +343,13 @@ impl Session {
             latency: began.elapsed(),
         };
         let target = origin.authority();
+        let connecting = Instant::now();
         let stream = match tokio::time::timeout_at(connect_deadline, tcp_connect(origin)).await {
-            Ok(Ok(stream)) => stream,
+            Ok(Ok((stream, resolved))) => {
+                phases.dns = resolved.saturating_duration_since(connecting);
+                phases.connect = resolved.elapsed();
+                stream
+            }
             Ok(Err(err)) => {
                 let kind = match err.kind() {
                     io::ErrorKind::ConnectionRefused => FailureKind::ConnectRefused,
@@ -335,6 +376,7 @@ impl Session {
         };
         let _ = stream.set_nodelay(true);
         let stream = if origin.https {
+            let handshake = Instant::now();
             let name = ServerName::try_from(origin.host.clone()).map_err(|err| {
                 fail(
                     FailureKind::Tls,
@@ -344,7 +386,10 @@ impl Session {
             match tokio::time::timeout_at(connect_deadline, self.client.tls.connect(name, stream))
                 .await
             {
-                Ok(Ok(tls)) => ClientStream::Tls(Box::new(tls)),
+                Ok(Ok(tls)) => {
+                    phases.tls = handshake.elapsed();
+                    ClientStream::Tls(Box::new(tls))
+                }
                 Ok(Err(err)) => {
                     return Err(fail(
                         FailureKind::Tls,
@@ -364,11 +409,12 @@ impl Session {
         } else {
             ClientStream::Plain(stream)
         };
-        Ok(Connection {
+        let connection = Connection {
             origin: origin.clone(),
             stream,
             buffer: BytesMut::new(),
-        })
+        };
+        Ok((connection, phases))
     }
 }
 
@@ -407,14 +453,16 @@ async fn fill(connection: &mut Connection, want: usize) -> io::Result<bool> {
 /// Reads one response: its head (skipping `100 Continue` and the like), then its body as the
 /// head frames it: kept whole up to `limit` when `wants_body` says so, else read and dropped
 /// (its start kept). Returns the status, headers, body and whether the connection can be
-/// kept; a body past the limit is an error, and its connection is not kept.
+/// kept; a body past the limit is an error, and its connection is not kept. Also when the
+/// first byte of the answer came (one clock read per response).
 async fn read_response(
     connection: &mut Connection,
     head_only: bool,
     wants_body: &impl Fn(u16, &HeaderMap) -> bool,
     limit: usize,
-) -> Result<(u16, HeaderMap, body::Kept, bool), ReadError> {
+) -> Result<(u16, HeaderMap, body::Kept, bool, Instant), ReadError> {
     let mut scan = HeadScan::default();
+    let mut first_byte = None;
     let head = loop {
         match parse_head(&mut connection.buffer, &mut scan)? {
             Some(head) if (100..200).contains(&head.status) && head.status != 101 => continue,
@@ -423,9 +471,12 @@ async fn read_response(
                 if !fill(connection, READ_SIZE).await? {
                     return Err(ReadError::Closed);
                 }
+                first_byte.get_or_insert_with(Instant::now);
             }
         }
     };
+    // A kept connection starts with an empty buffer, so the head came through a read.
+    let first_byte = first_byte.unwrap_or_else(Instant::now);
     let framing = framing(&head, head_only);
     let keep = wants_body(head.status, &head.headers);
     let too_large = |announced| ReadError::TooLarge { limit, announced };
@@ -498,14 +549,18 @@ async fn read_response(
         }
     };
     let keep_open = keep_alive(&head, framing);
-    Ok((head.status, head.headers, body, keep_open))
+    Ok((head.status, head.headers, body, keep_open, first_byte))
 }
 
-async fn tcp_connect(origin: &Endpoint) -> io::Result<TcpStream> {
+/// A TCP connection to the first of `origin`'s addresses that takes one, and when its name
+/// was resolved.
+async fn tcp_connect(origin: &Endpoint) -> io::Result<(TcpStream, Instant)> {
     let mut last = None;
-    for addr in tokio::net::lookup_host((origin.host.as_str(), origin.port)).await? {
+    let addresses = tokio::net::lookup_host((origin.host.as_str(), origin.port)).await?;
+    let resolved = Instant::now();
+    for addr in addresses {
         match TcpStream::connect(addr).await {
-            Ok(stream) => return Ok(stream),
+            Ok(stream) => return Ok((stream, resolved)),
             Err(err) => last = Some(err),
         }
     }
@@ -581,5 +636,70 @@ mod tests {
             (443, "example.org")
         );
         assert!(Endpoint::of(&url::Url::parse("ftp://example.org/").unwrap()).is_none());
+    }
+
+    /// A server on 127.0.0.1 that answers each request on one kept connection after
+    /// `first_byte`, sends its head and half the body, and the other half `rest` later.
+    async fn slow_server(first_byte: Duration, rest: Duration) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 1024];
+            loop {
+                let read = stream.read(&mut buffer).await.unwrap();
+                if read == 0 {
+                    return;
+                }
+                request.extend_from_slice(&buffer[..read]);
+                if !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    continue;
+                }
+                request.clear();
+                tokio::time::sleep(first_byte).await;
+                stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nab")
+                    .await
+                    .unwrap();
+                tokio::time::sleep(rest).await;
+                stream.write_all(b"cd").await.unwrap();
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn each_phase_holds_the_time_the_server_took_in_it() {
+        let (first_byte, rest) = (Duration::from_millis(120), Duration::from_millis(60));
+        let addr = slow_server(first_byte, rest).await;
+        let client = Client::new(
+            Duration::from_secs(5),
+            Duration::from_secs(10),
+            1 << 20,
+            false,
+        );
+        let mut session = Session::new(Arc::new(client.unwrap()));
+        let url = url::Url::parse(&format!("http://{addr}/slow")).unwrap();
+        let origin = Endpoint::of(&url).unwrap();
+        let request = || Request::get("/slow").body(Full::new(Bytes::new())).unwrap();
+        let first = session.send(&origin, request(), |_, _| true).await.unwrap();
+        assert_eq!(&first.body[..], b"abcd");
+        let phases = first.phases;
+        assert!(phases.ttfb >= first_byte, "{phases:?}");
+        assert!(phases.download >= rest, "{phases:?}");
+        assert_eq!(phases.ttfb + phases.download, first.latency);
+        assert_eq!(phases.tls, Duration::ZERO);
+        // The second request goes on the kept connection: nothing to set up.
+        let second = session.send(&origin, request(), |_, _| true).await.unwrap();
+        let phases = second.phases;
+        assert_eq!(
+            (phases.dns, phases.connect),
+            (Duration::ZERO, Duration::ZERO)
+        );
+        assert!(
+            phases.ttfb >= first_byte && phases.download >= rest,
+            "{phases:?}"
+        );
     }
 }
