@@ -284,7 +284,7 @@ pub struct RunArgs {
 pub struct MasterArgs {
     /// Be the master of a distributed run: workers run the users, this process merges their
     /// statistics and writes the reports
-    #[arg(long, conflicts_with_all = ["check", "arrival_rate"])]
+    #[arg(long, conflicts_with = "check")]
     pub master: bool,
     /// With --master: start when this many workers have joined
     #[arg(

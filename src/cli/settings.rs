@@ -88,7 +88,6 @@ impl RunSettings {
                 autoquit: args.autoquit.map(Duration::from_secs),
             })
         };
-        // (`--master` refuses `--arrival-rate`.)
         let load_given =
             args.load.users.is_some() || args.stages.is_some() || args.arrival_rate.is_some();
         let mut master = match args.cluster.master {
