@@ -92,3 +92,35 @@ async fn the_search_finds_the_rate_theory_predicts_for_a_server_of_known_capacit
     assert_eq!(page.matches("<circle").count(), capacity.steps.len());
     server.shutdown().await;
 }
+
+#[test]
+fn a_search_without_headless_or_with_a_bad_condition_is_refused_before_any_request() {
+    let dir = output_dir("capacity_refusals");
+    for (args, said) in [
+        (
+            &["--find-capacity", "p95<300ms"][..],
+            "error: --find-capacity runs without the page: add --headless",
+        ),
+        (
+            &["--find-capacity", "p95<soon", "--headless"][..],
+            "error: threshold \"p95<soon\": ",
+        ),
+        (
+            &[
+                "--find-capacity",
+                "p95<1s",
+                "--headless",
+                "--stages",
+                "1s:1",
+            ][..],
+            "error: the argument '--find-capacity <CONDITION>' cannot be used with '--stages <STAGES>'",
+        ),
+    ] {
+        let mut all = vec!["run", "--url", "http://127.0.0.1:9/"];
+        all.extend_from_slice(args);
+        let output = chorus(&all, &dir);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.starts_with(said), "{args:?}: {stderr}");
+    }
+}
