@@ -26,6 +26,7 @@ macro_rules! eprint {
     ($($arg:tt)*) => { $crate::terminal::write(&mut ::std::io::stderr(), format_args!($($arg)*)) };
 }
 
+pub mod capacity;
 pub mod cli;
 pub mod cluster;
 pub mod compare;

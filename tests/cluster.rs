@@ -19,6 +19,7 @@ use crate::util::{demo_app, output_dir};
 mod deploy;
 mod hostile;
 mod netns;
+mod open_model;
 mod page;
 mod seconds;
 

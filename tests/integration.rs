@@ -3,6 +3,7 @@
 mod util;
 
 mod apps;
+mod capacity;
 mod cluster;
 mod compare;
 mod convert;

@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::parse::{
     RunTime, parse_data_source, parse_seed, parse_size, parse_users, parse_var, run_time,
-    spawn_rate, stop_timeout, think, think_scale, threads,
+    spawn_rate, step_time, stop_timeout, think, think_scale, threads,
 };
 use crate::demo::Seed;
 
@@ -179,6 +179,7 @@ pub struct ProvisionArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(group = clap::ArgGroup::new("open_model").multiple(true))]
 pub struct RunArgs {
     /// The scenario file (YAML)
     #[arg(required_unless_present = "url")]
@@ -211,14 +212,31 @@ pub struct RunArgs {
     #[arg(long, conflicts_with = "arrival_rate")]
     pub stages: Option<String>,
     /// Open model: start iterations at this rate whatever the server does, e.g. 200/s
-    #[arg(long = "arrival-rate")]
+    #[arg(long = "arrival-rate", group = "open_model")]
     pub arrival_rate: Option<String>,
     /// Open model: the most users that may be busy at once
-    #[arg(long = "max-users", requires = "arrival_rate", value_parser = parse_users)]
+    #[arg(long = "max-users", requires = "open_model", value_parser = parse_users)]
     pub max_users: Option<u64>,
     /// Fail the run (exit status 1) when a threshold is crossed, e.g. 'p95<300ms', 'failures<1%'
     #[arg(long = "threshold")]
     pub thresholds: Vec<String>,
+    /// Search the highest arrival rate at which this condition (and every --threshold) holds,
+    /// e.g. 'p95<300ms': steps from --arrival-rate (default 10/s) up, see docs/capacity.md
+    #[arg(
+        long = "find-capacity",
+        value_name = "CONDITION",
+        group = "open_model",
+        conflicts_with_all = ["stages", "check", "master"]
+    )]
+    pub find_capacity: Vec<String>,
+    /// With --find-capacity: how long each step's rate is measured (after a settling second)
+    #[arg(
+        long = "step-time",
+        value_name = "DURATION",
+        value_parser = step_time,
+        requires = "find_capacity"
+    )]
+    pub step_time: Option<Duration>,
     /// When the run stops, how long each user may take to finish its iteration (then it runs
     /// on_stop, which gets as long again); what is still going then is cut and counted
     #[arg(
@@ -285,7 +303,7 @@ pub struct RunArgs {
 pub struct MasterArgs {
     /// Be the master of a distributed run: workers run the users, this process merges their
     /// statistics and writes the reports
-    #[arg(long, conflicts_with_all = ["check", "arrival_rate"])]
+    #[arg(long, conflicts_with = "check")]
     pub master: bool,
     /// With --master: start when this many workers have joined
     #[arg(

@@ -85,6 +85,37 @@ pub(super) async fn local(settings: &RunSettings) -> anyhow::Result<(RunResult, 
     Ok((result, after))
 }
 
+/// A capacity search on this machine's engine (`--find-capacity`): each step's line as it is
+/// judged, the curve in the summary.
+pub(super) async fn capacity(
+    settings: &RunSettings,
+    search: crate::capacity::SearchSettings,
+) -> anyhow::Result<(RunResult, String)> {
+    let listening = Interrupts::listen().context("could not listen for Ctrl-C and SIGTERM")?;
+    // Second 0 of the run: the engine's seconds count from about now (within its start).
+    let epoch = tokio::time::Instant::now();
+    let handle = Engine::start(
+        settings.scenario.clone(),
+        settings.plan.clone(),
+        settings.engine.clone(),
+    )?;
+    let steer = Steer {
+        control: handle.control(),
+        stop: EngineControl::stop,
+        stop_now: EngineControl::stop_now,
+        live: engine_live,
+    };
+    let say = |line: &str| eprintln!("chorus: {line}");
+    let result = drive(
+        settings,
+        listening,
+        steer,
+        crate::capacity::run(handle, epoch, search, say),
+    )
+    .await;
+    Ok((result, String::new()))
+}
+
 /// A run on a cluster's workers, this process their master.
 pub(super) async fn master(
     settings: &RunSettings,

@@ -28,6 +28,11 @@ pub(super) fn parse_size(text: &str) -> Result<u64, String> {
     crate::size::parse(text)
 }
 
+/// `--step-time` (with `--find-capacity`): more than 0, at most a year.
+pub(super) fn step_time(text: &str) -> Result<Duration, String> {
+    units::parse_duration(text, units::RUN_TIME).map_err(|err| err.to_string())
+}
+
 /// `--think` (with `--url`): 0 to a day.
 pub(super) fn think(text: &str) -> Result<Duration, String> {
     units::parse_duration(text, units::THINK).map_err(|err| err.to_string())

@@ -24,7 +24,10 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .await;
         }
         (Way::Headless, None) => {
-            let (result, after) = super::headless::local(&settings).await?;
+            let (result, after) = match &settings.capacity {
+                Some(search) => super::headless::capacity(&settings, search.clone()).await?,
+                None => super::headless::local(&settings).await?,
+            };
             (result.exit_code(), Some(result), after)
         }
         (Way::Headless, Some(config)) => {

@@ -11,15 +11,20 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 
 use super::args::{OutputArgs, RunArgs, WebArgs};
+use crate::capacity::SearchSettings;
 use crate::cluster::MasterConfig;
 use crate::cluster::bundle::{self, Bundle};
-use crate::engine::{EngineOptions, Plan};
+use crate::engine::{EngineOptions, Load, Plan, Stage};
 use crate::scenario::{self, LoadOptions, Scenario};
 use crate::stats::{self, Threshold};
 use crate::web::{self, WebConfig};
 
 /// `--arrival-rate` without `--max-users` or `-u`.
 const DEFAULT_MAX_USERS: u64 = 1000;
+/// `--find-capacity` without `--arrival-rate`: the first step's rate.
+const DEFAULT_START_RATE: &str = "10/s";
+/// `--find-capacity` without `--step-time`.
+const DEFAULT_STEP_TIME: Duration = Duration::from_secs(10);
 
 /// Everything a `chorus run` needs, checked.
 pub(super) struct RunSettings {
@@ -39,6 +44,9 @@ pub(super) struct RunSettings {
     pub(super) quiet: bool,
     /// `--baseline`: the results the run is compared with at its end, read before it.
     pub(super) baseline: Option<crate::compare::Pooled>,
+    /// `--find-capacity`: the search's schedule and conditions (the run's thresholds are
+    /// then the search's conditions, judged on each step rather than on the whole run).
+    pub(super) capacity: Option<SearchSettings>,
 }
 
 /// How the run is driven.
@@ -88,7 +96,6 @@ impl RunSettings {
                 autoquit: args.autoquit.map(Duration::from_secs),
             })
         };
-        // (`--master` refuses `--arrival-rate`.)
         let load_given =
             args.load.users.is_some() || args.stages.is_some() || args.arrival_rate.is_some();
         let mut master = match args.cluster.master {
@@ -99,7 +106,8 @@ impl RunSettings {
             false => None,
         };
         let baseline = super::compare::baseline(&args.baseline)?;
-        let thresholds = thresholds(&args, &scenario)?;
+        let mut thresholds = thresholds(&args, &scenario)?;
+        let capacity = capacity(&args, &plan, &mut thresholds)?;
         if let Some(master) = &mut master {
             master.meta.thresholds = thresholds.clone();
         }
@@ -134,6 +142,7 @@ impl RunSettings {
             output: *args.output,
             quiet: args.quiet,
             baseline,
+            capacity,
         })
     }
 }
@@ -143,6 +152,42 @@ fn thresholds(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<Vec<Thresho
     let mut expressions = args.thresholds.clone();
     expressions.extend(scenario.thresholds.iter().cloned());
     stats::thresholds::parse_all(&expressions).map_err(anyhow::Error::msg)
+}
+
+/// `--find-capacity`'s search: from the plan's first rate, judged on its conditions and on
+/// `thresholds`, which it takes (they judge the steps, not the whole run).
+fn capacity(
+    args: &RunArgs,
+    plan: &Plan,
+    thresholds: &mut Vec<Threshold>,
+) -> anyhow::Result<Option<SearchSettings>> {
+    if args.find_capacity.is_empty() {
+        return Ok(None);
+    }
+    if !args.headless {
+        bail!("--find-capacity runs without the page: add --headless");
+    }
+    let mut conditions =
+        stats::thresholds::parse_all(&args.find_capacity).map_err(anyhow::Error::msg)?;
+    conditions.append(thresholds);
+    let Some(Stage {
+        load: Load::Arrivals {
+            per_second,
+            max_users,
+        },
+        ..
+    }) = plan.stages().first().copied()
+    else {
+        bail!("--find-capacity needs an open-model plan");
+    };
+    Ok(Some(SearchSettings {
+        start: per_second,
+        max_users,
+        step_time: args.step_time.unwrap_or(DEFAULT_STEP_TIME),
+        settle: Duration::from_secs(1),
+        run_time: args.load.run_time(),
+        conditions,
+    }))
 }
 
 /// What `chorus run`'s flags add to or change in the scenario file.
@@ -178,7 +223,12 @@ fn load_scenario(args: &RunArgs) -> anyhow::Result<Scenario> {
 
 fn plan(args: &RunArgs) -> anyhow::Result<Plan> {
     let load = &args.load;
-    let plan = if let Some(stages) = &args.stages {
+    let plan = if !args.find_capacity.is_empty() {
+        // The search sets every rate itself and ends the run.
+        let rate = args.arrival_rate.as_deref().unwrap_or(DEFAULT_START_RATE);
+        let max_users = args.max_users.or(load.users).unwrap_or(DEFAULT_MAX_USERS);
+        Plan::arrivals(rate, max_users, None)?
+    } else if let Some(stages) = &args.stages {
         Plan::parse_stages(stages)?
     } else if let Some(rate) = &args.arrival_rate {
         let max_users = args.max_users.or(load.users).unwrap_or(DEFAULT_MAX_USERS);

@@ -17,7 +17,7 @@ use super::protocol::ScenarioPin;
 use super::run::{MasterConfig, Run};
 use super::status::Status;
 use super::{ClusterError, HEARTBEAT_EVERY};
-use crate::engine::{Engine, EngineHandle, Load, Plan, RemoteCommand, RemoteRun, RunState};
+use crate::engine::{Engine, EngineHandle, Plan, RemoteCommand, RemoteRun, RunState};
 use crate::scenario::Scenario;
 use crate::stats::{RunMeta, RunResult};
 
@@ -57,25 +57,15 @@ impl MasterControl {
 
     /// Starts a run of `plan` on the workers of a master that serves the page
     /// ([`Master::serve`]): the handle is driven like a local engine's, its users and spawn
-    /// rate are split over the workers and its measurements are the merged ones. Refused
-    /// (with a sentence for the page) for an open-model plan and while fewer workers than
-    /// expected are ready.
+    /// rate (or its arrival rate) are split over the workers and its measurements are the
+    /// merged ones. Refused (with a sentence for the page) while fewer workers than expected
+    /// are ready.
     pub fn start_run(
         &self,
         scenario: Arc<Scenario>,
         plan: Plan,
         meta: RunMeta,
     ) -> Result<EngineHandle, String> {
-        if plan
-            .stages()
-            .iter()
-            .any(|stage| matches!(stage.load, Load::Arrivals { .. }))
-        {
-            return Err(
-                "a fixed arrival rate is not supported on a cluster yet: give users and a spawn rate"
-                    .to_owned(),
-            );
-        }
         scenario
             .check_capacity(plan.peak_users())
             .map_err(|err| err.to_string())?;
@@ -141,20 +131,9 @@ pub struct Master {
 }
 
 impl Master {
-    /// Checks the settings (a closed-model plan; a token off loopback) and listens.
+    /// Checks the settings (a token off loopback) and listens.
     pub async fn bind(config: MasterConfig) -> Result<Master, ClusterError> {
         auth::check_bind(&config.bind, config.token.as_deref()).map_err(ClusterError::Refused)?;
-        if config
-            .plan
-            .stages()
-            .iter()
-            .any(|stage| matches!(stage.load, Load::Arrivals { .. }))
-        {
-            return Err(ClusterError::Plan(
-                "--arrival-rate is not supported with --master yet; give -u/-r/-t or --stages"
-                    .to_owned(),
-            ));
-        }
         let listener =
             TcpListener::bind(config.bind)
                 .await

@@ -62,9 +62,15 @@ pub enum ToWorker {
         /// there, so its seconds are the master's (0 for the workers that start it).
         #[serde(default)]
         started_ago_ms: u64,
+        /// Open model: start this many iterations per second on the worker's own schedule,
+        /// with at most `users` users busy (`spawn_rate` is then unused).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        arrival_rate: Option<f64>,
     },
     /// Move to this many users.
     SetUsers { users: u64, spawn_rate: f64 },
+    /// Open model: from now on this many iterations per second, at most `max_users` busy.
+    SetArrivals { per_second: f64, max_users: u64 },
     /// Stop the users: gracefully (each finishes its iteration within the stop timeout, then
     /// runs `on_stop`) or at once.
     Stop { now: bool },

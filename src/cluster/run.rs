@@ -15,7 +15,7 @@ use super::Notify;
 use super::bundle::Bundle;
 use super::link::Event;
 use super::protocol::{SecondStats, ToMaster, ToWorker};
-use super::share::{RowPool, rows_to_give, split_rate, split_users};
+use super::share::{RowPool, rows_to_give, split_arrivals, split_rate, split_users};
 use super::status::{Status, WorkerState, WorkerStatus};
 use crate::engine::{Load, Plan, RunState};
 use crate::stats::RunMeta;
@@ -53,7 +53,7 @@ pub struct MasterConfig {
     /// Start when this many workers are ready (at least 1).
     pub expect_workers: usize,
     pub bundle: Bundle,
-    /// A closed-model plan (users, stages).
+    /// The plan: users (stages) or arrival rates, shared out over the workers.
     pub plan: Plan,
     /// Rows of the scenario's `unique` sources, if it has any.
     pub unique_rows: Option<u64>,
@@ -73,8 +73,10 @@ struct Member {
     state: WorkerState,
     /// Indexes of `unique` rows given to it (for the rest of the run).
     rows: Vec<u32>,
-    /// Users it was told to run.
+    /// Users it was told to run (in the open model: the most users it may keep busy).
     share: u64,
+    /// Open model: the arrivals per second it was told to start.
+    rate: f64,
     /// Users it said it runs.
     users: u64,
     requests: u64,
@@ -161,6 +163,7 @@ impl Run {
                         state: WorkerState::Loading,
                         rows: Vec::new(),
                         share: 0,
+                        rate: 0.0,
                         users: 0,
                         requests: 0,
                     },
@@ -310,11 +313,24 @@ impl Run {
         self.rebalance();
     }
 
+    /// The current stage's users (the most users, in the open model) and its spawn rate or
+    /// arrival rate.
     fn stage_target(&self) -> (u64, f64) {
         match self.config.plan.stages()[self.stage].load {
             Load::Users { users, spawn_rate } => (users, spawn_rate),
-            Load::Arrivals { .. } => (0, 1.0),
+            Load::Arrivals {
+                per_second,
+                max_users,
+            } => (max_users, per_second),
         }
+    }
+
+    /// Whether the current stage is the open model (arrivals at a rate).
+    fn is_open_model(&self) -> bool {
+        matches!(
+            self.config.plan.stages()[self.stage].load,
+            Load::Arrivals { .. }
+        )
     }
 
     /// Gives ready workers their rows and every live worker its share of the current stage.
@@ -381,7 +397,6 @@ impl Run {
             })
             .collect();
         let shares = split_users(target, &all_caps);
-        let rates = split_rate(rate, &shares);
         let placed: u64 = shares.iter().sum();
         if placed < target && !self.short_warned {
             self.short_warned = true;
@@ -390,15 +405,31 @@ impl Run {
                  rows between them (rows are never given to two workers); add rows to the data file"
             ));
         }
+        // Closed model: users and a spawn rate each; open model: an arrival rate and the most
+        // users each, the rates adding up to the stage's.
+        let loads: Vec<(u64, f64)> = if self.is_open_model() {
+            split_arrivals(rate, &shares)
+                .into_iter()
+                .map(|(rate, users)| (users, rate))
+                .collect()
+        } else {
+            shares
+                .iter()
+                .copied()
+                .zip(split_rate(rate, &shares))
+                .collect()
+        };
+        let open = self.is_open_model();
         let aggregate = self.aggregate.clone();
         let started_ago = self.run_started.elapsed();
-        for ((id, share), spawn_rate) in live.iter().zip(shares).zip(rates) {
+        for (id, (share, spawn_rate)) in live.iter().zip(loads) {
             let Some(member) = self.members.get_mut(id) else {
                 continue;
             };
             if member.state == WorkerState::Ready {
                 member.state = WorkerState::Running;
                 member.share = share;
+                member.rate = if open { spawn_rate } else { 0.0 };
                 // Its seconds are the run's: it reports from the second under way.
                 aggregate
                     .lock()
@@ -406,13 +437,23 @@ impl Run {
                     .expect_reporter(u64::from(*id), started_ago.as_secs());
                 let _ = member.sender.send(ToWorker::Start {
                     users: share,
-                    spawn_rate,
+                    spawn_rate: if open { 1.0 } else { spawn_rate },
                     rows: member.rows.clone(),
                     stop_timeout_ms: self.config.stop_timeout.as_millis() as u64,
                     max_body: self.config.max_body,
                     accept_invalid_certs: self.config.accept_invalid_certs,
                     started_ago_ms: u64::try_from(started_ago.as_millis()).unwrap_or(u64::MAX),
+                    arrival_rate: open.then_some(spawn_rate),
                 });
+            } else if open {
+                if member.share != share || member.rate != spawn_rate {
+                    member.share = share;
+                    member.rate = spawn_rate;
+                    let _ = member.sender.send(ToWorker::SetArrivals {
+                        per_second: spawn_rate,
+                        max_users: share,
+                    });
+                }
             } else if member.share != share {
                 let spawn_rate = if self.taking_over && share > member.share {
                     let extra = (share - member.share) as f64;
@@ -451,12 +492,19 @@ impl Run {
                 if self.stage + 1 < self.config.plan.stages().len() {
                     self.stage += 1;
                     self.stage_started = end;
-                    let (users, _) = self.stage_target();
+                    let (users, rate) = self.stage_target();
                     for member in self.members.values_mut() {
                         // A new stage always sends the new rate.
                         member.share = u64::MAX;
                     }
-                    self.notify(&format!("stage {}: {users} users", self.stage + 1));
+                    if self.is_open_model() {
+                        self.notify(&format!(
+                            "stage {}: {rate}/s, at most {users} users",
+                            self.stage + 1
+                        ));
+                    } else {
+                        self.notify(&format!("stage {}: {users} users", self.stage + 1));
+                    }
                     self.rebalance();
                 } else {
                     self.stop(false);

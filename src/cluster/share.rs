@@ -48,6 +48,18 @@ pub fn split_rate(rate: f64, shares: &[u64]) -> Vec<f64> {
         .collect()
 }
 
+/// Open model: each worker's arrival rate and most users, from the shares of `max_users`.
+/// The rates follow the shares and add up to `rate`; a worker whose share is 0 (fewer users
+/// than workers) still gets one user, so every worker that gets a rate can start it.
+pub fn split_arrivals(rate: f64, shares: &[u64]) -> Vec<(f64, u64)> {
+    let users: Vec<u64> = shares.iter().map(|&share| share.max(1)).collect();
+    let total: u64 = users.iter().sum();
+    users
+        .iter()
+        .map(|&users| (rate * users as f64 / total.max(1) as f64, users))
+        .collect()
+}
+
 /// The `unique` rows not given out yet. A row goes to one worker for the rest of the run.
 #[derive(Debug, Clone)]
 pub struct RowPool {
@@ -126,6 +138,20 @@ mod tests {
         assert_eq!(split_rate(10.0, &[6, 2, 2]), [6.0, 2.0, 2.0]);
         assert_eq!(split_rate(9.0, &[0, 0, 0]), [3.0, 3.0, 3.0]);
         assert!(split_rate(9.0, &[4, 0]).iter().all(|r| *r > 0.0));
+    }
+
+    #[test]
+    fn arrival_rates_follow_the_shares_and_add_up() {
+        assert_eq!(
+            split_arrivals(90.0, &[100, 100, 100]),
+            [(30.0, 100), (30.0, 100), (30.0, 100)]
+        );
+        assert_eq!(split_arrivals(30.0, &[2, 1]), [(20.0, 2), (10.0, 1)]);
+        assert_eq!(split_arrivals(10.0, &[1, 0]), [(5.0, 1), (5.0, 1)]);
+        let rates = split_arrivals(100.0, &split_users(1000, &[u64::MAX; 7]));
+        let sum: f64 = rates.iter().map(|(rate, _)| rate).sum();
+        assert!((sum - 100.0).abs() < 1e-9, "{sum}");
+        assert!(split_arrivals(5.0, &[]).is_empty());
     }
 
     #[test]

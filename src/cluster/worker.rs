@@ -18,7 +18,7 @@ use super::protocol::{
     read_frame_within, write_frame,
 };
 use super::{ClusterError, HEARTBEAT_EVERY, MISSING_AFTER, Notify};
-use crate::engine::{Engine, EngineControl, EngineOptions, Plan};
+use crate::engine::{Engine, EngineControl, EngineOptions, Load, Plan, Stage};
 use crate::scenario::Scenario;
 use crate::stats::{RunResult, SecondsTap, report};
 
@@ -289,7 +289,7 @@ async fn serve(
                 };
                 last_heard = Instant::now();
                 match message {
-                    ToWorker::Start { users, spawn_rate, rows, stop_timeout_ms, max_body, accept_invalid_certs, started_ago_ms } => {
+                    ToWorker::Start { users, spawn_rate, rows, stop_timeout_ms, max_body, accept_invalid_certs, started_ago_ms, arrival_rate } => {
                         if running.is_some() {
                             continue;
                         }
@@ -306,9 +306,16 @@ async fn serve(
                             started_ago: Duration::from_millis(started_ago_ms),
                             ..EngineOptions::default()
                         };
-                        match start(mine, users, spawn_rate, options) {
+                        let load = match arrival_rate {
+                            Some(per_second) => Load::Arrivals { per_second, max_users: users },
+                            None => Load::Users { users, spawn_rate },
+                        };
+                        match start(mine, load, options) {
                             Ok(started) => {
-                                (config.notify)(&format!("running {users} user(s)"));
+                                (config.notify)(&match arrival_rate {
+                                    Some(rate) => format!("starting {} iterations per second (at most {users} user(s))", show_rate(rate)),
+                                    None => format!("running {users} user(s)"),
+                                });
                                 updates = Some(started.control.subscribe());
                                 running = Some(started);
                             }
@@ -323,6 +330,14 @@ async fn serve(
                             match run.control.set_users(users, spawn_rate) {
                                 Ok(()) => (config.notify)(&format!("moving to {users} user(s)")),
                                 Err(err) => (config.notify)(&format!("cannot run {users} user(s): {err}")),
+                            }
+                        }
+                    }
+                    ToWorker::SetArrivals { per_second, max_users } => {
+                        if let Some(run) = &running {
+                            match run.control.set_arrival_rate(Some(per_second), max_users) {
+                                Ok(()) => (config.notify)(&format!("moving to {} iterations per second (at most {max_users} user(s))", show_rate(per_second))),
+                                Err(err) => (config.notify)(&format!("cannot start {per_second} iterations per second: {err}")),
                             }
                         }
                     }
@@ -397,13 +412,19 @@ async fn serve(
     }
 }
 
-fn start(
-    scenario: Scenario,
-    users: u64,
-    spawn_rate: f64,
-    options: EngineOptions,
-) -> Result<Running, String> {
-    let plan = Plan::users(users, Some(spawn_rate), None).map_err(|e| e.to_string())?;
+/// A rate as people read it: `33.33`, `30`.
+fn show_rate(rate: f64) -> String {
+    let text = format!("{rate:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// Starts this worker's share: until the master says stop, so one open-ended stage.
+fn start(scenario: Scenario, load: Load, options: EngineOptions) -> Result<Running, String> {
+    let plan = Plan::new(vec![Stage {
+        load,
+        duration: None,
+    }])
+    .map_err(|e| e.to_string())?;
     let handle = Engine::start(Arc::new(scenario), plan, options).map_err(|e| e.to_string())?;
     let tap = Arc::new(Mutex::new(SecondsTap::default()));
     handle.tap(tap.clone());

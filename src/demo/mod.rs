@@ -79,6 +79,13 @@ impl App {
         writer.flush()
     }
 
+    /// Gives `GET /api/v2/capacity` a known capacity: at most `concurrent` requests served
+    /// at once, each for `service`, the others waiting their turn; theory says it serves
+    /// `concurrent / service` requests a second at most. Without it the route answers at once.
+    pub fn limit_capacity(&self, concurrent: usize, service: std::time::Duration) {
+        self.shared.limit_capacity(concurrent, service);
+    }
+
     /// The axum router, for serving it in another server or calling it without a socket.
     pub fn router(&self) -> axum::Router {
         routes::router(self.shared.clone())

@@ -28,6 +28,8 @@ const MAX_DELAY_MS: u64 = 60_000;
 pub(super) struct AppShared {
     pub(super) state: Mutex<State>,
     counters: Mutex<Counters>,
+    /// `GET /api/v2/capacity`'s limit: at most this many served at once, each for this long.
+    capacity: Mutex<Option<(Arc<tokio::sync::Semaphore>, Duration)>>,
 }
 
 #[derive(Default)]
@@ -41,7 +43,22 @@ impl AppShared {
         Self {
             state: Mutex::new(state),
             counters: Mutex::new(Counters::default()),
+            capacity: Mutex::new(None),
         }
+    }
+
+    /// From now on `GET /api/v2/capacity` serves at most `concurrent` requests at once, each
+    /// for `service`; the others wait their turn (so it serves `concurrent / service` a second
+    /// at most).
+    pub(super) fn limit_capacity(&self, concurrent: usize, service: Duration) {
+        let limit = (
+            Arc::new(tokio::sync::Semaphore::new(concurrent.max(1))),
+            service,
+        );
+        *self
+            .capacity
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = Some(limit);
     }
 
     /// A panic elsewhere must not take the app down with a poisoned lock.
@@ -83,6 +100,7 @@ pub(super) fn router(shared: App) -> Router {
             "/api/v2/data/game/{game_id}/totalTimePlayed",
             post(total_time_played),
         )
+        .route("/api/v2/capacity", get(capacity))
         .route("/__demo/stats", get(demo_stats))
         .route("/__demo/delay/{ms}", get(delay))
         .fallback(unknown_route)
@@ -436,6 +454,24 @@ async fn demo_stats(Shared(app): Shared<App>) -> Response {
         "game_sessions": game_sessions,
     }))
     .into_response()
+}
+
+/// A server with a known capacity (see [`AppShared::limit_capacity`]); without a limit it
+/// answers at once.
+async fn capacity(Shared(app): Shared<App>) -> Response {
+    let limit = app
+        .capacity
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner())
+        .clone();
+    if let Some((permits, service)) = limit {
+        // The semaphore is never closed.
+        let Ok(_permit) = permits.acquire().await else {
+            return error(503, "the capacity limit is closed");
+        };
+        tokio::time::sleep(service).await;
+    }
+    axum::Json(json!({ "served": true })).into_response()
 }
 
 async fn delay(Path(ms): Path<String>) -> Response {

@@ -335,14 +335,18 @@ pub struct RemoteRun {
 impl RemoteRun {
     /// The next command; `None` once every control is dropped.
     pub async fn command(&mut self) -> Option<RemoteCommand> {
-        Some(match self.commands.recv().await? {
-            Control::SetUsers { users, spawn_rate } => {
-                RemoteCommand::SetUsers { users, spawn_rate }
-            }
-            Control::Stop => RemoteCommand::Stop,
-            Control::StopNow => RemoteCommand::StopNow,
-            Control::Reset => RemoteCommand::Reset,
-        })
+        loop {
+            return Some(match self.commands.recv().await? {
+                Control::SetUsers { users, spawn_rate } => {
+                    RemoteCommand::SetUsers { users, spawn_rate }
+                }
+                // A remote run follows its own plan's rates (nothing sets them from outside).
+                Control::SetArrivals { .. } => continue,
+                Control::Stop => RemoteCommand::Stop,
+                Control::StopNow => RemoteCommand::StopNow,
+                Control::Reset => RemoteCommand::Reset,
+            });
+        }
     }
 
     /// The run's measurements, read by `EngineControl::inspect`: merge into it here.
@@ -414,6 +418,32 @@ impl EngineControl {
         self.shared.scenario.check_capacity(users)?;
         limits::check_open_files(users)?;
         let _ = self.control.send(Control::SetUsers { users, spawn_rate });
+        Ok(())
+    }
+
+    /// Open model: starts `per_second` iterations per second from now on, with at most
+    /// `max_users` users busy (replacing the rest of the plan); `None` starts none until the
+    /// next call (the users finish what they started). Refused in a closed-model run (said in
+    /// the log) and for a rate out of bounds.
+    pub fn set_arrival_rate(
+        &self,
+        per_second: Option<f64>,
+        max_users: u64,
+    ) -> Result<(), EngineError> {
+        if let Some(per_second) = per_second {
+            Plan::new(vec![Stage {
+                load: Load::Arrivals {
+                    per_second,
+                    max_users,
+                },
+                duration: None,
+            }])?;
+        }
+        self.shared.scenario.check_capacity(max_users)?;
+        let _ = self.control.send(Control::SetArrivals {
+            per_second,
+            max_users,
+        });
         Ok(())
     }
 

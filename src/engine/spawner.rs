@@ -19,7 +19,15 @@ use crate::stats::{RunMeta, RunResult};
 /// What the handle asks of the controller.
 #[derive(Debug)]
 pub(super) enum Control {
-    SetUsers { users: u64, spawn_rate: f64 },
+    SetUsers {
+        users: u64,
+        spawn_rate: f64,
+    },
+    /// Open model: from now on this rate (`None`: no arrivals until the next rate).
+    SetArrivals {
+        per_second: Option<f64>,
+        max_users: u64,
+    },
     Stop,
     StopNow,
     Reset,
@@ -44,6 +52,8 @@ pub(super) struct Spawner {
     /// Workers that take arrivals (those with a share of `max_users`).
     open_workers: Vec<usize>,
     started_total: u64,
+    /// Open model: no arrivals until the next rate (`Control::SetArrivals` with none).
+    paused: bool,
 }
 
 /// What the spawner wants next.
@@ -74,6 +84,7 @@ impl Spawner {
             workers,
             open_workers: Vec::new(),
             started_total: 0,
+            paused: false,
         };
         spawner.begin_stage(0, now);
         spawner
@@ -114,6 +125,47 @@ impl Spawner {
         }
         self.plan = Plan::users(users, Some(spawn_rate), None).map_err(|e| e.to_string())?;
         self.begin_stage(0, now);
+        Ok(())
+    }
+
+    /// Replaces an open-model plan by one open-ended stage at `per_second` (or no arrivals
+    /// at all) from now on. The first arrival at the new rate comes when the old schedule's
+    /// next one was due, or one new interval from now if that is sooner: a change of rate
+    /// neither adds an arrival nor leaves a gap.
+    fn set_arrivals(
+        &mut self,
+        per_second: Option<f64>,
+        max_users: u64,
+        now: Instant,
+    ) -> Result<(), String> {
+        let Load::Arrivals {
+            per_second: old, ..
+        } = self.current().load
+        else {
+            return Err("a closed-model run (users) has no arrival rate to set".to_owned());
+        };
+        let Some(per_second) = per_second else {
+            self.paused = true;
+            return Ok(());
+        };
+        let plan = Plan::new(vec![Stage {
+            load: Load::Arrivals {
+                per_second,
+                max_users,
+            },
+            duration: None,
+        }])
+        .map_err(|e| e.to_string())?;
+        let old_next = self.stage_started + Duration::from_secs_f64(self.arrivals as f64 / old);
+        let soonest = now + Duration::from_secs_f64(1.0 / per_second);
+        let first = if self.paused {
+            now
+        } else {
+            old_next.max(now).min(soonest)
+        };
+        self.paused = false;
+        self.plan = plan;
+        self.begin_stage(0, first);
         Ok(())
     }
 
@@ -158,6 +210,7 @@ impl Spawner {
                     }
                     next
                 }
+                Load::Arrivals { .. } if self.paused => None,
                 Load::Arrivals { per_second, .. } => loop {
                     let at = self.stage_started
                         + Duration::from_secs_f64(self.arrivals as f64 / per_second);
@@ -284,6 +337,13 @@ impl Controller {
                         next = self.spawner.advance(Instant::now());
                     }
                     Some(Control::SetUsers { .. }) => {}
+                    Some(Control::SetArrivals { per_second, max_users }) if !stopping => {
+                        if let Err(message) = self.spawner.set_arrivals(per_second, max_users, Instant::now()) {
+                            tracing::warn!("{message}");
+                        }
+                        next = self.spawner.advance(Instant::now());
+                    }
+                    Some(Control::SetArrivals { .. }) => {}
                     Some(Control::Stop) | None => {
                         // Every handle gone counts as a stop: nobody could stop the run later.
                         control_open = control.is_some();
@@ -462,5 +522,42 @@ mod tests {
         );
         // 0, 100 and 200 ms, alternating between the workers.
         assert_eq!(first_seen.len() + second_seen.len() - 2, 3);
+    }
+
+    #[test]
+    fn a_new_arrival_rate_keeps_the_schedule_and_a_pause_stops_it() {
+        let (sender, mut receiver) = mpsc::unbounded_channel();
+        let start = Instant::now();
+        let plan = Plan::arrivals("10/s", 5, None).unwrap();
+        let mut spawner = Spawner::new(plan, vec![sender], start);
+        // 0, 100 and 200 ms; the next was due at 300 ms.
+        spawner.advance(start + Duration::from_millis(250));
+        let arrivals = |seen: Vec<String>| seen.iter().filter(|c| c.starts_with("Arrival")).count();
+        assert_eq!(arrivals(commands(&mut receiver)), 3);
+        let now = start + Duration::from_millis(250);
+        spawner.set_arrivals(Some(40.0), 5, now).unwrap();
+        // At 40/s: the old schedule's next (300 ms) is later than one new interval (275 ms),
+        // so 275, 300, 325, 350 and 375 ms; nothing at 250.
+        spawner.advance(now);
+        assert_eq!(arrivals(commands(&mut receiver)), 0);
+        spawner.advance(start + Duration::from_millis(390));
+        assert_eq!(arrivals(commands(&mut receiver)), 5);
+        spawner
+            .set_arrivals(None, 5, start + Duration::from_millis(390))
+            .unwrap();
+        assert!(matches!(
+            spawner.advance(start + Duration::from_secs(5)),
+            Next::Idle
+        ));
+        assert_eq!(arrivals(commands(&mut receiver)), 0);
+        // After a pause the new rate starts at once.
+        let later = start + Duration::from_secs(5);
+        spawner.set_arrivals(Some(10.0), 5, later).unwrap();
+        spawner.advance(later);
+        assert_eq!(arrivals(commands(&mut receiver)), 1);
+        let closed = Plan::users(2, None, None).unwrap();
+        let (sender, _receiver) = mpsc::unbounded_channel();
+        let mut closed = Spawner::new(closed, vec![sender], start);
+        assert!(closed.set_arrivals(Some(1.0), 1, start).is_err());
     }
 }

@@ -505,6 +505,7 @@ impl Aggregate {
             cut_iterations: self.cut_iterations,
             verdicts: Vec::new(),
             monitors: Default::default(),
+            capacity: None,
         };
         result.evaluate_thresholds();
         result

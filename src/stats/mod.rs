@@ -15,6 +15,7 @@
 //! milliseconds like Locust.
 
 mod aggregate;
+pub mod capacity;
 mod entry;
 mod histogram;
 mod history;

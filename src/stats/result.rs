@@ -62,6 +62,9 @@ pub struct RunResult {
     /// seconds.
     #[serde(default, skip_serializing_if = "Monitored::is_empty")]
     pub monitors: Monitored,
+    /// `--find-capacity`: the highest rate at which the conditions held, and the curve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<super::capacity::Capacity>,
 }
 
 /// Why a result file could not be read.
@@ -110,6 +113,7 @@ impl RunResult {
             cut_iterations: 0,
             verdicts: Vec::new(),
             monitors: Default::default(),
+            capacity: None,
         };
         result.evaluate_thresholds();
         result

@@ -36,6 +36,7 @@ impl Run {
             }
             member.rows.clear();
             member.share = 0;
+            member.rate = 0.0;
             member.users = 0;
             member.requests = 0;
         }
@@ -52,6 +53,10 @@ impl Run {
     /// The page's "Change users": the rest of the plan is this count, split over the workers.
     pub(in crate::cluster) fn set_users(&mut self, users: u64, spawn_rate: f64) {
         if self.phase != Phase::Running {
+            return;
+        }
+        if self.is_open_model() {
+            self.notify("an open-model run (arrival rate) has no user count to set");
             return;
         }
         let Ok(plan) = Plan::users(users, Some(spawn_rate), None) else {
@@ -83,6 +88,7 @@ impl Run {
     /// What the page shows as the run's state.
     pub(in crate::cluster) fn page_state(&self) -> RunState {
         match self.phase {
+            Phase::Running if self.is_open_model() => RunState::Running,
             Phase::Running => {
                 let target: u64 = self
                     .members

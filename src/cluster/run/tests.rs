@@ -287,3 +287,58 @@ fn a_lost_workers_users_are_taken_over_faster_than_a_slow_spawn_rate() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The arrival rate and most users each worker was told (at its start or since).
+fn arrivals_told(messages: &[ToWorker]) -> (f64, u64) {
+    match messages {
+        [
+            ToWorker::Start {
+                arrival_rate: Some(rate),
+                users,
+                ..
+            },
+        ] => (*rate, *users),
+        [
+            ToWorker::SetArrivals {
+                per_second,
+                max_users,
+            },
+        ] => (*per_second, *max_users),
+        other => panic!("expected one arrival rate, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_arrival_rate_is_split_and_split_again_on_a_loss_and_a_join() {
+    let plan = Plan::arrivals("90/s", 300, Some(Duration::from_secs(60))).unwrap();
+    let mut fixture = Fixture::with_plan(plan, None, 3);
+    for id in 1..=3 {
+        fixture.join(id);
+    }
+    for id in 1..=3 {
+        assert_eq!(arrivals_told(&fixture.told(id)), (30.0, 100));
+    }
+    assert_eq!(fixture.run.page_state(), RunState::Running);
+    fixture.run.on_event(Event::Gone {
+        id: 3,
+        why: "killed".to_owned(),
+    });
+    assert!(
+        fixture.said().contains("went missing"),
+        "{}",
+        fixture.said()
+    );
+    for id in 1..=2 {
+        assert_eq!(arrivals_told(&fixture.told(id)), (45.0, 150));
+    }
+    fixture.join(4);
+    assert_eq!(arrivals_told(&fixture.told(4)), (30.0, 100));
+    for id in 1..=2 {
+        assert_eq!(arrivals_told(&fixture.told(id)), (30.0, 100));
+    }
+    // A heartbeat's rebalance with nothing changed tells nobody anything.
+    fixture.run.rebalance();
+    for id in [1, 2, 4] {
+        assert!(fixture.told(id).is_empty());
+    }
+}

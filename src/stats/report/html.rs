@@ -44,6 +44,9 @@ pub fn render(result: &RunResult) -> String {
     );
     facts(&mut page, result);
     thresholds(&mut page, result);
+    if let Some(capacity) = &result.capacity {
+        super::capacity::html(&mut page, capacity);
+    }
     statistics(&mut page, result);
     percentiles(&mut page, result);
     failures(&mut page, result);

@@ -26,6 +26,11 @@
 //! - `errors`: exceptions, `message` and `count`.
 //! - `dropped_iterations`, `cut_iterations` (iterations the stop cut short), and `verdicts` (`expression`, `observed`, `observed_text`,
 //!   `passed`) — derived data, computed again when a file is read.
+//! - `capacity` (only after `--find-capacity`, see docs/capacity.md): `conditions` (as
+//!   written), `per_second` (the highest rate that held, or null), `ended` (why the search
+//!   ended) and `steps`, each with `per_second`, `first_second`, `seconds` (what was
+//!   measured), `requests`, `failures`, `dropped_iterations`, `p50_us`, `p95_us`, `p99_us`,
+//!   `held` and `why` (what did not hold).
 
 use std::io;
 use std::path::Path;

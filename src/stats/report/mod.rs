@@ -3,6 +3,7 @@
 //! self-contained page, `summary` the terminal tables, `junit` JUnit XML for CI systems,
 //! `markdown` a table for CI comments, `prometheus` the page's `GET /metrics` text.
 
+pub mod capacity;
 pub mod csv;
 pub mod html;
 pub mod json;

@@ -116,6 +116,9 @@ pub fn summary(result: &RunResult) -> String {
         );
     }
     monitors(&mut out, &result.monitors);
+    if let Some(capacity) = &result.capacity {
+        super::capacity::text(&mut out, capacity);
+    }
     if !result.verdicts.is_empty() {
         let _ = writeln!(out, "\nThresholds");
         for verdict in &result.verdicts {
