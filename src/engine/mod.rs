@@ -17,6 +17,7 @@ mod observe;
 pub mod plan;
 mod redirect;
 mod request_body;
+mod socket;
 mod response;
 mod spawner;
 mod step;
