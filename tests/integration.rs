@@ -20,3 +20,4 @@ mod stats;
 mod stopping;
 mod trace;
 mod web;
+mod ws;

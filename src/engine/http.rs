@@ -366,9 +366,7 @@ impl Client {
                     format!("{:?} is not a valid TLS server name: {err}", origin.host),
                 )
             })?;
-            match tokio::time::timeout_at(connect_deadline, self.tls.connect(name, stream))
-                .await
-            {
+            match tokio::time::timeout_at(connect_deadline, self.tls.connect(name, stream)).await {
                 Ok(Ok(tls)) => ClientStream::Tls(Box::new(tls)),
                 Ok(Err(err)) => {
                     return Err(fail(

@@ -58,7 +58,10 @@ pub enum SocketStep {
     Receive(Receive),
     /// `every: 1s` with `send:`: a periodic send while the user's other steps go on, until the
     /// socket closes or the user stops.
-    Every { period: Duration, send: Send },
+    Every {
+        period: Duration,
+        send: Send,
+    },
     /// `close` (both sockets) or `close: ws|sse`.
     Close(Option<SocketKind>),
 }
@@ -229,7 +232,10 @@ mod tests {
     #[test]
     fn a_condition_matches_json_text_and_events() {
         let vars = Vars::new();
-        let joined = jsonpath("$.type", Some(Expected::Equals(Template::literal("joined"))));
+        let joined = jsonpath(
+            "$.type",
+            Some(Expected::Equals(Template::literal("joined"))),
+        );
         assert!(joined.matches(None, r#"{"type":"joined","id":7}"#, &vars));
         assert!(!joined.matches(None, r#"{"type":"left"}"#, &vars));
         assert!(!joined.matches(None, "not json", &vars));

@@ -31,8 +31,15 @@ impl Context<'_> {
                     "ws" => (SocketKind::WebSocket, raw.ws.as_deref()?),
                     _ => (SocketKind::Events, raw.sse.as_deref()?),
                 };
-                self.open(raw.headers.map(|h| h.0), raw.subprotocols, path, kind, url, name)
-                    .map(SocketStep::Open)
+                self.open(
+                    raw.headers.map(|h| h.0),
+                    raw.subprotocols,
+                    path,
+                    kind,
+                    url,
+                    name,
+                )
+                .map(SocketStep::Open)
             }
             "send" => self.send(node, path, name).map(SocketStep::Send),
             "every" => {
@@ -260,7 +267,11 @@ impl Context<'_> {
     ) -> Option<MessageCondition> {
         let expected = match (raw.equals, raw.matches) {
             (Some(_), Some(_)) => {
-                self.problem(&join(path, "matches"), true, "`equals` or `matches`, not both");
+                self.problem(
+                    &join(path, "matches"),
+                    true,
+                    "`equals` or `matches`, not both",
+                );
                 return None;
             }
             (Some(serde_json::Value::String(text)), None) => Some(Expected::Equals(
@@ -407,7 +418,9 @@ flows:
         assert_eq!(scenario.allowed_hosts, ["127.0.0.1:9000"]);
         let steps = sockets(&scenario);
         assert_eq!(steps.len(), 11);
-        let SocketStep::Open(ws) = steps[0] else { panic!() };
+        let SocketStep::Open(ws) = steps[0] else {
+            panic!()
+        };
         assert_eq!(
             (ws.kind, ws.name.as_str(), ws.url.source()),
             (
@@ -437,9 +450,13 @@ flows:
                 "any"
             ]
         );
-        let SocketStep::Every { period, .. } = steps[3] else { panic!() };
+        let SocketStep::Every { period, .. } = steps[3] else {
+            panic!()
+        };
         assert_eq!(*period, std::time::Duration::from_millis(500));
-        let SocketStep::Receive(joined) = steps[4] else { panic!() };
+        let SocketStep::Receive(joined) = steps[4] else {
+            panic!()
+        };
         assert_eq!(joined.extract.len(), 2);
         assert_eq!(joined.timeout, Some(std::time::Duration::from_secs(2)));
         assert!(matches!(steps[10], SocketStep::Close(None)));

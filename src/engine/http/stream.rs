@@ -140,7 +140,9 @@ impl Streaming {
             if !more {
                 return match self.framing {
                     Framing::Close => Ok(None),
-                    _ => Err("the server closed the event stream in the middle of its body".to_owned()),
+                    _ => Err(
+                        "the server closed the event stream in the middle of its body".to_owned(),
+                    ),
                 };
             }
         }
@@ -149,7 +151,9 @@ impl Streaming {
 
 fn describe(err: ReadError) -> String {
     match err {
-        ReadError::Invalid(detail) => format!("the event stream's chunked body is broken: {detail}"),
+        ReadError::Invalid(detail) => {
+            format!("the event stream's chunked body is broken: {detail}")
+        }
         _ => "the event stream broke".to_owned(),
     }
 }

@@ -89,7 +89,9 @@ pub(super) fn spawn(
                     }
                 }
                 Ok(None) => {
-                    inbox.end(Ended::Closed("the server ended the event stream".to_owned()));
+                    inbox.end(Ended::Closed(
+                        "the server ended the event stream".to_owned(),
+                    ));
                     return;
                 }
                 Err(why) => {
@@ -141,10 +143,7 @@ impl EventParser {
                 _ => {
                     self.line.push(byte);
                     if self.line.len() + self.data.len() > self.max_line {
-                        return Err(format!(
-                            "an event longer than {} bytes",
-                            self.max_line
-                        ));
+                        return Err(format!("an event longer than {} bytes", self.max_line));
                     }
                 }
             }

@@ -221,7 +221,10 @@ fn send(user: &mut User, send: &Send, every: Option<Duration>) -> Outcome {
         Err(err) => return user.error("send", &err),
     };
     let Some(socket) = user.sockets.as_mut().and_then(|s| s.websocket.as_mut()) else {
-        return user.error("send", &"no WebSocket is open: open one with `ws: URL` first");
+        return user.error(
+            "send",
+            &"no WebSocket is open: open one with `ws: URL` first",
+        );
     };
     let name: Rc<str> = Rc::from(send.name.as_str());
     let message = match every {
@@ -238,7 +241,11 @@ fn send(user: &mut User, send: &Send, every: Option<Duration>) -> Outcome {
     }
     let why = describe_end(socket.inbox.ended().as_ref());
     let message = format!("not sent: {why}");
-    user.record_untimed_named(SEND_METHOD, &send.name, (FailureKind::SocketClosed, &message));
+    user.record_untimed_named(
+        SEND_METHOD,
+        &send.name,
+        (FailureKind::SocketClosed, &message),
+    );
     Outcome::Continue
 }
 
@@ -253,13 +260,20 @@ fn describe_end(ended: Option<&Ended>) -> String {
 async fn receive(user: &mut User, receive: &Receive) -> Outcome {
     let sockets = user.sockets.get_or_insert_default();
     let Some(kind) = receive.from.or(sockets.last) else {
-        return user.error("receive", &"no socket is open: open one with `ws:` or `sse:` first");
+        return user.error(
+            "receive",
+            &"no socket is open: open one with `ws:` or `sse:` first",
+        );
     };
     let method = kind.receive_method();
     let Some(socket) = sockets.get(kind).as_ref() else {
         let message = format!(
             "no {} is open: open one with `{}: URL` first",
-            if kind == SocketKind::WebSocket { "WebSocket" } else { "event stream" },
+            if kind == SocketKind::WebSocket {
+                "WebSocket"
+            } else {
+                "event stream"
+            },
             kind.key()
         );
         return user.error("receive", &message);
@@ -338,11 +352,7 @@ fn after_failure(receive: &Receive) -> Outcome {
 
 /// The `jsonpath` (over the message's JSON, past a Socket.IO packet number) and `regex`
 /// (over its text) extracts of a message.
-fn extract(
-    rules: &[Extract],
-    text: &str,
-    vars: &mut crate::scenario::Vars,
-) -> Result<(), String> {
+fn extract(rules: &[Extract], text: &str, vars: &mut crate::scenario::Vars) -> Result<(), String> {
     let headers = HeaderMap::new();
     let whole = ResponseView::new(200, &headers, text.as_bytes());
     let json = ResponseView::new(200, &headers, json_part(text).as_bytes());

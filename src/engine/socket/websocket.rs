@@ -272,6 +272,9 @@ fn ended_by(err: &tungstenite::Error) -> Ended {
             Ended::Closed("the WebSocket was closed".to_owned())
         }
         tungstenite::Error::Io(io) => Ended::Closed(format!("the connection broke: {io}")),
+        tungstenite::Error::Protocol(
+            tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+        ) => Ended::Closed("the server dropped the connection without a close frame".to_owned()),
         other => Ended::Broken(format!("the server broke the WebSocket protocol: {other}")),
     }
 }
