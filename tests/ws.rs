@@ -19,6 +19,8 @@ use chorus::scenario::{LoadOptions, Scenario};
 use chorus::stats::{FailureKind, RunResult};
 use serde_json::{Value, json};
 
+mod convert;
+
 /// What the server saw, per user (the `sid` cookie `/login` gave it).
 #[derive(Default)]
 pub(crate) struct Seen {
@@ -28,6 +30,10 @@ pub(crate) struct Seen {
     pub(crate) sockets: Mutex<Vec<(String, Option<String>)>>,
     /// user -> events sent on `/events`.
     pub(crate) events_sent: Mutex<BTreeMap<String, u64>>,
+    /// Messages that carried a wrong room or member id.
+    pub(crate) wrong: Mutex<Vec<String>>,
+    /// Sessions `/login` handed out without a `user`.
+    pub(crate) logins: std::sync::atomic::AtomicU64,
 }
 
 impl Seen {
@@ -62,15 +68,32 @@ pub(crate) async fn server() -> (SocketAddr, Arc<Seen>) {
     (address, seen)
 }
 
+/// A session: `sid` is `user` when given, else a fresh `s1`, `s2` ...; the answer names the
+/// session's room, which its `join` must carry.
 async fn login(
+    State(seen): State<Arc<Seen>>,
     axum::extract::Query(query): axum::extract::Query<BTreeMap<String, String>>,
 ) -> Response {
-    let user = query.get("user").cloned().unwrap_or_default();
+    let user = query.get("user").cloned().unwrap_or_else(|| {
+        let n = seen
+            .logins
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        format!("s{n}")
+    });
     (
         [(header::SET_COOKIE, format!("sid={user}; Path=/"))],
-        Json(json!({ "user": user })),
+        Json(json!({ "user": user, "room": room_of(&user) })),
     )
         .into_response()
+}
+
+pub(crate) fn room_of(user: &str) -> String {
+    format!("room-{user}-7f3a")
+}
+
+pub(crate) fn member_of(user: &str) -> String {
+    format!("mem-{user}-9k2")
 }
 
 use axum::Json;
@@ -91,8 +114,10 @@ async fn chat(ws: WebSocketUpgrade, headers: HeaderMap, State(seen): State<Arc<S
         .on_upgrade(move |socket| talk(socket, user, seen))
 }
 
-/// `join` is answered `joined` with the member id; `say` with that id is answered `said`
-/// (an error otherwise); `ping` is only counted; `bye` closes the socket.
+/// `join` (with the session's room, when it names one) is answered `joined` with the member
+/// id; `say` with that id is answered `said` (an error otherwise); `ping` is only counted;
+/// `bye` closes the socket. A message framed as Socket.IO frames them (`42["say",{...}]`) is
+/// answered in the same framing.
 async fn talk(mut socket: WebSocket, user: String, seen: Arc<Seen>) {
     let protocol = socket
         .protocol()
@@ -103,29 +128,57 @@ async fn talk(mut socket: WebSocket, user: String, seen: Arc<Seen>) {
         let Message::Text(text) = message else {
             continue;
         };
-        let value: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
-        let kind = value["type"].as_str().unwrap_or("?").to_owned();
+        let text = text.as_str();
+        let packet = text.trim_start_matches(|c: char| c.is_ascii_digit());
+        let framed = packet.len() != text.len();
+        let (kind, value) = match serde_json::from_str::<Value>(packet).unwrap_or(Value::Null) {
+            Value::Array(items) if framed => (
+                items
+                    .first()
+                    .and_then(Value::as_str)
+                    .unwrap_or("?")
+                    .to_owned(),
+                items.get(1).cloned().unwrap_or(Value::Null),
+            ),
+            value => (value["type"].as_str().unwrap_or("?").to_owned(), value),
+        };
         *seen
             .received
             .lock()
             .unwrap()
             .entry((user.clone(), kind.clone()))
             .or_default() += 1;
-        let member = format!("m-{user}");
+        let member = member_of(&user);
+        let wrong = |why: String| {
+            seen.wrong
+                .lock()
+                .unwrap()
+                .push(format!("{user}: {why}: {text}"));
+            json!({ "type": "error", "why": why })
+        };
         let answer = match kind.as_str() {
+            "join"
+                if value
+                    .get("room")
+                    .is_some_and(|room| *room != json!(room_of(&user))) =>
+            {
+                wrong("wrong room".to_owned())
+            }
             "join" => json!({ "type": "joined", "id": member }),
             "say" if value["id"] == member => {
                 json!({ "type": "said", "id": member, "n": value["n"] })
             }
-            "say" => json!({ "type": "error", "why": "wrong member id" }),
+            "say" => wrong("wrong member id".to_owned()),
             "bye" => break,
             _ => continue,
         };
-        if socket
-            .send(Message::Text(answer.to_string().into()))
-            .await
-            .is_err()
-        {
+        let answer = if framed {
+            let kind = answer["type"].clone();
+            format!("42{}", json!([kind, answer]))
+        } else {
+            answer.to_string()
+        };
+        if socket.send(Message::Text(answer.into())).await.is_err() {
             break;
         }
     }
@@ -212,7 +265,7 @@ fn failure_kinds(result: &RunResult) -> BTreeMap<(String, String), Vec<FailureKi
     kinds
 }
 
-fn failures(result: &RunResult) -> Vec<(String, String, String)> {
+pub(crate) fn failures(result: &RunResult) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
     for entry in &result.entries {
         for failure in &entry.failures_by_kind {
@@ -278,6 +331,7 @@ flows:
     let result = run_once(scenario, USERS).await;
     assert_eq!(result.total.failures, 0, "{:#?}", failures(&result));
     assert_eq!(result.errors, [], "exceptions");
+    assert_eq!(*seen.wrong.lock().unwrap(), Vec::<String>::new());
     // Connects: one socket per user, each with the subprotocol offered, each logged in.
     assert_eq!(row(&result, "WS", "/chat"), (USERS, 0));
     let sockets = seen.sockets.lock().unwrap().clone();
