@@ -31,7 +31,9 @@ fn echo_server() -> SocketAddr {
                 .await
                 .expect("a port");
             sender.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, router).await.expect("the echo server runs");
+            axum::serve(listener, router)
+                .await
+                .expect("the echo server runs");
         });
     });
     receiver.recv().expect("the echo server starts")
