@@ -85,6 +85,12 @@ pub(super) async fn run(user: &mut User, step: &SocketStep) -> Outcome {
                     sockets.events = None;
                 }
             }
+            // A `receive:` without `from:` waits on the socket still open.
+            sockets.last = match (&sockets.websocket, &sockets.events) {
+                (Some(_), None) => Some(SocketKind::WebSocket),
+                (None, Some(_)) => Some(SocketKind::Events),
+                _ => sockets.last,
+            };
             Outcome::Continue
         }
     }
