@@ -470,3 +470,49 @@ fn event_steps(recorded: &RecordedSocket) -> Vec<MessageStep> {
     }
     steps
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(at_s: f64, text: &str) -> RecordedMessage {
+        RecordedMessage {
+            sent: true,
+            wall_ms: at_s * 1000.0,
+            event: None,
+            text: text.to_owned(),
+        }
+    }
+
+    #[test]
+    fn steady_repeated_sends_are_periodic_and_others_are_not() {
+        let mut messages: Vec<RecordedMessage> =
+            (0..4).map(|n| sent(f64::from(n) * 25.0, "3")).collect();
+        messages.push(sent(1.0, "hello"));
+        messages.extend([sent(2.0, "x"), sent(3.0, "x"), sent(20.0, "x")]);
+        let periodic = periodic_sends(&messages);
+        assert_eq!(periodic.len(), 1, "{periodic:?}");
+        assert_eq!(periodic.get("3"), Some(&(0, 25.0)));
+    }
+
+    #[test]
+    fn packets_kinds_and_ties() {
+        let (prefix, json) = split_packet(r#"42["said",{"id":"mem-s1-9k2"}]"#).unwrap();
+        assert_eq!(prefix, "42");
+        assert_eq!(kind_of(&json), Some(("$[0]".to_owned(), "said".to_owned())));
+        let (prefix, json) = split_packet(r#"{"msg_type":"execute_reply"}"#).unwrap();
+        assert_eq!(prefix, "");
+        assert_eq!(
+            kind_of(&json),
+            Some(("$.msg_type".to_owned(), "execute_reply".to_owned()))
+        );
+        assert!(split_packet("2probe").is_none());
+        assert!(ties(Some("room"), "room-s1-7f3a"));
+        assert!(ties(Some("msg_id"), "1234"));
+        assert!(!ties(Some("n"), "1234"));
+        assert!(!ties(Some("type"), "joined"));
+        let mut json = serde_json::json!({"a": [{"id": "x"}]});
+        set_leaf(&mut json, "$.a[0].id", "{{ id }}");
+        assert_eq!(json, serde_json::json!({"a": [{"id": "{{ id }}"}]}));
+    }
+}
