@@ -495,6 +495,7 @@ mod old {
             error,
             resource_type: None,
             web_socket_messages: Vec::new(),
+            event_source_messages: Vec::new(),
         }
     }
 

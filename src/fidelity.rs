@@ -661,7 +661,7 @@ fn visit_requests(steps: &[Step], visit: &mut impl FnMut(&Request)) {
         match &step.kind {
             StepKind::Request(request) => visit(request),
             StepKind::Repeat(repeat) => visit_requests(&repeat.steps, visit),
-            StepKind::Think(_) | StepKind::Emit(_) | StepKind::Script(_) => {}
+            StepKind::Think(_) | StepKind::Emit(_) | StepKind::Script(_) | StepKind::Socket(_) => {}
         }
     }
 }

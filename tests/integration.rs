@@ -21,3 +21,4 @@ mod stats;
 mod stopping;
 mod trace;
 mod web;
+mod ws;

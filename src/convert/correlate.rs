@@ -108,7 +108,7 @@ fn random_looking(value: &str) -> Option<String> {
         .then(|| format!("{prefix}{{{{ random_string({}) }}}}", tail.len()))
 }
 
-fn sanitize(name: &str) -> String {
+pub(crate) fn sanitize(name: &str) -> String {
     let mut out: String = name
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })

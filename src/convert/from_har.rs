@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 
-use super::model::{Exchange, RecordedBody};
+use super::model::{Exchange, RecordedBody, RecordedMessage, RecordedSocket};
 use crate::har::Entry;
 use crate::har::read::EntrySink;
 
@@ -125,11 +125,24 @@ fn exchange(index: usize, entry: Entry, used: &mut UsedHeaders) -> Result<Exchan
     if entry.request.method.is_empty() {
         return Err("the request has no method".to_owned());
     }
-    let url: url::Url = entry
+    let mut url: url::Url = entry
         .request
         .url
         .parse()
         .map_err(|err| format!("the URL is not valid ({err})"))?;
+    // Chromium writes a WebSocket's URL as ws(s)://; the scenario opens it from its http(s)
+    // form (the host is the same host).
+    let web_scheme = match url.scheme() {
+        "ws" => Some("http"),
+        "wss" => Some("https"),
+        _ => None,
+    };
+    if let Some(scheme) = web_scheme {
+        let text = format!("{scheme}{}", &url.as_str()[url.scheme().len()..]);
+        url = text
+            .parse()
+            .map_err(|err| format!("the URL is not valid ({err})"))?;
+    }
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("{} URLs are not replayed", url.scheme()));
     }
@@ -155,6 +168,7 @@ fn exchange(index: usize, entry: Entry, used: &mut UsedHeaders) -> Result<Exchan
             text,
         }
     });
+    let socket = recorded_socket(entry.web_socket_messages, entry.event_source_messages);
     let content = entry.response.content;
     let encoding = content.encoding;
     let response_body = content
@@ -174,7 +188,48 @@ fn exchange(index: usize, entry: Entry, used: &mut UsedHeaders) -> Result<Exchan
         response_mime: content.mime_type,
         response_body,
         page: Default::default(),
+        socket,
     })
+}
+
+/// A socket's text messages (binary, control and close frames are not replayed), or its
+/// events.
+fn recorded_socket(
+    messages: Vec<crate::har::WebSocketMessage>,
+    events: Vec<crate::har::EventSourceMessage>,
+) -> Option<Box<RecordedSocket>> {
+    if !events.is_empty() {
+        let messages = events
+            .into_iter()
+            .map(|event| RecordedMessage {
+                sent: false,
+                wall_ms: event.time * 1000.0,
+                event: Some(event.event_name).filter(|name| !name.is_empty() && name != "message"),
+                text: event.data,
+            })
+            .collect();
+        return Some(Box::new(RecordedSocket {
+            events: true,
+            messages,
+        }));
+    }
+    if messages.is_empty() {
+        return None;
+    }
+    let messages = messages
+        .into_iter()
+        .filter(|message| message.opcode == 1)
+        .map(|message| RecordedMessage {
+            sent: message.kind == "send",
+            wall_ms: message.time * 1000.0,
+            event: None,
+            text: message.data,
+        })
+        .collect();
+    Some(Box::new(RecordedSocket {
+        events: false,
+        messages,
+    }))
 }
 
 /// Base64 bodies that are UTF-8 text are treated as text; others as their base64 form.

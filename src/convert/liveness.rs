@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::model::{Draft, DraftStep, Think};
+use super::model::{Draft, DraftStep, MessageStep, SendBody, Think};
 use super::request::slots;
 
 /// One request's variables, in the order a section runs them.
@@ -47,8 +47,13 @@ fn flatten(steps: &[DraftStep], out: &mut Vec<Use>) {
                 if let Some(when) = &request.when {
                     reads_of(&format!("{{{{ {when} }}}}"), &mut reads);
                 }
+                let mut extracts: Vec<String> =
+                    request.extracts.iter().map(|e| e.var.clone()).collect();
+                if let Some(socket) = &request.socket {
+                    socket_uses(&socket.steps, &mut reads, &mut extracts);
+                }
                 out.push(Use {
-                    extracts: request.extracts.iter().map(|e| e.var.clone()).collect(),
+                    extracts,
                     reads,
                     when: request.when.clone(),
                 });
@@ -64,6 +69,29 @@ fn flatten(steps: &[DraftStep], out: &mut Vec<Use>) {
                 });
             }
             DraftStep::Think(Think::Seconds(_)) => {}
+        }
+    }
+}
+
+/// What a socket's steps read (the messages they send, the values they wait for) and set.
+fn socket_uses(steps: &[MessageStep], reads: &mut Vec<String>, extracts: &mut Vec<String>) {
+    for step in steps {
+        match step {
+            MessageStep::Send(body) | MessageStep::Every(_, body) => match body {
+                SendBody::Json(value) => reads_of(&value.to_string(), reads),
+                SendBody::Text(text) => reads_of(text, reads),
+            },
+            MessageStep::Receive {
+                equals,
+                extracts: set,
+                ..
+            } => {
+                if let Some((_, value)) = equals {
+                    reads_of(value, reads);
+                }
+                extracts.extend(set.iter().map(|(var, _)| var.clone()));
+            }
+            MessageStep::Think(_) => {}
         }
     }
 }

@@ -16,6 +16,7 @@ mod pkce;
 mod redact;
 mod request;
 mod seen;
+mod sockets;
 mod structure;
 #[cfg(test)]
 mod testing;
@@ -279,6 +280,22 @@ pub fn convert_capture(
     for (request, exchange) in requests.iter_mut().zip(&exchanges) {
         checks::add_checks(request, exchange, &account);
     }
+    // Sockets: their messages become steps, carrying values from earlier messages and
+    // responses (new extracts there).
+    let mut taken: HashSet<String> = (requests.iter())
+        .flat_map(|request| request.extracts.iter().map(|e| e.var.clone()))
+        .chain(
+            correlation
+                .generators
+                .iter()
+                .map(|(name, _, _)| name.clone()),
+        )
+        .collect();
+    let thinks = sockets::Thinks {
+        scale: options.think_scale,
+        none: options.no_think,
+    };
+    sockets::draft_sockets(&mut requests, &exchanges, &mut taken, thinks);
     if let Some(origin) = &base {
         request::template_origin(&mut requests, origin);
     }

@@ -32,6 +32,29 @@ pub(crate) struct Exchange {
     /// The response read as an HTML page, once, when someone asks (boxed: most responses are
     /// not pages, and a capture's exchanges are many).
     pub(crate) page: OnceCell<Option<Box<Page>>>,
+    /// A WebSocket's messages (`_webSocketMessages`) or an event stream's events
+    /// (`_eventSourceMessages`), when the exchange opened one.
+    pub(crate) socket: Option<Box<RecordedSocket>>,
+}
+
+/// What went over a recorded socket.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RecordedSocket {
+    /// An event stream (`sse:`), else a WebSocket.
+    pub(crate) events: bool,
+    pub(crate) messages: Vec<RecordedMessage>,
+}
+
+/// One text message (or event) on a recorded socket.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RecordedMessage {
+    /// Sent by the browser (else received).
+    pub(crate) sent: bool,
+    /// Milliseconds since the Unix epoch.
+    pub(crate) wall_ms: f64,
+    /// An event's name (`None`: `message`).
+    pub(crate) event: Option<String>,
+    pub(crate) text: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -153,6 +176,43 @@ pub(crate) struct DraftRequest {
     pub(crate) checks: Vec<DraftCheck>,
     /// A condition the step runs under (`when:`).
     pub(crate) when: Option<String>,
+    /// The steps on the socket this request opened (`ws:` / `sse:` instead of a request).
+    pub(crate) socket: Option<Box<DraftSocket>>,
+}
+
+/// A socket the scenario opens, and what it does on it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct DraftSocket {
+    pub(crate) events: bool,
+    pub(crate) steps: Vec<MessageStep>,
+}
+
+/// One step on a socket.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum MessageStep {
+    Send(SendBody),
+    /// `every: seconds` with this message.
+    Every(f64, SendBody),
+    Receive {
+        /// An event stream's event name.
+        event: Option<String>,
+        /// `jsonpath` and what it must equal (a template).
+        equals: Option<(String, String)>,
+        /// A regex over the text, when no JSON condition fits.
+        regex: Option<String>,
+        timeout_s: f64,
+        /// (variable, JSONPath) extracts.
+        extracts: Vec<(String, String)>,
+        comment: String,
+    },
+    Think(f64),
+}
+
+/// A message to send: JSON (written as YAML) or text (a Socket.IO packet: its JSON inside).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum SendBody {
+    Json(Value),
+    Text(String),
 }
 
 /// A check convert writes so that a replay that went elsewhere fails loudly.

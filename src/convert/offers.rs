@@ -168,7 +168,7 @@ pub(crate) fn json_leaves(
     }
 }
 
-fn json_child_path(parent: &str, name: &str) -> String {
+pub(crate) fn json_child_path(parent: &str, name: &str) -> String {
     let plain = !name.is_empty()
         && name
             .chars()

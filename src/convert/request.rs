@@ -230,6 +230,7 @@ pub(crate) fn draft_request(exchange: &Exchange) -> DraftRequest {
         name,
         checks: Vec::new(),
         when: None,
+        socket: None,
     }
 }
 

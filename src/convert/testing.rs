@@ -31,6 +31,7 @@ pub(crate) fn exchange(
         },
         response_body: (!response_body.is_empty()).then(|| response_body.to_owned()),
         page: Default::default(),
+        socket: None,
     }
 }
 

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::model::{
-    Draft, DraftBody, DraftCheck, DraftExtract, DraftRequest, DraftStep, ExtractSource, Think,
+    Draft, DraftBody, DraftCheck, DraftExtract, DraftRequest, DraftStep, ExtractSource,
+    MessageStep, SendBody, Think,
 };
 
 /// A YAML scalar: plain when that reads the same, else double-quoted (JSON escaping is valid
@@ -173,6 +174,29 @@ fn request(out: &mut String, indent: usize, request: &DraftRequest) {
     for line in &request.comments {
         comment(out, indent, line);
     }
+    if let Some(socket) = &request.socket {
+        let key = if socket.events { "sse" } else { "ws" };
+        let _ = writeln!(out, "{:indent$}- {key}: {}", "", scalar(&url_of(request)));
+        let inner = indent + 2;
+        if let Some(when) = &request.when {
+            let _ = writeln!(out, "{:inner$}when: {}", "", scalar(when));
+        }
+        if !request.headers.is_empty() {
+            let _ = writeln!(out, "{:inner$}headers:", "");
+            for (name, value) in &request.headers {
+                let _ = writeln!(
+                    out,
+                    "{:width$}{}: {}",
+                    "",
+                    scalar(name),
+                    scalar(value),
+                    width = inner + 2
+                );
+            }
+        }
+        socket_steps(out, indent, &socket.steps);
+        return;
+    }
     let method = request.method.to_ascii_lowercase();
     let standard = matches!(
         method.as_str(),
@@ -303,6 +327,80 @@ fn request(out: &mut String, indent: usize, request: &DraftRequest) {
         let _ = writeln!(out, "{:inner$}check:", "");
         for check in checks {
             let _ = writeln!(out, "{:width$}- {check}", "", width = inner + 2);
+        }
+    }
+}
+
+/// The steps on a socket, after the step that opens it.
+fn socket_steps(out: &mut String, indent: usize, list: &[MessageStep]) {
+    let inner = indent + 2;
+    // `send:` after `lead` (a dash, or the indent under `every:`), its keys at `inner`.
+    let send = |out: &mut String, lead: &str, body: &SendBody| match body {
+        SendBody::Json(value) => {
+            let _ = write!(out, "{lead}send:\n{:width$}json:", "", width = inner + 2);
+            json_child(out, inner + 2, value);
+        }
+        SendBody::Text(text) => {
+            let _ = writeln!(out, "{lead}send: {}", scalar(text));
+        }
+    };
+    for step in list {
+        match step {
+            MessageStep::Think(seconds) => {
+                let _ = writeln!(out, "{:indent$}- think: {seconds}s", "");
+            }
+            MessageStep::Send(body) => send(out, &format!("{:indent$}- ", ""), body),
+            MessageStep::Every(seconds, body) => {
+                let _ = writeln!(out, "{:indent$}- every: {seconds}s", "");
+                send(out, &format!("{:inner$}", ""), body);
+            }
+            MessageStep::Receive {
+                event,
+                equals,
+                regex,
+                timeout_s,
+                extracts,
+                comment: why,
+            } => {
+                comment(out, indent, why);
+                let mut condition = Vec::new();
+                if let Some(event) = event {
+                    condition.push(format!("event: {}", scalar(event)));
+                }
+                if let Some((path, value)) = equals {
+                    condition.push(format!(
+                        "jsonpath: {}, equals: {}",
+                        scalar(path),
+                        scalar(value)
+                    ));
+                }
+                if let Some(regex) = regex {
+                    condition.push(format!("regex: {}", scalar(regex)));
+                }
+                if condition.is_empty() {
+                    let _ = writeln!(out, "{:indent$}- receive: any", "");
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "{:indent$}- receive: {{ {} }}",
+                        "",
+                        condition.join(", ")
+                    );
+                }
+                let _ = writeln!(out, "{:inner$}timeout: {timeout_s}s", "");
+                if !extracts.is_empty() {
+                    let _ = writeln!(out, "{:inner$}extract:", "");
+                    for (var, path) in extracts {
+                        let _ = writeln!(
+                            out,
+                            "{:width$}{var}: {}",
+                            "",
+                            scalar(path),
+                            width = inner + 2
+                        );
+                    }
+                }
+            }
         }
     }
 }

@@ -32,7 +32,10 @@ use crate::tls::ClientStream;
 mod body;
 #[cfg(test)]
 mod fuzz;
+mod stream;
 mod wire;
+
+pub(crate) use self::stream::Streaming;
 
 /// Where a connection goes: scheme, host and port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +155,11 @@ impl Client {
     /// The most of a body that is kept for a step that reads it.
     pub(crate) fn max_body(&self) -> usize {
         self.max_body
+    }
+
+    /// The time allowed for a whole request (a socket's handshake).
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
     }
 }
 
@@ -335,8 +343,37 @@ impl Session {
         origin: &Endpoint,
         began: Instant,
     ) -> Result<(Connection, Phases), TransportError> {
+        let (stream, phases) = self.client.connect_timed(origin, began).await?;
+        let connection = Connection {
+            origin: origin.clone(),
+            stream,
+            buffer: BytesMut::new(),
+        };
+        Ok((connection, phases))
+    }
+}
+
+impl Client {
+    /// A connection to `origin` (TCP, and TLS for https), within the connect timeout; a
+    /// failure's latency runs from `began`.
+    pub(crate) async fn connect(
+        &self,
+        origin: &Endpoint,
+        began: Instant,
+    ) -> Result<ClientStream, TransportError> {
+        self.connect_timed(origin, began)
+            .await
+            .map(|(stream, _)| stream)
+    }
+
+    /// [`Client::connect`], and how long its name, TCP and TLS took.
+    async fn connect_timed(
+        &self,
+        origin: &Endpoint,
+        began: Instant,
+    ) -> Result<(ClientStream, Phases), TransportError> {
         let mut phases = Phases::default();
-        let connect_deadline = Instant::now() + self.client.connect_timeout;
+        let connect_deadline = Instant::now() + self.connect_timeout;
         let fail = |kind, message| TransportError {
             kind,
             message,
@@ -369,7 +406,7 @@ impl Session {
                     FailureKind::ConnectTimeout,
                     format!(
                         "no connection to {target} within the connect timeout of {}",
-                        humantime::format_duration(self.client.connect_timeout)
+                        humantime::format_duration(self.connect_timeout)
                     ),
                 ));
             }
@@ -383,9 +420,7 @@ impl Session {
                     format!("{:?} is not a valid TLS server name: {err}", origin.host),
                 )
             })?;
-            match tokio::time::timeout_at(connect_deadline, self.client.tls.connect(name, stream))
-                .await
-            {
+            match tokio::time::timeout_at(connect_deadline, self.tls.connect(name, stream)).await {
                 Ok(Ok(tls)) => {
                     phases.tls = handshake.elapsed();
                     ClientStream::Tls(Box::new(tls))
@@ -401,7 +436,7 @@ impl Session {
                         FailureKind::ConnectTimeout,
                         format!(
                             "TLS handshake with {target} did not finish within the connect timeout of {}",
-                            humantime::format_duration(self.client.connect_timeout)
+                            humantime::format_duration(self.connect_timeout)
                         ),
                     ));
                 }
@@ -409,12 +444,7 @@ impl Session {
         } else {
             ClientStream::Plain(stream)
         };
-        let connection = Connection {
-            origin: origin.clone(),
-            stream,
-            buffer: BytesMut::new(),
-        };
-        Ok((connection, phases))
+        Ok((stream, phases))
     }
 }
 
@@ -443,11 +473,20 @@ fn full_bytes(mut body: Full<Bytes>) -> Bytes {
 
 /// Reads more bytes into the connection's buffer; `Ok(false)` at the end of the stream.
 async fn fill(connection: &mut Connection, want: usize) -> io::Result<bool> {
-    let spare = connection.buffer.capacity() - connection.buffer.len();
+    fill_stream(&mut connection.stream, &mut connection.buffer, want).await
+}
+
+/// Reads more bytes from `stream` into `buffer`; `Ok(false)` at the end of the stream.
+async fn fill_stream(
+    stream: &mut ClientStream,
+    buffer: &mut BytesMut,
+    want: usize,
+) -> io::Result<bool> {
+    let spare = buffer.capacity() - buffer.len();
     if spare < want.clamp(1, READ_SIZE) {
-        connection.buffer.reserve(want.max(READ_SIZE));
+        buffer.reserve(want.max(READ_SIZE));
     }
-    Ok(connection.stream.read_buf(&mut connection.buffer).await? > 0)
+    Ok(stream.read_buf(buffer).await? > 0)
 }
 
 /// Reads one response: its head (skipping `100 Continue` and the like), then its body as the

@@ -18,6 +18,7 @@ pub mod plan;
 mod redirect;
 mod request_body;
 mod response;
+mod socket;
 mod spawner;
 mod step;
 mod stop;

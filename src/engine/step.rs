@@ -30,7 +30,7 @@ use crate::stats::FailureKind;
 
 /// Redirects followed for one request, as browsers do.
 const MAX_REDIRECTS: usize = 10;
-const USER_AGENT_VALUE: &str = concat!("chorus/", env!("CARGO_PKG_VERSION"));
+pub(super) const USER_AGENT_VALUE: &str = concat!("chorus/", env!("CARGO_PKG_VERSION"));
 /// The W3C trace context headers (`--trace-headers`).
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
@@ -142,6 +142,7 @@ async fn run_step(user: &mut User, step: &Step) -> Outcome {
             }
             Outcome::Continue
         }
+        StepKind::Socket(socket) => super::socket::run(user, socket).await,
         StepKind::Script(call) => {
             let scripts = user.worker.scenario.scripts.clone();
             match scripts.map(|scripts| scripts.run_step(call, &mut user.vars)) {
@@ -206,7 +207,7 @@ pub(super) struct Target {
 }
 
 impl Target {
-    fn new(user: &User, url: url::Url) -> Result<Target, String> {
+    pub(super) fn new(user: &User, url: url::Url) -> Result<Target, String> {
         let origin = match Endpoint::of(&url) {
             Some(origin) if host_allowed(user, &origin) => origin,
             _ => {
@@ -645,7 +646,7 @@ pub(super) fn after_failure(user: &User, request: &Request) -> Outcome {
 }
 
 /// An absolute URL as it is, a relative one against the scenario's host.
-fn resolve(host: Option<&url::Url>, text: &str) -> Result<url::Url, String> {
+pub(super) fn resolve(host: Option<&url::Url>, text: &str) -> Result<url::Url, String> {
     match url::Url::parse(text) {
         Ok(url) => Ok(url),
         Err(url::ParseError::RelativeUrlWithoutBase) => match host {
@@ -709,7 +710,7 @@ fn allowed_list(user: &User) -> String {
     }
 }
 
-fn add_cookies(user: &User, url: &url::Url, headers: &mut HeaderMap) {
+pub(super) fn add_cookies(user: &User, url: &url::Url, headers: &mut HeaderMap) {
     let mut cookies = user.cookies.get_request_values(url).peekable();
     if cookies.peek().is_none() {
         return;
@@ -731,7 +732,7 @@ fn add_cookies(user: &User, url: &url::Url, headers: &mut HeaderMap) {
     }
 }
 
-fn store_cookies(user: &mut User, url: &url::Url, headers: &HeaderMap) {
+pub(super) fn store_cookies(user: &mut User, url: &url::Url, headers: &HeaderMap) {
     for value in headers.get_all(SET_COOKIE) {
         if let Ok(text) = value.to_str() {
             let _ = user.cookies.parse(text, url);

@@ -23,6 +23,7 @@ use super::SetupMode;
 use super::auth::Auth;
 use super::http::Client;
 use super::http::Session;
+use super::socket::Sockets;
 use super::step::{Outcome, Target, run_steps};
 use super::stop::{Phase, StopSignal};
 use super::trace::{self, Stage};
@@ -69,6 +70,8 @@ pub(super) struct User {
     pub(super) page: Option<url::Url>,
     /// HTTP authentication learnt from the server's challenges (`auth:`).
     pub(super) auth: Auth,
+    /// The open WebSocket and event stream (`ws:`, `sse:`), once a socket step ran.
+    pub(super) sockets: Option<Box<Sockets>>,
 }
 
 /// Where a user's iterations come from.
@@ -99,6 +102,7 @@ impl User {
             connect_failures: 0,
             page: None,
             auth: Auth::default(),
+            sockets: None,
         }
     }
 
@@ -120,6 +124,8 @@ impl User {
             connect_failures: self.connect_failures,
             page: self.page.clone(),
             auth: self.auth.fork(),
+            // Sockets stay with the user: an iteration of a parallel `repeat` opens its own.
+            sockets: None,
         }
     }
 
@@ -505,11 +511,40 @@ impl User {
     /// Records an attempt that has no latency: a connect failure (nothing was sent) or a
     /// request cut at the stop.
     pub(super) fn record_untimed(&self, method: &Method, name: &str, failure: (FailureKind, &str)) {
+        self.record_untimed_named(method.as_str(), name, failure);
+    }
+
+    /// [`User::record`] under a method that is not HTTP's (`WS`, `SEND`, `RECV`, ...).
+    pub(super) fn record_named(
+        &self,
+        method: &str,
+        name: &str,
+        latency: Duration,
+        response_bytes: u64,
+        failure: Option<(FailureKind, &str)>,
+    ) {
+        let sample = RequestSample {
+            method,
+            name,
+            latency: latency + self.lag,
+            response_bytes,
+            failure: failure.map(|(kind, message)| Failure { kind, message }),
+        };
+        self.worker.tally.borrow_mut().record(&sample);
+    }
+
+    /// [`User::record_untimed`] under a method that is not HTTP's.
+    pub(super) fn record_untimed_named(
+        &self,
+        method: &str,
+        name: &str,
+        failure: (FailureKind, &str),
+    ) {
         let (kind, message) = failure;
         let traced = self.trace().map(|trace| trace::with_trace(message, trace));
         let message = traced.as_deref().unwrap_or(message);
         let sample = RequestSample {
-            method: method.as_str(),
+            method,
             name,
             latency: Duration::ZERO,
             response_bytes: 0,

@@ -176,6 +176,14 @@ pub struct Entry {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub web_socket_messages: Vec<WebSocketMessage>,
+    /// Server-sent events, in Chromium's form.
+    #[serde(
+        rename = "_eventSourceMessages",
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub event_source_messages: Vec<EventSourceMessage>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -526,6 +534,21 @@ pub struct WebSocketMessage {
     #[serde(default, deserialize_with = "number_u16")]
     pub opcode: u16,
     /// Text as is; binary payloads base64.
+    #[serde(default, deserialize_with = "string")]
+    pub data: String,
+}
+
+/// One server-sent event as Chromium's HAR export writes it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventSourceMessage {
+    /// Seconds since the Unix epoch, with fractions.
+    #[serde(default, deserialize_with = "number")]
+    pub time: f64,
+    /// The event's name (`message` when the stream named none).
+    #[serde(rename = "eventName", default, deserialize_with = "string")]
+    pub event_name: String,
+    #[serde(rename = "eventId", default, deserialize_with = "string")]
+    pub event_id: String,
     #[serde(default, deserialize_with = "string")]
     pub data: String,
 }

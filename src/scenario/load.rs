@@ -457,7 +457,7 @@ impl<'a> Context<'a> {
         out
     }
 
-    fn duration(&mut self, text: Option<&str>, path: &str) -> Option<Duration> {
+    pub(super) fn duration(&mut self, text: Option<&str>, path: &str) -> Option<Duration> {
         let text = text?;
         match units::parse_duration(text, units::TIMEOUT) {
             Ok(duration) => Some(duration),
@@ -778,7 +778,9 @@ pub(super) fn clipped(source: &str) -> String {
 /// Whether running `steps` sends a request or waits (a flow that does neither spins).
 fn sends_or_pauses(steps: &[super::Step]) -> bool {
     steps.iter().any(|step| match &step.kind {
-        super::StepKind::Request(_) | super::StepKind::Think(_) => true,
+        super::StepKind::Request(_) | super::StepKind::Think(_) | super::StepKind::Socket(_) => {
+            true
+        }
         super::StepKind::Repeat(repeat) => sends_or_pauses(&repeat.steps),
         super::StepKind::Emit(_) | super::StepKind::Script(_) => false,
     })

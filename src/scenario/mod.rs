@@ -17,6 +17,8 @@ mod messages;
 mod precheck;
 mod raw;
 mod scripts;
+mod socket;
+mod socket_load;
 mod steps;
 mod template;
 mod vars;
@@ -29,6 +31,10 @@ pub use check::{Check, CheckKind, Expected, UrlPattern};
 pub use error::{Problem, ScenarioError};
 pub use extract::{Extract, ExtractError, ExtractKind, ResponseView};
 pub use load::{load, load_str};
+pub use socket::{
+    JsonCondition, MessageCondition, Open, Receive, SEND_METHOD, Send, SocketKind, SocketStep,
+    json_part, message_json,
+};
 pub use template::{Condition, Template, TemplateError};
 pub use vars::Vars;
 
@@ -182,6 +188,8 @@ pub enum StepKind {
     Emit(Emit),
     /// `js:` a JavaScript expression whose object result sets variables.
     Script(crate::script::Call),
+    /// `ws:`, `sse:`, `send:`, `receive:`, `every:`, `close`: the user's sockets.
+    Socket(Box<SocketStep>),
 }
 
 /// A row for `chorus provision`'s CSV.
@@ -383,7 +391,10 @@ impl Scenario {
                         }
                     }
                     StepKind::Repeat(repeat) => visit(&repeat.steps, out),
-                    StepKind::Think(_) | StepKind::Emit(_) | StepKind::Script(_) => {}
+                    StepKind::Think(_)
+                    | StepKind::Emit(_)
+                    | StepKind::Script(_)
+                    | StepKind::Socket(_) => {}
                 }
             }
         }

@@ -249,6 +249,26 @@ pub(super) struct RawStep {
     pub(super) outcome: Option<String>,
     pub(super) when: Option<String>,
     pub(super) js: Option<String>,
+    pub(super) ws: Option<String>,
+    pub(super) sse: Option<String>,
+    pub(super) subprotocols: Option<Vec<String>>,
+    pub(super) send: Option<IgnoredAny>,
+    pub(super) receive: Option<IgnoredAny>,
+    pub(super) every: Option<String>,
+    pub(super) close: Option<String>,
+    pub(super) timeout: Option<String>,
+    pub(super) from: Option<String>,
+}
+
+/// `receive:`'s condition: every part given must hold.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMessageCondition {
+    pub(super) event: Option<String>,
+    pub(super) jsonpath: Option<String>,
+    pub(super) equals: Option<serde_json::Value>,
+    pub(super) matches: Option<String>,
+    pub(super) regex: Option<String>,
 }
 
 /// The keys that say a step is a request with that method.

@@ -9,14 +9,15 @@ use super::extract::{Extract, ExtractKind};
 use super::load::{Context, authority, is_identifier};
 use super::raw::RawFilePart;
 use super::raw::{METHOD_KEYS, RawCheck, RawExtract, RawStep, RawText};
+use super::socket::SocketStep;
+use super::socket_load::SOCKET_KEYS;
 use super::template::Template;
 use super::yaml::{self, Node, join};
 use super::{Body, Count, Emit, Repeat, Request, Step, StepKind, Think};
 use super::{FileContent, FilePart, Part};
 use crate::units::{self, UnitError};
 
-const STEP_KINDS: &str =
-    "get/post/put/patch/delete/head/options, request, think, repeat, emit or js";
+const STEP_KINDS: &str = "get/post/put/patch/delete/head/options, request, think, repeat, emit, js, ws, sse, send, receive, every or close";
 
 impl Context<'_> {
     pub(super) fn steps(&mut self, node: Option<&Node>, path: &str) -> Vec<Step> {
@@ -44,6 +45,10 @@ impl Context<'_> {
     }
 
     fn step(&mut self, node: &Node, path: &str) -> Option<Step> {
+        if node.as_text().map(str::trim) == Some("close") {
+            let kind = StepKind::Socket(Box::new(SocketStep::Close(None)));
+            return Some(Step { when: None, kind });
+        }
         if !matches!(node.value, yaml::Value::Map(_)) {
             self.problem(
                 path,
@@ -69,6 +74,13 @@ impl Context<'_> {
             ("repeat", raw.repeat.is_some()),
             ("emit", raw.emit.is_some()),
             ("js", raw.js.is_some()),
+            ("ws", raw.ws.is_some()),
+            ("sse", raw.sse.is_some()),
+            // `every` carries a `send:`: one step.
+            ("send", raw.send.is_some() && raw.every.is_none()),
+            ("receive", raw.receive.is_some()),
+            ("every", raw.every.is_some()),
+            ("close", raw.close.is_some()),
         ] {
             if here {
                 kinds.push(key);
@@ -89,6 +101,15 @@ impl Context<'_> {
             }
             [kind] => *kind,
         };
+        if SOCKET_KEYS.contains(&kind) {
+            let socket = self.socket_step(node, raw, path, kind);
+            let when = match when {
+                Some(condition) => Some(condition?),
+                None => None,
+            };
+            let kind = StepKind::Socket(Box::new(socket?));
+            return Some(Step { when, kind });
+        }
         let is_request = METHOD_KEYS.contains(&kind) || kind == "request";
         if !is_request {
             if let Some(field) = raw.request_fields().first() {
@@ -105,6 +126,9 @@ impl Context<'_> {
             ("as", raw.index_as.is_some(), "repeat", "a"),
             ("parallel", raw.parallel.is_some(), "repeat", "a"),
             ("outcome", raw.outcome.is_some(), "emit", "an"),
+            ("subprotocols", raw.subprotocols.is_some(), "ws", "a"),
+            ("timeout", raw.timeout.is_some(), "receive", "a"),
+            ("from", raw.from.is_some(), "receive", "a"),
         ] {
             if here && kind != owner {
                 self.problem(
@@ -408,7 +432,7 @@ impl Context<'_> {
     }
 
     /// A relative URL needs a host; an absolute one adds its host to the allowed hosts.
-    fn check_url(&mut self, template: Template, path: &str) -> Option<Template> {
+    pub(super) fn check_url(&mut self, template: Template, path: &str) -> Option<Template> {
         let source = template.source();
         let prefix = template.static_prefix();
         let scheme_end = prefix.find("://").filter(|_| {
@@ -454,7 +478,7 @@ impl Context<'_> {
     }
 
     /// The URL without this scenario's scheme and host, templated parts as `[name]`.
-    fn default_name(&self, url: &Template) -> String {
+    pub(super) fn default_name(&self, url: &Template) -> String {
         let shown = url.display_with_placeholders();
         if let (Some(host), Ok(parsed)) = (&self.host, url::Url::parse(url.static_prefix())) {
             if parsed.origin() == host.origin() {
@@ -536,7 +560,7 @@ impl Context<'_> {
         count
     }
 
-    fn extract(&mut self, name: &str, rule: RawExtract, path: &str) -> Option<Extract> {
+    pub(super) fn extract(&mut self, name: &str, rule: RawExtract, path: &str) -> Option<Extract> {
         if !is_identifier(name) {
             self.problem(
                 path,
@@ -626,7 +650,7 @@ impl Context<'_> {
         })
     }
 
-    fn jsonpath(&mut self, source: &str, path: &str) -> Option<JsonPath> {
+    pub(super) fn jsonpath(&mut self, source: &str, path: &str) -> Option<JsonPath> {
         // The JSONPath parser recurses once per bracket: refuse before it can run out of stack.
         if let Some(why) = super::precheck::too_deep(source) {
             self.problem(path, false, format!("bad JSONPath: {why}"));
@@ -780,7 +804,7 @@ impl Context<'_> {
         })
     }
 
-    fn regex(&mut self, path: &str, source: &str) -> Option<Regex> {
+    pub(super) fn regex(&mut self, path: &str, source: &str) -> Option<Regex> {
         match Regex::new(source) {
             Ok(regex) => Some(regex),
             Err(err) => {

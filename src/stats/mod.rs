@@ -78,6 +78,14 @@ pub enum FailureKind {
     ScriptError,
     /// A script call ran past the script time limit and was stopped.
     ScriptTimeout,
+    /// A `receive:` saw no matching message on its socket within its timeout.
+    MessageTimeout,
+    /// The socket (WebSocket, event stream) was closed when a step needed it open, or closed
+    /// while a `receive:` waited.
+    SocketClosed,
+    /// The server broke the WebSocket or event-stream protocol (a bad frame, a handshake
+    /// answered with something else).
+    ProtocolError,
 }
 
 impl fmt::Display for FailureKind {
@@ -99,6 +107,9 @@ impl fmt::Display for FailureKind {
             FailureKind::CutAtStop => f.write_str("cut at stop"),
             FailureKind::ScriptError => f.write_str("script error"),
             FailureKind::ScriptTimeout => f.write_str("script time limit"),
+            FailureKind::MessageTimeout => f.write_str("message timeout"),
+            FailureKind::SocketClosed => f.write_str("socket closed"),
+            FailureKind::ProtocolError => f.write_str("protocol error"),
         }
     }
 }

@@ -83,7 +83,7 @@ fn collect_requests<'a>(steps: &'a [Step], label: &str, out: &mut Vec<(String, &
             StepKind::Repeat(repeat) => {
                 collect_requests(&repeat.steps, &format!("{here}.steps"), out)
             }
-            StepKind::Think(_) | StepKind::Emit(_) | StepKind::Script(_) => {}
+            StepKind::Think(_) | StepKind::Emit(_) | StepKind::Script(_) | StepKind::Socket(_) => {}
         }
     }
 }

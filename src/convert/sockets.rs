@@ -1,0 +1,518 @@
+//! Recorded sockets -> socket steps. A WebSocket's messages become `send:` and `receive:`
+//! steps in recorded order: a `receive:` for the server message that answered a send (within
+//! [`REPLY_WITHIN_MS`]), and for any server message whose value a later send carries; a
+//! value a send carries that an earlier message or HTTP response handed over becomes an
+//! `extract` there and a template in the send (inside JSON, past a Socket.IO packet number);
+//! a text sent at a steady period becomes `every:`. An event stream's events become a
+//! `receive:` for each event name, in order of first appearance.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde_json::Value;
+
+use super::correlate::{is_id_like, sanitize};
+use super::model::{
+    DraftExtract, DraftRequest, DraftSocket, Exchange, ExtractSource, MessageStep, RecordedMessage,
+    RecordedSocket, SendBody,
+};
+use super::offers::json_child_path;
+use super::request::as_data;
+use crate::scenario::message_json;
+use crate::values::{Shape, shape};
+
+/// A server message counts as the answer to a send when it came this soon after it.
+const REPLY_WITHIN_MS: f64 = 2000.0;
+/// How many earlier responses are searched for a value a message sends.
+const HTTP_WINDOW: usize = 64;
+/// Sends of one text at least this many times, at a steady period, are an `every:`.
+const PERIODIC_AT_LEAST: usize = 3;
+/// The keys that name a message's kind, tried in order.
+const KIND_KEYS: &[&str] = &["type", "event", "action", "op", "method", "msg_type"];
+
+/// How thinks between sends are written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Thinks {
+    pub(crate) scale: f64,
+    pub(crate) none: bool,
+}
+
+/// Gives each request that opened a socket its steps. `taken`: the variable names already
+/// in use (extracts and generators); the new ones join them.
+pub(crate) fn draft_sockets(
+    requests: &mut [DraftRequest],
+    exchanges: &[Exchange],
+    taken: &mut HashSet<String>,
+    thinks: Thinks,
+) {
+    for (index, exchange) in exchanges.iter().enumerate() {
+        let Some(recorded) = &exchange.socket else {
+            continue;
+        };
+        let steps = if recorded.events {
+            event_steps(recorded)
+        } else {
+            let mut known = http_values(exchanges, index);
+            let mut drafting = Drafting {
+                requests,
+                taken,
+                known: &mut known,
+            };
+            drafting.websocket_steps(recorded, exchange.wall_ms, thinks)
+        };
+        let request = &mut requests[index];
+        request.socket = Some(Box::new(DraftSocket {
+            events: recorded.events,
+            steps,
+        }));
+        request.checks.clear();
+        request.extracts.clear();
+    }
+}
+
+/// A value something handed over, and where.
+struct Known {
+    value: String,
+    origin: Origin,
+    path: String,
+    key: Option<String>,
+    var: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Origin {
+    /// An HTTP response (the request's index).
+    Http(usize),
+    /// A message the server sent on this socket (its index).
+    Message(usize),
+}
+
+/// (JSONPath, key, value) of each text and number in a JSON value.
+fn leaves(
+    value: &Value,
+    path: &str,
+    key: Option<&str>,
+    out: &mut Vec<(String, Option<String>, String)>,
+) {
+    match value {
+        Value::Object(map) => {
+            for (name, child) in map {
+                leaves(child, &json_child_path(path, name), Some(name), out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                leaves(child, &format!("{path}[{i}]"), key, out);
+            }
+        }
+        Value::String(text) => out.push((path.to_owned(), key.map(str::to_owned), text.clone())),
+        Value::Number(number) => {
+            out.push((path.to_owned(), key.map(str::to_owned), number.to_string()))
+        }
+        Value::Bool(_) | Value::Null => {}
+    }
+}
+
+/// Whether a value is one a server hands out (a token; a number under an id's name): only
+/// those are tied, so that words and counts never are.
+fn ties(key: Option<&str>, value: &str) -> bool {
+    match shape(value) {
+        Shape::Token => true,
+        Shape::Number => value.len() >= 3 && key.is_some_and(is_id_like),
+        Shape::Word | Shape::Text => false,
+    }
+}
+
+/// The tied values of the JSON responses before `index` (the newest last).
+fn http_values(exchanges: &[Exchange], index: usize) -> Vec<Known> {
+    let mut known = Vec::new();
+    for (j, exchange) in exchanges
+        .iter()
+        .enumerate()
+        .take(index)
+        .skip(index.saturating_sub(HTTP_WINDOW))
+    {
+        let Some(json) = exchange
+            .response_body
+            .as_deref()
+            .and_then(|body| serde_json::from_str::<Value>(body).ok())
+        else {
+            continue;
+        };
+        let mut found = Vec::new();
+        leaves(&json, "$", None, &mut found);
+        for (path, key, value) in found {
+            if ties(key.as_deref(), &value) {
+                known.push(Known {
+                    value,
+                    origin: Origin::Http(j),
+                    path,
+                    key,
+                    var: None,
+                });
+            }
+        }
+    }
+    known
+}
+
+/// A message's packet number and JSON, when it has JSON (`42["chat",{}]`: `42`).
+fn split_packet(text: &str) -> Option<(&str, Value)> {
+    let json = message_json(text)?;
+    let trimmed = text.trim_start();
+    let digits = trimmed.len()
+        - trimmed
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .len();
+    let prefix = if serde_json::from_str::<Value>(text.trim()).is_ok() {
+        ""
+    } else {
+        &trimmed[..digits]
+    };
+    Some((prefix, json))
+}
+
+struct Drafting<'a> {
+    requests: &'a mut [DraftRequest],
+    taken: &'a mut HashSet<String>,
+    known: &'a mut Vec<Known>,
+}
+
+/// What the pass learnt of one server message.
+#[derive(Default)]
+struct Received {
+    needed: bool,
+    extracts: Vec<(String, String)>,
+    equals: Option<(String, String)>,
+}
+
+impl Drafting<'_> {
+    fn websocket_steps(
+        &mut self,
+        recorded: &RecordedSocket,
+        opened_ms: f64,
+        thinks: Thinks,
+    ) -> Vec<MessageStep> {
+        let messages = &recorded.messages;
+        let periodic = periodic_sends(messages);
+        let mut received: Vec<Received> = messages.iter().map(|_| Received::default()).collect();
+        let mut bodies: BTreeMap<usize, SendBody> = BTreeMap::new();
+        // The send waiting for its answer: its index, time, and (value, template) of its leaves.
+        let mut waiting: Option<(f64, Vec<(String, String)>)> = None;
+        for (i, message) in messages.iter().enumerate() {
+            if message.sent {
+                if periodic
+                    .get(&message.text)
+                    .is_some_and(|(first, _)| *first != i)
+                {
+                    continue;
+                }
+                let (body, sent) = self.send_body(&message.text, &mut received);
+                bodies.insert(i, body);
+                if !periodic.contains_key(&message.text) {
+                    waiting = Some((message.wall_ms, sent));
+                }
+                continue;
+            }
+            let json = split_packet(&message.text).map(|(_, json)| json);
+            let mut found = Vec::new();
+            if let Some(json) = &json {
+                leaves(json, "$", None, &mut found);
+            }
+            if let Some((at, sent)) = waiting.take() {
+                if message.wall_ms - at <= REPLY_WITHIN_MS {
+                    received[i].needed = true;
+                    // The answer names what it answers: the sent value comes back.
+                    received[i].equals = found.iter().find_map(|(path, key, value)| {
+                        (ties(key.as_deref(), value))
+                            .then(|| sent.iter().find(|(sent, _)| sent == value))
+                            .flatten()
+                            .map(|(_, template)| (path.clone(), template.clone()))
+                    });
+                }
+            }
+            for (path, key, value) in found {
+                if ties(key.as_deref(), &value) {
+                    self.known.push(Known {
+                        value,
+                        origin: Origin::Message(i),
+                        path,
+                        key,
+                        var: None,
+                    });
+                }
+            }
+        }
+        // The steps, in recorded order.
+        let mut steps = Vec::new();
+        let mut last_ms = opened_ms;
+        for (i, message) in messages.iter().enumerate() {
+            let gap_s = ((message.wall_ms - last_ms) / 1000.0).max(0.0);
+            if let Some(body) = bodies.remove(&i) {
+                match periodic.get(&message.text) {
+                    // In the background: the pauses around it are the other steps'.
+                    Some((_, period)) => steps.push(MessageStep::Every(*period, body)),
+                    None => {
+                        if !thinks.none && gap_s * thinks.scale >= 1.0 {
+                            let seconds = (gap_s * thinks.scale * 10.0).round() / 10.0;
+                            steps.push(MessageStep::Think(seconds));
+                        }
+                        steps.push(MessageStep::Send(body));
+                        last_ms = message.wall_ms;
+                    }
+                }
+            } else if !message.sent && received[i].needed {
+                let answer = std::mem::take(&mut received[i]);
+                steps.push(receive_step(message, answer, gap_s));
+                last_ms = message.wall_ms;
+            }
+        }
+        steps
+    }
+
+    /// The send's body with the values earlier messages or responses handed over templated,
+    /// and (recorded value, what the replay sends) of its tied leaves.
+    fn send_body(
+        &mut self,
+        text: &str,
+        received: &mut [Received],
+    ) -> (SendBody, Vec<(String, String)>) {
+        let Some((prefix, mut json)) = split_packet(text) else {
+            return (SendBody::Text(as_data(text)), Vec::new());
+        };
+        let mut found = Vec::new();
+        leaves(&json, "$", None, &mut found);
+        let mut sent = Vec::new();
+        for (path, key, value) in found {
+            if !ties(key.as_deref(), &value) {
+                continue;
+            }
+            let template = match self.var_for(&value, key.as_deref(), received) {
+                Some(var) => {
+                    let template = format!("{{{{ {var} }}}}");
+                    set_leaf(&mut json, &path, &template);
+                    template
+                }
+                None => as_data(&value),
+            };
+            sent.push((value, template));
+        }
+        let body = if prefix.is_empty() {
+            SendBody::Json(json)
+        } else {
+            SendBody::Text(format!("{prefix}{json}"))
+        };
+        (body, sent)
+    }
+
+    /// The variable that carries `value` from where it was last handed over (an extract added
+    /// there), if anything handed it over.
+    fn var_for(
+        &mut self,
+        value: &str,
+        key: Option<&str>,
+        received: &mut [Received],
+    ) -> Option<String> {
+        // A value carried already keeps its variable; else the newest that handed it over.
+        if let Some(var) = (self.known.iter())
+            .find(|known| known.value == value && known.var.is_some())
+            .and_then(|known| known.var.clone())
+        {
+            return Some(var);
+        }
+        let known = self
+            .known
+            .iter_mut()
+            .rev()
+            .find(|known| known.value == value)?;
+        let wanted = known.key.as_deref().or(key).unwrap_or("value");
+        let base = sanitize(wanted);
+        let mut var = base.clone();
+        let mut n = 2;
+        while self.taken.contains(&var) {
+            var = format!("{base}_{n}");
+            n += 1;
+        }
+        self.taken.insert(var.clone());
+        known.var = Some(var.clone());
+        match known.origin {
+            Origin::Http(j) => self.requests[j].extracts.push(DraftExtract {
+                var: var.clone(),
+                source: ExtractSource::JsonPath(known.path.clone()),
+                comment: format!("{var}: sent over the WebSocket later"),
+            }),
+            Origin::Message(i) => {
+                received[i].needed = true;
+                received[i].extracts.push((var.clone(), known.path.clone()));
+            }
+        }
+        Some(var)
+    }
+}
+
+/// Replaces the leaf at a JSONPath written by [`leaves`] with a text.
+fn set_leaf(json: &mut Value, path: &str, text: &str) {
+    fn visit(value: &mut Value, here: &str, path: &str, text: &str) -> bool {
+        if here == path {
+            *value = Value::String(text.to_owned());
+            return true;
+        }
+        match value {
+            Value::Object(map) => map
+                .iter_mut()
+                .any(|(name, child)| visit(child, &json_child_path(here, name), path, text)),
+            Value::Array(items) => items
+                .iter_mut()
+                .enumerate()
+                .any(|(i, child)| visit(child, &format!("{here}[{i}]"), path, text)),
+            _ => false,
+        }
+    }
+    visit(json, "$", path, text);
+}
+
+/// A `receive:` for a server message: what it must be (the value it answers, else its kind,
+/// else its short text), what it hands over, and a timeout with room to spare.
+fn receive_step(message: &RecordedMessage, answer: Received, gap_s: f64) -> MessageStep {
+    let json = split_packet(&message.text).map(|(_, json)| json);
+    let equals = answer.equals.or_else(|| json.as_ref().and_then(kind_of));
+    let regex = match (&equals, &json) {
+        (None, None) if message.text.len() <= 40 && !message.text.is_empty() => {
+            Some(format!("^{}$", regex::escape(&message.text)))
+        }
+        _ => None,
+    };
+    let timeout_s = (gap_s * 4.0).ceil().max(10.0);
+    let comment = format!(
+        "recorded: {}",
+        crate::scenario::json_part(&message.text)
+            .chars()
+            .take(80)
+            .collect::<String>()
+    );
+    MessageStep::Receive {
+        event: None,
+        equals,
+        regex,
+        timeout_s,
+        extracts: answer.extracts,
+        comment,
+    }
+}
+
+/// A message's kind: a kind key's text, or a Socket.IO event's name (`["chat", ...]`).
+fn kind_of(json: &Value) -> Option<(String, String)> {
+    match json {
+        Value::Object(map) => KIND_KEYS.iter().find_map(|key| match map.get(*key) {
+            Some(Value::String(kind)) => Some((json_child_path("$", key), as_data(kind))),
+            _ => None,
+        }),
+        Value::Array(items) => match items.first() {
+            Some(Value::String(kind)) => Some(("$[0]".to_owned(), as_data(kind))),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Texts sent at a steady period: text -> (the first send's index, the period in seconds).
+fn periodic_sends(messages: &[RecordedMessage]) -> BTreeMap<String, (usize, f64)> {
+    let mut by_text: BTreeMap<&str, Vec<(usize, f64)>> = BTreeMap::new();
+    for (i, message) in messages.iter().enumerate().filter(|(_, m)| m.sent) {
+        by_text
+            .entry(message.text.as_str())
+            .or_default()
+            .push((i, message.wall_ms));
+    }
+    let mut periodic = BTreeMap::new();
+    for (text, sends) in by_text {
+        if sends.len() < PERIODIC_AT_LEAST {
+            continue;
+        }
+        let mut gaps: Vec<f64> = sends.windows(2).map(|w| w[1].1 - w[0].1).collect();
+        gaps.sort_by(f64::total_cmp);
+        let median = gaps[gaps.len() / 2];
+        let steady = median >= 500.0 && gaps.iter().all(|gap| (gap - median).abs() <= median * 0.3);
+        if steady {
+            let seconds = (median / 100.0).round() / 10.0;
+            periodic.insert(text.to_owned(), (sends[0].0, seconds));
+        }
+    }
+    periodic
+}
+
+/// An event stream: a `receive:` for each event name, in order of first appearance.
+fn event_steps(recorded: &RecordedSocket) -> Vec<MessageStep> {
+    let mut seen: HashSet<Option<&str>> = HashSet::new();
+    let mut steps = Vec::new();
+    let mut last_ms = recorded.messages.first().map_or(0.0, |m| m.wall_ms);
+    for message in &recorded.messages {
+        if !seen.insert(message.event.as_deref()) {
+            continue;
+        }
+        let gap_s = ((message.wall_ms - last_ms) / 1000.0).max(0.0);
+        last_ms = message.wall_ms;
+        steps.push(MessageStep::Receive {
+            event: Some(
+                message
+                    .event
+                    .clone()
+                    .unwrap_or_else(|| "message".to_owned()),
+            ),
+            equals: None,
+            regex: None,
+            timeout_s: (gap_s * 4.0).ceil().max(10.0),
+            extracts: Vec::new(),
+            comment: format!(
+                "recorded: {}",
+                message.text.chars().take(80).collect::<String>()
+            ),
+        });
+    }
+    steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(at_s: f64, text: &str) -> RecordedMessage {
+        RecordedMessage {
+            sent: true,
+            wall_ms: at_s * 1000.0,
+            event: None,
+            text: text.to_owned(),
+        }
+    }
+
+    #[test]
+    fn steady_repeated_sends_are_periodic_and_others_are_not() {
+        let mut messages: Vec<RecordedMessage> =
+            (0..4).map(|n| sent(f64::from(n) * 25.0, "3")).collect();
+        messages.push(sent(1.0, "hello"));
+        messages.extend([sent(2.0, "x"), sent(3.0, "x"), sent(20.0, "x")]);
+        let periodic = periodic_sends(&messages);
+        assert_eq!(periodic.len(), 1, "{periodic:?}");
+        assert_eq!(periodic.get("3"), Some(&(0, 25.0)));
+    }
+
+    #[test]
+    fn packets_kinds_and_ties() {
+        let (prefix, json) = split_packet(r#"42["said",{"id":"mem-s1-9k2"}]"#).unwrap();
+        assert_eq!(prefix, "42");
+        assert_eq!(kind_of(&json), Some(("$[0]".to_owned(), "said".to_owned())));
+        let (prefix, json) = split_packet(r#"{"msg_type":"execute_reply"}"#).unwrap();
+        assert_eq!(prefix, "");
+        assert_eq!(
+            kind_of(&json),
+            Some(("$.msg_type".to_owned(), "execute_reply".to_owned()))
+        );
+        assert!(split_packet("2probe").is_none());
+        assert!(ties(Some("room"), "room-s1-7f3a"));
+        assert!(ties(Some("msg_id"), "1234"));
+        assert!(!ties(Some("n"), "1234"));
+        assert!(!ties(Some("type"), "joined"));
+        let mut json = serde_json::json!({"a": [{"id": "x"}]});
+        set_leaf(&mut json, "$.a[0].id", "{{ id }}");
+        assert_eq!(json, serde_json::json!({"a": [{"id": "{{ id }}"}]}));
+    }
+}
