@@ -3,7 +3,7 @@
 //! schema in tests/fixtures/junit/junit.xsd with Debian's xmllint (libxml2-utils), and a real
 //! run against a server on 127.0.0.1 for `run --junit --markdown --baseline`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -328,15 +328,6 @@ async fn counting_server() -> (String, Arc<AtomicU64>) {
     (base, broken)
 }
 
-async fn run_chorus(args: Vec<String>, dir: PathBuf) -> std::process::Output {
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        chorus(&args, &dir)
-    })
-    .await
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_writes_junit_and_markdown_and_compares_with_a_baseline() {
     let dir = output_dir("compare_run_reports");
@@ -352,10 +343,10 @@ async fn run_writes_junit_and_markdown_and_compares_with_a_baseline() {
         args.extend(extra.iter().map(|s| s.to_string()));
         args
     };
-    let first = run_chorus(run(&["--json", "base.json"]), dir.clone()).await;
+    let first = crate::util::chorus_blocking(run(&["--json", "base.json"]), dir.clone()).await;
     assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
     let before = broken.load(Ordering::Relaxed);
-    let second = run_chorus(
+    let second = crate::util::chorus_blocking(
         run(&[
             "--baseline",
             "base.json",

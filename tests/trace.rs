@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use serde_json::Value;
 
-use crate::util::{chorus, output_dir};
+use crate::util::output_dir;
 
 /// What the server received: (path, traceparent, baggage), in order.
 type Seen = Arc<Mutex<Vec<(String, Option<String>, Option<String>)>>>;
@@ -69,15 +69,6 @@ fn write_scenario(dir: &std::path::Path, base: &str) -> PathBuf {
     scenario
 }
 
-async fn run(args: Vec<String>, dir: PathBuf) -> std::process::Output {
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        chorus(&args, &dir)
-    })
-    .await
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_request_carries_its_trace_and_a_failure_names_it() {
     let dir = output_dir("trace_headers");
@@ -106,13 +97,13 @@ async fn each_request_carries_its_trace_and_a_failure_names_it() {
     };
 
     // Without the flag: no trace headers.
-    let output = run(args(&[]), dir.clone()).await;
+    let output = crate::util::chorus_blocking(args(&[]), dir.clone()).await;
     assert!(output.status.success(), "{output:?}");
     let untraced = std::mem::take(&mut *seen.lock().unwrap());
     assert!(!untraced.is_empty());
     assert!(untraced.iter().all(|(_, t, b)| t.is_none() && b.is_none()));
 
-    let output = run(args(&["--trace-headers"]), dir.clone()).await;
+    let output = crate::util::chorus_blocking(args(&["--trace-headers"]), dir.clone()).await;
     assert!(output.status.success(), "{output:?}");
     let seen = seen.lock().unwrap().clone();
     assert!(seen.len() >= 12, "{} requests", seen.len());

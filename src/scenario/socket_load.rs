@@ -1,7 +1,6 @@
 //! Compiling socket steps (`ws:`, `sse:`, `send:`, `receive:`, `every:`, `close`): part of
 //! loading; problems go to the `Context` at their place.
 
-use super::check::Expected;
 use super::extract::ExtractKind;
 use super::load::Context;
 use super::raw::{RawMessageCondition, RawStep};
@@ -265,24 +264,7 @@ impl Context<'_> {
         raw: RawMessageCondition,
         path: &str,
     ) -> Option<MessageCondition> {
-        let expected = match (raw.equals, raw.matches) {
-            (Some(_), Some(_)) => {
-                self.problem(
-                    &join(path, "matches"),
-                    true,
-                    "`equals` or `matches`, not both",
-                );
-                return None;
-            }
-            (Some(serde_json::Value::String(text)), None) => Some(Expected::Equals(
-                self.template(&join(path, "equals"), &text)?,
-            )),
-            (Some(other), None) => Some(Expected::Equals(Template::literal(&other.to_string()))),
-            (None, Some(source)) => Some(Expected::Matches(
-                self.regex(&join(path, "matches"), &source)?,
-            )),
-            (None, None) => None,
-        };
+        let expected = self.expected(raw.equals, raw.matches, path)?;
         let jsonpath = match raw.jsonpath {
             Some(source) => Some(JsonCondition {
                 path: self.jsonpath(&source, &join(path, "jsonpath"))?,

@@ -750,26 +750,7 @@ impl Context<'_> {
                 );
                 return None;
             };
-            let expected = match (raw.equals, raw.matches) {
-                (Some(_), Some(_)) => {
-                    self.problem(
-                        &join(path, "matches"),
-                        true,
-                        "`equals` or `matches`, not both",
-                    );
-                    return None;
-                }
-                (Some(serde_json::Value::String(text)), None) => Some(Expected::Equals(
-                    self.template(&join(path, "equals"), &text)?,
-                )),
-                (Some(other), None) => {
-                    Some(Expected::Equals(Template::literal(&other.to_string())))
-                }
-                (None, Some(source)) => Some(Expected::Matches(
-                    self.regex(&join(path, "matches"), &source)?,
-                )),
-                (None, None) => None,
-            };
+            let expected = self.expected(raw.equals, raw.matches, path)?;
             CheckKind::Header { name, expected }
         } else if let Some(text) = raw.redirect {
             CheckKind::Redirect(self.url_pattern(text, &here)?)
@@ -821,4 +802,35 @@ impl Context<'_> {
 
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+impl Context<'_> {
+    /// `equals:` (a template when it is text, the value as written otherwise) or `matches:`
+    /// (a regex), not both, under `path`: `Some(None)` when neither is given, `None` after a
+    /// problem.
+    pub(super) fn expected(
+        &mut self,
+        equals: Option<serde_json::Value>,
+        matches: Option<String>,
+        path: &str,
+    ) -> Option<Option<Expected>> {
+        Some(match (equals, matches) {
+            (Some(_), Some(_)) => {
+                self.problem(
+                    &join(path, "matches"),
+                    true,
+                    "`equals` or `matches`, not both",
+                );
+                return None;
+            }
+            (Some(serde_json::Value::String(text)), None) => Some(Expected::Equals(
+                self.template(&join(path, "equals"), &text)?,
+            )),
+            (Some(other), None) => Some(Expected::Equals(Template::literal(&other.to_string()))),
+            (None, Some(source)) => Some(Expected::Matches(
+                self.regex(&join(path, "matches"), &source)?,
+            )),
+            (None, None) => None,
+        })
+    }
 }

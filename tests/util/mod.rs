@@ -57,6 +57,17 @@ pub fn chorus(args: &[&str], dir: &Path) -> Output {
         .expect("the chorus binary runs")
 }
 
+/// [`chorus`] from async code: the binary runs on a blocking thread, so that a server the
+/// test serves on its own runtime keeps answering it.
+pub async fn chorus_blocking(args: Vec<String>, dir: PathBuf) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        chorus(&args, &dir)
+    })
+    .await
+    .unwrap()
+}
+
 /// A folder for one test's files, kept under `target/test-output/NAME` so screenshots and
 /// reports can be looked at after a run.
 pub fn output_dir(name: &str) -> PathBuf {
