@@ -20,6 +20,7 @@ mod deploy;
 mod hostile;
 mod netns;
 mod page;
+mod processes;
 mod seconds;
 
 const DEMO_SCENARIO: &str = include_str!("../demo/scenario.yaml");

@@ -10,6 +10,7 @@ mod headless;
 mod outputs;
 mod page;
 mod parse;
+mod processes;
 mod provision;
 mod record;
 mod run;
@@ -27,7 +28,7 @@ pub use args::{
 };
 pub use args::{MasterArgs, WorkerArgs};
 pub use compare::CompareArgs;
-pub use parse::{RunTime, parse_data_source, parse_seed};
+pub use parse::{Processes, RunTime, parse_data_source, parse_seed};
 
 /// The run finished and nothing went wrong.
 pub const EXIT_OK: u8 = crate::stats::EXIT_PASSED;

@@ -11,9 +11,10 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 
 use super::args::{OutputArgs, RunArgs, WebArgs};
+use super::parse::Processes;
 use crate::cluster::MasterConfig;
 use crate::cluster::bundle::{self, Bundle};
-use crate::engine::{EngineOptions, Plan};
+use crate::engine::{EngineOptions, Plan, limits};
 use crate::scenario::{self, LoadOptions, Scenario};
 use crate::stats::{self, Threshold};
 use crate::web::{self, WebConfig};
@@ -33,8 +34,11 @@ pub(super) struct RunSettings {
     /// scenario's), parsed once.
     pub(super) engine: EngineOptions,
     pub(super) way: Way,
-    /// `--master`: where workers join and what they are sent.
+    /// `--master`: where workers join and what they are sent (with `--processes`, the
+    /// worker processes this one starts).
     pub(super) master: Option<MasterConfig>,
+    /// `--processes N` (or `auto`) with more than one: the worker processes to start.
+    pub(super) processes: Option<super::processes::LocalWorkers>,
     pub(super) output: OutputArgs,
     pub(super) quiet: bool,
     /// `--baseline`: the results the run is compared with at its end, read before it.
@@ -91,12 +95,19 @@ impl RunSettings {
         // (`--master` refuses `--arrival-rate`.)
         let load_given =
             args.load.users.is_some() || args.stages.is_some() || args.arrival_rate.is_some();
-        let mut master = match args.cluster.master {
-            true => {
+        let processes = processes(&args, &scenario, &plan)?;
+        let mut master = match (args.cluster.master, &processes) {
+            (true, _) => {
                 scenario.check_capacity(plan.peak_users())?;
                 Some(master_config(&args, &scenario, &plan)?)
             }
-            false => None,
+            (false, Some(local)) => {
+                scenario.check_capacity(plan.peak_users())?;
+                let mut config = master_config(&args, &scenario, &plan)?;
+                local.configure(&mut config);
+                Some(config)
+            }
+            (false, None) => None,
         };
         let baseline = super::compare::baseline(&args.baseline)?;
         let thresholds = thresholds(&args, &scenario)?;
@@ -120,6 +131,7 @@ impl RunSettings {
             engine,
             way,
             master,
+            processes,
             output: *args.output,
             quiet: args.quiet,
             baseline,
@@ -176,6 +188,31 @@ fn plan(args: &RunArgs) -> anyhow::Result<Plan> {
         Plan::users(load.users.unwrap_or(1), load.spawn_rate, load.run_time())?
     };
     Ok(plan)
+}
+
+/// How many processes run the users (`--processes`; `auto` from the open-files limit), and
+/// the refusal, before any traffic, of a run whose users this machine cannot hold sockets
+/// for. `None`: this process runs them (or, with `--master`, other machines do).
+fn processes(
+    args: &RunArgs,
+    scenario: &Scenario,
+    plan: &Plan,
+) -> anyhow::Result<Option<super::processes::LocalWorkers>> {
+    if args.cluster.master || args.check {
+        return Ok(None);
+    }
+    let users = plan.peak_users();
+    let per_user = limits::connections_per_user(scenario);
+    let (soft, hard) = limits::open_files_limits();
+    let count = match args.processes {
+        None => 1,
+        Some(Processes::Count(count)) => count,
+        Some(Processes::Auto) => {
+            limits::processes_needed(users, per_user, soft).min(super::parse::MAX_PROCESSES)
+        }
+    };
+    limits::fits(users, per_user, count, soft, hard)?;
+    Ok((count > 1).then(|| super::processes::LocalWorkers::new(count, args.workers)))
 }
 
 /// What a master needs: where workers join, the token, and the bundle they are sent (the

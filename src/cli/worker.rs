@@ -41,6 +41,7 @@ pub(super) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     };
     let name = args.name.clone().unwrap_or_else(default_name);
     let quiet = args.quiet;
+    let parent = args.parent_pid;
     let config = WorkerConfig {
         master: args.master.clone(),
         token: args.cluster_token.clone().filter(|t| !t.is_empty()),
@@ -66,6 +67,15 @@ pub(super) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         _ = tokio::signal::ctrl_c() => {
             eprintln!("chorus worker: interrupted; stopping the users");
             Ok(EXIT_OK.into())
+        }
+        () = async {
+            match parent {
+                Some(pid) => super::processes::parent_gone(pid).await,
+                None => std::future::pending().await,
+            }
+        } => {
+            eprintln!("chorus worker: the chorus run that started this worker is gone; exiting");
+            Ok(EXIT_ERROR.into())
         }
     }
 }

@@ -209,7 +209,7 @@ impl Engine {
         options: EngineOptions,
     ) -> Result<EngineHandle, EngineError> {
         scenario.check_capacity(plan.peak_users())?;
-        limits::check_open_files(plan.peak_users())?;
+        limits::check_open_files(plan.peak_users(), limits::connections_per_user(&scenario))?;
         let client = Arc::new(http::Client::new(
             scenario.defaults.connect_timeout,
             scenario.defaults.timeout,
@@ -412,7 +412,10 @@ impl EngineControl {
     pub fn set_users(&self, users: u64, spawn_rate: f64) -> Result<(), EngineError> {
         Plan::users(users, Some(spawn_rate), None)?;
         self.shared.scenario.check_capacity(users)?;
-        limits::check_open_files(users)?;
+        limits::check_open_files(
+            users,
+            limits::connections_per_user(&self.shared.scenario),
+        )?;
         let _ = self.control.send(Control::SetUsers { users, spawn_rate });
         Ok(())
     }
