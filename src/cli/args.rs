@@ -264,6 +264,17 @@ pub struct RunArgs {
         conflicts_with_all = ["master", "check", "monitors"]
     )]
     pub processes: Option<Processes>,
+    /// Local addresses the connections leave from, in turn: a list or ranges, e.g.
+    /// 127.0.0.1-127.0.0.8 or 10.0.0.5,10.0.0.6 (one address holds about 28,000 connections
+    /// to one server address); for a loopback target chorus spreads over 127.0.0.x by itself
+    /// when the users need it
+    #[arg(
+        long = "source-addrs",
+        value_name = "LIST",
+        value_parser = crate::engine::sources::parse_flag,
+        conflicts_with_all = ["master", "check"]
+    )]
+    pub source_addrs: Option<crate::engine::sources::SourceAddrs>,
     /// Replay with two users, each flow twice, no pauses, and compare every request with the
     /// capture it was converted from: PASS, DIFF or FAIL per request
     #[arg(long)]
@@ -351,6 +362,13 @@ pub struct WorkerArgs {
     /// Print only problems
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Local addresses this worker's connections leave from, in turn (as `run --source-addrs`)
+    #[arg(
+        long = "source-addrs",
+        value_name = "LIST",
+        value_parser = crate::engine::sources::parse_flag
+    )]
+    pub source_addrs: Option<crate::engine::sources::SourceAddrs>,
     /// Exit when the process with this id is no longer this one's parent (`run --processes`
     /// starts its workers with it)
     #[arg(long = "parent-pid", value_name = "PID", hide = true)]

@@ -7,17 +7,18 @@
 //! measurements still count). Each watches this process and exits when it is gone (even
 //! after a `kill -9`); whatever is still running when the run ends is killed and reaped.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::cluster::{MasterConfig, MasterControl, auth};
+use crate::engine::sources;
 
 /// How long the workers may take to exit by themselves once the master told them to quit.
 const EXIT_GRACE: Duration = Duration::from_secs(5);
@@ -30,17 +31,20 @@ pub(super) struct LocalWorkers {
     count: u64,
     threads: usize,
     token: String,
+    /// `--source-addrs` (or the loopback spread), shared out over the processes.
+    sources: Vec<IpAddr>,
 }
 
 impl LocalWorkers {
     /// `count` processes; `threads`: each one's engine threads (`--workers`; by default the
     /// machine's cores shared out, at least one each).
-    pub(super) fn new(count: u64, threads: Option<usize>) -> LocalWorkers {
+    pub(super) fn new(count: u64, threads: Option<usize>, sources: &[IpAddr]) -> LocalWorkers {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         LocalWorkers {
             count,
             threads: threads.unwrap_or_else(|| threads_each(cores, count)),
             token: auth::nonce(),
+            sources: sources.to_vec(),
         }
     }
 
@@ -78,18 +82,20 @@ impl LocalWorkers {
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
                 .kill_on_drop(true);
+            let index = usize::try_from(number - 1).unwrap_or(0);
+            let count = usize::try_from(self.count).unwrap_or(usize::MAX);
+            let mine = sources::share(&self.sources, index, count);
+            if !mine.is_empty() {
+                let list: Vec<String> = mine.iter().map(IpAddr::to_string).collect();
+                command.arg("--source-addrs").arg(list.join(","));
+            }
             #[cfg(unix)]
             command.process_group(0);
             let child = command
                 .spawn()
                 .with_context(|| format!("--processes: could not start {}", exe.display()))?;
             let pid = child.id().unwrap_or(0);
-            children.push(watch_child(
-                number,
-                child,
-                kill.clone(),
-                exited.clone(),
-            ));
+            children.push(watch_child(number, child, kill.clone(), exited.clone()));
             tracing::debug!("worker process {number} is pid {pid}");
         }
         Ok(Started {

@@ -14,7 +14,7 @@ use super::args::{OutputArgs, RunArgs, WebArgs};
 use super::parse::Processes;
 use crate::cluster::MasterConfig;
 use crate::cluster::bundle::{self, Bundle};
-use crate::engine::{EngineOptions, Plan, limits};
+use crate::engine::{EngineOptions, Plan, limits, sources};
 use crate::scenario::{self, LoadOptions, Scenario};
 use crate::stats::{self, Threshold};
 use crate::web::{self, WebConfig};
@@ -95,7 +95,8 @@ impl RunSettings {
         // (`--master` refuses `--arrival-rate`.)
         let load_given =
             args.load.users.is_some() || args.stages.is_some() || args.arrival_rate.is_some();
-        let processes = processes(&args, &scenario, &plan)?;
+        let sources = source_addrs(&args, &scenario, &plan)?;
+        let processes = processes(&args, &scenario, &plan, &sources)?;
         let mut master = match (args.cluster.master, &processes) {
             (true, _) => {
                 scenario.check_capacity(plan.peak_users())?;
@@ -123,6 +124,7 @@ impl RunSettings {
             setup: Default::default(),
             started_ago: Duration::ZERO,
             monitors: args.monitors.clone(),
+            source_addrs: sources,
         };
         Ok(RunSettings {
             scenario,
@@ -197,6 +199,7 @@ fn processes(
     args: &RunArgs,
     scenario: &Scenario,
     plan: &Plan,
+    sources: &[IpAddr],
 ) -> anyhow::Result<Option<super::processes::LocalWorkers>> {
     if args.cluster.master || args.check {
         return Ok(None);
@@ -212,7 +215,56 @@ fn processes(
         }
     };
     limits::fits(users, per_user, count, soft, hard)?;
-    Ok((count > 1).then(|| super::processes::LocalWorkers::new(count, args.workers)))
+    Ok((count > 1).then(|| super::processes::LocalWorkers::new(count, args.workers, sources)))
+}
+
+/// The local addresses the connections leave from: `--source-addrs` (each checked to be
+/// this machine's), or for a loopback target 127.0.0.1, .2, ... as many as the users need;
+/// and the refusal, before any traffic, of a run whose connections to one server address
+/// the source addresses' ports cannot hold.
+fn source_addrs(args: &RunArgs, scenario: &Scenario, plan: &Plan) -> anyhow::Result<Vec<IpAddr>> {
+    if args.cluster.master || args.check {
+        return Ok(Vec::new());
+    }
+    let connections = plan
+        .peak_users()
+        .saturating_mul(limits::connections_per_origin(scenario));
+    let loopback = !scenario.allowed_hosts.is_empty()
+        && scenario.allowed_hosts.iter().all(|entry| {
+            url::Url::parse(&format!("http://{entry}/"))
+                .ok()
+                .and_then(|url| url.host_str().map(sources::is_loopback_host))
+                .unwrap_or(false)
+        });
+    let ports = sources::machine_ephemeral_ports();
+    let list = match &args.source_addrs {
+        Some(sources::SourceAddrs(list)) => {
+            for ip in list {
+                if let Err(err) = std::net::TcpListener::bind((*ip, 0)) {
+                    bail!(
+                        "--source-addrs: connections cannot leave from {ip}: {}; give addresses of this machine (`ip -brief address` lists them)",
+                        crate::files::os_error(&err)
+                    );
+                }
+            }
+            list.clone()
+        }
+        None if loopback => {
+            let spread = sources::loopback_spread(connections, ports);
+            if let (Some(first), Some(last)) = (spread.first(), spread.last()) {
+                eprintln!(
+                    "chorus: about {connections} connections to a loopback target leave from {first}-{last} (one source address holds about {} to one server address)",
+                    sources::usable_ports(ports)
+                );
+            }
+            spread
+        }
+        None => Vec::new(),
+    };
+    if let Some(why) = sources::shortage(connections, &list, ports, loopback) {
+        bail!(why);
+    }
+    Ok(list)
 }
 
 /// What a master needs: where workers join, the token, and the bundle they are sent (the

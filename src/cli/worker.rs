@@ -50,6 +50,11 @@ pub(super) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         pin,
         json: args.json.clone(),
         stay: args.stay,
+        source_addrs: args
+            .source_addrs
+            .clone()
+            .map(|list| list.0)
+            .unwrap_or_default(),
         notify: Arc::new(move |line: &str| {
             if !quiet {
                 eprintln!("chorus worker: {line}");

@@ -6,8 +6,10 @@
 
 use std::cell::Cell;
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -17,7 +19,7 @@ use http_body_util::Full;
 use hyper::body::Body as _;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 
 use self::body::Collector;
@@ -105,6 +107,13 @@ pub(crate) struct Client {
     timeout: Duration,
     max_body: usize,
     tls: tokio_rustls::TlsConnector,
+    /// The local addresses connections leave from, in turn (`--source-addrs`); empty: the
+    /// kernel picks.
+    sources: Vec<IpAddr>,
+    /// The next of `sources` (a count of connections, not of requests).
+    next_source: AtomicUsize,
+    /// Whether running out of source ports was said already (once a run, not per request).
+    ports_said: AtomicBool,
 }
 
 impl Client {
@@ -113,13 +122,79 @@ impl Client {
         timeout: Duration,
         max_body: u64,
         accept_invalid_certs: bool,
+        sources: Vec<IpAddr>,
     ) -> Result<Client, rustls::Error> {
         Ok(Client {
             connect_timeout,
             timeout,
             max_body: usize::try_from(max_body).unwrap_or(usize::MAX),
             tls: tokio_rustls::TlsConnector::from(tls_config(accept_invalid_certs)?),
+            sources,
+            next_source: AtomicUsize::new(0),
+            ports_said: AtomicBool::new(false),
         })
+    }
+
+    /// The source address of the next connection to `target`: the next of `--source-addrs`
+    /// of the same family, if any.
+    fn source_for(&self, target: &SocketAddr) -> Option<IpAddr> {
+        if self.sources.is_empty() {
+            return None;
+        }
+        let start = self.next_source.fetch_add(1, Ordering::Relaxed);
+        (0..self.sources.len())
+            .map(|offset| self.sources[(start + offset) % self.sources.len()])
+            .find(|ip| ip.is_ipv4() == target.is_ipv4())
+    }
+
+    /// Connects to `origin`'s addresses in turn, from the next source address.
+    async fn tcp_connect(&self, origin: &Endpoint) -> Result<TcpStream, ConnectError> {
+        let mut last = None;
+        let addrs = tokio::net::lookup_host((origin.host.as_str(), origin.port))
+            .await
+            .map_err(|err| ConnectError {
+                err,
+                source: None,
+                binding: false,
+            })?;
+        for addr in addrs {
+            let source = self.source_for(&addr);
+            match connect_from(source, addr).await {
+                Ok(stream) => return Ok(stream),
+                Err(err) => last = Some(err),
+            }
+        }
+        Err(last.unwrap_or_else(|| ConnectError {
+            err: io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} has no address", origin.host),
+            ),
+            source: None,
+            binding: false,
+        }))
+    }
+
+    /// The sentence for a connection that could not be made; running out of source ports is
+    /// also said once on stderr, as one line for the whole run.
+    fn connect_failure(&self, target: &str, failed: &ConnectError) -> String {
+        let from = failed
+            .source
+            .map_or_else(|| "this machine".to_owned(), |ip| ip.to_string());
+        match (failed.err.kind(), failed.binding) {
+            (io::ErrorKind::AddrNotAvailable, true) => format!(
+                "could not connect to {target} from {from}: it is not an address of this machine (--source-addrs)"
+            ),
+            (io::ErrorKind::AddrNotAvailable, false) | (io::ErrorKind::AddrInUse, _) => {
+                let message = format!(
+                    "could not connect to {target}: no source port left on {from} (the kernel's ephemeral port range is used up); spread the connections over more local addresses with --source-addrs (for a loopback target, 127.0.0.1-127.0.0.8), or run fewer users"
+                );
+                if !self.ports_said.swap(true, Ordering::Relaxed) {
+                    tracing::warn!("{message}");
+                }
+                message
+            }
+            _ => format!("could not connect to {target}: {}", failed.err),
+        }
     }
 
     /// The most of a body that is kept for a step that reads it.
@@ -307,10 +382,11 @@ impl Session {
             latency: began.elapsed(),
         };
         let target = origin.authority();
-        let stream = match tokio::time::timeout_at(connect_deadline, tcp_connect(origin)).await {
+        let connecting = self.client.tcp_connect(origin);
+        let stream = match tokio::time::timeout_at(connect_deadline, connecting).await {
             Ok(Ok(stream)) => stream,
-            Ok(Err(err)) => {
-                let kind = match err.kind() {
+            Ok(Err(failed)) => {
+                let kind = match failed.err.kind() {
                     io::ErrorKind::ConnectionRefused => FailureKind::ConnectRefused,
                     io::ErrorKind::TimedOut => FailureKind::ConnectTimeout,
                     _ => FailureKind::Connect,
@@ -319,7 +395,7 @@ impl Session {
                     FailureKind::ConnectRefused => {
                         format!("{target} refused the connection (is the server running?)")
                     }
-                    _ => format!("could not connect to {target}: {err}"),
+                    _ => self.client.connect_failure(&target, &failed),
                 };
                 return Err(fail(kind, message));
             }
@@ -501,20 +577,33 @@ async fn read_response(
     Ok((head.status, head.headers, body, keep_open))
 }
 
-async fn tcp_connect(origin: &Endpoint) -> io::Result<TcpStream> {
-    let mut last = None;
-    for addr in tokio::net::lookup_host((origin.host.as_str(), origin.port)).await? {
-        match TcpStream::connect(addr).await {
-            Ok(stream) => return Ok(stream),
-            Err(err) => last = Some(err),
+/// A connection that could not be made: the error, the source address it was to leave
+/// from, and whether binding to that address failed (rather than connecting).
+struct ConnectError {
+    err: io::Error,
+    source: Option<IpAddr>,
+    binding: bool,
+}
+
+/// Connects to `addr`, from `source` when given (the socket bound to it, port 0, first).
+async fn connect_from(source: Option<IpAddr>, addr: SocketAddr) -> Result<TcpStream, ConnectError> {
+    let failed = |binding| {
+        move |err| ConnectError {
+            err,
+            source,
+            binding,
         }
+    };
+    let Some(ip) = source else {
+        return TcpStream::connect(addr).await.map_err(failed(false));
+    };
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4(),
+        SocketAddr::V6(_) => TcpSocket::new_v6(),
     }
-    Err(last.unwrap_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("{} has no address", origin.host),
-        )
-    }))
+    .map_err(failed(false))?;
+    socket.bind(SocketAddr::new(ip, 0)).map_err(failed(true))?;
+    socket.connect(addr).await.map_err(failed(false))
 }
 
 /// Maps what went wrong while reading a response onto a kind and a sentence a person can act

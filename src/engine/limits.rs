@@ -34,13 +34,19 @@ pub struct OpenFilesError {
 /// user.
 pub fn connections_per_user(scenario: &Scenario) -> u64 {
     let origins = scenario.allowed_hosts.len().max(1) as u64;
+    origins.saturating_mul(connections_per_origin(scenario))
+}
+
+/// Connections one user may hold at once to one origin: its own and one for each
+/// `parallel:` iteration running beside it.
+pub fn connections_per_origin(scenario: &Scenario) -> u64 {
     let forks = [&scenario.on_start, &scenario.on_stop]
         .into_iter()
         .chain(scenario.flows.iter().map(|flow| &flow.steps))
         .map(|steps| forks(steps))
         .max()
         .unwrap_or(0);
-    origins.saturating_mul(forks.saturating_add(1))
+    forks.saturating_add(1)
 }
 
 /// The copies of a user that `steps` may run beside it at once (nested `parallel:` repeats

@@ -14,7 +14,11 @@ fn children_of(pid: u32) -> Vec<u32> {
     let wanted = format!("\0--parent-pid\0{pid}\0");
     let mut children = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(child) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
@@ -46,8 +50,24 @@ async fn three_processes_run_the_users_and_are_gone_with_the_command() {
     let (server, _app, scenario, users, host) = demo_cluster(&dir, 20).await;
     let run = Chorus::start(
         &[
-            "run", &scenario, "--data", &users, "-H", &host, "--headless", "-u", "30", "-r",
-            "30", "-t", "6s", "--processes", "3", "--json", "run.json", "-q",
+            "run",
+            &scenario,
+            "--data",
+            &users,
+            "-H",
+            &host,
+            "--headless",
+            "-u",
+            "30",
+            "-r",
+            "30",
+            "-t",
+            "6s",
+            "--processes",
+            "3",
+            "--json",
+            "run.json",
+            "-q",
         ],
         &dir,
         None,
@@ -67,7 +87,9 @@ async fn three_processes_run_the_users_and_are_gone_with_the_command() {
     // Each process joined and ran its share.
     for number in 1..=3 {
         assert!(
-            ended.stderr.contains(&format!("\"process-{number}\" joined")),
+            ended
+                .stderr
+                .contains(&format!("\"process-{number}\" joined")),
             "{}",
             ended.stderr
         );
