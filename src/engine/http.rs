@@ -671,4 +671,56 @@ mod tests {
         );
         assert!(Endpoint::of(&url::Url::parse("ftp://example.org/").unwrap()).is_none());
     }
+
+    #[test]
+    fn source_addresses_go_in_turn_and_their_failures_say_what_to_do() {
+        let sources = vec![
+            "127.0.0.2".parse().unwrap(),
+            "::1".parse().unwrap(),
+            "127.0.0.3".parse().unwrap(),
+        ];
+        let client = Client::new(
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+            1024,
+            false,
+            sources,
+        )
+        .unwrap();
+        let v4: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        let v6: SocketAddr = "[::1]:80".parse().unwrap();
+        let picked: Vec<String> = (0..4)
+            .map(|_| client.source_for(&v4).unwrap().to_string())
+            .collect();
+        // The IPv6 one is skipped for an IPv4 target.
+        assert_eq!(picked, ["127.0.0.2", "127.0.0.3", "127.0.0.3", "127.0.0.2"]);
+        assert_eq!(client.source_for(&v6).unwrap().to_string(), "::1");
+
+        let failed = |kind, binding| ConnectError {
+            err: io::Error::from(kind),
+            source: Some("127.0.0.2".parse().unwrap()),
+            binding,
+        };
+        assert_eq!(
+            client.connect_failure(
+                "127.0.0.1:80",
+                &failed(io::ErrorKind::AddrNotAvailable, true)
+            ),
+            "could not connect to 127.0.0.1:80 from 127.0.0.2: it is not an address of this machine (--source-addrs)"
+        );
+        assert!(!client.ports_said.load(Ordering::Relaxed));
+        for (kind, binding) in [
+            (io::ErrorKind::AddrNotAvailable, false),
+            (io::ErrorKind::AddrInUse, true),
+        ] {
+            assert!(
+                client
+                    .connect_failure("127.0.0.1:80", &failed(kind, binding))
+                    .starts_with(
+                        "could not connect to 127.0.0.1:80: no source port left on 127.0.0.2"
+                    )
+            );
+        }
+        assert!(client.ports_said.load(Ordering::Relaxed));
+    }
 }
