@@ -21,6 +21,7 @@ mod hostile;
 mod netns;
 mod open_model;
 mod page;
+mod processes;
 mod seconds;
 
 const DEMO_SCENARIO: &str = include_str!("../demo/scenario.yaml");

@@ -25,6 +25,7 @@ mod auth;
 mod multipart;
 mod relogin;
 mod scripts;
+mod sources;
 mod vars;
 use crate::util::{TIMING, demo_app, output_dir};
 

@@ -307,8 +307,25 @@ async fn users_beyond_the_open_files_limit_are_refused_before_any_traffic() {
     assert_eq!(ended.code, Some(2), "{}", ended.stderr);
     assert!(
         ended.stderr.contains(
-            "1000 users need about 1256 open files (a connection per user, 256 more for chorus itself), but this process may open only 300"
-        ) && ended.stderr.contains("ulimit -n 1256"),
+            "1000 users need about 1256 open files (1 connection(s) per user, 256 more for chorus itself), but this process may open only 300"
+        ) && ended.stderr.contains("`--processes 23`")
+            && ended.stderr.contains("ulimit -n 1256"),
+        "{}",
+        ended.stderr
+    );
+    assert_eq!(server.requests(), 0);
+
+    // Shared over two processes, each would still need more than it may open.
+    let mut two = args.to_vec();
+    two.extend(["--processes", "2"]);
+    let ended = Chorus::start(&two, &dir, Some("ulimit -n 300"))
+        .finish(PATIENCE, MEMORY_BOUND_KIB)
+        .await;
+    assert_eq!(ended.code, Some(2), "{}", ended.stderr);
+    assert!(
+        ended.stderr.contains(
+            "500 users need about 756 open files (1 connection(s) per user, 256 more for chorus itself), but each of the 2 processes may open only 300"
+        ),
         "{}",
         ended.stderr
     );

@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::Args;
 
 use super::parse::{
-    RunTime, parse_data_source, parse_seed, parse_size, parse_users, parse_var, run_time,
-    spawn_rate, step_time, stop_timeout, think, think_scale, threads,
+    Processes, RunTime, parse_data_source, parse_seed, parse_size, parse_users, parse_var,
+    processes, run_time, spawn_rate, step_time, stop_timeout, think, think_scale, threads,
 };
 use crate::demo::Seed;
 
@@ -273,6 +273,27 @@ pub struct RunArgs {
     /// Worker threads running the users (default: one per core)
     #[arg(long, value_parser = threads)]
     pub workers: Option<usize>,
+    /// Run the users in N worker processes of this machine under this one (one page, one
+    /// report), for more users than one process may hold sockets for; `auto`: as many as the
+    /// open-files limit needs for the users asked (1, this process, when they fit)
+    #[arg(
+        long,
+        value_name = "N|auto",
+        value_parser = processes,
+        conflicts_with_all = ["master", "check", "monitors"]
+    )]
+    pub processes: Option<Processes>,
+    /// Local addresses the connections leave from, in turn: a list or ranges, e.g.
+    /// 127.0.0.1-127.0.0.8 or 10.0.0.5,10.0.0.6 (one address holds about 28,000 connections
+    /// to one server address); for a loopback target chorus spreads over 127.0.0.x by itself
+    /// when the users need it
+    #[arg(
+        long = "source-addrs",
+        value_name = "LIST",
+        value_parser = crate::engine::sources::parse_flag,
+        conflicts_with_all = ["master", "check"]
+    )]
+    pub source_addrs: Option<crate::engine::sources::SourceAddrs>,
     /// Replay with two users, each flow twice, no pauses, and compare every request with the
     /// capture it was converted from: PASS, DIFF or FAIL per request
     #[arg(long)]
@@ -360,6 +381,17 @@ pub struct WorkerArgs {
     /// Print only problems
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Local addresses this worker's connections leave from, in turn (as `run --source-addrs`)
+    #[arg(
+        long = "source-addrs",
+        value_name = "LIST",
+        value_parser = crate::engine::sources::parse_flag
+    )]
+    pub source_addrs: Option<crate::engine::sources::SourceAddrs>,
+    /// Exit when the process with this id is no longer this one's parent (`run --processes`
+    /// starts its workers with it)
+    #[arg(long = "parent-pid", value_name = "PID", hide = true)]
+    pub parent_pid: Option<u32>,
 }
 
 #[derive(Debug, Clone, Args)]

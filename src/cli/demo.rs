@@ -265,7 +265,7 @@ async fn replay(args: &DemoArgs, server: &Server, accounts: &Accounts) -> anyhow
     let Command::Run(run) = cli.command else {
         unreachable!("the demo builds a run command")
     };
-    super::run::run(run).await
+    super::run::run(*run).await
 }
 
 /// The app behind the recorder: the user clicks through the proxy, and gets the commands that

@@ -10,6 +10,7 @@ mod headless;
 mod outputs;
 mod page;
 mod parse;
+mod processes;
 mod provision;
 mod record;
 mod run;
@@ -27,7 +28,7 @@ pub use args::{
 };
 pub use args::{MasterArgs, WorkerArgs};
 pub use compare::CompareArgs;
-pub use parse::{RunTime, parse_data_source, parse_seed};
+pub use parse::{Processes, RunTime, parse_data_source, parse_seed};
 
 /// The run finished and nothing went wrong.
 pub const EXIT_OK: u8 = crate::stats::EXIT_PASSED;
@@ -54,9 +55,9 @@ pub enum Command {
     /// Create the test accounts a scenario needs by running a setup scenario once
     Provision(ProvisionArgs),
     /// Run a scenario with many virtual users (web page on 127.0.0.1:8089, or --headless)
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// The whole workflow against the built-in demo application
-    Demo(DemoArgs),
+    Demo(Box<DemoArgs>),
     /// Run users for a master (`chorus run --master`); needs nothing but this binary
     Worker(WorkerArgs),
     /// Compare results (`run --json`): per request faster, slower or no significant change;
@@ -96,11 +97,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Demo(args) => demo::demo(args).await,
+        Command::Demo(args) => demo::demo(*args).await,
         Command::Record(args) => record::record(args).await,
         Command::Convert(args) => convert::convert(args).await,
         Command::Provision(args) => provision::provision(args).await,
-        Command::Run(args) => run::run(args).await,
+        Command::Run(args) => run::run(*args).await,
         Command::Worker(args) => worker::worker(args).await,
         Command::Compare(args) => compare::compare(args),
     }

@@ -79,6 +79,31 @@ pub(super) fn threads(text: &str) -> Result<usize, String> {
     }
 }
 
+/// The most worker processes `--processes` starts.
+pub(super) const MAX_PROCESSES: u64 = 256;
+
+/// `--processes`: how many worker processes of this machine run the users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Processes {
+    Count(u64),
+    /// As many as the open-files limit needs for the users asked (1 when they fit here).
+    Auto,
+}
+
+/// `--processes N` (1 to [`MAX_PROCESSES`]) or `--processes auto`.
+pub(super) fn processes(text: &str) -> Result<Processes, String> {
+    let trimmed = text.trim();
+    if trimmed.eq_ignore_ascii_case("auto") {
+        return Ok(Processes::Auto);
+    }
+    match trimmed.parse::<u64>() {
+        Ok(count) if (1..=MAX_PROCESSES).contains(&count) => Ok(Processes::Count(count)),
+        _ => Err(format!(
+            "expected a number of processes from 1 to {MAX_PROCESSES}, or auto (as many as the open-files limit needs), found {trimmed:?}"
+        )),
+    }
+}
+
 /// `convert --think-scale`: from 0 to [`MAX_THINK_SCALE`].
 pub(super) fn think_scale(text: &str) -> Result<f64, String> {
     let trimmed = text.trim();
@@ -142,6 +167,18 @@ pub fn parse_seed(text: &str) -> Result<Seed, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn processes_are_a_count_or_auto() {
+        assert_eq!(processes("4"), Ok(Processes::Count(4)));
+        assert_eq!(processes(" AUTO "), Ok(Processes::Auto));
+        assert_eq!(
+            processes("0"),
+            Err("expected a number of processes from 1 to 256, or auto (as many as the open-files limit needs), found \"0\"".to_owned())
+        );
+        assert!(processes("257").is_err());
+        assert!(processes("many").is_err());
+    }
 
     #[test]
     fn durations_and_rates_use_the_one_grammar_with_each_flags_bounds() {

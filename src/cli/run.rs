@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 
 use super::args::{OutputArgs, RunArgs};
+use super::processes::{LocalWorkers, Started};
 use super::settings::{RunSettings, Way};
 use crate::cluster::{Master, MasterConfig};
 use crate::stats::{RunResult, report};
@@ -14,6 +15,7 @@ use crate::stats::{RunResult, report};
 pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut settings = RunSettings::settle(args).await?;
     let master = settings.master.take();
+    let processes = settings.processes.take();
     let (code, result, after) = match (&settings.way, master) {
         (Way::Check { capture }, _) => {
             return super::check::check(
@@ -31,8 +33,11 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             (result.exit_code(), Some(result), after)
         }
         (Way::Headless, Some(config)) => {
-            let master = bind_master(config).await?;
+            let master = bind_master(config, processes.is_none()).await?;
+            let mut workers = start_processes(processes.as_ref(), &master)?;
+            let watch = workers.as_mut().map(|w| w.watch_start(master.control()));
             let (result, after) = super::headless::master(&settings, master).await?;
+            end_processes(workers, watch).await?;
             (result.exit_code(), Some(result), after)
         }
         (Way::Page(page), None) => {
@@ -41,9 +46,12 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         (Way::Page(page), Some(config)) => {
             let expect_workers = config.expect_workers;
-            let master = bind_master(config).await?;
+            let master = bind_master(config, processes.is_none()).await?;
+            let mut workers = start_processes(processes.as_ref(), &master)?;
+            let watch = workers.as_mut().map(|w| w.watch_start(master.control()));
             let (code, result) =
                 super::page::master(&settings, page, master, expect_workers).await?;
+            end_processes(workers, watch).await?;
             (code, result, String::new())
         }
     };
@@ -59,16 +67,51 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(code.into())
 }
 
-/// Binds a master and says how workers join it.
-async fn bind_master(config: MasterConfig) -> anyhow::Result<Master> {
+/// Binds a master and (`say_how`) says how workers join it.
+async fn bind_master(config: MasterConfig, say_how: bool) -> anyhow::Result<Master> {
     let master = Master::bind(config)
         .await
         .context("could not start the master")?;
-    eprintln!(
-        "chorus master: workers join with: chorus worker --master {}",
-        master.local_addr()
-    );
+    if say_how {
+        eprintln!(
+            "chorus master: workers join with: chorus worker --master {}",
+            master.local_addr()
+        );
+    }
     Ok(master)
+}
+
+/// Starts `--processes`' worker processes, pointed at `master`.
+fn start_processes(
+    processes: Option<&LocalWorkers>,
+    master: &Master,
+) -> anyhow::Result<Option<Started>> {
+    processes
+        .map(|processes| processes.start(master.local_addr()))
+        .transpose()
+}
+
+/// Once the master is done: the worker processes exit (or are killed) and are reaped; a
+/// run that never began because one of them failed is an error.
+async fn end_processes(
+    workers: Option<Started>,
+    watch: Option<tokio::task::JoinHandle<Option<String>>>,
+) -> anyhow::Result<()> {
+    let failure = match watch {
+        Some(watch) if watch.is_finished() => watch.await.ok().flatten(),
+        Some(watch) => {
+            watch.abort();
+            None
+        }
+        None => None,
+    };
+    if let Some(workers) = workers {
+        workers.finish().await;
+    }
+    match failure {
+        Some(failure) => bail!("{failure}; its error is above"),
+        None => Ok(()),
+    }
 }
 
 /// Writes every report asked for; one that fails does not keep the others from being

@@ -11,10 +11,11 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 
 use super::args::{OutputArgs, RunArgs, WebArgs};
+use super::parse::Processes;
 use crate::capacity::SearchSettings;
 use crate::cluster::MasterConfig;
 use crate::cluster::bundle::{self, Bundle};
-use crate::engine::{EngineOptions, Load, Plan, Stage};
+use crate::engine::{EngineOptions, Load, Plan, Stage, limits, sources};
 use crate::scenario::{self, LoadOptions, Scenario};
 use crate::stats::{self, Threshold};
 use crate::web::{self, WebConfig};
@@ -38,8 +39,11 @@ pub(super) struct RunSettings {
     /// scenario's), parsed once.
     pub(super) engine: EngineOptions,
     pub(super) way: Way,
-    /// `--master`: where workers join and what they are sent.
+    /// `--master`: where workers join and what they are sent (with `--processes`, the
+    /// worker processes this one starts).
     pub(super) master: Option<MasterConfig>,
+    /// `--processes N` (or `auto`) with more than one: the worker processes to start.
+    pub(super) processes: Option<super::processes::LocalWorkers>,
     pub(super) output: OutputArgs,
     pub(super) quiet: bool,
     /// `--baseline`: the results the run is compared with at its end, read before it.
@@ -98,12 +102,20 @@ impl RunSettings {
         };
         let load_given =
             args.load.users.is_some() || args.stages.is_some() || args.arrival_rate.is_some();
-        let mut master = match args.cluster.master {
-            true => {
+        let sources = source_addrs(&args, &scenario, &plan)?;
+        let processes = processes(&args, &scenario, &plan, &sources)?;
+        let mut master = match (args.cluster.master, &processes) {
+            (true, _) => {
                 scenario.check_capacity(plan.peak_users())?;
                 Some(master_config(&args, &scenario, &plan)?)
             }
-            false => None,
+            (false, Some(local)) => {
+                scenario.check_capacity(plan.peak_users())?;
+                let mut config = master_config(&args, &scenario, &plan)?;
+                local.configure(&mut config);
+                Some(config)
+            }
+            (false, None) => None,
         };
         let baseline = super::compare::baseline(&args.baseline)?;
         let mut thresholds = thresholds(&args, &scenario)?;
@@ -131,6 +143,7 @@ impl RunSettings {
                 )
                 .cloned()
                 .collect(),
+            source_addrs: sources,
         };
         Ok(RunSettings {
             scenario,
@@ -139,6 +152,7 @@ impl RunSettings {
             engine,
             way,
             master,
+            processes,
             output: *args.output,
             quiet: args.quiet,
             baseline,
@@ -237,6 +251,81 @@ fn plan(args: &RunArgs) -> anyhow::Result<Plan> {
         Plan::users(load.users.unwrap_or(1), load.spawn_rate, load.run_time())?
     };
     Ok(plan)
+}
+
+/// How many processes run the users (`--processes`; `auto` from the open-files limit), and
+/// the refusal, before any traffic, of a run whose users this machine cannot hold sockets
+/// for. `None`: this process runs them (or, with `--master`, other machines do).
+fn processes(
+    args: &RunArgs,
+    scenario: &Scenario,
+    plan: &Plan,
+    sources: &[IpAddr],
+) -> anyhow::Result<Option<super::processes::LocalWorkers>> {
+    if args.cluster.master || args.check {
+        return Ok(None);
+    }
+    let users = plan.peak_users();
+    let per_user = limits::connections_per_user(scenario);
+    let (soft, hard) = limits::open_files_limits();
+    let count = match args.processes {
+        None => 1,
+        Some(Processes::Count(count)) => count,
+        Some(Processes::Auto) => {
+            limits::processes_needed(users, per_user, soft).min(super::parse::MAX_PROCESSES)
+        }
+    };
+    limits::fits(users, per_user, count, soft, hard)?;
+    Ok((count > 1).then(|| super::processes::LocalWorkers::new(count, args.workers, sources)))
+}
+
+/// The local addresses the connections leave from: `--source-addrs` (each checked to be
+/// this machine's), or for a loopback target 127.0.0.1, .2, ... as many as the users need;
+/// and the refusal, before any traffic, of a run whose connections to one server address
+/// the source addresses' ports cannot hold.
+fn source_addrs(args: &RunArgs, scenario: &Scenario, plan: &Plan) -> anyhow::Result<Vec<IpAddr>> {
+    if args.cluster.master || args.check {
+        return Ok(Vec::new());
+    }
+    let connections = plan
+        .peak_users()
+        .saturating_mul(limits::connections_per_origin(scenario));
+    let loopback = !scenario.allowed_hosts.is_empty()
+        && scenario.allowed_hosts.iter().all(|entry| {
+            url::Url::parse(&format!("http://{entry}/"))
+                .ok()
+                .and_then(|url| url.host_str().map(sources::is_loopback_host))
+                .unwrap_or(false)
+        });
+    let ports = sources::machine_ephemeral_ports();
+    let list = match &args.source_addrs {
+        Some(sources::SourceAddrs(list)) => {
+            for ip in list {
+                if let Err(err) = std::net::TcpListener::bind((*ip, 0)) {
+                    bail!(
+                        "--source-addrs: connections cannot leave from {ip}: {}; give addresses of this machine (`ip -brief address` lists them)",
+                        crate::files::os_error(&err)
+                    );
+                }
+            }
+            list.clone()
+        }
+        None if loopback => {
+            let spread = sources::loopback_spread(connections, ports);
+            if let (Some(first), Some(last)) = (spread.first(), spread.last()) {
+                eprintln!(
+                    "chorus: about {connections} connections to a loopback target leave from {first}-{last} (one source address holds about {} to one server address)",
+                    sources::usable_ports(ports)
+                );
+            }
+            spread
+        }
+        None => Vec::new(),
+    };
+    if let Some(why) = sources::shortage(connections, &list, ports, loopback) {
+        bail!(why);
+    }
+    Ok(list)
 }
 
 /// What a master needs: where workers join, the token, and the bundle they are sent (the

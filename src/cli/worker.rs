@@ -41,6 +41,7 @@ pub(super) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     };
     let name = args.name.clone().unwrap_or_else(default_name);
     let quiet = args.quiet;
+    let parent = args.parent_pid;
     let config = WorkerConfig {
         master: args.master.clone(),
         token: args.cluster_token.clone().filter(|t| !t.is_empty()),
@@ -49,6 +50,11 @@ pub(super) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         pin,
         json: args.json.clone(),
         stay: args.stay,
+        source_addrs: args
+            .source_addrs
+            .clone()
+            .map(|list| list.0)
+            .unwrap_or_default(),
         notify: Arc::new(move |line: &str| {
             if !quiet {
                 eprintln!("chorus worker: {line}");
@@ -66,6 +72,15 @@ pub(super) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         _ = tokio::signal::ctrl_c() => {
             eprintln!("chorus worker: interrupted; stopping the users");
             Ok(EXIT_OK.into())
+        }
+        () = async {
+            match parent {
+                Some(pid) => super::processes::parent_gone(pid).await,
+                None => std::future::pending().await,
+            }
+        } => {
+            eprintln!("chorus worker: the chorus run that started this worker is gone; exiting");
+            Ok(EXIT_ERROR.into())
         }
     }
 }

@@ -48,6 +48,8 @@ pub struct WorkerConfig {
     pub json: Option<PathBuf>,
     /// `--stay`: after a run, wait for the next master instead of exiting.
     pub stay: bool,
+    /// `--source-addrs`: the local addresses the users' connections leave from.
+    pub source_addrs: Vec<std::net::IpAddr>,
     pub notify: Notify,
 }
 
@@ -304,6 +306,7 @@ async fn serve(
                             max_body,
                             accept_invalid_certs,
                             started_ago: Duration::from_millis(started_ago_ms),
+                            source_addrs: config.source_addrs.clone(),
                             ..EngineOptions::default()
                         };
                         let load = match arrival_rate {

@@ -6,8 +6,10 @@
 
 use std::cell::Cell;
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -17,7 +19,7 @@ use http_body_util::Full;
 use hyper::body::Body as _;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 
 use self::body::Collector;
@@ -135,6 +137,13 @@ pub(crate) struct Client {
     timeout: Duration,
     max_body: usize,
     tls: tokio_rustls::TlsConnector,
+    /// The local addresses connections leave from, in turn (`--source-addrs`); empty: the
+    /// kernel picks.
+    sources: Vec<IpAddr>,
+    /// The next of `sources` (a count of connections, not of requests).
+    next_source: AtomicUsize,
+    /// Whether running out of source ports was said already (once a run, not per request).
+    ports_said: AtomicBool,
 }
 
 impl Client {
@@ -143,13 +152,81 @@ impl Client {
         timeout: Duration,
         max_body: u64,
         accept_invalid_certs: bool,
+        sources: Vec<IpAddr>,
     ) -> Result<Client, rustls::Error> {
         Ok(Client {
             connect_timeout,
             timeout,
             max_body: usize::try_from(max_body).unwrap_or(usize::MAX),
             tls: tokio_rustls::TlsConnector::from(tls_config(accept_invalid_certs)?),
+            sources,
+            next_source: AtomicUsize::new(0),
+            ports_said: AtomicBool::new(false),
         })
+    }
+
+    /// The source address of the next connection to `target`: the next of `--source-addrs`
+    /// of the same family, if any.
+    fn source_for(&self, target: &SocketAddr) -> Option<IpAddr> {
+        if self.sources.is_empty() {
+            return None;
+        }
+        let start = self.next_source.fetch_add(1, Ordering::Relaxed);
+        (0..self.sources.len())
+            .map(|offset| self.sources[(start + offset) % self.sources.len()])
+            .find(|ip| ip.is_ipv4() == target.is_ipv4())
+    }
+
+    /// Connects to `origin`'s addresses in turn, from the next source address.
+    /// Also says when the name was resolved (the phases' split between DNS and TCP).
+    async fn tcp_connect(&self, origin: &Endpoint) -> Result<(TcpStream, Instant), ConnectError> {
+        let mut last = None;
+        let addrs = tokio::net::lookup_host((origin.host.as_str(), origin.port))
+            .await
+            .map_err(|err| ConnectError {
+                err,
+                source: None,
+                binding: false,
+            })?;
+        let resolved = Instant::now();
+        for addr in addrs {
+            let source = self.source_for(&addr);
+            match connect_from(source, addr).await {
+                Ok(stream) => return Ok((stream, resolved)),
+                Err(err) => last = Some(err),
+            }
+        }
+        Err(last.unwrap_or_else(|| ConnectError {
+            err: io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} has no address", origin.host),
+            ),
+            source: None,
+            binding: false,
+        }))
+    }
+
+    /// The sentence for a connection that could not be made; running out of source ports is
+    /// also said once on stderr, as one line for the whole run.
+    fn connect_failure(&self, target: &str, failed: &ConnectError) -> String {
+        let from = failed
+            .source
+            .map_or_else(|| "this machine".to_owned(), |ip| ip.to_string());
+        match (failed.err.kind(), failed.binding) {
+            (io::ErrorKind::AddrNotAvailable, true) => format!(
+                "could not connect to {target} from {from}: it is not an address of this machine (--source-addrs)"
+            ),
+            (io::ErrorKind::AddrNotAvailable, false) | (io::ErrorKind::AddrInUse, _) => {
+                let message = format!(
+                    "could not connect to {target}: no source port left on {from} (the kernel's ephemeral port range is used up); spread the connections over more local addresses with --source-addrs (for a loopback target, 127.0.0.1-127.0.0.8), or run fewer users"
+                );
+                if !self.ports_said.swap(true, Ordering::Relaxed) {
+                    tracing::warn!("{message}");
+                }
+                message
+            }
+            _ => format!("could not connect to {target}: {}", failed.err),
+        }
     }
 
     /// The most of a body that is kept for a step that reads it.
@@ -381,14 +458,15 @@ impl Client {
         };
         let target = origin.authority();
         let connecting = Instant::now();
-        let stream = match tokio::time::timeout_at(connect_deadline, tcp_connect(origin)).await {
+        let stream = match tokio::time::timeout_at(connect_deadline, self.tcp_connect(origin)).await
+        {
             Ok(Ok((stream, resolved))) => {
                 phases.dns = resolved.saturating_duration_since(connecting);
                 phases.connect = resolved.elapsed();
                 stream
             }
-            Ok(Err(err)) => {
-                let kind = match err.kind() {
+            Ok(Err(failed)) => {
+                let kind = match failed.err.kind() {
                     io::ErrorKind::ConnectionRefused => FailureKind::ConnectRefused,
                     io::ErrorKind::TimedOut => FailureKind::ConnectTimeout,
                     _ => FailureKind::Connect,
@@ -397,7 +475,7 @@ impl Client {
                     FailureKind::ConnectRefused => {
                         format!("{target} refused the connection (is the server running?)")
                     }
-                    _ => format!("could not connect to {target}: {err}"),
+                    _ => self.connect_failure(&target, &failed),
                 };
                 return Err(fail(kind, message));
             }
@@ -591,24 +669,33 @@ async fn read_response(
     Ok((head.status, head.headers, body, keep_open, first_byte))
 }
 
-/// A TCP connection to the first of `origin`'s addresses that takes one, and when its name
-/// was resolved.
-async fn tcp_connect(origin: &Endpoint) -> io::Result<(TcpStream, Instant)> {
-    let mut last = None;
-    let addresses = tokio::net::lookup_host((origin.host.as_str(), origin.port)).await?;
-    let resolved = Instant::now();
-    for addr in addresses {
-        match TcpStream::connect(addr).await {
-            Ok(stream) => return Ok((stream, resolved)),
-            Err(err) => last = Some(err),
+/// A connection that could not be made: the error, the source address it was to leave
+/// from, and whether binding to that address failed (rather than connecting).
+struct ConnectError {
+    err: io::Error,
+    source: Option<IpAddr>,
+    binding: bool,
+}
+
+/// Connects to `addr`, from `source` when given (the socket bound to it, port 0, first).
+async fn connect_from(source: Option<IpAddr>, addr: SocketAddr) -> Result<TcpStream, ConnectError> {
+    let failed = |binding| {
+        move |err| ConnectError {
+            err,
+            source,
+            binding,
         }
+    };
+    let Some(ip) = source else {
+        return TcpStream::connect(addr).await.map_err(failed(false));
+    };
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4(),
+        SocketAddr::V6(_) => TcpSocket::new_v6(),
     }
-    Err(last.unwrap_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("{} has no address", origin.host),
-        )
-    }))
+    .map_err(failed(false))?;
+    socket.bind(SocketAddr::new(ip, 0)).map_err(failed(true))?;
+    socket.connect(addr).await.map_err(failed(false))
 }
 
 /// Maps what went wrong while reading a response onto a kind and a sentence a person can act
@@ -717,6 +804,7 @@ mod tests {
             Duration::from_secs(10),
             1 << 20,
             false,
+            Vec::new(),
         );
         let mut session = Session::new(Arc::new(client.unwrap()));
         let url = url::Url::parse(&format!("http://{addr}/slow")).unwrap();
@@ -740,5 +828,57 @@ mod tests {
             phases.ttfb >= first_byte && phases.download >= rest,
             "{phases:?}"
         );
+    }
+
+    #[test]
+    fn source_addresses_go_in_turn_and_their_failures_say_what_to_do() {
+        let sources = vec![
+            "127.0.0.2".parse().unwrap(),
+            "::1".parse().unwrap(),
+            "127.0.0.3".parse().unwrap(),
+        ];
+        let client = Client::new(
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+            1024,
+            false,
+            sources,
+        )
+        .unwrap();
+        let v4: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        let v6: SocketAddr = "[::1]:80".parse().unwrap();
+        let picked: Vec<String> = (0..4)
+            .map(|_| client.source_for(&v4).unwrap().to_string())
+            .collect();
+        // The IPv6 one is skipped for an IPv4 target.
+        assert_eq!(picked, ["127.0.0.2", "127.0.0.3", "127.0.0.3", "127.0.0.2"]);
+        assert_eq!(client.source_for(&v6).unwrap().to_string(), "::1");
+
+        let failed = |kind, binding| ConnectError {
+            err: io::Error::from(kind),
+            source: Some("127.0.0.2".parse().unwrap()),
+            binding,
+        };
+        assert_eq!(
+            client.connect_failure(
+                "127.0.0.1:80",
+                &failed(io::ErrorKind::AddrNotAvailable, true)
+            ),
+            "could not connect to 127.0.0.1:80 from 127.0.0.2: it is not an address of this machine (--source-addrs)"
+        );
+        assert!(!client.ports_said.load(Ordering::Relaxed));
+        for (kind, binding) in [
+            (io::ErrorKind::AddrNotAvailable, false),
+            (io::ErrorKind::AddrInUse, true),
+        ] {
+            assert!(
+                client
+                    .connect_failure("127.0.0.1:80", &failed(kind, binding))
+                    .starts_with(
+                        "could not connect to 127.0.0.1:80: no source port left on 127.0.0.2"
+                    )
+            );
+        }
+        assert!(client.ports_said.load(Ordering::Relaxed));
     }
 }

@@ -19,6 +19,7 @@ mod redirect;
 mod request_body;
 mod response;
 mod socket;
+pub mod sources;
 mod spawner;
 mod step;
 mod stop;
@@ -93,6 +94,9 @@ pub struct EngineOptions {
     pub started_ago: Duration,
     /// What to watch beside the load (`--monitor`); chorus's own CPU and memory always.
     pub monitors: Vec<crate::monitor::Spec>,
+    /// The local addresses connections leave from, in turn (`--source-addrs`, or 127.0.0.x
+    /// for a loopback target with many users); empty: the kernel picks.
+    pub source_addrs: Vec<std::net::IpAddr>,
 }
 
 impl Default for EngineOptions {
@@ -106,6 +110,7 @@ impl Default for EngineOptions {
             setup: SetupMode::default(),
             started_ago: Duration::ZERO,
             monitors: Vec::new(),
+            source_addrs: Vec::new(),
         }
     }
 }
@@ -210,12 +215,13 @@ impl Engine {
         options: EngineOptions,
     ) -> Result<EngineHandle, EngineError> {
         scenario.check_capacity(plan.peak_users())?;
-        limits::check_open_files(plan.peak_users())?;
+        limits::check_open_files(plan.peak_users(), limits::connections_per_user(&scenario))?;
         let client = Arc::new(http::Client::new(
             scenario.defaults.connect_timeout,
             scenario.defaults.timeout,
             options.max_body.unwrap_or(scenario.defaults.max_body),
             options.accept_invalid_certs,
+            options.source_addrs.clone(),
         )?);
         let workers = if options.workers == 0 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -417,7 +423,7 @@ impl EngineControl {
     pub fn set_users(&self, users: u64, spawn_rate: f64) -> Result<(), EngineError> {
         Plan::users(users, Some(spawn_rate), None)?;
         self.shared.scenario.check_capacity(users)?;
-        limits::check_open_files(users)?;
+        limits::check_open_files(users, limits::connections_per_user(&self.shared.scenario))?;
         let _ = self.control.send(Control::SetUsers { users, spawn_rate });
         Ok(())
     }

@@ -14,6 +14,8 @@ pub struct Nginx {
     child: Child,
     dir: PathBuf,
     addr: SocketAddr,
+    /// A master with workers: stopped with SIGTERM (a SIGKILL would leave its workers).
+    workers: usize,
 }
 
 impl Nginx {
@@ -26,6 +28,23 @@ impl Nginx {
 
     /// As `start`, with more of the server block (`location` blocks) before the catch-all.
     pub fn start_with(dir: &Path, access_log: bool, cpu: Option<usize>, server: &str) -> Nginx {
+        Nginx::launch(dir, access_log, cpu, server, 0)
+    }
+
+    /// For many connections (the scale benchmark): a master and `workers` worker processes
+    /// sharing the port (`reuseport`), each holding up to 19,000 connections, no access log.
+    pub fn start_scaled(dir: &Path, workers: usize) -> Nginx {
+        Nginx::launch(dir, false, None, "", workers.max(1))
+    }
+
+    /// `workers` 0: one process, no master.
+    fn launch(
+        dir: &Path,
+        access_log: bool,
+        cpu: Option<usize>,
+        server: &str,
+        workers: usize,
+    ) -> Nginx {
         std::fs::create_dir_all(dir.join("tmp")).expect("nginx folder");
         let port = free_port();
         let dir = dir.canonicalize().expect("nginx folder path");
@@ -35,14 +54,24 @@ impl Nginx {
             "access_log off;".to_owned()
         };
         let big = "x".repeat(1024);
+        let (processes, listen, connections) = match workers {
+            0 => (
+                "master_process off;\nworker_processes 1;\nworker_rlimit_nofile 65536;".to_owned(),
+                "backlog=4096",
+                30_000,
+            ),
+            n => (
+                format!("master_process on;\nworker_processes {n};\nworker_rlimit_nofile 20000;"),
+                "reuseport backlog=65535",
+                19_000,
+            ),
+        };
         let config = format!(
             "daemon off;\n\
-             master_process off;\n\
-             worker_processes 1;\n\
-             worker_rlimit_nofile 65536;\n\
+             {processes}\n\
              pid {dir}/nginx.pid;\n\
              error_log {dir}/error.log warn;\n\
-             events {{ worker_connections 30000; }}\n\
+             events {{ worker_connections {connections}; }}\n\
              http {{\n\
              {log}\n\
              client_body_temp_path {dir}/tmp/body;\n\
@@ -52,7 +81,7 @@ impl Nginx {
              scgi_temp_path {dir}/tmp/scgi;\n\
              keepalive_requests 100000;\n\
              server {{\n\
-             listen 127.0.0.1:{port} backlog=4096;\n\
+             listen 127.0.0.1:{port} {listen};\n\
              {server}\n\
              location = /big {{ default_type text/plain; return 200 \"{big}\"; }}\n\
              location / {{ default_type text/plain; return 200 \"ok\\n\"; }}\n\
@@ -83,7 +112,12 @@ impl Nginx {
             .spawn()
             .expect("nginx starts (Debian package nginx)");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let nginx = Nginx { child, dir, addr };
+        let nginx = Nginx {
+            child,
+            dir,
+            addr,
+            workers,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(addr).is_err() {
             assert!(
@@ -121,6 +155,19 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
+        if self.workers > 0 {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
