@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use crate::util::nginx::{Nginx, free_port};
 
 mod auth;
+mod iterations;
 mod multipart;
 mod relogin;
 mod scripts;

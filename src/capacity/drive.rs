@@ -1,4 +1,4 @@
-//! Runs a capacity search on an engine: sets each step's rate, lets it settle, takes the
+//! Runs a capacity search on an engine (this machine's, or a master's workers'): sets each step's rate, lets it settle, takes the
 //! step's seconds from the engine's tap (exact HDR merges, by the second they belong to),
 //! asks the [`Search`] what comes next, and after a step that did not hold pauses the arrivals
 //! until what was queued has drained, so the next step starts from an idle system. Every wait
@@ -11,7 +11,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::search::{Next, Search, judge_step};
-use crate::engine::{EngineHandle, RunState};
+use crate::cluster::MasterControl;
+use crate::engine::{EngineControl, RunState};
 use crate::stats::capacity::show_rate;
 use crate::stats::{GRACE, RunResult, SecondsTap, Snapshot, Threshold, Verdict};
 
@@ -41,16 +42,62 @@ pub struct SearchSettings {
     pub conditions: Vec<Threshold>,
 }
 
-/// Runs the search on `handle` (an open-model run at `settings.start`, started at `epoch`, its
-/// second 0) and returns the run's result with the search's outcome in `capacity` and one
-/// verdict: passed when some rate held. `say` gets one line per step.
+/// What the search steers: a run on this machine's engine or on a master's workers.
+pub trait Steered {
+    /// From now on the run's measurements are also merged into `tap` by second.
+    fn tap(&self, tap: Arc<Mutex<SecondsTap>>);
+    /// The open model's rate from now on; `None` starts no iteration until the next call.
+    fn set_arrival_rate(&self, per_second: Option<f64>, max_users: u64) -> Result<(), String>;
+    /// Whether the run is stopping or stopped (by the user, or at its end).
+    fn is_stopping(&self) -> bool;
+    /// Graceful stop.
+    fn stop(&self);
+}
+
+impl Steered for EngineControl {
+    fn tap(&self, tap: Arc<Mutex<SecondsTap>>) {
+        EngineControl::tap(self, tap);
+    }
+    fn set_arrival_rate(&self, per_second: Option<f64>, max_users: u64) -> Result<(), String> {
+        EngineControl::set_arrival_rate(self, per_second, max_users).map_err(|e| e.to_string())
+    }
+    fn is_stopping(&self) -> bool {
+        matches!(self.state(), RunState::Stopping | RunState::Stopped)
+    }
+    fn stop(&self) {
+        EngineControl::stop(self);
+    }
+}
+
+impl Steered for MasterControl {
+    fn tap(&self, tap: Arc<Mutex<SecondsTap>>) {
+        MasterControl::tap(self, tap);
+    }
+    fn set_arrival_rate(&self, per_second: Option<f64>, max_users: u64) -> Result<(), String> {
+        MasterControl::set_arrival_rate(self, per_second, max_users)
+    }
+    fn is_stopping(&self) -> bool {
+        matches!(
+            self.status().state,
+            Some(RunState::Stopping | RunState::Stopped)
+        )
+    }
+    fn stop(&self) {
+        MasterControl::stop(self);
+    }
+}
+
+/// Runs the search on the run `control` steers (an open-model run at `settings.start`,
+/// started at `epoch`, its second 0; `finished` is its result) and returns the run's result
+/// with the search's outcome in `capacity` and one verdict: passed when some rate held.
+/// `say` gets one line per step.
 pub async fn run(
-    handle: EngineHandle,
+    control: impl Steered,
+    finished: impl Future<Output = RunResult>,
     epoch: Instant,
     settings: SearchSettings,
     say: impl Fn(&str),
 ) -> RunResult {
-    let control = handle.control();
     let tap = Arc::new(Mutex::new(SecondsTap::default()));
     control.tap(tap.clone());
     let expressions: Vec<String> = settings
@@ -121,14 +168,14 @@ pub async fn run(
                     break;
                 }
             }
-            if is_stopping(&control) {
+            if control.is_stopping() {
                 search.stop("the run was stopped");
                 break;
             }
         }
     }
     control.stop();
-    let mut result = handle.wait().await;
+    let mut result = finished.await;
     let outcome = search.outcome();
     say(&format!("capacity search: {}", outcome.ended));
     result.verdicts.push(Verdict {
@@ -164,10 +211,6 @@ fn step_line(number: usize, step: &crate::stats::capacity::CapacityStep) -> Stri
     )
 }
 
-fn is_stopping(control: &crate::engine::EngineControl) -> bool {
-    matches!(control.state(), RunState::Stopping | RunState::Stopped)
-}
-
 /// The run's closed seconds taken out of the tap so far.
 struct Seen {
     tap: Arc<Mutex<SecondsTap>>,
@@ -194,10 +237,10 @@ impl Seen {
     }
 
     /// Takes seconds as they close until `until`; false when the run is stopping.
-    async fn wait_until(&mut self, control: &crate::engine::EngineControl, until: Instant) -> bool {
+    async fn wait_until(&mut self, control: &impl Steered, until: Instant) -> bool {
         loop {
             self.take();
-            if is_stopping(control) {
+            if control.is_stopping() {
                 return false;
             }
             let now = Instant::now();

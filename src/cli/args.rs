@@ -7,8 +7,9 @@ use std::time::Duration;
 use clap::Args;
 
 use super::parse::{
-    Processes, RunTime, parse_data_source, parse_seed, parse_size, parse_users, parse_var,
-    processes, run_time, spawn_rate, step_time, stop_timeout, think, think_scale, threads,
+    Processes, RunTime, iterations, parse_data_source, parse_seed, parse_size, parse_users,
+    parse_var, processes, run_time, spawn_rate, step_time, stop_timeout, think, think_scale,
+    threads,
 };
 use crate::demo::Seed;
 
@@ -211,6 +212,15 @@ pub struct RunArgs {
     /// Ramp stages as DURATION:USERS, e.g. 30s:100,2m:100,30s:0
     #[arg(long, conflicts_with = "arrival_rate")]
     pub stages: Option<String>,
+    /// Each user runs this many iterations of the flows (picked by weight), then on_stop, and
+    /// ends; the run ends when every user has, or at -t (k6's per-VU iterations)
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = iterations,
+        conflicts_with_all = ["open_model", "master", "processes", "check"]
+    )]
+    pub iterations: Option<u64>,
     /// Open model: start iterations at this rate whatever the server does, e.g. 200/s
     #[arg(long = "arrival-rate", group = "open_model")]
     pub arrival_rate: Option<String>,

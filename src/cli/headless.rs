@@ -14,6 +14,8 @@ use crate::stats::{RunResult, report};
 
 /// How often the live table is printed.
 const LIVE_EVERY: Duration = Duration::from_secs(5);
+/// How often a capacity search on a master looks whether its workers have begun the run.
+const WORKERS_POLL: Duration = Duration::from_millis(50);
 
 /// The live lines of a run on this machine: users, state and the table.
 fn engine_live(control: &EngineControl) -> Option<String> {
@@ -110,10 +112,57 @@ pub(super) async fn capacity(
         settings,
         listening,
         steer,
-        crate::capacity::run(handle, epoch, search, say),
+        crate::capacity::run(handle.control(), handle.wait(), epoch, search, say),
     )
     .await;
     Ok((result, String::new()))
+}
+
+/// A capacity search on a cluster's workers (`--find-capacity` with `--master` or
+/// `--processes`): the master's run starts once its workers are ready, and the search sets
+/// each step's rate on the master, which splits it over them.
+pub(super) async fn master_capacity(
+    settings: &RunSettings,
+    master: Master,
+    search: crate::capacity::SearchSettings,
+) -> anyhow::Result<(RunResult, String)> {
+    let listening = Interrupts::listen().context("could not listen for Ctrl-C and SIGTERM")?;
+    let control = master.control();
+    let steer = Steer {
+        control: control.clone(),
+        stop: MasterControl::stop,
+        stop_now: MasterControl::stop_now,
+        live: master_live,
+    };
+    let say = |line: &str| eprintln!("chorus: {line}");
+    let searching = async move {
+        let mut finished = tokio::spawn(master.run());
+        // Second 0 is when the workers were told to start (the master waits for them).
+        let epoch = loop {
+            if let Some(started) = control.status().started {
+                break started;
+            }
+            tokio::select! {
+                result = &mut finished => return result.unwrap_or_else(|_| unfinished(settings)),
+                _ = tokio::time::sleep(WORKERS_POLL) => {}
+            }
+        };
+        let finished = async move { finished.await.unwrap_or_else(|_| unfinished(settings)) };
+        crate::capacity::run(control, finished, epoch, search, say).await
+    };
+    let result = drive(settings, listening, steer, searching).await;
+    Ok((result, String::new()))
+}
+
+/// The result of a master whose task ended without one (it panicked): empty, so the reports
+/// are still written.
+fn unfinished(settings: &RunSettings) -> RunResult {
+    RunResult::empty(crate::engine::run_meta(
+        &settings.scenario,
+        Some(&settings.plan),
+        settings.engine.thresholds.clone(),
+        0,
+    ))
 }
 
 /// A run on a cluster's workers, this process their master.

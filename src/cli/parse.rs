@@ -50,6 +50,20 @@ pub(super) fn spawn_rate(text: &str) -> Result<f64, String> {
 
 /// `-u`, `--max-users`: a whole number from 1 to [`MAX_USERS`] (`--stages` is the way to ramp
 /// to or from 0).
+/// The most `--iterations` a user may be given (a bound, like every count chorus takes).
+pub(super) const MAX_ITERATIONS: u64 = 1_000_000_000;
+
+/// `--iterations N`: a whole number from 1 to [`MAX_ITERATIONS`].
+pub(super) fn iterations(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(count) if (1..=MAX_ITERATIONS).contains(&count) => Ok(count),
+        _ => Err(format!(
+            "expected a whole number of iterations per user from 1 to {MAX_ITERATIONS}, found {:?}",
+            text.trim()
+        )),
+    }
+}
+
 pub(super) fn parse_users(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
     let too_many = || {

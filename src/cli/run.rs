@@ -36,7 +36,12 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             let master = bind_master(config, processes.is_none()).await?;
             let mut workers = start_processes(processes.as_ref(), &master)?;
             let watch = workers.as_mut().map(|w| w.watch_start(master.control()));
-            let (result, after) = super::headless::master(&settings, master).await?;
+            let (result, after) = match &settings.capacity {
+                Some(search) => {
+                    super::headless::master_capacity(&settings, master, search.clone()).await?
+                }
+                None => super::headless::master(&settings, master).await?,
+            };
             end_processes(workers, watch).await?;
             (result.exit_code(), Some(result), after)
         }

@@ -128,6 +128,7 @@ impl RunSettings {
             stop_timeout: args.stop_timeout,
             max_body: args.max_body,
             accept_invalid_certs: args.insecure,
+            iterations: args.iterations,
             thresholds,
             setup: Default::default(),
             started_ago: Duration::ZERO,

@@ -17,9 +17,9 @@ use super::protocol::ScenarioPin;
 use super::run::{MasterConfig, Run};
 use super::status::Status;
 use super::{ClusterError, HEARTBEAT_EVERY};
-use crate::engine::{Engine, EngineHandle, Plan, RemoteCommand, RemoteRun, RunState};
+use crate::engine::{Engine, EngineHandle, Load, Plan, RemoteCommand, RemoteRun, RunState, Stage};
 use crate::scenario::Scenario;
-use crate::stats::{RunMeta, RunResult};
+use crate::stats::{RunMeta, RunResult, SecondsTap};
 
 /// What the CLI (or a page) asks of a running master.
 #[derive(Debug, Clone)]
@@ -42,6 +42,13 @@ enum Command {
     },
     /// A page's master closes: the workers are told to quit.
     Quit,
+    /// An open-model run's new rate (see [`MasterControl::set_arrival_rate`]).
+    SetArrivals {
+        per_second: Option<f64>,
+        max_users: u64,
+    },
+    /// Where the merged seconds also go (see [`MasterControl::tap`]).
+    Tap(Arc<Mutex<SecondsTap>>),
 }
 
 impl MasterControl {
@@ -53,6 +60,33 @@ impl MasterControl {
     /// Stops every worker at once.
     pub fn stop_now(&self) {
         let _ = self.commands.send(Command::StopNow);
+    }
+
+    /// Open model: from now on `per_second` iterations per second in all, split over the
+    /// workers with at most `max_users` users busy; `None` starts none until the next call.
+    /// Refused for a rate out of bounds; ignored by a closed-model run (said by the master).
+    pub fn set_arrival_rate(&self, per_second: Option<f64>, max_users: u64) -> Result<(), String> {
+        if let Some(per_second) = per_second {
+            let stage = Stage {
+                load: Load::Arrivals {
+                    per_second,
+                    max_users,
+                },
+                duration: None,
+            };
+            Plan::new(vec![stage]).map_err(|err| err.to_string())?;
+        }
+        let _ = self.commands.send(Command::SetArrivals {
+            per_second,
+            max_users,
+        });
+        Ok(())
+    }
+
+    /// From now on the merged measurements are also put into `tap` by second (as
+    /// `EngineControl::tap` does on this machine).
+    pub fn tap(&self, tap: Arc<Mutex<SecondsTap>>) {
+        let _ = self.commands.send(Command::Tap(tap));
     }
 
     /// Starts a run of `plan` on the workers of a master that serves the page
@@ -209,6 +243,10 @@ impl Master {
                     Some(Command::Stop) => run.stop(false),
                     Some(Command::StopNow) => run.stop(true),
                     Some(Command::Quit) => run.stop(true),
+                    Some(Command::SetArrivals { per_second, max_users }) => {
+                        run.set_arrivals(per_second, max_users);
+                    }
+                    Some(Command::Tap(tap)) => run.tap(tap),
                     Some(Command::Start { .. }) => {}
                     None => commands_open = false,
                 },
@@ -262,10 +300,13 @@ impl Master {
                     Some(Command::Stop) if current.is_some() => run.stop(false),
                     Some(Command::StopNow) if current.is_some() => run.stop(true),
                     Some(Command::Stop | Command::StopNow) => {}
+                    // A page's run is steered through its engine handle.
+                    Some(Command::SetArrivals { .. } | Command::Tap(_)) => {}
                     Some(Command::Quit) | None => break,
                 },
                 command = async { current.as_mut()?.0.command().await }, if remote_open => match command {
                     Some(RemoteCommand::SetUsers { users, spawn_rate }) => run.set_users(users, spawn_rate),
+                    Some(RemoteCommand::SetArrivals { per_second, max_users }) => run.set_arrivals(per_second, max_users),
                     Some(RemoteCommand::Stop) => run.stop(false),
                     Some(RemoteCommand::StopNow) => run.stop(true),
                     Some(RemoteCommand::Reset) => run.reset(),

@@ -106,6 +106,8 @@ pub(super) struct Run {
     /// Begin as soon as the expected workers are ready (headless); a page's master waits for
     /// [`Run::start`] instead.
     autostart: bool,
+    /// An open-model run whose arrivals are paused (see [`Run::set_arrivals`]).
+    arrivals_paused: bool,
 }
 
 impl Run {
@@ -127,6 +129,7 @@ impl Run {
             table: String::new(),
             taking_over: false,
             autostart: true,
+            arrivals_paused: false,
         }
     }
 
@@ -318,6 +321,7 @@ impl Run {
     fn stage_target(&self) -> (u64, f64) {
         match self.config.plan.stages()[self.stage].load {
             Load::Users { users, spawn_rate } => (users, spawn_rate),
+            Load::Arrivals { max_users, .. } if self.arrivals_paused => (max_users, 0.0),
             Load::Arrivals {
                 per_second,
                 max_users,
@@ -604,6 +608,7 @@ impl Run {
         };
         let status = Status {
             state,
+            started: state.map(|_| self.run_started),
             users: self.users(),
             table: self.table.clone(),
             workers: self

@@ -9,6 +9,8 @@ use crate::engine::RunState;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Status {
     pub state: Option<RunState>,
+    /// Second 0 of the run, once it has begun: the workers count its seconds from here.
+    pub started: Option<tokio::time::Instant>,
     pub workers: Vec<WorkerStatus>,
     pub users: u64,
     /// The merged live table (`stats::report::live_table`), as of the last second.

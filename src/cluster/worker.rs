@@ -20,6 +20,7 @@ use super::protocol::{
 use super::{ClusterError, HEARTBEAT_EVERY, MISSING_AFTER, Notify};
 use crate::engine::{Engine, EngineControl, EngineOptions, Load, Plan, Stage};
 use crate::scenario::Scenario;
+use crate::stats::capacity::show_rate;
 use crate::stats::{RunResult, SecondsTap, report};
 
 /// How long to wait between attempts to reach the master.
@@ -309,12 +310,18 @@ async fn serve(
                             source_addrs: config.source_addrs.clone(),
                             ..EngineOptions::default()
                         };
+                        // A rate of 0: the master's arrivals are paused (a capacity search
+                        // draining); the run starts paused.
+                        let paused = arrival_rate.is_some_and(|rate| rate <= 0.0);
                         let load = match arrival_rate {
-                            Some(per_second) => Load::Arrivals { per_second, max_users: users },
+                            Some(per_second) => Load::Arrivals { per_second: if paused { 1.0 } else { per_second }, max_users: users },
                             None => Load::Users { users, spawn_rate },
                         };
                         match start(mine, load, options) {
                             Ok(started) => {
+                                if paused {
+                                    let _ = started.control.set_arrival_rate(None, users);
+                                }
                                 (config.notify)(&match arrival_rate {
                                     Some(rate) => format!("starting {} iterations per second (at most {users} user(s))", show_rate(rate)),
                                     None => format!("running {users} user(s)"),
@@ -338,7 +345,9 @@ async fn serve(
                     }
                     ToWorker::SetArrivals { per_second, max_users } => {
                         if let Some(run) = &running {
-                            match run.control.set_arrival_rate(Some(per_second), max_users) {
+                            let rate = (per_second > 0.0).then_some(per_second);
+                            match run.control.set_arrival_rate(rate, max_users) {
+                                Ok(()) if rate.is_none() => (config.notify)("no new iterations until the master sets a rate"),
                                 Ok(()) => (config.notify)(&format!("moving to {} iterations per second (at most {max_users} user(s))", show_rate(per_second))),
                                 Err(err) => (config.notify)(&format!("cannot start {per_second} iterations per second: {err}")),
                             }
@@ -413,12 +422,6 @@ async fn serve(
             }
         }
     }
-}
-
-/// A rate as people read it: `33.33`, `30`.
-fn show_rate(rate: f64) -> String {
-    let text = format!("{rate:.2}");
-    text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 /// Starts this worker's share: until the master says stop, so one open-ended stage.

@@ -85,6 +85,9 @@ pub struct EngineOptions {
     pub max_body: Option<u64>,
     /// Accept invalid or self-signed TLS certificates.
     pub accept_invalid_certs: bool,
+    /// `--iterations`: each user runs this many iterations, then `on_stop`, and ends; the run
+    /// ends when every user has (or at its run time).
+    pub iterations: Option<u64>,
     /// Evaluated on the result (the CLI's `--threshold` and the scenario's `thresholds:`).
     pub thresholds: Vec<Threshold>,
     /// Setup runs (`chorus provision`): rows, retries, failures that end a sequence.
@@ -106,6 +109,7 @@ impl Default for EngineOptions {
             stop_timeout: Duration::from_secs(10),
             max_body: None,
             accept_invalid_certs: false,
+            iterations: None,
             thresholds: Vec::new(),
             setup: SetupMode::default(),
             started_ago: Duration::ZERO,
@@ -244,6 +248,7 @@ impl Engine {
                 scenario: scenario.clone(),
                 client: client.clone(),
                 setup: options.setup.clone(),
+                iterations: options.iterations,
                 stop_timeout: options.stop_timeout,
                 commands,
                 reports: report_sender.clone(),
@@ -279,7 +284,9 @@ impl Engine {
             shared: shared.clone(),
             meta: meta.clone(),
             flows,
-            one_pass: scenario.flows.is_empty() || options.setup.rounds.is_some(),
+            one_pass: scenario.flows.is_empty()
+                || options.setup.rounds.is_some()
+                || options.iterations.is_some(),
             exits,
             epoch,
             monitors,
@@ -324,7 +331,15 @@ impl Engine {
 /// What an [`EngineControl`] asks of a run carried out elsewhere.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum RemoteCommand {
-    SetUsers { users: u64, spawn_rate: f64 },
+    SetUsers {
+        users: u64,
+        spawn_rate: f64,
+    },
+    /// An open-model run's new rate (`None`: start no iteration until the next one).
+    SetArrivals {
+        per_second: Option<f64>,
+        max_users: u64,
+    },
     Stop,
     StopNow,
     Reset,
@@ -342,18 +357,21 @@ pub struct RemoteRun {
 impl RemoteRun {
     /// The next command; `None` once every control is dropped.
     pub async fn command(&mut self) -> Option<RemoteCommand> {
-        loop {
-            return Some(match self.commands.recv().await? {
-                Control::SetUsers { users, spawn_rate } => {
-                    RemoteCommand::SetUsers { users, spawn_rate }
-                }
-                // A remote run follows its own plan's rates (nothing sets them from outside).
-                Control::SetArrivals { .. } => continue,
-                Control::Stop => RemoteCommand::Stop,
-                Control::StopNow => RemoteCommand::StopNow,
-                Control::Reset => RemoteCommand::Reset,
-            });
-        }
+        Some(match self.commands.recv().await? {
+            Control::SetUsers { users, spawn_rate } => {
+                RemoteCommand::SetUsers { users, spawn_rate }
+            }
+            Control::SetArrivals {
+                per_second,
+                max_users,
+            } => RemoteCommand::SetArrivals {
+                per_second,
+                max_users,
+            },
+            Control::Stop => RemoteCommand::Stop,
+            Control::StopNow => RemoteCommand::StopNow,
+            Control::Reset => RemoteCommand::Reset,
+        })
     }
 
     /// The run's measurements, read by `EngineControl::inspect`: merge into it here.

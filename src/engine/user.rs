@@ -276,11 +276,13 @@ pub(super) async fn run(mut user: User, iterations: Iterations) {
     let mut number = 0;
     match iterations {
         Iterations::Closed => {
+            // `--check`: every flow in order, its rounds; `--iterations`: that many.
             let last = user
                 .worker
                 .setup
                 .rounds
-                .map(|rounds| rounds * scenario.flows.len() as u64);
+                .map(|rounds| rounds * scenario.flows.len() as u64)
+                .or(user.worker.iterations);
             while !ended
                 && !user.stop.is_stopping()
                 && !scenario.flows.is_empty()
@@ -335,6 +337,8 @@ pub(super) struct WorkerShared {
     pub(super) tally: RefCell<Tally>,
     pub(super) flow_iterations: RefCell<Vec<u64>>,
     pub(super) setup: SetupMode,
+    /// `--iterations`: how many each user runs before it ends.
+    pub(super) iterations: Option<u64>,
     /// Resolved targets of requests whose URL has no template, by the request's address.
     pub(super) targets: RefCell<HashMap<usize, Rc<Target>, BuildHasherDefault<AddressHasher>>>,
     pub(super) cumulative_weights: Vec<u64>,

@@ -67,6 +67,8 @@ pub(super) struct WorkerSetup {
     pub(super) scenario: Arc<Scenario>,
     pub(super) client: Arc<Client>,
     pub(super) setup: SetupMode,
+    /// `--iterations`: how many each user runs before it ends.
+    pub(super) iterations: Option<u64>,
     pub(super) stop_timeout: Duration,
     pub(super) commands: mpsc::UnboundedReceiver<Command>,
     pub(super) reports: mpsc::UnboundedSender<Report>,
@@ -183,6 +185,7 @@ async fn work(number: usize, setup: WorkerSetup) {
         scenario,
         client,
         setup,
+        iterations,
         stop_timeout,
         mut commands,
         reports,
@@ -203,6 +206,7 @@ async fn work(number: usize, setup: WorkerSetup) {
         client,
         tally: RefCell::new(Tally::new()),
         setup,
+        iterations,
         targets: RefCell::new(HashMap::default()),
         cumulative_weights,
     });

@@ -141,32 +141,64 @@ pub fn run(
     users: u32,
     seconds: u32,
 ) -> (serde_json::Value, Output) {
+    run_until(
+        scenario,
+        users_file,
+        base,
+        users,
+        &["-t", &format!("{seconds}s")],
+    )
+}
+
+/// A headless load run in which each of `users` users runs `iterations` iterations and ends
+/// (`--iterations`), however slow the machine: a test about what the second iteration does
+/// needs a second iteration.
+pub fn run_iterations(
+    scenario: &Path,
+    users_file: &Path,
+    base: &str,
+    users: u32,
+    iterations: u32,
+) -> (serde_json::Value, Output) {
+    let bound = ["--iterations", &iterations.to_string(), "-t", "10m"];
+    run_until(scenario, users_file, base, users, &bound)
+}
+
+/// A headless load run of `users` users (all spawned in the first two seconds) that ends at
+/// `bound`; the JSON result and the output.
+fn run_until(
+    scenario: &Path,
+    users_file: &Path,
+    base: &str,
+    users: u32,
+    bound: &[&str],
+) -> (serde_json::Value, Output) {
     let dir = scenario.parent().unwrap();
     let json = dir.join("run.json");
-    let output = super::chorus(
-        &[
-            "run",
-            scenario.to_str().unwrap(),
-            "--headless",
-            "--data",
-            &format!("users={}", users_file.display()),
-            "-H",
-            base,
-            "-u",
-            &users.to_string(),
-            "-r",
-            &(users / 2).max(1).to_string(),
-            "-t",
-            &format!("{seconds}s"),
-            // Each user finishes its iteration and logs out however busy the machine is:
-            // what the run leaves behind is judged.
-            "--stop-timeout",
-            "60s",
-            "--json",
-            json.to_str().unwrap(),
-        ],
-        dir,
-    );
+    let users_arg = format!("users={}", users_file.display());
+    let count = users.to_string();
+    let rate = (users / 2).max(1).to_string();
+    let mut args = vec![
+        "run",
+        scenario.to_str().unwrap(),
+        "--headless",
+        "--data",
+        &users_arg,
+        "-H",
+        base,
+        "-u",
+        &count,
+        "-r",
+        &rate,
+        // Each user finishes its iteration and logs out however busy the machine is:
+        // what the run leaves behind is judged.
+        "--stop-timeout",
+        "60s",
+        "--json",
+        json.to_str().unwrap(),
+    ];
+    args.extend_from_slice(bound);
+    let output = super::chorus(&args, dir);
     let text = std::fs::read_to_string(&json).unwrap_or_else(|err| {
         panic!(
             "the run wrote no {}: {err}\nstdout:\n{}\nstderr:\n{}",

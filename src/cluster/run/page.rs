@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
 
 use super::{Phase, Run, WorkerState};
-use crate::engine::{Plan, RunState};
+use crate::engine::{Load, Plan, RunState, Stage};
 use crate::stats::{Aggregate, RunMeta, RunResult};
 
 impl Run {
@@ -30,6 +30,7 @@ impl Run {
         aggregate: Arc<Mutex<Aggregate>>,
     ) {
         self.members.retain(|_, m| m.state != WorkerState::Missing);
+        self.arrivals_paused = false;
         for member in self.members.values_mut() {
             if member.state == WorkerState::Finished {
                 member.state = WorkerState::Ready;
@@ -71,6 +72,44 @@ impl Run {
         }
         self.notify(&format!("moving to {users} user(s)"));
         self.rebalance();
+    }
+
+    /// An open-model run's new rate (a capacity search's step), split over the workers;
+    /// `None` starts no iteration until the next rate (the users finish what they started).
+    pub(in crate::cluster) fn set_arrivals(&mut self, per_second: Option<f64>, max_users: u64) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        if !self.is_open_model() {
+            self.notify("a closed-model run (users) has no arrival rate to set");
+            return;
+        }
+        self.arrivals_paused = per_second.is_none();
+        if let Some(per_second) = per_second {
+            let stage = Stage {
+                load: Load::Arrivals {
+                    per_second,
+                    max_users,
+                },
+                duration: None,
+            };
+            let Ok(plan) = Plan::new(vec![stage]) else {
+                return;
+            };
+            self.config.plan = plan;
+            self.stage = 0;
+            self.stage_started = Instant::now();
+            self.notify(&format!(
+                "moving to {} iterations per second",
+                crate::stats::capacity::show_rate(per_second)
+            ));
+        }
+        self.rebalance();
+    }
+
+    /// Where the merged seconds also go (a capacity search's tap).
+    pub(in crate::cluster) fn tap(&mut self, tap: Arc<Mutex<crate::stats::SecondsTap>>) {
+        self.aggregate().set_tap(tap);
     }
 
     /// "Reset stats": forgets the measurements here and the ones the workers have not sent.
