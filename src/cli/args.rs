@@ -274,8 +274,8 @@ pub struct RunArgs {
     /// monitors) to an OpenTelemetry collector over OTLP/HTTP (JSON) every 5 s
     /// (OTEL_METRIC_EXPORT_INTERVAL, in ms) and at the end, e.g. http://127.0.0.1:4318
     /// [also: `otlp: URL` in the scenario]
-    #[arg(long, value_name = "URL", value_parser = otlp_endpoint)]
-    pub otlp: Option<Box<url::Url>>,
+    #[arg(long, value_name = "URL", value_parser = crate::otlp::parse_endpoint)]
+    pub otlp: Option<url::Url>,
     /// Worker threads running the users (default: one per core)
     #[arg(long, value_parser = threads)]
     pub workers: Option<usize>,
@@ -442,10 +442,4 @@ pub struct DemoArgs {
     pub output: OutputArgs,
     #[command(flatten)]
     pub web: WebArgs,
-}
-
-/// `--otlp URL`, checked by `otlp::parse_endpoint` (boxed: a URL is large beside the other
-/// arguments).
-fn otlp_endpoint(text: &str) -> Result<Box<url::Url>, String> {
-    crate::otlp::parse_endpoint(text).map(Box::new)
 }

@@ -126,7 +126,7 @@ impl RunSettings {
         if let Some(master) = &mut master {
             master.meta.thresholds = thresholds.clone();
         }
-        let otlp = match args.otlp.as_deref().or(scenario.otlp.as_ref()).cloned() {
+        let otlp = match args.otlp.clone().or_else(|| scenario.otlp.clone()) {
             Some(url) => Some(OtlpConfig {
                 url,
                 interval: crate::otlp::interval(
