@@ -261,11 +261,21 @@ async fn receiver() -> (String, Arc<Mutex<Received>>) {
 /// the binary runs on a blocking thread while the test's servers answer, and must end
 /// within a minute (a hang guard, not a timing goal).
 async fn run_pushing(demo: &str, target: &str, seconds: u64, dir: &std::path::Path) -> Output {
-    let args = [
+    run_pushing_with(demo, target, seconds, dir, &["--headless"]).await
+}
+
+/// [`run_pushing`] driven another way than `--headless` (`way`: the page's flags).
+async fn run_pushing_with(
+    demo: &str,
+    target: &str,
+    seconds: u64,
+    dir: &std::path::Path,
+    way: &[&str],
+) -> Output {
+    let mut args: Vec<String> = [
         "run",
         "--url",
         demo,
-        "--headless",
         "-u",
         "4",
         "-r",
@@ -277,7 +287,9 @@ async fn run_pushing(demo: &str, target: &str, seconds: u64, dir: &std::path::Pa
         "--json",
         "result.json",
     ]
-    .map(str::to_owned);
+    .map(str::to_owned)
+    .to_vec();
+    args.extend(way.iter().map(|a| (*a).to_owned()));
     let dir = dir.to_owned();
     tokio::task::spawn_blocking(move || {
         let mut child = Command::new(env!("CARGO_BIN_EXE_chorus"))
@@ -293,7 +305,7 @@ async fn run_pushing(demo: &str, target: &str, seconds: u64, dir: &std::path::Pa
         while child.try_wait().unwrap().is_none() {
             if Instant::now() > deadline {
                 let _ = child.kill();
-                panic!("chorus run --otlp {} did not end", args[10]);
+                panic!("chorus {args:?} did not end");
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -409,6 +421,40 @@ async fn pushes_decode_as_otlp_and_the_last_counts_what_the_demo_app_counted() {
         .map(|p| labels(&p.attributes)["series"].clone())
         .collect();
     assert!(series.iter().any(|s| s == "chorus.memory"), "{series:?}");
+    demo.shutdown().await;
+}
+
+/// With the page: it pushes while the run goes (`--autostart`) and the whole run at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_pushes_as_the_run_goes_and_at_its_end() {
+    let dir = output_dir("otlp_page");
+    let (demo, _app) = util::demo_app(Default::default()).await;
+    let (receiver, received) = receiver().await;
+    let demo_url = demo.url();
+    let port = free_port().to_string();
+    let way = ["--autostart", "--autoquit", "0", "--web-port", &port];
+    let output = run_pushing_with(&demo_url, &receiver, 3, &dir, &way).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let seen = util::demo_stats(demo_url.trim_end_matches('/')).await["requests_total"]
+        .as_u64()
+        .unwrap();
+    let received = std::mem::take(&mut *received.lock().unwrap());
+    assert!(received.refused.is_empty(), "{:#?}", received.refused);
+    assert!(
+        received.pushes.iter().any(|p| p.users() > 0),
+        "no push while the run went ({} pushes)",
+        received.pushes.len()
+    );
+    let last = received.pushes.last().unwrap();
+    let pushed: u64 = last
+        .counter("chorus.requests")
+        .values()
+        .map(|(_, n)| n)
+        .sum();
+    assert!(seen > 0);
+    assert_eq!(pushed, seen, "pushed against the demo app's count");
+    assert_eq!(pushed, result_total(&dir), "pushed against the JSON result");
     demo.shutdown().await;
 }
 
