@@ -18,8 +18,8 @@ pub(super) fn start(settings: &RunSettings, source: Source) -> Option<Pusher> {
     ))
 }
 
-/// The last push: the finished run's numbers (`result`), or what `exposition` gives when
-/// there is no result (a page closed before any run).
+/// The last push: the finished run's numbers (`result`), or empty ones when there is no
+/// result (a page closed before any run).
 pub(super) async fn finish(pusher: Option<Pusher>, result: Option<&RunResult>) {
     let Some(pusher) = pusher else {
         return;
