@@ -43,6 +43,7 @@ pub mod har;
 pub mod html;
 mod http1;
 pub mod monitor;
+pub mod otlp;
 pub mod provision;
 pub mod record;
 pub mod scenario;

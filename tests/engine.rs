@@ -70,6 +70,7 @@ fn scenario(host: &str, flows: Vec<Flow>) -> Scenario {
         on_stop: Vec::new(),
         thresholds: Vec::new(),
         monitors: Vec::new(),
+        otlp: None,
         capture: None,
         auth: None,
         relogin: None,

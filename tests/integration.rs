@@ -14,6 +14,7 @@ mod fuzz;
 mod inputs;
 mod monitor;
 mod mutation;
+mod otlp;
 mod provision;
 mod record;
 mod scenario;

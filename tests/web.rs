@@ -14,8 +14,10 @@ use serde_json::{Value, json};
 use crate::util::page_driver::PageDriver;
 use crate::util::{self, browser::Browser, firefox::Firefox};
 
+mod dashboard;
 mod guard;
 mod metrics;
+mod prometheus;
 
 struct Setup {
     demo: chorus::demo::Server,

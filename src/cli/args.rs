@@ -280,6 +280,12 @@ pub struct RunArgs {
         conflicts_with = "master"
     )]
     pub monitors: Vec<crate::monitor::Spec>,
+    /// Push the numbers of the page's /metrics (requests, failures, latency, users,
+    /// monitors) to an OpenTelemetry collector over OTLP/HTTP (JSON) every 5 s
+    /// (OTEL_METRIC_EXPORT_INTERVAL, in ms) and at the end, e.g. http://127.0.0.1:4318
+    /// [also: `otlp: URL` in the scenario]
+    #[arg(long, value_name = "URL", value_parser = crate::otlp::parse_endpoint)]
+    pub otlp: Option<url::Url>,
     /// Worker threads running the users (default: one per core)
     #[arg(long, value_parser = threads)]
     pub workers: Option<usize>,

@@ -47,6 +47,14 @@ fn master_live(control: &MasterControl) -> Option<String> {
     Some(lines)
 }
 
+/// `--otlp`'s body from a run on this machine, as it goes.
+fn live_numbers(control: &EngineControl) -> crate::otlp::Source {
+    let control = control.clone();
+    std::sync::Arc::new(move |start, now| {
+        Some(control.with_exposition(|numbers| numbers.otlp_request(start, now)))
+    })
+}
+
 /// How the loop steers a run, wherever its users are: stop gracefully, stop now, and the
 /// lines to print now (if any).
 struct Steer<C> {
@@ -67,6 +75,7 @@ pub(super) async fn local(settings: &RunSettings) -> anyhow::Result<(RunResult, 
         settings.engine.clone(),
     )?;
     let control = handle.control();
+    let pushes = super::push::start(settings, live_numbers(&control));
     let steer = Steer {
         control: control.clone(),
         stop: EngineControl::stop,
@@ -74,6 +83,7 @@ pub(super) async fn local(settings: &RunSettings) -> anyhow::Result<(RunResult, 
         live: engine_live,
     };
     let result = drive(settings, listening, steer, handle.wait()).await;
+    super::push::finish(pushes, Some(&result)).await;
     let mut after = String::new();
     let flows = control.latest().flows.clone();
     if flows.len() > 1 {
@@ -101,6 +111,7 @@ pub(super) async fn capacity(
         settings.plan.clone(),
         settings.engine.clone(),
     )?;
+    let pushes = super::push::start(settings, live_numbers(&handle.control()));
     let steer = Steer {
         control: handle.control(),
         stop: EngineControl::stop,
@@ -115,6 +126,7 @@ pub(super) async fn capacity(
         crate::capacity::run(handle.control(), handle.wait(), epoch, search, say),
     )
     .await;
+    super::push::finish(pushes, Some(&result)).await;
     Ok((result, String::new()))
 }
 
@@ -177,7 +189,10 @@ pub(super) async fn master(
         stop_now: MasterControl::stop_now,
         live: master_live,
     };
+    // The master's merged numbers are pushed once, at the end (no live view of them here).
+    let pushes = super::push::start(settings, std::sync::Arc::new(|_, _| None));
     let result = drive(settings, listening, steer, master.run()).await;
+    super::push::finish(pushes, Some(&result)).await;
     Ok((result, String::new()))
 }
 

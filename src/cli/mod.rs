@@ -12,6 +12,7 @@ mod page;
 mod parse;
 mod processes;
 mod provision;
+mod push;
 mod record;
 mod run;
 mod settings;

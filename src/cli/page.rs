@@ -67,6 +67,12 @@ async fn serve(
     ready: impl Future<Output = ()>,
 ) -> anyhow::Result<(u8, Option<RunResult>)> {
     let server = web::serve(page.web.clone(), runs.clone()).await?;
+    let pushes = super::push::start(settings, {
+        let runs = runs.clone();
+        Arc::new(move |start, now| {
+            Some(runs.with_exposition(|numbers| numbers.otlp_request(start, now)))
+        })
+    });
     println!("chorus: the page is on {}", server.url());
     println!(
         "  scenario {} with {} flow(s); enter users and a spawn rate and press Start",
@@ -120,6 +126,7 @@ async fn serve(
         }
     }
     server.shutdown().await;
+    super::push::finish(pushes, runs.last_result().as_ref()).await;
     Ok((exit_code(), runs.last_result()))
 }
 

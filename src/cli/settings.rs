@@ -16,6 +16,7 @@ use crate::capacity::SearchSettings;
 use crate::cluster::MasterConfig;
 use crate::cluster::bundle::{self, Bundle};
 use crate::engine::{EngineOptions, Load, Plan, Stage, limits, sources};
+use crate::otlp::OtlpConfig;
 use crate::scenario::{self, LoadOptions, Scenario};
 use crate::stats::{self, Threshold};
 use crate::web::{self, WebConfig};
@@ -51,6 +52,8 @@ pub(super) struct RunSettings {
     /// `--find-capacity`: the search's schedule and conditions (the run's thresholds are
     /// then the search's conditions, judged on each step rather than on the whole run).
     pub(super) capacity: Option<SearchSettings>,
+    /// `--otlp` (or the scenario's `otlp:`): where and how often the numbers are pushed.
+    pub(super) otlp: Option<OtlpConfig>,
 }
 
 /// How the run is driven.
@@ -123,6 +126,16 @@ impl RunSettings {
         if let Some(master) = &mut master {
             master.meta.thresholds = thresholds.clone();
         }
+        let otlp = match args.otlp.clone().or_else(|| scenario.otlp.clone()) {
+            Some(url) => Some(OtlpConfig {
+                url,
+                interval: crate::otlp::interval(
+                    std::env::var("OTEL_METRIC_EXPORT_INTERVAL").ok().as_deref(),
+                )
+                .map_err(anyhow::Error::msg)?,
+            }),
+            None => None,
+        };
         let engine = EngineOptions {
             workers: args.workers.unwrap_or(0),
             stop_timeout: args.stop_timeout,
@@ -158,6 +171,7 @@ impl RunSettings {
             quiet: args.quiet,
             baseline,
             capacity,
+            otlp,
         })
     }
 }

@@ -533,6 +533,28 @@ impl EngineControl {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
+
+    /// The numbers `GET /metrics` and `--otlp` show now: each request name's counters and
+    /// latency, the users, the monitors' newest values. Keep `f` short, as for [`inspect`].
+    ///
+    /// [`inspect`]: EngineControl::inspect
+    pub fn with_exposition<R>(
+        &self,
+        f: impl FnOnce(&crate::stats::report::prometheus::Exposition<'_>) -> R,
+    ) -> R {
+        let (users, monitors) = (self.users(), self.monitors());
+        self.inspect(|aggregate| {
+            let rows = aggregate.rows();
+            f(&crate::stats::report::prometheus::Exposition {
+                entries: rows
+                    .iter()
+                    .filter_map(|row| aggregate.entry(&row.method, &row.name))
+                    .collect(),
+                users,
+                monitors,
+            })
+        })
+    }
 }
 
 /// What the controller publishes and the controls read.

@@ -288,6 +288,7 @@ impl<'a> Context<'a> {
             on_stop: Vec::new(),
             thresholds: Vec::new(),
             monitors: Vec::new(),
+            otlp: None,
             capture: None,
             auth: None,
             relogin: None,
@@ -362,6 +363,12 @@ impl<'a> Context<'a> {
             match crate::monitor::Spec::parse(text) {
                 Ok(spec) => scenario.monitors.push(spec),
                 Err(err) => self.problem(&format!("monitors[{i}]"), false, err),
+            }
+        }
+        if let Some(text) = raw.otlp {
+            match crate::otlp::parse_endpoint(&text) {
+                Ok(url) => scenario.otlp = Some(url),
+                Err(err) => self.problem("otlp", false, err),
             }
         }
         self.check_script_uses();

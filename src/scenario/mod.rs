@@ -94,6 +94,8 @@ pub struct Scenario {
     pub thresholds: Vec<String>,
     /// `monitors:`: what to watch beside the load, as `--monitor` takes it (both are used).
     pub monitors: Vec<crate::monitor::Spec>,
+    /// `otlp: URL` (or `--otlp`, which wins): where the run's numbers are pushed over OTLP.
+    pub otlp: Option<url::Url>,
     /// `capture:`: the recording the scenario was converted from (relative paths resolved
     /// against the scenario's folder); `--check` compares the replay with it.
     pub capture: Option<PathBuf>,
@@ -362,6 +364,7 @@ impl Scenario {
             on_stop: Vec::new(),
             thresholds: Vec::new(),
             monitors: Vec::new(),
+            otlp: None,
             capture: None,
             auth: None,
             relogin: None,

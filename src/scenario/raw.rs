@@ -72,6 +72,7 @@ pub(super) struct RawScenario {
     pub(super) on_stop: Option<IgnoredAny>,
     pub(super) thresholds: Option<Vec<String>>,
     pub(super) monitors: Option<Vec<String>>,
+    pub(super) otlp: Option<String>,
     pub(super) auth: Option<RawAuth>,
     pub(super) relogin: Option<RawRelogin>,
     #[expect(

@@ -14,6 +14,7 @@ use crate::cluster::MasterControl;
 use crate::engine::{self, Engine, EngineControl, EngineOptions, LiveUpdate, Load, Plan, RunState};
 use crate::scenario::Scenario;
 use crate::stats::now_unix_ms as now_ms;
+use crate::stats::report::prometheus::Exposition;
 use crate::stats::{Aggregate, RunMeta, RunResult};
 
 /// How often a cluster's workers are looked at for the page's workers panel.
@@ -453,42 +454,20 @@ impl Runs {
     /// `GET /metrics`: the current run's counters, latency summaries, users and monitors'
     /// newest values, or the last run's when none goes on (Prometheus text format).
     pub(crate) fn metrics_text(&self) -> String {
-        use crate::stats::report::prometheus::Exposition;
+        self.with_exposition(|exposition| exposition.render())
+    }
+
+    /// The numbers `GET /metrics` and `--otlp` show now: the current run's, or the last
+    /// run's when none goes on.
+    pub fn with_exposition<R>(&self, f: impl FnOnce(&Exposition<'_>) -> R) -> R {
         let (control, result) = {
             let inner = self.inner();
             (inner.control.clone(), inner.result.clone())
         };
         match (result, control) {
-            (Some(result), _) => {
-                let monitors = result
-                    .monitors
-                    .series
-                    .iter()
-                    .filter_map(|s| s.points.last().map(|(_, v)| (s.name.clone(), s.unit, *v)))
-                    .collect();
-                Exposition {
-                    entries: result.entries.iter().collect(),
-                    users: 0,
-                    monitors,
-                }
-                .render()
-            }
-            (None, Some(control)) => {
-                let (users, monitors) = (control.users(), control.monitors());
-                control.inspect(|aggregate| {
-                    let rows = aggregate.rows();
-                    Exposition {
-                        entries: rows
-                            .iter()
-                            .filter_map(|row| aggregate.entry(&row.method, &row.name))
-                            .collect(),
-                        users,
-                        monitors,
-                    }
-                    .render()
-                })
-            }
-            (None, None) => Exposition::default().render(),
+            (Some(result), _) => f(&Exposition::of_result(&result)),
+            (None, Some(control)) => control.with_exposition(f),
+            (None, None) => f(&Exposition::default()),
         }
     }
 

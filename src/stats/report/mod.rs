@@ -9,6 +9,7 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod otlp;
 pub mod prometheus;
 pub mod summary;
 

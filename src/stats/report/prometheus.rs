@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::monitor::Unit;
-use crate::stats::EntryStats;
+use crate::stats::{EntryStats, RunResult};
 
 /// The quantiles each latency summary gives.
 pub const QUANTILES: [f64; 4] = [0.5, 0.9, 0.95, 0.99];
@@ -38,6 +38,24 @@ fn number(value: f64) -> String {
         "+Inf".to_owned()
     } else {
         "-Inf".to_owned()
+    }
+}
+
+impl<'a> Exposition<'a> {
+    /// A finished run's numbers: no user runs any more, each monitor series at its last
+    /// value.
+    pub fn of_result(result: &'a RunResult) -> Exposition<'a> {
+        let monitors = result
+            .monitors
+            .series
+            .iter()
+            .filter_map(|s| s.points.last().map(|(_, v)| (s.name.clone(), s.unit, *v)))
+            .collect();
+        Exposition {
+            entries: result.entries.iter().collect(),
+            users: 0,
+            monitors,
+        }
     }
 }
 
