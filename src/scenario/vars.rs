@@ -133,6 +133,15 @@ impl Vars {
         self.map.values.get(name)
     }
 
+    /// Every variable, sorted by name (the order templates enumerate them in), read in place.
+    pub(crate) fn sorted(&self) -> Vec<(&str, &Value)> {
+        let mut entries: Vec<(&str, &Value)> = (self.map.values.iter())
+            .map(|(name, value)| (&**name, value))
+            .collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        entries
+    }
+
     /// The root value templates are evaluated against.
     pub(crate) fn context(&self) -> Value {
         Value::from_dyn_object(self.map.clone())

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use rquickjs::{Ctx, Function, Object, Value as Js};
+use rquickjs::{Ctx, Object, Value as Js};
 
 use super::engine::{self, Engine};
 use super::values::{describe, from_js, to_js};
@@ -87,9 +87,10 @@ pub(super) fn export(
                 .push_arg(to_js(ctx, arg).map_err(js_error)?)
                 .map_err(js_error)?;
         }
-        let what = format!("js.{name}");
-        let result: Js<'_> = engine.guarded(ctx, &what, || function.call_arg(values))?;
-        from_js(&result).map_err(|err| ScriptFailure::new(format!("{what} returned {err}")))
+        // The name is written out only for a failure.
+        let result: Js<'_> =
+            engine.guarded(ctx, format_args!("js.{name}"), || function.call_arg(values))?;
+        from_js(&result).map_err(|err| ScriptFailure::new(format!("js.{name} returned {err}")))
     })
 }
 
@@ -141,7 +142,7 @@ impl Scripts {
                 .and_then(|()| request.set("headers", headers_object(ctx, headers)?))
                 .and_then(|()| request.set("body", String::from_utf8_lossy(body).as_ref()));
             set.map_err(js_error)?;
-            let arguments = with_vars(ctx, &function, vars)?;
+            let arguments = with_vars(ctx, engine, index, vars)?;
             let result: Js<'_> =
                 engine.guarded(ctx, BEFORE_REQUEST, || function.call((request, arguments)))?;
             header_changes(&result)
@@ -190,7 +191,7 @@ impl Scripts {
         let set = engine.with(|ctx, engine| {
             let function = engine.export(ctx, index)?;
             let object = response_object(ctx, engine, response)?;
-            let arguments = with_vars(ctx, &function, vars)?;
+            let arguments = with_vars(ctx, engine, index, vars)?;
             let result: Js<'_> =
                 engine.guarded(ctx, AFTER_RESPONSE, || function.call((object, arguments)))?;
             if let Some(text) = result.as_string() {
@@ -206,15 +207,15 @@ impl Scripts {
     }
 }
 
-/// The user's variables as an object, when `function` declares a second parameter (most
-/// hooks do not read them; building them costs).
+/// The user's variables as an object, when the export `index` declares a second parameter
+/// (most hooks do not read them; building them costs).
 fn with_vars<'js>(
     ctx: &Ctx<'js>,
-    function: &Function<'js>,
+    engine: &Engine,
+    index: usize,
     vars: &Vars,
 ) -> Result<Js<'js>, ScriptFailure> {
-    let declared: usize = function.get("length").unwrap_or(0);
-    if declared >= 2 {
+    if engine.arity(index) >= 2 {
         vars_object(ctx, vars).map_err(js_error)
     } else {
         Ok(Js::new_undefined(ctx.clone()))
@@ -225,26 +226,31 @@ fn with_vars<'js>(
 /// there; a step returns what to set).
 fn vars_object<'js>(ctx: &Ctx<'js>, vars: &Vars) -> rquickjs::Result<Js<'js>> {
     let object = Object::new(ctx.clone())?;
-    let context = vars.context();
-    if let Ok(keys) = context.try_iter() {
-        for key in keys {
-            let Some(name) = key.as_str() else { continue };
-            if name == JS_VARIABLE || name.starts_with("__") {
-                continue;
-            }
-            if let Ok(value) = context.get_item(&key) {
-                object.set(name, to_js(ctx, &value)?)?;
-            }
+    for (name, value) in vars.sorted() {
+        if name == JS_VARIABLE || name.starts_with("__") {
+            continue;
         }
+        object.set(name, to_js(ctx, value)?)?;
     }
     Ok(object.into_value())
 }
 
-/// Response headers as an object: lower-case names, repeated headers joined with `, `.
+/// Headers as an object: lower-case names in order, repeated headers joined with `, `. Made
+/// in place, without the map `joined_headers` builds (a request's headers, every request).
 fn headers_object<'js>(ctx: &Ctx<'js>, headers: &HeaderMap) -> rquickjs::Result<Object<'js>> {
     let object = Object::new(ctx.clone())?;
-    for (name, value) in joined_headers(headers) {
-        object.set(name, value)?;
+    let mut names: Vec<&HeaderName> = headers.keys().collect();
+    names.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+    for name in names {
+        let mut values = headers.get_all(name).iter();
+        let Some(first) = values.next() else { continue };
+        let mut text = String::from_utf8_lossy(first.as_bytes());
+        for value in values {
+            let joined = text.to_mut();
+            joined.push_str(", ");
+            joined.push_str(&String::from_utf8_lossy(value.as_bytes()));
+        }
+        object.set(name.as_str(), text.as_ref())?;
     }
     Ok(object)
 }
@@ -370,6 +376,9 @@ fn header_changes(result: &Js<'_>) -> Result<Vec<(String, Option<String>)>, Scri
         let (name, value) = entry.map_err(js_error)?;
         let value = if value.is_null() || value.is_undefined() {
             None
+        } else if let Some(text) = value.as_string() {
+            // The usual case (a signature), without a template value between.
+            Some(text.to_string().map_err(js_error)?)
         } else {
             let value = from_js(&value)
                 .map_err(|err| ScriptFailure::new(format!("before_request: {name}: {err}")))?;

@@ -56,6 +56,8 @@ pub(super) struct ScriptProblem {
 pub(super) struct Engine {
     /// The exported functions, in the order of `Scripts::exports`.
     exports: Vec<Persistent<Function<'static>>>,
+    /// How many parameters each export declares (its `length`), read once.
+    arities: Vec<usize>,
     /// `js:` steps and checks, compiled on first use, by the address of their source.
     calls: RefCell<HashMap<usize, Persistent<Function<'static>>>>,
     response_class: Persistent<Function<'static>>,
@@ -152,16 +154,25 @@ impl Engine {
                 .set("js", js)
                 .map_err(|err| without_file(err.to_string()))?;
             let names = exported.iter().map(|(name, _, _)| name.clone()).collect();
+            let arities = (exported.iter())
+                .map(|(_, function, _)| function.get::<_, usize>("length").unwrap_or(0))
+                .collect();
             let saved = exported
                 .into_iter()
                 .map(|(_, function, _)| Persistent::save(&ctx, function))
                 .collect();
-            Ok((saved, Persistent::save(&ctx, response_class), names))
+            Ok((
+                saved,
+                arities,
+                Persistent::save(&ctx, response_class),
+                names,
+            ))
         })?;
-        let (exports, response_class, names) = built;
+        let (exports, arities, response_class, names) = built;
         Ok((
             Engine {
                 exports,
+                arities,
                 calls: RefCell::default(),
                 response_class,
                 context,
@@ -194,6 +205,11 @@ impl Engine {
             .clone()
             .restore(ctx)
             .map_err(|err| ScriptFailure::new(err.to_string()))
+    }
+
+    /// How many parameters an exported function (`index` in `Scripts::exports`) declares.
+    pub(super) fn arity(&self, index: usize) -> usize {
+        self.arities.get(index).copied().unwrap_or(0)
     }
 
     /// The function that makes the response objects scripts see: `(status, headers, body, url)`.
@@ -232,7 +248,7 @@ impl Engine {
     pub(super) fn guarded<'js, R>(
         &self,
         ctx: &Ctx<'js>,
-        what: &str,
+        what: impl std::fmt::Display,
         call: impl FnOnce() -> rquickjs::Result<R>,
     ) -> Result<R, ScriptFailure> {
         self.fired.set(false);
