@@ -1,5 +1,5 @@
 //! The TLS client settings the engine and the recorder share: rustls with the ring provider,
-//! HTTP/1.1 by ALPN, and — only when the user asks (`--insecure`) — a verifier that accepts any
+//! the protocols offered by ALPN (HTTP/1.1; the engine also offers HTTP/2), and — only when the user asks (`--insecure`) — a verifier that accepts any
 //! certificate chain while still checking the handshake's signatures; and the client socket
 //! both use, plain or TLS.
 
@@ -19,6 +19,16 @@ use rustls::{ClientConfig, RootCertStore};
 pub(crate) enum ClientStream {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl ClientStream {
+    /// Whether the TLS handshake settled on HTTP/2 by ALPN (never on a plain socket).
+    pub(crate) fn negotiated_http2(&self) -> bool {
+        match self {
+            ClientStream::Plain(_) => false,
+            ClientStream::Tls(stream) => stream.get_ref().1.alpn_protocol() == Some(b"h2"),
+        }
+    }
 }
 
 impl AsyncRead for ClientStream {
@@ -61,10 +71,17 @@ impl AsyncWrite for ClientStream {
     }
 }
 
-/// A client configuration trusting `roots`, or any certificate when `accept_invalid_certs`.
+/// HTTP/1.1 only, by ALPN.
+pub(crate) const ALPN_HTTP1: &[&[u8]] = &[b"http/1.1"];
+/// HTTP/2 preferred, HTTP/1.1 accepted: the server picks, as with a browser.
+pub(crate) const ALPN_HTTP2_OR_1: &[&[u8]] = &[b"h2", b"http/1.1"];
+
+/// A client configuration trusting `roots`, or any certificate when `accept_invalid_certs`,
+/// offering `alpn` in order.
 pub(crate) fn client_config(
     accept_invalid_certs: bool,
     roots: impl FnOnce() -> RootCertStore,
+    alpn: &[&[u8]],
 ) -> Result<ClientConfig, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
@@ -79,7 +96,7 @@ pub(crate) fn client_config(
             .with_root_certificates(roots())
             .with_no_client_auth()
     };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
     Ok(config)
 }
 

@@ -43,6 +43,7 @@ fn get(name: &str, url: &str) -> Step {
             check: Vec::new(),
             expect_status: None,
             recorded: None,
+            http: None,
         })),
     }
 }

@@ -11,6 +11,7 @@ mod demo_app;
 mod engine;
 mod faults;
 mod fuzz;
+mod http2;
 mod inputs;
 mod monitor;
 mod mutation;

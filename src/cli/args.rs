@@ -269,6 +269,11 @@ pub struct RunArgs {
     /// their trace [also: `trace_headers: true` in the scenario]
     #[arg(long = "trace-headers")]
     pub trace_headers: bool,
+    /// Speak HTTP/2 to every request the scenario does not pin with its own `http:`: by ALPN
+    /// on https (HTTP/1.1 where the server does not take it), with prior knowledge (h2c) on
+    /// http [also: `http: 2` in the scenario]
+    #[arg(long)]
+    pub http2: bool,
     /// Watch a process, this machine or a Prometheus endpoint beside the load, once a
     /// second: process:PID, process:NAME (every process of that command name, summed), host,
     /// or prometheus:URL[#metric,metric*] (node_exporter, an application's /metrics).

@@ -78,6 +78,9 @@ impl RunSettings {
     pub(super) async fn settle(args: RunArgs) -> anyhow::Result<RunSettings> {
         let mut scenario = load_scenario(&args)?;
         scenario.defaults.trace_headers |= args.trace_headers;
+        if args.http2 {
+            scenario.defaults.http = crate::scenario::HttpVersion::Http2;
+        }
         let scenario = Arc::new(scenario);
         let plan = plan(&args)?;
         // Before any traffic: a report that cannot be written would lose the whole run.

@@ -1,5 +1,5 @@
-//! The client edge: the HTTP/1.1 session of one virtual user (one keep-alive connection per
-//! origin, plain TCP or rustls, spoken in the user's own task), connect and whole-request
+//! The client edge: the HTTP session of one virtual user (one keep-alive connection per
+//! origin, plain TCP or rustls; HTTP/1.1 spoken in the user's own task, HTTP/2 in `http2`), connect and whole-request
 //! timeouts, and the classification of transport problems into a small closed set of kinds. It knows nothing of scenarios, cookies
 //! or statistics; the latency it reports runs from just before the request is written to the
 //! end of the response body.
@@ -28,12 +28,14 @@ use self::wire::{
     Chunk, Framing, HeadScan, ReadError, decode_chunks, framing, keep_alive, parse_head,
     write_request,
 };
+use crate::scenario::HttpVersion;
 use crate::stats::FailureKind;
 use crate::tls::ClientStream;
 
 mod body;
 #[cfg(test)]
 mod fuzz;
+mod http2;
 mod stream;
 mod wire;
 
@@ -136,7 +138,10 @@ pub(crate) struct Client {
     connect_timeout: Duration,
     timeout: Duration,
     max_body: usize,
+    /// Offers HTTP/1.1 only by ALPN.
     tls: tokio_rustls::TlsConnector,
+    /// Offers HTTP/2, then HTTP/1.1, by ALPN.
+    tls_http2: tokio_rustls::TlsConnector,
     /// The local addresses connections leave from, in turn (`--source-addrs`); empty: the
     /// kernel picks.
     sources: Vec<IpAddr>,
@@ -158,7 +163,14 @@ impl Client {
             connect_timeout,
             timeout,
             max_body: usize::try_from(max_body).unwrap_or(usize::MAX),
-            tls: tokio_rustls::TlsConnector::from(tls_config(accept_invalid_certs)?),
+            tls: tokio_rustls::TlsConnector::from(tls_config(
+                accept_invalid_certs,
+                crate::tls::ALPN_HTTP1,
+            )?),
+            tls_http2: tokio_rustls::TlsConnector::from(tls_config(
+                accept_invalid_certs,
+                crate::tls::ALPN_HTTP2_OR_1,
+            )?),
             sources,
             next_source: AtomicUsize::new(0),
             ports_said: AtomicBool::new(false),
@@ -245,6 +257,8 @@ struct Connection {
     origin: Endpoint,
     stream: ClientStream,
     buffer: BytesMut,
+    /// How long a new connection took to set up, until its first request says it.
+    setup: Option<Phases>,
 }
 
 /// One user's connections: at most one keep-alive connection per origin.
@@ -257,6 +271,8 @@ struct Connection {
 pub(crate) struct Session {
     client: Arc<Client>,
     connections: Vec<Connection>,
+    /// HTTP/2 connections, shared with the user's `parallel:` copies.
+    http2: http2::Shared,
     /// The request being written; kept, so that writing one allocates nothing.
     out: Vec<u8>,
 }
@@ -266,35 +282,71 @@ impl Session {
         Session {
             client,
             connections: Vec::new(),
+            http2: http2::Shared::default(),
             out: Vec::new(),
         }
     }
 
+    /// A session for a `parallel:` copy of the user: its own HTTP/1.1 connections, the same
+    /// HTTP/2 ones (its requests are more streams on them, as a browser's would be).
+    pub(crate) fn fork(&self) -> Session {
+        Session {
+            http2: self.http2.clone(),
+            ..Session::new(self.client.clone())
+        }
+    }
+
     /// Sends one request (its URI in origin form: path and query) and reads the whole
-    /// response, all within the client's timeout. `wants_body` says from the status and the
-    /// headers whether the caller reads the body: then it is kept up to the body limit (past
-    /// it the request fails as `BodyTooLarge`); else it is read, counted and dropped.
+    /// response, all within the client's timeout, in the HTTP `http` asks for (HTTP/2 on a
+    /// connection that takes it). `wants_body` says from the status and the headers whether
+    /// the caller reads the body: then it is kept up to the body limit (past it the request
+    /// fails as `BodyTooLarge`); else it is read, counted and dropped.
     pub(crate) async fn send(
         &mut self,
         origin: &Endpoint,
         request: Request<Full<Bytes>>,
+        http: HttpVersion,
         wants_body: impl Fn(u16, &HeaderMap) -> bool,
     ) -> Result<Reply, TransportError> {
         let (parts, body) = request.into_parts();
         let body = full_bytes(body);
-        self.out.clear();
-        if self.out.capacity() > MAX_KEPT_BUFFER {
-            self.out = Vec::new();
-        }
-        write_request(&mut self.out, origin, &parts, &body);
-        let head_only = parts.method == Method::HEAD;
         let began = Instant::now();
         // Just before the request is written; until then, when connecting began.
         let written = Cell::new(began);
+        let stalled = Cell::new(false);
         let timeout = self.client.timeout;
-        let exchange = self.exchange(origin, head_only, &wants_body, began, &written);
+        let exchange = async {
+            if offers_http2(http, origin) {
+                let sent = Box::pin(self.try_http2(
+                    origin,
+                    &parts,
+                    &body,
+                    &wants_body,
+                    began,
+                    &written,
+                    &stalled,
+                ))
+                .await;
+                if let Some(sent) = sent {
+                    return sent;
+                }
+            }
+            self.out.clear();
+            if self.out.capacity() > MAX_KEPT_BUFFER {
+                self.out = Vec::new();
+            }
+            write_request(&mut self.out, origin, &parts, &body);
+            let head_only = parts.method == Method::HEAD;
+            self.exchange(origin, head_only, &wants_body, began, &written)
+                .await
+        };
         match tokio::time::timeout_at(began + timeout, exchange).await {
             Ok(result) => result,
+            Err(_) if stalled.get() => Err(http2::stall(
+                &origin.authority(),
+                timeout,
+                written.get().elapsed(),
+            )),
             Err(_) => Err(TransportError {
                 kind: FailureKind::Timeout,
                 message: format!(
@@ -304,6 +356,59 @@ impl Session {
                 latency: written.get().elapsed(),
             }),
         }
+    }
+
+    /// The request over HTTP/2: on the kept connection to `origin`, or on a new one that
+    /// takes HTTP/2. `None` when the request goes over HTTP/1.1 after all (a kept HTTP/1.1
+    /// connection, or a server that picked it by ALPN; its new connection is kept for it).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the parts of one request, borrowed from send"
+    )]
+    async fn try_http2(
+        &mut self,
+        origin: &Endpoint,
+        parts: &http::request::Parts,
+        body: &Bytes,
+        wants_body: &impl Fn(u16, &HeaderMap) -> bool,
+        began: Instant,
+        written: &Cell<Instant>,
+        stalled: &Cell<bool>,
+    ) -> Option<Result<Reply, TransportError>> {
+        let (sender, phases) = match self.http2.ready(origin).await {
+            Some(sender) => (sender, Phases::default()),
+            None if self.connections.iter().any(|c| &c.origin == origin) => return None,
+            None => {
+                let (stream, phases) = match self.client.connect_timed(origin, began, true).await {
+                    Ok(connected) => connected,
+                    Err(err) => return Some(Err(err)),
+                };
+                if origin.https && !stream.negotiated_http2() {
+                    self.connections.push(Connection {
+                        origin: origin.clone(),
+                        stream,
+                        buffer: BytesMut::new(),
+                        setup: Some(phases),
+                    });
+                    return None;
+                }
+                match http2::handshake(stream, origin, &self.http2, began).await {
+                    Ok(sender) => (sender, phases),
+                    Err(err) => return Some(Err(err)),
+                }
+            }
+        };
+        let exchange = http2::Exchange {
+            origin,
+            parts,
+            body,
+            wants_body,
+            limit: self.client.max_body,
+            phases,
+            written,
+            stalled,
+        };
+        Some(http2::exchange(sender, exchange).await)
     }
 
     async fn exchange(
@@ -318,7 +423,10 @@ impl Session {
             // Connecting (with a TLS handshake inline) is large and rare: boxed, so the future
             // every request moves around stays small.
             let (mut connection, reused, mut phases) = match self.take(origin).await {
-                Some(connection) => (connection, true, Phases::default()),
+                Some(mut connection) => match connection.setup.take() {
+                    Some(setup) => (connection, false, setup),
+                    None => (connection, true, Phases::default()),
+                },
                 None => {
                     let (connection, setup) = Box::pin(self.connect(origin, began)).await?;
                     (connection, false, setup)
@@ -420,11 +528,12 @@ impl Session {
         origin: &Endpoint,
         began: Instant,
     ) -> Result<(Connection, Phases), TransportError> {
-        let (stream, phases) = self.client.connect_timed(origin, began).await?;
+        let (stream, phases) = self.client.connect_timed(origin, began, false).await?;
         let connection = Connection {
             origin: origin.clone(),
             stream,
             buffer: BytesMut::new(),
+            setup: None,
         };
         Ok((connection, phases))
     }
@@ -438,16 +547,18 @@ impl Client {
         origin: &Endpoint,
         began: Instant,
     ) -> Result<ClientStream, TransportError> {
-        self.connect_timed(origin, began)
+        self.connect_timed(origin, began, false)
             .await
             .map(|(stream, _)| stream)
     }
 
-    /// [`Client::connect`], and how long its name, TCP and TLS took.
+    /// [`Client::connect`], and how long its name, TCP and TLS took; `offer_http2`: HTTP/2
+    /// is offered by ALPN beside HTTP/1.1.
     async fn connect_timed(
         &self,
         origin: &Endpoint,
         began: Instant,
+        offer_http2: bool,
     ) -> Result<(ClientStream, Phases), TransportError> {
         let mut phases = Phases::default();
         let connect_deadline = Instant::now() + self.connect_timeout;
@@ -498,7 +609,12 @@ impl Client {
                     format!("{:?} is not a valid TLS server name: {err}", origin.host),
                 )
             })?;
-            match tokio::time::timeout_at(connect_deadline, self.tls.connect(name, stream)).await {
+            let tls = if offer_http2 {
+                &self.tls_http2
+            } else {
+                &self.tls
+            };
+            match tokio::time::timeout_at(connect_deadline, tls.connect(name, stream)).await {
                 Ok(Ok(tls)) => {
                     phases.tls = handshake.elapsed();
                     ClientStream::Tls(Box::new(tls))
@@ -523,6 +639,16 @@ impl Client {
             ClientStream::Plain(stream)
         };
         Ok((stream, phases))
+    }
+}
+
+/// Whether a request in `http` goes over HTTP/2 where it can: `auto` on https (by ALPN),
+/// `2` on https (by ALPN) and on http (with prior knowledge).
+fn offers_http2(http: HttpVersion, origin: &Endpoint) -> bool {
+    match http {
+        HttpVersion::Http1 => false,
+        HttpVersion::Http2 => true,
+        HttpVersion::Auto => origin.https,
     }
 }
 
@@ -739,11 +865,14 @@ fn read_failure(err: ReadError, origin: &Endpoint, latency: Duration) -> Transpo
     }
 }
 
-fn tls_config(accept_invalid_certs: bool) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+fn tls_config(
+    accept_invalid_certs: bool,
+    alpn: &[&[u8]],
+) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
     let roots = || rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
-    crate::tls::client_config(accept_invalid_certs, roots).map(Arc::new)
+    crate::tls::client_config(accept_invalid_certs, roots, alpn).map(Arc::new)
 }
 
 #[cfg(test)]
@@ -810,7 +939,10 @@ mod tests {
         let url = url::Url::parse(&format!("http://{addr}/slow")).unwrap();
         let origin = Endpoint::of(&url).unwrap();
         let request = || Request::get("/slow").body(Full::new(Bytes::new())).unwrap();
-        let first = session.send(&origin, request(), |_, _| true).await.unwrap();
+        let first = session
+            .send(&origin, request(), HttpVersion::Auto, |_, _| true)
+            .await
+            .unwrap();
         assert_eq!(&first.body[..], b"abcd");
         let phases = first.phases;
         assert!(phases.ttfb >= first_byte, "{phases:?}");
@@ -818,7 +950,10 @@ mod tests {
         assert_eq!(phases.ttfb + phases.download, first.latency);
         assert_eq!(phases.tls, Duration::ZERO);
         // The second request goes on the kept connection: nothing to set up.
-        let second = session.send(&origin, request(), |_, _| true).await.unwrap();
+        let second = session
+            .send(&origin, request(), HttpVersion::Auto, |_, _| true)
+            .await
+            .unwrap();
         let phases = second.phases;
         assert_eq!(
             (phases.dns, phases.connect),

@@ -83,6 +83,7 @@ mod tests {
             check: check.into_iter().map(|kind| Check { kind }).collect(),
             expect_status,
             recorded: None,
+            http: None,
         }
     }
 

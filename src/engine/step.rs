@@ -394,6 +394,7 @@ async fn send_following(
             keeps_body(observing, request, status)
                 && redirect_to(request, status, headers, base).is_none()
         };
+        let http = request.http.unwrap_or(user.worker.scenario.defaults.http);
         let phase = user.phase();
         // The cut first: a body that never ends keeps the send ready and spends the task's
         // budget, and a timer polled after it would never see its deadline.
@@ -410,7 +411,7 @@ async fn send_following(
         let sent = tokio::select! {
             biased;
             _ = user.stop.cut(phase) => None,
-            sent = user.session.send(&target.origin, exchange, wants_body) => Some(sent),
+            sent = user.session.send(&target.origin, exchange, http, wants_body) => Some(sent),
         };
         let Some(sent) = sent else {
             let message = "the run stopped while this request waited for its response (the stop timeout ran out, or the stop was at once)";

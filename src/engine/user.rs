@@ -107,12 +107,12 @@ impl User {
     }
 
     /// A copy for one iteration of a parallel `repeat`: the same variables and cookies, its
-    /// own connections.
+    /// own HTTP/1.1 connections, the user's HTTP/2 ones (more streams on them).
     pub(super) fn fork(&self) -> User {
         User {
             index: self.index,
             worker: self.worker.clone(),
-            session: Session::new(self.worker.client.clone()),
+            session: self.session.fork(),
             cookies: self.cookies.clone(),
             vars: self.vars.clone(),
             stop: self.stop.clone(),

@@ -30,7 +30,7 @@ impl std::fmt::Display for UpstreamError {
 impl std::error::Error for UpstreamError {}
 
 fn tls_config(insecure: bool) -> ClientConfig {
-    crate::tls::client_config(insecure, system_roots)
+    crate::tls::client_config(insecure, system_roots, crate::tls::ALPN_HTTP1)
         .expect("the ring provider supports the default protocol versions")
 }
 

@@ -14,7 +14,9 @@ use super::raw::{RawMode, RawScenario};
 use super::template::{Condition, Template};
 use super::vars::BUILT_INS;
 use super::yaml::{self, Node, join};
-use super::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Defaults, Flow, LoadOptions, Scenario};
+use super::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Defaults, Flow, HttpVersion, LoadOptions, Scenario,
+};
 use crate::data::{DataSource, Mode};
 use crate::units;
 
@@ -340,6 +342,7 @@ impl<'a> Context<'a> {
             }
         }
         scenario.defaults.trace_headers = raw.trace_headers.unwrap_or(false);
+        scenario.defaults.http = raw.http.map_or(HttpVersion::Auto, |http| http.0);
         let sources = self.data_sources();
         self.data(sources, options);
         scenario.vars = self.vars(options);

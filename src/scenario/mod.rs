@@ -151,6 +151,8 @@ pub struct Defaults {
     /// `trace_headers: true` (or `--trace-headers`): every request carries a W3C
     /// `traceparent` and a `baggage` naming the virtual user, its flow and its account.
     pub trace_headers: bool,
+    /// `http:` (or `--http2`): the protocol of every request that does not say its own.
+    pub http: HttpVersion,
 }
 
 impl Default for Defaults {
@@ -161,6 +163,7 @@ impl Default for Defaults {
             timeout: DEFAULT_TIMEOUT,
             max_body: DEFAULT_MAX_BODY,
             trace_headers: false,
+            http: HttpVersion::Auto,
         }
     }
 }
@@ -251,6 +254,33 @@ pub struct Request {
     pub expect_status: Option<Vec<u16>>,
     /// `recorded:`: the capture's entry (from 1) this request replays.
     pub recorded: Option<u32>,
+    /// `http:`: the protocol for this request; else the scenario's.
+    pub http: Option<HttpVersion>,
+}
+
+/// `http: 1.1 | 2 | auto`: which HTTP a request speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpVersion {
+    /// HTTP/1.1 only (on https, only `http/1.1` is offered by ALPN).
+    Http1,
+    /// HTTP/2: by ALPN on https (HTTP/1.1 if the server does not take it), with prior
+    /// knowledge (h2c) on http.
+    Http2,
+    /// HTTP/2 where the server takes it by ALPN on https; HTTP/1.1 on http.
+    #[default]
+    Auto,
+}
+
+impl HttpVersion {
+    /// Reads `1.1`, `2` or `auto` (also `1`, `2.0`, `h2`); `None` for anything else.
+    pub fn parse(text: &str) -> Option<HttpVersion> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "1" | "1.1" | "http/1.1" => Some(HttpVersion::Http1),
+            "2" | "2.0" | "h2" | "http/2" => Some(HttpVersion::Http2),
+            "auto" => Some(HttpVersion::Auto),
+            _ => None,
+        }
+    }
 }
 
 /// A request body. The engine sets `Content-Type` when the request's headers do not.
@@ -339,6 +369,7 @@ impl Scenario {
                     check: Vec::new(),
                     expect_status: None,
                     recorded: None,
+                    http: None,
                 })),
             });
         }

@@ -45,6 +45,7 @@ pub(super) struct RawScenario {
     pub(super) timeouts: Option<RawTimeouts>,
     pub(super) max_body: Option<String>,
     pub(super) trace_headers: Option<bool>,
+    pub(super) http: Option<Http>,
     #[expect(
         dead_code,
         reason = "present so the key is known; load reads it from the tree"
@@ -175,6 +176,42 @@ impl<'de> Deserialize<'de> for Weight {
     }
 }
 
+/// `http: 1.1 | 2 | auto` (YAML reads `1.1` and `2` as numbers).
+#[derive(Debug)]
+pub(super) struct Http(pub(super) super::HttpVersion);
+
+impl<'de> Deserialize<'de> for Http {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Clone, Copy)]
+        struct HttpVisitor;
+        const EXPECTED: &str = "1.1, 2 or auto";
+        impl Visitor<'_> for HttpVisitor {
+            type Value = Http;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(EXPECTED)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Http, E> {
+                super::HttpVersion::parse(v)
+                    .map(Http)
+                    .ok_or_else(|| E::invalid_value(de::Unexpected::Str(v), &self))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Http, E> {
+                self.visit_str(&v.to_string())
+                    .map_err(|_: E| E::invalid_value(de::Unexpected::Float(v), &self))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Http, E> {
+                self.visit_str(&v.to_string())
+                    .map_err(|_: E| E::invalid_value(de::Unexpected::Signed(v), &self))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Http, E> {
+                self.visit_str(&v.to_string())
+                    .map_err(|_: E| E::invalid_value(de::Unexpected::Unsigned(v), &self))
+            }
+        }
+        deserializer.deserialize_any(HttpVisitor)
+    }
+}
+
 /// Status codes: one or a list.
 #[derive(Debug, Clone)]
 pub(super) struct Statuses(pub(super) Vec<u16>);
@@ -240,6 +277,7 @@ pub(super) struct RawStep {
     pub(super) check: Option<Vec<RawCheck>>,
     pub(super) expect_status: Option<Statuses>,
     pub(super) recorded: Option<u32>,
+    pub(super) http: Option<Http>,
     pub(super) think: Option<IgnoredAny>,
     pub(super) repeat: Option<IgnoredAny>,
     pub(super) steps: Option<IgnoredAny>,
@@ -307,6 +345,7 @@ impl RawStep {
             ("check", self.check.is_some()),
             ("expect_status", self.expect_status.is_some()),
             ("recorded", self.recorded.is_some()),
+            ("http", self.http.is_some()),
         ];
         for (key, here) in present {
             if here {

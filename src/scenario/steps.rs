@@ -314,6 +314,7 @@ impl Context<'_> {
             check,
             expect_status: raw.expect_status.map(|s| s.0),
             recorded: raw.recorded,
+            http: raw.http.map(|http| http.0),
         })
     }
 

@@ -86,6 +86,16 @@ pub enum FailureKind {
     /// The server broke the WebSocket or event-stream protocol (a bad frame, a handshake
     /// answered with something else).
     ProtocolError,
+    /// The server reset the request's HTTP/2 stream (RST_STREAM) before its response was
+    /// complete; the connection itself stayed up.
+    StreamReset,
+    /// The server sent an HTTP/2 GOAWAY that did not cover this request: the connection
+    /// closed under it (the server restarting, reloading, or limiting requests per
+    /// connection).
+    GoAway,
+    /// The request's body could not be sent within the timeout because the server's HTTP/2
+    /// flow-control window stayed closed.
+    FlowControlStall,
 }
 
 impl fmt::Display for FailureKind {
@@ -110,6 +120,9 @@ impl fmt::Display for FailureKind {
             FailureKind::MessageTimeout => f.write_str("message timeout"),
             FailureKind::SocketClosed => f.write_str("socket closed"),
             FailureKind::ProtocolError => f.write_str("protocol error"),
+            FailureKind::StreamReset => f.write_str("stream reset"),
+            FailureKind::GoAway => f.write_str("GOAWAY"),
+            FailureKind::FlowControlStall => f.write_str("flow-control stall"),
         }
     }
 }

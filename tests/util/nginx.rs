@@ -16,6 +16,18 @@ pub struct Nginx {
     addr: SocketAddr,
     /// A master with workers: stopped with SIGTERM (a SIGKILL would leave its workers).
     workers: usize,
+    /// Serves https.
+    https: bool,
+}
+
+/// What an HTTP/2 nginx speaks (nginx 1.22, Debian bookworm's, has no `http2 on;` yet: the
+/// `http2` parameter of `listen` turns it on).
+pub enum Http2<'a> {
+    /// `listen ... ssl http2` with this certificate and key (PEM files): HTTP/2 by ALPN,
+    /// HTTP/1.1 to a client that offers only that.
+    Tls { cert: &'a Path, key: &'a Path },
+    /// `listen ... http2` on a plain port: HTTP/2 with prior knowledge (h2c) only.
+    PriorKnowledge,
 }
 
 impl Nginx {
@@ -28,13 +40,25 @@ impl Nginx {
 
     /// As `start`, with more of the server block (`location` blocks) before the catch-all.
     pub fn start_with(dir: &Path, access_log: bool, cpu: Option<usize>, server: &str) -> Nginx {
-        Nginx::launch(dir, access_log, cpu, server, 0)
+        Nginx::launch(dir, access_log, cpu, server, 0, None)
+    }
+
+    /// nginx speaking HTTP/2 as `http2` says. Its access log names each request's
+    /// connection (`$connection`) after the client's address, and the request line ends
+    /// with the protocol (`GET / HTTP/2.0`).
+    pub fn start_http2(
+        dir: &Path,
+        access_log: bool,
+        cpu: Option<usize>,
+        http2: Http2<'_>,
+    ) -> Nginx {
+        Nginx::launch(dir, access_log, cpu, "", 0, Some(http2))
     }
 
     /// For many connections (the scale benchmark): a master and `workers` worker processes
     /// sharing the port (`reuseport`), each holding up to 19,000 connections, no access log.
     pub fn start_scaled(dir: &Path, workers: usize) -> Nginx {
-        Nginx::launch(dir, false, None, "", workers.max(1))
+        Nginx::launch(dir, false, None, "", workers.max(1), None)
     }
 
     /// `workers` 0: one process, no master.
@@ -44,16 +68,35 @@ impl Nginx {
         cpu: Option<usize>,
         server: &str,
         workers: usize,
+        http2: Option<Http2<'_>>,
     ) -> Nginx {
         std::fs::create_dir_all(dir.join("tmp")).expect("nginx folder");
         let port = free_port();
         let dir = dir.canonicalize().expect("nginx folder path");
-        let log = if access_log {
+        let log = if access_log && http2.is_some() {
+            format!(
+                "log_format connections '$remote_addr $connection - [$time_local] \"$request\" $status $body_bytes_sent $server_protocol';\naccess_log {}/access.log connections;",
+                dir.display()
+            )
+        } else if access_log {
             format!("access_log {}/access.log;", dir.display())
         } else {
             "access_log off;".to_owned()
         };
         let big = "x".repeat(1024);
+        let https = matches!(http2, Some(Http2::Tls { .. }));
+        let (protocol, tls) = match &http2 {
+            None => ("", String::new()),
+            Some(Http2::PriorKnowledge) => (" http2", String::new()),
+            Some(Http2::Tls { cert, key }) => (
+                " ssl http2",
+                format!(
+                    "ssl_certificate {};\nssl_certificate_key {};\n",
+                    cert.display(),
+                    key.display()
+                ),
+            ),
+        };
         let (processes, listen, connections) = match workers {
             0 => (
                 "master_process off;\nworker_processes 1;\nworker_rlimit_nofile 65536;".to_owned(),
@@ -81,7 +124,8 @@ impl Nginx {
              scgi_temp_path {dir}/tmp/scgi;\n\
              keepalive_requests 100000;\n\
              server {{\n\
-             listen 127.0.0.1:{port} {listen};\n\
+             listen 127.0.0.1:{port} {listen}{protocol};\n\
+             {tls}\
              {server}\n\
              location = /big {{ default_type text/plain; return 200 \"{big}\"; }}\n\
              location / {{ default_type text/plain; return 200 \"ok\\n\"; }}\n\
@@ -117,6 +161,7 @@ impl Nginx {
             dir,
             addr,
             workers,
+            https,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(addr).is_err() {
@@ -131,7 +176,8 @@ impl Nginx {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}{path}", self.addr)
     }
 
     pub fn addr(&self) -> SocketAddr {
