@@ -150,9 +150,8 @@ async fn misbehaving_server() -> (std::net::SocketAddr, Arc<AtomicU64>) {
                 let mut held = Vec::new();
                 while let Some(Ok((request, mut respond))) = connection.accept().await {
                     seen.fetch_add(1, Ordering::Relaxed);
-                    match request.uri().path() {
-                        "/reset" => respond.send_reset(Reason::INTERNAL_ERROR),
-                        _ => {}
+                    if request.uri().path() == "/reset" {
+                        respond.send_reset(Reason::INTERNAL_ERROR);
                     }
                     held.push((request, respond));
                 }

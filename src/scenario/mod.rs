@@ -479,6 +479,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn http_versions_are_read_at_the_top_and_per_request() {
+        let text = "host: https://app.test\nhttp: 1.1\nflows:\n  - steps:\n      - get: /a\n        http: 2\n      - get: /b\n        http: auto\n      - get: /c\n";
+        let options = LoadOptions::default();
+        let scenario = load_str(text, std::path::Path::new("s.yaml"), &options).unwrap();
+        assert_eq!(scenario.defaults.http, HttpVersion::Http1);
+        let versions: Vec<_> = scenario.flows[0]
+            .steps
+            .iter()
+            .map(|step| match &step.kind {
+                StepKind::Request(request) => request.http,
+                _ => panic!("a request"),
+            })
+            .collect();
+        assert_eq!(
+            versions,
+            [Some(HttpVersion::Http2), Some(HttpVersion::Auto), None]
+        );
+        let wrong = text.replace("http: 1.1", "http: 3");
+        let err = load_str(&wrong, std::path::Path::new("s.yaml"), &options).unwrap_err();
+        assert!(err.to_string().contains("1.1, 2 or auto"), "{err}");
+    }
+
+    #[test]
     fn another_host_replaces_the_old_one_in_the_allow_list() {
         let urls = ["http://app.test/a", "http://api.test:8080/b"].map(|u| u.parse().unwrap());
         let scenario = Scenario::from_urls(&urls, None);

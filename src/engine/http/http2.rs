@@ -27,7 +27,10 @@ use crate::tls::ClientStream;
 /// The HTTP/2 connections of a user and its `parallel:` copies: one per origin, each a handle
 /// whose clones open streams on the same connection.
 #[derive(Clone, Default)]
-pub(super) struct Shared(Arc<Mutex<Vec<(Endpoint, SendRequest<Bytes>)>>>);
+pub(super) struct Shared(Arc<Mutex<Vec<Kept>>>);
+
+/// A connection's origin and a handle on it.
+type Kept = (Endpoint, SendRequest<Bytes>);
 
 impl Shared {
     /// A handle on the connection to `origin` ready for one more stream, unless there is none
