@@ -316,7 +316,7 @@ impl Session {
         let stalled = Cell::new(false);
         let timeout = self.client.timeout;
         let exchange = async {
-            if offers_http2(http, origin) {
+            if http2::offers(http, origin) {
                 let sent = Box::pin(self.try_http2(
                     origin,
                     &parts,
@@ -356,59 +356,6 @@ impl Session {
                 latency: written.get().elapsed(),
             }),
         }
-    }
-
-    /// The request over HTTP/2: on the kept connection to `origin`, or on a new one that
-    /// takes HTTP/2. `None` when the request goes over HTTP/1.1 after all (a kept HTTP/1.1
-    /// connection, or a server that picked it by ALPN; its new connection is kept for it).
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the parts of one request, borrowed from send"
-    )]
-    async fn try_http2(
-        &mut self,
-        origin: &Endpoint,
-        parts: &http::request::Parts,
-        body: &Bytes,
-        wants_body: &impl Fn(u16, &HeaderMap) -> bool,
-        began: Instant,
-        written: &Cell<Instant>,
-        stalled: &Cell<bool>,
-    ) -> Option<Result<Reply, TransportError>> {
-        let (sender, phases) = match self.http2.ready(origin).await {
-            Some(sender) => (sender, Phases::default()),
-            None if self.connections.iter().any(|c| &c.origin == origin) => return None,
-            None => {
-                let (stream, phases) = match self.client.connect_timed(origin, began, true).await {
-                    Ok(connected) => connected,
-                    Err(err) => return Some(Err(err)),
-                };
-                if origin.https && !stream.negotiated_http2() {
-                    self.connections.push(Connection {
-                        origin: origin.clone(),
-                        stream,
-                        buffer: BytesMut::new(),
-                        setup: Some(phases),
-                    });
-                    return None;
-                }
-                match http2::handshake(stream, origin, &self.http2, began).await {
-                    Ok(sender) => (sender, phases),
-                    Err(err) => return Some(Err(err)),
-                }
-            }
-        };
-        let exchange = http2::Exchange {
-            origin,
-            parts,
-            body,
-            wants_body,
-            limit: self.client.max_body,
-            phases,
-            written,
-            stalled,
-        };
-        Some(http2::exchange(sender, exchange).await)
     }
 
     async fn exchange(
@@ -639,16 +586,6 @@ impl Client {
             ClientStream::Plain(stream)
         };
         Ok((stream, phases))
-    }
-}
-
-/// Whether a request in `http` goes over HTTP/2 where it can: `auto` on https (by ALPN),
-/// `2` on https (by ALPN) and on http (with prior knowledge).
-fn offers_http2(http: HttpVersion, origin: &Endpoint) -> bool {
-    match http {
-        HttpVersion::Http1 => false,
-        HttpVersion::Http2 => true,
-        HttpVersion::Auto => origin.https,
     }
 }
 

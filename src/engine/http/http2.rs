@@ -13,14 +13,15 @@ use std::cell::Cell;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use h2::client::SendRequest;
 use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TE, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use tokio::time::Instant;
 
 use super::body::{Collector, too_large};
-use super::{Endpoint, Phases, Reply, TransportError};
+use super::{Connection, Endpoint, Phases, Reply, Session, TransportError};
+use crate::scenario::HttpVersion;
 use crate::stats::FailureKind;
 use crate::tls::ClientStream;
 
@@ -183,6 +184,71 @@ pub(super) async fn exchange<F: Fn(u16, &HeaderMap) -> bool>(
         latency: end - start,
         phases,
     })
+}
+
+impl Session {
+    /// The request over HTTP/2: on the kept connection to `origin`, or on a new one that
+    /// takes HTTP/2. `None` when the request goes over HTTP/1.1 after all (a kept HTTP/1.1
+    /// connection, or a server that picked it by ALPN; its new connection is kept for it).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the parts of one request, borrowed from send"
+    )]
+    pub(super) async fn try_http2(
+        &mut self,
+        origin: &Endpoint,
+        parts: &http::request::Parts,
+        body: &Bytes,
+        wants_body: &impl Fn(u16, &HeaderMap) -> bool,
+        began: Instant,
+        written: &Cell<Instant>,
+        stalled: &Cell<bool>,
+    ) -> Option<Result<Reply, TransportError>> {
+        let (sender, phases) = match self.http2.ready(origin).await {
+            Some(sender) => (sender, Phases::default()),
+            None if self.connections.iter().any(|c| &c.origin == origin) => return None,
+            None => {
+                let (stream, phases) = match self.client.connect_timed(origin, began, true).await {
+                    Ok(connected) => connected,
+                    Err(err) => return Some(Err(err)),
+                };
+                if origin.https && !stream.negotiated_http2() {
+                    self.connections.push(Connection {
+                        origin: origin.clone(),
+                        stream,
+                        buffer: BytesMut::new(),
+                        setup: Some(phases),
+                    });
+                    return None;
+                }
+                match handshake(stream, origin, &self.http2, began).await {
+                    Ok(sender) => (sender, phases),
+                    Err(err) => return Some(Err(err)),
+                }
+            }
+        };
+        let request = Exchange {
+            origin,
+            parts,
+            body,
+            wants_body,
+            limit: self.client.max_body,
+            phases,
+            written,
+            stalled,
+        };
+        Some(exchange(sender, request).await)
+    }
+}
+
+/// Whether a request in `http` goes over HTTP/2 where it can: `auto` on https (by ALPN),
+/// `2` on https (by ALPN) and on http (with prior knowledge).
+pub(super) fn offers(http: HttpVersion, origin: &Endpoint) -> bool {
+    match http {
+        HttpVersion::Http1 => false,
+        HttpVersion::Http2 => true,
+        HttpVersion::Auto => origin.https,
+    }
 }
 
 /// The request as a stream's headers: the target in absolute form (the pseudo-headers), the
