@@ -34,12 +34,12 @@ pub(crate) struct Correlation {
 }
 
 pub(crate) fn is_id_like(key: &str) -> bool {
-    let lower = key.to_ascii_lowercase();
-    lower == "id"
-        || lower.ends_with("id")
-        || lower.ends_with("_id")
-        || lower.ends_with("ids")
-        || lower == "code"
+    // Compared without a lowercase copy: this runs for every value of every request.
+    let ends_with = |suffix: &str| {
+        key.len() >= suffix.len()
+            && key.as_bytes()[key.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+    };
+    ends_with("id") || ends_with("ids") || key.eq_ignore_ascii_case("code")
 }
 
 /// Names of values that a server hands out per page or per session for the next request to
