@@ -133,7 +133,17 @@ fn entry_row(entry: &EntryStats, current_rps: f64, current_fps: f64) -> Value {
         "avg_size": (!empty).then(|| entry.avg_content_bytes()),
         "current_rps": current_rps,
         "current_fps": current_fps,
+        "connect_p95_ms": phase_ms(entry, "connect", 95.0),
+        "tls_p95_ms": phase_ms(entry, "tls", 95.0),
+        "ttfb_p95_ms": phase_ms(entry, "ttfb", 95.0),
+        "download_p95_ms": phase_ms(entry, "download", 95.0),
     })
+}
+
+/// A phase's percentile in ms; `None` when the phase was not measured.
+fn phase_ms(entry: &EntryStats, phase: &str, percentile: f64) -> Option<f64> {
+    let times = entry.phases.get(phase).filter(|t| t.count > 0)?;
+    Some(ms(times.percentile_us(percentile)))
 }
 
 /// A row of the live table, with the aggregate's percentiles.
