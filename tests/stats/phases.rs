@@ -50,6 +50,8 @@ async fn slow_server() -> (u16, Arc<Seen>) {
         while let Ok((stream, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
             let seen = counts.clone();
+            // Each half of an answer goes out when written (no Nagle delay on the second).
+            let _ = stream.set_nodelay(true);
             tokio::spawn(async move {
                 let Ok(mut tls) = acceptor.accept(stream).await else {
                     return;
@@ -76,8 +78,7 @@ async fn slow_server() -> (u16, Arc<Seen>) {
                     let answer = format!(
                         "HTTP/1.1 200 OK\r\ncontent-length: 8\r\nconnection: {connection}\r\n\r\nhalf"
                     );
-                    if tls.write_all(answer.as_bytes()).await.is_err()
-                        || tls.flush().await.is_err()
+                    if tls.write_all(answer.as_bytes()).await.is_err() || tls.flush().await.is_err()
                     {
                         return;
                     }
@@ -162,10 +163,21 @@ async fn the_phases_reflect_the_servers_delays_add_up_and_decide_thresholds() {
     assert_eq!(total.requests, seen.requests.load(Ordering::SeqCst));
     for entry in &result.entries {
         let (ttfb, download) = (phase(entry, "ttfb"), phase(entry, "download"));
-        assert_eq!((ttfb.count, download.count), (entry.requests, entry.requests));
+        assert_eq!(
+            (ttfb.count, download.count),
+            (entry.requests, entry.requests)
+        );
         // The server's delays, each in its own phase.
-        assert!(ttfb.min_us >= micros(FIRST_BYTE), "{}: {ttfb:?}", entry.name);
-        assert!(download.min_us >= micros(REST), "{}: {download:?}", entry.name);
+        assert!(
+            ttfb.min_us >= micros(FIRST_BYTE),
+            "{}: {ttfb:?}",
+            entry.name
+        );
+        assert!(
+            download.min_us >= micros(REST),
+            "{}: {download:?}",
+            entry.name
+        );
         // The latency is the time to first byte plus the download, to the µs per request
         // (each is counted in whole µs) ...
         let phases_sum = ttfb.sum_us + download.sum_us;
@@ -177,10 +189,8 @@ async fn the_phases_reflect_the_servers_delays_add_up_and_decide_thresholds() {
         );
         // ... and the histograms agree within their precision (3 significant digits).
         let mean = |times: &PhaseTimes| times.histogram.inner().mean();
-        let (histogram_sum, latency) = (
-            mean(ttfb) + mean(download),
-            entry.histogram.inner().mean(),
-        );
+        let (histogram_sum, latency) =
+            (mean(ttfb) + mean(download), entry.histogram.inner().mean());
         assert!(
             (histogram_sum - latency).abs() <= latency * 0.002,
             "{}: histogram means ttfb + download {histogram_sum} µs, latency {latency} µs",
@@ -209,7 +219,11 @@ async fn the_phases_reflect_the_servers_delays_add_up_and_decide_thresholds() {
     assert!(html.contains("<th>Time to first byte</th>"));
 
     // Loose thresholds on phases, one per name: the run passes.
-    let loose = ["ttfb.p95<30s", "/close: download.p99<30s", "connect.max<30s"];
+    let loose = [
+        "ttfb.p95<30s",
+        "/close: download.p99<30s",
+        "connect.max<30s",
+    ];
     let output = run(&loose, "loose").await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
