@@ -247,3 +247,47 @@ pub(super) fn result_json(result: &RunResult) -> Value {
         "history": thin(&result.history).iter().map(point_json).collect::<Vec<_>>(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::stats::{Phases, RequestSample, RunMeta, Setup, Tally};
+
+    #[test]
+    fn a_row_carries_each_measured_phases_p95_and_null_for_the_others() {
+        let mut tally = Tally::new();
+        for ms in 1..=20u64 {
+            let sample = RequestSample {
+                method: "GET",
+                name: "/a",
+                latency: Duration::from_millis(ms + 1),
+                response_bytes: 0,
+                failure: None,
+            };
+            let phases = Phases {
+                setup: (ms == 1).then_some(Setup {
+                    connect: Duration::from_millis(3),
+                    ..Setup::default()
+                }),
+                ttfb: Duration::from_millis(ms),
+                download: Duration::from_millis(1),
+            };
+            tally.record_phased(&sample, &phases);
+        }
+        let mut aggregate = Aggregate::new();
+        aggregate.absorb(tally.take());
+        let page = live_json(&aggregate);
+        let row = &page["rows"][0];
+        // Within the histogram's precision (3 significant digits).
+        let near_19 = |value: &Value| value.as_f64().is_some_and(|ms| (ms - 19.0).abs() < 0.02);
+        assert!(near_19(&row["ttfb_p95_ms"]), "{row}");
+        assert_eq!(row["download_p95_ms"], json!(1.0), "{row}");
+        assert_eq!(row["connect_p95_ms"], json!(3.0), "{row}");
+        assert_eq!(row["tls_p95_ms"], Value::Null, "plain HTTP: {row}");
+        let result = aggregate.finish(RunMeta::default());
+        let total = &result_json(&result)["aggregated"];
+        assert!(near_19(&total["ttfb_p95_ms"]), "{total}");
+    }
+}
