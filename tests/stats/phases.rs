@@ -173,10 +173,19 @@ async fn the_phases_reflect_the_servers_delays_add_up_and_decide_thresholds() {
             "{}: {ttfb:?}",
             entry.name
         );
+        // The first byte is seen when the client's task reads it: on a loaded machine that
+        // can be late, which moves time from the download into the ttfb (their sum stays).
+        // So the download's bound is on its median, with room for that lateness.
         assert!(
-            download.min_us >= micros(REST),
+            download.percentile_us(50.0) >= micros(REST) / 2,
             "{}: {download:?}",
             entry.name
+        );
+        assert!(
+            entry.min_us >= micros(FIRST_BYTE + REST),
+            "{}: latency min {} µs",
+            entry.name,
+            entry.min_us
         );
         // The latency is the time to first byte plus the download, to the µs per request
         // (each is counted in whole µs) ...
