@@ -9,6 +9,7 @@ use chorus::stats::{
     Aggregate, Failure, FailureKind, RequestSample, RunMeta, RunResult, Tally, report, thresholds,
 };
 
+mod phases;
 mod seconds;
 
 const START_S: u64 = 1_795_588_582;

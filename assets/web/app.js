@@ -122,6 +122,10 @@ const COLUMNS = [
   ["avg_size", (r) => fmtInt(r.avg_size), "num"],
   ["current_rps", (r) => fmtRate(r.current_rps), "num"],
   ["current_fps", (r) => fmtRate(r.current_fps), "num"],
+  ["connect_p95_ms", (r) => fmtMs(r.connect_p95_ms), "num phase"],
+  ["tls_p95_ms", (r) => fmtMs(r.tls_p95_ms), "num phase"],
+  ["ttfb_p95_ms", (r) => fmtMs(r.ttfb_p95_ms), "num phase"],
+  ["download_p95_ms", (r) => fmtMs(r.download_p95_ms), "num phase"],
 ];
 
 const nearScreen = new Set();  // keys of the rows on or near the screen

@@ -234,20 +234,30 @@ pub async fn read_frame_within<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::{RequestSample, Tally};
+    use crate::stats::{Phases, RequestSample, Setup, Tally};
     use std::time::Duration;
 
     #[tokio::test]
     async fn frames_round_trip_with_exact_histograms() {
         let mut tally = Tally::new();
         for ms in [1, 2, 3, 250] {
-            tally.record(&RequestSample {
+            let sample = RequestSample {
                 method: "GET",
                 name: "/a",
                 latency: Duration::from_millis(ms),
                 response_bytes: 10,
                 failure: None,
-            });
+            };
+            let phases = Phases {
+                setup: (ms == 1).then_some(Setup {
+                    dns: Duration::from_micros(5),
+                    connect: Duration::from_micros(80),
+                    tls: Some(Duration::from_micros(900)),
+                }),
+                ttfb: Duration::from_millis(ms) - Duration::from_micros(300),
+                download: Duration::from_micros(300),
+            };
+            tally.record_phased(&sample, &phases);
         }
         let snapshot = tally.take();
         let message = ToMaster::Stats {
@@ -270,6 +280,16 @@ mod tests {
             back.entries[0].histogram.inner(),
             snapshot.entries[0].histogram.inner()
         );
+        // The phases travel with their histograms, exactly.
+        let (phases, sent) = (&back.entries[0].phases, &snapshot.entries[0].phases);
+        assert_eq!(phases, sent);
+        let ttfb = phases.ttfb.as_ref().expect("ttfb travelled");
+        assert_eq!(ttfb.count, 4);
+        assert_eq!(
+            ttfb.histogram.inner(),
+            sent.ttfb.as_ref().unwrap().histogram.inner()
+        );
+        assert_eq!(phases.tls.as_ref().map(|t| t.max_us), Some(900));
         let next: ToMaster = read_frame(&mut reader).await.unwrap();
         assert_eq!(next, ToMaster::Heartbeat);
         assert!(matches!(

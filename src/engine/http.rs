@@ -29,7 +29,7 @@ use self::wire::{
     write_request,
 };
 use crate::scenario::HttpVersion;
-use crate::stats::FailureKind;
+use crate::stats::{FailureKind, Phases, Setup};
 use crate::tls::ClientStream;
 
 mod body;
@@ -92,25 +92,6 @@ pub(crate) struct TransportError {
     pub(crate) latency: Duration,
 }
 
-/// Where one exchange's time went (k6's `http_req_*`): setting up a new connection (zero on
-/// a kept one), then waiting for the answer and reading it. `ttfb + download` is the
-/// reply's latency exactly; the setup is outside it, as latency starts once the connection
-/// is ready.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Phases {
-    /// Resolving the host's name.
-    pub(crate) dns: Duration,
-    /// The TCP handshake.
-    pub(crate) connect: Duration,
-    /// The TLS handshake (https only).
-    pub(crate) tls: Duration,
-    /// From just before the request is written to the first byte of the answer (writing
-    /// and the server's time).
-    pub(crate) ttfb: Duration,
-    /// From the first byte of the answer to the end of its body.
-    pub(crate) download: Duration,
-}
-
 /// A complete response.
 #[derive(Debug)]
 pub(crate) struct Reply {
@@ -122,14 +103,16 @@ pub(crate) struct Reply {
     /// The body's length on the wire (all of it, kept or not).
     pub(crate) body_len: u64,
     pub(crate) latency: Duration,
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "kept per request name by stats next (issue 15, part 2); read by the tests"
-        )
-    )]
+    /// Where the time went: `ttfb + download` is `latency` exactly; a new connection's
+    /// setup came before it, outside `latency` (which starts once the connection is ready).
     pub(crate) phases: Phases,
+}
+
+impl Reply {
+    /// The latency and the phases, as a sample of the run records them.
+    pub(crate) fn timing(&self) -> (Duration, Option<&Phases>) {
+        (self.latency, Some(&self.phases))
+    }
 }
 
 /// What every session of one run shares: timeouts, the body limit and the TLS
@@ -258,7 +241,7 @@ struct Connection {
     stream: ClientStream,
     buffer: BytesMut,
     /// How long a new connection took to set up, until its first request says it.
-    setup: Option<Phases>,
+    setup: Option<Setup>,
 }
 
 /// One user's connections: at most one keep-alive connection per origin.
@@ -369,14 +352,14 @@ impl Session {
         for attempt in 0..2 {
             // Connecting (with a TLS handshake inline) is large and rare: boxed, so the future
             // every request moves around stays small.
-            let (mut connection, reused, mut phases) = match self.take(origin).await {
+            let (mut connection, reused, setup) = match self.take(origin).await {
                 Some(mut connection) => match connection.setup.take() {
-                    Some(setup) => (connection, false, setup),
-                    None => (connection, true, Phases::default()),
+                    Some(setup) => (connection, false, Some(setup)),
+                    None => (connection, true, None),
                 },
                 None => {
                     let (connection, setup) = Box::pin(self.connect(origin, began)).await?;
-                    (connection, false, setup)
+                    (connection, false, Some(setup))
                 }
             };
             // A kept connection is ready at once: the clock read as `send` began will do.
@@ -412,8 +395,11 @@ impl Session {
                 };
             let end = Instant::now();
             let latency = end - start;
-            phases.ttfb = first_byte.saturating_duration_since(start);
-            phases.download = end.saturating_duration_since(first_byte);
+            let phases = Phases {
+                setup,
+                ttfb: first_byte.saturating_duration_since(start),
+                download: end.saturating_duration_since(first_byte),
+            };
             if keep_alive {
                 if connection.buffer.capacity() > MAX_KEPT_BUFFER {
                     connection.buffer = BytesMut::new();
@@ -474,15 +460,15 @@ impl Session {
         &self,
         origin: &Endpoint,
         began: Instant,
-    ) -> Result<(Connection, Phases), TransportError> {
-        let (stream, phases) = self.client.connect_timed(origin, began, false).await?;
+    ) -> Result<(Connection, Setup), TransportError> {
+        let (stream, setup) = self.client.connect_timed(origin, began, false).await?;
         let connection = Connection {
             origin: origin.clone(),
             stream,
             buffer: BytesMut::new(),
             setup: None,
         };
-        Ok((connection, phases))
+        Ok((connection, setup))
     }
 }
 
@@ -506,8 +492,8 @@ impl Client {
         origin: &Endpoint,
         began: Instant,
         offer_http2: bool,
-    ) -> Result<(ClientStream, Phases), TransportError> {
-        let mut phases = Phases::default();
+    ) -> Result<(ClientStream, Setup), TransportError> {
+        let mut setup = Setup::default();
         let connect_deadline = Instant::now() + self.connect_timeout;
         let fail = |kind, message| TransportError {
             kind,
@@ -519,8 +505,8 @@ impl Client {
         let stream = match tokio::time::timeout_at(connect_deadline, self.tcp_connect(origin)).await
         {
             Ok(Ok((stream, resolved))) => {
-                phases.dns = resolved.saturating_duration_since(connecting);
-                phases.connect = resolved.elapsed();
+                setup.dns = resolved.saturating_duration_since(connecting);
+                setup.connect = resolved.elapsed();
                 stream
             }
             Ok(Err(failed)) => {
@@ -563,7 +549,7 @@ impl Client {
             };
             match tokio::time::timeout_at(connect_deadline, tls.connect(name, stream)).await {
                 Ok(Ok(tls)) => {
-                    phases.tls = handshake.elapsed();
+                    setup.tls = Some(handshake.elapsed());
                     ClientStream::Tls(Box::new(tls))
                 }
                 Ok(Err(err)) => {
@@ -585,7 +571,7 @@ impl Client {
         } else {
             ClientStream::Plain(stream)
         };
-        Ok((stream, phases))
+        Ok((stream, setup))
     }
 }
 
@@ -885,17 +871,17 @@ mod tests {
         assert!(phases.ttfb >= first_byte, "{phases:?}");
         assert!(phases.download >= rest, "{phases:?}");
         assert_eq!(phases.ttfb + phases.download, first.latency);
-        assert_eq!(phases.tls, Duration::ZERO);
+        let setup = phases
+            .setup
+            .expect("the first request opened the connection");
+        assert_eq!(setup.tls, None, "plain HTTP has no TLS handshake");
         // The second request goes on the kept connection: nothing to set up.
         let second = session
             .send(&origin, request(), HttpVersion::Auto, |_, _| true)
             .await
             .unwrap();
         let phases = second.phases;
-        assert_eq!(
-            (phases.dns, phases.connect),
-            (Duration::ZERO, Duration::ZERO)
-        );
+        assert_eq!(phases.setup, None);
         assert!(
             phases.ttfb >= first_byte && phases.download >= rest,
             "{phases:?}"

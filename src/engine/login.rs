@@ -137,7 +137,7 @@ pub(super) fn session_end(
             ..*exchange
         };
         observe::note(user, &intermediate, || observe::outcome_of(&view), None);
-        user.record(method, name, reply.latency, reply.body_len, None);
+        user.record(method, name, reply.timing(), reply.body_len, None);
         return Some(Sent::SessionEnded);
     }
     let message = format!(
@@ -152,7 +152,7 @@ pub(super) fn session_end(
         Some(&message),
     );
     let failure = Some((FailureKind::Status(reply.status), message.as_str()));
-    user.record(method, name, reply.latency, reply.body_len, failure);
+    user.record(method, name, reply.timing(), reply.body_len, failure);
     Some(Sent::Done(after_failure(user, request)))
 }
 

@@ -26,7 +26,7 @@ use super::response::{is_connect, is_transport, keeps_body, status_expected};
 use super::trace;
 use super::user::{Section, User};
 use crate::scenario::{Count, Repeat, Request, ResponseView, Step, StepKind, Think};
-use crate::stats::FailureKind;
+use crate::stats::{FailureKind, Phases};
 
 /// Redirects followed for one request, as browsers do.
 const MAX_REDIRECTS: usize = 10;
@@ -303,6 +303,7 @@ struct Hop {
     method: Method,
     name: String,
     latency: Duration,
+    phases: Phases,
     bytes: u64,
 }
 
@@ -341,7 +342,13 @@ async fn send_once(user: &mut User, request: &Request, session_end: SessionEnd) 
     // Each hop is an exchange the server saw, so each is counted; a chain that ended in a
     // redirect loop took its hops into its one failure.
     for hop in hops {
-        user.record(&hop.method, &hop.name, hop.latency, hop.bytes, None);
+        user.record(
+            &hop.method,
+            &hop.name,
+            (hop.latency, Some(&hop.phases)),
+            hop.bytes,
+            None,
+        );
     }
     sent
 }
@@ -440,7 +447,7 @@ async fn send_following(
                     user.connect_failed().await;
                 } else {
                     let failure = Some((err.kind, err.message.as_str()));
-                    user.record(&method, &name, err.latency, 0, failure);
+                    user.record(&method, &name, (err.latency, None), 0, failure);
                 }
                 return Sent::Done(after_failure(user, request));
             }
@@ -465,7 +472,7 @@ async fn send_following(
                     stale_retried |= credentials == Carried::Digest;
                     let view = ResponseView::new(reply.status, &reply.headers, &[]);
                     observe::note(user, &intermediate, || observe::outcome_of(&view), None);
-                    user.record(&method, &name, reply.latency, reply.body_len, None);
+                    user.record(&method, &name, reply.timing(), reply.body_len, None);
                     continue;
                 }
                 Ok(Answer::Refused) => {}
@@ -497,7 +504,13 @@ async fn send_following(
             let bytes = hops.iter().map(|hop| hop.bytes).sum::<u64>() + bytes;
             hops.clear();
             let failure = Some((FailureKind::InvalidResponse, message.as_str()));
-            user.record(&request.method, &request.name, latency, bytes, failure);
+            user.record(
+                &request.method,
+                &request.name,
+                (latency, None),
+                bytes,
+                failure,
+            );
             return Sent::Done(after_failure(user, request));
         }
         let next_target = match scheme_switch(&target.url, &next, reply.status) {
@@ -520,7 +533,7 @@ async fn send_following(
                     Some(&message),
                 );
                 let failure = Some((FailureKind::OffHostRedirect, message.as_str()));
-                user.record(&method, &name, reply.latency, bytes, failure);
+                user.record(&method, &name, reply.timing(), bytes, failure);
                 return Sent::Done(after_failure(user, request));
             }
         };
@@ -529,6 +542,7 @@ async fn send_following(
             method: method.clone(),
             name: name.into_owned(),
             latency: reply.latency,
+            phases: reply.phases,
             bytes,
         });
         if reply.status == 303 || (matches!(reply.status, 301 | 302) && method == Method::POST) {
@@ -575,7 +589,7 @@ fn finish(user: &mut User, exchange: &Exchange<'_>, reply: Reply) -> Outcome {
                     Some(&err.message),
                 );
                 let failure = Some((err.kind, err.message.as_str()));
-                user.record(method, name, reply.latency, bytes, failure);
+                user.record(method, name, reply.timing(), bytes, failure);
                 return after_failure(user, request);
             }
         }
@@ -591,7 +605,7 @@ fn finish(user: &mut User, exchange: &Exchange<'_>, reply: Reply) -> Outcome {
     let failure = failure
         .as_ref()
         .map(|(kind, message)| (*kind, message.as_str()));
-    user.record(method, name, reply.latency, bytes, failure);
+    user.record(method, name, reply.timing(), bytes, failure);
     next
 }
 

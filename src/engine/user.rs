@@ -28,7 +28,7 @@ use super::step::{Outcome, Target, run_steps};
 use super::stop::{Phase, StopSignal};
 use super::trace::{self, Stage};
 use crate::scenario::{Scenario, Step, StepKind, Vars};
-use crate::stats::{Failure, FailureKind, RequestSample, Tally};
+use crate::stats::{Failure, FailureKind, Phases, RequestSample, Tally};
 
 /// A user whose iteration ended on an error waits this long before the next, so a broken
 /// scenario cannot spin a worker.
@@ -486,11 +486,12 @@ impl User {
         })
     }
 
+    /// `phases`: where the time of an exchange that got a whole answer went.
     pub(super) fn record(
         &self,
         method: &Method,
         name: &str,
-        latency: Duration,
+        (latency, phases): (Duration, Option<&Phases>),
         response_bytes: u64,
         failure: Option<(FailureKind, &str)>,
     ) {
@@ -509,7 +510,11 @@ impl User {
             response_bytes,
             failure: failure.map(|(kind, message)| Failure { kind, message }),
         };
-        self.worker.tally.borrow_mut().record(&sample);
+        let mut tally = self.worker.tally.borrow_mut();
+        match phases {
+            Some(phases) => tally.record_phased(&sample, phases),
+            None => tally.record(&sample),
+        }
     }
 
     /// Records an attempt that has no latency: a connect failure (nothing was sent) or a

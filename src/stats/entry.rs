@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::phases::{PhaseStats, Phases};
 use super::{FailureKind, Histogram};
 
 /// At most this many distinct exception messages are kept; the rest are counted together
@@ -38,6 +39,10 @@ pub struct EntryStats {
     pub histogram: Histogram,
     /// Failures by kind, each with the first message seen.
     pub failures_by_kind: Vec<FailureCount>,
+    /// Where the answered requests' time went (DNS, connect, TLS, time to first byte,
+    /// download); absent when nothing was measured (a socket's steps, a file written before).
+    #[serde(default, skip_serializing_if = "PhaseStats::is_empty")]
+    pub phases: PhaseStats,
 }
 
 /// How often one kind of failure happened to one (method, name).
@@ -77,6 +82,7 @@ impl EntryStats {
             content_bytes: 0,
             histogram: Histogram::new(),
             failures_by_kind: Vec::new(),
+            phases: PhaseStats::default(),
         }
     }
 
@@ -93,6 +99,12 @@ impl EntryStats {
         self.max_us = self.max_us.max(micros);
         self.content_bytes = self.content_bytes.saturating_add(bytes);
         self.histogram.record_micros(micros);
+    }
+
+    /// Counts where one request's time went.
+    #[inline]
+    pub(crate) fn record_phases(&mut self, phases: &Phases) {
+        self.phases.record(phases);
     }
 
     /// Counts one request that has no latency (see [`EntryStats::untimed`]).
@@ -163,6 +175,7 @@ impl EntryStats {
         self.max_us = self.max_us.max(other.max_us);
         self.content_bytes = self.content_bytes.saturating_add(other.content_bytes);
         self.histogram.add(&other.histogram);
+        self.phases.merge(&other.phases);
         for failure in &other.failures_by_kind {
             self.merge_failure(failure);
         }

@@ -7,9 +7,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
 
-use super::RequestSample;
 use super::entry::{EntryStats, ErrorCount, add_error, merge_entries, now_unix_ms};
 use super::histogram::micros_of;
+use super::{Phases, RequestSample};
 
 /// The Fx hash (rustc's): request names are short and come from the scenario, not from an
 /// attacker, so a word-at-a-time multiply beats SipHash on the hot path.
@@ -98,6 +98,19 @@ impl Tally {
         let index = self.index_of(sample.method, sample.name);
         let entry = &mut self.entries[index];
         entry.record(micros_of(sample.latency), sample.response_bytes);
+        if let Some(failure) = &sample.failure {
+            entry.record_failure(failure.kind, failure.message);
+        }
+    }
+
+    /// [`Tally::record`], and where the request's time went (an exchange that got a whole
+    /// answer).
+    #[inline]
+    pub fn record_phased(&mut self, sample: &RequestSample<'_>, phases: &Phases) {
+        let index = self.index_of(sample.method, sample.name);
+        let entry = &mut self.entries[index];
+        entry.record(micros_of(sample.latency), sample.response_bytes);
+        entry.record_phases(phases);
         if let Some(failure) = &sample.failure {
             entry.record_failure(failure.kind, failure.message);
         }

@@ -13,12 +13,16 @@
 //! - `OP`: `<`, `<=`, `>`, `>=`.
 //! - `VALUE`: latencies need a unit: `us`, `ms`, `s` or `m` (`300ms`, `1.5s`); `failures`
 //!   takes `1%` or `10`; `rps` takes `50` (or `50/s`); `requests` a whole number.
+//! - `PHASE.METRIC` (`ttfb.p95`, `connect.p99`, `download.avg`): a latency metric of one
+//!   phase of the requests instead of their whole latency; `PHASE` is `dns`, `connect`,
+//!   `tls`, `ttfb` or `download` (see [`super::PhaseStats`]: `dns`, `connect` and `tls`
+//!   count only the requests that opened a connection).
 //! - `NAME:` scopes the threshold to the requests counted under that name (any method);
 //!   without it the threshold applies to all requests (the `Aggregated` row). The scope is
 //!   everything before the last `:`, so names with colons work: `http://h/x: p95<1s`.
 //!
 //! Examples: `p95<300ms`, `p99<=1s`, `avg<200ms`, `failures<1%`, `failures<10`, `rps>50`,
-//! `/api/login: p95<300ms`.
+//! `/api/login: p95<300ms`, `ttfb.p95<200ms`, `/api/login: connect.p99<50ms`.
 //!
 //! A monitor's series (`--monitor`, see docs/monitoring.md) is a threshold too: `SERIES OP
 //! VALUE`, e.g. `process:postgres.cpu<80%`, `host.memory<90%`, `process:nginx.memory<2GiB`,
@@ -30,7 +34,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{EntryStats, RunResult};
+use super::{EntryStats, PHASE_NAMES, RunResult};
 
 const SYNTAX: &str = "a threshold reads [NAME:] METRIC OP VALUE, e.g. \"p95<300ms\", \"avg<200ms\", \"failures<1%\", \"rps>50\" or \"/api/login: p99<=1s\"";
 
@@ -48,6 +52,9 @@ pub struct Threshold {
     /// A monitor's series (`host.cpu`) instead of requests.
     #[serde(skip)]
     series: Option<String>,
+    /// One phase of the requests (`ttfb`) instead of their whole latency.
+    #[serde(skip)]
+    phase: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -164,7 +171,13 @@ impl Threshold {
                 "nothing after the comparison in {condition:?}"
             )));
         }
+        let (phase, metric_text) = split_phase(metric_text).map_err(error)?;
         let metric = parse_metric(metric_text).map_err(error)?;
+        if phase.is_some() && !metric.is_latency() {
+            return Err(error(format!(
+                "{metric_text:?} is not a latency metric: a phase takes pN, med, avg, min or max (e.g. ttfb.p95<200ms)"
+            )));
+        }
         let (metric, limit) = parse_limit(metric, value_text).map_err(error)?;
         Ok(Self {
             expression: expression.to_owned(),
@@ -173,6 +186,7 @@ impl Threshold {
             op,
             limit,
             series: None,
+            phase,
         })
     }
 
@@ -209,11 +223,10 @@ impl Threshold {
                 }
             },
         };
-        let latency = matches!(
-            self.metric,
-            Metric::Percentile(_) | Metric::Avg | Metric::Min | Metric::Max
-        );
-        if latency && entry.timed() == 0 {
+        if let Some(phase) = self.phase {
+            return self.evaluate_phase(phase, entry);
+        }
+        if self.metric.is_latency() && entry.timed() == 0 {
             // Nothing answered: a latency of 0 would pass any limit.
             let observed_text = if entry.requests == 0 {
                 "no requests, so no latency".to_owned()
@@ -272,6 +285,39 @@ impl Threshold {
 }
 
 impl Threshold {
+    /// A latency metric of one phase of `entry`'s requests.
+    fn evaluate_phase(&self, phase: &str, entry: &EntryStats) -> Verdict {
+        let Some(times) = entry.phases.get(phase).filter(|t| t.count > 0) else {
+            let why = match phase {
+                "tls" => "no TLS handshake (plain HTTP, or no connection opened)",
+                "dns" | "connect" => "no connection opened",
+                _ => "no request answered",
+            };
+            return Verdict {
+                expression: self.expression.clone(),
+                observed: None,
+                observed_text: format!("no {phase} time: {why}"),
+                passed: false,
+            };
+        };
+        let micros = match self.metric {
+            Metric::Percentile(p) => times.percentile_us(p) as f64,
+            Metric::Avg => times.avg_us(),
+            Metric::Min => times.min_us as f64,
+            _ => times.max_us as f64,
+        };
+        Verdict {
+            expression: self.expression.clone(),
+            observed: Some(micros / 1000.0),
+            observed_text: format!(
+                "{:.1} ms ({phase}, {} samples)",
+                micros / 1000.0,
+                times.count
+            ),
+            passed: self.op.holds(micros, self.limit),
+        }
+    }
+
     fn evaluate_monitor(&self, name: &str, result: &RunResult) -> Verdict {
         let found = result
             .monitors
@@ -363,7 +409,35 @@ fn parse_monitor(expression: &str) -> Result<Threshold, String> {
         op,
         limit,
         series: Some(series.to_owned()),
+        phase: None,
     })
+}
+
+/// `ttfb.p95` -> (`ttfb`, `p95`); a metric without a phase is itself.
+fn split_phase(text: &str) -> Result<(Option<&'static str>, &str), String> {
+    let Some((phase, metric)) = text.split_once('.') else {
+        return Ok((None, text));
+    };
+    // `p99.9` is a percentile, not a phase.
+    if phase.to_ascii_lowercase().starts_with('p') && phase[1..].parse::<f64>().is_ok() {
+        return Ok((None, text));
+    }
+    let lower = phase.trim().to_ascii_lowercase();
+    match PHASE_NAMES.iter().find(|name| **name == lower) {
+        Some(name) => Ok((Some(name), metric.trim())),
+        None => Err(format!(
+            "unknown phase {phase:?} (expected dns, connect, tls, ttfb or download, as in ttfb.p95)"
+        )),
+    }
+}
+
+impl Metric {
+    fn is_latency(self) -> bool {
+        matches!(
+            self,
+            Metric::Percentile(_) | Metric::Avg | Metric::Min | Metric::Max
+        )
+    }
 }
 
 fn parse_metric(text: &str) -> Result<Metric, String> {
@@ -390,7 +464,7 @@ fn parse_metric(text: &str) -> Result<Metric, String> {
                 }
                 None => {
                     return Err(format!(
-                        "unknown metric {text:?} (expected p50, p95, p99.9 or another pN, med, avg, min, max, failures, rps or requests)"
+                        "unknown metric {text:?} (expected p50, p95, p99.9 or another pN, med, avg, min, max, failures, rps or requests, or PHASE.pN such as ttfb.p95)"
                     ));
                 }
             }
@@ -481,291 +555,4 @@ impl fmt::Display for Threshold {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-    use crate::stats::{Aggregate, Failure, FailureKind, RequestSample, RunMeta, Tally};
-
-    fn err(expression: &str) -> String {
-        Threshold::parse(expression).unwrap_err().to_string()
-    }
-
-    #[test]
-    fn parses_the_documented_forms() {
-        let t = Threshold::parse(" p95 < 300ms ").unwrap();
-        assert_eq!(
-            (t.metric, t.op, t.limit),
-            (Metric::Percentile(95.0), Op::Lt, 300_000.0)
-        );
-        assert_eq!(t.expression(), "p95 < 300ms");
-        let t = Threshold::parse("p99<=1s").unwrap();
-        assert_eq!((t.op, t.limit), (Op::Le, 1_000_000.0));
-        assert_eq!(
-            Threshold::parse("p99.9<2.5s").unwrap().metric,
-            Metric::Percentile(99.9)
-        );
-        assert_eq!(Threshold::parse("avg<200ms").unwrap().metric, Metric::Avg);
-        assert_eq!(Threshold::parse("med<250us").unwrap().limit, 250.0);
-        let t = Threshold::parse("failures<1%").unwrap();
-        assert_eq!((t.metric, t.limit), (Metric::FailureShare, 1.0));
-        let t = Threshold::parse("failures<10").unwrap();
-        assert_eq!((t.metric, t.limit), (Metric::FailureCount, 10.0));
-        let t = Threshold::parse("rps>50").unwrap();
-        assert_eq!((t.metric, t.op, t.limit), (Metric::Rps, Op::Gt, 50.0));
-        assert_eq!(Threshold::parse("rps>=50/s").unwrap().op, Op::Ge);
-        let t = Threshold::parse("/api/login: p95<300ms").unwrap();
-        assert_eq!(t.scope(), Some("/api/login"));
-        let t = Threshold::parse("http://h:8080/x: max<2m").unwrap();
-        assert_eq!(t.scope(), Some("http://h:8080/x"));
-        assert_eq!(t.limit, 120_000_000.0);
-    }
-
-    #[test]
-    fn errors_teach_the_syntax() {
-        let syntax = "a threshold reads [NAME:] METRIC OP VALUE, e.g. \"p95<300ms\", \"avg<200ms\", \"failures<1%\", \"rps>50\" or \"/api/login: p99<=1s\"";
-        assert_eq!(
-            err("p95<300"),
-            format!(
-                "threshold \"p95<300\": \"300\" has no unit (write it as 300ms, 1.5s, 250us or 2m); {syntax}"
-            )
-        );
-        assert_eq!(
-            err("p95 300ms"),
-            format!(
-                "threshold \"p95 300ms\": no comparison in \"p95 300ms\" (expected <, <=, > or >=); {syntax}"
-            )
-        );
-        assert_eq!(
-            err("latency<3s"),
-            format!(
-                "threshold \"latency<3s\": unknown metric \"latency\" (expected p50, p95, p99.9 or another pN, med, avg, min, max, failures, rps or requests); {syntax}"
-            )
-        );
-        assert_eq!(
-            err("p95==3s"),
-            format!(
-                "threshold \"p95==3s\": unknown comparison \"==\" (expected <, <=, > or >=); {syntax}"
-            )
-        );
-        assert_eq!(
-            err("p95<3 hours"),
-            format!(
-                "threshold \"p95<3 hours\": unknown unit \"hours\" in \"3 hours\" (expected us, ms, s or m); {syntax}"
-            )
-        );
-        assert_eq!(
-            err("rps>5%"),
-            format!("threshold \"rps>5%\": \"5%\": \"%\" only applies to failures; {syntax}")
-        );
-        assert_eq!(
-            err("p101<1s"),
-            format!(
-                "threshold \"p101<1s\": percentile \"p101\" is out of range (p0.1 to p100); {syntax}"
-            )
-        );
-        assert_eq!(
-            err("failures<lots"),
-            format!("threshold \"failures<lots\": \"lots\" is not a number; {syntax}")
-        );
-        assert_eq!(err(""), format!("threshold \"\": it is empty; {syntax}"));
-        assert_eq!(
-            err(": p95<1s"),
-            format!("threshold \": p95<1s\": the request name before \":\" is empty; {syntax}")
-        );
-        assert_eq!(
-            err("p95<"),
-            format!("threshold \"p95<\": nothing after the comparison in \"p95<\"; {syntax}")
-        );
-    }
-
-    fn result(thresholds: &[&str]) -> RunResult {
-        let mut tally = Tally::new();
-        for i in 1..=100u64 {
-            let failed = i > 98;
-            tally.record(&RequestSample {
-                method: "GET",
-                name: if i % 2 == 0 { "/even" } else { "/odd" },
-                latency: Duration::from_millis(i),
-                response_bytes: 0,
-                failure: failed.then_some(Failure {
-                    kind: FailureKind::Status(500),
-                    message: "HTTP 500",
-                }),
-            });
-        }
-        let mut aggregate = Aggregate::new();
-        aggregate.absorb(tally.take());
-        aggregate.finish(RunMeta {
-            start_unix_ms: 1_000_000,
-            end_unix_ms: 1_010_000,
-            thresholds: parse_all(thresholds).unwrap(),
-            ..RunMeta::default()
-        })
-    }
-
-    #[test]
-    fn evaluates_on_a_result() {
-        let r = result(&[
-            "p95<300ms",
-            "p50<40ms",
-            "avg<=50.5ms",
-            "max<100ms",
-            "failures<1%",
-            "failures<=2",
-            "rps>9",
-            "requests>=100",
-            "/even: min>=2ms",
-            "/missing: p95<1s",
-        ]);
-        let outcome: Vec<(&str, bool)> = r
-            .verdicts
-            .iter()
-            .map(|v| (v.expression.as_str(), v.passed))
-            .collect();
-        assert_eq!(
-            outcome,
-            [
-                ("p95<300ms", true),
-                ("p50<40ms", false),
-                ("avg<=50.5ms", true),
-                ("max<100ms", false),
-                ("failures<1%", false),
-                ("failures<=2", true),
-                ("rps>9", true),
-                ("requests>=100", true),
-                ("/even: min>=2ms", true),
-                ("/missing: p95<1s", false),
-            ]
-        );
-        assert_eq!(r.verdicts[1].observed_text, "50.0 ms");
-        assert_eq!(r.verdicts[4].observed_text, "2.00 %");
-        assert_eq!(r.verdicts[6].observed_text, "10.0 req/s");
-        assert_eq!(r.verdicts[9].observed_text, "no requests named /missing");
-        assert_eq!(r.verdicts[9].observed, None);
-        assert!(!r.passed());
-        assert!(result(&["p95<300ms"]).passed());
-    }
-
-    #[test]
-    fn a_latency_threshold_without_latency_samples_fails_with_a_reason() {
-        let thresholds = parse_all(&["p95<100ms", "avg<1s", "failures<1%", "requests>=2"]).unwrap();
-        let mut tally = Tally::new();
-        for kind in [FailureKind::CutAtStop, FailureKind::ConnectRefused] {
-            tally.record_untimed(&RequestSample {
-                method: "GET",
-                name: "/hang",
-                latency: Duration::from_micros(3),
-                response_bytes: 0,
-                failure: Some(Failure {
-                    kind,
-                    message: "no answer",
-                }),
-            });
-        }
-        let mut aggregate = Aggregate::new();
-        aggregate.absorb(tally.take());
-        let r = aggregate.finish(RunMeta {
-            thresholds: thresholds.clone(),
-            ..RunMeta::default()
-        });
-        assert_eq!(
-            (r.total.requests, r.total.untimed, r.total.failures),
-            (2, 2, 2)
-        );
-        assert_eq!(r.total.percentile_us(95.0), 0);
-        let outcome: Vec<(&str, bool, &str)> = r
-            .verdicts
-            .iter()
-            .map(|v| (v.expression.as_str(), v.passed, v.observed_text.as_str()))
-            .collect();
-        assert_eq!(
-            outcome,
-            [
-                (
-                    "p95<100ms",
-                    false,
-                    "no latency: none of the 2 requests was answered"
-                ),
-                (
-                    "avg<1s",
-                    false,
-                    "no latency: none of the 2 requests was answered"
-                ),
-                ("failures<1%", false, "100.00 %"),
-                ("requests>=2", true, "2 requests"),
-            ]
-        );
-        let empty = RunResult::empty(RunMeta {
-            thresholds,
-            ..RunMeta::default()
-        });
-        assert_eq!(
-            empty.verdicts[0].observed_text,
-            "no requests, so no latency"
-        );
-        assert!(!empty.verdicts[0].passed);
-    }
-
-    #[test]
-    fn a_monitor_series_is_a_threshold_on_every_second() {
-        use crate::monitor::{Monitored, Series, Unit};
-        let mut result = result(&[
-            "process:postgres.cpu<80%",
-            "host.memory<=90%",
-            "process:nginx.memory<2GiB",
-            "host.net_sent>1MiB/s",
-            "host.load1<4",
-            "process:redis.cpu<50%",
-        ]);
-        let series = |name: &str, unit: Unit, values: &[f64]| Series {
-            name: name.to_owned(),
-            unit,
-            points: values
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (i as u64, *v))
-                .collect(),
-        };
-        result.monitors = Monitored {
-            series: vec![
-                series("process:postgres.cpu", Unit::Percent, &[10.0, 85.0, 20.0]),
-                series("host.memory", Unit::Percent, &[50.0, 90.0]),
-                series("process:nginx.memory", Unit::Bytes, &[1e9, 1.5e9]),
-                series("host.net_sent", Unit::BytesPerSecond, &[2e6, 5e5]),
-                series("host.load1", Unit::Number, &[1.0, 3.5]),
-            ],
-            ..Monitored::default()
-        };
-        result.evaluate_thresholds();
-        let verdicts: Vec<(bool, &str)> = result
-            .verdicts
-            .iter()
-            .map(|v| (v.passed, v.observed_text.as_str()))
-            .collect();
-        assert_eq!(
-            verdicts,
-            [
-                (false, "85.0 % (highest of 3 seconds)"),
-                (true, "90.0 % (highest of 2 seconds)"),
-                (true, "1.4 GiB (highest of 2 seconds)"),
-                (false, "488.3 KiB/s (lowest of 2 seconds)"),
-                (true, "3.50 (highest of 2 seconds)"),
-                (
-                    false,
-                    "no values of process:redis.cpu (watch it with --monitor process:redis; a process that never ran has none)"
-                ),
-            ]
-        );
-        let err = |text: &str| Threshold::parse(text).unwrap_err().problem;
-        assert_eq!(
-            err("host.cpu<80"),
-            "host.cpu is a percentage: write the limit as e.g. 80%"
-        );
-        assert_eq!(
-            err("process:x.memory<80%"),
-            "process:x.memory is not a percentage: write the limit in its unit (2GiB, 10MiB/s, 4)"
-        );
-        assert!(err("process:pg<3").contains("names no series"));
-    }
-}
+mod tests;

@@ -133,7 +133,17 @@ fn entry_row(entry: &EntryStats, current_rps: f64, current_fps: f64) -> Value {
         "avg_size": (!empty).then(|| entry.avg_content_bytes()),
         "current_rps": current_rps,
         "current_fps": current_fps,
+        "connect_p95_ms": phase_ms(entry, "connect", 95.0),
+        "tls_p95_ms": phase_ms(entry, "tls", 95.0),
+        "ttfb_p95_ms": phase_ms(entry, "ttfb", 95.0),
+        "download_p95_ms": phase_ms(entry, "download", 95.0),
     })
+}
+
+/// A phase's percentile in ms; `None` when the phase was not measured.
+fn phase_ms(entry: &EntryStats, phase: &str, percentile: f64) -> Option<f64> {
+    let times = entry.phases.get(phase).filter(|t| t.count > 0)?;
+    Some(ms(times.percentile_us(percentile)))
 }
 
 /// A row of the live table, with the aggregate's percentiles.
@@ -236,4 +246,48 @@ pub(super) fn result_json(result: &RunResult) -> Value {
         "exceptions": Value::Array(result.errors.iter().map(|e| json!({ "count": e.count, "message": e.message })).collect()),
         "history": thin(&result.history).iter().map(point_json).collect::<Vec<_>>(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::stats::{Phases, RequestSample, RunMeta, Setup, Tally};
+
+    #[test]
+    fn a_row_carries_each_measured_phases_p95_and_null_for_the_others() {
+        let mut tally = Tally::new();
+        for ms in 1..=20u64 {
+            let sample = RequestSample {
+                method: "GET",
+                name: "/a",
+                latency: Duration::from_millis(ms + 1),
+                response_bytes: 0,
+                failure: None,
+            };
+            let phases = Phases {
+                setup: (ms == 1).then_some(Setup {
+                    connect: Duration::from_millis(3),
+                    ..Setup::default()
+                }),
+                ttfb: Duration::from_millis(ms),
+                download: Duration::from_millis(1),
+            };
+            tally.record_phased(&sample, &phases);
+        }
+        let mut aggregate = Aggregate::new();
+        aggregate.absorb(tally.take());
+        let page = live_json(&aggregate);
+        let row = &page["rows"][0];
+        // Within the histogram's precision (3 significant digits).
+        let near_19 = |value: &Value| value.as_f64().is_some_and(|ms| (ms - 19.0).abs() < 0.02);
+        assert!(near_19(&row["ttfb_p95_ms"]), "{row}");
+        assert_eq!(row["download_p95_ms"], json!(1.0), "{row}");
+        assert_eq!(row["connect_p95_ms"], json!(3.0), "{row}");
+        assert_eq!(row["tls_p95_ms"], Value::Null, "plain HTTP: {row}");
+        let result = aggregate.finish(RunMeta::default());
+        let total = &result_json(&result)["aggregated"];
+        assert!(near_19(&total["ttfb_p95_ms"]), "{total}");
+    }
 }

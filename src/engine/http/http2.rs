@@ -20,7 +20,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use tokio::time::Instant;
 
 use super::body::{Collector, too_large};
-use super::{Connection, Endpoint, Phases, Reply, Session, TransportError};
+use super::{Connection, Endpoint, Phases, Reply, Session, Setup, TransportError};
 use crate::scenario::HttpVersion;
 use crate::stats::FailureKind;
 use crate::tls::ClientStream;
@@ -92,8 +92,8 @@ pub(super) struct Exchange<'a, F> {
     pub(super) body: &'a Bytes,
     pub(super) wants_body: &'a F,
     pub(super) limit: usize,
-    /// Setup phases of a new connection (zero on a kept one).
-    pub(super) phases: Phases,
+    /// The setup of a new connection (`None` on a kept one).
+    pub(super) setup: Option<Setup>,
     /// Set just before the request is sent (the timeout's latency runs from it).
     pub(super) written: &'a Cell<Instant>,
     /// True while the request's body waits for the server's flow-control window.
@@ -111,7 +111,7 @@ pub(super) async fn exchange<F: Fn(u16, &HeaderMap) -> bool>(
         body,
         wants_body,
         limit,
-        mut phases,
+        setup,
         written,
         stalled,
     } = exchange;
@@ -173,8 +173,11 @@ pub(super) async fn exchange<F: Fn(u16, &HeaderMap) -> bool>(
         }
     }
     let end = Instant::now();
-    phases.ttfb = first_byte.saturating_duration_since(start);
-    phases.download = end.saturating_duration_since(first_byte);
+    let phases = Phases {
+        setup,
+        ttfb: first_byte.saturating_duration_since(start),
+        download: end.saturating_duration_since(first_byte),
+    };
     let kept = collector.finish();
     Ok(Reply {
         status,
@@ -204,8 +207,8 @@ impl Session {
         written: &Cell<Instant>,
         stalled: &Cell<bool>,
     ) -> Option<Result<Reply, TransportError>> {
-        let (sender, phases) = match self.http2.ready(origin).await {
-            Some(sender) => (sender, Phases::default()),
+        let (sender, setup) = match self.http2.ready(origin).await {
+            Some(sender) => (sender, None),
             None if self.connections.iter().any(|c| &c.origin == origin) => return None,
             None => {
                 let (stream, phases) = match self.client.connect_timed(origin, began, true).await {
@@ -222,7 +225,7 @@ impl Session {
                     return None;
                 }
                 match handshake(stream, origin, &self.http2, began).await {
-                    Ok(sender) => (sender, phases),
+                    Ok(sender) => (sender, Some(phases)),
                     Err(err) => return Some(Err(err)),
                 }
             }
@@ -233,7 +236,7 @@ impl Session {
             body,
             wants_body,
             limit: self.client.max_body,
-            phases,
+            setup,
             written,
             stalled,
         };

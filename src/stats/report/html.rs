@@ -1,6 +1,7 @@
 //! `--html FILE`: one self-contained page — inline CSS and inline SVG charts drawn here, no
 //! script, nothing loaded from the network — with the run's facts, threshold verdicts, the
-//! statistics and percentile tables, failures, exceptions, and charts over time of
+//! statistics and percentile tables, where the time went (DNS, connect, TLS, time to first
+//! byte, download), failures, exceptions, and charts over time of
 //! requests/s and failures/s, response-time p50 and p95 (of each second) and users.
 
 use std::fmt::Write as _;
@@ -10,7 +11,7 @@ use std::path::Path;
 use super::csv::utc_timestamp;
 use super::summary::ms;
 use crate::monitor::{Series as MonitorSeries, Unit};
-use crate::stats::{EntryStats, HistoryPoint, PERCENTILES, RunResult};
+use crate::stats::{EntryStats, HistoryPoint, PERCENTILES, PHASE_NAMES, RunResult};
 
 const STYLE: &str = "
 body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#222}
@@ -49,6 +50,7 @@ pub fn render(result: &RunResult) -> String {
     }
     statistics(&mut page, result);
     percentiles(&mut page, result);
+    phases(&mut page, result);
     failures(&mut page, result);
     exceptions(&mut page, result);
     charts(&mut page, &result.history);
@@ -183,6 +185,56 @@ fn percentiles(page: &mut String, result: &RunResult) {
     }
     row(page, &result.total, " class=\"total\"");
     page.push_str("</table></div>\n");
+}
+
+/// Per name, each phase's mean, p95 and p99; dns, connect and tls are those of the requests
+/// that opened a connection (the column "Connections" counts them).
+fn phases(page: &mut String, result: &RunResult) {
+    let measured = |entry: &&EntryStats| !entry.phases.is_empty();
+    if !result.entries.iter().any(|entry| measured(&entry)) {
+        return;
+    }
+    page.push_str(
+        "<h2 id=\"phases\">Where the time went (ms: mean / p95 / p99)</h2>\n<div class=\"scroll\"><table>\n\
+         <tr><th>Type</th><th>Name</th><th>Connections</th>",
+    );
+    for phase in PHASE_NAMES {
+        let _ = write!(page, "<th>{}</th>", phase_title(phase));
+    }
+    page.push_str("</tr>\n");
+    let row = |page: &mut String, entry: &EntryStats, class: &str| {
+        let opened = entry.phases.connect.as_ref().map_or(0, |t| t.count);
+        let _ = write!(
+            page,
+            "<tr{class}><td>{}</td><td>{}</td><td>{opened}</td>",
+            esc(&entry.method),
+            esc(&entry.name)
+        );
+        for (_, times) in entry.phases.all() {
+            let cell = times.filter(|t| t.count > 0).map_or("–".to_owned(), |t| {
+                let at = |p: f64| ms(t.percentile_us(p) as f64 / 1000.0);
+                format!("{} / {} / {}", ms(t.avg_us() / 1000.0), at(95.0), at(99.0))
+            });
+            let _ = write!(page, "<td>{cell}</td>");
+        }
+        page.push_str("</tr>\n");
+    };
+    for entry in result.entries.iter().filter(measured) {
+        row(page, entry, "");
+    }
+    row(page, &result.total, " class=\"total\"");
+    page.push_str("</table></div>\n");
+}
+
+/// A phase as a column says it.
+pub(crate) fn phase_title(phase: &str) -> &'static str {
+    match phase {
+        "dns" => "DNS",
+        "connect" => "Connect",
+        "tls" => "TLS",
+        "ttfb" => "Time to first byte",
+        _ => "Download",
+    }
 }
 
 fn failures(page: &mut String, result: &RunResult) {

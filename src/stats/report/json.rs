@@ -14,7 +14,10 @@
 //!   the latency fields cover the others), `latency_sum_us`, `min_us`, `max_us`,
 //!   `content_bytes`, `histogram` and
 //!   `failures_by_kind` (`kind` — `"timeout"`, `{"status": 503}`, … — `count`, one sample
-//!   `message`, `first_seen_unix_ms`, `last_seen_unix_ms`).
+//!   `message`, `first_seen_unix_ms`, `last_seen_unix_ms`), and `phases` when measured:
+//!   `dns`, `connect`, `tls`, `ttfb`, `download` (those with samples), each `count`,
+//!   `sum_us`, `min_us`, `max_us` and `histogram` (see [`PhaseStats`](crate::stats::PhaseStats);
+//!   `dns`, `connect` and `tls` only of requests that opened a connection).
 //! - `histogram`: base64 of the HDR histogram's V2 deflate serialisation (the format of
 //!   HdrHistogram's `HistogramLogProcessor`), values in microseconds, 1 µs to 1 h, three
 //!   significant digits.
