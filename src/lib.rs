@@ -49,6 +49,7 @@ pub mod record;
 pub mod scenario;
 pub mod script;
 mod server;
+mod side_http;
 pub mod size;
 pub mod stats;
 pub mod terminal;

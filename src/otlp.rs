@@ -11,7 +11,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::sync::Notify;
 use url::Url;
@@ -194,25 +193,8 @@ async fn send_all(url: Url, slot: Arc<Slot>, notify: Say) {
 
 /// One `POST` of an OTLP/HTTP JSON body; a status that is not 2xx fails.
 async fn post(url: &Url, body: Vec<u8>) -> Result<(), String> {
-    let host = url.host_str().ok_or("the URL names no host")?;
-    let port = url.port_or_known_default().unwrap_or(80);
-    let stream = tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port))
-        .await
-        .map_err(|err| format!("cannot connect: {err}"))?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|err| err.to_string())?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    let target = match url.query() {
-        Some(query) => format!("{}?{query}", url.path()),
-        None => url.path().to_owned(),
-    };
-    let authority = match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
-    };
+    let (mut sender, crate::side_http::Request { target, authority }) =
+        crate::side_http::connect(url).await?;
     let request = http::Request::post(target)
         .header(http::header::HOST, authority)
         .header(http::header::CONTENT_TYPE, "application/json")

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::rt::TokioIo;
 use url::Url;
 
 /// A scrape that takes longer fails (the sampler looks once a second).
@@ -81,25 +80,8 @@ impl Scraper {
 
 /// GET the endpoint's text (status 2xx, at most `MAX_BODY` bytes, UTF-8).
 pub(super) async fn fetch(url: &Url) -> Result<String, String> {
-    let host = url.host_str().ok_or("the URL names no host")?;
-    let port = url.port_or_known_default().unwrap_or(80);
-    let stream = tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port))
-        .await
-        .map_err(|err| format!("cannot connect: {err}"))?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|err| err.to_string())?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    let target = match url.query() {
-        Some(query) => format!("{}?{query}", url.path()),
-        None => url.path().to_owned(),
-    };
-    let authority = match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
-    };
+    let (mut sender, crate::side_http::Request { target, authority }) =
+        crate::side_http::connect(url).await?;
     let request = http::Request::get(target)
         .header(http::header::HOST, authority)
         .header(http::header::ACCEPT, "text/plain;version=0.0.4")
