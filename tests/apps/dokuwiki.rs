@@ -617,13 +617,26 @@ async fn dokuwiki_replay_is_faithful() {
         changes.iter().take(10).collect::<Vec<_>>()
     );
 
-    // Each as the user that logged in: on the page named after it, the edit naming it.
+    // Each as the user that logged in: on the page named after it, the edit naming it. The
+    // attic keeps one text per page and second: an edit in the same second as the page's
+    // creation (a fast iteration) cannot be read back, so those are counted, not judged, and
+    // most edits must be.
+    let mut edits = 0;
+    let mut unreadable = 0;
     for change in &changes {
         assert_eq!(
             change.page, change.user,
             "a change to another user's page, or by another user: {change:?}\n{context}"
         );
         if change.kind == "E" {
+            edits += 1;
+            let same_second = changes.iter().any(|other| {
+                other.page == change.page && other.date == change.date && other.kind != "E"
+            });
+            if same_second {
+                unreadable += 1;
+                continue;
+            }
             let text = wiki.revision(&change.page, change.date).unwrap_or_default();
             assert!(
                 text.contains(&format!("(edited by {})", change.user)),
@@ -631,6 +644,10 @@ async fn dokuwiki_replay_is_faithful() {
             );
         }
     }
+    assert!(
+        edits > 0 && unreadable * 2 <= edits,
+        "{unreadable} of {edits} edits share their second with another change of the page"
+    );
 
     // Every one of the 20 accounts did work.
     let workers: std::collections::BTreeSet<&str> =
