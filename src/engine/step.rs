@@ -142,7 +142,9 @@ async fn run_step(user: &mut User, step: &Step) -> Outcome {
             }
             Outcome::Continue
         }
-        StepKind::Socket(socket) => super::socket::run(user, socket).await,
+        // Boxed: a socket step's future is large, and inline it would be part of every
+        // user's task, sockets or not.
+        StepKind::Socket(socket) => Box::pin(super::socket::run(user, socket)).await,
         StepKind::Script(call) => {
             let scripts = user.worker.scenario.scripts.clone();
             match scripts.map(|scripts| scripts.run_step(call, &mut user.vars)) {
