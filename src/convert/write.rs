@@ -181,19 +181,7 @@ fn request(out: &mut String, indent: usize, request: &DraftRequest) {
         if let Some(when) = &request.when {
             let _ = writeln!(out, "{:inner$}when: {}", "", scalar(when));
         }
-        if !request.headers.is_empty() {
-            let _ = writeln!(out, "{:inner$}headers:", "");
-            for (name, value) in &request.headers {
-                let _ = writeln!(
-                    out,
-                    "{:width$}{}: {}",
-                    "",
-                    scalar(name),
-                    scalar(value),
-                    width = inner + 2
-                );
-            }
-        }
+        headers_block(out, inner, &request.headers);
         socket_steps(out, indent, &socket.steps);
         return;
     }
@@ -238,19 +226,7 @@ fn request(out: &mut String, indent: usize, request: &DraftRequest) {
         }
         _ => None,
     };
-    if !request.headers.is_empty() || raw_type.is_some() {
-        let _ = writeln!(out, "{:inner$}headers:", "");
-        for (name, value) in request.headers.iter().chain(&raw_type) {
-            let _ = writeln!(
-                out,
-                "{:width$}{}: {}",
-                "",
-                scalar(name),
-                scalar(value),
-                width = inner + 2
-            );
-        }
-    }
+    headers_block(out, inner, request.headers.iter().chain(&raw_type));
     match &request.body {
         DraftBody::None => {}
         DraftBody::Json(value) => {
@@ -328,6 +304,29 @@ fn request(out: &mut String, indent: usize, request: &DraftRequest) {
         for check in checks {
             let _ = writeln!(out, "{:width$}- {check}", "", width = inner + 2);
         }
+    }
+}
+
+/// A step's `headers:` at `indent`, one `name: value` per line; nothing when there are none.
+fn headers_block<'a>(
+    out: &mut String,
+    indent: usize,
+    headers: impl IntoIterator<Item = &'a (String, String)>,
+) {
+    let mut headers = headers.into_iter().peekable();
+    if headers.peek().is_none() {
+        return;
+    }
+    let _ = writeln!(out, "{:indent$}headers:", "");
+    for (name, value) in headers {
+        let _ = writeln!(
+            out,
+            "{:width$}{}: {}",
+            "",
+            scalar(name),
+            scalar(value),
+            width = indent + 2
+        );
     }
 }
 
