@@ -9,46 +9,15 @@
 #[path = "../tests/util/nginx.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod nginx;
+#[path = "util/resident.rs"]
+mod resident;
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
-
-/// Resident memory of a `chorus run` of `users` users, measured after they all started, its
-/// thread count, and the requests and failures the run reported.
+/// Resident memory (KiB) of a `chorus run` of `users` users, measured after they all
+/// started, its thread count, and the requests and failures the run reported.
 fn resident_kib(what: &[String], users: u64, dir: &std::path::Path) -> (u64, u64, u64, u64) {
     let json = dir.join(format!("memory-{users}-{}.json", what.len()));
-    let spawn_rate = 2000;
-    let settle = users / spawn_rate + 6;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chorus"))
-        .args(["run", "--headless", "-q"])
-        .args(what)
-        .args(["-u", &users.to_string(), "-r", &spawn_rate.to_string()])
-        .args(["-t", &format!("{}s", settle + 4)])
-        .arg("--json")
-        .arg(&json)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("chorus runs");
-    std::thread::sleep(Duration::from_secs(settle));
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
-        .expect("chorus is still running");
-    let kib = |field: &str| -> u64 {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(field))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    };
-    let rss = kib("VmRSS:");
-    let threads = kib("Threads:");
-    let _ = child.wait();
-    let result: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap_or_default())
-            .unwrap_or_default();
-    let count = |field: &str| result["total"][field].as_u64().unwrap_or(0);
-    (rss, threads, count("requests"), count("failures"))
+    let run = resident::measure(what, users, &json);
+    (run.kib, run.threads, run.requests, run.failures)
 }
 
 fn main() {

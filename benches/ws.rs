@@ -5,9 +5,11 @@
 //!
 //! `cargo bench --bench ws` (CHORUS_BENCH_USERS=10000 by default).
 
+#[path = "util/resident.rs"]
+#[allow(dead_code)]
+mod resident;
+
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -53,34 +55,8 @@ async fn echo(mut socket: WebSocket) {
 /// requests and failures the run reported.
 fn resident_kib(scenario: &std::path::Path, users: u64, dir: &std::path::Path) -> (u64, u64, u64) {
     let json = dir.join(format!("ws-{users}.json"));
-    let spawn_rate = 2000;
-    let settle = users / spawn_rate + 6;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chorus"))
-        .args(["run", "--headless", "-q"])
-        .arg(scenario)
-        .args(["-u", &users.to_string(), "-r", &spawn_rate.to_string()])
-        .args(["-t", &format!("{}s", settle + 4)])
-        .arg("--json")
-        .arg(&json)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("chorus runs");
-    std::thread::sleep(Duration::from_secs(settle));
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
-        .expect("chorus is still running");
-    let rss = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    let _ = child.wait();
-    let result: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap_or_default())
-            .unwrap_or_default();
-    let count = |field: &str| result["total"][field].as_u64().unwrap_or(0);
-    (rss, count("requests"), count("failures"))
+    let run = resident::measure(&[scenario.display().to_string()], users, &json);
+    (run.kib, run.requests, run.failures)
 }
 
 fn main() {

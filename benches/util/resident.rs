@@ -1,0 +1,56 @@
+//! The memory benches' measurement: a `chorus run` of some users, its resident memory and
+//! thread count read from /proc once they have all started, and what the run reported.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// What one measured run gave.
+pub(crate) struct Resident {
+    pub(crate) kib: u64,
+    pub(crate) threads: u64,
+    pub(crate) requests: u64,
+    pub(crate) failures: u64,
+}
+
+/// Runs `chorus run --headless <args>` with `users` users spawned at 2,000/s, samples /proc
+/// a few seconds after the last one started, and lets the run end by itself; `json` is where
+/// its result goes.
+pub(crate) fn measure(args: &[String], users: u64, json: &Path) -> Resident {
+    let spawn_rate = 2000;
+    let settle = users / spawn_rate + 6;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chorus"))
+        .args(["run", "--headless", "-q"])
+        .args(args)
+        .args(["-u", &users.to_string(), "-r", &spawn_rate.to_string()])
+        .args(["-t", &format!("{}s", settle + 4)])
+        .arg("--json")
+        .arg(json)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("chorus runs");
+    std::thread::sleep(Duration::from_secs(settle));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+        .expect("chorus is still running");
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let (kib, threads) = (field("VmRSS:"), field("Threads:"));
+    let _ = child.wait();
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap_or_default())
+            .unwrap_or_default();
+    let count = |field: &str| result["total"][field].as_u64().unwrap_or(0);
+    Resident {
+        kib,
+        threads,
+        requests: count("requests"),
+        failures: count("failures"),
+    }
+}
