@@ -10,7 +10,8 @@
 //!   the requests the report counts in it), target at 100,000 within 1.5x of 1,000's;
 //! - requests delivered vs intended (users / think time), target within 1 %.
 //!
-//! `cargo bench --bench scale`; `CHORUS_BENCH_SIZES=1000,10000` picks sizes. The 100,000 case
+//! `cargo bench --bench scale`; `CHORUS_BENCH_SIZES=1000,10000` picks sizes and
+//! `CHORUS_BENCH_THINK=10` sets every size's think time in seconds. The 100,000 case
 //! needs a quiet machine: nginx and chorus together hold 200,000 sockets.
 
 #[path = "../tests/util/nginx.rs"]
@@ -51,12 +52,15 @@ fn main() {
                 .collect()
         })
         .unwrap_or_else(|| vec![1_000, 10_000, 100_000]);
+    let think: Option<u64> = std::env::var("CHORUS_BENCH_THINK")
+        .ok()
+        .and_then(|text| text.trim().parse().ok());
     let dir = tempfile::tempdir().expect("a temporary folder");
     let mut first_cpu = None;
     for users in sizes {
         let size = Size {
             users,
-            think: if users >= 100_000 { 10 } else { 1 },
+            think: think.unwrap_or(if users >= 100_000 { 10 } else { 1 }),
         };
         // Each nginx worker holds up to 19,000 connections; a margin for reconnections.
         let workers = (users * 12 / 10).div_ceil(19_000).max(2) as usize;

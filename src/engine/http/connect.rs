@@ -215,8 +215,26 @@ pub(super) async fn connect_from(
         SocketAddr::V6(_) => TcpSocket::new_v6(),
     }
     .map_err(failed(false))?;
+    leave_the_port_to_connect(&socket);
     socket.bind(SocketAddr::new(ip, 0)).map_err(failed(true))?;
     socket.connect(addr).await.map_err(failed(false))
+}
+
+/// Asks the kernel to pick the source port at `connect`, not at `bind` (Linux's
+/// `IP_BIND_ADDRESS_NO_PORT`). A port picked at `bind` must be free for every destination,
+/// and the kernel's search for one slows to a crawl as the range fills (at 70,000 users over
+/// three loopback addresses, about 2 ms of CPU per request); picked at `connect`, a port
+/// need only make the four-tuple unique. Best effort: without it the bind still works.
+fn leave_the_port_to_connect(socket: &TcpSocket) {
+    #[cfg(target_os = "linux")]
+    {
+        use nix::sys::socket::{setsockopt, sockopt::IpBindAddressNoPort};
+        if let Err(err) = setsockopt(socket, IpBindAddressNoPort, &true) {
+            tracing::debug!("IP_BIND_ADDRESS_NO_PORT: {err}");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = socket;
 }
 
 pub(super) fn tls_config(
