@@ -37,7 +37,18 @@ fn master_live(control: &MasterControl) -> Option<String> {
     let workers: Vec<String> = status
         .workers
         .iter()
-        .map(|w| format!("{} {} ({} users)", w.name, w.state, w.users))
+        .map(|w| match w.load {
+            Some(load) => format!(
+                "{} {} ({} users, CPU {:.0} %{}, {})",
+                w.name,
+                w.state,
+                w.users,
+                load.cpu_percent,
+                if load.saturated { " saturated" } else { "" },
+                crate::size::format(load.memory_bytes)
+            ),
+            None => format!("{} {} ({} users)", w.name, w.state, w.users),
+        })
         .collect();
     let mut lines = format!("{} users on {}", status.users, workers.join(", "));
     if !status.table.is_empty() {
@@ -51,6 +62,16 @@ fn master_live(control: &MasterControl) -> Option<String> {
 fn live_numbers(control: &EngineControl) -> crate::otlp::Source {
     let control = control.clone();
     std::sync::Arc::new(move |start, now| {
+        Some(control.with_exposition(|numbers| numbers.otlp_request(start, now)))
+    })
+}
+
+/// `--otlp`'s body from a cluster's headless run: the master's merged numbers, as they go.
+fn master_numbers(control: &MasterControl) -> crate::otlp::Source {
+    let control = control.clone();
+    std::sync::Arc::new(move |start, now| {
+        // Before the workers begin there is nothing to push yet.
+        control.status().state?;
         Some(control.with_exposition(|numbers| numbers.otlp_request(start, now)))
     })
 }
@@ -140,6 +161,7 @@ pub(super) async fn master_capacity(
 ) -> anyhow::Result<(RunResult, String)> {
     let listening = Interrupts::listen().context("could not listen for Ctrl-C and SIGTERM")?;
     let control = master.control();
+    let pushes = super::push::start(settings, master_numbers(&control));
     let steer = Steer {
         control: control.clone(),
         stop: MasterControl::stop,
@@ -163,6 +185,7 @@ pub(super) async fn master_capacity(
         crate::capacity::run(control, finished, epoch, search, say).await
     };
     let result = drive(settings, listening, steer, searching).await;
+    super::push::finish(pushes, Some(&result)).await;
     Ok((result, String::new()))
 }
 
@@ -189,8 +212,7 @@ pub(super) async fn master(
         stop_now: MasterControl::stop_now,
         live: master_live,
     };
-    // The master's merged numbers are pushed once, at the end (no live view of them here).
-    let pushes = super::push::start(settings, std::sync::Arc::new(|_, _| None));
+    let pushes = super::push::start(settings, master_numbers(&master.control()));
     let result = drive(settings, listening, steer, master.run()).await;
     super::push::finish(pushes, Some(&result)).await;
     Ok((result, String::new()))

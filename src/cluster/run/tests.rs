@@ -35,6 +35,8 @@ impl Fixture {
             max_body: None,
             accept_invalid_certs: false,
             meta: RunMeta::default(),
+            iterations: None,
+            monitors: Vec::new(),
             notify: Arc::new(move |line: &str| log.lock().unwrap().push(line.to_owned())),
         };
         Fixture {
@@ -103,6 +105,7 @@ pub(super) fn snapshot_of(requests: usize) -> Snapshot {
 
 fn stats(requests: usize) -> ToMaster {
     ToMaster::Stats {
+        process: None,
         users: 10,
         seconds: vec![SecondStats {
             second: 0,

@@ -1,0 +1,234 @@
+//! What a distributed run watches and how it ends, with `--processes 2` against the demo app:
+//! each worker's own CPU and memory reach the master's result (judged against what the test
+//! reads of the worker processes in /proc), `--monitor` is sampled under the master, and
+//! `--iterations` ends the run when every worker's users have run theirs (judged by the demo
+//! app's counts).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chorus::demo::AppOptions;
+
+use super::processes::children_of;
+use super::{demo_cluster, read_result};
+use crate::util::process::{Chorus, until};
+use crate::util::{demo_app, demo_stats, output_dir};
+
+/// What the test read of one worker process: its CPU time (clock ticks) and resident memory
+/// (KiB) at each look.
+#[derive(Debug, Default)]
+struct Seen {
+    cpu_ticks: u64,
+    rss_kib: Vec<u64>,
+}
+
+/// utime + stime of `/proc/PID/stat` and VmRSS of `/proc/PID/status` (None: it is gone).
+fn read_proc(pid: u32) -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // After the name: state is field 3, utime 14 and stime 15 (1-based, of the whole line).
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some((ticks, rss))
+}
+
+fn clock_ticks() -> f64 {
+    let out = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_send_their_cpu_and_memory_and_the_master_samples_the_monitors() {
+    let dir = output_dir("cluster_system");
+    let (server, _app, scenario, users, host) = demo_cluster(&dir, 8).await;
+    let watched = format!("process:{}", std::process::id());
+    let run = Chorus::start(
+        &[
+            "run",
+            &scenario,
+            "--data",
+            &users,
+            "-H",
+            &host,
+            "--headless",
+            "-u",
+            "4",
+            "-r",
+            "4",
+            "-t",
+            "6s",
+            "--processes",
+            "2",
+            "--monitor",
+            "host",
+            "--monitor",
+            &watched,
+            "--json",
+            "run.json",
+        ],
+        &dir,
+        None,
+    );
+    let pid = run.pid();
+    let mut workers = Vec::new();
+    until("two worker processes", Duration::from_secs(60), || {
+        workers = children_of(pid);
+        workers.len() == 2
+    })
+    .await;
+    // Read the workers' /proc as long as they run (a bounded poll, not a wait for time).
+    let mut seen: BTreeMap<u32, Seen> = BTreeMap::new();
+    until(
+        "the worker processes to exit",
+        Duration::from_secs(90),
+        || {
+            let mut alive = false;
+            for worker in &workers {
+                if let Some((ticks, rss)) = read_proc(*worker) {
+                    alive = true;
+                    let entry = seen.entry(*worker).or_default();
+                    entry.cpu_ticks = ticks;
+                    entry.rss_kib.push(rss);
+                }
+            }
+            !alive
+        },
+    )
+    .await;
+    let ended = run.finish(Duration::from_secs(60), 4 << 20).await;
+    assert_eq!(ended.code, Some(0), "{}", ended.stderr);
+    let result = read_result(&dir.join("run.json"));
+    let stats = demo_stats(&host).await;
+    assert_eq!(stats["requests_total"], result.total.requests);
+
+    let series = |name: &str| {
+        result
+            .monitors
+            .series
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| {
+                let names: Vec<&str> = result.monitors.series.iter().map(|s| &*s.name).collect();
+                panic!("no series {name} in {names:?}")
+            })
+    };
+    // The monitors, sampled by the master each second of the run.
+    for name in ["host.cpu", &format!("{watched}.memory")] {
+        assert!(series(name).points.len() >= 3, "{name}: {:?}", series(name));
+    }
+    // Each worker's own: the test's processes are process-1 and process-2, in some order,
+    // so each series is judged against both workers' readings.
+    let ticks = clock_ticks();
+    let most_cpu_seconds = seen
+        .values()
+        .map(|s| s.cpu_ticks as f64 / ticks)
+        .fold(0.0, f64::max);
+    let (least_rss, most_rss) = seen
+        .values()
+        .flat_map(|s| s.rss_kib.iter().map(|kib| *kib as f64 * 1024.0))
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    for number in 1..=2 {
+        let cpu = series(&format!("worker:process-{number}.cpu"));
+        let memory = series(&format!("worker:process-{number}.memory"));
+        assert!(cpu.points.len() >= 3, "{cpu:?}");
+        assert!(memory.points.len() >= 3, "{memory:?}");
+        // One point a second at most, in order.
+        assert!(cpu.points.windows(2).all(|w| w[0].0 < w[1].0), "{cpu:?}");
+        // CPU: some was used, and the seconds sampled add up to no more CPU time than the
+        // process had used in all (plus one second's rounding).
+        let cpu_seconds: f64 = cpu.points.iter().map(|(_, v)| v / 100.0).sum();
+        assert!(cpu_seconds > 0.0, "{cpu:?}");
+        assert!(
+            cpu_seconds <= most_cpu_seconds + 0.5,
+            "{cpu_seconds} CPU seconds reported, /proc says at most {most_cpu_seconds}: {cpu:?}"
+        );
+        // Memory: within a factor of two of what /proc showed while it ran.
+        for (_, bytes) in &memory.points {
+            assert!(
+                *bytes >= least_rss / 2.0 && *bytes <= most_rss * 2.0,
+                "{bytes} against /proc's {least_rss}..{most_rss}"
+            );
+        }
+    }
+    // The terminal's summary shows them beside the monitors, and the request phases.
+    assert!(
+        ended.stdout.contains("worker:process-1.memory"),
+        "{}",
+        ended.stdout
+    );
+    assert!(ended.stdout.contains("Request phases"), "{}", ended.stdout);
+    assert!(ended.stdout.contains("ttfb ......."), "{}", ended.stdout);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iterations_run_on_every_worker_and_the_run_ends_when_all_are_done() {
+    const USERS: u64 = 5;
+    const ITERATIONS: u64 = 3;
+    let dir = output_dir("cluster_iterations");
+    let (server, _app) = demo_app(AppOptions::default()).await;
+    let scenario = dir.join("scenario.yaml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "host: {}\n\
+             on_start:\n  - get: /teacher\n\
+             flows:\n  - name: poll\n    steps:\n      - get: /api/v2/capacity\n      - get: /student\n\
+             on_stop:\n  - get: /\n",
+            server.url()
+        ),
+    )
+    .unwrap();
+    // No -t: the run must end by itself (the test's patience is a hang guard).
+    let run = Chorus::start(
+        &[
+            "run",
+            scenario.to_str().unwrap(),
+            "--headless",
+            "-q",
+            "-u",
+            &USERS.to_string(),
+            "-r",
+            "10",
+            "--iterations",
+            &ITERATIONS.to_string(),
+            "--processes",
+            "2",
+            "--json",
+            "run.json",
+        ],
+        &dir,
+        None,
+    );
+    let ended = run.finish(Duration::from_secs(90), 4 << 20).await;
+    assert_eq!(ended.code, Some(0), "{}", ended.stderr);
+    assert!(
+        ended
+            .stderr
+            .contains("every worker's users ran their 3 iteration(s)"),
+        "{}",
+        ended.stderr
+    );
+    let stats = demo_stats(&server.url()).await;
+    let count = |endpoint: &str| stats["endpoints"][endpoint]["200"].as_u64().unwrap_or(0);
+    assert_eq!(count("GET /teacher"), USERS, "{stats}");
+    assert_eq!(count("GET /api/v2/capacity"), USERS * ITERATIONS, "{stats}");
+    assert_eq!(count("GET /student"), USERS * ITERATIONS, "{stats}");
+    assert_eq!(count("GET /"), USERS, "{stats}");
+    let result = read_result(&dir.join("run.json"));
+    assert_eq!(result.total.requests, USERS * (2 + 2 * ITERATIONS));
+    server.shutdown().await;
+}
