@@ -36,7 +36,7 @@ pub struct WorkerLoad {
     pub cpu_percent: f64,
     pub memory_bytes: u64,
     pub cores: u32,
-    /// Its CPU has stayed above 90 % of its cores for [`SATURATED_FOR`] seconds or more.
+    /// Its CPU has stayed above 90 % of its cores for 3 seconds or more.
     pub saturated: bool,
 }
 
