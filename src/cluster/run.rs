@@ -345,7 +345,11 @@ impl Run {
             self.count(WorkerState::Ready)
         ));
         self.watch = Watch::default();
-        self.sampler = match crate::monitor::Sampler::new(&self.config.monitors, 1) {
+        // The master's own CPU counts against its whole machine: it measures no latency, so
+        // only a machine that is full is worth a word.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        self.sampler = match crate::monitor::Sampler::new(&self.config.monitors, cores) {
+            _ if self.config.monitors.is_empty() => None,
             Ok(sampler) => Some((sampler, 0)),
             Err(err) => {
                 self.notify(&format!("the monitors cannot be sampled: {err}"));

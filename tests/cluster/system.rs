@@ -76,6 +76,8 @@ async fn workers_send_their_cpu_and_memory_and_the_master_samples_the_monitors()
             &watched,
             "--json",
             "run.json",
+            "--html",
+            "run.html",
         ],
         &dir,
         None,
@@ -163,6 +165,18 @@ async fn workers_send_their_cpu_and_memory_and_the_master_samples_the_monitors()
             );
         }
     }
+    // The HTML report charts them, a chart per worker.
+    let html = std::fs::read_to_string(dir.join("run.html")).unwrap();
+    for number in 1..=2 {
+        assert!(
+            html.contains(&format!("worker:process-{number} (%)")),
+            "no CPU chart for process-{number}"
+        );
+        assert!(
+            html.contains(&format!("worker:process-{number} (MiB)")),
+            "no memory chart for process-{number}"
+        );
+    }
     // The terminal's summary shows them beside the monitors, and the request phases.
     assert!(
         ended.stdout.contains("worker:process-1.memory"),
@@ -231,4 +245,31 @@ async fn iterations_run_on_every_worker_and_the_run_ends_when_all_are_done() {
     let result = read_result(&dir.join("run.json"));
     assert_eq!(result.total.requests, USERS * (2 + 2 * ITERATIONS));
     server.shutdown().await;
+}
+
+#[test]
+fn a_monitor_pid_that_does_not_exist_is_refused_before_a_distributed_run() {
+    let dir = output_dir("cluster_monitor_refused");
+    for way in [&["--processes", "2"][..], &["--master"][..]] {
+        let mut args = vec![
+            "run",
+            "--url",
+            "http://127.0.0.1:1/",
+            "--headless",
+            "-t",
+            "1s",
+            "--monitor",
+            "process:4294967294",
+        ];
+        args.extend_from_slice(way);
+        let output = crate::util::chorus(&args, &dir);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{way:?}: {stderr}");
+        assert!(
+            stderr.contains("--monitor process:4294967294: no process has PID"),
+            "{way:?}: {stderr}"
+        );
+        // Refused before anything listened or started.
+        assert!(!stderr.contains("workers join with"), "{stderr}");
+    }
 }
