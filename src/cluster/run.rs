@@ -753,6 +753,8 @@ impl Run {
             result.monitors = sampler.finish();
         }
         self.watch.finish_into(&mut result.monitors);
+        // Thresholds on monitors (and on the workers' own series) read the series just added.
+        result.evaluate_thresholds();
         result
     }
 }

@@ -78,6 +78,10 @@ async fn workers_send_their_cpu_and_memory_and_the_master_samples_the_monitors()
             "run.json",
             "--html",
             "run.html",
+            "--threshold",
+            &format!("{watched}.memory<64GiB"),
+            "--threshold",
+            "worker:process-2.memory<64GiB",
         ],
         &dir,
         None,
@@ -184,6 +188,14 @@ async fn workers_send_their_cpu_and_memory_and_the_master_samples_the_monitors()
         ended.stdout
     );
     assert!(ended.stdout.contains("Request phases"), "{}", ended.stdout);
+    // Thresholds on the monitors and on a worker's own series are judged on the master's
+    // result (they read values: a series without any fails).
+    for threshold in [
+        format!("PASS  {watched}.memory<64GiB  (observed "),
+        "PASS  worker:process-2.memory<64GiB  (observed ".to_owned(),
+    ] {
+        assert!(ended.stdout.contains(&threshold), "{}", ended.stdout);
+    }
     assert!(ended.stdout.contains("ttfb ......."), "{}", ended.stdout);
     server.shutdown().await;
 }
