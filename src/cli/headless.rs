@@ -34,28 +34,30 @@ fn engine_live(control: &EngineControl) -> Option<String> {
 fn master_live(control: &MasterControl) -> Option<String> {
     let status = control.status();
     status.state?;
-    let workers: Vec<String> = status
-        .workers
-        .iter()
-        .map(|w| match w.load {
-            Some(load) => format!(
-                "{} {} ({} users, CPU {:.0} %{}, {})",
-                w.name,
-                w.state,
-                w.users,
-                load.cpu_percent,
-                if load.saturated { " saturated" } else { "" },
-                crate::size::format(load.memory_bytes)
-            ),
-            None => format!("{} {} ({} users)", w.name, w.state, w.users),
-        })
-        .collect();
+    let workers: Vec<String> = status.workers.iter().map(worker_live).collect();
     let mut lines = format!("{} users on {}", status.users, workers.join(", "));
     if !status.table.is_empty() {
         lines.push('\n');
         lines.push_str(&status.table);
     }
     Some(lines)
+}
+
+/// One worker in the live lines: its state, users, and its own CPU and memory once it sent
+/// them (`saturated` while its CPU stays above 90 % of its cores).
+fn worker_live(worker: &crate::cluster::WorkerStatus) -> String {
+    let crate::cluster::WorkerStatus {
+        name, state, users, ..
+    } = worker;
+    match worker.load {
+        Some(load) => format!(
+            "{name} {state} ({users} users, CPU {:.0} %{}, {})",
+            load.cpu_percent,
+            if load.saturated { " saturated" } else { "" },
+            crate::size::format(load.memory_bytes)
+        ),
+        None => format!("{name} {state} ({users} users)"),
+    }
 }
 
 /// `--otlp`'s body from a run on this machine, as it goes.
@@ -259,4 +261,37 @@ async fn drive<C: Clone + Send + Sync + 'static>(
         printer.abort();
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{WorkerLoad, WorkerState, WorkerStatus};
+
+    #[test]
+    fn a_workers_live_line_shows_its_own_cpu_and_memory_once_it_sent_them() {
+        let mut worker = WorkerStatus {
+            id: 1,
+            name: "process-1".to_owned(),
+            peer: "127.0.0.1:1".parse().unwrap(),
+            state: WorkerState::Running,
+            users: 50,
+            requests: 10,
+            load: None,
+        };
+        assert_eq!(worker_live(&worker), "process-1 running (50 users)");
+        worker.load = Some(WorkerLoad {
+            cpu_percent: 97.4,
+            memory_bytes: 31 << 20,
+            cores: 1,
+            saturated: true,
+        });
+        assert_eq!(
+            worker_live(&worker),
+            format!(
+                "process-1 running (50 users, CPU 97 % saturated, {})",
+                crate::size::format(31 << 20)
+            )
+        );
+    }
 }
