@@ -285,3 +285,145 @@ fn a_monitor_pid_that_does_not_exist_is_refused_before_a_distributed_run() {
         assert!(!stderr.contains("workers join with"), "{stderr}");
     }
 }
+
+/// One frame (4-byte length and body) from a blocking socket, decoded.
+fn read_message(stream: &mut std::net::TcpStream) -> chorus::cluster::protocol::ToWorker {
+    use std::io::Read as _;
+    let mut length = [0u8; 4];
+    stream.read_exact(&mut length).unwrap();
+    let mut body = vec![0u8; u32::from_be_bytes(length) as usize];
+    stream.read_exact(&mut body).unwrap();
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// A worker whose CPU stays above 90 % of its core: the master says so at once, and the
+/// summary, the JSON result and the HTML report say for how long. The worker is this test,
+/// speaking the protocol over a real socket, so its CPU is what it says (a real one's would
+/// depend on what else the machine runs).
+#[test]
+fn a_worker_short_of_cpu_is_said_in_the_terminal_the_json_and_the_report() {
+    use chorus::cluster::auth::VERSION;
+    use chorus::cluster::protocol::{Hello, PROTOCOL, ProcessLoad, ToMaster, ToWorker, encode};
+    use std::io::Write as _;
+
+    let dir = output_dir("cluster_saturated_worker");
+    std::fs::write(
+        dir.join("s.yaml"),
+        "host: http://127.0.0.1:9\nflows:\n  - name: a\n    steps:\n      - get: /\n",
+    )
+    .unwrap();
+    let mut master = super::Process::start(
+        "master",
+        &[
+            "run",
+            "s.yaml",
+            "--headless",
+            "-u",
+            "1",
+            "-t",
+            "3s",
+            "--master",
+            "--master-bind",
+            "127.0.0.1:0",
+            "--json",
+            "run.json",
+            "--html",
+            "run.html",
+        ],
+        &dir,
+    );
+    let address = super::master_address(&mut master);
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let send = |stream: &mut std::net::TcpStream, message: &ToMaster| {
+        stream.write_all(&encode(message)).unwrap();
+    };
+    assert!(matches!(
+        read_message(&mut stream),
+        ToWorker::Challenge { .. }
+    ));
+    send(
+        &mut stream,
+        &ToMaster::Hello(Hello {
+            protocol: PROTOCOL,
+            version: VERSION.to_owned(),
+            name: "busy".to_owned(),
+            cores: 1,
+            proof: None,
+            nonce: "00".repeat(16),
+            scenario: None,
+        }),
+    );
+    assert!(matches!(
+        read_message(&mut stream),
+        ToWorker::Welcome { .. }
+    ));
+    send(&mut stream, &ToMaster::Ready);
+    loop {
+        match read_message(&mut stream) {
+            ToWorker::Start { .. } => break,
+            ToWorker::Heartbeat => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    // Three seconds at 99 % of its one core (seconds 0 to 2 are all within the run's reach
+    // at its start, so nothing waits for the clock).
+    for second in 0..3 {
+        let load = ProcessLoad {
+            second,
+            cpu_percent: 99.0,
+            memory_bytes: 20 << 20,
+            cores: 1,
+        };
+        let stats = ToMaster::Stats {
+            users: 1,
+            seconds: Vec::new(),
+            process: Some(load),
+        };
+        send(&mut stream, &stats);
+    }
+    let said = master.wait_for("the saturation notice", |l| l.contains("\"busy\" used"));
+    assert!(
+        said.contains(
+            "worker \"busy\" used 99 % CPU (1 core(s)) for 3 s: its latencies from here include its own queueing"
+        ),
+        "{said}"
+    );
+    // The run ends at -t: answer the master until it lets the worker go.
+    loop {
+        match read_message(&mut stream) {
+            ToWorker::Stop { .. } => send(
+                &mut stream,
+                &ToMaster::Finished {
+                    seconds: Vec::new(),
+                },
+            ),
+            ToWorker::Quit { .. } => break,
+            _ => send(&mut stream, &ToMaster::Heartbeat),
+        }
+    }
+    let (status, output) = master.finish();
+    assert!(status.success(), "{output}");
+    assert!(
+        output.contains("worker \"busy\" was short of CPU for 3 s of this run"),
+        "{output}"
+    );
+    let result = read_result(&dir.join("run.json"));
+    assert_eq!(result.monitors.workers_saturated_seconds["busy"], 3);
+    assert!(
+        result
+            .monitors
+            .notices
+            .iter()
+            .any(|n| n.text.contains("\"busy\" used 99 % CPU")),
+        "{:?}",
+        result.monitors.notices
+    );
+    let html = std::fs::read_to_string(dir.join("run.html")).unwrap();
+    assert!(
+        html.contains("worker &quot;busy&quot; was short of CPU for 3 s"),
+        "{html}"
+    );
+}
