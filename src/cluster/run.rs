@@ -305,7 +305,11 @@ impl Run {
             ..Snapshot::default()
         });
         match self.phase {
-            Phase::Running => self.take_over(),
+            Phase::Running => {
+                self.take_over();
+                // `--iterations`: the others may all have finished theirs already.
+                self.check_iterations_done();
+            }
             Phase::Stopping => self.check_stopped(),
             Phase::Waiting | Phase::Done => {}
         }

@@ -381,6 +381,27 @@ fn with_iterations_the_run_is_done_when_every_worker_with_users_has_finished() {
 }
 
 #[test]
+fn with_iterations_a_lost_worker_does_not_keep_a_finished_run_going() {
+    let plan = Plan::users(4, Some(100.0), None).unwrap();
+    let mut fixture = Fixture::with_plan(plan, None, 2);
+    fixture.run.config.iterations = Some(2);
+    fixture.join(1);
+    fixture.join(2);
+    fixture.run.on_event(Event::Message {
+        id: 1,
+        message: ToMaster::Finished {
+            seconds: Vec::new(),
+        },
+    });
+    assert!(!fixture.run.is_done());
+    fixture.run.on_event(Event::Gone {
+        id: 2,
+        why: "killed".to_owned(),
+    });
+    assert!(fixture.run.is_done(), "{}", fixture.said());
+}
+
+#[test]
 fn a_workers_own_load_reaches_the_status_and_the_result() {
     let mut fixture = Fixture::new(4, None, 1);
     fixture.join(1);
