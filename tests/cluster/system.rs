@@ -427,3 +427,79 @@ fn a_worker_short_of_cpu_is_said_in_the_terminal_the_json_and_the_report() {
         "{html}"
     );
 }
+
+/// A master's page (`--processes 2 --autostart`): `/api/state` carries each worker's own CPU
+/// and memory, and `GET /metrics` the `--monitor` values the master samples.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_masters_page_serves_the_workers_load_and_the_monitors() {
+    let dir = output_dir("cluster_system_page");
+    let (server, _app, scenario, users, host) = demo_cluster(&dir, 8).await;
+    let port = crate::util::free_port().to_string();
+    let run = Chorus::start(
+        &[
+            "run",
+            &scenario,
+            "--data",
+            &users,
+            "-H",
+            &host,
+            "-u",
+            "2",
+            "-r",
+            "2",
+            "-t",
+            "30s",
+            "--processes",
+            "2",
+            "--monitor",
+            "host",
+            "--autostart",
+            "--autoquit",
+            "0",
+            "--web-port",
+            &port,
+        ],
+        &dir,
+        None,
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (workers, metrics) = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the page never showed both workers' load and the monitors: {}",
+            run.stderr_so_far()
+        );
+        let state = match client.get(format!("{base}/api/state")).send().await {
+            Ok(answer) => answer.json::<serde_json::Value>().await.unwrap_or_default(),
+            Err(_) => serde_json::Value::Null,
+        };
+        let workers = state["workers"].as_array().cloned().unwrap_or_default();
+        let loaded = workers.len() == 2
+            && workers.iter().all(|w| {
+                w["cpu_percent"].is_number() && w["memory_bytes"].as_u64() > Some(1 << 20)
+            });
+        let metrics = match client.get(format!("{base}/metrics")).send().await {
+            Ok(answer) => answer.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if loaded && metrics.contains("chorus_monitor{series=\"host.cpu\"") {
+            break (workers, metrics);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for worker in &workers {
+        assert!(worker["cores"].as_u64() >= Some(1), "{worker}");
+        assert_eq!(
+            worker["saturated"].as_bool().map(|_| ()),
+            Some(()),
+            "{worker}"
+        );
+    }
+    assert!(metrics.contains("unit=\"percent\""), "{metrics}");
+    run.signal("TERM").await;
+    let ended = run.finish(Duration::from_secs(60), 4 << 20).await;
+    assert_eq!(ended.code, Some(0), "{}", ended.stderr);
+    server.shutdown().await;
+}
