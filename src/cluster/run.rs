@@ -352,14 +352,13 @@ impl Run {
         // The master's own CPU counts against its whole machine: it measures no latency, so
         // only a machine that is full is worth a word.
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        self.sampler = match crate::monitor::Sampler::new(&self.config.monitors, cores) {
-            _ if self.config.monitors.is_empty() => None,
-            Ok(sampler) => Some((sampler, 0)),
-            Err(err) => {
-                self.notify(&format!("the monitors cannot be sampled: {err}"));
-                None
+        self.sampler = None;
+        if !self.config.monitors.is_empty() {
+            match crate::monitor::Sampler::new(&self.config.monitors, cores) {
+                Ok(sampler) => self.sampler = Some((sampler, 0)),
+                Err(err) => self.notify(&format!("the monitors cannot be sampled: {err}")),
             }
-        };
+        }
         self.sample(0);
         self.rebalance();
     }
