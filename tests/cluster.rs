@@ -23,6 +23,7 @@ mod open_model;
 mod page;
 mod processes;
 mod seconds;
+mod system;
 
 const DEMO_SCENARIO: &str = include_str!("../demo/scenario.yaml");
 

@@ -562,3 +562,49 @@ fn a_malformed_otlp_url_is_refused_before_the_run() {
         "{stderr}"
     );
 }
+
+/// A `--processes` run (a master and its worker processes) pushes the merged numbers while
+/// it goes, not only at its end; the last push is the run's whole count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_processes_run_pushes_as_it_goes_and_at_its_end() {
+    let dir = output_dir("otlp_processes");
+    let (demo, _app) = util::demo_app(Default::default()).await;
+    let (receiver, received) = receiver().await;
+    let demo_url = demo.url();
+    let way = ["--headless", "--processes", "2"];
+    let output = run_pushing_with(&demo_url, &receiver, 4, &dir, &way).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let seen = util::demo_stats(demo_url.trim_end_matches('/')).await["requests_total"]
+        .as_u64()
+        .unwrap();
+    let received = std::mem::take(&mut *received.lock().unwrap());
+    assert!(received.refused.is_empty(), "{:#?}", received.refused);
+    let pushes = &received.pushes;
+    let requests = |push: &ExportMetricsServiceRequest| -> u64 {
+        push.counter("chorus.requests")
+            .values()
+            .map(|(_, n)| n)
+            .sum()
+    };
+    // While it ran: pushes with users running and some requests counted already.
+    let live = pushes[..pushes.len().saturating_sub(1)]
+        .iter()
+        .filter(|p| p.users() > 0 && requests(p) > 0)
+        .count();
+    assert!(
+        live >= 2,
+        "{live} live pushes of {}: {stderr}",
+        pushes.len()
+    );
+    let last = pushes.last().unwrap();
+    assert_eq!(last.users(), 0);
+    assert!(seen > 0);
+    assert_eq!(requests(last), seen, "pushed against the demo app's count");
+    assert_eq!(
+        requests(last),
+        result_total(&dir),
+        "pushed against the JSON result"
+    );
+    demo.shutdown().await;
+}

@@ -76,7 +76,17 @@ function renderWorkers(workers) {
   $("workers-table").tBodies[0].innerHTML = workers.map((w) =>
     `<tr class="worker worker-${esc(w.state)}" data-worker="${esc(w.name)}"><td>${esc(w.name)}</td>` +
     `<td>${esc(w.address)}</td><td class="worker-state">${esc(w.state)}</td>` +
-    `<td class="num">${fmtInt(w.users)}</td><td class="num">${fmtInt(w.requests)}</td></tr>`).join("");
+    `<td class="num">${fmtInt(w.users)}</td><td class="num">${fmtInt(w.requests)}</td>` +
+    `<td class="num worker-load${w.saturated ? " saturated" : ""}"${w.saturated ? ` title="above 90 % of its ${w.cores} core(s): its latencies include its own queueing"` : ""}>` +
+    `${workerLoad(w)}</td></tr>`).join("");
+}
+
+// A worker's own CPU and memory ("43 % 31 MiB"), and "saturated" when its CPU stays above
+// 90 % of its cores; empty before its first sample.
+function workerLoad(w) {
+  if (w.cpu_percent == null) return "";
+  const mib = (w.memory_bytes / 1048576).toFixed(1);
+  return esc(Math.round(w.cpu_percent) + " % " + mib + " MiB" + (w.saturated ? " saturated" : ""));
 }
 
 // ---------- statistics table ----------

@@ -218,7 +218,7 @@ pub struct RunArgs {
         long,
         value_name = "N",
         value_parser = iterations,
-        conflicts_with_all = ["open_model", "master", "processes", "check"]
+        conflicts_with_all = ["open_model", "check"]
     )]
     pub iterations: Option<u64>,
     /// Open model: start iterations at this rate whatever the server does, e.g. 200/s
@@ -281,8 +281,7 @@ pub struct RunArgs {
     #[arg(
         long = "monitor",
         value_name = "SPEC",
-        value_parser = crate::monitor::Spec::parse,
-        conflicts_with = "master"
+        value_parser = crate::monitor::Spec::parse
     )]
     pub monitors: Vec<crate::monitor::Spec>,
     /// Push the numbers of the page's /metrics (requests, failures, latency, users,
@@ -301,7 +300,7 @@ pub struct RunArgs {
         long,
         value_name = "N|auto",
         value_parser = processes,
-        conflicts_with_all = ["master", "check", "monitors"]
+        conflicts_with_all = ["master", "check"]
     )]
     pub processes: Option<Processes>,
     /// Local addresses the connections leave from, in turn: a list or ranges, e.g.

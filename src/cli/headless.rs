@@ -34,11 +34,7 @@ fn engine_live(control: &EngineControl) -> Option<String> {
 fn master_live(control: &MasterControl) -> Option<String> {
     let status = control.status();
     status.state?;
-    let workers: Vec<String> = status
-        .workers
-        .iter()
-        .map(|w| format!("{} {} ({} users)", w.name, w.state, w.users))
-        .collect();
+    let workers: Vec<String> = status.workers.iter().map(worker_live).collect();
     let mut lines = format!("{} users on {}", status.users, workers.join(", "));
     if !status.table.is_empty() {
         lines.push('\n');
@@ -47,10 +43,37 @@ fn master_live(control: &MasterControl) -> Option<String> {
     Some(lines)
 }
 
+/// One worker in the live lines: its state, users, and its own CPU and memory once it sent
+/// them (`saturated` while its CPU stays above 90 % of its cores).
+fn worker_live(worker: &crate::cluster::WorkerStatus) -> String {
+    let crate::cluster::WorkerStatus {
+        name, state, users, ..
+    } = worker;
+    match worker.load {
+        Some(load) => format!(
+            "{name} {state} ({users} users, CPU {:.0} %{}, {})",
+            load.cpu_percent,
+            if load.saturated { " saturated" } else { "" },
+            crate::size::format(load.memory_bytes)
+        ),
+        None => format!("{name} {state} ({users} users)"),
+    }
+}
+
 /// `--otlp`'s body from a run on this machine, as it goes.
 fn live_numbers(control: &EngineControl) -> crate::otlp::Source {
     let control = control.clone();
     std::sync::Arc::new(move |start, now| {
+        Some(control.with_exposition(|numbers| numbers.otlp_request(start, now)))
+    })
+}
+
+/// `--otlp`'s body from a cluster's headless run: the master's merged numbers, as they go.
+fn master_numbers(control: &MasterControl) -> crate::otlp::Source {
+    let control = control.clone();
+    std::sync::Arc::new(move |start, now| {
+        // Before the workers begin there is nothing to push yet.
+        control.status().state?;
         Some(control.with_exposition(|numbers| numbers.otlp_request(start, now)))
     })
 }
@@ -140,6 +163,7 @@ pub(super) async fn master_capacity(
 ) -> anyhow::Result<(RunResult, String)> {
     let listening = Interrupts::listen().context("could not listen for Ctrl-C and SIGTERM")?;
     let control = master.control();
+    let pushes = super::push::start(settings, master_numbers(&control));
     let steer = Steer {
         control: control.clone(),
         stop: MasterControl::stop,
@@ -163,6 +187,7 @@ pub(super) async fn master_capacity(
         crate::capacity::run(control, finished, epoch, search, say).await
     };
     let result = drive(settings, listening, steer, searching).await;
+    super::push::finish(pushes, Some(&result)).await;
     Ok((result, String::new()))
 }
 
@@ -189,8 +214,7 @@ pub(super) async fn master(
         stop_now: MasterControl::stop_now,
         live: master_live,
     };
-    // The master's merged numbers are pushed once, at the end (no live view of them here).
-    let pushes = super::push::start(settings, std::sync::Arc::new(|_, _| None));
+    let pushes = super::push::start(settings, master_numbers(&master.control()));
     let result = drive(settings, listening, steer, master.run()).await;
     super::push::finish(pushes, Some(&result)).await;
     Ok((result, String::new()))
@@ -237,4 +261,37 @@ async fn drive<C: Clone + Send + Sync + 'static>(
         printer.abort();
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{WorkerLoad, WorkerState, WorkerStatus};
+
+    #[test]
+    fn a_workers_live_line_shows_its_own_cpu_and_memory_once_it_sent_them() {
+        let mut worker = WorkerStatus {
+            id: 1,
+            name: "process-1".to_owned(),
+            peer: "127.0.0.1:1".parse().unwrap(),
+            state: WorkerState::Running,
+            users: 50,
+            requests: 10,
+            load: None,
+        };
+        assert_eq!(worker_live(&worker), "process-1 running (50 users)");
+        worker.load = Some(WorkerLoad {
+            cpu_percent: 97.4,
+            memory_bytes: 31 << 20,
+            cores: 1,
+            saturated: true,
+        });
+        assert_eq!(
+            worker_live(&worker),
+            format!(
+                "process-1 running (50 users, CPU 97 % saturated, {})",
+                crate::size::format(31 << 20)
+            )
+        );
+    }
 }

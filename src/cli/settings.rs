@@ -139,6 +139,13 @@ impl RunSettings {
             }),
             None => None,
         };
+        if let (Some(master), true) = (&mut master, args.iterations.is_some()) {
+            if args.find_capacity.is_empty() {
+                master.iterations = args.iterations;
+            } else {
+                bail!("--iterations and --find-capacity: a capacity search sets its own rates");
+            }
+        }
         let engine = EngineOptions {
             workers: args.workers.unwrap_or(0),
             stop_timeout: args.stop_timeout,
@@ -162,6 +169,11 @@ impl RunSettings {
                 .collect(),
             source_addrs: sources,
         };
+        if let Some(master) = &mut master {
+            // Sampled by the master, on its machine; a PID that does not exist is refused now.
+            crate::monitor::Sampler::new(&engine.monitors, 1).map_err(anyhow::Error::msg)?;
+            master.monitors = engine.monitors.clone();
+        }
         Ok(RunSettings {
             scenario,
             plan,
@@ -369,6 +381,9 @@ fn master_config(args: &RunArgs, scenario: &Scenario, plan: &Plan) -> anyhow::Re
         // The thresholds are set once they are parsed.
         meta: crate::engine::run_meta(scenario, Some(plan), Vec::new(), 0),
         plan: plan.clone(),
+        // Set once the engine's options are settled.
+        iterations: None,
+        monitors: Vec::new(),
         notify: Arc::new(|line: &str| eprintln!("chorus master: {line}")),
     })
 }

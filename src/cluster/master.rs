@@ -19,7 +19,7 @@ use super::status::Status;
 use super::{ClusterError, HEARTBEAT_EVERY};
 use crate::engine::{Engine, EngineHandle, Load, Plan, RemoteCommand, RemoteRun, RunState, Stage};
 use crate::scenario::Scenario;
-use crate::stats::{RunMeta, RunResult, SecondsTap};
+use crate::stats::{Aggregate, RunMeta, RunResult, SecondsTap};
 
 /// What the CLI (or a page) asks of a running master.
 #[derive(Debug, Clone)]
@@ -27,6 +27,8 @@ pub struct MasterControl {
     commands: mpsc::UnboundedSender<Command>,
     status: Arc<Mutex<Status>>,
     expect_workers: usize,
+    /// The merged measurements of a headless run ([`Master::run`]).
+    aggregate: Arc<Mutex<Aggregate>>,
 }
 
 #[derive(Debug)]
@@ -147,6 +149,26 @@ impl MasterControl {
         let _ = self.commands.send(Command::Quit);
     }
 
+    /// The numbers `--otlp` pushes from a headless run ([`Master::run`]) as it goes: the
+    /// merged counters and latencies, the users, the monitors the master samples. Keep `f`
+    /// short: the master merges under the same lock.
+    pub fn with_exposition<R>(
+        &self,
+        f: impl FnOnce(&crate::stats::report::prometheus::Exposition<'_>) -> R,
+    ) -> R {
+        let status = self.status();
+        let aggregate = self.aggregate.lock().unwrap_or_else(|e| e.into_inner());
+        let rows = aggregate.rows();
+        f(&crate::stats::report::prometheus::Exposition {
+            entries: rows
+                .iter()
+                .filter_map(|row| aggregate.entry(&row.method, &row.name))
+                .collect(),
+            users: status.users,
+            monitors: status.monitors,
+        })
+    }
+
     /// The workers and users now.
     pub fn status(&self) -> Status {
         self.status
@@ -185,6 +207,7 @@ impl Master {
                 commands: commands_sender,
                 status: Arc::new(Mutex::new(Status::default())),
                 expect_workers,
+                aggregate: Arc::new(Mutex::new(Aggregate::new())),
             },
         })
     }
@@ -217,7 +240,8 @@ impl Master {
             control,
         } = self;
         let (accept, events) = accept_workers(listener, &config);
-        let run = Run::new(config, control.status.clone());
+        let mut run = Run::new(config, control.status.clone());
+        run.share_aggregate(control.aggregate.clone());
         (accept, events, commands, control, run)
     }
 
@@ -317,6 +341,7 @@ impl Master {
                     run.on_tick();
                     if let Some((remote, _)) = &current {
                         remote.set_state(run.page_state());
+                        remote.set_monitors(run.monitors_now());
                         remote.publish(run.users_now());
                     }
                 }

@@ -8,6 +8,7 @@
 //! - [`bundle`]: the scenario as it travels, and the slice of rows a worker keeps.
 //! - [`share`]: splitting users, rates and rows (plain functions).
 //! - [`master`] and [`worker`]: the two ends; IO lives there and only there.
+//! - `watch`: each worker's own CPU and memory as the master keeps them.
 //!
 //! Heartbeats go both ways every second; a side that hears nothing for [`MISSING_AFTER`]
 //! counts the other as lost. `docs/cluster.md` describes the protocol and the flags.
@@ -20,6 +21,7 @@ pub mod protocol;
 mod run;
 pub mod share;
 mod status;
+mod watch;
 pub mod worker;
 
 use std::sync::Arc;
@@ -28,6 +30,7 @@ use std::time::Duration;
 pub use master::{Master, MasterControl};
 pub use run::MasterConfig;
 pub use status::{Status, WorkerState, WorkerStatus};
+pub use watch::WorkerLoad;
 pub use worker::{WorkerConfig, run_worker};
 
 /// How often each side says it is there (with statistics, from a worker that runs users).

@@ -12,8 +12,9 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use crate::stats::Snapshot;
 
 /// The version of this protocol; a worker and a master of different chorus versions refuse
-/// each other anyway, this names what changed on the wire (2: statistics by second).
-pub const PROTOCOL: u32 = 2;
+/// each other anyway, this names what changed on the wire (2: statistics by second; 3: a
+/// worker's own CPU and memory in its statistics, `--iterations` in `Start`).
+pub const PROTOCOL: u32 = 3;
 
 /// The largest frame either side accepts (a scenario with its data files travels in one).
 pub const MAX_FRAME: usize = 256 * 1024 * 1024;
@@ -66,6 +67,10 @@ pub enum ToWorker {
         /// with at most `users` users busy (`spawn_rate` is then unused).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         arrival_rate: Option<f64>,
+        /// `--iterations`: each user runs this many iterations and ends; the worker's users
+        /// end (and it sends `Finished`) when all have.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        iterations: Option<u64>,
     },
     /// Move to this many users.
     SetUsers { users: u64, spawn_rate: f64 },
@@ -98,6 +103,9 @@ pub enum ToMaster {
     Stats {
         users: u64,
         seconds: Vec<SecondStats>,
+        /// The worker process's own CPU and memory at its last sample (none before the first).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        process: Option<ProcessLoad>,
     },
     /// The users stopped after `Stop`; `seconds` are the rest of the measurements.
     Finished { seconds: Vec<SecondStats> },
@@ -147,6 +155,21 @@ impl SecondStats {
             .map(|(second, snapshot)| SecondStats { second, snapshot })
             .collect()
     }
+}
+
+/// A worker process's own use of its machine, sampled once a second (chorus's own monitor,
+/// `chorus.cpu` and `chorus.memory`). The master checks the numbers (`cluster::watch`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ProcessLoad {
+    /// The second of the run it was sampled in.
+    pub second: u64,
+    /// CPU, in percent of one core.
+    pub cpu_percent: f64,
+    /// Resident memory.
+    pub memory_bytes: u64,
+    /// The cores its engine runs on (100 % each): above 90 % of them its latencies include
+    /// its own queueing.
+    pub cores: u32,
 }
 
 /// The scenario a worker insists on.
@@ -266,6 +289,12 @@ mod tests {
                 second: 4,
                 snapshot: snapshot.clone(),
             }],
+            process: Some(ProcessLoad {
+                second: 4,
+                cpu_percent: 37.5,
+                memory_bytes: 12 << 20,
+                cores: 2,
+            }),
         };
         let mut bytes = encode(&message);
         bytes.extend(encode(&ToMaster::Heartbeat));

@@ -17,6 +17,7 @@ use super::link::Event;
 use super::protocol::{SecondStats, ToMaster, ToWorker};
 use super::share::{RowPool, rows_to_give, split_arrivals, split_rate, split_users};
 use super::status::{Status, WorkerState, WorkerStatus};
+use super::watch::Watch;
 use crate::engine::{Load, Plan, RunState};
 use crate::stats::RunMeta;
 use crate::stats::now_unix_ms as unix_ms;
@@ -63,6 +64,11 @@ pub struct MasterConfig {
     pub accept_invalid_certs: bool,
     /// Scenario, host, users, spawn rate and thresholds for the result.
     pub meta: RunMeta,
+    /// `--iterations`: each user runs this many and ends; the run ends when every worker's
+    /// users have (or at the plan's end).
+    pub iterations: Option<u64>,
+    /// `--monitor`: sampled here, on the master's machine, each second of the run.
+    pub monitors: Vec<crate::monitor::Spec>,
     pub notify: Notify,
 }
 
@@ -108,6 +114,11 @@ pub(super) struct Run {
     autostart: bool,
     /// An open-model run whose arrivals are paused (see [`Run::set_arrivals`]).
     arrivals_paused: bool,
+    /// Each worker's own CPU and memory.
+    watch: Watch,
+    /// `--monitor`s (and the master's own CPU and memory) during a run, and the notices
+    /// already said.
+    sampler: Option<(crate::monitor::Sampler, usize)>,
 }
 
 impl Run {
@@ -130,7 +141,14 @@ impl Run {
             taking_over: false,
             autostart: true,
             arrivals_paused: false,
+            watch: Watch::default(),
+            sampler: None,
         }
+    }
+
+    /// Merges into `aggregate` (the one the master's control reads for `--otlp`).
+    pub(super) fn share_aggregate(&mut self, aggregate: Arc<Mutex<Aggregate>>) {
+        self.aggregate = aggregate;
     }
 
     fn aggregate(&self) -> MutexGuard<'_, Aggregate> {
@@ -213,9 +231,21 @@ impl Run {
                     self.take_over();
                 }
             }
-            ToMaster::Stats { users, seconds } => {
+            ToMaster::Stats {
+                users,
+                seconds,
+                process,
+            } => {
                 member.users = users;
                 member.requests = member.requests.saturating_add(requests_in(&seconds));
+                if let Some(load) = process {
+                    let name = member.name.clone();
+                    let latest =
+                        Aggregate::second_at(self.run_started.elapsed()).saturating_add(FAR_AHEAD);
+                    if let Some(said) = self.watch.record(id, &name, load, latest) {
+                        self.notify(&said);
+                    }
+                }
                 self.absorb_seconds(id, seconds, false);
             }
             ToMaster::Finished { seconds } => {
@@ -224,6 +254,7 @@ impl Run {
                 member.state = WorkerState::Finished;
                 self.absorb_seconds(id, seconds, true);
                 self.check_stopped();
+                self.check_iterations_done();
             }
             ToMaster::Heartbeat | ToMaster::Hello(_) => {}
         }
@@ -274,7 +305,11 @@ impl Run {
             ..Snapshot::default()
         });
         match self.phase {
-            Phase::Running => self.take_over(),
+            Phase::Running => {
+                self.take_over();
+                // `--iterations`: the others may all have finished theirs already.
+                self.check_iterations_done();
+            }
             Phase::Stopping => self.check_stopped(),
             Phase::Waiting | Phase::Done => {}
         }
@@ -313,6 +348,18 @@ impl Run {
             "starting with {} worker(s)",
             self.count(WorkerState::Ready)
         ));
+        self.watch = Watch::default();
+        // The master's own CPU counts against its whole machine: it measures no latency, so
+        // only a machine that is full is worth a word.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        self.sampler = None;
+        if !self.config.monitors.is_empty() {
+            match crate::monitor::Sampler::new(&self.config.monitors, cores) {
+                Ok(sampler) => self.sampler = Some((sampler, 0)),
+                Err(err) => self.notify(&format!("the monitors cannot be sampled: {err}")),
+            }
+        }
+        self.sample(0);
         self.rebalance();
     }
 
@@ -448,6 +495,7 @@ impl Run {
                     accept_invalid_certs: self.config.accept_invalid_certs,
                     started_ago_ms: u64::try_from(started_ago.as_millis()).unwrap_or(u64::MAX),
                     arrival_rate: open.then_some(spawn_rate),
+                    iterations: self.config.iterations,
                 });
             } else if open {
                 if member.share != share || member.rate != spawn_rate {
@@ -573,6 +621,41 @@ impl Run {
         }
     }
 
+    /// `--iterations`: the run is over once every worker that ran users has finished them
+    /// (a worker with no users has nothing to finish).
+    fn check_iterations_done(&mut self) {
+        let Some(iterations) = self.config.iterations else {
+            return;
+        };
+        let running = self
+            .members
+            .values()
+            .any(|m| m.state == WorkerState::Running && m.share > 0);
+        if self.phase == Phase::Running && !running && self.count(WorkerState::Finished) > 0 {
+            self.notify(&format!(
+                "every worker's users ran their {iterations} iteration(s)"
+            ));
+            self.phase = Phase::Done;
+        }
+    }
+
+    /// Samples the monitors for `second` of the run and says what happened to them.
+    fn sample(&mut self, second: u64) {
+        let Some((sampler, said)) = &mut self.sampler else {
+            return;
+        };
+        sampler.sample(second);
+        let notices: Vec<String> = sampler
+            .notices_from(*said)
+            .iter()
+            .map(|notice| notice.text.clone())
+            .collect();
+        *said += notices.len();
+        for notice in notices {
+            self.notify(&notice);
+        }
+    }
+
     /// Closes one history point, says the master is there, and updates the status.
     pub(super) fn on_tick(&mut self) {
         for member in self.members.values() {
@@ -589,6 +672,7 @@ impl Run {
             let table = report::live_table(&aggregate);
             drop(aggregate);
             self.table = table;
+            self.sample(elapsed.as_secs());
         }
         self.publish_status();
     }
@@ -621,8 +705,14 @@ impl Run {
                     state: m.state,
                     users: m.users,
                     requests: m.requests,
+                    load: self.watch.latest(*id),
                 })
                 .collect(),
+            monitors: self
+                .sampler
+                .as_ref()
+                .map(|(sampler, _)| sampler.latest())
+                .unwrap_or_default(),
         };
         *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status;
     }
@@ -660,7 +750,15 @@ impl Run {
         if began {
             aggregate.close_all_seconds(elapsed, users);
         }
-        aggregate.finish(meta)
+        let mut result = aggregate.finish(meta);
+        if let Some((mut sampler, _)) = self.sampler.take() {
+            sampler.sample(elapsed.as_secs());
+            result.monitors = sampler.finish();
+        }
+        self.watch.finish_into(&mut result.monitors);
+        // Thresholds on monitors (and on the workers' own series) read the series just added.
+        result.evaluate_thresholds();
+        result
     }
 }
 

@@ -15,6 +15,9 @@ pub struct Status {
     pub users: u64,
     /// The merged live table (`stats::report::live_table`), as of the last second.
     pub table: String,
+    /// The `--monitor`s' newest values (and the master's own CPU and memory), sampled by the
+    /// master.
+    pub monitors: Vec<(String, crate::monitor::Unit, f64)>,
 }
 
 impl Status {
@@ -36,6 +39,8 @@ pub struct WorkerStatus {
     pub state: WorkerState,
     pub users: u64,
     pub requests: u64,
+    /// Its own CPU and memory as it sent them last (none before its first sample).
+    pub load: Option<super::watch::WorkerLoad>,
 }
 
 /// Where a worker stands.

@@ -14,8 +14,8 @@ use tokio::time::Instant;
 use super::auth;
 use super::bundle;
 use super::protocol::{
-    Hello, MAX_HANDSHAKE_FRAME, PROTOCOL, ScenarioPin, SecondStats, ToMaster, ToWorker, read_frame,
-    read_frame_within, write_frame,
+    Hello, MAX_HANDSHAKE_FRAME, PROTOCOL, ProcessLoad, ScenarioPin, SecondStats, ToMaster,
+    ToWorker, read_frame, read_frame_within, write_frame,
 };
 use super::{ClusterError, HEARTBEAT_EVERY, MISSING_AFTER, Notify};
 use crate::engine::{Engine, EngineControl, EngineOptions, Load, Plan, Stage};
@@ -156,6 +156,41 @@ struct Running {
     /// The engine's measurements by second, taken as its seconds close.
     tap: Arc<Mutex<SecondsTap>>,
     result: tokio::task::JoinHandle<RunResult>,
+    /// Second 0 of the run on this worker's clock (the master's, see `started_ago_ms`).
+    epoch: Instant,
+    /// The cores its engine runs on.
+    cores: u32,
+}
+
+impl Running {
+    /// This process's own CPU and memory as its engine sampled them last (chorus's own
+    /// monitor), for the master.
+    fn load(&self) -> Option<ProcessLoad> {
+        let mut cpu = None;
+        let mut memory = None;
+        for (name, _, value) in self.control.monitors() {
+            match name.as_str() {
+                "chorus.cpu" => cpu = Some(value),
+                "chorus.memory" => memory = Some(value),
+                _ => {}
+            }
+        }
+        Some(ProcessLoad {
+            second: self.epoch.elapsed().as_secs(),
+            cpu_percent: cpu?,
+            memory_bytes: memory? as u64,
+            cores: self.cores,
+        })
+    }
+
+    /// The seconds closed since the last frame, with this process's load.
+    fn stats(&self) -> ToMaster {
+        ToMaster::Stats {
+            users: self.control.users(),
+            seconds: SecondStats::list(lock(&self.tap).take_closed()),
+            process: self.load(),
+        }
+    }
 }
 
 async fn session(config: &WorkerConfig, stream: TcpStream) -> Result<End, ClusterError> {
@@ -292,7 +327,7 @@ async fn serve(
                 };
                 last_heard = Instant::now();
                 match message {
-                    ToWorker::Start { users, spawn_rate, rows, stop_timeout_ms, max_body, accept_invalid_certs, started_ago_ms, arrival_rate } => {
+                    ToWorker::Start { users, spawn_rate, rows, stop_timeout_ms, max_body, accept_invalid_certs, started_ago_ms, arrival_rate, iterations } => {
                         if running.is_some() {
                             continue;
                         }
@@ -308,6 +343,7 @@ async fn serve(
                             accept_invalid_certs,
                             started_ago: Duration::from_millis(started_ago_ms),
                             source_addrs: config.source_addrs.clone(),
+                            iterations,
                             ..EngineOptions::default()
                         };
                         // A rate of 0: the master's arrivals are paused (a capacity search
@@ -397,9 +433,9 @@ async fn serve(
             }, if updates.is_some() => {
                 match (&running, update) {
                     (Some(run), Some(_)) => {
-                        let seconds = SecondStats::list(lock(&run.tap).take_closed());
-                        if !seconds.is_empty() {
-                            let _ = outgoing.send(ToMaster::Stats { users: run.control.users(), seconds });
+                        let stats = run.stats();
+                        if matches!(&stats, ToMaster::Stats { seconds, .. } if !seconds.is_empty()) {
+                            let _ = outgoing.send(stats);
                         }
                     }
                     // The run's updates ended: the heartbeat carries on.
@@ -412,10 +448,7 @@ async fn serve(
                     return lose(running, why).await;
                 }
                 let message = match &running {
-                    Some(run) => ToMaster::Stats {
-                        users: run.control.users(),
-                        seconds: SecondStats::list(lock(&run.tap).take_closed()),
-                    },
+                    Some(run) => run.stats(),
                     None => ToMaster::Heartbeat,
                 };
                 let _ = outgoing.send(message);
@@ -431,6 +464,13 @@ fn start(scenario: Scenario, load: Load, options: EngineOptions) -> Result<Runni
         duration: None,
     }])
     .map_err(|e| e.to_string())?;
+    let cores = match options.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        threads => threads,
+    };
+    let epoch = Instant::now()
+        .checked_sub(options.started_ago)
+        .unwrap_or_else(Instant::now);
     let handle = Engine::start(Arc::new(scenario), plan, options).map_err(|e| e.to_string())?;
     let tap = Arc::new(Mutex::new(SecondsTap::default()));
     handle.tap(tap.clone());
@@ -440,6 +480,8 @@ fn start(scenario: Scenario, load: Load, options: EngineOptions) -> Result<Runni
         control,
         tap,
         result,
+        epoch,
+        cores: u32::try_from(cores).unwrap_or(u32::MAX),
     })
 }
 

@@ -383,6 +383,11 @@ impl RemoteRun {
         *self.shared.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
     }
 
+    /// The monitors' newest values (sampled by the driver: a master samples `--monitor`).
+    pub fn set_monitors(&self, values: Vec<(String, crate::monitor::Unit, f64)>) {
+        self.shared.set_monitors(values);
+    }
+
     /// Sets the users and sends a [`LiveUpdate`] of the aggregate as it is (the driver
     /// makes the history points itself, with `Aggregate::close_seconds`).
     pub fn publish(&self, users: u64) {

@@ -72,11 +72,17 @@ pub struct Monitored {
     /// its own queueing).
     #[serde(default)]
     pub generator_saturated_seconds: u64,
+    /// A distributed run: seconds each worker's CPU stayed above 90 % of its cores, by the
+    /// worker's name (its latencies then include its own queueing).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub workers_saturated_seconds: BTreeMap<String, u64>,
 }
 
 impl Monitored {
     pub fn is_empty(&self) -> bool {
-        self.series.is_empty() && self.notices.is_empty()
+        self.series.is_empty()
+            && self.notices.is_empty()
+            && self.workers_saturated_seconds.is_empty()
     }
 }
 
@@ -577,6 +583,7 @@ impl Sampler {
             series: std::mem::take(&mut self.series).into_values().collect(),
             notices: std::mem::take(&mut self.notices),
             generator_saturated_seconds: std::mem::take(&mut self.saturated_seconds),
+            workers_saturated_seconds: BTreeMap::new(),
         }
     }
 }

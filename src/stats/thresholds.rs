@@ -128,7 +128,7 @@ impl Threshold {
         if expression.is_empty() {
             return Err(error("it is empty".to_owned()));
         }
-        if ["process:", "host.", "chorus.", "prometheus:"]
+        if ["process:", "host.", "chorus.", "prometheus:", "worker:"]
             .iter()
             .any(|prefix| expression.starts_with(prefix))
         {

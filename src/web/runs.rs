@@ -418,6 +418,12 @@ impl Runs {
                         "state": w.state.name(),
                         "users": w.users,
                         "requests": w.requests,
+                        // Its own CPU (percent of one core) and resident memory, and
+                        // whether its CPU stays above 90 % of its cores.
+                        "cpu_percent": w.load.map(|l| (l.cpu_percent * 10.0).round() / 10.0),
+                        "memory_bytes": w.load.map(|l| l.memory_bytes),
+                        "cores": w.load.map(|l| l.cores),
+                        "saturated": w.load.is_some_and(|l| l.saturated),
                     })
                 })
                 .collect(),

@@ -13,6 +13,17 @@ fn worker_row(table: &str, name: &str) -> Option<(String, u64)> {
     })
 }
 
+/// A worker's own CPU (%) and memory (MiB) in the workers table's last column.
+fn worker_load(table: &str, name: &str) -> Option<(f64, f64)> {
+    table.lines().find_map(|line| {
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        if cells.len() < 9 || cells[0] != name || cells[6] != "%" || cells[8] != "MiB" {
+            return None;
+        }
+        Some((cells[5].parse().ok()?, cells[7].parse().ok()?))
+    })
+}
+
 /// The text of `css` on the page, polled until `done` holds (the page's own state is the
 /// signal); returns how long it took.
 async fn page_waits(
@@ -99,6 +110,19 @@ async fn the_master_serves_the_page_that_starts_steers_and_stops_the_workers_run
             .iter()
             .all(|w| worker_row(t, w) == Some(("running".to_owned(), 5)))
     })
+    .await;
+    // Each worker's own CPU and memory, as it sent them (a chorus process holds MiBs).
+    page_waits(
+        &browser,
+        "#workers-table",
+        "each worker's CPU and memory",
+        |t| {
+            ["w1", "w2"].iter().all(|w| {
+                worker_load(t, w)
+                    .is_some_and(|(cpu, mib)| (0.0..=100.0 * 1024.0).contains(&cpu) && mib > 1.0)
+            })
+        },
+    )
     .await;
     // The demo scenario's names show with counts.
     let login = "/api/v2/auth/login/glasslab";

@@ -10,7 +10,7 @@ use crate::util::process::{Chorus, until};
 
 /// The worker processes a `chorus run` with this pid started (their command line names it as
 /// `--parent-pid`).
-fn children_of(pid: u32) -> Vec<u32> {
+pub(super) fn children_of(pid: u32) -> Vec<u32> {
     let wanted = format!("\0--parent-pid\0{pid}\0");
     let mut children = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {

@@ -77,6 +77,8 @@ fn running() -> (Run, Vec<mpsc::UnboundedReceiver<ToWorker>>) {
         max_body: None,
         accept_invalid_certs: false,
         meta: RunMeta::default(),
+        iterations: None,
+        monitors: Vec::new(),
         notify: Arc::new(|_: &str| {}),
     };
     let mut run = Run::new(config, Arc::new(Mutex::new(Status::default())));
@@ -163,9 +165,21 @@ fn seconds() -> impl Strategy<Value = Vec<SecondStats>> {
     })
 }
 
+/// A worker's own CPU and memory, any numbers at all (NaN, infinite, negative, huge).
+fn load() -> impl Strategy<Value = crate::cluster::protocol::ProcessLoad> {
+    (number(), any::<f64>(), number(), any::<u32>()).prop_map(
+        |(second, cpu_percent, memory_bytes, cores)| crate::cluster::protocol::ProcessLoad {
+            second,
+            cpu_percent,
+            memory_bytes,
+            cores,
+        },
+    )
+}
+
 fn message() -> impl Strategy<Value = ToMaster> {
     prop_oneof![
-        4 => (number(), seconds()).prop_map(|(users, seconds)| ToMaster::Stats { users, seconds }),
+        4 => (number(), seconds(), proptest::option::of(load())).prop_map(|(users, seconds, process)| ToMaster::Stats { users, seconds, process }),
         1 => seconds().prop_map(|seconds| ToMaster::Finished { seconds }),
         1 => Just(ToMaster::Ready),
         1 => Just(ToMaster::Heartbeat),
@@ -282,6 +296,7 @@ fn a_stats_frame_before_the_token_is_proven_is_not_decoded() {
         });
     }
     let stats = encode(&ToMaster::Stats {
+        process: None,
         users: 1,
         seconds: vec![SecondStats {
             second: 0,
@@ -338,6 +353,7 @@ fn a_second_far_in_the_future_is_counted_now_and_the_run_still_ends() {
         run.on_event(Event::Message {
             id,
             message: ToMaster::Stats {
+                process: None,
                 users: u64::MAX,
                 seconds: vec![SecondStats {
                     second: u64::MAX,

@@ -150,6 +150,11 @@ impl Run {
         self.users()
     }
 
+    /// The monitors' newest values (`--monitor`, the master's own), for the page.
+    pub(in crate::cluster) fn monitors_now(&self) -> Vec<(String, crate::monitor::Unit, f64)> {
+        lock_status(&self.status).monitors.clone()
+    }
+
     /// Ends a finished run without letting the workers go: the result, and idle again.
     pub(in crate::cluster) fn end_run(&mut self) -> RunResult {
         let result = self.result();
@@ -164,6 +169,10 @@ impl Run {
         self.publish_status();
         result
     }
+}
+
+fn lock_status(status: &Mutex<super::Status>) -> std::sync::MutexGuard<'_, super::Status> {
+    status.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
@@ -189,6 +198,8 @@ mod tests {
             max_body: None,
             accept_invalid_certs: false,
             meta: RunMeta::default(),
+            iterations: None,
+            monitors: Vec::new(),
             notify: Arc::new(|_: &str| {}),
         };
         Run::new(config, Arc::new(Mutex::new(Status::default()))).for_page()

@@ -35,6 +35,8 @@ impl Fixture {
             max_body: None,
             accept_invalid_certs: false,
             meta: RunMeta::default(),
+            iterations: None,
+            monitors: Vec::new(),
             notify: Arc::new(move |line: &str| log.lock().unwrap().push(line.to_owned())),
         };
         Fixture {
@@ -103,6 +105,7 @@ pub(super) fn snapshot_of(requests: usize) -> Snapshot {
 
 fn stats(requests: usize) -> ToMaster {
     ToMaster::Stats {
+        process: None,
         users: 10,
         seconds: vec![SecondStats {
             second: 0,
@@ -341,4 +344,104 @@ fn the_arrival_rate_is_split_and_split_again_on_a_loss_and_a_join() {
     for id in [1, 2, 4] {
         assert!(fixture.told(id).is_empty());
     }
+}
+
+#[test]
+fn with_iterations_the_run_is_done_when_every_worker_with_users_has_finished() {
+    let plan = Plan::users(3, Some(100.0), None).unwrap();
+    let mut fixture = Fixture::with_plan(plan, None, 2);
+    fixture.run.config.iterations = Some(4);
+    fixture.join(1);
+    fixture.join(2);
+    for id in [1, 2] {
+        match &fixture.told(id)[..] {
+            [ToWorker::Start { iterations, .. }] => assert_eq!(*iterations, Some(4)),
+            other => panic!("{other:?}"),
+        }
+    }
+    fixture.run.on_event(Event::Message {
+        id: 1,
+        message: ToMaster::Finished {
+            seconds: Vec::new(),
+        },
+    });
+    assert!(!fixture.run.is_done(), "worker 2 still runs its users");
+    fixture.run.on_event(Event::Message {
+        id: 2,
+        message: ToMaster::Finished {
+            seconds: Vec::new(),
+        },
+    });
+    assert!(fixture.run.is_done(), "{}", fixture.said());
+    assert!(
+        fixture
+            .said()
+            .contains("every worker's users ran their 4 iteration(s)")
+    );
+}
+
+#[test]
+fn with_iterations_a_lost_worker_does_not_keep_a_finished_run_going() {
+    let plan = Plan::users(4, Some(100.0), None).unwrap();
+    let mut fixture = Fixture::with_plan(plan, None, 2);
+    fixture.run.config.iterations = Some(2);
+    fixture.join(1);
+    fixture.join(2);
+    fixture.run.on_event(Event::Message {
+        id: 1,
+        message: ToMaster::Finished {
+            seconds: Vec::new(),
+        },
+    });
+    assert!(!fixture.run.is_done());
+    fixture.run.on_event(Event::Gone {
+        id: 2,
+        why: "killed".to_owned(),
+    });
+    assert!(fixture.run.is_done(), "{}", fixture.said());
+}
+
+#[test]
+fn a_workers_own_load_reaches_the_status_and_the_result() {
+    let mut fixture = Fixture::new(4, None, 1);
+    fixture.join(1);
+    for second in 0..4 {
+        fixture.run.on_event(Event::Message {
+            id: 1,
+            message: ToMaster::Stats {
+                users: 4,
+                seconds: Vec::new(),
+                process: Some(crate::cluster::protocol::ProcessLoad {
+                    second,
+                    cpu_percent: 195.0,
+                    memory_bytes: 40 << 20,
+                    cores: 2,
+                }),
+            },
+        });
+    }
+    let status = fixture.run.status.lock().unwrap().clone();
+    let load = status.workers[0].load.expect("a load");
+    assert_eq!((load.cpu_percent, load.memory_bytes), (195.0, 40 << 20));
+    assert!(load.saturated);
+    assert!(
+        fixture
+            .said()
+            .contains("worker \"w1\" used 195 % CPU (2 core(s)) for 3 s")
+    );
+    let result = fixture.run.finish();
+    let names: Vec<&str> = result.monitors.series.iter().map(|s| &*s.name).collect();
+    assert!(
+        names.contains(&"worker:w1.cpu") && names.contains(&"worker:w1.memory"),
+        "{names:?}"
+    );
+    // The run began just now: second 3 is past the latest allowed (2 s ahead), so it is
+    // counted as second 2, which came already, and dropped.
+    assert_eq!(result.monitors.workers_saturated_seconds["w1"], 3);
+    let cpu = result
+        .monitors
+        .series
+        .iter()
+        .find(|s| s.name == "worker:w1.cpu");
+    assert_eq!(cpu.unwrap().points.len(), 3);
 }

@@ -343,6 +343,13 @@ fn system_charts(page: &mut String, result: &RunResult) {
             monitored.generator_saturated_seconds
         );
     }
+    for (worker, seconds) in &monitored.workers_saturated_seconds {
+        let _ = writeln!(
+            page,
+            "<p class=\"fail\">worker {} was short of CPU for {seconds} s of this run: its latencies of those seconds include its own queueing.</p>",
+            esc(&format!("{worker:?}"))
+        );
+    }
     if !monitored.notices.is_empty() {
         page.push_str("<ul>\n");
         for notice in &monitored.notices {

@@ -74,6 +74,8 @@ pub fn summary(result: &RunResult) -> String {
     let _ = writeln!(out, "{rule}");
     row(&mut out, &result.total);
 
+    phases(&mut out, &result.total);
+
     let mut failures: Vec<(u64, String)> = result
         .entries
         .iter()
@@ -134,6 +136,37 @@ pub fn summary(result: &RunResult) -> String {
     out
 }
 
+/// Where the answered requests' time went, one line per phase in k6's manner
+/// (`http_req_connecting`, `http_req_waiting`, ...): avg, min, med, max, p(90), p(95) and how
+/// many requests had it (dns, connect and tls only those that opened a connection).
+fn phases(out: &mut String, total: &EntryStats) {
+    if total.phases.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nRequest phases (ms; dns, connect and tls of the requests that opened a connection)"
+    );
+    for (name, times) in total.phases.all() {
+        let Some(times) = times.filter(|t| t.count > 0) else {
+            continue;
+        };
+        let at = |p: f64| ms(times.percentile_us(p) as f64 / 1000.0);
+        let _ = writeln!(
+            out,
+            "{:.<12}: avg={:<8} min={:<8} med={:<8} max={:<8} p(90)={:<8} p(95)={:<8} count={}",
+            format!("{name} "),
+            ms(times.avg_us() / 1000.0),
+            ms(times.min_us as f64 / 1000.0),
+            at(50.0),
+            ms(times.max_us as f64 / 1000.0),
+            at(90.0),
+            at(95.0),
+            times.count
+        );
+    }
+}
+
 /// The monitors' series (min, mean, max, last), what happened to them, and whether chorus
 /// itself was short of CPU. chorus's own series alone are not shown (they are in the JSON).
 fn monitors(out: &mut String, monitored: &Monitored) {
@@ -174,6 +207,12 @@ fn monitors(out: &mut String, monitored: &Monitored) {
             out,
             "\nchorus was short of CPU for {} s of this run: the latencies of those seconds include its own queueing",
             monitored.generator_saturated_seconds
+        );
+    }
+    for (worker, seconds) in &monitored.workers_saturated_seconds {
+        let _ = writeln!(
+            out,
+            "\nworker {worker:?} was short of CPU for {seconds} s of this run: its latencies of those seconds include its own queueing"
         );
     }
 }
@@ -232,4 +271,57 @@ pub(crate) fn ms(value: f64) -> String {
 
 fn one_line(text: &str) -> String {
     text.replace(['\r', '\n'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::stats::{Phases, RequestSample, RunMeta, Setup, Tally};
+
+    #[test]
+    fn the_summary_says_where_the_time_went_phase_by_phase() {
+        let mut tally = Tally::new();
+        for (ms, opened) in [(10u64, true), (20, false), (30, false)] {
+            let sample = RequestSample {
+                method: "GET",
+                name: "/a",
+                latency: Duration::from_millis(ms),
+                response_bytes: 10,
+                failure: None,
+            };
+            let phases = Phases {
+                setup: opened.then_some(Setup {
+                    dns: Duration::from_micros(500),
+                    connect: Duration::from_millis(2),
+                    tls: None,
+                }),
+                ttfb: Duration::from_millis(ms - 1),
+                download: Duration::from_millis(1),
+            };
+            tally.record_phased(&sample, &phases);
+        }
+        let mut aggregate = Aggregate::new();
+        aggregate.absorb(tally.take());
+        let text = summary(&aggregate.finish(RunMeta::default()));
+        let lines: Vec<&str> = text
+            .lines()
+            .skip_while(|line| !line.starts_with("Request phases"))
+            .take(5)
+            .collect();
+        assert_eq!(
+            lines[1],
+            "dns ........: avg=0.50     min=0.50     med=0.50     max=0.50     p(90)=0.50     p(95)=0.50     count=1",
+            "{text}"
+        );
+        assert!(lines[2].starts_with("connect ....: avg=2.00 "), "{text}");
+        // No TLS was measured: no line for it.
+        assert!(lines[3].starts_with("ttfb .......: avg=19.0 "), "{text}");
+        assert!(
+            lines[3].ends_with("max=29.0     p(90)=29.0     p(95)=29.0     count=3"),
+            "{text}"
+        );
+        assert!(lines[4].starts_with("download ...: avg=1.00 "), "{text}");
+    }
 }
