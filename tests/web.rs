@@ -18,6 +18,7 @@ mod dashboard;
 mod guard;
 mod metrics;
 mod prometheus;
+mod system;
 
 struct Setup {
     demo: chorus::demo::Server,

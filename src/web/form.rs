@@ -2,9 +2,12 @@
 //! Numbers may arrive as JSON numbers or as the text a person typed; every refusal says which
 //! field, what was expected and what came.
 
+use std::time::Duration;
+
 use serde_json::{Map, Value};
 
 use crate::engine::{Load, Plan, Stage};
+use crate::stats::Threshold;
 use crate::units;
 
 /// A validated start request: the load as a plan, and another host if one was given.
@@ -12,7 +15,20 @@ use crate::units;
 pub(crate) struct StartRequest {
     pub(crate) plan: Plan,
     pub(crate) host: Option<String>,
+    /// A capacity search instead of a run at one rate (`find_capacity`).
+    pub(crate) capacity: Option<CapacityAsk>,
 }
+
+/// A capacity search asked from the page: its conditions and each step's measured time; the
+/// plan's arrival rate is the first step's, its max users every step's.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CapacityAsk {
+    pub(crate) conditions: Vec<Threshold>,
+    pub(crate) step_time: Duration,
+}
+
+/// Each step's measured time when the page gives none (as `--step-time`'s default).
+pub(crate) const DEFAULT_STEP_TIME: Duration = Duration::from_secs(10);
 
 /// A validated change of the user count.
 #[derive(Debug, Clone, PartialEq)]
@@ -155,7 +171,66 @@ pub(crate) fn start_request(body: &Value) -> Result<StartRequest, String> {
         duration: run_time,
     }])
     .map_err(|err| err.to_string())?;
-    Ok(StartRequest { plan, host })
+    let capacity = capacity_ask(body, &load)?;
+    Ok(StartRequest {
+        plan,
+        host,
+        capacity,
+    })
+}
+
+/// `find_capacity` (conditions as a list, or one text separated by commas) with an arrival
+/// rate to start from, and an optional `step_time`.
+fn capacity_ask(body: &Map<String, Value>, load: &Load) -> Result<Option<CapacityAsk>, String> {
+    let Some(conditions) = field(body, "find_capacity") else {
+        return Ok(None);
+    };
+    let texts: Vec<String> = match conditions {
+        Value::String(text) => text.split(',').map(|c| c.trim().to_owned()).collect(),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| item.as_str().map(|c| c.trim().to_owned()))
+            .collect::<Option<_>>()
+            .ok_or_else(|| "find_capacity must be conditions such as \"p95<300ms\"".to_owned())?,
+        other => {
+            return Err(format!(
+                "find_capacity must be conditions such as \"p95<300ms, failures<1%\", got {}",
+                shown(other)
+            ));
+        }
+    };
+    let texts: Vec<String> = texts.into_iter().filter(|c| !c.is_empty()).collect();
+    if texts.is_empty() {
+        return Err("find_capacity: enter a condition such as p95<300ms".to_owned());
+    }
+    let conditions = crate::stats::thresholds::parse_all(&texts)
+        .map_err(|err| format!("find_capacity: {err}"))?;
+    if !matches!(load, Load::Arrivals { .. }) {
+        return Err(
+            "find_capacity needs an arrival rate to start from (arrival_rate and max_users)"
+                .to_owned(),
+        );
+    }
+    let step_time = match field(body, "step_time") {
+        None => DEFAULT_STEP_TIME,
+        Some(Value::Number(n)) => {
+            units::from_seconds(n.as_f64().unwrap_or(f64::NAN), units::RUN_TIME)
+                .map_err(|err| err.named("step_time"))?
+        }
+        Some(Value::String(text)) => {
+            units::parse_duration(text, units::RUN_TIME).map_err(|err| err.named("step_time"))?
+        }
+        Some(other) => {
+            return Err(format!(
+                "step_time must be a duration such as 10s, got {}",
+                shown(other)
+            ));
+        }
+    };
+    Ok(Some(CapacityAsk {
+        conditions,
+        step_time,
+    }))
 }
 
 pub(crate) fn users_change(body: &Value) -> Result<UsersChange, String> {
@@ -199,6 +274,7 @@ mod tests {
                 plan: Plan::users(50, Some(5.0), Some(std::time::Duration::from_secs(120)))
                     .unwrap(),
                 host: Some("http://127.0.0.1:9".to_owned()),
+                capacity: None,
             }
         );
         let open = start_request(&json!({"arrival_rate": 20, "max_users": "100"})).unwrap();

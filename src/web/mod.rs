@@ -7,6 +7,8 @@ mod assets;
 mod form;
 mod guard;
 mod runs;
+mod live;
+mod system;
 mod views;
 
 use std::io;
