@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::util::page_driver::PageDriver;
 use crate::util::{self, browser::Browser, firefox::Firefox};
 
+mod capacity;
 mod dashboard;
 mod guard;
 mod metrics;

@@ -166,7 +166,8 @@ function applyCapacity(body) {
 function renderCapacity() {
   if (!capacity) return;
   const steps = capacity.steps || [];
-  const found = capacity.per_second != null ? fmtRate(capacity.per_second) + " iterations/s" : "none yet";
+  // As the terminal and the reports show a rate: 187.5, 200, 0.25.
+  const found = capacity.per_second != null ? String(Math.round(capacity.per_second * 100) / 100) + " iterations/s" : "none yet";
   $("capacity-summary").textContent = "Conditions: " + (capacity.conditions || []).join(", ") +
     ". Highest rate that held: " + found + (capacity.ended ? ". " + capacity.ended : " (searching…)");
   $("capacity-body").innerHTML = steps.map((s, i) =>
