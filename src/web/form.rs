@@ -378,4 +378,49 @@ mod tests {
             "run_time must be more than 0s and at most 1y, found \"500000000000y\""
         );
     }
+
+    #[test]
+    fn a_capacity_search_takes_its_conditions_and_step_time_and_an_arrival_rate() {
+        let request = start_request(&json!({
+            "arrival_rate": "50", "max_users": 500,
+            "find_capacity": "p95<300ms, failures<1%", "step_time": "5s"
+        }))
+        .unwrap();
+        let ask = request.capacity.unwrap();
+        let written: Vec<&str> = ask.conditions.iter().map(Threshold::expression).collect();
+        assert_eq!(written, ["p95<300ms", "failures<1%"]);
+        assert_eq!(ask.step_time, Duration::from_secs(5));
+        assert_eq!(request.plan, Plan::arrivals("50", 500, None).unwrap());
+        let listed = start_request(&json!({
+            "arrival_rate": 5, "max_users": 5, "find_capacity": ["p99<1s"]
+        }))
+        .unwrap();
+        assert_eq!(listed.capacity.unwrap().step_time, DEFAULT_STEP_TIME);
+        for (body, message) in [
+            (
+                json!({"users": 5, "spawn_rate": 1, "find_capacity": "p95<1s"}),
+                "find_capacity needs an arrival rate to start from (arrival_rate and max_users)",
+            ),
+            (
+                json!({"arrival_rate": 5, "max_users": 5, "find_capacity": " , "}),
+                "find_capacity: enter a condition such as p95<300ms",
+            ),
+            (
+                json!({"arrival_rate": 5, "max_users": 5, "find_capacity": 3}),
+                "find_capacity must be conditions such as \"p95<300ms, failures<1%\", got 3",
+            ),
+        ] {
+            assert_eq!(start_request(&body).unwrap_err(), message, "{body}");
+        }
+        let bad = start_request(&json!({
+            "arrival_rate": 5, "max_users": 5, "find_capacity": "p95<fast"
+        }))
+        .unwrap_err();
+        assert!(bad.starts_with("find_capacity: "), "{bad}");
+        let bad_step = start_request(&json!({
+            "arrival_rate": 5, "max_users": 5, "find_capacity": "p95<1s", "step_time": "0s"
+        }))
+        .unwrap_err();
+        assert!(bad_step.starts_with("step_time"), "{bad_step}");
+    }
 }

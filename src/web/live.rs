@@ -54,11 +54,7 @@ impl LiveView {
         let mut present = Vec::with_capacity(update.rows.len());
         for row in &update.rows {
             let key = (row.name.clone(), row.method.clone());
-            let now = (
-                row.requests,
-                row.failures,
-                (row.current_rps * 100.0) as u64,
-            );
+            let now = (row.requests, row.failures, (row.current_rps * 100.0) as u64);
             if self.made_from.get(&key) != Some(&now) || !self.rows.contains_key(&key) {
                 let json = views::live_row(aggregate, row);
                 self.made_from.insert(key.clone(), now);
@@ -74,11 +70,8 @@ impl LiveView {
             self.made_from.retain(|key, _| present.contains(key));
         }
         let total = &update.total;
-        self.aggregated = views::total_row(
-            aggregate,
-            total.current_rps,
-            total.current_failures_per_sec,
-        );
+        self.aggregated =
+            views::total_row(aggregate, total.current_rps, total.current_failures_per_sec);
         for point in &update.points {
             self.add_point(point);
         }

@@ -6,8 +6,8 @@ mod api;
 mod assets;
 mod form;
 mod guard;
-mod runs;
 mod live;
+mod runs;
 mod system;
 mod views;
 

@@ -10,12 +10,12 @@ use tokio::sync::{broadcast, watch};
 
 use super::form::{CapacityAsk, StartRequest, UsersChange};
 use super::live::LiveView;
-use super::views::{capacity_json, phases_json, live_json, result_json, state_name};
+use super::views::{capacity_json, live_json, phases_json, result_json, state_name};
 use crate::capacity::SearchSettings;
 use crate::cluster::MasterControl;
 use crate::engine::{self, Engine, EngineControl, EngineOptions, Load, Plan, RunState};
-use crate::stats::capacity::Capacity;
 use crate::scenario::Scenario;
+use crate::stats::capacity::Capacity;
 use crate::stats::now_unix_ms as now_ms;
 use crate::stats::report::prometheus::Exposition;
 use crate::stats::{Aggregate, RunMeta, RunResult};
@@ -202,8 +202,8 @@ impl Runs {
             host: None,
             capacity: None,
         })
-            .map(|_| ())
-            .map_err(|refusal| refusal.message)
+        .map(|_| ())
+        .map_err(|refusal| refusal.message)
     }
 
     /// Starts a run; refused while one is going.
@@ -242,12 +242,8 @@ impl Runs {
                 .map_err(|err| Refusal::bad_request(err.to_string()))?,
             Starter::Cluster(master) => {
                 refuse_on_cluster(&plan, &self.scenario, &scenario)?;
-                let meta = engine::run_meta(
-                    &scenario,
-                    Some(&plan),
-                    options.thresholds.clone(),
-                    now_ms(),
-                );
+                let meta =
+                    engine::run_meta(&scenario, Some(&plan), options.thresholds.clone(), now_ms());
                 master
                     .start_run(scenario.clone(), plan.clone(), meta)
                     .map_err(Refusal::conflict)?
@@ -292,7 +288,8 @@ impl Runs {
                 match updates.recv().await {
                     Ok(update) => {
                         // One look at the engine per update, however many pages are open.
-                        let mut body = engine.inspect(|aggregate| runs.live().advance(aggregate, &update));
+                        let mut body =
+                            engine.inspect(|aggregate| runs.live().advance(aggregate, &update));
                         if let Some(system) = runs.live().absorb_monitors(&engine.monitor_look()) {
                             body["system"] = system;
                         }
@@ -316,8 +313,15 @@ impl Runs {
                     };
                     let say = |line: &str| tracing::info!("{line}");
                     let finished = handle.wait();
-                    crate::capacity::run_watched(control.clone(), finished, epoch, settings, say, watch)
-                        .await
+                    crate::capacity::run_watched(
+                        control.clone(),
+                        finished,
+                        epoch,
+                        settings,
+                        say,
+                        watch,
+                    )
+                    .await
                 }
                 None => handle.wait().await,
             };

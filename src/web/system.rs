@@ -71,8 +71,8 @@ impl SystemSeries {
         if notices_changed {
             self.notices = notices_json(self.start_unix_ms, &look.notices);
         }
-        let state_changed = (look.saturated, look.saturated_seconds)
-            != (self.saturated, self.saturated_seconds);
+        let state_changed =
+            (look.saturated, look.saturated_seconds) != (self.saturated, self.saturated_seconds);
         self.saturated = look.saturated;
         self.saturated_seconds = look.saturated_seconds;
         if fresh.is_empty() && !notices_changed && !state_changed {

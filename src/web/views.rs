@@ -269,5 +269,23 @@ mod tests {
         let result = aggregate.finish(RunMeta::default());
         let total = &result_json(&result)["aggregated"];
         assert!(near_19(&total["ttfb_p95_ms"]), "{total}");
+        // A row opened: each measured phase, in the order a request goes through them.
+        let detail = phases_json(&result.entries[0]);
+        let phases: Vec<&str> = detail["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["phase"].as_str().unwrap())
+            .collect();
+        assert_eq!(phases, ["dns", "connect", "ttfb", "download"], "{detail}");
+        let ttfb = &detail["phases"][2];
+        assert_eq!(ttfb["count"], json!(20));
+        assert!(near_19(&ttfb["p95_ms"]), "{ttfb}");
+        assert_eq!(ttfb["max_ms"], json!(20.0), "{ttfb}");
+        assert_eq!(
+            detail["phases"][1]["count"],
+            json!(1),
+            "one connect: {detail}"
+        );
     }
 }

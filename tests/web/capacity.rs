@@ -61,13 +61,22 @@ async fn a_capacity_search_is_started_and_drawn_on_the_page_in_chromium() {
     // The curve is drawn while the search runs.
     let steps_shown = "return document.querySelectorAll('#capacity-body tr').length";
     let drawn = "return Number(document.getElementById('capacity-latency').dataset.points || 0)";
-    until("a step drawn while searching", Duration::from_secs(60), async || {
-        let state = browser.text("#state").await;
-        let running = state == "running" || state == "spawning";
-        assert!(running || state == "stopping", "the search ended early: {state}");
-        (running && count(&browser, steps_shown).await >= 2 && count(&browser, drawn).await >= 6)
-            .then_some(())
-    })
+    until(
+        "a step drawn while searching",
+        Duration::from_secs(60),
+        async || {
+            let state = browser.text("#state").await;
+            let running = state == "running" || state == "spawning";
+            assert!(
+                running || state == "stopping",
+                "the search ended early: {state}"
+            );
+            (running
+                && count(&browser, steps_shown).await >= 2
+                && count(&browser, drawn).await >= 6)
+                .then_some(())
+        },
+    )
     .await;
     browser.screenshot("searching").await;
 
@@ -96,7 +105,10 @@ async fn a_capacity_search_is_started_and_drawn_on_the_page_in_chromium() {
     );
     let summary = browser.text("#capacity-summary").await;
     let shown = chorus::stats::capacity::show_rate(found);
-    assert!(summary.contains(&format!("{shown} iterations/s")), "{summary}");
+    assert!(
+        summary.contains(&format!("{shown} iterations/s")),
+        "{summary}"
+    );
     // What the app served: every request the run counted, and nothing else.
     let stats = demo_stats(&server.url()).await;
     assert_eq!(stats["requests_total"], result.total.requests);

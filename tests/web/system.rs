@@ -23,7 +23,11 @@ use crate::util::tools::Process;
 
 /// The number at the start of a displayed value (`12.5 %`).
 fn leading_number(text: &str) -> Option<f64> {
-    text.split_whitespace().next()?.replace(',', "").parse().ok()
+    text.split_whitespace()
+        .next()?
+        .replace(',', "")
+        .parse()
+        .ok()
 }
 
 /// The app's CPU as the System tab's table shows it now.
@@ -87,18 +91,26 @@ async fn the_system_tab_shows_the_app_s_cpu_rising_with_the_users_in_chromium() 
     browser.click("#system-tab").await;
 
     // One user: a few seconds of the app's CPU on the page, chart and table.
-    until("three seconds of the app's CPU charted", Duration::from_secs(30), async || {
-        (chart_points(&browser, &cpu).await >= 3).then_some(())
-    })
+    until(
+        "three seconds of the app's CPU charted",
+        Duration::from_secs(30),
+        async || (chart_points(&browser, &cpu).await >= 3).then_some(()),
+    )
     .await;
     let mut calm = 0.0f64;
     for _ in 0..3 {
         let seen = chart_points(&browser, &cpu).await;
-        until("another second charted", Duration::from_secs(10), async || {
-            (chart_points(&browser, &cpu).await > seen).then_some(())
-        })
+        until(
+            "another second charted",
+            Duration::from_secs(10),
+            async || (chart_points(&browser, &cpu).await > seen).then_some(()),
+        )
         .await;
-        calm = calm.max(shown_cpu(&browser, &cpu).await.expect("the app's CPU shown"));
+        calm = calm.max(
+            shown_cpu(&browser, &cpu)
+                .await
+                .expect("the app's CPU shown"),
+        );
     }
     let header = browser
         .script(&format!(
@@ -123,11 +135,15 @@ async fn the_system_tab_shows_the_app_s_cpu_rising_with_the_users_in_chromium() 
     browser.fill("#edit-users", "100").await;
     browser.fill("#edit-spawn-rate", "100").await;
     browser.click("#edit-submit").await;
-    let busy = until("the app's CPU to rise on the page", Duration::from_secs(40), async || {
-        shown_cpu(&browser, &cpu)
-            .await
-            .filter(|now| *now > 2.0 * calm + 3.0)
-    })
+    let busy = until(
+        "the app's CPU to rise on the page",
+        Duration::from_secs(40),
+        async || {
+            shown_cpu(&browser, &cpu)
+                .await
+                .filter(|now| *now > 2.0 * calm + 3.0)
+        },
+    )
     .await;
     browser.screenshot("hundred-users").await;
 
