@@ -280,6 +280,17 @@ impl Runs {
         self.finished.send_replace(None);
         drop(inner);
 
+        self.relay_updates(&control);
+        tokio::spawn(
+            self.clone()
+                .finish(handle, search.map(|settings| (settings, epoch))),
+        );
+        Ok(self.state_json())
+    }
+
+    /// Sends every page an update for each of the engine's, rendered from the pages' copy:
+    /// one look at the engine per update, however many pages are open.
+    fn relay_updates(self: &Arc<Self>, control: &EngineControl) {
         let runs = self.clone();
         let mut updates = control.subscribe();
         let engine = control.clone();
@@ -287,7 +298,6 @@ impl Runs {
             loop {
                 match updates.recv().await {
                     Ok(update) => {
-                        // One look at the engine per update, however many pages are open.
                         let mut body =
                             engine.inspect(|aggregate| runs.live().advance(aggregate, &update));
                         if let Some(system) = runs.live().absorb_monitors(&engine.monitor_look()) {
@@ -301,52 +311,52 @@ impl Runs {
                 }
             }
         });
-        let runs = self.clone();
-        tokio::spawn(async move {
-            let searching = search.is_some();
-            let mut result = match search {
-                Some(settings) => {
-                    let watcher = runs.clone();
-                    let watch = move |so_far: &Capacity| {
-                        watcher.inner().capacity = Some(so_far.clone());
-                        watcher.publish("capacity", json!({ "capacity": capacity_json(so_far) }));
-                    };
-                    let say = |line: &str| tracing::info!("{line}");
-                    let finished = handle.wait();
-                    crate::capacity::run_watched(
-                        control.clone(),
-                        finished,
-                        epoch,
-                        settings,
-                        say,
-                        watch,
-                    )
+    }
+
+    /// Waits for the run's end (and runs the capacity search on it, if one was asked, from
+    /// the run's second 0), keeps its result and tells the pages.
+    async fn finish(
+        self: Arc<Self>,
+        handle: engine::EngineHandle,
+        search: Option<(SearchSettings, tokio::time::Instant)>,
+    ) {
+        let control = handle.control();
+        let searching = search.is_some();
+        let mut result = match search {
+            Some((settings, epoch)) => {
+                let watcher = self.clone();
+                let watch = move |so_far: &Capacity| {
+                    watcher.inner().capacity = Some(so_far.clone());
+                    watcher.publish("capacity", json!({ "capacity": capacity_json(so_far) }));
+                };
+                let say = |line: &str| tracing::info!("{line}");
+                let finished = handle.wait();
+                crate::capacity::run_watched(control.clone(), finished, epoch, settings, say, watch)
                     .await
-                }
-                None => handle.wait().await,
-            };
-            if control.state() != RunState::Stopped {
-                // The run's task ended without stopping: it failed inside.
-                result.errors.push(crate::stats::ErrorCount {
-                    message: "the run ended on an internal error (the terminal shows it); \
-                              what it measured is lost, and another run can be started"
-                        .to_owned(),
-                    count: 1,
-                });
             }
-            if !searching {
-                result.evaluate_thresholds();
-            }
-            let passed = result.passed();
-            {
-                let mut inner = runs.inner();
-                inner.capacity = result.capacity.clone();
-                inner.result = Some(result);
-            }
-            runs.publish("full", runs.full_json());
-            runs.finished.send_replace(Some(passed));
-        });
-        Ok(self.state_json())
+            None => handle.wait().await,
+        };
+        if control.state() != RunState::Stopped {
+            // The run's task ended without stopping: it failed inside.
+            result.errors.push(crate::stats::ErrorCount {
+                message: "the run ended on an internal error (the terminal shows it); \
+                          what it measured is lost, and another run can be started"
+                    .to_owned(),
+                count: 1,
+            });
+        }
+        // A search's result carries its one verdict (the thresholds judged every step).
+        if !searching {
+            result.evaluate_thresholds();
+        }
+        let passed = result.passed();
+        {
+            let mut inner = self.inner();
+            inner.capacity = result.capacity.clone();
+            inner.result = Some(result);
+        }
+        self.publish("full", self.full_json());
+        self.finished.send_replace(Some(passed));
     }
 
     /// How a search asked from the page runs: from the plan's arrival rate, with its max
