@@ -28,6 +28,10 @@ function applySystem(body, full) {
   if (full) {
     system.series.clear();
     for (const s of body.series || []) system.series.set(s.name, { unit: s.unit, points: s.points.slice() });
+    // Another run's series (another process) leave with their charts.
+    for (const [name, canvas] of system.charts) {
+      if (!system.series.has(name)) { canvas.parentElement.remove(); system.charts.delete(name); }
+    }
   }
   for (const p of body.points || []) {
     let s = system.series.get(p.name);
@@ -47,7 +51,7 @@ function applySystem(body, full) {
 // The header: the CPU of each watched process and of the host, and the host's memory.
 function renderSystemHeader() {
   const shown = [];
-  for (const [name, s] of system.series) {
+  for (const [name, s] of systemOrder()) {
     if (!(name.endsWith(".cpu") || name === "host.memory") || !s.points.length) continue;
     shown.push(`<div data-series="${esc(name)}"><span class="label">${esc(name)}</span><span>${esc(fmtSystem(s.unit, s.points[s.points.length - 1][1]))}</span></div>`);
   }
@@ -130,6 +134,12 @@ function systemChart(name) {
   return canvas;
 }
 
+// The system under test first (processes, Prometheus endpoints), then the host, then chorus.
+function systemRank(name) { return name.startsWith("chorus.") ? 2 : name.startsWith("host.") ? 1 : 0; }
+function systemOrder() {
+  return Array.from(system.series).sort(([a], [b]) => systemRank(a) - systemRank(b) || COLLATOR.compare(a, b));
+}
+
 let systemQueued = false;
 function renderSystem() {
   if (view.tab !== "system" || systemQueued) return;
@@ -140,12 +150,13 @@ function renderSystem() {
     const history = (key) => view.history.map((p) => [p.t, p[key] || 0]);
     drawLines($("system-rps"), [{ label: "requests/s", color: "#2a7d5b", points: history("rps") }], axis, (v) => fmtRate(v));
     drawLines($("system-latency"), [{ label: "median", color: "#1f6feb", points: history("p50") }, { label: "95th percentile", color: "#d97706", points: history("p95") }], axis, (v) => fmtMs(v) + " ms");
-    $("system-now").innerHTML = Array.from(system.series, ([name, s]) => {
+    const ordered = systemOrder();
+    $("system-now").innerHTML = ordered.map(([name, s]) => {
       const last = s.points[s.points.length - 1];
       return `<tr data-series="${esc(name)}"><td class="name">${esc(name)}</td><td class="num">${last ? esc(fmtSystem(s.unit, last[1])) : ""}</td></tr>`;
     }).join("");
     $("system-empty").hidden = system.series.size > 0;
-    for (const [name, s] of system.series) {
+    for (const [name, s] of ordered) {
       drawLines(systemChart(name), [{ label: name, color: "#6941c6", points: s.points.map(([t, v]) => [t, systemValue(s.unit, v)]) }], axis,
         (v) => (v >= 100 ? Math.round(v) : v.toFixed(1)) + UNIT_SUFFIX[s.unit]);
     }
