@@ -31,6 +31,8 @@ mod browser;
 #[path = "../tests/util/nginx.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod nginx;
+#[path = "util/page_timing.rs"]
+mod page_timing;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,36 +46,6 @@ use serde_json::{Value, json};
 const NAMES: usize = 500;
 const USERS: u64 = 4;
 const FOUR_HOURS: u64 = 4 * 3600;
-
-/// Times every update the page applies (parse, `applyUpdate`, the frames it queues, layout)
-/// into `window.__bench.ms`, one entry per event.
-const INSTRUMENT: &str = r#"
-const b = window.__bench = { ms: [], parse: 0 };
-const parse = JSON.parse;
-JSON.parse = function (text) {
-  const t = performance.now();
-  const value = parse(text);
-  b.parse += performance.now() - t;
-  return value;
-};
-const apply = applyUpdate;
-window.applyUpdate = function (update, full) {
-  const t = performance.now();
-  apply(update, full);
-  b.ms.push(b.parse + performance.now() - t);
-  b.parse = 0;
-};
-const frame = window.requestAnimationFrame.bind(window);
-window.requestAnimationFrame = function (callback) {
-  return frame(function (ts) {
-    const t = performance.now();
-    callback(ts);
-    void document.body.offsetHeight;
-    if (b.ms.length) b.ms[b.ms.length - 1] += performance.now() - t;
-  });
-};
-return true;
-"#;
 
 fn main() {
     let seconds: u64 = std::env::var("CHORUS_BENCH_SECS")
@@ -191,10 +163,10 @@ async fn bench(seconds: u64) {
     }
     browser.screenshot("statistics").await;
 
-    assert_eq!(browser.script(INSTRUMENT).await, json!(true));
-    let stats_tab = collect(&browser, seconds).await;
+    assert_eq!(browser.script(page_timing::INSTRUMENT).await, json!(true));
+    let stats_tab = page_timing::collect(&browser, seconds).await;
     browser.click("#charts-tab").await;
-    let charts_tab = collect(&browser, seconds).await;
+    let charts_tab = page_timing::collect(&browser, seconds).await;
     browser.screenshot("charts").await;
 
     let points = serde_json::from_str::<Value>(&payload).expect("payload JSON")["history"]
@@ -215,7 +187,7 @@ async fn bench(seconds: u64) {
         .await
         .as_f64()
         .unwrap_or(f64::NAN);
-    let charts_long = collect(&browser, seconds).await;
+    let charts_long = page_timing::collect(&browser, seconds).await;
     let drawn = browser
         .script("return Number(document.getElementById('chart-rps').dataset.points || 0)")
         .await;
@@ -238,7 +210,7 @@ async fn bench(seconds: u64) {
         .await
         .as_f64()
         .unwrap_or(f64::NAN);
-    let stats_long = collect(&browser, seconds).await;
+    let stats_long = page_timing::collect(&browser, seconds).await;
     browser.screenshot("statistics-four-hours").await;
     let heap = browser
         .script(
@@ -287,10 +259,10 @@ async fn bench(seconds: u64) {
         "reload after 4 hours         ~ {:>9.0} ms (the two above; target < 1000 ms)",
         reload + applied.max(applied_stats)
     );
-    print_updates("update applied, statistics tab", stats_tab);
-    print_updates("update applied, charts tab    ", charts_tab);
-    print_updates("update applied, charts, 4 h   ", charts_long);
-    print_updates("update applied, statistics, 4 h", stats_long);
+    page_timing::print_updates("update applied, statistics tab", stats_tab, 16.0);
+    page_timing::print_updates("update applied, charts tab    ", charts_tab, 16.0);
+    page_timing::print_updates("update applied, charts, 4 h   ", charts_long, 16.0);
+    page_timing::print_updates("update applied, statistics, 4 h", stats_long, 16.0);
     println!("chart points drawn             {drawn:>9}");
     println!("table rows                     {rows:>9}");
     println!(
@@ -336,20 +308,6 @@ async fn stream_sizes(http: &reqwest::Client, url: &str, seconds: u64) -> (usize
         }
     }
     (full, updates)
-}
-
-/// The per-update times the page recorded over `seconds`.
-async fn collect(browser: &browser::Browser, seconds: u64) -> Vec<f64> {
-    browser.script("window.__bench.ms = []; return true").await;
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
-    let ms = browser.script("return window.__bench.ms").await;
-    // The last entry may still wait for its frame.
-    let mut ms: Vec<f64> = ms
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_f64).collect())
-        .unwrap_or_default();
-    ms.pop();
-    ms
 }
 
 /// An aggregate of the same 500 names, ticked once a second for four hours ending now.
@@ -400,19 +358,4 @@ fn median_bytes(values: &[usize]) -> usize {
     let mut sorted = values.to_vec();
     sorted.sort_unstable();
     sorted.get(sorted.len() / 2).copied().unwrap_or(0)
-}
-
-fn print_updates(label: &str, mut ms: Vec<f64>) {
-    if ms.is_empty() {
-        println!("{label} no updates seen");
-        return;
-    }
-    let n = ms.len();
-    ms.sort_by(f64::total_cmp);
-    let p95 = ms[((n as f64 * 0.95) as usize).min(n - 1)];
-    println!(
-        "{label} median {:>6.1} ms, p95 {p95:>6.1} ms, max {:>6.1} ms over {n} updates (target < 16 ms)",
-        ms[n / 2],
-        ms[n - 1],
-    );
 }

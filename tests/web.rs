@@ -14,10 +14,12 @@ use serde_json::{Value, json};
 use crate::util::page_driver::PageDriver;
 use crate::util::{self, browser::Browser, firefox::Firefox};
 
+mod capacity;
 mod dashboard;
 mod guard;
 mod metrics;
 mod prometheus;
+mod system;
 
 struct Setup {
     demo: chorus::demo::Server,

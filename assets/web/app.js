@@ -169,7 +169,56 @@ function fillRow(shown, row) {
   }
   const failing = row.failures > 0;
   if (failing !== shown.tr.classList.contains("failing")) shown.tr.classList.toggle("failing", failing);
+  if (shown.detail && performance.now() - shown.detailAt > DETAIL_EVERY_MS) loadDetail(shown);
 }
+
+// ---------- a row opened: where its time went ----------
+// A click on a row opens a line under it with that name's dns/connect/tls/ttfb/download
+// percentiles (GET api/stats/phases), fetched when opened and again, while it stays open and
+// the row changes, at most every few seconds.
+const DETAIL_EVERY_MS = 3000;
+const PHASE_LABELS = { dns: "DNS", connect: "Connect", tls: "TLS handshake", ttfb: "Time to first byte", download: "Download" };
+
+async function loadDetail(shown) {
+  shown.detailAt = performance.now();
+  const row = shown.row;
+  const cell = shown.detail.firstChild;
+  try {
+    const answer = await api("GET", "api/stats/phases?method=" + encodeURIComponent(row.method) + "&name=" + encodeURIComponent(row.name));
+    if (!shown.detail) return;
+    cell.innerHTML = answer.phases.length === 0
+      ? "<p>No phase measured for this name yet.</p>"
+      : `<table class="phases"><thead><tr><th>Phase</th><th class="num">Count</th><th class="num">Average (ms)</th><th class="num">Median (ms)</th>` +
+        `<th class="num">90%ile (ms)</th><th class="num">95%ile (ms)</th><th class="num">99%ile (ms)</th><th class="num">Max (ms)</th></tr></thead><tbody>` +
+        answer.phases.map((p) => `<tr data-phase="${esc(p.phase)}"><td>${esc(PHASE_LABELS[p.phase] || p.phase)}</td><td class="num">${fmtInt(p.count)}</td>` +
+          `<td class="num">${fmtMs(p.avg_ms)}</td><td class="num">${fmtMs(p.p50_ms)}</td><td class="num">${fmtMs(p.p90_ms)}</td>` +
+          `<td class="num">${fmtMs(p.p95_ms)}</td><td class="num">${fmtMs(p.p99_ms)}</td><td class="num">${fmtMs(p.max_ms)}</td></tr>`).join("") +
+        "</tbody></table>";
+  } catch (err) { cell.textContent = err.message; }
+}
+
+function toggleDetail(key) {
+  const shown = table.rows.get(key);
+  if (!shown) return;
+  if (shown.detail) {
+    shown.detail.remove();
+    shown.detail = null;
+    shown.tr.classList.remove("open");
+    return;
+  }
+  const detail = document.createElement("tr");
+  detail.className = "phase-detail";
+  detail.innerHTML = "<td>loading…</td>";
+  shown.detail = detail;
+  shown.tr.classList.add("open");
+  shown.tr.after(detail);
+  loadDetail(shown);
+}
+
+$("stats-body").addEventListener("click", (event) => {
+  const tr = event.target.closest("tr");
+  if (tr && keyOfRow.has(tr)) toggleDetail(keyOfRow.get(tr));
+});
 
 const COLLATOR = new Intl.Collator("en");
 function compareRows(a, b) {
@@ -187,6 +236,7 @@ function renderTable() {
     if (!view.rows.has(key)) {
       rowWatcher.unobserve(shown.tr);
       shown.tr.remove();
+      if (shown.detail) shown.detail.remove();
       table.rows.delete(key);
       nearScreen.delete(key);
     }
@@ -209,7 +259,11 @@ function renderTable() {
     const same = order.length === table.order.length && order.every((k, i) => k === table.order[i]);
     if (!same || body.children.length !== order.length) {
       const fragment = document.createDocumentFragment();
-      for (const key of order) fragment.appendChild(table.rows.get(key).tr);
+      for (const key of order) {
+        const shown = table.rows.get(key);
+        fragment.appendChild(shown.tr);
+        if (shown.detail) fragment.appendChild(shown.detail);
+      }
       body.appendChild(fragment);
       table.order = order;
     }
@@ -359,14 +413,20 @@ for (const button of document.querySelectorAll(".tabs button")) {
     for (const section of document.querySelectorAll(".tab")) section.hidden = section.id !== "tab-" + view.tab;
     renderStats();
     renderCharts();
+    renderSystem();
+    renderCapacity();
   });
 }
 
 // ---------- forms ----------
+// Three ways to start: users (closed model), an arrival rate (open model), or a capacity
+// search (an arrival rate raised step by step while its conditions hold).
+function startModel() { return document.querySelector('input[name="model"]:checked').value; }
 document.querySelectorAll('input[name="model"]').forEach((radio) => radio.addEventListener("change", () => {
-  const open = document.querySelector('input[name="model"]:checked').value === "open";
-  document.querySelector(".closed-only").hidden = open;
-  document.querySelector(".open-only").hidden = !open;
+  const model = startModel();
+  document.querySelector(".closed-only").hidden = model !== "closed";
+  document.querySelector(".open-only").hidden = model === "closed";
+  document.querySelector(".capacity-only").hidden = model !== "capacity";
 }));
 
 // Numbers are sent as typed: the server validates them once and its message is shown here.
@@ -378,12 +438,17 @@ function typed(text) {
 $("start-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   $("start-error").textContent = "";
-  const open = document.querySelector('input[name="model"]:checked').value === "open";
+  const model = startModel();
   const body = {};
-  if (open) {
+  if (model !== "closed") {
     body.arrival_rate = typed($("start-arrival-rate").value);
     body.max_users = typed($("start-max-users").value);
-  } else {
+  }
+  if (model === "capacity") {
+    body.find_capacity = $("start-conditions").value;
+    if ($("start-step-time").value.trim()) body.step_time = $("start-step-time").value.trim();
+  }
+  if (model === "closed") {
     body.users = typed($("start-users").value);
     body.spawn_rate = typed($("start-spawn-rate").value);
   }
@@ -392,6 +457,8 @@ $("start-form").addEventListener("submit", async (event) => {
   try {
     const answer = await api("POST", "api/start", body);
     view.history = [];
+    applySystem({ series: [], saturated: false, saturated_seconds: 0, notices: [] }, true);
+    applyCapacity(model === "capacity" ? { conditions: body.find_capacity.split(",").map((c) => c.trim()), steps: [], ended: "" } : null);
     applyState(answer);
     $("start-panel").hidden = true;
   } catch (err) { $("start-error").textContent = err.message; }
@@ -432,6 +499,9 @@ function applyUpdate(update, full) {
   if (full && update.history) view.history = downsample(update.history);
   if (update.points) update.points.forEach(addPoint);
   else if (update.point) addPoint(update.point);
+  if (update.system) applySystem(update.system, full);
+  else renderSystem();
+  if (full) applyCapacity(update.capacity);
   renderStats();
   renderCharts();
 }
@@ -441,8 +511,9 @@ function connect() {
   source.addEventListener("full", (event) => { applyUpdate(JSON.parse(event.data), true); });
   source.addEventListener("update", (event) => { applyUpdate(JSON.parse(event.data), false); });
   source.addEventListener("workers", (event) => { renderWorkers(JSON.parse(event.data).workers); });
+  source.addEventListener("capacity", (event) => { applyCapacity(JSON.parse(event.data).capacity); });
   source.onopen = () => { $("connection").textContent = "live"; };
   source.onerror = () => { $("connection").textContent = "reconnecting…"; };
 }
 
-connect();
+// system.js (loaded next) calls connect() once its functions exist.

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::search::{Next, Search, judge_step};
 use crate::cluster::MasterControl;
 use crate::engine::{EngineControl, RunState};
-use crate::stats::capacity::show_rate;
+use crate::stats::capacity::{Capacity, show_rate};
 use crate::stats::{GRACE, RunResult, SecondsTap, Snapshot, Threshold, Verdict};
 
 /// How often the driver looks at the tap and the run's state.
@@ -98,6 +98,18 @@ pub async fn run(
     settings: SearchSettings,
     say: impl Fn(&str),
 ) -> RunResult {
+    run_watched(control, finished, epoch, settings, say, |_| {}).await
+}
+
+/// [`run`], and `watch` gets the search so far after each step (the page's curve).
+pub async fn run_watched(
+    control: impl Steered,
+    finished: impl Future<Output = RunResult>,
+    epoch: Instant,
+    settings: SearchSettings,
+    say: impl Fn(&str),
+    watch: impl Fn(&Capacity),
+) -> RunResult {
     let tap = Arc::new(Mutex::new(SecondsTap::default()));
     control.tap(tap.clone());
     let expressions: Vec<String> = settings
@@ -149,7 +161,9 @@ pub async fn run(
         );
         say(&step_line(search.steps().len() + 1, &step));
         let held = step.held;
-        if search.record(step) == Next::Done {
+        let next = search.record(step);
+        watch(&search.so_far());
+        if next == Next::Done {
             break;
         }
         if !held {

@@ -11,5 +11,5 @@
 pub mod drive;
 pub mod search;
 
-pub use drive::{SearchSettings, run};
+pub use drive::{SearchSettings, run, run_watched};
 pub use search::{Next, Search, judge_step};

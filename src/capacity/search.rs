@@ -147,6 +147,17 @@ impl Search {
         }
     }
 
+    /// The search so far (the page draws its curve while it runs): the highest rate that
+    /// held yet, the steps measured, and why it ended if it did (empty while it goes on).
+    pub fn so_far(&self) -> Capacity {
+        Capacity {
+            conditions: self.conditions.clone(),
+            per_second: self.held,
+            ended: self.ended.clone().unwrap_or_default(),
+            steps: self.steps.clone(),
+        }
+    }
+
     /// The highest rate that held, the curve, and why the search ended.
     pub fn outcome(self) -> Capacity {
         Capacity {

@@ -532,6 +532,16 @@ impl EngineControl {
 
     /// Each monitor series' newest value (none in a cluster run yet).
     pub fn monitors(&self) -> Vec<(String, crate::monitor::Unit, f64)> {
+        self.monitor_look()
+            .points
+            .into_iter()
+            .map(|(name, unit, _, value)| (name, unit, value))
+            .collect()
+    }
+
+    /// The monitors at the controller's last look: each series' newest point with its
+    /// second, chorus's own saturation, the notices (the page's System tab).
+    pub fn monitor_look(&self) -> crate::monitor::Look {
         self.shared
             .monitors
             .lock()
@@ -573,8 +583,8 @@ pub(crate) struct Published {
     aggregate: Arc<Mutex<Aggregate>>,
     latest: Mutex<Arc<LiveUpdate>>,
     updates: broadcast::Sender<Arc<LiveUpdate>>,
-    /// Each monitor series' newest value (`--monitor`, chorus's own), set at each look.
-    monitors: Mutex<Vec<(String, crate::monitor::Unit, f64)>>,
+    /// The monitors (`--monitor`, chorus's own) at the controller's last look.
+    monitors: Mutex<crate::monitor::Look>,
 }
 
 impl Published {
@@ -603,12 +613,12 @@ impl Published {
                 errors: 0,
             })),
             updates,
-            monitors: Mutex::new(Vec::new()),
+            monitors: Mutex::new(crate::monitor::Look::default()),
         })
     }
 
-    pub(super) fn set_monitors(&self, values: Vec<(String, crate::monitor::Unit, f64)>) {
-        *self.monitors.lock().unwrap_or_else(|e| e.into_inner()) = values;
+    pub(super) fn set_monitors(&self, look: crate::monitor::Look) {
+        *self.monitors.lock().unwrap_or_else(|e| e.into_inner()) = look;
     }
 
     /// Sets the users and sends a [`LiveUpdate`] of the aggregate, with the history points

@@ -311,7 +311,7 @@ impl Controller {
         let far = Instant::now() + Duration::from_secs(86_400 * 365);
         // The monitors' baseline: rates of second 1 are counted from here.
         self.monitors.sample(0);
-        self.shared.set_monitors(self.monitors.latest());
+        self.shared.set_monitors(self.monitors.look());
         self.set_state(if self.spawner.ramping() {
             RunState::Spawning
         } else {
@@ -400,7 +400,7 @@ impl Controller {
                     // that just ended.
                     let second = self.epoch.elapsed().saturating_sub(LOOK_AFTER).as_secs();
                     self.monitors.sample(second);
-                    self.shared.set_monitors(self.monitors.latest());
+                    self.shared.set_monitors(self.monitors.look());
                     let users = self.users(&worker_users);
                     if !stopping {
                         self.set_state(if self.spawner.ramping() {

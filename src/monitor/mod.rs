@@ -10,5 +10,5 @@ mod sampler;
 mod scrape;
 mod spec;
 
-pub use sampler::{Monitored, Notice, Sampler, Series, Unit};
+pub use sampler::{Look, Monitored, Notice, SATURATED_FOR, Sampler, Series, Unit};
 pub use spec::Spec;

@@ -86,6 +86,20 @@ impl Monitored {
     }
 }
 
+/// The monitors at one look, for the page: each series' newest point (with the run second it
+/// belongs to), whether chorus's own CPU has stayed above 90 % for a few seconds now, and
+/// every notice so far.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Look {
+    /// `(series, unit, second, value)`.
+    pub points: Vec<(String, Unit, u64, f64)>,
+    /// chorus's own CPU has stayed above 90 % for [`SATURATED_FOR`] seconds up to now.
+    pub saturated: bool,
+    /// Seconds so far with chorus's own CPU above 90 %.
+    pub saturated_seconds: u64,
+    pub notices: Vec<Notice>,
+}
+
 /// A process's counters at one sample.
 #[derive(Debug, Clone, Copy)]
 struct Counters {
@@ -138,7 +152,7 @@ struct Endpoint {
 /// Seconds above this share of its CPU make chorus say its latencies include its queueing.
 const SATURATED_PERCENT: f64 = 90.0;
 /// How many seconds in a row before it says so.
-const SATURATED_FOR: u64 = 3;
+pub const SATURATED_FOR: u64 = 3;
 
 pub struct Sampler {
     states: Vec<State>,
@@ -570,6 +584,24 @@ impl Sampler {
             .values()
             .filter_map(|s| s.points.last().map(|(_, v)| (s.name.clone(), s.unit, *v)))
             .collect()
+    }
+
+    /// The newest points, the saturation and the notices (the page's System tab).
+    pub fn look(&self) -> Look {
+        Look {
+            points: self
+                .series
+                .values()
+                .filter_map(|s| {
+                    s.points
+                        .last()
+                        .map(|(second, v)| (s.name.clone(), s.unit, *second, *v))
+                })
+                .collect(),
+            saturated: self.saturated_run >= SATURATED_FOR,
+            saturated_seconds: self.saturated_seconds,
+            notices: self.notices.clone(),
+        }
     }
 
     /// Notices since the `seen`th (to print them as they come).

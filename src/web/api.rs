@@ -88,12 +88,17 @@ pub(super) fn router(runs: Arc<Runs>, access: Access, stop: CancellationToken) -
             get(|| async { page(assets::APP_JS, "text/javascript; charset=utf-8") }),
         )
         .route(
+            "/system.js",
+            get(|| async { page(assets::SYSTEM_JS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
             "/style.css",
             get(|| async { page(assets::STYLE_CSS, "text/css; charset=utf-8") }),
         )
         .route("/api/state", get(state))
         .route("/api/token", get(token_json))
         .route("/api/stats", get(stats))
+        .route("/api/stats/phases", get(phases))
         .route("/api/start", post(start))
         .route("/api/users", post(users))
         .route("/api/stop", post(stop_run))
@@ -276,6 +281,26 @@ async fn state(State(AppState { runs, .. }): State<AppState>) -> Response {
 
 async fn stats(State(AppState { runs, .. }): State<AppState>) -> Response {
     axum::Json(runs.full_json()).into_response()
+}
+
+/// `GET /api/stats/phases?method=GET&name=/a`.
+async fn phases(
+    State(AppState { runs, .. }): State<AppState>,
+    uri: axum::http::Uri,
+) -> Result<Response, Refusal> {
+    let pairs = query_pairs(&uri);
+    let get = |key: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    let (Some(method), Some(name)) = (get("method"), get("name")) else {
+        return Err(Refusal::bad_request(
+            "give the row's method and name: /api/stats/phases?method=GET&name=/a",
+        ));
+    };
+    Ok(axum::Json(runs.phases_json(method, name)?).into_response())
 }
 
 async fn start(

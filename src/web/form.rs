@@ -2,9 +2,12 @@
 //! Numbers may arrive as JSON numbers or as the text a person typed; every refusal says which
 //! field, what was expected and what came.
 
+use std::time::Duration;
+
 use serde_json::{Map, Value};
 
 use crate::engine::{Load, Plan, Stage};
+use crate::stats::Threshold;
 use crate::units;
 
 /// A validated start request: the load as a plan, and another host if one was given.
@@ -12,7 +15,20 @@ use crate::units;
 pub(crate) struct StartRequest {
     pub(crate) plan: Plan,
     pub(crate) host: Option<String>,
+    /// A capacity search instead of a run at one rate (`find_capacity`).
+    pub(crate) capacity: Option<CapacityAsk>,
 }
+
+/// A capacity search asked from the page: its conditions and each step's measured time; the
+/// plan's arrival rate is the first step's, its max users every step's.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CapacityAsk {
+    pub(crate) conditions: Vec<Threshold>,
+    pub(crate) step_time: Duration,
+}
+
+/// Each step's measured time when the page gives none (as `--step-time`'s default).
+pub(crate) const DEFAULT_STEP_TIME: Duration = Duration::from_secs(10);
 
 /// A validated change of the user count.
 #[derive(Debug, Clone, PartialEq)]
@@ -155,7 +171,66 @@ pub(crate) fn start_request(body: &Value) -> Result<StartRequest, String> {
         duration: run_time,
     }])
     .map_err(|err| err.to_string())?;
-    Ok(StartRequest { plan, host })
+    let capacity = capacity_ask(body, &load)?;
+    Ok(StartRequest {
+        plan,
+        host,
+        capacity,
+    })
+}
+
+/// `find_capacity` (conditions as a list, or one text separated by commas) with an arrival
+/// rate to start from, and an optional `step_time`.
+fn capacity_ask(body: &Map<String, Value>, load: &Load) -> Result<Option<CapacityAsk>, String> {
+    let Some(conditions) = field(body, "find_capacity") else {
+        return Ok(None);
+    };
+    let texts: Vec<String> = match conditions {
+        Value::String(text) => text.split(',').map(|c| c.trim().to_owned()).collect(),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| item.as_str().map(|c| c.trim().to_owned()))
+            .collect::<Option<_>>()
+            .ok_or_else(|| "find_capacity must be conditions such as \"p95<300ms\"".to_owned())?,
+        other => {
+            return Err(format!(
+                "find_capacity must be conditions such as \"p95<300ms, failures<1%\", got {}",
+                shown(other)
+            ));
+        }
+    };
+    let texts: Vec<String> = texts.into_iter().filter(|c| !c.is_empty()).collect();
+    if texts.is_empty() {
+        return Err("find_capacity: enter a condition such as p95<300ms".to_owned());
+    }
+    let conditions = crate::stats::thresholds::parse_all(&texts)
+        .map_err(|err| format!("find_capacity: {err}"))?;
+    if !matches!(load, Load::Arrivals { .. }) {
+        return Err(
+            "find_capacity needs an arrival rate to start from (arrival_rate and max_users)"
+                .to_owned(),
+        );
+    }
+    let step_time = match field(body, "step_time") {
+        None => DEFAULT_STEP_TIME,
+        Some(Value::Number(n)) => {
+            units::from_seconds(n.as_f64().unwrap_or(f64::NAN), units::RUN_TIME)
+                .map_err(|err| err.named("step_time"))?
+        }
+        Some(Value::String(text)) => {
+            units::parse_duration(text, units::RUN_TIME).map_err(|err| err.named("step_time"))?
+        }
+        Some(other) => {
+            return Err(format!(
+                "step_time must be a duration such as 10s, got {}",
+                shown(other)
+            ));
+        }
+    };
+    Ok(Some(CapacityAsk {
+        conditions,
+        step_time,
+    }))
 }
 
 pub(crate) fn users_change(body: &Value) -> Result<UsersChange, String> {
@@ -199,6 +274,7 @@ mod tests {
                 plan: Plan::users(50, Some(5.0), Some(std::time::Duration::from_secs(120)))
                     .unwrap(),
                 host: Some("http://127.0.0.1:9".to_owned()),
+                capacity: None,
             }
         );
         let open = start_request(&json!({"arrival_rate": 20, "max_users": "100"})).unwrap();
@@ -301,5 +377,50 @@ mod tests {
             start_request(&from_locust_form(&long)).unwrap_err(),
             "run_time must be more than 0s and at most 1y, found \"500000000000y\""
         );
+    }
+
+    #[test]
+    fn a_capacity_search_takes_its_conditions_and_step_time_and_an_arrival_rate() {
+        let request = start_request(&json!({
+            "arrival_rate": "50", "max_users": 500,
+            "find_capacity": "p95<300ms, failures<1%", "step_time": "5s"
+        }))
+        .unwrap();
+        let ask = request.capacity.unwrap();
+        let written: Vec<&str> = ask.conditions.iter().map(Threshold::expression).collect();
+        assert_eq!(written, ["p95<300ms", "failures<1%"]);
+        assert_eq!(ask.step_time, Duration::from_secs(5));
+        assert_eq!(request.plan, Plan::arrivals("50", 500, None).unwrap());
+        let listed = start_request(&json!({
+            "arrival_rate": 5, "max_users": 5, "find_capacity": ["p99<1s"]
+        }))
+        .unwrap();
+        assert_eq!(listed.capacity.unwrap().step_time, DEFAULT_STEP_TIME);
+        for (body, message) in [
+            (
+                json!({"users": 5, "spawn_rate": 1, "find_capacity": "p95<1s"}),
+                "find_capacity needs an arrival rate to start from (arrival_rate and max_users)",
+            ),
+            (
+                json!({"arrival_rate": 5, "max_users": 5, "find_capacity": " , "}),
+                "find_capacity: enter a condition such as p95<300ms",
+            ),
+            (
+                json!({"arrival_rate": 5, "max_users": 5, "find_capacity": 3}),
+                "find_capacity must be conditions such as \"p95<300ms, failures<1%\", got 3",
+            ),
+        ] {
+            assert_eq!(start_request(&body).unwrap_err(), message, "{body}");
+        }
+        let bad = start_request(&json!({
+            "arrival_rate": 5, "max_users": 5, "find_capacity": "p95<fast"
+        }))
+        .unwrap_err();
+        assert!(bad.starts_with("find_capacity: "), "{bad}");
+        let bad_step = start_request(&json!({
+            "arrival_rate": 5, "max_users": 5, "find_capacity": "p95<1s", "step_time": "0s"
+        }))
+        .unwrap_err();
+        assert!(bad_step.starts_with("step_time"), "{bad_step}");
     }
 }

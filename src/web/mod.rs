@@ -6,7 +6,9 @@ mod api;
 mod assets;
 mod form;
 mod guard;
+mod live;
 mod runs;
+mod system;
 mod views;
 
 use std::io;

@@ -8,11 +8,14 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
 
-use super::form::{StartRequest, UsersChange};
-use super::views::{self, SentRows, live_json, result_json, state_name};
+use super::form::{CapacityAsk, StartRequest, UsersChange};
+use super::live::LiveView;
+use super::views::{capacity_json, live_json, phases_json, result_json, state_name};
+use crate::capacity::SearchSettings;
 use crate::cluster::MasterControl;
-use crate::engine::{self, Engine, EngineControl, EngineOptions, LiveUpdate, Load, Plan, RunState};
+use crate::engine::{self, Engine, EngineControl, EngineOptions, Load, Plan, RunState};
 use crate::scenario::Scenario;
+use crate::stats::capacity::Capacity;
 use crate::stats::now_unix_ms as now_ms;
 use crate::stats::report::prometheus::Exposition;
 use crate::stats::{Aggregate, RunMeta, RunResult};
@@ -62,6 +65,8 @@ struct Inner {
     arrival_rate: Option<f64>,
     run_time: Option<Duration>,
     runs: u64,
+    /// The capacity search going (or last run), as far as it got.
+    capacity: Option<Capacity>,
 }
 
 /// How a run is started: on this machine's engine, or on a cluster master's workers. The page,
@@ -78,6 +83,8 @@ pub struct Runs {
     starter: Starter,
     options: EngineOptions,
     inner: Mutex<Inner>,
+    /// The pages' copy of the run going, brought up to date once per engine update.
+    live: Mutex<LiveView>,
     events: broadcast::Sender<Arc<PageEvent>>,
     /// Whether the last run passed its thresholds, once its result is in.
     finished: watch::Sender<Option<bool>>,
@@ -136,6 +143,7 @@ impl Runs {
             starter,
             options,
             inner: Mutex::new(Inner::default()),
+            live: Mutex::new(LiveView::new(now_ms())),
             events,
             finished,
         })
@@ -143,6 +151,12 @@ impl Runs {
 
     fn inner(&self) -> MutexGuard<'_, Inner> {
         self.inner
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    fn live(&self) -> MutexGuard<'_, LiveView> {
+        self.live
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
     }
@@ -183,14 +197,22 @@ impl Runs {
 
     /// Starts a run of `plan` at once (`--autostart`, which may give `--stages` too).
     pub fn start_plan(self: &Arc<Self>, plan: Plan) -> Result<(), String> {
-        self.start(StartRequest { plan, host: None })
-            .map(|_| ())
-            .map_err(|refusal| refusal.message)
+        self.start(StartRequest {
+            plan,
+            host: None,
+            capacity: None,
+        })
+        .map(|_| ())
+        .map_err(|refusal| refusal.message)
     }
 
     /// Starts a run; refused while one is going.
     pub(crate) fn start(self: &Arc<Self>, request: StartRequest) -> Result<Value, Refusal> {
-        let StartRequest { plan, host } = request;
+        let StartRequest {
+            plan,
+            host,
+            capacity,
+        } = request;
         let mut inner = self.inner();
         if Self::going(&inner).is_some() {
             return Err(Refusal::conflict(
@@ -206,17 +228,22 @@ impl Runs {
             ),
             None => self.scenario.clone(),
         };
+        // A search judges each step on its conditions and the run's thresholds; the run as a
+        // whole (steps that did not hold included) is judged by the search's outcome alone.
+        let search = capacity.map(|ask| self.search_settings(ask, &plan));
+        let mut options = self.options.clone();
+        if search.is_some() {
+            options.thresholds.clear();
+        }
+        // Second 0 of the run: the engine's seconds count from about now (within its start).
+        let epoch = tokio::time::Instant::now();
         let handle = match &self.starter {
-            Starter::Local => Engine::start(scenario.clone(), plan.clone(), self.options.clone())
+            Starter::Local => Engine::start(scenario.clone(), plan.clone(), options.clone())
                 .map_err(|err| Refusal::bad_request(err.to_string()))?,
             Starter::Cluster(master) => {
                 refuse_on_cluster(&plan, &self.scenario, &scenario)?;
-                let meta = engine::run_meta(
-                    &scenario,
-                    Some(&plan),
-                    self.options.thresholds.clone(),
-                    now_ms(),
-                );
+                let meta =
+                    engine::run_meta(&scenario, Some(&plan), options.thresholds.clone(), now_ms());
                 master
                     .start_run(scenario.clone(), plan.clone(), meta)
                     .map_err(Refusal::conflict)?
@@ -239,49 +266,120 @@ impl Runs {
             }) => (Some(max_users), None, Some(per_second)),
             None => (None, None, None),
         };
-        inner.meta = Some(engine::run_meta(
-            &scenario,
-            Some(&plan),
-            self.options.thresholds.clone(),
-            now_ms(),
-        ));
+        let meta = engine::run_meta(&scenario, Some(&plan), options.thresholds.clone(), now_ms());
+        *self.live() = LiveView::new(meta.start_unix_ms);
+        inner.meta = Some(meta);
+        inner.capacity = search.as_ref().map(|settings| Capacity {
+            conditions: settings
+                .conditions
+                .iter()
+                .map(|c| c.expression().to_owned())
+                .collect(),
+            ..Capacity::default()
+        });
         self.finished.send_replace(None);
         drop(inner);
 
+        self.relay_updates(&control);
+        tokio::spawn(
+            self.clone()
+                .finish(handle, search.map(|settings| (settings, epoch))),
+        );
+        Ok(self.state_json())
+    }
+
+    /// Sends every page an update for each of the engine's, rendered from the pages' copy:
+    /// one look at the engine per update, however many pages are open.
+    fn relay_updates(self: &Arc<Self>, control: &EngineControl) {
         let runs = self.clone();
         let mut updates = control.subscribe();
         let engine = control.clone();
         tokio::spawn(async move {
-            let mut sent = SentRows::default();
             loop {
                 match updates.recv().await {
                     Ok(update) => {
-                        runs.publish("update", runs.update_json(&engine, &update, &mut sent))
+                        let mut body =
+                            engine.inspect(|aggregate| runs.live().advance(aggregate, &update));
+                        if let Some(system) = runs.live().absorb_monitors(&engine.monitor_look()) {
+                            body["system"] = system;
+                        }
+                        body["info"] = runs.state_json();
+                        runs.publish("update", body);
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(broadcast::error::RecvError::Closed) => break,
                 }
             }
         });
-        let runs = self.clone();
-        tokio::spawn(async move {
-            let mut result = handle.wait().await;
-            if control.state() != RunState::Stopped {
-                // The run's task ended without stopping: it failed inside.
-                result.errors.push(crate::stats::ErrorCount {
-                    message: "the run ended on an internal error (the terminal shows it); \
-                              what it measured is lost, and another run can be started"
-                        .to_owned(),
-                    count: 1,
-                });
+    }
+
+    /// Waits for the run's end (and runs the capacity search on it, if one was asked, from
+    /// the run's second 0), keeps its result and tells the pages.
+    async fn finish(
+        self: Arc<Self>,
+        handle: engine::EngineHandle,
+        search: Option<(SearchSettings, tokio::time::Instant)>,
+    ) {
+        let control = handle.control();
+        let searching = search.is_some();
+        let mut result = match search {
+            Some((settings, epoch)) => {
+                let watcher = self.clone();
+                let watch = move |so_far: &Capacity| {
+                    watcher.inner().capacity = Some(so_far.clone());
+                    watcher.publish("capacity", json!({ "capacity": capacity_json(so_far) }));
+                };
+                let say = |line: &str| tracing::info!("{line}");
+                let finished = handle.wait();
+                crate::capacity::run_watched(control.clone(), finished, epoch, settings, say, watch)
+                    .await
             }
+            None => handle.wait().await,
+        };
+        if control.state() != RunState::Stopped {
+            // The run's task ended without stopping: it failed inside.
+            result.errors.push(crate::stats::ErrorCount {
+                message: "the run ended on an internal error (the terminal shows it); \
+                          what it measured is lost, and another run can be started"
+                    .to_owned(),
+                count: 1,
+            });
+        }
+        // A search's result carries its one verdict (the thresholds judged every step).
+        if !searching {
             result.evaluate_thresholds();
-            let passed = result.passed();
-            runs.inner().result = Some(result);
-            runs.publish("full", runs.full_json());
-            runs.finished.send_replace(Some(passed));
-        });
-        Ok(self.state_json())
+        }
+        let passed = result.passed();
+        {
+            let mut inner = self.inner();
+            inner.capacity = result.capacity.clone();
+            inner.result = Some(result);
+        }
+        self.publish("full", self.full_json());
+        self.finished.send_replace(Some(passed));
+    }
+
+    /// How a search asked from the page runs: from the plan's arrival rate, with its max
+    /// users, each step judged on the asked conditions and the run's thresholds.
+    fn search_settings(&self, ask: CapacityAsk, plan: &Plan) -> SearchSettings {
+        let (start, max_users) = match plan.stages().first().map(|stage| stage.load) {
+            Some(Load::Arrivals {
+                per_second,
+                max_users,
+            }) => (per_second, max_users),
+            // The form gives a search an arrival rate (form::capacity_ask).
+            _ => (1.0, 1),
+        };
+        let mut conditions = ask.conditions;
+        conditions.extend(self.options.thresholds.iter().cloned());
+        SearchSettings {
+            start,
+            max_users,
+            step_time: ask.step_time,
+            settle: Duration::from_secs(1),
+            run_time: plan.duration(),
+            conditions,
+        }
     }
 
     pub(crate) fn set_users(&self, change: &UsersChange) -> Result<Value, Refusal> {
@@ -430,17 +528,6 @@ impl Runs {
         )
     }
 
-    /// What the page needs each second: the state, changed rows, the newest point.
-    fn update_json(
-        &self,
-        control: &EngineControl,
-        update: &LiveUpdate,
-        sent: &mut SentRows,
-    ) -> Value {
-        let info = self.state_json();
-        control.inspect(|aggregate| views::update(aggregate, update, sent, info))
-    }
-
     /// Everything, for a page that just connected and after a run ends.
     pub(crate) fn full_json(&self) -> Value {
         let info = self.state_json();
@@ -450,11 +537,40 @@ impl Runs {
         };
         let mut full = match (result, control) {
             (Some(result), _) => result_json(&result),
-            (None, Some(control)) => control.inspect(live_json),
+            // From the pages' copy: a page that connects costs the engine nothing.
+            (None, Some(_)) => {
+                let mut full = self.live().full_json();
+                full["capacity"] = self.inner().capacity.as_ref().map(capacity_json).into();
+                full
+            }
             (None, None) => live_json(&Aggregate::new()),
         };
         full["info"] = info;
         full
+    }
+
+    /// `GET /api/stats/phases`: one name's time broken down into its phases (a page's row
+    /// opened): from the result once it is in, else one look at the engine per request.
+    pub(crate) fn phases_json(&self, method: &str, name: &str) -> Result<Value, Refusal> {
+        let (control, result) = {
+            let inner = self.inner();
+            (inner.control.clone(), inner.result.clone())
+        };
+        let found = match (result, control) {
+            (Some(result), _) => result
+                .entries
+                .iter()
+                .find(|e| e.method == method && e.name == name)
+                .map(phases_json),
+            (None, Some(control)) => {
+                control.inspect(|aggregate| aggregate.entry(method, name).map(phases_json))
+            }
+            (None, None) => None,
+        };
+        found.ok_or_else(|| Refusal {
+            status: 404,
+            message: format!("no requests named {method} {name} in this run"),
+        })
     }
 
     /// `GET /metrics`: the current run's counters, latency summaries, users and monitors'

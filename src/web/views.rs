@@ -2,11 +2,10 @@
 //! live `Aggregate` or a finished `RunResult`, and what changed since the last update. Pure
 //! functions of what they are given; `runs` decides when to send them.
 
-use std::collections::HashMap;
-
 use serde_json::{Value, json};
 
-use crate::engine::{LiveUpdate, RunState};
+use crate::engine::RunState;
+use crate::stats::capacity::Capacity;
 use crate::stats::{Aggregate, EntryStats, HistoryPoint, LiveRow, RunResult};
 
 /// At most this many history points go to a page that connects; older ones are thinned.
@@ -28,79 +27,6 @@ pub(crate) fn live_json(aggregate: &Aggregate) -> Value {
         "exceptions": exceptions_json(aggregate),
         "history": thin(&aggregate.history()).iter().map(point_json).collect::<Vec<_>>(),
     })
-}
-
-/// What the page needs each second: `info` (the state), the rows that changed, the total,
-/// the newest points, and the failures and exceptions when they changed.
-pub(super) fn update(
-    aggregate: &Aggregate,
-    update: &LiveUpdate,
-    sent: &mut SentRows,
-    info: Value,
-) -> Value {
-    let rows: Vec<Value> = update
-        .rows
-        .iter()
-        .filter(|row| {
-            sent.changed(
-                &row.method,
-                &row.name,
-                row.requests,
-                row.failures,
-                row.current_rps,
-            )
-        })
-        .map(|row| live_row(aggregate, row))
-        .collect();
-    let total = &update.total;
-    let mut body = json!({
-        "info": info,
-        "rows": rows,
-        "aggregated": page_row(aggregate, "", "", total.current_rps, total.current_failures_per_sec),
-        "point": update.point.as_ref().map(point_json),
-        // The seconds made (or amended by a late report) since the last update.
-        "points": update.points.iter().map(point_json).collect::<Vec<_>>(),
-    });
-    if sent.failures_changed(aggregate) {
-        body["failures"] = failures_json(aggregate);
-    }
-    if sent.exceptions_changed(aggregate) {
-        body["exceptions"] = exceptions_json(aggregate);
-    }
-    body
-}
-
-/// What was last sent per row, so each update carries only rows that changed.
-#[derive(Debug, Default)]
-pub(super) struct SentRows {
-    rows: HashMap<(String, String), (u64, u64, u64)>,
-    failures: u64,
-    exceptions: u64,
-}
-
-impl SentRows {
-    fn changed(
-        &mut self,
-        method: &str,
-        name: &str,
-        requests: u64,
-        failures: u64,
-        rps: f64,
-    ) -> bool {
-        let now = (requests, failures, (rps * 100.0) as u64);
-        let key = (method.to_owned(), name.to_owned());
-        self.rows.insert(key, now) != Some(now)
-    }
-
-    fn failures_changed(&mut self, aggregate: &Aggregate) -> bool {
-        let now = aggregate.total().failures;
-        std::mem::replace(&mut self.failures, now) != now
-    }
-
-    fn exceptions_changed(&mut self, aggregate: &Aggregate) -> bool {
-        let now: u64 = aggregate.errors().iter().map(|e| e.count).sum();
-        std::mem::replace(&mut self.exceptions, now) != now
-    }
 }
 
 pub(super) fn state_name(state: RunState) -> &'static str {
@@ -147,7 +73,7 @@ fn phase_ms(entry: &EntryStats, phase: &str, percentile: f64) -> Option<f64> {
 }
 
 /// A row of the live table, with the aggregate's percentiles.
-fn live_row(aggregate: &Aggregate, row: &LiveRow) -> Value {
+pub(super) fn live_row(aggregate: &Aggregate, row: &LiveRow) -> Value {
     page_row(
         aggregate,
         &row.method,
@@ -155,6 +81,11 @@ fn live_row(aggregate: &Aggregate, row: &LiveRow) -> Value {
         row.current_rps,
         row.current_failures_per_sec,
     )
+}
+
+/// The `Aggregated` row.
+pub(super) fn total_row(aggregate: &Aggregate, current_rps: f64, current_fps: f64) -> Value {
+    entry_row(aggregate.total(), current_rps, current_fps)
 }
 
 fn page_row(
@@ -165,7 +96,7 @@ fn page_row(
     current_fps: f64,
 ) -> Value {
     if method.is_empty() && name.is_empty() {
-        return entry_row(aggregate.total(), current_rps, current_fps);
+        return total_row(aggregate, current_rps, current_fps);
     }
     match aggregate.entry(method, name) {
         Some(entry) => entry_row(entry, current_rps, current_fps),
@@ -189,7 +120,7 @@ fn failures_of<'a>(entries: impl Iterator<Item = &'a EntryStats>) -> Value {
     Value::Array(list)
 }
 
-fn failures_json(aggregate: &Aggregate) -> Value {
+pub(super) fn failures_json(aggregate: &Aggregate) -> Value {
     let rows = aggregate.rows();
     failures_of(
         rows.iter()
@@ -197,7 +128,7 @@ fn failures_json(aggregate: &Aggregate) -> Value {
     )
 }
 
-fn exceptions_json(aggregate: &Aggregate) -> Value {
+pub(super) fn exceptions_json(aggregate: &Aggregate) -> Value {
     Value::Array(
         aggregate
             .errors()
@@ -207,7 +138,7 @@ fn exceptions_json(aggregate: &Aggregate) -> Value {
     )
 }
 
-fn point_json(point: &HistoryPoint) -> Value {
+pub(super) fn point_json(point: &HistoryPoint) -> Value {
     json!({
         "t": point.unix_seconds,
         "users": point.users,
@@ -218,7 +149,7 @@ fn point_json(point: &HistoryPoint) -> Value {
     })
 }
 
-fn thin(points: &[HistoryPoint]) -> Vec<HistoryPoint> {
+pub(super) fn thin(points: &[HistoryPoint]) -> Vec<HistoryPoint> {
     if points.len() <= MAX_FULL_HISTORY {
         return points.to_vec();
     }
@@ -245,7 +176,56 @@ pub(super) fn result_json(result: &RunResult) -> Value {
         "failures": failures_of(result.entries.iter()),
         "exceptions": Value::Array(result.errors.iter().map(|e| json!({ "count": e.count, "message": e.message })).collect()),
         "history": thin(&result.history).iter().map(point_json).collect::<Vec<_>>(),
+        "system": super::system::result_system_json(&result.monitors, result.meta.start_unix_ms),
+        "capacity": result.capacity.as_ref().map(capacity_json),
     })
+}
+
+/// A capacity search's curve and outcome, so far or at its end (`--find-capacity`, or a search
+/// started on the page): each step's rate against its p50/p95/p99 and failures.
+pub(super) fn capacity_json(capacity: &Capacity) -> Value {
+    json!({
+        "conditions": capacity.conditions,
+        "per_second": capacity.per_second,
+        "ended": capacity.ended,
+        "steps": capacity.steps.iter().map(|step| json!({
+            "per_second": step.per_second,
+            "rps": step.rps(),
+            "requests": step.requests,
+            "failures": step.failures,
+            "failure_percent": step.failure_percent(),
+            "dropped_iterations": step.dropped_iterations,
+            "p50_ms": ms(step.p50_us),
+            "p95_ms": ms(step.p95_us),
+            "p99_ms": ms(step.p99_us),
+            "held": step.held,
+            "why": step.why,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// One name's time broken down (`GET /api/stats/phases`): each measured phase's count, mean
+/// and percentiles in ms, in the order a request goes through them.
+pub(super) fn phases_json(entry: &EntryStats) -> Value {
+    let phases: Vec<Value> = entry
+        .phases
+        .all()
+        .into_iter()
+        .filter_map(|(phase, times)| {
+            let times = times.filter(|t| t.count > 0)?;
+            Some(json!({
+                "phase": phase,
+                "count": times.count,
+                "avg_ms": times.avg_us() / 1000.0,
+                "p50_ms": ms(times.percentile_us(50.0)),
+                "p90_ms": ms(times.percentile_us(90.0)),
+                "p95_ms": ms(times.percentile_us(95.0)),
+                "p99_ms": ms(times.percentile_us(99.0)),
+                "max_ms": ms(times.percentile_us(100.0)),
+            }))
+        })
+        .collect();
+    json!({ "method": entry.method, "name": entry.name, "requests": entry.requests, "phases": phases })
 }
 
 #[cfg(test)]
@@ -289,5 +269,23 @@ mod tests {
         let result = aggregate.finish(RunMeta::default());
         let total = &result_json(&result)["aggregated"];
         assert!(near_19(&total["ttfb_p95_ms"]), "{total}");
+        // A row opened: each measured phase, in the order a request goes through them.
+        let detail = phases_json(&result.entries[0]);
+        let phases: Vec<&str> = detail["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["phase"].as_str().unwrap())
+            .collect();
+        assert_eq!(phases, ["dns", "connect", "ttfb", "download"], "{detail}");
+        let ttfb = &detail["phases"][2];
+        assert_eq!(ttfb["count"], json!(20));
+        assert!(near_19(&ttfb["p95_ms"]), "{ttfb}");
+        assert_eq!(ttfb["max_ms"], json!(20.0), "{ttfb}");
+        assert_eq!(
+            detail["phases"][1]["count"],
+            json!(1),
+            "one connect: {detail}"
+        );
     }
 }
