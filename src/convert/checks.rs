@@ -71,7 +71,7 @@ pub(crate) fn add_checks(
 fn path_glob(path: &str, account: &[(String, String)]) -> String {
     path.split('/')
         .map(|segment| {
-            let decoded = super::request::percent_decode(segment);
+            let decoded = super::slots::percent_decode(segment);
             let names_one = crate::values::looks_generated(&decoded)
                 || account
                     .iter()

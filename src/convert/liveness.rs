@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use super::model::{Draft, DraftStep, MessageStep, SendBody, Think};
-use super::request::slots;
+use super::slots::slots;
 
 /// One request's variables, in the order a section runs them.
 #[derive(Clone)]

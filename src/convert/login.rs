@@ -10,8 +10,7 @@ use std::collections::HashMap;
 
 use super::auth::HttpAuth;
 use super::model::{DraftBody, DraftRequest, Exchange};
-use super::offers::json_leaves;
-use super::request::{Slot, set_slot, slots};
+use super::slots::{Slot, set_slot, slots};
 use crate::html::{FieldKind, Page};
 
 /// Response fields that name the account.
@@ -130,7 +129,7 @@ fn credentials_in_roles(
         .filter(|s| matches!(s.slot, Slot::Json(_) | Slot::Form(_) | Slot::Multipart(_)))
         .filter(|s| !s.value.is_empty())
         .filter_map(|s| {
-            let key = s.key?;
+            let key = s.key?.into_owned();
             let password = match &roles {
                 Some(roles) if roles.passwords.contains(&key) => true,
                 Some(roles) if roles.typed.contains(&key) => false,
@@ -140,7 +139,7 @@ fn credentials_in_roles(
                 None if is_identity_name(&key) => false,
                 None => return None,
             };
-            Some((s.slot, s.value, password))
+            Some((s.slot, s.value.into_owned(), password))
         })
         .collect()
 }
@@ -254,15 +253,7 @@ pub(crate) fn add_response_identities(
         let Ok(json) = serde_json::from_str::<serde_json::Value>(body) else {
             continue;
         };
-        let mut leaves = Vec::new();
-        json_leaves(&json, "$".to_owned(), None, &mut leaves);
-        for (_, key, value) in leaves {
-            let Some(key) = key else { continue };
-            let lower = key.to_ascii_lowercase();
-            if IDENTITY_KEYS.contains(&lower.as_str()) && value.chars().count() >= 4 {
-                named.push((i, value));
-            }
-        }
+        identities(&json, None, &mut |value| named.push((i, value)));
     }
     if named.is_empty() {
         return;
@@ -349,6 +340,33 @@ impl<'a> Sent<'a> {
     }
 }
 
+/// Every string or number leaf of `json` under an identity key (`username`, `email`...) of
+/// four characters or more, in document order.
+fn identities(json: &serde_json::Value, key: Option<&str>, found: &mut dyn FnMut(String)) {
+    use serde_json::Value;
+    let value = match json {
+        Value::Object(map) => {
+            for (name, child) in map {
+                identities(child, Some(name), found);
+            }
+            return;
+        }
+        Value::Array(items) => {
+            for child in items {
+                identities(child, key, found);
+            }
+            return;
+        }
+        Value::String(text) => std::borrow::Cow::Borrowed(text.as_str()),
+        Value::Number(number) => std::borrow::Cow::Owned(number.to_string()),
+        Value::Bool(_) | Value::Null => return,
+    };
+    let Some(key) = key else { return };
+    if IDENTITY_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key)) && value.chars().count() >= 4 {
+        found(value.into_owned());
+    }
+}
+
 /// Where `value` occurs in `text` as a whole (not inside a longer word or number).
 fn occurrences<'a>(text: &'a str, value: &'a str) -> impl Iterator<Item = usize> + 'a {
     let alnum = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric());
@@ -370,11 +388,12 @@ pub(crate) fn template_account_values(requests: &mut [DraftRequest], login: &Log
     // Longer values first: `user01@example.org` before `user01`.
     values.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
     for request in requests.iter_mut() {
+        let mut changed: Vec<(Slot, String)> = Vec::new();
         for found in slots(request) {
             if matches!(found.slot, Slot::Cookie { .. } | Slot::Bearer(_)) {
                 continue;
             }
-            let mut text = found.value.clone();
+            let mut text = found.value.to_string();
             for (value, column) in &values {
                 let template = Login::template(column);
                 if text == *value {
@@ -387,8 +406,11 @@ pub(crate) fn template_account_values(requests: &mut [DraftRequest], login: &Log
                 }
             }
             if text != found.value {
-                set_slot(request, &found.slot, &text);
+                changed.push((found.slot, text));
             }
+        }
+        for (slot, text) in changed {
+            set_slot(request, &slot, &text);
         }
     }
 }

@@ -9,17 +9,22 @@ mod filter;
 mod from_har;
 mod liveness;
 mod login;
+mod made_up;
 mod model;
+mod names;
 mod offers;
 mod pacing;
 mod pkce;
+mod proof;
 mod redact;
 mod request;
 mod seen;
+mod slots;
 mod sockets;
 mod structure;
 #[cfg(test)]
 mod testing;
+mod ties;
 mod write;
 
 use std::collections::HashSet;
@@ -280,6 +285,11 @@ pub fn convert_capture(
     for (request, exchange) in requests.iter_mut().zip(&exchanges) {
         checks::add_checks(request, exchange, &account);
     }
+    // The pages read so far (for offers, links and checks) are let go: the few read again
+    // below are parsed again.
+    for exchange in &mut exchanges {
+        exchange.page.take();
+    }
     // Sockets: their messages become steps, carrying values from earlier messages and
     // responses (new extracts there).
     let mut taken: HashSet<String> = (requests.iter())
@@ -306,12 +316,8 @@ pub fn convert_capture(
         login_index,
         options.split_on.as_ref(),
     );
-    if let Some(index) = login_index {
-        structure::move_token_pages(
-            &mut layout,
-            &requests,
-            structure::login_end(&requests, index),
-        );
+    if let Some(login_end) = layout.login_end {
+        structure::move_token_pages(&mut layout, &requests, login_end);
     }
     let kept = requests.len();
     structure::reload_token_pages_for_logout(&mut layout, &mut requests, &mut exchanges);

@@ -77,7 +77,21 @@ pub(crate) struct Offer {
 
 /// Every value `exchange`'s response offers: JSON leaves, headers, `Location` parts, HTML form
 /// fields and metas.
+#[cfg(test)]
 pub(crate) fn offers(exchange: &Exchange) -> Vec<Offer> {
+    offers_where(exchange, &mut |_| true)
+        .into_iter()
+        .map(|(_, offer)| offer)
+        .collect()
+}
+
+/// The offers of [`offers`] whose value `keep` accepts, each with its position in the whole
+/// list; the others are never made (a JSON answer's every leaf would have its path written
+/// out, for the few values a request sends).
+pub(crate) fn offers_where(
+    exchange: &Exchange,
+    keep: &mut dyn FnMut(&str) -> bool,
+) -> Vec<(usize, Offer)> {
     let mut out = Vec::new();
     for (name, value) in &exchange.response_headers {
         let lower = name.to_ascii_lowercase();
@@ -92,23 +106,26 @@ pub(crate) fn offers(exchange: &Exchange) -> Vec<Offer> {
             });
         }
     }
+    let mut next = out.len();
+    let mut kept: Vec<(usize, Offer)> = out
+        .into_iter()
+        .enumerate()
+        .filter(|(_, offer)| keep(&offer.value))
+        .collect();
     let Some(body) = &exchange.response_body else {
-        return out;
+        return kept;
     };
     let mime = exchange.response_mime.to_ascii_lowercase();
     if mime.contains("json") || body.trim_start().starts_with(['{', '[']) {
         if let Ok(value) = serde_json::from_str::<Value>(body) {
-            let mut leaves = Vec::new();
-            json_leaves(&value, "$".to_owned(), None, &mut leaves);
-            out.extend(leaves.into_iter().map(|(path, key, value)| Offer {
-                place: Place::Json {
-                    in_array: path.contains('['),
-                },
-                value,
-                source: ExtractSource::JsonPath(path),
-                key,
-            }));
-            return out;
+            let mut leaves = Leaves {
+                keep,
+                next: &mut next,
+                path: Vec::new(),
+                out: &mut kept,
+            };
+            leaves.walk(&value, None);
+            return kept;
         }
     }
     if let Some(page) = exchange.page() {
@@ -120,51 +137,108 @@ pub(crate) fn offers(exchange: &Exchange) -> Vec<Offer> {
             if page.field(&field.name).map(|f| f as *const _) != Some(field as *const _) {
                 continue;
             }
-            out.push(Offer {
-                value: value.clone(),
-                source: ExtractSource::FormField(field.name.clone()),
-                key: Some(field.name.clone()),
-                place: Place::FormField {
-                    hidden: field.kind == FieldKind::Hidden,
-                },
-            });
+            if keep(value) {
+                kept.push((
+                    next,
+                    Offer {
+                        value: value.clone(),
+                        source: ExtractSource::FormField(field.name.clone()),
+                        key: Some(field.name.clone()),
+                        place: Place::FormField {
+                            hidden: field.kind == FieldKind::Hidden,
+                        },
+                    },
+                ));
+            }
+            next += 1;
         }
         for (name, content) in &page.metas {
             if content.is_empty() || page.meta(name) != Some(content.as_str()) {
                 continue;
             }
-            out.push(Offer {
-                value: content.clone(),
-                source: ExtractSource::Meta(name.clone()),
-                key: Some(name.clone()),
-                place: Place::Meta,
-            });
+            if keep(content) {
+                kept.push((
+                    next,
+                    Offer {
+                        value: content.clone(),
+                        source: ExtractSource::Meta(name.clone()),
+                        key: Some(name.clone()),
+                        place: Place::Meta,
+                    },
+                ));
+            }
+            next += 1;
         }
     }
-    out
+    kept
 }
 
-/// (JSONPath, key, value as text) of every string and number leaf.
-pub(crate) fn json_leaves(
-    value: &Value,
-    path: String,
-    key: Option<&str>,
-    out: &mut Vec<(String, Option<String>, String)>,
-) {
-    match value {
-        Value::Object(map) => {
-            for (name, child) in map {
-                json_leaves(child, json_child_path(&path, name), Some(name), out);
+/// One step of a JSONPath.
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// The string and number leaves of a JSON answer as offers, in document order; a leaf's
+/// path is written only when its value is kept.
+struct Leaves<'k, 'o, 'v> {
+    keep: &'k mut dyn FnMut(&str) -> bool,
+    /// The position of the next leaf among all the offers.
+    next: &'o mut usize,
+    path: Vec<Step<'v>>,
+    out: &'o mut Vec<(usize, Offer)>,
+}
+
+impl<'v> Leaves<'_, '_, 'v> {
+    fn walk(&mut self, value: &'v Value, key: Option<&'v str>) {
+        let number;
+        let text = match value {
+            Value::Object(map) => {
+                for (name, child) in map {
+                    self.path.push(Step::Key(name));
+                    self.walk(child, Some(name));
+                    self.path.pop();
+                }
+                return;
             }
-        }
-        Value::Array(items) => {
-            for (index, child) in items.iter().enumerate() {
-                json_leaves(child, format!("{path}[{index}]"), key, out);
+            Value::Array(items) => {
+                for (index, child) in items.iter().enumerate() {
+                    self.path.push(Step::Index(index));
+                    self.walk(child, key);
+                    self.path.pop();
+                }
+                return;
             }
+            Value::String(text) => text.as_str(),
+            Value::Number(n) => {
+                number = n.to_string();
+                number.as_str()
+            }
+            Value::Bool(_) | Value::Null => return,
+        };
+        let index = *self.next;
+        *self.next += 1;
+        if !(self.keep)(text) {
+            return;
         }
-        Value::String(text) => out.push((path, key.map(str::to_owned), text.clone())),
-        Value::Number(number) => out.push((path, key.map(str::to_owned), number.to_string())),
-        Value::Bool(_) | Value::Null => {}
+        let mut path = "$".to_owned();
+        for step in &self.path {
+            path = match step {
+                Step::Key(name) => json_child_path(&path, name),
+                Step::Index(index) => format!("{path}[{index}]"),
+            };
+        }
+        self.out.push((
+            index,
+            Offer {
+                place: Place::Json {
+                    in_array: path.contains('['),
+                },
+                value: text.to_owned(),
+                source: ExtractSource::JsonPath(path),
+                key: key.map(str::to_owned),
+            },
+        ));
     }
 }
 
@@ -213,7 +287,7 @@ fn location_offers(base: &url::Url, location: &str, out: &mut Vec<Offer>) {
             format!("/{}", segments[..index].join("/"))
         };
         out.push(Offer {
-            value: super::request::percent_decode(segment),
+            value: super::slots::percent_decode(segment).into_owned(),
             source: ExtractSource::HeaderRegex {
                 header: "Location".to_owned(),
                 pattern: location_pattern(&before),

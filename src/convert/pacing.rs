@@ -5,7 +5,7 @@
 use super::model::{DraftExtract, DraftRequest, DraftStep, Exchange, ExtractSource, Think};
 use std::collections::BTreeMap;
 
-use super::offers::offers;
+use super::offers::offers_where;
 
 /// Gaps shorter than this are the browser's own pace (parallel fetches, rendering), not a
 /// person thinking.
@@ -189,13 +189,16 @@ fn steady_interval(run: &[usize], exchanges: &[Exchange]) -> Option<f64> {
 /// (key, JSONPath, number) of every positive number a response's JSON holds (numbers written
 /// as strings too).
 fn json_numbers(exchange: &Exchange) -> impl Iterator<Item = (Option<String>, String, f64)> {
-    offers(exchange).into_iter().filter_map(|offer| {
-        let ExtractSource::JsonPath(path) = offer.source else {
-            return None;
-        };
-        let number = offer.value.parse::<f64>().ok()?;
-        (number > 0.0).then_some((offer.key, path, number))
-    })
+    let positive = &mut |value: &str| value.parse::<f64>().is_ok_and(|n| n > 0.0);
+    offers_where(exchange, positive)
+        .into_iter()
+        .filter_map(|(_, offer)| {
+            let ExtractSource::JsonPath(path) = offer.source else {
+                return None;
+            };
+            let number = offer.value.parse::<f64>().ok()?;
+            (number > 0.0).then_some((offer.key, path, number))
+        })
 }
 
 fn matches_interval(number: f64, interval_ms: f64) -> bool {

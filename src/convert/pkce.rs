@@ -6,7 +6,7 @@
 use base64::Engine as _;
 
 use super::model::DraftRequest;
-use super::request::{set_slot, slots};
+use super::slots::{Slot, set_slot, slots};
 
 /// The generated variable and what convert did, when the capture has a PKCE pair.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,8 +31,8 @@ pub(crate) fn template_pkce(requests: &mut [DraftRequest]) -> Option<Pkce> {
     for (index, request) in requests.iter().enumerate() {
         for found in slots(request) {
             match found.key.as_deref() {
-                Some("code_challenge") => challenges.push((index, found.value)),
-                Some("code_verifier") => verifiers.push((index, found.value)),
+                Some("code_challenge") => challenges.push((index, found.value.into_owned())),
+                Some("code_verifier") => verifiers.push((index, found.value.into_owned())),
                 _ => {}
             }
         }
@@ -49,12 +49,20 @@ pub(crate) fn template_pkce(requests: &mut [DraftRequest]) -> Option<Pkce> {
             .map(|(_, _, verifier)| (challenge.clone(), verifier.clone()))
     })?;
     for request in requests.iter_mut() {
-        for found in slots(request) {
-            if found.value == challenge {
-                set_slot(request, &found.slot, "{{ pkce_challenge(code_verifier) }}");
-            } else if found.value == verifier {
-                set_slot(request, &found.slot, "{{ code_verifier }}");
-            }
+        let changed: Vec<(Slot, &str)> = slots(request)
+            .into_iter()
+            .filter_map(|found| {
+                if found.value == challenge.as_str() {
+                    Some((found.slot, "{{ pkce_challenge(code_verifier) }}"))
+                } else if found.value == verifier.as_str() {
+                    Some((found.slot, "{{ code_verifier }}"))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        for (slot, template) in changed {
+            set_slot(request, &slot, template);
         }
     }
     Some(Pkce {

@@ -1,12 +1,12 @@
-//! From a recorded exchange to a draft request, and the "slots" of a request: every place a
-//! value can be replaced by a template (a path segment, a query value, a JSON leaf, a form
-//! field, a header, a bearer token).
+//! From a recorded exchange to a draft request: the headers a replay sends, the body parsed
+//! into what can be templated, recorded text written so that it renders as itself.
 
 use std::collections::HashSet;
 
 use serde_json::Value;
 
 use super::model::{DraftBody, DraftRequest, Exchange, Part, header};
+use super::slots::{Slot, set_slot, slots};
 
 /// Headers a replay must not copy: the transport's own, the browser's fingerprint, caching
 /// validators (a replay would get 304s) and addresses of the recording proxy.
@@ -257,165 +257,6 @@ pub(crate) fn cookie_pairs(header: &str) -> impl Iterator<Item = (&str, &str)> {
         .map(|(name, value)| (name.trim(), value.trim()))
 }
 
-/// A place in a request that holds one value.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Slot {
-    PathSegment(usize),
-    Query(usize),
-    Json(Vec<JsonStep>),
-    Form(usize),
-    /// A text part of a multipart body.
-    Multipart(usize),
-    Header(usize),
-    /// The token after `Bearer ` in a header.
-    Bearer(usize),
-    /// The value of the cookie `name` inside the `Cookie` header at `header`.
-    Cookie {
-        header: usize,
-        name: String,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum JsonStep {
-    Key(String),
-    Index(usize),
-}
-
-/// A slot, its current value, and the name it goes by (a field or parameter name), if any.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct SlotValue {
-    pub(crate) slot: Slot,
-    pub(crate) value: String,
-    pub(crate) key: Option<String>,
-    /// For JSON leaves: whether the value is a number (kept as a number when templated).
-    pub(crate) number: bool,
-}
-
-pub(crate) fn slots(request: &DraftRequest) -> Vec<SlotValue> {
-    let mut out = Vec::new();
-    for (index, segment) in request.path.iter().enumerate() {
-        let decoded = percent_decode(segment);
-        if !decoded.is_empty() {
-            let key = index
-                .checked_sub(1)
-                .and_then(|prev| request.path.get(prev))
-                .cloned();
-            out.push(SlotValue {
-                slot: Slot::PathSegment(index),
-                value: decoded,
-                key,
-                number: false,
-            });
-        }
-    }
-    for (index, (name, value)) in request.query.iter().enumerate() {
-        out.push(SlotValue {
-            slot: Slot::Query(index),
-            value: value.clone(),
-            key: Some(name.clone()),
-            number: false,
-        });
-    }
-    for (index, (name, value)) in request.headers.iter().enumerate() {
-        if name.eq_ignore_ascii_case("cookie") {
-            // Each cookie is a value of its own: a token a script copied from a response.
-            for (cookie, value) in cookie_pairs(value) {
-                out.push(SlotValue {
-                    slot: Slot::Cookie {
-                        header: index,
-                        name: cookie.to_owned(),
-                    },
-                    value: value.to_owned(),
-                    key: Some(cookie.to_owned()),
-                    number: false,
-                });
-            }
-        } else if let Some(token) = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-        {
-            out.push(SlotValue {
-                slot: Slot::Bearer(index),
-                value: token.to_owned(),
-                key: Some(name.clone()),
-                number: false,
-            });
-        } else {
-            out.push(SlotValue {
-                slot: Slot::Header(index),
-                value: value.clone(),
-                key: Some(name.clone()),
-                number: false,
-            });
-        }
-    }
-    match &request.body {
-        DraftBody::Json(value) => json_leaves(value, &mut Vec::new(), None, &mut out),
-        DraftBody::Form(pairs) => {
-            for (index, (name, value)) in pairs.iter().enumerate() {
-                out.push(SlotValue {
-                    slot: Slot::Form(index),
-                    value: value.clone(),
-                    key: Some(name.clone()),
-                    number: false,
-                });
-            }
-        }
-        DraftBody::Multipart(parts) => {
-            for (index, part) in parts.iter().enumerate() {
-                if part.file.is_none() {
-                    out.push(SlotValue {
-                        slot: Slot::Multipart(index),
-                        value: part.value.clone(),
-                        key: Some(part.name.clone()),
-                        number: false,
-                    });
-                }
-            }
-        }
-        DraftBody::None | DraftBody::Raw { .. } => {}
-    }
-    out
-}
-
-fn json_leaves(
-    value: &Value,
-    path: &mut Vec<JsonStep>,
-    key: Option<&str>,
-    out: &mut Vec<SlotValue>,
-) {
-    match value {
-        Value::Object(map) => {
-            for (name, child) in map {
-                path.push(JsonStep::Key(name.clone()));
-                json_leaves(child, path, Some(name), out);
-                path.pop();
-            }
-        }
-        Value::Array(items) => {
-            for (index, child) in items.iter().enumerate() {
-                path.push(JsonStep::Index(index));
-                json_leaves(child, path, key, out);
-                path.pop();
-            }
-        }
-        Value::String(text) => out.push(SlotValue {
-            slot: Slot::Json(path.clone()),
-            value: text.clone(),
-            key: key.map(str::to_owned),
-            number: false,
-        }),
-        Value::Number(number) => out.push(SlotValue {
-            slot: Slot::Json(path.clone()),
-            value: number.to_string(),
-            key: key.map(str::to_owned),
-            number: true,
-        }),
-        Value::Bool(_) | Value::Null => {}
-    }
-}
-
 /// Every place a request sends the recorded host's own origin inside a value (an OAuth
 /// `redirect_uri`, a `return_to`, a JSON `url`) sends `{{ origin }}` instead, so a run
 /// against another host (`-H`) sends that host's: the application compares such values
@@ -424,13 +265,17 @@ pub(crate) fn template_origin(requests: &mut [DraftRequest], origin: &str) {
     // `http://h:80` must not match inside `http://h:8080` or `http://h.example`.
     let continues_host = |c: char| c.is_alphanumeric() || matches!(c, '.' | '-' | ':' | '_');
     for request in requests.iter_mut() {
+        let mut changed: Vec<(Slot, String)> = Vec::new();
         for found in slots(request) {
             if matches!(found.slot, Slot::Cookie { .. } | Slot::Bearer(_)) {
                 continue;
             }
+            let Some(mut at) = found.value.find(origin) else {
+                continue;
+            };
             let mut text = String::with_capacity(found.value.len());
-            let mut rest = found.value.as_str();
-            while let Some(at) = rest.find(origin) {
+            let mut rest: &str = &found.value;
+            loop {
                 let after = &rest[at + origin.len()..];
                 text.push_str(&rest[..at]);
                 if after.starts_with(continues_host) {
@@ -439,107 +284,26 @@ pub(crate) fn template_origin(requests: &mut [DraftRequest], origin: &str) {
                     text.push_str("{{ origin }}");
                 }
                 rest = after;
+                match rest.find(origin) {
+                    Some(next) => at = next,
+                    None => break,
+                }
             }
             text.push_str(rest);
             if text != found.value {
-                set_slot(request, &found.slot, &text);
+                changed.push((found.slot, text));
             }
         }
-    }
-}
-
-/// Replaces the value in `slot` by `template`.
-pub(crate) fn set_slot(request: &mut DraftRequest, slot: &Slot, template: &str) {
-    match slot {
-        Slot::PathSegment(index) => request.path[*index] = template.to_owned(),
-        Slot::Query(index) => request.query[*index].1 = template.to_owned(),
-        Slot::Form(index) => {
-            if let DraftBody::Form(pairs) = &mut request.body {
-                pairs[*index].1 = template.to_owned();
-            }
-        }
-        Slot::Multipart(index) => {
-            if let DraftBody::Multipart(parts) = &mut request.body {
-                parts[*index].value = template.to_owned();
-            }
-        }
-        Slot::Header(index) => request.headers[*index].1 = template.to_owned(),
-        Slot::Bearer(index) => request.headers[*index].1 = format!("Bearer {template}"),
-        Slot::Cookie { header, name } => {
-            let pairs: Vec<String> = cookie_pairs(&request.headers[*header].1)
-                .map(|(cookie, value)| {
-                    let value = if cookie == name { template } else { value };
-                    format!("{cookie}={value}")
-                })
-                .collect();
-            request.headers[*header].1 = pairs.join("; ");
-        }
-        Slot::Json(path) => {
-            if let DraftBody::Json(value) = &mut request.body {
-                if let Some(leaf) = json_at(value, path) {
-                    *leaf = Value::String(template.to_owned());
-                }
-            }
+        for (slot, text) in changed {
+            set_slot(request, &slot, &text);
         }
     }
-}
-
-fn json_at<'a>(value: &'a mut Value, path: &[JsonStep]) -> Option<&'a mut Value> {
-    let mut current = value;
-    for step in path {
-        current = match step {
-            JsonStep::Key(key) => current.get_mut(key)?,
-            JsonStep::Index(index) => current.get_mut(*index)?,
-        };
-    }
-    Some(current)
-}
-
-pub(crate) fn percent_decode(text: &str) -> String {
-    // Nothing to decode (the form parser below would give the text back as it is: `+` is
-    // sent to it as `%2B`).
-    if !text.contains(['%', '&']) {
-        return text.to_owned();
-    }
-    url::form_urlencoded::parse(format!("x={}", text.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, value)| value.into_owned())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::convert::testing::exchange;
-
-    #[test]
-    fn slots_cover_path_query_json_and_bearer() {
-        let mut ex = exchange(
-            "POST",
-            "http://app/api/items/42?cb=1382584603667",
-            200,
-            r#"{"gameSessionId":"g1","n":[3]}"#,
-            "{}",
-        );
-        ex.request_headers
-            .push(("Authorization".to_owned(), "Bearer tok123".to_owned()));
-        let mut request = draft_request(&ex);
-        let found = slots(&request);
-        let values: Vec<&str> = found.iter().map(|s| s.value.as_str()).collect();
-        assert_eq!(
-            values,
-            ["api", "items", "42", "1382584603667", "tok123", "g1", "3"]
-        );
-        assert_eq!(found[2].key.as_deref(), Some("items"));
-        assert!(found[6].number);
-        set_slot(&mut request, &found[5].slot, "{{ gameSessionId }}");
-        set_slot(&mut request, &found[4].slot, "{{ token }}");
-        assert_eq!(
-            request.body,
-            DraftBody::Json(serde_json::json!({"gameSessionId": "{{ gameSessionId }}", "n": [3]}))
-        );
-        assert_eq!(request.headers.last().unwrap().1, "Bearer {{ token }}");
-    }
 
     #[test]
     fn the_recorded_origin_inside_values_follows_the_run_host() {
@@ -559,24 +323,6 @@ mod tests {
                 serde_json::json!({"url": "see {{ origin }}", "far": "http://app:8000.example/"})
             )
         );
-    }
-
-    #[test]
-    fn each_cookie_of_a_cookie_header_is_a_slot() {
-        let mut request = draft_request(&exchange("GET", "http://app/a", 200, "", "{}"));
-        request.headers.push((
-            "Cookie".to_owned(),
-            "theme=dark; csrf=Xy12ab34Cd".to_owned(),
-        ));
-        let found = slots(&request);
-        let cookies: Vec<(&str, &str)> = found
-            .iter()
-            .filter(|s| matches!(s.slot, Slot::Cookie { .. }))
-            .map(|s| (s.key.as_deref().unwrap(), s.value.as_str()))
-            .collect();
-        assert_eq!(cookies, [("theme", "dark"), ("csrf", "Xy12ab34Cd")]);
-        set_slot(&mut request, &found[2].slot, "{{ csrf }}");
-        assert_eq!(request.headers[0].1, "theme=dark; csrf={{ csrf }}");
     }
 
     #[test]

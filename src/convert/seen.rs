@@ -1,12 +1,15 @@
 //! What the responses so far offered, indexed so that correlation costs the same per request
 //! whatever the capture's length: offers by value, grouped by place and key (the tie rules
 //! judge a group alike, so one judgement and one binary search serve the whole group), and
-//! the first page that linked to each URL. Only values some request sends are kept.
+//! the first page that linked to each URL, with the offer of the link a person clicked. Only
+//! values some request sends are kept.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 
-use super::model::Exchange;
-use super::offers::{Offer, Place};
+use super::model::{Exchange, ExtractSource};
+use super::offers::{Offer, Place, location_pattern};
+use super::slots::percent_decode;
 
 /// One offer of a value: the response that made it, which of its offers it is (the offer
 /// itself is made again when tried: keeping every offer's rule would hold a large capture
@@ -142,23 +145,38 @@ struct Cursor<'a> {
 /// The offers of every response so far, for the values requests send.
 #[derive(Debug, Default)]
 pub(crate) struct Seen {
-    wanted: HashSet<String>,
+    /// The values worth keeping, by hash (a value that only shares a hash is kept for
+    /// nothing: never asked about).
+    wanted: HashSet<u64>,
+    hasher: RandomState,
     by_value: HashMap<String, Offered>,
     kept: usize,
 }
 
 impl Seen {
     /// Keeps offers of the `wanted` values only.
-    pub(crate) fn new(wanted: HashSet<String>) -> Self {
+    pub(crate) fn new<'a>(wanted: impl IntoIterator<Item = &'a str>) -> Self {
+        let hasher = RandomState::new();
         Self {
-            wanted,
+            wanted: wanted
+                .into_iter()
+                .map(|value| hasher.hash_one(value))
+                .collect(),
+            hasher,
             ..Self::default()
         }
     }
 
-    pub(crate) fn add(&mut self, response: usize, offers: Vec<Offer>) {
-        for (index, offer) in offers.into_iter().enumerate() {
-            if !self.wanted.contains(&offer.value) {
+    /// Whether offers of `value` are kept.
+    pub(crate) fn wants(&self, value: &str) -> bool {
+        self.wanted.contains(&self.hasher.hash_one(value))
+    }
+
+    /// Keeps the offers of response `response` (from [`super::offers::offers_where`]: each
+    /// offer with its position among the response's offers) whose value is wanted.
+    pub(crate) fn add(&mut self, response: usize, offers: Vec<(usize, Offer)>) {
+        for (index, offer) in offers {
+            if !self.wants(&offer.value) {
                 continue;
             }
             let offered = self.by_value.entry(offer.value).or_default();
@@ -230,6 +248,73 @@ impl FirstLinks {
     }
 }
 
+/// How many earlier pages are searched for a link the person clicked.
+pub(crate) const LINK_WINDOW: usize = 8;
+
+/// The link the person clicked to send `request`: a link in one of the last pages whose href
+/// is the request's URL, that appeared only after the session changed something (so it names
+/// something the session made, not a constant), found by its text.
+pub(crate) fn link_offer(
+    index: usize,
+    exchanges: &[Exchange],
+    first_links: &mut FirstLinks,
+    first_written: Option<usize>,
+    account: &[(String, String)],
+    j: usize,
+) -> Option<(usize, Offer)> {
+    let target = &exchanges[j].url;
+    let wanted = shown(target);
+    let href_is_target = |page_url: &url::Url, href: &str| {
+        page_url
+            .join(href)
+            .ok()
+            .is_some_and(|url| shown(&url) == wanted)
+    };
+    let first_seen = first_links.before(exchanges, j, &wanted)?;
+    // The link must have appeared after a write of this session.
+    if first_written.is_none_or(|w| w >= first_seen) {
+        return None;
+    }
+    (first_seen..j).rev().take(LINK_WINDOW).find_map(|i| {
+        let page = exchanges[i].page()?;
+        let link = page
+            .links
+            .iter()
+            .find(|l| href_is_target(&exchanges[i].url, &l.href))?;
+        let text = templated_text(&link.text, account);
+        // A text the same for every user cannot pick this user's object.
+        if text == link.text {
+            return None;
+        }
+        let path: Vec<&str> = target.path().trim_start_matches('/').split('/').collect();
+        let before = format!("/{}", path[..index.min(path.len())].join("/"));
+        let before = if index == 0 { String::new() } else { before };
+        Some((
+            i,
+            Offer {
+                value: percent_decode(path.get(index).copied().unwrap_or_default()).into_owned(),
+                source: ExtractSource::Link {
+                    text,
+                    pattern: location_pattern(&before),
+                },
+                key: None,
+                place: Place::Link,
+            },
+        ))
+    })
+}
+
+/// A text with the account's own values as templates (a link named after the user).
+pub(crate) fn templated_text(text: &str, account: &[(String, String)]) -> String {
+    let mut out = text.to_owned();
+    for (value, column) in account {
+        if value.chars().count() >= 4 && column != "password" {
+            out = out.replace(value.as_str(), &format!("{{{{ user.{column} }}}}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,10 +334,10 @@ mod tests {
         let token = "t0k3nABC99";
         let field = || offer(token, Place::FormField { hidden: true }, "csrf");
         let json = || offer(token, Place::Json { in_array: false }, "token");
-        let mut seen = Seen::new([token.to_owned()].into());
-        seen.add(0, vec![field(), offer("other", Place::Meta, "m")]);
-        seen.add(1, vec![json()]);
-        seen.add(2, vec![field(), json()]);
+        let mut seen = Seen::new([token]);
+        seen.add(0, vec![(0, field()), (1, offer("other", Place::Meta, "m"))]);
+        seen.add(1, vec![(0, json())]);
+        seen.add(2, vec![(0, field()), (1, json())]);
         let offered = seen.get(token).unwrap();
         assert_eq!(offered.newest, 2);
         assert!(

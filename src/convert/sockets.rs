@@ -10,13 +10,14 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::Value;
 
-use super::correlate::{is_id_like, sanitize};
 use super::model::{
     DraftExtract, DraftRequest, DraftSocket, Exchange, ExtractSource, MessageStep, RecordedMessage,
     RecordedSocket, SendBody,
 };
+use super::names::sanitize;
 use super::offers::json_child_path;
 use super::request::as_data;
+use super::ties::is_id_like;
 use crate::scenario::message_json;
 use crate::values::{Shape, shape};
 

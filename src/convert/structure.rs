@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::model::{DraftBody, DraftExtract, DraftRequest, Exchange, ExtractSource};
-use super::request::{Slot, SlotValue, set_slot, slots};
+use super::slots::{Slot, SlotValue, set_slot, slots};
 
 /// Paths, queries and form values that say "log out".
 static LOGOUT: LazyLock<Regex> = LazyLock::new(|| {
@@ -34,6 +34,8 @@ pub(crate) struct Layout {
     pub(crate) on_stop: Vec<usize>,
     /// The request that ends the session, when there is one.
     pub(crate) logout: Option<usize>,
+    /// Where the login ends ([`login_end`]), when there is a login.
+    pub(crate) login_end: Option<usize>,
 }
 
 fn path_of(request: &DraftRequest) -> String {
@@ -178,6 +180,7 @@ pub(crate) fn layout(
         flows,
         on_stop: (stop..requests.len()).collect(),
         logout,
+        login_end,
     }
 }
 
@@ -250,6 +253,8 @@ pub(crate) fn reload_token_pages_for_logout(
         return;
     };
     let mut reloads: Vec<usize> = Vec::new();
+    // The requests (and the recorded exchange each repeats) to add at the end.
+    let mut added: Vec<(DraftRequest, usize)> = Vec::new();
     let mut reloaded: HashSet<usize> = HashSet::new();
     let in_on_stop: HashSet<usize> = layout.on_stop.iter().copied().collect();
     let logout_uses: Vec<String> = layout
@@ -332,10 +337,9 @@ pub(crate) fn reload_token_pages_for_logout(
         let mut primary = requests[source].clone();
         primary.when = Some(defined.clone());
         primary.checks.clear();
-        requests.push(primary);
-        exchanges.push(exchanges[source].clone());
-        reloads.push(requests.len() - 1);
-        reloaded.insert(requests.len() - 1);
+        added.push((primary, source));
+        reloads.push(requests.len() + added.len() - 1);
+        reloaded.insert(requests.len() + added.len() - 1);
         if let Some(page) = fallback_page {
             let mut fallback = requests[page].clone();
             fallback.extracts = vec![DraftExtract {
@@ -348,11 +352,18 @@ pub(crate) fn reload_token_pages_for_logout(
             }];
             fallback.checks.clear();
             fallback.when = Some(format!("not ({defined})"));
-            requests.push(fallback);
-            exchanges.push(exchanges[page].clone());
-            reloads.push(requests.len() - 1);
-            reloaded.insert(requests.len() - 1);
+            added.push((fallback, page));
+            reloads.push(requests.len() + added.len() - 1);
+            reloaded.insert(requests.len() + added.len() - 1);
         }
+    }
+    // Grown once, to their size: these lists are long, and doubling one here, at the
+    // conversion's peak, held it twice over.
+    requests.reserve_exact(added.len());
+    exchanges.reserve_exact(added.len());
+    for (request, recorded) in added {
+        requests.push(request);
+        exchanges.push(exchanges[recorded].clone());
     }
     reloads.extend(layout.on_stop.iter().copied());
     layout.on_stop = reloads;
@@ -458,8 +469,9 @@ pub(crate) fn send_recorded_across_flows(
     for (flow, positions, _) in &layout.flows {
         let mut known = from_start.clone();
         for &p in positions {
-            let unknown: Vec<(SlotValue, Vec<String>)> = slots(&requests[p])
+            let unknown: Vec<(SlotValue<'static>, Vec<String>)> = slots(&requests[p])
                 .into_iter()
+                .map(SlotValue::into_owned)
                 .filter_map(|found| {
                     let missing: Vec<String> = template_variables(&found.value)
                         .into_iter()

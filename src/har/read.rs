@@ -23,11 +23,13 @@
 //! find where to cut it).
 
 use std::fmt;
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use super::repair::{line_column, line_column_bytes, offset_of, repair};
 use super::{Entry, Har, Log};
 use crate::files;
 
@@ -87,6 +89,16 @@ impl EntrySink for Collect {
     }
 }
 
+/// Lets every entry go: the sink of a second reading that only looks for where the first
+/// failed.
+struct Discard;
+
+impl EntrySink for Discard {
+    fn entry(&mut self, _: Entry) {}
+
+    fn restart(&mut self) {}
+}
+
 /// Reads a HAR file. See the module documentation for what is tolerated.
 pub fn read_file(path: &Path) -> Result<(Har, Vec<Warning>), HarError> {
     let mut entries = Collect(Vec::new());
@@ -117,31 +129,55 @@ pub fn read_file_each(
         let text = utf8(bytes, &name)?;
         return read_str_each(&text, &name, sink);
     }
-    let mut reader = BufReader::with_capacity(1 << 16, file);
-    skip_bom(&mut reader).map_err(|err| io_error(files::os_error(&err)))?;
-    starts_like_har(&mut reader, &name).map_err(|err| match err {
+    let reader = buffered(file, &name).map_err(|err| match err {
         Ok(invalid) => invalid,
         Err(io) => io_error(files::os_error(&io)),
     })?;
     let mut deserializer = serde_json::Deserializer::from_reader(reader);
-    match parse(&mut deserializer, sink) {
-        Ok((har, _)) => Ok(finish(har, Vec::new())),
-        Err(err) if err.inner().is_io() => Err(io_error(
+    let err = match parse(&mut deserializer, sink, false) {
+        Ok((har, _)) => return Ok(finish(har, Vec::new())),
+        Err(err) => err,
+    };
+    if err.inner().is_io() {
+        return Err(io_error(
             err.inner()
                 .io_error_kind()
                 .map(|kind| files::os_error(&io::Error::from(kind)))
                 .unwrap_or_else(|| err.inner().to_string()),
-        )),
-        Err(err) if is_damage(err.inner()) => {
-            sink.restart();
-            let bytes = files::read_limited(path, MAX_HAR_BYTES, "capture")
-                .map_err(|err| io_error(err.to_string()))?;
-            let text = utf8(bytes, &name)?;
-            let start = if text.starts_with('\u{feff}') { 3 } else { 0 };
-            repair_and_read(&text[start..], &name, &err, sink)
-        }
-        Err(err) => Err(invalid(&name, &err)),
+        ));
     }
+    // Read again, the JSON path tracked, for the message to name the field (its entries are
+    // not handed over twice): tracking every value of a large capture costs a fifth of the
+    // reading, and a failure is rare.
+    let again = files::open_input(path, MAX_HAR_BYTES, "capture")
+        .map_err(|err| io_error(err.to_string()))?;
+    let reader = buffered(again, &name).map_err(|err| match err {
+        Ok(invalid) => invalid,
+        Err(io) => io_error(files::os_error(&io)),
+    })?;
+    let mut deserializer = serde_json::Deserializer::from_reader(reader);
+    let err = match parse(&mut deserializer, &mut Discard, true) {
+        Err(tracked) if !tracked.inner().is_io() => tracked,
+        // The file changed in between: the first reading's error, without its path.
+        _ => err,
+    };
+    if is_damage(err.inner()) {
+        sink.restart();
+        let bytes = files::read_limited(path, MAX_HAR_BYTES, "capture")
+            .map_err(|err| io_error(err.to_string()))?;
+        let text = utf8(bytes, &name)?;
+        let start = if text.starts_with('\u{feff}') { 3 } else { 0 };
+        return repair_and_read(&text[start..], &name, &err, sink);
+    }
+    Err(invalid(&name, &err))
+}
+
+/// A file's reader past its byte-order mark, its first bytes checked to look like a HAR.
+fn buffered(file: File, source_name: &str) -> Result<BufReader<File>, Result<HarError, io::Error>> {
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    skip_bom(&mut reader).map_err(Err)?;
+    starts_like_har(&mut reader, source_name)?;
+    Ok(reader)
 }
 
 /// Reads HAR text held in memory; `source_name` is what error messages call it.
@@ -163,14 +199,21 @@ fn read_str_each(
         return Err(refusal);
     }
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    match parse(&mut deserializer, sink) {
-        Ok((har, _)) => Ok(finish(har, Vec::new())),
-        Err(err) if is_damage(err.inner()) => {
-            sink.restart();
-            repair_and_read(text, source_name, &err, sink)
-        }
-        Err(err) => Err(invalid(source_name, &err)),
+    let first = parse(&mut deserializer, sink, false);
+    let err = match first {
+        Ok((har, _)) => return Ok(finish(har, Vec::new())),
+        Err(err) => err,
+    };
+    // Again with the JSON path tracked, for the message (as `read_file_each` does).
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let err = parse(&mut deserializer, &mut Discard, true)
+        .err()
+        .unwrap_or(err);
+    if is_damage(err.inner()) {
+        sink.restart();
+        return repair_and_read(text, source_name, &err, sink);
     }
+    Err(invalid(source_name, &err))
 }
 
 /// The bytes as text, or where the first byte that is not UTF-8 is.
@@ -303,26 +346,32 @@ fn plain(err: serde_json::Error) -> PathError {
     }
 }
 
-/// The document, its entries handed to `sink`, and how many there were.
+/// The document, its entries handed to `sink`, and how many there were; `tracked`: with the
+/// JSON path of a failure (slower).
 fn parse<'de, R: serde_json::de::Read<'de>>(
     deserializer: &mut serde_json::Deserializer<R>,
     sink: &mut dyn EntrySink,
+    tracked: bool,
 ) -> Result<(Har, usize), PathError> {
-    let mut track = serde_path_to_error::Track::new();
     let mut handed = 0;
     let document = Document {
         sink,
         handed: &mut handed,
     };
-    let har = document
-        .deserialize(serde_path_to_error::Deserializer::new(
-            &mut *deserializer,
-            &mut track,
-        ))
-        .map_err(|inner| PathError {
-            path: track.path().to_string(),
-            inner,
-        })?;
+    let har = if tracked {
+        let mut track = serde_path_to_error::Track::new();
+        document
+            .deserialize(serde_path_to_error::Deserializer::new(
+                &mut *deserializer,
+                &mut track,
+            ))
+            .map_err(|inner| PathError {
+                path: track.path().to_string(),
+                inner,
+            })?
+    } else {
+        document.deserialize(&mut *deserializer).map_err(plain)?
+    };
     deserializer.end().map_err(plain)?;
     Ok((har, handed))
 }
@@ -533,7 +582,7 @@ fn repair_and_read(
     };
     let mut deserializer = serde_json::Deserializer::from_str(&repaired.text);
     let (har, entries) =
-        parse(&mut deserializer, sink).map_err(|_| invalid(source_name, original))?;
+        parse(&mut deserializer, sink, false).map_err(|_| invalid(source_name, original))?;
     let (line, column) = line_column(text, repaired.cut);
     let warning = Warning {
         message: format!(
@@ -557,173 +606,6 @@ fn finish(har: Har, mut warnings: Vec<Warning>) -> (Har, Vec<Warning>) {
         });
     }
     (har, warnings)
-}
-
-/// The byte offset of serde_json's 1-based line and column.
-fn offset_of(text: &str, line: usize, column: usize) -> usize {
-    let line_start = if line <= 1 {
-        0
-    } else {
-        text.match_indices('\n')
-            .nth(line - 2)
-            .map_or(text.len(), |(i, _)| i + 1)
-    };
-    (line_start + column.saturating_sub(1)).min(text.len())
-}
-
-fn line_column_bytes(bytes: &[u8], offset: usize) -> (usize, usize) {
-    let before = &bytes[..offset.min(bytes.len())];
-    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-    let line_start = before
-        .iter()
-        .rposition(|b| *b == b'\n')
-        .map_or(0, |p| p + 1);
-    let column = String::from_utf8_lossy(&before[line_start..])
-        .chars()
-        .count()
-        + 1;
-    (line, column)
-}
-
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text.as_bytes()[..offset];
-    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-    let column = offset
-        - before
-            .iter()
-            .rposition(|b| *b == b'\n')
-            .map_or(0, |p| p + 1)
-        + 1;
-    (line, column)
-}
-
-/// A damaged document cut back to its last complete entry and closed.
-#[derive(Debug)]
-struct Repaired {
-    text: String,
-    /// Byte offset in the original text where it was cut.
-    cut: usize,
-}
-
-/// How deep a cut may be: inside the root object (1), the `log` object (2) and the `entries`
-/// array (3), so that an entry is either kept whole or dropped whole.
-const MAX_CUT_DEPTH: usize = 3;
-
-/// Walks the JSON text up to where it ends or stops making sense, remembering the last
-/// place at depth <= [`MAX_CUT_DEPTH`] where a value had just completed (or a container had
-/// just opened); cuts there and appends the closing brackets.
-fn repair(text: &str) -> Option<Repaired> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum Frame {
-        Array,
-        /// An object; `true` while a key is expected next.
-        Object(bool),
-    }
-    let bytes = text.as_bytes();
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut safe: Option<(usize, Vec<Frame>)> = None;
-    let mut i = 0;
-    let mut remember = |i: usize, stack: &Vec<Frame>| {
-        if !stack.is_empty() && stack.len() <= MAX_CUT_DEPTH {
-            safe = Some((i, stack.clone()));
-        }
-    };
-    // After a value completes inside an object, a key is expected after the next comma.
-    while i < bytes.len() {
-        match bytes[i] {
-            b' ' | b'\t' | b'\r' | b'\n' => i += 1,
-            b'{' => {
-                stack.push(Frame::Object(true));
-                i += 1;
-                remember(i, &stack);
-            }
-            b'[' => {
-                stack.push(Frame::Array);
-                i += 1;
-                remember(i, &stack);
-            }
-            b'}' | b']' => {
-                let expected = if bytes[i] == b'}' {
-                    matches!(stack.last(), Some(Frame::Object(_)))
-                } else {
-                    matches!(stack.last(), Some(Frame::Array))
-                };
-                if !expected {
-                    break;
-                }
-                stack.pop();
-                i += 1;
-                if stack.is_empty() {
-                    break;
-                }
-                remember(i, &stack);
-            }
-            b',' => {
-                if let Some(Frame::Object(expect_key)) = stack.last_mut() {
-                    *expect_key = true;
-                }
-                i += 1;
-            }
-            b':' => {
-                if let Some(Frame::Object(expect_key)) = stack.last_mut() {
-                    *expect_key = false;
-                }
-                i += 1;
-            }
-            b'"' => {
-                let mut j = i + 1;
-                let mut closed = false;
-                while j < bytes.len() {
-                    match bytes[j] {
-                        b'\\' => j += 2,
-                        b'"' => {
-                            closed = true;
-                            j += 1;
-                            break;
-                        }
-                        _ => j += 1,
-                    }
-                }
-                if !closed {
-                    break;
-                }
-                i = j;
-                let is_key = matches!(stack.last(), Some(Frame::Object(true)));
-                if !is_key {
-                    remember(i, &stack);
-                }
-            }
-            b if b.is_ascii_alphanumeric() || b == b'-' || b == b'+' || b == b'.' => {
-                let mut j = i;
-                while j < bytes.len()
-                    && (bytes[j].is_ascii_alphanumeric() || matches!(bytes[j], b'-' | b'+' | b'.'))
-                {
-                    j += 1;
-                }
-                if j == bytes.len() {
-                    // A number may have been cut short.
-                    break;
-                }
-                i = j;
-                remember(i, &stack);
-            }
-            _ => break,
-        }
-    }
-    let (cut, stack) = safe?;
-    let mut repaired = String::with_capacity(cut + stack.len());
-    repaired.push_str(text[..cut].trim_end());
-    // A comma left dangling before the cut would make the closed text invalid.
-    if repaired.ends_with(',') {
-        repaired.pop();
-    }
-    for frame in stack.iter().rev() {
-        repaired.push(if *frame == Frame::Array { ']' } else { '}' });
-    }
-    Some(Repaired {
-        text: repaired,
-        cut,
-    })
 }
 
 #[cfg(test)]
