@@ -10,6 +10,7 @@
 //! master's workers): its driver, a [`RemoteRun`], receives the commands and publishes.
 
 mod auth;
+mod headers;
 mod http;
 pub mod limits;
 mod login;
@@ -18,11 +19,13 @@ pub mod plan;
 mod redirect;
 mod request_body;
 mod response;
+mod send;
 mod socket;
 pub mod sources;
 mod spawner;
 mod step;
 mod stop;
+mod target;
 mod trace;
 mod user;
 mod worker;

@@ -8,10 +8,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
-use rquickjs::{Ctx, Object, Value as Js};
+use rquickjs::{Ctx, Value as Js};
 
 use super::engine::{self, Engine};
+use super::lazy::{Pending, headers_object, vars_object};
 use super::values::{describe, from_js, to_js};
 use super::{AFTER_RESPONSE, BEFORE_REQUEST, ScriptFailure, Scripts};
 use crate::scenario::{ResponseView, Vars};
@@ -117,13 +119,14 @@ impl Scripts {
     }
 
     /// `before_request(request, vars)`, if a script exports it: the headers of the object it
-    /// returns are set on the request (`null` removes one).
+    /// returns are set on the request (`null` removes one). The request's headers and body,
+    /// and the variables, become JavaScript only if the hook reads them (`script::lazy`).
     pub fn before_request(
         self: &Arc<Self>,
         method: &http::Method,
         url: &url::Url,
         headers: &mut HeaderMap,
-        body: &[u8],
+        body: &Bytes,
         vars: &Vars,
     ) -> Result<(), ScriptFailure> {
         let Ok(index) = self
@@ -133,20 +136,32 @@ impl Scripts {
             return Ok(());
         };
         let engine = engine::for_thread(self)?;
+        let wants_vars = engine.arity(index) >= 2;
+        {
+            let mut pending = engine.slot().borrow_mut();
+            // Lent for the call and given back below: no copy of the headers.
+            pending.headers = Some(std::mem::take(headers));
+            pending.body = body.clone();
+            pending.vars = wants_vars.then(|| vars.clone());
+        }
         let changes = engine.with(|ctx, engine| {
             let function = engine.export(ctx, index)?;
-            let request = Object::new(ctx.clone()).map_err(js_error)?;
-            let set = request
-                .set("method", method.as_str())
-                .and_then(|()| request.set("url", url.as_str()))
-                .and_then(|()| request.set("headers", headers_object(ctx, headers)?))
-                .and_then(|()| request.set("body", String::from_utf8_lossy(body).as_ref()));
-            set.map_err(js_error)?;
-            let arguments = with_vars(ctx, engine, index, vars)?;
+            let request = engine.request_object(ctx, method.as_str(), url.as_str())?;
+            let arguments = if wants_vars {
+                engine.vars_proxy(ctx)?
+            } else {
+                Js::new_undefined(ctx.clone())
+            };
             let result: Js<'_> =
                 engine.guarded(ctx, BEFORE_REQUEST, || function.call((request, arguments)))?;
             header_changes(&result)
-        })?;
+        });
+        {
+            let mut pending = engine.slot().borrow_mut();
+            *headers = pending.headers.take().unwrap_or_default();
+            *pending = Pending::default();
+        }
+        let changes = changes?;
         for (name, value) in changes {
             let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
                 ScriptFailure::new(format!(
@@ -188,10 +203,16 @@ impl Scripts {
             return Ok(());
         };
         let engine = engine::for_thread(self)?;
+        let wants_vars = engine.arity(index) >= 2;
+        engine.slot().borrow_mut().vars = wants_vars.then(|| vars.clone());
         let set = engine.with(|ctx, engine| {
             let function = engine.export(ctx, index)?;
             let object = response_object(ctx, engine, response)?;
-            let arguments = with_vars(ctx, engine, index, vars)?;
+            let arguments = if wants_vars {
+                engine.vars_proxy(ctx)?
+            } else {
+                Js::new_undefined(ctx.clone())
+            };
             let result: Js<'_> =
                 engine.guarded(ctx, AFTER_RESPONSE, || function.call((object, arguments)))?;
             if let Some(text) = result.as_string() {
@@ -199,60 +220,15 @@ impl Scripts {
                 return Err(ScriptFailure::new(format!("{AFTER_RESPONSE}: {text}")));
             }
             variables_to_set(AFTER_RESPONSE, &result)
-        })?;
+        });
+        // Given back before the variables change: the copy lent would make them copy.
+        *engine.slot().borrow_mut() = Pending::default();
+        let set = set?;
         for (name, value) in set {
             vars.set_value(&name, value);
         }
         Ok(())
     }
-}
-
-/// The user's variables as an object, when the export `index` declares a second parameter
-/// (most hooks do not read them; building them costs).
-fn with_vars<'js>(
-    ctx: &Ctx<'js>,
-    engine: &Engine,
-    index: usize,
-    vars: &Vars,
-) -> Result<Js<'js>, ScriptFailure> {
-    if engine.arity(index) >= 2 {
-        vars_object(ctx, vars).map_err(js_error)
-    } else {
-        Ok(Js::new_undefined(ctx.clone()))
-    }
-}
-
-/// The user's variables as a JavaScript object (a copy: what a script changes in it stays
-/// there; a step returns what to set).
-fn vars_object<'js>(ctx: &Ctx<'js>, vars: &Vars) -> rquickjs::Result<Js<'js>> {
-    let object = Object::new(ctx.clone())?;
-    for (name, value) in vars.sorted() {
-        if name == JS_VARIABLE || name.starts_with("__") {
-            continue;
-        }
-        object.set(name, to_js(ctx, value)?)?;
-    }
-    Ok(object.into_value())
-}
-
-/// Headers as an object: lower-case names in order, repeated headers joined with `, `. Made
-/// in place, without the map `joined_headers` builds (a request's headers, every request).
-fn headers_object<'js>(ctx: &Ctx<'js>, headers: &HeaderMap) -> rquickjs::Result<Object<'js>> {
-    let object = Object::new(ctx.clone())?;
-    let mut names: Vec<&HeaderName> = headers.keys().collect();
-    names.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
-    for name in names {
-        let mut values = headers.get_all(name).iter();
-        let Some(first) = values.next() else { continue };
-        let mut text = String::from_utf8_lossy(first.as_bytes());
-        for value in values {
-            let joined = text.to_mut();
-            joined.push_str(", ");
-            joined.push_str(&String::from_utf8_lossy(value.as_bytes()));
-        }
-        object.set(name.as_str(), text.as_ref())?;
-    }
-    Ok(object)
 }
 
 fn joined_headers(headers: &HeaderMap) -> BTreeMap<String, String> {

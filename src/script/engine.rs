@@ -14,6 +14,7 @@ use rquickjs::{
     Value,
 };
 
+use super::lazy::{self, Slot};
 use super::{ScriptFailure, ScriptFile, Scripts};
 
 /// The most memory one thread's scripts may hold.
@@ -61,6 +62,12 @@ pub(super) struct Engine {
     /// `js:` steps and checks, compiled on first use, by the address of their source.
     calls: RefCell<HashMap<usize, Persistent<Function<'static>>>>,
     response_class: Persistent<Function<'static>>,
+    /// `(method, url)` -> the request object a `before_request` hook gets.
+    request_maker: Persistent<Function<'static>>,
+    /// `()` -> the variables object a hook gets, reading from `slot`.
+    vars_maker: Persistent<Function<'static>>,
+    /// What the hook under way may read (`script::lazy`).
+    slot: Slot,
     context: Context,
     deadline: Rc<Cell<Option<Instant>>>,
     fired: Rc<Cell<bool>>,
@@ -97,8 +104,12 @@ impl Engine {
         })));
         let context = Context::full(&runtime).map_err(|err| without_file(err.to_string()))?;
         let file_names: Vec<String> = files.iter().map(|file| file.name.clone()).collect();
+        let slot = Slot::default();
         let built = context.with(|ctx| -> Result<_, ScriptProblem> {
             let response_class = install_globals(&ctx, data_files)
+                .catch(&ctx)
+                .map_err(|err| without_file(err.to_string()))?;
+            let (request_maker, vars_maker) = lazy::install(&ctx, &slot)
                 .catch(&ctx)
                 .map_err(|err| without_file(err.to_string()))?;
             let mut exported: Vec<(String, Function<'_>, usize)> = Vec::new();
@@ -161,20 +172,28 @@ impl Engine {
                 .into_iter()
                 .map(|(_, function, _)| Persistent::save(&ctx, function))
                 .collect();
+            let makers = (
+                Persistent::save(&ctx, request_maker),
+                Persistent::save(&ctx, vars_maker),
+            );
             Ok((
                 saved,
                 arities,
                 Persistent::save(&ctx, response_class),
+                makers,
                 names,
             ))
         })?;
-        let (exports, arities, response_class, names) = built;
+        let (exports, arities, response_class, (request_maker, vars_maker), names) = built;
         Ok((
             Engine {
                 exports,
                 arities,
                 calls: RefCell::default(),
                 response_class,
+                request_maker,
+                vars_maker,
+                slot,
                 context,
                 deadline,
                 fired,
@@ -218,6 +237,32 @@ impl Engine {
         ctx: &Ctx<'js>,
     ) -> Result<Function<'js>, ScriptFailure> {
         (self.response_class.clone().restore(ctx))
+            .map_err(|err| ScriptFailure::new(err.to_string()))
+    }
+
+    /// What the hook under way may read: fill it before the call, empty it after.
+    pub(super) fn slot(&self) -> &Slot {
+        &self.slot
+    }
+
+    /// The request object a `before_request` hook gets (headers and body from the slot).
+    pub(super) fn request_object<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        method: &str,
+        url: &str,
+    ) -> Result<Value<'js>, ScriptFailure> {
+        let make = (self.request_maker.clone().restore(ctx))
+            .map_err(|err| ScriptFailure::new(err.to_string()))?;
+        make.call((method, url))
+            .map_err(|err| ScriptFailure::new(err.to_string()))
+    }
+
+    /// The variables object a hook gets (each variable read from the slot when first used).
+    pub(super) fn vars_proxy<'js>(&self, ctx: &Ctx<'js>) -> Result<Value<'js>, ScriptFailure> {
+        let make = (self.vars_maker.clone().restore(ctx))
+            .map_err(|err| ScriptFailure::new(err.to_string()))?;
+        make.call(())
             .map_err(|err| ScriptFailure::new(err.to_string()))
     }
 

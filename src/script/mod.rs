@@ -12,6 +12,7 @@
 
 mod call;
 mod engine;
+mod lazy;
 mod load;
 mod values;
 

@@ -202,3 +202,55 @@ fn load_errors_name_their_places() {
         "{error}"
     );
 }
+
+/// The hook's request and variables are made lazily (`script::lazy`); to the script they
+/// are the plain copies they stand for.
+#[test]
+fn hooks_see_the_request_and_a_copy_of_the_variables() {
+    let script = r#"
+export function before_request(request, vars) {
+  const before = vars.mine;
+  vars.mine = 1;
+  vars.user.name = "changed";
+  const seen = {
+    method: request.method, url: request.url, body: request.body,
+    agent: request.headers["user-agent"], secret: vars.user.secret, missing: vars.nope,
+    before: before === undefined, has: ["user" in vars, "js" in vars, "nope" in vars],
+    keys: Object.keys(vars).filter((k) => ["user", "mine", "js"].includes(k) || k.startsWith("__")).sort(),
+    json: JSON.parse(JSON.stringify(request)).headers["user-agent"],
+  };
+  return { "X-Seen": JSON.stringify(seen), "X-Remove": null };
+}
+"#;
+    let (_dir, loaded) = scenario_with(script, "      - get: /\n");
+    let scenario = loaded.expect("loads");
+    let scripts = scenario.scripts.clone().expect("scripts");
+    let vars = Vars::for_user(&scenario, 0).expect("vars");
+    let url = url::Url::parse("http://127.0.0.1:1/pay?x=1").expect("url");
+    for _ in 0..2 {
+        let mut headers = HeaderMap::new();
+        headers.insert("user-agent", "chorus".parse().expect("value"));
+        headers.insert("x-remove", "gone".parse().expect("value"));
+        let body = bytes::Bytes::from_static(b"payload");
+        scripts
+            .before_request(&http::Method::POST, &url, &mut headers, &body, &vars)
+            .expect("runs");
+        assert!(!headers.contains_key("x-remove"));
+        assert_eq!(headers["user-agent"], "chorus");
+        let seen: serde_json::Value =
+            serde_json::from_slice(headers["x-seen"].as_bytes()).expect("JSON");
+        assert_eq!(
+            seen,
+            json!({
+                "method": "POST", "url": "http://127.0.0.1:1/pay?x=1", "body": "payload",
+                "agent": "chorus", "secret": "s3cret", "before": true,
+                "has": [true, false, false], "keys": ["mine", "user"], "json": "chorus",
+            })
+        );
+    }
+    assert_eq!(
+        vars.get("user"),
+        Some(json!({"name": "ada", "secret": "s3cret"}))
+    );
+    assert_eq!(vars.get("mine"), None);
+}

@@ -22,7 +22,9 @@ use tokio::time::Instant;
 
 use self::inbox::{Ended, Inbox};
 use self::websocket::Outgoing;
-use super::step::{Outcome, Target, USER_AGENT_VALUE, add_cookies, resolve, store_cookies};
+use super::headers::{USER_AGENT_VALUE, add_cookies, store_cookies};
+use super::step::Outcome;
+use super::target::{Target, resolve};
 use super::user::User;
 use crate::scenario::{
     Extract, ExtractKind, Open, Receive, ResponseView, SEND_METHOD, Send, SocketKind, SocketStep,
