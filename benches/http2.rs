@@ -227,7 +227,7 @@ fn main() {
 
 /// Memory per HTTP/2 user against per HTTP/1.1 user, both over TLS to the same nginx.
 fn memory(dir: &Path, url: &str, users: u64) {
-    let per_user = |http: &str| -> (f64, u64, u64) {
+    let per_user = |http: &str| -> (f64, u64, u64, u64) {
         let scenario = dir.join(format!("memory-{http}.yaml"));
         std::fs::write(
             &scenario,
@@ -242,15 +242,19 @@ fn memory(dir: &Path, url: &str, users: u64) {
         let small = resident::measure(&args, 100, &json);
         let large = resident::measure(&args, users, &json);
         let marginal = large.kib.saturating_sub(small.kib) as f64 / (users - 100) as f64;
-        (marginal, large.requests, large.failures)
+        (marginal, large.requests, large.failures, large.threads)
     };
-    let (http1, requests1, failures1) = per_user("1.1");
-    let (http2, requests2, failures2) = per_user("2");
+    let (http1, requests1, failures1, threads1) = per_user("1.1");
+    let (http2, requests2, failures2, threads2) = per_user("2");
     println!(
         "{users} users over TLS, each one GET a second (marginal resident memory against 100 users):"
     );
-    println!("HTTP/1.1 {http1:>8.1} KiB per user ({requests1} requests, {failures1} failures)");
-    println!("HTTP/2   {http2:>8.1} KiB per user ({requests2} requests, {failures2} failures)");
+    println!(
+        "HTTP/1.1 {http1:>8.1} KiB per user ({requests1} requests, {failures1} failures, {threads1} threads)"
+    );
+    println!(
+        "HTTP/2   {http2:>8.1} KiB per user ({requests2} requests, {failures2} failures, {threads2} threads)"
+    );
     println!(
         "ratio    {:>8.2} (HTTP/2 / HTTP/1.1; target <= 1.50)",
         http2 / http1.max(0.001)
