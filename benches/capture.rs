@@ -252,6 +252,7 @@ fn main() {
                 timing: &timing,
                 error: None,
                 websocket: None,
+                events: None,
             },
             MAX_BODY,
         );
@@ -280,6 +281,7 @@ fn main() {
                     timing: &timing,
                     error: None,
                     websocket: None,
+                    events: None,
                 },
                 MAX_BODY,
             ));
@@ -317,6 +319,7 @@ fn main() {
                     timing: &timing,
                     error: None,
                     websocket: None,
+                    events: None,
                 },
                 MAX_BODY,
             );

@@ -34,6 +34,7 @@ pub mod convert;
 pub mod data;
 pub mod demo;
 pub mod engine;
+mod event_stream;
 pub mod fidelity;
 pub mod files;
 mod forms;

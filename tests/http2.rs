@@ -132,6 +132,25 @@ fn http2_flag_speaks_prior_knowledge_on_a_plain_port() {
     );
 }
 
+/// `--http2` reaches worker processes (`--processes`), which load the scenario from the
+/// master's bundle: nginx on an h2c-only port logs each request as HTTP/2.0.
+#[test]
+fn http2_flag_reaches_worker_processes() {
+    let dir = output_dir("http2_processes");
+    let nginx = Nginx::start_http2(&dir.join("nginx"), true, None, Http2::PriorKnowledge);
+    let scenario = browsing(&nginx.url(""), "").replace("        http: 1.1\n", "");
+    std::fs::write(dir.join("s.yaml"), scenario).unwrap();
+    let result = run(&dir, "4", &["--http2", "--processes", "2"]);
+    let served = served_by(&nginx);
+    assert_eq!(served.len(), 4 * 7, "{served:#?}");
+    assert_eq!(result.total.requests, served.len() as u64);
+    assert_eq!(result.total.failures, 0, "{:#?}", result.entries);
+    assert!(
+        served.iter().all(|(_, line)| line.ends_with(" HTTP/2.0")),
+        "{served:#?}"
+    );
+}
+
 /// An h2c server (the `h2` crate's): `/reset` resets its stream, `/upload` never reads its
 /// body (its flow-control window stays shut) and never answers. Counts the requests it got.
 async fn misbehaving_server() -> (std::net::SocketAddr, Arc<AtomicU64>) {
@@ -161,11 +180,23 @@ async fn misbehaving_server() -> (std::net::SocketAddr, Arc<AtomicU64>) {
     (addr, seen)
 }
 
-/// An h2c server that answers each request (each HEADERS frame) with a GOAWAY covering none
-/// of the client's streams (last stream 0, ENHANCE_YOUR_CALM), written frame by frame: the
-/// `h2` crate's server only sends a GOAWAY that covers the streams it accepted. Counts the
-/// requests it got.
-async fn going_away_server() -> (std::net::SocketAddr, Arc<AtomicU64>) {
+/// What [`going_away_server`] does with each request.
+#[derive(Clone, Copy, PartialEq)]
+enum Away {
+    /// A GOAWAY covering none of the client's streams (last stream 0, ENHANCE_YOUR_CALM); the
+    /// connection stays open.
+    KeepOpen,
+    /// The same, and the connection closed right after it, as servers do.
+    Close,
+    /// A GOAWAY whose last stream is the request's own, with an error (INTERNAL_ERROR), and
+    /// the connection closed before any answer: the request died with the connection.
+    CoverAndClose,
+}
+
+/// An h2c server that answers each request (each HEADERS frame) with a GOAWAY as `away` says,
+/// written frame by frame: the `h2` crate's server only sends a GOAWAY that covers the streams
+/// it accepted. Counts the requests it got.
+async fn going_away_server(away: Away) -> (std::net::SocketAddr, Arc<AtomicU64>) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -190,9 +221,19 @@ async fn going_away_server() -> (std::net::SocketAddr, Arc<AtomicU64>) {
                     }
                     if head[3] == 1 {
                         seen.fetch_add(1, Ordering::Relaxed);
-                        // GOAWAY: length 8, type 7, stream 0; last stream 0, code 0xb.
-                        let goaway = [0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0b];
+                        // GOAWAY: length 8, type 7, stream 0; last stream, code.
+                        let mut goaway = vec![0, 0, 8, 7, 0, 0, 0, 0, 0];
+                        if away == Away::CoverAndClose {
+                            goaway.extend(&head[5..9]);
+                            goaway.extend(2u32.to_be_bytes());
+                        } else {
+                            goaway.extend(0u32.to_be_bytes());
+                            goaway.extend(0xbu32.to_be_bytes());
+                        }
                         let _ = stream.write_all(&goaway).await;
+                        if away != Away::KeepOpen {
+                            return;
+                        }
                     }
                 }
             });
@@ -204,7 +245,11 @@ async fn going_away_server() -> (std::net::SocketAddr, Arc<AtomicU64>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resets_goaways_and_stalls_are_their_own_failure_kinds() {
     let (addr, seen) = misbehaving_server().await;
-    let (away, away_seen) = going_away_server().await;
+    let servers = [Away::KeepOpen, Away::Close, Away::CoverAndClose];
+    let mut going_away = Vec::new();
+    for away in servers {
+        going_away.push(going_away_server(away).await);
+    }
     let upload = "x".repeat(200_000);
     let cases = [
         (
@@ -218,6 +263,16 @@ async fn resets_goaways_and_stalls_are_their_own_failure_kinds() {
             "sent GOAWAY (ENHANCE_YOUR_CALM)",
         ),
         (
+            "get: /goaway-and-close",
+            FailureKind::GoAway,
+            "sent GOAWAY (ENHANCE_YOUR_CALM)",
+        ),
+        (
+            "get: /goaway-covering-and-close",
+            FailureKind::GoAway,
+            "sent GOAWAY (INTERNAL_ERROR",
+        ),
+        (
             &*format!("post: /upload\n        body: {upload}"),
             FailureKind::FlowControlStall,
             "did not open its HTTP/2 flow-control window",
@@ -225,10 +280,11 @@ async fn resets_goaways_and_stalls_are_their_own_failure_kinds() {
     ];
     for (index, (step, kind, says)) in cases.into_iter().enumerate() {
         let dir = output_dir(&format!("http2_failure_{index}"));
-        let (addr, seen) = if kind == FailureKind::GoAway {
-            (away, &away_seen)
-        } else {
-            (addr, &seen)
+        let (addr, seen) = match step {
+            "get: /goaway" => (going_away[0].0, &going_away[0].1),
+            "get: /goaway-and-close" => (going_away[1].0, &going_away[1].1),
+            "get: /goaway-covering-and-close" => (going_away[2].0, &going_away[2].1),
+            _ => (addr, &seen),
         };
         let scenario = format!(
             "host: http://{addr}\nhttp: 2\ntimeouts:\n  request: 1s\nflows:\n  - steps:\n      - {step}\n      - think: 10m\n"

@@ -12,6 +12,7 @@ use crate::util::record::*;
 use crate::util::{self, browser::Browser};
 
 mod access;
+mod events;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_records_a_student_session_in_reverse_mode() {

@@ -20,6 +20,7 @@ use chorus::stats::{FailureKind, RunResult};
 use serde_json::{Value, json};
 
 mod convert;
+mod sse;
 
 /// What the server saw, per user (the `sid` cookie `/login` gave it).
 #[derive(Default)]

@@ -369,6 +369,7 @@ fn master_config(args: &RunArgs, scenario: &Scenario, plan: &Plan) -> anyhow::Re
         None => Bundle::from_urls(&args.url, args.think),
     };
     bundle.trace_headers = scenario.defaults.trace_headers;
+    bundle.http2 = args.http2;
     Ok(MasterConfig {
         bind: cluster.master_bind,
         token: cluster.cluster_token.clone().filter(|t| !t.is_empty()),

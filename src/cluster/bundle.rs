@@ -40,6 +40,9 @@ pub struct Bundle {
     /// `--trace-headers` on the master, or `trace_headers: true` in its scenario.
     #[serde(default)]
     pub trace_headers: bool,
+    /// `--http2` on the master: every request its scenario does not pin speaks HTTP/2.
+    #[serde(default)]
+    pub http2: bool,
 }
 
 /// A `multipart` file part's `file:`: its path as written and its bytes (base64).
@@ -118,6 +121,7 @@ impl Bundle {
                 .map(|file| (file.name.clone(), file.text.clone()))
                 .collect(),
             trace_headers: loaded.defaults.trace_headers,
+            http2: false,
         })
     }
 
@@ -136,6 +140,7 @@ impl Bundle {
             files: Vec::new(),
             scripts: Vec::new(),
             trace_headers: false,
+            http2: false,
         }
     }
 
@@ -157,6 +162,7 @@ impl Bundle {
             }
             let mut scenario = Scenario::from_urls(&parsed, think_ms.map(Duration::from_millis));
             scenario.defaults.trace_headers = self.trace_headers;
+            self.settle_http(&mut scenario);
             return Ok(scenario);
         }
         let Source::Yaml { text } = &self.source else {
@@ -204,12 +210,20 @@ impl Bundle {
         let mut loaded = scenario::load(&path, &options).map_err(|err| err.to_string())?;
         loaded.source = PathBuf::from(&self.name);
         loaded.defaults.trace_headers |= self.trace_headers;
+        self.settle_http(&mut loaded);
         for source in &mut loaded.data {
             if let Some(file) = self.data.iter().find(|f| f.source == source.name) {
                 source.file = PathBuf::from(&file.file_name);
             }
         }
         Ok(loaded)
+    }
+
+    /// `--http2` on the master, as `chorus run` applies it after loading.
+    fn settle_http(&self, scenario: &mut Scenario) {
+        if self.http2 {
+            scenario.defaults.http = scenario::HttpVersion::Http2;
+        }
     }
 }
 
@@ -308,6 +322,7 @@ mod tests {
             files: Vec::new(),
             scripts: Vec::new(),
             trace_headers: false,
+            http2: false,
             data: vec![
                 DataFile {
                     source: "users".to_owned(),
@@ -347,6 +362,7 @@ mod tests {
             files: Vec::new(),
             scripts: Vec::new(),
             trace_headers: false,
+            http2: false,
         };
         let err = bundle.load().unwrap_err();
         assert!(err.contains("s.yaml"), "{err}");
@@ -396,5 +412,26 @@ mod tests {
         assert_ne!(older, sent);
         let received: Bundle = serde_json::from_str(&older).unwrap();
         assert!(!received.load().unwrap().defaults.trace_headers);
+    }
+
+    #[test]
+    fn http2_asked_on_the_master_is_spoken_on_the_workers() {
+        let mut bundle = Bundle::from_urls(&["http://127.0.0.1:9/".to_owned()], None);
+        assert_eq!(
+            bundle.load().unwrap().defaults.http,
+            scenario::HttpVersion::Auto
+        );
+        bundle.http2 = true;
+        let sent = serde_json::to_string(&bundle).unwrap();
+        let received: Bundle = serde_json::from_str(&sent).unwrap();
+        assert_eq!(
+            received.load().unwrap().defaults.http,
+            scenario::HttpVersion::Http2
+        );
+        // A master that does not know the field sends none: the scenario's own `http:`.
+        let older = sent.replace(",\"http2\":true", "");
+        assert_ne!(older, sent);
+        let received: Bundle = serde_json::from_str(&older).unwrap();
+        assert!(!received.http2);
     }
 }

@@ -35,6 +35,7 @@ mod body;
 mod connect;
 #[cfg(test)]
 mod fuzz;
+mod goaway;
 mod http2;
 mod stream;
 mod wire;

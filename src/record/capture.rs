@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use regex::Regex;
 
-use crate::har::WebSocketMessage;
+use crate::har::{EventSourceMessage, WebSocketMessage};
 
 /// What was kept of a body: its first bytes (at most the `--max-body` limit) and how many
 /// bytes went through in all.
@@ -155,6 +155,8 @@ pub struct ExchangeRef<'a> {
     pub error: Option<&'a str>,
     /// The messages of a WebSocket connection, for an upgraded exchange.
     pub websocket: Option<&'a [WebSocketMessage]>,
+    /// The events of an event-stream response (`_eventSourceMessages`).
+    pub events: Option<&'a [EventSourceMessage]>,
 }
 
 /// Appends the HAR entry of one exchange to `out` as one JSON object, and returns what the
@@ -172,6 +174,7 @@ pub fn write_entry<'a>(
         timing,
         error,
         websocket,
+        events,
     } = exchange;
     let mut request_storage = head::storage();
     let request_head = head::request(&request.head, &mut request_storage);
@@ -269,6 +272,7 @@ pub fn write_entry<'a>(
         truncated,
         error,
         websocket,
+        events,
     };
     entry.write(&mut json::Out(out));
     Outline {

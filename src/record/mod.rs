@@ -8,7 +8,7 @@
 //! The proxy never prints: the CLI decides what the terminal shows.
 //!
 //! Layout: `capture` builds entries (pure), `rewrite` adjusts reverse-mode headers (pure),
-//! `websocket` parses frames (pure); `relay` runs a browser connection's exchanges (its `wire`
+//! `websocket` parses frames and `events` reads event streams (pure); `relay` runs a browser connection's exchanges (its `wire`
 //! part is the pure HTTP/1.1 framing),
 //! `sink` writes the file on its own thread, `upstream` connects to the application,
 //! `forward` answers CONNECT, `mitm` issues certificates.
@@ -17,6 +17,7 @@ pub mod access;
 pub mod capture;
 pub mod mitm;
 
+mod events;
 mod forward;
 mod relay;
 mod rewrite;

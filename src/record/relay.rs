@@ -25,6 +25,7 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio_util::sync::CancellationToken;
 
 use super::capture::{CapturedBody, Filter, RequestParts, ResponseParts, Timing};
+use super::events::EventCapture;
 use super::rewrite::ReverseRewrite;
 use super::sink::{Exchange, Sink};
 use super::upstream::{Origin, Pool, Upstream};
@@ -206,6 +207,7 @@ impl Recording {
             timing,
             error,
             websocket: None,
+            events: None,
         }
     }
 
@@ -492,6 +494,7 @@ impl Connection {
             &mut scratch,
             body,
             capture,
+            None,
         );
         tokio::pin!(relay);
         loop {
@@ -563,8 +566,22 @@ impl Connection {
         let mut body = BodyReader::new(framing, shared.max_body);
         let mut captured = CapturedBody::default();
         let capture = recording.is_some().then_some(&mut captured);
+        let mut events = (recording.is_some()
+            && response
+                .header("content-type")
+                .is_some_and(super::events::is_event_stream))
+        .then(|| EventCapture::new(shared.max_body));
         let Upstream { stream, buffer } = &mut upstream;
-        let relayed = relay_body(stream, buffer, browser, &mut out, &mut body, capture).await;
+        let relayed = relay_body(
+            stream,
+            buffer,
+            browser,
+            &mut out,
+            &mut body,
+            capture,
+            events.as_mut(),
+        )
+        .await;
         out.clear();
         self.out = out;
         let error = match &relayed {
@@ -588,7 +605,9 @@ impl Connection {
                 head: response.bytes,
                 body: captured,
             };
-            recording.send(&shared.sink, Some(response), head_at, error);
+            let mut exchange = recording.exchange(Some(response), head_at, error);
+            exchange.events = events.map(EventCapture::finish);
+            shared.sink.send(exchange);
         }
         if relayed.is_err() || close {
             let _ = browser.shutdown().await;

@@ -13,8 +13,8 @@ use tokio::sync::oneshot;
 
 use super::capture::{self, ExchangeRef, RequestParts, ResponseParts, Timing};
 use super::{Event, Summary};
-use crate::har::WebSocketMessage;
 use crate::har::write::Writer;
+use crate::har::{EventSourceMessage, WebSocketMessage};
 
 /// One finished exchange, as the proxy saw it.
 pub(crate) struct Exchange {
@@ -24,6 +24,8 @@ pub(crate) struct Exchange {
     pub(crate) error: Option<String>,
     /// The messages of a WebSocket connection, for an upgraded exchange.
     pub(crate) websocket: Option<Vec<WebSocketMessage>>,
+    /// The events of an event-stream response.
+    pub(crate) events: Option<Vec<EventSourceMessage>>,
 }
 
 /// At most this many exchanges go to the file in one write.
@@ -183,6 +185,7 @@ impl State {
                     timing: &exchange.timing,
                     error: exchange.error.as_deref(),
                     websocket: exchange.websocket.as_deref(),
+                    events: exchange.events.as_deref(),
                 },
                 self.max_body,
             ));

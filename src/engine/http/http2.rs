@@ -20,6 +20,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use tokio::time::Instant;
 
 use super::body::{Collector, too_large};
+use super::goaway::{GoAwaySeen, Watched};
 use super::{Connection, Endpoint, Phases, Reply, Session, Setup, TransportError};
 use crate::scenario::HttpVersion;
 use crate::stats::FailureKind;
@@ -30,48 +31,53 @@ use crate::tls::ClientStream;
 #[derive(Clone, Default)]
 pub(super) struct Shared(Arc<Mutex<Vec<Kept>>>);
 
-/// A connection's origin and a handle on it.
-type Kept = (Endpoint, SendRequest<Bytes>);
+/// A connection's origin, a handle on it and the GOAWAY it received, if any.
+type Kept = (Endpoint, SendRequest<Bytes>, GoAwaySeen);
 
 impl Shared {
     /// A handle on the connection to `origin` ready for one more stream, unless there is none
     /// or it ended (a GOAWAY, the server closed it): then it is forgotten.
-    pub(super) async fn ready(&self, origin: &Endpoint) -> Option<SendRequest<Bytes>> {
-        let sender = {
+    pub(super) async fn ready(
+        &self,
+        origin: &Endpoint,
+    ) -> Option<(SendRequest<Bytes>, GoAwaySeen)> {
+        let (sender, seen) = {
             let connections = self.0.lock().ok()?;
-            let (_, sender) = connections.iter().find(|(at, _)| at == origin)?;
-            sender.clone()
+            let (_, sender, seen) = connections.iter().find(|(at, ..)| at == origin)?;
+            (sender.clone(), seen.clone())
         };
         match sender.ready().await {
-            Ok(sender) => Some(sender),
+            Ok(sender) => Some((sender, seen)),
             Err(_) => {
                 if let Ok(mut connections) = self.0.lock() {
-                    connections.retain(|(at, _)| at != origin);
+                    connections.retain(|(at, ..)| at != origin);
                 }
                 None
             }
         }
     }
 
-    fn keep(&self, origin: &Endpoint, sender: &SendRequest<Bytes>) {
+    fn keep(&self, origin: &Endpoint, sender: &SendRequest<Bytes>, seen: &GoAwaySeen) {
         if let Ok(mut connections) = self.0.lock() {
-            connections.retain(|(at, _)| at != origin);
-            connections.push((origin.clone(), sender.clone()));
+            connections.retain(|(at, ..)| at != origin);
+            connections.push((origin.clone(), sender.clone(), seen.clone()));
         }
     }
 }
 
 /// The HTTP/2 handshake on a new connection; its frames are then read and written by a task
-/// of its own, which ends with the connection. The handle is kept in `shared`.
+/// of its own, which ends with the connection (and notes a GOAWAY it reads). The handle is
+/// kept in `shared`.
 pub(super) async fn handshake(
     stream: ClientStream,
     origin: &Endpoint,
     shared: &Shared,
     began: Instant,
-) -> Result<SendRequest<Bytes>, TransportError> {
+) -> Result<(SendRequest<Bytes>, GoAwaySeen), TransportError> {
+    let seen = GoAwaySeen::default();
     let (sender, connection) = h2::client::Builder::new()
         .enable_push(false)
-        .handshake::<_, Bytes>(stream)
+        .handshake::<_, Bytes>(Watched::new(stream, seen.clone()))
         .await
         .map_err(|err| failure(&err, origin, began.elapsed()))?;
     tokio::spawn(async move {
@@ -81,8 +87,8 @@ pub(super) async fn handshake(
         .ready()
         .await
         .map_err(|err| failure(&err, origin, began.elapsed()))?;
-    shared.keep(origin, &sender);
-    Ok(sender)
+    shared.keep(origin, &sender, &seen);
+    Ok((sender, seen))
 }
 
 /// What one exchange needs besides the connection.
@@ -98,6 +104,8 @@ pub(super) struct Exchange<'a, F> {
     pub(super) written: &'a Cell<Instant>,
     /// True while the request's body waits for the server's flow-control window.
     pub(super) stalled: &'a Cell<bool>,
+    /// The GOAWAY the connection received, if any.
+    pub(super) goaway: &'a GoAwaySeen,
 }
 
 /// Sends one request as a stream and reads its whole answer.
@@ -114,11 +122,19 @@ pub(super) async fn exchange<F: Fn(u16, &HeaderMap) -> bool>(
         setup,
         written,
         stalled,
+        goaway,
     } = exchange;
     let request = request(origin, parts, body);
     let start = Instant::now();
     written.set(start);
-    let fail = |err: h2::Error| failure(&err, origin, start.elapsed());
+    let fail = |err: h2::Error| {
+        let (kind, message) = failure_text(&err, &origin.authority(), goaway.get());
+        TransportError {
+            kind,
+            message,
+            latency: start.elapsed(),
+        }
+    };
     let (response, mut stream) = sender
         .send_request(request, body.is_empty())
         .map_err(fail)?;
@@ -207,8 +223,8 @@ impl Session {
         written: &Cell<Instant>,
         stalled: &Cell<bool>,
     ) -> Option<Result<Reply, TransportError>> {
-        let (sender, setup) = match self.http2.ready(origin).await {
-            Some(sender) => (sender, None),
+        let ((sender, goaway), setup) = match self.http2.ready(origin).await {
+            Some(kept) => (kept, None),
             None if self.connections.iter().any(|c| &c.origin == origin) => return None,
             None => {
                 let (stream, phases) = match self.client.connect_timed(origin, began, true).await {
@@ -225,7 +241,7 @@ impl Session {
                     return None;
                 }
                 match handshake(stream, origin, &self.http2, began).await {
-                    Ok(sender) => (sender, Some(phases)),
+                    Ok(kept) => (kept, Some(phases)),
                     Err(err) => return Some(Err(err)),
                 }
             }
@@ -239,6 +255,7 @@ impl Session {
             setup,
             written,
             stalled,
+            goaway: &goaway,
         };
         Some(exchange(sender, request).await)
     }
@@ -302,7 +319,7 @@ fn connection_specific(name: &HeaderName, value: &HeaderValue) -> bool {
 
 /// Maps an HTTP/2 error onto a kind and a sentence a person can act on.
 pub(super) fn failure(err: &h2::Error, origin: &Endpoint, latency: Duration) -> TransportError {
-    let (kind, message) = failure_text(err, &origin.authority());
+    let (kind, message) = failure_text(err, &origin.authority(), None);
     TransportError {
         kind,
         message,
@@ -310,7 +327,13 @@ pub(super) fn failure(err: &h2::Error, origin: &Endpoint, latency: Duration) -> 
     }
 }
 
-fn failure_text(err: &h2::Error, target: &str) -> (FailureKind, String) {
+/// `goaway`: the last stream id and reason of a GOAWAY the connection received before the
+/// error: a request it covered that then died with the connection is that GOAWAY's failure.
+fn failure_text(
+    err: &h2::Error,
+    target: &str,
+    goaway: Option<(u32, h2::Reason)>,
+) -> (FailureKind, String) {
     let reason = err
         .reason()
         .map_or_else(|| "no reason".to_owned(), |reason| format!("{reason:?}"));
@@ -336,6 +359,14 @@ fn failure_text(err: &h2::Error, target: &str) -> (FailureKind, String) {
             FailureKind::StreamReset,
             format!(
                 "{from} reset the HTTP/2 stream ({reason}) before the response was complete: {advice}"
+            ),
+        );
+    }
+    if let (Some(io), Some((last, reason))) = (err.get_io(), goaway) {
+        return (
+            FailureKind::GoAway,
+            format!(
+                "{target} sent GOAWAY ({reason:?}, last stream {last}) and then the HTTP/2 connection closed ({io}) before this request's response was complete: the server gave up on the connection with the request on it (look in the server's error log); the next request opens a new connection"
             ),
         );
     }
@@ -393,7 +424,7 @@ mod tests {
     #[test]
     fn resets_and_goaways_say_what_happened() {
         let reset = h2::Error::from(h2::Reason::REFUSED_STREAM);
-        let (kind, message) = failure_text(&reset, "127.0.0.1:8443");
+        let (kind, message) = failure_text(&reset, "127.0.0.1:8443", None);
         // A reason made locally is neither a reset nor a GOAWAY.
         assert_eq!(kind, FailureKind::InvalidResponse, "{message}");
         let stalled = stall("127.0.0.1:8443", Duration::from_secs(2), Duration::ZERO);

@@ -26,6 +26,8 @@ pub(crate) struct Streaming {
     chunk: Chunk,
     /// `Content-Length` framing: what is still to come.
     remaining: u64,
+    /// A chunked body's end was read (with the last data, which went out first).
+    finished: bool,
 }
 
 impl Client {
@@ -88,6 +90,7 @@ impl Client {
             framing,
             chunk: Chunk::default(),
             remaining,
+            finished: false,
         };
         Ok((stream_head, body))
     }
@@ -100,11 +103,15 @@ impl Streaming {
         loop {
             match self.framing {
                 Framing::Chunked => {
+                    if self.finished {
+                        return Ok(None);
+                    }
                     let mut data = BytesMut::new();
                     let done = decode_chunks(&mut self.buffer, &mut self.chunk, |piece| {
                         data.extend_from_slice(piece)
                     })
                     .map_err(describe)?;
+                    self.finished = done;
                     if !data.is_empty() {
                         return Ok(Some(data.freeze()));
                     }

@@ -6,13 +6,18 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use http::HeaderMap;
-use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
+use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HeaderName};
 use tokio::time::Instant;
 
 use super::inbox::{Ended, Inbox};
 use super::{Connect, OpenFailure};
 use crate::engine::http::{Client, Streaming};
-use crate::stats::FailureKind;
+use crate::engine::user::WorkerShared;
+use crate::event_stream::EventParser;
+use crate::stats::{Failure, FailureKind, RequestSample};
+
+/// The header a reconnect carries the last event's id in.
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 
 /// Subscribes; the latency runs from the connect to the end of the response's head.
 pub(super) async fn connect(
@@ -71,156 +76,140 @@ pub(super) async fn connect(
     Ok((body, head.headers, latency))
 }
 
-/// The stream's task: events into the inbox until the stream ends (or the user lets go).
+/// The statistics' method for an event stream's reconnect (`RECONNECT ticks`).
+pub(super) const RECONNECT_METHOD: &str = "RECONNECT";
+
+/// How long a browser waits before reconnecting when the server did not say (`retry:`):
+/// Chromium's and WebKit's 3 s.
+const DEFAULT_RETRY: Duration = Duration::from_secs(3);
+
+/// The least wait between reconnects the network refused.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(100);
+
+/// What the stream's task needs to reconnect as a browser's `EventSource` does.
+pub(super) struct Resubscribe {
+    pub(super) client: std::sync::Arc<Client>,
+    pub(super) connect: Connect,
+    /// The `sse:` step's name: reconnects are counted under it.
+    pub(super) name: Rc<str>,
+    pub(super) worker: Rc<WorkerShared>,
+}
+
+/// The stream's task: events into the inbox; when the stream ends or drops, a reconnect after
+/// the server's `retry:` time (else 3 s) with the last event's id as `Last-Event-ID`, each
+/// counted as `RECONNECT name`. A reconnect the network refuses is tried again after the same
+/// wait; one answered with anything but an event stream (or an event past the size limit)
+/// ends the stream, as it fails an `EventSource` for good.
 pub(super) fn spawn(
-    mut body: Streaming,
+    body: Streaming,
     inbox: Rc<Inbox>,
     max_line: usize,
+    again: Resubscribe,
 ) -> tokio::task::JoinHandle<()> {
     tokio::task::spawn_local(async move {
         let mut parser = EventParser::new(max_line);
+        let mut body = body;
         loop {
-            match body.next().await {
-                Ok(Some(bytes)) => {
-                    let fed = parser.feed(&bytes, |event, data| inbox.push(event, data));
-                    if let Err(why) = fed {
-                        inbox.end(Ended::Broken(why));
-                        return;
-                    }
-                }
-                Ok(None) => {
-                    inbox.end(Ended::Closed(
-                        "the server ended the event stream".to_owned(),
-                    ));
+            let dropped = match read(&mut body, &mut parser, &inbox).await {
+                Ok(dropped) => dropped,
+                Err(broken) => {
+                    inbox.end(Ended::Broken(broken));
                     return;
                 }
+            };
+            drop(body);
+            parser.reset_event();
+            body = match reconnect(&again, &parser).await {
+                Ok(body) => body,
                 Err(why) => {
-                    inbox.end(Ended::Broken(why));
+                    inbox.end(Ended::Closed(format!(
+                        "{dropped}, and reconnecting failed: {why}"
+                    )));
                     return;
                 }
-            }
+            };
         }
     })
 }
 
-/// Reads the event-stream format: lines of `field: value`, an event dispatched at each blank
-/// line (`data` lines joined with line breaks; `event` names it; `id`, `retry` and comments
-/// read and set aside).
-pub(super) struct EventParser {
-    line: Vec<u8>,
-    event: Option<String>,
-    data: String,
-    has_data: bool,
-    /// The last byte fed was a `\r`: a `\n` right after it ends nothing more.
-    after_cr: bool,
-    max_line: usize,
-}
-
-impl EventParser {
-    pub(super) fn new(max_line: usize) -> EventParser {
-        EventParser {
-            line: Vec::new(),
-            event: None,
-            data: String::new(),
-            has_data: false,
-            after_cr: false,
-            max_line,
+/// Reads events into the inbox until the stream ends (`Ok`: how) or breaks the format.
+async fn read(
+    body: &mut Streaming,
+    parser: &mut EventParser,
+    inbox: &Inbox,
+) -> Result<String, String> {
+    loop {
+        match body.next().await {
+            Ok(Some(bytes)) => parser.feed(&bytes, |event, data, _| inbox.push(event, data))?,
+            Ok(None) => return Ok("the server ended the event stream".to_owned()),
+            Err(why) => return Ok(why),
         }
-    }
-
-    /// Feeds bytes as they came; `dispatch(event name, data)` for each complete event. A line
-    /// or event past the limit is an error.
-    pub(super) fn feed(
-        &mut self,
-        bytes: &[u8],
-        mut dispatch: impl FnMut(Option<&str>, &str),
-    ) -> Result<(), String> {
-        for &byte in bytes {
-            let after_cr = std::mem::replace(&mut self.after_cr, byte == b'\r');
-            match byte {
-                b'\n' if after_cr => {}
-                b'\r' | b'\n' => self.end_line(&mut dispatch),
-                _ => {
-                    self.line.push(byte);
-                    if self.line.len() + self.data.len() > self.max_line {
-                        return Err(format!("an event longer than {} bytes", self.max_line));
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn end_line(&mut self, dispatch: &mut impl FnMut(Option<&str>, &str)) {
-        if self.line.is_empty() {
-            if self.has_data {
-                if self.data.ends_with('\n') {
-                    self.data.pop();
-                }
-                dispatch(self.event.as_deref(), &self.data);
-            }
-            self.data.clear();
-            self.event = None;
-            self.has_data = false;
-            return;
-        }
-        let line = String::from_utf8_lossy(&self.line);
-        let (field, value) = match line.split_once(':') {
-            Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
-            None => (line.as_ref(), ""),
-        };
-        match field {
-            "data" => {
-                self.data.push_str(value);
-                self.data.push('\n');
-                self.has_data = true;
-            }
-            "event" => self.event = Some(value.to_owned()).filter(|name| !name.is_empty()),
-            // Comments (an empty field), `id`, `retry` and unknown fields.
-            _ => {}
-        }
-        self.line.clear();
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn events(chunks: &[&str]) -> Vec<(Option<String>, String)> {
-        let mut parser = EventParser::new(1 << 20);
-        let mut out = Vec::new();
-        for chunk in chunks {
-            parser
-                .feed(chunk.as_bytes(), |event, data| {
-                    out.push((event.map(str::to_owned), data.to_owned()))
-                })
-                .unwrap();
+/// Subscribes again after the retry time, as long as the network refuses; `Err` when the
+/// server answers with anything but an event stream.
+async fn reconnect(again: &Resubscribe, parser: &EventParser) -> Result<Streaming, String> {
+    let mut connect = Connect {
+        target: super::Target {
+            url: again.connect.target.url.clone(),
+            origin: again.connect.target.origin.clone(),
+            uri: again.connect.target.uri.clone(),
+        },
+        headers: again.connect.headers.clone(),
+    };
+    if let Some(id) = parser.last_event_id() {
+        if let Ok(value) = http::HeaderValue::from_str(id) {
+            connect.headers.insert(LAST_EVENT_ID, value);
         }
-        out
     }
+    let mut wait = parser.retry().unwrap_or(DEFAULT_RETRY);
+    loop {
+        tokio::time::sleep(wait).await;
+        // Not a tight loop against a refusing port when the server asked for `retry: 0`.
+        wait = wait.max(RETRY_AFTER_FAILURE);
+        let connected = self::connect(&again.client, &connect).await;
+        let mut tally = again.worker.tally.borrow_mut();
+        let name = &*again.name;
+        match connected {
+            Ok((body, _, latency)) => {
+                tally.record(&RequestSample {
+                    method: RECONNECT_METHOD,
+                    name,
+                    latency,
+                    response_bytes: 0,
+                    failure: None,
+                });
+                return Ok(body);
+            }
+            Err(failure) => {
+                let sample = RequestSample {
+                    method: RECONNECT_METHOD,
+                    name,
+                    latency: failure.latency,
+                    response_bytes: 0,
+                    failure: Some(Failure {
+                        kind: failure.kind,
+                        message: &failure.message,
+                    }),
+                };
+                if failure.untimed {
+                    tally.record_untimed(&sample);
+                } else {
+                    tally.record(&sample);
+                }
+                if refused_for_good(failure.kind) {
+                    return Err(failure.message);
+                }
+            }
+        }
+    }
+}
 
-    #[test]
-    fn events_are_read_across_chunks_and_line_ends() {
-        let got = events(&[
-            ": a comment\n\nevent: tick\nda",
-            "ta: {\"n\":1}\r",
-            "\n\r\ndata: a\ndata:b\nid: 7\n\n",
-            "retry: 10\n\ndata: last\r\r",
-        ]);
-        assert_eq!(
-            got,
-            [
-                (Some("tick".to_owned()), "{\"n\":1}".to_owned()),
-                (None, "a\nb".to_owned()),
-                (None, "last".to_owned()),
-            ]
-        );
-    }
-
-    #[test]
-    fn an_endless_line_is_refused() {
-        let mut parser = EventParser::new(8);
-        assert!(parser.feed(b"data: 0123456789", |_, _| {}).is_err());
-    }
+/// An answer that fails an `EventSource` for good (not a network error: those are retried).
+fn refused_for_good(kind: FailureKind) -> bool {
+    matches!(
+        kind,
+        FailureKind::Status(_) | FailureKind::ProtocolError | FailureKind::InvalidResponse
+    )
 }

@@ -210,7 +210,14 @@ async fn connect_socket(
         }
         SocketKind::Events => {
             let (body, response_headers, latency) = events::connect(&client, &connect).await?;
-            let task = events::spawn(body, inbox.clone(), client.max_body());
+            let max_line = client.max_body();
+            let again = events::Resubscribe {
+                client,
+                connect,
+                name: Rc::from(open.name.as_str()),
+                worker: user.worker.clone(),
+            };
+            let task = events::spawn(body, inbox.clone(), max_line, again);
             let socket = Socket {
                 inbox,
                 outgoing: None,

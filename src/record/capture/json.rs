@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use httparse::Header;
 
-use crate::har::WebSocketMessage;
+use crate::har::{EventSourceMessage, WebSocketMessage};
 
 /// The output buffer, with JSON's value writers.
 pub(super) struct Out<'o>(pub(super) &'o mut Vec<u8>);
@@ -182,6 +182,7 @@ pub(super) struct Entry<'a> {
     pub(super) truncated: bool,
     pub(super) error: Option<&'a str>,
     pub(super) websocket: Option<&'a [WebSocketMessage]>,
+    pub(super) events: Option<&'a [EventSourceMessage]>,
 }
 
 impl Entry<'_> {
@@ -230,6 +231,15 @@ impl Entry<'_> {
                 out.raw(b",\"_webSocketMessages\":");
                 // Rare and already owned: serde does it.
                 if serde_json::to_writer(&mut *out.0, messages).is_err() {
+                    out.raw(b"[]");
+                }
+            }
+        }
+        if let Some(events) = self.events {
+            out.raw(b",\"_resourceType\":\"eventsource\"");
+            if !events.is_empty() {
+                out.raw(b",\"_eventSourceMessages\":");
+                if serde_json::to_writer(&mut *out.0, events).is_err() {
                     out.raw(b"[]");
                 }
             }

@@ -92,6 +92,7 @@ fn write(
             timing: &timing,
             error,
             websocket,
+            events: None,
         },
         max_body,
     );
@@ -566,6 +567,7 @@ fn the_json_has_the_fields_and_order_of_har_entry() {
                     timing: &timing,
                     error,
                     websocket,
+                    events: None,
                 },
                 max_body,
             );
@@ -590,4 +592,40 @@ fn filters_include_then_exclude() {
     assert!(!filter.records("http://a/api/x.png"));
     assert!(!filter.records("http://a/index.html"));
     assert!(Filter::default().records("http://a/anything"));
+}
+
+#[test]
+fn an_event_stream_entry_carries_its_events_as_chromium_writes_them() {
+    let request = RequestParts {
+        url: "http://127.0.0.1:8001/feed".to_owned(),
+        head: bytes::Bytes::from_static(b"GET /feed HTTP/1.1\r\nhost: 127.0.0.1:8001\r\n\r\n"),
+        body: CapturedBody::default(),
+    };
+    let response = response(
+        &[("content-type", b"text/event-stream")],
+        b"id: 7\ndata: one\n\n",
+    );
+    let events = [crate::har::EventSourceMessage {
+        time: 1_700_000_000.5,
+        event_name: "message".to_owned(),
+        event_id: "7".to_owned(),
+        data: "one \"quoted\"".to_owned(),
+    }];
+    let mut out = Vec::new();
+    let timing = timing();
+    write_entry(
+        &mut out,
+        ExchangeRef {
+            request: &request,
+            response: Some(&response),
+            timing: &timing,
+            error: None,
+            websocket: None,
+            events: Some(&events),
+        },
+        1 << 20,
+    );
+    let entry: Entry = serde_json::from_slice(&out).unwrap();
+    assert_eq!(entry.resource_type.as_deref(), Some("eventsource"));
+    assert_eq!(entry.event_source_messages, events);
 }

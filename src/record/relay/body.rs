@@ -7,6 +7,7 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 use super::wire::{self, Chunk, Framing, HeadError};
 use crate::record::capture::CapturedBody;
+use crate::record::events::EventCapture;
 
 /// How much is read from a socket at a time.
 pub(super) const READ_SIZE: usize = 16 * 1024;
@@ -99,18 +100,24 @@ pub(super) async fn relay_body<R, W>(
     out: &mut Vec<u8>,
     body: &mut BodyReader,
     mut capture: Option<&mut CapturedBody>,
+    mut events: Option<&mut EventCapture>,
 ) -> Result<(), RelayError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
     loop {
+        let kept = capture.as_ref().map_or(0, |c| c.bytes.len());
         let done = body
             .take(buffer, out, capture.as_deref_mut())
             .map_err(RelayError::Invalid)?;
         if !out.is_empty() {
             write_flush(to, out).await.map_err(RelayError::Write)?;
             out.clear();
+        }
+        // An event stream's events, read from the kept copy once they went through.
+        if let (Some(events), Some(capture)) = (events.as_deref_mut(), capture.as_deref()) {
+            events.feed(&capture.bytes[kept..], std::time::SystemTime::now());
         }
         if done {
             return Ok(());
