@@ -711,7 +711,7 @@ impl Run {
             monitors: self
                 .sampler
                 .as_ref()
-                .map(|(sampler, _)| sampler.latest())
+                .map(|(sampler, _)| sampler.look())
                 .unwrap_or_default(),
         };
         *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status;

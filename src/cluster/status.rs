@@ -15,9 +15,9 @@ pub struct Status {
     pub users: u64,
     /// The merged live table (`stats::report::live_table`), as of the last second.
     pub table: String,
-    /// The `--monitor`s' newest values (and the master's own CPU and memory), sampled by the
-    /// master.
-    pub monitors: Vec<(String, crate::monitor::Unit, f64)>,
+    /// The `--monitor`s' newest points (and the master's own CPU and memory), sampled by the
+    /// master, with its saturation and notices: what the page's System tab shows.
+    pub monitors: crate::monitor::Look,
 }
 
 impl Status {

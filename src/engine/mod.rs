@@ -387,8 +387,8 @@ impl RemoteRun {
     }
 
     /// The monitors' newest values (sampled by the driver: a master samples `--monitor`).
-    pub fn set_monitors(&self, values: Vec<(String, crate::monitor::Unit, f64)>) {
-        self.shared.set_monitors(values);
+    pub fn set_monitors(&self, look: crate::monitor::Look) {
+        self.shared.set_monitors(look);
     }
 
     /// Sets the users and sends a [`LiveUpdate`] of the aggregate as it is (the driver

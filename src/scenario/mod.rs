@@ -7,6 +7,7 @@
 //! the contract with the engine.
 
 mod check;
+mod check_load;
 mod error;
 mod extract;
 mod functions;
@@ -22,6 +23,7 @@ mod socket_load;
 mod steps;
 mod template;
 mod vars;
+mod vars_load;
 mod yaml;
 
 use std::path::PathBuf;

@@ -190,6 +190,7 @@ mod tests {
             }],
             notices: Vec::new(),
             generator_saturated_seconds: 4,
+            workers_saturated_seconds: Default::default(),
         };
         let json = result_system_json(&monitored, 1_700_000_000_000);
         assert_eq!(

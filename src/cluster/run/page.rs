@@ -151,7 +151,7 @@ impl Run {
     }
 
     /// The monitors' newest values (`--monitor`, the master's own), for the page.
-    pub(in crate::cluster) fn monitors_now(&self) -> Vec<(String, crate::monitor::Unit, f64)> {
+    pub(in crate::cluster) fn monitors_now(&self) -> crate::monitor::Look {
         lock_status(&self.status).monitors.clone()
     }
 
