@@ -201,7 +201,7 @@ async fn a_worker_behind_a_cut_link_is_missed_and_rejoins_when_it_is_restored() 
     let lost = far.wait_for("that it lost the master", |l| l.contains("lost the master"));
     assert!(lost.contains("no word from it"), "{lost}");
     master.wait_for("the users on near", |l| {
-        l.starts_with("4 users on ") && l.contains("near running (4 users)")
+        l.starts_with("4 users on ") && l.contains("near running (4 users")
     });
     ns.set_link("up");
     far.wait_for("that it joined again", |l| l.contains("joined the master"));

@@ -288,6 +288,32 @@ async fn a_playwright_capture_of_json_server_replays_with_the_ids_of_the_replay(
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // json-server's file: the posts left are the seed, the marker, and those whose
+    // iteration the end of the run cut short. A POST cut by the end of the run may be stored
+    // and logged after the run's requests were: wait until the log has every stored post.
+    let db: Value = serde_json::from_str(&std::fs::read_to_string(&db).unwrap()).unwrap();
+    let left: BTreeSet<u64> = db["posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_u64().unwrap())
+        .collect();
+    let creates_logged = |log: &[(String, String, u16)]| {
+        log[before..]
+            .iter()
+            .filter(|(m, path, status)| m == "POST" && path == "/posts" && *status == 201)
+            .count() as u64
+    };
+    let highest = left.iter().copied().max().unwrap_or(0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while 100 + creates_logged(&logged()) < highest {
+        assert!(
+            Instant::now() < deadline,
+            "json-server stored post {highest} but logged {} creations",
+            creates_logged(&logged())
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let log = logged();
     let replay = &log[before..];
     let ids = |method: &str| -> Vec<u64> {
@@ -325,15 +351,6 @@ async fn a_playwright_capture_of_json_server_replays_with_the_ids_of_the_replay(
         "read {read:?}, deleted {deleted:?}"
     );
     assert!(read_set.is_subset(&created), "read {read:?} of {created:?}");
-    // json-server's file: the posts left are the seed, the marker, and those whose
-    // iteration the end of the run cut short.
-    let db: Value = serde_json::from_str(&std::fs::read_to_string(&db).unwrap()).unwrap();
-    let left: BTreeSet<u64> = db["posts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_u64().unwrap())
-        .collect();
     let mut expected: BTreeSet<u64> = created.difference(&deleted_set).copied().collect();
     expected.extend([1, 100]);
     assert_eq!(left, expected);

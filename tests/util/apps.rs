@@ -327,13 +327,19 @@ pub fn capture_requests(capture: &Path) -> Vec<(String, String, u16, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|entry| {
+        .filter_map(|entry| {
             let url = url::Url::parse(entry["request"]["url"].as_str().unwrap()).unwrap();
+            // The application's exchanges: not the browser's own background requests (Chromium
+            // 156 asks update.googleapis.com for component updates through the proxy even with
+            // --disable-component-update).
+            if url.host_str() != Some("127.0.0.1") {
+                return None;
+            }
             let path = match url.query() {
                 Some(query) => format!("{}?{query}", url.path()),
                 None => url.path().to_owned(),
             };
-            (
+            Some((
                 entry["request"]["method"].as_str().unwrap().to_owned(),
                 path,
                 entry["response"]["status"].as_u64().unwrap() as u16,
@@ -341,7 +347,7 @@ pub fn capture_requests(capture: &Path) -> Vec<(String, String, u16, String)> {
                     .as_str()
                     .unwrap_or("")
                     .to_owned(),
-            )
+            ))
         })
         .collect()
 }
