@@ -105,11 +105,20 @@ async fn exchange(
     let start = Instant::now();
     shared.forwarded.fetch_add(1, Ordering::Relaxed);
     let (parts, body) = request.into_parts();
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
     let url = format!("{}{path}", origin.url_prefix());
     if parts.method == http::Method::CONNECT {
         let text = "chorus record: CONNECT inside an intercepted tunnel is not served (WebSockets go over HTTP/1.1)";
-        let _ = answer(&mut respond, StatusCode::METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", text.as_bytes());
+        let _ = answer(
+            &mut respond,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain; charset=utf-8",
+            text.as_bytes(),
+        );
         return;
     }
     let recorded = shared.filter.records(&url);
@@ -117,7 +126,12 @@ async fn exchange(
     let (upload, sent) = Upload::new(body, limit);
     let mut recording = recorded.then(|| Recording {
         url: url.clone(),
-        head: head::recorded_request(&parts.method, &parts.uri, origin.authority(), &parts.headers),
+        head: head::recorded_request(
+            &parts.method,
+            &parts.uri,
+            origin.authority(),
+            &parts.headers,
+        ),
         started,
         start,
         sent: sent.clone(),
@@ -128,7 +142,12 @@ async fn exchange(
             crate::http1::MAX_HEADERS
         );
         let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
-        let _ = answer(&mut respond, status, "text/plain; charset=utf-8", text.as_bytes());
+        let _ = answer(
+            &mut respond,
+            status,
+            "text/plain; charset=utf-8",
+            text.as_bytes(),
+        );
         return;
     }
     let request = Outgoing {
@@ -141,12 +160,18 @@ async fn exchange(
     let outcome = tokio::select! {
         outcome = &mut sending => outcome,
         reset = std::future::poll_fn(|cx| respond.poll_reset(cx)) => {
-            let reason = match reset {
-                Ok(reason) => format!("the browser reset the stream ({reason}) before the answer came"),
-                Err(_) => "the browser's connection closed before the answer came".to_owned(),
+            let what = match reset {
+                Ok(reason) => format!("the browser reset the stream ({reason})"),
+                Err(_) => "the browser's connection closed".to_owned(),
+            };
+            let uploaded = sent.lock().unwrap_or_else(|e| e.into_inner()).ended.is_some();
+            let error = if uploaded {
+                format!("{what} before the answer came")
+            } else {
+                format!("the browser's request body ended early: {what}")
             };
             if let Some(recording) = recording.take() {
-                recording.send(&shared, None, Instant::now(), Some(reason), None);
+                recording.send(&shared, None, Instant::now(), Some(error), None);
             }
             return;
         }
@@ -177,7 +202,13 @@ async fn exchange(
             head: Bytes::from(relayed.head),
             body: relayed.body,
         };
-        recording.send(&shared, Some(response), head_at, relayed.error, relayed.events);
+        recording.send(
+            &shared,
+            Some(response),
+            head_at,
+            relayed.error,
+            relayed.events,
+        );
     }
 }
 
@@ -207,7 +238,13 @@ impl Recording {
                 body: sent.body,
             },
             response,
-            timing: timing(self.started, self.start, sent.ended, head_at, Instant::now()),
+            timing: timing(
+                self.started,
+                self.start,
+                sent.ended,
+                head_at,
+                Instant::now(),
+            ),
             error,
             websocket: None,
             events,
@@ -312,7 +349,8 @@ async fn respond_with(
     let mut stream = match respond.send_response(Response::from_parts(parts, ()), empty) {
         Ok(stream) => stream,
         Err(_) => {
-            relayed.error = Some("the browser reset the stream before the answer's head went".to_owned());
+            relayed.error =
+                Some("the browser reset the stream before the answer's head went".to_owned());
             return relayed;
         }
     };
@@ -344,10 +382,9 @@ async fn respond_with(
                 }
                 Err(frame) => {
                     if let Ok(trailers) = frame.into_trailers() {
-                        break stream
-                            .send_trailers(trailers)
-                            .err()
-                            .map(|_| "the browser reset the stream as the response ended".to_owned());
+                        break stream.send_trailers(trailers).err().map(|_| {
+                            "the browser reset the stream as the response ended".to_owned()
+                        });
                     }
                 }
             },
@@ -404,7 +441,10 @@ fn answer(
     let mut response = Response::new(());
     *response.status_mut() = status;
     let headers: &mut HeaderMap = response.headers_mut();
-    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
     headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     match respond.send_response(response, body.is_empty()) {
         Ok(mut stream) if !body.is_empty() => {
@@ -425,10 +465,18 @@ async fn bad_gateway(
 ) {
     let page = bad_gateway_page(url, reason);
     let content_type = "text/html; charset=utf-8";
-    answer(respond, StatusCode::BAD_GATEWAY, content_type, page.as_bytes());
+    answer(
+        respond,
+        StatusCode::BAD_GATEWAY,
+        content_type,
+        page.as_bytes(),
+    );
     if let Some(recording) = recording {
         let mut headers = HeaderMap::new();
-        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(content_type),
+        );
         headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(page.len()));
         let mut body = CapturedBody::default();
         body.push(page.as_bytes(), shared.max_body);

@@ -177,7 +177,10 @@ impl Pool {
 }
 
 /// A connection to `origin`: TCP (within [`CONNECT_TIMEOUT`]), and TLS with `tls` for https.
-pub(crate) async fn open(origin: &Origin, tls: &TlsConnector) -> Result<ClientStream, UpstreamError> {
+pub(crate) async fn open(
+    origin: &Origin,
+    tls: &TlsConnector,
+) -> Result<ClientStream, UpstreamError> {
     let (host, port) = (origin.host.as_str(), origin.port);
     let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port)))
         .await

@@ -130,7 +130,9 @@ pub(super) const HTTP2: &str = "HTTP/2";
 /// `name: value` lines (names may start with `:`) up to the blank line; `None` when it is
 /// not one.
 fn http2<'b, 'h>(bytes: &'b [u8], kind: Kind) -> Option<Head<'b, 'h>> {
-    let mut lines = bytes.split(|b| *b == b'\n').map(|line| line.strip_suffix(b"\r"));
+    let mut lines = bytes
+        .split(|b| *b == b'\n')
+        .map(|line| line.strip_suffix(b"\r"));
     let start = std::str::from_utf8(lines.next()??).ok()?;
     let (method, status) = match kind {
         Kind::Request => {
@@ -155,7 +157,9 @@ fn http2<'b, 'h>(bytes: &'b [u8], kind: Kind) -> Option<Head<'b, 'h>> {
         }
         let colon = 1 + line.get(1..)?.iter().position(|b| *b == b':')?;
         let name = std::str::from_utf8(&line[..colon]).ok()?;
-        let value = line[colon + 1..].strip_prefix(b" ").unwrap_or(&line[colon + 1..]);
+        let value = line[colon + 1..]
+            .strip_prefix(b" ")
+            .unwrap_or(&line[colon + 1..]);
         headers.push(Header { name, value });
     }
     None

@@ -69,7 +69,11 @@ pub(super) fn for_application<B>(
         let host = HeaderValue::from_str(origin.authority())
             .map_err(|err| format!("the host {:?} cannot be sent ({err})", origin.authority()))?;
         headers.insert(HOST, host);
-        let crumbs: Vec<&[u8]> = headers.get_all(COOKIE).iter().map(HeaderValue::as_bytes).collect();
+        let crumbs: Vec<&[u8]> = headers
+            .get_all(COOKIE)
+            .iter()
+            .map(HeaderValue::as_bytes)
+            .collect();
         if crumbs.len() > 1 {
             let joined = HeaderValue::from_bytes(&crumbs.join(&b"; "[..]))
                 .map_err(|err| format!("the cookies cannot be joined ({err})"))?;

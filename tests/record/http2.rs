@@ -1,0 +1,583 @@
+//! Issue 17: HTTP/2 between the browser and `chorus record --forward --mitm`. Chromium takes
+//! `h2` by ALPN from the recorder, which speaks HTTP/2 on to Debian's nginx (TLS, `http2`);
+//! nginx's access log says what it served and over which protocol, the capture's entries say
+//! `HTTP/2` with Chromium's pseudo-header fields, and the capture converts into a scenario
+//! that `chorus run --check` passes against the same nginx. A client written here with the
+//! `h2` crate (and one writing raw frames) resets a stream mid-upload, drops its connection
+//! mid-upload and opens more streams than the recorder allows.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::{get, post};
+use bytes::Bytes;
+use chorus::har::{Entry, Har};
+use chorus::record::{RecordOptions, Recorder};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+use crate::util::nginx::{Http2, Nginx};
+use crate::util::record::*;
+use crate::util::{self, browser::Browser};
+
+/// Bytes of the download the page fetches: larger than the recorder's windows and than
+/// the `--max-body` the test records with.
+const DOWNLOAD: usize = 3 * 1024 * 1024;
+const MAX_BODY: u64 = 256 * 1024;
+
+const PAGE: &str = r#"<!doctype html><html><head><title>notes</title></head><body>
+<p id="status">loading</p><p id="size"></p><pre id="list"></pre>
+<script>
+(async () => {
+  const list = await (await fetch('/api/notes')).json();
+  const saved = await (await fetch('/api/save', {
+    method: 'POST',
+    headers: {'content-type': 'application/json'},
+    body: JSON.stringify({text: 'buy milk', n: 1}),
+  })).json();
+  const big = await (await fetch('/download.txt')).arrayBuffer();
+  document.getElementById('list').textContent = JSON.stringify([list, saved]);
+  document.getElementById('size').textContent = String(big.byteLength);
+  document.getElementById('status').textContent = saved.saved ? 'saved' : 'failed';
+})().catch((e) => { document.getElementById('status').textContent = 'failed: ' + e; });
+</script></body></html>"#;
+
+/// A self-signed certificate for 127.0.0.1 and its key, as PEM files in `dir`.
+fn certificate(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    (cert, key)
+}
+
+/// nginx over TLS with HTTP/2: the page, a JSON list, a POST whose body nginx reads (it
+/// proxies it to itself, so its access log shows the body) and a download.
+fn notes_nginx(dir: &Path) -> Nginx {
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), PAGE).unwrap();
+    let line = "0123456789abcdef".repeat(4) + "\n";
+    let download = line.repeat(DOWNLOAD / line.len() + 1);
+    std::fs::write(www.join("download.txt"), &download[..DOWNLOAD]).unwrap();
+    let (cert, key) = certificate(&dir.join("tls"));
+    let server = format!(
+        "root {www};\n\
+         location = / {{ try_files /index.html =404; }}\n\
+         location = /download.txt {{ default_type text/plain; }}\n\
+         location = /api/notes {{ default_type application/json; return 200 '{{\"notes\":[\"first\"]}}'; }}\n\
+         location = /api/save {{ proxy_pass https://127.0.0.1:$server_port/internal/saved; }}\n\
+         location = /internal/saved {{ default_type application/json; return 200 '{{\"saved\":true}}'; }}\n",
+        www = www.display()
+    );
+    Nginx::start_http2_with(
+        &dir.join("nginx"),
+        Http2::Tls {
+            cert: &cert,
+            key: &key,
+        },
+        &server,
+    )
+}
+
+fn mitm_options(out: &Path, base: &str) -> RecordOptions {
+    RecordOptions {
+        target: None,
+        mitm: true,
+        ca_dir: Some(out.join("ca")),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        output: out.join("capture.har"),
+        // nginx's certificate is self-signed.
+        insecure: true,
+        max_body: MAX_BODY,
+        include: vec![format!("^{}", regex::escape(base))],
+        ..RecordOptions::default()
+    }
+}
+
+fn entry<'a>(har: &'a Har, method: &str, url: &str) -> &'a Entry {
+    har.log
+        .entries
+        .iter()
+        .find(|e| e.request.method == method && e.request.url == url)
+        .unwrap_or_else(|| panic!("no {method} {url} in the capture"))
+}
+
+fn header<'a>(entry: &'a Entry, name: &str) -> Option<&'a str> {
+    entry
+        .request
+        .headers
+        .iter()
+        .find(|h| h.name == name)
+        .map(|h| h.value.as_str())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_speaks_http2_through_the_mitm_recorder_to_nginx_and_the_capture_replays() {
+    let out = util::output_dir("record_http2_chromium_nginx");
+    let nginx = notes_nginx(&out);
+    let base = nginx.url("");
+    let recorder = start(mitm_options(&out, &base)).await;
+    let ca = recorder.ca().unwrap();
+    let args = vec![
+        format!("--proxy-server=http://{}", recorder.local_addr()),
+        "--proxy-bypass-list=<-loopback>".to_owned(),
+        format!("--ignore-certificate-errors-spki-list={}", ca.spki_list()),
+    ];
+    let mut browser = Browser::start(&args, &out).await;
+    browser.goto(&format!("{base}/")).await;
+    let status = browser
+        .wait_text("#status", Duration::from_secs(30), |s| s != "loading")
+        .await;
+    browser.screenshot("notes").await;
+    assert_eq!(status, "saved");
+    assert_eq!(browser.text("#size").await, DOWNLOAD.to_string());
+    browser.close().await;
+
+    // nginx's own record: each request over HTTP/2, the POST's body as it arrived.
+    let log = nginx.access_log();
+    let served = |request: &str| {
+        log.iter()
+            .find(|line| line.contains(&format!("\"{request} HTTP/2.0\"")))
+            .unwrap_or_else(|| panic!("nginx never served {request} over HTTP/2: {log:#?}"))
+    };
+    served("GET /");
+    served("GET /api/notes");
+    served("GET /download.txt");
+    let save = served("POST /api/save");
+    assert!(
+        save.contains(r#"\x22text\x22:\x22buy milk\x22"#),
+        "nginx read the POST's body: {save}"
+    );
+
+    until("the four exchanges to be written", || {
+        recorder.summary().exchanges >= 4
+    })
+    .await;
+    let summary = recorder.shutdown().await;
+    let har = read_valid(&summary.path);
+    for entry in &har.log.entries {
+        assert_eq!(
+            entry.request.http_version, "HTTP/2",
+            "{}",
+            entry.request.url
+        );
+        assert_eq!(
+            entry.response.http_version, "HTTP/2",
+            "{}",
+            entry.request.url
+        );
+    }
+    let page = entry(&har, "GET", &format!("{base}/"));
+    assert_eq!(page.response.status, 200);
+    assert!(
+        page.response
+            .content
+            .text
+            .as_deref()
+            .unwrap()
+            .contains("notes")
+    );
+    // The pseudo-header fields first, as Chromium's HAR lists them, then the browser's own.
+    let names: Vec<&str> = page
+        .request
+        .headers
+        .iter()
+        .map(|h| h.name.as_str())
+        .collect();
+    assert_eq!(
+        names[..4],
+        [":authority", ":method", ":path", ":scheme"],
+        "{names:?}"
+    );
+    assert!(names.contains(&"user-agent"), "{names:?}");
+    assert_eq!(header(page, ":authority"), Some(&base["https://".len()..]));
+    assert_eq!(header(page, ":scheme"), Some("https"));
+
+    let save = entry(&har, "POST", &format!("{base}/api/save"));
+    assert_eq!(header(save, ":method"), Some("POST"));
+    assert_eq!(header(save, ":path"), Some("/api/save"));
+    assert_eq!(save.response.status, 200);
+    assert_eq!(save.response.status_text, "");
+    let posted = save.request.post_data.as_ref().unwrap();
+    assert_eq!(posted.mime_type, "application/json");
+    assert_eq!(posted.text, r#"{"text":"buy milk","n":1}"#);
+    assert_eq!(
+        save.response.content.text.as_deref(),
+        Some(r#"{"saved":true}"#)
+    );
+
+    let download = entry(&har, "GET", &format!("{base}/download.txt"));
+    assert_eq!(download.response.body_size, DOWNLOAD as i64);
+    assert!(download.truncated, "a body past --max-body is recorded cut");
+    assert_eq!(
+        download.response.content.text.as_deref().map(str::len),
+        Some(MAX_BODY as usize)
+    );
+
+    // The capture converts, and the scenario replays against the same nginx.
+    let scenario = out.join("scenario.yaml");
+    let converted = util::chorus(
+        &[
+            "convert",
+            summary.path.to_str().unwrap(),
+            "-o",
+            scenario.to_str().unwrap(),
+        ],
+        &out,
+    );
+    assert!(converted.status.success(), "{converted:?}");
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    assert!(text.contains("/api/save"), "{text}");
+    assert!(
+        !text.contains(":authority"),
+        "pseudo-header fields are not headers to send: {text}"
+    );
+    let before = nginx.access_log().len();
+    let checked = util::chorus(
+        &["run", scenario.to_str().unwrap(), "--check", "--insecure"],
+        &out,
+    );
+    assert!(
+        checked.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let replayed = nginx.access_log()[before..].to_vec();
+    assert!(
+        replayed
+            .iter()
+            .any(|line| line.contains("\"POST /api/save HTTP/2.0\"") && line.contains("buy milk")),
+        "the replay posted the note again: {replayed:#?}"
+    );
+}
+
+/// What the test application saw: bytes of uploads (and whether each ended whole), streams
+/// held at once (and the most ever), and a gate that lets held streams answer.
+#[derive(Default)]
+struct Seen {
+    uploads: std::sync::Mutex<Vec<(usize, bool)>>,
+    holding: AtomicUsize,
+    most: AtomicUsize,
+    release: tokio::sync::Notify,
+    released: std::sync::atomic::AtomicBool,
+}
+
+async fn upload(State(seen): State<Arc<Seen>>, body: axum::body::Body) -> &'static str {
+    use http_body_util::BodyExt as _;
+    let mut body = body;
+    let mut bytes = 0;
+    let whole = loop {
+        match body.frame().await {
+            Some(Ok(frame)) => bytes += frame.data_ref().map_or(0, Bytes::len),
+            Some(Err(_)) => break false,
+            None => break true,
+        }
+    };
+    seen.uploads.lock().unwrap().push((bytes, whole));
+    "stored"
+}
+
+async fn hold(State(seen): State<Arc<Seen>>) -> &'static str {
+    let now = seen.holding.fetch_add(1, Ordering::SeqCst) + 1;
+    seen.most.fetch_max(now, Ordering::SeqCst);
+    loop {
+        let released = seen.release.notified();
+        if seen.released.load(Ordering::SeqCst) {
+            break;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(20), released).await;
+        if seen.released.load(Ordering::SeqCst) {
+            break;
+        }
+    }
+    seen.holding.fetch_sub(1, Ordering::SeqCst);
+    "held"
+}
+
+async fn test_app() -> (SocketAddr, Arc<Seen>) {
+    let seen = Arc::new(Seen::default());
+    let router = Router::new()
+        .route("/upload", post(upload))
+        .route("/hold", get(hold))
+        .route("/ok", get(|| async { "ok" }))
+        .with_state(seen.clone());
+    (serve_https_h2(router).await, seen)
+}
+
+/// A TLS connection through the recorder's CONNECT tunnel to `app`, trusting the recorder's
+/// CA and offering only `h2`.
+async fn tunnel(
+    recorder: &Recorder,
+    app: SocketAddr,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let mut tcp = TcpStream::connect(recorder.local_addr()).await.unwrap();
+    tcp.write_all(format!("CONNECT {app} HTTP/1.1\r\nhost: {app}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let head = read_head(&mut tcp).await.unwrap();
+    assert!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(recorder.ca().unwrap().cert_path()).unwrap();
+    use rustls::pki_types::pem::PemObject as _;
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let name = rustls::pki_types::ServerName::IpAddress(app.ip().into());
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    tls
+}
+
+async fn h2_client(
+    recorder: &Recorder,
+    app: SocketAddr,
+) -> (h2::client::SendRequest<Bytes>, tokio::task::JoinHandle<()>) {
+    let (sender, connection) = h2::client::handshake(tunnel(recorder, app).await)
+        .await
+        .unwrap();
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    (sender, driver)
+}
+
+async fn get_ok(sender: &mut h2::client::SendRequest<Bytes>, app: SocketAddr) -> u16 {
+    let request = http::Request::get(format!("https://{app}/ok"))
+        .body(())
+        .unwrap();
+    let (response, _) = sender
+        .clone()
+        .ready()
+        .await
+        .unwrap()
+        .send_request(request, true)
+        .unwrap();
+    response.await.unwrap().status().as_u16()
+}
+
+/// Starts a POST to /upload and sends `bytes` of its body, leaving it open.
+async fn half_upload(
+    sender: &mut h2::client::SendRequest<Bytes>,
+    app: SocketAddr,
+    bytes: usize,
+) -> h2::SendStream<Bytes> {
+    let request = http::Request::post(format!("https://{app}/upload"))
+        .header("content-type", "application/octet-stream")
+        .body(())
+        .unwrap();
+    let (_response, mut stream) = sender
+        .clone()
+        .ready()
+        .await
+        .unwrap()
+        .send_request(request, false)
+        .unwrap();
+    stream
+        .send_data(Bytes::from(vec![b'u'; bytes]), false)
+        .unwrap();
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_reset_or_a_connection_dropped_mid_upload_is_recorded_and_the_proxy_goes_on() {
+    let (app, seen) = test_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!("https://{app}");
+    let recorder = start(mitm_options(dir.path(), &base)).await;
+
+    // A reset stream, on a connection that then carries on.
+    let (mut sender, driver) = h2_client(&recorder, app).await;
+    let mut stream = half_upload(&mut sender, app, 40_000).await;
+    until("the application to read the first bytes", || {
+        recorder.summary().forwarded >= 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stream.send_reset(h2::Reason::CANCEL);
+    assert_eq!(
+        get_ok(&mut sender, app).await,
+        200,
+        "the connection goes on"
+    );
+    until("the reset upload's entry", || {
+        recorder.summary().exchanges >= 2
+    })
+    .await;
+
+    // A connection dropped mid-upload; a new one is served.
+    let _stream = half_upload(&mut sender, app, 30_000).await;
+    until("the second upload to reach the application", || {
+        recorder.summary().forwarded >= 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    driver.abort();
+    drop(sender);
+    let (mut again, _driver) = h2_client(&recorder, app).await;
+    assert_eq!(get_ok(&mut again, app).await, 200, "the proxy goes on");
+    until("every entry", || recorder.summary().exchanges >= 4).await;
+
+    let summary = recorder.shutdown().await;
+    let har = read_valid(&summary.path);
+    let uploads: Vec<&Entry> = har
+        .log
+        .entries
+        .iter()
+        .filter(|e| e.request.url.ends_with("/upload"))
+        .collect();
+    assert_eq!(uploads.len(), 2, "{:#?}", har.log.entries);
+    for (entry, sent) in uploads.iter().zip([40_000, 30_000]) {
+        let error = entry.error.as_deref().unwrap_or_default();
+        assert!(error.contains("request body ended early"), "{error}");
+        assert_eq!(entry.request.http_version, "HTTP/2");
+        let recorded = entry.request.body_size as usize;
+        assert!(recorded > 0 && recorded <= sent, "{recorded} of {sent}");
+        let text = &entry.request.post_data.as_ref().unwrap().text;
+        assert_eq!(text.len(), recorded);
+    }
+    assert!(
+        uploads[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("reset the stream")
+    );
+    // The application saw both uploads end broken, not as whole bodies.
+    let uploads = seen.uploads.lock().unwrap().clone();
+    assert!(uploads.iter().all(|(_, whole)| !whole), "{uploads:?}");
+}
+
+/// One HTTP/2 frame: type, flags, stream, payload.
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+    out.extend_from_slice(&[kind, flags]);
+    out.extend_from_slice(&stream.to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Reads one frame: (type, flags, stream, payload).
+async fn read_frame<S: tokio::io::AsyncRead + Unpin>(io: &mut S) -> (u8, u8, u32, Vec<u8>) {
+    let mut head = [0u8; 9];
+    io.read_exact(&mut head).await.unwrap();
+    let length = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+    let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+    let mut payload = vec![0u8; length];
+    io.read_exact(&mut payload).await.unwrap();
+    (head[3], head[4], stream, payload)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_that_opens_too_many_streams_gets_the_extra_ones_refused() {
+    let (app, seen) = test_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = start(mitm_options(dir.path(), &format!("https://{app}"))).await;
+    let mut tls = tunnel(&recorder, app).await;
+    tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    tls.write_all(&frame(4, 0, 0, &[])).await.unwrap();
+    // The recorder's SETTINGS, acknowledged, so that its stream limit holds.
+    let limit = loop {
+        let (kind, flags, _, payload) = read_frame(&mut tls).await;
+        if kind == 4 && flags & 1 == 0 {
+            let limit = payload
+                .chunks(6)
+                .find(|setting| setting[..2] == [0, 3])
+                .map(|setting| u32::from_be_bytes(setting[2..].try_into().unwrap()));
+            tls.write_all(&frame(4, 1, 0, &[])).await.unwrap();
+            break limit.expect("SETTINGS_MAX_CONCURRENT_STREAMS is announced");
+        }
+    };
+    assert_eq!(limit, 100);
+    // 150 requests at once, ignoring the limit: HPACK with static-table names, no Huffman.
+    let authority = app.to_string();
+    let mut block = vec![0x82, 0x87, 0x04, 5];
+    block.extend_from_slice(b"/hold");
+    block.extend_from_slice(&[0x01, authority.len() as u8]);
+    block.extend_from_slice(authority.as_bytes());
+    let mut burst = Vec::new();
+    for n in 0..150u32 {
+        // END_STREAM | END_HEADERS
+        burst.extend(frame(1, 0x5, 2 * n + 1, &block));
+    }
+    tls.write_all(&burst).await.unwrap();
+    // Once the application holds 100 streams (the recorder has accepted them all), they may
+    // answer.
+    let releaser = seen.clone();
+    tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while releaser.holding.load(Ordering::SeqCst) < 100
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        releaser.released.store(true, Ordering::SeqCst);
+        releaser.release.notify_waiters();
+    });
+    let mut refused = std::collections::BTreeSet::new();
+    let mut answered = std::collections::BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while refused.len() + answered.len() < 150 {
+        let read = tokio::time::timeout_at(deadline, read_frame(&mut tls)).await;
+        let (kind, flags, stream, payload) = read.expect("every stream is answered or refused");
+        match kind {
+            // RST_STREAM REFUSED_STREAM
+            3 if payload == [0, 0, 0, 7] => {
+                refused.insert(stream);
+            }
+            0 | 1 if flags & 1 == 1 => {
+                answered.insert(stream);
+            }
+            // GOAWAY: the recorder gave up on the connection.
+            7 => panic!(
+                "GOAWAY after {} answered, {} refused",
+                answered.len(),
+                refused.len()
+            ),
+            _ => {}
+        }
+        if kind == 0 && !payload.is_empty() {
+            let update = (payload.len() as u32).to_be_bytes();
+            tls.write_all(&frame(8, 0, 0, &update)).await.unwrap();
+            tls.write_all(&frame(8, 0, stream, &update)).await.unwrap();
+        }
+    }
+    assert_eq!((answered.len(), refused.len()), (100, 50));
+    assert_eq!(
+        seen.most.load(Ordering::SeqCst),
+        100,
+        "the application held at most 100"
+    );
+    // The recorder goes on: a new connection is served.
+    let (mut sender, _driver) = h2_client(&recorder, app).await;
+    assert_eq!(get_ok(&mut sender, app).await, 200);
+    until("the answered streams' entries", || {
+        recorder.summary().exchanges >= 101
+    })
+    .await;
+    recorder.shutdown().await;
+}
