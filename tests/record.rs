@@ -139,7 +139,11 @@ async fn chromium_records_https_through_the_forward_mitm_proxy() {
     assert!(summary.tunnelled_hosts.is_empty());
     // Chromium takes HTTP/2 from the recorder; the application (no ALPN) gets HTTP/1.1.
     for entry in &har.log.entries {
-        assert_eq!(entry.request.http_version, "HTTP/2", "{}", entry.request.url);
+        assert_eq!(
+            entry.request.http_version, "HTTP/2",
+            "{}",
+            entry.request.url
+        );
     }
 }
 

@@ -581,3 +581,106 @@ async fn a_browser_that_opens_too_many_streams_gets_the_extra_ones_refused() {
     .await;
     recorder.shutdown().await;
 }
+
+/// The page of the event-stream and WebSocket test: events shown as they come (the source
+/// sends each after the page acknowledged the one before), and a WebSocket echo.
+const LIVE_PAGE: &str = r#"<!doctype html><title>live</title><p id="log"></p><p id="ws"></p><script>
+const log = document.getElementById('log');
+const source = new EventSource('/feed');
+source.onmessage = (e) => {
+  log.textContent += e.data + ' ';
+  if (e.data === '3') source.close();
+  fetch('/ack?n=' + e.data);
+};
+const socket = new WebSocket('wss://' + location.host + '/ws');
+socket.onopen = () => socket.send('hi');
+socket.onmessage = (e) => { document.getElementById('ws').textContent = e.data; socket.close(); };
+</script>"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_stream_flows_over_http2_and_a_websocket_falls_back_to_http1() {
+    use super::events::{EVENTS, Feed, ack, feed};
+    use axum::extract::ws::{Message, WebSocketUpgrade};
+    let (acked, _) = tokio::sync::watch::channel(0);
+    let state = Arc::new(Feed {
+        log: std::sync::Mutex::default(),
+        acked: Some(acked),
+    });
+    let echo = |upgrade: WebSocketUpgrade| async move {
+        upgrade.on_upgrade(|mut socket| async move {
+            while let Some(Ok(message)) = socket.recv().await {
+                if let Message::Text(text) = message {
+                    let _ = socket
+                        .send(Message::Text(format!("echo {text}").into()))
+                        .await;
+                }
+            }
+        })
+    };
+    let router = Router::new()
+        .route("/", get(|| async { axum::response::Html(LIVE_PAGE) }))
+        .route("/feed", get(feed))
+        .route("/ack", get(ack))
+        .with_state(state.clone())
+        .route("/ws", get(echo));
+    let app = serve_https_h2(router).await;
+    let out = util::output_dir("record_http2_events_websocket");
+    let base = format!("https://{app}");
+    let recorder = start(mitm_options(&out, &base)).await;
+    let args = vec![
+        format!("--proxy-server=http://{}", recorder.local_addr()),
+        "--proxy-bypass-list=<-loopback>".to_owned(),
+        format!(
+            "--ignore-certificate-errors-spki-list={}",
+            recorder.ca().unwrap().spki_list()
+        ),
+    ];
+    let browser = Browser::start(&args, &out).await;
+    browser.goto(&format!("{base}/")).await;
+    browser
+        .wait_text("#log", Duration::from_secs(30), |text| {
+            text.trim() == "1 2 3"
+        })
+        .await;
+    browser
+        .wait_text("#ws", Duration::from_secs(30), |text| text == "echo hi")
+        .await;
+    browser.close().await;
+    let expected: Vec<String> = (1..=EVENTS)
+        .flat_map(|n| [format!("sent {n}"), format!("ack {n}")])
+        .collect();
+    until("the last acknowledgement", || {
+        state.log.lock().unwrap().len() == expected.len()
+    })
+    .await;
+    assert_eq!(*state.log.lock().unwrap(), expected);
+    // The page, the stream, the acknowledgements and the socket.
+    until("every exchange to be written", || {
+        recorder.summary().exchanges >= 3 + EVENTS
+    })
+    .await;
+    let summary = recorder.shutdown().await;
+    let har = read_valid(&summary.path);
+    let stream = entry(&har, "GET", &format!("{base}/feed"));
+    assert_eq!(stream.request.http_version, "HTTP/2");
+    assert_eq!(stream.resource_type.as_deref(), Some("eventsource"));
+    let events: Vec<&str> = stream
+        .event_source_messages
+        .iter()
+        .map(|e| e.data.as_str())
+        .collect();
+    assert_eq!(events, ["1", "2", "3"]);
+    let socket = entry(&har, "GET", &format!("{base}/ws"));
+    assert_eq!(
+        socket.request.http_version, "HTTP/1.1",
+        "WebSockets stay on HTTP/1.1"
+    );
+    assert_eq!(socket.response.status, 101);
+    let messages: Vec<(&str, &str)> = socket
+        .web_socket_messages
+        .iter()
+        .filter(|m| m.opcode == 1)
+        .map(|m| (m.kind.as_str(), m.data.as_str()))
+        .collect();
+    assert_eq!(messages, [("send", "hi"), ("receive", "echo hi")]);
+}
