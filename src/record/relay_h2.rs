@@ -104,7 +104,9 @@ async fn exchange(
     let started = SystemTime::now();
     let start = Instant::now();
     shared.forwarded.fetch_add(1, Ordering::Relaxed);
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    // The recorder's own credentials are neither recorded nor passed on.
+    parts.headers.remove(http::header::PROXY_AUTHORIZATION);
     let path = parts
         .uri
         .path_and_query()

@@ -684,3 +684,33 @@ async fn an_event_stream_flows_over_http2_and_a_websocket_falls_back_to_http1() 
         .collect();
     assert_eq!(messages, [("send", "hi"), ("receive", "echo hi")]);
 }
+
+#[tokio::test]
+async fn header_lists_past_the_bounds_get_431_and_the_connection_goes_on() {
+    let (app, _seen) = test_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = start(mitm_options(dir.path(), &format!("https://{app}"))).await;
+    let (mut sender, _driver) = h2_client(&recorder, app).await;
+    let many = (0..200).fold(
+        http::Request::get(format!("https://{app}/ok")),
+        |request, n| request.header(format!("x-field-{n}"), "1"),
+    );
+    let large =
+        http::Request::get(format!("https://{app}/ok")).header("x-large", "v".repeat(70_000));
+    for request in [many, large] {
+        let (response, _) = sender
+            .clone()
+            .ready()
+            .await
+            .unwrap()
+            .send_request(request.body(()).unwrap(), true)
+            .unwrap();
+        assert_eq!(response.await.unwrap().status(), 431);
+    }
+    assert_eq!(
+        get_ok(&mut sender, app).await,
+        200,
+        "the connection goes on"
+    );
+    recorder.shutdown().await;
+}

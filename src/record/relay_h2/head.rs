@@ -9,11 +9,14 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use crate::record::upstream::Origin;
 
 /// Fields that belong to one HTTP/1.1 connection and may not appear in HTTP/2 (RFC 9113
-/// 8.2.2); `te` is allowed with the value `trailers` only, and is left out for HTTP/1.1.
-const CONNECTION_SPECIFIC: [&str; 6] = [
+/// 8.2.2), and a proxy's own (the recorder's `--proxy-auth` credentials are never passed on);
+/// `te` is allowed with the value `trailers` only, and is left out for HTTP/1.1.
+const CONNECTION_SPECIFIC: [&str; 8] = [
     "connection",
     "keep-alive",
     "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
     "transfer-encoding",
     "upgrade",
     "host",
@@ -183,6 +186,7 @@ mod tests {
             ("te", "trailers"),
             ("connection", "x-private"),
             ("x-private", "1"),
+            ("proxy-authorization", "Basic c2VjcmV0"),
         ]);
         let request = for_application(&Method::GET, "/a?b", &browser, &origin, false, ()).unwrap();
         assert_eq!(request.uri(), "/a?b");
@@ -191,6 +195,7 @@ mod tests {
         assert!(request.headers().get("te").is_none());
         assert!(request.headers().get("x-private").is_none());
         assert!(request.headers().get("connection").is_none());
+        assert!(request.headers().get("proxy-authorization").is_none());
 
         let request = for_application(&Method::GET, "/a?b", &browser, &origin, true, ()).unwrap();
         assert_eq!(request.uri(), "https://app.test:8443/a?b");
