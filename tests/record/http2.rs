@@ -308,12 +308,28 @@ async fn hold(State(seen): State<Arc<Seen>>) -> &'static str {
     "held"
 }
 
+/// One 16 KiB chunk, then nothing more until the client has gone (bounded at 20 s).
+async fn trickle() -> axum::body::Body {
+    let chunks = futures_util::stream::unfold(0u8, |n| async move {
+        if n > 0 {
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            return None;
+        }
+        Some((
+            Ok::<_, std::convert::Infallible>(Bytes::from(vec![b't'; 16 * 1024])),
+            1,
+        ))
+    });
+    axum::body::Body::from_stream(chunks)
+}
+
 async fn test_app() -> (SocketAddr, Arc<Seen>) {
     let seen = Arc::new(Seen::default());
     let router = Router::new()
         .route("/upload", post(upload))
         .route("/hold", get(hold))
         .route("/ok", get(|| async { "ok" }))
+        .route("/trickle", get(trickle))
         .with_state(seen.clone());
     (serve_https_h2(router).await, seen)
 }
@@ -717,4 +733,84 @@ async fn header_lists_past_the_bounds_get_431_and_the_connection_goes_on() {
         "the connection goes on"
     );
     recorder.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_application_that_is_down_gets_a_502_page_over_http2_and_is_recorded() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = closed.local_addr().unwrap();
+    drop(closed);
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!("https://{app}");
+    let recorder = start(mitm_options(dir.path(), &base)).await;
+    let (sender, _driver) = h2_client(&recorder, app).await;
+    let request = http::Request::get(format!("{base}/api/x?y=1"))
+        .body(())
+        .unwrap();
+    let (response, _) = sender
+        .ready()
+        .await
+        .unwrap()
+        .send_request(request, true)
+        .unwrap();
+    let response = response.await.unwrap();
+    assert_eq!(response.status(), 502);
+    let mut body = response.into_body();
+    let mut page = Vec::new();
+    while let Some(chunk) = body.data().await {
+        page.extend_from_slice(&chunk.unwrap());
+    }
+    let page = String::from_utf8(page).unwrap();
+    assert!(page.contains("Connection refused"), "{page}");
+    until("the entry", || recorder.summary().exchanges == 1).await;
+    let summary = recorder.shutdown().await;
+    let har = read_valid(&summary.path);
+    let entry = &har.log.entries[0];
+    assert_eq!(entry.request.url, format!("{base}/api/x?y=1"));
+    assert_eq!(entry.request.http_version, "HTTP/2");
+    assert_eq!(entry.response.status, 502);
+    assert_eq!(entry.response.http_version, "HTTP/2");
+    let error = entry.error.as_deref().unwrap_or_default();
+    assert!(error.contains("Connection refused"), "{error}");
+}
+
+#[tokio::test]
+async fn a_stream_reset_mid_answer_is_recorded_with_what_went_through() {
+    let (app, _seen) = test_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!("https://{app}");
+    let recorder = start(mitm_options(dir.path(), &base)).await;
+    let (mut sender, _driver) = h2_client(&recorder, app).await;
+    let request = http::Request::get(format!("{base}/trickle"))
+        .body(())
+        .unwrap();
+    let (response, mut stream) = sender
+        .clone()
+        .ready()
+        .await
+        .unwrap()
+        .send_request(request, true)
+        .unwrap();
+    let mut body = response.await.unwrap().into_body();
+    let mut got = 0;
+    while got < 16 * 1024 {
+        got += body.data().await.unwrap().unwrap().len();
+    }
+    stream.send_reset(h2::Reason::CANCEL);
+    until("the entry", || recorder.summary().exchanges == 1).await;
+    assert_eq!(
+        get_ok(&mut sender, app).await,
+        200,
+        "the connection goes on"
+    );
+    let summary = recorder.shutdown().await;
+    let har = read_valid(&summary.path);
+    let entry = entry(&har, "GET", &format!("{base}/trickle"));
+    assert_eq!(entry.response.status, 200);
+    assert_eq!(entry.response.body_size, 16 * 1024);
+    let error = entry.error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("reset the stream") && error.contains("before the response ended"),
+        "{error}"
+    );
 }
