@@ -15,6 +15,7 @@ mod access;
 mod events;
 mod faults;
 mod http2;
+mod http2_edges;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_records_a_student_session_in_reverse_mode() {
