@@ -113,11 +113,10 @@ async fn exchange(
         .map_or("/", |p| p.as_str())
         .to_owned();
     let url = format!("{}{path}", origin.url_prefix());
-    if parts.method == http::Method::CONNECT {
-        let text = "chorus record: CONNECT inside an intercepted tunnel is not served (WebSockets go over HTTP/1.1)";
+    if let Some((status, text)) = refusal(&parts) {
         let _ = answer(
             &mut respond,
-            StatusCode::METHOD_NOT_ALLOWED,
+            status,
             "text/plain; charset=utf-8",
             text.as_bytes(),
         );
@@ -138,20 +137,6 @@ async fn exchange(
         start,
         sent: sent.clone(),
     });
-    if parts.headers.len() > crate::http1::MAX_HEADERS {
-        let text = format!(
-            "chorus record: the browser sent more than {} header fields",
-            crate::http1::MAX_HEADERS
-        );
-        let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
-        let _ = answer(
-            &mut respond,
-            status,
-            "text/plain; charset=utf-8",
-            text.as_bytes(),
-        );
-        return;
-    }
     let request = Outgoing {
         parts: &parts,
         path: &path,
@@ -212,6 +197,20 @@ async fn exchange(
             relayed.events,
         );
     }
+}
+
+/// The proxy's own answer to a request it does not pass on: CONNECT (extended CONNECT is not
+/// offered, so this is no WebSocket), or more header fields than the HTTP/1.1 relay takes.
+fn refusal(parts: &http::request::Parts) -> Option<(StatusCode, String)> {
+    if parts.method == http::Method::CONNECT {
+        let text = "chorus record: CONNECT inside an intercepted tunnel is not served (WebSockets go over HTTP/1.1)";
+        return Some((StatusCode::METHOD_NOT_ALLOWED, text.to_owned()));
+    }
+    let most = crate::http1::MAX_HEADERS;
+    (parts.headers.len() > most).then(|| {
+        let text = format!("chorus record: the browser sent more than {most} header fields");
+        (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, text)
+    })
 }
 
 /// What the record needs of an exchange in progress.
@@ -488,5 +487,30 @@ async fn bad_gateway(
         };
         let error = format!("chorus record could not get a response from {url}: {reason}");
         recording.send(shared, Some(response), Instant::now(), Some(error), None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_and_too_many_fields_are_refused() {
+        let parts = |method: &str, fields: usize| {
+            let mut request = http::Request::builder().method(method).uri("https://a/x");
+            for n in 0..fields {
+                request = request.header(format!("x-{n}"), "1");
+            }
+            request.body(()).unwrap().into_parts().0
+        };
+        assert_eq!(refusal(&parts("GET", 128)), None);
+        assert_eq!(
+            refusal(&parts("GET", 129)).map(|(status, _)| status),
+            Some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+        );
+        assert_eq!(
+            refusal(&parts("CONNECT", 0)).map(|(status, _)| status),
+            Some(StatusCode::METHOD_NOT_ALLOWED)
+        );
     }
 }
