@@ -14,6 +14,8 @@ use crate::util::{self, browser::Browser};
 mod access;
 mod events;
 mod faults;
+mod http2;
+mod http2_edges;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_records_a_student_session_in_reverse_mode() {
@@ -136,6 +138,14 @@ async fn chromium_records_https_through_the_forward_mitm_proxy() {
     );
     crate::eqnice!(seen, recorded(&har, &base));
     assert!(summary.tunnelled_hosts.is_empty());
+    // Chromium takes HTTP/2 from the recorder; the application (no ALPN) gets HTTP/1.1.
+    for entry in &har.log.entries {
+        assert_eq!(
+            entry.request.http_version, "HTTP/2",
+            "{}",
+            entry.request.url
+        );
+    }
 }
 
 #[tokio::test]

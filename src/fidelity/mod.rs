@@ -191,6 +191,11 @@ impl Outcome {
         if content.text.is_none() && content.size > 0 {
             outcome.body_bytes = content.size as usize;
         }
+        // A body cut at the recorder's --max-body: what went over the wire is its size.
+        if entry.truncated {
+            let sent = usize::try_from(entry.response.body_size).unwrap_or(0);
+            outcome.body_bytes = outcome.body_bytes.max(sent);
+        }
         outcome
     }
 }
@@ -515,6 +520,29 @@ mod tests {
                 "editor".to_owned(),
             )],
         }
+    }
+
+    #[test]
+    fn a_body_the_recorder_cut_counts_at_its_full_size() {
+        let text = r#"{"startedDateTime":"2026-01-01T00:00:00Z","time":1,
+            "request":{"method":"GET","url":"https://a/big","httpVersion":"HTTP/2","headers":[],
+              "queryString":[],"cookies":[],"headersSize":-1,"bodySize":0},
+            "response":{"status":200,"statusText":"","httpVersion":"HTTP/2","headers":[],
+              "cookies":[],"content":{"size":4,"mimeType":"text/plain","text":"abcd"},
+              "redirectURL":"","headersSize":-1,"bodySize":3000000},
+            "cache":{},"timings":{"send":0,"wait":0,"receive":0},"_truncated":true}"#;
+        let entry: har::Entry = serde_json::from_str(text).unwrap();
+        assert_eq!(Outcome::of_entry(&entry).body_bytes, 3_000_000);
+        let replayed = Outcome::read(
+            200,
+            None,
+            Some("text/plain".to_owned()),
+            &vec![b'x'; 3_000_000],
+        );
+        assert_eq!(
+            compare(&Outcome::of_entry(&entry), &replayed, &accounts()),
+            vec![]
+        );
     }
 
     #[test]

@@ -232,6 +232,8 @@ pub fn write_entry<'a>(
                 text: (response.body.total > 0).then(|| json::BodyText::of(&decoded.bytes)),
             };
             let status_text = match head.reason {
+                // HTTP/2 has no reason phrase, and Chromium's HAR writes none.
+                "" if head.version == head::HTTP2 => "",
                 "" => http::StatusCode::from_u16(head.status)
                     .ok()
                     .and_then(|status| status.canonical_reason())

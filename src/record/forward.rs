@@ -1,7 +1,8 @@
 //! Forward mode's CONNECT: the relay ([`super::relay`]) forwards and records absolute-form
 //! requests itself and hands a CONNECT here, which either tunnels bytes unrecorded (the host
 //! is listed in the capture) or, with `--mitm`, terminates TLS with a certificate from the
-//! local CA and relays the HTTPS exchanges inside, recording them.
+//! local CA and relays the HTTPS exchanges inside, recording them: HTTP/2 when the browser
+//! takes it by ALPN ([`super::relay_h2`]), else HTTP/1.1 ([`super::relay`]).
 
 use std::sync::Arc;
 
@@ -57,6 +58,12 @@ pub(crate) async fn connect<S>(
             let Ok(tls) = TlsAcceptor::from(config).accept(browser).await else {
                 return;
             };
+            // The browser chose by ALPN; WebSockets come on connections that offer only
+            // HTTP/1.1 (extended CONNECT is not offered).
+            if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                super::relay_h2::serve(shared, tls, origin, stop).await;
+                return;
+            }
             let route = Route::Intercepted { origin };
             relay::serve(shared, tls, &route, None, stop).await;
         }

@@ -198,7 +198,9 @@ impl Ca {
                 .with_no_client_auth()
                 .with_single_cert(vec![leaf.der().clone(), self.ca_der.clone()], key)
                 .map_err(|e| e.to_string())?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        // HTTP/2 first, as sites offer it; a browser that wants HTTP/1.1 (for a WebSocket)
+        // offers only that.
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let config = Arc::new(config);
         self.configs
             .lock()

@@ -9,7 +9,8 @@
 //!
 //! Layout: `capture` builds entries (pure), `rewrite` adjusts reverse-mode headers (pure),
 //! `websocket` parses frames and `events` reads event streams (pure); `relay` runs a browser connection's exchanges (its `wire`
-//! part is the pure HTTP/1.1 framing),
+//! part is the pure HTTP/1.1 framing), `relay_h2` a browser's HTTP/2 connection in an
+//! intercepted tunnel,
 //! `sink` writes the file on its own thread, `upstream` connects to the application,
 //! `forward` answers CONNECT, `mitm` issues certificates.
 
@@ -20,6 +21,7 @@ pub mod mitm;
 mod events;
 mod forward;
 mod relay;
+mod relay_h2;
 mod rewrite;
 mod sink;
 mod upstream;
@@ -426,6 +428,7 @@ pub async fn start(config: RecordConfig) -> Result<Recorder, RecordError> {
     .map_err(RecordError::Writer)?;
     let shared = Arc::new(ProxyState {
         pool: upstream::Pool::new(config.insecure),
+        applications: relay_h2::Applications::new(config.insecure),
         sink,
         filter: config.filter.clone(),
         max_body: config.max_body,

@@ -41,6 +41,8 @@ use wire::{Framing, Head, HeadError};
 /// What every connection task shares.
 pub(crate) struct ProxyState {
     pub(crate) pool: Pool,
+    /// The application side of HTTP/2 browser streams ([`super::relay_h2`]).
+    pub(crate) applications: super::relay_h2::Applications,
     pub(crate) sink: Sink,
     pub(crate) filter: Filter,
     pub(crate) max_body: usize,
@@ -227,7 +229,7 @@ impl Recording {
 
 /// Phases from instants: send until the request body was read, wait until the response
 /// head, receive until the end.
-fn timing(
+pub(crate) fn timing(
     started: SystemTime,
     start: Instant,
     request_done: Option<Instant>,

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rustls::ClientConfig;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -19,7 +18,7 @@ const MAX_IDLE: usize = 64;
 
 /// Why a request could not be sent or answered.
 #[derive(Debug)]
-pub(crate) struct UpstreamError(String);
+pub(crate) struct UpstreamError(pub(crate) String);
 
 impl std::fmt::Display for UpstreamError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -28,11 +27,6 @@ impl std::fmt::Display for UpstreamError {
 }
 
 impl std::error::Error for UpstreamError {}
-
-fn tls_config(insecure: bool) -> ClientConfig {
-    crate::tls::client_config(insecure, system_roots, crate::tls::ALPN_HTTP1)
-        .expect("the ring provider supports the default protocol versions")
-}
 
 /// The system's trusted CAs, from `SSL_CERT_FILE` or the usual bundle locations.
 fn system_roots() -> rustls::RootCertStore {
@@ -145,7 +139,7 @@ impl Pool {
     /// `insecure` accepts any certificate.
     pub(crate) fn new(insecure: bool) -> Pool {
         Pool {
-            tls: TlsConnector::from(Arc::new(tls_config(insecure))),
+            tls: tls_connector(insecure, crate::tls::ALPN_HTTP1),
             idle: Mutex::new(HashMap::new()),
         }
     }
@@ -174,30 +168,46 @@ impl Pool {
     }
 
     pub(crate) async fn connect(&self, origin: &Origin) -> Result<Upstream, UpstreamError> {
-        let (host, port) = (origin.host.as_str(), origin.port);
-        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port)))
-            .await
-            .map_err(|_| {
-                UpstreamError(format!(
-                    "could not connect to {host}:{port} within {} s",
-                    CONNECT_TIMEOUT.as_secs()
-                ))
-            })?
-            .map_err(|err| UpstreamError(format!("could not connect to {host}:{port}: {err}")))?;
-        let _ = tcp.set_nodelay(true);
-        let stream = if origin.https {
-            let name = ServerName::try_from(host.to_owned())
-                .map_err(|err| UpstreamError(format!("{host}: {err}")))?;
-            let tls = self.tls.connect(name, tcp).await.map_err(|err| {
-                UpstreamError(format!("TLS handshake failed with {host}:{port}: {err}"))
-            })?;
-            ClientStream::Tls(Box::new(tls))
-        } else {
-            ClientStream::Plain(tcp)
-        };
+        let stream = open(origin, &self.tls).await?;
         Ok(Upstream {
             stream,
             buffer: bytes::BytesMut::with_capacity(8 * 1024),
         })
     }
+}
+
+/// A connection to `origin`: TCP (within [`CONNECT_TIMEOUT`]), and TLS with `tls` for https.
+pub(crate) async fn open(
+    origin: &Origin,
+    tls: &TlsConnector,
+) -> Result<ClientStream, UpstreamError> {
+    let (host, port) = (origin.host.as_str(), origin.port);
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| {
+            UpstreamError(format!(
+                "could not connect to {host}:{port} within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ))
+        })?
+        .map_err(|err| UpstreamError(format!("could not connect to {host}:{port}: {err}")))?;
+    let _ = tcp.set_nodelay(true);
+    if !origin.https {
+        return Ok(ClientStream::Plain(tcp));
+    }
+    let name = ServerName::try_from(host.to_owned())
+        .map_err(|err| UpstreamError(format!("{host}: {err}")))?;
+    let tls = tls
+        .connect(name, tcp)
+        .await
+        .map_err(|err| UpstreamError(format!("TLS handshake failed with {host}:{port}: {err}")))?;
+    Ok(ClientStream::Tls(Box::new(tls)))
+}
+
+/// The TLS client configuration with `alpn` offered.
+pub(crate) fn tls_connector(insecure: bool, alpn: &[&[u8]]) -> TlsConnector {
+    TlsConnector::from(Arc::new(
+        crate::tls::client_config(insecure, system_roots, alpn)
+            .expect("the ring provider supports the default protocol versions"),
+    ))
 }

@@ -16,13 +16,13 @@ use crate::util::record::*;
 use crate::util::{self, browser::Browser};
 
 /// Events the source sends.
-const EVENTS: u64 = 3;
+pub(super) const EVENTS: u64 = 3;
 
 /// The source's own record, in order: `sent N`, `ack N`.
 #[derive(Default)]
-struct Feed {
-    log: Mutex<Vec<String>>,
-    acked: Option<tokio::sync::watch::Sender<u64>>,
+pub(super) struct Feed {
+    pub(super) log: Mutex<Vec<String>>,
+    pub(super) acked: Option<tokio::sync::watch::Sender<u64>>,
 }
 
 const PAGE: &str = r#"<!doctype html><title>feed</title><p id="log"></p><script>
@@ -35,7 +35,7 @@ source.onmessage = (e) => {
 };
 </script>"#;
 
-async fn feed(State(state): State<Arc<Feed>>) -> impl axum::response::IntoResponse {
+pub(super) async fn feed(State(state): State<Arc<Feed>>) -> impl axum::response::IntoResponse {
     let acked = state.acked.as_ref().unwrap().subscribe();
     let stream = futures_util::stream::unfold((1u64, acked), move |(n, mut acked)| {
         let state = state.clone();
@@ -60,7 +60,7 @@ async fn feed(State(state): State<Arc<Feed>>) -> impl axum::response::IntoRespon
     Sse::new(stream)
 }
 
-async fn ack(
+pub(super) async fn ack(
     State(state): State<Arc<Feed>>,
     Query(query): Query<std::collections::BTreeMap<String, u64>>,
 ) -> &'static str {

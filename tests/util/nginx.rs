@@ -44,8 +44,9 @@ impl Nginx {
     }
 
     /// nginx speaking HTTP/2 as `http2` says. Its access log names each request's
-    /// connection (`$connection`) after the client's address, and the request line ends
-    /// with the protocol (`GET / HTTP/2.0`).
+    /// connection (`$connection`) after the client's address, the request line ends
+    /// with the protocol (`GET / HTTP/2.0`), and the line ends with the request body in
+    /// quotes when nginx read one (a `proxy_pass` location), `"-"` otherwise.
     pub fn start_http2(
         dir: &Path,
         access_log: bool,
@@ -53,6 +54,12 @@ impl Nginx {
         http2: Http2<'_>,
     ) -> Nginx {
         Nginx::launch(dir, access_log, cpu, "", 0, Some(http2))
+    }
+
+    /// As `start_http2`, with more of the server block (`location` blocks) before the
+    /// catch-all, and the access log on.
+    pub fn start_http2_with(dir: &Path, http2: Http2<'_>, server: &str) -> Nginx {
+        Nginx::launch(dir, true, None, server, 0, Some(http2))
     }
 
     /// For many connections (the scale benchmark): a master and `workers` worker processes
@@ -75,7 +82,7 @@ impl Nginx {
         let dir = dir.canonicalize().expect("nginx folder path");
         let log = if access_log && http2.is_some() {
             format!(
-                "log_format connections '$remote_addr $connection - [$time_local] \"$request\" $status $body_bytes_sent $server_protocol';\naccess_log {}/access.log connections;",
+                "log_format connections '$remote_addr $connection - [$time_local] \"$request\" $status $body_bytes_sent $server_protocol \"$request_body\"';\naccess_log {}/access.log connections;",
                 dir.display()
             )
         } else if access_log {

@@ -73,11 +73,21 @@ pub async fn serve_http(router: axum::Router) -> SocketAddr {
     addr
 }
 
-/// Serves `router` over HTTPS (a self-signed certificate for 127.0.0.1) on a free port.
+/// Serves `router` over HTTPS (a self-signed certificate for 127.0.0.1) on a free port,
+/// HTTP/1.1 only (no ALPN).
 pub async fn serve_https(router: axum::Router) -> SocketAddr {
+    serve_https_alpn(router, &[]).await
+}
+
+/// Serves `router` over HTTPS as [`serve_https`] does, offering HTTP/2 and HTTP/1.1 by ALPN.
+pub async fn serve_https_h2(router: axum::Router) -> SocketAddr {
+    serve_https_alpn(router, &[b"h2", b"http/1.1"]).await
+}
+
+async fn serve_https_alpn(router: axum::Router, alpn: &[&[u8]]) -> SocketAddr {
     let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
@@ -85,6 +95,7 @@ pub async fn serve_https(router: axum::Router) -> SocketAddr {
     .with_no_client_auth()
     .with_single_cert(vec![certified.cert.der().clone()], key)
     .unwrap();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -1,7 +1,9 @@
 //! Reading a raw HTTP/1.x message head (start line and header lines) for the capture:
-//! `httparse` first; when that refuses the head, a lenient line reader, so a malformed head
-//! still gives an entry with what could be read and a note saying so. Borrows everything
-//! from the head's bytes; allocates only for a head that `httparse` refused.
+//! `httparse` first; when that refuses the head, the text the HTTP/2 relay writes
+//! (`GET /x HTTP/2`, `HTTP/2 200`, pseudo-header fields first), else a lenient line reader,
+//! so a malformed head still gives an entry with what could be read and a note saying so.
+//! Borrows everything from the head's bytes; allocates only for a head that `httparse`
+//! refused.
 
 use std::mem::MaybeUninit;
 
@@ -88,7 +90,7 @@ pub(super) fn request<'b, 'h>(bytes: &'b [u8], storage: &'h mut Storage<'b>) -> 
         Ok(httparse::Status::Partial) => "the head ends before its blank line".to_owned(),
         Err(err) => err.to_string(),
     };
-    lenient(bytes, Kind::Request, &error)
+    http2(bytes, Kind::Request).unwrap_or_else(|| lenient(bytes, Kind::Request, &error))
 }
 
 /// Reads a response head: `HTTP/1.1 200 OK\r\ncontent-type: x\r\n\r\n`.
@@ -112,13 +114,55 @@ pub(super) fn response<'b, 'h>(bytes: &'b [u8], storage: &'h mut Storage<'b>) ->
         Ok(httparse::Status::Partial) => "the head ends before its blank line".to_owned(),
         Err(err) => err.to_string(),
     };
-    lenient(bytes, Kind::Response, &error)
+    http2(bytes, Kind::Response).unwrap_or_else(|| lenient(bytes, Kind::Response, &error))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Request,
     Response,
+}
+
+/// The version of the heads the HTTP/2 relay writes, as the entry's `httpVersion`.
+pub(super) const HTTP2: &str = "HTTP/2";
+
+/// Reads a head the HTTP/2 relay wrote: `METHOD PATH HTTP/2` or `HTTP/2 STATUS`, then
+/// `name: value` lines (names may start with `:`) up to the blank line; `None` when it is
+/// not one.
+fn http2<'b, 'h>(bytes: &'b [u8], kind: Kind) -> Option<Head<'b, 'h>> {
+    let mut lines = bytes
+        .split(|b| *b == b'\n')
+        .map(|line| line.strip_suffix(b"\r"));
+    let start = std::str::from_utf8(lines.next()??).ok()?;
+    let (method, status) = match kind {
+        Kind::Request => {
+            let rest = start.strip_suffix(" HTTP/2")?;
+            let (method, _path) = rest.split_once(' ')?;
+            (method, 0)
+        }
+        Kind::Response => ("", start.strip_prefix("HTTP/2 ")?.parse().ok()?),
+    };
+    let mut headers = Vec::new();
+    for line in lines {
+        let line = line?;
+        if line.is_empty() {
+            return Some(Head {
+                method,
+                status,
+                reason: "",
+                version: HTTP2,
+                headers: Fields::Owned(headers),
+                problem: None,
+            });
+        }
+        let colon = 1 + line.get(1..)?.iter().position(|b| *b == b':')?;
+        let name = std::str::from_utf8(&line[..colon]).ok()?;
+        let value = line[colon + 1..]
+            .strip_prefix(b" ")
+            .unwrap_or(&line[colon + 1..]);
+        headers.push(Header { name, value });
+    }
+    None
 }
 
 fn trim(bytes: &[u8]) -> &[u8] {

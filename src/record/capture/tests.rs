@@ -629,3 +629,67 @@ fn an_event_stream_entry_carries_its_events_as_chromium_writes_them() {
     assert_eq!(entry.resource_type.as_deref(), Some("eventsource"));
     assert_eq!(entry.event_source_messages, events);
 }
+
+#[test]
+fn an_http2_exchange_reads_as_chromium_writes_it() {
+    let req = RequestParts {
+        url: "https://app.test/api/events?x=1".to_owned(),
+        head: head(
+            "POST /api/events?x=1 HTTP/2",
+            &[
+                (":authority", b"app.test"),
+                (":method", b"POST"),
+                (":path", b"/api/events?x=1"),
+                (":scheme", b"https"),
+                ("content-type", b"application/json"),
+                ("cookie", b"sid=abc"),
+                ("cookie", b"theme=dark"),
+                ("x-odd", b"caf\xc3\xa9: with colon"),
+            ],
+        ),
+        body: body(b"{\"n\":1}"),
+    };
+    let resp = ResponseParts {
+        head: head(
+            "HTTP/2 201",
+            &[
+                ("content-type", b"application/json"),
+                ("set-cookie", b"sid=new; Path=/"),
+            ],
+        ),
+        body: body(b"{}"),
+    };
+    let (entry, line) = write(&req, Some(&resp), None, None, 1 << 20);
+    assert_eq!(entry.request.method, "POST");
+    assert_eq!(entry.request.http_version, "HTTP/2");
+    let names: Vec<&str> = entry
+        .request
+        .headers
+        .iter()
+        .map(|h| h.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ":authority",
+            ":method",
+            ":path",
+            ":scheme",
+            "content-type",
+            "cookie",
+            "cookie",
+            "x-odd"
+        ]
+    );
+    assert_eq!(entry.request.headers[2].value, "/api/events?x=1");
+    assert_eq!(entry.request.headers[7].value, "café: with colon");
+    assert_eq!(entry.request.cookies.len(), 2);
+    assert_eq!(entry.request.cookies[1].value, "dark");
+    assert_eq!(entry.request.post_data.as_ref().unwrap().text, "{\"n\":1}");
+    assert_eq!(entry.response.status, 201);
+    assert_eq!(entry.response.status_text, "");
+    assert_eq!(entry.response.http_version, "HTTP/2");
+    assert_eq!(entry.response.cookies[0].name, "sid");
+    assert_eq!(entry.comment, None);
+    assert_eq!(line, "POST    /api/events?x=1 201 5 ms 2 B");
+}
