@@ -62,8 +62,8 @@ pub(super) struct Engine {
     /// `js:` steps and checks, compiled on first use, by the address of their source.
     calls: RefCell<HashMap<usize, Persistent<Function<'static>>>>,
     response_class: Persistent<Function<'static>>,
-    /// `(method, url)` -> the request object a `before_request` hook gets.
-    request_maker: Persistent<Function<'static>>,
+    /// The prototype of the request objects a `before_request` hook gets.
+    request_prototype: Persistent<Object<'static>>,
     /// `()` -> the variables object a hook gets, reading from `slot`.
     vars_maker: Persistent<Function<'static>>,
     /// What the hook under way may read (`script::lazy`).
@@ -109,7 +109,7 @@ impl Engine {
             let response_class = install_globals(&ctx, data_files)
                 .catch(&ctx)
                 .map_err(|err| without_file(err.to_string()))?;
-            let (request_maker, vars_maker) = lazy::install(&ctx, &slot)
+            let (request_prototype, vars_maker) = lazy::install(&ctx, &slot)
                 .catch(&ctx)
                 .map_err(|err| without_file(err.to_string()))?;
             let mut exported: Vec<(String, Function<'_>, usize)> = Vec::new();
@@ -173,7 +173,7 @@ impl Engine {
                 .map(|(_, function, _)| Persistent::save(&ctx, function))
                 .collect();
             let makers = (
-                Persistent::save(&ctx, request_maker),
+                Persistent::save(&ctx, request_prototype),
                 Persistent::save(&ctx, vars_maker),
             );
             Ok((
@@ -184,14 +184,14 @@ impl Engine {
                 names,
             ))
         })?;
-        let (exports, arities, response_class, (request_maker, vars_maker), names) = built;
+        let (exports, arities, response_class, (request_prototype, vars_maker), names) = built;
         Ok((
             Engine {
                 exports,
                 arities,
                 calls: RefCell::default(),
                 response_class,
-                request_maker,
+                request_prototype,
                 vars_maker,
                 slot,
                 context,
@@ -252,9 +252,9 @@ impl Engine {
         method: &str,
         url: &str,
     ) -> Result<Value<'js>, ScriptFailure> {
-        let make = (self.request_maker.clone().restore(ctx))
+        let prototype = (self.request_prototype.clone().restore(ctx))
             .map_err(|err| ScriptFailure::new(err.to_string()))?;
-        make.call((method, url))
+        lazy::request_object(ctx, &prototype, method, url)
             .map_err(|err| ScriptFailure::new(err.to_string()))
     }
 

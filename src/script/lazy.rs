@@ -9,47 +9,44 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName};
-use rquickjs::{Ctx, Function, Object, Value as Js};
+use rquickjs::{Atom, Ctx, Function, Object, Value as Js};
 
 use super::call::JS_VARIABLE;
 use super::values::to_js;
 use crate::scenario::Vars;
 
-/// Makes the request objects (`method`, `url` set; `headers`, `body` read on first use) and
-/// the variables' proxies (each variable read on first use; listing, deleting or `in` fills
-/// in all of them first, so the object behaves as the plain copy it stands for).
-const PRELUDE: &str = r#"(function (headers, body, variable, variables) {
+/// Makes the request objects' prototype (`headers`, `body` read on first use, then own
+/// properties; instances are made natively, without a constructor call) and the variables'
+/// proxies (each variable read on first use by the native `get` trap; listing, deleting or
+/// `in` fills in all of them first, so the object behaves as the plain copy it stands for).
+const PRELUDE: &str = r#"(function (headers, body, get, variables) {
+  const own = (target, name, value) => {
+    Object.defineProperty(target, name, { value, writable: true, enumerable: true, configurable: true });
+    return value;
+  };
   class Request {
-    #headers; #body;
-    constructor(method, url) { this.method = method; this.url = url; }
-    get headers() { if (this.#headers === undefined) this.#headers = headers(); return this.#headers; }
-    set headers(value) { this.#headers = value; }
-    get body() { if (this.#body === undefined) this.#body = body(); return this.#body; }
-    set body(value) { this.#body = value; }
+    get headers() { return own(this, "headers", headers()); }
+    set headers(value) { own(this, "headers", value); }
+    get body() { return own(this, "body", body()); }
+    set body(value) { own(this, "body", value); }
     toJSON() { return { method: this.method, url: this.url, headers: this.headers, body: this.body }; }
   }
-  const own = Object.prototype.hasOwnProperty;
+  const has = Object.prototype.hasOwnProperty;
   const filled = new WeakSet();
   const fill = (target) => {
     if (filled.has(target)) return;
     filled.add(target);
     const all = variables();
-    for (const name in all) if (!own.call(target, name)) target[name] = all[name];
+    for (const name in all) if (!has.call(target, name)) target[name] = all[name];
   };
   const handler = {
-    get(target, name, receiver) {
-      if (typeof name === "string" && !filled.has(target) && !own.call(target, name)) {
-        const value = variable(name);
-        if (value !== undefined) { target[name] = value; return value; }
-      }
-      return Reflect.get(target, name, receiver);
-    },
+    get,
     has(target, name) { fill(target); return Reflect.has(target, name); },
     ownKeys(target) { fill(target); return Reflect.ownKeys(target); },
     getOwnPropertyDescriptor(target, name) { fill(target); return Reflect.getOwnPropertyDescriptor(target, name); },
     deleteProperty(target, name) { fill(target); return Reflect.deleteProperty(target, name); },
   };
-  return [(method, url) => new Request(method, url), () => new Proxy({}, handler)];
+  return [Request.prototype, () => new Proxy({}, handler)];
 })"#;
 
 /// What the hook under way may read: filled before a call, emptied after it (a request or
@@ -59,15 +56,18 @@ pub(super) struct Pending {
     pub(super) headers: Option<HeaderMap>,
     pub(super) body: Bytes,
     pub(super) vars: Option<Vars>,
+    /// The call's variables object has every variable now (listed, deleted from, `in`): a
+    /// name it lacks stays missing.
+    filled: bool,
 }
 
 pub(super) type Slot = Rc<RefCell<Pending>>;
 
-/// Installs the makers in a context: (the request maker, the variables maker).
+/// Installs the makers in a context: (the requests' prototype, the variables maker).
 pub(super) fn install<'js>(
     ctx: &Ctx<'js>,
     slot: &Slot,
-) -> rquickjs::Result<(Function<'js>, Function<'js>)> {
+) -> rquickjs::Result<(Object<'js>, Function<'js>)> {
     let pending = slot.clone();
     let headers = Function::new(
         ctx.clone(),
@@ -82,31 +82,64 @@ pub(super) fn install<'js>(
     let body = Function::new(ctx.clone(), move || -> String {
         String::from_utf8_lossy(&pending.borrow().body).into_owned()
     })?;
+    // The proxy's `get` trap, native: most hooks read one or two variables, and a trap in
+    // JavaScript costs a call more per read.
     let pending = slot.clone();
-    let variable = Function::new(
+    let get = Function::new(
         ctx.clone(),
-        move |ctx: Ctx<'js>, name: String| -> rquickjs::Result<Js<'js>> {
-            let pending = pending.borrow();
-            let value = pending.vars.as_ref().and_then(|vars| vars.lookup(&name));
-            match value {
-                Some(value) if !hidden(&name) => to_js(&ctx, value),
-                _ => Ok(Js::new_undefined(ctx)),
+        move |ctx: Ctx<'js>,
+              target: Object<'js>,
+              name: Js<'js>,
+              _receiver: Js<'js>|
+              -> rquickjs::Result<Js<'js>> {
+            let atom = Atom::from_value(ctx.clone(), &name)?;
+            let found: Js<'js> = target.get(atom.clone())?;
+            if !found.is_undefined() {
+                return Ok(found);
             }
+            let Some(text) = name.as_string() else {
+                return Ok(found);
+            };
+            let key = text.to_string()?;
+            let value = {
+                let pending = pending.borrow();
+                match pending.vars.as_ref().and_then(|vars| vars.lookup(&key)) {
+                    Some(value) if !pending.filled && !hidden(&key) => to_js(&ctx, value)?,
+                    _ => return Ok(found),
+                }
+            };
+            target.set(atom, value.clone())?;
+            Ok(value)
         },
     )?;
     let pending = slot.clone();
     let variables = Function::new(
         ctx.clone(),
         move |ctx: Ctx<'js>| -> rquickjs::Result<Js<'js>> {
-            match &pending.borrow().vars {
+            let mut pending = pending.borrow_mut();
+            pending.filled = true;
+            match &pending.vars {
                 Some(vars) => vars_object(&ctx, vars),
                 None => Ok(Object::new(ctx)?.into_value()),
             }
         },
     )?;
     let prelude: Function<'_> = ctx.eval(PRELUDE)?;
-    let makers: rquickjs::Array<'_> = prelude.call((headers, body, variable, variables))?;
+    let makers: rquickjs::Array<'_> = prelude.call((headers, body, get, variables))?;
     Ok((makers.get(0)?, makers.get(1)?))
+}
+
+/// A request object for a hook: `method` and `url` set, the rest read through `prototype`.
+pub(super) fn request_object<'js>(
+    ctx: &Ctx<'js>,
+    prototype: &Object<'js>,
+    method: &str,
+    url: &str,
+) -> rquickjs::Result<Js<'js>> {
+    let request = Object::new_proto(ctx.clone(), Some(prototype))?;
+    request.set("method", method)?;
+    request.set("url", url)?;
+    Ok(request.into_value())
 }
 
 /// A variable scripts do not see: the `js` object, and the engine's own (`__..__`).

@@ -254,3 +254,35 @@ export function before_request(request, vars) {
     );
     assert_eq!(vars.get("mine"), None);
 }
+
+/// A variable deleted from the hook's copy stays deleted (the native `get` trap reads a
+/// variable only until the copy was filled in), and a request's fields set before they are
+/// read keep what the script set.
+#[test]
+fn a_deleted_variable_stays_deleted_and_set_fields_stay_set() {
+    let script = r#"
+export function before_request(request, vars) {
+  delete vars.user;
+  request.body = "mine";
+  const headers = request.headers;
+  return { "X-Seen": JSON.stringify([vars.user === undefined, "user" in vars, request.body, typeof headers]) };
+}
+"#;
+    let (_dir, loaded) = scenario_with(script, "      - get: /\n");
+    let scenario = loaded.expect("loads");
+    let scripts = scenario.scripts.clone().expect("scripts");
+    let vars = Vars::for_user(&scenario, 0).expect("vars");
+    let url = url::Url::parse("http://127.0.0.1:1/").expect("url");
+    let mut headers = HeaderMap::new();
+    let body = bytes::Bytes::from_static(b"payload");
+    scripts
+        .before_request(&http::Method::GET, &url, &mut headers, &body, &vars)
+        .expect("runs");
+    let seen: serde_json::Value =
+        serde_json::from_slice(headers["x-seen"].as_bytes()).expect("JSON");
+    assert_eq!(seen, json!([true, false, "mine", "object"]));
+    assert_eq!(
+        vars.get("user"),
+        Some(json!({"name": "ada", "secret": "s3cret"}))
+    );
+}
