@@ -17,6 +17,10 @@ pub(crate) enum Slot {
     Query(usize),
     /// The n-th string or number leaf of a JSON body, in document order.
     Json(usize),
+    /// The n-th leaf (counted as [`Slot::Json`]'s, only strings are slots) of the JSON in a
+    /// raw body framed as Socket.IO and Engine.IO frame their packets over long-polling: a
+    /// packet number, then JSON (`40{"token":"..."}`).
+    Packet(usize),
     Form(usize),
     /// A text part of a multipart body.
     Multipart(usize),
@@ -116,9 +120,34 @@ pub(crate) fn slots(request: &DraftRequest) -> Vec<SlotValue<'_>> {
                 }
             }
         }
-        DraftBody::None | DraftBody::Raw { .. } => {}
+        DraftBody::Raw { text, .. } => {
+            if let Some((_, json)) = packet(text) {
+                let mut leaves = Vec::new();
+                json_leaves(&json, None, &mut 0, &mut leaves);
+                for leaf in leaves.into_iter().filter(|leaf| !leaf.number) {
+                    let Slot::Json(index) = leaf.slot else {
+                        continue;
+                    };
+                    out.push(SlotValue {
+                        slot: Slot::Packet(index),
+                        ..leaf.into_owned()
+                    });
+                }
+            }
+        }
+        DraftBody::None => {}
     }
     out
+}
+
+/// A packet's number and JSON (`42["chat",{}]`: `42`), when the text is one.
+fn packet(text: &str) -> Option<(&str, Value)> {
+    let payload = text.trim_start_matches(|c: char| c.is_ascii_digit());
+    let number = &text[..text.len() - payload.len()];
+    if number.is_empty() || !payload.starts_with(['[', '{']) {
+        return None;
+    }
+    Some((number, serde_json::from_str(payload).ok()?))
 }
 
 fn json_leaves<'a>(
@@ -184,6 +213,16 @@ pub(crate) fn set_slot(request: &mut DraftRequest, slot: &Slot, template: &str) 
             if let DraftBody::Json(value) = &mut request.body {
                 if let Some(found) = json_leaf(value, leaf, &mut 0) {
                     *found = Value::String(template.to_owned());
+                }
+            }
+        }
+        Slot::Packet(leaf) => {
+            if let DraftBody::Raw { text, .. } = &mut request.body {
+                if let Some((number, mut json)) = packet(text) {
+                    if let Some(found) = json_leaf(&mut json, leaf, &mut 0) {
+                        *found = Value::String(template.to_owned());
+                        *text = format!("{number}{json}");
+                    }
                 }
             }
         }

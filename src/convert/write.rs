@@ -182,7 +182,7 @@ fn request(out: &mut String, indent: usize, request: &DraftRequest) {
             let _ = writeln!(out, "{:inner$}when: {}", "", scalar(when));
         }
         headers_block(out, inner, &request.headers);
-        socket_steps(out, indent, &socket.steps);
+        // Its steps follow among the requests, by their recorded times (`steps`).
         return;
     }
     let method = request.method.to_ascii_lowercase();
@@ -331,7 +331,11 @@ fn headers_block<'a>(
 }
 
 /// The steps on a socket, after the step that opens it.
-fn socket_steps(out: &mut String, indent: usize, list: &[MessageStep]) {
+fn socket_steps<'a>(
+    out: &mut String,
+    indent: usize,
+    list: impl IntoIterator<Item = &'a MessageStep>,
+) {
     let inner = indent + 2;
     // `send:` after `lead` (a dash, or the indent under `every:`), its keys at `inner`.
     let send = |out: &mut String, lead: &str, body: &SendBody| match body {
@@ -404,10 +408,51 @@ fn socket_steps(out: &mut String, indent: usize, list: &[MessageStep]) {
     }
 }
 
+/// Whether a socket's step recorded at `at_ms` goes before `request`, as the browser
+/// interleaved them: a message it sent while the request was still waiting for its answer
+/// (a long-poll that the message ends: Engine.IO answers a poll once the WebSocket's probe
+/// came), anything else when it happened before the request started (a message the server
+/// pushed because of the request is waited for after it).
+fn goes_before(step: &MessageStep, at_ms: f64, request: &DraftRequest) -> bool {
+    match step {
+        MessageStep::Send(_) => at_ms <= request.done_ms,
+        MessageStep::Every(..) | MessageStep::Receive { .. } | MessageStep::Think(_) => {
+            at_ms <= request.at_ms
+        }
+    }
+}
+
+/// Writes `list`, each open socket's steps among the requests by their recorded times
+/// ([`goes_before`]), in the socket's own order, before the pause ahead of the request they
+/// precede. Socket.IO's upgrade needs it: the long-polling requests that the WebSocket's
+/// probe answers, and the events posted before the upgrade, come between the socket's first
+/// messages and its later ones.
 fn steps(out: &mut String, indent: usize, list: &[DraftStep]) {
-    for step in list {
+    let mut pending: Vec<(f64, &MessageStep)> = Vec::new();
+    for (at, step) in list.iter().enumerate() {
+        let next_request = list[at..].iter().find_map(|step| match step {
+            DraftStep::Request(r) => Some(r),
+            _ => None,
+        });
+        if !matches!(step, DraftStep::Repeat { .. }) {
+            let due = pending
+                .iter()
+                .take_while(|(ms, message)| {
+                    next_request.is_some_and(|request| goes_before(message, *ms, request))
+                })
+                .count();
+            socket_steps(out, indent, pending.drain(..due).map(|(_, step)| step));
+        } else {
+            socket_steps(out, indent, pending.drain(..).map(|(_, step)| step));
+        }
         match step {
-            DraftStep::Request(r) => request(out, indent, r),
+            DraftStep::Request(r) => {
+                request(out, indent, r);
+                if let Some(socket) = &r.socket {
+                    pending.extend(socket.at_ms.iter().copied().zip(&socket.steps));
+                    pending.sort_by(|a, b| a.0.total_cmp(&b.0));
+                }
+            }
             DraftStep::Think(Think::Seconds(seconds)) => {
                 let _ = writeln!(out, "{:indent$}- think: {seconds}s", "");
             }
@@ -430,6 +475,7 @@ fn steps(out: &mut String, indent: usize, list: &[DraftStep]) {
             }
         }
     }
+    socket_steps(out, indent, pending.into_iter().map(|(_, step)| step));
 }
 
 /// The scenario file's text.
