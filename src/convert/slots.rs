@@ -312,6 +312,44 @@ mod tests {
     }
 
     #[test]
+    fn the_json_inside_a_packet_body_is_slots() {
+        // Engine.IO's long-polling posts Socket.IO packets: the CONNECT packet carries the
+        // login's token, an event its arguments.
+        let mut request = DraftRequest {
+            body: DraftBody::Raw {
+                mime: "text/plain;charset=UTF-8".to_owned(),
+                text: r#"40{"token":"d6d1d57a803f","n":1234}"#.to_owned(),
+            },
+            ..DraftRequest::default()
+        };
+        let found: Vec<(Slot, String, Option<String>)> = slots(&request)
+            .into_iter()
+            .map(|s| (s.slot, s.value.into_owned(), s.key.map(|k| k.into_owned())))
+            .collect();
+        // Numbers are left alone: a template in the text would send them as strings.
+        assert_eq!(
+            found,
+            [(
+                Slot::Packet(0),
+                "d6d1d57a803f".to_owned(),
+                Some("token".to_owned())
+            )]
+        );
+        set_slot(&mut request, &Slot::Packet(0), "{{ token }}");
+        let DraftBody::Raw { text, .. } = &request.body else {
+            panic!("still raw")
+        };
+        assert_eq!(text, r#"40{"token":"{{ token }}","n":1234}"#);
+        for plain in ["2probe", "ok", "40", "{\"a\":1}x"] {
+            request.body = DraftBody::Raw {
+                mime: "text/plain".to_owned(),
+                text: plain.to_owned(),
+            };
+            assert!(slots(&request).is_empty(), "{plain}");
+        }
+    }
+
+    #[test]
     fn each_cookie_of_a_cookie_header_is_a_slot() {
         let mut request = draft_request(&exchange("GET", "http://app/a", 200, "", "{}"));
         request.headers.push((

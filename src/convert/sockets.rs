@@ -560,6 +560,98 @@ mod tests {
         assert_eq!(periodic.get("3"), Some(&(0, 25.0)));
     }
 
+    fn received(at_s: f64, text: &str) -> RecordedMessage {
+        RecordedMessage {
+            sent: false,
+            ..sent(at_s, text)
+        }
+    }
+
+    #[test]
+    fn a_socket_io_event_is_answered_by_its_acknowledgement() {
+        // The server broadcasts the message to the room before it acknowledges it: under
+        // load the broadcast may be anyone's, the acknowledgement is the sender's own.
+        let recorded = RecordedSocket {
+            events: false,
+            messages: vec![
+                sent(1.0, "5"),
+                sent(
+                    1.5,
+                    r#"421["message",{"room":"lobby","text":"hello from user01"}]"#,
+                ),
+                received(
+                    1.51,
+                    r#"42["message",{"id":"m13ab8e41e58d","text":"hello"}]"#,
+                ),
+                received(1.52, r#"431[{"id":"m13ab8e41e58d"}]"#),
+                sent(3.0, r#"422["edit",{"id":"m13ab8e41e58d","text":"x"}]"#),
+                received(3.01, r#"42["edited",{"id":"m13ab8e41e58d","text":"x"}]"#),
+                received(3.02, r#"432[{"id":"m13ab8e41e58d","text":"x"}]"#),
+            ],
+        };
+        let account = [("user01".to_owned(), "username".to_owned())];
+        let mut drafting = Drafting {
+            requests: &mut [],
+            taken: &mut HashSet::new(),
+            known: &mut Vec::new(),
+            account: &account,
+        };
+        let thinks = Thinks {
+            scale: 1.0,
+            none: false,
+        };
+        let (steps, at_ms) = drafting.websocket_steps(&recorded, 1000.0, thinks);
+        let text = |text: &str| MessageStep::Send(SendBody::Text(text.to_owned()));
+        let ack = |packet: &str, equals: Option<(&str, &str)>, extracts: &[(&str, &str)]| {
+            MessageStep::Receive {
+                event: None,
+                equals: equals.map(|(path, value)| (path.to_owned(), value.to_owned())),
+                regex: Some(format!("^{packet}\\D")),
+                timeout_s: 10.0,
+                extracts: (extracts.iter())
+                    .map(|(var, path)| ((*var).to_owned(), (*path).to_owned()))
+                    .collect(),
+                comment: String::new(),
+            }
+        };
+        let without_comments: Vec<MessageStep> = steps
+            .into_iter()
+            .map(|step| match step {
+                MessageStep::Receive {
+                    event,
+                    equals,
+                    regex,
+                    timeout_s,
+                    extracts,
+                    comment: _,
+                } => MessageStep::Receive {
+                    event,
+                    equals,
+                    regex,
+                    timeout_s,
+                    extracts,
+                    comment: String::new(),
+                },
+                other => other,
+            })
+            .collect();
+        assert_eq!(
+            without_comments,
+            [
+                MessageStep::Send(SendBody::Json(serde_json::json!(5))),
+                text(r#"421["message",{"room":"lobby","text":"hello from {{ user.username }}"}]"#),
+                ack("431", None, &[("id", "$[0].id")]),
+                MessageStep::Think(1.5),
+                text(r#"422["edit",{"id":"{{ id }}","text":"x"}]"#),
+                ack("432", Some(("$[0].id", "{{ id }}")), &[]),
+            ]
+        );
+        assert_eq!(at_ms, [1000.0, 1500.0, 1520.0, 3000.0, 3000.0, 3020.0]);
+        assert_eq!(ack_id("421"), Some("1"));
+        assert_eq!(ack_id("42"), None);
+        assert_eq!(ack_id("431"), None);
+    }
+
     #[test]
     fn packets_kinds_and_ties() {
         let (prefix, json) = split_packet(r#"42["said",{"id":"mem-s1-9k2"}]"#).unwrap();

@@ -559,6 +559,27 @@ mod tests {
     }
 
     #[test]
+    fn an_engine_io_handshake_after_the_login_starts_the_flow() {
+        // The handshake opens the connection the flow upgrades and ends: a second iteration
+        // needs its own.
+        let list = exchanges(&[
+            ("POST", "/login"),
+            ("GET", "/me"),
+            ("GET", "/socket.io/?EIO=4&transport=polling&t=pmbpbjqp"),
+            (
+                "POST",
+                "/socket.io/?EIO=4&transport=polling&t=pmbpugg5&sid=SLAaEH",
+            ),
+        ]);
+        let layout = layout(&requests(&list), &list, Some(0), None);
+        assert_eq!(layout.on_start, [0, 1]);
+        assert_eq!(
+            layout.flows,
+            vec![("recorded session".to_owned(), vec![2, 3], 1)]
+        );
+    }
+
+    #[test]
     fn an_answer_that_expires_the_session_cookie_is_a_logout() {
         assert!(expires_session(
             "sessionid=\"\"; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/"

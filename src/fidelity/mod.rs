@@ -592,6 +592,22 @@ mod tests {
     }
 
     #[test]
+    fn a_body_that_is_one_json_number_has_no_keys() {
+        // Engine.IO answers a long-poll with `6` (a no-op) when the recording had the
+        // acknowledgement the browser's concurrent post brought (`430[...]`).
+        let text =
+            |body: &str| Outcome::read(200, None, Some("text/plain".to_owned()), body.as_bytes());
+        assert_eq!(
+            compare(
+                &text(r#"430[{"room":"lobby","members":1}]"#),
+                &text("6"),
+                &Accounts::default()
+            ),
+            vec![]
+        );
+    }
+
+    #[test]
     fn statuses_media_types_json_keys_and_sizes() {
         let json = |status: u16, body: &str| {
             Outcome::read(
