@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 use crate::util::apps::{self, Account};
 use crate::util::browser::Browser;
+use crate::util::mutation;
 use crate::util::output_dir;
 use crate::util::tools::Process;
 
@@ -282,6 +283,27 @@ async fn socketio_chat_replay_with_50_users_is_faithful() {
     crate::util::round_trip::assert_extracts_find_what_the_recording_sent(&scenario, &capture);
     let checked = apps::check(&scenario, &users, &app.base_url);
     apps::assert_success("chorus run --check", &checked);
+    // On an instance of their own: what a mutant leaves behind is not the load run's.
+    let mutated_on = start(&accounts);
+    let application = mutation::Application::Running {
+        base: &mutated_on.base_url,
+        concurrency: 3,
+    };
+    let report = mutation::mutation_test(&scenario, &capture, &users, &application);
+    // The mutation tool makes mutants of the extracts of HTTP responses only: the message id
+    // a `receive:` takes from the acknowledgement has none (the judge below catches a replay
+    // that edits by another id: the server refuses it). Every mutant it makes must be caught.
+    let survivors: Vec<&mutation::Verdict> = report
+        .survivors()
+        .into_iter()
+        .filter(|verdict| !verdict.summary.starts_with("not made: chorus does not see"))
+        .collect();
+    assert!(
+        report.baseline.is_empty() && survivors.is_empty() && report.caught() >= 3,
+        "--check let mutants through:\n{}",
+        report.summary()
+    );
+    drop(mutated_on);
 
     let before = app.events().len();
     let messages_before: BTreeSet<String> = app.messages().into_iter().map(|m| m.id).collect();
