@@ -416,3 +416,33 @@ flows:
     assert_eq!(seen.received("join"), 0);
     assert_eq!(of("SEND", "join"), [FailureKind::SocketClosed]);
 }
+
+/// A socket step replays no capture entry: its failure is what `--check` judges of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_step_that_fails_fails_check() {
+    let (address, _seen) = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("scenario.yaml");
+    let text = |condition: &str| {
+        format!(
+            "host: http://{address}\non_start:\n  - get: \"/login?user={{{{ vu }}}}\"\n\
+             flows:\n  - name: chat\n    steps:\n      - ws: /chat\n\
+             \x20     - send: {{ json: {{ type: join }} }}\n\
+             \x20     - receive: {{ jsonpath: $.type, equals: {condition} }}\n\
+             \x20       timeout: 2s\n        name: answer\n"
+        )
+    };
+    std::fs::write(&scenario, text("never")).unwrap();
+    let output = crate::util::chorus(&["run", "scenario.yaml", "--check"], dir.path());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAIL") && stdout.contains("RECV answer: no message matching"),
+        "{stdout}"
+    );
+    // The same scenario waiting for what the server answers passes.
+    std::fs::write(&scenario, text("joined")).unwrap();
+    let output = crate::util::chorus(&["run", "scenario.yaml", "--check"], dir.path());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+}

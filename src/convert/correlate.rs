@@ -54,7 +54,7 @@ fn describe(slot: &SlotValue<'_>) -> String {
         (Slot::PathSegment(index), _) => format!("path segment {}", index + 1),
         (Slot::Query(_), Some(key)) => format!("query `{key}`"),
         (Slot::Form(_) | Slot::Multipart(_), Some(key)) => format!("form field `{key}`"),
-        (Slot::Json(_), Some(key)) => format!("JSON `{key}`"),
+        (Slot::Json(_) | Slot::Packet(_), Some(key)) => format!("JSON `{key}`"),
         (Slot::Header(_) | Slot::Bearer(_), Some(key)) => format!("header `{key}`"),
         (Slot::Cookie { .. }, Some(name)) => format!("cookie `{name}`"),
         _ => "a value".to_owned(),
@@ -262,6 +262,7 @@ pub(crate) fn correlate(
                             }
                             (
                                 Slot::Json(_)
+                                | Slot::Packet(_)
                                 | Slot::Form(_)
                                 | Slot::Multipart(_)
                                 | Slot::Query(_)

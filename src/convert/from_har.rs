@@ -87,11 +87,63 @@ impl Exchanges {
         let mut list = self.list;
         list.shrink_to_fit();
         list.sort_by(|a, b| a.wall_ms.total_cmp(&b.wall_ms));
+        polls_after_their_posts(&mut list);
         let first = list.first().map_or(0.0, |exchange| exchange.wall_ms);
         for exchange in &mut list {
             exchange.started_ms = exchange.wall_ms - first;
         }
         (list, self.warnings)
+    }
+}
+
+/// The Engine.IO session a long-polling request belongs to: its `sid`, when the URL has
+/// `EIO`, `transport=polling` and `sid`.
+fn engine_io_session(exchange: &Exchange) -> Option<String> {
+    let mut eio = false;
+    let mut polling = false;
+    let mut sid = None;
+    for (key, value) in exchange.url.query_pairs() {
+        match key.as_ref() {
+            "EIO" => eio = true,
+            "transport" => polling = value == "polling",
+            "sid" => sid = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    sid.filter(|_| eio && polling)
+}
+
+/// Puts each Engine.IO long-poll (a `GET` that waits for what the server has to send) after
+/// the posts of the same session that the browser sent while it waited: the poll's answer is
+/// often what a post brought (an event's acknowledgement), and a replay sends one request at
+/// a time, so the poll sent first would wait for a post that only comes after it (until the
+/// server's ping, 25 s). A post never depends on the poll's answer: it started before that
+/// came.
+fn polls_after_their_posts(list: &mut [Exchange]) {
+    let mut i = 0;
+    while i < list.len() {
+        let poll = &list[i];
+        let session = (poll.method == "GET")
+            .then(|| engine_io_session(poll))
+            .flatten();
+        let Some(session) = session else {
+            i += 1;
+            continue;
+        };
+        let done = poll.wall_ms + poll.duration_ms.max(0.0);
+        let mut j = i + 1;
+        let mut moved = 0;
+        while j < list.len() && list[j].wall_ms < done {
+            let post = list[j].method == "POST"
+                && engine_io_session(&list[j]).as_deref() == Some(session.as_str());
+            if post {
+                // The post goes just before the poll (and the posts moved before it).
+                list[i + moved..=j].rotate_right(1);
+                moved += 1;
+            }
+            j += 1;
+        }
+        i += moved + 1;
     }
 }
 
@@ -285,6 +337,44 @@ pub(crate) fn parse_date_ms(text: &str) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_engine_io_poll_goes_after_the_posts_sent_while_it_waited() {
+        use crate::convert::testing::exchange;
+        let at = |method: &str, query: &str, start: f64, duration: f64| {
+            let mut exchange = exchange(
+                method,
+                &format!("http://app/socket.io/?EIO=4&transport={query}"),
+                200,
+                "",
+                "",
+            );
+            exchange.wall_ms = start;
+            exchange.duration_ms = duration;
+            exchange
+        };
+        let mut list = vec![
+            at("GET", "polling&t=a&sid=S", 0.0, 10.0),
+            // Waited for: the poll's answer was this post's acknowledgement.
+            at("GET", "polling&t=b&sid=S", 20.0, 11.0),
+            at("GET", "websocket&sid=S", 22.0, 900.0),
+            at("POST", "polling&t=c&sid=S", 25.0, 6.0),
+            at("POST", "polling&t=d&sid=OTHER", 26.0, 1.0),
+            at("POST", "polling&t=e&sid=S", 29.0, 1.0),
+            // After the poll's answer: stays after it.
+            at("POST", "polling&t=f&sid=S", 40.0, 1.0),
+        ];
+        polls_after_their_posts(&mut list);
+        let order: Vec<String> = list
+            .iter()
+            .map(|e| {
+                let t = e.url.query_pairs().find(|(k, _)| k == "t");
+                t.map_or("ws".to_owned(), |(_, v)| v.into_owned())
+            })
+            .collect();
+        assert_eq!(order, ["a", "c", "e", "b", "ws", "d", "f"]);
+    }
+
     use super::*;
 
     #[test]

@@ -380,31 +380,13 @@ fn occurrences<'a>(text: &'a str, value: &'a str) -> impl Iterator<Item = usize>
 /// Every place a request sends one of the account's values — whole, or inside a longer text
 /// — becomes `{{ user.<column> }}`. Passwords only where sent whole.
 pub(crate) fn template_account_values(requests: &mut [DraftRequest], login: &Login) {
-    let mut values: Vec<&(String, String)> = login
-        .values
-        .iter()
-        .filter(|(value, _)| value.chars().count() >= 4)
-        .collect();
-    // Longer values first: `user01@example.org` before `user01`.
-    values.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
     for request in requests.iter_mut() {
         let mut changed: Vec<(Slot, String)> = Vec::new();
         for found in slots(request) {
             if matches!(found.slot, Slot::Cookie { .. } | Slot::Bearer(_)) {
                 continue;
             }
-            let mut text = found.value.to_string();
-            for (value, column) in &values {
-                let template = Login::template(column);
-                if text == *value {
-                    text = template;
-                } else if column != "password" {
-                    let at: Vec<usize> = occurrences(&text, value).collect();
-                    for start in at.into_iter().rev() {
-                        text.replace_range(start..start + value.len(), &template);
-                    }
-                }
-            }
+            let text = with_account_values(&found.value, &login.values);
             if text != found.value {
                 changed.push((found.slot, text));
             }
@@ -413,6 +395,31 @@ pub(crate) fn template_account_values(requests: &mut [DraftRequest], login: &Log
             set_slot(request, &slot, &text);
         }
     }
+}
+
+/// `text` with the account's values (`(recorded value, users CSV column)`, as
+/// [`Login::values`]) templated: a whole value, or one inside the text but for a password.
+/// Values shorter than 4 characters are left alone, they match by chance.
+pub(crate) fn with_account_values(text: &str, account: &[(String, String)]) -> String {
+    let mut values: Vec<&(String, String)> = account
+        .iter()
+        .filter(|(value, _)| value.chars().count() >= 4)
+        .collect();
+    // Longer values first: `user01@example.org` before `user01`.
+    values.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
+    let mut text = text.to_owned();
+    for (value, column) in values {
+        let template = Login::template(column);
+        if text == *value {
+            text = template;
+        } else if column != "password" {
+            let at: Vec<usize> = occurrences(&text, value).collect();
+            for start in at.into_iter().rev() {
+                text.replace_range(start..start + value.len(), &template);
+            }
+        }
+    }
+    text
 }
 
 #[cfg(test)]

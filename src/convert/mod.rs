@@ -305,7 +305,7 @@ pub fn convert_capture(
         scale: options.think_scale,
         none: options.no_think,
     };
-    sockets::draft_sockets(&mut requests, &exchanges, &mut taken, thinks);
+    sockets::draft_sockets(&mut requests, &exchanges, &mut taken, thinks, &account);
     if let Some(origin) = &base {
         request::template_origin(&mut requests, origin);
     }

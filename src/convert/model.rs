@@ -178,6 +178,10 @@ pub(crate) struct DraftRequest {
     pub(crate) when: Option<String>,
     /// The steps on the socket this request opened (`ws:` / `sse:` instead of a request).
     pub(crate) socket: Option<Box<DraftSocket>>,
+    /// When the request started and when its response had come, in the capture's
+    /// milliseconds: a socket's steps are written among the requests by their recorded times.
+    pub(crate) at_ms: f64,
+    pub(crate) done_ms: f64,
 }
 
 /// A socket the scenario opens, and what it does on it.
@@ -185,6 +189,8 @@ pub(crate) struct DraftRequest {
 pub(crate) struct DraftSocket {
     pub(crate) events: bool,
     pub(crate) steps: Vec<MessageStep>,
+    /// When each step happened in the recording (parallel to `steps`, never decreasing).
+    pub(crate) at_ms: Vec<f64>,
 }
 
 /// One step on a socket.

@@ -2,7 +2,9 @@
 //! interval, and server-directed pacing — a loop whose interval matches a number an earlier
 //! response returned (like `eventsPeriodSecs`) waits for that number, not a constant.
 
-use super::model::{DraftExtract, DraftRequest, DraftStep, Exchange, ExtractSource, Think};
+use super::model::{
+    DraftExtract, DraftRequest, DraftStep, Exchange, ExtractSource, MessageStep, Think,
+};
 use std::collections::BTreeMap;
 
 use super::offers::offers_where;
@@ -115,7 +117,7 @@ pub(crate) fn plan(
             if let Some(interval) = steady_interval(run, exchanges) {
                 let gap_before = first
                     .checked_sub(1)
-                    .map(|prev| exchanges[first].started_ms - exchanges[prev].ended_ms());
+                    .map(|prev| gap_ms(prev, first, requests, exchanges, pacing));
                 let leading =
                     gap_before.is_some_and(|gap| (gap - interval).abs() <= interval * 0.25);
                 if !leading {
@@ -151,7 +153,7 @@ pub(crate) fn plan(
         }
         let gap = first
             .checked_sub(1)
-            .map(|prev| exchanges[first].started_ms - exchanges[prev].ended_ms());
+            .map(|prev| gap_ms(prev, first, requests, exchanges, pacing));
         if k > 0 || first > 0 {
             push_think(&mut steps, gap, pacing);
         }
@@ -159,6 +161,35 @@ pub(crate) fn plan(
         k += 1;
     }
     steps
+}
+
+/// The pause between the end of request `prev` and the start of `next`, less the pauses a
+/// socket's steps already take in it: a socket's `think:` steps are written among the
+/// requests (convert's writer puts them where they were recorded), and the user would
+/// otherwise wait twice.
+fn gap_ms(
+    prev: usize,
+    next: usize,
+    requests: &[DraftRequest],
+    exchanges: &[Exchange],
+    pacing: Pacing,
+) -> f64 {
+    let gap = exchanges[next].started_ms - exchanges[prev].ended_ms();
+    if pacing.think_scale <= 0.0 {
+        return gap;
+    }
+    let from = exchanges[prev].wall_ms + exchanges[prev].duration_ms;
+    let to = exchanges[next].wall_ms;
+    let socket_thinks: f64 = (requests.iter())
+        .filter_map(|request| request.socket.as_deref())
+        .flat_map(|socket| socket.at_ms.iter().zip(&socket.steps))
+        .filter(|(at, _)| **at > from && **at <= to)
+        .map(|(_, step)| match step {
+            MessageStep::Think(seconds) => seconds * 1000.0 / pacing.think_scale,
+            _ => 0.0,
+        })
+        .sum();
+    gap - socket_thinks
 }
 
 fn push_think(steps: &mut Vec<Planned>, gap_ms: Option<f64>, pacing: Pacing) {
@@ -512,5 +543,44 @@ mod tests {
             &mut ServerNumbers::default(),
         );
         assert_eq!(none.len(), 3);
+    }
+
+    #[test]
+    fn a_socket_s_thinks_are_not_waited_twice() {
+        use crate::convert::model::{DraftSocket, SendBody};
+        let mut list = timed(vec![
+            (0.0, exchange("GET", "http://app/ws", 101, "", "")),
+            (100.0, exchange("GET", "http://app/a", 200, "", "{}")),
+            (5105.0, exchange("POST", "http://app/logout", 200, "", "{}")),
+        ]);
+        for exchange in &mut list {
+            exchange.wall_ms = 1_700_000_000_000.0 + exchange.started_ms;
+        }
+        let mut requests: Vec<_> = list.iter().map(draft_request).collect();
+        // The socket paused 3 s before a send between the two requests.
+        let send = MessageStep::Send(SendBody::Text("hi".to_owned()));
+        requests[0].socket = Some(Box::new(DraftSocket {
+            events: false,
+            steps: vec![MessageStep::Think(3.0), send],
+            at_ms: vec![1_700_000_003_000.0; 2],
+        }));
+        let steps = plan(
+            &[0, 1, 2],
+            &mut requests,
+            &list,
+            Pacing {
+                think_scale: 1.0,
+                no_think: false,
+            },
+            &mut ServerNumbers::default(),
+        );
+        let thinks: Vec<f64> = steps
+            .iter()
+            .filter_map(|step| match step {
+                Planned::Think(Think::Seconds(s)) => Some(*s),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(thinks, [2.0]);
     }
 }

@@ -231,6 +231,8 @@ pub(crate) fn draft_request(exchange: &Exchange) -> DraftRequest {
         checks: Vec::new(),
         when: None,
         socket: None,
+        at_ms: exchange.wall_ms,
+        done_ms: exchange.wall_ms + exchange.duration_ms.max(0.0),
     }
 }
 

@@ -17,6 +17,10 @@ pub(crate) enum Slot {
     Query(usize),
     /// The n-th string or number leaf of a JSON body, in document order.
     Json(usize),
+    /// The n-th leaf (counted as [`Slot::Json`]'s, only strings are slots) of the JSON in a
+    /// raw body framed as Socket.IO and Engine.IO frame their packets over long-polling: a
+    /// packet number, then JSON (`40{"token":"..."}`).
+    Packet(usize),
     Form(usize),
     /// A text part of a multipart body.
     Multipart(usize),
@@ -116,9 +120,34 @@ pub(crate) fn slots(request: &DraftRequest) -> Vec<SlotValue<'_>> {
                 }
             }
         }
-        DraftBody::None | DraftBody::Raw { .. } => {}
+        DraftBody::Raw { text, .. } => {
+            if let Some((_, json)) = packet(text) {
+                let mut leaves = Vec::new();
+                json_leaves(&json, None, &mut 0, &mut leaves);
+                for leaf in leaves.into_iter().filter(|leaf| !leaf.number) {
+                    let Slot::Json(index) = leaf.slot else {
+                        continue;
+                    };
+                    out.push(SlotValue {
+                        slot: Slot::Packet(index),
+                        ..leaf.into_owned()
+                    });
+                }
+            }
+        }
+        DraftBody::None => {}
     }
     out
+}
+
+/// A packet's number and JSON (`42["chat",{}]`: `42`), when the text is one.
+fn packet(text: &str) -> Option<(&str, Value)> {
+    let payload = text.trim_start_matches(|c: char| c.is_ascii_digit());
+    let number = &text[..text.len() - payload.len()];
+    if number.is_empty() || !payload.starts_with(['[', '{']) {
+        return None;
+    }
+    Some((number, serde_json::from_str(payload).ok()?))
 }
 
 fn json_leaves<'a>(
@@ -184,6 +213,16 @@ pub(crate) fn set_slot(request: &mut DraftRequest, slot: &Slot, template: &str) 
             if let DraftBody::Json(value) = &mut request.body {
                 if let Some(found) = json_leaf(value, leaf, &mut 0) {
                     *found = Value::String(template.to_owned());
+                }
+            }
+        }
+        Slot::Packet(leaf) => {
+            if let DraftBody::Raw { text, .. } = &mut request.body {
+                if let Some((number, mut json)) = packet(text) {
+                    if let Some(found) = json_leaf(&mut json, leaf, &mut 0) {
+                        *found = Value::String(template.to_owned());
+                        *text = format!("{number}{json}");
+                    }
                 }
             }
         }
@@ -270,6 +309,44 @@ mod tests {
                 serde_json::json!({"gameSessionId": "{{ gameSessionId }}", "n": ["{{ n }}"]})
             )
         );
+    }
+
+    #[test]
+    fn the_json_inside_a_packet_body_is_slots() {
+        // Engine.IO's long-polling posts Socket.IO packets: the CONNECT packet carries the
+        // login's token, an event its arguments.
+        let mut request = DraftRequest {
+            body: DraftBody::Raw {
+                mime: "text/plain;charset=UTF-8".to_owned(),
+                text: r#"40{"token":"d6d1d57a803f","n":1234}"#.to_owned(),
+            },
+            ..DraftRequest::default()
+        };
+        let found: Vec<(Slot, String, Option<String>)> = slots(&request)
+            .into_iter()
+            .map(|s| (s.slot, s.value.into_owned(), s.key.map(|k| k.into_owned())))
+            .collect();
+        // Numbers are left alone: a template in the text would send them as strings.
+        assert_eq!(
+            found,
+            [(
+                Slot::Packet(0),
+                "d6d1d57a803f".to_owned(),
+                Some("token".to_owned())
+            )]
+        );
+        set_slot(&mut request, &Slot::Packet(0), "{{ token }}");
+        let DraftBody::Raw { text, .. } = &request.body else {
+            panic!("still raw")
+        };
+        assert_eq!(text, r#"40{"token":"{{ token }}","n":1234}"#);
+        for plain in ["2probe", "ok", "40", "{\"a\":1}x"] {
+            request.body = DraftBody::Raw {
+                mime: "text/plain".to_owned(),
+                text: plain.to_owned(),
+            };
+            assert!(slots(&request).is_empty(), "{plain}");
+        }
     }
 
     #[test]

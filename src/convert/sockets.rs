@@ -44,12 +44,13 @@ pub(crate) fn draft_sockets(
     exchanges: &[Exchange],
     taken: &mut HashSet<String>,
     thinks: Thinks,
+    account: &[(String, String)],
 ) {
     for (index, exchange) in exchanges.iter().enumerate() {
         let Some(recorded) = &exchange.socket else {
             continue;
         };
-        let steps = if recorded.events {
+        let (steps, at_ms) = if recorded.events {
             event_steps(recorded)
         } else {
             let mut known = http_values(exchanges, index);
@@ -57,6 +58,7 @@ pub(crate) fn draft_sockets(
                 requests,
                 taken,
                 known: &mut known,
+                account,
             };
             drafting.websocket_steps(recorded, exchange.wall_ms, thinks)
         };
@@ -64,6 +66,7 @@ pub(crate) fn draft_sockets(
         request.socket = Some(Box::new(DraftSocket {
             events: recorded.events,
             steps,
+            at_ms,
         }));
         request.checks.clear();
         request.extracts.clear();
@@ -176,6 +179,15 @@ struct Drafting<'a> {
     requests: &'a mut [DraftRequest],
     taken: &'a mut HashSet<String>,
     known: &'a mut Vec<Known>,
+    /// (recorded value, users CSV column) of the account that logged in.
+    account: &'a [(String, String)],
+}
+
+/// The acknowledgement id of a Socket.IO event that asks for one (`421["chat",...]`: `1`).
+fn ack_id(prefix: &str) -> Option<&str> {
+    prefix
+        .strip_prefix("42")
+        .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// What the pass learnt of one server message.
@@ -184,6 +196,8 @@ struct Received {
     needed: bool,
     extracts: Vec<(String, String)>,
     equals: Option<(String, String)>,
+    /// The packet number it must start with: a Socket.IO acknowledgement's (`431`).
+    packet: Option<String>,
 }
 
 impl Drafting<'_> {
@@ -192,13 +206,17 @@ impl Drafting<'_> {
         recorded: &RecordedSocket,
         opened_ms: f64,
         thinks: Thinks,
-    ) -> Vec<MessageStep> {
+    ) -> (Vec<MessageStep>, Vec<f64>) {
         let messages = &recorded.messages;
         let periodic = periodic_sends(messages);
         let mut received: Vec<Received> = messages.iter().map(|_| Received::default()).collect();
         let mut bodies: BTreeMap<usize, SendBody> = BTreeMap::new();
         // The send waiting for its answer: its index, time, and (value, template) of its leaves.
         let mut waiting: Option<(f64, Vec<(String, String)>)> = None;
+        // Socket.IO events waiting for their acknowledgement: (the ack's packet number, the
+        // sent leaves). Their answer is that packet, whenever it comes; what the server
+        // broadcasts meanwhile answers nothing.
+        let mut acks: Vec<(String, Vec<(String, String)>)> = Vec::new();
         for (i, message) in messages.iter().enumerate() {
             if message.sent {
                 if periodic
@@ -209,26 +227,38 @@ impl Drafting<'_> {
                 }
                 let (body, sent) = self.send_body(&message.text, &mut received);
                 bodies.insert(i, body);
-                if !periodic.contains_key(&message.text) {
-                    waiting = Some((message.wall_ms, sent));
+                let ack = split_packet(&message.text)
+                    .and_then(|(prefix, _)| ack_id(prefix).map(|id| format!("43{id}")));
+                match ack {
+                    Some(packet) => {
+                        // An answer comes before the next send.
+                        waiting = None;
+                        acks.push((packet, sent));
+                    }
+                    None if !periodic.contains_key(&message.text) => {
+                        waiting = Some((message.wall_ms, sent));
+                    }
+                    None => {}
                 }
                 continue;
             }
-            let json = split_packet(&message.text).map(|(_, json)| json);
+            let packet = split_packet(&message.text);
             let mut found = Vec::new();
-            if let Some(json) = &json {
+            if let Some((_, json)) = &packet {
                 leaves(json, "$", None, &mut found);
             }
-            if let Some((at, sent)) = waiting.take() {
+            let acked = packet
+                .as_ref()
+                .and_then(|(prefix, _)| acks.iter().position(|(ack, _)| ack == prefix));
+            if let Some(at) = acked {
+                let (packet, sent) = acks.remove(at);
+                received[i].needed = true;
+                received[i].equals = echoed(&found, &sent);
+                received[i].packet = Some(packet);
+            } else if let Some((at, sent)) = waiting.take() {
                 if message.wall_ms - at <= REPLY_WITHIN_MS {
                     received[i].needed = true;
-                    // The answer names what it answers: the sent value comes back.
-                    received[i].equals = found.iter().find_map(|(path, key, value)| {
-                        (ties(key.as_deref(), value))
-                            .then(|| sent.iter().find(|(sent, _)| sent == value))
-                            .flatten()
-                            .map(|(_, template)| (path.clone(), template.clone()))
-                    });
+                    received[i].equals = echoed(&found, &sent);
                 }
             }
             for (path, key, value) in found {
@@ -245,29 +275,40 @@ impl Drafting<'_> {
         }
         // The steps, in recorded order.
         let mut steps = Vec::new();
+        let mut at_ms = Vec::new();
         let mut last_ms = opened_ms;
         for (i, message) in messages.iter().enumerate() {
             let gap_s = ((message.wall_ms - last_ms) / 1000.0).max(0.0);
             if let Some(body) = bodies.remove(&i) {
                 match periodic.get(&message.text) {
                     // In the background: the pauses around it are the other steps'.
-                    Some((_, period)) => steps.push(MessageStep::Every(*period, body)),
+                    Some((_, period)) => {
+                        steps.push(MessageStep::Every(*period, body));
+                        at_ms.push(message.wall_ms);
+                    }
                     None => {
                         if !thinks.none && gap_s * thinks.scale >= 1.0 {
                             let seconds = (gap_s * thinks.scale * 10.0).round() / 10.0;
                             steps.push(MessageStep::Think(seconds));
+                            at_ms.push(message.wall_ms);
                         }
                         steps.push(MessageStep::Send(body));
+                        at_ms.push(message.wall_ms);
                         last_ms = message.wall_ms;
                     }
                 }
             } else if !message.sent && received[i].needed {
                 let answer = std::mem::take(&mut received[i]);
                 steps.push(receive_step(message, answer, gap_s));
+                at_ms.push(message.wall_ms);
                 last_ms = message.wall_ms;
             }
         }
-        steps
+        // Never decreasing, so that the steps keep their order among the requests.
+        for i in 1..at_ms.len() {
+            at_ms[i] = at_ms[i].max(at_ms[i - 1]);
+        }
+        (steps, at_ms)
     }
 
     /// The send's body with the values earlier messages or responses handed over templated,
@@ -285,6 +326,12 @@ impl Drafting<'_> {
         let mut sent = Vec::new();
         for (path, key, value) in found {
             if !ties(key.as_deref(), &value) {
+                // The account's values are the user's own here too, whole or inside text.
+                let text = as_data(&value);
+                let templated = super::login::with_account_values(&text, self.account);
+                if templated != text {
+                    set_leaf(&mut json, &path, &templated);
+                }
                 continue;
             }
             let template = match self.var_for(&value, key.as_deref(), received) {
@@ -350,6 +397,20 @@ impl Drafting<'_> {
     }
 }
 
+/// The first tied value of a server message that a send carried, as (its JSONPath there,
+/// what the replay sends): the answer names what it answers.
+fn echoed(
+    found: &[(String, Option<String>, String)],
+    sent: &[(String, String)],
+) -> Option<(String, String)> {
+    found.iter().find_map(|(path, key, value)| {
+        (ties(key.as_deref(), value))
+            .then(|| sent.iter().find(|(sent, _)| sent == value))
+            .flatten()
+            .map(|(_, template)| (path.clone(), template.clone()))
+    })
+}
+
 /// Replaces the leaf at a JSONPath written by [`leaves`] with a text.
 fn set_leaf(json: &mut Value, path: &str, text: &str) {
     fn visit(value: &mut Value, here: &str, path: &str, text: &str) -> bool {
@@ -376,8 +437,9 @@ fn set_leaf(json: &mut Value, path: &str, text: &str) {
 fn receive_step(message: &RecordedMessage, answer: Received, gap_s: f64) -> MessageStep {
     let json = split_packet(&message.text).map(|(_, json)| json);
     let equals = answer.equals.or_else(|| json.as_ref().and_then(kind_of));
-    let regex = match (&equals, &json) {
-        (None, None) if message.text.len() <= 40 && !message.text.is_empty() => {
+    let regex = match (&answer.packet, &equals, &json) {
+        (Some(packet), _, _) => Some(format!("^{}\\D", regex::escape(packet))),
+        (None, None, None) if message.text.len() <= 40 && !message.text.is_empty() => {
             Some(format!("^{}$", regex::escape(&message.text)))
         }
         _ => None,
@@ -442,9 +504,10 @@ fn periodic_sends(messages: &[RecordedMessage]) -> BTreeMap<String, (usize, f64)
 }
 
 /// An event stream: a `receive:` for each event name, in order of first appearance.
-fn event_steps(recorded: &RecordedSocket) -> Vec<MessageStep> {
+fn event_steps(recorded: &RecordedSocket) -> (Vec<MessageStep>, Vec<f64>) {
     let mut seen: HashSet<Option<&str>> = HashSet::new();
     let mut steps = Vec::new();
+    let mut at_ms = Vec::new();
     let mut last_ms = recorded.messages.first().map_or(0.0, |m| m.wall_ms);
     for message in &recorded.messages {
         if !seen.insert(message.event.as_deref()) {
@@ -452,6 +515,7 @@ fn event_steps(recorded: &RecordedSocket) -> Vec<MessageStep> {
         }
         let gap_s = ((message.wall_ms - last_ms) / 1000.0).max(0.0);
         last_ms = message.wall_ms;
+        at_ms.push(message.wall_ms);
         steps.push(MessageStep::Receive {
             event: Some(
                 message
@@ -469,7 +533,7 @@ fn event_steps(recorded: &RecordedSocket) -> Vec<MessageStep> {
             ),
         });
     }
-    steps
+    (steps, at_ms)
 }
 
 #[cfg(test)]
@@ -494,6 +558,98 @@ mod tests {
         let periodic = periodic_sends(&messages);
         assert_eq!(periodic.len(), 1, "{periodic:?}");
         assert_eq!(periodic.get("3"), Some(&(0, 25.0)));
+    }
+
+    fn received(at_s: f64, text: &str) -> RecordedMessage {
+        RecordedMessage {
+            sent: false,
+            ..sent(at_s, text)
+        }
+    }
+
+    #[test]
+    fn a_socket_io_event_is_answered_by_its_acknowledgement() {
+        // The server broadcasts the message to the room before it acknowledges it: under
+        // load the broadcast may be anyone's, the acknowledgement is the sender's own.
+        let recorded = RecordedSocket {
+            events: false,
+            messages: vec![
+                sent(1.0, "5"),
+                sent(
+                    1.5,
+                    r#"421["message",{"room":"lobby","text":"hello from user01"}]"#,
+                ),
+                received(
+                    1.51,
+                    r#"42["message",{"id":"m13ab8e41e58d","text":"hello"}]"#,
+                ),
+                received(1.52, r#"431[{"id":"m13ab8e41e58d"}]"#),
+                sent(3.0, r#"422["edit",{"id":"m13ab8e41e58d","text":"x"}]"#),
+                received(3.01, r#"42["edited",{"id":"m13ab8e41e58d","text":"x"}]"#),
+                received(3.02, r#"432[{"id":"m13ab8e41e58d","text":"x"}]"#),
+            ],
+        };
+        let account = [("user01".to_owned(), "username".to_owned())];
+        let mut drafting = Drafting {
+            requests: &mut [],
+            taken: &mut HashSet::new(),
+            known: &mut Vec::new(),
+            account: &account,
+        };
+        let thinks = Thinks {
+            scale: 1.0,
+            none: false,
+        };
+        let (steps, at_ms) = drafting.websocket_steps(&recorded, 1000.0, thinks);
+        let text = |text: &str| MessageStep::Send(SendBody::Text(text.to_owned()));
+        let ack = |packet: &str, equals: Option<(&str, &str)>, extracts: &[(&str, &str)]| {
+            MessageStep::Receive {
+                event: None,
+                equals: equals.map(|(path, value)| (path.to_owned(), value.to_owned())),
+                regex: Some(format!("^{packet}\\D")),
+                timeout_s: 10.0,
+                extracts: (extracts.iter())
+                    .map(|(var, path)| ((*var).to_owned(), (*path).to_owned()))
+                    .collect(),
+                comment: String::new(),
+            }
+        };
+        let without_comments: Vec<MessageStep> = steps
+            .into_iter()
+            .map(|step| match step {
+                MessageStep::Receive {
+                    event,
+                    equals,
+                    regex,
+                    timeout_s,
+                    extracts,
+                    comment: _,
+                } => MessageStep::Receive {
+                    event,
+                    equals,
+                    regex,
+                    timeout_s,
+                    extracts,
+                    comment: String::new(),
+                },
+                other => other,
+            })
+            .collect();
+        assert_eq!(
+            without_comments,
+            [
+                MessageStep::Send(SendBody::Json(serde_json::json!(5))),
+                text(r#"421["message",{"room":"lobby","text":"hello from {{ user.username }}"}]"#),
+                ack("431", None, &[("id", "$[0].id")]),
+                MessageStep::Think(1.5),
+                text(r#"422["edit",{"id":"{{ id }}","text":"x"}]"#),
+                ack("432", Some(("$[0].id", "{{ id }}")), &[]),
+            ]
+        );
+        assert_eq!(at_ms, [1000.0, 1500.0, 1520.0, 3000.0, 3000.0, 3020.0]);
+        assert_eq!(ack_id("421"), Some("1"));
+        assert_eq!(ack_id("42"), None);
+        assert_eq!(ack_id("431"), None);
     }
 
     #[test]

@@ -108,6 +108,13 @@ fn httpdate_year(date: &str) -> Option<i32> {
         .find(|n| *n > 31)
 }
 
+/// Whether the request opens an Engine.IO connection (Socket.IO's transport): its first
+/// long-polling request, `?EIO=4&transport=polling` with no `sid` yet.
+fn is_engine_io_handshake(request: &DraftRequest) -> bool {
+    let has = |name: &str| request.query.iter().any(|(key, _)| key == name);
+    has("EIO") && has("transport") && !has("sid")
+}
+
 /// Lays out `requests`: `login` is the position of the login request, if one was found.
 pub(crate) fn layout(
     requests: &[DraftRequest],
@@ -127,8 +134,13 @@ pub(crate) fn layout(
     if let Some(end) = login_end {
         on_start.extend(0..=end);
         next = end + 1;
-        // The reads right after the login only depend on it: once per user.
-        while next < stop && requests[next].method == "GET" && !starts_flow(next) {
+        // The reads right after the login only depend on it: once per user. An Engine.IO
+        // handshake is no read: it opens the connection the flow's socket steps use and end.
+        while next < stop
+            && requests[next].method == "GET"
+            && !starts_flow(next)
+            && !is_engine_io_handshake(&requests[next])
+        {
             on_start.push(next);
             next += 1;
         }
@@ -544,6 +556,27 @@ mod tests {
             vec![("recorded session".to_owned(), vec![4, 5], 1)]
         );
         assert_eq!(layout.on_stop, [6, 7]);
+    }
+
+    #[test]
+    fn an_engine_io_handshake_after_the_login_starts_the_flow() {
+        // The handshake opens the connection the flow upgrades and ends: a second iteration
+        // needs its own.
+        let list = exchanges(&[
+            ("POST", "/login"),
+            ("GET", "/me"),
+            ("GET", "/socket.io/?EIO=4&transport=polling&t=pmbpbjqp"),
+            (
+                "POST",
+                "/socket.io/?EIO=4&transport=polling&t=pmbpugg5&sid=SLAaEH",
+            ),
+        ]);
+        let layout = layout(&requests(&list), &list, Some(0), None);
+        assert_eq!(layout.on_start, [0, 1]);
+        assert_eq!(
+            layout.flows,
+            vec![("recorded session".to_owned(), vec![2, 3], 1)]
+        );
     }
 
     #[test]

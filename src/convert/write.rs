@@ -182,7 +182,7 @@ fn request(out: &mut String, indent: usize, request: &DraftRequest) {
             let _ = writeln!(out, "{:inner$}when: {}", "", scalar(when));
         }
         headers_block(out, inner, &request.headers);
-        socket_steps(out, indent, &socket.steps);
+        // Its steps follow among the requests, by their recorded times (`steps`).
         return;
     }
     let method = request.method.to_ascii_lowercase();
@@ -331,7 +331,12 @@ fn headers_block<'a>(
 }
 
 /// The steps on a socket, after the step that opens it.
-fn socket_steps(out: &mut String, indent: usize, list: &[MessageStep]) {
+/// `from`: the socket a `receive:` reads, when it is not the one opened last.
+fn socket_steps<'a>(
+    out: &mut String,
+    indent: usize,
+    list: impl IntoIterator<Item = (&'a MessageStep, Option<&'static str>)>,
+) {
     let inner = indent + 2;
     // `send:` after `lead` (a dash, or the indent under `every:`), its keys at `inner`.
     let send = |out: &mut String, lead: &str, body: &SendBody| match body {
@@ -343,7 +348,7 @@ fn socket_steps(out: &mut String, indent: usize, list: &[MessageStep]) {
             let _ = writeln!(out, "{lead}send: {}", scalar(text));
         }
     };
-    for step in list {
+    for (step, from) in list {
         match step {
             MessageStep::Think(seconds) => {
                 let _ = writeln!(out, "{:indent$}- think: {seconds}s", "");
@@ -387,6 +392,9 @@ fn socket_steps(out: &mut String, indent: usize, list: &[MessageStep]) {
                     );
                 }
                 let _ = writeln!(out, "{:inner$}timeout: {timeout_s}s", "");
+                if let Some(from) = from {
+                    let _ = writeln!(out, "{:inner$}from: {from}", "");
+                }
                 if !extracts.is_empty() {
                     let _ = writeln!(out, "{:inner$}extract:", "");
                     for (var, path) in extracts {
@@ -404,10 +412,61 @@ fn socket_steps(out: &mut String, indent: usize, list: &[MessageStep]) {
     }
 }
 
+/// Whether a socket's step recorded at `at_ms` goes before `request`, as the browser
+/// interleaved them: a message it sent while the request was still waiting for its answer
+/// (a long-poll that the message ends: Engine.IO answers a poll once the WebSocket's probe
+/// came), anything else when it happened before the request started (a message the server
+/// pushed because of the request is waited for after it).
+fn goes_before(step: &MessageStep, at_ms: f64, request: &DraftRequest) -> bool {
+    match step {
+        MessageStep::Send(_) => at_ms <= request.done_ms,
+        MessageStep::Every(..) | MessageStep::Receive { .. } | MessageStep::Think(_) => {
+            at_ms <= request.at_ms
+        }
+    }
+}
+
+/// Writes `list`, each open socket's steps among the requests by their recorded times
+/// ([`goes_before`]), in the socket's own order, before the pause ahead of the request they
+/// precede. Socket.IO's upgrade needs it: the long-polling requests that the WebSocket's
+/// probe answers, and the events posted before the upgrade, come between the socket's first
+/// messages and its later ones.
 fn steps(out: &mut String, indent: usize, list: &[DraftStep]) {
-    for step in list {
+    // (recorded time, step, whether its socket is an event stream)
+    let mut pending: Vec<(f64, &MessageStep, bool)> = Vec::new();
+    // Whether the socket opened last is an event stream: a `receive:` reads it by default.
+    let mut last_opened: Option<bool> = None;
+    let from = |events: bool, last_opened: Option<bool>| {
+        (last_opened != Some(events)).then_some(if events { "sse" } else { "ws" })
+    };
+    for (at, step) in list.iter().enumerate() {
+        let next_request = list[at..].iter().find_map(|step| match step {
+            DraftStep::Request(r) => Some(r),
+            _ => None,
+        });
+        if !matches!(step, DraftStep::Repeat { .. }) {
+            let due = pending
+                .iter()
+                .take_while(|(ms, message, _)| {
+                    next_request.is_some_and(|request| goes_before(message, *ms, request))
+                })
+                .count();
+            let due = pending.drain(..due);
+            socket_steps(out, indent, due.map(|(_, s, e)| (s, from(e, last_opened))));
+        } else {
+            let due = pending.drain(..);
+            socket_steps(out, indent, due.map(|(_, s, e)| (s, from(e, last_opened))));
+        }
         match step {
-            DraftStep::Request(r) => request(out, indent, r),
+            DraftStep::Request(r) => {
+                request(out, indent, r);
+                if let Some(socket) = &r.socket {
+                    last_opened = Some(socket.events);
+                    let steps = socket.at_ms.iter().copied().zip(&socket.steps);
+                    pending.extend(steps.map(|(ms, step)| (ms, step, socket.events)));
+                    pending.sort_by(|a, b| a.0.total_cmp(&b.0));
+                }
+            }
             DraftStep::Think(Think::Seconds(seconds)) => {
                 let _ = writeln!(out, "{:indent$}- think: {seconds}s", "");
             }
@@ -430,6 +489,8 @@ fn steps(out: &mut String, indent: usize, list: &[DraftStep]) {
             }
         }
     }
+    let rest = pending.into_iter();
+    socket_steps(out, indent, rest.map(|(_, s, e)| (s, from(e, last_opened))));
 }
 
 /// The scenario file's text.
@@ -600,6 +661,102 @@ mod tests {
         assert_eq!(
             out,
             "- post: /a\n  recorded: 1\n  headers:\n    Cookie: \"a=1\"\n    Content-Type: text/html\n  body: \"<p>\"\n  check:\n    - status: 200\n"
+        );
+    }
+
+    #[test]
+    fn a_socket_s_steps_go_among_the_requests_by_their_recorded_times() {
+        use crate::convert::model::DraftSocket;
+        let at = |method: &str, path: &str, at_ms: f64, done_ms: f64| DraftRequest {
+            method: method.to_owned(),
+            path: vec![path.to_owned()],
+            status: 200,
+            at_ms,
+            done_ms,
+            ..DraftRequest::default()
+        };
+        let send = |text: &str| MessageStep::Send(SendBody::Text(text.to_owned()));
+        let receive = |text: &str| MessageStep::Receive {
+            event: None,
+            equals: None,
+            regex: Some(text.to_owned()),
+            timeout_s: 10.0,
+            extracts: Vec::new(),
+            comment: String::new(),
+        };
+        let mut socket = at("GET", "ws", 0.0, 0.0);
+        socket.socket = Some(Box::new(DraftSocket {
+            events: false,
+            // The probe is sent while the poll waits (the poll ends because of it); the
+            // message pushed after the post started is waited for after the post.
+            steps: vec![send("2probe"), receive("pushed"), send("upgrade")],
+            at_ms: vec![10.0, 16.0, 30.0],
+        }));
+        let list = vec![
+            DraftStep::Request(Box::new(socket)),
+            DraftStep::Request(Box::new(at("GET", "poll", 11.0, 20.0))),
+            DraftStep::Think(Think::Seconds(1.0)),
+            DraftStep::Request(Box::new(at("POST", "post", 15.0, 18.0))),
+        ];
+        let mut out = String::new();
+        steps(&mut out, 0, &list);
+        let order: Vec<&str> = out.lines().filter(|line| line.starts_with("- ")).collect();
+        assert_eq!(
+            order,
+            [
+                "- ws: /ws",
+                "- send: 2probe",
+                "- get: /poll",
+                "- think: 1s",
+                "- post: /post",
+                "- receive: { regex: pushed }",
+                "- send: upgrade",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_receive_names_its_socket_when_another_opened_since() {
+        use crate::convert::model::DraftSocket;
+        let receive = |at_ms: f64| {
+            (
+                MessageStep::Receive {
+                    event: None,
+                    equals: None,
+                    regex: Some("x".to_owned()),
+                    timeout_s: 10.0,
+                    extracts: Vec::new(),
+                    comment: String::new(),
+                },
+                at_ms,
+            )
+        };
+        let opens = |path: &str, events: bool, at_ms: f64, steps: Vec<(MessageStep, f64)>| {
+            let (steps, at_ms_of): (Vec<MessageStep>, Vec<f64>) = steps.into_iter().unzip();
+            DraftStep::Request(Box::new(DraftRequest {
+                method: "GET".to_owned(),
+                path: vec![path.to_owned()],
+                at_ms,
+                done_ms: at_ms,
+                socket: Some(Box::new(DraftSocket {
+                    events,
+                    steps,
+                    at_ms: at_ms_of,
+                })),
+                ..DraftRequest::default()
+            }))
+        };
+        let list = vec![
+            opens("chat", false, 0.0, vec![receive(1.0), receive(9.0)]),
+            opens("events", true, 5.0, vec![receive(6.0)]),
+        ];
+        let mut out = String::new();
+        steps(&mut out, 0, &list);
+        assert_eq!(
+            out,
+            "- ws: /chat\n- receive: { regex: x }\n  timeout: 10s\n- sse: /events\n\
+             - receive: { regex: x }\n  timeout: 10s\n\
+             - receive: { regex: x }\n  timeout: 10s\n  from: ws\n"
         );
     }
 

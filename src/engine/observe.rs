@@ -97,3 +97,25 @@ pub(super) fn note(
         failure: failure.map(str::to_owned),
     });
 }
+
+/// Tells the run's observer of a step that is not HTTP's (a socket's open, send or receive)
+/// that failed: it replays no capture entry, so its failure is all `--check` judges of it. A
+/// replay whose socket the server refused or closed fails the check, not only the load run.
+pub(super) fn note_failure(user: &User, method: &str, name: &str, message: &str) {
+    let Some(observer) = &user.worker.setup.observe else {
+        return;
+    };
+    let _ = observer.send(Observation {
+        user: user.index,
+        iteration: user.iteration,
+        place: user.here(),
+        recorded: None,
+        hop: false,
+        method: method.to_owned(),
+        name: name.to_owned(),
+        url: String::new(),
+        sent: Vec::new(),
+        outcome: Outcome::read(0, None, None, b""),
+        failure: Some(message.to_owned()),
+    });
+}

@@ -541,6 +541,9 @@ impl User {
             failure: failure.map(|(kind, message)| Failure { kind, message }),
         };
         self.worker.tally.borrow_mut().record(&sample);
+        if let Some((_, message)) = failure {
+            super::observe::note_failure(self, method, name, message);
+        }
     }
 
     /// [`User::record_untimed`] under a method that is not HTTP's.
@@ -561,6 +564,9 @@ impl User {
             failure: Some(Failure { kind, message }),
         };
         self.worker.tally.borrow_mut().record_untimed(&sample);
+        if kind != FailureKind::CutAtStop {
+            super::observe::note_failure(self, method, name, message);
+        }
     }
 }
 

@@ -100,8 +100,12 @@ impl Outcome {
                 .to_ascii_lowercase()
         });
         let text = String::from_utf8_lossy(body);
+        // Only a JSON object or array has keys to compare: a body that is one number or
+        // word (Engine.IO's long-polling answers a poll with `6`, a no-op packet, where the
+        // recording had `430[...]`) is text like any other.
         let json_keys = serde_json::from_slice::<serde_json::Value>(body)
             .ok()
+            .filter(|json| json.is_object() || json.is_array())
             .map(|json| keys_of(&json));
         let html = json_keys.is_none()
             && (media_type.as_deref().is_some_and(|m| m.contains("html"))
@@ -613,6 +617,22 @@ mod tests {
         );
         assert_eq!(differences[1].recorded, "only here: q");
         assert_eq!(differences[1].replayed, "only here: password, username");
+    }
+
+    #[test]
+    fn a_body_that_is_one_json_number_has_no_keys() {
+        // Engine.IO answers a long-poll with `6` (a no-op) when the recording had the
+        // acknowledgement the browser's concurrent post brought (`430[...]`).
+        let text =
+            |body: &str| Outcome::read(200, None, Some("text/plain".to_owned()), body.as_bytes());
+        assert_eq!(
+            compare(
+                &text(r#"430[{"room":"lobby","members":1}]"#),
+                &text("6"),
+                &Accounts::default()
+            ),
+            vec![]
+        );
     }
 
     #[test]

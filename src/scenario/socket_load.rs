@@ -322,14 +322,28 @@ fn socket_owner(key: &str) -> &'static str {
 }
 
 /// A sent message's row name when the step names none: a JSON object's `type` (or `event`,
-/// `action`, `op`, `method`) when written out, else the start of a text written out, else
-/// `message`.
+/// `action`, `op`, `method`) when written out, a Socket.IO event's name (`42["edit",...]`,
+/// `421["edit",...]`: `edit`), else the start of a text written out, else `message`.
 fn default_send_name(message: &Template) -> String {
     let source = message.source();
-    if let Ok(serde_json::Value::Object(object)) = serde_json::from_str(source) {
-        if let Some(kind) = kind_of(&object) {
-            return kind;
+    match super::message_json(source) {
+        Some(serde_json::Value::Object(object)) => {
+            if let Some(kind) = kind_of(&object) {
+                return kind;
+            }
         }
+        Some(serde_json::Value::Array(items))
+            if source
+                .trim_start()
+                .starts_with(|c: char| c.is_ascii_digit()) =>
+        {
+            if let Some(serde_json::Value::String(event)) = items.first() {
+                if !event.contains("{{") {
+                    return event.clone();
+                }
+            }
+        }
+        _ => {}
     }
     if message.is_static() && !source.trim().is_empty() {
         super::extract::snippet(source, 40)
@@ -367,6 +381,30 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn a_socket_io_event_is_counted_under_its_name() {
+        let scenario = load(
+            r#"
+host: http://127.0.0.1:9000
+flows:
+  - steps:
+      - ws: /socket.io/?EIO=4&transport=websocket
+      - send: "421[\"message\",{\"text\":\"hello from {{ vu }}\"}]"
+      - send: "42[\"edit\",{\"id\":\"{{ iteration }}\"}]"
+      - send: "[\"not\",\"socket.io\"]"
+"#,
+        )
+        .unwrap();
+        let names: Vec<String> = sockets(&scenario)
+            .into_iter()
+            .filter_map(|step| match step {
+                SocketStep::Send(send) => Some(send.name.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(names, ["message", "edit", "[\"not\",\"socket.io\"]"]);
     }
 
     #[test]

@@ -10,4 +10,5 @@ mod graphql;
 mod json_server_auth;
 mod oidc;
 mod redmine;
+mod socketio_chat;
 mod trac;
