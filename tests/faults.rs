@@ -203,7 +203,7 @@ async fn a_body_a_step_reads_is_kept_up_to_the_limit_then_the_request_fails_as_t
             failure_kinds(&result)
         );
         let expected = match max_body_flag {
-            Some(_) => "(Content-Length 2147483648) is larger than the body limit of 512 KiB",
+            Some(_) => "(Content-Length 1099511627776) is larger than the body limit of 512 KiB",
             None => "went past the body limit of 1 MiB",
         };
         assert!(

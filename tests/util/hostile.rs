@@ -16,7 +16,8 @@ pub enum Mode {
     Hang,
     /// A chunked JSON body that never ends.
     EndlessChunked,
-    /// `Content-Length: 2147483648`, then bytes for as long as the client reads.
+    /// `Content-Length: 1099511627776` (1 TiB: more than a client reads on loopback in a test
+    /// run), then bytes for as long as the client reads.
     BigLength,
     /// A 302 to the path it was asked for, every time.
     RedirectLoop,
@@ -116,7 +117,7 @@ fn serve(mut stream: TcpStream, mode: Mode, addr: SocketAddr, counts: &Counts) {
                 return endless(&mut stream, head.as_bytes(), true);
             }
             Mode::BigLength => {
-                let head = "HTTP/1.1 200 OK\r\nContent-Length: 2147483648\r\nContent-Type: application/json\r\n\r\n";
+                let head = "HTTP/1.1 200 OK\r\nContent-Length: 1099511627776\r\nContent-Type: application/json\r\n\r\n";
                 return endless(&mut stream, head.as_bytes(), false);
             }
             Mode::RedirectLoop => {
