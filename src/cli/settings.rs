@@ -344,8 +344,8 @@ fn source_addrs(args: &RunArgs, scenario: &Scenario, plan: &Plan) -> anyhow::Res
             let spread = sources::loopback_spread(connections, ports);
             if let (Some(first), Some(last)) = (spread.first(), spread.last()) {
                 eprintln!(
-                    "chorus: about {connections} connections to a loopback target leave from {first}-{last} (one source address holds about {} to one server address)",
-                    sources::usable_ports(ports)
+                    "chorus: about {connections} connections to a loopback target leave from {first}-{last} (about {} per address: half its port range, where connecting stays cheap)",
+                    connections.div_ceil(spread.len() as u64)
                 );
             }
             spread

@@ -18,6 +18,12 @@ pub const DEFAULT_PORTS: u64 = 28_232;
 /// The share of the ephemeral range a run counts on, in percent.
 const USABLE_PERCENT: u64 = 90;
 
+/// The share of the range a loopback spread fills per address, in percent. `connect`'s
+/// search for a free source port walks the range, and its cost climbs steeply as the range
+/// fills: 100,000 users with four addresses about 90 % full spent most of their CPU in the
+/// kernel's port search (`__inet_check_established`). Loopback has addresses to spare.
+const SPREAD_PERCENT: u64 = 50;
+
 /// A list of source addresses as the command line gives it (one value, not many: clap would
 /// read a bare `Vec` as a repeated flag).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,10 +125,17 @@ pub fn sources_needed(connections: u64, ports: u64) -> u64 {
     connections.div_ceil(usable_ports(ports)).max(1)
 }
 
-/// For a loopback target: 127.0.0.1, 127.0.0.2, ... as many as `connections` need (none when
-/// one address holds them: the kernel picks, as without the option).
+/// Connections a loopback spread puts on one source address: half its range (see
+/// [`SPREAD_PERCENT`]).
+fn spread_ports(ports: u64) -> u64 {
+    (ports * SPREAD_PERCENT / 100).max(1)
+}
+
+/// For a loopback target: 127.0.0.1, 127.0.0.2, ... enough for `connections` to fill each
+/// address's port range about half (none when one address holds them so: the kernel picks,
+/// as without the option).
 pub fn loopback_spread(connections: u64, ports: u64) -> Vec<IpAddr> {
-    let needed = sources_needed(connections, ports);
+    let needed = connections.div_ceil(spread_ports(ports)).max(1);
     if needed <= 1 {
         return Vec::new();
     }
@@ -239,12 +252,15 @@ mod tests {
     }
 
     #[test]
-    fn loopback_spreads_past_about_25000_connections() {
-        assert!(loopback_spread(25_000, 28_232).is_empty());
+    fn loopback_spreads_past_half_a_range_of_connections() {
+        assert!(loopback_spread(14_000, 28_232).is_empty());
+        assert_eq!(loopback_spread(20_000, 28_232).len(), 2);
         let spread = loopback_spread(100_000, 28_232);
         assert_eq!(
             spread,
-            ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"].map(v4)
+            (1..=8)
+                .map(|n| v4(&format!("127.0.0.{n}")))
+                .collect::<Vec<_>>()
         );
         assert_eq!(shortage(100_000, &spread, 28_232, true), None);
     }
