@@ -338,7 +338,9 @@ impl Session {
                 download: end.saturating_duration_since(first_byte),
             };
             if keep_alive {
-                if connection.buffer.capacity() > MAX_KEPT_BUFFER {
+                // An idle connection keeps no read buffer: a user thinks far longer than it
+                // reads, and 100,000 thinking users would hold 4 KiB each for nothing.
+                if connection.buffer.is_empty() || connection.buffer.capacity() > MAX_KEPT_BUFFER {
                     connection.buffer = BytesMut::new();
                 }
                 self.connections.push(connection);
