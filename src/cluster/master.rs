@@ -165,9 +165,7 @@ impl MasterControl {
                 .filter_map(|row| aggregate.entry(&row.method, &row.name))
                 .collect(),
             users: status.users,
-            monitors: (status.monitors.points.into_iter())
-                .map(|(name, unit, _, value)| (name, unit, value))
-                .collect(),
+            monitors: status.monitors.values(),
         })
     }
 

@@ -535,11 +535,7 @@ impl EngineControl {
 
     /// Each monitor series' newest value (none in a cluster run yet).
     pub fn monitors(&self) -> Vec<(String, crate::monitor::Unit, f64)> {
-        self.monitor_look()
-            .points
-            .into_iter()
-            .map(|(name, unit, _, value)| (name, unit, value))
-            .collect()
+        self.monitor_look().values()
     }
 
     /// The monitors at the controller's last look: each series' newest point with its

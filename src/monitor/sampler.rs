@@ -100,6 +100,15 @@ pub struct Look {
     pub notices: Vec<Notice>,
 }
 
+impl Look {
+    /// Each series' newest value, without its second (the terminal, `/metrics`).
+    pub fn values(self) -> Vec<(String, Unit, f64)> {
+        (self.points.into_iter())
+            .map(|(name, unit, _, value)| (name, unit, value))
+            .collect()
+    }
+}
+
 /// A process's counters at one sample.
 #[derive(Debug, Clone, Copy)]
 struct Counters {
@@ -578,14 +587,6 @@ impl Sampler {
         }
     }
 
-    /// Each series' newest value, for the terminal and the page's header.
-    pub fn latest(&self) -> Vec<(String, Unit, f64)> {
-        self.series
-            .values()
-            .filter_map(|s| s.points.last().map(|(_, v)| (s.name.clone(), s.unit, *v)))
-            .collect()
-    }
-
     /// The newest points, the saturation and the notices (the page's System tab).
     pub fn look(&self) -> Look {
         Look {
@@ -710,7 +711,8 @@ mod tests {
         let mut sampler = Sampler::new(&[Spec::Name("sleep".to_owned())], 1).unwrap();
         sampler.sample(0);
         let threads = sampler
-            .latest()
+            .look()
+            .values()
             .into_iter()
             .find(|(name, _, _)| name == "process:sleep.threads")
             .map(|(_, _, v)| v);
