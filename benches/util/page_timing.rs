@@ -39,8 +39,18 @@ return true;
 
 /// The per-update times the page recorded over `seconds`.
 pub(crate) async fn collect(browser: &crate::browser::Browser, seconds: u64) -> Vec<f64> {
-    browser.script("window.__bench.ms = []; return true").await;
+    restart(browser).await;
     tokio::time::sleep(Duration::from_secs(seconds)).await;
+    recorded(browser).await
+}
+
+/// Forgets the updates timed so far: [`recorded`] returns those from now on.
+pub(crate) async fn restart(browser: &crate::browser::Browser) {
+    browser.script("window.__bench.ms = []; return true").await;
+}
+
+/// The per-update times the page recorded since [`restart`].
+pub(crate) async fn recorded(browser: &crate::browser::Browser) -> Vec<f64> {
     let ms = browser.script("return window.__bench.ms").await;
     // The last entry may still wait for its frame.
     let mut ms: Vec<f64> = ms

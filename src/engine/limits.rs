@@ -13,7 +13,7 @@ pub const OVERHEAD: u64 = 256;
 /// A run that cannot get the sockets it needs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "{users} users need about {needed} open files ({per_user} connection(s) per user, {OVERHEAD} more for chorus itself), but {whom} may open only {limit} (`ulimit -n`; its hard limit is {hard}). Run the users in {processes} processes of this machine (`--processes {processes}`, or `--processes auto`), or raise the hard limit before starting chorus (`ulimit -n {needed}` as root, `LimitNOFILE={needed}` in a systemd unit, `--ulimit nofile={needed}` for docker)"
+    "{users} users need about {needed} open files ({per_user} connection(s) per user, {OVERHEAD} more for chorus itself), but {whom} may open only {limit} (`ulimit -n`; its hard limit is {hard}). Run the users in {processes} processes of this machine (`--processes {processes}`, or `--processes auto`, which counts the users `-u` or `--stages` give when chorus starts), or raise the hard limit before starting chorus (`ulimit -n {needed}` as root, `LimitNOFILE={needed}` in a systemd unit, `--ulimit nofile={needed}` for docker)"
 )]
 pub struct OpenFilesError {
     /// Users one process would run.
@@ -180,7 +180,7 @@ mod tests {
         let err = fits(3000, 1, 1, Some(1024), Some(4096)).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "3000 users need about 3256 open files (1 connection(s) per user, 256 more for chorus itself), but this process may open only 1024 (`ulimit -n`; its hard limit is 4096). Run the users in 4 processes of this machine (`--processes 4`, or `--processes auto`), or raise the hard limit before starting chorus (`ulimit -n 3256` as root, `LimitNOFILE=3256` in a systemd unit, `--ulimit nofile=3256` for docker)"
+            "3000 users need about 3256 open files (1 connection(s) per user, 256 more for chorus itself), but this process may open only 1024 (`ulimit -n`; its hard limit is 4096). Run the users in 4 processes of this machine (`--processes 4`, or `--processes auto`, which counts the users `-u` or `--stages` give when chorus starts), or raise the hard limit before starting chorus (`ulimit -n 3256` as root, `LimitNOFILE=3256` in a systemd unit, `--ulimit nofile=3256` for docker)"
         );
     }
 
