@@ -177,12 +177,12 @@ fn main() {
     let bare_a: Vec<_> = a
         .entries
         .iter()
-        .map(|e| e.histogram.inner().clone())
+        .map(|e| e.histogram.inner().into_owned())
         .collect();
     let bare_b: Vec<_> = b
         .entries
         .iter()
-        .map(|e| e.histogram.inner().clone())
+        .map(|e| e.histogram.inner().into_owned())
         .collect();
     let bare_merge = time(MERGES, || {
         let mut merged = bare_a.clone();

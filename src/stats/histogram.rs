@@ -2,10 +2,16 @@
 //! significant digits, serialised as base64 of the HDR V2 deflate format. It owns the bounds
 //! so that every histogram in a run (and in a merged run) adds exactly.
 //!
-//! Memory: a histogram starts covering 1 µs to about 1 s (11 × 1,024 counters, 88 KiB) and
-//! grows 8 KiB per doubling of its largest latency, up to 1 h (23 × 1,024 counters, 184 KiB).
-//! There is one per request name per worker, plus one per name in the aggregate.
+//! Memory: a dense HDR histogram covers 1 µs to about 1 s with 11 × 1,024 counters (96 KiB)
+//! and grows 8 KiB per doubling of its largest latency, up to 1 h (23 × 1,024 counters, 184
+//! KiB). There is one per request name and phase in every engine thread's tally, in each
+//! second's snapshot and in the aggregate, so a histogram starts as the list of its samples
+//! (4 bytes each) and becomes dense only past [`SAMPLES_MAX`] of them: a name that gets a few
+//! requests a second costs bytes, not 96 KiB per holder. Both forms answer every question
+//! exactly as the dense one would (a quantile of the list is the HDR value of the sample at
+//! that rank).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -16,41 +22,54 @@ use serde::{Deserialize, Serialize};
 /// The highest latency a histogram tracks: one hour, in microseconds. Longer latencies are
 /// recorded as one hour (the exact maximum is kept beside the histogram).
 pub const MAX_MICROS: u64 = 3_600_000_000;
-/// What a new histogram covers before it grows.
+/// What a new dense histogram covers before it grows.
 const INITIAL_MAX_MICROS: u64 = 1_000_000;
 const SIGFIG: u8 = 3;
+/// The most samples a histogram keeps as a list (16 KiB) before it turns dense (96 KiB and
+/// more, whatever the samples). A quantile of a list copies and partly sorts it, so the list
+/// stays short enough for the page to ask each row's percentiles every second.
+const SAMPLES_MAX: usize = 4 * 1024;
 
 /// An HDR histogram of latencies in microseconds.
 #[derive(Clone)]
-pub struct Histogram(hdrhistogram::Histogram<u64>);
+pub struct Histogram(Counts);
+
+#[derive(Clone)]
+enum Counts {
+    /// Each sample as recorded (at most [`MAX_MICROS`], which fits a `u32`), in no order.
+    Samples(Vec<u32>),
+    Dense(hdrhistogram::Histogram<u64>),
+}
 
 impl Histogram {
     /// An empty histogram with chorus's bounds.
     pub fn new() -> Self {
-        Self::covering(INITIAL_MAX_MICROS)
+        Self(Counts::Samples(Vec::new()))
     }
 
-    /// An empty histogram already as large as `self` (so refilling it does not grow it).
+    /// An empty histogram for what `self` held: as long a list, or as large a dense
+    /// histogram (so refilling it grows nothing).
     pub fn empty_like(&self) -> Self {
-        Self::covering(self.0.high())
-    }
-
-    fn covering(high: u64) -> Self {
-        // The bounds are within what hdrhistogram accepts; a failure here is a bug.
-        let mut histogram =
-            hdrhistogram::Histogram::new_with_bounds(1, high.clamp(2, MAX_MICROS), SIGFIG)
-                .expect("histogram bounds are valid");
-        histogram.auto(true);
-        Self(histogram)
+        match &self.0 {
+            Counts::Samples(samples) => Self(Counts::Samples(Vec::with_capacity(samples.len()))),
+            Counts::Dense(dense) => Self(Counts::Dense(dense_covering(dense.high()))),
+        }
     }
 
     /// Records one latency in microseconds (clamped to one hour).
     #[inline]
     pub fn record_micros(&mut self, micros: u64) {
         let micros = micros.min(MAX_MICROS);
-        // `record` grows the histogram (auto-resize); `saturating_record` would not.
-        if self.0.record(micros).is_err() {
-            self.0.saturating_record(micros);
+        match &mut self.0 {
+            Counts::Samples(samples) if samples.len() < SAMPLES_MAX => {
+                // MAX_MICROS fits a u32.
+                samples.push(micros as u32);
+            }
+            Counts::Samples(_) => {
+                let dense = self.make_dense();
+                record_dense(dense, micros);
+            }
+            Counts::Dense(dense) => record_dense(dense, micros),
         }
     }
 
@@ -63,26 +82,70 @@ impl Histogram {
     /// Adds every sample of `other`: exact, since both have the same precision (this one
     /// grows if `other` holds larger values).
     pub fn add(&mut self, other: &Histogram) {
-        // Same precision on both sides and auto-resize on, so `add` cannot fail on range.
-        let _ = self.0.add(&other.0);
+        match (&mut self.0, &other.0) {
+            (Counts::Samples(mine), Counts::Samples(theirs))
+                if mine.len() + theirs.len() <= SAMPLES_MAX =>
+            {
+                mine.extend_from_slice(theirs);
+            }
+            (Counts::Dense(dense), Counts::Samples(theirs)) => {
+                for &micros in theirs {
+                    record_dense(dense, u64::from(micros));
+                }
+            }
+            (_, theirs) => {
+                let dense = self.make_dense();
+                match theirs {
+                    Counts::Samples(samples) => {
+                        for &micros in samples {
+                            record_dense(dense, u64::from(micros));
+                        }
+                    }
+                    // Same precision on both sides and auto-resize on, so `add` cannot fail
+                    // on range.
+                    Counts::Dense(other) => {
+                        let _ = dense.add(other);
+                    }
+                }
+            }
+        }
     }
 
     /// How many samples were recorded.
     pub fn len(&self) -> u64 {
-        self.0.len()
+        match &self.0 {
+            Counts::Samples(samples) => samples.len() as u64,
+            Counts::Dense(dense) => dense.len(),
+        }
     }
 
     /// Whether no sample was recorded.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 
     /// The latency at `quantile` (0.0 to 1.0) in microseconds; 0 when empty.
     pub fn quantile_micros(&self, quantile: f64) -> u64 {
-        if self.0.is_empty() {
-            return 0;
+        match &self.0 {
+            Counts::Samples(samples) if samples.is_empty() => 0,
+            Counts::Samples(samples) => {
+                // As hdrhistogram counts: the sample at rank ceil(q × n) (at least the
+                // first), answered as the top of its bucket (the bottom for q = 0).
+                let quantile = quantile.min(1.0);
+                let rank =
+                    ((quantile * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
+                let mut sorted = samples.clone();
+                let (_, at, _) = sorted.select_nth_unstable(rank - 1);
+                let shape = shape();
+                if quantile == 0.0 {
+                    shape.lowest_equivalent(u64::from(*at))
+                } else {
+                    shape.highest_equivalent(u64::from(*at))
+                }
+            }
+            Counts::Dense(dense) if dense.is_empty() => 0,
+            Counts::Dense(dense) => dense.value_at_quantile(quantile),
         }
-        self.0.value_at_quantile(quantile)
     }
 
     /// The latency at `percentile` (0 to 100) in microseconds; 0 when empty.
@@ -92,12 +155,24 @@ impl Histogram {
 
     /// Clears every count.
     pub fn reset(&mut self) {
-        self.0.reset();
+        match &mut self.0 {
+            Counts::Samples(samples) => samples.clear(),
+            Counts::Dense(dense) => dense.reset(),
+        }
     }
 
-    /// The underlying hdrhistogram, for callers that need more than the above.
-    pub fn inner(&self) -> &hdrhistogram::Histogram<u64> {
-        &self.0
+    /// The samples as an hdrhistogram, for callers that need more than the above.
+    pub fn inner(&self) -> Cow<'_, hdrhistogram::Histogram<u64>> {
+        match &self.0 {
+            Counts::Samples(samples) => {
+                let mut dense = dense_covering(INITIAL_MAX_MICROS);
+                for &micros in samples {
+                    record_dense(&mut dense, u64::from(micros));
+                }
+                Cow::Owned(dense)
+            }
+            Counts::Dense(dense) => Cow::Borrowed(dense),
+        }
     }
 
     /// Base64 of the HDR V2 deflate serialisation (what `HistogramLogProcessor` and other HDR
@@ -105,7 +180,7 @@ impl Histogram {
     pub fn to_base64(&self) -> String {
         let mut bytes = Vec::new();
         // Writing into a Vec cannot fail for IO reasons; a histogram of our bounds always encodes.
-        let _ = V2DeflateSerializer::new().serialize(&self.0, &mut bytes);
+        let _ = V2DeflateSerializer::new().serialize(&*self.inner(), &mut bytes);
         BASE64_STANDARD.encode(bytes)
     }
 
@@ -128,20 +203,59 @@ impl Histogram {
                 decoded.max()
             ));
         }
-        let mut histogram = Self::new();
+        let mut histogram = dense_covering(INITIAL_MAX_MICROS);
         histogram
-            .0
             .add(&decoded)
             .map_err(|err| format!("histogram could not be added: {err:?}"))?;
-        Ok(histogram)
+        Ok(Self(Counts::Dense(histogram)))
     }
+
+    /// Turns the list into a dense histogram (if it is one) and returns that.
+    fn make_dense(&mut self) -> &mut hdrhistogram::Histogram<u64> {
+        if let Counts::Samples(samples) = &self.0 {
+            let mut dense = dense_covering(INITIAL_MAX_MICROS);
+            for &micros in samples {
+                record_dense(&mut dense, u64::from(micros));
+            }
+            self.0 = Counts::Dense(dense);
+        }
+        match &mut self.0 {
+            Counts::Dense(dense) => dense,
+            Counts::Samples(_) => unreachable!("made dense above"),
+        }
+    }
+}
+
+/// An empty dense histogram of chorus's precision covering 1 µs to `high`, growing as needed.
+fn dense_covering(high: u64) -> hdrhistogram::Histogram<u64> {
+    // The bounds are within what hdrhistogram accepts; a failure here is a bug.
+    let mut histogram =
+        hdrhistogram::Histogram::new_with_bounds(1, high.clamp(2, MAX_MICROS), SIGFIG)
+            .expect("histogram bounds are valid");
+    histogram.auto(true);
+    histogram
+}
+
+#[inline]
+fn record_dense(dense: &mut hdrhistogram::Histogram<u64>, micros: u64) {
+    // `record` grows the histogram (auto-resize); `saturating_record` would not.
+    if dense.record(micros).is_err() {
+        dense.saturating_record(micros);
+    }
+}
+
+/// A histogram of chorus's precision, for its bucket arithmetic (which depends only on the
+/// precision and the lowest value, not on what was recorded).
+fn shape() -> &'static hdrhistogram::Histogram<u64> {
+    static SHAPE: std::sync::OnceLock<hdrhistogram::Histogram<u64>> = std::sync::OnceLock::new();
+    SHAPE.get_or_init(|| dense_covering(2))
 }
 
 /// The HDR V2 format checked before hdrhistogram reads it.
 mod serialised {
     use std::io::Read as _;
 
-    use super::{Histogram, MAX_MICROS, SIGFIG};
+    use super::{INITIAL_MAX_MICROS, MAX_MICROS, SIGFIG, dense_covering, record_dense};
 
     const V2: u32 = 0x1c84_9303 | 0x10;
     const V2_DEFLATE: u32 = 0x1c84_9304 | 0x10;
@@ -207,9 +321,9 @@ mod serialised {
     fn largest_high() -> u64 {
         static LARGEST: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
         *LARGEST.get_or_init(|| {
-            let mut histogram = Histogram::new();
-            histogram.record_micros(MAX_MICROS);
-            histogram.0.high()
+            let mut histogram = dense_covering(INITIAL_MAX_MICROS);
+            record_dense(&mut histogram, MAX_MICROS);
+            histogram.high()
         })
     }
 
@@ -251,16 +365,15 @@ impl Default for Histogram {
     }
 }
 
-/// Equal when they hold the same samples (whatever their current size).
+/// Equal when they hold the same samples (whatever their form or current size).
 impl PartialEq for Histogram {
     fn eq(&self, other: &Self) -> bool {
-        self.0.len() == other.0.len()
-            && self
-                .0
+        let (mine, theirs) = (self.inner(), other.inner());
+        mine.len() == theirs.len()
+            && mine
                 .iter_recorded()
                 .map(|v| (v.value_iterated_to(), v.count_at_value()))
-                .eq(other
-                    .0
+                .eq(theirs
                     .iter_recorded()
                     .map(|v| (v.value_iterated_to(), v.count_at_value())))
     }
@@ -314,24 +427,59 @@ mod tests {
         assert_eq!(back.quantile_micros(1.0), h.quantile_micros(1.0));
     }
 
+    /// A dense histogram holding `micros` once (a list past its limit, then emptied of all
+    /// but that one).
+    fn dense_with(micros: u64) -> Histogram {
+        let mut dense = Histogram::new();
+        for _ in 0..=SAMPLES_MAX {
+            dense.record_micros(MAX_MICROS);
+        }
+        assert!(matches!(dense.0, Counts::Dense(_)));
+        dense.reset();
+        dense.record_micros(micros);
+        dense
+    }
+
     #[test]
     fn grows_to_one_hour_and_compares_by_samples() {
         let mut small = Histogram::new();
-        let mut large = Histogram::new();
-        large.record_micros(MAX_MICROS);
-        assert!(large.inner().high() >= MAX_MICROS);
-        large.reset();
         small.record_micros(1_234);
-        large.record_micros(1_234);
+        let mut large = dense_with(1_234);
+        assert!(large.inner().high() >= MAX_MICROS);
         assert_eq!(small, large);
         assert_ne!(small.inner().high(), large.inner().high());
         large.record_micros(7);
         assert_ne!(small, large);
         let refill = large.empty_like();
+        assert!(matches!(refill.0, Counts::Dense(_)));
         assert_eq!(
             refill.inner().distinct_values(),
             large.inner().distinct_values()
         );
+    }
+
+    #[test]
+    fn a_list_turns_dense_past_its_limit_and_loses_no_sample() {
+        let mut histogram = Histogram::new();
+        for micros in 0..SAMPLES_MAX as u64 {
+            histogram.record_micros(micros);
+        }
+        assert!(matches!(histogram.0, Counts::Samples(_)));
+        let list = histogram.clone();
+        histogram.record_micros(5);
+        assert!(matches!(histogram.0, Counts::Dense(_)));
+        assert_eq!(histogram.len(), SAMPLES_MAX as u64 + 1);
+        let mut expected = list.inner().into_owned();
+        expected.record(5).unwrap();
+        assert_eq!(
+            histogram.inner().value_at_quantile(0.5),
+            expected.value_at_quantile(0.5)
+        );
+        // Two lists that together pass the limit add into a dense one.
+        let mut sum = list.clone();
+        sum.add(&list);
+        assert!(matches!(sum.0, Counts::Dense(_)));
+        assert_eq!(sum.len(), 2 * SAMPLES_MAX as u64);
     }
 
     #[test]
@@ -415,6 +563,40 @@ mod tests {
                 }
                 let back = Histogram::from_base64(&histogram.to_base64());
                 prop_assert_eq!(back.as_ref(), Ok(&histogram));
+            }
+        }
+
+        proptest! {
+            #![proptest_config(crate::fuzzing::config(256))]
+
+            #[test]
+            fn a_list_answers_every_question_as_the_dense_histogram_does(
+                values in vec(0u64..2 * MAX_MICROS, 0..60),
+                more in vec(0u64..10_000_000, 0..60),
+                quantiles in vec(-0.5f64..1.5, 1..8),
+            ) {
+                let mut list = Histogram::new();
+                let mut dense = dense_covering(INITIAL_MAX_MICROS);
+                for &value in &values {
+                    list.record_micros(value);
+                    record_dense(&mut dense, value.min(MAX_MICROS));
+                }
+                let mut other = Histogram::new();
+                for &value in &more {
+                    other.record_micros(value);
+                    record_dense(&mut dense, value);
+                }
+                list.add(&other);
+                prop_assert!(matches!(list.0, Counts::Samples(_)));
+                prop_assert_eq!(list.len(), dense.len());
+                for quantile in quantiles.into_iter().chain([0.0, 1.0]) {
+                    let expected = if dense.is_empty() { 0 } else { dense.value_at_quantile(quantile) };
+                    prop_assert_eq!(list.quantile_micros(quantile), expected, "q {}", quantile);
+                }
+                let as_dense = Histogram(Counts::Dense(dense));
+                prop_assert_eq!(&list, &as_dense);
+                let back = Histogram::from_base64(&list.to_base64());
+                prop_assert_eq!(back.as_ref(), Ok(&as_dense));
             }
         }
 
