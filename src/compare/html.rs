@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use super::gate::Breach;
 use super::render::{change, value};
 use super::{Comparison, Presence, Row, Verdict};
-use crate::stats::report::html::esc;
+use crate::stats::report::format::esc;
 
 const STYLE: &str = "
 body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#222}

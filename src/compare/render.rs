@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 use super::gate::Breach;
 use super::{Change, Comparison, Metric, Presence, Row, SideInfo, Verdict};
 use crate::stats::Verdict as ThresholdVerdict;
+use crate::stats::report::format::ms;
 use crate::stats::report::junit::{self, Case, Outcome, Suite};
 use crate::stats::report::markdown::cell;
-use crate::stats::report::summary::ms;
 
 /// A value of `metric` with its unit: `12.3 ms`, `410.2/s`, `0.50 %`.
 pub fn value(metric: Metric, value: f64) -> String {

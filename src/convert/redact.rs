@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use super::model::{Draft, DraftBody, DraftStep, Exchange};
-use super::request::cookie_pairs;
+use super::slots::cookie_pairs;
 
 pub(crate) const REDACTED: &str = "REDACTED";
 

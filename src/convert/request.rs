@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use super::model::{DraftBody, DraftRequest, Exchange, Part, header};
-use super::slots::{Slot, set_slot, slots};
+use super::slots::{Slot, cookie_pairs, set_slot, slots};
 
 /// Headers a replay must not copy: the transport's own, the browser's fingerprint, caching
 /// validators (a replay would get 304s) and addresses of the recording proxy.
@@ -249,14 +249,6 @@ pub(crate) fn cookies_not_from_server(
         .filter(|(name, _)| !set_before.contains(*name))
         .map(|(name, value)| (name.to_owned(), value.to_owned()))
         .collect()
-}
-
-/// The `name=value` pairs of a `Cookie` header.
-pub(crate) fn cookie_pairs(header: &str) -> impl Iterator<Item = (&str, &str)> {
-    header
-        .split(';')
-        .filter_map(|pair| pair.trim().split_once('='))
-        .map(|(name, value)| (name.trim(), value.trim()))
 }
 
 /// Every place a request sends the recorded host's own origin inside a value (an OAuth

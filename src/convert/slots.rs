@@ -7,7 +7,6 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use super::model::{DraftBody, DraftRequest};
-use super::request::cookie_pairs;
 
 /// A place in a request that holds one value. Positions are stable under [`set_slot`]: a
 /// template written into a slot keeps every other slot where it was.
@@ -263,6 +262,14 @@ pub(crate) fn percent_decode(text: &str) -> Cow<'_, str> {
             .map(|(_, value)| value.into_owned())
             .unwrap_or_default(),
     )
+}
+
+/// The `name=value` pairs of a `Cookie` header.
+pub(crate) fn cookie_pairs(header: &str) -> impl Iterator<Item = (&str, &str)> {
+    header
+        .split(';')
+        .filter_map(|pair| pair.trim().split_once('='))
+        .map(|(name, value)| (name.trim(), value.trim()))
 }
 
 #[cfg(test)]

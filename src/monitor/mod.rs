@@ -9,6 +9,8 @@ mod prometheus;
 mod sampler;
 mod scrape;
 mod spec;
+mod unit;
 
-pub use sampler::{Look, Monitored, Notice, SATURATED_FOR, Sampler, Series, Unit};
+pub use sampler::{Look, Monitored, Notice, SATURATED_FOR, Sampler, Series};
 pub use spec::Spec;
+pub use unit::Unit;

@@ -11,33 +11,11 @@ use std::collections::BTreeMap;
 
 use prometheus_parse::{Sample, Scrape, Value};
 
-use super::sampler::Unit;
+use super::unit::Unit;
 
 /// At most this many series per endpoint: a glob like `*` on node_exporter matches
 /// thousands, which no chart or JSON result should carry.
 pub(super) const MAX_SERIES: usize = 40;
-
-/// Checks a selection (`node_load1,node_network_*`): metric names with `*` and `?`.
-pub(super) fn parse_selection(text: &str) -> Result<Vec<String>, String> {
-    let mut patterns = Vec::new();
-    for pattern in text.split(',').map(str::trim) {
-        if pattern.is_empty() {
-            return Err(format!(
-                "#{text}: an empty series name; write metric names separated by commas, e.g. #node_load1,node_network_*"
-            ));
-        }
-        if let Some(bad) = pattern
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '*' | '?')))
-        {
-            return Err(format!(
-                "#{text}: {bad:?} in {pattern:?}: a series is a metric name with * and ? as wildcards (letters, digits, _ and :), e.g. node_load1 or node_disk_*_bytes_total"
-            ));
-        }
-        patterns.push(pattern.to_owned());
-    }
-    Ok(patterns)
-}
 
 /// Whether `name` matches `pattern` (`*`: any run of characters, `?`: one).
 pub(super) fn glob_matches(pattern: &str, name: &str) -> bool {
@@ -278,6 +256,7 @@ pub(super) fn values(now: &Reading, before: Option<(&Reading, f64)>) -> Vec<(Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::monitor::spec::parse_selection;
 
     const NODE: &str = r#"# HELP node_cpu_seconds_total Seconds the CPUs spent in each mode.
 # TYPE node_cpu_seconds_total counter

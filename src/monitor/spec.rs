@@ -79,7 +79,7 @@ fn parse_prometheus(target: &str) -> Result<Spec, String> {
         return Err(format!("{address}: the URL names no host"));
     }
     let series = match selection {
-        Some(selection) => super::prometheus::parse_selection(selection)?,
+        Some(selection) => parse_selection(selection)?,
         None => Vec::new(),
     };
     Ok(Spec::Prometheus { url, series })
@@ -99,6 +99,28 @@ impl fmt::Display for Spec {
             }
         }
     }
+}
+
+/// Checks a selection (`node_load1,node_network_*`): metric names with `*` and `?`.
+pub(super) fn parse_selection(text: &str) -> Result<Vec<String>, String> {
+    let mut patterns = Vec::new();
+    for pattern in text.split(',').map(str::trim) {
+        if pattern.is_empty() {
+            return Err(format!(
+                "#{text}: an empty series name; write metric names separated by commas, e.g. #node_load1,node_network_*"
+            ));
+        }
+        if let Some(bad) = pattern
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '*' | '?')))
+        {
+            return Err(format!(
+                "#{text}: {bad:?} in {pattern:?}: a series is a metric name with * and ? as wildcards (letters, digits, _ and :), e.g. node_load1 or node_disk_*_bytes_total"
+            ));
+        }
+        patterns.push(pattern.to_owned());
+    }
+    Ok(patterns)
 }
 
 #[cfg(test)]

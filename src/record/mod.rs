@@ -15,6 +15,7 @@
 //! `forward` answers CONNECT, `mitm` issues certificates.
 
 pub mod access;
+mod applications;
 pub mod capture;
 pub mod mitm;
 
@@ -428,7 +429,7 @@ pub async fn start(config: RecordConfig) -> Result<Recorder, RecordError> {
     .map_err(RecordError::Writer)?;
     let shared = Arc::new(ProxyState {
         pool: upstream::Pool::new(config.insecure),
-        applications: relay_h2::Applications::new(config.insecure),
+        applications: applications::Applications::new(config.insecure),
         sink,
         filter: config.filter.clone(),
         max_body: config.max_body,

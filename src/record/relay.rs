@@ -42,7 +42,7 @@ use wire::{Framing, Head, HeadError};
 pub(crate) struct ProxyState {
     pub(crate) pool: Pool,
     /// The application side of HTTP/2 browser streams ([`super::relay_h2`]).
-    pub(crate) applications: super::relay_h2::Applications,
+    pub(crate) applications: super::applications::Applications,
     pub(crate) sink: Sink,
     pub(crate) filter: Filter,
     pub(crate) max_body: usize,

@@ -1,6 +1,6 @@
 //! HTTP/2 from the browser, inside an intercepted tunnel whose TLS handshake settled on `h2`:
 //! the `h2` crate's server reads the browser's streams, and each stream is a task that sends
-//! its request to the application ([`upstream`]: HTTP/2 when the application takes it by
+//! its request to the application ([`super::applications`]: HTTP/2 when the application takes it by
 //! ALPN, else HTTP/1.1), streams the answer back piece by piece as it comes (event streams
 //! and downloads flow; nothing is held but what the flow-control windows allow), and hands
 //! the exchange to the sink with heads the capture reads as HTTP/2 ones ([`head`]).
@@ -13,7 +13,6 @@
 //! [`super::relay`] serves.
 
 mod head;
-mod upstream;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -29,13 +28,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::applications::{Applications, Sender, Sent, Upload};
 use super::capture::{CapturedBody, RequestParts, ResponseParts};
 use super::events::{EventCapture, is_event_stream};
 use super::relay::{ProxyState, bad_gateway_page, timing};
 use super::sink::Exchange;
 use super::upstream::Origin;
-pub(crate) use upstream::Applications;
-use upstream::{Sender, Sent, Upload};
 
 /// Streams a browser may have open at once on one connection.
 pub(crate) const MAX_STREAMS: u32 = 100;

@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use rquickjs::{Ctx, Value as Js};
 
 use super::engine::{self, Engine};
-use super::lazy::{Pending, headers_object, vars_object};
+use super::lazy::{JS_VARIABLE, Pending, headers_object, vars_object};
 use super::values::{describe, from_js, to_js};
 use super::{AFTER_RESPONSE, BEFORE_REQUEST, ScriptFailure, Scripts};
 use crate::scenario::{ResponseView, Vars};
@@ -393,8 +393,6 @@ fn js_error(err: rquickjs::Error) -> ScriptFailure {
     ScriptFailure::new(err.to_string())
 }
 
-/// The variable templates call exports through.
-pub(crate) const JS_VARIABLE: &str = "js";
 /// Where a user keeps its last response for `js:` steps (not a name a file can write).
 pub(crate) const LAST_RESPONSE_VARIABLE: &str = "__last_response__";
 

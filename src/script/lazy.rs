@@ -11,7 +11,6 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName};
 use rquickjs::{Atom, Ctx, Function, Object, Value as Js};
 
-use super::call::JS_VARIABLE;
 use super::values::to_js;
 use crate::scenario::Vars;
 
@@ -141,6 +140,9 @@ pub(super) fn request_object<'js>(
     request.set("url", url)?;
     Ok(request.into_value())
 }
+
+/// The variable templates call exports through.
+pub(crate) const JS_VARIABLE: &str = "js";
 
 /// A variable scripts do not see: the `js` object, and the engine's own (`__..__`).
 fn hidden(name: &str) -> bool {

@@ -24,7 +24,8 @@ use std::time::Duration;
 use crate::stats::FailureKind;
 
 pub use call::Call;
-pub(crate) use call::{JS_VARIABLE, template_object};
+pub(crate) use call::template_object;
+pub(crate) use lazy::JS_VARIABLE;
 pub(crate) use load::{Loading, unknown_function};
 
 /// How long one call may run before it is stopped (`script_time_limit:` changes it). A call

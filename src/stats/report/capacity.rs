@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::html::esc;
+use super::format::esc;
 use crate::stats::capacity::{Capacity, CapacityStep, show_rate};
 
 fn ms(us: u64) -> f64 {

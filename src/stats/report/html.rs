@@ -9,7 +9,7 @@ use std::io;
 use std::path::Path;
 
 use super::csv::utc_timestamp;
-use super::summary::ms;
+use super::format::{esc, ms};
 use crate::monitor::{Series as MonitorSeries, Unit};
 use crate::stats::{EntryStats, HistoryPoint, PERCENTILES, PHASE_NAMES, RunResult};
 
@@ -552,22 +552,6 @@ fn pct(entry: &EntryStats, percentile: f64) -> String {
     } else {
         ms(entry.percentile_us(percentile) as f64 / 1000.0)
     }
-}
-
-/// Escapes text for HTML content and attribute values.
-pub(crate) fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

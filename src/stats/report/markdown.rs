@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::summary::ms;
+use super::format::ms;
 use crate::stats::{EntryStats, RunResult};
 
 /// The Markdown of `result`.

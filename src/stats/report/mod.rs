@@ -5,6 +5,7 @@
 
 pub mod capacity;
 pub mod csv;
+pub mod format;
 pub mod html;
 pub mod json;
 pub mod junit;

@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use super::format::ms;
 use crate::monitor::Monitored;
 use crate::stats::{Aggregate, EntryStats, LiveRow, PERCENTILES, RunResult};
 
@@ -256,17 +257,6 @@ fn name_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
         .max()
         .unwrap_or(0)
         .clamp(10, 80)
-}
-
-/// Milliseconds with about three significant digits: `0.42`, `2.31`, `37.5`, `412`.
-pub(crate) fn ms(value: f64) -> String {
-    if value < 10.0 {
-        format!("{value:.2}")
-    } else if value < 100.0 {
-        format!("{value:.1}")
-    } else {
-        format!("{value:.0}")
-    }
 }
 
 fn one_line(text: &str) -> String {
