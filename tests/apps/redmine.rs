@@ -53,6 +53,16 @@ impl Drop for Redmine {
     fn drop(&mut self) {
         self.server.take();
         let _ = std::fs::remove_file(&self.link);
+        // A failed test says why Redmine answered as it did (an HTTP 500's exception is in
+        // Rails' log, which goes with the folder).
+        if std::thread::panicking() {
+            for log in ["log/production.log", "server.log"] {
+                let text = std::fs::read_to_string(self.dir.path().join(log)).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                let tail = lines[lines.len().saturating_sub(80)..].join("\n");
+                eprintln!("--- the last lines of {} ({log}):\n{tail}", self.base);
+            }
+        }
     }
 }
 
@@ -76,7 +86,7 @@ fn start(accounts: &[Account]) -> Redmine {
     std::fs::write(
         home.join("config/database.yml"),
         format!(
-            "production:\n  adapter: sqlite3\n  database: {}\n  timeout: 10000\n",
+            "production:\n  adapter: sqlite3\n  database: {}\n  timeout: 60000\n",
             database.display()
         ),
     )
