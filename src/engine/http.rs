@@ -211,7 +211,7 @@ impl Session {
     /// HTTP/2 ones (its requests are more streams on them, as a browser's would be).
     pub(crate) fn fork(&self) -> Session {
         Session {
-            http2: self.http2.clone(),
+            http2: self.http2.share(),
             ..Session::new(self.client.clone())
         }
     }

@@ -10,7 +10,7 @@
 //! answer itself, and only the connection's frame reading and writing runs as a task.
 
 use std::cell::Cell;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -27,14 +27,25 @@ use crate::stats::FailureKind;
 use crate::tls::ClientStream;
 
 /// The HTTP/2 connections of a user and its `parallel:` copies: one per origin, each a handle
-/// whose clones open streams on the same connection.
-#[derive(Clone, Default)]
-pub(super) struct Shared(Arc<Mutex<Vec<Kept>>>);
+/// whose clones open streams on the same connection. Nothing is allocated until the user
+/// speaks HTTP/2 or forks (most users of most runs never do either).
+#[derive(Default)]
+pub(super) struct Shared(OnceLock<Arc<Mutex<Vec<Kept>>>>);
 
 /// A connection's origin, a handle on it and the GOAWAY it received, if any.
 type Kept = (Endpoint, SendRequest<Bytes>, GoAwaySeen);
 
 impl Shared {
+    /// The same connections, for a `parallel:` copy of the user (made now if there were none,
+    /// so that a connection either opens is the other's too).
+    pub(super) fn share(&self) -> Shared {
+        Shared(OnceLock::from(self.connections().clone()))
+    }
+
+    fn connections(&self) -> &Arc<Mutex<Vec<Kept>>> {
+        self.0.get_or_init(Arc::default)
+    }
+
     /// A handle on the connection to `origin` ready for one more stream, unless there is none
     /// or it ended (a GOAWAY, the server closed it): then it is forgotten.
     pub(super) async fn ready(
@@ -42,14 +53,14 @@ impl Shared {
         origin: &Endpoint,
     ) -> Option<(SendRequest<Bytes>, GoAwaySeen)> {
         let (sender, seen) = {
-            let connections = self.0.lock().ok()?;
+            let connections = self.0.get()?.lock().ok()?;
             let (_, sender, seen) = connections.iter().find(|(at, ..)| at == origin)?;
             (sender.clone(), seen.clone())
         };
         match sender.ready().await {
             Ok(sender) => Some((sender, seen)),
             Err(_) => {
-                if let Ok(mut connections) = self.0.lock() {
+                if let Ok(mut connections) = self.connections().lock() {
                     connections.retain(|(at, ..)| at != origin);
                 }
                 None
@@ -58,8 +69,10 @@ impl Shared {
     }
 
     fn keep(&self, origin: &Endpoint, sender: &SendRequest<Bytes>, seen: &GoAwaySeen) {
-        if let Ok(mut connections) = self.0.lock() {
+        if let Ok(mut connections) = self.connections().lock() {
             connections.retain(|(at, ..)| at != origin);
+            // One origin is the common case: room for exactly one more, not a growth step's 4.
+            connections.reserve_exact(1);
             connections.push((origin.clone(), sender.clone(), seen.clone()));
         }
     }
@@ -419,6 +432,16 @@ mod tests {
         let names: Vec<&str> = request.headers().keys().map(|n| n.as_str()).collect();
         assert_eq!(names, ["cookie", "content-length"]);
         assert_eq!(request.headers()[CONTENT_LENGTH], "3");
+    }
+
+    #[test]
+    fn a_user_holds_no_http2_state_until_it_forks_and_its_copy_shares_it() {
+        let user = Shared::default();
+        assert!(user.0.get().is_none(), "allocated before HTTP/2 or a fork");
+        let copy = user.share();
+        assert!(Arc::ptr_eq(user.connections(), copy.connections()));
+        let later = copy.share();
+        assert!(Arc::ptr_eq(user.connections(), later.connections()));
     }
 
     #[test]
