@@ -290,10 +290,11 @@ async fn jupyter_replay_with_50_users_is_faithful() {
     let _ = std::fs::copy(app.dir.path().join("server.log"), out.join("server.log"));
 
     let mut findings = apps::Findings::default();
-    // jupyter_server 2.21 answered GET /api/kernels (the list of every kernel, taken while
-    // other users' kernels start and stop) with a 500 "Unhandled error" twice in one of the
-    // runs of this test, not diagnosed further: those are counted apart and printed (the
-    // server's log is kept beside the capture); every other request must succeed.
+    // jupyter_server 2.21's GET /api/kernels (the list of every kernel) fails with a 500 now
+    // and then under this load: it reads the `last_activity` of another user's kernel that is
+    // still starting, which has none yet (a TraitError; its traceback is in server.log, kept
+    // beside the capture). Those are counted apart and printed; every other request must
+    // succeed.
     let is_kernel_list = |e: &&Value| {
         e["method"] == "GET"
             && e["name"]
