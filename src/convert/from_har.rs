@@ -85,15 +85,78 @@ impl Exchanges {
     /// The exchanges in recorded order, and the warnings.
     pub(crate) fn finish(self) -> (Vec<Exchange>, Vec<String>) {
         let mut list = self.list;
-        list.shrink_to_fit();
+        let mut warnings = self.warnings;
         list.sort_by(|a, b| a.wall_ms.total_cmp(&b.wall_ms));
+        one_websocket_at_a_time(&mut list, &mut warnings);
+        list.shrink_to_fit();
         polls_after_their_posts(&mut list);
         let first = list.first().map_or(0.0, |exchange| exchange.wall_ms);
         for exchange in &mut list {
             exchange.started_ms = exchange.wall_ms - first;
         }
-        (list, self.warnings)
+        (list, warnings)
     }
+}
+
+/// A replayed user holds one WebSocket at a time (a `ws:` closes the one before it), while a
+/// page may keep several open at once (Jupyter's notebook: the server's event stream and three
+/// connections to the kernel's channels). Of WebSockets whose lifetimes overlap, the one whose
+/// browser sent the most text messages is kept (ties: the most messages, then the first
+/// opened); the others are left out with a warning, since their steps would run on the kept
+/// socket or wait on a closed one. `list` is in recorded order.
+fn one_websocket_at_a_time(list: &mut Vec<Exchange>, warnings: &mut Vec<String>) {
+    let is_websocket = |e: &Exchange| e.socket.as_ref().is_some_and(|s| !s.events);
+    let span = |e: &Exchange| {
+        let last = e.socket.as_ref().map_or(0.0, |s| {
+            s.messages.iter().map(|m| m.wall_ms).fold(0.0, f64::max)
+        });
+        (e.wall_ms, (e.wall_ms + e.duration_ms).max(last))
+    };
+    let rank = |e: &Exchange| {
+        let messages = &e.socket.as_ref().expect("a socket").messages;
+        (messages.iter().filter(|m| m.sent).count(), messages.len())
+    };
+    // Groups of overlapping WebSockets, as indexes into `list`.
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut group_end = f64::NEG_INFINITY;
+    for (at, exchange) in list.iter().enumerate().filter(|(_, e)| is_websocket(e)) {
+        let (start, end) = span(exchange);
+        match groups.last_mut() {
+            Some(group) if start < group_end => group.push(at),
+            _ => groups.push(vec![at]),
+        }
+        group_end = if groups.last().is_some_and(|g| g.len() > 1) {
+            group_end.max(end)
+        } else {
+            end
+        };
+    }
+    let mut left_out = std::collections::BTreeSet::new();
+    for group in groups.iter().filter(|group| group.len() > 1) {
+        let kept = *group
+            .iter()
+            .rev()
+            .max_by_key(|&&at| rank(&list[at]))
+            .expect("a group has a socket");
+        for &at in group.iter().filter(|&&at| at != kept) {
+            let (exchange, keeper) = (&list[at], &list[kept]);
+            warnings.push(format!(
+                "entry {} ({} {}): a WebSocket open while entry {}'s was, and a replayed user \
+                 holds one at a time; left out (entry {}'s, with more messages sent, is kept)",
+                exchange.entry + 1,
+                exchange.method,
+                exchange.url,
+                keeper.entry + 1,
+                keeper.entry + 1,
+            ));
+            left_out.insert(at);
+        }
+    }
+    let mut at = 0;
+    list.retain(|_| {
+        at += 1;
+        !left_out.contains(&(at - 1))
+    });
 }
 
 /// The Engine.IO session a long-polling request belongs to: its `sid`, when the URL has
@@ -204,6 +267,7 @@ fn exchange(index: usize, entry: Entry, used: &mut UsedHeaders) -> Result<Exchan
             entry.started_date_time
         )
     })?;
+    let websocket = upgraded_to_websocket(&entry);
     let request_body = entry.request.post_data.map(|post| {
         let text = if !post.text.is_empty() {
             decode_text(post.text, post.encoding.as_deref())
@@ -220,7 +284,11 @@ fn exchange(index: usize, entry: Entry, used: &mut UsedHeaders) -> Result<Exchan
             text,
         }
     });
-    let socket = recorded_socket(entry.web_socket_messages, entry.event_source_messages);
+    let socket = recorded_socket(
+        websocket,
+        entry.web_socket_messages,
+        entry.event_source_messages,
+    );
     let content = entry.response.content;
     let encoding = content.encoding;
     let response_body = content
@@ -244,9 +312,23 @@ fn exchange(index: usize, entry: Entry, used: &mut UsedHeaders) -> Result<Exchan
     })
 }
 
+/// Whether the entry is a WebSocket's handshake that the server accepted (`101` to a request
+/// asking to upgrade to `websocket`, or Chromium's `_resourceType: websocket`), messages or
+/// not.
+fn upgraded_to_websocket(entry: &Entry) -> bool {
+    let asked = entry.resource_type.as_deref() == Some("websocket")
+        || entry.request.headers.iter().any(|header| {
+            header.name.eq_ignore_ascii_case("upgrade")
+                && header.value.eq_ignore_ascii_case("websocket")
+        });
+    asked && entry.response.status == 101
+}
+
 /// A socket's text messages (binary, control and close frames are not replayed), or its
-/// events.
+/// events. A WebSocket that carried no message is a socket all the same: the page opened it
+/// (and a replay that sent its handshake as a plain GET would be refused).
 fn recorded_socket(
+    websocket: bool,
     messages: Vec<crate::har::WebSocketMessage>,
     events: Vec<crate::har::EventSourceMessage>,
 ) -> Option<Box<RecordedSocket>> {
@@ -265,7 +347,7 @@ fn recorded_socket(
             messages,
         }));
     }
-    if messages.is_empty() {
+    if messages.is_empty() && !websocket {
         return None;
     }
     let messages = messages
@@ -376,6 +458,73 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn of_websockets_open_at_once_the_one_that_sent_most_is_kept() {
+        use crate::convert::testing::exchange;
+        let socket = |path: &str, start: f64, sent: &[f64], received: &[f64]| {
+            let mut e = exchange("GET", &format!("http://app{path}"), 101, "", "");
+            e.wall_ms = start;
+            e.duration_ms = 2.0;
+            let message = |sent: bool, wall_ms: f64| RecordedMessage {
+                sent,
+                wall_ms,
+                event: None,
+                text: "{}".to_owned(),
+            };
+            let mut messages: Vec<RecordedMessage> =
+                sent.iter().map(|&t| message(true, t)).collect();
+            messages.extend(received.iter().map(|&t| message(false, t)));
+            e.socket = Some(Box::new(RecordedSocket {
+                events: false,
+                messages,
+            }));
+            e
+        };
+        let mut list = vec![
+            // A page's event feed, open all along, only read.
+            socket("/events", 0.0, &[], &[50.0, 400.0]),
+            exchange("GET", "http://app/api", 200, "", ""),
+            socket("/channels?s=a", 100.0, &[], &[]),
+            socket("/channels?s=b", 110.0, &[120.0], &[130.0]),
+            socket("/channels?s=c", 115.0, &[116.0, 200.0, 300.0], &[310.0]),
+            // Opened after the others closed: a group of its own.
+            socket("/later", 1000.0, &[1001.0], &[]),
+        ];
+        list[1].wall_ms = 90.0;
+        let mut warnings = Vec::new();
+        one_websocket_at_a_time(&mut list, &mut warnings);
+        let paths: Vec<String> = list.iter().map(|e| e.url.path().to_owned()).collect();
+        assert_eq!(paths, ["/api", "/channels", "/later"]);
+        assert_eq!(list[1].url.query(), Some("s=c"));
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert!(warnings[0].contains("holds one at a time"), "{warnings:?}");
+    }
+
+    #[test]
+    fn a_websocket_that_carried_no_message_is_still_a_socket() {
+        let entry = |status: u16, resource: Option<&str>, upgrade: bool| {
+            let mut entry = Entry::default();
+            entry.response.status = status;
+            entry.resource_type = resource.map(str::to_owned);
+            if upgrade {
+                entry.request.headers.push(crate::har::Header {
+                    name: "Upgrade".to_owned(),
+                    value: "websocket".to_owned(),
+                    ..Default::default()
+                });
+            }
+            entry
+        };
+        assert!(upgraded_to_websocket(&entry(101, Some("websocket"), false)));
+        assert!(upgraded_to_websocket(&entry(101, None, true)));
+        // Refused, or not a WebSocket: an ordinary request.
+        assert!(!upgraded_to_websocket(&entry(400, Some("websocket"), true)));
+        assert!(!upgraded_to_websocket(&entry(101, None, false)));
+        let socket = recorded_socket(true, Vec::new(), Vec::new()).expect("a socket");
+        assert!(socket.messages.is_empty() && !socket.events);
+        assert!(recorded_socket(false, Vec::new(), Vec::new()).is_none());
+    }
 
     #[test]
     fn dates_with_zones_and_fractions() {

@@ -217,6 +217,8 @@ impl Drafting<'_> {
         // sent leaves). Their answer is that packet, whenever it comes; what the server
         // broadcasts meanwhile answers nothing.
         let mut acks: Vec<(String, Vec<(String, String)>)> = Vec::new();
+        // The values sends carried so far.
+        let mut sent_before: HashSet<String> = HashSet::new();
         for (i, message) in messages.iter().enumerate() {
             if message.sent {
                 if periodic
@@ -226,6 +228,9 @@ impl Drafting<'_> {
                     continue;
                 }
                 let (body, sent) = self.send_body(&message.text, &mut received);
+                let earlier = sent_before.clone();
+                sent_before.extend(sent.iter().map(|(value, _)| value.clone()));
+                let sent_before = &earlier;
                 bodies.insert(i, body);
                 let ack = split_packet(&message.text)
                     .and_then(|(prefix, _)| ack_id(prefix).map(|id| format!("43{id}")));
@@ -236,7 +241,23 @@ impl Drafting<'_> {
                         acks.push((packet, sent));
                     }
                     None if !periodic.contains_key(&message.text) => {
-                        waiting = Some((message.wall_ms, sent));
+                        // Its answer is the first message within the window that echoes a
+                        // value this send was the first to carry (an id made for it, as
+                        // Jupyter's `msg_id`), however many messages or sends came between;
+                        // else the first message after it.
+                        let own: Vec<(String, String)> = sent
+                            .iter()
+                            .filter(|(value, _)| !sent_before.contains(value))
+                            .cloned()
+                            .collect();
+                        match answer_echoing(messages, i, &own) {
+                            Some((j, equals)) => {
+                                received[j].needed = true;
+                                received[j].equals = Some(equals);
+                                waiting = None;
+                            }
+                            None => waiting = Some((message.wall_ms, sent.clone())),
+                        }
                     }
                     None => {}
                 }
@@ -255,6 +276,8 @@ impl Drafting<'_> {
                 received[i].needed = true;
                 received[i].equals = echoed(&found, &sent);
                 received[i].packet = Some(packet);
+            } else if received[i].needed {
+                // The answer a send found ahead ([`answer_echoing`]).
             } else if let Some((at, sent)) = waiting.take() {
                 if message.wall_ms - at <= REPLY_WITHIN_MS {
                     received[i].needed = true;
@@ -395,6 +418,33 @@ impl Drafting<'_> {
         }
         Some(var)
     }
+}
+
+/// The first server message after `messages[send]` within [`REPLY_WITHIN_MS`] that echoes one
+/// of `own` (the values no earlier send carried), and (its JSONPath there, what the replay
+/// sends).
+fn answer_echoing(
+    messages: &[RecordedMessage],
+    send: usize,
+    own: &[(String, String)],
+) -> Option<(usize, (String, String))> {
+    if own.is_empty() {
+        return None;
+    }
+    let at = messages[send].wall_ms;
+    messages
+        .iter()
+        .enumerate()
+        .skip(send + 1)
+        .take_while(|(_, message)| message.wall_ms - at <= REPLY_WITHIN_MS)
+        .filter(|(_, message)| !message.sent)
+        .find_map(|(j, message)| {
+            let mut found = Vec::new();
+            if let Some((_, json)) = split_packet(&message.text) {
+                leaves(&json, "$", None, &mut found);
+            }
+            echoed(&found, own).map(|equals| (j, equals))
+        })
 }
 
 /// The first tied value of a server message that a send carried, as (its JSONPath there,
@@ -565,6 +615,65 @@ mod tests {
             sent: false,
             ..sent(at_s, text)
         }
+    }
+
+    #[test]
+    fn a_send_is_answered_by_the_message_that_echoes_its_own_id() {
+        // Jupyter's kernel channel: every request carries the client's session and an id of
+        // its own; the reply to an earlier request (the same session) came first, and another
+        // request went out before this one's reply came.
+        let request = |id: &str, kind: &str| {
+            format!(
+                r#"{{"header":{{"msg_id":"{id}","msg_type":"{kind}","session":"sess-0926dbe7"}},"parent_header":{{}},"content":{{}}}}"#
+            )
+        };
+        let reply = |id: &str, kind: &str| {
+            format!(
+                r#"{{"header":{{"msg_id":"k-{id}","msg_type":"{kind}"}},"parent_header":{{"msg_id":"{id}","session":"sess-0926dbe7"}},"content":{{}}}}"#
+            )
+        };
+        let recorded = RecordedSocket {
+            events: false,
+            messages: vec![
+                sent(1.0, &request("dbg-11111111", "debug_request")),
+                sent(1.01, &request("exe-22222222", "execute_request")),
+                received(1.02, &reply("dbg-11111111", "debug_reply")),
+                sent(1.03, &request("dbg-33333333", "debug_request")),
+                received(1.04, &reply("exe-22222222", "execute_reply")),
+                received(1.05, &reply("dbg-33333333", "debug_reply")),
+            ],
+        };
+        let mut drafting = Drafting {
+            requests: &mut [],
+            taken: &mut HashSet::new(),
+            known: &mut Vec::new(),
+            account: &[],
+        };
+        let thinks = Thinks {
+            scale: 1.0,
+            none: true,
+        };
+        let (steps, _) = drafting.websocket_steps(&recorded, 1000.0, thinks);
+        let waited_for: Vec<(usize, Option<(String, String)>)> = steps
+            .iter()
+            .enumerate()
+            .filter_map(|(at, step)| match step {
+                MessageStep::Receive { equals, .. } => Some((at, equals.clone())),
+                _ => None,
+            })
+            .collect();
+        let on = |id: &str| Some(("$.parent_header.msg_id".to_owned(), id.to_owned()));
+        // Each reply waited for by the id its request was the first to carry, not by the
+        // session all of them share.
+        assert_eq!(
+            waited_for,
+            [
+                (2, on("dbg-11111111")),
+                (4, on("exe-22222222")),
+                (5, on("dbg-33333333")),
+            ],
+            "{steps:?}"
+        );
     }
 
     #[test]

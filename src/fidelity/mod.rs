@@ -80,6 +80,9 @@ pub struct Outcome {
     /// A JSON object's top-level keys (of the first element, for an array of objects),
     /// sorted; `None` when the body is not JSON.
     pub json_keys: Option<Vec<String>>,
+    /// A JSON array's length (its rows); `None` when the body is not one. An empty list's
+    /// rows' keys and size say nothing.
+    pub json_rows: Option<usize>,
     pub body_bytes: usize,
 }
 
@@ -103,10 +106,11 @@ impl Outcome {
         // Only a JSON object or array has keys to compare: a body that is one number or
         // word (Engine.IO's long-polling answers a poll with `6`, a no-op packet, where the
         // recording had `430[...]`) is text like any other.
-        let json_keys = serde_json::from_slice::<serde_json::Value>(body)
+        let json = serde_json::from_slice::<serde_json::Value>(body)
             .ok()
-            .filter(|json| json.is_object() || json.is_array())
-            .map(|json| keys_of(&json));
+            .filter(|json| json.is_object() || json.is_array());
+        let json_rows = json.as_ref().and_then(|json| json.as_array()).map(Vec::len);
+        let json_keys = json.map(|json| keys_of(&json));
         let html = json_keys.is_none()
             && (media_type.as_deref().is_some_and(|m| m.contains("html"))
                 || text.trim_start().starts_with('<'));
@@ -160,6 +164,7 @@ impl Outcome {
             asks_password,
             identities,
             served,
+            json_rows,
             json_keys,
             body_bytes: body.len(),
         }
@@ -378,7 +383,13 @@ pub fn compare(recorded: &Outcome, replayed: &Outcome, accounts: &Accounts) -> V
             set_difference(&replayed_fields, &recorded_fields),
         );
     }
-    if recorded.json_keys != replayed.json_keys {
+    // A list that was empty on one side and has rows on the other (the application's state
+    // moved on: another user's kernel in a list of them) has no keys or size to compare.
+    let rows_vs_none = match (recorded.json_rows, replayed.json_rows) {
+        (Some(recorded), Some(replayed)) => (recorded == 0) != (replayed == 0),
+        _ => false,
+    };
+    if recorded.json_keys != replayed.json_keys && !rows_vs_none {
         let list = |keys: &Option<Vec<String>>| match keys {
             Some(keys) => keys.join(", "),
             None => "(not JSON)".to_owned(),
@@ -396,7 +407,9 @@ pub fn compare(recorded: &Outcome, replayed: &Outcome, accounts: &Accounts) -> V
         (replayed.body_bytes, recorded.body_bytes)
     };
     let empty_vs_not = (small == 0) != (large == 0);
-    if empty_vs_not || (large - small > SIZE_SLACK && large > small * SIZE_FACTOR) {
+    if !rows_vs_none
+        && (empty_vs_not || (large - small > SIZE_SLACK && large > small * SIZE_FACTOR))
+    {
         differ(
             &mut out,
             "body size",
@@ -688,6 +701,33 @@ mod tests {
         assert_eq!(
             compare(&json(200, "{}"), &nothing, &Accounts::default())[0].replayed,
             "no response"
+        );
+        // A list empty in the recording has rows in the replay (or the other way round):
+        // nothing to compare; an object in place of the list is a difference.
+        assert_eq!(
+            compare(
+                &json(200, "[]"),
+                &json(200, r#"[{"id":"k1","name":"python3"}]"#),
+                &Accounts::default()
+            ),
+            vec![]
+        );
+        assert_eq!(
+            compare(
+                &json(200, r#"[{"id":"k1"}]"#),
+                &json(200, " [ ]"),
+                &Accounts::default()
+            ),
+            vec![]
+        );
+        assert_eq!(
+            compare(
+                &json(200, "[]"),
+                &json(200, r#"{"message":"Forbidden"}"#),
+                &Accounts::default()
+            )[0]
+            .what,
+            "JSON keys"
         );
         // A 304 in the recording is a 200 in a replay without the browser's cache.
         assert_eq!(

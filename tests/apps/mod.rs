@@ -8,6 +8,7 @@ mod django;
 mod dokuwiki;
 mod graphql;
 mod json_server_auth;
+mod jupyter;
 mod oidc;
 mod redmine;
 mod socketio_chat;

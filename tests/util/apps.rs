@@ -116,20 +116,25 @@ pub fn convert(capture: &Path) -> PathBuf {
     scenario
 }
 
-/// `chorus run SCENARIO --check --data users=CSV -H BASE`; the output, whatever it says.
+/// `chorus run SCENARIO --check --data users=CSV -H BASE` (without `--data` when the scenario
+/// has no data source: a session with no login, as a Jupyter server's token one); the output,
+/// whatever it says.
 pub fn check(scenario: &Path, users: &Path, base: &str) -> Output {
-    super::chorus(
-        &[
-            "run",
-            scenario.to_str().unwrap(),
-            "--check",
-            "--data",
-            &format!("users={}", users.display()),
-            "-H",
-            base,
-        ],
-        scenario.parent().unwrap(),
-    )
+    let mut args = vec!["run", scenario.to_str().unwrap(), "--check", "-H", base];
+    let users_arg = format!("users={}", users.display());
+    if loads_data(scenario) {
+        args.extend(["--data", &users_arg]);
+    }
+    super::chorus(&args, scenario.parent().unwrap())
+}
+
+/// Whether the scenario (as convert writes it) has a `data:` section: then its users come
+/// from a CSV.
+fn loads_data(scenario: &Path) -> bool {
+    std::fs::read_to_string(scenario)
+        .unwrap_or_default()
+        .lines()
+        .any(|line| line.trim_end() == "data:")
 }
 
 /// A headless load run of `users` users for `seconds` seconds (all spawned in the first
@@ -178,12 +183,11 @@ fn run_until(
     let users_arg = format!("users={}", users_file.display());
     let count = users.to_string();
     let rate = (users / 2).max(1).to_string();
-    let mut args = vec![
-        "run",
-        scenario.to_str().unwrap(),
-        "--headless",
-        "--data",
-        &users_arg,
+    let mut args = vec!["run", scenario.to_str().unwrap(), "--headless"];
+    if loads_data(scenario) {
+        args.extend(["--data", &users_arg]);
+    }
+    args.extend([
         "-H",
         base,
         "-u",
@@ -196,7 +200,7 @@ fn run_until(
         "60s",
         "--json",
         json.to_str().unwrap(),
-    ];
+    ]);
     args.extend_from_slice(bound);
     let output = super::chorus(&args, dir);
     let text = std::fs::read_to_string(&json).unwrap_or_else(|err| {

@@ -65,8 +65,9 @@ impl Inbox {
         self.state.borrow().ended.clone()
     }
 
-    /// Takes the first message that `wanted` says is the one, and drops those before it; when
-    /// none is, every message stays.
+    /// Takes the first message that `wanted` says is the one; the others stay for later
+    /// `receive:`s (replies to requests sent one after the other may come in any order: a
+    /// reply waited for second may have come first).
     pub(super) fn take_first(
         &self,
         mut wanted: impl FnMut(Option<&str>, &str) -> bool,
@@ -76,8 +77,7 @@ impl Inbox {
             .messages
             .iter()
             .position(|message| wanted(message.event.as_deref(), &message.text))?;
-        state.messages.drain(..at);
-        state.messages.pop_front()
+        state.messages.remove(at)
     }
 
     /// Resolves when a message arrives or the socket ends (or did since the last call).
@@ -91,7 +91,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_match_takes_the_messages_up_to_it_and_the_queue_is_bounded() {
+    fn a_match_takes_its_message_only_and_the_queue_is_bounded() {
         let inbox = Inbox::default();
         for n in 0..CAPACITY + 3 {
             inbox.push(None, &n.to_string());
@@ -100,8 +100,13 @@ mod tests {
         assert!(inbox.take_first(|_, text| text == "2").is_none());
         let found = inbox.take_first(|_, text| text == "10").unwrap();
         assert_eq!(&*found.text, "10");
+        // The ones before it stay, in their order, for a later receive.
+        let earlier = inbox.take_first(|_, text| text == "4").unwrap();
+        assert_eq!(&*earlier.text, "4");
         let next = inbox.take_first(|_, _| true).unwrap();
-        assert_eq!(&*next.text, "11");
+        assert_eq!(&*next.text, "3");
+        let next = inbox.take_first(|_, _| true).unwrap();
+        assert_eq!(&*next.text, "5");
         inbox.end(Ended::Closed("bye".to_owned()));
         inbox.end(Ended::Broken("later".to_owned()));
         assert!(matches!(inbox.ended(), Some(Ended::Closed(why)) if why == "bye"));

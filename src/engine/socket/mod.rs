@@ -2,11 +2,11 @@
 //! time, each read by a task of its own into a small inbox while the user's other steps run.
 //! `send:` hands a message to the WebSocket's task (which writes it and counts it), `every:`
 //! has that task send one periodically, `receive:` takes the first message in the inbox that
-//! matches (dropping those before it) within its timeout, `close` closes. Counting: the
-//! connect as a request (`WS /path`, `SSE /path`: connect and handshake time), each message
-//! sent (`SEND name`) and each `receive:` (`RECV name`, `EVENT name`: the time since the
-//! user's last send, receive or open on that socket, so a reply's latency is the time from
-//! the request that asked for it).
+//! matches (the others stay, the oldest dropped past the inbox's bound) within its timeout,
+//! `close` closes. Counting: the connect as a request (`WS /path`, `SSE /path`: connect and
+//! handshake time), each message sent (`SEND name`) and each `receive:` (`RECV name`, `EVENT
+//! name`: the time since the user's last send, receive or open on that socket, so a reply's
+//! latency is the time from the request that asked for it).
 
 mod events;
 mod inbox;

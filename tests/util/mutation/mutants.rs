@@ -25,8 +25,14 @@ pub fn build(
     let mut document = yaml::parse(&text)?;
     anchor_files(&mut document, folder, capture);
     // Only to load: `-H` gives the host at run time.
+    // A scenario with no login loads no users (a Jupyter server's token session).
+    let loads_users = text.lines().any(|line| line.trim_end() == "data:");
     let options = LoadOptions {
-        data_overrides: vec![("users".to_owned(), users.to_owned())],
+        data_overrides: if loads_users {
+            vec![("users".to_owned(), users.to_owned())]
+        } else {
+            Vec::new()
+        },
         host_override: Some("http://127.0.0.1".to_owned()),
         ..LoadOptions::default()
     };
