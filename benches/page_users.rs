@@ -146,7 +146,7 @@ async fn serve(users: u64, server: &nginx::Nginx, dir: &Path) -> (Served, String
     }
     let scenario = dir.join("names.yaml");
     std::fs::write(&scenario, names_scenario(&server.url(""))).expect("the scenario");
-    let port = free_port();
+    let port = nginx::free_port();
     let mut command = Command::new(env!("CARGO_BIN_EXE_chorus"));
     command
         .arg("run")
@@ -201,13 +201,6 @@ fn names_scenario(host: &str) -> String {
         ));
     }
     yaml
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 async fn bench(seconds: u64, users: u64) {

@@ -20,7 +20,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 fingerprint=$(cat "$src"/install.sh | sha256sum | cut -d' ' -f1)
-if [ -f "$app/.installed" ] && [ "$(cat "$app/.installed")" = "$fingerprint" ]; then
+# A venv is not relocatable: one made under another path (a worktree's) does not start here.
+if [ -f "$app/.installed" ] && [ "$(cat "$app/.installed")" = "$fingerprint" ] \
+  && "$app/venv/bin/jupyter-notebook" --version >/dev/null 2>&1; then
   exit 0
 fi
 
