@@ -3,6 +3,7 @@
 //! controller. It starts and stops users when told, and in the open model hands arrivals to
 //! idle users.
 
+use futures_util::FutureExt as _;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -279,6 +280,11 @@ async fn work(number: usize, setup: WorkerSetup) {
         }
     };
     pool.borrow_mut().close();
+    // A second that ended as the stop came (its tick not yet taken) is reported as that
+    // second, not folded into the last report's second under way.
+    if tick.tick().now_or_never().is_some() {
+        report(ended(), false);
+    }
     if graceful {
         // Each user finishes its iteration within the stop timeout and then runs `on_stop`,
         // which gets as long again (`engine::stop`); a second stop makes it at once.
@@ -310,6 +316,9 @@ async fn work(number: usize, setup: WorkerSetup) {
     }
     for (_, (_, handle)) in users.tasks.borrow_mut().drain() {
         handle.abort();
+    }
+    if tick.tick().now_or_never().is_some() {
+        report(ended(), false);
     }
     // The last report: what came since the last tick belongs to the second under way.
     report(
