@@ -88,11 +88,6 @@ impl Histogram {
             {
                 mine.extend_from_slice(theirs);
             }
-            (Counts::Dense(dense), Counts::Samples(theirs)) => {
-                for &micros in theirs {
-                    record_dense(dense, u64::from(micros));
-                }
-            }
             (_, theirs) => {
                 let dense = self.make_dense();
                 match theirs {
@@ -164,13 +159,7 @@ impl Histogram {
     /// The samples as an hdrhistogram, for callers that need more than the above.
     pub fn inner(&self) -> Cow<'_, hdrhistogram::Histogram<u64>> {
         match &self.0 {
-            Counts::Samples(samples) => {
-                let mut dense = dense_covering(INITIAL_MAX_MICROS);
-                for &micros in samples {
-                    record_dense(&mut dense, u64::from(micros));
-                }
-                Cow::Owned(dense)
-            }
+            Counts::Samples(samples) => Cow::Owned(dense_of(samples)),
             Counts::Dense(dense) => Cow::Borrowed(dense),
         }
     }
@@ -213,11 +202,7 @@ impl Histogram {
     /// Turns the list into a dense histogram (if it is one) and returns that.
     fn make_dense(&mut self) -> &mut hdrhistogram::Histogram<u64> {
         if let Counts::Samples(samples) = &self.0 {
-            let mut dense = dense_covering(INITIAL_MAX_MICROS);
-            for &micros in samples {
-                record_dense(&mut dense, u64::from(micros));
-            }
-            self.0 = Counts::Dense(dense);
+            self.0 = Counts::Dense(dense_of(samples));
         }
         match &mut self.0 {
             Counts::Dense(dense) => dense,
@@ -234,6 +219,15 @@ fn dense_covering(high: u64) -> hdrhistogram::Histogram<u64> {
             .expect("histogram bounds are valid");
     histogram.auto(true);
     histogram
+}
+
+/// A dense histogram of `samples`.
+fn dense_of(samples: &[u32]) -> hdrhistogram::Histogram<u64> {
+    let mut dense = dense_covering(INITIAL_MAX_MICROS);
+    for &micros in samples {
+        record_dense(&mut dense, u64::from(micros));
+    }
+    dense
 }
 
 #[inline]

@@ -270,20 +270,14 @@ async fn jupyter_replay_with_50_users_is_faithful() {
     let report = mutation::mutation_test(&scenario, &capture, &users, &application);
     // The mutation tool makes mutants of the extracts of HTTP responses only (the kernel id,
     // the session's id): a `receive:`'s extract has none. Every mutant it makes is caught.
-    let survivors: Vec<&mutation::Verdict> = report
-        .survivors()
-        .into_iter()
-        .filter(|verdict| !verdict.summary.starts_with("not made: chorus does not see"))
-        .collect();
-    assert!(
-        report.baseline.is_empty() && survivors.is_empty() && report.caught() >= 2,
-        "--check let mutants through:\n{}",
-        report.summary()
-    );
+    report.assert_made_ones_caught(2);
     drop(mutated_on);
 
     let before = app.cells().len();
-    let (result, output) = run_ramped(&scenario, &app.base_url, USERS);
+    // Two users a second: each starts a kernel, a Python process (50 at once on two cores
+    // would be too many).
+    let (result, output) =
+        apps::run_iterations_spawning(&scenario, &users, &app.base_url, USERS, 1, 2);
     apps::assert_success("chorus run", &output);
     let cells: Vec<Value> = app.cells().split_off(before);
 
@@ -338,44 +332,4 @@ async fn jupyter_replay_with_50_users_is_faithful() {
         String::from_utf8_lossy(&checked.stdout),
         String::from_utf8_lossy(&output.stdout)
     ));
-}
-
-/// A headless run of `users` users, one iteration each, two more a second (each user starts a
-/// kernel, a Python process: all at once would be 50 on two cores); the JSON result and the
-/// output.
-fn run_ramped(scenario: &Path, base: &str, users: u32) -> (Value, std::process::Output) {
-    let dir = scenario.parent().unwrap();
-    let json = dir.join("run.json");
-    let count = users.to_string();
-    let output = crate::util::chorus(
-        &[
-            "run",
-            scenario.to_str().unwrap(),
-            "--headless",
-            "-H",
-            base,
-            "-u",
-            &count,
-            "-r",
-            "2",
-            "--iterations",
-            "1",
-            "-t",
-            "5m",
-            "--stop-timeout",
-            "60s",
-            "--json",
-            json.to_str().unwrap(),
-        ],
-        dir,
-    );
-    let text = std::fs::read_to_string(&json).unwrap_or_else(|err| {
-        panic!(
-            "the run wrote no {}: {err}\nstdout:\n{}\nstderr:\n{}",
-            json.display(),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    (serde_json::from_str(&text).unwrap(), output)
 }

@@ -151,6 +151,7 @@ pub fn run(
         users_file,
         base,
         users,
+        (users / 2).max(1),
         &["-t", &format!("{seconds}s")],
     )
 }
@@ -165,24 +166,45 @@ pub fn run_iterations(
     users: u32,
     iterations: u32,
 ) -> (serde_json::Value, Output) {
-    let bound = ["--iterations", &iterations.to_string(), "-t", "10m"];
-    run_until(scenario, users_file, base, users, &bound)
+    run_iterations_spawning(
+        scenario,
+        users_file,
+        base,
+        users,
+        iterations,
+        (users / 2).max(1),
+    )
 }
 
-/// A headless load run of `users` users (all spawned in the first two seconds) that ends at
-/// `bound`; the JSON result and the output.
+/// [`run_iterations`] with the users spawned `spawn_rate` a second (an application whose
+/// users each start a process cannot take them all at once).
+pub fn run_iterations_spawning(
+    scenario: &Path,
+    users_file: &Path,
+    base: &str,
+    users: u32,
+    iterations: u32,
+    spawn_rate: u32,
+) -> (serde_json::Value, Output) {
+    let bound = ["--iterations", &iterations.to_string(), "-t", "10m"];
+    run_until(scenario, users_file, base, users, spawn_rate, &bound)
+}
+
+/// A headless load run of `users` users spawned `spawn_rate` a second that ends at `bound`;
+/// the JSON result and the output.
 fn run_until(
     scenario: &Path,
     users_file: &Path,
     base: &str,
     users: u32,
+    spawn_rate: u32,
     bound: &[&str],
 ) -> (serde_json::Value, Output) {
     let dir = scenario.parent().unwrap();
     let json = dir.join("run.json");
     let users_arg = format!("users={}", users_file.display());
     let count = users.to_string();
-    let rate = (users / 2).max(1).to_string();
+    let rate = spawn_rate.to_string();
     let mut args = vec!["run", scenario.to_str().unwrap(), "--headless"];
     if loads_data(scenario) {
         args.extend(["--data", &users_arg]);

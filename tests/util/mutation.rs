@@ -153,6 +153,22 @@ impl Report {
             self.summary()
         );
     }
+
+    /// [`Report::assert_all_caught`] for a scenario with socket steps: the mutants of the
+    /// extracts chorus does not see (a `receive:`'s) are not made, every other one is caught,
+    /// and at least `at_least` were.
+    pub fn assert_made_ones_caught(&self, at_least: usize) {
+        let survivors: Vec<&Verdict> = self
+            .survivors()
+            .into_iter()
+            .filter(|verdict| !verdict.summary.starts_with("not made: chorus does not see"))
+            .collect();
+        assert!(
+            self.baseline.is_empty() && survivors.is_empty() && self.caught() >= at_least,
+            "--check let mutants through:\n{}",
+            self.summary()
+        );
+    }
 }
 
 /// Where the checks run.
