@@ -377,7 +377,10 @@ async fn session(browser: &mut Browser, base: &str, account: &Account) {
         })
         .await;
 
-    // Edit it.
+    // Edit it, after reading it as a person would. The pause is the recording's think time,
+    // which the replay repeats; it also keeps the edit out of the creation's second, which
+    // DokuWiki's attic (one text per page and second) could not tell apart.
+    reading_pause().await;
     browser.click("#dokuwiki__pagetools li.edit a").await;
     save_text(
         browser,
@@ -393,6 +396,7 @@ async fn session(browser: &mut Browser, base: &str, account: &Account) {
     browser.screenshot("edited").await;
 
     // Delete it: DokuWiki deletes a page saved empty.
+    reading_pause().await;
     browser.click("#dokuwiki__pagetools li.edit a").await;
     save_text(browser, "", "done").await;
     browser
@@ -404,6 +408,12 @@ async fn session(browser: &mut Browser, base: &str, account: &Account) {
         .wait_text("#dokuwiki__usertools", wait, |t| t.contains("Log In"))
         .await;
     browser.screenshot("logged-out").await;
+}
+
+/// A person reading the page before going on: a think time in the recording, not a wait
+/// for anything the browser could signal.
+async fn reading_pause() {
+    tokio::time::sleep(Duration::from_millis(1500)).await;
 }
 
 /// On the edit form: replaces the text, writes the summary, saves.
@@ -630,6 +640,11 @@ async fn dokuwiki_replay_is_faithful() {
         );
         if change.kind == "E" {
             edits += 1;
+            assert_eq!(
+                change.summary,
+                format!("edited by {}", change.user),
+                "the edit's summary in the changelog: {change:?}"
+            );
             let same_second = changes.iter().any(|other| {
                 other.page == change.page && other.date == change.date && other.kind != "E"
             });
