@@ -542,6 +542,13 @@ impl Sampler {
         let Some(cpu) = sample.cpu_percent else {
             return;
         };
+        self.own_cpu(second, cpu);
+    }
+
+    /// chorus's own CPU in one second (percent of one core): counted as saturated when it is
+    /// [`SATURATED_PERCENT`] of the cores it may use, and said once it has stayed so for
+    /// [`SATURATED_FOR`] seconds in a row.
+    fn own_cpu(&mut self, second: u64, cpu: f64) {
         self.point("chorus.cpu".to_owned(), Unit::Percent, second, cpu);
         if cpu / self.own_cores >= SATURATED_PERCENT {
             self.saturated_run += 1;
@@ -663,6 +670,31 @@ mod tests {
                 text: format!("process:{}: the process exited", busy.id())
             }]
         );
+    }
+
+    #[test]
+    fn chorus_short_of_cpu_for_three_seconds_in_a_row_is_said_once_and_every_such_second_counted() {
+        let mut sampler = Sampler::new(&[], 2).unwrap();
+        // Percent of one core, on two cores: 180 is 90 % of what chorus may use.
+        for (second, cpu) in [(0, 190.0), (1, 185.0), (2, 120.0), (3, 180.0), (4, 199.0)] {
+            sampler.own_cpu(second, cpu);
+        }
+        assert!(!sampler.look().saturated, "2 seconds in a row are not 3");
+        sampler.own_cpu(5, 200.0);
+        assert!(sampler.look().saturated);
+        sampler.own_cpu(6, 195.0);
+        sampler.own_cpu(7, 20.0);
+        assert!(!sampler.look().saturated);
+        let monitored = sampler.finish();
+        assert_eq!(monitored.generator_saturated_seconds, 6);
+        let said: Vec<u64> = monitored.notices.iter().map(|n| n.second).collect();
+        assert_eq!(said, [5], "{:?}", monitored.notices);
+        assert!(
+            monitored.notices[0]
+                .text
+                .contains("latencies from here include chorus's own queueing")
+        );
+        assert_eq!(monitored.series[0].points.len(), 8);
     }
 
     #[test]
