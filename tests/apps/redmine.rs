@@ -228,7 +228,7 @@ fn sqlite_rows(database: &Path, query: &str) -> Vec<Value> {
     let output = Command::new("sqlite3")
         .arg("-json")
         .arg("-cmd")
-        .arg(".timeout 10000")
+        .arg(".timeout 60000")
         .arg(database)
         .arg(query)
         .output()
@@ -312,6 +312,31 @@ impl Redmine {
             )
         })
         .collect()
+    }
+
+    /// Waits until Rails has finished every request it started (its log holds as many
+    /// `Completed` lines as `Started` ones): requests a run cut at its stop may still be
+    /// running, writing, and holding SQLite's lock. Gives up after `limit`, saying so.
+    fn wait_for_requests_to_finish(&self, limit: Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let text = std::fs::read_to_string(self.dir.path().join("log/production.log"))
+                .unwrap_or_default();
+            let started = text.matches("] Started ").count();
+            let completed = text.matches("] Completed ").count();
+            if completed >= started {
+                return;
+            }
+            if std::time::Instant::now() > deadline {
+                eprintln!(
+                    "Redmine still runs {} request(s) after {limit:?}; judged as it is",
+                    started - completed
+                );
+                return;
+            }
+            // The log's own pace; there is no event to wait on.
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// The end of Redmine's log, for failure messages.
@@ -594,6 +619,7 @@ async fn redmine_replay_is_faithful() {
     let before = redmine.events().len();
 
     let (result, output) = apps::run(&scenario, &users, &redmine.base, 20, 60);
+    redmine.wait_for_requests_to_finish(Duration::from_secs(120));
     let context = format!(
         "run result:\n{}\nchorus said:\n{}",
         apps::result_table(&result),

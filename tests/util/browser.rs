@@ -219,8 +219,45 @@ impl Browser {
 }
 
 impl Drop for Browser {
+    /// A test or bench that panics drops its browser without closing it: chromedriver is
+    /// killed, and so is every Chromium process of this browser's own profile, which
+    /// chromedriver's death would otherwise leave running.
     fn drop(&mut self) {
         let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        kill_processes_naming(&format!(
+            "--user-data-dir={}",
+            self._profile.path().display()
+        ));
+    }
+}
+
+/// Kills (SIGKILL) every process whose command line holds `argument` as one of its
+/// arguments.
+fn kill_processes_naming(argument: &str) {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if cmdline
+            .split(|b| *b == 0)
+            .any(|arg| arg == argument.as_bytes())
+        {
+            if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                // A process gone since is ESRCH: nothing to do.
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
     }
 }
 
@@ -260,4 +297,38 @@ async fn poll_text(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A browser dropped without `close` (a test that panicked) leaves no Chromium running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_dropped_unclosed_leaves_no_chromium_behind() {
+    let browser = Browser::start(&[], &super::output_dir("browser_drop")).await;
+    browser.goto("about:blank").await;
+    let profile = format!("--user-data-dir={}", browser._profile.path().display());
+    let running = || -> usize {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|entry| {
+                std::fs::read(entry.path().join("cmdline")).is_ok_and(|cmdline| {
+                    cmdline
+                        .split(|b| *b == 0)
+                        .any(|arg| arg == profile.as_bytes())
+                })
+            })
+            .count()
+    };
+    assert!(running() > 0, "Chromium runs with {profile}");
+    drop(browser);
+    // A killed process leaves /proc (or keeps an empty cmdline as a zombie) once the kernel
+    // has run its exit: polled, as nothing signals it to another process.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        running(),
+        0,
+        "Chromium processes with {profile} after the drop"
+    );
 }
