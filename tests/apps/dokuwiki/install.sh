@@ -6,6 +6,7 @@
 # folders (tests/apps/dokuwiki.rs). Idempotent; skipped once target/apps/dokuwiki/.installed exists.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
+source tests/apps/lib.sh
 
 dir=target/apps/dokuwiki
 packages=(dokuwiki=0.0.20220731.a-2 php8.2-cli php8.2-cgi)
@@ -17,12 +18,9 @@ missing() {
 }
 
 if missing; then
-  echo "installing: dokuwiki, php-cli (apt)"
-  export DEBIAN_FRONTEND=noninteractive
   # No web server is configured for it: the tests serve it with `php -S`.
   echo "dokuwiki dokuwiki/webserver multiselect" | debconf-set-selections
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 "${packages[@]}" </dev/null >/dev/null
+  apt_install "${packages[@]}"
 fi
 if [ -f "$dir/.installed" ]; then
   exit 0

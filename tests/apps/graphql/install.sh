@@ -6,6 +6,7 @@
 # Debian packages are there and the schema is the one prepared.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
+source tests/apps/lib.sh
 dir=target/apps/graphql
 
 missing=()
@@ -13,15 +14,12 @@ for package in postgresql-15 postgresql-client-15; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
   # The tests start their own clusters; no system cluster on port 5432.
   if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
     mkdir -p /etc/postgresql-common
     echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf
   fi
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt_install "${missing[@]}"
 fi
 schema=tests/apps/graphql/schema.sql
 checksum=$(sha256sum "$schema" | cut -d' ' -f1)

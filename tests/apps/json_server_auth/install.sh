@@ -3,12 +3,6 @@
 # REST API with a JWT login (tests/apps/json_server_auth.rs). Idempotent; fast when done.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-dir=target/apps/json_server_auth
-if [ -f "$dir/.installed" ]; then
-  command -v node >/dev/null || { echo "json_server_auth needs node: apt-get install nodejs npm" >&2; exit 1; }
-  exit 0
-fi
-mkdir -p "$dir"
-npm install --prefix "$dir" --no-audit --no-fund --no-save --loglevel=error \
-  json-server@0.17.4 json-server-auth@2.1.0 >/dev/null
-touch "$dir/.installed"
+source tests/apps/lib.sh
+
+npm_app json_server_auth json-server@0.17.4 json-server-auth@2.1.0

@@ -5,19 +5,12 @@
 # of this script, it only checks the Debian packages and exits.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-export DEBIAN_FRONTEND=noninteractive
+source tests/apps/lib.sh
 
 app=target/apps/jupyter
 src=tests/apps/jupyter
 
-need_apt=()
-command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
-python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "installing: ${need_apt[*]}"
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
-fi
+need_python_venv
 
 fingerprint=$(cat "$src"/install.sh | sha256sum | cut -d' ' -f1)
 # A venv is not relocatable: one made under another path (a worktree's) does not start here.

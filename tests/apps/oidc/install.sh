@@ -4,12 +4,6 @@
 # (tests/apps/oidc.rs). Idempotent; fast when done.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-dir=target/apps/oidc
-if [ -f "$dir/.installed" ]; then
-  command -v node >/dev/null || { echo "oidc needs node: apt-get install nodejs npm" >&2; exit 1; }
-  exit 0
-fi
-mkdir -p "$dir"
-npm install --prefix "$dir" --no-audit --no-fund --no-save --loglevel=error \
-  oidc-provider@8.8.1 >/dev/null
-touch "$dir/.installed"
+source tests/apps/lib.sh
+
+npm_app oidc oidc-provider@8.8.1

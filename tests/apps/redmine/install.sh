@@ -13,6 +13,7 @@
 # its accounts. Idempotent; skipped once target/apps/redmine/.installed exists.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
+source tests/apps/lib.sh
 repo=$(pwd)
 
 dir=target/apps/redmine
@@ -29,15 +30,12 @@ missing() {
 }
 
 if missing; then
-  echo "installing: redmine, redmine-sqlite, puma (apt)"
-  export DEBIAN_FRONTEND=noninteractive
   # dbconfig-common sets up no database for the system's default instance.
   debconf-set-selections <<'SELECTIONS'
 redmine redmine/instances/default/dbconfig-install boolean false
 redmine redmine/instances/default/database-type select sqlite3
 SELECTIONS
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 "${packages[@]}" </dev/null >/dev/null
+  apt_install "${packages[@]}"
 fi
 if [ -f "$dir/.installed" ]; then
   exit 0

@@ -4,11 +4,6 @@
 # runs as a chat (tests/apps/socketio_chat.rs). Idempotent; fast when done.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-dir=target/apps/socketio_chat
-if [ -f "$dir/.installed" ]; then
-  command -v node >/dev/null || { echo "socketio_chat needs node: apt-get install nodejs npm" >&2; exit 1; }
-  exit 0
-fi
-mkdir -p "$dir"
-npm install --prefix "$dir" --no-audit --no-fund --no-save --loglevel=error socket.io@4.8.1 >/dev/null
-touch "$dir/.installed"
+source tests/apps/lib.sh
+
+npm_app socketio_chat socket.io@4.8.1
