@@ -3,8 +3,11 @@
 //! "Fuzzing"), byte strategies that look enough like HTTP to get past the first check,
 //! and splitting an input into the pieces a socket might deliver.
 
+use bytes::BytesMut;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
+
+use crate::http1::HeadScan;
 
 /// A property's configuration: `default` cases (tuned so that the whole short pass of a debug
 /// `cargo test` takes well under a minute on two cores), or `CHORUS_FUZZ_CASES` when set.
@@ -152,4 +155,84 @@ fn key() -> impl Strategy<Value = String> {
         .prop_map(str::to_owned),
         1 => "[ -~]{0,8}",
     ]
+}
+
+/// Feeds `pieces` into a buffer one after another, as reads would, and runs `parse` (a head
+/// parser of `crate::http1`'s kind) after each: the first head or error, the buffer's rest
+/// (with every piece in it) and the scan.
+pub(crate) fn parse_in_pieces<H, E>(
+    parse: impl Fn(&mut BytesMut, &mut HeadScan) -> Result<Option<H>, E>,
+    pieces: &[&[u8]],
+) -> (Result<Option<H>, E>, BytesMut, HeadScan) {
+    let mut buffer = BytesMut::new();
+    let mut scan = HeadScan::default();
+    let mut result = Ok(None);
+    let mut fed = 0;
+    for piece in pieces {
+        buffer.extend_from_slice(piece);
+        fed += 1;
+        result = parse(&mut buffer, &mut scan);
+        if !matches!(result, Ok(None)) {
+            break;
+        }
+    }
+    for piece in &pieces[fed..] {
+        buffer.extend_from_slice(piece);
+    }
+    (result, buffer, scan)
+}
+
+/// The property every head parser holds: `bytes` parsed whole and cut at `cuts` give the
+/// same head (`same` compares the two) and the same rest, a parse per line end at most (and
+/// one for the first bytes: never one per byte), a head still waiting no longer than
+/// `max_head`, and an error whole is an error in pieces or a line still waiting for its end
+/// (what has no line end yet is not wrong yet).
+pub(crate) fn a_head_in_pieces_is_the_head_whole<H, E: std::fmt::Debug>(
+    parse: impl Fn(&mut BytesMut, &mut HeadScan) -> Result<Option<H>, E>,
+    bytes: &[u8],
+    cuts: &[usize],
+    max_head: usize,
+    same: impl FnOnce(&H, &H) -> Result<(), TestCaseError>,
+) -> Result<(), TestCaseError> {
+    let (whole, whole_rest, _) = parse_in_pieces(&parse, &[bytes]);
+    let (split, split_rest, scan) = parse_in_pieces(&parse, &pieces(bytes, cuts));
+    let line_ends = bytes.iter().filter(|byte| **byte == b'\n').count();
+    prop_assert!(scan.parses <= line_ends + 2, "{} parses", scan.parses);
+    match (&whole, &split) {
+        (Ok(Some(whole)), Ok(Some(split))) => {
+            same(whole, split)?;
+            prop_assert_eq!(&whole_rest, &split_rest);
+        }
+        (Ok(None), Ok(None)) => prop_assert!(bytes.len() <= max_head),
+        (Err(_), Err(_) | Ok(None)) => {}
+        _ => prop_assert!(
+            false,
+            "whole: {:?}, in pieces: {:?}",
+            whole.err(),
+            split.err()
+        ),
+    }
+    Ok(())
+}
+
+/// What reading a body whole and in pieces must agree on: both the same value (given back,
+/// for more checks) or both an error (`None`).
+pub(crate) fn the_same_whole_and_in_pieces<'a, T, E>(
+    whole: &'a Result<T, E>,
+    split: &Result<T, E>,
+) -> Result<Option<&'a T>, TestCaseError>
+where
+    T: PartialEq + std::fmt::Debug,
+    E: std::fmt::Debug,
+{
+    match (whole, split) {
+        (Ok(whole), Ok(split)) => {
+            prop_assert_eq!(whole, split);
+            Ok(Some(whole))
+        }
+        (Err(_), Err(_)) => Ok(None),
+        _ => Err(TestCaseError::fail(format!(
+            "whole: {whole:?}, in pieces: {split:?}"
+        ))),
+    }
 }

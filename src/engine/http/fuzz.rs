@@ -11,30 +11,17 @@ use super::body::{Collector, PREFIX, decoded_body, decoded_start};
 use super::wire::{
     Chunk, Head, HeadScan, ReadError, decode_chunks, framing, keep_alive, parse_head,
 };
-use crate::fuzzing::{config, http_bytes, pieces};
+use crate::fuzzing::{
+    self, a_head_in_pieces_is_the_head_whole, config, http_bytes, pieces,
+    the_same_whole_and_in_pieces,
+};
 
 /// The largest response head accepted (as `wire` has it).
 const MAX_HEAD: usize = 64 * 1024;
 
-/// Feeds `pieces` into a buffer one after another, as reads would, and parses after each;
-/// the first head or error, the buffer's rest (with every piece in it) and the scan.
+/// Parses a response head from `pieces` as the engine reads one (`fuzzing::parse_in_pieces`).
 fn parse_in_pieces(pieces: &[&[u8]]) -> (Result<Option<Head>, ReadError>, BytesMut, HeadScan) {
-    let mut buffer = BytesMut::new();
-    let mut scan = HeadScan::default();
-    let mut result = Ok(None);
-    let mut fed = 0;
-    for piece in pieces {
-        buffer.extend_from_slice(piece);
-        fed += 1;
-        result = parse_head(&mut buffer, &mut scan);
-        if !matches!(result, Ok(None)) {
-            break;
-        }
-    }
-    for piece in &pieces[fed..] {
-        buffer.extend_from_slice(piece);
-    }
-    (result, buffer, scan)
+    fuzzing::parse_in_pieces(parse_head, pieces)
 }
 
 /// A response head of random parts, most of them what servers send, then some body.
@@ -162,28 +149,16 @@ proptest! {
         bytes in prop_oneof![response_head(), http_bytes(24)],
         cuts in vec(any::<usize>(), 0..12),
     ) {
-        let (whole, whole_rest, _) = parse_in_pieces(&[&bytes]);
-        let pieces = pieces(&bytes, &cuts);
-        let (split, split_rest, scan) = parse_in_pieces(&pieces);
-        // A parse per line end at most (and one for the first bytes): never one per byte.
-        let line_ends = bytes.iter().filter(|byte| **byte == b'\n').count();
-        prop_assert!(scan.parses <= line_ends + 2, "{} parses", scan.parses);
-        match (&whole, &split) {
-            (Ok(Some(whole)), Ok(Some(split))) => {
-                prop_assert_eq!(whole.status, split.status);
-                prop_assert_eq!(whole.version, split.version);
-                prop_assert_eq!(&whole.headers, &split.headers);
-                prop_assert_eq!(&whole_rest, &split_rest);
-                for head_only in [false, true] {
-                    let framing = framing(whole, head_only);
-                    let _ = keep_alive(whole, framing);
-                }
+        a_head_in_pieces_is_the_head_whole(parse_head, &bytes, &cuts, MAX_HEAD, |whole, split| {
+            prop_assert_eq!(whole.status, split.status);
+            prop_assert_eq!(whole.version, split.version);
+            prop_assert_eq!(&whole.headers, &split.headers);
+            for head_only in [false, true] {
+                let framing = framing(whole, head_only);
+                let _ = keep_alive(whole, framing);
             }
-            (Ok(None), Ok(None)) => prop_assert!(bytes.len() <= MAX_HEAD),
-            // An error shows once a line ends; what is still waiting for one is not wrong yet.
-            (Err(_), Err(_) | Ok(None)) => {}
-            _ => prop_assert!(false, "whole: {:?}, in pieces: {:?}", whole.err(), split.err()),
-        }
+            Ok(())
+        })?;
     }
 
     #[test]
@@ -193,13 +168,8 @@ proptest! {
     ) {
         let whole = decode_in_pieces(&[&bytes]);
         let split = decode_in_pieces(&pieces(&bytes, &cuts));
-        match (&whole, &split) {
-            (Ok(whole), Ok(split)) => {
-                prop_assert_eq!(whole, split);
-                prop_assert!(whole.0.len() <= bytes.len());
-            }
-            (Err(_), Err(_)) => {}
-            _ => prop_assert!(false, "whole: {:?}, in pieces: {:?}", whole, split),
+        if let Some(whole) = the_same_whole_and_in_pieces(&whole, &split)? {
+            prop_assert!(whole.0.len() <= bytes.len());
         }
     }
 

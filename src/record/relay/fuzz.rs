@@ -9,38 +9,15 @@ use proptest::prelude::*;
 
 use super::body::BodyReader;
 use super::wire::{
-    Framing, Head, HeadError, HeadScan, MAX_HEAD, Peek, browser_response_head, keep_alive,
-    parse_request, parse_response, peek_response, request_framing, response_framing,
-    upstream_request_head,
+    Framing, Head, HeadScan, MAX_HEAD, Peek, browser_response_head, keep_alive, parse_request,
+    parse_response, peek_response, request_framing, response_framing, upstream_request_head,
 };
-use crate::fuzzing::{config, http_bytes, pieces};
+use crate::fuzzing::{
+    a_head_in_pieces_is_the_head_whole, config, http_bytes, parse_in_pieces, pieces,
+    the_same_whole_and_in_pieces,
+};
 use crate::record::capture::CapturedBody;
 use crate::record::rewrite::ReverseRewrite;
-
-type Parse = fn(&mut BytesMut, &mut HeadScan) -> Result<Option<Head>, HeadError>;
-
-/// Feeds `pieces` as reads would and parses after each: the first head or error, the rest.
-fn parse_in_pieces(
-    parse: Parse,
-    pieces: &[&[u8]],
-) -> (Result<Option<Head>, HeadError>, BytesMut, HeadScan) {
-    let mut buffer = BytesMut::new();
-    let mut scan = HeadScan::default();
-    let mut result = Ok(None);
-    let mut fed = 0;
-    for piece in pieces {
-        buffer.extend_from_slice(piece);
-        fed += 1;
-        result = parse(&mut buffer, &mut scan);
-        if !matches!(result, Ok(None)) {
-            break;
-        }
-    }
-    for piece in &pieces[fed..] {
-        buffer.extend_from_slice(piece);
-    }
-    (result, buffer, scan)
-}
 
 fn headers(head: &Head) -> Vec<(Vec<u8>, Vec<u8>)> {
     head.headers()
@@ -135,23 +112,14 @@ proptest! {
         bytes in prop_oneof![request_head(), http_bytes(24)],
         cuts in vec(any::<usize>(), 0..12),
     ) {
-        let (whole, whole_rest, _) = parse_in_pieces(parse_request, &[&bytes]);
-        let (split, split_rest, scan) = parse_in_pieces(parse_request, &pieces(&bytes, &cuts));
-        let line_ends = bytes.iter().filter(|byte| **byte == b'\n').count();
-        prop_assert!(scan.parses <= line_ends + 2, "{} parses", scan.parses);
-        match (&whole, &split) {
-            (Ok(Some(whole)), Ok(Some(split))) => {
-                prop_assert_eq!(whole.method(), split.method());
-                prop_assert_eq!(whole.target(), split.target());
-                prop_assert_eq!(whole.version, split.version);
-                prop_assert_eq!(headers(whole), headers(split));
-                prop_assert_eq!(whole.facts, split.facts);
-                prop_assert_eq!(&whole_rest, &split_rest);
-            }
-            (Ok(None), Ok(None)) => prop_assert!(bytes.len() <= MAX_HEAD),
-            (Err(_), Err(_) | Ok(None)) => {}
-            _ => prop_assert!(false, "whole: {:?}, in pieces: {:?}", whole.err(), split.err()),
-        }
+        a_head_in_pieces_is_the_head_whole(parse_request, &bytes, &cuts, MAX_HEAD, |whole, split| {
+            prop_assert_eq!(whole.method(), split.method());
+            prop_assert_eq!(whole.target(), split.target());
+            prop_assert_eq!(whole.version, split.version);
+            prop_assert_eq!(headers(whole), headers(split));
+            prop_assert_eq!(whole.facts, split.facts);
+            Ok(())
+        })?;
     }
 
     #[test]
@@ -261,15 +229,9 @@ proptest! {
         };
         let whole = follow(&[&bytes]);
         let split = follow(&pieces(&bytes, &cuts));
-        match (&whole, &split) {
-            (Ok(whole), Ok(split)) => {
-                prop_assert_eq!(whole, split);
-                let (out, kept, _, _) = whole;
-                prop_assert!(bytes.starts_with(out));
-                prop_assert!(kept.len() <= limit);
-            }
-            (Err(_), Err(_)) => {}
-            _ => prop_assert!(false, "whole: {:?}, in pieces: {:?}", whole, split),
+        if let Some((out, kept, _, _)) = the_same_whole_and_in_pieces(&whole, &split)? {
+            prop_assert!(bytes.starts_with(out));
+            prop_assert!(kept.len() <= limit);
         }
     }
 }
