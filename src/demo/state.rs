@@ -53,6 +53,27 @@ struct Account {
     saves: u64,
 }
 
+impl Account {
+    /// A new account: no session yet, nothing played or saved.
+    fn new(
+        password: &str,
+        role: Role,
+        (first_name, last_name): (&str, &str),
+        course_id: Option<u64>,
+    ) -> Self {
+        Self {
+            password: password.to_owned(),
+            role,
+            first_name: first_name.to_owned(),
+            last_name: last_name.to_owned(),
+            course_id,
+            session: None,
+            total_time_played: 0,
+            saves: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Course {
     pub(crate) id: u64,
@@ -111,16 +132,7 @@ impl State {
         let mut accounts = HashMap::new();
         accounts.insert(
             TEACHER_USERNAME.to_owned(),
-            Account {
-                password: TEACHER_PASSWORD.to_owned(),
-                role: Role::Teacher,
-                first_name: "Demo".to_owned(),
-                last_name: "Teacher".to_owned(),
-                course_id: None,
-                session: None,
-                total_time_played: 0,
-                saves: 0,
-            },
+            Account::new(TEACHER_PASSWORD, Role::Teacher, ("Demo", "Teacher"), None),
         );
         Self {
             accounts,
@@ -312,16 +324,12 @@ impl State {
         let course_id = course.id;
         self.accounts.insert(
             form.username.clone(),
-            Account {
-                password: form.password.clone(),
-                role: Role::Student,
-                first_name: form.first_name.clone(),
-                last_name: form.last_name.clone(),
-                course_id: Some(course_id),
-                session: None,
-                total_time_played: 0,
-                saves: 0,
-            },
+            Account::new(
+                &form.password,
+                Role::Student,
+                (&form.first_name, &form.last_name),
+                Some(course_id),
+            ),
         );
         Ok(json!({ "username": form.username, "courseId": course_id, "role": "student" }))
     }
@@ -420,27 +428,17 @@ impl State {
             return Err(Refusal::new(400, "the batch holds no events"));
         }
         for (index, id) in game_session_ids.iter().enumerate() {
-            match self.game_sessions.get(id) {
-                Some(game) if game.user == caller.username && !game.ended => {}
-                Some(game) if game.user == caller.username => {
-                    return Err(Refusal::new(
-                        400,
-                        format!("event {index}: game session {id:?} has ended"),
-                    ));
+            let why = match self.own_live_game_session(&caller.username, id) {
+                Ok(_) => continue,
+                Err(NotLive::Ended) => "has ended",
+                Err(NotLive::Another) => "belongs to another user",
+                Err(NotLive::Missing) => {
+                    let message = format!("event {index}: no live game session {id:?}");
+                    return Err(Refusal::new(400, message));
                 }
-                Some(_) => {
-                    return Err(Refusal::new(
-                        400,
-                        format!("event {index}: game session {id:?} belongs to another user"),
-                    ));
-                }
-                None => {
-                    return Err(Refusal::new(
-                        400,
-                        format!("event {index}: no live game session {id:?}"),
-                    ));
-                }
-            }
+            };
+            let message = format!("event {index}: game session {id:?} {why}");
+            return Err(Refusal::new(400, message));
         }
         let now = self.elapsed_ms();
         let mut seen: Vec<&String> = game_session_ids.iter().collect();
@@ -461,28 +459,21 @@ impl State {
         game_session_id: &str,
     ) -> Outcome<Value> {
         let caller = self.require(session_id, Role::Student)?;
-        match self.game_sessions.get_mut(game_session_id) {
-            Some(game) if game.user == caller.username && !game.ended => {
+        let why = match self.own_live_game_session(&caller.username, game_session_id) {
+            Ok(game) => {
                 game.ended = true;
+                None
             }
-            Some(game) if game.user == caller.username => {
-                return Err(Refusal::new(
-                    400,
-                    format!("game session {game_session_id:?} has already ended"),
-                ));
+            Err(NotLive::Ended) => Some("has already ended"),
+            Err(NotLive::Another) => Some("belongs to another user"),
+            Err(NotLive::Missing) => {
+                let message = format!("no game session {game_session_id:?}");
+                return Err(Refusal::new(400, message));
             }
-            Some(_) => {
-                return Err(Refusal::new(
-                    400,
-                    format!("game session {game_session_id:?} belongs to another user"),
-                ));
-            }
-            None => {
-                return Err(Refusal::new(
-                    400,
-                    format!("no game session {game_session_id:?}"),
-                ));
-            }
+        };
+        if let Some(why) = why {
+            let message = format!("game session {game_session_id:?} {why}");
+            return Err(Refusal::new(400, message));
         }
         self.ended_order.push_back(game_session_id.to_owned());
         while self.ended_order.len() > ENDED_GAME_SESSIONS_KEPT {
@@ -493,13 +484,36 @@ impl State {
         Ok(json!({ "status": "ok" }))
     }
 
-    pub(crate) fn save_game(&mut self, session_id: Option<&str>, game_id: &str) -> Outcome<Value> {
+    /// The game session `id` when it is `username`'s and still live; else why not.
+    fn own_live_game_session(
+        &mut self,
+        username: &str,
+        id: &str,
+    ) -> Result<&mut GameSession, NotLive> {
+        match self.game_sessions.get_mut(id) {
+            Some(game) if game.user == username && !game.ended => Ok(game),
+            Some(game) if game.user == username => Err(NotLive::Ended),
+            Some(_) => Err(NotLive::Another),
+            None => Err(NotLive::Missing),
+        }
+    }
+
+    /// The account of the student behind `session_id`, once `game_id` is the demo's game.
+    fn student_playing(
+        &mut self,
+        session_id: Option<&str>,
+        game_id: &str,
+    ) -> Outcome<&mut Account> {
         let caller = self.require(session_id, Role::Student)?;
         check_game(game_id)?;
-        let account = self
+        Ok(self
             .accounts
             .get_mut(&caller.username)
-            .expect("caller exists");
+            .expect("caller exists"))
+    }
+
+    pub(crate) fn save_game(&mut self, session_id: Option<&str>, game_id: &str) -> Outcome<Value> {
+        let account = self.student_playing(session_id, game_id)?;
         account.saves += 1;
         Ok(json!({ "status": "ok", "saves": account.saves }))
     }
@@ -510,12 +524,7 @@ impl State {
         game_id: &str,
         seconds: u64,
     ) -> Outcome<Value> {
-        let caller = self.require(session_id, Role::Student)?;
-        check_game(game_id)?;
-        let account = self
-            .accounts
-            .get_mut(&caller.username)
-            .expect("caller exists");
+        let account = self.student_playing(session_id, game_id)?;
         account.total_time_played += seconds;
         Ok(json!({ "status": "ok", "totalTimePlayed": account.total_time_played }))
     }
@@ -552,6 +561,13 @@ impl State {
         list.sort_by_key(|g| g.started_ms);
         list
     }
+}
+
+/// Why a game session named in a request is not one the caller may post to or end.
+enum NotLive {
+    Ended,
+    Another,
+    Missing,
 }
 
 fn check_game(game_id: &str) -> Outcome<()> {
@@ -693,6 +709,59 @@ mod tests {
         let games = state.game_sessions();
         assert_eq!(games[0].events, 2);
         assert_eq!(games[0].event_times_ms.len(), 1);
+    }
+
+    #[test]
+    fn posting_to_or_ending_a_game_session_says_why_it_is_refused() {
+        let mut state = State::new(3);
+        state.seed(1, 2);
+        let login = |state: &mut State, n: u32| {
+            let (user, password) = (format!("student-001-00{n}"), format!("pw-001-00{n}"));
+            state
+                .login(&user, &password, Role::Student)
+                .unwrap()
+                .session_id
+        };
+        let (a, b) = (login(&mut state, 1), login(&mut state, 2));
+        let start = SessionStart {
+            user_session_id: a.clone(),
+            course_id: 1,
+            device_id: "dev".to_owned(),
+            game_id: GAME_ID.to_owned(),
+        };
+        let game = state.start_game_session(Some(&a), &start).unwrap()["gameSessionId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let post = |state: &mut State, sid: &str, id: &str| {
+            let ids = [id.to_owned()];
+            state.post_events(Some(sid), &ids).unwrap_err().message
+        };
+        let end = |state: &mut State, sid: &str, id: &str| {
+            state.end_game_session(Some(sid), id).unwrap_err().message
+        };
+        assert_eq!(
+            post(&mut state, &a, "g-none"),
+            "event 0: no live game session \"g-none\""
+        );
+        assert_eq!(end(&mut state, &a, "g-none"), "no game session \"g-none\"");
+        assert_eq!(
+            post(&mut state, &b, &game),
+            format!("event 0: game session {game:?} belongs to another user")
+        );
+        assert_eq!(
+            end(&mut state, &b, &game),
+            format!("game session {game:?} belongs to another user")
+        );
+        state.end_game_session(Some(&a), &game).unwrap();
+        assert_eq!(
+            post(&mut state, &a, &game),
+            format!("event 0: game session {game:?} has ended")
+        );
+        assert_eq!(
+            end(&mut state, &a, &game),
+            format!("game session {game:?} has already ended")
+        );
     }
 
     #[test]
