@@ -14,60 +14,15 @@
 #[path = "../tests/util/nginx.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod nginx;
+#[path = "util/turns.rs"]
+#[allow(dead_code)]
+mod turns;
 
-use std::process::{Command, Output};
+use std::process::Command;
+
+use turns::{Turn, setting, timed};
 
 const CONNECTIONS: u32 = 50;
-
-/// CPU seconds (user + system) of this process's children that were waited for so far
-/// (`cutime` and `cstime` in /proc/self/stat, in clock ticks of 10 ms).
-fn children_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // The fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks = |index: usize| fields.get(index).and_then(|f| f.parse::<f64>().ok());
-    // cutime and cstime are fields 16 and 17 of the line, 14 and 15 after the name.
-    ticks(13).unwrap_or(0.0) / 100.0 + ticks(14).unwrap_or(0.0) / 100.0
-}
-
-/// Runs a generator to its end and returns its output and the CPU time it used.
-fn timed(command: &mut Command) -> (Output, f64) {
-    let before = children_cpu_seconds();
-    let output = command.output().expect("the generator runs");
-    (output, children_cpu_seconds() - before)
-}
-
-/// What one turn of a generator did.
-#[derive(Default, Clone, Copy)]
-struct Turn {
-    requests: f64,
-    seconds: f64,
-    cpu_seconds: f64,
-    failures: f64,
-}
-
-impl std::ops::AddAssign for Turn {
-    fn add_assign(&mut self, other: Turn) {
-        self.requests += other.requests;
-        self.seconds += other.seconds;
-        self.cpu_seconds += other.cpu_seconds;
-        self.failures += other.failures;
-    }
-}
-
-impl Turn {
-    fn rate(&self) -> f64 {
-        self.requests / self.seconds.max(0.001)
-    }
-
-    fn cpu_us_per_request(&self) -> f64 {
-        self.cpu_seconds * 1e6 / self.requests.max(1.0)
-    }
-}
 
 fn wrk(url: &str, seconds: u64) -> Turn {
     let (wrk, cpu_seconds) = timed(
@@ -82,11 +37,7 @@ fn wrk(url: &str, seconds: u64) -> Turn {
         .lines()
         .find_map(|line| {
             let (count, rest) = line.trim().split_once(" requests in ")?;
-            let elapsed = rest.split(',').next()?.trim();
-            let elapsed = match elapsed.strip_suffix("ms") {
-                Some(ms) => ms.parse::<f64>().ok()? / 1000.0,
-                None => elapsed.strip_suffix('s')?.parse::<f64>().ok()?,
-            };
+            let elapsed = turns::seconds_of(rest.split(',').next()?.trim())?;
             Some((count.parse::<f64>().ok()?, elapsed))
         })
         .unwrap_or_else(|| panic!("no request count in wrk's output:\n{text}"));
@@ -98,50 +49,7 @@ fn wrk(url: &str, seconds: u64) -> Turn {
     }
 }
 
-fn chorus(url: &str, seconds: u64, json: &std::path::Path) -> Turn {
-    let (chorus, cpu_seconds) = timed(
-        Command::new("taskset")
-            .args([
-                "-c",
-                "0",
-                env!("CARGO_BIN_EXE_chorus"),
-                "run",
-                "--headless",
-                "-q",
-            ])
-            .args(["--url", url, "--workers", "1"])
-            .args(["-u", &CONNECTIONS.to_string(), "-r", "1000"])
-            .arg("-t")
-            .arg(format!("{seconds}s"))
-            .arg("--json")
-            .arg(json),
-    );
-    assert!(
-        chorus.status.success(),
-        "chorus failed: {}",
-        String::from_utf8_lossy(&chorus.stderr)
-    );
-    let result: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(json).expect("chorus wrote its JSON"))
-            .expect("chorus's JSON parses");
-    let start = result["meta"]["start_unix_ms"].as_f64().unwrap_or(0.0);
-    let end = result["meta"]["end_unix_ms"].as_f64().unwrap_or(0.0);
-    Turn {
-        requests: result["total"]["requests"].as_f64().unwrap_or(0.0),
-        seconds: (end - start) / 1000.0,
-        cpu_seconds,
-        failures: result["total"]["failures"].as_f64().unwrap_or(0.0),
-    }
-}
-
 fn main() {
-    let setting = |name: &str, default: u64| -> u64 {
-        std::env::var(name)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .filter(|&n| n > 0)
-            .unwrap_or(default)
-    };
     let seconds = setting("CHORUS_BENCH_SECS", 15);
     let rounds = setting("CHORUS_BENCH_ROUNDS", 3);
     let turn_seconds = (seconds / rounds).max(1);
@@ -156,7 +64,7 @@ fn main() {
     let (mut wrk_total, mut chorus_total) = (Turn::default(), Turn::default());
     for round in 1..=rounds {
         let w = wrk(&url, turn_seconds);
-        let c = chorus(&url, turn_seconds, &json);
+        let c = turns::chorus(&url, turn_seconds, CONNECTIONS, &[], &json);
         println!(
             "turn {round}: wrk {:>8.0}/s, chorus {:>8.0}/s, ratio {:.2}",
             w.rate(),

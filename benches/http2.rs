@@ -23,58 +23,16 @@
 mod nginx;
 #[path = "util/resident.rs"]
 mod resident;
+#[path = "util/turns.rs"]
+#[allow(dead_code)]
+mod turns;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
+
+use turns::{Turn, setting, timed};
 
 const CONNECTIONS: u32 = 50;
-
-/// CPU seconds (user + system) of this process's children that were waited for so far
-/// (`cutime` and `cstime` in /proc/self/stat, in clock ticks of 10 ms).
-fn children_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks = |index: usize| fields.get(index).and_then(|f| f.parse::<f64>().ok());
-    ticks(13).unwrap_or(0.0) / 100.0 + ticks(14).unwrap_or(0.0) / 100.0
-}
-
-fn timed(command: &mut Command) -> (Output, f64) {
-    let before = children_cpu_seconds();
-    let output = command.output().expect("the generator runs");
-    (output, children_cpu_seconds() - before)
-}
-
-/// What one turn (or all turns) of a generator did.
-#[derive(Default, Clone, Copy)]
-struct Turn {
-    requests: f64,
-    seconds: f64,
-    cpu_seconds: f64,
-    failures: f64,
-}
-
-impl std::ops::AddAssign for Turn {
-    fn add_assign(&mut self, other: Turn) {
-        self.requests += other.requests;
-        self.seconds += other.seconds;
-        self.cpu_seconds += other.cpu_seconds;
-        self.failures += other.failures;
-    }
-}
-
-impl Turn {
-    fn rate(&self) -> f64 {
-        self.requests / self.seconds.max(0.001)
-    }
-
-    fn per_cpu_second(&self) -> f64 {
-        self.requests / self.cpu_seconds.max(0.001)
-    }
-}
 
 /// h2load's totals: "finished in 5.00s, 1234.5 req/s, ..." and
 /// "requests: 6172 total, 6172 started, 6172 done, 6172 succeeded, 0 failed, ...".
@@ -91,11 +49,7 @@ fn h2load(url: &str, seconds: u64) -> Turn {
         .lines()
         .find_map(|line| {
             let rest = line.strip_prefix("finished in ")?;
-            let elapsed = rest.split(',').next()?.trim();
-            match elapsed.strip_suffix("ms") {
-                Some(ms) => Some(ms.parse::<f64>().ok()? / 1000.0),
-                None => elapsed.strip_suffix('s')?.parse::<f64>().ok(),
-            }
+            turns::seconds_of(rest.split(',').next()?.trim())
         })
         .unwrap_or_else(|| panic!("no time in h2load's output:\n{text}"));
     let count = |word: &str| -> f64 {
@@ -117,44 +71,6 @@ fn h2load(url: &str, seconds: u64) -> Turn {
     }
 }
 
-fn chorus(url: &str, seconds: u64, json: &Path) -> Turn {
-    let (run, cpu_seconds) = timed(
-        Command::new("taskset")
-            .args([
-                "-c",
-                "0",
-                env!("CARGO_BIN_EXE_chorus"),
-                "run",
-                "--headless",
-                "-q",
-                "--http2",
-                "--insecure",
-            ])
-            .args(["--url", url, "--workers", "1"])
-            .args(["-u", &CONNECTIONS.to_string(), "-r", "1000"])
-            .arg("-t")
-            .arg(format!("{seconds}s"))
-            .arg("--json")
-            .arg(json),
-    );
-    assert!(
-        run.status.success(),
-        "chorus failed: {}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let result: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(json).expect("chorus wrote its JSON"))
-            .expect("chorus's JSON parses");
-    let start = result["meta"]["start_unix_ms"].as_f64().unwrap_or(0.0);
-    let end = result["meta"]["end_unix_ms"].as_f64().unwrap_or(0.0);
-    Turn {
-        requests: result["total"]["requests"].as_f64().unwrap_or(0.0),
-        seconds: (end - start) / 1000.0,
-        cpu_seconds,
-        failures: result["total"]["failures"].as_f64().unwrap_or(0.0),
-    }
-}
-
 /// A self-signed certificate for 127.0.0.1 and its key, as PEM files in `dir`.
 fn certificate(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])
@@ -163,14 +79,6 @@ fn certificate(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     std::fs::write(&cert, made.cert.pem()).expect("write the certificate");
     std::fs::write(&key, made.signing_key.serialize_pem()).expect("write the key");
     (cert, key)
-}
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(default)
 }
 
 fn main() {
@@ -196,7 +104,13 @@ fn main() {
     let (mut h2load_total, mut chorus_total) = (Turn::default(), Turn::default());
     for round in 1..=rounds {
         let h = h2load(&url, turn_seconds);
-        let c = chorus(&url, turn_seconds, &json);
+        let c = turns::chorus(
+            &url,
+            turn_seconds,
+            CONNECTIONS,
+            &["--http2", "--insecure"],
+            &json,
+        );
         println!(
             "turn {round}: h2load {:>8.0}/s {:>8.0}/CPU-s, chorus {:>8.0}/s {:>8.0}/CPU-s, ratio per CPU-s {:.2}",
             h.rate(),

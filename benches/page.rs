@@ -31,16 +31,15 @@ mod browser;
 #[path = "../tests/util/nginx.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod nginx;
+#[path = "util/page_run.rs"]
+mod page_run;
 #[path = "util/page_timing.rs"]
 mod page_timing;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chorus::engine::EngineOptions;
-use chorus::scenario::Scenario;
 use chorus::stats::{Aggregate, RequestSample, Tally};
-use chorus::web::{self, Runs, WebConfig};
 use serde_json::{Value, json};
 
 const NAMES: usize = 500;
@@ -48,16 +47,7 @@ const USERS: u64 = 4;
 const FOUR_HOURS: u64 = 4 * 3600;
 
 fn main() {
-    let seconds: u64 = std::env::var("CHORUS_BENCH_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    runtime.block_on(bench(seconds));
+    page_run::run_on_two_threads(bench(page_run::env_number("CHORUS_BENCH_SECS", 10)));
 }
 
 async fn bench(seconds: u64) {
@@ -76,40 +66,20 @@ async fn bench(seconds: u64) {
                 .expect("a URL")
         })
         .collect();
-    let scenario = Scenario::from_urls(&urls, Some(Duration::from_secs(1)));
     let engine = EngineOptions {
         workers: 1,
         stop_timeout: Duration::from_secs(2),
         ..EngineOptions::default()
     };
-    let runs = Runs::new(Arc::new(scenario), engine);
-    let page = web::serve(
-        WebConfig::new("127.0.0.1:0".parse().expect("an address")),
-        runs.clone(),
-    )
-    .await
-    .expect("the page serves");
+    let (runs, page) = page_run::serve_gets(&urls, engine).await;
     let url = page.url();
     let http = reqwest::Client::new();
-    let started = http
-        .post(format!("{url}/api/start"))
-        .json(&json!({ "users": USERS, "spawn_rate": USERS, "run_time": "10m" }))
-        .send()
-        .await
-        .expect("the page answers");
-    assert!(started.status().is_success(), "start refused");
+    page_run::start(&http, &url, USERS, USERS).await;
 
     // Every name measured once, so a page that connects gets 500 rows.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let stats: Value = http
-            .get(format!("{url}/api/stats"))
-            .send()
-            .await
-            .expect("stats")
-            .json()
-            .await
-            .expect("stats JSON");
+        let stats = page_run::get_json(&http, &url, "/api/stats").await;
         if stats["rows"].as_array().map_or(0, Vec::len) >= NAMES {
             break;
         }
@@ -172,21 +142,7 @@ async fn bench(seconds: u64) {
     let points = serde_json::from_str::<Value>(&payload).expect("payload JSON")["history"]
         .as_array()
         .map_or(0, Vec::len);
-    browser.script("window.__bench.ms = []; return true").await;
-    browser
-        .client
-        .execute(
-            "applyUpdate(JSON.parse(arguments[0]), true); return true;",
-            vec![Value::String(payload.clone())],
-        )
-        .await
-        .expect("the page applies the 4-hour payload");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let applied = browser
-        .script("return window.__bench.ms[0]")
-        .await
-        .as_f64()
-        .unwrap_or(f64::NAN);
+    let applied = apply_full_event(&browser, &payload).await;
     let charts_long = page_timing::collect(&browser, seconds).await;
     let drawn = browser
         .script("return Number(document.getElementById('chart-rps').dataset.points || 0)")
@@ -195,21 +151,7 @@ async fn bench(seconds: u64) {
     // The same 4-hour event with the statistics tab shown (a reload's first paint).
     browser.click("button[data-tab=stats]").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    browser.script("window.__bench.ms = []; return true").await;
-    browser
-        .client
-        .execute(
-            "applyUpdate(JSON.parse(arguments[0]), true); return true;",
-            vec![Value::String(payload.clone())],
-        )
-        .await
-        .expect("the page applies the 4-hour payload");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let applied_stats = browser
-        .script("return window.__bench.ms[0]")
-        .await
-        .as_f64()
-        .unwrap_or(f64::NAN);
+    let applied_stats = apply_full_event(&browser, &payload).await;
     let stats_long = page_timing::collect(&browser, seconds).await;
     browser.screenshot("statistics-four-hours").await;
     let heap = browser
@@ -273,6 +215,26 @@ async fn bench(seconds: u64) {
         println!("(the run did not stop within 30 s)");
     }
     println!("screenshots in {}", shots.display());
+}
+
+/// Has the page apply `payload` as a `full` event, as its event source would; how long it
+/// took (parse, apply, the frames it queued), in ms.
+async fn apply_full_event(browser: &browser::Browser, payload: &str) -> f64 {
+    browser.script("window.__bench.ms = []; return true").await;
+    browser
+        .client
+        .execute(
+            "applyUpdate(JSON.parse(arguments[0]), true); return true;",
+            vec![Value::String(payload.to_owned())],
+        )
+        .await
+        .expect("the page applies the 4-hour payload");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    browser
+        .script("return window.__bench.ms[0]")
+        .await
+        .as_f64()
+        .unwrap_or(f64::NAN)
 }
 
 /// Reads the event stream for `seconds`: the size of the first `full` event and of each
@@ -346,7 +308,7 @@ fn four_hour_payload() -> String {
         aggregate.absorb(tally.take());
         aggregate.tick(now - FOUR_HOURS + second, USERS as usize);
     }
-    web::page_payload(&aggregate)
+    chorus::web::page_payload(&aggregate)
 }
 
 fn median(values: &mut [f64]) -> f64 {

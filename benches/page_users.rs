@@ -26,6 +26,8 @@ mod browser;
 #[path = "../tests/util/nginx.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod nginx;
+#[path = "util/page_run.rs"]
+mod page_run;
 #[path = "util/page_timing.rs"]
 mod page_timing;
 
@@ -36,9 +38,9 @@ use std::time::{Duration, Instant};
 
 use chorus::engine::EngineOptions;
 use chorus::monitor::Spec;
-use chorus::scenario::Scenario;
-use chorus::web::{self, Runs, WebConfig, WebServer};
-use serde_json::{Value, json};
+use chorus::web::{Runs, WebServer};
+use page_run::{env_number, get_json};
+use serde_json::json;
 
 const NAMES: usize = 100;
 const SPAWN_RATE: u64 = 2000;
@@ -48,21 +50,9 @@ const TARGET_MS: f64 = 50.0;
 /// process, with room for the page, the monitors and reconnections).
 const ONE_PROCESS_MAX: u64 = 15_000;
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
     chorus::engine::limits::raise_open_files_limit();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    runtime.block_on(bench(
+    page_run::run_on_two_threads(bench(
         env_number("CHORUS_BENCH_SECS", 10),
         env_number("CHORUS_BENCH_USERS", 10_000),
     ));
@@ -125,7 +115,6 @@ async fn serve(users: u64, server: &nginx::Nginx, dir: &Path) -> (Served, String
         let urls: Vec<url::Url> = (0..NAMES)
             .map(|i| server.url(&item(i)).parse().expect("a URL"))
             .collect();
-        let scenario = Scenario::from_urls(&urls, Some(Duration::from_secs(1)));
         let engine = EngineOptions {
             stop_timeout: Duration::from_secs(2),
             monitors: monitors
@@ -134,13 +123,7 @@ async fn serve(users: u64, server: &nginx::Nginx, dir: &Path) -> (Served, String
                 .collect(),
             ..EngineOptions::default()
         };
-        let runs = Runs::new(Arc::new(scenario), engine);
-        let page = web::serve(
-            WebConfig::new("127.0.0.1:0".parse().expect("an address")),
-            runs.clone(),
-        )
-        .await
-        .expect("the page serves");
+        let (runs, page) = page_run::serve_gets(&urls, engine).await;
         let doing = format!("{NAMES} names in turn, then think 1 s; in this process");
         return (Served::Here { runs, page }, doing);
     }
@@ -219,17 +202,7 @@ async fn bench(seconds: u64, users: u64) {
         .wait_text("#state", Duration::from_secs(30), |s| s == "ready")
         .await;
     assert_eq!(browser.script(page_timing::INSTRUMENT).await, json!(true));
-    let started = http
-        .post(format!("{url}/api/start"))
-        .json(&json!({ "users": users, "spawn_rate": SPAWN_RATE, "run_time": "10m" }))
-        .send()
-        .await
-        .expect("the page answers");
-    assert!(
-        started.status().is_success(),
-        "start refused: {:?}",
-        started.text().await
-    );
+    page_run::start(&http, &url, users, SPAWN_RATE).await;
     let asked_at = Instant::now();
 
     // While the users spawn: the page's own user count, every half second, until all run.
@@ -237,14 +210,7 @@ async fn bench(seconds: u64, users: u64) {
     let ramp_limit = Duration::from_secs(users.div_ceil(SPAWN_RATE) * 3 + 60);
     let mut reached: Vec<(f64, u64)> = Vec::new();
     loop {
-        let state: Value = http
-            .get(format!("{url}/api/state"))
-            .send()
-            .await
-            .expect("state")
-            .json()
-            .await
-            .expect("state JSON");
+        let state = get_json(&http, &url, "/api/state").await;
         let now = state["users"].as_u64().unwrap_or(0);
         reached.push((asked_at.elapsed().as_secs_f64(), now));
         if now >= users && state["state"] == "running" {
@@ -268,14 +234,7 @@ async fn bench(seconds: u64, users: u64) {
     let mut rps = 0.0;
     for _ in 0..5 {
         let asked = Instant::now();
-        let stats: Value = http
-            .get(format!("{url}/api/stats"))
-            .send()
-            .await
-            .expect("stats")
-            .json()
-            .await
-            .expect("stats JSON");
+        let stats = get_json(&http, &url, "/api/stats").await;
         serve_ms.push(asked.elapsed().as_secs_f64() * 1000.0);
         rps = stats["aggregated"]["current_rps"].as_f64().unwrap_or(0.0);
     }
