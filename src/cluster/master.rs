@@ -17,7 +17,7 @@ use super::protocol::ScenarioPin;
 use super::run::{MasterConfig, Run};
 use super::status::Status;
 use super::{ClusterError, HEARTBEAT_EVERY};
-use crate::engine::{Engine, EngineHandle, Load, Plan, RemoteCommand, RemoteRun, RunState, Stage};
+use crate::engine::{Engine, EngineHandle, Plan, RemoteRun, RunCommand, RunState};
 use crate::scenario::Scenario;
 use crate::stats::{Aggregate, RunMeta, RunResult, SecondsTap};
 
@@ -69,14 +69,7 @@ impl MasterControl {
     /// Refused for a rate out of bounds; ignored by a closed-model run (said by the master).
     pub fn set_arrival_rate(&self, per_second: Option<f64>, max_users: u64) -> Result<(), String> {
         if let Some(per_second) = per_second {
-            let stage = Stage {
-                load: Load::Arrivals {
-                    per_second,
-                    max_users,
-                },
-                duration: None,
-            };
-            Plan::new(vec![stage]).map_err(|err| err.to_string())?;
+            Plan::arrival_rate(per_second, max_users, None).map_err(|err| err.to_string())?;
         }
         let _ = self.commands.send(Command::SetArrivals {
             per_second,
@@ -158,15 +151,11 @@ impl MasterControl {
     ) -> R {
         let status = self.status();
         let aggregate = self.aggregate.lock().unwrap_or_else(|e| e.into_inner());
-        let rows = aggregate.rows();
-        f(&crate::stats::report::prometheus::Exposition {
-            entries: rows
-                .iter()
-                .filter_map(|row| aggregate.entry(&row.method, &row.name))
-                .collect(),
-            users: status.users,
-            monitors: status.monitors.values(),
-        })
+        f(&crate::stats::report::prometheus::Exposition::of_aggregate(
+            &aggregate,
+            status.users,
+            status.monitors.values(),
+        ))
     }
 
     /// The workers and users now.
@@ -329,11 +318,11 @@ impl Master {
                     Some(Command::Quit) | None => break,
                 },
                 command = async { current.as_mut()?.0.command().await }, if remote_open => match command {
-                    Some(RemoteCommand::SetUsers { users, spawn_rate }) => run.set_users(users, spawn_rate),
-                    Some(RemoteCommand::SetArrivals { per_second, max_users }) => run.set_arrivals(per_second, max_users),
-                    Some(RemoteCommand::Stop) => run.stop(false),
-                    Some(RemoteCommand::StopNow) => run.stop(true),
-                    Some(RemoteCommand::Reset) => run.reset(),
+                    Some(RunCommand::SetUsers { users, spawn_rate }) => run.set_users(users, spawn_rate),
+                    Some(RunCommand::SetArrivals { per_second, max_users }) => run.set_arrivals(per_second, max_users),
+                    Some(RunCommand::Stop) => run.stop(false),
+                    Some(RunCommand::StopNow) => run.stop(true),
+                    Some(RunCommand::Reset) => run.reset(),
                     None => remote_open = false,
                 },
                 _ = tokio::time::sleep_until(wake) => run.on_timer(Instant::now()),

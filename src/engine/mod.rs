@@ -41,7 +41,7 @@ pub use plan::{Load, Plan, PlanError, Stage, parse_rate, run_meta};
 
 use crate::scenario::Scenario;
 use crate::stats::{Aggregate, HistoryPoint, LiveRow, RunMeta, RunResult, Threshold};
-use spawner::{Control, Controller, Spawner};
+use spawner::{Controller, Spawner};
 
 /// A row an `emit` step produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -331,9 +331,10 @@ impl Engine {
     }
 }
 
-/// What an [`EngineControl`] asks of a run carried out elsewhere.
+/// What an [`EngineControl`] asks of its run: of the engine's own controller, or of a run
+/// carried out elsewhere (through [`RemoteRun::command`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum RemoteCommand {
+pub enum RunCommand {
     SetUsers {
         users: u64,
         spawn_rate: f64,
@@ -352,29 +353,15 @@ pub enum RemoteCommand {
 /// state, the users and the one-per-second [`LiveUpdate`] go.
 #[derive(Debug)]
 pub struct RemoteRun {
-    commands: mpsc::UnboundedReceiver<Control>,
+    commands: mpsc::UnboundedReceiver<RunCommand>,
     shared: Arc<Published>,
     flows: Vec<FlowCount>,
 }
 
 impl RemoteRun {
     /// The next command; `None` once every control is dropped.
-    pub async fn command(&mut self) -> Option<RemoteCommand> {
-        Some(match self.commands.recv().await? {
-            Control::SetUsers { users, spawn_rate } => {
-                RemoteCommand::SetUsers { users, spawn_rate }
-            }
-            Control::SetArrivals {
-                per_second,
-                max_users,
-            } => RemoteCommand::SetArrivals {
-                per_second,
-                max_users,
-            },
-            Control::Stop => RemoteCommand::Stop,
-            Control::StopNow => RemoteCommand::StopNow,
-            Control::Reset => RemoteCommand::Reset,
-        })
+    pub async fn command(&mut self) -> Option<RunCommand> {
+        self.commands.recv().await
     }
 
     /// The run's measurements, read by `EngineControl::inspect`: merge into it here.
@@ -437,7 +424,7 @@ impl EngineHandle {
 /// The control API (for the CLI and the web page). Every method returns at once.
 #[derive(Debug, Clone)]
 pub struct EngineControl {
-    control: mpsc::UnboundedSender<Control>,
+    control: mpsc::UnboundedSender<RunCommand>,
     shared: Arc<Published>,
 }
 
@@ -450,7 +437,9 @@ impl EngineControl {
         Plan::users(users, Some(spawn_rate), None)?;
         self.shared.scenario.check_capacity(users)?;
         limits::check_open_files(users, limits::connections_per_user(&self.shared.scenario))?;
-        let _ = self.control.send(Control::SetUsers { users, spawn_rate });
+        let _ = self
+            .control
+            .send(RunCommand::SetUsers { users, spawn_rate });
         Ok(())
     }
 
@@ -464,16 +453,10 @@ impl EngineControl {
         max_users: u64,
     ) -> Result<(), EngineError> {
         if let Some(per_second) = per_second {
-            Plan::new(vec![Stage {
-                load: Load::Arrivals {
-                    per_second,
-                    max_users,
-                },
-                duration: None,
-            }])?;
+            Plan::arrival_rate(per_second, max_users, None)?;
         }
         self.shared.scenario.check_capacity(max_users)?;
-        let _ = self.control.send(Control::SetArrivals {
+        let _ = self.control.send(RunCommand::SetArrivals {
             per_second,
             max_users,
         });
@@ -483,18 +466,18 @@ impl EngineControl {
     /// Graceful stop: no new iterations; each user finishes what it is doing within the stop
     /// timeout, then runs `on_stop`.
     pub fn stop(&self) {
-        let _ = self.control.send(Control::Stop);
+        let _ = self.control.send(RunCommand::Stop);
     }
 
     /// Stops at once: requests in flight are counted as cut at the stop, `on_stop` does not
     /// run.
     pub fn stop_now(&self) {
-        let _ = self.control.send(Control::StopNow);
+        let _ = self.control.send(RunCommand::StopNow);
     }
 
     /// Forgets every count so far ("reset stats"); the history stays.
     pub fn reset_stats(&self) {
-        let _ = self.control.send(Control::Reset);
+        let _ = self.control.send(RunCommand::Reset);
     }
 
     pub fn state(&self) -> RunState {
@@ -558,15 +541,9 @@ impl EngineControl {
     ) -> R {
         let (users, monitors) = (self.users(), self.monitors());
         self.inspect(|aggregate| {
-            let rows = aggregate.rows();
-            f(&crate::stats::report::prometheus::Exposition {
-                entries: rows
-                    .iter()
-                    .filter_map(|row| aggregate.entry(&row.method, &row.name))
-                    .collect(),
-                users,
-                monitors,
-            })
+            f(&crate::stats::report::prometheus::Exposition::of_aggregate(
+                aggregate, users, monitors,
+            ))
         })
     }
 }

@@ -208,7 +208,16 @@ impl Plan {
         max_users: u64,
         run_time: Option<Duration>,
     ) -> Result<Plan, PlanError> {
-        let per_second = parse_rate(rate)?;
+        Plan::arrival_rate(parse_rate(rate)?, max_users, run_time)
+    }
+
+    /// `per_second` iterations a second, at most `max_users` users busy, for `run_time` (or
+    /// until stopped): one open-model stage, its bounds checked.
+    pub fn arrival_rate(
+        per_second: f64,
+        max_users: u64,
+        run_time: Option<Duration>,
+    ) -> Result<Plan, PlanError> {
         Plan::new(vec![Stage {
             load: Load::Arrivals {
                 per_second,

@@ -11,27 +11,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::worker::{Command, Report};
-use super::{FlowCount, Published, RunState};
+use super::{FlowCount, Published, RunCommand, RunState};
 use crate::engine::plan::{Load, Plan, Stage};
 pub(super) use crate::stats::now_unix_ms as unix_ms;
 use crate::stats::{RunMeta, RunResult};
-
-/// What the handle asks of the controller.
-#[derive(Debug)]
-pub(super) enum Control {
-    SetUsers {
-        users: u64,
-        spawn_rate: f64,
-    },
-    /// Open model: from now on this rate (`None`: no arrivals until the next rate).
-    SetArrivals {
-        per_second: Option<f64>,
-        max_users: u64,
-    },
-    Stop,
-    StopNow,
-    Reset,
-}
 
 /// Where the plan stands.
 pub(super) struct Spawner {
@@ -52,7 +35,7 @@ pub(super) struct Spawner {
     /// Workers that take arrivals (those with a share of `max_users`).
     open_workers: Vec<usize>,
     started_total: u64,
-    /// Open model: no arrivals until the next rate (`Control::SetArrivals` with none).
+    /// Open model: no arrivals until the next rate (`RunCommand::SetArrivals` with none).
     paused: bool,
 }
 
@@ -268,7 +251,7 @@ impl Spawner {
 /// Everything the controller task owns.
 pub(super) struct Controller {
     pub(super) spawner: Spawner,
-    pub(super) control: mpsc::UnboundedReceiver<Control>,
+    pub(super) control: mpsc::UnboundedReceiver<RunCommand>,
     pub(super) reports: mpsc::UnboundedReceiver<Report>,
     pub(super) shared: Arc<Published>,
     pub(super) meta: RunMeta,
@@ -330,33 +313,33 @@ impl Controller {
                     next = self.spawner.advance(Instant::now());
                 }
                 control = self.control.recv(), if control_open => match control {
-                    Some(Control::SetUsers { users, spawn_rate }) if !stopping => {
+                    Some(RunCommand::SetUsers { users, spawn_rate }) if !stopping => {
                         if let Err(message) = self.spawner.set_users(users, spawn_rate, Instant::now()) {
                             tracing::warn!("{message}");
                         }
                         next = self.spawner.advance(Instant::now());
                     }
-                    Some(Control::SetUsers { .. }) => {}
-                    Some(Control::SetArrivals { per_second, max_users }) if !stopping => {
+                    Some(RunCommand::SetUsers { .. }) => {}
+                    Some(RunCommand::SetArrivals { per_second, max_users }) if !stopping => {
                         if let Err(message) = self.spawner.set_arrivals(per_second, max_users, Instant::now()) {
                             tracing::warn!("{message}");
                         }
                         next = self.spawner.advance(Instant::now());
                     }
-                    Some(Control::SetArrivals { .. }) => {}
-                    Some(Control::Stop) | None => {
+                    Some(RunCommand::SetArrivals { .. }) => {}
+                    Some(RunCommand::Stop) | None => {
                         // Every handle gone counts as a stop: nobody could stop the run later.
                         control_open = control.is_some();
                         if !stopping {
                             stopping = self.stop();
                         }
                     }
-                    Some(Control::StopNow) => {
+                    Some(RunCommand::StopNow) => {
                         stopping = true;
                         self.set_state(RunState::Stopping);
                         self.spawner.broadcast(|| Command::Abort);
                     }
-                    Some(Control::Reset) => {
+                    Some(RunCommand::Reset) => {
                         self.spawner.broadcast(|| Command::Reset);
                         self.shared.aggregate().reset();
                         self.flows.iter_mut().for_each(|flow| flow.iterations = 0);

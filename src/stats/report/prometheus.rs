@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::monitor::Unit;
-use crate::stats::{EntryStats, RunResult};
+use crate::stats::{Aggregate, EntryStats, RunResult};
 
 /// The quantiles each latency summary gives.
 pub const QUANTILES: [f64; 4] = [0.5, 0.9, 0.95, 0.99];
@@ -42,6 +42,24 @@ fn number(value: f64) -> String {
 }
 
 impl<'a> Exposition<'a> {
+    /// A run going: each request name's numbers in `aggregate` so far, with `users` running
+    /// and each monitor series' newest value.
+    pub fn of_aggregate(
+        aggregate: &'a Aggregate,
+        users: u64,
+        monitors: Vec<(String, Unit, f64)>,
+    ) -> Exposition<'a> {
+        Exposition {
+            entries: aggregate
+                .rows()
+                .iter()
+                .filter_map(|row| aggregate.entry(&row.method, &row.name))
+                .collect(),
+            users,
+            monitors,
+        }
+    }
+
     /// A finished run's numbers: no user runs any more, each monitor series at its last
     /// value.
     pub fn of_result(result: &'a RunResult) -> Exposition<'a> {
