@@ -12,15 +12,15 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use tokio::io::{AsyncRead, ReadBuf};
 
+use super::tests::{join, master_config};
 use super::*;
-use crate::cluster::bundle::Bundle;
 use crate::cluster::protocol::{
     FirstWord, FrameError, Hello, MAX_FRAME, MAX_HANDSHAKE_FRAME, ScenarioPin, encode,
     read_frame_within,
 };
 use crate::engine::Plan;
 use crate::fuzzing::{config, pieces};
-use crate::stats::{Failure, FailureKind, RequestSample, RunMeta, Tally};
+use crate::stats::{Failure, FailureKind, RequestSample, Tally};
 
 /// Bytes handed out in the pieces a socket might deliver; never pending.
 struct Pieces<'a> {
@@ -66,38 +66,9 @@ fn read_all<T: for<'de> serde::Deserialize<'de>>(
 /// A master running 4 users on workers 1 and 2.
 fn running() -> (Run, Vec<mpsc::UnboundedReceiver<ToWorker>>) {
     let plan = Plan::users(4, Some(100.0), Some(Duration::from_secs(60))).unwrap();
-    let config = MasterConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        token: None,
-        expect_workers: 2,
-        bundle: Bundle::from_urls(&["http://127.0.0.1:9/".to_owned()], None),
-        plan,
-        unique_rows: None,
-        stop_timeout: Duration::from_secs(1),
-        max_body: None,
-        accept_invalid_certs: false,
-        meta: RunMeta::default(),
-        iterations: None,
-        monitors: Vec::new(),
-        notify: Arc::new(|_: &str| {}),
-    };
+    let config = master_config(plan, None, 2, Arc::new(|_: &str| {}));
     let mut run = Run::new(config, Arc::new(Mutex::new(Status::default())));
-    let mut inboxes = Vec::new();
-    for id in 1..=2 {
-        let (sender, inbox) = mpsc::unbounded_channel();
-        inboxes.push(inbox);
-        run.on_event(Event::Joined {
-            id,
-            name: format!("w{id}"),
-            peer: "127.0.0.1:1".parse().unwrap(),
-            cores: 2,
-            sender,
-        });
-        run.on_event(Event::Message {
-            id,
-            message: ToMaster::Ready,
-        });
-    }
+    let inboxes = (1..=2).map(|id| join(&mut run, id)).collect();
     (run, inboxes)
 }
 

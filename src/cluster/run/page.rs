@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
 
 use super::{Phase, Run, WorkerState};
-use crate::engine::{Load, Plan, RunState, Stage};
+use crate::engine::{Plan, RunState};
 use crate::stats::{Aggregate, RunMeta, RunResult};
 
 impl Run {
@@ -86,14 +86,7 @@ impl Run {
         }
         self.arrivals_paused = per_second.is_none();
         if let Some(per_second) = per_second {
-            let stage = Stage {
-                load: Load::Arrivals {
-                    per_second,
-                    max_users,
-                },
-                duration: None,
-            };
-            let Ok(plan) = Plan::new(vec![stage]) else {
+            let Ok(plan) = Plan::arrival_rate(per_second, max_users, None) else {
                 return;
             };
             self.config.plan = plan;
@@ -178,47 +171,17 @@ fn lock_status(status: &Mutex<super::Status>) -> std::sync::MutexGuard<'_, super
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::time::Duration;
 
     use tokio::sync::mpsc;
 
-    use super::super::{Event, MasterConfig, Status, ToMaster, ToWorker};
+    use super::super::tests::{join, master_config};
+    use super::super::{Event, Status, ToMaster, ToWorker};
     use super::*;
-    use crate::cluster::bundle::Bundle;
 
     fn page_run() -> Run {
-        let config = MasterConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            token: None,
-            expect_workers: 2,
-            bundle: Bundle::from_urls(&["http://127.0.0.1:9/".to_owned()], None),
-            plan: Plan::users(1, Some(1.0), None).unwrap(),
-            unique_rows: None,
-            stop_timeout: Duration::from_secs(1),
-            max_body: None,
-            accept_invalid_certs: false,
-            meta: RunMeta::default(),
-            iterations: None,
-            monitors: Vec::new(),
-            notify: Arc::new(|_: &str| {}),
-        };
+        let plan = Plan::users(1, Some(1.0), None).unwrap();
+        let config = master_config(plan, None, 2, Arc::new(|_: &str| {}));
         Run::new(config, Arc::new(Mutex::new(Status::default()))).for_page()
-    }
-
-    fn join(run: &mut Run, id: u32) -> mpsc::UnboundedReceiver<ToWorker> {
-        let (sender, inbox) = mpsc::unbounded_channel();
-        run.on_event(Event::Joined {
-            id,
-            name: format!("w{id}"),
-            peer: "127.0.0.1:1".parse().unwrap(),
-            cores: 2,
-            sender,
-        });
-        run.on_event(Event::Message {
-            id,
-            message: ToMaster::Ready,
-        });
-        inbox
     }
 
     fn told(inbox: &mut mpsc::UnboundedReceiver<ToWorker>) -> Vec<ToWorker> {

@@ -9,6 +9,49 @@ use crate::cluster::bundle::Bundle;
 use crate::engine::Plan;
 use crate::stats::{RequestSample, RunMeta, Tally};
 
+/// A master's configuration for driving a `Run` by hand (the page's tests and the fuzz
+/// properties use it too): `plan` for `expect_workers` workers, a bundle of one URL,
+/// `unique_rows`, and what it says told to `notify`.
+pub(super) fn master_config(
+    plan: Plan,
+    unique_rows: Option<u64>,
+    expect_workers: usize,
+    notify: Notify,
+) -> MasterConfig {
+    MasterConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        token: None,
+        expect_workers,
+        bundle: Bundle::from_urls(&["http://127.0.0.1:9/".to_owned()], None),
+        plan,
+        unique_rows,
+        stop_timeout: Duration::from_secs(1),
+        max_body: None,
+        accept_invalid_certs: false,
+        meta: RunMeta::default(),
+        iterations: None,
+        monitors: Vec::new(),
+        notify,
+    }
+}
+
+/// Worker `id` (2 cores) joins `run` and says it is ready; what it is told comes to the inbox.
+pub(super) fn join(run: &mut Run, id: u32) -> mpsc::UnboundedReceiver<ToWorker> {
+    let (sender, inbox) = mpsc::unbounded_channel();
+    run.on_event(Event::Joined {
+        id,
+        name: format!("w{id}"),
+        peer: "127.0.0.1:1".parse().unwrap(),
+        cores: 2,
+        sender,
+    });
+    run.on_event(Event::Message {
+        id,
+        message: ToMaster::Ready,
+    });
+    inbox
+}
+
 struct Fixture {
     run: Run,
     said: Arc<Mutex<Vec<String>>>,
@@ -24,21 +67,8 @@ impl Fixture {
     fn with_plan(plan: Plan, rows: Option<u64>, expect: usize) -> Fixture {
         let said = Arc::new(Mutex::new(Vec::new()));
         let log = said.clone();
-        let config = MasterConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            token: None,
-            expect_workers: expect,
-            bundle: Bundle::from_urls(&["http://127.0.0.1:9/".to_owned()], None),
-            plan,
-            unique_rows: rows,
-            stop_timeout: Duration::from_secs(1),
-            max_body: None,
-            accept_invalid_certs: false,
-            meta: RunMeta::default(),
-            iterations: None,
-            monitors: Vec::new(),
-            notify: Arc::new(move |line: &str| log.lock().unwrap().push(line.to_owned())),
-        };
+        let notify = Arc::new(move |line: &str| log.lock().unwrap().push(line.to_owned()));
+        let config = master_config(plan, rows, expect, notify);
         Fixture {
             run: Run::new(config, Arc::new(Mutex::new(Status::default()))),
             said,
@@ -47,19 +77,8 @@ impl Fixture {
     }
 
     fn join(&mut self, id: u32) {
-        let (sender, inbox) = mpsc::unbounded_channel();
+        let inbox = join(&mut self.run, id);
         self.inboxes.insert(id, inbox);
-        self.run.on_event(Event::Joined {
-            id,
-            name: format!("w{id}"),
-            peer: "127.0.0.1:1".parse().unwrap(),
-            cores: 2,
-            sender,
-        });
-        self.run.on_event(Event::Message {
-            id,
-            message: ToMaster::Ready,
-        });
     }
 
     fn told(&mut self, id: u32) -> Vec<ToWorker> {
