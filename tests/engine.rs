@@ -12,7 +12,7 @@ use chorus::data::{DataSource, Mode};
 use chorus::demo::AppOptions;
 use chorus::engine::{Engine, EngineOptions, Plan, SetupMode};
 use chorus::scenario::{
-    Defaults, Emit, Extract, ExtractKind, Flow, Request, Scenario, Step, StepKind, Template,
+    Emit, Extract, ExtractKind, Flow, Request, Scenario, Step, StepKind, Template,
 };
 use chorus::stats::{FailureKind, RunResult};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -60,23 +60,10 @@ fn flow(name: &str, weight: u32, steps: Vec<Step>) -> Flow {
 fn scenario(host: &str, flows: Vec<Flow>) -> Scenario {
     let host = url::Url::parse(host).unwrap();
     Scenario {
-        source: PathBuf::from("(test)"),
         allowed_hosts: vec![host.host_str().unwrap().to_owned()],
         host: Some(host),
-        defaults: Defaults::default(),
-        data: Vec::new(),
-        vars: Vec::new(),
-        on_start: Vec::new(),
         flows,
-        on_stop: Vec::new(),
-        thresholds: Vec::new(),
-        monitors: Vec::new(),
-        otlp: None,
-        capture: None,
-        auth: None,
-        relogin: None,
-        env: Vec::new(),
-        scripts: None,
+        ..Scenario::empty("(test)")
     }
 }
 

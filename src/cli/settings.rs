@@ -191,11 +191,12 @@ impl RunSettings {
     }
 }
 
-/// The `--threshold`s and the scenario's own thresholds, parsed.
+/// The `--threshold`s, parsed, then the scenario's own (parsed when it loaded).
 fn thresholds(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<Vec<Threshold>> {
-    let mut expressions = args.thresholds.clone();
-    expressions.extend(scenario.thresholds.iter().cloned());
-    stats::thresholds::parse_all(&expressions).map_err(anyhow::Error::msg)
+    let mut thresholds =
+        stats::thresholds::parse_all(&args.thresholds).map_err(anyhow::Error::msg)?;
+    thresholds.extend(scenario.thresholds.iter().cloned());
+    Ok(thresholds)
 }
 
 /// `--find-capacity`'s search: from the plan's first rate, judged on its conditions and on

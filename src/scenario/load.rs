@@ -14,9 +14,7 @@ use super::raw::RawScenario;
 use super::template::{Condition, Template};
 use super::vars::BUILT_INS;
 use super::yaml::{self, Node, join};
-use super::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Defaults, Flow, HttpVersion, LoadOptions, Scenario,
-};
+use super::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Flow, HttpVersion, LoadOptions, Scenario};
 use crate::data::DataSource;
 use crate::units;
 
@@ -278,25 +276,7 @@ impl<'a> Context<'a> {
 
     fn scenario(&mut self, options: &LoadOptions) -> Scenario {
         let root = self.root;
-        let mut scenario = Scenario {
-            source: self.file.clone(),
-            host: None,
-            allowed_hosts: Vec::new(),
-            defaults: Defaults::default(),
-            data: Vec::new(),
-            vars: Vec::new(),
-            on_start: Vec::new(),
-            flows: Vec::new(),
-            on_stop: Vec::new(),
-            thresholds: Vec::new(),
-            monitors: Vec::new(),
-            otlp: None,
-            capture: None,
-            auth: None,
-            relogin: None,
-            env: Vec::new(),
-            scripts: None,
-        };
+        let mut scenario = Scenario::empty(self.file.clone());
         if !matches!(root.value, yaml::Value::Map(_)) {
             self.problem(
                 "",
@@ -356,10 +336,10 @@ impl<'a> Context<'a> {
             scenario.relogin = self.relogin(relogin, &scenario);
         }
         scenario.env = self.environment(options);
-        scenario.thresholds = raw.thresholds.unwrap_or_default();
-        for (i, expression) in scenario.thresholds.iter().enumerate() {
-            if let Err(err) = crate::stats::thresholds::Threshold::parse(expression) {
-                self.problem(&format!("thresholds[{i}]"), false, err.to_string());
+        for (i, expression) in raw.thresholds.unwrap_or_default().iter().enumerate() {
+            match crate::stats::thresholds::Threshold::parse(expression) {
+                Ok(threshold) => scenario.thresholds.push(threshold),
+                Err(err) => self.problem(&format!("thresholds[{i}]"), false, err.to_string()),
             }
         }
         for (i, text) in raw.monitors.unwrap_or_default().iter().enumerate() {

@@ -92,8 +92,8 @@ pub struct Scenario {
     pub on_start: Vec<Step>,
     pub flows: Vec<Flow>,
     pub on_stop: Vec<Step>,
-    /// Parsed by `stats::thresholds`.
-    pub thresholds: Vec<String>,
+    /// `thresholds:`, parsed (and so checked) at load.
+    pub thresholds: Vec<crate::stats::Threshold>,
     /// `monitors:`: what to watch beside the load, as `--monitor` takes it (both are used).
     pub monitors: Vec<crate::monitor::Spec>,
     /// `otlp: URL` (or `--otlp`, which wins): where the run's numbers are pushed over OTLP.
@@ -382,18 +382,29 @@ impl Scenario {
             });
         }
         Scenario {
-            source: PathBuf::from("(--url)"),
             host,
             allowed_hosts,
-            defaults: Defaults::default(),
-            data: Vec::new(),
-            vars: Vec::new(),
-            on_start: Vec::new(),
             flows: vec![Flow {
                 name: "urls".to_owned(),
                 weight: 1,
                 steps,
             }],
+            ..Scenario::empty("(--url)")
+        }
+    }
+
+    /// A scenario of nothing from `source`: no host, no steps, no settings; what loading
+    /// fills in (and what a tool that builds a scenario starts from).
+    pub fn empty(source: impl Into<PathBuf>) -> Scenario {
+        Scenario {
+            source: source.into(),
+            host: None,
+            allowed_hosts: Vec::new(),
+            defaults: Defaults::default(),
+            data: Vec::new(),
+            vars: Vec::new(),
+            on_start: Vec::new(),
+            flows: Vec::new(),
             on_stop: Vec::new(),
             thresholds: Vec::new(),
             monitors: Vec::new(),

@@ -3,11 +3,29 @@
 //! before they run, and filters and tests minijinja only looks up when it runs are looked up
 //! at load.
 
+use std::iter::Peekable;
+use std::str::Chars;
+
 use minijinja::Environment;
 
 /// Brackets inside each other, or prefix operators (`not`, `-`, `!`) one after the other,
 /// in a template expression, a `when:` condition or a JSONPath.
 pub(super) const MAX_EXPRESSION_NESTING: usize = 32;
+
+/// Whether `c` is text inside quotes (`quote` holds the open one, if any): an escaped
+/// character after a backslash is taken from `chars` with it, and the closing quote ends
+/// the quotes.
+fn inside_quotes(c: char, quote: &mut Option<char>, chars: &mut Peekable<Chars<'_>>) -> bool {
+    let Some(open) = *quote else {
+        return false;
+    };
+    if c == '\\' {
+        chars.next();
+    } else if c == open {
+        *quote = None;
+    }
+    true
+}
 
 /// Why an expression is refused, when it nests too deeply.
 pub(super) fn too_deep(source: &str) -> Option<String> {
@@ -29,12 +47,7 @@ fn nesting(source: &str) -> usize {
     let mut chars = source.chars().peekable();
     let mut word = String::new();
     while let Some(c) = chars.next() {
-        if let Some(open) = quote {
-            if c == '\\' {
-                chars.next();
-            } else if c == open {
-                quote = None;
-            }
+        if inside_quotes(c, &mut quote, &mut chars) {
             continue;
         }
         if c.is_alphanumeric() || c == '_' {
@@ -70,12 +83,7 @@ pub(super) fn unknown_filter_or_test(source: &str, env: &Environment<'_>) -> Opt
     let mut quote = None;
     let mut after = ' ';
     while let Some(c) = chars.next() {
-        if let Some(open) = quote {
-            if c == '\\' {
-                chars.next();
-            } else if c == open {
-                quote = None;
-            }
+        if inside_quotes(c, &mut quote, &mut chars) {
             continue;
         }
         match c {
