@@ -217,11 +217,7 @@ fn step_line(number: usize, step: &crate::stats::capacity::CapacityStep) -> Stri
         ms(step.p99_us),
         step.failure_percent(),
         step.dropped_iterations,
-        if step.held {
-            "held".to_owned()
-        } else {
-            format!("did not hold: {}", step.why)
-        }
+        step.verdict()
     )
 }
 

@@ -8,7 +8,7 @@ use super::{Change, Comparison, Metric, Presence, Row, SideInfo, Verdict};
 use crate::stats::Verdict as ThresholdVerdict;
 use crate::stats::report::format::ms;
 use crate::stats::report::junit::{self, Case, Outcome, Suite};
-use crate::stats::report::markdown::cell;
+use crate::stats::report::markdown::{self, cell};
 
 /// A value of `metric` with its unit: `12.3 ms`, `410.2/s`, `0.50 %`.
 pub fn value(metric: Metric, value: f64) -> String {
@@ -220,18 +220,7 @@ pub fn markdown(
             let _ = writeln!(out, "- `{}`: {}", cell(&breach.request), breach.text);
         }
     }
-    if !thresholds.is_empty() {
-        out.push_str("\n| Threshold (new run) | Result | Observed |\n|---|---|---|\n");
-        for v in thresholds {
-            let _ = writeln!(
-                out,
-                "| `{}` | {} | {} |",
-                cell(&v.expression),
-                if v.passed { "pass" } else { "**FAIL**" },
-                cell(&v.observed_text)
-            );
-        }
-    }
+    markdown::thresholds_table(&mut out, "Threshold (new run)", thresholds);
     out
 }
 

@@ -41,6 +41,15 @@ pub struct CapacityStep {
 }
 
 impl CapacityStep {
+    /// `held`, or `did not hold: ` and why.
+    pub fn verdict(&self) -> String {
+        if self.held {
+            "held".to_owned()
+        } else {
+            format!("did not hold: {}", self.why)
+        }
+    }
+
     /// Requests answered per second over the step's measured seconds.
     pub fn rps(&self) -> f64 {
         self.requests as f64 / self.seconds.max(1) as f64

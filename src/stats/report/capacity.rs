@@ -32,11 +32,7 @@ pub fn text(out: &mut String, capacity: &Capacity) {
             ms(step.p99_us),
             step.failure_percent(),
             step.dropped_iterations,
-            if step.held {
-                "held".to_owned()
-            } else {
-                format!("did not hold: {}", step.why)
-            }
+            step.verdict()
         );
     }
     let _ = match capacity.per_second {
@@ -73,11 +69,8 @@ pub fn html(page: &mut String, capacity: &Capacity) {
          <th>Verdict</th></tr>\n",
     );
     for (number, step) in capacity.steps.iter().enumerate() {
-        let (class, word) = if step.held {
-            ("pass", "held".to_owned())
-        } else {
-            ("fail", format!("did not hold: {}", step.why))
-        };
+        let class = if step.held { "pass" } else { "fail" };
+        let word = step.verdict();
         let _ = writeln!(
             page,
             "<tr><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td>\

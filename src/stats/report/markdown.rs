@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::format::ms;
-use crate::stats::{EntryStats, RunResult};
+use crate::stats::{EntryStats, RunResult, Verdict};
 
 /// The Markdown of `result`.
 pub fn for_run(result: &RunResult) -> String {
@@ -70,19 +70,25 @@ pub fn for_run(result: &RunResult) -> String {
         );
     }
     row(&mut out, "**Aggregated**", &result.total);
-    if !result.verdicts.is_empty() {
-        out.push_str("\n| Threshold | Result | Observed |\n|---|---|---|\n");
-        for v in &result.verdicts {
-            let _ = writeln!(
-                out,
-                "| `{}` | {} | {} |",
-                cell(&v.expression),
-                if v.passed { "pass" } else { "**FAIL**" },
-                cell(&v.observed_text)
-            );
-        }
-    }
+    thresholds_table(&mut out, "Threshold", &result.verdicts);
     out
+}
+
+/// The table of `verdicts` (none: no table), its first column headed `heading`.
+pub fn thresholds_table(out: &mut String, heading: &str, verdicts: &[Verdict]) {
+    if verdicts.is_empty() {
+        return;
+    }
+    let _ = write!(out, "\n| {heading} | Result | Observed |\n|---|---|---|\n");
+    for v in verdicts {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} |",
+            cell(&v.expression),
+            if v.passed { "pass" } else { "**FAIL**" },
+            cell(&v.observed_text)
+        );
+    }
 }
 
 /// Text safe inside a table cell (and inside backticks): pipes escaped, line breaks and
