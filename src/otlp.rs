@@ -193,18 +193,12 @@ async fn send_all(url: Url, slot: Arc<Slot>, notify: Say) {
 
 /// One `POST` of an OTLP/HTTP JSON body; a status that is not 2xx fails.
 async fn post(url: &Url, body: Vec<u8>) -> Result<(), String> {
-    let (mut sender, crate::side_http::Request { target, authority }) =
-        crate::side_http::connect(url).await?;
-    let request = http::Request::post(target)
-        .header(http::header::HOST, authority)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header(http::header::USER_AGENT, "chorus-otlp")
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|err| err.to_string())?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|err| err.to_string())?;
+    let headers = [
+        (http::header::CONTENT_TYPE, "application/json"),
+        (http::header::USER_AGENT, "chorus-otlp"),
+    ];
+    let body = Full::new(Bytes::from(body));
+    let response = crate::side_http::exchange(url, http::Method::POST, &headers, body).await?;
     let status = response.status();
     // Read the answer (an ExportMetricsServiceResponse) so the connection ends cleanly.
     let _ = response.into_body().collect().await;

@@ -7,9 +7,36 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use url::Url;
 
+/// Sends one `method` request with `headers` (beside `Host`) and `body` to `url` on a
+/// connection of its own; the response, its body still to read. Errors are sentences.
+pub(crate) async fn exchange<B>(
+    url: &Url,
+    method: http::Method,
+    headers: &[(http::header::HeaderName, &str)],
+    body: B,
+) -> Result<hyper::Response<hyper::body::Incoming>, String>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (mut sender, Request { target, authority }) = connect(url).await?;
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(target)
+        .header(http::header::HOST, authority);
+    for (name, value) in headers {
+        request = request.header(name.clone(), *value);
+    }
+    let request = request.body(body).map_err(|err| err.to_string())?;
+    sender
+        .send_request(request)
+        .await
+        .map_err(|err| err.to_string())
+}
+
 /// A connection to `url`'s host and port, ready for one request: its sender, the request
-/// target (path and query) and the `Host` header's value. Errors are sentences.
-pub(crate) async fn connect<B>(url: &Url) -> Result<(SendRequest<B>, Request), String>
+/// target (path and query) and the `Host` header's value.
+async fn connect<B>(url: &Url) -> Result<(SendRequest<B>, Request), String>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -37,9 +64,9 @@ where
 }
 
 /// Where a request on a [`connect`]ed sender goes.
-pub(crate) struct Request {
+struct Request {
     /// The path and query.
-    pub(crate) target: String,
+    target: String,
     /// The `Host` header.
-    pub(crate) authority: String,
+    authority: String,
 }

@@ -426,33 +426,19 @@ impl Sampler {
         let net = read("/proc/net/dev").and_then(|n| procfs::network_bytes(&n));
         let disk = read("/proc/diskstats").and_then(|d| procfs::disk_bytes(&d, &self.disks));
         if let Some(elapsed) = elapsed.filter(|e| *e > 0.0) {
-            if let (Some((rx, tx)), Some((rx0, tx0))) = (net, host.net) {
-                self.point(
-                    "host.net_received".to_owned(),
-                    Unit::BytesPerSecond,
-                    second,
-                    rate(rx, rx0, elapsed),
-                );
-                self.point(
-                    "host.net_sent".to_owned(),
-                    Unit::BytesPerSecond,
-                    second,
-                    rate(tx, tx0, elapsed),
-                );
-            }
-            if let (Some((r, w)), Some((r0, w0))) = (disk, host.disk) {
-                self.point(
-                    "host.disk_read".to_owned(),
-                    Unit::BytesPerSecond,
-                    second,
-                    rate(r, r0, elapsed),
-                );
-                self.point(
-                    "host.disk_write".to_owned(),
-                    Unit::BytesPerSecond,
-                    second,
-                    rate(w, w0, elapsed),
-                );
+            // Each pair of byte counters (in, out) as two rates.
+            let counters = [
+                (["host.net_received", "host.net_sent"], net, host.net),
+                (["host.disk_read", "host.disk_write"], disk, host.disk),
+            ];
+            for (names, now, before) in counters {
+                let (Some((a, b)), Some((a0, b0))) = (now, before) else {
+                    continue;
+                };
+                for (name, now, before) in [(names[0], a, a0), (names[1], b, b0)] {
+                    let value = rate(now, before, elapsed);
+                    self.point(name.to_owned(), Unit::BytesPerSecond, second, value);
+                }
             }
         }
         host.net = net.or(host.net);

@@ -80,18 +80,12 @@ impl Scraper {
 
 /// GET the endpoint's text (status 2xx, at most `MAX_BODY` bytes, UTF-8).
 pub(super) async fn fetch(url: &Url) -> Result<String, String> {
-    let (mut sender, crate::side_http::Request { target, authority }) =
-        crate::side_http::connect(url).await?;
-    let request = http::Request::get(target)
-        .header(http::header::HOST, authority)
-        .header(http::header::ACCEPT, "text/plain;version=0.0.4")
-        .header(http::header::USER_AGENT, "chorus-monitor")
-        .body(Empty::<Bytes>::new())
-        .map_err(|err| err.to_string())?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|err| err.to_string())?;
+    let headers = [
+        (http::header::ACCEPT, "text/plain;version=0.0.4"),
+        (http::header::USER_AGENT, "chorus-monitor"),
+    ];
+    let response =
+        crate::side_http::exchange(url, http::Method::GET, &headers, Empty::<Bytes>::new()).await?;
     let status = response.status();
     if !status.is_success() {
         return Err(format!("HTTP {}", status.as_u16()));
