@@ -52,6 +52,34 @@ fn render_ns(dir: &Path, url: &str) -> f64 {
     start.elapsed().as_nanos() as f64 / rounds as f64
 }
 
+/// Nanoseconds per `before_request` hook call on a GET of `/` (the same call `chorus run`
+/// makes before every request), headers and all: the part of a signed request the hook adds.
+fn hook_ns(dir: &Path) -> f64 {
+    let text = "host: http://127.0.0.1:1\nscripts: [sign.js]\nvars:\n  secret: s3cret\nflows:\n  - steps:\n      - get: /\n";
+    let scenario = chorus::scenario::load_str(text, &dir.join("t.yaml"), &LoadOptions::default())
+        .unwrap_or_else(|err| panic!("{err}"));
+    let scripts = scenario.scripts.clone().expect("scripts");
+    let vars = Vars::for_user(&scenario, 3).expect("vars");
+    let url = url::Url::parse("http://127.0.0.1:1/").expect("a URL");
+    let body = bytes::Bytes::new();
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::HOST, "127.0.0.1:1".parse().expect("a value"));
+    headers.insert(http::header::USER_AGENT, "chorus".parse().expect("a value"));
+    let method = http::Method::GET;
+    let rounds = 200_000;
+    let start = Instant::now();
+    for _ in 0..rounds {
+        let mut sent = headers.clone();
+        (scripts.before_request(&method, &url, &mut sent, &body, &vars)).expect("signs");
+        std::hint::black_box(sent);
+    }
+    let elapsed = start.elapsed().as_nanos() as f64 / rounds as f64;
+    let mut sent = headers.clone();
+    (scripts.before_request(&method, &url, &mut sent, &body, &vars)).expect("signs");
+    assert!(sent.contains_key("x-signature"), "{sent:?}");
+    elapsed
+}
+
 /// CPU seconds (user + system) of this process's waited-for children.
 fn children_cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -125,6 +153,14 @@ fn main() {
         "one call of a small JS function from a template: {:.2} µs (target <= 5 µs)",
         (scripted - native) / 1000.0
     );
+    let hook = hook_ns(dir.path());
+    println!(
+        "one before_request hook call (signing a GET): {:.2} µs",
+        hook / 1000.0
+    );
+    if std::env::var_os("CHORUS_BENCH_HOOK_ONLY").is_some() {
+        return;
+    }
 
     let server = nginx::Nginx::start(&dir.path().join("nginx"), false, Some(1));
     let host = server.url("");
