@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use rquickjs::{Ctx, Value as Js};
 
 use super::engine::{self, Engine};
-use super::lazy::{JS_VARIABLE, Pending, headers_object, vars_object};
+use super::lazy::{JS_VARIABLE, headers_object, vars_object};
 use super::values::{describe, from_js, to_js};
 use super::{AFTER_RESPONSE, BEFORE_REQUEST, ScriptFailure, Scripts};
 use crate::scenario::{ResponseView, Vars};
@@ -159,7 +159,7 @@ impl Scripts {
         {
             let mut pending = engine.slot().borrow_mut();
             *headers = pending.headers.take().unwrap_or_default();
-            *pending = Pending::default();
+            pending.finish();
         }
         let changes = changes?;
         for (name, value) in changes {
@@ -222,7 +222,7 @@ impl Scripts {
             variables_to_set(AFTER_RESPONSE, &result)
         });
         // Given back before the variables change: the copy lent would make them copy.
-        *engine.slot().borrow_mut() = Pending::default();
+        engine.slot().borrow_mut().finish();
         let set = set?;
         for (name, value) in set {
             vars.set_value(&name, value);

@@ -64,8 +64,10 @@ pub(super) struct Engine {
     response_class: Persistent<Function<'static>>,
     /// The prototype of the request objects a `before_request` hook gets.
     request_prototype: Persistent<Object<'static>>,
-    /// `()` -> the variables object a hook gets, reading from `slot`.
-    vars_maker: Persistent<Function<'static>>,
+    /// The handler of the variables proxies the hooks get.
+    vars_handler: Persistent<Object<'static>>,
+    /// The prototype of those proxies' targets: reads a variable not on them from `slot`.
+    vars_unread: Persistent<Object<'static>>,
     /// What the hook under way may read (`script::lazy`).
     slot: Slot,
     context: Context,
@@ -109,7 +111,7 @@ impl Engine {
             let response_class = install_globals(&ctx, data_files)
                 .catch(&ctx)
                 .map_err(|err| without_file(err.to_string()))?;
-            let (request_prototype, vars_maker) = lazy::install(&ctx, &slot)
+            let makers = lazy::install(&ctx, &slot)
                 .catch(&ctx)
                 .map_err(|err| without_file(err.to_string()))?;
             let mut exported: Vec<(String, Function<'_>, usize)> = Vec::new();
@@ -173,8 +175,9 @@ impl Engine {
                 .map(|(_, function, _)| Persistent::save(&ctx, function))
                 .collect();
             let makers = (
-                Persistent::save(&ctx, request_prototype),
-                Persistent::save(&ctx, vars_maker),
+                Persistent::save(&ctx, makers.request_prototype),
+                Persistent::save(&ctx, makers.vars_handler),
+                Persistent::save(&ctx, makers.vars_unread),
             );
             Ok((
                 saved,
@@ -184,7 +187,13 @@ impl Engine {
                 names,
             ))
         })?;
-        let (exports, arities, response_class, (request_prototype, vars_maker), names) = built;
+        let (
+            exports,
+            arities,
+            response_class,
+            (request_prototype, vars_handler, vars_unread),
+            names,
+        ) = built;
         Ok((
             Engine {
                 exports,
@@ -192,7 +201,8 @@ impl Engine {
                 calls: RefCell::default(),
                 response_class,
                 request_prototype,
-                vars_maker,
+                vars_handler,
+                vars_unread,
                 slot,
                 context,
                 deadline,
@@ -258,11 +268,12 @@ impl Engine {
             .map_err(|err| ScriptFailure::new(err.to_string()))
     }
 
-    /// The variables object a hook gets (each variable read from the slot when first used).
+    /// The variables object a hook gets: those the hooks read before set on it, any other
+    /// read from the slot when first used.
     pub(super) fn vars_proxy<'js>(&self, ctx: &Ctx<'js>) -> Result<Value<'js>, ScriptFailure> {
-        let make = (self.vars_maker.clone().restore(ctx))
-            .map_err(|err| ScriptFailure::new(err.to_string()))?;
-        make.call(())
+        let handler = self.vars_handler.clone().restore(ctx);
+        let unread = self.vars_unread.clone().restore(ctx);
+        (handler.and_then(|handler| lazy::vars_proxy(ctx, handler, unread?, &self.slot)))
             .map_err(|err| ScriptFailure::new(err.to_string()))
     }
 

@@ -1,7 +1,8 @@
 //! The objects the hooks get, made lazily: `request.headers` and `request.body` and each of the
-//! user's variables are turned into JavaScript only when the script reads them. A signing
-//! hook that reads the method, the URL and one secret pays for those, not for every header
-//! and variable on every request. What the hook reads comes from a slot the engine fills for
+//! user's variables are turned into JavaScript only when the script reads them (a variable
+//! the hooks read in an earlier call is set from the start). A signing hook that reads the
+//! method, the URL and one secret pays for those, not for every header and variable on
+//! every request. What the hook reads comes from a slot the engine fills for
 //! the call and empties after it; nothing here knows about requests' IO.
 
 use std::cell::RefCell;
@@ -9,25 +10,21 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName};
-use rquickjs::{Atom, Ctx, Function, Object, Value as Js};
+use rquickjs::function::This;
+use rquickjs::object::{Accessor, Property};
+use rquickjs::proxy::{Proxy, ProxyHandler};
+use rquickjs::{Atom, Ctx, Function, IntoAtom, Object, Value as Js};
 
 use super::values::to_js;
 use crate::scenario::Vars;
 
-/// Makes the request objects' prototype (`headers`, `body` read on first use, then own
-/// properties; instances are made natively, without a constructor call) and the variables'
-/// proxies (each variable read on first use by the native `get` trap; listing, deleting or
-/// `in` fills in all of them first, so the object behaves as the plain copy it stands for).
-const PRELUDE: &str = r#"(function (headers, body, get, variables) {
-  const own = (target, name, value) => {
-    Object.defineProperty(target, name, { value, writable: true, enumerable: true, configurable: true });
-    return value;
-  };
+/// Makes the request objects' prototype (its `toJSON`; `headers` and `body` are native
+/// accessors `install` adds: read on first use, then own properties; instances are made
+/// natively, without a constructor call) and the handler of the variables' proxies (listing,
+/// deleting or `in` fills in every variable first, so the object behaves as the plain copy it
+/// stands for; its prototype is `Object.prototype`, as a plain object's, whatever the target's).
+const PRELUDE: &str = r#"(function (variables) {
   class Request {
-    get headers() { return own(this, "headers", headers()); }
-    set headers(value) { own(this, "headers", value); }
-    get body() { return own(this, "body", body()); }
-    set body(value) { own(this, "body", value); }
     toJSON() { return { method: this.method, url: this.url, headers: this.headers, body: this.body }; }
   }
   const has = Object.prototype.hasOwnProperty;
@@ -39,13 +36,13 @@ const PRELUDE: &str = r#"(function (headers, body, get, variables) {
     for (const name in all) if (!has.call(target, name)) target[name] = all[name];
   };
   const handler = {
-    get,
     has(target, name) { fill(target); return Reflect.has(target, name); },
     ownKeys(target) { fill(target); return Reflect.ownKeys(target); },
     getOwnPropertyDescriptor(target, name) { fill(target); return Reflect.getOwnPropertyDescriptor(target, name); },
     deleteProperty(target, name) { fill(target); return Reflect.deleteProperty(target, name); },
+    getPrototypeOf() { return Object.prototype; },
   };
-  return [Request.prototype, () => new Proxy({}, handler)];
+  return [Request.prototype, handler];
 })"#;
 
 /// What the hook under way may read: filled before a call, emptied after it (a request or
@@ -58,31 +55,89 @@ pub(super) struct Pending {
     /// The call's variables object has every variable now (listed, deleted from, `in`): a
     /// name it lacks stays missing.
     filled: bool,
+    /// The variables the hooks have read so far (kept from call to call): each call's
+    /// variables object starts with these, so reading them costs no trap.
+    read: Vec<String>,
+}
+
+/// The most variable names remembered as read: a hook reads a few.
+const MOST_READ: usize = 16;
+
+impl Pending {
+    /// Empties the slot after a call; which variables the hooks read is kept.
+    pub(super) fn finish(&mut self) {
+        let read = std::mem::take(&mut self.read);
+        *self = Pending {
+            read,
+            ..Pending::default()
+        };
+    }
 }
 
 pub(super) type Slot = Rc<RefCell<Pending>>;
 
-/// Installs the makers in a context: (the requests' prototype, the variables maker).
-pub(super) fn install<'js>(
-    ctx: &Ctx<'js>,
-    slot: &Slot,
-) -> rquickjs::Result<(Object<'js>, Function<'js>)> {
+/// What `install` makes: the requests' prototype, and for the variables objects their
+/// proxies' handler and the prototype of their targets.
+pub(super) struct Makers<'js> {
+    pub(super) request_prototype: Object<'js>,
+    pub(super) vars_handler: Object<'js>,
+    pub(super) vars_unread: Object<'js>,
+}
+
+/// Installs the makers in a context.
+pub(super) fn install<'js>(ctx: &Ctx<'js>, slot: &Slot) -> rquickjs::Result<Makers<'js>> {
     let pending = slot.clone();
-    let headers = Function::new(
+    let variables = Function::new(
         ctx.clone(),
         move |ctx: Ctx<'js>| -> rquickjs::Result<Js<'js>> {
-            match &pending.borrow().headers {
-                Some(headers) => Ok(headers_object(&ctx, headers)?.into_value()),
-                None => Ok(Js::new_undefined(ctx)),
+            let mut pending = pending.borrow_mut();
+            pending.filled = true;
+            match &pending.vars {
+                Some(vars) => vars_object(&ctx, vars),
+                None => Ok(Object::new(ctx)?.into_value()),
             }
         },
     )?;
+    let prelude: Function<'_> = ctx.eval(PRELUDE)?;
+    let made: rquickjs::Array<'_> = prelude.call((variables,))?;
+    let (prototype, handler): (Object<'js>, Object<'js>) = (made.get(0)?, made.get(1)?);
+    // Native accessors: a getter in JavaScript that defines the own property costs a frame
+    // and a descriptor object more per request (most of a signing hook's cost, measured).
     let pending = slot.clone();
-    let body = Function::new(ctx.clone(), move || -> String {
-        String::from_utf8_lossy(&pending.borrow().body).into_owned()
-    })?;
-    // The proxy's `get` trap, native: most hooks read one or two variables, and a trap in
-    // JavaScript costs a call more per read.
+    prototype.prop(
+        "headers",
+        Accessor::new(
+            move |ctx: Ctx<'js>, this: This<Object<'js>>| -> rquickjs::Result<Js<'js>> {
+                let value = match &pending.borrow().headers {
+                    Some(headers) => headers_object(&ctx, headers)?.into_value(),
+                    None => Js::new_undefined(ctx),
+                };
+                define_own(&this.0, "headers", value)
+            },
+            |this: This<Object<'js>>, value: Js<'js>| define_own(&this.0, "headers", value),
+        )
+        .configurable(),
+    )?;
+    let pending = slot.clone();
+    prototype.prop(
+        "body",
+        Accessor::new(
+            move |ctx: Ctx<'js>, this: This<Object<'js>>| -> rquickjs::Result<Js<'js>> {
+                let value = {
+                    let pending = pending.borrow();
+                    let text = String::from_utf8_lossy(&pending.body);
+                    rquickjs::String::from_str(ctx, &text)?.into_value()
+                };
+                define_own(&this.0, "body", value)
+            },
+            |this: This<Object<'js>>, value: Js<'js>| define_own(&this.0, "body", value),
+        )
+        .configurable(),
+    )?;
+    // A variable not on the call's object yet is found up its prototype chain, by the `get`
+    // trap of a proxy made once (native: a trap in JavaScript costs a call more per read); it
+    // notes the name, and the next call's object has it from the start. A `get` trap on the
+    // call's own proxy would run for every read, the variables already there too.
     let pending = slot.clone();
     let get = Function::new(
         ctx.clone(),
@@ -100,32 +155,70 @@ pub(super) fn install<'js>(
                 return Ok(found);
             };
             let key = text.to_string()?;
-            let value = {
-                let pending = pending.borrow();
-                match pending.vars.as_ref().and_then(|vars| vars.lookup(&key)) {
-                    Some(value) if !pending.filled && !hidden(&key) => to_js(&ctx, value)?,
-                    _ => return Ok(found),
-                }
+            let mut pending = pending.borrow_mut();
+            let value = match pending.vars.as_ref().and_then(|vars| vars.lookup(&key)) {
+                Some(value) if !pending.filled && !hidden(&key) => to_js(&ctx, value)?,
+                _ => return Ok(found),
             };
-            target.set(atom, value.clone())?;
+            if pending.read.len() < MOST_READ && !pending.read.contains(&key) {
+                pending.read.push(key);
+            }
             Ok(value)
         },
     )?;
-    let pending = slot.clone();
-    let variables = Function::new(
+    let unread_handler = Object::new(ctx.clone())?;
+    unread_handler.set("get", get)?;
+    let vars_unread = Proxy::new(
         ctx.clone(),
-        move |ctx: Ctx<'js>| -> rquickjs::Result<Js<'js>> {
-            let mut pending = pending.borrow_mut();
-            pending.filled = true;
-            match &pending.vars {
-                Some(vars) => vars_object(&ctx, vars),
-                None => Ok(Object::new(ctx)?.into_value()),
-            }
-        },
+        Object::new(ctx.clone())?,
+        ProxyHandler::from_object(unread_handler)?,
     )?;
-    let prelude: Function<'_> = ctx.eval(PRELUDE)?;
-    let makers: rquickjs::Array<'_> = prelude.call((headers, body, get, variables))?;
-    Ok((makers.get(0)?, makers.get(1)?))
+    Ok(Makers {
+        request_prototype: prototype,
+        vars_handler: handler,
+        vars_unread: vars_unread.into_inner(),
+    })
+}
+
+/// The variables object a hook gets: a proxy over an object holding the variables the hooks
+/// read before (the rest are found through `unread`), from the slot.
+pub(super) fn vars_proxy<'js>(
+    ctx: &Ctx<'js>,
+    handler: Object<'js>,
+    unread: Object<'js>,
+    slot: &Slot,
+) -> rquickjs::Result<Js<'js>> {
+    let target = Object::new_proto(ctx.clone(), Some(&unread))?;
+    {
+        let pending = slot.borrow();
+        if let Some(vars) = &pending.vars {
+            for name in &pending.read {
+                if let Some(value) = vars.lookup(name) {
+                    define_own(&target, name.as_str(), to_js(ctx, value)?)?;
+                }
+            }
+        }
+    }
+    let proxy = Proxy::new(ctx.clone(), target, ProxyHandler::from_object(handler)?)?;
+    Ok(proxy.into_value())
+}
+
+/// Sets `name` on `object` as an own, plain (writable, enumerable, configurable) property, as
+/// an assignment would on a plain object, without looking for a setter up its prototypes;
+/// the value back.
+fn define_own<'js>(
+    object: &Object<'js>,
+    name: impl IntoAtom<'js>,
+    value: Js<'js>,
+) -> rquickjs::Result<Js<'js>> {
+    object.prop(
+        name,
+        Property::from(value.clone())
+            .writable()
+            .enumerable()
+            .configurable(),
+    )?;
+    Ok(value)
 }
 
 /// A request object for a hook: `method` and `url` set, the rest read through `prototype`.
@@ -136,6 +229,8 @@ pub(super) fn request_object<'js>(
     url: &str,
 ) -> rquickjs::Result<Js<'js>> {
     let request = Object::new_proto(ctx.clone(), Some(prototype))?;
+    // Set, not defined: rquickjs's `prop` costs more than a set (measured), and the
+    // prototype has no setter of these names.
     request.set("method", method)?;
     request.set("url", url)?;
     Ok(request.into_value())

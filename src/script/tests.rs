@@ -286,3 +286,37 @@ export function before_request(request, vars) {
         Some(json!({"name": "ada", "secret": "s3cret"}))
     );
 }
+
+/// A variable a hook read in one call is on the next call's object from the start
+/// (`script::lazy`): with that call's value, or absent for a user without it; the object is
+/// still the plain copy it stands for (its prototype, its methods, its keys).
+#[test]
+fn variables_read_before_hold_each_calls_values() {
+    let script = r#"
+export function before_request(request, vars) {
+  const seen = [vars.n, Object.getPrototypeOf(vars) === Object.prototype, typeof vars.toString,
+    Object.keys(vars).includes("n"), "n" in vars];
+  return { "X-Seen": JSON.stringify(seen) };
+}
+"#;
+    let (_dir, loaded) = scenario_with(script, "      - get: /\n");
+    let scenario = loaded.expect("loads");
+    let scripts = scenario.scripts.clone().expect("scripts");
+    let url = url::Url::parse("http://127.0.0.1:1/").expect("url");
+    let body = bytes::Bytes::new();
+    let seen = |vars: &Vars| {
+        let mut headers = HeaderMap::new();
+        scripts
+            .before_request(&http::Method::GET, &url, &mut headers, &body, vars)
+            .expect("runs");
+        serde_json::from_slice::<serde_json::Value>(headers["x-seen"].as_bytes()).expect("JSON")
+    };
+    let mut vars = Vars::for_user(&scenario, 0).expect("vars");
+    vars.set("n", json!(1));
+    assert_eq!(seen(&vars), json!([1, true, "function", true, true]));
+    vars.set("n", json!(2));
+    assert_eq!(seen(&vars), json!([2, true, "function", true, true]));
+    let other = Vars::for_user(&scenario, 1).expect("vars");
+    assert_eq!(seen(&other), json!([null, true, "function", false, false]));
+    assert_eq!(seen(&vars), json!([2, true, "function", true, true]));
+}
