@@ -13,6 +13,9 @@
 #[path = "../tests/util/nginx.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod nginx;
+#[path = "util/turns.rs"]
+#[allow(dead_code)]
+mod turns;
 
 use std::path::Path;
 use std::process::Command;
@@ -69,40 +72,17 @@ fn hook_ns(dir: &Path) -> f64 {
     // CPU time, not wall time: the machines this runs on are shared, and a call waiting
     // for a core is not a call costing more.
     let rounds = 400_000;
-    let start = cpu_seconds(Whose::Mine);
+    let start = turns::own_cpu_seconds();
     for _ in 0..rounds {
         let mut sent = headers.clone();
         (scripts.before_request(&method, &url, &mut sent, &body, &vars)).expect("signs");
         std::hint::black_box(sent);
     }
-    let elapsed = (cpu_seconds(Whose::Mine) - start) * 1e9 / rounds as f64;
+    let elapsed = (turns::own_cpu_seconds() - start) * 1e9 / rounds as f64;
     let mut sent = headers.clone();
     (scripts.before_request(&method, &url, &mut sent, &body, &vars)).expect("signs");
     assert!(sent.contains_key("x-signature"), "{sent:?}");
     elapsed
-}
-
-#[derive(Clone, Copy)]
-enum Whose {
-    Mine,
-    /// This process's waited-for children.
-    Children,
-}
-
-/// CPU seconds (user + system) of this process or of its waited-for children, to 10 ms.
-fn cpu_seconds(whose: Whose) -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks = |index: usize| fields.get(index).and_then(|f| f.parse::<f64>().ok());
-    let first = match whose {
-        Whose::Mine => 11,
-        Whose::Children => 13,
-    };
-    ticks(first).unwrap_or(0.0) / 100.0 + ticks(first + 1).unwrap_or(0.0) / 100.0
 }
 
 /// (requests, failures, CPU seconds) of a `chorus run` of `steps`.
@@ -122,7 +102,7 @@ fn run(dir: &Path, name: &str, host: &str, headers: &str, secs: u64) -> (f64, f6
     )
     .expect("write the scenario");
     let json = dir.join(format!("{name}.json"));
-    let before = cpu_seconds(Whose::Children);
+    let before = turns::children_cpu_seconds();
     let output = Command::new("taskset")
         .args(["-c", "0", env!("CARGO_BIN_EXE_chorus")])
         .args([
@@ -143,7 +123,7 @@ fn run(dir: &Path, name: &str, host: &str, headers: &str, secs: u64) -> (f64, f6
         .output()
         .expect("chorus runs");
     assert!(output.status.success(), "{output:?}");
-    let cpu = cpu_seconds(Whose::Children) - before;
+    let cpu = turns::children_cpu_seconds() - before;
     let result: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("the result")).expect("JSON");
     let count = |field: &str| result["total"][field].as_f64().unwrap_or(0.0);

@@ -18,6 +18,17 @@ pub(crate) fn setting(name: &str, default: u64) -> u64 {
 /// CPU seconds (user + system) of this process's children that were waited for so far
 /// (`cutime` and `cstime` in /proc/self/stat, in clock ticks of 10 ms).
 pub(crate) fn children_cpu_seconds() -> f64 {
+    stat_cpu_seconds(13)
+}
+
+/// CPU seconds (user + system) this process has used so far (`utime` and `stime`).
+pub(crate) fn own_cpu_seconds() -> f64 {
+    stat_cpu_seconds(11)
+}
+
+/// The two clock-tick fields of /proc/self/stat from `first` (counted after the command
+/// name), in seconds.
+fn stat_cpu_seconds(first: usize) -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // The fields after the command name, which is in parentheses and may hold spaces.
     let fields: Vec<&str> = stat
@@ -26,8 +37,7 @@ pub(crate) fn children_cpu_seconds() -> f64 {
         .split_whitespace()
         .collect();
     let ticks = |index: usize| fields.get(index).and_then(|f| f.parse::<f64>().ok());
-    // cutime and cstime are fields 16 and 17 of the line, 14 and 15 after the name.
-    ticks(13).unwrap_or(0.0) / 100.0 + ticks(14).unwrap_or(0.0) / 100.0
+    ticks(first).unwrap_or(0.0) / 100.0 + ticks(first + 1).unwrap_or(0.0) / 100.0
 }
 
 /// Runs a generator to its end and returns its output and the CPU time it used.
