@@ -91,6 +91,27 @@ impl EntrySink for Collect {
     }
 }
 
+/// Hands the entries to `sink` but for the first `skip`, which it already has.
+struct Skip<'a> {
+    sink: &'a mut dyn EntrySink,
+    skip: usize,
+}
+
+impl EntrySink for Skip<'_> {
+    fn entry(&mut self, entry: Entry) {
+        if self.skip > 0 {
+            self.skip -= 1;
+        } else {
+            self.sink.entry(entry);
+        }
+    }
+
+    fn restart(&mut self) {
+        self.skip = 0;
+        self.sink.restart();
+    }
+}
+
 /// Lets every entry go: the sink of a second reading that only looks for where the first
 /// failed.
 struct Discard;
@@ -135,11 +156,13 @@ pub fn read_file_each(
         Ok(invalid) => invalid,
         Err(io) => io_error(files::os_error(&io)),
     })?;
-    match scan::read_entries(reader, sink) {
-        Ok(har) => return Ok(finish(har, Vec::new())),
-        // Read again the careful way, from the first entry, for its error or its repair.
-        Err(scan::Unusual) => sink.restart(),
+    let mut handed = 0;
+    if let Ok(har) = scan::read_entries(reader, sink, &mut handed) {
+        return Ok(finish(har, Vec::new()));
     }
+    // Read again the careful way, for its error or its repair; the entries the scan handed
+    // over are not handed over twice.
+    let sink = &mut Skip { sink, skip: handed };
     let again = files::open_input(path, MAX_HAR_BYTES, "capture")
         .map_err(|err| io_error(err.to_string()))?;
     let reader = buffered(again, &name).map_err(|err| match err {

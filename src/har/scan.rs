@@ -8,8 +8,9 @@
 //! on the skeleton, which together are the whole document. Anything it does not expect (a
 //! key spelled with escapes, an entry that is not an object, a stray byte between entries,
 //! deep nesting, a failure of either parse, an I/O error) ends the fast reading with
-//! [`Unusual`]: the caller then reads the file the careful way, which finds the error and
-//! names its place exactly as before, or repairs a capture that ends early.
+//! [`Unusual`]: the caller then reads the file the careful way (not handing over again the
+//! entries already handed), which finds the error and names its place exactly as before, or
+//! repairs a capture that ends early.
 
 use std::io::BufRead;
 
@@ -29,9 +30,11 @@ const KEPT_ENTRY_ROOM: usize = 1 << 20;
 
 /// Reads the document from `reader` (past its byte-order mark), each entry handed to `sink`.
 /// On [`Unusual`], some entries may have been handed over already.
+/// `handed` counts the entries handed over.
 pub(super) fn read_entries<R: BufRead>(
     mut reader: R,
     sink: &mut dyn EntrySink,
+    handed: &mut usize,
 ) -> Result<Har, Unusual> {
     let mut scanner = Scanner::default();
     let mut skeleton = Vec::new();
@@ -49,11 +52,11 @@ pub(super) fn read_entries<R: BufRead>(
             }
             Piece::Entry { bytes, first, last } => {
                 if first && last {
-                    return hand(bytes, sink);
+                    return hand(bytes, sink, handed);
                 }
                 entry.extend_from_slice(bytes);
                 if last {
-                    hand(&entry, sink)?;
+                    hand(&entry, sink, handed)?;
                     entry.clear();
                     if entry.capacity() > KEPT_ENTRY_ROOM {
                         entry = Vec::new();
@@ -70,9 +73,10 @@ pub(super) fn read_entries<R: BufRead>(
     super::read::parse_skeleton(&skeleton).ok_or(Unusual)
 }
 
-fn hand(bytes: &[u8], sink: &mut dyn EntrySink) -> Result<(), Unusual> {
+fn hand(bytes: &[u8], sink: &mut dyn EntrySink, handed: &mut usize) -> Result<(), Unusual> {
     let entry = serde_json::from_slice(bytes).map_err(|_| Unusual)?;
     sink.entry(entry);
+    *handed += 1;
     Ok(())
 }
 
