@@ -62,17 +62,18 @@ impl EntrySink for Exchanges {
     fn entry(&mut self, entry: Entry) {
         let index = self.read;
         self.read += 1;
-        let described = format!(
-            "entry {} ({} {})",
-            index + 1,
-            entry.request.method,
-            entry.request.url
-        );
-        match exchange(index, entry, &mut self.used) {
-            Ok(exchange) => self.list.push(exchange),
-            Err(problem) => self
-                .warnings
-                .push(format!("{described}: {problem}; left out")),
+        // The entry is described only when it is left out (not formatted for every entry).
+        match replayable(&entry) {
+            Ok((url, wall_ms)) => {
+                self.list
+                    .push(exchange(index, entry, url, wall_ms, &mut self.used))
+            }
+            Err(problem) => self.warnings.push(format!(
+                "entry {} ({} {}): {problem}; left out",
+                index + 1,
+                entry.request.method,
+                entry.request.url
+            )),
         }
     }
 
@@ -236,7 +237,9 @@ fn response_header_used(name: &str) -> bool {
         || super::redact::secret_key(name)
 }
 
-fn exchange(index: usize, entry: Entry, used: &mut UsedHeaders) -> Result<Exchange, String> {
+/// The entry's URL (a WebSocket's in its http(s) form) and start time, or why it cannot be
+/// replayed.
+fn replayable(entry: &Entry) -> Result<(url::Url, f64), String> {
     if entry.request.method.is_empty() {
         return Err("the request has no method".to_owned());
     }
@@ -267,6 +270,16 @@ fn exchange(index: usize, entry: Entry, used: &mut UsedHeaders) -> Result<Exchan
             entry.started_date_time
         )
     })?;
+    Ok((url, wall_ms))
+}
+
+fn exchange(
+    index: usize,
+    entry: Entry,
+    url: url::Url,
+    wall_ms: f64,
+    used: &mut UsedHeaders,
+) -> Exchange {
     let websocket = upgraded_to_websocket(&entry);
     let request_body = entry.request.post_data.map(|post| {
         let text = if !post.text.is_empty() {
@@ -294,7 +307,7 @@ fn exchange(index: usize, entry: Entry, used: &mut UsedHeaders) -> Result<Exchan
     let response_body = content
         .text
         .map(|text| decode_text(text, encoding.as_deref()));
-    Ok(Exchange {
+    Exchange {
         entry: index,
         started_ms: 0.0,
         wall_ms,
@@ -309,7 +322,7 @@ fn exchange(index: usize, entry: Entry, used: &mut UsedHeaders) -> Result<Exchan
         response_body,
         page: Default::default(),
         socket,
-    })
+    }
 }
 
 /// Whether the entry is a WebSocket's handshake that the server accepted (`101` to a request

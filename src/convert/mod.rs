@@ -333,8 +333,16 @@ pub fn convert_capture(
     // Pacing may add extracts to earlier requests: plan every part first, then copy the
     // requests, with all their extracts, into the steps.
     let mut numbers = pacing::ServerNumbers::default();
+    let thinks = pacing::SocketThinks::of(&requests);
     let mut plan = |positions: &[usize], requests: &mut Vec<model::DraftRequest>| {
-        pacing::plan(positions, requests, &exchanges, pacing, &mut numbers)
+        pacing::plan(
+            positions,
+            requests,
+            &exchanges,
+            pacing,
+            &thinks,
+            &mut numbers,
+        )
     };
     let on_start_plan = plan(&layout.on_start, &mut requests);
     let flow_plans: Vec<_> = layout

@@ -13,6 +13,7 @@
 mod loose;
 pub mod read;
 mod repair;
+mod scan;
 pub mod write;
 
 use serde::{Deserialize, Serialize};

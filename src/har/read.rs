@@ -17,7 +17,8 @@
 //! incomplete tail and says so in a [`Warning`]. Anything else is a [`HarError`] naming
 //! `file:line:column`, the JSON path and what was expected.
 //!
-//! Memory: a well-formed file is deserialized straight from a buffered reader, so only the
+//! Memory and speed: a well-formed file is read by [`super::scan`] (each entry parsed from its
+//! own bytes as a byte scanner finds them in the buffered stream), so only the
 //! resulting [`Har`] is held; [`read_file_each`] hands each entry on as soon as it is read,
 //! so that not even the entries are all held at once. Only a damaged file is read whole (to
 //! find where to cut it).
@@ -30,6 +31,7 @@ use std::path::{Path, PathBuf};
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::repair::{line_column, line_column_bytes, offset_of, repair};
+use super::scan;
 use super::{Entry, Har, Log};
 use crate::files;
 
@@ -89,6 +91,27 @@ impl EntrySink for Collect {
     }
 }
 
+/// Hands the entries to `sink` but for the first `skip`, which it already has.
+struct Skip<'a> {
+    sink: &'a mut dyn EntrySink,
+    skip: usize,
+}
+
+impl EntrySink for Skip<'_> {
+    fn entry(&mut self, entry: Entry) {
+        if self.skip > 0 {
+            self.skip -= 1;
+        } else {
+            self.sink.entry(entry);
+        }
+    }
+
+    fn restart(&mut self) {
+        self.skip = 0;
+        self.sink.restart();
+    }
+}
+
 /// Lets every entry go: the sink of a second reading that only looks for where the first
 /// failed.
 struct Discard;
@@ -130,6 +153,19 @@ pub fn read_file_each(
         return read_str_each(&text, &name, sink);
     }
     let reader = buffered(file, &name).map_err(|err| match err {
+        Ok(invalid) => invalid,
+        Err(io) => io_error(files::os_error(&io)),
+    })?;
+    let mut handed = 0;
+    if let Ok(har) = scan::read_entries(reader, sink, &mut handed) {
+        return Ok(finish(har, Vec::new()));
+    }
+    // Read again the careful way, for its error or its repair; the entries the scan handed
+    // over are not handed over twice.
+    let sink = &mut Skip { sink, skip: handed };
+    let again = files::open_input(path, MAX_HAR_BYTES, "capture")
+        .map_err(|err| io_error(err.to_string()))?;
+    let reader = buffered(again, &name).map_err(|err| match err {
         Ok(invalid) => invalid,
         Err(io) => io_error(files::os_error(&io)),
     })?;
@@ -374,6 +410,14 @@ fn parse<'de, R: serde_json::de::Read<'de>>(
     };
     deserializer.end().map_err(plain)?;
     Ok((har, handed))
+}
+
+/// The document outside its entries ([`super::scan`]), or `None` when it does not read.
+pub(super) fn parse_skeleton(skeleton: &[u8]) -> Option<Har> {
+    let mut deserializer = serde_json::Deserializer::from_slice(skeleton);
+    parse(&mut deserializer, &mut Discard, false)
+        .ok()
+        .map(|(har, _)| har)
 }
 
 /// `{"log": {...}}` read as [`Har`]'s derived reader reads it, but for `log.entries`, whose
