@@ -216,10 +216,7 @@ impl SocketThinks {
     fn between_ms(&self, from: f64, to: f64, think_scale: f64) -> f64 {
         let start = self.thinks.partition_point(|(at, _, _)| *at <= from);
         let end = self.thinks.partition_point(|(at, _, _)| *at <= to);
-        let Some(within) = self.thinks.get(start..end.max(start)) else {
-            return 0.0;
-        };
-        let mut within = within.to_vec();
+        let mut within = self.thinks[start..end.max(start)].to_vec();
         within.sort_by_key(|(_, order, _)| *order);
         within
             .iter()

@@ -152,10 +152,19 @@ pub fn read_file_each(
         let text = utf8(bytes, &name)?;
         return read_str_each(&text, &name, sink);
     }
-    let reader = buffered(file, &name).map_err(|err| match err {
-        Ok(invalid) => invalid,
-        Err(io) => io_error(files::os_error(&io)),
-    })?;
+    let buffered_or_error = |file: File| {
+        buffered(file, &name).map_err(|err| match err {
+            Ok(invalid) => invalid,
+            Err(io) => io_error(files::os_error(&io)),
+        })
+    };
+    // Opened again for each further reading.
+    let reopened = || {
+        files::open_input(path, MAX_HAR_BYTES, "capture")
+            .map_err(|err| io_error(err.to_string()))
+            .and_then(buffered_or_error)
+    };
+    let reader = buffered_or_error(file)?;
     let mut handed = 0;
     if let Ok(har) = scan::read_entries(reader, sink, &mut handed) {
         return Ok(finish(har, Vec::new()));
@@ -163,12 +172,7 @@ pub fn read_file_each(
     // Read again the careful way, for its error or its repair; the entries the scan handed
     // over are not handed over twice.
     let sink = &mut Skip { sink, skip: handed };
-    let again = files::open_input(path, MAX_HAR_BYTES, "capture")
-        .map_err(|err| io_error(err.to_string()))?;
-    let reader = buffered(again, &name).map_err(|err| match err {
-        Ok(invalid) => invalid,
-        Err(io) => io_error(files::os_error(&io)),
-    })?;
+    let reader = reopened()?;
     let mut deserializer = serde_json::Deserializer::from_reader(reader);
     let err = match parse(&mut deserializer, sink, false) {
         Ok((har, _)) => return Ok(finish(har, Vec::new())),
@@ -185,12 +189,7 @@ pub fn read_file_each(
     // Read again, the JSON path tracked, for the message to name the field (its entries are
     // not handed over twice): tracking every value of a large capture costs a fifth of the
     // reading, and a failure is rare.
-    let again = files::open_input(path, MAX_HAR_BYTES, "capture")
-        .map_err(|err| io_error(err.to_string()))?;
-    let reader = buffered(again, &name).map_err(|err| match err {
-        Ok(invalid) => invalid,
-        Err(io) => io_error(files::os_error(&io)),
-    })?;
+    let reader = reopened()?;
     let mut deserializer = serde_json::Deserializer::from_reader(reader);
     let err = match parse(&mut deserializer, &mut Discard, true) {
         Err(tracked) if !tracked.inner().is_io() => tracked,

@@ -104,36 +104,18 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, slot: &Slot) -> rquickjs::Result<Make
     // Native accessors: a getter in JavaScript that defines the own property costs a frame
     // and a descriptor object more per request (most of a signing hook's cost, measured).
     let pending = slot.clone();
-    prototype.prop(
-        "headers",
-        Accessor::new(
-            move |ctx: Ctx<'js>, this: This<Object<'js>>| -> rquickjs::Result<Js<'js>> {
-                let value = match &pending.borrow().headers {
-                    Some(headers) => headers_object(&ctx, headers)?.into_value(),
-                    None => Js::new_undefined(ctx),
-                };
-                define_own(&this.0, "headers", value)
-            },
-            |this: This<Object<'js>>, value: Js<'js>| define_own(&this.0, "headers", value),
-        )
-        .configurable(),
-    )?;
+    lazy_own_property(&prototype, "headers", move |ctx| {
+        Ok(match &pending.borrow().headers {
+            Some(headers) => headers_object(&ctx, headers)?.into_value(),
+            None => Js::new_undefined(ctx),
+        })
+    })?;
     let pending = slot.clone();
-    prototype.prop(
-        "body",
-        Accessor::new(
-            move |ctx: Ctx<'js>, this: This<Object<'js>>| -> rquickjs::Result<Js<'js>> {
-                let value = {
-                    let pending = pending.borrow();
-                    let text = String::from_utf8_lossy(&pending.body);
-                    rquickjs::String::from_str(ctx, &text)?.into_value()
-                };
-                define_own(&this.0, "body", value)
-            },
-            |this: This<Object<'js>>, value: Js<'js>| define_own(&this.0, "body", value),
-        )
-        .configurable(),
-    )?;
+    lazy_own_property(&prototype, "body", move |ctx| {
+        let pending = pending.borrow();
+        let text = String::from_utf8_lossy(&pending.body);
+        Ok(rquickjs::String::from_str(ctx, &text)?.into_value())
+    })?;
     // A variable not on the call's object yet is found up its prototype chain, by the `get`
     // trap of a proxy made once (native: a trap in JavaScript costs a call more per read); it
     // notes the name, and the next call's object has it from the start. A `get` trap on the
@@ -201,6 +183,25 @@ pub(super) fn vars_proxy<'js>(
     }
     let proxy = Proxy::new(ctx.clone(), target, ProxyHandler::from_object(handler)?)?;
     Ok(proxy.into_value())
+}
+
+/// A native accessor `name` on `prototype`: read, it makes the value with `make` and keeps
+/// it as the instance's own property; written, the instance's own property is set.
+fn lazy_own_property<'js>(
+    prototype: &Object<'js>,
+    name: &'static str,
+    make: impl Fn(Ctx<'js>) -> rquickjs::Result<Js<'js>> + 'js,
+) -> rquickjs::Result<()> {
+    prototype.prop(
+        name,
+        Accessor::new(
+            move |ctx: Ctx<'js>, this: This<Object<'js>>| -> rquickjs::Result<Js<'js>> {
+                define_own(&this.0, name, make(ctx)?)
+            },
+            move |this: This<Object<'js>>, value: Js<'js>| define_own(&this.0, name, value),
+        )
+        .configurable(),
+    )
 }
 
 /// Sets `name` on `object` as an own, plain (writable, enumerable, configurable) property, as

@@ -325,8 +325,7 @@ async fn django_replay_is_faithful() {
 
     crate::util::round_trip::assert_extracts_find_what_the_recording_sent(&scenario, &capture);
 
-    let checked = apps::check(&scenario, &users, &recorded_on.base);
-    apps::assert_success("chorus run --check", &checked);
+    let checked = apps::check_passes(&scenario, &users, &recorded_on.base);
     // Shown if the judge fails below.
     println!(
         "chorus run --check:\n{}",
@@ -402,8 +401,7 @@ async fn django_hand_written_replay_is_judged_faithful() {
     let users = out.join("users.csv");
     apps::users_csv(&accounts[1..], &users);
     let checked_on = Django::start(&accounts);
-    let checked = apps::check(&scenario, &users, &checked_on.base);
-    apps::assert_success("chorus run --check", &checked);
+    apps::check_passes(&scenario, &users, &checked_on.base);
     drop(checked_on);
     assert_faithful_run(&scenario, &users, &accounts);
 }

@@ -588,8 +588,7 @@ async fn dokuwiki_replay_is_faithful() {
 
     let checked_on = start(&accounts);
     crate::util::round_trip::assert_extracts_find_what_the_recording_sent(&scenario, &capture);
-    let check = apps::check(&scenario, &users, &checked_on.base);
-    apps::assert_success("chorus run --check", &check);
+    apps::check_passes(&scenario, &users, &checked_on.base);
     let application = mutation::Application::Running {
         base: &checked_on.base,
         concurrency: 2,

@@ -274,8 +274,7 @@ async fn json_server_auth_replay_is_faithful() {
     let users = out.join("users.csv");
     apps::users_csv_with(&accounts[1..], &users, &[("email", email)]);
     crate::util::round_trip::assert_extracts_find_what_the_recording_sent(&scenario, &capture);
-    let checked = apps::check(&scenario, &users, &app.base_url);
-    apps::assert_success("chorus run --check", &checked);
+    let checked = apps::check_passes(&scenario, &users, &app.base_url);
     // On an instance of their own: what a mutant leaves behind is not the load run's.
     let mutated_on = start(&accounts);
     let application = mutation::Application::Running {

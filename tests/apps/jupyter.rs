@@ -179,7 +179,7 @@ async fn session(browser: &mut Browser, base_url: &str, capture: &Path) {
         && window.jupyterapp.shell.currentWidget.sessionContext.session \
         && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel \
         && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status) || ''";
-    wait_script(browser, idle, wait, |s| s == "idle").await;
+    browser.wait_script(idle, wait, |s| s == "idle").await;
     browser.screenshot("opened").await;
     browser
         .click(".jp-Notebook .jp-Cell .jp-InputArea-editor")
@@ -202,19 +202,6 @@ async fn session(browser: &mut Browser, base_url: &str, capture: &Path) {
             Instant::now() < deadline,
             "the capture has no WebSocket entry 60 s after the kernel was shut down"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn wait_script(browser: &Browser, js: &str, timeout: Duration, done: impl Fn(&str) -> bool) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let value = browser.script(js).await;
-        let text = value.as_str().unwrap_or_default().to_owned();
-        if done(&text) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{js} never got there: {text:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -259,8 +246,7 @@ async fn jupyter_replay_with_50_users_is_faithful() {
     // A token session has no account: the CSV is the mutation tool's, the scenario loads none.
     let users = out.join("users.csv");
     apps::users_csv(&apps::Account::numbered(4), &users);
-    let checked = apps::check(&scenario, &users, &app.base_url);
-    apps::assert_success("chorus run --check", &checked);
+    let checked = apps::check_passes(&scenario, &users, &app.base_url);
     // On an instance of their own: what a mutant leaves behind is not the load run's.
     let mutated_on = start();
     let application = mutation::Application::Running {

@@ -605,8 +605,7 @@ async fn redmine_replay_is_faithful() {
     let users = out.join("users.csv");
     apps::users_csv(&accounts[1..], &users);
     crate::util::round_trip::assert_extracts_find_what_the_recording_sent(&scenario, &capture);
-    let check = apps::check(&scenario, &users, &redmine.base);
-    apps::assert_success("chorus run --check", &check);
+    apps::check_passes(&scenario, &users, &redmine.base);
     // On an instance of their own: what a mutant leaves behind is not the load run's.
     let mutated_on = start(&accounts);
     let application = mutation::Application::Running {

@@ -289,8 +289,7 @@ async fn socketio_chat_replay_with_50_users_is_faithful() {
     let users = out.join("users.csv");
     apps::users_csv(&accounts[1..], &users);
     crate::util::round_trip::assert_extracts_find_what_the_recording_sent(&scenario, &capture);
-    let checked = apps::check(&scenario, &users, &app.base_url);
-    apps::assert_success("chorus run --check", &checked);
+    let checked = apps::check_passes(&scenario, &users, &app.base_url);
     // On an instance of their own: what a mutant leaves behind is not the load run's.
     let mutated_on = start(&accounts);
     let application = mutation::Application::Running {

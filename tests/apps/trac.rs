@@ -358,8 +358,7 @@ async fn trac_replay_is_faithful() {
 
     crate::util::round_trip::assert_extracts_find_what_the_recording_sent(&scenario, &capture);
 
-    let checked = apps::check(&scenario, &users, &recorded_on.base);
-    apps::assert_success("chorus run --check", &checked);
+    let checked = apps::check_passes(&scenario, &users, &recorded_on.base);
     // Shown if the judge fails below.
     println!(
         "chorus run --check:\n{}",
@@ -386,8 +385,7 @@ async fn trac_hand_written_replay_is_judged_faithful() {
     let users = out.join("users.csv");
     users_csv_with_basic(&accounts[1..], &users);
     let checked_on = Trac::start(&accounts);
-    let checked = apps::check(&scenario, &users, &checked_on.base);
-    apps::assert_success("chorus run --check", &checked);
+    apps::check_passes(&scenario, &users, &checked_on.base);
     drop(checked_on);
     assert_faithful_run(&scenario, &users, &accounts);
 }

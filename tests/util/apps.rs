@@ -128,6 +128,14 @@ pub fn check(scenario: &Path, users: &Path, base: &str) -> Output {
     super::chorus(&args, scenario.parent().unwrap())
 }
 
+/// [`check`], which must pass (every request as recorded); its output, to print beside a
+/// later failure.
+pub fn check_passes(scenario: &Path, users: &Path, base: &str) -> Output {
+    let output = check(scenario, users, base);
+    assert_success("chorus run --check", &output);
+    output
+}
+
 /// Whether the scenario (as convert writes it) has a `data:` section: then its users come
 /// from a CSV.
 fn loads_data(scenario: &Path) -> bool {

@@ -166,6 +166,18 @@ impl Browser {
         .await
     }
 
+    /// Waits until the text `js` returns satisfies `done` (the page's own state, polled).
+    pub async fn wait_script(&self, js: &str, timeout: Duration, done: impl Fn(&str) -> bool) {
+        poll_text(js, timeout, done, async || {
+            self.script(js)
+                .await
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .await;
+    }
+
     /// Saves a numbered PNG of the page under the test's output folder.
     pub async fn screenshot(&mut self, label: &str) -> PathBuf {
         self.shots += 1;
