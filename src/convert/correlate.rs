@@ -81,13 +81,15 @@ pub(crate) fn correlate(
     }
     proof_vars.set("user", serde_json::Value::Object(row));
     // What the responses so far offered, for the values some request sends.
-    let sent: Vec<SlotValue<'_>> = requests.iter().flat_map(slots).collect();
+    // Hashed as they are found, not collected first: the list of every value sent was the
+    // largest passing allocation of a conversion (16 MB at 25,000 entries).
     let mut seen = Seen::new(
-        sent.iter()
-            .map(|found| found.value.as_ref())
-            .filter(|value| !value.contains("{{") && !fixed.contains(*value)),
+        requests
+            .iter()
+            .flat_map(slots)
+            .map(|found| found.value)
+            .filter(|value| !value.contains("{{") && !fixed.contains(value.as_ref())),
     );
-    drop(sent);
     let mut first_links = FirstLinks::default();
     let mut bound: HashMap<(usize, ExtractSource), String> = HashMap::new();
     let mut rules = Rules::default();

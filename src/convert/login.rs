@@ -6,7 +6,7 @@
 //! CSV. Values a response says are the account's (`"username": "user01"` after a login by
 //! e-mail) join the columns.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::auth::HttpAuth;
 use super::model::{DraftBody, DraftRequest, Exchange};
@@ -244,8 +244,10 @@ pub(crate) fn add_response_identities(
     requests: &[DraftRequest],
     exchanges: &[Exchange],
 ) {
-    // (response, value) of every identity the responses name, in recorded order.
+    // (first response, value) of each identity the responses name, in recorded order: a
+    // value's later responses cannot pass where its first did not (it must be sent after).
     let mut named: Vec<(usize, String)> = Vec::new();
+    let mut first_seen: HashSet<String> = HashSet::new();
     for (i, exchange) in exchanges.iter().enumerate().skip(login.index) {
         let Some(body) = &exchange.response_body else {
             continue;
@@ -253,7 +255,12 @@ pub(crate) fn add_response_identities(
         let Ok(json) = serde_json::from_str::<serde_json::Value>(body) else {
             continue;
         };
-        identities(&json, None, &mut |value| named.push((i, value)));
+        identities(&json, None, &mut |value| {
+            if !first_seen.contains(&value) {
+                first_seen.insert(value.clone());
+                named.push((i, value));
+            }
+        });
     }
     if named.is_empty() {
         return;

@@ -155,12 +155,12 @@ pub(crate) struct Seen {
 
 impl Seen {
     /// Keeps offers of the `wanted` values only.
-    pub(crate) fn new<'a>(wanted: impl IntoIterator<Item = &'a str>) -> Self {
+    pub(crate) fn new(wanted: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
         let hasher = RandomState::new();
         Self {
             wanted: wanted
                 .into_iter()
-                .map(|value| hasher.hash_one(value))
+                .map(|value| hasher.hash_one(value.as_ref()))
                 .collect(),
             hasher,
             ..Self::default()
