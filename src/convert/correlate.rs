@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::made_up::{generator_for, random_looking};
-use super::model::{DraftExtract, DraftRequest, Exchange, ExtractSource};
+use super::model::{DraftExtract, DraftRequest, Exchange, ExtractSource, push_snug};
 use super::names::{Names, Provenance, is_generic, json_parent, last_word};
 use super::offers::{Offer, Place, offers_where, raw_offer};
 use super::proof::{Rules, extracted};
@@ -294,14 +294,17 @@ pub(crate) fn correlate(
                             Place::Link => "; the link the recording clicked, found by its text",
                             _ => "",
                         };
-                        requests[i].extracts.push(DraftExtract {
-                            var: var.clone(),
-                            source: offer.source.clone(),
-                            comment: format!(
-                                "from the response to {method} /{path} (entry {}){how}",
-                                requests[i].entry + 1
-                            ),
-                        });
+                        push_snug(
+                            &mut requests[i].extracts,
+                            DraftExtract {
+                                var: var.clone(),
+                                source: offer.source.clone(),
+                                comment: format!(
+                                    "from the response to {method} /{path} (entry {}){how}",
+                                    requests[i].entry + 1
+                                ),
+                            },
+                        );
                         var
                     }
                 };
@@ -311,13 +314,16 @@ pub(crate) fn correlate(
                     (Place::Link, _) => here.clone(),
                     _ => None,
                 };
-                held.entry(value.clone()).or_default().push(Held {
-                    var: var.clone(),
-                    place: offer.place.clone(),
-                    key: offer.key.clone(),
-                    response: Some(i),
-                    before,
-                });
+                push_snug(
+                    held.entry(value.clone()).or_default(),
+                    Held {
+                        var: var.clone(),
+                        place: offer.place.clone(),
+                        key: offer.key.clone(),
+                        response: Some(i),
+                        before,
+                    },
+                );
                 set_slot(&mut requests[j], &found.slot, &format!("{{{{ {var} }}}}"));
                 if counted.insert(var.clone()) {
                     *result.uses.entry(var).or_default() += 1;

@@ -288,3 +288,30 @@ pub(crate) enum ExtractSource {
         pattern: String,
     },
 }
+
+/// Pushes `item`, growing a list one element at a time at first (1, 2, 4, ...) instead of by
+/// `Vec`'s first step of 4: convert keeps tens of thousands of short lists (a value's offers,
+/// a request's extracts), most of them of one element, alive at once.
+pub(crate) fn push_snug<T>(list: &mut Vec<T>, item: T) {
+    if list.len() == list.capacity() {
+        list.reserve_exact(list.len().max(1));
+    }
+    list.push(item);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snug_list_grows_from_one_by_doubling() {
+        let mut list = Vec::new();
+        let mut capacities = Vec::new();
+        for n in 0..5 {
+            push_snug(&mut list, n);
+            capacities.push(list.capacity());
+        }
+        assert_eq!(list, [0, 1, 2, 3, 4]);
+        assert_eq!(capacities, [1, 2, 4, 4, 8]);
+    }
+}

@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 
-use super::model::{Exchange, ExtractSource};
+use super::model::{Exchange, ExtractSource, push_snug};
 use super::offers::{Offer, Place, location_pattern};
 use super::slots::percent_decode;
 
@@ -188,19 +188,25 @@ impl Seen {
             {
                 Some(at) => at,
                 None => {
-                    offered.groups.push(Group {
-                        place: offer.place,
-                        key: offer.key,
-                        members: Vec::new(),
-                    });
+                    push_snug(
+                        &mut offered.groups,
+                        Group {
+                            place: offer.place,
+                            key: offer.key,
+                            members: Vec::new(),
+                        },
+                    );
                     offered.groups.len() - 1
                 }
             };
-            offered.groups[at].members.push(Member {
-                response,
-                index,
-                order: self.kept,
-            });
+            push_snug(
+                &mut offered.groups[at].members,
+                Member {
+                    response,
+                    index,
+                    order: self.kept,
+                },
+            );
             self.kept += 1;
         }
     }
