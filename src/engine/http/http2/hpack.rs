@@ -1,0 +1,548 @@
+//! HPACK (RFC 7541) for a client: a decoder for the server's header blocks, with its dynamic
+//! table stored compactly (the entries' bytes in one `Vec<u8>`, oldest first, and their
+//! lengths; nothing points into network buffers), table size updates up to the 4,096 bytes a
+//! client offers by default, Huffman strings, and a bound on the decoded header list; and an
+//! encoder for requests that uses the static table and literals without indexing (so it keeps
+//! no state). Plain functions over byte slices; no input makes them panic.
+
+use std::collections::VecDeque;
+
+use super::huffman;
+
+/// The dynamic table size a client offers by default (SETTINGS_HEADER_TABLE_SIZE unsent).
+pub(super) const TABLE_SIZE: usize = 4096;
+/// The most a response's decoded header list may hold (names, values and 32 bytes a field,
+/// as RFC 9113's SETTINGS_MAX_HEADER_LIST_SIZE counts).
+pub(super) const MAX_HEADER_LIST: usize = 256 * 1024;
+
+/// Why a header block cannot be decoded (a connection error: the tables are out of step).
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct HpackError(pub(super) String);
+
+impl HpackError {
+    fn new(text: &str) -> HpackError {
+        HpackError(text.to_owned())
+    }
+}
+
+/// RFC 7541 Appendix A.
+const STATIC: [(&str, &str); 61] = [
+    (":authority", ""),
+    (":method", "GET"),
+    (":method", "POST"),
+    (":path", "/"),
+    (":path", "/index.html"),
+    (":scheme", "http"),
+    (":scheme", "https"),
+    (":status", "200"),
+    (":status", "204"),
+    (":status", "206"),
+    (":status", "304"),
+    (":status", "400"),
+    (":status", "404"),
+    (":status", "500"),
+    ("accept-charset", ""),
+    ("accept-encoding", "gzip, deflate"),
+    ("accept-language", ""),
+    ("accept-ranges", ""),
+    ("accept", ""),
+    ("access-control-allow-origin", ""),
+    ("age", ""),
+    ("allow", ""),
+    ("authorization", ""),
+    ("cache-control", ""),
+    ("content-disposition", ""),
+    ("content-encoding", ""),
+    ("content-language", ""),
+    ("content-length", ""),
+    ("content-location", ""),
+    ("content-range", ""),
+    ("content-type", ""),
+    ("cookie", ""),
+    ("date", ""),
+    ("etag", ""),
+    ("expect", ""),
+    ("expires", ""),
+    ("from", ""),
+    ("host", ""),
+    ("if-match", ""),
+    ("if-modified-since", ""),
+    ("if-none-match", ""),
+    ("if-range", ""),
+    ("if-unmodified-since", ""),
+    ("last-modified", ""),
+    ("link", ""),
+    ("location", ""),
+    ("max-forwards", ""),
+    ("proxy-authenticate", ""),
+    ("proxy-authorization", ""),
+    ("range", ""),
+    ("referer", ""),
+    ("refresh", ""),
+    ("retry-after", ""),
+    ("server", ""),
+    ("set-cookie", ""),
+    ("strict-transport-security", ""),
+    ("transfer-encoding", ""),
+    ("user-agent", ""),
+    ("vary", ""),
+    ("via", ""),
+    ("www-authenticate", ""),
+];
+
+/// The server's header blocks decoded, in order, against a dynamic table.
+#[derive(Debug)]
+pub(super) struct Decoder {
+    /// The entries' names and values, oldest first, back to back.
+    bytes: Vec<u8>,
+    /// Each entry's start (counted from the first byte ever stored, wrapping), name length and
+    /// value length, oldest first.
+    entries: VecDeque<(u32, u32, u32)>,
+    /// How many bytes were ever dropped off the front of `bytes` (wrapping).
+    dropped: u32,
+    /// The table's size as RFC 7541 §4.1 counts it.
+    size: usize,
+    /// The size the server set (at most `TABLE_SIZE`).
+    max_size: usize,
+}
+
+impl Default for Decoder {
+    fn default() -> Decoder {
+        Decoder {
+            bytes: Vec::new(),
+            entries: VecDeque::new(),
+            dropped: 0,
+            size: 0,
+            max_size: TABLE_SIZE,
+        }
+    }
+}
+
+impl Decoder {
+    /// Decodes one whole header block, giving each field to `field` in order; fails past
+    /// [`MAX_HEADER_LIST`] decoded bytes, or on any malformed representation.
+    pub(super) fn decode(
+        &mut self,
+        mut block: &[u8],
+        field: &mut impl FnMut(&[u8], &[u8]),
+    ) -> Result<(), HpackError> {
+        let mut listed = 0usize;
+        let mut fields_seen = false;
+        let mut name = Vec::new();
+        let mut value = Vec::new();
+        while let Some(&first) = block.first() {
+            if first & 0x80 != 0 {
+                let index = integer(&mut block, 7)?;
+                let (n, v) = self.get(index)?;
+                listed += n.len() + v.len() + 32;
+                check_list(listed)?;
+                field(n, v);
+                fields_seen = true;
+            } else if first & 0xe0 == 0x20 {
+                if fields_seen {
+                    return Err(HpackError::new("a table size update after a header field"));
+                }
+                let size = integer(&mut block, 5)?;
+                if size > TABLE_SIZE {
+                    return Err(HpackError(format!(
+                        "a table size update to {size} bytes, past the {TABLE_SIZE} offered"
+                    )));
+                }
+                self.max_size = size;
+                self.evict_to(size);
+            } else {
+                // Literals: with incremental indexing (01), without (0000), never indexed (0001).
+                let (prefix, indexed) = if first & 0xc0 == 0x40 {
+                    (6, true)
+                } else {
+                    (4, false)
+                };
+                let index = integer(&mut block, prefix)?;
+                name.clear();
+                value.clear();
+                if index == 0 {
+                    string(&mut block, &mut name)?;
+                } else {
+                    name.extend_from_slice(self.get(index)?.0);
+                }
+                string(&mut block, &mut value)?;
+                listed += name.len() + value.len() + 32;
+                check_list(listed)?;
+                field(&name, &value);
+                fields_seen = true;
+                if indexed {
+                    self.insert(&name, &value);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The field at `index` (1-based; the static table first, then the newest entry on).
+    fn get(&self, index: usize) -> Result<(&[u8], &[u8]), HpackError> {
+        if index == 0 {
+            return Err(HpackError::new("index 0"));
+        }
+        if let Some((name, value)) = STATIC.get(index - 1) {
+            return Ok((name.as_bytes(), value.as_bytes()));
+        }
+        let back = index - STATIC.len() - 1;
+        if back >= self.entries.len() {
+            return Err(HpackError(format!(
+                "index {index} past the tables ({} dynamic entries)",
+                self.entries.len()
+            )));
+        }
+        let (start, n, v) = self.entries[self.entries.len() - 1 - back];
+        let start = start.wrapping_sub(self.dropped) as usize;
+        let name_end = start + n as usize;
+        Ok((
+            &self.bytes[start..name_end],
+            &self.bytes[name_end..name_end + v as usize],
+        ))
+    }
+
+    fn insert(&mut self, name: &[u8], value: &[u8]) {
+        let size = name.len() + value.len() + 32;
+        if size > self.max_size {
+            // Larger than the whole table: the table empties (§4.4).
+            self.evict_to(0);
+            return;
+        }
+        self.evict_to(self.max_size - size);
+        let needed = self.bytes.len() + name.len() + value.len();
+        if needed > self.bytes.capacity() {
+            // Grown in steps, but never past the most a full table holds.
+            let target = needed.max((self.bytes.capacity() * 2).min(self.max_size));
+            self.bytes.reserve_exact(target - self.bytes.len());
+        }
+        let start = self.dropped.wrapping_add(self.bytes.len() as u32);
+        self.bytes.extend_from_slice(name);
+        self.bytes.extend_from_slice(value);
+        self.entries
+            .push_back((start, name.len() as u32, value.len() as u32));
+        self.size += size;
+    }
+
+    /// Drops the oldest entries until the table's size is at most `size`.
+    fn evict_to(&mut self, size: usize) {
+        let mut dropped = 0;
+        while self.size > size {
+            let Some((_, n, v)) = self.entries.pop_front() else {
+                break;
+            };
+            dropped += (n + v) as usize;
+            self.size -= (n + v) as usize + 32;
+        }
+        self.bytes.drain(..dropped);
+        self.dropped = self.dropped.wrapping_add(dropped as u32);
+        if self.entries.is_empty() {
+            self.dropped = 0;
+            self.bytes = Vec::new();
+            self.entries = VecDeque::new();
+        }
+    }
+
+    /// The table's size as RFC 7541 counts it (for tests).
+    #[cfg(test)]
+    pub(super) fn size(&self) -> usize {
+        self.size
+    }
+}
+
+fn check_list(listed: usize) -> Result<(), HpackError> {
+    if listed > MAX_HEADER_LIST {
+        return Err(HpackError(format!(
+            "a header list larger than {} KiB",
+            MAX_HEADER_LIST / 1024
+        )));
+    }
+    Ok(())
+}
+
+/// Reads an integer with an `prefix`-bit prefix (§5.1) off the front of `block`.
+fn integer(block: &mut &[u8], prefix: u32) -> Result<usize, HpackError> {
+    let truncated = || HpackError::new("a header block that ends inside an integer");
+    let (&first, mut rest) = block.split_first().ok_or_else(truncated)?;
+    let mask = ((1u16 << prefix) - 1) as u8;
+    let mut value = usize::from(first & mask);
+    if value == usize::from(mask) {
+        let mut shift = 0;
+        loop {
+            let (&byte, after) = rest.split_first().ok_or_else(truncated)?;
+            rest = after;
+            if shift > 21 {
+                return Err(HpackError::new("an integer past 2^28"));
+            }
+            value += usize::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+    }
+    *block = rest;
+    Ok(value)
+}
+
+/// Reads a string literal (§5.2) off the front of `block` into `out`.
+fn string(block: &mut &[u8], out: &mut Vec<u8>) -> Result<(), HpackError> {
+    let huffman = block.first().is_some_and(|&b| b & 0x80 != 0);
+    let length = integer(block, 7)?;
+    if length > block.len() {
+        return Err(HpackError::new("a string longer than its header block"));
+    }
+    let (text, rest) = block.split_at(length);
+    *block = rest;
+    if huffman {
+        huffman::decode(text, out).map_err(|err| HpackError(err.0.to_owned()))
+    } else {
+        out.extend_from_slice(text);
+        Ok(())
+    }
+}
+
+/// Appends an integer with a `prefix`-bit prefix, its first byte's other bits `flags`.
+fn put_integer(out: &mut Vec<u8>, flags: u8, prefix: u32, value: usize) {
+    let max = (1usize << prefix) - 1;
+    if value < max {
+        out.push(flags | value as u8);
+        return;
+    }
+    out.push(flags | max as u8);
+    let mut rest = value - max;
+    while rest >= 0x80 {
+        out.push((rest as u8 & 0x7f) | 0x80);
+        rest >>= 7;
+    }
+    out.push(rest as u8);
+}
+
+/// Appends a string literal, Huffman-coded when that is shorter.
+fn put_string(out: &mut Vec<u8>, text: &[u8]) {
+    let coded = huffman::encoded_len(text);
+    if coded < text.len() {
+        put_integer(out, 0x80, 7, coded);
+        huffman::encode(text, out);
+    } else {
+        put_integer(out, 0, 7, text.len());
+        out.extend_from_slice(text);
+    }
+}
+
+/// Appends one request field: the static table's index for a whole match, else a literal
+/// without indexing (the name by index where the static table has it).
+pub(super) fn encode_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    let mut name_index = None;
+    for (at, (n, v)) in STATIC.iter().enumerate() {
+        if n.as_bytes() == name {
+            if v.as_bytes() == value {
+                put_integer(out, 0x80, 7, at + 1);
+                return;
+            }
+            name_index.get_or_insert(at + 1);
+        }
+    }
+    match name_index {
+        Some(index) => put_integer(out, 0, 4, index),
+        None => {
+            out.push(0);
+            put_string(out, name);
+        }
+    }
+    put_string(out, value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(text: &str) -> Vec<u8> {
+        let digits: String = text.split_whitespace().collect();
+        (0..digits.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn decoded(decoder: &mut Decoder, block: &str) -> Vec<(String, String)> {
+        let mut fields = Vec::new();
+        decoder
+            .decode(&hex(block), &mut |n, v| {
+                fields.push((
+                    String::from_utf8(n.to_vec()).unwrap(),
+                    String::from_utf8(v.to_vec()).unwrap(),
+                ));
+            })
+            .unwrap();
+        fields
+    }
+
+    fn pairs(fields: &[(&str, &str)]) -> Vec<(String, String)> {
+        fields
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn rfc_integer_examples() {
+        let mut out = Vec::new();
+        put_integer(&mut out, 0, 5, 10);
+        put_integer(&mut out, 0, 5, 1337);
+        put_integer(&mut out, 0, 8, 42);
+        assert_eq!(out, [10, 31, 154, 10, 42]);
+        let mut block = &out[..];
+        assert_eq!(integer(&mut block, 5), Ok(10));
+        assert_eq!(integer(&mut block, 5), Ok(1337));
+        assert_eq!(integer(&mut block, 8), Ok(42));
+        assert!(block.is_empty());
+        let mut endless = &[0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01][..];
+        assert!(integer(&mut endless, 5).is_err());
+    }
+
+    /// RFC 7541 C.5: responses without Huffman coding, a 256-byte table, evictions.
+    #[test]
+    fn rfc_c5_responses_with_evictions() {
+        let mut decoder = Decoder::default();
+        decoder.decode(&[0x3f, 0xe1, 0x01], &mut |_, _| {}).unwrap();
+        let first = decoded(
+            &mut decoder,
+            "4803 3330 3258 0770 7269 7661 7465 611d 4d6f 6e2c 2032 3120 4f63 7420 3230 3133 2032 303a 3133 3a32 3120 474d 546e 1768 7474 7073 3a2f 2f77 7777 2e65 7861 6d70 6c65 2e63 6f6d",
+        );
+        assert_eq!(
+            first,
+            pairs(&[
+                (":status", "302"),
+                ("cache-control", "private"),
+                ("date", "Mon, 21 Oct 2013 20:13:21 GMT"),
+                ("location", "https://www.example.com"),
+            ])
+        );
+        assert_eq!(decoder.size(), 222);
+        let second = decoded(&mut decoder, "4803 3330 37c1 c0bf");
+        assert_eq!(second[0], (":status".to_owned(), "307".to_owned()));
+        assert_eq!(second[3].1, "https://www.example.com");
+        assert_eq!(decoder.size(), 222);
+        let third = decoded(
+            &mut decoder,
+            "88c1 611d 4d6f 6e2c 2032 3120 4f63 7420 3230 3133 2032 303a 3133 3a32 3220 474d 54c0 5a04 677a 6970 7738 666f 6f3d 4153 444a 4b48 514b 425a 584f 5157 454f 5049 5541 5851 5745 4f49 553b 206d 6178 2d61 6765 3d33 3630 303b 2076 6572 7369 6f6e 3d31",
+        );
+        assert_eq!(
+            third,
+            pairs(&[
+                (":status", "200"),
+                ("cache-control", "private"),
+                ("date", "Mon, 21 Oct 2013 20:13:22 GMT"),
+                ("location", "https://www.example.com"),
+                ("content-encoding", "gzip"),
+                (
+                    "set-cookie",
+                    "foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1"
+                ),
+            ])
+        );
+        assert_eq!(decoder.size(), 215);
+        assert_eq!(decoder.entries.len(), 3);
+    }
+
+    /// RFC 7541 C.6: the same responses Huffman-coded.
+    #[test]
+    fn rfc_c6_responses_with_huffman() {
+        let mut decoder = Decoder::default();
+        decoder.decode(&[0x3f, 0xe1, 0x01], &mut |_, _| {}).unwrap();
+        let first = decoded(
+            &mut decoder,
+            "4882 6402 5885 aec3 771a 4b61 96d0 7abe 9410 54d4 44a8 2005 9504 0b81 66e0 82a6 2d1b ff6e 919d 29ad 1718 63c7 8f0b 97c8 e9ae 82ae 43d3",
+        );
+        assert_eq!(first[2].1, "Mon, 21 Oct 2013 20:13:21 GMT");
+        assert_eq!(decoder.size(), 222);
+        decoded(&mut decoder, "4883 640e ff c1c0 bf");
+        let third = decoded(
+            &mut decoder,
+            "88c1 6196 d07a be94 1054 d444 a820 0595 040b 8166 e084 a62d 1bff c05a 839b d9ab 77ad 94e7 821d d7f2 e6c7 b335 dfdf cd5b 3960 d5af 2708 7f36 72c1 ab27 0fb5 291f 9587 3160 65c0 03ed 4ee5 b106 3d50 07",
+        );
+        assert_eq!(
+            third[5].1,
+            "foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1"
+        );
+        assert_eq!(decoder.size(), 215);
+    }
+
+    /// RFC 7541 C.3 (requests, no Huffman): the encoder's output decodes to what it took.
+    #[test]
+    fn rfc_c3_requests_and_the_encoder_round_trip() {
+        let mut decoder = Decoder::default();
+        let first = decoded(
+            &mut decoder,
+            "8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d",
+        );
+        assert_eq!(
+            first[3],
+            (":authority".to_owned(), "www.example.com".to_owned())
+        );
+        let second = decoded(&mut decoder, "8286 84be 5808 6e6f 2d63 6163 6865");
+        assert_eq!(
+            second[4],
+            ("cache-control".to_owned(), "no-cache".to_owned())
+        );
+        let fields = [
+            (":method", "GET"),
+            (":scheme", "https"),
+            (":path", "/a?b=1"),
+            (":authority", "example.org:8443"),
+            ("cookie", "a=1; b=2"),
+            ("x-custom", "\u{7f}binary-ish"),
+            ("accept-encoding", "gzip, deflate"),
+        ];
+        let mut block = Vec::new();
+        for (n, v) in fields {
+            encode_field(&mut block, n.as_bytes(), v.as_bytes());
+        }
+        assert_eq!(block[..2], [0x82, 0x87]);
+        let mut fresh = Decoder::default();
+        let mut got = Vec::new();
+        fresh
+            .decode(&block, &mut |n, v| got.push((n.to_vec(), v.to_vec())))
+            .unwrap();
+        let want: Vec<_> = fields
+            .iter()
+            .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(fresh.size(), 0, "the encoder never indexes");
+    }
+
+    #[test]
+    fn hostile_blocks_are_errors() {
+        let mut decoder = Decoder::default();
+        let mut ignore = |_: &[u8], _: &[u8]| {};
+        // An index past both tables; index 0.
+        assert!(decoder.decode(&[0xbe], &mut ignore).is_err());
+        assert!(decoder.decode(&[0x80], &mut ignore).is_err());
+        // A size update past what was offered, and one after a field.
+        assert!(decoder.decode(&[0x3f, 0xe2, 0x1f], &mut ignore).is_err());
+        assert!(decoder.decode(&[0x82, 0x20], &mut ignore).is_err());
+        // A string longer than the block.
+        assert!(decoder.decode(&[0x40, 0x05, b'a'], &mut ignore).is_err());
+        // A header list past the bound: one field indexed many times.
+        let many = vec![0x82; MAX_HEADER_LIST / 32];
+        let error = decoder.decode(&many, &mut ignore).unwrap_err();
+        assert_eq!(error.0, "a header list larger than 256 KiB");
+    }
+
+    #[test]
+    fn an_entry_larger_than_the_table_empties_it() {
+        let mut decoder = Decoder::default();
+        let mut long = vec![0x40, 0x01, b'a'];
+        put_integer(&mut long, 0, 7, 5000);
+        long.extend(vec![b'x'; 5000]);
+        decoder
+            .decode(&[0x40, 0x01, b'b', 0x01, b'c'], &mut |_, _| {})
+            .unwrap();
+        assert_eq!(decoder.size(), 34);
+        decoder.decode(&long, &mut |_, _| {}).unwrap();
+        assert_eq!(decoder.size(), 0);
+        assert!(decoder.bytes.capacity() == 0 && decoder.entries.is_empty());
+    }
+}
