@@ -97,7 +97,7 @@ pub(super) struct Decoder {
     bytes: Vec<u8>,
     /// Each entry's start (counted from the first byte ever stored, wrapping), name length and
     /// value length, oldest first.
-    entries: VecDeque<(u32, u32, u32)>,
+    entries: VecDeque<(u32, u16, u16)>,
     /// How many bytes were ever dropped off the front of `bytes` (wrapping).
     dropped: u32,
     /// The table's size as RFC 7541 §4.1 counts it.
@@ -195,10 +195,10 @@ impl Decoder {
         }
         let (start, n, v) = self.entries[self.entries.len() - 1 - back];
         let start = start.wrapping_sub(self.dropped) as usize;
-        let name_end = start + n as usize;
+        let name_end = start + usize::from(n);
         Ok((
             &self.bytes[start..name_end],
-            &self.bytes[name_end..name_end + v as usize],
+            &self.bytes[name_end..name_end + usize::from(v)],
         ))
     }
 
@@ -211,16 +211,21 @@ impl Decoder {
         }
         self.evict_to(self.max_size - size);
         let needed = self.bytes.len() + name.len() + value.len();
+        // Grown by an eighth at a time, not doubled: a table full of small entries holds about
+        // half of its size in bytes, and every idle connection keeps its table.
         if needed > self.bytes.capacity() {
-            // Grown in steps, but never past the most a full table holds.
-            let target = needed.max((self.bytes.capacity() * 2).min(self.max_size));
+            let target = (needed + needed / 8).min(self.max_size).max(needed);
             self.bytes.reserve_exact(target - self.bytes.len());
+        }
+        if self.entries.len() == self.entries.capacity() {
+            self.entries.reserve_exact((self.entries.len() / 4).max(4));
         }
         let start = self.dropped.wrapping_add(self.bytes.len() as u32);
         self.bytes.extend_from_slice(name);
         self.bytes.extend_from_slice(value);
+        // An entry is at most `max_size` (4,096) bytes: its lengths fit 16 bits.
         self.entries
-            .push_back((start, name.len() as u32, value.len() as u32));
+            .push_back((start, name.len() as u16, value.len() as u16));
         self.size += size;
     }
 
@@ -231,8 +236,9 @@ impl Decoder {
             let Some((_, n, v)) = self.entries.pop_front() else {
                 break;
             };
-            dropped += (n + v) as usize;
-            self.size -= (n + v) as usize + 32;
+            let length = usize::from(n) + usize::from(v);
+            dropped += length;
+            self.size -= length + 32;
         }
         self.bytes.drain(..dropped);
         self.dropped = self.dropped.wrapping_add(dropped as u32);

@@ -17,8 +17,9 @@ use super::frames;
 use super::state::{Failure, Head, State};
 use crate::tls::ClientStream;
 
-/// Room made for each read: a whole frame of the largest size and its header.
-const READ_SIZE: usize = frames::MAX_FRAME_SIZE + frames::HEADER_LEN;
+/// Room made for each read (more when a frame being read needs it), as the HTTP/1.1 path
+/// reads: most answers of most requests are smaller.
+const READ_SIZE: usize = 4 * 1024;
 /// Reads taken in one go before letting other tasks run.
 const READS_PER_POLL: usize = 32;
 
@@ -175,7 +176,10 @@ impl Conn {
                 break;
             }
             reads += 1;
-            let want = frames::needed(&self.read).unwrap_or(0).max(READ_SIZE);
+            // Left after taking frames in: at most the start of one.
+            let want = frames::needed(&self.read)
+                .unwrap_or(0)
+                .max(self.read.len() + READ_SIZE);
             if self.read.capacity() < want {
                 self.read.reserve(want - self.read.len());
             }
