@@ -74,6 +74,13 @@ impl Link {
         self.lock().state.usable()
     }
 
+    /// The capacity of the read buffer and of the write buffer (for tests).
+    #[cfg(test)]
+    pub(super) fn buffers(&self) -> (usize, usize) {
+        let conn = self.lock();
+        (conn.read.capacity(), conn.state.out.capacity())
+    }
+
     /// Opens a stream with the request's header block, once the server's limit of streams
     /// allows; `Unusable` when the connection turns out closed or going away first.
     pub(super) fn poll_open(

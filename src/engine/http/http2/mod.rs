@@ -17,13 +17,14 @@
 
 use std::cell::Cell;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TE, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use tokio::time::Instant;
 
+use self::failure::failure_text;
+pub(super) use self::failure::stall;
 use self::link::Link;
 use self::state::Failure;
 use super::body::{Collector, too_large};
@@ -32,6 +33,7 @@ use crate::scenario::HttpVersion;
 use crate::stats::FailureKind;
 use crate::tls::ClientStream;
 
+mod failure;
 mod frames;
 #[cfg(test)]
 mod fuzz;
@@ -350,89 +352,10 @@ fn connection_specific(name: &HeaderName, value: &HeaderValue) -> bool {
         || OTHERS.contains(&name.as_str())
 }
 
-/// An HTTP/2 error code's name (RFC 9113 §7).
-fn reason(code: u32) -> String {
-    const NAMES: [&str; 14] = [
-        "NO_ERROR",
-        "PROTOCOL_ERROR",
-        "INTERNAL_ERROR",
-        "FLOW_CONTROL_ERROR",
-        "SETTINGS_TIMEOUT",
-        "STREAM_CLOSED",
-        "FRAME_SIZE_ERROR",
-        "REFUSED_STREAM",
-        "CANCEL",
-        "COMPRESSION_ERROR",
-        "CONNECT_ERROR",
-        "ENHANCE_YOUR_CALM",
-        "INADEQUATE_SECURITY",
-        "HTTP_1_1_REQUIRED",
-    ];
-    NAMES.get(code as usize).map_or_else(
-        || format!("error code {code:#x}"),
-        |name| (*name).to_owned(),
-    )
-}
-
-/// Maps why a stream failed onto a kind and a sentence a person can act on.
-fn failure_text(failure: &Failure, target: &str) -> (FailureKind, String) {
-    match failure {
-        Failure::GoAway(code) => (
-            FailureKind::GoAway,
-            format!(
-                "{target} sent GOAWAY ({}) before this request's response was complete: the server closed the HTTP/2 connection under it (restarting or reloading, or at its limit of requests per connection, e.g. nginx's keepalive_requests); the next request opens a new connection",
-                reason(*code)
-            ),
-        ),
-        Failure::Reset(code) => {
-            let advice = match *code {
-                7 => {
-                    "the server refused it unprocessed (too many streams at once: lower `parallel:`, or raise the server's max_concurrent_streams)"
-                }
-                8 => "the server cancelled it",
-                _ => "the server gave up on it (look in the server's error log for this request)",
-            };
-            (
-                FailureKind::StreamReset,
-                format!(
-                    "{target} reset the HTTP/2 stream ({}) before the response was complete: {advice}",
-                    reason(*code)
-                ),
-            )
-        }
-        Failure::ClosedAfterGoAway { last, code, detail } => (
-            FailureKind::GoAway,
-            format!(
-                "{target} sent GOAWAY ({}, last stream {last}) and then the HTTP/2 connection closed ({detail}) before this request's response was complete: the server gave up on the connection with the request on it (look in the server's error log); the next request opens a new connection",
-                reason(*code)
-            ),
-        ),
-        Failure::Closed(detail) => (
-            FailureKind::ConnectionClosed,
-            format!("the HTTP/2 connection to {target} failed: {detail}"),
-        ),
-        Failure::Protocol(detail) => (
-            FailureKind::InvalidResponse,
-            format!("{target} broke the HTTP/2 protocol: {detail}"),
-        ),
-    }
-}
-
-/// The failure of a request whose body waited on the server's flow-control window until the
-/// timeout.
-pub(super) fn stall(target: &str, timeout: Duration, latency: Duration) -> TransportError {
-    TransportError {
-        kind: FailureKind::FlowControlStall,
-        message: format!(
-            "{target} did not open its HTTP/2 flow-control window for this request's body within the timeout of {}: the server stopped reading it (too slow, or its window settings too small for this body)",
-            humantime::format_duration(timeout)
-        ),
-        latency,
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -512,5 +435,83 @@ mod tests {
         let stalled = stall(target, Duration::from_secs(2), Duration::ZERO);
         assert_eq!(stalled.kind, FailureKind::FlowControlStall);
         assert!(stalled.message.contains("within the timeout of 2s"));
+    }
+
+    /// An h2c server (the `h2` crate's) that reads each request's body to its end and answers
+    /// with `size` bytes and the length of the body it read; counts connections and requests.
+    async fn server(size: usize) -> (std::net::SocketAddr, Arc<[std::sync::atomic::AtomicU64; 2]>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen: Arc<[std::sync::atomic::AtomicU64; 2]> = Arc::default();
+        let counted = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                counted[0].fetch_add(1, Relaxed);
+                let counted = counted.clone();
+                tokio::spawn(async move {
+                    let mut connection = h2::server::handshake(socket).await.unwrap();
+                    while let Some(Ok((request, mut respond))) = connection.accept().await {
+                        counted[1].fetch_add(1, Relaxed);
+                        tokio::spawn(async move {
+                            let mut body = request.into_body();
+                            let mut read = 0;
+                            while let Some(Ok(data)) = body.data().await {
+                                read += data.len();
+                                let _ = body.flow_control().release_capacity(data.len());
+                            }
+                            let response = http::Response::builder()
+                                .header("x-read", read)
+                                .header("server", "h2-test")
+                                .body(())
+                                .unwrap();
+                            let mut send = respond.send_response(response, false).unwrap();
+                            send.send_data(Bytes::from(vec![b'z'; size]), true).unwrap();
+                        });
+                    }
+                });
+            }
+        });
+        (addr, seen)
+    }
+
+    #[tokio::test]
+    async fn streams_share_one_connection_whose_buffers_go_when_it_is_idle() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (addr, seen) = server(200_000).await;
+        let client = super::super::Client::new(
+            Duration::from_secs(5),
+            Duration::from_secs(10),
+            1 << 20,
+            false,
+            Vec::new(),
+        );
+        let mut user = Session::new(Arc::new(client.unwrap()));
+        let mut copy = user.fork();
+        let url = url::Url::parse(&format!("http://{addr}/")).unwrap();
+        let origin = Endpoint::of(&url).unwrap();
+        let post = |body: usize| {
+            http::Request::post("/up")
+                .body(http_body_util::Full::new(Bytes::from(vec![b'a'; body])))
+                .unwrap()
+        };
+        let all = |_: u16, _: &HeaderMap| true;
+        let first = user
+            .send(&origin, post(0), HttpVersion::Http2, all)
+            .await
+            .unwrap();
+        assert_eq!((first.status, first.body.len()), (200, 200_000));
+        // Two at once on the one connection: bodies past the 64 KiB windows both ways.
+        let (a, b) = tokio::join!(
+            user.send(&origin, post(150_000), HttpVersion::Http2, all),
+            copy.send(&origin, post(70_000), HttpVersion::Http2, all),
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.headers["x-read"], "150000");
+        assert_eq!(b.headers["x-read"], "70000");
+        assert_eq!((a.body.len(), b.body.len()), (200_000, 200_000));
+        assert_eq!((seen[0].load(Relaxed), seen[1].load(Relaxed)), (1, 3));
+        let link = user.http2.ready(&origin).unwrap();
+        assert_eq!(link.buffers(), (0, 0), "an idle connection holds no buffer");
     }
 }
