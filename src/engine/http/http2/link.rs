@@ -91,10 +91,14 @@ impl Link {
     ) -> Poll<Result<u32, Unusable>> {
         let mut conn = self.lock();
         conn.drive(cx);
+        // Either way this task may not come back to read the socket (it goes to another
+        // connection, or its wait is cut short): the open streams' tasks read on.
         if !conn.state.usable() {
+            conn.state.wake_streams();
             return Poll::Ready(Err(Unusable));
         }
         if !conn.state.room(cx.waker()) {
+            conn.state.wake_streams();
             return Poll::Pending;
         }
         let id = conn.state.open(block, end_stream);

@@ -121,6 +121,8 @@ pub(super) struct State {
     ended: Option<Failure>,
     /// Tasks waiting for a stream (the server's limit of concurrent streams was reached).
     waiting: Vec<Waker>,
+    /// Whether the server's first bytes were looked at.
+    heard: bool,
 }
 
 impl Default for State {
@@ -143,6 +145,7 @@ impl Default for State {
             goaway: None,
             ended: None,
             waiting: Vec::new(),
+            heard: false,
         }
     }
 }
@@ -160,6 +163,15 @@ impl State {
 
     /// Takes in the whole frames at the front of `read` (what is left is the start of one).
     pub(super) fn take_frames(&mut self, read: &mut BytesMut) {
+        if !self.heard && read.len() >= 5 {
+            self.heard = true;
+            if read.starts_with(b"HTTP/") {
+                // An HTTP/1.x server answering the preface (h2c to a server that does not
+                // expect it).
+                let detail = "it answered in HTTP/1.x (on http, HTTP/2 is spoken with prior knowledge: the server must expect it, as nginx's `listen ... http2` does; or use `http: auto`)".to_owned();
+                return self.end(Failure::Protocol(detail));
+            }
+        }
         while !self.ended() {
             match frames::parse(read) {
                 Ok(Some((frame, used))) => {
@@ -301,6 +313,14 @@ impl State {
         }
     }
 
+    /// Wakes the tasks of the open streams: a task that read the socket last is leaving it,
+    /// so one of theirs reads on.
+    pub(super) fn wake_streams(&mut self) {
+        for stream in &mut self.streams {
+            stream.wake();
+        }
+    }
+
     /// Closes stream `id` (its answer was read, or its request gave up: then it is reset,
     /// CANCEL), and wakes the others: one of them reads the socket from now on.
     pub(super) fn close(&mut self, id: u32) {
@@ -314,9 +334,7 @@ impl State {
                 self.consumed(None, stream.data.len());
             }
         }
-        for stream in &mut self.streams {
-            stream.wake();
-        }
+        self.wake_streams();
         for waker in self.waiting.drain(..) {
             waker.wake();
         }

@@ -257,3 +257,15 @@ fn malformed_heads_reset_their_stream_and_bad_frames_end_the_connection() {
     assert_eq!(owed(&mut state), ["GOAWAY 1"]);
     assert!(!state.usable());
 }
+
+#[test]
+fn an_http1_answer_to_the_preface_says_so() {
+    let mut state = State::default();
+    let id = state.open(&[0x82], true);
+    let mut read = BytesMut::from(&b"HTTP/1.1 400 Bad Request\r\n\r\n"[..]);
+    state.take_frames(&mut read);
+    match state.head(id) {
+        Some(Err(Failure::Protocol(detail))) => assert!(detail.contains("HTTP/1.x"), "{detail}"),
+        other => panic!("{other:?}"),
+    }
+}
