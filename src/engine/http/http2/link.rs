@@ -74,11 +74,17 @@ impl Link {
         self.lock().state.usable()
     }
 
-    /// The capacity of the read buffer and of the write buffer (for tests).
+    /// The capacity of the read buffer, of the write buffer and of the stream list (for
+    /// tests).
     #[cfg(test)]
-    pub(super) fn buffers(&self) -> (usize, usize) {
+    pub(super) fn buffers(&self) -> (usize, usize, usize) {
         let conn = self.lock();
-        (conn.read.capacity(), conn.state.out.capacity())
+        let state = &conn.state;
+        (
+            conn.read.capacity(),
+            state.out.capacity(),
+            state.streams_room(),
+        )
     }
 
     /// Opens a stream with the request's header block, once the server's limit of streams

@@ -512,6 +512,10 @@ mod tests {
         assert_eq!((a.body.len(), b.body.len()), (200_000, 200_000));
         assert_eq!((seen[0].load(Relaxed), seen[1].load(Relaxed)), (1, 3));
         let link = user.http2.ready(&origin).unwrap();
-        assert_eq!(link.buffers(), (0, 0), "an idle connection holds no buffer");
+        assert_eq!(
+            link.buffers(),
+            (0, 0, 0),
+            "an idle connection holds no buffer"
+        );
     }
 }

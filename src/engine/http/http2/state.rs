@@ -206,6 +206,9 @@ impl State {
         let id = self.next_id;
         self.next_id += 2;
         frames::put_headers(&mut self.out, id, block, end_stream);
+        // Room for one more at a time, not a growth step's four (a stream is 200-odd bytes,
+        // and most connections have one at a time).
+        self.streams.reserve_exact(1);
         self.streams.push(Stream {
             id,
             send_window: self.initial_send_window,
@@ -334,6 +337,10 @@ impl State {
                 self.consumed(None, stream.data.len());
             }
         }
+        if self.streams.is_empty() {
+            // An idle connection keeps no room for streams.
+            self.streams = Vec::new();
+        }
         self.wake_streams();
         for waker in self.waiting.drain(..) {
             waker.wake();
@@ -396,6 +403,12 @@ impl State {
             stream.fail(Failure::Protocol(detail));
             frames::put_reset(&mut self.out, id, code);
         }
+    }
+
+    /// Room for streams (for tests).
+    #[cfg(test)]
+    pub(super) fn streams_room(&self) -> usize {
+        self.streams.capacity()
     }
 
     /// The send windows: the connection's, and stream `id`'s (for tests).
