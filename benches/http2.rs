@@ -13,8 +13,8 @@
 //! own TLS connection, against the same over HTTP/1.1 (`http: 1.1`) to the same nginx. Target:
 //! the HTTP/2 figure within 1.5x of the HTTP/1.1 one. Sampled twice: a few seconds after the
 //! last user started, and CHORUS_BENCH_MEMORY_SECS (60 by default; 0: not) later, which is
-//! what a long run settles at (over HTTP/2 the read buffer and the HPACK table of each
-//! connection are filled a little more at each response).
+//! what a long run settles at (over HTTP/2 the HPACK table of each connection is filled a
+//! little more at each response, as nginx sends header fields with incremental indexing).
 //!
 //! `cargo bench --bench http2` (CHORUS_BENCH_SECS=15, CHORUS_BENCH_ROUNDS=3).
 
@@ -148,7 +148,7 @@ fn main() {
 
 /// Memory per HTTP/2 user against per HTTP/1.1 user, both over TLS to the same nginx: a few
 /// seconds after the last user started, and `later` seconds after that (what a long run
-/// settles at: h2's read buffer and HPACK table fill up a little more at each response).
+/// settles at: each connection's HPACK table fills up a little more at each response).
 fn memory(dir: &Path, url: &str, users: u64, later: u64) {
     let per_user = |http: &str| -> Vec<(f64, u64, u64, u64)> {
         let scenario = dir.join(format!("memory-{http}.yaml"));

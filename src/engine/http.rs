@@ -35,7 +35,6 @@ mod body;
 mod connect;
 #[cfg(test)]
 mod fuzz;
-mod goaway;
 mod http2;
 mod stream;
 mod wire;
