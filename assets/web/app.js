@@ -482,7 +482,13 @@ $("edit-form").addEventListener("submit", async (event) => {
   } catch (err) { $("edit-error").textContent = err.message; }
 });
 $("stop-button").addEventListener("click", async () => {
-  try { applyState(await api("POST", "api/stop")); } catch (err) { alert(err.message); }
+  try {
+    const answer = await api("POST", "api/stop");
+    // The stream can say the run stopped before this answer is read (a stop takes
+    // milliseconds when iterations are short): "stopping" is then older news, and applied
+    // last it would stay on the page for good.
+    if (view.state !== "stopped") applyState(answer);
+  } catch (err) { alert(err.message); }
 });
 $("reset-button").addEventListener("click", async () => {
   try { await api("POST", "api/reset"); view.history = []; } catch (err) { alert(err.message); }
