@@ -256,8 +256,7 @@ pub(crate) fn add_response_identities(
             continue;
         };
         identities(&json, None, &mut |value| {
-            if !first_seen.contains(&value) {
-                first_seen.insert(value.clone());
+            if first_seen.insert(value.clone()) {
                 named.push((i, value));
             }
         });

@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _, ReadBuf};
 use tokio::time::Instant;
 
 use self::body::Collector;
-pub(crate) use self::body::{decoded_body, decoded_start, too_large};
+pub(crate) use self::body::{decoded_body, decoded_start};
 use self::connect::tls_config;
 use self::wire::{
     Chunk, Framing, HeadScan, ReadError, decode_chunks, framing, keep_alive, parse_head,
@@ -567,11 +567,7 @@ fn read_failure(err: ReadError, origin: &Endpoint, latency: Duration) -> Transpo
             format!("{target} closed the connection before the response was complete"),
         ),
         ReadError::TooLarge { limit, announced } => {
-            let detail = match announced {
-                Some(length) => format!("(Content-Length {length}) is larger than"),
-                None => "went past".to_owned(),
-            };
-            let failure = too_large(limit, &detail);
+            let failure = body::response_too_large(limit, announced);
             (failure.kind, failure.message)
         }
         ReadError::Io(err) if err.kind() == io::ErrorKind::ConnectionReset => (
@@ -592,6 +588,24 @@ fn read_failure(err: ReadError, origin: &Endpoint, latency: Duration) -> Transpo
         message,
         latency,
     }
+}
+
+/// A session of its own on a client with the tests' settings (5 s to connect, 10 s a request,
+/// 1 MiB bodies), and the origin of `addr` over http.
+#[cfg(test)]
+fn test_session(addr: std::net::SocketAddr) -> (Session, Endpoint) {
+    let client = Client::new(
+        Duration::from_secs(5),
+        Duration::from_secs(10),
+        1 << 20,
+        false,
+        Vec::new(),
+    );
+    let url = url::Url::parse(&format!("http://{addr}/")).unwrap();
+    (
+        Session::new(Arc::new(client.unwrap())),
+        Endpoint::of(&url).unwrap(),
+    )
 }
 
 #[cfg(test)]
@@ -647,16 +661,7 @@ mod tests {
     async fn each_phase_holds_the_time_the_server_took_in_it() {
         let (first_byte, rest) = (Duration::from_millis(120), Duration::from_millis(60));
         let addr = slow_server(first_byte, rest).await;
-        let client = Client::new(
-            Duration::from_secs(5),
-            Duration::from_secs(10),
-            1 << 20,
-            false,
-            Vec::new(),
-        );
-        let mut session = Session::new(Arc::new(client.unwrap()));
-        let url = url::Url::parse(&format!("http://{addr}/slow")).unwrap();
-        let origin = Endpoint::of(&url).unwrap();
+        let (mut session, origin) = test_session(addr);
         let request = || Request::get("/slow").body(Full::new(Bytes::new())).unwrap();
         let first = session
             .send(&origin, request(), HttpVersion::Auto, |_, _| true)

@@ -81,6 +81,16 @@ pub(crate) fn size_text(bytes: u64) -> String {
     crate::size::format(bytes)
 }
 
+/// The failure of a response whose body said in its `Content-Length` (`announced`) that it is
+/// larger than the limit, or went past it as it was read (`None`).
+pub(crate) fn response_too_large(limit: usize, announced: Option<u64>) -> BodyError {
+    let detail = match announced {
+        Some(length) => format!("(Content-Length {length}) is larger than"),
+        None => "went past".to_owned(),
+    };
+    too_large(limit, &detail)
+}
+
 /// The failure of a body past the limit.
 pub(crate) fn too_large(limit: usize, detail: &str) -> BodyError {
     BodyError {

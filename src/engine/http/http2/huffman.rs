@@ -172,14 +172,7 @@ pub(super) fn decode(input: &[u8], out: &mut Vec<u8>) -> Result<(), HuffmanError
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(text: &str) -> Vec<u8> {
-        let digits: String = text.split_whitespace().collect();
-        (0..digits.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::engine::http::http2::hex;
 
     /// RFC 7541 C.4 and C.6's strings.
     const VECTORS: [(&str, &str); 6] = [

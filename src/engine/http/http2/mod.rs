@@ -27,7 +27,7 @@ use self::failure::failure_text;
 pub(super) use self::failure::stall;
 use self::link::Link;
 use self::state::Failure;
-use super::body::{Collector, too_large};
+use super::body::{Collector, response_too_large};
 use super::{Connection, Endpoint, Phases, Reply, Session, Setup, TransportError};
 use crate::scenario::HttpVersion;
 use crate::stats::FailureKind;
@@ -185,11 +185,7 @@ async fn exchange<F: Fn(u16, &HeaderMap) -> bool>(
         .get(CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
     let body_too_large = |announced: Option<u64>| {
-        let detail = match announced {
-            Some(length) => format!("(Content-Length {length}) is larger than"),
-            None => "went past".to_owned(),
-        };
-        let failure = too_large(limit, &detail);
+        let failure = response_too_large(limit, announced);
         TransportError {
             kind: failure.kind,
             message: failure.message,
@@ -354,3 +350,14 @@ fn connection_specific(name: &HeaderName, value: &HeaderValue) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// Bytes written as hex digits, spaces between them allowed (RFC 7541's examples), for the
+/// tests of the parts.
+#[cfg(test)]
+fn hex(text: &str) -> Vec<u8> {
+    let digits: String = text.split_whitespace().collect();
+    (0..digits.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).unwrap())
+        .collect()
+}

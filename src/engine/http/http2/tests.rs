@@ -132,17 +132,8 @@ async fn server(
 async fn streams_share_one_connection_whose_buffers_go_when_it_is_idle() {
     use std::sync::atomic::Ordering::Relaxed;
     let (addr, seen) = server(200_000, 100).await;
-    let client = super::super::Client::new(
-        Duration::from_secs(5),
-        Duration::from_secs(10),
-        1 << 20,
-        false,
-        Vec::new(),
-    );
-    let mut user = Session::new(Arc::new(client.unwrap()));
+    let (mut user, origin) = super::super::test_session(addr);
     let mut copy = user.fork();
-    let url = url::Url::parse(&format!("http://{addr}/")).unwrap();
-    let origin = Endpoint::of(&url).unwrap();
     let post = |body: usize| {
         http::Request::post("/up")
             .body(http_body_util::Full::new(Bytes::from(vec![b'a'; body])))
@@ -176,16 +167,7 @@ async fn streams_share_one_connection_whose_buffers_go_when_it_is_idle() {
 async fn parallel_requests_wait_for_the_servers_stream_limit() {
     use std::sync::atomic::Ordering::Relaxed;
     let (addr, seen) = server(50_000, 1).await;
-    let client = super::super::Client::new(
-        Duration::from_secs(5),
-        Duration::from_secs(10),
-        1 << 20,
-        false,
-        Vec::new(),
-    );
-    let mut user = Session::new(Arc::new(client.unwrap()));
-    let url = url::Url::parse(&format!("http://{addr}/")).unwrap();
-    let origin = Endpoint::of(&url).unwrap();
+    let (mut user, origin) = super::super::test_session(addr);
     let get = || {
         http::Request::get("/")
             .body(http_body_util::Full::new(Bytes::new()))

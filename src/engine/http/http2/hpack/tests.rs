@@ -1,13 +1,6 @@
 //! RFC 7541's examples (Appendix C), the encoder's round trip, and hostile blocks.
 use super::*;
-
-fn hex(text: &str) -> Vec<u8> {
-    let digits: String = text.split_whitespace().collect();
-    (0..digits.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).unwrap())
-        .collect()
-}
+use crate::engine::http::http2::hex;
 
 fn decoded(decoder: &mut Decoder, block: &str) -> Vec<(String, String)> {
     let mut fields = Vec::new();
